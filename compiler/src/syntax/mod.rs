@@ -1,0 +1,3 @@
+//! Lexer, LALRPOP grammar and AST.
+
+pub mod ast;

@@ -1,0 +1,1 @@
+//! Proc-macros of EventFlux (thin shim over eventflux-compiler).

@@ -1,0 +1,67 @@
+//! The interface every generated `App` implements, used by the drivers in [`crate::cli`].
+
+use serde::{Deserialize, Serialize};
+
+/// Whether an output event is a current (arriving) or an expired (leaving) event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    /// An arriving event.
+    Current,
+    /// An event leaving a window.
+    Expired,
+}
+
+impl EventKind {
+    /// `"current"` or `"expired"`, as printed in JSON lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Current => "current",
+            EventKind::Expired => "expired",
+        }
+    }
+}
+
+/// Why the `data` of an input line could not become a typed event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The line names a stream the app does not accept events for.
+    #[error("unknown stream `{0}`")]
+    UnknownStream(String),
+    /// The `data` does not fit the stream's schema (wrong type, unknown attribute, ...).
+    #[error("bad data for stream `{stream}`: {message}")]
+    Data {
+        /// The stream named by the line.
+        stream: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// A compiled application, as seen by the generic drivers (JSON-lines runner, bench).
+///
+/// Generated code implements this for `App<S>`, where `S` is the output sink.
+pub trait Application: Sized {
+    /// One typed input event of any input stream (a generated enum).
+    type Input;
+    /// Where output events go.
+    type Sink;
+
+    /// A fresh app writing to `sink`.
+    fn with_sink(sink: Self::Sink) -> Self;
+    /// The sink, e.g. to flush it or read its counters.
+    fn sink_mut(&mut self) -> &mut Self::Sink;
+    /// Names of the streams `decode` accepts.
+    fn input_streams() -> &'static [&'static str];
+    /// Names of the streams printed by default (every stream that is not an input).
+    fn output_streams() -> &'static [&'static str];
+    /// Decodes the JSON text of a line's `data` (an object or an array in attribute order).
+    fn decode(stream: &str, data: &str) -> Result<Self::Input, DecodeError>;
+    /// Processes one event at time `ts` (ms); timers due at or before `ts` fire first.
+    fn send(&mut self, ts: i64, event: Self::Input);
+    /// Moves the clock to `ts`, firing every timer due at or before it.
+    fn advance_time(&mut self, ts: i64);
+    /// The earliest pending timer, if any (used by the wall-clock scheduler).
+    fn next_timer(&self) -> Option<i64>;
+    /// Called once before the first event with the start time (fires `AT START` triggers).
+    fn start(&mut self, ts: i64);
+}

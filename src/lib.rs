@@ -1,0 +1,2 @@
+//! EventFlux facade.
+pub use eventflux_runtime as runtime;
