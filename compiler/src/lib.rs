@@ -5,6 +5,13 @@
 //! `codegen` (plan to `quote!` tokens, formatted with prettyplease). `build` holds the
 //! `configure()` builder for build.rs and the standalone project generator used by the
 //! `eventflux` command.
+//!
+//! ```
+//! let source = "CREATE STREAM Trades (symbol STRING, price DOUBLE);
+//!               INSERT INTO Big SELECT symbol FROM Trades WHERE price > 100.0;";
+//! let compiled = eventflux_compiler::compile(source, &Default::default()).unwrap();
+//! assert!(compiled.rust.contains("pub struct Big"));
+//! ```
 
 pub mod build;
 pub mod codegen;
@@ -12,3 +19,63 @@ pub mod diagnostic;
 pub mod plan;
 pub mod sema;
 pub mod syntax;
+
+pub use build::{configure, Builder};
+pub use codegen::Options;
+pub use diagnostic::Diagnostic;
+
+/// A successfully compiled application.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The generated items, formatted.
+    pub rust: String,
+    /// The generated items as tokens (what the proc-macro expands to).
+    pub tokens: proc_macro2::TokenStream,
+    /// The logical plan.
+    pub plan: plan::AppPlan,
+    /// Warnings (compilation succeeded).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Every diagnostic of a failed compilation (errors and warnings, in source order).
+#[derive(Debug, thiserror::Error)]
+#[error("{} error(s) in the application", .0.iter().filter(|d| d.is_error()).count())]
+pub struct CompileError(pub Vec<Diagnostic>);
+
+impl CompileError {
+    /// All diagnostics rendered rustc-style against `source`.
+    pub fn render(&self, file_name: &str, source: &str) -> String {
+        self.0
+            .iter()
+            .map(|d| d.render(file_name, source))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Parses and analyses `source`, returning the analysis or every diagnostic.
+pub fn check(source: &str) -> Result<sema::Analysis, CompileError> {
+    let (app, mut diagnostics) = syntax::parse(source);
+    let mut analysis = sema::analyze(&app);
+    diagnostics.append(&mut analysis.diagnostics);
+    diagnostics.sort_by_key(|d| d.span.start);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(CompileError(diagnostics));
+    }
+    analysis.diagnostics = diagnostics;
+    Ok(analysis)
+}
+
+/// Compiles `source` into Rust items.
+pub fn compile(source: &str, options: &Options) -> Result<Compiled, CompileError> {
+    let analysis = check(source)?;
+    let plan = plan::plan(&analysis);
+    let tokens = codegen::generate_tokens(&plan, options);
+    let rust = codegen::generate(&plan, options);
+    Ok(Compiled {
+        rust,
+        tokens,
+        plan,
+        warnings: analysis.diagnostics,
+    })
+}

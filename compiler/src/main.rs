@@ -1,1 +1,204 @@
-fn main() {}
+//! The `eventflux` command: check, emit, build, run and bench EventFlux applications.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use eventflux_compiler::build::project::{self, Profile};
+use eventflux_compiler::build::BuildError;
+use eventflux_compiler::{compile, Options};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+#[derive(Parser)]
+#[command(name = "eventflux", version, about = "Streaming SQL compiled to native code")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Clock {
+    Event,
+    Wall,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check an application: exit 0, or print diagnostics and exit 1.
+    Check { app: PathBuf },
+    /// Print the generated Rust, formatted.
+    Emit {
+        app: PathBuf,
+        /// Write to this file instead of stdout.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// Emit the standalone flavour (paths to `eventflux_runtime` instead of the facade).
+        #[arg(long)]
+        standalone: bool,
+    },
+    /// Build a standalone binary.
+    Build {
+        app: PathBuf,
+        /// Where to put the binary (default: the app's file stem).
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// Build without optimisations (faster to compile).
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Compile (cached) and run an application on JSON-lines input.
+    Run {
+        app: PathBuf,
+        /// Input file, or `-` for stdin.
+        #[arg(long, default_value = "-")]
+        input: String,
+        /// Output file, or `-` for stdout.
+        #[arg(long, default_value = "-")]
+        output: String,
+        /// Event clock (the events' `ts`) or wall clock.
+        #[arg(long, value_enum, default_value = "event")]
+        clock: Clock,
+        /// Make the first bad input line fatal (exit 2).
+        #[arg(long)]
+        strict: bool,
+        /// Print only these streams (comma-separated).
+        #[arg(long)]
+        output_streams: Option<String>,
+        /// Build without optimisations.
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Measure events/s of the compiled app alone on decoded input.
+    Bench {
+        app: PathBuf,
+        /// Input file (JSON lines).
+        #[arg(long)]
+        input: PathBuf,
+        /// How many times to replay the input.
+        #[arg(long, default_value_t = 10)]
+        repeat: u32,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("error: cannot read `{}`: {e}", path.display()))
+}
+
+fn run(cmd: Cmd) -> Result<ExitCode, String> {
+    match cmd {
+        Cmd::Check { app } => {
+            let source = read(&app)?;
+            let name = app.display().to_string();
+            match eventflux_compiler::check(&source) {
+                Ok(analysis) => {
+                    for w in &analysis.diagnostics {
+                        eprint!("{}", w.render(&name, &source));
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprint!("{}", e.render(&name, &source));
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Cmd::Emit {
+            app,
+            output,
+            standalone,
+        } => {
+            let options = if standalone { Options::standalone() } else { Options::facade() };
+            let rust = compile_app(&app, &options)?;
+            match output {
+                Some(path) => std::fs::write(&path, rust)
+                    .map_err(|e| format!("error: cannot write `{}`: {e}", path.display()))?,
+                None => print!("{rust}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Build { app, output, debug } => {
+            let profile = if debug { Profile::Debug } else { Profile::Release };
+            eprintln!("eventflux: compiling {}", app.display());
+            let binary = build_binary(&app, profile, false)?;
+            let out = output.unwrap_or_else(|| PathBuf::from(app.file_stem().unwrap_or_default()));
+            std::fs::copy(&binary, &out)
+                .map_err(|e| format!("error: cannot write `{}`: {e}", out.display()))?;
+            eprintln!("eventflux: built {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run {
+            app,
+            input,
+            output,
+            clock,
+            strict,
+            output_streams,
+            debug,
+        } => {
+            let profile = if debug { Profile::Debug } else { Profile::Release };
+            let binary = build_binary(&app, profile, true)?;
+            let mut cmd = Command::new(binary);
+            cmd.args(["--input", &input, "--output", &output]);
+            cmd.args(["--clock", match clock {
+                Clock::Event => "event",
+                Clock::Wall => "wall",
+            }]);
+            if strict {
+                cmd.arg("--strict");
+            }
+            if let Some(streams) = output_streams {
+                cmd.args(["--output-streams", &streams]);
+            }
+            exec(cmd)
+        }
+        Cmd::Bench { app, input, repeat } => {
+            let binary = build_binary(&app, Profile::Release, true)?;
+            let mut cmd = Command::new(binary);
+            cmd.arg("--bench").arg("--input").arg(&input);
+            cmd.args(["--repeat", &repeat.to_string()]);
+            exec(cmd)
+        }
+    }
+}
+
+fn compile_app(app: &Path, options: &Options) -> Result<String, String> {
+    let source = read(app)?;
+    match compile(&source, options) {
+        Ok(c) => {
+            for w in &c.warnings {
+                eprint!("{}", w.render(&app.display().to_string(), &source));
+            }
+            Ok(c.rust)
+        }
+        Err(e) => Err(e.render(&app.display().to_string(), &source)),
+    }
+}
+
+/// Compiles the app, writes its project into the cache and builds it (unless cached).
+fn build_binary(app: &Path, profile: Profile, quiet: bool) -> Result<PathBuf, String> {
+    let rust = compile_app(app, &Options::standalone())?;
+    let project = project::write_project(&rust, profile).map_err(|e| e.to_string())?;
+    if !project.cached_binary().exists() && quiet {
+        eprintln!("eventflux: compiling {} (cached for later runs)", app.display());
+    }
+    project.build(quiet).map_err(|e: BuildError| format!("error: {e}"))
+}
+
+/// Runs the compiled binary with stdio inherited and returns its exit code.
+fn exec(mut cmd: Command) -> Result<ExitCode, String> {
+    let status = cmd.status().map_err(|e| format!("error: cannot start the compiled app: {e}"))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::from(1),
+    })
+}

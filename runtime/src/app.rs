@@ -65,3 +65,12 @@ pub trait Application: Sized {
     /// Called once before the first event with the start time (fires `AT START` triggers).
     fn start(&mut self, ts: i64);
 }
+
+/// Decodes the JSON text of one event of `stream` (an object or an array in attribute
+/// order) into its generated struct.
+pub fn decode<T: serde::de::DeserializeOwned>(stream: &str, data: &str) -> Result<T, DecodeError> {
+    serde_json::from_str(data).map_err(|e| DecodeError::Data {
+        stream: stream.to_owned(),
+        message: e.to_string(),
+    })
+}

@@ -1,1 +1,333 @@
-//! TODO
+//! The driver of compiled apps: the `main` of generated standalone binaries (and of the
+//! projects `eventflux run`/`bench` build), and [`run`], the JSON-lines loop it uses.
+//!
+//! ```ignore
+//! // main.rs of a generated project (`app` is the generated module):
+//! fn main() -> std::process::ExitCode {
+//!     eventflux_runtime::cli::main::<
+//!         app::App<eventflux_runtime::io::JsonLinesWriter>,
+//!         app::App<eventflux_runtime::io::CountingSink>,
+//!     >()
+//! }
+//! ```
+//!
+//! Flags (DESIGN §6): `--input F|-`, `--output F|-`, `--clock event|wall`, `--strict`,
+//! `--output-streams A,B`, `--bench [--repeat N]`, `--help`. Exit codes: 0 success, 1 a
+//! runtime or I/O error, 2 bad usage or a bad line under `--strict`.
+
+mod args;
+mod bench;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::io::{self, BufRead, Write};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+
+use crate::functions::now_millis;
+use crate::io::{CountingSink, JsonLinesReader, JsonLinesWriter, Line};
+use crate::Application;
+use args::Args;
+
+/// Which clock gives events their time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// Time is the `ts` of the input lines; results are deterministic.
+    #[default]
+    Event,
+    /// Time is the arrival time (epoch ms); timers fire in real time.
+    Wall,
+}
+
+/// Options of [`run`].
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The clock driving time.
+    pub clock: Clock,
+    /// Abort at the first bad line instead of reporting and skipping it.
+    pub strict: bool,
+}
+
+/// What [`run`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Events decoded and sent to the app.
+    pub events: u64,
+    /// Lines skipped because they were bad.
+    pub bad_lines: u64,
+}
+
+/// Why [`run`] stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A bad line under `strict`.
+    #[error("line {line_no}: {message}")]
+    BadLine {
+        /// 1-based line number.
+        line_no: u64,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// Reading the input failed.
+    #[error("cannot read input: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Feeds JSON-lines `input` to `app` until the input ends (DESIGN §4-5).
+///
+/// Event clock: an event without `ts` gets the time of the previous line that had one (0 at
+/// first); `{"ts": N}` lines call `advance_time(N)`; `start` is called once, with the time of
+/// the first event or tick, before it. At the end of the input nothing more happens (pending
+/// timers do not fire). Wall clock: `start(now)` at once; every event gets its arrival time
+/// (tick lines are ignored) and timers fire in real time, also while no input arrives, as
+/// the input is read on a separate thread (hence `Send + 'static`).
+///
+/// A bad line (see [`JsonLinesReader`]) or one whose data `A::decode` rejects (unknown
+/// stream, wrong type) is reported on `errors` as `line N: message` and skipped; with
+/// `strict` it ends the run with [`RunError::BadLine`] instead (not written to `errors`).
+pub fn run<A: Application>(
+    app: &mut A,
+    input: impl BufRead + Send + 'static,
+    opts: &RunOptions,
+    errors: &mut impl Write,
+) -> Result<RunStats, RunError> {
+    run_until(app, input, opts, errors, |_| false)
+}
+
+/// [`run`], also stopping (successfully) as soon as `stop(app)` is true after a line.
+fn run_until<A: Application>(
+    app: &mut A,
+    input: impl BufRead + Send + 'static,
+    opts: &RunOptions,
+    errors: &mut impl Write,
+    stop: impl FnMut(&mut A) -> bool,
+) -> Result<RunStats, RunError> {
+    let mut driver = Driver { app, strict: opts.strict, errors, stats: RunStats::default(), started: false, now: 0 };
+    match opts.clock {
+        Clock::Event => driver.event_clock(input, stop)?,
+        Clock::Wall => driver.wall_clock(input, stop)?,
+    }
+    Ok(driver.stats)
+}
+
+/// The state of one [`run`].
+struct Driver<'a, A, W> {
+    app: &'a mut A,
+    strict: bool,
+    errors: &'a mut W,
+    stats: RunStats,
+    started: bool,
+    /// The current time: the last time given to the app.
+    now: i64,
+}
+
+/// What the reading thread sends in wall-clock mode.
+enum Msg {
+    Line(Result<Line, crate::io::InputError>),
+    Failed(io::Error),
+}
+
+impl<A: Application, W: Write> Driver<'_, A, W> {
+    fn event_clock(&mut self, input: impl BufRead, mut stop: impl FnMut(&mut A) -> bool) -> Result<(), RunError> {
+        let mut reader = JsonLinesReader::new(input);
+        for item in &mut reader {
+            match item {
+                Ok(Line::Event { line_no, stream, ts, data }) => {
+                    self.event(line_no, &stream, &data, ts.unwrap_or(self.now))?;
+                }
+                Ok(Line::Tick { ts, .. }) => {
+                    self.start_at(ts);
+                    self.app.advance_time(ts);
+                    self.now = ts;
+                }
+                Err(e) => self.bad(e.line_no, e.message)?,
+            }
+            if stop(self.app) {
+                return Ok(());
+            }
+        }
+        match reader.take_io_error() {
+            Some(e) => Err(RunError::Io(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn wall_clock(
+        &mut self,
+        input: impl BufRead + Send + 'static,
+        mut stop: impl FnMut(&mut A) -> bool,
+    ) -> Result<(), RunError> {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(1024);
+        // Detached: if the run ends first, the thread ends at its next send (or with the
+        // process, when it is blocked reading an idle input).
+        std::thread::spawn(move || {
+            let mut reader = JsonLinesReader::new(input);
+            for item in &mut reader {
+                if tx.send(Msg::Line(item)).is_err() {
+                    return;
+                }
+            }
+            if let Some(e) = reader.take_io_error() {
+                let _ = tx.send(Msg::Failed(e));
+            }
+        });
+        let start = self.wall_now();
+        self.start_at(start);
+        loop {
+            if self.app.next_timer().is_some_and(|t| t <= self.wall_now()) {
+                self.now = self.wall_now();
+                self.app.advance_time(self.now);
+            }
+            let msg = match self.app.next_timer() {
+                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                Some(t) => {
+                    let wait = u64::try_from(t.saturating_sub(self.wall_now())).unwrap_or(0).max(1);
+                    rx.recv_timeout(Duration::from_millis(wait))
+                }
+            };
+            match msg {
+                Ok(Msg::Line(Ok(Line::Event { line_no, stream, data, .. }))) => {
+                    let ts = self.wall_now();
+                    self.event(line_no, &stream, &data, ts)?;
+                }
+                Ok(Msg::Line(Ok(Line::Tick { .. }))) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Ok(Msg::Line(Err(e))) => self.bad(e.line_no, e.message)?,
+                Ok(Msg::Failed(e)) => return Err(RunError::Io(e)),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            if stop(self.app) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The wall-clock time, never before the time already reached.
+    fn wall_now(&self) -> i64 {
+        now_millis().max(self.now)
+    }
+
+    fn start_at(&mut self, ts: i64) {
+        if !self.started {
+            self.started = true;
+            self.app.start(ts);
+        }
+    }
+
+    fn event(&mut self, line_no: u64, stream: &str, data: &RawValue, ts: i64) -> Result<(), RunError> {
+        match A::decode(stream, data.get()) {
+            Ok(event) => {
+                self.start_at(ts);
+                self.app.send(ts, event);
+                self.now = ts;
+                self.stats.events += 1;
+                Ok(())
+            }
+            Err(e) => self.bad(line_no, e.to_string()),
+        }
+    }
+
+    fn bad(&mut self, line_no: u64, message: String) -> Result<(), RunError> {
+        self.stats.bad_lines += 1;
+        if self.strict {
+            return Err(RunError::BadLine { line_no, message });
+        }
+        // Nowhere left to report a failure to report.
+        let _ = writeln!(self.errors, "line {line_no}: {message}");
+        Ok(())
+    }
+}
+
+/// The `main` of a compiled app: parses `std::env::args()`, then runs the JSON-lines loop
+/// with `A` or, with `--bench`, replays the input through `B` (see the module docs).
+pub fn main<A, B>() -> ExitCode
+where
+    A: Application<Sink = JsonLinesWriter>,
+    B: Application<Sink = CountingSink>,
+    B::Input: Clone,
+{
+    let argv: Vec<String> = std::env::args().collect();
+    let prog = argv
+        .first()
+        .and_then(|p| std::path::Path::new(p).file_name())
+        .map_or_else(|| "app".to_string(), |n| n.to_string_lossy().into_owned());
+    let args = match Args::parse(argv.iter().skip(1).map(String::as_str)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{}", args::usage(&prog));
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprint!("{prog}: {message}\n\n{}", args::usage(&prog));
+            return ExitCode::from(2);
+        }
+    };
+    let result = if args.bench { bench::bench::<B>(&args) } else { run_main::<A>(&args) };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure { code, message }) => {
+            eprintln!("{prog}: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// A failed command: its exit code and what to print.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure { code: 2, message: message.into() }
+    }
+
+    fn runtime(message: impl Into<String>) -> Self {
+        Failure { code: 1, message: message.into() }
+    }
+}
+
+/// The streams to print: `--output-streams` (checked against the app's) or all outputs.
+fn output_filter<A: Application>(requested: Option<&[String]>) -> Result<HashSet<String>, Failure> {
+    let known = A::output_streams();
+    let Some(names) = requested else { return Ok(known.iter().map(|s| s.to_string()).collect()) };
+    for name in names {
+        if !known.contains(&name.as_str()) {
+            return Err(Failure::usage(format!(
+                "unknown output stream `{name}` (output streams: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(names.iter().cloned().collect())
+}
+
+/// Run mode: JSON lines in, JSON lines out.
+fn run_main<A: Application<Sink = JsonLinesWriter>>(args: &Args) -> Result<(), Failure> {
+    let filter = output_filter::<A>(args.output_streams.as_deref())?;
+    let input = args::open_input(&args.input)?;
+    let output = args::open_output(&args.output)?;
+    let mut app = A::with_sink(JsonLinesWriter::new(output, Some(filter)));
+    let opts = RunOptions { clock: args.clock, strict: args.strict };
+    let result = run_until(&mut app, input, &opts, &mut io::stderr(), |a| a.sink_mut().error().is_some());
+    let flushed = app.sink_mut().flush();
+    let stats = match result {
+        Ok(stats) => stats,
+        Err(e @ RunError::BadLine { .. }) => return Err(Failure::usage(format!("{e} (--strict)"))),
+        Err(e) => return Err(Failure::runtime(e.to_string())),
+    };
+    if stats.bad_lines > 0 {
+        eprintln!("{} bad line(s) skipped", stats.bad_lines);
+    }
+    match flushed {
+        // The reader of our output went away (`| head`): not an error of ours.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::runtime(format!("cannot write output: {e}"))),
+        Ok(()) => Ok(()),
+    }
+}

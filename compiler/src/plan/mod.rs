@@ -1,1 +1,142 @@
-//! TODO
+//! The logical plan: streams with their consumers, and one operator chain per query.
+//!
+//! The planner turns the bound queries of [`crate::sema`] into the wiring codegen needs:
+//! which queries each stream feeds (in source order), which streams take input events and
+//! which are printed, and each query's chain `filter -> [window] -> select -> insert`.
+//! [`AppPlan::explain`] prints it in an EXPLAIN-like text form for tests.
+
+use crate::sema::ir::{BoundWindow, Column, TExpr};
+use crate::sema::{Analysis, Attribute, StreamKind};
+use crate::syntax::ast::{OutputEvents, TriggerAt};
+use std::fmt::Write;
+
+/// The plan of a whole application.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppPlan {
+    /// Every stream, in catalog order.
+    pub streams: Vec<StreamPlan>,
+    /// Every query, in source order.
+    pub queries: Vec<QueryPlan>,
+}
+
+/// One stream of the plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamPlan {
+    /// Stream name.
+    pub name: String,
+    /// Schema.
+    pub attrs: Vec<Attribute>,
+    /// Events can be sent to it from outside (defined streams).
+    pub input: bool,
+    /// Some query inserts into it: it is printed by default.
+    pub output: bool,
+    /// When it is a trigger, when it fires.
+    pub trigger: Option<TriggerAt>,
+    /// Indexes of the queries that read it, in source order.
+    pub consumers: Vec<usize>,
+}
+
+/// One query's operator chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryPlan {
+    /// Stable name.
+    pub name: String,
+    /// Index of the input stream in [`AppPlan::streams`].
+    pub input: usize,
+    /// Filter before the window.
+    pub filter: Option<TExpr>,
+    /// Window.
+    pub window: Option<BoundWindow>,
+    /// Output columns, named after the target's attributes.
+    pub columns: Vec<Column>,
+    /// Index of the target stream.
+    pub target: usize,
+    /// Which events are emitted.
+    pub events: OutputEvents,
+}
+
+/// Builds the plan of an analysed application (which must be free of errors).
+pub fn plan(analysis: &Analysis) -> AppPlan {
+    let catalog = &analysis.catalog;
+    let index = |name: &str| catalog.streams.iter().position(|s| s.name == name).unwrap_or(0);
+    let mut streams: Vec<StreamPlan> = catalog
+        .streams
+        .iter()
+        .map(|s| StreamPlan {
+            name: s.name.clone(),
+            attrs: s.attrs.clone(),
+            input: s.kind == StreamKind::Defined,
+            output: s.produced,
+            trigger: match &s.kind {
+                StreamKind::Trigger(at) => Some(at.clone()),
+                _ => None,
+            },
+            consumers: Vec::new(),
+        })
+        .collect();
+    let mut queries = Vec::new();
+    for (i, q) in analysis.queries.iter().enumerate() {
+        let input = index(&q.input);
+        let target = index(&q.target);
+        streams[input].consumers.push(i);
+        let columns = q
+            .columns
+            .iter()
+            .zip(&streams[target].attrs)
+            .map(|(c, attr)| Column {
+                name: attr.name.clone(),
+                expr: c.expr.clone().widen_to(attr.ty),
+            })
+            .collect();
+        queries.push(QueryPlan {
+            name: q.name.clone(),
+            input,
+            filter: q.filter.clone(),
+            window: q.window.clone(),
+            columns,
+            target,
+            events: q.events,
+        });
+    }
+    AppPlan { streams, queries }
+}
+
+impl AppPlan {
+    /// An EXPLAIN-like text form of the plan.
+    pub fn explain(&self) -> String {
+        let mut out = String::new();
+        for s in &self.streams {
+            let attrs: Vec<String> = s
+                .attrs
+                .iter()
+                .map(|a| format!("{} {}{}", a.name, a.ty, if a.nullable { "" } else { " NOT NULL" }))
+                .collect();
+            let role = match (s.input, s.output) {
+                (true, true) => "input+output",
+                (true, false) => "input",
+                (false, true) => "output",
+                (false, false) if s.trigger.is_some() => "trigger",
+                _ => "internal",
+            };
+            let _ = writeln!(out, "stream {} ({}) [{role}]", s.name, attrs.join(", "));
+        }
+        for q in &self.queries {
+            let _ = write!(out, "query {}: scan {}", q.name, self.streams[q.input].name);
+            if q.filter.is_some() {
+                out.push_str(" -> filter");
+            }
+            if let Some(w) = &q.window {
+                let _ = write!(out, " -> window {}{:?}", w.name, w.params);
+            }
+            let cols: Vec<&str> = q.columns.iter().map(|c| c.name.as_str()).collect();
+            let _ = writeln!(
+                out,
+                " -> project({}) -> insert {:?} into {}",
+                cols.join(", "),
+                q.events,
+                self.streams[q.target].name
+            );
+        }
+        out
+    }
+}

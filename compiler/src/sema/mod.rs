@@ -1,1 +1,166 @@
-//! TODO
+//! Semantic analysis: the catalog, name resolution, type checking and diagnostics.
+//!
+//! [`analyze`] walks the statements in order. Definitions fill the [`Catalog`]; each query is
+//! bound against it into a [`BoundQuery`] whose expressions are typed ([`ir::TExpr`]). The
+//! target of an `INSERT INTO` that is not defined is created with the query's output schema.
+//! Every problem becomes a [`Diagnostic`]; analysis goes on after an error so one run reports
+//! them all.
+
+pub mod catalog;
+pub mod expr;
+mod functions;
+pub mod ir;
+mod query;
+pub mod types;
+mod window;
+
+use crate::diagnostic::Diagnostic;
+use crate::syntax::ast::{self, Statement};
+pub use catalog::{Attribute, Catalog, StreamInfo, StreamKind};
+pub use ir::BoundQuery;
+pub use types::Type;
+
+/// The result of analysing an application.
+#[derive(Clone, Debug, Default)]
+pub struct Analysis {
+    /// Every stream of the app.
+    pub catalog: Catalog,
+    /// Every query, in source order.
+    pub queries: Vec<BoundQuery>,
+    /// Errors and warnings.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    /// `true` when at least one diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Analyses a parsed application.
+pub fn analyze(app: &ast::App) -> Analysis {
+    let mut a = Analysis::default();
+    for stmt in &app.statements {
+        match stmt {
+            Statement::Stream(def) => define_stream(&mut a, def),
+            Statement::Trigger(def) => define_trigger(&mut a, def),
+            _ => {}
+        }
+    }
+    let mut position = 0;
+    for stmt in &app.statements {
+        match stmt {
+            Statement::Stream(_) | Statement::Trigger(_) | Statement::Error(_) => {}
+            Statement::Query(q) => {
+                position += 1;
+                if let Some(bound) = query::bind_query(&mut a, q, position) {
+                    a.queries.push(bound);
+                }
+            }
+            Statement::Table(t) => a.diagnostics.push(Diagnostic::unsupported("tables", t.name.span)),
+            Statement::Update(u) => a.diagnostics.push(Diagnostic::unsupported("UPDATE", u.span)),
+            Statement::Delete(d) => a.diagnostics.push(Diagnostic::unsupported("DELETE", d.span)),
+            Statement::Partition(p) => {
+                a.diagnostics.push(Diagnostic::unsupported("partitions", p.span))
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for q in &a.queries {
+        if !seen.insert(q.name.clone()) {
+            a.diagnostics.push(Diagnostic::error(
+                format!("duplicate query name `{}`", q.name),
+                q.span,
+            ));
+        }
+    }
+    a
+}
+
+fn define_stream(a: &mut Analysis, def: &ast::StreamDef) {
+    if def.inner {
+        a.diagnostics.push(Diagnostic::unsupported("inner (#) streams", def.name.span));
+        return;
+    }
+    let mut attrs: Vec<Attribute> = Vec::new();
+    for attr in &def.attrs {
+        if attrs.iter().any(|x| x.name == attr.name.name) {
+            a.diagnostics.push(Diagnostic::error(
+                format!("duplicate attribute `{}` in stream `{}`", attr.name.name, def.name.name),
+                attr.name.span,
+            ));
+            continue;
+        }
+        if attr.primary_key {
+            a.diagnostics.push(
+                Diagnostic::error("PRIMARY KEY is only allowed in a table", attr.span)
+                    .with_help("use CREATE TABLE for keyed data"),
+            );
+        }
+        match Type::from_name(&attr.ty.name) {
+            Some(ty) => attrs.push(Attribute {
+                name: attr.name.name.clone(),
+                ty,
+                nullable: !attr.not_null,
+            }),
+            None => a.diagnostics.push(expr::unknown_type(&attr.ty)),
+        }
+    }
+    for kv in &def.with {
+        let key = kv.key.as_ref().map(|k| k.name.to_ascii_lowercase());
+        if key.as_deref() == Some("async") || key.as_deref() == Some("type") {
+            a.diagnostics.push(Diagnostic::unsupported(
+                "stream WITH options (sources, sinks, async)",
+                kv.value_span,
+            ));
+            break;
+        }
+    }
+    add_stream(
+        a,
+        StreamInfo {
+            name: def.name.name.clone(),
+            attrs,
+            kind: StreamKind::Defined,
+            span: def.name.span,
+            produced: false,
+        },
+    );
+}
+
+fn define_trigger(a: &mut Analysis, def: &ast::TriggerDef) {
+    let attrs = vec![Attribute {
+        name: "triggered_time".into(),
+        ty: Type::Long,
+        nullable: false,
+    }];
+    if let ast::TriggerAt::Every(d) = &def.at {
+        if d.millis <= 0 {
+            a.diagnostics.push(Diagnostic::error("trigger period must be positive", d.span));
+        }
+    }
+    if let ast::TriggerAt::Cron(_, span) = &def.at {
+        a.diagnostics.push(Diagnostic::unsupported("cron triggers", *span));
+    }
+    add_stream(
+        a,
+        StreamInfo {
+            name: def.name.name.clone(),
+            attrs,
+            kind: StreamKind::Trigger(def.at.clone()),
+            span: def.name.span,
+            produced: false,
+        },
+    );
+}
+
+fn add_stream(a: &mut Analysis, info: StreamInfo) {
+    let (name, span) = (info.name.clone(), info.span);
+    if let Err(first) = a.catalog.add(info) {
+        a.diagnostics.push(
+            Diagnostic::error(format!("duplicate definition of `{name}`"), span)
+                .with_secondary(first, "first defined here"),
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Standalone projects and the build cache (DESIGN.md §6).
+//!
+//! A project is the `templates/` skeleton (Cargo.toml, main.rs) plus the generated `app.rs`.
+//! Projects live in `$EVENTFLUX_CACHE` (default `~/.cache/eventflux`) under
+//! `projects/<hash>/`, and all of them share `target/`, so the runtime is compiled once per
+//! cache. The hash covers the generated source, the templates, the profile and the runtime's
+//! sources; a built binary is kept as `bin/<hash>`, so running an unchanged app again starts
+//! it without invoking cargo at all.
+
+use super::BuildError;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CARGO_TEMPLATE: &str = include_str!("../../../templates/Cargo.toml");
+const MAIN_TEMPLATE: &str = include_str!("../../../templates/main.rs");
+
+/// The cache directory: `$EVENTFLUX_CACHE`, else `~/.cache/eventflux`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EVENTFLUX_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    home.join(".cache").join("eventflux")
+}
+
+/// The runtime crate generated projects depend on: `$EVENTFLUX_RUNTIME_PATH`, else the copy
+/// next to this compiler's sources.
+pub fn runtime_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EVENTFLUX_RUNTIME_PATH") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("runtime")
+}
+
+/// How to build a project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Optimised (the default).
+    Release,
+    /// Fast to compile, slow to run (`--debug`).
+    Debug,
+}
+
+/// A generated project on disk.
+#[derive(Clone, Debug)]
+pub struct Project {
+    /// The project directory.
+    pub dir: PathBuf,
+    /// Content hash (the cache key).
+    pub hash: String,
+    /// Build profile.
+    pub profile: Profile,
+}
+
+/// Writes the project for `app_rs` (generated with `Options::standalone()`) into the cache.
+pub fn write_project(app_rs: &str, profile: Profile) -> Result<Project, BuildError> {
+    let runtime = runtime_dir();
+    let runtime = runtime.canonicalize().unwrap_or(runtime);
+    let cargo_toml = CARGO_TEMPLATE.replace("@RUNTIME_PATH@", &runtime.display().to_string());
+    let mut hasher = Sha256::new();
+    for part in [cargo_toml.as_str(), MAIN_TEMPLATE, app_rs, env!("CARGO_PKG_VERSION")] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update(format!("{profile:?}"));
+    hash_sources(&runtime, &mut hasher);
+    let hash: String = hasher.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let dir = cache_dir().join("projects").join(&hash);
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).map_err(|source| io(&src, source))?;
+    for (path, text) in [
+        (dir.join("Cargo.toml"), cargo_toml.as_str()),
+        (src.join("main.rs"), MAIN_TEMPLATE),
+        (src.join("app.rs"), app_rs),
+    ] {
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
+            std::fs::write(&path, text).map_err(|source| io(&path, source))?;
+        }
+    }
+    Ok(Project { dir, hash, profile })
+}
+
+fn io(path: &Path, source: std::io::Error) -> BuildError {
+    BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Feeds the runtime's Cargo.toml and `src/` files (sorted) into the hash.
+fn hash_sources(dir: &Path, hasher: &mut Sha256) {
+    let mut files = Vec::new();
+    collect_files(&dir.join("src"), &mut files);
+    files.push(dir.join("Cargo.toml"));
+    files.sort();
+    for f in files {
+        if let Ok(bytes) = std::fs::read(&f) {
+            hasher.update(f.to_string_lossy().as_bytes());
+            hasher.update(&bytes);
+        }
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+impl Project {
+    /// Where the cached binary of this project is kept.
+    pub fn cached_binary(&self) -> PathBuf {
+        cache_dir().join("bin").join(&self.hash)
+    }
+
+    /// Builds the project unless its binary is already cached; returns the binary's path.
+    /// `quiet` hides cargo's progress output.
+    pub fn build(&self, quiet: bool) -> Result<PathBuf, BuildError> {
+        let cached = self.cached_binary();
+        if cached.exists() {
+            return Ok(cached);
+        }
+        let target = cache_dir().join("target");
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.arg("build")
+            .arg("--manifest-path")
+            .arg(self.dir.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target);
+        if self.profile == Profile::Release {
+            cmd.arg("--release");
+        }
+        if quiet {
+            cmd.arg("--quiet");
+        }
+        // The user's own RUSTFLAGS (e.g. -D warnings from CI) must not change how the cached
+        // runtime is built; target-cpu is left at the default so binaries stay portable.
+        cmd.env_remove("RUSTFLAGS").env_remove("CARGO_TARGET_DIR");
+        let status = cmd.status().map_err(|source| io(Path::new("cargo"), source))?;
+        if !status.success() {
+            return Err(BuildError::Cargo(status.to_string()));
+        }
+        let profile_dir = match self.profile {
+            Profile::Release => "release",
+            Profile::Debug => "debug",
+        };
+        let built = target.join(profile_dir).join(format!("eventflux-app{}", std::env::consts::EXE_SUFFIX));
+        let bin_dir = cache_dir().join("bin");
+        std::fs::create_dir_all(&bin_dir).map_err(|source| io(&bin_dir, source))?;
+        // Copy under a temporary name, then rename, so a concurrent run never sees half a file.
+        let tmp = bin_dir.join(format!("{}.tmp{}", self.hash, std::process::id()));
+        std::fs::copy(&built, &tmp).map_err(|source| io(&built, source))?;
+        std::fs::rename(&tmp, &cached).map_err(|source| io(&cached, source))?;
+        Ok(cached)
+    }
+}

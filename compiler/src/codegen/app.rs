@@ -1,0 +1,342 @@
+//! The `App` struct: state, `send_*` entry points, stream fan-out, time and triggers, and the
+//! `Application` impl the drivers use.
+
+use super::query::{emits, method, query_method};
+use super::Ctx;
+use crate::syntax::ast::TriggerAt;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+/// A timer of the app: its state field, how to read its deadline and what firing does.
+struct Timer {
+    field: TokenStream,
+    deadline: TokenStream,
+    fire: TokenStream,
+}
+
+pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
+    let rt = ctx.rt;
+    let timers = trigger_timers(ctx);
+    let start_triggers = start_triggers(ctx);
+    let timer_fields = timers.iter().map(|t| &t.field);
+    let timer_inits = timers.iter().map(|t| {
+        let f = &t.field;
+        quote!(#f: ::core::option::Option::None)
+    });
+    let time_methods = time_methods(&timers);
+    let periodic_starts = periodic_starts(ctx);
+    let sends = sends(ctx);
+    let emits_fns = emit_methods(ctx);
+    let queries = ctx
+        .plan
+        .queries
+        .iter()
+        .filter(|q| emits(q))
+        .map(|q| query_method(ctx, q));
+    let application = application_impl(ctx);
+    quote! {
+        /// The compiled application: all state as typed fields, one `send_*` method per input
+        /// stream, output through `O`.
+        pub struct App<O: Output> {
+            output: O,
+            now: i64,
+            started: bool,
+            #(#timer_fields: ::core::option::Option<i64>,)*
+        }
+
+        impl<O: Output> App<O> {
+            /// A fresh app sending its output to `output`.
+            pub fn new(output: O) -> Self {
+                App {
+                    output,
+                    now: i64::MIN,
+                    started: false,
+                    #(#timer_inits,)*
+                }
+            }
+
+            /// The output sink.
+            pub fn output(&self) -> &O {
+                &self.output
+            }
+
+            /// The output sink, mutably.
+            pub fn output_mut(&mut self) -> &mut O {
+                &mut self.output
+            }
+
+            /// Consumes the app, returning its output sink.
+            pub fn into_output(self) -> O {
+                self.output
+            }
+
+            /// The current time of the app's clock (ms).
+            pub fn now(&self) -> i64 {
+                self.now
+            }
+
+            /// Starts the clock at `ts`: fires `AT START` triggers and schedules periodic
+            /// ones (their first firing is at the start time). Called by the first
+            /// `send_*`/`advance_time` when not called explicitly.
+            pub fn start(&mut self, ts: i64) {
+                if self.started {
+                    return;
+                }
+                self.started = true;
+                self.now = ts;
+                #periodic_starts
+                #start_triggers
+            }
+
+            #time_methods
+
+            #sends
+            #emits_fns
+            #(#queries)*
+        }
+
+        #application
+    }
+}
+
+/// `advance_time`, `next_timer` and `fire_timers`.
+fn time_methods(timers: &[Timer]) -> TokenStream {
+    if timers.is_empty() {
+        return quote! {
+            /// Moves the clock to `ts` (this app has no timers).
+            pub fn advance_time(&mut self, ts: i64) {
+                if !self.started {
+                    self.start(ts);
+                }
+                self.now = self.now.max(ts);
+            }
+
+            /// The earliest pending timer (this app has none).
+            pub fn next_timer(&self) -> ::core::option::Option<i64> {
+                ::core::option::Option::None
+            }
+        };
+    }
+    let deadlines = timers.iter().map(|t| &t.deadline);
+    let fires = timers.iter().map(|t| &t.fire);
+    quote! {
+        /// Moves the clock to `ts`, firing every timer due at or before it, in time order.
+        pub fn advance_time(&mut self, ts: i64) {
+            if !self.started {
+                self.start(ts);
+            }
+            while let ::core::option::Option::Some(at) = self.next_timer().filter(|&at| at <= ts) {
+                self.now = self.now.max(at);
+                self.fire_timers(at);
+            }
+            self.now = self.now.max(ts);
+        }
+
+        /// The earliest pending timer.
+        pub fn next_timer(&self) -> ::core::option::Option<i64> {
+            [#(#deadlines),*].into_iter().flatten().min()
+        }
+
+        /// Fires every timer due at `at`.
+        fn fire_timers(&mut self, at: i64) {
+            #(#fires)*
+        }
+    }
+}
+
+/// `(ts, event)` parameter names, underscored when the body does not use them.
+fn params(used: bool) -> (proc_macro2::Ident, proc_macro2::Ident) {
+    if used {
+        (format_ident!("ts"), format_ident!("event"))
+    } else {
+        (format_ident!("_ts"), format_ident!("_event"))
+    }
+}
+
+/// `send_<stream>` and `consume_<stream>` for every stream.
+fn sends(ctx: &Ctx<'_>) -> TokenStream {
+    let items = ctx.plan.streams.iter().zip(&ctx.streams).map(|(s, n)| {
+        let ty = &n.ty;
+        let consume = format_ident!("consume_{}", n.snake);
+        let calls: Vec<_> = s
+            .consumers
+            .iter()
+            .map(|&i| &ctx.plan.queries[i])
+            .filter(|q| emits(q))
+            .map(|q| {
+                let m = method(q);
+                quote!(self.#m(ts, event);)
+            })
+            .collect();
+        let (ts, event) = params(!calls.is_empty());
+        let consume_fn = quote! {
+            fn #consume(&mut self, #ts: i64, #event: &#ty) {
+                #(#calls)*
+            }
+        };
+        let send = s.input.then(|| {
+            let send = format_ident!("send_{}", n.snake);
+            let doc = format!(" Sends an event of `{}` at time `ts` (ms).", s.name);
+            quote! {
+                #[doc = #doc]
+                pub fn #send(&mut self, ts: i64, event: #ty) {
+                    self.advance_time(ts);
+                    self.#consume(ts, &event);
+                }
+            }
+        });
+        quote!(#send #consume_fn)
+    });
+    quote!(#(#items)*)
+}
+
+/// `emit_<stream>` for every stream that queries or triggers insert into.
+fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
+    let rt = ctx.rt;
+    let items = ctx
+        .plan
+        .streams
+        .iter()
+        .zip(&ctx.streams)
+        .filter(|(s, _)| s.output || s.trigger.is_some())
+        .map(|(s, n)| {
+            let ty = &n.ty;
+            let emit = format_ident!("emit_{}", n.snake);
+            let consume = format_ident!("consume_{}", n.snake);
+            let sink = s.output.then(|| {
+                let on = format_ident!("on_{}", n.snake);
+                quote!(self.output.#on(ts, kind, event);)
+            });
+            let kind = if s.output { format_ident!("kind") } else { format_ident!("_kind") };
+            quote! {
+                fn #emit(&mut self, ts: i64, #kind: #rt::EventKind, event: &#ty) {
+                    #sink
+                    self.#consume(ts, event);
+                }
+            }
+        });
+    quote!(#(#items)*)
+}
+
+fn trigger_event(ctx: &Ctx<'_>, stream: usize, at: TokenStream) -> TokenStream {
+    let rt = ctx.rt;
+    let n = &ctx.streams[stream];
+    let (ty, f, emit) = (&n.ty, &n.fields[0], format_ident!("emit_{}", n.snake));
+    quote!(self.#emit(#at, #rt::EventKind::Current, &#ty { #f: #at });)
+}
+
+fn trigger_timers(ctx: &Ctx<'_>) -> Vec<Timer> {
+    ctx.plan
+        .streams
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match &s.trigger {
+            Some(TriggerAt::Every(d)) => {
+                let field = format_ident!("trigger_{}_next", ctx.streams[i].snake);
+                let period = d.millis;
+                let event = trigger_event(ctx, i, quote!(at));
+                Some(Timer {
+                    field: quote!(#field),
+                    deadline: quote!(self.#field),
+                    fire: quote! {
+                        if self.#field == ::core::option::Option::Some(at) {
+                            self.#field = ::core::option::Option::Some(at + #period);
+                            #event
+                        }
+                    },
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn periodic_starts(ctx: &Ctx<'_>) -> TokenStream {
+    let items = ctx.plan.streams.iter().zip(&ctx.streams).filter_map(|(s, n)| {
+        matches!(s.trigger, Some(TriggerAt::Every(_))).then(|| {
+            let field = format_ident!("trigger_{}_next", n.snake);
+            quote!(self.#field = ::core::option::Option::Some(ts);)
+        })
+    });
+    quote!(#(#items)*)
+}
+
+fn start_triggers(ctx: &Ctx<'_>) -> TokenStream {
+    let items = ctx
+        .plan
+        .streams
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s.trigger, Some(TriggerAt::Start)))
+        .map(|(i, _)| trigger_event(ctx, i, quote!(ts)));
+    quote!(#(#items)*)
+}
+
+/// `impl Application for App<O>`.
+fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
+    let rt = ctx.rt;
+    let inputs: Vec<_> = ctx
+        .plan
+        .streams
+        .iter()
+        .zip(&ctx.streams)
+        .filter(|(s, _)| s.input)
+        .collect();
+    let input_names = inputs.iter().map(|(s, _)| &s.name);
+    let output_names = ctx.plan.streams.iter().filter(|s| s.output).map(|s| &s.name);
+    let decodes = inputs.iter().map(|(s, n)| {
+        let (name, ty) = (&s.name, &n.ty);
+        quote!(#name => #rt::app::decode::<#ty>(stream, data).map(Input::#ty))
+    });
+    let sends = inputs.iter().map(|(_, n)| {
+        let (ty, send) = (&n.ty, format_ident!("send_{}", n.snake));
+        quote!(Input::#ty(event) => self.#send(ts, event))
+    });
+    quote! {
+        impl<O: Output> #rt::Application for App<O> {
+            type Input = Input;
+            type Sink = O;
+
+            fn with_sink(sink: O) -> Self {
+                App::new(sink)
+            }
+
+            fn sink_mut(&mut self) -> &mut O {
+                &mut self.output
+            }
+
+            fn input_streams() -> &'static [&'static str] {
+                &[#(#input_names),*]
+            }
+
+            fn output_streams() -> &'static [&'static str] {
+                &[#(#output_names),*]
+            }
+
+            fn decode(stream: &str, data: &str) -> ::core::result::Result<Input, #rt::DecodeError> {
+                match stream {
+                    #(#decodes,)*
+                    _ => ::core::result::Result::Err(#rt::DecodeError::UnknownStream(stream.to_owned())),
+                }
+            }
+
+            fn send(&mut self, ts: i64, event: Input) {
+                match event {
+                    #(#sends,)*
+                }
+            }
+
+            fn advance_time(&mut self, ts: i64) {
+                App::advance_time(self, ts);
+            }
+
+            fn next_timer(&self) -> ::core::option::Option<i64> {
+                App::next_timer(self)
+            }
+
+            fn start(&mut self, ts: i64) {
+                App::start(self, ts);
+            }
+        }
+    }
+}

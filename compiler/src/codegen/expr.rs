@@ -1,0 +1,336 @@
+//! Typed expressions. Every generated expression evaluates to an `Option<T>` (`None` is
+//! NULL); STRING values are any `S: AsRef<str>` so attributes are compared without cloning,
+//! and become `Option<Arc<str>>` only where a value must be owned.
+
+use super::stream::{field, value_type};
+use super::Ctx;
+use crate::sema::ir::{ArithOp, CmpOp, ExprKind, Func, Lit, TExpr};
+use crate::sema::{Attribute, Type};
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+/// What an expression can read: its inputs (an access path and a stream index each) and the
+/// values of its query's aggregates.
+pub(crate) struct ExprEnv<'a> {
+    pub ctx: &'a Ctx<'a>,
+    /// Per input: the tokens naming the event (e.g. `event`), and its stream.
+    pub inputs: Vec<(TokenStream, usize)>,
+    /// Per aggregate: tokens of its current value (an `Option<T>`).
+    pub aggregates: Vec<TokenStream>,
+}
+
+impl ExprEnv<'_> {
+    fn attr(&self, input: usize, attr: usize) -> (TokenStream, &Attribute) {
+        let (access, stream) = &self.inputs[input];
+        let f = field(self.ctx, *stream, attr);
+        (quote!(#access.#f), &self.ctx.plan.streams[*stream].attrs[attr])
+    }
+
+    /// The expression as an `Option<T>`.
+    pub fn gen(&self, e: &TExpr) -> TokenStream {
+        let rt = self.ctx.rt;
+        match &e.kind {
+            ExprKind::Lit(lit) => {
+                let v = literal(lit);
+                quote!(::core::option::Option::Some(#v))
+            }
+            ExprKind::Null => {
+                let ty = match e.ty {
+                    Type::String | Type::Null => quote!(&'static str),
+                    t => value_type(rt, t),
+                };
+                quote!(::core::option::Option::None::<#ty>)
+            }
+            ExprKind::Attr { input, attr, .. } => {
+                let (path, a) = self.attr(*input, *attr);
+                match (a.nullable, a.ty == Type::String) {
+                    (true, true) => quote!(#path.as_ref()),
+                    (true, false) => quote!(#path),
+                    (false, true) => quote!(::core::option::Option::Some(&#path)),
+                    (false, false) => quote!(::core::option::Option::Some(#path)),
+                }
+            }
+            ExprKind::Widen(inner) => self.widen(inner, e.ty),
+            ExprKind::Neg(x) => {
+                let x = self.gen(x);
+                quote!(#rt::expr::neg(#x))
+            }
+            ExprKind::Not(x) => {
+                let x = self.gen(x);
+                quote!(#rt::expr::not(#x))
+            }
+            ExprKind::Arith(op, a, b) => {
+                let f = match op {
+                    ArithOp::Add => quote!(add),
+                    ArithOp::Sub => quote!(sub),
+                    ArithOp::Mul => quote!(mul),
+                    ArithOp::Div => quote!(div),
+                    ArithOp::Rem => quote!(rem),
+                };
+                let (a, b) = (self.gen(a), self.gen(b));
+                quote!(#rt::expr::#f(#a, #b))
+            }
+            ExprKind::Cmp(op, a, b) => self.compare(*op, a, b),
+            ExprKind::And(a, b) => {
+                let (a, b) = (self.gen(a), self.gen(b));
+                quote!(#rt::expr::and(#a, || #b))
+            }
+            ExprKind::Or(a, b) => {
+                let (a, b) = (self.gen(a), self.gen(b));
+                quote!(#rt::expr::or(#a, || #b))
+            }
+            ExprKind::IsNull(x, negated) => {
+                let x = self.gen(x);
+                if *negated {
+                    quote!(::core::option::Option::Some((#x).is_some()))
+                } else {
+                    quote!(::core::option::Option::Some((#x).is_none()))
+                }
+            }
+            ExprKind::InList(x, list, negated) => self.in_list(x, list, *negated),
+            ExprKind::Between(x, lo, hi, negated) => {
+                let f = if x.ty == Type::String { quote!(str_between) } else { quote!(between) };
+                let (x, lo, hi) = (self.gen(x), self.gen(lo), self.gen(hi));
+                let call = quote!(#rt::expr::#f(#x, #lo, #hi));
+                if *negated {
+                    quote!(#rt::expr::not(#call))
+                } else {
+                    call
+                }
+            }
+            ExprKind::Like(x, p, negated) => {
+                let (x, p) = (self.gen(x), self.gen(p));
+                let call = quote!(#rt::functions::like(#x, #p));
+                if *negated {
+                    quote!(#rt::expr::not(#call))
+                } else {
+                    call
+                }
+            }
+            ExprKind::Case(whens, else_) => {
+                let branches = whens.iter().map(|(c, v)| {
+                    let (c, v) = (self.gen(c), self.owned(v));
+                    quote!(if #rt::expr::holds(#c) { #v })
+                });
+                let else_ = match else_ {
+                    Some(x) => self.owned(x),
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!(#(#branches else)* { #else_ })
+            }
+            ExprKind::Cast(x) => self.cast(x, e.ty),
+            ExprKind::Call(func, args) => self.call(*func, args),
+            ExprKind::Agg(i) => self.aggregates[*i].clone(),
+        }
+    }
+
+    /// The expression with STRING values owned (`Option<Arc<str>>`), so branches of a CASE or
+    /// a coalesce share one type; other types are unchanged.
+    pub fn owned(&self, e: &TExpr) -> TokenStream {
+        if e.ty != Type::String {
+            return self.gen(e);
+        }
+        let rt = self.ctx.rt;
+        if let ExprKind::Attr { input, attr, .. } = &e.kind {
+            let (path, a) = self.attr(*input, *attr);
+            return if a.nullable {
+                quote!(#path.clone())
+            } else {
+                quote!(::core::option::Option::Some(#path.clone()))
+            };
+        }
+        let x = self.gen(e);
+        quote!(#rt::expr::to_arc(#x))
+    }
+
+    fn widen(&self, inner: &TExpr, to: Type) -> TokenStream {
+        let rt = self.ctx.rt;
+        let x = self.gen(inner);
+        match to {
+            Type::Long => quote!(#rt::expr::to_i64(#x)),
+            Type::Float => quote!(#rt::expr::to_f32(#x)),
+            Type::Double => quote!(#rt::expr::to_f64(#x)),
+            _ => x,
+        }
+    }
+
+    fn compare(&self, op: CmpOp, a: &TExpr, b: &TExpr) -> TokenStream {
+        let rt = self.ctx.rt;
+        let name = match op {
+            CmpOp::Eq => "eq",
+            CmpOp::Ne => "ne",
+            CmpOp::Lt => "lt",
+            CmpOp::Le => "le",
+            CmpOp::Gt => "gt",
+            CmpOp::Ge => "ge",
+        };
+        let f = if a.ty == Type::String {
+            quote::format_ident!("str_{}", name)
+        } else {
+            quote::format_ident!("{}", name)
+        };
+        let (a, b) = (self.gen(a), self.gen(b));
+        quote!(#rt::expr::#f(#a, #b))
+    }
+
+    fn in_list(&self, x: &TExpr, list: &[TExpr], negated: bool) -> TokenStream {
+        let rt = self.ctx.rt;
+        let string = x.ty == Type::String;
+        let value = if string {
+            let v = self.owned(x);
+            quote!(let __ef_value = #v;)
+        } else {
+            let v = self.gen(x);
+            quote!(let __ef_value = #v;)
+        };
+        let tests = list.iter().map(|item| {
+            let item = self.gen(item);
+            if string {
+                quote!(#rt::expr::holds(#rt::expr::str_eq(__ef_value.as_deref(), #item)))
+            } else {
+                quote!(#rt::expr::holds(#rt::expr::eq(__ef_value, #item)))
+            }
+        });
+        let result = if negated {
+            quote!(__ef_value.is_some() && !(#(#tests)||*))
+        } else {
+            quote!(#(#tests)||*)
+        };
+        quote!({
+            #value
+            ::core::option::Option::Some(#result)
+        })
+    }
+
+    fn cast(&self, x: &TExpr, to: Type) -> TokenStream {
+        let rt = self.ctx.rt;
+        let from = x.ty;
+        let v = self.gen(x);
+        let f = |name: &str| {
+            let f = quote::format_ident!("{}", name);
+            quote!(#rt::functions::#f(#v))
+        };
+        match (from, to) {
+            (Type::String, Type::Int) => f("parse_i32"),
+            (Type::String, Type::Long) => f("parse_i64"),
+            (Type::String, Type::Float) => f("parse_f32"),
+            (Type::String, Type::Double) => f("parse_f64"),
+            (Type::String, Type::Bool) => f("parse_bool"),
+            (Type::Double, Type::Int) => f("f64_to_i32"),
+            (Type::Double, Type::Long) => f("f64_to_i64"),
+            (Type::Float, Type::Int) => f("f32_to_i32"),
+            (Type::Float, Type::Long) => f("f32_to_i64"),
+            (Type::Double, Type::String) => f("f64_to_string"),
+            (Type::Float, Type::String) => f("f32_to_string"),
+            (_, Type::String) => f("to_string_display"),
+            (Type::Long, Type::Int) => quote!((#v).map(|__ef_v| __ef_v as i32)),
+            (Type::Double, Type::Float) => quote!((#v).map(|__ef_v| __ef_v as f32)),
+            (Type::Bool, Type::Bool) | (_, Type::Null) => v,
+            (_, to) => {
+                // Widening casts (INT to DOUBLE, ...).
+                let inner = TExpr::new(x.kind.clone(), from, x.span);
+                self.widen(&inner, to)
+            }
+        }
+    }
+
+    fn call(&self, func: Func, args: &[TExpr]) -> TokenStream {
+        let rt = self.ctx.rt;
+        let simple = |name: &str| {
+            let f = quote::format_ident!("{}", name);
+            let args = args.iter().map(|a| self.gen(a));
+            quote!(#rt::functions::#f(#(#args),*))
+        };
+        match func {
+            Func::Upper => simple("upper"),
+            Func::Lower => simple("lower"),
+            Func::Length => simple("length"),
+            Func::Replace => simple("replace"),
+            Func::Trim => simple("trim"),
+            Func::Substring if args.len() == 2 => simple("substring_from"),
+            Func::Substring => simple("substring"),
+            Func::Left => simple("left"),
+            Func::Right => simple("right"),
+            Func::Reverse => simple("reverse"),
+            Func::Lpad => simple("lpad"),
+            Func::Rpad => simple("rpad"),
+            Func::Position => simple("position"),
+            Func::Abs => simple("abs"),
+            Func::Ceil => simple("ceil"),
+            Func::Floor => simple("floor"),
+            Func::Round => simple("round"),
+            Func::Sqrt => simple("sqrt"),
+            Func::Power => simple("power"),
+            Func::Exp => simple("exp"),
+            Func::Ln => simple("ln"),
+            Func::Log10 => simple("log10"),
+            Func::Sin => simple("sin"),
+            Func::Cos => simple("cos"),
+            Func::Tan => simple("tan"),
+            Func::Asin => simple("asin"),
+            Func::Acos => simple("acos"),
+            Func::Atan => simple("atan"),
+            Func::Signum => simple("signum"),
+            Func::Uuid => simple("uuid"),
+            Func::Now => quote!(::core::option::Option::Some(self.now)),
+            Func::EventTimestamp => quote!(::core::option::Option::Some(ts)),
+            Func::Concat => {
+                let mut parts = args.iter().map(|a| self.gen(a));
+                let first = parts.next().unwrap_or_else(|| quote!(::core::option::Option::Some("")));
+                let chained = parts.fold(quote!(#rt::expr::to_arc(#first)), |acc, p| {
+                    quote!(#rt::functions::concat(#acc, #p))
+                });
+                chained
+            }
+            Func::Coalesce => {
+                let mut parts = args.iter().map(|a| self.owned(a));
+                let first = parts.next().unwrap_or_else(|| quote!(::core::option::Option::None));
+                parts.fold(first, |acc, p| quote!(#acc.or_else(|| #p)))
+            }
+            Func::NullIf => {
+                let a = self.owned(&args[0]);
+                let b = self.gen(&args[1]);
+                let eq = if args[0].ty == Type::String {
+                    quote!(#rt::expr::str_eq(__ef_value.as_deref(), #b))
+                } else {
+                    quote!(#rt::expr::eq(__ef_value, #b))
+                };
+                quote!({
+                    let __ef_value = #a;
+                    if #rt::expr::holds(#eq) { ::core::option::Option::None } else { __ef_value }
+                })
+            }
+            Func::IfThenElse => {
+                let (c, a, b) = (self.gen(&args[0]), self.owned(&args[1]), self.owned(&args[2]));
+                quote!(if #rt::expr::holds(#c) { #a } else { #b })
+            }
+        }
+    }
+}
+
+/// A typed Rust literal.
+fn literal(lit: &Lit) -> TokenStream {
+    match lit {
+        Lit::Int(v) => {
+            let l = Literal::i32_suffixed(*v);
+            quote!(#l)
+        }
+        Lit::Long(v) => {
+            let l = Literal::i64_suffixed(*v);
+            quote!(#l)
+        }
+        Lit::Float(v) => {
+            let l = Literal::f32_suffixed(*v);
+            quote!(#l)
+        }
+        Lit::Double(v) => {
+            let l = Literal::f64_suffixed(*v);
+            quote!(#l)
+        }
+        Lit::String(s) => {
+            let l = Literal::string(s);
+            quote!(#l)
+        }
+        Lit::Bool(b) => quote!(#b),
+    }
+}

@@ -1,0 +1,364 @@
+//! The bound, typed form of expressions and queries that sema produces and the planner reads.
+
+use super::types::Type;
+use crate::syntax::ast::{BinaryOp, OutputEvents, Span};
+
+/// A typed expression with names resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TExpr {
+    /// What it computes.
+    pub kind: ExprKind,
+    /// Its value type.
+    pub ty: Type,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// Arithmetic operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Rem,
+}
+
+/// Comparison operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CmpOp {
+    /// The comparison for a binary operator, if it is one.
+    pub fn from_binary(op: BinaryOp) -> Option<CmpOp> {
+        Some(match op {
+            BinaryOp::Eq => CmpOp::Eq,
+            BinaryOp::Ne => CmpOp::Ne,
+            BinaryOp::Lt => CmpOp::Lt,
+            BinaryOp::Le => CmpOp::Le,
+            BinaryOp::Gt => CmpOp::Gt,
+            BinaryOp::Ge => CmpOp::Ge,
+            _ => return None,
+        })
+    }
+}
+
+/// A literal value with its type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lit {
+    /// INT.
+    Int(i32),
+    /// LONG.
+    Long(i64),
+    /// FLOAT.
+    Float(f32),
+    /// DOUBLE.
+    Double(f64),
+    /// STRING.
+    String(String),
+    /// BOOL.
+    Bool(bool),
+}
+
+/// Scalar functions (DESIGN.md §3.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func {
+    /// `upper(s)`
+    Upper,
+    /// `lower(s)`
+    Lower,
+    /// `length(s)`
+    Length,
+    /// `concat(a, b, ...)`
+    Concat,
+    /// `replace(s, from, to)`
+    Replace,
+    /// `trim(s)`
+    Trim,
+    /// `substring(s, start [, len])`
+    Substring,
+    /// `left(s, n)`
+    Left,
+    /// `right(s, n)`
+    Right,
+    /// `reverse(s)`
+    Reverse,
+    /// `lpad(s, n, pad)`
+    Lpad,
+    /// `rpad(s, n, pad)`
+    Rpad,
+    /// `position(needle, haystack)`
+    Position,
+    /// `abs(x)`
+    Abs,
+    /// `ceil(x)`
+    Ceil,
+    /// `floor(x)`
+    Floor,
+    /// `round(x)`
+    Round,
+    /// `sqrt(x)`
+    Sqrt,
+    /// `power(x, y)`
+    Power,
+    /// `exp(x)`
+    Exp,
+    /// `ln(x)`
+    Ln,
+    /// `log10(x)`
+    Log10,
+    /// `sin(x)`
+    Sin,
+    /// `cos(x)`
+    Cos,
+    /// `tan(x)`
+    Tan,
+    /// `asin(x)`
+    Asin,
+    /// `acos(x)`
+    Acos,
+    /// `atan(x)`
+    Atan,
+    /// `signum(x)`
+    Signum,
+    /// `uuid()`
+    Uuid,
+    /// `now()`
+    Now,
+    /// `eventTimestamp()`
+    EventTimestamp,
+    /// `coalesce(a, b, ...)`
+    Coalesce,
+    /// `nullif(a, b)`
+    NullIf,
+    /// `ifThenElse(c, a, b)`
+    IfThenElse,
+}
+
+/// Aggregate functions (DESIGN.md §3.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AggFunc {
+    /// `count()` / `count(*)`
+    CountAll,
+    /// `count(x)`
+    Count,
+    /// `count(DISTINCT x)` / `distinctCount(x)`
+    DistinctCount,
+    /// `sum(x)`
+    Sum,
+    /// `avg(x)`
+    Avg,
+    /// `min(x)`
+    Min,
+    /// `max(x)`
+    Max,
+    /// `minForever(x)`
+    MinForever,
+    /// `maxForever(x)`
+    MaxForever,
+    /// `stdDev(x)`
+    StdDev,
+    /// `first(x)`
+    First,
+    /// `last(x)`
+    Last,
+    /// `and(x)`
+    And,
+    /// `or(x)`
+    Or,
+}
+
+/// One aggregate call of a query's selector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggCall {
+    /// The aggregate.
+    pub func: AggFunc,
+    /// Its argument (none for `count()`).
+    pub arg: Option<TExpr>,
+    /// Result type.
+    pub ty: Type,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// What an expression computes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// A literal.
+    Lit(Lit),
+    /// NULL of the expression's type.
+    Null,
+    /// Attribute `attr` of input `input` of the query (0 for a single stream).
+    Attr {
+        /// Which input of the query.
+        input: usize,
+        /// Index of the attribute in that input's schema.
+        attr: usize,
+        /// Attribute name (for readable generated code).
+        name: String,
+    },
+    /// Numeric widening of the operand to this expression's type.
+    Widen(Box<TExpr>),
+    /// `-x`.
+    Neg(Box<TExpr>),
+    /// `NOT x`.
+    Not(Box<TExpr>),
+    /// Arithmetic; both operands already have this expression's type.
+    Arith(ArithOp, Box<TExpr>, Box<TExpr>),
+    /// Comparison; both operands have the same type.
+    Cmp(CmpOp, Box<TExpr>, Box<TExpr>),
+    /// `a AND b`.
+    And(Box<TExpr>, Box<TExpr>),
+    /// `a OR b`.
+    Or(Box<TExpr>, Box<TExpr>),
+    /// `x IS [NOT] NULL` (negated = IS NOT NULL).
+    IsNull(Box<TExpr>, bool),
+    /// `x [NOT] IN (list)`; all items have the type of `x`.
+    InList(Box<TExpr>, Vec<TExpr>, bool),
+    /// `x [NOT] BETWEEN lo AND hi`.
+    Between(Box<TExpr>, Box<TExpr>, Box<TExpr>, bool),
+    /// `x [NOT] LIKE pattern`.
+    Like(Box<TExpr>, Box<TExpr>, bool),
+    /// Searched CASE; branches have this expression's type.
+    Case(Vec<(TExpr, TExpr)>, Option<Box<TExpr>>),
+    /// `CAST(x AS ty)`.
+    Cast(Box<TExpr>),
+    /// A scalar function call; arguments are already coerced.
+    Call(Func, Vec<TExpr>),
+    /// The result of aggregate number `n` of the query.
+    Agg(usize),
+}
+
+impl TExpr {
+    /// Builds an expression.
+    pub fn new(kind: ExprKind, ty: Type, span: Span) -> Self {
+        TExpr { kind, ty, span }
+    }
+
+    /// Brings the expression to type `to` (a no-op when it already has it).
+    pub fn widen_to(self, to: Type) -> TExpr {
+        if self.ty == to {
+            return self;
+        }
+        let span = self.span;
+        match self.kind {
+            ExprKind::Null => TExpr::new(ExprKind::Null, to, span),
+            _ => TExpr::new(ExprKind::Widen(Box::new(self)), to, span),
+        }
+    }
+
+    /// `true` when the expression (or a sub-expression) contains an aggregate.
+    pub fn has_aggregate(&self) -> bool {
+        let mut found = false;
+        self.visit(&mut |e| found |= matches!(e.kind, ExprKind::Agg(_)));
+        found
+    }
+
+    /// Calls `f` on this expression and every sub-expression.
+    pub fn visit(&self, f: &mut impl FnMut(&TExpr)) {
+        f(self);
+        match &self.kind {
+            ExprKind::Lit(_) | ExprKind::Null | ExprKind::Attr { .. } | ExprKind::Agg(_) => {}
+            ExprKind::Widen(e) | ExprKind::Neg(e) | ExprKind::Not(e) | ExprKind::Cast(e) => {
+                e.visit(f)
+            }
+            ExprKind::IsNull(e, _) => e.visit(f),
+            ExprKind::Arith(_, a, b)
+            | ExprKind::Cmp(_, a, b)
+            | ExprKind::And(a, b)
+            | ExprKind::Or(a, b)
+            | ExprKind::Like(a, b, _) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            ExprKind::InList(e, list, _) => {
+                e.visit(f);
+                list.iter().for_each(|x| x.visit(f));
+            }
+            ExprKind::Between(a, b, c, _) => {
+                a.visit(f);
+                b.visit(f);
+                c.visit(f);
+            }
+            ExprKind::Case(whens, else_) => {
+                for (c, v) in whens {
+                    c.visit(f);
+                    v.visit(f);
+                }
+                if let Some(e) = else_ {
+                    e.visit(f);
+                }
+            }
+            ExprKind::Call(_, args) => args.iter().for_each(|x| x.visit(f)),
+        }
+    }
+}
+
+/// One column of a query's output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    /// Output attribute name.
+    pub name: String,
+    /// The value.
+    pub expr: TExpr,
+}
+
+/// A bound window clause (arguments checked and evaluated to constants where they must be).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundWindow {
+    /// Canonical window name (`length`, `timeBatch`, ...).
+    pub name: String,
+    /// Constant arguments (lengths, durations in ms).
+    pub params: Vec<i64>,
+    /// Attribute arguments (timestamp attribute, key attribute, sort keys).
+    pub attrs: Vec<TExpr>,
+    /// Sort directions for `sort` (true = descending), parallel to `attrs`.
+    pub descending: Vec<bool>,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// A bound single-stream query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundQuery {
+    /// Stable name (`@info(name=...)` or `query_<n>`).
+    pub name: String,
+    /// Input stream name.
+    pub input: String,
+    /// Filter applied before the window.
+    pub filter: Option<TExpr>,
+    /// Window, if any.
+    pub window: Option<BoundWindow>,
+    /// Aggregate calls referenced by `ExprKind::Agg`.
+    pub aggregates: Vec<AggCall>,
+    /// GROUP BY keys.
+    pub group_by: Vec<TExpr>,
+    /// HAVING condition.
+    pub having: Option<TExpr>,
+    /// Output columns, in SELECT order.
+    pub columns: Vec<Column>,
+    /// Target stream name.
+    pub target: String,
+    /// Which events are emitted.
+    pub events: OutputEvents,
+    /// Whole statement span.
+    pub span: Span,
+}

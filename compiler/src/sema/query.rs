@@ -1,0 +1,283 @@
+//! Binding one query: its input, filter, window, selector and target.
+
+use super::catalog::{suggest, Attribute, StreamInfo, StreamKind};
+use super::expr::{Binder, ScopeInput};
+use super::ir::{BoundQuery, Column, ExprKind};
+use super::types::Type;
+use super::window::bind_window;
+use super::Analysis;
+use crate::diagnostic::Diagnostic;
+use crate::syntax::ast::{self, Literal, QueryOutput, SelectItem, Source};
+
+/// Binds `q` (the `position`-th query of the app, 1-based); `None` after reporting errors.
+pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<BoundQuery> {
+    let name = query_name(q).unwrap_or_else(|| format!("query_{position}"));
+    let errors_before = error_count(a);
+    let (target, inner_target, events) = match &q.output {
+        QueryOutput::Insert {
+            events,
+            target,
+            inner,
+        } => (target, *inner, *events),
+        QueryOutput::Upsert { target, .. } => {
+            a.diagnostics.push(Diagnostic::unsupported("UPSERT", target.span));
+            return None;
+        }
+    };
+    if inner_target {
+        a.diagnostics.push(Diagnostic::unsupported("inner (#) streams", target.span));
+    }
+    let src = match &q.from {
+        Source::Stream(s) => s,
+        Source::Join(j) => {
+            a.diagnostics.push(Diagnostic::unsupported("joins", j.span));
+            return None;
+        }
+        Source::Pattern(p) => {
+            let what = if p.sequence { "sequences" } else { "patterns" };
+            a.diagnostics.push(Diagnostic::unsupported(what, p.span));
+            return None;
+        }
+    };
+    if src.inner {
+        a.diagnostics.push(Diagnostic::unsupported("inner (#) streams", src.stream.span));
+        return None;
+    }
+    let Some(input) = a.catalog.get(&src.stream.name).cloned() else {
+        let mut d = Diagnostic::error(format!("unknown stream `{}`", src.stream.name), src.stream.span)
+            .with_label("not defined");
+        if let Some(s) = suggest(&src.stream.name, a.catalog.names()) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        a.diagnostics.push(d);
+        return None;
+    };
+    let inputs = [ScopeInput {
+        stream: input.name.clone(),
+        alias: src.alias.as_ref().map(|i| i.name.clone()),
+        attrs: input.attrs.clone(),
+    }];
+    let mut aggregates = Vec::new();
+    let mut diags = Vec::new();
+    let mut filter = None;
+    let mut window = None;
+    let mut columns = Vec::new();
+    let mut group_by = Vec::new();
+    let mut having = None;
+    {
+        let mut b = Binder {
+            inputs: &inputs,
+            aggregates: None,
+            diags: &mut diags,
+        };
+        for cond in src.filter.iter().chain(q.where_.iter()) {
+            if let Ok(c) = b.bind(cond).and_then(|c| condition(&mut b, c)) {
+                filter = Some(match filter.take() {
+                    None => c,
+                    Some(prev) => {
+                        let span = c.span;
+                        super::ir::TExpr::new(
+                            ExprKind::And(Box::new(prev), Box::new(c)),
+                            Type::Bool,
+                            span,
+                        )
+                    }
+                });
+            }
+        }
+        if let Some(spec) = &src.window {
+            window = bind_window(&mut b, spec).ok();
+        }
+        for g in &q.group_by {
+            if let Ok(e) = b.bind(g) {
+                group_by.push(e);
+            }
+        }
+        b.aggregates = Some(&mut aggregates);
+        for item in &q.select.items {
+            match item {
+                SelectItem::Star(_) => {
+                    for (i, attr) in input.attrs.iter().enumerate() {
+                        columns.push(Column {
+                            name: attr.name.clone(),
+                            expr: super::ir::TExpr::new(
+                                ExprKind::Attr {
+                                    input: 0,
+                                    attr: i,
+                                    name: attr.name.clone(),
+                                },
+                                attr.ty,
+                                q.select.span,
+                            ),
+                        });
+                    }
+                }
+                SelectItem::Expr { expr, alias } => {
+                    let Ok(e) = b.bind(expr) else { continue };
+                    let name = match (alias, expr) {
+                        (Some(alias), _) => alias.name.clone(),
+                        (None, ast::Expr::Attr { name, .. }) => name.name.clone(),
+                        (None, other) => {
+                            b.diags.push(
+                                Diagnostic::error("this expression needs a name", other.span())
+                                    .with_help("add `AS name`"),
+                            );
+                            continue;
+                        }
+                    };
+                    if columns.iter().any(|c: &Column| c.name == name) {
+                        b.diags.push(Diagnostic::error(
+                            format!("duplicate output attribute `{name}`"),
+                            expr.span(),
+                        ));
+                        continue;
+                    }
+                    columns.push(Column { name, expr: e });
+                }
+            }
+        }
+        if let Some(h) = &q.having {
+            if let Ok(c) = b.bind(h).and_then(|c| condition(&mut b, c)) {
+                having = Some(c);
+            }
+        }
+    }
+    a.diagnostics.append(&mut diags);
+    unsupported_clauses(a, q);
+    if window.is_some() || !aggregates.is_empty() || !group_by.is_empty() || having.is_some() {
+        let span = src
+            .window
+            .as_ref()
+            .map(|w| w.span)
+            .or(aggregates.first().map(|c| c.span))
+            .or(group_by.first().map(|g| g.span))
+            .unwrap_or(q.span);
+        a.diagnostics.push(Diagnostic::unsupported("windows and aggregation", span));
+    }
+    check_target(a, target, &columns);
+    if error_count(a) > errors_before {
+        return None;
+    }
+    Some(BoundQuery {
+        name,
+        input: input.name,
+        filter,
+        window,
+        aggregates,
+        group_by,
+        having,
+        columns,
+        target: target.name.clone(),
+        events,
+        span: q.span,
+    })
+}
+
+fn error_count(a: &Analysis) -> usize {
+    a.diagnostics.iter().filter(|d| d.is_error()).count()
+}
+
+fn condition(b: &mut Binder<'_>, c: super::ir::TExpr) -> Result<super::ir::TExpr, ()> {
+    if c.ty == Type::Bool || c.ty == Type::Null {
+        Ok(c.widen_to(Type::Bool))
+    } else {
+        b.fail(
+            Diagnostic::error(format!("condition must be BOOL, found {}", c.ty), c.span)
+                .with_label("not a boolean"),
+        )
+    }
+}
+
+fn query_name(q: &ast::Query) -> Option<String> {
+    q.annotations
+        .iter()
+        .filter(|an| an.name.name.eq_ignore_ascii_case("info"))
+        .flat_map(|an| an.args.iter())
+        .find(|kv| kv.key.as_ref().is_some_and(|k| k.name.eq_ignore_ascii_case("name")))
+        .and_then(|kv| match &kv.value {
+            Literal::String(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+fn unsupported_clauses(a: &mut Analysis, q: &ast::Query) {
+    let mut unsupported = |what: &str, span| a.diagnostics.push(Diagnostic::unsupported(what, span));
+    if q.select.distinct {
+        unsupported("SELECT DISTINCT", q.select.span);
+    }
+    if let Some(o) = q.order_by.first() {
+        unsupported("ORDER BY", o.expr.span());
+    }
+    if let Some(l) = &q.limit {
+        unsupported("LIMIT", l.span());
+    }
+    if let Some(o) = &q.offset {
+        unsupported("OFFSET", o.span());
+    }
+    if let Some(r) = &q.rate {
+        unsupported("output rate limiting", r.span);
+    }
+}
+
+/// Checks the target's schema against the output columns, or creates the target.
+fn check_target(a: &mut Analysis, target: &ast::Ident, columns: &[Column]) {
+    let Some(existing) = a.catalog.get_mut(&target.name) else {
+        let attrs = columns
+            .iter()
+            .map(|c| Attribute {
+                name: c.name.clone(),
+                ty: if c.expr.ty == Type::Null { Type::String } else { c.expr.ty },
+                nullable: true,
+            })
+            .collect();
+        let _ = a.catalog.add(StreamInfo {
+            name: target.name.clone(),
+            attrs,
+            kind: StreamKind::Inferred,
+            span: target.span,
+            produced: true,
+        });
+        return;
+    };
+    existing.produced = true;
+    if matches!(existing.kind, StreamKind::Trigger(_)) {
+        a.diagnostics.push(Diagnostic::error(
+            format!("cannot insert into trigger `{}`", target.name),
+            target.span,
+        ));
+        return;
+    }
+    let (defined_at, attrs) = (existing.span, existing.attrs.clone());
+    if attrs.len() != columns.len() {
+        a.diagnostics.push(
+            Diagnostic::error(
+                format!(
+                    "`{}` has {} attribute(s) but the query selects {}",
+                    target.name,
+                    attrs.len(),
+                    columns.len()
+                ),
+                target.span,
+            )
+            .with_secondary(defined_at, "defined here"),
+        );
+        return;
+    }
+    for (attr, col) in attrs.iter().zip(columns) {
+        if !col.expr.ty.assignable_to(attr.ty) {
+            a.diagnostics.push(
+                Diagnostic::error(
+                    format!(
+                        "type mismatch: `{}.{}` is {} but the query gives {}",
+                        target.name, attr.name, attr.ty, col.expr.ty
+                    ),
+                    col.expr.span,
+                )
+                .with_secondary(defined_at, "defined here")
+                .with_help(format!("use CAST(... AS {})", attr.ty)),
+            );
+        } else if attr.name != col.name {
+            // Positional insert: the target's names win, as in Siddhi.
+        }
+    }
+}

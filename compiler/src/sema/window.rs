@@ -1,0 +1,161 @@
+//! Checking window clauses (DESIGN.md §3.3): the name, the number of arguments, constant
+//! lengths and durations, and attribute arguments.
+
+use super::expr::Binder;
+use super::ir::{BoundWindow, ExprKind};
+use super::types::Type;
+use crate::diagnostic::Diagnostic;
+use crate::syntax::ast::{Expr, Literal, UnaryOp, WindowArg, WindowSpec};
+
+/// One kind of window argument.
+#[derive(Clone, Copy, PartialEq)]
+enum Arg {
+    /// A positive count.
+    Count,
+    /// A positive duration (ms).
+    Duration,
+    /// A non-negative duration or time offset (ms).
+    Offset,
+    /// An attribute of the input of type LONG.
+    LongAttr,
+    /// Any attribute.
+    Attr,
+    /// A double constant (support, error of lossyFrequent), stored as bits.
+    Fraction,
+}
+
+/// Canonical name, required arguments, optional arguments, and whether extra trailing
+/// attributes are allowed.
+fn signature(name: &str) -> Option<(&'static str, &'static [Arg], &'static [Arg], bool)> {
+    use Arg::*;
+    Some(match name.to_ascii_lowercase().as_str() {
+        "length" => ("length", &[Count], &[], false),
+        "lengthbatch" => ("lengthBatch", &[Count], &[], false),
+        "time" => ("time", &[Duration], &[], false),
+        "timebatch" | "tumbling" => ("timeBatch", &[Duration], &[Offset], false),
+        "sliding" | "hop" => ("hop", &[Duration, Duration], &[], false),
+        "timelength" => ("timeLength", &[Duration, Count], &[], false),
+        "externaltime" => ("externalTime", &[LongAttr, Duration], &[], false),
+        "externaltimebatch" => ("externalTimeBatch", &[LongAttr, Duration], &[Offset, Offset], false),
+        "session" => ("session", &[Duration], &[Attr, Offset], false),
+        "sort" => ("sort", &[Count, Attr], &[], true),
+        "unique" => ("unique", &[Attr], &[], false),
+        "firstunique" => ("firstUnique", &[Attr], &[], false),
+        "delay" => ("delay", &[Duration], &[], false),
+        "frequent" => ("frequent", &[Count], &[], true),
+        "lossyfrequent" => ("lossyFrequent", &[Fraction], &[Fraction], true),
+        "expression" | "cron" => return None,
+        _ => return None,
+    })
+}
+
+/// Binds a window clause against the query's single input.
+pub fn bind_window(b: &mut Binder<'_>, spec: &WindowSpec) -> Result<BoundWindow, ()> {
+    let lower = spec.name.name.to_ascii_lowercase();
+    if lower == "expression" || lower == "cron" {
+        return b.fail(Diagnostic::unsupported(
+            format!("window `{}`", spec.name.name),
+            spec.name.span,
+        ));
+    }
+    let Some((name, required, optional, rest)) = signature(&spec.name.name) else {
+        return b.fail(
+            Diagnostic::error(format!("unknown window `{}`", spec.name.name), spec.name.span)
+                .with_help("windows are length, lengthBatch, time, timeBatch, tumbling, sliding, hop, timeLength, externalTime, externalTimeBatch, session, sort, unique, firstUnique, delay, expression, frequent, lossyFrequent, cron"),
+        );
+    };
+    let max = required.len() + optional.len();
+    if spec.args.len() < required.len() || (!rest && spec.args.len() > max) {
+        return b.fail(
+            Diagnostic::error(
+                format!(
+                    "window `{name}` takes {} argument(s), {} given",
+                    if optional.is_empty() { required.len().to_string() } else { format!("{} to {max}", required.len()) },
+                    spec.args.len()
+                ),
+                spec.span,
+            ),
+        );
+    }
+    let mut window = BoundWindow {
+        name: name.to_string(),
+        params: Vec::new(),
+        attrs: Vec::new(),
+        descending: Vec::new(),
+        span: spec.span,
+    };
+    let mut ok = true;
+    for (i, arg) in spec.args.iter().enumerate() {
+        let kind = required
+            .iter()
+            .chain(optional.iter())
+            .nth(i)
+            .copied()
+            .unwrap_or(if name == "lossyFrequent" || name == "frequent" || name == "sort" { Arg::Attr } else { Arg::Count });
+        ok &= bind_arg(b, &mut window, kind, arg).is_ok();
+    }
+    if ok {
+        Ok(window)
+    } else {
+        Err(())
+    }
+}
+
+fn bind_arg(b: &mut Binder<'_>, w: &mut BoundWindow, kind: Arg, arg: &WindowArg) -> Result<(), ()> {
+    let e = &arg.expr;
+    match kind {
+        Arg::Count | Arg::Duration | Arg::Offset => {
+            let Some(v) = constant(e) else {
+                return b.fail(
+                    Diagnostic::error(format!("window `{}` needs a constant here", w.name), e.span())
+                        .with_label(if kind == Arg::Count { "expected an integer" } else { "expected a duration such as `10 sec`" }),
+                );
+            };
+            let min = if kind == Arg::Offset { 0 } else { 1 };
+            if v < min {
+                return b.fail(Diagnostic::error(
+                    format!("window `{}` argument must be {}", w.name, if min == 0 { "zero or positive" } else { "positive" }),
+                    e.span(),
+                ).with_label(format!("this is {v}")));
+            }
+            w.params.push(v);
+        }
+        Arg::Fraction => {
+            let v = match e {
+                Expr::Literal(Literal::Double(v), _) => *v,
+                Expr::Literal(Literal::Float(v), _) => f64::from(*v),
+                Expr::Literal(Literal::Int(v), _) => f64::from(*v),
+                _ => return b.fail(Diagnostic::error("expected a number between 0 and 1", e.span())),
+            };
+            if !(0.0..=1.0).contains(&v) {
+                return b.fail(Diagnostic::error("expected a number between 0 and 1", e.span()));
+            }
+            w.params.push(v.to_bits() as i64);
+        }
+        Arg::LongAttr | Arg::Attr => {
+            let bound = b.bind(e)?;
+            if !matches!(bound.kind, ExprKind::Attr { .. }) {
+                return b.fail(Diagnostic::error(format!("window `{}` needs an attribute here", w.name), e.span()));
+            }
+            if kind == Arg::LongAttr && !matches!(bound.ty, Type::Long | Type::Int) {
+                return b.fail(
+                    Diagnostic::error(format!("window `{}` needs a LONG timestamp attribute", w.name), e.span())
+                        .with_label(format!("this is {}", bound.ty)),
+                );
+            }
+            w.descending.push(arg.descending.unwrap_or(false));
+            w.attrs.push(bound);
+        }
+    }
+    Ok(())
+}
+
+/// The value of an integer or duration literal, also under a unary minus.
+fn constant(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Literal(Literal::Int(v), _) => Some(i64::from(*v)),
+        Expr::Literal(Literal::Long(v) | Literal::Duration(v), _) => Some(*v),
+        Expr::Unary { op: UnaryOp::Neg, expr, .. } => constant(expr).map(|v| -v),
+        _ => None,
+    }
+}

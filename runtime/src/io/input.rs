@@ -1,0 +1,272 @@
+//! Reading input events from JSON lines (DESIGN §5).
+
+use std::borrow::Cow;
+use std::io::{self, BufRead};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// One meaningful input line.
+#[derive(Debug, Clone)]
+pub enum Line {
+    /// `{"stream": "Trades", "ts": 1000, "data": {...}}` (`ts` optional, `data` an object or
+    /// an array in attribute order).
+    Event {
+        /// 1-based line number in the input.
+        line_no: u64,
+        /// The stream named by the line (not checked here: the app's `decode` does).
+        stream: String,
+        /// The event time, when the line gives one.
+        ts: Option<i64>,
+        /// The JSON text of `data`, still undecoded.
+        data: Box<RawValue>,
+    },
+    /// `{"ts": 5000}`: only advances the clock.
+    Tick {
+        /// 1-based line number in the input.
+        line_no: u64,
+        /// The new time.
+        ts: i64,
+    },
+}
+
+impl Line {
+    /// The 1-based line number of this line.
+    pub fn line_no(&self) -> u64 {
+        match self {
+            Line::Event { line_no, .. } | Line::Tick { line_no, .. } => *line_no,
+        }
+    }
+}
+
+/// A line that is not a valid envelope; the driver reports it as `line N: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line_no}: {message}")]
+pub struct InputError {
+    /// 1-based line number in the input.
+    pub line_no: u64,
+    /// What is wrong with the line.
+    pub message: String,
+}
+
+/// The envelope of a line; the fields are borrowed from the line's text where possible.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    stream: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    ts: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+/// Splits JSON-lines input into [`Line`]s, skipping blank lines.
+///
+/// It is an iterator of `Result<Line, InputError>`: a bad line is an `Err` and reading goes
+/// on with the next line. An I/O error while reading ends the iteration; it is kept in
+/// [`io_error`](Self::io_error). Unknown envelope keys (such as the `kind` of output lines)
+/// are ignored, so output can be fed back as input.
+///
+/// ```
+/// use eventflux_runtime::io::{JsonLinesReader, Line};
+///
+/// let input = "{\"stream\":\"In\",\"ts\":5,\"data\":[1]}\n\n{\"ts\":9}\n";
+/// let lines: Vec<Line> = JsonLinesReader::new(input.as_bytes()).map(Result::unwrap).collect();
+/// assert!(matches!(&lines[0], Line::Event { line_no: 1, ts: Some(5), data, .. } if data.get() == "[1]"));
+/// assert!(matches!(lines[1], Line::Tick { line_no: 3, ts: 9 }));
+/// ```
+#[derive(Debug)]
+pub struct JsonLinesReader<R: BufRead> {
+    input: R,
+    buf: Vec<u8>,
+    line_no: u64,
+    io_error: Option<io::Error>,
+    done: bool,
+}
+
+impl<R: BufRead> JsonLinesReader<R> {
+    /// A reader over `input`.
+    pub fn new(input: R) -> Self {
+        JsonLinesReader { input, buf: Vec::with_capacity(512), line_no: 0, io_error: None, done: false }
+    }
+
+    /// The number of the last line read (0 before the first).
+    pub fn line_no(&self) -> u64 {
+        self.line_no
+    }
+
+    /// The I/O error that ended the iteration early, if any.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.io_error.as_ref()
+    }
+
+    /// Takes the I/O error out, leaving none.
+    pub fn take_io_error(&mut self) -> Option<io::Error> {
+        self.io_error.take()
+    }
+
+    fn bad(&self, message: impl Into<String>) -> Option<Result<Line, InputError>> {
+        Some(Err(InputError { line_no: self.line_no, message: message.into() }))
+    }
+}
+
+impl<R: BufRead> Iterator for JsonLinesReader<R> {
+    type Item = Result<Line, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            self.buf.clear();
+            match self.input.read_until(b'\n', &mut self.buf) {
+                Ok(0) => self.done = true,
+                Ok(_) => {
+                    self.line_no += 1;
+                    let Ok(text) = std::str::from_utf8(&self.buf) else {
+                        return self.bad("not valid UTF-8");
+                    };
+                    let text = text.trim();
+                    if !text.is_empty() {
+                        return Some(parse_line(self.line_no, text));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.io_error = Some(e);
+                    self.done = true;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Parses one non-blank line (already trimmed).
+fn parse_line(line_no: u64, text: &str) -> Result<Line, InputError> {
+    let bad = |message: String| InputError { line_no, message };
+    if !text.starts_with('{') {
+        return Err(bad("expected a JSON object".into()));
+    }
+    let env: Envelope<'_> =
+        serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON envelope: {e}")))?;
+    let ts = match env.ts {
+        None => None,
+        Some(raw) => Some(
+            serde_json::from_str::<i64>(raw.get())
+                .map_err(|_| bad(format!("`ts` must be an integer (ms), got {}", raw.get())))?,
+        ),
+    };
+    match (env.stream, env.data) {
+        (Some(stream), Some(data)) => {
+            if !matches!(data.get().as_bytes().first(), Some(b'{' | b'[')) {
+                return Err(bad(format!("`data` must be an object or an array, got {}", data.get())));
+            }
+            Ok(Line::Event { line_no, stream: stream.into_owned(), ts, data: data.to_owned() })
+        }
+        (Some(_), None) => Err(bad("`data` is missing".into())),
+        (None, Some(_)) => Err(bad("`stream` is missing".into())),
+        (None, None) => match ts {
+            Some(ts) => Ok(Line::Tick { line_no, ts }),
+            None => Err(bad("a line needs `stream` and `data`, or only `ts`".into())),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(input: &str) -> Vec<Result<Line, InputError>> {
+        JsonLinesReader::new(input.as_bytes()).collect()
+    }
+
+    fn err(input: &str) -> InputError {
+        let mut all = read(input);
+        assert_eq!(all.len(), 1, "{input}");
+        all.pop().unwrap().unwrap_err()
+    }
+
+    #[test]
+    fn events_ticks_and_blank_lines() {
+        let input = "\n{\"stream\": \"Trades\", \"ts\": 1000, \"data\": {\"symbol\": \"IBM\", \"price\": 75.5}}\r\n\
+                     \n   \n\
+                     {\"stream\":\"Trades\",\"data\":[\"MSFT\",null]}\n\
+                     {\"ts\": 5000}\n\
+                     {\"stream\":\"Out\",\"ts\":7,\"kind\":\"current\",\"data\":{}}";
+        let lines: Vec<Line> = read(input).into_iter().map(Result::unwrap).collect();
+        assert_eq!(lines.len(), 4);
+        match &lines[0] {
+            Line::Event { line_no, stream, ts, data } => {
+                assert_eq!((*line_no, stream.as_str(), *ts), (2, "Trades", Some(1000)));
+                assert_eq!(data.get(), "{\"symbol\": \"IBM\", \"price\": 75.5}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match &lines[1] {
+            Line::Event { line_no, ts, data, .. } => {
+                assert_eq!((*line_no, *ts, data.get()), (5, None, "[\"MSFT\",null]"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(lines[2], Line::Tick { line_no: 6, ts: 5000 }));
+        assert_eq!(lines[3].line_no(), 7);
+    }
+
+    #[test]
+    fn escaped_stream_names_and_null_ts() {
+        let lines = read("{\"stream\":\"A\\u0042\",\"ts\":null,\"data\":{}}");
+        match &lines[0] {
+            Ok(Line::Event { stream, ts: None, .. }) => assert_eq!(stream, "AB"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_their_number_and_reading_goes_on() {
+        let input = "{\"ts\":1}\nnot json\n{\"ts\":2}\n";
+        let all = read(input);
+        assert_eq!(all.len(), 3);
+        let e = all[1].clone().unwrap_err();
+        assert_eq!(e.line_no, 2);
+        assert!(e.to_string().starts_with("line 2: "), "{e}");
+        assert!(matches!(all[2], Ok(Line::Tick { line_no: 3, ts: 2 })));
+    }
+
+    #[test]
+    fn each_kind_of_bad_line() {
+        assert!(err("{\"stream\":\"In\",\"data\":{}").message.contains("invalid JSON"));
+        assert!(err("[1,2]").message.contains("JSON object"));
+        assert!(err("42").message.contains("JSON object"));
+        assert!(err("{\"ts\":1,\"data\":{}}").message.contains("`stream` is missing"));
+        assert!(err("{\"stream\":\"In\",\"ts\":1}").message.contains("`data` is missing"));
+        assert!(err("{}").message.contains("or only `ts`"));
+        assert!(err("{\"ts\":1.5}").message.contains("`ts` must be an integer"));
+        assert!(err("{\"ts\":\"5\"}").message.contains("`ts` must be an integer"));
+        assert!(err("{\"stream\":\"In\",\"ts\":1e3,\"data\":{}}").message.contains("`ts`"));
+        assert!(err("{\"stream\":\"In\",\"data\":5}").message.contains("object or an array"));
+        assert!(err("{\"stream\":\"In\",\"data\":\"x\"}").message.contains("object or an array"));
+        assert!(err("{\"stream\":5,\"data\":{}}").message.contains("invalid JSON"));
+        assert!(err("{\"stream\":\"In\",\"data\":{},\"stream\":\"B\"}").message.contains("duplicate"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_bad_line() {
+        let input: &[u8] = b"{\"ts\":1}\n{\"stream\":\"\xff\",\"data\":{}}\n{\"ts\":2}\n";
+        let all: Vec<_> = JsonLinesReader::new(input).collect();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[1].clone().unwrap_err().line_no, 2);
+    }
+
+    #[test]
+    fn io_errors_end_the_iteration_and_are_kept() {
+        struct Failing;
+        impl io::Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk gone"))
+            }
+        }
+        let mut r = JsonLinesReader::new(io::BufReader::new(Failing));
+        assert!(r.next().is_none());
+        assert_eq!(r.io_error().unwrap().to_string(), "disk gone");
+        assert!(r.take_io_error().is_some());
+        assert_eq!(r.line_no(), 0);
+    }
+}
