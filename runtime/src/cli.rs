@@ -106,7 +106,14 @@ fn run_until<A: Application>(
     errors: &mut impl Write,
     stop: impl FnMut(&mut A) -> bool,
 ) -> Result<RunStats, RunError> {
-    let mut driver = Driver { app, strict: opts.strict, errors, stats: RunStats::default(), started: false, now: 0 };
+    let mut driver = Driver {
+        app,
+        strict: opts.strict,
+        errors,
+        stats: RunStats::default(),
+        started: false,
+        now: 0,
+    };
     match opts.clock {
         Clock::Event => driver.event_clock(input, stop)?,
         Clock::Wall => driver.wall_clock(input, stop)?,
@@ -132,11 +139,20 @@ enum Msg {
 }
 
 impl<A: Application, W: Write> Driver<'_, A, W> {
-    fn event_clock(&mut self, input: impl BufRead, mut stop: impl FnMut(&mut A) -> bool) -> Result<(), RunError> {
+    fn event_clock(
+        &mut self,
+        input: impl BufRead,
+        mut stop: impl FnMut(&mut A) -> bool,
+    ) -> Result<(), RunError> {
         let mut reader = JsonLinesReader::new(input);
         for item in &mut reader {
             match item {
-                Ok(Line::Event { line_no, stream, ts, data }) => {
+                Ok(Line::Event {
+                    line_no,
+                    stream,
+                    ts,
+                    data,
+                }) => {
                     self.event(line_no, &stream, &data, ts.unwrap_or(self.now))?;
                 }
                 Ok(Line::Tick { ts, .. }) => {
@@ -185,12 +201,19 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
             let msg = match self.app.next_timer() {
                 None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
                 Some(t) => {
-                    let wait = u64::try_from(t.saturating_sub(self.wall_now())).unwrap_or(0).max(1);
+                    let wait = u64::try_from(t.saturating_sub(self.wall_now()))
+                        .unwrap_or(0)
+                        .max(1);
                     rx.recv_timeout(Duration::from_millis(wait))
                 }
             };
             match msg {
-                Ok(Msg::Line(Ok(Line::Event { line_no, stream, data, .. }))) => {
+                Ok(Msg::Line(Ok(Line::Event {
+                    line_no,
+                    stream,
+                    data,
+                    ..
+                }))) => {
                     let ts = self.wall_now();
                     self.event(line_no, &stream, &data, ts)?;
                 }
@@ -217,7 +240,13 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
         }
     }
 
-    fn event(&mut self, line_no: u64, stream: &str, data: &RawValue, ts: i64) -> Result<(), RunError> {
+    fn event(
+        &mut self,
+        line_no: u64,
+        stream: &str,
+        data: &RawValue,
+        ts: i64,
+    ) -> Result<(), RunError> {
         match A::decode(stream, data.get()) {
             Ok(event) => {
                 self.start_at(ts);
@@ -265,7 +294,11 @@ where
             return ExitCode::from(2);
         }
     };
-    let result = if args.bench { bench::bench::<B>(&args) } else { run_main::<A>(&args) };
+    let result = if args.bench {
+        bench::bench::<B>(&args)
+    } else {
+        run_main::<A>(&args)
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { code, message }) => {
@@ -284,18 +317,26 @@ struct Failure {
 
 impl Failure {
     fn usage(message: impl Into<String>) -> Self {
-        Failure { code: 2, message: message.into() }
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
     }
 
     fn runtime(message: impl Into<String>) -> Self {
-        Failure { code: 1, message: message.into() }
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
     }
 }
 
 /// The streams to print: `--output-streams` (checked against the app's) or all outputs.
 fn output_filter<A: Application>(requested: Option<&[String]>) -> Result<HashSet<String>, Failure> {
     let known = A::output_streams();
-    let Some(names) = requested else { return Ok(known.iter().map(|s| s.to_string()).collect()) };
+    let Some(names) = requested else {
+        return Ok(known.iter().map(|s| s.to_string()).collect());
+    };
     for name in names {
         if !known.contains(&name.as_str()) {
             return Err(Failure::usage(format!(
@@ -313,8 +354,13 @@ fn run_main<A: Application<Sink = JsonLinesWriter>>(args: &Args) -> Result<(), F
     let input = args::open_input(&args.input)?;
     let output = args::open_output(&args.output)?;
     let mut app = A::with_sink(JsonLinesWriter::new(output, Some(filter)));
-    let opts = RunOptions { clock: args.clock, strict: args.strict };
-    let result = run_until(&mut app, input, &opts, &mut io::stderr(), |a| a.sink_mut().error().is_some());
+    let opts = RunOptions {
+        clock: args.clock,
+        strict: args.strict,
+    };
+    let result = run_until(&mut app, input, &opts, &mut io::stderr(), |a| {
+        a.sink_mut().error().is_some()
+    });
     let flushed = app.sink_mut().flush();
     let stats = match result {
         Ok(stats) => stats,

@@ -15,7 +15,6 @@ struct Timer {
 }
 
 pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
-    let rt = ctx.rt;
     let timers = trigger_timers(ctx);
     let start_triggers = start_triggers(ctx);
     let timer_fields = timers.iter().map(|t| &t.field);

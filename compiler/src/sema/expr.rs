@@ -436,8 +436,9 @@ impl Binder<'_> {
     }
 
     /// Reports `d` and fails (for the function checker).
-    pub fn fail(&mut self, d: Diagnostic) -> Bound {
-        self.error(d)
+    pub fn fail<T>(&mut self, d: Diagnostic) -> Result<T, ()> {
+        self.diags.push(d);
+        Err(())
     }
 }
 

@@ -134,7 +134,10 @@ mod tests {
         assert_eq!(parse_i32(Some("1.5")), None);
         assert_eq!(parse_i32(Some("")), None);
         assert_eq!(parse_i32(Some("abc")), None);
-        assert_eq!(parse_i64(Some(Arc::<str>::from("9000000000"))), Some(9_000_000_000));
+        assert_eq!(
+            parse_i64(Some(Arc::<str>::from("9000000000"))),
+            Some(9_000_000_000)
+        );
         assert_eq!(parse_f64(Some("1.5")), Some(1.5));
         assert_eq!(parse_f64(Some(" -2e3\n")), Some(-2000.0));
         assert_eq!(parse_f64(Some("x1")), None);
@@ -144,7 +147,16 @@ mod tests {
         assert_eq!(parse_bool(Some("False")), Some(false));
         assert_eq!(parse_bool(Some("yes")), None);
         let n: Option<&str> = None;
-        assert_eq!((parse_i32(n), parse_i64(n), parse_f32(n), parse_f64(n), parse_bool(n)), (None, None, None, None, None));
+        assert_eq!(
+            (
+                parse_i32(n),
+                parse_i64(n),
+                parse_f32(n),
+                parse_f64(n),
+                parse_bool(n)
+            ),
+            (None, None, None, None, None)
+        );
     }
 
     #[test]
@@ -159,13 +171,24 @@ mod tests {
         assert_eq!(f32_to_i32(Some(-0.5)), Some(0));
         assert_eq!(f32_to_i64(Some(f32::NAN)), None);
         assert_eq!(f32_to_i64(Some(3.99)), Some(3));
-        assert_eq!((f64_to_i32(None), f64_to_i64(None), f32_to_i32(None), f32_to_i64(None)), (None, None, None, None));
+        assert_eq!(
+            (
+                f64_to_i32(None),
+                f64_to_i64(None),
+                f32_to_i32(None),
+                f32_to_i64(None)
+            ),
+            (None, None, None, None)
+        );
     }
 
     #[test]
     fn display_conversions() {
         assert_eq!(s(to_string_display(Some(42i32))), Some("42".into()));
-        assert_eq!(s(to_string_display(Some(-9_000_000_000i64))), Some("-9000000000".into()));
+        assert_eq!(
+            s(to_string_display(Some(-9_000_000_000i64))),
+            Some("-9000000000".into())
+        );
         assert_eq!(s(to_string_display(Some(true))), Some("true".into()));
         assert_eq!(s(to_string_display(None::<i32>)), None);
     }

@@ -50,7 +50,11 @@ impl LikePattern {
                     _ => seg.pieces.push(Piece::Any(1)),
                 },
                 _ => {
-                    let c = if c == '\\' { chars.next().unwrap_or('\\') } else { c };
+                    let c = if c == '\\' {
+                        chars.next().unwrap_or('\\')
+                    } else {
+                        c
+                    };
                     match seg.pieces.last_mut() {
                         Some(Piece::Lit(s)) => s.push(c),
                         _ => seg.pieces.push(Piece::Lit(c.to_string())),
@@ -64,9 +68,15 @@ impl LikePattern {
     /// Whether `text` matches the whole pattern.
     pub fn is_match(&self, text: &str) -> bool {
         let (first, rest) = self.segments.split_first().expect("never empty");
-        let Some(mut pos) = first.match_at(text, 0) else { return false };
-        let Some((last, middle)) = rest.split_last() else { return pos == text.len() };
-        let Some(tail) = last.suffix_start(text) else { return false };
+        let Some(mut pos) = first.match_at(text, 0) else {
+            return false;
+        };
+        let Some((last, middle)) = rest.split_last() else {
+            return pos == text.len();
+        };
+        let Some(tail) = last.suffix_start(text) else {
+            return false;
+        };
         if tail < pos {
             return false;
         }
@@ -177,7 +187,10 @@ mod tests {
         let mut out = vec![String::new()];
         let mut last = vec![String::new()];
         for _ in 0..max_len {
-            last = last.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
             out.extend(last.iter().cloned());
         }
         out
@@ -233,7 +246,10 @@ mod tests {
         assert_eq!(like(None::<&str>, Some("%")), None);
         assert_eq!(like(Some("a"), None::<&str>), None);
         assert_eq!(LikePattern::new("%").matches(None::<&str>), None);
-        assert_eq!(LikePattern::new("a%").matches(Some(Arc::<str>::from("ab"))), Some(true));
+        assert_eq!(
+            LikePattern::new("a%").matches(Some(Arc::<str>::from("ab"))),
+            Some(true)
+        );
         assert_eq!(like(None::<Arc<str>>, Some("%")), None);
     }
 

@@ -108,7 +108,13 @@ pub fn power(x: Option<f64>, y: Option<f64>) -> Option<f64> {
 /// `signum(x)`: -1.0, 0.0 (keeping the sign of a zero) or 1.0; NaN stays NaN.
 #[inline]
 pub fn signum(x: Option<f64>) -> Option<f64> {
-    x.map(|x| if x == 0.0 || x.is_nan() { x } else { x.signum() })
+    x.map(|x| {
+        if x == 0.0 || x.is_nan() {
+            x
+        } else {
+            x.signum()
+        }
+    })
 }
 
 #[cfg(test)]
@@ -146,7 +152,10 @@ mod tests {
         assert_eq!(round_f32(Some(-0.5)), Some(0));
         assert_eq!(round_f32(Some(1.5)), Some(2));
         assert_eq!(round_f32(Some(f32::NAN)), None);
-        assert_eq!((ceil(None), floor(None), round(None), round_f32(None)), (None, None, None, None));
+        assert_eq!(
+            (ceil(None), floor(None), round(None), round_f32(None)),
+            (None, None, None, None)
+        );
     }
 
     #[test]

@@ -24,17 +24,17 @@ mod math;
 mod string;
 
 pub use convert::{
-    f32_to_i32, f32_to_i64, f32_to_string, f64_to_i32, f64_to_i64, f64_to_string, parse_bool, parse_f32,
-    parse_f64, parse_i32, parse_i64, to_string_display,
+    f32_to_i32, f32_to_i64, f32_to_string, f64_to_i32, f64_to_i64, f64_to_string, parse_bool,
+    parse_f32, parse_f64, parse_i32, parse_i64, to_string_display,
 };
 pub use like::{like, LikePattern};
 pub use math::{
-    abs, acos, asin, atan, ceil, cos, exp, floor, ln, log10, power, round, round_f32, signum, sin, sqrt, tan,
-    Abs,
+    abs, acos, asin, atan, ceil, cos, exp, floor, ln, log10, power, round, round_f32, signum, sin,
+    sqrt, tan, Abs,
 };
 pub use string::{
-    concat, left, length, lower, lpad, position, replace, reverse, right, rpad, substring, substring_from, trim,
-    upper,
+    concat, left, length, lower, lpad, position, replace, reverse, right, rpad, substring,
+    substring_from, trim, upper,
 };
 
 use std::collections::hash_map::RandomState;
@@ -93,8 +93,13 @@ mod tests {
         for id in &ids {
             assert_eq!(id.len(), 36);
             let parts: Vec<&str> = id.split('-').collect();
-            assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
-            assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+            assert_eq!(
+                parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12]
+            );
+            assert!(id
+                .chars()
+                .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
             assert_eq!(&parts[2][..1], "4");
             assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"), "{id}");
         }

@@ -55,14 +55,22 @@ pub fn trim<S: AsRef<str>>(s: Option<S>) -> Option<Arc<str>> {
 fn char_slice(s: &str, from: i64, to: i64) -> Arc<str> {
     let clamp = |n: i64| usize::try_from(n.max(0)).unwrap_or(usize::MAX);
     let (from, to) = (clamp(from), clamp(to));
-    s.chars().skip(from).take(to.saturating_sub(from)).collect::<String>().into()
+    s.chars()
+        .skip(from)
+        .take(to.saturating_sub(from))
+        .collect::<String>()
+        .into()
 }
 
 /// `substring(s, start, len)`: `len` characters from the 1-based position `start`. Positions
 /// before the first character count (`substring('hello', 0, 3)` is `he`); a negative `len`
 /// gives NULL.
 #[inline]
-pub fn substring<S: AsRef<str>>(s: Option<S>, start: Option<i32>, len: Option<i32>) -> Option<Arc<str>> {
+pub fn substring<S: AsRef<str>>(
+    s: Option<S>,
+    start: Option<i32>,
+    len: Option<i32>,
+) -> Option<Arc<str>> {
     let (s, start, len) = (s?, i64::from(start?), i64::from(len?));
     if len < 0 {
         return None;
@@ -82,7 +90,11 @@ pub fn substring_from<S: AsRef<str>>(s: Option<S>, start: Option<i32>) -> Option
 pub fn left<S: AsRef<str>>(s: Option<S>, n: Option<i32>) -> Option<Arc<str>> {
     let (s, n) = (s?, i64::from(n?));
     let s = s.as_ref();
-    let end = if n >= 0 { n } else { s.chars().count() as i64 + n };
+    let end = if n >= 0 {
+        n
+    } else {
+        s.chars().count() as i64 + n
+    };
     Some(char_slice(s, 0, end))
 }
 
@@ -91,7 +103,11 @@ pub fn left<S: AsRef<str>>(s: Option<S>, n: Option<i32>) -> Option<Arc<str>> {
 pub fn right<S: AsRef<str>>(s: Option<S>, n: Option<i32>) -> Option<Arc<str>> {
     let (s, n) = (s?, i64::from(n?));
     let s = s.as_ref();
-    let start = if n >= 0 { s.chars().count() as i64 - n } else { -n };
+    let start = if n >= 0 {
+        s.chars().count() as i64 - n
+    } else {
+        -n
+    };
     Some(char_slice(s, start, i64::MAX))
 }
 
@@ -154,7 +170,10 @@ where
 /// `position(needle, haystack)`: the 1-based character position of the first occurrence of
 /// `needle` in `haystack`, 0 when absent, 1 for an empty `needle`.
 #[inline]
-pub fn position<N: AsRef<str>, H: AsRef<str>>(needle: Option<N>, haystack: Option<H>) -> Option<i32> {
+pub fn position<N: AsRef<str>, H: AsRef<str>>(
+    needle: Option<N>,
+    haystack: Option<H>,
+) -> Option<i32> {
     let (needle, haystack) = (needle?, haystack?);
     let haystack = haystack.as_ref();
     Some(match haystack.find(needle.as_ref()) {
@@ -185,16 +204,34 @@ mod tests {
         assert_eq!(length(Some("")), Some(0));
         assert_eq!(s(trim(Some("  a b \t\n"))), some("a b"));
         assert_eq!(s(reverse(Some("abç"))), some("çba"));
-        assert_eq!((s(upper(N)), s(lower(N)), length(N), s(trim(N)), s(reverse(N))), (None, None, None, None, None));
+        assert_eq!(
+            (
+                s(upper(N)),
+                s(lower(N)),
+                length(N),
+                s(trim(N)),
+                s(reverse(N))
+            ),
+            (None, None, None, None, None)
+        );
     }
 
     #[test]
     fn concat_and_replace() {
-        assert_eq!(s(concat(Some("ab"), Some(Arc::<str>::from("cd")))), some("abcd"));
+        assert_eq!(
+            s(concat(Some("ab"), Some(Arc::<str>::from("cd")))),
+            some("abcd")
+        );
         assert_eq!(s(concat(Some("ab"), N)), None);
         assert_eq!(s(concat(N, Some("x"))), None);
-        assert_eq!(s(replace(Some("a-b-c"), Some("-"), Some("+="))), some("a+=b+=c"));
-        assert_eq!(s(replace(Some("abc"), Some(""), Some("x"))), some("xaxbxcx"));
+        assert_eq!(
+            s(replace(Some("a-b-c"), Some("-"), Some("+="))),
+            some("a+=b+=c")
+        );
+        assert_eq!(
+            s(replace(Some("abc"), Some(""), Some("x"))),
+            some("xaxbxcx")
+        );
         assert_eq!(s(replace(Some("abc"), Some("z"), Some("x"))), some("abc"));
         assert_eq!(s(replace(Some("abc"), N, Some("x"))), None);
         assert_eq!(s(replace(Some("abc"), Some("a"), N)), None);

@@ -87,7 +87,13 @@ pub struct JsonLinesReader<R: BufRead> {
 impl<R: BufRead> JsonLinesReader<R> {
     /// A reader over `input`.
     pub fn new(input: R) -> Self {
-        JsonLinesReader { input, buf: Vec::with_capacity(512), line_no: 0, io_error: None, done: false }
+        JsonLinesReader {
+            input,
+            buf: Vec::with_capacity(512),
+            line_no: 0,
+            io_error: None,
+            done: false,
+        }
     }
 
     /// The number of the last line read (0 before the first).
@@ -106,7 +112,10 @@ impl<R: BufRead> JsonLinesReader<R> {
     }
 
     fn bad(&self, message: impl Into<String>) -> Option<Result<Line, InputError>> {
-        Some(Err(InputError { line_no: self.line_no, message: message.into() }))
+        Some(Err(InputError {
+            line_no: self.line_no,
+            message: message.into(),
+        }))
     }
 }
 
@@ -157,9 +166,17 @@ fn parse_line(line_no: u64, text: &str) -> Result<Line, InputError> {
     match (env.stream, env.data) {
         (Some(stream), Some(data)) => {
             if !matches!(data.get().as_bytes().first(), Some(b'{' | b'[')) {
-                return Err(bad(format!("`data` must be an object or an array, got {}", data.get())));
+                return Err(bad(format!(
+                    "`data` must be an object or an array, got {}",
+                    data.get()
+                )));
             }
-            Ok(Line::Event { line_no, stream: stream.into_owned(), ts, data: data.to_owned() })
+            Ok(Line::Event {
+                line_no,
+                stream: stream.into_owned(),
+                ts,
+                data: data.to_owned(),
+            })
         }
         (Some(_), None) => Err(bad("`data` is missing".into())),
         (None, Some(_)) => Err(bad("`stream` is missing".into())),
@@ -194,19 +211,32 @@ mod tests {
         let lines: Vec<Line> = read(input).into_iter().map(Result::unwrap).collect();
         assert_eq!(lines.len(), 4);
         match &lines[0] {
-            Line::Event { line_no, stream, ts, data } => {
+            Line::Event {
+                line_no,
+                stream,
+                ts,
+                data,
+            } => {
                 assert_eq!((*line_no, stream.as_str(), *ts), (2, "Trades", Some(1000)));
                 assert_eq!(data.get(), "{\"symbol\": \"IBM\", \"price\": 75.5}");
             }
             other => panic!("{other:?}"),
         }
         match &lines[1] {
-            Line::Event { line_no, ts, data, .. } => {
+            Line::Event {
+                line_no, ts, data, ..
+            } => {
                 assert_eq!((*line_no, *ts, data.get()), (5, None, "[\"MSFT\",null]"));
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(lines[2], Line::Tick { line_no: 6, ts: 5000 }));
+        assert!(matches!(
+            lines[2],
+            Line::Tick {
+                line_no: 6,
+                ts: 5000
+            }
+        ));
         assert_eq!(lines[3].line_no(), 7);
     }
 
@@ -214,7 +244,9 @@ mod tests {
     fn escaped_stream_names_and_null_ts() {
         let lines = read("{\"stream\":\"A\\u0042\",\"ts\":null,\"data\":{}}");
         match &lines[0] {
-            Ok(Line::Event { stream, ts: None, .. }) => assert_eq!(stream, "AB"),
+            Ok(Line::Event {
+                stream, ts: None, ..
+            }) => assert_eq!(stream, "AB"),
             other => panic!("{other:?}"),
         }
     }
@@ -232,19 +264,39 @@ mod tests {
 
     #[test]
     fn each_kind_of_bad_line() {
-        assert!(err("{\"stream\":\"In\",\"data\":{}").message.contains("invalid JSON"));
+        assert!(err("{\"stream\":\"In\",\"data\":{}")
+            .message
+            .contains("invalid JSON"));
         assert!(err("[1,2]").message.contains("JSON object"));
         assert!(err("42").message.contains("JSON object"));
-        assert!(err("{\"ts\":1,\"data\":{}}").message.contains("`stream` is missing"));
-        assert!(err("{\"stream\":\"In\",\"ts\":1}").message.contains("`data` is missing"));
+        assert!(err("{\"ts\":1,\"data\":{}}")
+            .message
+            .contains("`stream` is missing"));
+        assert!(err("{\"stream\":\"In\",\"ts\":1}")
+            .message
+            .contains("`data` is missing"));
         assert!(err("{}").message.contains("or only `ts`"));
-        assert!(err("{\"ts\":1.5}").message.contains("`ts` must be an integer"));
-        assert!(err("{\"ts\":\"5\"}").message.contains("`ts` must be an integer"));
-        assert!(err("{\"stream\":\"In\",\"ts\":1e3,\"data\":{}}").message.contains("`ts`"));
-        assert!(err("{\"stream\":\"In\",\"data\":5}").message.contains("object or an array"));
-        assert!(err("{\"stream\":\"In\",\"data\":\"x\"}").message.contains("object or an array"));
-        assert!(err("{\"stream\":5,\"data\":{}}").message.contains("invalid JSON"));
-        assert!(err("{\"stream\":\"In\",\"data\":{},\"stream\":\"B\"}").message.contains("duplicate"));
+        assert!(err("{\"ts\":1.5}")
+            .message
+            .contains("`ts` must be an integer"));
+        assert!(err("{\"ts\":\"5\"}")
+            .message
+            .contains("`ts` must be an integer"));
+        assert!(err("{\"stream\":\"In\",\"ts\":1e3,\"data\":{}}")
+            .message
+            .contains("`ts`"));
+        assert!(err("{\"stream\":\"In\",\"data\":5}")
+            .message
+            .contains("object or an array"));
+        assert!(err("{\"stream\":\"In\",\"data\":\"x\"}")
+            .message
+            .contains("object or an array"));
+        assert!(err("{\"stream\":5,\"data\":{}}")
+            .message
+            .contains("invalid JSON"));
+        assert!(err("{\"stream\":\"In\",\"data\":{},\"stream\":\"B\"}")
+            .message
+            .contains("duplicate"));
     }
 
     #[test]

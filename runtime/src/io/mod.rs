@@ -38,7 +38,13 @@ use crate::EventKind;
 /// [`emit`](EventSink::emit) once per output event, in emission order.
 pub trait EventSink {
     /// Takes one output event of `stream`, at time `ts` (ms), of the given kind.
-    fn emit<T: serde::Serialize>(&mut self, stream: &'static str, ts: i64, kind: EventKind, event: &T);
+    fn emit<T: serde::Serialize>(
+        &mut self,
+        stream: &'static str,
+        ts: i64,
+        kind: EventKind,
+        event: &T,
+    );
 }
 
 /// Appends one output line, without its newline, to `out`:
@@ -85,7 +91,14 @@ mod tests {
 
     #[test]
     fn floats_keep_a_decimal_point_and_nulls_print() {
-        let row = Row { id: 1, big: 1 << 40, price: 1.0, ratio: 2.5, name: None, ok: true };
+        let row = Row {
+            id: 1,
+            big: 1 << 40,
+            price: 1.0,
+            ratio: 2.5,
+            name: None,
+            ok: true,
+        };
         assert_eq!(
             line("Out", 1000, EventKind::Current, &row),
             r#"{"stream":"Out","ts":1000,"kind":"current","data":{"id":1,"big":1099511627776,"price":1.0,"ratio":2.5,"name":null,"ok":true}}"#

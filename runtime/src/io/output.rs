@@ -18,12 +18,17 @@ struct StreamFilter {
 
 impl StreamFilter {
     fn new(allowed: Option<HashSet<String>>) -> Self {
-        StreamFilter { allowed, cache: Vec::new() }
+        StreamFilter {
+            allowed,
+            cache: Vec::new(),
+        }
     }
 
     #[inline]
     fn allows(&mut self, stream: &'static str) -> bool {
-        let Some(allowed) = &self.allowed else { return true };
+        let Some(allowed) = &self.allowed else {
+            return true;
+        };
         for &(name, ok) in &self.cache {
             if std::ptr::eq(name, stream) {
                 return ok;
@@ -105,7 +110,13 @@ impl std::fmt::Debug for JsonLinesWriter {
 }
 
 impl EventSink for JsonLinesWriter {
-    fn emit<T: serde::Serialize>(&mut self, stream: &'static str, ts: i64, kind: EventKind, event: &T) {
+    fn emit<T: serde::Serialize>(
+        &mut self,
+        stream: &'static str,
+        ts: i64,
+        kind: EventKind,
+        event: &T,
+    ) {
         if self.error.is_some() || !self.filter.allows(stream) {
             return;
         }
@@ -145,7 +156,13 @@ impl CountingSink {
 
 impl EventSink for CountingSink {
     #[inline]
-    fn emit<T: serde::Serialize>(&mut self, _stream: &'static str, _ts: i64, _kind: EventKind, _event: &T) {
+    fn emit<T: serde::Serialize>(
+        &mut self,
+        _stream: &'static str,
+        _ts: i64,
+        _kind: EventKind,
+        _event: &T,
+    ) {
         self.events += 1;
     }
 }
@@ -167,12 +184,21 @@ impl CollectingSink {
 
     /// A sink keeping only the named streams (`None`: every stream).
     pub fn with_filter(filter: Option<HashSet<String>>) -> Self {
-        CollectingSink { lines: Vec::new(), filter: StreamFilter::new(filter) }
+        CollectingSink {
+            lines: Vec::new(),
+            filter: StreamFilter::new(filter),
+        }
     }
 }
 
 impl EventSink for CollectingSink {
-    fn emit<T: serde::Serialize>(&mut self, stream: &'static str, ts: i64, kind: EventKind, event: &T) {
+    fn emit<T: serde::Serialize>(
+        &mut self,
+        stream: &'static str,
+        ts: i64,
+        kind: EventKind,
+        event: &T,
+    ) {
         if !self.filter.allows(stream) {
             return;
         }
@@ -231,9 +257,36 @@ mod tests {
     fn writer_prints_exact_lines_and_filters() {
         let buf = Shared::default();
         let mut w = JsonLinesWriter::new(Box::new(buf.clone()), set(&["Out"]));
-        w.emit("Out", 1000, EventKind::Current, &Out { symbol: "IBM", price: 1.0, n: 3 });
-        w.emit("Other", 1000, EventKind::Current, &Out { symbol: "X", price: 2.0, n: 4 });
-        w.emit("Out", 2000, EventKind::Expired, &Out { symbol: "IBM", price: 75.5, n: -1 });
+        w.emit(
+            "Out",
+            1000,
+            EventKind::Current,
+            &Out {
+                symbol: "IBM",
+                price: 1.0,
+                n: 3,
+            },
+        );
+        w.emit(
+            "Other",
+            1000,
+            EventKind::Current,
+            &Out {
+                symbol: "X",
+                price: 2.0,
+                n: 4,
+            },
+        );
+        w.emit(
+            "Out",
+            2000,
+            EventKind::Expired,
+            &Out {
+                symbol: "IBM",
+                price: 75.5,
+                n: -1,
+            },
+        );
         w.flush().unwrap();
         assert_eq!(w.lines_written(), 2);
         assert!(w.error().is_none());
@@ -268,7 +321,16 @@ mod tests {
     fn write_errors_are_remembered_not_panics() {
         let mut w = JsonLinesWriter::new(Box::new(Broken), None);
         for i in 0..10_000 {
-            w.emit("Out", i, EventKind::Current, &Out { symbol: "IBM", price: 1.5, n: i });
+            w.emit(
+                "Out",
+                i,
+                EventKind::Current,
+                &Out {
+                    symbol: "IBM",
+                    price: 1.5,
+                    n: i,
+                },
+            );
         }
         let err = w.flush().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
@@ -288,9 +350,36 @@ mod tests {
     #[test]
     fn collecting_sink_formats_like_the_writer_and_filters() {
         let mut s = CollectingSink::with_filter(set(&["B"]));
-        s.emit("A", 1, EventKind::Current, &Out { symbol: "A", price: 0.0, n: 0 });
-        s.emit("B", 7, EventKind::Current, &Out { symbol: "B", price: -0.25, n: 0 });
-        s.emit("B", 8, EventKind::Current, &Out { symbol: "B", price: 1e300, n: 0 });
+        s.emit(
+            "A",
+            1,
+            EventKind::Current,
+            &Out {
+                symbol: "A",
+                price: 0.0,
+                n: 0,
+            },
+        );
+        s.emit(
+            "B",
+            7,
+            EventKind::Current,
+            &Out {
+                symbol: "B",
+                price: -0.25,
+                n: 0,
+            },
+        );
+        s.emit(
+            "B",
+            8,
+            EventKind::Current,
+            &Out {
+                symbol: "B",
+                price: 1e300,
+                n: 0,
+            },
+        );
         assert_eq!(
             s.lines,
             [

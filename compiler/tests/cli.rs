@@ -1,0 +1,120 @@
+//! The `eventflux` command end to end: check, emit, run (through the build cache), bench.
+//!
+//! `run` compiles a real project with cargo; the cache lives in the target directory so
+//! repeated test runs reuse the compiled runtime.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn eventflux() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eventflux"));
+    cmd.env("EVENTFLUX_CACHE", cache_dir());
+    cmd
+}
+
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("start eventflux");
+    assert!(out.status.success(), "failed: {}\n{}", text(&out.stdout), text(&out.stderr));
+    out
+}
+
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests");
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write temp file");
+    path
+}
+
+#[test]
+fn check_accepts_a_good_app_and_reports_errors_with_location() {
+    run_ok(eventflux().arg("check").arg(repo().join("examples/trades/app.eventflux")));
+    let bad = temp_file("bad.eventflux", "CREATE STREAM S (x INT);\nINSERT INTO O SELECT y FROM S;\n");
+    let out = eventflux().arg("check").arg(&bad).output().expect("start");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("unknown attribute `y`"), "{err}");
+    assert!(err.contains("bad.eventflux:2:22"), "{err}");
+}
+
+#[test]
+fn check_reports_a_missing_file() {
+    let out = eventflux().args(["check", "does/not/exist.eventflux"]).output().expect("start");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("does/not/exist.eventflux"));
+}
+
+#[test]
+fn emit_prints_formatted_rust() {
+    let out = run_ok(eventflux().arg("emit").arg(repo().join("examples/trades/app.eventflux")));
+    let rust = text(&out.stdout);
+    assert!(rust.contains("pub struct Trades"));
+    assert!(rust.contains("pub fn send_trades"));
+}
+
+#[test]
+fn run_executes_the_example_then_reuses_the_cached_binary() {
+    let app = repo().join("examples/trades/app.eventflux");
+    let input = repo().join("examples/trades/input.jsonl");
+    let first = run_ok(eventflux().arg("run").arg(&app).arg("--input").arg(&input));
+    let lines: Vec<String> = text(&first.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines[0],
+        r#"{"stream":"Big","ts":1000,"kind":"current","data":{"symbol":"IBM","notional":7550.0}}"#
+    );
+    assert_eq!(lines.len(), 7, "{lines:?}");
+    // A second run of the unchanged app must not invoke cargo: make cargo unusable.
+    let second = run_ok(
+        eventflux()
+            .env("CARGO", "/nonexistent/cargo")
+            .arg("run")
+            .arg(&app)
+            .args(["--output-streams", "Big"])
+            .arg("--input")
+            .arg(&input),
+    );
+    assert_eq!(text(&second.stdout).lines().count(), 2);
+}
+
+#[test]
+fn run_reports_bad_lines_and_strict_fails() {
+    let app = repo().join("examples/trades/app.eventflux");
+    let input = temp_file(
+        "bad.jsonl",
+        "{\"stream\": \"Trades\", \"ts\": 1, \"data\": {\"symbol\": \"A\", \"price\": 1.0, \"volume\": 100}}\nnot json\n",
+    );
+    let out = run_ok(eventflux().arg("run").arg(&app).arg("--input").arg(&input));
+    assert!(text(&out.stderr).contains("line 2"), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+    let strict = eventflux()
+        .arg("run")
+        .arg(&app)
+        .arg("--strict")
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .expect("start");
+    assert_eq!(strict.status.code(), Some(2));
+}
+
+#[test]
+fn bench_prints_one_json_line() {
+    let app = repo().join("examples/trades/app.eventflux");
+    let input = repo().join("examples/trades/input.jsonl");
+    let out = run_ok(eventflux().arg("bench").arg(&app).arg("--input").arg(&input).args(["--repeat", "3"]));
+    let line = text(&out.stdout);
+    assert!(line.contains("\"events\":15") || line.contains("\"events\": 15"), "{line}");
+    assert!(line.contains("events_per_sec"), "{line}");
+}

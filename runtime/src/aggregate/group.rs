@@ -1,0 +1,220 @@
+//! The group-by building block: per-group state kept in the order groups first appeared.
+
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// A fast, deterministic (unseeded) hasher for group keys and window keys: the Fx hash used
+/// by rustc. Deterministic hashing keeps snapshots and runs reproducible; keys come from the
+/// app's own events, where hash flooding is not a concern worth SipHash's cost per event.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// `BuildHasher` for [`FxHasher`].
+pub type FxBuildHasher = BuildHasherDefault<FxHasher>;
+
+/// An insertion-ordered map from group key to per-group state (aggregators, last row, ...).
+///
+/// Iteration follows the order in which groups first appeared (DESIGN §4: rows of one batch
+/// come out in the order the groups first appeared in it). For a batch window, call
+/// [`GroupMap::clear`] at the window's `Reset` so the order is that of the closing batch.
+/// Float keys go through [`crate::aggregate::Total`]. Serializes as a list of pairs.
+///
+/// ```
+/// use eventflux_runtime::aggregate::{Aggregator, GroupMap, SumAggregator};
+/// let mut groups: GroupMap<&str, SumAggregator<i64>> = GroupMap::new();
+/// groups.get_or_default("b").add(Some(1i64));
+/// groups.get_or_default("a").add(Some(2i64));
+/// groups.get_or_default("b").add(Some(3i64));
+/// let rows: Vec<_> = groups.iter().map(|(k, s)| (*k, s.value())).collect();
+/// assert_eq!(rows, vec![("b", Some(4)), ("a", Some(2))]);
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "K: Serialize + Hash + Eq, S: Serialize",
+    deserialize = "K: Deserialize<'de> + Hash + Eq, S: Deserialize<'de>"
+))]
+pub struct GroupMap<K, S> {
+    #[serde(with = "crate::aggregate::pairs")]
+    map: IndexMap<K, S, FxBuildHasher>,
+}
+
+impl<K, S> Default for GroupMap<K, S> {
+    fn default() -> Self {
+        GroupMap {
+            map: IndexMap::default(),
+        }
+    }
+}
+
+impl<K: Hash + Eq, S> GroupMap<K, S> {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The state of `key`, created with `S::default()` on first sight (appended last).
+    #[inline]
+    pub fn get_or_default(&mut self, key: K) -> &mut S
+    where
+        S: Default,
+    {
+        self.map.entry(key).or_default()
+    }
+
+    /// The state of `key`, created with `init` on first sight (appended last).
+    #[inline]
+    pub fn get_or_insert_with(&mut self, key: K, init: impl FnOnce() -> S) -> &mut S {
+        self.map.entry(key).or_insert_with(init)
+    }
+
+    /// The state of `key`, if the group exists.
+    #[inline]
+    pub fn get(&self, key: &K) -> Option<&S> {
+        self.map.get(key)
+    }
+
+    /// The state of `key` for update, if the group exists.
+    #[inline]
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut S> {
+        self.map.get_mut(key)
+    }
+
+    /// Whether the group exists.
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Position of the group in first-appearance order.
+    pub fn index_of(&self, key: &K) -> Option<usize> {
+        self.map.get_index_of(key)
+    }
+
+    /// Removes a group, keeping the order of the others (O(number of groups)).
+    pub fn remove(&mut self, key: &K) -> Option<S> {
+        self.map.shift_remove(key)
+    }
+
+    /// Keeps only the groups for which `keep` returns true, in order (e.g. to purge groups whose
+    /// window count fell to zero).
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut S) -> bool) {
+        self.map.retain(|k, s| keep(k, s))
+    }
+
+    /// Drops every group (keeps the allocation).
+    pub fn clear(&mut self) {
+        self.map.clear()
+    }
+
+    /// Number of groups.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there is no group.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Groups in first-appearance order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &S)> {
+        self.map.iter()
+    }
+
+    /// Groups in first-appearance order, states mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut S)> {
+        self.map.iter_mut()
+    }
+
+    /// Group states in first-appearance order, mutable (e.g. to reset all of them).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut S> {
+        self.map.values_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::{Aggregator, CountAggregator, Total};
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn keeps_first_appearance_order_and_round_trips() {
+        let mut g: GroupMap<Total<(Option<f64>, i32)>, CountAggregator> = GroupMap::new();
+        for k in [(Some(2.5), 1), (None, 0), (Some(2.5), 1), (Some(-1.0), 3)] {
+            Aggregator::<()>::add(g.get_or_default(Total(k)), Some(()));
+        }
+        let order: Vec<_> = g.iter().map(|(k, c)| (k.0, c.count())).collect();
+        assert_eq!(order, vec![((Some(2.5), 1), 2), ((None, 0), 1), ((Some(-1.0), 3), 1)]);
+        let json = serde_json::to_string(&g).unwrap();
+        let back: GroupMap<Total<(Option<f64>, i32)>, CountAggregator> =
+            serde_json::from_str(&json).unwrap();
+        let order2: Vec<_> = back.iter().map(|(k, c)| (k.0, c.count())).collect();
+        assert_eq!(order, order2);
+        g.retain(|_, c| c.count() > 1);
+        assert_eq!(g.len(), 1);
+        assert!(g.remove(&Total((Some(2.5), 1))).is_some());
+        assert!(g.is_empty());
+    }
+
+    #[test]
+    fn fx_hash_distinguishes_lengths() {
+        let h = |s: &str| FxBuildHasher::default().hash_one(s);
+        assert_ne!(h("a"), h("a\0"));
+        assert_eq!(h("abc"), h("abc"));
+    }
+}

@@ -1,0 +1,240 @@
+//! Command-line flags of compiled apps (std only: generated binaries stay small).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+
+use super::{Clock, Failure};
+
+/// The parsed flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Args {
+    /// Input path, `-` for stdin.
+    pub input: String,
+    /// Output path, `-` for stdout.
+    pub output: String,
+    pub clock: Clock,
+    pub strict: bool,
+    /// `--output-streams A,B`.
+    pub output_streams: Option<Vec<String>>,
+    pub bench: bool,
+    /// Replays in bench mode.
+    pub repeat: u32,
+}
+
+/// The usage text.
+pub(super) fn usage(prog: &str) -> String {
+    format!(
+        "Usage: {prog} [OPTIONS]
+
+Runs the compiled EventFlux app over JSON lines:
+  input  {{\"stream\": \"S\", \"ts\": 1000, \"data\": {{...}}}}  or  {{\"ts\": 5000}}
+  output {{\"stream\": \"Out\", \"ts\": 1000, \"kind\": \"current\", \"data\": {{...}}}}
+
+Options:
+  --input F|-            read events from file F or stdin (default: -)
+  --output F|-           write output events to file F or stdout (default: -)
+  --clock event|wall     time from the events' ts, or the arrival time (default: event)
+  --strict               stop at the first bad input line (exit code 2)
+  --output-streams A,B   print only these streams (default: every output stream)
+  --bench                decode the input once, replay it, print throughput as JSON
+  --repeat N             replays with --bench (default: 10)
+  -h, --help             print this help
+
+Exit codes: 0 success, 1 runtime or I/O error, 2 bad usage or bad line with --strict.
+"
+    )
+}
+
+impl Args {
+    /// Parses the arguments after the program name; `Ok(None)` for `--help`.
+    pub fn parse<'a>(argv: impl IntoIterator<Item = &'a str>) -> Result<Option<Args>, String> {
+        let mut args = Args {
+            input: "-".into(),
+            output: "-".into(),
+            clock: Clock::Event,
+            strict: false,
+            output_streams: None,
+            bench: false,
+            repeat: 10,
+        };
+        let mut repeat_given = false;
+        let mut argv = argv.into_iter();
+        while let Some(arg) = argv.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
+                _ => (arg, None),
+            };
+            let mut value = || match inline {
+                Some(v) => Ok(v.to_string()),
+                None => argv
+                    .next()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{flag} needs a value")),
+            };
+            match flag {
+                "-h" | "--help" => return Ok(None),
+                "--input" => args.input = value()?,
+                "--output" => args.output = value()?,
+                "--clock" => {
+                    args.clock = match value()?.as_str() {
+                        "event" => Clock::Event,
+                        "wall" => Clock::Wall,
+                        other => {
+                            return Err(format!("--clock must be `event` or `wall`, not `{other}`"))
+                        }
+                    }
+                }
+                "--output-streams" => {
+                    let names: Vec<String> = value()?
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect();
+                    if names.is_empty() {
+                        return Err("--output-streams needs at least one stream name".into());
+                    }
+                    args.output_streams = Some(names);
+                }
+                "--repeat" => {
+                    let v = value()?;
+                    args.repeat = match v.parse::<u32>() {
+                        Ok(n) if n > 0 => n,
+                        _ => return Err(format!("--repeat must be a positive integer, not `{v}`")),
+                    };
+                    repeat_given = true;
+                }
+                "--strict" | "--bench" if inline.is_some() => {
+                    return Err(format!("{flag} takes no value"))
+                }
+                "--strict" => args.strict = true,
+                "--bench" => args.bench = true,
+                _ if flag.starts_with('-') && flag != "-" => {
+                    return Err(format!("unknown flag `{flag}`"))
+                }
+                _ => return Err(format!("unexpected argument `{arg}`")),
+            }
+        }
+        if repeat_given && !args.bench {
+            return Err("--repeat applies only with --bench".into());
+        }
+        if args.bench && args.clock == Clock::Wall {
+            return Err("--bench replays on the event clock; --clock wall does not apply".into());
+        }
+        Ok(Some(args))
+    }
+}
+
+/// Opens `--input`: a file, or stdin for `-`.
+pub(super) fn open_input(path: &str) -> Result<Box<dyn BufRead + Send>, Failure> {
+    if path == "-" {
+        return Ok(Box::new(BufReader::with_capacity(64 * 1024, io::stdin())));
+    }
+    match File::open(path) {
+        Ok(f) => Ok(Box::new(BufReader::with_capacity(64 * 1024, f))),
+        Err(e) => Err(Failure::runtime(format!(
+            "cannot open input file `{path}`: {e}"
+        ))),
+    }
+}
+
+/// Opens `--output`: a file (created or truncated), or stdout for `-`.
+pub(super) fn open_output(path: &str) -> Result<Box<dyn Write + Send>, Failure> {
+    if path == "-" {
+        return Ok(Box::new(io::stdout()));
+    }
+    match File::create(path) {
+        Ok(f) => Ok(Box::new(f)),
+        Err(e) => Err(Failure::runtime(format!(
+            "cannot create output file `{path}`: {e}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Option<Args>, String> {
+        Args::parse(s.split_whitespace())
+    }
+
+    #[test]
+    fn defaults() {
+        let a = parse("").unwrap().unwrap();
+        assert_eq!(
+            (a.input.as_str(), a.output.as_str(), a.clock, a.strict),
+            ("-", "-", Clock::Event, false)
+        );
+        assert_eq!((a.output_streams, a.bench, a.repeat), (None, false, 10));
+    }
+
+    #[test]
+    fn every_flag_both_spellings() {
+        let a =
+            parse("--input in.jsonl --output=out.jsonl --clock wall --strict --output-streams A,B")
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            (a.input.as_str(), a.output.as_str(), a.clock, a.strict),
+            ("in.jsonl", "out.jsonl", Clock::Wall, true)
+        );
+        assert_eq!(
+            a.output_streams,
+            Some(vec!["A".to_string(), "B".to_string()])
+        );
+        let b = parse("--bench --repeat=3 --input=-").unwrap().unwrap();
+        assert_eq!((b.bench, b.repeat, b.input.as_str()), (true, 3, "-"));
+        assert_eq!(parse("--help").unwrap(), None);
+        assert_eq!(parse("--input x -h").unwrap(), None);
+    }
+
+    #[test]
+    fn bad_usage() {
+        for (argv, needle) in [
+            ("--input", "needs a value"),
+            ("--clock later", "`event` or `wall`"),
+            ("--repeat 0 --bench", "positive integer"),
+            ("--repeat x --bench", "positive integer"),
+            ("--repeat 3", "only with --bench"),
+            ("--bench --clock wall", "event clock"),
+            ("--state-dir d", "unknown flag `--state-dir`"),
+            ("--strict=yes", "takes no value"),
+            ("--output-streams ,", "at least one"),
+            ("app.eventflux", "unexpected argument"),
+        ] {
+            let err = parse(argv).unwrap_err();
+            assert!(err.contains(needle), "{argv}: {err}");
+        }
+    }
+
+    #[test]
+    fn usage_mentions_every_flag() {
+        let u = usage("app");
+        for flag in [
+            "--input",
+            "--output",
+            "--clock",
+            "--strict",
+            "--output-streams",
+            "--bench",
+            "--repeat",
+            "--help",
+        ] {
+            assert!(u.contains(flag), "{flag}");
+        }
+    }
+
+    #[test]
+    fn missing_input_file_is_named() {
+        let Err(f) = open_input("/nonexistent/dir/events.jsonl") else {
+            panic!("opened")
+        };
+        assert_eq!(f.code, 1);
+        assert!(
+            f.message.contains("`/nonexistent/dir/events.jsonl`"),
+            "{}",
+            f.message
+        );
+    }
+}

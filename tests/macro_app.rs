@@ -1,0 +1,47 @@
+//! The `eventflux!` macro end to end: inline source and `file = "..."`, typed output.
+
+mod inline {
+    eventflux::eventflux!(
+        r#"
+        CREATE STREAM Trades (symbol STRING, price DOUBLE, volume LONG NOT NULL);
+        INSERT INTO Big SELECT symbol, price * volume AS notional FROM Trades WHERE volume >= 100;
+        "#
+    );
+}
+
+mod from_file {
+    eventflux::eventflux!(file = "examples/trades/app.eventflux");
+}
+
+use eventflux::runtime::io::CollectingSink;
+use eventflux::runtime::EventKind;
+
+#[derive(Default)]
+struct Notionals(Vec<(i64, Option<f64>)>);
+
+impl inline::Output for Notionals {
+    fn on_big(&mut self, ts: i64, kind: EventKind, event: &inline::Big) {
+        assert_eq!(kind, EventKind::Current);
+        self.0.push((ts, event.notional));
+    }
+}
+
+#[test]
+fn inline_app_calls_the_typed_output() {
+    let mut app = inline::App::new(Notionals::default());
+    app.send_trades(1, inline::Trades { symbol: Some("IBM".into()), price: Some(2.0), volume: 100 });
+    app.send_trades(2, inline::Trades { symbol: None, price: Some(2.0), volume: 10 });
+    assert_eq!(app.output().0, vec![(1, Some(200.0))]);
+}
+
+#[test]
+fn file_app_writes_json_lines() {
+    let mut app = from_file::App::new(CollectingSink::default());
+    app.send_trades(5, from_file::Trades { symbol: Some("IBM".into()), price: Some(1.5), volume: 200 });
+    let lines = &app.output().lines;
+    assert_eq!(
+        lines[0],
+        r#"{"stream":"Big","ts":5,"kind":"current","data":{"symbol":"IBM","notional":300.0}}"#
+    );
+    assert_eq!(lines.len(), 2);
+}

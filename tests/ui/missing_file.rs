@@ -1,0 +1,5 @@
+mod app {
+    eventflux::eventflux!(file = "tests/ui/no_such_app.eventflux");
+}
+
+fn main() {}
