@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde_json::value::RawValue;
 
 use crate::functions::now_millis;
-use crate::io::{CountingSink, JsonLinesReader, JsonLinesWriter, Line};
+use crate::io::{CountingSink, JsonLinesReader, JsonLinesWriter, Line, LineRef};
 use crate::Application;
 use args::Args;
 
@@ -145,17 +145,17 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
         mut stop: impl FnMut(&mut A) -> bool,
     ) -> Result<(), RunError> {
         let mut reader = JsonLinesReader::new(input);
-        for item in &mut reader {
+        while let Some(item) = reader.next_line() {
             match item {
-                Ok(Line::Event {
+                Ok(LineRef::Event {
                     line_no,
                     stream,
                     ts,
                     data,
                 }) => {
-                    self.event(line_no, &stream, &data, ts.unwrap_or(self.now))?;
+                    self.event(line_no, &stream, data, ts.unwrap_or(self.now))?;
                 }
-                Ok(Line::Tick { ts, .. }) => {
+                Ok(LineRef::Tick { ts, .. }) => {
                     self.start_at(ts);
                     self.app.advance_time(ts);
                     self.now = ts;

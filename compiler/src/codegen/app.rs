@@ -33,6 +33,8 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
         .filter(|q| emits(q))
         .map(|q| query_method(ctx, q));
     let application = application_impl(ctx);
+    // `#[allow(dead_code)]` on the struct and its impl: the embedding API (`output()`,
+    // `now()`, every `send_*`) is generated whole, and a given user calls only part of it.
     quote! {
         /// The compiled application: all state as typed fields, one `send_*` method per input
         /// stream, output through `O`.
@@ -43,6 +45,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             #(#timer_fields: ::core::option::Option<i64>,)*
         }
 
+        #[allow(dead_code)]
         impl<O: Output> App<O> {
             /// A fresh app sending its output to `output`.
             pub fn new(output: O) -> Self {

@@ -50,8 +50,10 @@ pub(crate) fn structs(ctx: &Ctx<'_>) -> TokenStream {
                 pub #f: #fty
             }
         });
+        // `#[allow(dead_code)]`: a field no query reads is still part of the stream's schema.
         quote! {
             #[doc = #doc]
+            #[allow(dead_code)]
             #[derive(Clone, Debug, PartialEq, #rt::serde::Serialize, #rt::serde::Deserialize)]
             #[serde(crate = #serde_crate, deny_unknown_fields)]
             pub struct #ty {

@@ -57,6 +57,11 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
         alias: src.alias.as_ref().map(|i| i.name.clone()),
         attrs: input.attrs.clone(),
     }];
+    // A defined target takes the columns by position, so they need no names.
+    let positional = a
+        .catalog
+        .get(&target.name)
+        .is_some_and(|s| s.kind == StreamKind::Defined);
     let mut aggregates = Vec::new();
     let mut diags = Vec::new();
     let mut filter = None;
@@ -117,6 +122,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
                     let name = match (alias, expr) {
                         (Some(alias), _) => alias.name.clone(),
                         (None, ast::Expr::Attr { name, .. }) => name.name.clone(),
+                        (None, _) if positional => format!("_{}", columns.len()),
                         (None, other) => {
                             b.diags.push(
                                 Diagnostic::error("this expression needs a name", other.span())
@@ -125,7 +131,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
                             continue;
                         }
                     };
-                    if columns.iter().any(|c: &Column| c.name == name) {
+                    if !positional && columns.iter().any(|c: &Column| c.name == name) {
                         b.diags.push(Diagnostic::error(
                             format!("duplicate output attribute `{name}`"),
                             expr.span(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::args::{self, Args};
 use super::{Failure, RunError};
-use crate::io::{CountingSink, JsonLinesReader, Line};
+use crate::io::{CountingSink, JsonLinesReader, LineRef};
 use crate::Application;
 
 /// The decoded input: `(ts, Some(event))` for events, `(ts, None)` for clock ticks.
@@ -54,9 +54,9 @@ pub(super) fn decode_all<B: Application>(
     let mut out = Vec::new();
     let mut now = 0;
     let mut reader = JsonLinesReader::new(input);
-    for item in &mut reader {
+    while let Some(item) = reader.next_line() {
         let bad = match item {
-            Ok(Line::Event {
+            Ok(LineRef::Event {
                 line_no,
                 stream,
                 ts,
@@ -69,7 +69,7 @@ pub(super) fn decode_all<B: Application>(
                 }
                 Err(e) => (line_no, e.to_string()),
             },
-            Ok(Line::Tick { ts, .. }) => {
+            Ok(LineRef::Tick { ts, .. }) => {
                 now = ts;
                 out.push((now, None));
                 continue;

@@ -6,7 +6,7 @@ use std::io::{self, BufRead};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// One meaningful input line.
+/// One meaningful input line, owned (see [`LineRef`] for the borrowed form).
 #[derive(Debug, Clone)]
 pub enum Line {
     /// `{"stream": "Trades", "ts": 1000, "data": {...}}` (`ts` optional, `data` an object or
@@ -39,6 +39,50 @@ impl Line {
     }
 }
 
+/// One meaningful input line, borrowed from the reader's buffer: [`Line`] without the
+/// copies, valid until the next read.
+#[derive(Debug, Clone)]
+pub enum LineRef<'a> {
+    /// An event line (see [`Line::Event`]).
+    Event {
+        /// 1-based line number in the input.
+        line_no: u64,
+        /// The stream named by the line (owned only when it contains escapes).
+        stream: Cow<'a, str>,
+        /// The event time, when the line gives one.
+        ts: Option<i64>,
+        /// The JSON text of `data`, still undecoded.
+        data: &'a RawValue,
+    },
+    /// `{"ts": 5000}` (see [`Line::Tick`]).
+    Tick {
+        /// 1-based line number in the input.
+        line_no: u64,
+        /// The new time.
+        ts: i64,
+    },
+}
+
+impl LineRef<'_> {
+    /// The owned copy.
+    pub fn into_owned(self) -> Line {
+        match self {
+            LineRef::Event {
+                line_no,
+                stream,
+                ts,
+                data,
+            } => Line::Event {
+                line_no,
+                stream: stream.into_owned(),
+                ts,
+                data: data.to_owned(),
+            },
+            LineRef::Tick { line_no, ts } => Line::Tick { line_no, ts },
+        }
+    }
+}
+
 /// A line that is not a valid envelope; the driver reports it as `line N: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line_no}: {message}")]
@@ -49,21 +93,27 @@ pub struct InputError {
     pub message: String,
 }
 
-/// The envelope of a line; the fields are borrowed from the line's text where possible.
+/// A stream name, borrowed from the line unless it contains escapes. (serde borrows a
+/// `Cow<str>` only when it is the field's whole type, not inside an `Option`.)
+#[derive(Deserialize)]
+struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// The envelope of a line.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, default)]
-    stream: Option<Cow<'a, str>>,
+    stream: Option<Name<'a>>,
     #[serde(borrow, default)]
     ts: Option<&'a RawValue>,
     #[serde(borrow, default)]
     data: Option<&'a RawValue>,
 }
 
-/// Splits JSON-lines input into [`Line`]s, skipping blank lines.
+/// Splits JSON-lines input into lines, skipping blank ones.
 ///
-/// It is an iterator of `Result<Line, InputError>`: a bad line is an `Err` and reading goes
-/// on with the next line. An I/O error while reading ends the iteration; it is kept in
+/// It is an iterator of `Result<Line, InputError>`; [`next_line`](Self::next_line) gives
+/// the same lines borrowed, without copying. A bad line is an `Err` and reading goes on
+/// with the next line. An I/O error while reading ends the input; it is kept in
 /// [`io_error`](Self::io_error). Unknown envelope keys (such as the `kind` of output lines)
 /// are ignored, so output can be fed back as input.
 ///
@@ -101,7 +151,7 @@ impl<R: BufRead> JsonLinesReader<R> {
         self.line_no
     }
 
-    /// The I/O error that ended the iteration early, if any.
+    /// The I/O error that ended the input early, if any.
     pub fn io_error(&self) -> Option<&io::Error> {
         self.io_error.as_ref()
     }
@@ -111,30 +161,38 @@ impl<R: BufRead> JsonLinesReader<R> {
         self.io_error.take()
     }
 
-    fn bad(&self, message: impl Into<String>) -> Option<Result<Line, InputError>> {
-        Some(Err(InputError {
-            line_no: self.line_no,
-            message: message.into(),
-        }))
+    /// The next non-blank line, borrowed; `None` at the end of the input (or at an I/O
+    /// error, see [`io_error`](Self::io_error)).
+    pub fn next_line(&mut self) -> Option<Result<LineRef<'_>, InputError>> {
+        let (start, end) = self.read_non_blank()?;
+        let line_no = self.line_no;
+        // A UTF-8 byte order mark (from some Windows tools) is not part of the first line.
+        let start = if line_no == 1 && self.buf[start..end].starts_with(b"\xEF\xBB\xBF") {
+            start + 3
+        } else {
+            start
+        };
+        Some(match std::str::from_utf8(&self.buf[start..end]) {
+            Ok(text) => parse_line(line_no, text),
+            Err(_) => Err(InputError {
+                line_no,
+                message: "not valid UTF-8".into(),
+            }),
+        })
     }
-}
 
-impl<R: BufRead> Iterator for JsonLinesReader<R> {
-    type Item = Result<Line, InputError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// Reads lines into `buf` up to a non-blank one; returns its trimmed byte range.
+    fn read_non_blank(&mut self) -> Option<(usize, usize)> {
         while !self.done {
             self.buf.clear();
             match self.input.read_until(b'\n', &mut self.buf) {
                 Ok(0) => self.done = true,
                 Ok(_) => {
                     self.line_no += 1;
-                    let Ok(text) = std::str::from_utf8(&self.buf) else {
-                        return self.bad("not valid UTF-8");
-                    };
-                    let text = text.trim();
-                    if !text.is_empty() {
-                        return Some(parse_line(self.line_no, text));
+                    let is_text = |b: &u8| !b.is_ascii_whitespace();
+                    if let Some(start) = self.buf.iter().position(is_text) {
+                        let end = self.buf.iter().rposition(is_text).map_or(start, |e| e + 1);
+                        return Some((start, end));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -148,8 +206,16 @@ impl<R: BufRead> Iterator for JsonLinesReader<R> {
     }
 }
 
+impl<R: BufRead> Iterator for JsonLinesReader<R> {
+    type Item = Result<Line, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_line().map(|line| line.map(LineRef::into_owned))
+    }
+}
+
 /// Parses one non-blank line (already trimmed).
-fn parse_line(line_no: u64, text: &str) -> Result<Line, InputError> {
+fn parse_line(line_no: u64, text: &str) -> Result<LineRef<'_>, InputError> {
     let bad = |message: String| InputError { line_no, message };
     if !text.starts_with('{') {
         return Err(bad("expected a JSON object".into()));
@@ -164,24 +230,24 @@ fn parse_line(line_no: u64, text: &str) -> Result<Line, InputError> {
         ),
     };
     match (env.stream, env.data) {
-        (Some(stream), Some(data)) => {
+        (Some(Name(stream)), Some(data)) => {
             if !matches!(data.get().as_bytes().first(), Some(b'{' | b'[')) {
                 return Err(bad(format!(
                     "`data` must be an object or an array, got {}",
                     data.get()
                 )));
             }
-            Ok(Line::Event {
+            Ok(LineRef::Event {
                 line_no,
-                stream: stream.into_owned(),
+                stream,
                 ts,
-                data: data.to_owned(),
+                data,
             })
         }
         (Some(_), None) => Err(bad("`data` is missing".into())),
         (None, Some(_)) => Err(bad("`stream` is missing".into())),
         (None, None) => match ts {
-            Some(ts) => Ok(Line::Tick { line_no, ts }),
+            Some(ts) => Ok(LineRef::Tick { line_no, ts }),
             None => Err(bad("a line needs `stream` and `data`, or only `ts`".into())),
         },
     }
@@ -238,6 +304,33 @@ mod tests {
             }
         ));
         assert_eq!(lines[3].line_no(), 7);
+    }
+
+    #[test]
+    fn next_line_borrows_and_skips_a_byte_order_mark() {
+        let input =
+            "\u{feff}{\"stream\":\"In\",\"data\":{\"a\":1}}\n{\"stream\":\"I\\n\",\"data\":[]}\n";
+        let mut r = JsonLinesReader::new(input.as_bytes());
+        match r.next_line() {
+            Some(Ok(LineRef::Event {
+                line_no: 1,
+                stream: Cow::Borrowed("In"),
+                ts: None,
+                data,
+            })) => {
+                assert_eq!(data.get(), "{\"a\":1}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match r.next_line() {
+            Some(Ok(LineRef::Event {
+                stream: Cow::Owned(s),
+                ..
+            })) => assert_eq!(s, "I\n"),
+            other => panic!("{other:?}"),
+        }
+        assert!(r.next_line().is_none());
+        assert!(r.io_error().is_none());
     }
 
     #[test]

@@ -25,7 +25,7 @@
 mod input;
 mod output;
 
-pub use input::{InputError, JsonLinesReader, Line};
+pub use input::{InputError, JsonLinesReader, Line, LineRef};
 pub use output::{CollectingSink, CountingSink, JsonLinesWriter};
 
 use std::io::Write as _;
