@@ -134,7 +134,7 @@ pub fn describe_expected(expected: &[String]) -> Option<String> {
     let takes_expr = has("INT") && has("IDENT") && has("(");
     // After an expression LALRPOP may already have reduced it to its lowest level and then
     // offers only `OR`: that still means "an operator may follow".
-    let after_expr = has("OR") && !has("->") && !takes_expr;
+    let after_expr = has("OR") && !has("->") && !has("OF") && !takes_expr;
     let takes_operator = (has("+") && has("*") && has("<")) || after_expr;
     let takes_name = has("IDENT") || has("QIDENT");
 

@@ -271,7 +271,8 @@ mod tests {
         // Leap day: next is 2028-02-29.
         assert_eq!(at("0 0 0 29 2 ?"), Some(1_835_395_200_000));
         assert_eq!(at("0 0 0 31 2 ?"), None);
-        assert_eq!(at("0,30 5-6/1 10 15 MAR FRI"), Some(T0 - 30_000 + 60_000 * 45));
+        // Minutes 5-6 of 10h are past today: next Friday (22nd) counts (dom OR dow).
+        assert_eq!(at("0,30 5-6/1 10 15 MAR FRI"), Some(1_711_101_900_000));
     }
 
     #[test]
