@@ -13,6 +13,20 @@ pub struct AvgAggregator {
     count: i64,
 }
 
+impl AvgAggregator {
+    /// The aggregate value, NULL when empty; the same as [`Aggregator::value`], callable
+    /// without naming the input type.
+    #[inline]
+    pub fn value(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+
+    /// Back to the empty aggregate; the same as [`Aggregator::reset`].
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+}
+
 impl<T: Numeric> Aggregator<T> for AvgAggregator {
     type Output = f64;
 
@@ -37,12 +51,12 @@ impl<T: Numeric> Aggregator<T> for AvgAggregator {
     }
 
     fn reset(&mut self) {
-        *self = Self::default();
+        Self::reset(self)
     }
 
     #[inline]
     fn value(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum / self.count as f64)
+        Self::value(self)
     }
 }
 
@@ -66,6 +80,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         #[test]
         fn matches_naive(script in ops(-1_000_000i64..1_000_000, false)) {
             check_against_naive::<i64, AvgAggregator, f64>(&script, |vals| {

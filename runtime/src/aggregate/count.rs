@@ -16,6 +16,18 @@ impl CountAggregator {
     pub fn count(&self) -> i64 {
         self.count
     }
+
+    /// The aggregate value (never NULL); the same as [`Aggregator::value`], callable without
+    /// naming the input type.
+    #[inline]
+    pub fn value(&self) -> Option<i64> {
+        Some(self.count)
+    }
+
+    /// Back to 0; the same as [`Aggregator::reset`].
+    pub fn reset(&mut self) {
+        self.count = 0;
+    }
 }
 
 impl<T> Aggregator<T> for CountAggregator {
@@ -36,12 +48,12 @@ impl<T> Aggregator<T> for CountAggregator {
     }
 
     fn reset(&mut self) {
-        self.count = 0;
+        Self::reset(self)
     }
 
     #[inline]
     fn value(&self) -> Option<i64> {
-        Some(self.count)
+        Self::value(self)
     }
 }
 
@@ -55,7 +67,7 @@ mod tests {
     fn counts_rows_and_non_nulls() {
         let mut rows = CountAggregator::default();
         let mut xs = CountAggregator::default();
-        assert_eq!(Aggregator::<()>::value(&rows), Some(0));
+        assert_eq!(rows.value(), Some(0));
         for x in [Some(1), None, Some(3)] {
             rows.add(Some(()));
             xs.add(x);
@@ -64,11 +76,13 @@ mod tests {
         xs.remove(None::<i32>);
         xs.remove(Some(1));
         assert_eq!(xs.count(), 1);
-        Aggregator::<i32>::reset(&mut xs);
+        xs.reset();
         assert_eq!(xs.count(), 0);
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         #[test]
         fn matches_naive(script in ops(-20i32..20, false)) {
             check_against_naive::<i32, CountAggregator, i64>(&script, |vals| {

@@ -88,6 +88,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         #[test]
         fn matches_naive(script in ops(-15i32..15, false)) {
             check_against_naive::<i32, DistinctCountAggregator<i32>, i64>(&script, |vals| {

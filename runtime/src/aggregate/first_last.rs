@@ -111,7 +111,10 @@ mod tests {
             f.add(s.map(Arc::from));
             l.add(s.map(Arc::from));
         }
-        assert_eq!((f.value().as_deref(), l.value().as_deref()), (Some("a"), Some("c")));
+        assert_eq!(
+            (f.value().as_deref(), l.value().as_deref()),
+            (Some("a"), Some("c"))
+        );
         f.remove(Some(Arc::from("a")));
         assert_eq!(f.value().as_deref(), Some("b"));
         l.remove(Some(Arc::from("c")));
@@ -119,6 +122,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         #[test]
         fn first_matches_naive(script in ops(-5i32..5, true)) {
             check_against_naive::<i32, FirstAggregator<i32>, i32>(&script, |vals| {

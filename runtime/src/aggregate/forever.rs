@@ -100,6 +100,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         #[test]
         fn is_the_extremum_of_everything_added(vals in proptest::collection::vec(proptest::option::of(-50i64..50), 1..2000)) {
             let mut lo = MinForeverAggregator::default();

@@ -199,7 +199,10 @@ mod tests {
             Aggregator::<()>::add(g.get_or_default(Total(k)), Some(()));
         }
         let order: Vec<_> = g.iter().map(|(k, c)| (k.0, c.count())).collect();
-        assert_eq!(order, vec![((Some(2.5), 1), 2), ((None, 0), 1), ((Some(-1.0), 3), 1)]);
+        assert_eq!(
+            order,
+            vec![((Some(2.5), 1), 2), ((None, 0), 1), ((Some(-1.0), 3), 1)]
+        );
         let json = serde_json::to_string(&g).unwrap();
         let back: GroupMap<Total<(Option<f64>, i32)>, CountAggregator> =
             serde_json::from_str(&json).unwrap();

@@ -90,6 +90,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         #[test]
         fn and_matches_naive(script in ops(any::<bool>(), false)) {
             check_against_naive::<bool, AndAggregator, bool>(&script, |vals| {

@@ -139,6 +139,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         #[test]
         fn min_matches_naive(script in ops(-30i32..30, false)) {
             check_against_naive::<i32, MinAggregator<i32>, i32>(&script, |vals| {

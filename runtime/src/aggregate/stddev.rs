@@ -15,6 +15,24 @@ pub struct StdDevAggregator {
     m2: f64,
 }
 
+impl StdDevAggregator {
+    /// The aggregate value, NULL when empty; the same as [`Aggregator::value`], callable
+    /// without naming the input type.
+    #[inline]
+    pub fn value(&self) -> Option<f64> {
+        match self.count {
+            0 => None,
+            1 => Some(0.0),
+            n => Some((self.m2 / n as f64).sqrt()),
+        }
+    }
+
+    /// Back to the empty aggregate; the same as [`Aggregator::reset`].
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+}
+
 impl<T: Numeric> Aggregator<T> for StdDevAggregator {
     type Output = f64;
 
@@ -49,16 +67,12 @@ impl<T: Numeric> Aggregator<T> for StdDevAggregator {
     }
 
     fn reset(&mut self) {
-        *self = Self::default();
+        Self::reset(self)
     }
 
     #[inline]
     fn value(&self) -> Option<f64> {
-        match self.count {
-            0 => None,
-            1 => Some(0.0),
-            n => Some((self.m2 / n as f64).sqrt()),
-        }
+        Self::value(self)
     }
 }
 
@@ -81,6 +95,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         #[test]
         fn matches_naive(script in ops(-1000i32..1000, false)) {
             check_against_naive::<i32, StdDevAggregator, f64>(&script, |vals| {

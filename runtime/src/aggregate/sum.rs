@@ -15,6 +15,27 @@ pub struct SumAggregator<A> {
     count: i64,
 }
 
+macro_rules! inherent {
+    ($acc:ty) => {
+        impl SumAggregator<$acc> {
+            /// The sum, NULL when empty; the same as [`Aggregator::value`], callable without
+            /// naming the input type.
+            #[inline]
+            pub fn value(&self) -> Option<$acc> {
+                (self.count > 0).then_some(self.sum)
+            }
+
+            /// Back to the empty sum; the same as [`Aggregator::reset`].
+            pub fn reset(&mut self) {
+                *self = Self::default();
+            }
+        }
+    };
+}
+
+inherent!(i64);
+inherent!(f64);
+
 macro_rules! int_sum {
     ($($t:ty),*) => {$(
         impl Aggregator<$t> for SumAggregator<i64> {
@@ -37,12 +58,12 @@ macro_rules! int_sum {
             }
 
             fn reset(&mut self) {
-                *self = Self::default();
+                Self::reset(self)
             }
 
             #[inline]
             fn value(&self) -> Option<i64> {
-                (self.count > 0).then_some(self.sum)
+                Self::value(self)
             }
         }
     )*};
@@ -76,12 +97,12 @@ macro_rules! float_sum {
             }
 
             fn reset(&mut self) {
-                *self = Self::default();
+                Self::reset(self)
             }
 
             #[inline]
             fn value(&self) -> Option<f64> {
-                (self.count > 0).then_some(self.sum)
+                Self::value(self)
             }
         }
     )*};
@@ -118,6 +139,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         #[test]
         fn int_sum_matches_naive(script in ops(any::<i64>(), false)) {
             check_against_naive::<i64, SumAggregator<i64>, i64>(&script, |vals| {

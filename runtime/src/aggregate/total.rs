@@ -73,7 +73,23 @@ macro_rules! total_ord_via_ord {
 }
 
 total_ord_via_ord!(
-    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, bool, char, str, String, ()
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    bool,
+    char,
+    str,
+    String,
+    ()
 );
 
 macro_rules! total_ord_float {

@@ -116,11 +116,22 @@ mod tests {
         assert_eq!(
             log,
             vec![
-                Reset(5_000), Cur(1_000, 'a'), Cur(4_999, 'b'), Flush(5_000),
-                Exp(10_000, 'a'), Exp(10_000, 'b'), Reset(10_000), Cur(5_000, 'c'), Flush(10_000),
-                Exp(15_000, 'c'), Flush(15_000),
-                Reset(35_000), Cur(31_000, 'd'), Flush(35_000),
-                Exp(40_000, 'd'), Flush(40_000),
+                Reset(5_000),
+                Cur(1_000, 'a'),
+                Cur(4_999, 'b'),
+                Flush(5_000),
+                Exp(10_000, 'a'),
+                Exp(10_000, 'b'),
+                Reset(10_000),
+                Cur(5_000, 'c'),
+                Flush(10_000),
+                Exp(15_000, 'c'),
+                Flush(15_000),
+                Reset(35_000),
+                Cur(31_000, 'd'),
+                Flush(35_000),
+                Exp(40_000, 'd'),
+                Flush(40_000),
             ]
         );
         assert!(CronWindow::<u8>::parse("bad").is_err());

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CronError {
     /// Not exactly six whitespace-separated fields.
-    #[error("a cron expression has 6 fields (sec min hour day-of-month month day-of-week), found {0}")]
+    #[error(
+        "a cron expression has 6 fields (sec min hour day-of-month month day-of-week), found {0}"
+    )]
     FieldCount(usize),
     /// A field that does not parse or is out of range.
     #[error("bad {field} field `{text}`: {reason}")]
@@ -47,8 +49,20 @@ const FIELDS: [(&str, u32, u32, &[&str]); 6] = [
     ("minute", 0, 59, &[]),
     ("hour", 0, 23, &[]),
     ("day-of-month", 1, 31, &[]),
-    ("month", 1, 12, &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]),
-    ("day-of-week", 1, 7, &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]),
+    (
+        "month",
+        1,
+        12,
+        &[
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ],
+    ),
+    (
+        "day-of-week",
+        1,
+        7,
+        &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+    ),
 ];
 
 /// A parsed cron schedule. Fields accept `*`, `?` (same as `*`), numbers, names (`JAN`..`DEC`,
@@ -144,7 +158,11 @@ impl CronSchedule {
                 continue;
             }
             let day_start = days * 86_400;
-            let (h, mi, sec) = ((sod / 3600) as u32, (sod / 60 % 60) as u32, (sod % 60) as u32);
+            let (h, mi, sec) = (
+                (sod / 3600) as u32,
+                (sod / 60 % 60) as u32,
+                (sod % 60) as u32,
+            );
             let Some(nh) = self.fields[2].next_from(h) else {
                 s = day_start + 86_400;
                 continue;
@@ -171,7 +189,10 @@ impl CronSchedule {
 }
 
 /// Parses one field into a bit set.
-fn parse_field(text: &str, (_, min, max, names): (&str, u32, u32, &[&str])) -> Result<Bits, String> {
+fn parse_field(
+    text: &str,
+    (_, min, max, names): (&str, u32, u32, &[&str]),
+) -> Result<Bits, String> {
     let value = |s: &str| -> Result<u32, String> {
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
             return Ok(min + i as u32);
@@ -263,7 +284,10 @@ mod tests {
         let at = |e: &str| CronSchedule::parse(e).unwrap().next_after(T0);
         assert_eq!(at("* * * * * *"), Some(T0 + 1000));
         assert_eq!(at("0 * * * * *"), Some(T0 + 30_000));
-        assert_eq!(at("0 0 12 * * ?"), Some(T0 + (3600 - 20 * 60 - 30) * 1000 + 3600_000));
+        assert_eq!(
+            at("0 0 12 * * ?"),
+            Some(T0 + (3600 - 20 * 60 - 30) * 1000 + 3_600_000)
+        );
         // Next Monday (2024-03-18) at midnight.
         assert_eq!(at("0 0 0 ? * MON"), Some(1_710_720_000_000));
         // 1st of April 00:00.
@@ -277,7 +301,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_expressions() {
-        assert_eq!(CronSchedule::parse("* * * * *"), Err(CronError::FieldCount(5)));
+        assert_eq!(
+            CronSchedule::parse("* * * * *"),
+            Err(CronError::FieldCount(5))
+        );
         assert!(CronSchedule::parse("60 * * * * *").is_err());
         assert!(CronSchedule::parse("*/0 * * * * *").is_err());
         assert!(CronSchedule::parse("* * * 0 * *").is_err());

@@ -56,7 +56,9 @@ impl<E> Window<E> for DelayWindow<E> {
     }
 
     fn next_deadline(&self) -> Option<i64> {
-        self.events.front().map(|(t, _)| t.saturating_add(self.delay))
+        self.events
+            .front()
+            .map(|(t, _)| t.saturating_add(self.delay))
     }
 
     fn iter<'a>(&'a self) -> impl Iterator<Item = (i64, &'a E)>

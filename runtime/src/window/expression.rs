@@ -176,7 +176,17 @@ mod tests {
             w.insert(t, t, &mut MaxCount(2), rec(&mut log));
         }
         use Rec::*;
-        assert_eq!(log, vec![Cur(0, 0), Cur(1, 1), Exp(2, 0), Cur(2, 2), Exp(3, 1), Cur(3, 3)]);
+        assert_eq!(
+            log,
+            vec![
+                Cur(0, 0),
+                Cur(1, 1),
+                Exp(2, 0),
+                Cur(2, 2),
+                Exp(3, 1),
+                Cur(3, 3)
+            ]
+        );
 
         let mut w = ExpressionWindow::new();
         let mut p = SumBelow { sum: 0, limit: 10 };
@@ -186,7 +196,16 @@ mod tests {
         }
         assert_eq!(
             log,
-            vec![Cur(0, 4), Cur(1, 5), Exp(2, 4), Cur(2, 3), Exp(3, 5), Exp(3, 3), Exp(3, 20), Cur(3, 20)]
+            vec![
+                Cur(0, 4),
+                Cur(1, 5),
+                Exp(2, 4),
+                Cur(2, 3),
+                Exp(3, 5),
+                Exp(3, 3),
+                Exp(3, 20),
+                Cur(3, 20)
+            ]
         );
         assert!(w.is_empty() && p.sum == 0);
 
@@ -197,7 +216,10 @@ mod tests {
         for (t, c) in [(0, 'a'), (5, 'b'), (12, 'c')] {
             w.insert(t, c, &mut span, rec(&mut log));
         }
-        assert_eq!(log, vec![Cur(0, 'a'), Cur(5, 'b'), Exp(12, 'a'), Cur(12, 'c')]);
+        assert_eq!(
+            log,
+            vec![Cur(0, 'a'), Cur(5, 'b'), Exp(12, 'a'), Cur(12, 'c')]
+        );
     }
 
     proptest! {

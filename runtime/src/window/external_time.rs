@@ -94,7 +94,15 @@ mod tests {
         use Rec::*;
         assert_eq!(
             log,
-            vec![Cur(1, 'a'), Cur(2, 'b'), Exp(1100, 'a'), Cur(3, 'c'), Exp(1300, 'b'), Exp(1300, 'c'), Cur(4, 'd')]
+            vec![
+                Cur(1, 'a'),
+                Cur(2, 'b'),
+                Exp(1100, 'a'),
+                Cur(3, 'c'),
+                Exp(1300, 'b'),
+                Exp(1300, 'c'),
+                Cur(4, 'd')
+            ]
         );
         assert_eq!(w.len(), 1);
     }

@@ -204,8 +204,15 @@ mod tests {
         assert_eq!(
             log,
             vec![
-                Reset(1100), Cur(1, 'a'), Cur(2, 'b'), Flush(1100),
-                Exp(1350, 'a'), Exp(1350, 'b'), Reset(1350), Cur(3, 'c'), Flush(1350),
+                Reset(1100),
+                Cur(1, 'a'),
+                Cur(2, 'b'),
+                Flush(1100),
+                Exp(1350, 'a'),
+                Exp(1350, 'b'),
+                Reset(1350),
+                Cur(3, 'c'),
+                Flush(1350),
             ]
         );
     }
@@ -225,9 +232,19 @@ mod tests {
         assert_eq!(
             log,
             vec![
-                Reset(1000), Cur(0, 'a'), Flush(1000),
-                Exp(1010, 'a'), Reset(1010), Cur(0, 'a'), Cur(70, 'b'), Flush(1010),
-                Exp(1200, 'a'), Exp(1200, 'b'), Reset(1200), Cur(120, 'c'), Flush(1200),
+                Reset(1000),
+                Cur(0, 'a'),
+                Flush(1000),
+                Exp(1010, 'a'),
+                Reset(1010),
+                Cur(0, 'a'),
+                Cur(70, 'b'),
+                Flush(1010),
+                Exp(1200, 'a'),
+                Exp(1200, 'b'),
+                Reset(1200),
+                Cur(120, 'c'),
+                Flush(1200),
             ]
         );
     }

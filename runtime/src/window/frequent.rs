@@ -127,9 +127,12 @@ mod tests {
                 Cur(2, (2, 'b')),
                 Cur(3, (3, 'a')),
                 // 'c' arrives with a:2, b:1 held -> b drops to 0 and leaves, c gets its place
-                Cur(4, (4, 'c')), Exp(4, (2, 'b')),
+                Cur(4, (4, 'c')),
+                Exp(4, (2, 'b')),
                 // 'd': a:1 c:1 both drop to 0 and leave, d admitted
-                Cur(5, (5, 'd')), Exp(5, (3, 'a')), Exp(5, (4, 'c')),
+                Cur(5, (5, 'd')),
+                Exp(5, (3, 'a')),
+                Exp(5, (4, 'c')),
             ]
         );
         let mut log = Vec::new();
@@ -140,9 +143,13 @@ mod tests {
         assert_eq!(
             log,
             vec![
-                Cur(6, (6, 'd')), Cur(7, (7, 'e')),
-                Cur(8, (8, 'f')), Exp(8, (7, 'e')),
-                Cur(9, (9, 'g')), Exp(9, (6, 'd')), Exp(9, (8, 'f')),
+                Cur(6, (6, 'd')),
+                Cur(7, (7, 'e')),
+                Cur(8, (8, 'f')),
+                Exp(8, (7, 'e')),
+                Cur(9, (9, 'g')),
+                Exp(9, (6, 'd')),
+                Exp(9, (8, 'f')),
             ]
         );
     }

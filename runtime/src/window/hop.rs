@@ -160,9 +160,17 @@ mod tests {
         assert_eq!(
             log,
             vec![
-                Reset(100), Cur(0, 'a'), Cur(60, 'b'), Flush(100),
-                Reset(150), Cur(60, 'b'), Cur(120, 'c'), Flush(150),
-                Reset(200), Cur(120, 'c'), Flush(200),
+                Reset(100),
+                Cur(0, 'a'),
+                Cur(60, 'b'),
+                Flush(100),
+                Reset(150),
+                Cur(60, 'b'),
+                Cur(120, 'c'),
+                Flush(150),
+                Reset(200),
+                Cur(120, 'c'),
+                Flush(200),
             ]
         );
         assert_eq!(w.next_deadline(), None);

@@ -89,7 +89,10 @@ mod tests {
             w.insert(ts, v, rec(&mut log));
         }
         use Rec::*;
-        assert_eq!(log, vec![Cur(1, 'a'), Cur(5, 'b'), Exp(7, 'a'), Cur(7, 'c')]);
+        assert_eq!(
+            log,
+            vec![Cur(1, 'a'), Cur(5, 'b'), Exp(7, 'a'), Cur(7, 'c')]
+        );
         assert_eq!(w.iter().collect::<Vec<_>>(), vec![(5, &'b'), (7, &'c')]);
         assert!(!w.is_batch() && w.next_deadline().is_none());
     }

@@ -86,8 +86,16 @@ mod tests {
         assert_eq!(
             log,
             vec![
-                Reset(2), Cur(1, 'a'), Cur(2, 'b'), Flush(2),
-                Exp(4, 'a'), Exp(4, 'b'), Reset(4), Cur(3, 'c'), Cur(4, 'd'), Flush(4),
+                Reset(2),
+                Cur(1, 'a'),
+                Cur(2, 'b'),
+                Flush(2),
+                Exp(4, 'a'),
+                Exp(4, 'b'),
+                Reset(4),
+                Cur(3, 'c'),
+                Cur(4, 'd'),
+                Flush(4),
             ]
         );
         assert!(w.is_batch());
@@ -96,7 +104,17 @@ mod tests {
         let mut log = Vec::new();
         w.insert(1, 'a', rec(&mut log));
         w.insert(2, 'b', rec(&mut log));
-        assert_eq!(log, vec![Reset(1), Cur(1, 'a'), Flush(1), Reset(2), Cur(2, 'b'), Flush(2)]);
+        assert_eq!(
+            log,
+            vec![
+                Reset(1),
+                Cur(1, 'a'),
+                Flush(1),
+                Reset(2),
+                Cur(2, 'b'),
+                Flush(2)
+            ]
+        );
     }
 
     proptest! {

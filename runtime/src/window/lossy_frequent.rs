@@ -84,7 +84,7 @@ impl<K: Hash + Eq, E> LossyFrequentWindow<K, E> {
                 event: &entry.event,
             });
         }
-        if self.total % self.width == 0 {
+        if self.total.is_multiple_of(self.width) {
             let old = std::mem::take(&mut self.entries);
             let mut dropped = Vec::new();
             for (k, e) in old {
@@ -141,8 +141,12 @@ mod tests {
         assert_eq!(
             log,
             vec![
-                Cur(1, (1, 'a')), Cur(2, (2, 'b')), Cur(3, (3, 'a')),
-                Cur(4, (4, 'c')), Exp(4, (2, 'b')), Exp(4, (4, 'c')),
+                Cur(1, (1, 'a')),
+                Cur(2, (2, 'b')),
+                Cur(3, (3, 'a')),
+                Cur(4, (4, 'c')),
+                Exp(4, (2, 'b')),
+                Exp(4, (4, 'c')),
                 Cur(5, (5, 'a')),
             ]
         );

@@ -194,16 +194,6 @@ pub trait Insert<E>: Window<E> {
     fn insert(&mut self, ts: i64, event: E, out: impl FnMut(WindowEvent<'_, E>));
 }
 
-/// `ceil(a / b)` for `b > 0`, on any sign of `a`.
-pub(crate) fn div_ceil(a: i64, b: i64) -> i64 {
-    let q = a.div_euclid(b);
-    if a.rem_euclid(b) == 0 {
-        q
-    } else {
-        q + 1
-    }
-}
-
 /// The first point of the grid `origin + k * step` (any integer `k`) strictly after `t`.
 pub(crate) fn next_grid_point(origin: i64, step: i64, t: i64) -> i64 {
     origin + ((t - origin).div_euclid(step) + 1) * step

@@ -102,12 +102,23 @@ impl<K: Hash + Eq + Clone, E> SessionWindow<K, E> {
         let Some(first) = hits.next() else {
             let close = ts + gap + self.latency;
             if close <= self.clock {
-                return; // too late for any session
+                if list.is_empty() {
+                    self.sessions.swap_remove(&key);
+                }
+                return; // too late for any session (Siddhi drops it)
             }
             let id = self.next_id;
             self.next_id += 1;
             let pos = list.partition_point(|s| s.start <= ts);
-            list.insert(pos, Session { id, start: ts, last: ts, events: vec![(ts, event)] });
+            list.insert(
+                pos,
+                Session {
+                    id,
+                    start: ts,
+                    last: ts,
+                    events: vec![(ts, event)],
+                },
+            );
             self.closing.insert((close, id), key);
             return;
         };
@@ -202,9 +213,19 @@ mod tests {
         assert_eq!(
             log,
             vec![
-                Reset(150), Cur(50, 'b'), Flush(150),
-                Exp(190, 'b'), Reset(190), Cur(0, 'a'), Cur(90, 'c'), Flush(190),
-                Exp(250, 'a'), Exp(250, 'c'), Reset(250), Cur(150, 'd'), Flush(250),
+                Reset(150),
+                Cur(50, 'b'),
+                Flush(150),
+                Exp(190, 'b'),
+                Reset(190),
+                Cur(0, 'a'),
+                Cur(90, 'c'),
+                Flush(190),
+                Exp(250, 'a'),
+                Exp(250, 'c'),
+                Reset(250),
+                Cur(150, 'd'),
+                Flush(250),
             ]
         );
     }
@@ -221,7 +242,14 @@ mod tests {
         use Rec::*;
         assert_eq!(
             log,
-            vec![Reset(270), Cur(0, 'a'), Cur(60, 'd'), Cur(110, 'c'), Cur(120, 'b'), Flush(270)]
+            vec![
+                Reset(270),
+                Cur(0, 'a'),
+                Cur(60, 'd'),
+                Cur(110, 'c'),
+                Cur(120, 'b'),
+                Flush(270)
+            ]
         );
     }
 
@@ -238,7 +266,9 @@ mod tests {
                 |w, log| w.advance(i64::MAX / 2, rec(log)),
             );
             // Naive: per key, split the key's events where the gap to the previous is >= gap.
-            let mut naive: Vec<(i64, usize, Vec<(i64, usize)>)> = Vec::new();
+            // (close time, first event, events)
+            type Naive = (i64, usize, Vec<(i64, usize)>);
+            let mut naive: Vec<Naive> = Vec::new();
             for k in 0u8..4 {
                 let mut cur: Vec<(i64, usize)> = Vec::new();
                 for (t, _, i) in steps.iter().filter(|s| s.1 == k) {

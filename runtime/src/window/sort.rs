@@ -103,9 +103,12 @@ mod tests {
             vec![
                 Cur(0, (0, Some(5.0))),
                 Cur(1, (1, Some(3.0))),
-                Cur(2, (2, Some(9.0))), Exp(2, (2, Some(9.0))),
-                Cur(3, (3, Some(1.0))), Exp(3, (0, Some(5.0))),
-                Cur(4, (4, Some(3.0))), Exp(4, (4, Some(3.0))), // tie: the newest goes
+                Cur(2, (2, Some(9.0))),
+                Exp(2, (2, Some(9.0))),
+                Cur(3, (3, Some(1.0))),
+                Exp(3, (0, Some(5.0))),
+                Cur(4, (4, Some(3.0))),
+                Exp(4, (4, Some(3.0))), // tie: the newest goes
             ]
         );
         let held: Vec<u32> = w.iter().map(|(_, e)| e.0).collect();

@@ -71,7 +71,10 @@ where
             w = roundtrip(&w);
         }
         finish(&mut w, &mut log2);
-        assert_eq!(log, log2, "emissions differ after a restore before step {cut}");
+        assert_eq!(
+            log, log2,
+            "emissions differ after a restore before step {cut}"
+        );
     }
     log
 }

@@ -101,7 +101,14 @@ mod tests {
         use Rec::*;
         assert_eq!(
             log,
-            vec![Cur(0, 'a'), Cur(500, 'b'), Exp(1000, 'a'), Cur(1000, 'c'), Exp(1500, 'b'), Exp(2000, 'c')]
+            vec![
+                Cur(0, 'a'),
+                Cur(500, 'b'),
+                Exp(1000, 'a'),
+                Cur(1000, 'c'),
+                Exp(1500, 'b'),
+                Exp(2000, 'c')
+            ]
         );
         assert_eq!(w.next_deadline(), None);
     }

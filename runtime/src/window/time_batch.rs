@@ -129,10 +129,20 @@ mod tests {
         assert_eq!(
             log,
             vec![
-                Reset(1050), Cur(50, 'a'), Cur(1049, 'b'), Flush(1050),
-                Exp(2050, 'a'), Exp(2050, 'b'), Reset(2050), Cur(1050, 'c'), Flush(2050),
-                Exp(3050, 'c'), Flush(3050),
-                Reset(7050), Cur(7000, 'd'), Flush(7050),
+                Reset(1050),
+                Cur(50, 'a'),
+                Cur(1049, 'b'),
+                Flush(1050),
+                Exp(2050, 'a'),
+                Exp(2050, 'b'),
+                Reset(2050),
+                Cur(1050, 'c'),
+                Flush(2050),
+                Exp(3050, 'c'),
+                Flush(3050),
+                Reset(7050),
+                Cur(7000, 'd'),
+                Flush(7050),
             ]
         );
     }
@@ -146,7 +156,53 @@ mod tests {
         w.insert(330, 'b', rec(&mut log));
         w.advance(1000, rec(&mut log));
         use Rec::*;
-        assert_eq!(log, vec![Reset(330), Cur(250, 'a'), Flush(330), Reset(430), Cur(330, 'b'), Flush(430)]);
+        assert_eq!(
+            log,
+            vec![
+                Reset(330),
+                Cur(250, 'a'),
+                Flush(330),
+                Reset(430),
+                Cur(330, 'b'),
+                Flush(430)
+            ]
+        );
+    }
+
+    /// The selector recipe: clear groups at `Reset`, add at `Current`, emit rows at `Flush`.
+    #[test]
+    fn grouped_sum_per_batch_in_first_appearance_order() {
+        use crate::aggregate::{Aggregator, GroupMap, SumAggregator};
+        let mut w = TimeBatchWindow::new(10);
+        let mut groups: GroupMap<&str, SumAggregator<i64>> = GroupMap::new();
+        let mut rows = Vec::new();
+        let mut selector = |e: WindowEvent<'_, (&'static str, i64)>| match e {
+            WindowEvent::Reset { .. } => groups.clear(),
+            WindowEvent::Current { event, .. } => groups.get_or_default(event.0).add(Some(event.1)),
+            WindowEvent::Expired { .. } => {}
+            WindowEvent::Flush { ts } => {
+                rows.extend(groups.iter().map(|(k, s)| (ts, *k, s.value())));
+            }
+        };
+        for (t, ev) in [
+            (0, ("b", 1)),
+            (3, ("a", 2)),
+            (5, ("b", 3)),
+            (12, ("a", 4)),
+            (14, ("c", 5)),
+        ] {
+            w.insert(t, ev, &mut selector);
+        }
+        w.advance(100, &mut selector);
+        assert_eq!(
+            rows,
+            vec![
+                (10, "b", Some(4)),
+                (10, "a", Some(2)),
+                (20, "a", Some(4)),
+                (20, "c", Some(5))
+            ]
+        );
     }
 
     proptest! {

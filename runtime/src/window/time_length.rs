@@ -108,8 +108,14 @@ mod tests {
         assert_eq!(
             log,
             vec![
-                Cur(0, 'a'), Cur(10, 'b'), Exp(20, 'a'), Cur(20, 'c'),
-                Exp(110, 'b'), Cur(115, 'd'), Exp(120, 'c'), Exp(215, 'd'),
+                Cur(0, 'a'),
+                Cur(10, 'b'),
+                Exp(20, 'a'),
+                Cur(20, 'c'),
+                Exp(110, 'b'),
+                Cur(115, 'd'),
+                Exp(120, 'c'),
+                Exp(215, 'd'),
             ]
         );
     }

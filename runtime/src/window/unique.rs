@@ -92,7 +92,10 @@ mod tests {
         w.insert(2, "msft", 'b', rec(&mut log));
         w.insert(3, "ibm", 'c', rec(&mut log));
         use Rec::*;
-        assert_eq!(log, vec![Cur(1, 'a'), Cur(2, 'b'), Exp(3, 'a'), Cur(3, 'c')]);
+        assert_eq!(
+            log,
+            vec![Cur(1, 'a'), Cur(2, 'b'), Exp(3, 'a'), Cur(3, 'c')]
+        );
         assert_eq!(w.iter().map(|(_, e)| *e).collect::<String>(), "cb");
     }
 
