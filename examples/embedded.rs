@@ -30,7 +30,13 @@ impl Output for Alerts {
 fn main() {
     let mut app = App::new(Alerts::default());
     for (ts, sensor, celsius) in [(1, "a", 25.0), (2, "b", 35.0), (3, "c", 40.0)] {
-        app.send_readings(ts, Readings { sensor: Some(sensor.into()), celsius: Some(celsius) });
+        app.send_readings(
+            ts,
+            Readings {
+                sensor: Some(sensor.into()),
+                celsius: Some(celsius),
+            },
+        );
     }
     for hot in &app.output().0 {
         println!("{:?} is hot: {:?} F", hot.sensor, hot.fahrenheit);

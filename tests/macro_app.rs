@@ -29,15 +29,36 @@ impl inline::Output for Notionals {
 #[test]
 fn inline_app_calls_the_typed_output() {
     let mut app = inline::App::new(Notionals::default());
-    app.send_trades(1, inline::Trades { symbol: Some("IBM".into()), price: Some(2.0), volume: 100 });
-    app.send_trades(2, inline::Trades { symbol: None, price: Some(2.0), volume: 10 });
+    app.send_trades(
+        1,
+        inline::Trades {
+            symbol: Some("IBM".into()),
+            price: Some(2.0),
+            volume: 100,
+        },
+    );
+    app.send_trades(
+        2,
+        inline::Trades {
+            symbol: None,
+            price: Some(2.0),
+            volume: 10,
+        },
+    );
     assert_eq!(app.output().0, vec![(1, Some(200.0))]);
 }
 
 #[test]
 fn file_app_writes_json_lines() {
     let mut app = from_file::App::new(CollectingSink::default());
-    app.send_trades(5, from_file::Trades { symbol: Some("IBM".into()), price: Some(1.5), volume: 200 });
+    app.send_trades(
+        5,
+        from_file::Trades {
+            symbol: Some("IBM".into()),
+            price: Some(1.5),
+            volume: 200,
+        },
+    );
     let lines = &app.output().lines;
     assert_eq!(
         lines[0],

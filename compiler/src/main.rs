@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 #[derive(Parser)]
-#[command(name = "eventflux", version, about = "Streaming SQL compiled to native code")]
+#[command(
+    name = "eventflux",
+    version,
+    about = "Streaming SQL compiled to native code"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -90,7 +94,8 @@ fn main() -> ExitCode {
 }
 
 fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("error: cannot read `{}`: {e}", path.display()))
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("error: cannot read `{}`: {e}", path.display()))
 }
 
 fn run(cmd: Cmd) -> Result<ExitCode, String> {
@@ -116,7 +121,11 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             output,
             standalone,
         } => {
-            let options = if standalone { Options::standalone() } else { Options::facade() };
+            let options = if standalone {
+                Options::standalone()
+            } else {
+                Options::facade()
+            };
             let rust = compile_app(&app, &options)?;
             match output {
                 Some(path) => std::fs::write(&path, rust)
@@ -126,7 +135,11 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Build { app, output, debug } => {
-            let profile = if debug { Profile::Debug } else { Profile::Release };
+            let profile = if debug {
+                Profile::Debug
+            } else {
+                Profile::Release
+            };
             eprintln!("eventflux: compiling {}", app.display());
             let binary = build_binary(&app, profile, false)?;
             let out = output.unwrap_or_else(|| PathBuf::from(app.file_stem().unwrap_or_default()));
@@ -144,14 +157,21 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             output_streams,
             debug,
         } => {
-            let profile = if debug { Profile::Debug } else { Profile::Release };
+            let profile = if debug {
+                Profile::Debug
+            } else {
+                Profile::Release
+            };
             let binary = build_binary(&app, profile, true)?;
             let mut cmd = Command::new(binary);
             cmd.args(["--input", &input, "--output", &output]);
-            cmd.args(["--clock", match clock {
-                Clock::Event => "event",
-                Clock::Wall => "wall",
-            }]);
+            cmd.args([
+                "--clock",
+                match clock {
+                    Clock::Event => "event",
+                    Clock::Wall => "wall",
+                },
+            ]);
             if strict {
                 cmd.arg("--strict");
             }
@@ -188,14 +208,21 @@ fn build_binary(app: &Path, profile: Profile, quiet: bool) -> Result<PathBuf, St
     let rust = compile_app(app, &Options::standalone())?;
     let project = project::write_project(&rust, profile).map_err(|e| e.to_string())?;
     if !project.cached_binary().exists() && quiet {
-        eprintln!("eventflux: compiling {} (cached for later runs)", app.display());
+        eprintln!(
+            "eventflux: compiling {} (cached for later runs)",
+            app.display()
+        );
     }
-    project.build(quiet).map_err(|e: BuildError| format!("error: {e}"))
+    project
+        .build(quiet)
+        .map_err(|e: BuildError| format!("error: {e}"))
 }
 
 /// Runs the compiled binary with stdio inherited and returns its exit code.
 fn exec(mut cmd: Command) -> Result<ExitCode, String> {
-    let status = cmd.status().map_err(|e| format!("error: cannot start the compiled app: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("error: cannot start the compiled app: {e}"))?;
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

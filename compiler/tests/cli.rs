@@ -26,7 +26,12 @@ fn text(bytes: &[u8]) -> String {
 
 fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("start eventflux");
-    assert!(out.status.success(), "failed: {}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     out
 }
 
@@ -40,8 +45,15 @@ fn temp_file(name: &str, contents: &str) -> PathBuf {
 
 #[test]
 fn check_accepts_a_good_app_and_reports_errors_with_location() {
-    run_ok(eventflux().arg("check").arg(repo().join("examples/trades/app.eventflux")));
-    let bad = temp_file("bad.eventflux", "CREATE STREAM S (x INT);\nINSERT INTO O SELECT y FROM S;\n");
+    run_ok(
+        eventflux()
+            .arg("check")
+            .arg(repo().join("examples/trades/app.eventflux")),
+    );
+    let bad = temp_file(
+        "bad.eventflux",
+        "CREATE STREAM S (x INT);\nINSERT INTO O SELECT y FROM S;\n",
+    );
     let out = eventflux().arg("check").arg(&bad).output().expect("start");
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -51,14 +63,21 @@ fn check_accepts_a_good_app_and_reports_errors_with_location() {
 
 #[test]
 fn check_reports_a_missing_file() {
-    let out = eventflux().args(["check", "does/not/exist.eventflux"]).output().expect("start");
+    let out = eventflux()
+        .args(["check", "does/not/exist.eventflux"])
+        .output()
+        .expect("start");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("does/not/exist.eventflux"));
 }
 
 #[test]
 fn emit_prints_formatted_rust() {
-    let out = run_ok(eventflux().arg("emit").arg(repo().join("examples/trades/app.eventflux")));
+    let out = run_ok(
+        eventflux()
+            .arg("emit")
+            .arg(repo().join("examples/trades/app.eventflux")),
+    );
     let rust = text(&out.stdout);
     assert!(rust.contains("pub struct Trades"));
     assert!(rust.contains("pub fn send_trades"));
@@ -96,7 +115,11 @@ fn run_reports_bad_lines_and_strict_fails() {
         "{\"stream\": \"Trades\", \"ts\": 1, \"data\": {\"symbol\": \"A\", \"price\": 1.0, \"volume\": 100}}\nnot json\n",
     );
     let out = run_ok(eventflux().arg("run").arg(&app).arg("--input").arg(&input));
-    assert!(text(&out.stderr).contains("line 2"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("line 2"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(text(&out.stdout).lines().count(), 2);
     let strict = eventflux()
         .arg("run")
@@ -113,8 +136,18 @@ fn run_reports_bad_lines_and_strict_fails() {
 fn bench_prints_one_json_line() {
     let app = repo().join("examples/trades/app.eventflux");
     let input = repo().join("examples/trades/input.jsonl");
-    let out = run_ok(eventflux().arg("bench").arg(&app).arg("--input").arg(&input).args(["--repeat", "3"]));
+    let out = run_ok(
+        eventflux()
+            .arg("bench")
+            .arg(&app)
+            .arg("--input")
+            .arg(&input)
+            .args(["--repeat", "3"]),
+    );
     let line = text(&out.stdout);
-    assert!(line.contains("\"events\":15") || line.contains("\"events\": 15"), "{line}");
+    assert!(
+        line.contains("\"events\":15") || line.contains("\"events\": 15"),
+        "{line}"
+    );
     assert!(line.contains("events_per_sec"), "{line}");
 }

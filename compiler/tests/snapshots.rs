@@ -26,7 +26,11 @@ fn plans() {
 fn diagnostics() {
     insta::glob!("diagnostics/*.eventflux", |path| {
         let source = std::fs::read_to_string(path).expect("read app");
-        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let err = compile(&source, &Options::standalone()).expect_err("the app has errors");
         insta::assert_snapshot!(err.render(&name, &source));
     });

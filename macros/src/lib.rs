@@ -29,7 +29,10 @@ impl Parse for Input {
         }
         let key: syn::Ident = input.parse()?;
         if key != "file" {
-            return Err(syn::Error::new(key.span(), "expected a string literal or `file = \"path\"`"));
+            return Err(syn::Error::new(
+                key.span(),
+                "expected a string literal or `file = \"path\"`",
+            ));
         }
         input.parse::<Token![=]>()?;
         Ok(Input::File(input.parse()?))
@@ -57,7 +60,14 @@ fn expand(input: Input) -> Result<proc_macro2::TokenStream, proc_macro2::TokenSt
                 syn::Error::new(lit.span(), msg).to_compile_error()
             })?;
             let abs = path.display().to_string();
-            (source, lit.value(), lit, Some(quote!(const _: &[u8] = include_bytes!(#abs);)))
+            (
+                source,
+                lit.value(),
+                lit,
+                Some(quote!(
+                    const _: &[u8] = include_bytes!(#abs);
+                )),
+            )
         }
     };
     let compiled = eventflux_compiler::compile(&source, &eventflux_compiler::Options::facade())

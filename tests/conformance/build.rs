@@ -58,5 +58,6 @@ fn main() {
         pub static CASES: &[(&str, Result<crate::CaseRunner, &str>)] = &[#(#entries),*];
     };
     let file = syn::parse2::<syn::File>(registry).expect("registry tokens parse");
-    std::fs::write(out_dir.join("registry.rs"), prettyplease::unparse(&file)).expect("write registry");
+    std::fs::write(out_dir.join("registry.rs"), prettyplease::unparse(&file))
+        .expect("write registry");
 }

@@ -20,7 +20,9 @@ pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("EVENTFLUX_CACHE") {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     home.join(".cache").join("eventflux")
 }
 
@@ -30,7 +32,9 @@ pub fn runtime_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("EVENTFLUX_RUNTIME_PATH") {
         return PathBuf::from(dir);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("runtime")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("runtime")
 }
 
 /// How to build a project.
@@ -59,13 +63,23 @@ pub fn write_project(app_rs: &str, profile: Profile) -> Result<Project, BuildErr
     let runtime = runtime.canonicalize().unwrap_or(runtime);
     let cargo_toml = CARGO_TEMPLATE.replace("@RUNTIME_PATH@", &runtime.display().to_string());
     let mut hasher = Sha256::new();
-    for part in [cargo_toml.as_str(), MAIN_TEMPLATE, app_rs, env!("CARGO_PKG_VERSION")] {
+    for part in [
+        cargo_toml.as_str(),
+        MAIN_TEMPLATE,
+        app_rs,
+        env!("CARGO_PKG_VERSION"),
+    ] {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
     hasher.update(format!("{profile:?}"));
     hash_sources(&runtime, &mut hasher);
-    let hash: String = hasher.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let hash: String = hasher
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let dir = cache_dir().join("projects").join(&hash);
     let src = dir.join("src");
     std::fs::create_dir_all(&src).map_err(|source| io(&src, source))?;
@@ -145,7 +159,9 @@ impl Project {
         // The user's own RUSTFLAGS (e.g. -D warnings from CI) must not change how the cached
         // runtime is built; target-cpu is left at the default so binaries stay portable.
         cmd.env_remove("RUSTFLAGS").env_remove("CARGO_TARGET_DIR");
-        let status = cmd.status().map_err(|source| io(Path::new("cargo"), source))?;
+        let status = cmd
+            .status()
+            .map_err(|source| io(Path::new("cargo"), source))?;
         if !status.success() {
             return Err(BuildError::Cargo(status.to_string()));
         }
@@ -153,7 +169,9 @@ impl Project {
             Profile::Release => "release",
             Profile::Debug => "debug",
         };
-        let built = target.join(profile_dir).join(format!("eventflux-app{}", std::env::consts::EXE_SUFFIX));
+        let built = target
+            .join(profile_dir)
+            .join(format!("eventflux-app{}", std::env::consts::EXE_SUFFIX));
         let bin_dir = cache_dir().join("bin");
         std::fs::create_dir_all(&bin_dir).map_err(|source| io(&bin_dir, source))?;
         // Copy under a temporary name, then rename, so a concurrent run never sees half a file.

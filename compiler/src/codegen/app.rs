@@ -209,7 +209,11 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
                 let on = format_ident!("on_{}", n.snake);
                 quote!(self.output.#on(ts, kind, event);)
             });
-            let kind = if s.output { format_ident!("kind") } else { format_ident!("_kind") };
+            let kind = if s.output {
+                format_ident!("kind")
+            } else {
+                format_ident!("_kind")
+            };
             quote! {
                 fn #emit(&mut self, ts: i64, #kind: #rt::EventKind, event: &#ty) {
                     #sink
@@ -254,12 +258,16 @@ fn trigger_timers(ctx: &Ctx<'_>) -> Vec<Timer> {
 }
 
 fn periodic_starts(ctx: &Ctx<'_>) -> TokenStream {
-    let items = ctx.plan.streams.iter().zip(&ctx.streams).filter_map(|(s, n)| {
-        matches!(s.trigger, Some(TriggerAt::Every(_))).then(|| {
+    let items = ctx
+        .plan
+        .streams
+        .iter()
+        .zip(&ctx.streams)
+        .filter(|(s, _)| matches!(s.trigger, Some(TriggerAt::Every(_))))
+        .map(|(_, n)| {
             let field = format_ident!("trigger_{}_next", n.snake);
             quote!(self.#field = ::core::option::Option::Some(ts);)
-        })
-    });
+        });
     quote!(#(#items)*)
 }
 
@@ -285,7 +293,12 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         .filter(|(s, _)| s.input)
         .collect();
     let input_names = inputs.iter().map(|(s, _)| &s.name);
-    let output_names = ctx.plan.streams.iter().filter(|s| s.output).map(|s| &s.name);
+    let output_names = ctx
+        .plan
+        .streams
+        .iter()
+        .filter(|s| s.output)
+        .map(|s| &s.name);
     let decodes = inputs.iter().map(|(s, n)| {
         let (name, ty) = (&s.name, &n.ty);
         quote!(#name => #rt::app::decode::<#ty>(stream, data).map(Input::#ty))

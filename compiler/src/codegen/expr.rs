@@ -23,7 +23,10 @@ impl ExprEnv<'_> {
     fn attr(&self, input: usize, attr: usize) -> (TokenStream, &Attribute) {
         let (access, stream) = &self.inputs[input];
         let f = field(self.ctx, *stream, attr);
-        (quote!(#access.#f), &self.ctx.plan.streams[*stream].attrs[attr])
+        (
+            quote!(#access.#f),
+            &self.ctx.plan.streams[*stream].attrs[attr],
+        )
     }
 
     /// The expression as an `Option<T>`.
@@ -89,7 +92,11 @@ impl ExprEnv<'_> {
             }
             ExprKind::InList(x, list, negated) => self.in_list(x, list, *negated),
             ExprKind::Between(x, lo, hi, negated) => {
-                let f = if x.ty == Type::String { quote!(str_between) } else { quote!(between) };
+                let f = if x.ty == Type::String {
+                    quote!(str_between)
+                } else {
+                    quote!(between)
+                };
                 let (x, lo, hi) = (self.gen(x), self.gen(lo), self.gen(hi));
                 let call = quote!(#rt::expr::#f(#x, #lo, #hi));
                 if *negated {
@@ -276,15 +283,19 @@ impl ExprEnv<'_> {
             Func::EventTimestamp => quote!(::core::option::Option::Some(ts)),
             Func::Concat => {
                 let mut parts = args.iter().map(|a| self.gen(a));
-                let first = parts.next().unwrap_or_else(|| quote!(::core::option::Option::Some("")));
-                let chained = parts.fold(quote!(#rt::expr::to_arc(#first)), |acc, p| {
-                    quote!(#rt::functions::concat(#acc, #p))
-                });
-                chained
+                let first = parts
+                    .next()
+                    .unwrap_or_else(|| quote!(::core::option::Option::Some("")));
+                parts.fold(
+                    quote!(#rt::expr::to_arc(#first)),
+                    |acc, p| quote!(#rt::functions::concat(#acc, #p)),
+                )
             }
             Func::Coalesce => {
                 let mut parts = args.iter().map(|a| self.owned(a));
-                let first = parts.next().unwrap_or_else(|| quote!(::core::option::Option::None));
+                let first = parts
+                    .next()
+                    .unwrap_or_else(|| quote!(::core::option::Option::None));
                 parts.fold(first, |acc, p| quote!(#acc.or_else(|| #p)))
             }
             Func::NullIf => {
@@ -301,7 +312,11 @@ impl ExprEnv<'_> {
                 })
             }
             Func::IfThenElse => {
-                let (c, a, b) = (self.gen(&args[0]), self.owned(&args[1]), self.owned(&args[2]));
+                let (c, a, b) = (
+                    self.gen(&args[0]),
+                    self.owned(&args[1]),
+                    self.owned(&args[2]),
+                );
                 quote!(if #rt::expr::holds(#c) { #a } else { #b })
             }
         }

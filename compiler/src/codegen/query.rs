@@ -9,7 +9,10 @@ use quote::{format_ident, quote};
 
 /// The name of the method running query `q`.
 pub(crate) fn method(q: &QueryPlan) -> proc_macro2::Ident {
-    format_ident!("query_{}", super::names::snake_case(&q.name).trim_start_matches('_'))
+    format_ident!(
+        "query_{}",
+        super::names::snake_case(&q.name).trim_start_matches('_')
+    )
 }
 
 /// `true` when the query can emit anything (a stateless query emits no expired events).
@@ -54,13 +57,18 @@ pub(crate) fn row(env: &ExprEnv<'_>, q: &QueryPlan) -> TokenStream {
     let target = &ctx.plan.streams[q.target];
     let names = &ctx.streams[q.target];
     let ty = &names.ty;
-    let fields = q.columns.iter().zip(&target.attrs).zip(&names.fields).map(|((c, attr), f)| {
-        let v = env.owned(&c.expr);
-        if attr.nullable {
-            quote!(#f: #v)
-        } else {
-            quote!(#f: (#v).unwrap_or_default())
-        }
-    });
+    let fields = q
+        .columns
+        .iter()
+        .zip(&target.attrs)
+        .zip(&names.fields)
+        .map(|((c, attr), f)| {
+            let v = env.owned(&c.expr);
+            if attr.nullable {
+                quote!(#f: #v)
+            } else {
+                quote!(#f: (#v).unwrap_or_default())
+            }
+        });
     quote!(#ty { #(#fields),* })
 }

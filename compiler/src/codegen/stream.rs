@@ -37,7 +37,12 @@ pub(crate) fn structs(ctx: &Ctx<'_>) -> TokenStream {
         let doc = format!(" An event of stream `{}`.", s.name);
         let fields = s.attrs.iter().zip(&n.fields).map(|(a, f)| {
             let fty = field_type(rt, a);
-            let fdoc = format!(" `{}` ({}{}).", a.name, a.ty, if a.nullable { "" } else { " NOT NULL" });
+            let fdoc = format!(
+                " `{}` ({}{}).",
+                a.name,
+                a.ty,
+                if a.nullable { "" } else { " NOT NULL" }
+            );
             let rename = (f.to_string().trim_start_matches("r#") != a.name).then(|| {
                 let name = &a.name;
                 quote!(#[serde(rename = #name)])
@@ -144,4 +149,3 @@ fn path_string(p: &syn::Path) -> String {
 pub(crate) fn field(ctx: &Ctx<'_>, stream: usize, attr: usize) -> proc_macro2::Ident {
     ctx.streams[stream].fields[attr].clone()
 }
-

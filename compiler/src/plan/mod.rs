@@ -58,7 +58,13 @@ pub struct QueryPlan {
 /// Builds the plan of an analysed application (which must be free of errors).
 pub fn plan(analysis: &Analysis) -> AppPlan {
     let catalog = &analysis.catalog;
-    let index = |name: &str| catalog.streams.iter().position(|s| s.name == name).unwrap_or(0);
+    let index = |name: &str| {
+        catalog
+            .streams
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or(0)
+    };
     let mut streams: Vec<StreamPlan> = catalog
         .streams
         .iter()
@@ -109,7 +115,14 @@ impl AppPlan {
             let attrs: Vec<String> = s
                 .attrs
                 .iter()
-                .map(|a| format!("{} {}{}", a.name, a.ty, if a.nullable { "" } else { " NOT NULL" }))
+                .map(|a| {
+                    format!(
+                        "{} {}{}",
+                        a.name,
+                        a.ty,
+                        if a.nullable { "" } else { " NOT NULL" }
+                    )
+                })
                 .collect();
             let role = match (s.input, s.output) {
                 (true, true) => "input+output",

@@ -27,15 +27,19 @@ pub struct Binder<'a> {
     pub diags: &'a mut Vec<Diagnostic>,
 }
 
-type Bound = Result<TExpr, ()>;
+/// The error of a binding step whose diagnostic has already been pushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reported;
+
+type Bound = Result<TExpr, Reported>;
 
 impl Binder<'_> {
     fn error(&mut self, d: Diagnostic) -> Bound {
         self.diags.push(d);
-        Err(())
+        Err(Reported)
     }
 
-    /// Binds and type-checks `e`. Errors are pushed to `diags`; `Err(())` means "already
+    /// Binds and type-checks `e`. Errors are pushed to `diags`; `Err(Reported)` means "already
     /// reported".
     pub fn bind(&mut self, e: &Expr) -> Bound {
         match e {
@@ -140,7 +144,10 @@ impl Binder<'_> {
                 span,
             } => {
                 let (x, p) = (self.bind(expr), self.bind(pattern));
-                let (x, p) = (self.expect(x?, Type::String)?, self.expect(p?, Type::String)?);
+                let (x, p) = (
+                    self.expect(x?, Type::String)?,
+                    self.expect(p?, Type::String)?,
+                );
                 Ok(TExpr::new(
                     ExprKind::Like(Box::new(x), Box::new(p), *negated),
                     Type::Bool,
@@ -161,8 +168,9 @@ impl Binder<'_> {
                 if inner.ty == to || inner.ty == Type::Null {
                     return Ok(inner.widen_to(to));
                 }
-                let ok = (inner.ty.is_numeric() || inner.ty == Type::Bool || inner.ty == Type::String)
-                    && (to.is_numeric() || to == Type::String || to == Type::Bool);
+                let ok =
+                    (inner.ty.is_numeric() || inner.ty == Type::Bool || inner.ty == Type::String)
+                        && (to.is_numeric() || to == Type::String || to == Type::Bool);
                 if !ok || (inner.ty == Type::Bool && to.is_numeric()) {
                     return self.error(type_error(
                         &format!("cannot CAST {} to {to}", inner.ty),
@@ -221,11 +229,9 @@ impl Binder<'_> {
                         .iter()
                         .flat_map(|i| std::iter::once(i.stream.as_str()).chain(i.alias.as_deref()))
                         .collect();
-                    let mut d = Diagnostic::error(
-                        format!("unknown stream or alias `{}`", q.name),
-                        q.span,
-                    )
-                    .with_label("not an input of this query");
+                    let mut d =
+                        Diagnostic::error(format!("unknown stream or alias `{}`", q.name), q.span)
+                            .with_label("not an input of this query");
                     if let Some(s) = suggest(&q.name, names.into_iter()) {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
@@ -238,7 +244,10 @@ impl Binder<'_> {
         let hits: Vec<(usize, usize)> = candidates
             .iter()
             .filter_map(|&i| {
-                let at = self.inputs[i].attrs.iter().position(|a| a.name == name.name)?;
+                let at = self.inputs[i]
+                    .attrs
+                    .iter()
+                    .position(|a| a.name == name.name)?;
                 Some((i, at))
             })
             .collect();
@@ -259,8 +268,9 @@ impl Binder<'_> {
                 let all = candidates
                     .iter()
                     .flat_map(|&i| self.inputs[i].attrs.iter().map(|a| a.name.as_str()));
-                let mut d = Diagnostic::error(format!("unknown attribute `{}`", name.name), name.span)
-                    .with_label("not found in the query's input");
+                let mut d =
+                    Diagnostic::error(format!("unknown attribute `{}`", name.name), name.span)
+                        .with_label("not found in the query's input");
                 if let Some(s) = suggest(&name.name, all) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
@@ -304,7 +314,8 @@ impl Binder<'_> {
                     Some(Type::Null) | None => Type::Int,
                     Some(t) => t,
                 };
-                let kind = ExprKind::Arith(arith, Box::new(l.widen_to(ty)), Box::new(r.widen_to(ty)));
+                let kind =
+                    ExprKind::Arith(arith, Box::new(l.widen_to(ty)), Box::new(r.widen_to(ty)));
                 Ok(TExpr::new(kind, ty, span))
             }
             _ => {
@@ -365,7 +376,10 @@ impl Binder<'_> {
             return self.aggregate(agg, name, args, span);
         }
         let Some(func) = function(short) else {
-            let known = FUNCTIONS.iter().map(|(n, _)| *n).chain(AGGREGATES.iter().copied());
+            let known = FUNCTIONS
+                .iter()
+                .map(|(n, _)| *n)
+                .chain(AGGREGATES.iter().copied());
             let mut d = Diagnostic::error(format!("unknown function `{}`", name.name), name.span);
             if let Some(s) = suggest(short, known) {
                 d = d.with_help(format!("did you mean `{s}`?"));
@@ -380,8 +394,11 @@ impl Binder<'_> {
     fn aggregate(&mut self, func: AggFunc, name: &Ident, args: &[Expr], span: Span) -> Bound {
         if self.aggregates.is_none() {
             return self.error(
-                Diagnostic::error(format!("aggregate `{}` is not allowed here", name.name), span)
-                    .with_note("aggregates may appear in SELECT and HAVING only"),
+                Diagnostic::error(
+                    format!("aggregate `{}` is not allowed here", name.name),
+                    span,
+                )
+                .with_note("aggregates may appear in SELECT and HAVING only"),
             );
         }
         let arg = match args.first() {
@@ -400,10 +417,11 @@ impl Binder<'_> {
             (AggFunc::Sum, Some(a)) if a.ty.is_integer() => Type::Long,
             (AggFunc::Sum, Some(a)) if a.ty.is_numeric() => Type::Double,
             (AggFunc::And | AggFunc::Or, Some(a)) if a.ty == Type::Bool => Type::Bool,
-            (
-                AggFunc::Min | AggFunc::Max | AggFunc::MinForever | AggFunc::MaxForever,
-                Some(a),
-            ) if a.ty.is_numeric() || a.ty == Type::String => a.ty,
+            (AggFunc::Min | AggFunc::Max | AggFunc::MinForever | AggFunc::MaxForever, Some(a))
+                if a.ty.is_numeric() || a.ty == Type::String =>
+            {
+                a.ty
+            }
             (AggFunc::First | AggFunc::Last, Some(a)) if a.ty != Type::Null => a.ty,
             (_, Some(a)) => {
                 let msg = format!("`{}` cannot aggregate {}", name.name, a.ty);
@@ -417,7 +435,7 @@ impl Binder<'_> {
             }
         };
         let Some(list) = self.aggregates.as_deref_mut() else {
-            return Err(());
+            return Err(Reported);
         };
         let call = AggCall {
             func,
@@ -425,7 +443,10 @@ impl Binder<'_> {
             ty,
             span,
         };
-        let index = match list.iter().position(|c| c.func == call.func && c.arg == call.arg) {
+        let index = match list
+            .iter()
+            .position(|c| c.func == call.func && c.arg == call.arg)
+        {
             Some(i) => i,
             None => {
                 list.push(call);
@@ -436,9 +457,9 @@ impl Binder<'_> {
     }
 
     /// Reports `d` and fails (for the function checker).
-    pub fn fail<T>(&mut self, d: Diagnostic) -> Result<T, ()> {
+    pub fn fail<T>(&mut self, d: Diagnostic) -> Result<T, Reported> {
         self.diags.push(d);
-        Err(())
+        Err(Reported)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Signatures of the scalar functions: arity, argument types and result type.
 
+use super::expr::Reported;
 use super::expr::{type_error, Binder};
 use super::ir::{ExprKind, Func, TExpr};
 use super::types::Type;
@@ -14,7 +15,7 @@ pub fn check_call(
     name: &Ident,
     args: Vec<TExpr>,
     span: Span,
-) -> Result<TExpr, ()> {
+) -> Result<TExpr, Reported> {
     use Type::*;
     let arity = |min: usize, max: usize| (min..=max).contains(&args.len());
     let (params, result): (Vec<Type>, Type) = match func {
@@ -106,7 +107,7 @@ fn num(t: Type) -> Type {
     }
 }
 
-fn common(b: &mut Binder<'_>, args: &[TExpr]) -> Result<Type, ()> {
+fn common(b: &mut Binder<'_>, args: &[TExpr]) -> Result<Type, Reported> {
     let mut ty = Type::Null;
     for a in args {
         ty = match Type::unify(ty, a.ty) {

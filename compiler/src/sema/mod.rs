@@ -58,12 +58,18 @@ pub fn analyze(app: &ast::App) -> Analysis {
                     a.queries.push(bound);
                 }
             }
-            Statement::Table(t) => a.diagnostics.push(Diagnostic::unsupported("tables", t.name.span)),
-            Statement::Update(u) => a.diagnostics.push(Diagnostic::unsupported("UPDATE", u.span)),
-            Statement::Delete(d) => a.diagnostics.push(Diagnostic::unsupported("DELETE", d.span)),
-            Statement::Partition(p) => {
-                a.diagnostics.push(Diagnostic::unsupported("partitions", p.span))
-            }
+            Statement::Table(t) => a
+                .diagnostics
+                .push(Diagnostic::unsupported("tables", t.name.span)),
+            Statement::Update(u) => a
+                .diagnostics
+                .push(Diagnostic::unsupported("UPDATE", u.span)),
+            Statement::Delete(d) => a
+                .diagnostics
+                .push(Diagnostic::unsupported("DELETE", d.span)),
+            Statement::Partition(p) => a
+                .diagnostics
+                .push(Diagnostic::unsupported("partitions", p.span)),
         }
     }
     let mut seen = std::collections::HashSet::new();
@@ -80,14 +86,18 @@ pub fn analyze(app: &ast::App) -> Analysis {
 
 fn define_stream(a: &mut Analysis, def: &ast::StreamDef) {
     if def.inner {
-        a.diagnostics.push(Diagnostic::unsupported("inner (#) streams", def.name.span));
+        a.diagnostics
+            .push(Diagnostic::unsupported("inner (#) streams", def.name.span));
         return;
     }
     let mut attrs: Vec<Attribute> = Vec::new();
     for attr in &def.attrs {
         if attrs.iter().any(|x| x.name == attr.name.name) {
             a.diagnostics.push(Diagnostic::error(
-                format!("duplicate attribute `{}` in stream `{}`", attr.name.name, def.name.name),
+                format!(
+                    "duplicate attribute `{}` in stream `{}`",
+                    attr.name.name, def.name.name
+                ),
                 attr.name.span,
             ));
             continue;
@@ -137,11 +147,13 @@ fn define_trigger(a: &mut Analysis, def: &ast::TriggerDef) {
     }];
     if let ast::TriggerAt::Every(d) = &def.at {
         if d.millis <= 0 {
-            a.diagnostics.push(Diagnostic::error("trigger period must be positive", d.span));
+            a.diagnostics
+                .push(Diagnostic::error("trigger period must be positive", d.span));
         }
     }
     if let ast::TriggerAt::Cron(_, span) = &def.at {
-        a.diagnostics.push(Diagnostic::unsupported("cron triggers", *span));
+        a.diagnostics
+            .push(Diagnostic::unsupported("cron triggers", *span));
     }
     add_stream(
         a,

@@ -1,6 +1,7 @@
 //! Binding one query: its input, filter, window, selector and target.
 
 use super::catalog::{suggest, Attribute, StreamInfo, StreamKind};
+use super::expr::Reported;
 use super::expr::{Binder, ScopeInput};
 use super::ir::{BoundQuery, Column, ExprKind};
 use super::types::Type;
@@ -20,12 +21,14 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
             inner,
         } => (target, *inner, *events),
         QueryOutput::Upsert { target, .. } => {
-            a.diagnostics.push(Diagnostic::unsupported("UPSERT", target.span));
+            a.diagnostics
+                .push(Diagnostic::unsupported("UPSERT", target.span));
             return None;
         }
     };
     if inner_target {
-        a.diagnostics.push(Diagnostic::unsupported("inner (#) streams", target.span));
+        a.diagnostics
+            .push(Diagnostic::unsupported("inner (#) streams", target.span));
     }
     let src = match &q.from {
         Source::Stream(s) => s,
@@ -40,12 +43,18 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
         }
     };
     if src.inner {
-        a.diagnostics.push(Diagnostic::unsupported("inner (#) streams", src.stream.span));
+        a.diagnostics.push(Diagnostic::unsupported(
+            "inner (#) streams",
+            src.stream.span,
+        ));
         return None;
     }
     let Some(input) = a.catalog.get(&src.stream.name).cloned() else {
-        let mut d = Diagnostic::error(format!("unknown stream `{}`", src.stream.name), src.stream.span)
-            .with_label("not defined");
+        let mut d = Diagnostic::error(
+            format!("unknown stream `{}`", src.stream.name),
+            src.stream.span,
+        )
+        .with_label("not defined");
         if let Some(s) = suggest(&src.stream.name, a.catalog.names()) {
             d = d.with_help(format!("did you mean `{s}`?"));
         }
@@ -158,7 +167,8 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
             .or(aggregates.first().map(|c| c.span))
             .or(group_by.first().map(|g| g.span))
             .unwrap_or(q.span);
-        a.diagnostics.push(Diagnostic::unsupported("windows and aggregation", span));
+        a.diagnostics
+            .push(Diagnostic::unsupported("windows and aggregation", span));
     }
     check_target(a, target, &columns);
     if error_count(a) > errors_before {
@@ -183,7 +193,7 @@ fn error_count(a: &Analysis) -> usize {
     a.diagnostics.iter().filter(|d| d.is_error()).count()
 }
 
-fn condition(b: &mut Binder<'_>, c: super::ir::TExpr) -> Result<super::ir::TExpr, ()> {
+fn condition(b: &mut Binder<'_>, c: super::ir::TExpr) -> Result<super::ir::TExpr, Reported> {
     if c.ty == Type::Bool || c.ty == Type::Null {
         Ok(c.widen_to(Type::Bool))
     } else {
@@ -199,7 +209,11 @@ fn query_name(q: &ast::Query) -> Option<String> {
         .iter()
         .filter(|an| an.name.name.eq_ignore_ascii_case("info"))
         .flat_map(|an| an.args.iter())
-        .find(|kv| kv.key.as_ref().is_some_and(|k| k.name.eq_ignore_ascii_case("name")))
+        .find(|kv| {
+            kv.key
+                .as_ref()
+                .is_some_and(|k| k.name.eq_ignore_ascii_case("name"))
+        })
         .and_then(|kv| match &kv.value {
             Literal::String(s) => Some(s.clone()),
             _ => None,
@@ -207,7 +221,8 @@ fn query_name(q: &ast::Query) -> Option<String> {
 }
 
 fn unsupported_clauses(a: &mut Analysis, q: &ast::Query) {
-    let mut unsupported = |what: &str, span| a.diagnostics.push(Diagnostic::unsupported(what, span));
+    let mut unsupported =
+        |what: &str, span| a.diagnostics.push(Diagnostic::unsupported(what, span));
     if q.select.distinct {
         unsupported("SELECT DISTINCT", q.select.span);
     }
@@ -232,7 +247,11 @@ fn check_target(a: &mut Analysis, target: &ast::Ident, columns: &[Column]) {
             .iter()
             .map(|c| Attribute {
                 name: c.name.clone(),
-                ty: if c.expr.ty == Type::Null { Type::String } else { c.expr.ty },
+                ty: if c.expr.ty == Type::Null {
+                    Type::String
+                } else {
+                    c.expr.ty
+                },
                 nullable: true,
             })
             .collect();

@@ -2,6 +2,7 @@
 //! lengths and durations, and attribute arguments.
 
 use super::expr::Binder;
+use super::expr::Reported;
 use super::ir::{BoundWindow, ExprKind};
 use super::types::Type;
 use crate::diagnostic::Diagnostic;
@@ -36,7 +37,12 @@ fn signature(name: &str) -> Option<(&'static str, &'static [Arg], &'static [Arg]
         "sliding" | "hop" => ("hop", &[Duration, Duration], &[], false),
         "timelength" => ("timeLength", &[Duration, Count], &[], false),
         "externaltime" => ("externalTime", &[LongAttr, Duration], &[], false),
-        "externaltimebatch" => ("externalTimeBatch", &[LongAttr, Duration], &[Offset, Offset], false),
+        "externaltimebatch" => (
+            "externalTimeBatch",
+            &[LongAttr, Duration],
+            &[Offset, Offset],
+            false,
+        ),
         "session" => ("session", &[Duration], &[Attr, Offset], false),
         "sort" => ("sort", &[Count, Attr], &[], true),
         "unique" => ("unique", &[Attr], &[], false),
@@ -50,7 +56,7 @@ fn signature(name: &str) -> Option<(&'static str, &'static [Arg], &'static [Arg]
 }
 
 /// Binds a window clause against the query's single input.
-pub fn bind_window(b: &mut Binder<'_>, spec: &WindowSpec) -> Result<BoundWindow, ()> {
+pub fn bind_window(b: &mut Binder<'_>, spec: &WindowSpec) -> Result<BoundWindow, Reported> {
     let lower = spec.name.name.to_ascii_lowercase();
     if lower == "expression" || lower == "cron" {
         return b.fail(Diagnostic::unsupported(
@@ -66,16 +72,18 @@ pub fn bind_window(b: &mut Binder<'_>, spec: &WindowSpec) -> Result<BoundWindow,
     };
     let max = required.len() + optional.len();
     if spec.args.len() < required.len() || (!rest && spec.args.len() > max) {
-        return b.fail(
-            Diagnostic::error(
-                format!(
-                    "window `{name}` takes {} argument(s), {} given",
-                    if optional.is_empty() { required.len().to_string() } else { format!("{} to {max}", required.len()) },
-                    spec.args.len()
-                ),
-                spec.span,
+        return b.fail(Diagnostic::error(
+            format!(
+                "window `{name}` takes {} argument(s), {} given",
+                if optional.is_empty() {
+                    required.len().to_string()
+                } else {
+                    format!("{} to {max}", required.len())
+                },
+                spec.args.len()
             ),
-        );
+            spec.span,
+        ));
     }
     let mut window = BoundWindow {
         name: name.to_string(),
@@ -91,32 +99,61 @@ pub fn bind_window(b: &mut Binder<'_>, spec: &WindowSpec) -> Result<BoundWindow,
             .chain(optional.iter())
             .nth(i)
             .copied()
-            .unwrap_or(if name == "lossyFrequent" || name == "frequent" || name == "sort" { Arg::Attr } else { Arg::Count });
+            .unwrap_or(
+                if name == "lossyFrequent" || name == "frequent" || name == "sort" {
+                    Arg::Attr
+                } else {
+                    Arg::Count
+                },
+            );
         ok &= bind_arg(b, &mut window, kind, arg).is_ok();
     }
     if ok {
         Ok(window)
     } else {
-        Err(())
+        Err(Reported)
     }
 }
 
-fn bind_arg(b: &mut Binder<'_>, w: &mut BoundWindow, kind: Arg, arg: &WindowArg) -> Result<(), ()> {
+fn bind_arg(
+    b: &mut Binder<'_>,
+    w: &mut BoundWindow,
+    kind: Arg,
+    arg: &WindowArg,
+) -> Result<(), Reported> {
     let e = &arg.expr;
     match kind {
         Arg::Count | Arg::Duration | Arg::Offset => {
             let Some(v) = constant(e) else {
                 return b.fail(
-                    Diagnostic::error(format!("window `{}` needs a constant here", w.name), e.span())
-                        .with_label(if kind == Arg::Count { "expected an integer" } else { "expected a duration such as `10 sec`" }),
+                    Diagnostic::error(
+                        format!("window `{}` needs a constant here", w.name),
+                        e.span(),
+                    )
+                    .with_label(if kind == Arg::Count {
+                        "expected an integer"
+                    } else {
+                        "expected a duration such as `10 sec`"
+                    }),
                 );
             };
             let min = if kind == Arg::Offset { 0 } else { 1 };
             if v < min {
-                return b.fail(Diagnostic::error(
-                    format!("window `{}` argument must be {}", w.name, if min == 0 { "zero or positive" } else { "positive" }),
-                    e.span(),
-                ).with_label(format!("this is {v}")));
+                return b.fail(
+                    Diagnostic::error(
+                        format!(
+                            "window `{}` argument must be {}",
+                            w.name,
+                            if min == 0 {
+                                "zero or positive"
+                            } else {
+                                "positive"
+                            }
+                        ),
+                        e.span(),
+                    )
+                    .with_label(format!("this is {v}")),
+                );
             }
             w.params.push(v);
         }
@@ -125,22 +162,36 @@ fn bind_arg(b: &mut Binder<'_>, w: &mut BoundWindow, kind: Arg, arg: &WindowArg)
                 Expr::Literal(Literal::Double(v), _) => *v,
                 Expr::Literal(Literal::Float(v), _) => f64::from(*v),
                 Expr::Literal(Literal::Int(v), _) => f64::from(*v),
-                _ => return b.fail(Diagnostic::error("expected a number between 0 and 1", e.span())),
+                _ => {
+                    return b.fail(Diagnostic::error(
+                        "expected a number between 0 and 1",
+                        e.span(),
+                    ))
+                }
             };
             if !(0.0..=1.0).contains(&v) {
-                return b.fail(Diagnostic::error("expected a number between 0 and 1", e.span()));
+                return b.fail(Diagnostic::error(
+                    "expected a number between 0 and 1",
+                    e.span(),
+                ));
             }
             w.params.push(v.to_bits() as i64);
         }
         Arg::LongAttr | Arg::Attr => {
             let bound = b.bind(e)?;
             if !matches!(bound.kind, ExprKind::Attr { .. }) {
-                return b.fail(Diagnostic::error(format!("window `{}` needs an attribute here", w.name), e.span()));
+                return b.fail(Diagnostic::error(
+                    format!("window `{}` needs an attribute here", w.name),
+                    e.span(),
+                ));
             }
             if kind == Arg::LongAttr && !matches!(bound.ty, Type::Long | Type::Int) {
                 return b.fail(
-                    Diagnostic::error(format!("window `{}` needs a LONG timestamp attribute", w.name), e.span())
-                        .with_label(format!("this is {}", bound.ty)),
+                    Diagnostic::error(
+                        format!("window `{}` needs a LONG timestamp attribute", w.name),
+                        e.span(),
+                    )
+                    .with_label(format!("this is {}", bound.ty)),
                 );
             }
             w.descending.push(arg.descending.unwrap_or(false));
@@ -155,7 +206,11 @@ fn constant(e: &Expr) -> Option<i64> {
     match e {
         Expr::Literal(Literal::Int(v), _) => Some(i64::from(*v)),
         Expr::Literal(Literal::Long(v) | Literal::Duration(v), _) => Some(*v),
-        Expr::Unary { op: UnaryOp::Neg, expr, .. } => constant(expr).map(|v| -v),
+        Expr::Unary {
+            op: UnaryOp::Neg,
+            expr,
+            ..
+        } => constant(expr).map(|v| -v),
         _ => None,
     }
 }

@@ -12,7 +12,11 @@ fn flagged() -> Vec<String> {
     let mut app = app::App::new(CollectingSink::default());
     let orders = [(1, 50.0, "DE"), (2, 5000.0, "FR"), (3, 10.0, "XX")];
     for (id, amount, country) in orders {
-        let order = app::Orders { id, amount: Some(amount), country: Some(country.into()) };
+        let order = app::Orders {
+            id,
+            amount: Some(amount),
+            country: Some(country.into()),
+        };
         app.send_orders(id * 1000, order);
     }
     std::mem::take(&mut app.output_mut().lines)

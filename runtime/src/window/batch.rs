@@ -76,7 +76,10 @@ pub(crate) fn emit_chunk<E>(
     }
     let any = has_current || !expired.is_empty();
     if any {
-        out(WindowEvent::Flush { ts: at });
+        out(WindowEvent::Flush {
+            ts: at,
+            has_current,
+        });
     }
     any
 }

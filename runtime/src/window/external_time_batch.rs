@@ -207,12 +207,12 @@ mod tests {
                 Reset(1100),
                 Cur(1, 'a'),
                 Cur(2, 'b'),
-                Flush(1100),
+                Flush(1100, true),
                 Exp(1350, 'a'),
                 Exp(1350, 'b'),
                 Reset(1350),
                 Cur(3, 'c'),
-                Flush(1350),
+                Flush(1350, true),
             ]
         );
     }
@@ -234,17 +234,17 @@ mod tests {
             vec![
                 Reset(1000),
                 Cur(0, 'a'),
-                Flush(1000),
+                Flush(1000, true),
                 Exp(1010, 'a'),
                 Reset(1010),
                 Cur(0, 'a'),
                 Cur(70, 'b'),
-                Flush(1010),
+                Flush(1010, true),
                 Exp(1200, 'a'),
                 Exp(1200, 'b'),
                 Reset(1200),
                 Cur(120, 'c'),
-                Flush(1200),
+                Flush(1200, true),
             ]
         );
     }

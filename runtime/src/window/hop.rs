@@ -163,14 +163,14 @@ mod tests {
                 Reset(100),
                 Cur(0, 'a'),
                 Cur(60, 'b'),
-                Flush(100),
+                Flush(100, true),
                 Reset(150),
                 Cur(60, 'b'),
                 Cur(120, 'c'),
-                Flush(150),
+                Flush(150, true),
                 Reset(200),
                 Cur(120, 'c'),
-                Flush(200),
+                Flush(200, true),
             ]
         );
         assert_eq!(w.next_deadline(), None);

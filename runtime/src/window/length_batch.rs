@@ -89,13 +89,13 @@ mod tests {
                 Reset(2),
                 Cur(1, 'a'),
                 Cur(2, 'b'),
-                Flush(2),
+                Flush(2, true),
                 Exp(4, 'a'),
                 Exp(4, 'b'),
                 Reset(4),
                 Cur(3, 'c'),
                 Cur(4, 'd'),
-                Flush(4),
+                Flush(4, true),
             ]
         );
         assert!(w.is_batch());
@@ -109,10 +109,10 @@ mod tests {
             vec![
                 Reset(1),
                 Cur(1, 'a'),
-                Flush(1),
+                Flush(1, true),
                 Reset(2),
                 Cur(2, 'b'),
-                Flush(2)
+                Flush(2, true)
             ]
         );
     }

@@ -8,8 +8,12 @@
 //! - `Expired` — it leaves (aggregators `remove`, rows for `INSERT EXPIRED EVENTS`), stamped
 //!   with the time it expired (Siddhi gives expired events the expiry time);
 //! - `Reset` — batch windows only: aggregators `reset` (a new batch starts);
-//! - `Flush` — batch windows only: the batch is complete, the selector now emits one row per
-//!   batch (per group).
+//! - `Flush` — batch windows only: the chunk is complete; when it had current events
+//!   (`has_current`), the selector now emits one row per batch (per group).
+//!
+//! A selector over a batch window: at `Reset` clear the [`crate::aggregate::GroupMap`] (so
+//! groups come out in their order of first appearance in the batch), at `Current` add to the
+//! event's group, at `Flush { has_current: true, .. }` emit a row per group.
 //!
 //! Every window implements [`Window`] (`advance`, `next_deadline`, contents for joins,
 //! [`Window::IS_BATCH`]); windows whose insert needs nothing but the event also implement
@@ -109,10 +113,14 @@ pub enum WindowEvent<'a, E> {
         /// Time the batch closed.
         ts: i64,
     },
-    /// Batch windows: the batch closing at `ts` has been fully emitted.
+    /// Batch windows: the chunk closing at `ts` has been fully emitted. `has_current` is false
+    /// for a chunk of expired events only (the previous batch expiring at an empty close):
+    /// then there is no per-batch current row to emit.
     Flush {
         /// Time the batch closed.
         ts: i64,
+        /// Whether the chunk had a `Reset` and current events.
+        has_current: bool,
     },
 }
 
@@ -131,7 +139,7 @@ impl<'a, E> WindowEvent<'a, E> {
             WindowEvent::Current { ts, .. }
             | WindowEvent::Expired { ts, .. }
             | WindowEvent::Reset { ts }
-            | WindowEvent::Flush { ts } => ts,
+            | WindowEvent::Flush { ts, .. } => ts,
         }
     }
 

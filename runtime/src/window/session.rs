@@ -215,17 +215,17 @@ mod tests {
             vec![
                 Reset(150),
                 Cur(50, 'b'),
-                Flush(150),
+                Flush(150, true),
                 Exp(190, 'b'),
                 Reset(190),
                 Cur(0, 'a'),
                 Cur(90, 'c'),
-                Flush(190),
+                Flush(190, true),
                 Exp(250, 'a'),
                 Exp(250, 'c'),
                 Reset(250),
                 Cur(150, 'd'),
-                Flush(250),
+                Flush(250, true),
             ]
         );
     }
@@ -248,7 +248,7 @@ mod tests {
                 Cur(60, 'd'),
                 Cur(110, 'c'),
                 Cur(120, 'b'),
-                Flush(270)
+                Flush(270, true)
             ]
         );
     }

@@ -17,8 +17,8 @@ pub enum Rec<E> {
     Exp(i64, E),
     /// `Reset { ts }`.
     Reset(i64),
-    /// `Flush { ts }`.
-    Flush(i64),
+    /// `Flush { ts, has_current }`.
+    Flush(i64, bool),
 }
 
 /// A callback appending owned copies of emissions to `log`.
@@ -28,7 +28,7 @@ pub fn rec<E: Clone>(log: &mut Vec<Rec<E>>) -> impl FnMut(WindowEvent<'_, E>) + 
             WindowEvent::Current { ts, event } => Rec::Cur(ts, event.clone()),
             WindowEvent::Expired { ts, event } => Rec::Exp(ts, event.clone()),
             WindowEvent::Reset { ts } => Rec::Reset(ts),
-            WindowEvent::Flush { ts } => Rec::Flush(ts),
+            WindowEvent::Flush { ts, has_current } => Rec::Flush(ts, has_current),
         })
     }
 }
@@ -119,9 +119,10 @@ pub fn chunks<E: Clone + Debug>(log: &[Rec<E>]) -> Vec<Chunk<E>> {
                 assert!(reset_seen, "current before reset");
                 c.current.push((*ts, e.clone()));
             }
-            Rec::Flush(ts) => {
+            Rec::Flush(ts, has_current) => {
                 assert!(c.at == i64::MIN || c.at == *ts);
                 assert!(reset_seen != c.current.is_empty(), "reset without current");
+                assert_eq!(*has_current, reset_seen, "has_current flag");
                 c.at = *ts;
                 out.push(cur.take().expect("chunk"));
                 reset_seen = false;

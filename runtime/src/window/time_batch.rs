@@ -132,17 +132,17 @@ mod tests {
                 Reset(1050),
                 Cur(50, 'a'),
                 Cur(1049, 'b'),
-                Flush(1050),
+                Flush(1050, true),
                 Exp(2050, 'a'),
                 Exp(2050, 'b'),
                 Reset(2050),
                 Cur(1050, 'c'),
-                Flush(2050),
+                Flush(2050, true),
                 Exp(3050, 'c'),
-                Flush(3050),
+                Flush(3050, true),
                 Reset(7050),
                 Cur(7000, 'd'),
-                Flush(7050),
+                Flush(7050, true),
             ]
         );
     }
@@ -161,10 +161,10 @@ mod tests {
             vec![
                 Reset(330),
                 Cur(250, 'a'),
-                Flush(330),
+                Flush(330, true),
                 Reset(430),
                 Cur(330, 'b'),
-                Flush(430)
+                Flush(430, true)
             ]
         );
     }
@@ -180,7 +180,10 @@ mod tests {
             WindowEvent::Reset { .. } => groups.clear(),
             WindowEvent::Current { event, .. } => groups.get_or_default(event.0).add(Some(event.1)),
             WindowEvent::Expired { .. } => {}
-            WindowEvent::Flush { ts } => {
+            WindowEvent::Flush {
+                has_current: false, ..
+            } => {}
+            WindowEvent::Flush { ts, .. } => {
                 rows.extend(groups.iter().map(|(k, s)| (ts, *k, s.value())));
             }
         };

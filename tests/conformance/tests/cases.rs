@@ -16,7 +16,11 @@ fn conformance_cases() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cases");
     let bless = std::env::var_os("EVENTFLUX_BLESS").is_some();
     let mut failures = Vec::new();
-    assert!(!eventflux_conformance::CASES.is_empty(), "no cases found in {}", dir.display());
+    assert!(
+        !eventflux_conformance::CASES.is_empty(),
+        "no cases found in {}",
+        dir.display()
+    );
     for (name, runner) in eventflux_conformance::CASES {
         let case = dir.join(name);
         let runner = match runner {
@@ -30,7 +34,11 @@ fn conformance_cases() {
         let (lines, errors) = runner(&input);
         let actual = lines.join("\n");
         if bless {
-            let text = if lines.is_empty() { String::new() } else { format!("{actual}\n") };
+            let text = if lines.is_empty() {
+                String::new()
+            } else {
+                format!("{actual}\n")
+            };
             std::fs::write(case.join("expected.jsonl"), text).expect("write expected.jsonl");
             continue;
         }
@@ -43,10 +51,17 @@ fn conformance_cases() {
         if let Ok(wanted) = std::fs::read_to_string(case.join("expected_errors.txt")) {
             for line in wanted.lines().filter(|l| !l.trim().is_empty()) {
                 if !errors.contains(line) {
-                    failures.push(format!("{name}: error output lacks {line:?}; got:\n{errors}"));
+                    failures.push(format!(
+                        "{name}: error output lacks {line:?}; got:\n{errors}"
+                    ));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
