@@ -2,6 +2,7 @@
 //! `Application` impl the drivers use.
 
 use super::query::{emits, method, query_method};
+use super::selector::stateful_query;
 use super::Ctx;
 use crate::syntax::ast::TriggerAt;
 use proc_macro2::TokenStream;
@@ -9,29 +10,42 @@ use quote::{format_ident, quote};
 
 /// A timer of the app: its state field, how to read its deadline and what firing does.
 struct Timer {
-    field: TokenStream,
+    field: Option<TokenStream>,
     deadline: TokenStream,
     fire: TokenStream,
 }
 
 pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
-    let timers = trigger_timers(ctx);
+    let mut timers = trigger_timers(ctx);
+    let mut state_fields = Vec::new();
+    let mut query_methods = Vec::new();
+    let mut state_items = Vec::new();
+    for q in ctx.plan.queries.iter().filter(|q| emits(q)) {
+        if q.is_stateful() {
+            let s = stateful_query(ctx, q);
+            state_fields.extend(s.fields);
+            query_methods.push(s.methods);
+            state_items.push(s.items);
+            if let Some((deadline, fire)) = s.timer {
+                timers.push(Timer {
+                    field: None,
+                    deadline,
+                    fire,
+                });
+            }
+        } else {
+            query_methods.push(query_method(ctx, q));
+        }
+    }
+    let state_names: Vec<_> = state_fields.iter().map(|(n, _, _)| n).collect();
+    let state_tys = state_fields.iter().map(|(_, t, _)| t);
+    let state_inits = state_fields.iter().map(|(_, _, i)| i);
     let start_triggers = start_triggers(ctx);
-    let timer_fields = timers.iter().map(|t| &t.field);
-    let timer_inits = timers.iter().map(|t| {
-        let f = &t.field;
-        quote!(#f: ::core::option::Option::None)
-    });
+    let timer_fields: Vec<_> = timers.iter().filter_map(|t| t.field.as_ref()).collect();
     let time_methods = time_methods(&timers);
     let periodic_starts = periodic_starts(ctx);
     let sends = sends(ctx);
     let emits_fns = emit_methods(ctx);
-    let queries = ctx
-        .plan
-        .queries
-        .iter()
-        .filter(|q| emits(q))
-        .map(|q| query_method(ctx, q));
     let application = application_impl(ctx);
     // `#[allow(dead_code)]` on the struct and its impl: the embedding API (`output()`,
     // `now()`, every `send_*`) is generated whole, and a given user calls only part of it.
@@ -43,6 +57,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             now: i64,
             started: bool,
             #(#timer_fields: ::core::option::Option<i64>,)*
+            #(#state_names: #state_tys,)*
         }
 
         #[allow(dead_code)]
@@ -53,7 +68,8 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
                     output,
                     now: i64::MIN,
                     started: false,
-                    #(#timer_inits,)*
+                    #(#timer_fields: ::core::option::Option::None,)*
+                    #(#state_names: #state_inits,)*
                 }
             }
 
@@ -94,8 +110,10 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
 
             #sends
             #emits_fns
-            #(#queries)*
+            #(#query_methods)*
         }
+
+        #(#state_items)*
 
         #application
     }
@@ -242,7 +260,7 @@ fn trigger_timers(ctx: &Ctx<'_>) -> Vec<Timer> {
                 let period = d.millis;
                 let event = trigger_event(ctx, i, quote!(at));
                 Some(Timer {
-                    field: quote!(#field),
+                    field: Some(quote!(#field)),
                     deadline: quote!(self.#field),
                     fire: quote! {
                         if self.#field == ::core::option::Option::Some(at) {

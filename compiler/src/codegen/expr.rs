@@ -17,6 +17,8 @@ pub(crate) struct ExprEnv<'a> {
     pub inputs: Vec<(TokenStream, usize)>,
     /// Per aggregate: tokens of its current value (an `Option<T>`).
     pub aggregates: Vec<TokenStream>,
+    /// Tokens reading the app's clock (for `now()`).
+    pub now: TokenStream,
 }
 
 impl ExprEnv<'_> {
@@ -279,7 +281,10 @@ impl ExprEnv<'_> {
             Func::Atan => simple("atan"),
             Func::Signum => simple("signum"),
             Func::Uuid => simple("uuid"),
-            Func::Now => quote!(::core::option::Option::Some(self.now)),
+            Func::Now => {
+                let now = &self.now;
+                quote!(::core::option::Option::Some(#now))
+            }
             Func::EventTimestamp => quote!(::core::option::Option::Some(ts)),
             Func::Concat => {
                 let mut parts = args.iter().map(|a| self.gen(a));

@@ -12,7 +12,9 @@ mod app;
 mod expr;
 pub mod names;
 mod query;
+mod selector;
 mod stream;
+mod window;
 
 use crate::plan::AppPlan;
 use proc_macro2::{Ident, TokenStream};

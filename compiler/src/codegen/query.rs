@@ -17,7 +17,7 @@ pub(crate) fn method(q: &QueryPlan) -> proc_macro2::Ident {
 
 /// `true` when the query can emit anything (a stateless query emits no expired events).
 pub(crate) fn emits(q: &QueryPlan) -> bool {
-    q.window.is_some() || q.events != OutputEvents::Expired
+    q.is_stateful() || q.events != OutputEvents::Expired
 }
 
 /// The method of query `q`.
@@ -29,6 +29,7 @@ pub(crate) fn query_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
         ctx,
         inputs: vec![(quote!(event), q.input)],
         aggregates: Vec::new(),
+        now: quote!(self.now),
     };
     let filter = q.filter.as_ref().map(|f| {
         let c = env.gen(f);

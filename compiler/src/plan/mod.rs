@@ -5,7 +5,7 @@
 //! which are printed, and each query's chain `filter -> [window] -> select -> insert`.
 //! [`AppPlan::explain`] prints it in an EXPLAIN-like text form for tests.
 
-use crate::sema::ir::{BoundWindow, Column, TExpr};
+use crate::sema::ir::{AggCall, BoundWindow, Column, TExpr};
 use crate::sema::{Analysis, Attribute, StreamKind};
 use crate::syntax::ast::{OutputEvents, TriggerAt};
 use std::fmt::Write;
@@ -47,6 +47,12 @@ pub struct QueryPlan {
     pub filter: Option<TExpr>,
     /// Window.
     pub window: Option<BoundWindow>,
+    /// Aggregate calls (`ExprKind::Agg(i)` refers to `aggregates[i]`).
+    pub aggregates: Vec<AggCall>,
+    /// GROUP BY keys.
+    pub group_by: Vec<TExpr>,
+    /// HAVING condition.
+    pub having: Option<TExpr>,
     /// Output columns, named after the target's attributes.
     pub columns: Vec<Column>,
     /// Index of the target stream.
@@ -99,12 +105,22 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             input,
             filter: q.filter.clone(),
             window: q.window.clone(),
+            aggregates: q.aggregates.clone(),
+            group_by: q.group_by.clone(),
+            having: q.having.clone(),
             columns,
             target,
             events: q.events,
         });
     }
     AppPlan { streams, queries }
+}
+
+impl QueryPlan {
+    /// `true` when the query keeps state (a window or aggregates).
+    pub fn is_stateful(&self) -> bool {
+        self.window.is_some() || !self.aggregates.is_empty()
+    }
 }
 
 impl AppPlan {
@@ -140,6 +156,13 @@ impl AppPlan {
             }
             if let Some(w) = &q.window {
                 let _ = write!(out, " -> window {}{:?}", w.name, w.params);
+            }
+            if !q.aggregates.is_empty() || !q.group_by.is_empty() {
+                let aggs: Vec<String> = q.aggregates.iter().map(|a| format!("{:?}", a.func)).collect();
+                let _ = write!(out, " -> aggregate[{}] by {} key(s)", aggs.join(", "), q.group_by.len());
+            }
+            if q.having.is_some() {
+                out.push_str(" -> having");
             }
             let cols: Vec<&str> = q.columns.iter().map(|c| c.name.as_str()).collect();
             let _ = writeln!(

@@ -159,17 +159,6 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
     }
     a.diagnostics.append(&mut diags);
     unsupported_clauses(a, q);
-    if window.is_some() || !aggregates.is_empty() || !group_by.is_empty() || having.is_some() {
-        let span = src
-            .window
-            .as_ref()
-            .map(|w| w.span)
-            .or(aggregates.first().map(|c| c.span))
-            .or(group_by.first().map(|g| g.span))
-            .unwrap_or(q.span);
-        a.diagnostics
-            .push(Diagnostic::unsupported("windows and aggregation", span));
-    }
     check_target(a, target, &columns);
     if error_count(a) > errors_before {
         return None;

@@ -116,6 +116,22 @@ impl<K: Hash + Eq, S> GroupMap<K, S> {
         self.map.entry(key).or_default()
     }
 
+    /// The state of `key`, created with `S::default()` on first sight (appended last); looks
+    /// the key up by reference and clones it only when the group is new, which saves a
+    /// clone (e.g. an `Arc<str>` count update) per event on the hot path.
+    #[inline]
+    pub fn get_or_default_ref(&mut self, key: &K) -> &mut S
+    where
+        K: Clone,
+        S: Default,
+    {
+        let i = match self.map.get_index_of(key) {
+            Some(i) => i,
+            None => self.map.insert_full(key.clone(), S::default()).0,
+        };
+        &mut self.map[i]
+    }
+
     /// The state of `key`, created with `init` on first sight (appended last).
     #[inline]
     pub fn get_or_insert_with(&mut self, key: K, init: impl FnOnce() -> S) -> &mut S {
@@ -208,7 +224,12 @@ mod tests {
             serde_json::from_str(&json).unwrap();
         let order2: Vec<_> = back.iter().map(|(k, c)| (k.0, c.count())).collect();
         assert_eq!(order, order2);
+        g.get_or_default_ref(&Total((None, 0))).add(Some(1));
+        assert_eq!(g.get(&Total((None, 0))).map(|c| c.count()), Some(2));
+        assert_eq!(g.len(), 3);
         g.retain(|_, c| c.count() > 1);
+        assert_eq!(g.len(), 2);
+        g.remove(&Total((None, 0)));
         assert_eq!(g.len(), 1);
         assert!(g.remove(&Total((Some(2.5), 1))).is_some());
         assert!(g.is_empty());

@@ -126,12 +126,12 @@ mod tests {
                 Cur(5_000, 'c'),
                 Flush(10_000, true),
                 Exp(15_000, 'c'),
-                Flush(15_000, true),
+                Flush(15_000, false),
                 Reset(35_000),
                 Cur(31_000, 'd'),
                 Flush(35_000, true),
                 Exp(40_000, 'd'),
-                Flush(40_000, true),
+                Flush(40_000, false),
             ]
         );
         assert!(CronWindow::<u8>::parse("bad").is_err());

@@ -33,7 +33,7 @@
 //! | batch: [`LengthBatchWindow`], [`TimeBatchWindow`], [`HopWindow`], [`ExternalTimeBatchWindow`], [`SessionWindow`], [`CronWindow`] | per closed batch: expired* (previous batch), `Reset`, current* (this batch), `Flush` | same |
 //!
 //! ```
-//! use eventflux_runtime::window::{Insert, LengthWindow, WindowEvent};
+//! use eventflux_runtime::window::{LengthWindow, WindowEvent};
 //! let mut w = LengthWindow::new(2);
 //! let mut seen = Vec::new();
 //! for (ts, price) in [(1, 10.0), (2, 20.0), (3, 30.0)] {

@@ -139,7 +139,7 @@ mod tests {
                 Cur(1050, 'c'),
                 Flush(2050, true),
                 Exp(3050, 'c'),
-                Flush(3050, true),
+                Flush(3050, false),
                 Reset(7050),
                 Cur(7000, 'd'),
                 Flush(7050, true),

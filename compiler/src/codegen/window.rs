@@ -1,0 +1,197 @@
+//! Windows: which runtime window type a `WINDOW(...)` clause becomes, how it is built, and
+//! how an arriving event is inserted into it. The window logic itself is in the runtime
+//! (`runtime/src/window/`); this module only picks types and wires arguments.
+
+use super::expr::ExprEnv;
+use super::stream::value_type;
+use crate::sema::ir::{BoundWindow, TExpr};
+use crate::sema::Type;
+use proc_macro2::TokenStream;
+use quote::quote;
+
+/// The generated pieces of one window.
+pub(crate) struct WindowCode {
+    /// The window's Rust type.
+    pub ty: TokenStream,
+    /// Expression building the empty window.
+    pub init: TokenStream,
+    /// Batch windows emit `Reset ... Flush` chunks.
+    pub batch: bool,
+    /// Time drives the window (it needs the app's timers).
+    pub timed: bool,
+}
+
+/// The key type and value of attribute arguments used as a window key.
+fn key(env: &ExprEnv<'_>, attrs: &[TExpr]) -> (TokenStream, TokenStream) {
+    let rt = env.ctx.rt;
+    let tys = attrs.iter().map(|a| {
+        let v = value_type(rt, a.ty);
+        quote!(::core::option::Option<#v>)
+    });
+    let values = attrs.iter().map(|a| env.owned(a));
+    (
+        quote!(#rt::aggregate::Total<(#(#tys,)*)>),
+        quote!(#rt::aggregate::Total((#(#values,)*))),
+    )
+}
+
+/// Type, constructor and kind of window `w` over events of type `event_ty`; `keep_expired`
+/// tells batch windows whether anyone reads their expired events.
+pub(crate) fn window_code(
+    env: &ExprEnv<'_>,
+    w: &BoundWindow,
+    event_ty: &TokenStream,
+    keep_expired: bool,
+) -> WindowCode {
+    let rt = env.ctx.rt;
+    let p = |i: usize| w.params.get(i).copied().unwrap_or(0);
+    let n = |i: usize| usize::try_from(p(i)).unwrap_or(usize::MAX);
+    let (n0, p0, p1) = (n(0), p(0), p(1));
+    let opt = |i: usize, method: TokenStream| {
+        w.params.get(i).map(|v| quote!(.#method(#v)))
+    };
+    let wr = quote!(#rt::window);
+    let (ty, init, batch, timed) = match w.name.as_str() {
+        "length" => (quote!(#wr::LengthWindow<#event_ty>), quote!(#wr::LengthWindow::new(#n0)), false, false),
+        "lengthBatch" => (
+            quote!(#wr::LengthBatchWindow<#event_ty>),
+            quote!(#wr::LengthBatchWindow::new(#n0).with_expired(#keep_expired)),
+            true,
+            false,
+        ),
+        "time" => (quote!(#wr::TimeWindow<#event_ty>), quote!(#wr::TimeWindow::new(#p0)), false, true),
+        "timeBatch" => {
+            let start = opt(1, quote!(with_start));
+            (
+                quote!(#wr::TimeBatchWindow<#event_ty>),
+                quote!(#wr::TimeBatchWindow::new(#p0) #start .with_expired(#keep_expired)),
+                true,
+                true,
+            )
+        }
+        "hop" => (
+            quote!(#wr::HopWindow<#event_ty>),
+            quote!(#wr::HopWindow::new(#p0, #p1).with_expired(#keep_expired)),
+            true,
+            true,
+        ),
+        "timeLength" => {
+            let n1 = n(1);
+            (quote!(#wr::TimeLengthWindow<#event_ty>), quote!(#wr::TimeLengthWindow::new(#p0, #n1)), false, true)
+        }
+        "externalTime" => (
+            quote!(#wr::ExternalTimeWindow<#event_ty>),
+            quote!(#wr::ExternalTimeWindow::new(#p0)),
+            false,
+            false,
+        ),
+        "externalTimeBatch" => {
+            let start = opt(1, quote!(with_start));
+            let timeout = opt(2, quote!(with_timeout));
+            (
+                quote!(#wr::ExternalTimeBatchWindow<#event_ty>),
+                quote!(#wr::ExternalTimeBatchWindow::new(#p0) #start #timeout .with_expired(#keep_expired)),
+                true,
+                true,
+            )
+        }
+        "session" => {
+            let (kty, _) = key(env, &w.attrs);
+            let latency = opt(1, quote!(with_latency));
+            (
+                quote!(#wr::SessionWindow<#kty, #event_ty>),
+                quote!(#wr::SessionWindow::new(#p0) #latency .with_expired(#keep_expired)),
+                true,
+                true,
+            )
+        }
+        "sort" => (quote!(#wr::SortWindow<#event_ty>), quote!(#wr::SortWindow::new(#n0)), false, false),
+        "unique" | "firstUnique" | "frequent" => {
+            let (kty, _) = key(env, &w.attrs);
+            let name = quote::format_ident!(
+                "{}",
+                match w.name.as_str() {
+                    "unique" => "UniqueWindow",
+                    "firstUnique" => "FirstUniqueWindow",
+                    _ => "FrequentWindow",
+                }
+            );
+            let init = if w.name == "frequent" {
+                quote!(#wr::#name::new(#n0))
+            } else {
+                quote!(#wr::#name::new())
+            };
+            (quote!(#wr::#name<#kty, #event_ty>), init, false, false)
+        }
+        "lossyFrequent" => {
+            let (kty, _) = key(env, &w.attrs);
+            let support = f64::from_bits(p0 as u64);
+            let error = w.params.get(1).map_or(support / 10.0, |b| f64::from_bits(*b as u64));
+            (
+                quote!(#wr::LossyFrequentWindow<#kty, #event_ty>),
+                quote!(#wr::LossyFrequentWindow::new(#support, #error)),
+                false,
+                false,
+            )
+        }
+        // "delay" and anything sema accepted last.
+        _ => (quote!(#wr::DelayWindow<#event_ty>), quote!(#wr::DelayWindow::new(#p0)), false, true),
+    };
+    WindowCode { ty, init, batch, timed }
+}
+
+/// The call inserting `event` (a reference to the arriving event) at `ts` into `window`,
+/// with `callback` receiving the emissions.
+pub(crate) fn insert_call(
+    env: &ExprEnv<'_>,
+    w: &BoundWindow,
+    window: &TokenStream,
+    callback: &TokenStream,
+) -> TokenStream {
+    let rt = env.ctx.rt;
+    match w.name.as_str() {
+        "externalTime" | "externalTimeBatch" => {
+            let attr = w.attrs.first().map(|a| a.clone().widen_to(Type::Long));
+            let t = attr.map(|a| env.gen(&a)).unwrap_or_else(|| quote!(::core::option::Option::Some(ts)));
+            quote!(#window.insert(ts, (#t).unwrap_or(ts), event.clone(), #callback))
+        }
+        "session" | "unique" | "firstUnique" | "frequent" | "lossyFrequent" => {
+            let attrs: Vec<TExpr> = if w.name == "session" {
+                w.attrs.iter().take(1).cloned().collect()
+            } else {
+                w.attrs.clone()
+            };
+            let (_, k) = key(env, &attrs);
+            quote!(#window.insert(ts, #k, event.clone(), #callback))
+        }
+        "sort" => {
+            let keys = w.attrs.iter().zip(&w.descending).map(|(a, desc)| {
+                let (left, right) = (field_of(env, a, quote!(__ef_a)), field_of(env, a, quote!(__ef_b)));
+                let cmp = quote!(#rt::aggregate::TotalOrd::cmp_total(&#left, &#right));
+                if *desc {
+                    quote!(.then_with(|| #cmp.reverse()))
+                } else {
+                    quote!(.then_with(|| #cmp))
+                }
+            });
+            quote!(#window.insert(
+                ts,
+                event.clone(),
+                |__ef_a, __ef_b| ::core::cmp::Ordering::Equal #(#keys)*,
+                #callback
+            ))
+        }
+        _ => quote!(#rt::window::Insert::insert(#window, ts, event.clone(), #callback)),
+    }
+}
+
+/// The value of attribute expression `a` read from the event named `event`.
+fn field_of(env: &ExprEnv<'_>, a: &TExpr, event: TokenStream) -> TokenStream {
+    let inner = ExprEnv {
+        ctx: env.ctx,
+        inputs: env.inputs.iter().map(|(_, s)| (event.clone(), *s)).collect(),
+        aggregates: Vec::new(),
+        now: env.now.clone(),
+    };
+    inner.owned(a)
+}
