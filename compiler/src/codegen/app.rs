@@ -1,9 +1,10 @@
 //! The `App` struct: state, `send_*` entry points, stream fan-out, time and triggers, and the
 //! `Application` impl the drivers use.
 
-use super::query::{emits, method, query_method};
+use super::query::{emits, entry, query_method};
 use super::selector::stateful_query;
 use super::Ctx;
+use crate::sema::ir::QueryKind;
 use crate::syntax::ast::TriggerAt;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -22,7 +23,11 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     let mut state_items = Vec::new();
     for q in ctx.plan.queries.iter().filter(|q| emits(q)) {
         if q.is_stateful() {
-            let s = stateful_query(ctx, q);
+            let s = match &q.kind {
+                QueryKind::Single => stateful_query(ctx, q),
+                QueryKind::Join(j) => super::join::join_query(ctx, q, j),
+                QueryKind::Pattern(p) => super::pattern::pattern_query(ctx, q, p),
+            };
             state_fields.extend(s.fields);
             query_methods.push(s.methods);
             state_items.push(s.items);
@@ -181,10 +186,9 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
         let calls: Vec<_> = s
             .consumers
             .iter()
-            .map(|&i| &ctx.plan.queries[i])
-            .filter(|q| emits(q))
-            .map(|q| {
-                let m = method(q);
+            .filter(|(i, _)| emits(&ctx.plan.queries[*i]))
+            .map(|&(i, input)| {
+                let m = entry(&ctx.plan.queries[i], input);
                 quote!(self.#m(ts, event);)
             })
             .collect();

@@ -10,7 +10,9 @@
 
 mod app;
 mod expr;
+mod join;
 pub mod names;
+mod pattern;
 mod query;
 mod selector;
 mod stream;

@@ -15,6 +15,15 @@ pub(crate) fn method(q: &QueryPlan) -> proc_macro2::Ident {
     )
 }
 
+/// The method that receives events of input `input` of query `q`.
+pub(crate) fn entry(q: &QueryPlan, input: usize) -> proc_macro2::Ident {
+    if q.inputs.len() <= 1 {
+        method(q)
+    } else {
+        format_ident!("{}_input_{}", method(q), input)
+    }
+}
+
 /// `true` when the query can emit anything (a stateless query emits no expired events).
 pub(crate) fn emits(q: &QueryPlan) -> bool {
     q.is_stateful() || q.events != OutputEvents::Expired

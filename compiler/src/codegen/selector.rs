@@ -49,20 +49,48 @@ fn aggregator(env: &ExprEnv<'_>, call: &AggCall) -> Agg {
     let v = value_type(rt, arg_ty);
     let unit = quote!(());
     let (ty, input, arg) = match call.func {
-        AggFunc::CountAll => (quote!(#a::CountAggregator), unit, quote!(::core::option::Option::Some(()))),
+        AggFunc::CountAll => (
+            quote!(#a::CountAggregator),
+            unit,
+            quote!(::core::option::Option::Some(())),
+        ),
         AggFunc::Count => {
             let x = owned(arg_ty);
             (quote!(#a::CountAggregator), unit, quote!((#x).map(|_| ())))
         }
-        AggFunc::DistinctCount => (quote!(#a::DistinctCountAggregator<#v>), v.clone(), owned(arg_ty)),
-        AggFunc::Sum if arg_ty.is_integer() => (quote!(#a::SumAggregator<i64>), quote!(i64), owned(Type::Long)),
-        AggFunc::Sum => (quote!(#a::SumAggregator<f64>), quote!(f64), owned(Type::Double)),
+        AggFunc::DistinctCount => (
+            quote!(#a::DistinctCountAggregator<#v>),
+            v.clone(),
+            owned(arg_ty),
+        ),
+        AggFunc::Sum if arg_ty.is_integer() => (
+            quote!(#a::SumAggregator<i64>),
+            quote!(i64),
+            owned(Type::Long),
+        ),
+        AggFunc::Sum => (
+            quote!(#a::SumAggregator<f64>),
+            quote!(f64),
+            owned(Type::Double),
+        ),
         AggFunc::Avg => (quote!(#a::AvgAggregator), quote!(f64), owned(Type::Double)),
-        AggFunc::StdDev => (quote!(#a::StdDevAggregator), quote!(f64), owned(Type::Double)),
+        AggFunc::StdDev => (
+            quote!(#a::StdDevAggregator),
+            quote!(f64),
+            owned(Type::Double),
+        ),
         AggFunc::Min => (quote!(#a::MinAggregator<#v>), v.clone(), owned(arg_ty)),
         AggFunc::Max => (quote!(#a::MaxAggregator<#v>), v.clone(), owned(arg_ty)),
-        AggFunc::MinForever => (quote!(#a::MinForeverAggregator<#v>), v.clone(), owned(arg_ty)),
-        AggFunc::MaxForever => (quote!(#a::MaxForeverAggregator<#v>), v.clone(), owned(arg_ty)),
+        AggFunc::MinForever => (
+            quote!(#a::MinForeverAggregator<#v>),
+            v.clone(),
+            owned(arg_ty),
+        ),
+        AggFunc::MaxForever => (
+            quote!(#a::MaxForeverAggregator<#v>),
+            v.clone(),
+            owned(arg_ty),
+        ),
         AggFunc::First => (quote!(#a::FirstAggregator<#v>), v.clone(), owned(arg_ty)),
         AggFunc::Last => (quote!(#a::LastAggregator<#v>), v.clone(), owned(arg_ty)),
         AggFunc::And => (quote!(#a::AndAggregator), quote!(bool), owned(Type::Bool)),
@@ -88,12 +116,43 @@ fn arm(variant: TokenStream, body: TokenStream) -> TokenStream {
     quote!(#variant { #ts #event .. } => { #body })
 }
 
-/// Generates the state, methods and timer of stateful query `q`.
-pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
+/// The selector of a query: its aggregation state, and the code run for each entering
+/// (current) or leaving (expired) row, at a batch's `Reset` and at its `Flush`. The row code
+/// reads `ts` and the events named by `inputs`, and pushes into `__ef_rows`. Joins and
+/// patterns reuse it with their own inputs (the joined or captured events).
+pub(crate) struct SelectorCode {
+    /// State fields: name, type, initial value.
+    pub fields: Vec<(Ident, TokenStream, TokenStream)>,
+    /// Items outside the `App` (the aggregator struct).
+    pub items: TokenStream,
+    /// Code for a current row.
+    pub on_current: TokenStream,
+    /// Code for an expired row.
+    pub on_expired: TokenStream,
+    /// Code at a batch's `Reset`.
+    pub on_reset: TokenStream,
+    /// Code at a batch's `Flush`.
+    pub on_flush: TokenStream,
+    /// Binds `__ef_state` (the aggregation state); run it in the block that collects rows.
+    pub state_binding: TokenStream,
+    /// Declares the batch buffers; run it after `state_binding`.
+    pub pendings: TokenStream,
+    /// The type of `__ef_rows`.
+    pub rows_ty: TokenStream,
+    /// Emits `__ef_rows` (after the block, when `self` is free again).
+    pub emit_rows: TokenStream,
+}
+
+/// Generates the selector of `q` over `inputs` (access path and stream of each input);
+/// `batch` selects one row per group per batch.
+pub(crate) fn selector(
+    ctx: &Ctx<'_>,
+    q: &QueryPlan,
+    inputs: Vec<(TokenStream, usize)>,
+    batch: bool,
+) -> SelectorCode {
     let rt = ctx.rt;
     let name = method(q);
-    let input_ty = &ctx.streams[q.input].ty;
-    let input_ty = quote!(#input_ty);
     let target = &ctx.streams[q.target];
     let (target_ty, emit) = (&target.ty, format_ident!("emit_{}", target.snake));
     let values: Vec<TokenStream> = q
@@ -111,14 +170,12 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         .collect();
     let env = ExprEnv {
         ctx,
-        inputs: vec![(quote!(event), q.input)],
+        inputs,
         aggregates: values,
         now: quote!(__ef_now),
     };
     let aggs: Vec<Agg> = q.aggregates.iter().map(|c| aggregator(&env, c)).collect();
     let grouped = !q.group_by.is_empty();
-    let wcode = q.window.as_ref().map(|w| window_code(&env, w, &input_ty, q.events != OutputEvents::Current));
-    let batch = wcode.as_ref().is_some_and(|w| w.batch);
     let collapse = batch && (!aggs.is_empty() || grouped);
     let key_tys = q.group_by.iter().map(|g| {
         let v = value_type(rt, g.ty);
@@ -129,17 +186,22 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     let key_val = quote!(#rt::aggregate::Total((#(#key_vals,)*)));
 
     let mut fields = Vec::new();
-    let window_field = format_ident!("{}_window", name);
     let state_field = format_ident!("{}_{}", name, if grouped { "groups" } else { "aggregates" });
-    let agg_fields: Vec<Ident> = (0..aggs.len()).map(|i| format_ident!("agg_{}", i)).collect();
+    let agg_fields: Vec<Ident> = (0..aggs.len())
+        .map(|i| format_ident!("agg_{}", i))
+        .collect();
     let aggs_ty = format_ident!("{}Aggregates", super::names::camel_case(&name.to_string()));
     let items = (!aggs.is_empty()).then(|| {
         let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
         let doc = format!(" The aggregators of query `{}`.", q.name);
-        let defs = aggs.iter().zip(&agg_fields).zip(&q.aggregates).map(|((a, f), call)| {
-            let (ty, fdoc) = (&a.ty, format!(" `{:?}`.", call.func));
-            quote!(#[doc = #fdoc] pub #f: #ty)
-        });
+        let defs = aggs
+            .iter()
+            .zip(&agg_fields)
+            .zip(&q.aggregates)
+            .map(|((a, f), call)| {
+                let (ty, fdoc) = (&a.ty, format!(" `{:?}`.", call.func));
+                quote!(#[doc = #fdoc] pub #f: #ty)
+            });
         quote! {
             #[doc = #doc]
             #[derive(Clone, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
@@ -149,9 +211,6 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             }
         }
     });
-    if let Some(w) = &wcode {
-        fields.push((window_field.clone(), w.ty.clone(), w.init.clone()));
-    }
     if !aggs.is_empty() {
         if grouped {
             fields.push((
@@ -160,7 +219,11 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
                 quote!(#rt::aggregate::GroupMap::new()),
             ));
         } else {
-            fields.push((state_field.clone(), quote!(#aggs_ty), quote!(::core::default::Default::default())));
+            fields.push((
+                state_field.clone(),
+                quote!(#aggs_ty),
+                quote!(::core::default::Default::default()),
+            ));
         }
     }
 
@@ -200,33 +263,45 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     let having = having.unwrap_or_else(|| quote!(true));
     let wants = |kind: OutputEvents| q.events == kind || q.events == OutputEvents::All;
     // What an entering or leaving event does: update, then produce a row.
-    let on_event = |op: TokenStream, kind: TokenStream, wanted: bool, pending: &Ident| -> TokenStream {
-        let pending_key = collapse && wanted;
-        let key = ((grouped && !aggs.is_empty()) || pending_key).then(|| quote!(let __ef_key = #key_val;));
-        let update = update(op, wanted, pending_key);
-        let output = if !wanted {
-            quote!()
-        } else if collapse {
-            quote! {
-                *#pending.get_or_default(__ef_key) = if #having {
-                    ::core::option::Option::Some((ts, #row_expr))
-                } else {
-                    ::core::option::Option::None
-                };
-            }
-        } else {
-            quote! {
-                if #having {
-                    __ef_rows.push((#rt::EventKind::#kind, ts, #row_expr));
+    let on_event =
+        |op: TokenStream, kind: TokenStream, wanted: bool, pending: &Ident| -> TokenStream {
+            let pending_key = collapse && wanted;
+            let key = ((grouped && !aggs.is_empty()) || pending_key)
+                .then(|| quote!(let __ef_key = #key_val;));
+            let update = update(op, wanted, pending_key);
+            let output = if !wanted {
+                quote!()
+            } else if collapse {
+                quote! {
+                    *#pending.get_or_default(__ef_key) = if #having {
+                        ::core::option::Option::Some((ts, #row_expr))
+                    } else {
+                        ::core::option::Option::None
+                    };
                 }
-            }
+            } else {
+                quote! {
+                    if #having {
+                        __ef_rows.push((#rt::EventKind::#kind, ts, #row_expr));
+                    }
+                }
+            };
+            quote!(#key #update #output)
         };
-        quote!(#key #update #output)
-    };
     let pending_current = format_ident!("__ef_pending_current");
     let pending_expired = format_ident!("__ef_pending_expired");
-    let on_current = on_event(quote!(add), quote!(Current), wants(OutputEvents::Current), &pending_current);
-    let on_expired = on_event(quote!(remove), quote!(Expired), wants(OutputEvents::Expired), &pending_expired);
+    let on_current = on_event(
+        quote!(add),
+        quote!(Current),
+        wants(OutputEvents::Current),
+        &pending_current,
+    );
+    let on_expired = on_event(
+        quote!(remove),
+        quote!(Expired),
+        wants(OutputEvents::Expired),
+        &pending_expired,
+    );
     let drain = |pending: &Ident, kind: TokenStream| {
         quote! {
             for (_, __ef_slot) in #pending.iter_mut() {
@@ -253,18 +328,67 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     } else {
         (reset_state, quote!())
     };
-    let state_binding = (!aggs.is_empty()).then(|| quote!(let __ef_state = &mut self.#state_field;));
+    let state_binding =
+        (!aggs.is_empty()).then(|| quote!(let __ef_state = &mut self.#state_field;));
     let pendings = collapse.then(|| {
         quote! {
             let mut #pending_current = #rt::aggregate::GroupMap::<#key_ty, ::core::option::Option<(i64, #target_ty)>>::new();
             let mut #pending_expired = #rt::aggregate::GroupMap::<#key_ty, ::core::option::Option<(i64, #target_ty)>>::new();
         }
     });
+    let rows_ty = quote!(::std::vec::Vec<(#rt::EventKind, i64, #target_ty)>);
     let emit_rows = quote! {
         for (__ef_kind, __ef_ts, __ef_row) in __ef_rows {
             self.#emit(__ef_ts, __ef_kind, &__ef_row);
         }
     };
+    SelectorCode {
+        fields,
+        items: quote!(#items),
+        on_current,
+        on_expired,
+        on_reset,
+        on_flush,
+        state_binding: quote!(#state_binding),
+        pendings: quote!(#pendings),
+        rows_ty,
+        emit_rows,
+    }
+}
+
+/// Generates the state, methods and timer of single-stream stateful query `q`.
+pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
+    let rt = ctx.rt;
+    let name = method(q);
+    let input_ty = &ctx.streams[q.input].ty;
+    let input_ty = quote!(#input_ty);
+    let env = ExprEnv {
+        ctx,
+        inputs: vec![(quote!(event), q.input)],
+        aggregates: Vec::new(),
+        now: quote!(__ef_now),
+    };
+    let wcode = q
+        .window
+        .as_ref()
+        .map(|w| window_code(&env, w, &input_ty, q.events != OutputEvents::Current));
+    let batch = wcode.as_ref().is_some_and(|w| w.batch);
+    let window_field = format_ident!("{}_window", name);
+    let SelectorCode {
+        mut fields,
+        items,
+        on_current,
+        on_expired,
+        on_reset,
+        on_flush,
+        state_binding,
+        pendings,
+        rows_ty,
+        emit_rows,
+    } = selector(ctx, q, vec![(quote!(event), q.input)], batch);
+    if let Some(w) = &wcode {
+        fields.insert(0, (window_field.clone(), w.ty.clone(), w.init.clone()));
+    }
     let uses_now = |t: &TokenStream| mentions(t, "__ef_now");
     let filter_env = ExprEnv {
         ctx,
@@ -276,7 +400,6 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         let c = filter_env.gen(f);
         quote!(if !#rt::expr::holds(#c) { return; })
     });
-    let rows_ty = quote!(::std::vec::Vec<(#rt::EventKind, i64, #target_ty)>);
     let doc = format!(" Query `{}`.", q.name);
     let Some(w) = &q.window else {
         // Aggregates over all events so far: every event enters, nothing leaves.

@@ -47,19 +47,27 @@ pub(crate) fn window_code(
     let p = |i: usize| w.params.get(i).copied().unwrap_or(0);
     let n = |i: usize| usize::try_from(p(i)).unwrap_or(usize::MAX);
     let (n0, p0, p1) = (n(0), p(0), p(1));
-    let opt = |i: usize, method: TokenStream| {
-        w.params.get(i).map(|v| quote!(.#method(#v)))
-    };
+    let opt = |i: usize, method: TokenStream| w.params.get(i).map(|v| quote!(.#method(#v)));
     let wr = quote!(#rt::window);
     let (ty, init, batch, timed) = match w.name.as_str() {
-        "length" => (quote!(#wr::LengthWindow<#event_ty>), quote!(#wr::LengthWindow::new(#n0)), false, false),
+        "length" => (
+            quote!(#wr::LengthWindow<#event_ty>),
+            quote!(#wr::LengthWindow::new(#n0)),
+            false,
+            false,
+        ),
         "lengthBatch" => (
             quote!(#wr::LengthBatchWindow<#event_ty>),
             quote!(#wr::LengthBatchWindow::new(#n0).with_expired(#keep_expired)),
             true,
             false,
         ),
-        "time" => (quote!(#wr::TimeWindow<#event_ty>), quote!(#wr::TimeWindow::new(#p0)), false, true),
+        "time" => (
+            quote!(#wr::TimeWindow<#event_ty>),
+            quote!(#wr::TimeWindow::new(#p0)),
+            false,
+            true,
+        ),
         "timeBatch" => {
             let start = opt(1, quote!(with_start));
             (
@@ -77,7 +85,12 @@ pub(crate) fn window_code(
         ),
         "timeLength" => {
             let n1 = n(1);
-            (quote!(#wr::TimeLengthWindow<#event_ty>), quote!(#wr::TimeLengthWindow::new(#p0, #n1)), false, true)
+            (
+                quote!(#wr::TimeLengthWindow<#event_ty>),
+                quote!(#wr::TimeLengthWindow::new(#p0, #n1)),
+                false,
+                true,
+            )
         }
         "externalTime" => (
             quote!(#wr::ExternalTimeWindow<#event_ty>),
@@ -105,7 +118,12 @@ pub(crate) fn window_code(
                 true,
             )
         }
-        "sort" => (quote!(#wr::SortWindow<#event_ty>), quote!(#wr::SortWindow::new(#n0)), false, false),
+        "sort" => (
+            quote!(#wr::SortWindow<#event_ty>),
+            quote!(#wr::SortWindow::new(#n0)),
+            false,
+            false,
+        ),
         "unique" | "firstUnique" | "frequent" => {
             let (kty, _) = key(env, &w.attrs);
             let name = quote::format_ident!(
@@ -126,7 +144,10 @@ pub(crate) fn window_code(
         "lossyFrequent" => {
             let (kty, _) = key(env, &w.attrs);
             let support = f64::from_bits(p0 as u64);
-            let error = w.params.get(1).map_or(support / 10.0, |b| f64::from_bits(*b as u64));
+            let error = w
+                .params
+                .get(1)
+                .map_or(support / 10.0, |b| f64::from_bits(*b as u64));
             (
                 quote!(#wr::LossyFrequentWindow<#kty, #event_ty>),
                 quote!(#wr::LossyFrequentWindow::new(#support, #error)),
@@ -135,9 +156,19 @@ pub(crate) fn window_code(
             )
         }
         // "delay" and anything sema accepted last.
-        _ => (quote!(#wr::DelayWindow<#event_ty>), quote!(#wr::DelayWindow::new(#p0)), false, true),
+        _ => (
+            quote!(#wr::DelayWindow<#event_ty>),
+            quote!(#wr::DelayWindow::new(#p0)),
+            false,
+            true,
+        ),
     };
-    WindowCode { ty, init, batch, timed }
+    WindowCode {
+        ty,
+        init,
+        batch,
+        timed,
+    }
 }
 
 /// The call inserting `event` (a reference to the arriving event) at `ts` into `window`,
@@ -152,7 +183,9 @@ pub(crate) fn insert_call(
     match w.name.as_str() {
         "externalTime" | "externalTimeBatch" => {
             let attr = w.attrs.first().map(|a| a.clone().widen_to(Type::Long));
-            let t = attr.map(|a| env.gen(&a)).unwrap_or_else(|| quote!(::core::option::Option::Some(ts)));
+            let t = attr
+                .map(|a| env.gen(&a))
+                .unwrap_or_else(|| quote!(::core::option::Option::Some(ts)));
             quote!(#window.insert(ts, (#t).unwrap_or(ts), event.clone(), #callback))
         }
         "session" | "unique" | "firstUnique" | "frequent" | "lossyFrequent" => {
@@ -166,7 +199,10 @@ pub(crate) fn insert_call(
         }
         "sort" => {
             let keys = w.attrs.iter().zip(&w.descending).map(|(a, desc)| {
-                let (left, right) = (field_of(env, a, quote!(__ef_a)), field_of(env, a, quote!(__ef_b)));
+                let (left, right) = (
+                    field_of(env, a, quote!(__ef_a)),
+                    field_of(env, a, quote!(__ef_b)),
+                );
                 let cmp = quote!(#rt::aggregate::TotalOrd::cmp_total(&#left, &#right));
                 if *desc {
                     quote!(.then_with(|| #cmp.reverse()))
@@ -189,7 +225,11 @@ pub(crate) fn insert_call(
 fn field_of(env: &ExprEnv<'_>, a: &TExpr, event: TokenStream) -> TokenStream {
     let inner = ExprEnv {
         ctx: env.ctx,
-        inputs: env.inputs.iter().map(|(_, s)| (event.clone(), *s)).collect(),
+        inputs: env
+            .inputs
+            .iter()
+            .map(|(_, s)| (event.clone(), *s))
+            .collect(),
         aggregates: Vec::new(),
         now: env.now.clone(),
     };

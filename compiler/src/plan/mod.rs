@@ -5,7 +5,7 @@
 //! which are printed, and each query's chain `filter -> [window] -> select -> insert`.
 //! [`AppPlan::explain`] prints it in an EXPLAIN-like text form for tests.
 
-use crate::sema::ir::{AggCall, BoundWindow, Column, TExpr};
+use crate::sema::ir::{AggCall, BoundWindow, Column, QueryKind, TExpr};
 use crate::sema::{Analysis, Attribute, StreamKind};
 use crate::syntax::ast::{OutputEvents, TriggerAt};
 use std::fmt::Write;
@@ -32,8 +32,8 @@ pub struct StreamPlan {
     pub output: bool,
     /// When it is a trigger, when it fires.
     pub trigger: Option<TriggerAt>,
-    /// Indexes of the queries that read it, in source order.
-    pub consumers: Vec<usize>,
+    /// The queries that read it, in source order: (query index, input index of the query).
+    pub consumers: Vec<(usize, usize)>,
 }
 
 /// One query's operator chain.
@@ -41,8 +41,14 @@ pub struct StreamPlan {
 pub struct QueryPlan {
     /// Stable name.
     pub name: String,
-    /// Index of the input stream in [`AppPlan::streams`].
+    /// Index of the (first) input stream in [`AppPlan::streams`].
     pub input: usize,
+    /// Index of every input stream, in input order.
+    pub inputs: Vec<usize>,
+    /// Single stream, join or pattern.
+    pub kind: QueryKind,
+    /// WHERE over combined rows (joins, patterns).
+    pub post_filter: Option<TExpr>,
     /// Filter before the window.
     pub filter: Option<TExpr>,
     /// Window.
@@ -88,9 +94,14 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
         .collect();
     let mut queries = Vec::new();
     for (i, q) in analysis.queries.iter().enumerate() {
-        let input = index(&q.input);
+        let inputs: Vec<usize> = q.inputs.iter().map(|n| index(n)).collect();
+        let input = inputs.first().copied().unwrap_or(0);
         let target = index(&q.target);
-        streams[input].consumers.push(i);
+        for (n, &s) in inputs.iter().enumerate() {
+            if !streams[s].consumers.contains(&(i, n)) && first_input_of(&inputs, s) == n {
+                streams[s].consumers.push((i, n));
+            }
+        }
         let columns = q
             .columns
             .iter()
@@ -103,6 +114,9 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
         queries.push(QueryPlan {
             name: q.name.clone(),
             input,
+            inputs,
+            kind: q.kind.clone(),
+            post_filter: q.post_filter.clone(),
             filter: q.filter.clone(),
             window: q.window.clone(),
             aggregates: q.aggregates.clone(),
@@ -116,10 +130,18 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
     AppPlan { streams, queries }
 }
 
+/// A stream read by several inputs of one query (a self-join, a pattern over one stream) is
+/// delivered once, to the first of them; the query's entry point handles the others.
+fn first_input_of(inputs: &[usize], stream: usize) -> usize {
+    inputs.iter().position(|&s| s == stream).unwrap_or(0)
+}
+
 impl QueryPlan {
     /// `true` when the query keeps state (a window or aggregates).
     pub fn is_stateful(&self) -> bool {
-        self.window.is_some() || !self.aggregates.is_empty()
+        self.window.is_some()
+            || !self.aggregates.is_empty()
+            || !matches!(self.kind, QueryKind::Single)
     }
 }
 
@@ -150,7 +172,17 @@ impl AppPlan {
             let _ = writeln!(out, "stream {} ({}) [{role}]", s.name, attrs.join(", "));
         }
         for q in &self.queries {
-            let _ = write!(out, "query {}: scan {}", q.name, self.streams[q.input].name);
+            let scans: Vec<&str> = q
+                .inputs
+                .iter()
+                .map(|&i| self.streams[i].name.as_str())
+                .collect();
+            let kind = match q.kind {
+                QueryKind::Single => "scan",
+                QueryKind::Join(_) => "join",
+                QueryKind::Pattern(_) => "pattern",
+            };
+            let _ = write!(out, "query {}: {kind} {}", q.name, scans.join(", "));
             if q.filter.is_some() {
                 out.push_str(" -> filter");
             }
@@ -158,8 +190,17 @@ impl AppPlan {
                 let _ = write!(out, " -> window {}{:?}", w.name, w.params);
             }
             if !q.aggregates.is_empty() || !q.group_by.is_empty() {
-                let aggs: Vec<String> = q.aggregates.iter().map(|a| format!("{:?}", a.func)).collect();
-                let _ = write!(out, " -> aggregate[{}] by {} key(s)", aggs.join(", "), q.group_by.len());
+                let aggs: Vec<String> = q
+                    .aggregates
+                    .iter()
+                    .map(|a| format!("{:?}", a.func))
+                    .collect();
+                let _ = write!(
+                    out,
+                    " -> aggregate[{}] by {} key(s)",
+                    aggs.join(", "),
+                    q.group_by.len()
+                );
             }
             if q.having.is_some() {
                 out.push_str(" -> having");

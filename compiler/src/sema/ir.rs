@@ -341,12 +341,16 @@ pub struct BoundWindow {
 pub struct BoundQuery {
     /// Stable name (`@info(name=...)` or `query_<n>`).
     pub name: String,
-    /// Input stream name.
-    pub input: String,
-    /// Filter applied before the window.
+    /// Input stream names, one per input (a single stream, both join sides, ...).
+    pub inputs: Vec<String>,
+    /// Single stream, join or pattern.
+    pub kind: QueryKind,
+    /// Filter applied before the window (single stream).
     pub filter: Option<TExpr>,
-    /// Window, if any.
+    /// Window, if any (single stream).
     pub window: Option<BoundWindow>,
+    /// WHERE over the combined rows (joins and patterns).
+    pub post_filter: Option<TExpr>,
     /// Aggregate calls referenced by `ExprKind::Agg`.
     pub aggregates: Vec<AggCall>,
     /// GROUP BY keys.
@@ -361,4 +365,15 @@ pub struct BoundQuery {
     pub events: OutputEvents,
     /// Whole statement span.
     pub span: Span,
+}
+
+/// What kind of source a query reads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QueryKind {
+    /// One stream (filter, window, selector).
+    Single,
+    /// A join of streams and tables.
+    Join(Box<super::join::BoundJoin>),
+    /// A pattern or sequence.
+    Pattern(Box<super::pattern::BoundPattern>),
 }

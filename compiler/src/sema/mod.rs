@@ -10,7 +10,9 @@ pub mod catalog;
 pub mod expr;
 mod functions;
 pub mod ir;
-mod query;
+pub mod join;
+pub mod pattern;
+pub mod query;
 pub mod types;
 mod window;
 

@@ -3,12 +3,99 @@
 use super::catalog::{suggest, Attribute, StreamInfo, StreamKind};
 use super::expr::Reported;
 use super::expr::{Binder, ScopeInput};
-use super::ir::{BoundQuery, Column, ExprKind};
+use super::ir::{BoundQuery, BoundWindow, Column, ExprKind, QueryKind, TExpr};
 use super::types::Type;
 use super::window::bind_window;
 use super::Analysis;
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::{self, Literal, QueryOutput, SelectItem, Source};
+
+/// What the FROM clause gives the rest of the query.
+pub struct SourceBinding {
+    /// The inputs expressions can read (a stream, both sides of a join, pattern aliases).
+    pub inputs: Vec<ScopeInput>,
+    /// Single stream, join or pattern.
+    pub kind: QueryKind,
+    /// Single stream: the filter before the window.
+    pub filter: Option<TExpr>,
+    /// Single stream: the window.
+    pub window: Option<BoundWindow>,
+}
+
+/// Binds the FROM clause of `q`.
+fn bind_source(a: &mut Analysis, q: &ast::Query) -> Option<SourceBinding> {
+    match &q.from {
+        Source::Stream(src) => bind_stream_source(a, q, src),
+        Source::Join(j) => super::join::bind_join(a, q, j),
+        Source::Pattern(p) => super::pattern::bind_pattern(a, q, p),
+    }
+}
+
+/// Looks up the stream a source names, reporting "unknown stream" with a suggestion.
+pub fn lookup_stream(a: &mut Analysis, name: &ast::Ident) -> Option<StreamInfo> {
+    if let Some(s) = a.catalog.get(&name.name) {
+        return Some(s.clone());
+    }
+    let mut d = Diagnostic::error(format!("unknown stream `{}`", name.name), name.span)
+        .with_label("not defined");
+    if let Some(s) = suggest(&name.name, a.catalog.names()) {
+        d = d.with_help(format!("did you mean `{s}`?"));
+    }
+    a.diagnostics.push(d);
+    None
+}
+
+/// A single stream with its optional `[filter]`, WHERE (before the window) and window.
+fn bind_stream_source(
+    a: &mut Analysis,
+    q: &ast::Query,
+    src: &ast::StreamSource,
+) -> Option<SourceBinding> {
+    if src.inner {
+        a.diagnostics.push(Diagnostic::unsupported(
+            "inner (#) streams",
+            src.stream.span,
+        ));
+        return None;
+    }
+    let input = lookup_stream(a, &src.stream)?;
+    let inputs = vec![ScopeInput {
+        stream: input.name.clone(),
+        alias: src.alias.as_ref().map(|i| i.name.clone()),
+        attrs: input.attrs.clone(),
+    }];
+    let mut diags = Vec::new();
+    let mut filter = None;
+    let mut window = None;
+    {
+        let mut b = Binder {
+            inputs: &inputs,
+            aggregates: None,
+            diags: &mut diags,
+        };
+        for cond in src.filter.iter().chain(q.where_.iter()) {
+            if let Ok(c) = b.bind(cond).and_then(|c| condition(&mut b, c)) {
+                filter = Some(match filter.take() {
+                    None => c,
+                    Some(prev) => {
+                        let span = c.span;
+                        TExpr::new(ExprKind::And(Box::new(prev), Box::new(c)), Type::Bool, span)
+                    }
+                });
+            }
+        }
+        if let Some(spec) = &src.window {
+            window = bind_window(&mut b, spec).ok();
+        }
+    }
+    a.diagnostics.append(&mut diags);
+    Some(SourceBinding {
+        inputs,
+        kind: QueryKind::Single,
+        filter,
+        window,
+    })
+}
 
 /// Binds `q` (the `position`-th query of the app, 1-based); `None` after reporting errors.
 pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<BoundQuery> {
@@ -30,42 +117,15 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
         a.diagnostics
             .push(Diagnostic::unsupported("inner (#) streams", target.span));
     }
-    let src = match &q.from {
-        Source::Stream(s) => s,
-        Source::Join(j) => {
-            a.diagnostics.push(Diagnostic::unsupported("joins", j.span));
-            return None;
-        }
-        Source::Pattern(p) => {
-            let what = if p.sequence { "sequences" } else { "patterns" };
-            a.diagnostics.push(Diagnostic::unsupported(what, p.span));
-            return None;
-        }
-    };
-    if src.inner {
-        a.diagnostics.push(Diagnostic::unsupported(
-            "inner (#) streams",
-            src.stream.span,
-        ));
-        return None;
-    }
-    let Some(input) = a.catalog.get(&src.stream.name).cloned() else {
-        let mut d = Diagnostic::error(
-            format!("unknown stream `{}`", src.stream.name),
-            src.stream.span,
-        )
-        .with_label("not defined");
-        if let Some(s) = suggest(&src.stream.name, a.catalog.names()) {
-            d = d.with_help(format!("did you mean `{s}`?"));
-        }
-        a.diagnostics.push(d);
+    let Some(source) = bind_source(a, q) else {
         return None;
     };
-    let inputs = [ScopeInput {
-        stream: input.name.clone(),
-        alias: src.alias.as_ref().map(|i| i.name.clone()),
-        attrs: input.attrs.clone(),
-    }];
+    let SourceBinding {
+        inputs,
+        kind,
+        filter,
+        window,
+    } = source;
     // A defined target takes the columns by position, so they need no names.
     let positional = a
         .catalog
@@ -73,8 +133,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
         .is_some_and(|s| s.kind == StreamKind::Defined);
     let mut aggregates = Vec::new();
     let mut diags = Vec::new();
-    let mut filter = None;
-    let mut window = None;
+    let mut post_filter = None;
     let mut columns = Vec::new();
     let mut group_by = Vec::new();
     let mut having = None;
@@ -84,23 +143,11 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
             aggregates: None,
             diags: &mut diags,
         };
-        for cond in src.filter.iter().chain(q.where_.iter()) {
-            if let Ok(c) = b.bind(cond).and_then(|c| condition(&mut b, c)) {
-                filter = Some(match filter.take() {
-                    None => c,
-                    Some(prev) => {
-                        let span = c.span;
-                        super::ir::TExpr::new(
-                            ExprKind::And(Box::new(prev), Box::new(c)),
-                            Type::Bool,
-                            span,
-                        )
-                    }
-                });
+        if !matches!(kind, QueryKind::Single) {
+            // Joins and patterns: WHERE filters the combined rows.
+            if let Some(cond) = &q.where_ {
+                post_filter = b.bind(cond).and_then(|c| condition(&mut b, c)).ok();
             }
-        }
-        if let Some(spec) = &src.window {
-            window = bind_window(&mut b, spec).ok();
         }
         for g in &q.group_by {
             if let Ok(e) = b.bind(g) {
@@ -111,19 +158,24 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
         for item in &q.select.items {
             match item {
                 SelectItem::Star(_) => {
-                    for (i, attr) in input.attrs.iter().enumerate() {
-                        columns.push(Column {
-                            name: attr.name.clone(),
-                            expr: super::ir::TExpr::new(
-                                ExprKind::Attr {
-                                    input: 0,
-                                    attr: i,
-                                    name: attr.name.clone(),
-                                },
-                                attr.ty,
-                                q.select.span,
-                            ),
-                        });
+                    for (n, input) in inputs.iter().enumerate() {
+                        for (i, attr) in input.attrs.iter().enumerate() {
+                            if columns.iter().any(|c: &Column| c.name == attr.name) {
+                                continue;
+                            }
+                            columns.push(Column {
+                                name: attr.name.clone(),
+                                expr: super::ir::TExpr::new(
+                                    ExprKind::Attr {
+                                        input: n,
+                                        attr: i,
+                                        name: attr.name.clone(),
+                                    },
+                                    attr.ty,
+                                    q.select.span,
+                                ),
+                            });
+                        }
                     }
                 }
                 SelectItem::Expr { expr, alias } => {
@@ -165,8 +217,10 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
     }
     Some(BoundQuery {
         name,
-        input: input.name,
+        inputs: inputs.iter().map(|i| i.stream.clone()).collect(),
+        kind,
         filter,
+        post_filter,
         window,
         aggregates,
         group_by,
@@ -182,7 +236,8 @@ fn error_count(a: &Analysis) -> usize {
     a.diagnostics.iter().filter(|d| d.is_error()).count()
 }
 
-fn condition(b: &mut Binder<'_>, c: super::ir::TExpr) -> Result<super::ir::TExpr, Reported> {
+/// Requires a condition to be BOOL.
+pub fn condition(b: &mut Binder<'_>, c: super::ir::TExpr) -> Result<super::ir::TExpr, Reported> {
     if c.ty == Type::Bool || c.ty == Type::Null {
         Ok(c.widen_to(Type::Bool))
     } else {
