@@ -17,6 +17,7 @@ pub mod cli;
 pub mod expr;
 pub mod functions;
 pub mod io;
+pub mod rate;
 pub mod window;
 
 pub use app::{Application, DecodeError, EventKind};

@@ -31,7 +31,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             state_fields.extend(s.fields);
             query_methods.push(s.methods);
             state_items.push(s.items);
-            if let Some((deadline, fire)) = s.timer {
+            for (deadline, fire) in s.timers {
                 timers.push(Timer {
                     field: None,
                     deadline,

@@ -11,7 +11,7 @@ pub(crate) fn join_query(_ctx: &Ctx<'_>, _q: &QueryPlan, _join: &BoundJoin) -> S
     Stateful {
         fields: Vec::new(),
         methods: quote!(),
-        timer: None,
+        timers: Vec::new(),
         items: quote!(),
     }
 }

@@ -12,6 +12,7 @@ mod app;
 mod expr;
 mod join;
 pub mod names;
+mod output;
 mod pattern;
 mod query;
 mod selector;

@@ -11,7 +11,7 @@ pub(crate) fn pattern_query(_ctx: &Ctx<'_>, _q: &QueryPlan, _pattern: &BoundPatt
     Stateful {
         fields: Vec::new(),
         methods: quote!(),
-        timer: None,
+        timers: Vec::new(),
         items: quote!(),
     }
 }

@@ -25,8 +25,9 @@ pub(crate) struct Stateful {
     pub fields: Vec<(Ident, TokenStream, TokenStream)>,
     /// The query's methods.
     pub methods: TokenStream,
-    /// Timer: deadline expression and the statement firing it at `at`.
-    pub timer: Option<(TokenStream, TokenStream)>,
+    /// Timers, in firing order for equal deadlines: deadline expression and the statement
+    /// firing it at `at`.
+    pub timers: Vec<(TokenStream, TokenStream)>,
     /// Items outside the `App` (the aggregator struct).
     pub items: TokenStream,
 }
@@ -139,8 +140,15 @@ pub(crate) struct SelectorCode {
     pub pendings: TokenStream,
     /// The type of `__ef_rows`.
     pub rows_ty: TokenStream,
-    /// Emits `__ef_rows` (after the block, when `self` is free again).
+    /// Shapes (DISTINCT, ORDER BY, OFFSET, LIMIT, rate) and emits `__ef_rows` (after the
+    /// block, when `self` is free again).
     pub emit_rows: TokenStream,
+    /// Run first in the query method with the arriving `ts` (starts rate periods).
+    pub observe: TokenStream,
+    /// The rate limiter's timer, if time-based.
+    pub output_timer: Option<(TokenStream, TokenStream)>,
+    /// Extra methods (the rate limiter's timer handler).
+    pub output_methods: TokenStream,
 }
 
 /// Generates the selector of `q` over `inputs` (access path and stream of each input);
@@ -261,11 +269,25 @@ pub(crate) fn selector(
         quote!(#rt::expr::holds(#h))
     });
     let having = having.unwrap_or_else(|| quote!(true));
-    let wants = |kind: OutputEvents| q.events == kind || q.events == OutputEvents::All;
+    // A snapshot limiter keeps the latest row, so it also needs the rows of leaving events
+    // (their aggregates reflect the expiry).
+    let snapshot = q
+        .output
+        .rate
+        .as_ref()
+        .is_some_and(|r| r.mode == crate::syntax::ast::RateMode::Snapshot);
+    let wants = |kind: OutputEvents| q.events == kind || q.events == OutputEvents::All || snapshot;
+    // Rows carry their group key when a per-group rate limiter needs it.
+    let keyed = grouped
+        && q.output
+            .rate
+            .as_ref()
+            .is_some_and(|r| r.mode != crate::syntax::ast::RateMode::All);
+    let row_key = keyed.then(|| quote!(, __ef_key.clone()));
     // What an entering or leaving event does: update, then produce a row.
     let on_event =
         |op: TokenStream, kind: TokenStream, wanted: bool, pending: &Ident| -> TokenStream {
-            let pending_key = collapse && wanted;
+            let pending_key = (collapse || keyed) && wanted;
             let key = ((grouped && !aggs.is_empty()) || pending_key)
                 .then(|| quote!(let __ef_key = #key_val;));
             let update = update(op, wanted, pending_key);
@@ -282,7 +304,7 @@ pub(crate) fn selector(
             } else {
                 quote! {
                     if #having {
-                        __ef_rows.push((#rt::EventKind::#kind, ts, #row_expr));
+                        __ef_rows.push((#rt::EventKind::#kind, ts, #row_expr #row_key));
                     }
                 }
             };
@@ -304,9 +326,9 @@ pub(crate) fn selector(
     );
     let drain = |pending: &Ident, kind: TokenStream| {
         quote! {
-            for (_, __ef_slot) in #pending.iter_mut() {
+            for (__ef_key, __ef_slot) in #pending.iter_mut() {
                 if let ::core::option::Option::Some((__ef_ts, __ef_row)) = __ef_slot.take() {
-                    __ef_rows.push((#rt::EventKind::#kind, __ef_ts, __ef_row));
+                    __ef_rows.push((#rt::EventKind::#kind, __ef_ts, __ef_row #row_key));
                 }
             }
             #pending.clear();
@@ -336,12 +358,18 @@ pub(crate) fn selector(
             let mut #pending_expired = #rt::aggregate::GroupMap::<#key_ty, ::core::option::Option<(i64, #target_ty)>>::new();
         }
     });
-    let rows_ty = quote!(::std::vec::Vec<(#rt::EventKind, i64, #target_ty)>);
+    let key_slot = keyed.then(|| quote!(, #key_ty));
+    let rows_ty = quote!(::std::vec::Vec<(#rt::EventKind, i64, #target_ty #key_slot)>);
+    let output = super::output::output_stage(ctx, q, keyed, &key_ty);
+    fields.extend(output.fields);
+    let shape = output.shape;
     let emit_rows = quote! {
+        #shape
         for (__ef_kind, __ef_ts, __ef_row) in __ef_rows {
             self.#emit(__ef_ts, __ef_kind, &__ef_row);
         }
     };
+    let _ = &name;
     SelectorCode {
         fields,
         items: quote!(#items),
@@ -353,6 +381,9 @@ pub(crate) fn selector(
         pendings: quote!(#pendings),
         rows_ty,
         emit_rows,
+        observe: output.observe,
+        output_timer: output.timer,
+        output_methods: output.methods,
     }
 }
 
@@ -385,6 +416,9 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         pendings,
         rows_ty,
         emit_rows,
+        observe,
+        output_timer,
+        output_methods,
     } = selector(ctx, q, vec![(quote!(event), q.input)], batch);
     if let Some(w) = &wcode {
         fields.insert(0, (window_field.clone(), w.ty.clone(), w.init.clone()));
@@ -408,6 +442,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         let methods = quote! {
             #[doc = #doc]
             fn #name(&mut self, ts: i64, event: &#input_ty) {
+                #observe
                 #filter
                 #now
                 let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
@@ -417,11 +452,12 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
                 }
                 #emit_rows
             }
+            #output_methods
         };
         return Stateful {
             fields,
             methods,
-            timer: None,
+            timers: output_timer.into_iter().collect(),
             items: quote!(#items),
         };
     };
@@ -467,6 +503,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     let methods = quote! {
         #[doc = #doc]
         fn #name(&mut self, ts: i64, event: &#input_ty) {
+            #observe
             #filter
             #now
             let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
@@ -479,11 +516,12 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             #emit_rows
         }
         #advance_method
+        #output_methods
     };
     Stateful {
         fields,
         methods,
-        timer,
+        timers: timer.into_iter().chain(output_timer).collect(),
         items: quote!(#items),
     }
 }

@@ -5,7 +5,7 @@
 //! which are printed, and each query's chain `filter -> [window] -> select -> insert`.
 //! [`AppPlan::explain`] prints it in an EXPLAIN-like text form for tests.
 
-use crate::sema::ir::{AggCall, BoundWindow, Column, QueryKind, TExpr};
+use crate::sema::ir::{AggCall, BoundWindow, Column, OutputClauses, QueryKind, TExpr};
 use crate::sema::{Analysis, Attribute, StreamKind};
 use crate::syntax::ast::{OutputEvents, TriggerAt};
 use std::fmt::Write;
@@ -59,6 +59,8 @@ pub struct QueryPlan {
     pub group_by: Vec<TExpr>,
     /// HAVING condition.
     pub having: Option<TExpr>,
+    /// ORDER BY, LIMIT, OFFSET, DISTINCT, OUTPUT rate.
+    pub output: OutputClauses,
     /// Output columns, named after the target's attributes.
     pub columns: Vec<Column>,
     /// Index of the target stream.
@@ -122,6 +124,7 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             aggregates: q.aggregates.clone(),
             group_by: q.group_by.clone(),
             having: q.having.clone(),
+            output: q.output.clone(),
             columns,
             target,
             events: q.events,
@@ -142,6 +145,7 @@ impl QueryPlan {
         self.window.is_some()
             || !self.aggregates.is_empty()
             || !matches!(self.kind, QueryKind::Single)
+            || !self.output.is_plain()
     }
 }
 

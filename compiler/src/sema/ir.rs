@@ -359,6 +359,8 @@ pub struct BoundQuery {
     pub having: Option<TExpr>,
     /// Output columns, in SELECT order.
     pub columns: Vec<Column>,
+    /// ORDER BY, LIMIT, OFFSET, DISTINCT, OUTPUT rate.
+    pub output: OutputClauses,
     /// Target stream name.
     pub target: String,
     /// Which events are emitted.
@@ -376,4 +378,30 @@ pub enum QueryKind {
     Join(Box<super::join::BoundJoin>),
     /// A pattern or sequence.
     Pattern(Box<super::pattern::BoundPattern>),
+}
+
+/// The clauses that shape a query's output rows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OutputClauses {
+    /// `SELECT DISTINCT`: a row equal to an earlier row of the same output chunk is dropped.
+    pub distinct: bool,
+    /// ORDER BY keys over the output attributes (input 0 is the output row), descending flag.
+    pub order_by: Vec<(TExpr, bool)>,
+    /// LIMIT.
+    pub limit: Option<u64>,
+    /// OFFSET.
+    pub offset: Option<u64>,
+    /// OUTPUT rate limiting.
+    pub rate: Option<crate::syntax::ast::OutputRate>,
+}
+
+impl OutputClauses {
+    /// `true` when rows pass through unchanged.
+    pub fn is_plain(&self) -> bool {
+        !self.distinct
+            && self.order_by.is_empty()
+            && self.limit.is_none()
+            && self.offset.is_none()
+            && self.rate.is_none()
+    }
 }

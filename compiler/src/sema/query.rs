@@ -3,7 +3,7 @@
 use super::catalog::{suggest, Attribute, StreamInfo, StreamKind};
 use super::expr::Reported;
 use super::expr::{Binder, ScopeInput};
-use super::ir::{BoundQuery, BoundWindow, Column, ExprKind, QueryKind, TExpr};
+use super::ir::{BoundQuery, BoundWindow, Column, ExprKind, OutputClauses, QueryKind, TExpr};
 use super::types::Type;
 use super::window::bind_window;
 use super::Analysis;
@@ -117,9 +117,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
         a.diagnostics
             .push(Diagnostic::unsupported("inner (#) streams", target.span));
     }
-    let Some(source) = bind_source(a, q) else {
-        return None;
-    };
+    let source = bind_source(a, q)?;
     let SourceBinding {
         inputs,
         kind,
@@ -210,8 +208,8 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
         }
     }
     a.diagnostics.append(&mut diags);
-    unsupported_clauses(a, q);
     check_target(a, target, &columns);
+    let output = bind_output_clauses(a, q, &target.name);
     if error_count(a) > errors_before {
         return None;
     }
@@ -226,6 +224,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
         group_by,
         having,
         columns,
+        output,
         target: target.name.clone(),
         events,
         span: q.span,
@@ -264,24 +263,69 @@ fn query_name(q: &ast::Query) -> Option<String> {
         })
 }
 
-fn unsupported_clauses(a: &mut Analysis, q: &ast::Query) {
-    let mut unsupported =
-        |what: &str, span| a.diagnostics.push(Diagnostic::unsupported(what, span));
-    if q.select.distinct {
-        unsupported("SELECT DISTINCT", q.select.span);
+/// The output clauses: ORDER BY (over the output attributes), LIMIT, OFFSET, DISTINCT and
+/// OUTPUT rate limiting.
+fn bind_output_clauses(a: &mut Analysis, q: &ast::Query, target: &str) -> OutputClauses {
+    let mut clauses = OutputClauses {
+        distinct: q.select.distinct,
+        rate: q.rate.clone(),
+        ..OutputClauses::default()
+    };
+    let Some(stream) = a.catalog.get(target).cloned() else {
+        return clauses;
+    };
+    let inputs = [ScopeInput {
+        stream: stream.name.clone(),
+        alias: None,
+        attrs: stream.attrs.clone(),
+    }];
+    let mut diags = Vec::new();
+    {
+        let mut b = Binder {
+            inputs: &inputs,
+            aggregates: None,
+            diags: &mut diags,
+        };
+        for item in &q.order_by {
+            if let Ok(e) = b.bind(&item.expr) {
+                clauses.order_by.push((e, item.descending));
+            } else if let Some(last) = b.diags.last_mut() {
+                last.notes
+                    .push("ORDER BY sorts by the attributes of the query's output".into());
+            }
+        }
     }
-    if let Some(o) = q.order_by.first() {
-        unsupported("ORDER BY", o.expr.span());
-    }
-    if let Some(l) = &q.limit {
-        unsupported("LIMIT", l.span());
-    }
-    if let Some(o) = &q.offset {
-        unsupported("OFFSET", o.span());
+    a.diagnostics.append(&mut diags);
+    for (slot, expr) in [
+        (&mut clauses.limit, &q.limit),
+        (&mut clauses.offset, &q.offset),
+    ] {
+        let Some(e) = expr else { continue };
+        match e {
+            ast::Expr::Literal(ast::Literal::Int(v), _) if *v >= 0 => *slot = Some(*v as u64),
+            ast::Expr::Literal(ast::Literal::Long(v), _) if *v >= 0 => *slot = Some(*v as u64),
+            other => a.diagnostics.push(
+                Diagnostic::error("LIMIT and OFFSET need a non-negative integer", other.span())
+                    .with_label("not a constant integer"),
+            ),
+        }
     }
     if let Some(r) = &q.rate {
-        unsupported("output rate limiting", r.span);
+        let bad = match (&r.mode, &r.every) {
+            (ast::RateMode::Snapshot, ast::RateEvery::Events(..)) => {
+                Some("OUTPUT SNAPSHOT needs a period such as `EVERY 1 sec`")
+            }
+            (_, ast::RateEvery::Events(n, _)) if *n <= 0 => {
+                Some("the event count must be positive")
+            }
+            (_, ast::RateEvery::Time(d)) if d.millis <= 0 => Some("the period must be positive"),
+            _ => None,
+        };
+        if let Some(msg) = bad {
+            a.diagnostics.push(Diagnostic::error(msg, r.span));
+        }
     }
+    clauses
 }
 
 /// Checks the target's schema against the output columns, or creates the target.
