@@ -64,6 +64,10 @@ pub trait Application: Sized {
     fn next_timer(&self) -> Option<i64>;
     /// Called once before the first event with the start time (fires `AT START` triggers).
     fn start(&mut self, ts: i64);
+    /// All state as snapshot bytes (see [`crate::state`]).
+    fn snapshot(&self) -> Vec<u8>;
+    /// Restores state taken by [`Application::snapshot`].
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), crate::state::StateError>;
 }
 
 /// Decodes the JSON text of one event of `stream` (an object or an array in attribute

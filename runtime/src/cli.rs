@@ -348,19 +348,75 @@ fn output_filter<A: Application>(requested: Option<&[String]>) -> Result<HashSet
     Ok(names.iter().cloned().collect())
 }
 
+/// The state file of `--state-dir`: `DIR/state.snap`, written atomically (temp + rename).
+struct StateFile {
+    path: std::path::PathBuf,
+}
+
+impl StateFile {
+    fn open(dir: &str) -> Result<StateFile, Failure> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::runtime(format!("cannot create state directory `{dir}`: {e}")))?;
+        Ok(StateFile {
+            path: std::path::Path::new(dir).join("state.snap"),
+        })
+    }
+
+    /// Restores the app from the state file, if there is one.
+    fn restore<A: Application>(&self, app: &mut A) -> Result<(), Failure> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(Failure::runtime(format!(
+                    "cannot read `{}`: {e}",
+                    self.path.display()
+                )))
+            }
+        };
+        app.restore(&bytes)
+            .map_err(|e| Failure::runtime(format!("cannot restore `{}`: {e}", self.path.display())))
+    }
+
+    /// Writes a snapshot of the app.
+    fn save<A: Application>(&self, app: &A) -> Result<(), Failure> {
+        let tmp = self.path.with_extension("snap.tmp");
+        std::fs::write(&tmp, app.snapshot())
+            .and_then(|()| std::fs::rename(&tmp, &self.path))
+            .map_err(|e| Failure::runtime(format!("cannot write `{}`: {e}", self.path.display())))
+    }
+}
+
 /// Run mode: JSON lines in, JSON lines out.
 fn run_main<A: Application<Sink = JsonLinesWriter>>(args: &Args) -> Result<(), Failure> {
     let filter = output_filter::<A>(args.output_streams.as_deref())?;
     let input = args::open_input(&args.input)?;
     let output = args::open_output(&args.output)?;
     let mut app = A::with_sink(JsonLinesWriter::new(output, Some(filter)));
+    let state = args.state_dir.as_deref().map(StateFile::open).transpose()?;
+    if let Some(file) = &state {
+        file.restore(&mut app)?;
+    }
     let opts = RunOptions {
         clock: args.clock,
         strict: args.strict,
     };
+    let every = args.checkpoint_every.map(std::time::Duration::from_millis);
+    let mut last_checkpoint = std::time::Instant::now();
     let result = run_until(&mut app, input, &opts, &mut io::stderr(), |a| {
+        if let (Some(file), Some(every)) = (&state, every) {
+            if last_checkpoint.elapsed() >= every {
+                if let Err(e) = file.save(a) {
+                    eprintln!("checkpoint failed: {}", e.message);
+                }
+                last_checkpoint = std::time::Instant::now();
+            }
+        }
         a.sink_mut().error().is_some()
     });
+    if let Some(file) = &state {
+        file.save(&app)?;
+    }
     let flushed = app.sink_mut().flush();
     let stats = match result {
         Ok(stats) => stats,

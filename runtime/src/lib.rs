@@ -17,7 +17,9 @@ pub mod cli;
 pub mod expr;
 pub mod functions;
 pub mod io;
+pub mod join;
 pub mod rate;
+pub mod state;
 pub mod window;
 
 pub use app::{Application, DecodeError, EventKind};

@@ -42,7 +42,10 @@ fn main() {
                     }
                 });
                 entries.push(quote! {
-                    (#name, Ok(crate::run_case::<#module::App<::eventflux::runtime::io::CollectingSink>>))
+                    (#name, Ok(crate::Runners {
+                        whole: crate::run_case::<#module::App<::eventflux::runtime::io::CollectingSink>>,
+                        split: crate::run_case_split::<#module::App<::eventflux::runtime::io::CollectingSink>>,
+                    }))
                 });
             }
             Err(e) => {
@@ -55,7 +58,7 @@ fn main() {
         #(#modules)*
 
         /// Every case: its name and its runner, or the compile error of its app.
-        pub static CASES: &[(&str, Result<crate::CaseRunner, &str>)] = &[#(#entries),*];
+        pub static CASES: &[(&str, Result<crate::Runners, &str>)] = &[#(#entries),*];
     };
     let file = syn::parse2::<syn::File>(registry).expect("registry tokens parse");
     std::fs::write(out_dir.join("registry.rs"), prettyplease::unparse(&file))

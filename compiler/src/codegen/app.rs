@@ -28,7 +28,11 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
                 QueryKind::Join(j) => super::join::join_query(ctx, q, j),
                 QueryKind::Pattern(p) => super::pattern::pattern_query(ctx, q, p),
             };
-            state_fields.extend(s.fields);
+            let salt = schema_salt(ctx, q);
+            state_fields.extend(s.fields.into_iter().map(|(n, t, i)| {
+                let schema = fnv(&format!("{t}|{salt}"));
+                (n, t, i, schema)
+            }));
             query_methods.push(s.methods);
             state_items.push(s.items);
             for (deadline, fire) in s.timers {
@@ -42,9 +46,10 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             query_methods.push(query_method(ctx, q));
         }
     }
-    let state_names: Vec<_> = state_fields.iter().map(|(n, _, _)| n).collect();
-    let state_tys = state_fields.iter().map(|(_, t, _)| t);
-    let state_inits = state_fields.iter().map(|(_, _, i)| i);
+    let state_names: Vec<_> = state_fields.iter().map(|(n, _, _, _)| n).collect();
+    let state_tys = state_fields.iter().map(|(_, t, _, _)| t);
+    let state_inits = state_fields.iter().map(|(_, _, i, _)| i);
+    let snapshot_methods = snapshot_methods(ctx, &state_fields, &timers);
     let start_triggers = start_triggers(ctx);
     let timer_fields: Vec<_> = timers.iter().filter_map(|t| t.field.as_ref()).collect();
     let time_methods = time_methods(&timers);
@@ -113,6 +118,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
 
             #time_methods
 
+            #snapshot_methods
             #sends
             #emits_fns
             #(#query_methods)*
@@ -121,6 +127,63 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
         #(#state_items)*
 
         #application
+    }
+}
+
+/// FNV-1a of `text`: stable layout hashes for snapshot records.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The schemas a query's state depends on (its inputs and its target), for layout hashes.
+fn schema_salt(ctx: &Ctx<'_>, q: &crate::plan::QueryPlan) -> String {
+    q.inputs
+        .iter()
+        .chain(std::iter::once(&q.target))
+        .map(|&i| {
+            let s = &ctx.plan.streams[i];
+            let attrs: Vec<String> = s.attrs.iter().map(|a| format!("{}:{}:{}", a.name, a.ty, a.nullable)).collect();
+            format!("{}({})", s.name, attrs.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// `snapshot()` and `restore()`: one record per state field, keyed by the field's name
+/// (derived from the query's name, so stable across builds) and its layout hash.
+fn snapshot_methods(ctx: &Ctx<'_>, fields: &[(proc_macro2::Ident, TokenStream, TokenStream, u64)], timers: &[Timer]) -> TokenStream {
+    let rt = ctx.rt;
+    let mut names: Vec<String> = ctx.plan.streams.iter().filter(|s| s.input).map(|s| s.name.clone()).collect();
+    names.sort();
+    let app_hash = fnv(&names.join(","));
+    let timer_fields: Vec<&TokenStream> = timers.iter().filter_map(|t| t.field.as_ref()).collect();
+    let ids: Vec<String> = fields.iter().map(|(n, _, _, _)| n.to_string()).collect();
+    let names: Vec<&proc_macro2::Ident> = fields.iter().map(|(n, _, _, _)| n).collect();
+    let schemas: Vec<u64> = fields.iter().map(|(_, _, _, h)| *h).collect();
+    quote! {
+        /// All state of the app (clock, triggers, windows, aggregates, rate limiters) as
+        /// snapshot bytes: header, lz4-compressed bincode records, checksum.
+        pub fn snapshot(&self) -> ::std::vec::Vec<u8> {
+            let mut __ef_builder = #rt::state::SnapshotBuilder::new(#app_hash);
+            __ef_builder.add("app/clock", 0, &(self.now, self.started #(, self.#timer_fields)*));
+            #(__ef_builder.add(#ids, #schemas, &self.#names);)*
+            __ef_builder.finish()
+        }
+
+        /// Restores state taken by [`App::snapshot`] (of this or an earlier build of the
+        /// app): every operator whose state layout is unchanged gets its state back; the
+        /// others start fresh.
+        pub fn restore(&mut self, bytes: &[u8]) -> ::core::result::Result<(), #rt::state::StateError> {
+            let __ef_snapshot = #rt::state::Snapshot::decode(bytes, #app_hash)?;
+            let mut __ef_clock = (self.now, self.started #(, self.#timer_fields)*);
+            if __ef_snapshot.restore_into("app/clock", 0, &mut __ef_clock)? {
+                (self.now, self.started #(, self.#timer_fields)*) = __ef_clock;
+            }
+            #(__ef_snapshot.restore_into(#ids, #schemas, &mut self.#names)?;)*
+            ::core::result::Result::Ok(())
+        }
     }
 }
 
@@ -373,6 +436,14 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
 
             fn start(&mut self, ts: i64) {
                 App::start(self, ts);
+            }
+
+            fn snapshot(&self) -> ::std::vec::Vec<u8> {
+                App::snapshot(self)
+            }
+
+            fn restore(&mut self, bytes: &[u8]) -> ::core::result::Result<(), #rt::state::StateError> {
+                App::restore(self, bytes)
             }
         }
     }

@@ -19,6 +19,26 @@ pub(super) struct Args {
     pub bench: bool,
     /// Replays in bench mode.
     pub repeat: u32,
+    /// `--state-dir DIR`: restore from and checkpoint into `DIR/state.snap`.
+    pub state_dir: Option<String>,
+    /// `--checkpoint-every DURATION` in ms (wall clock).
+    pub checkpoint_every: Option<u64>,
+}
+
+/// Parses `500ms`, `10s`, `5sec`, `2m`, `1h` or a plain number of milliseconds.
+pub(super) fn parse_duration(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let factor = match unit.trim() {
+        "" | "ms" | "millis" | "milliseconds" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        _ => return None,
+    };
+    n.checked_mul(factor).filter(|&ms| ms > 0)
 }
 
 /// The usage text.
@@ -38,6 +58,8 @@ Options:
   --output-streams A,B   print only these streams (default: every output stream)
   --bench                decode the input once, replay it, print throughput as JSON
   --repeat N             replays with --bench (default: 10)
+  --state-dir DIR        restore state from DIR/state.snap at start, save it at the end
+  --checkpoint-every D   also save it every D of wall time (e.g. 10s, 500ms)
   -h, --help             print this help
 
 Exit codes: 0 success, 1 runtime or I/O error, 2 bad usage or bad line with --strict.
@@ -56,6 +78,8 @@ impl Args {
             output_streams: None,
             bench: false,
             repeat: 10,
+            state_dir: None,
+            checkpoint_every: None,
         };
         let mut repeat_given = false;
         let mut argv = argv.into_iter();
@@ -104,6 +128,15 @@ impl Args {
                     };
                     repeat_given = true;
                 }
+                "--state-dir" => args.state_dir = Some(value()?),
+                "--checkpoint-every" => {
+                    let v = value()?;
+                    args.checkpoint_every = Some(parse_duration(&v).ok_or_else(|| {
+                        format!(
+                            "--checkpoint-every needs a duration such as 10s or 500ms, not `{v}`"
+                        )
+                    })?);
+                }
                 "--strict" | "--bench" if inline.is_some() => {
                     return Err(format!("{flag} takes no value"))
                 }
@@ -117,6 +150,9 @@ impl Args {
         }
         if repeat_given && !args.bench {
             return Err("--repeat applies only with --bench".into());
+        }
+        if args.checkpoint_every.is_some() && args.state_dir.is_none() {
+            return Err("--checkpoint-every needs --state-dir".into());
         }
         if args.bench && args.clock == Clock::Wall {
             return Err("--bench replays on the event clock; --clock wall does not apply".into());
@@ -198,7 +234,10 @@ mod tests {
             ("--repeat x --bench", "positive integer"),
             ("--repeat 3", "only with --bench"),
             ("--bench --clock wall", "event clock"),
-            ("--state-dir d", "unknown flag `--state-dir`"),
+            (
+                "--checkpoint-every 5s",
+                "--checkpoint-every needs --state-dir",
+            ),
             ("--strict=yes", "takes no value"),
             ("--output-streams ,", "at least one"),
             ("app.eventflux", "unexpected argument"),

@@ -93,6 +93,16 @@ impl<S: EventSink> Application for Fake<S> {
         );
         self.next = Some(ts + PERIOD);
     }
+    fn snapshot(&self) -> Vec<u8> {
+        let mut b = crate::state::SnapshotBuilder::new(1);
+        b.add("fake/next", 0, &self.next);
+        b.finish()
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), crate::state::StateError> {
+        let snap = crate::state::Snapshot::decode(bytes, 1)?;
+        snap.restore_into("fake/next", 0, &mut self.next)?;
+        Ok(())
+    }
 }
 
 type Collecting = Fake<CollectingSink>;

@@ -31,7 +31,7 @@ fn conformance_cases() {
             }
         };
         let input = std::fs::read_to_string(case.join("input.jsonl")).unwrap_or_default();
-        let (lines, errors) = runner(&input);
+        let (lines, errors) = (runner.whole)(&input);
         let actual = lines.join("\n");
         if bless {
             let text = if lines.is_empty() {
@@ -46,6 +46,13 @@ fn conformance_cases() {
         if parse_lines(&actual) != parse_lines(&expected) {
             failures.push(format!(
                 "{name}: output differs\n--- expected\n{expected}\n--- actual\n{actual}\n--- errors\n{errors}"
+            ));
+        }
+        let (split, split_errors) = (runner.split)(&input);
+        if split != lines {
+            failures.push(format!(
+                "{name}: snapshot/restore half way changes the output\n--- whole\n{actual}\n--- split\n{}\n--- errors\n{split_errors}",
+                split.join("\n")
             ));
         }
         if let Ok(wanted) = std::fs::read_to_string(case.join("expected_errors.txt")) {

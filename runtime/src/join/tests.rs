@@ -1,0 +1,167 @@
+//! The join index against the windows it mirrors, and indexed joins against nested loops.
+
+use super::*;
+use crate::window::{
+    ExternalTimeBatchWindow, ExternalTimeWindow, FirstUniqueWindow, HopWindow, Insert,
+    LengthBatchWindow, LengthWindow, SessionWindow, TimeBatchWindow, TimeLengthWindow, TimeWindow,
+    UniqueWindow, Window, WindowEvent,
+};
+use proptest::prelude::*;
+
+/// An event of a join side: its key and a distinguishing value.
+type Ev = (u8, u32);
+
+/// Keeps `index` in step with a window's emissions (what the generated code does).
+fn mirror(index: &mut JoinIndex<u8, Ev>) -> impl FnMut(WindowEvent<'_, Ev>) + '_ {
+    move |e| match e {
+        WindowEvent::Current { ts, event } => index.insert(event.0, ts, *event),
+        WindowEvent::Expired { event, .. } => {
+            index.remove(&event.0, event);
+        }
+        WindowEvent::Reset { .. } | WindowEvent::Flush { .. } => {}
+    }
+}
+
+/// After every step, each key's indexed events equal the window's events with that key, in
+/// the window's order, so an indexed probe returns what a nested loop over the window does.
+fn check_mirrors<W: Window<Ev>>(
+    mut window: W,
+    steps: &[(i64, Ev)],
+    mut insert: impl FnMut(&mut W, i64, Ev, &mut JoinIndex<u8, Ev>),
+) -> Result<(), TestCaseError> {
+    let mut index = JoinIndex::new();
+    for &(ts, ev) in steps {
+        window.advance(ts, mirror(&mut index));
+        insert(&mut window, ts, ev, &mut index);
+        prop_assert_eq!(index.len(), window.len());
+        for key in 0..4u8 {
+            let naive: Vec<(i64, &Ev)> = window.iter().filter(|(_, e)| e.0 == key).collect();
+            let indexed: Vec<(i64, &Ev)> = index.get(&key).collect();
+            prop_assert_eq!(naive, indexed, "key {} at ts {}", key, ts);
+        }
+    }
+    Ok(())
+}
+
+fn steps() -> impl Strategy<Value = Vec<(i64, Ev)>> {
+    proptest::collection::vec((0i64..400, 0u8..4), 1..120).prop_map(|gaps| {
+        let mut ts = 0;
+        gaps.into_iter()
+            .enumerate()
+            .map(|(i, (gap, key))| {
+                // Several events often share a timestamp.
+                ts += if gap < 150 { 0 } else { gap };
+                (ts, (key, i as u32))
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn index_mirrors_sliding_windows(steps in steps(), n in 1usize..6, d in 1i64..900) {
+        check_mirrors(LengthWindow::new(n), &steps, |w, t, e, i| w.insert(t, e, mirror(i)))?;
+        check_mirrors(TimeWindow::new(d), &steps, |w, t, e, i| w.insert(t, e, mirror(i)))?;
+        check_mirrors(TimeLengthWindow::new(d, n), &steps, |w, t, e, i| {
+            w.insert(t, e, mirror(i))
+        })?;
+        check_mirrors(ExternalTimeWindow::new(d), &steps, |w, t, e, i| {
+            w.insert(t, t, e, mirror(i))
+        })?;
+        check_mirrors(UniqueWindow::new(), &steps, |w, t, e, i| {
+            w.insert(t, e.0, e, mirror(i))
+        })?;
+        check_mirrors(FirstUniqueWindow::new(), &steps, |w, t, e, i| {
+            w.insert(t, e.0, e, mirror(i))
+        })?;
+    }
+
+    #[test]
+    fn index_mirrors_batch_windows(steps in steps(), n in 1usize..6, d in 1i64..900) {
+        check_mirrors(LengthBatchWindow::new(n).with_expired(true), &steps, |w, t, e, i| {
+            Insert::insert(w, t, e, mirror(i))
+        })?;
+        check_mirrors(TimeBatchWindow::new(d).with_expired(true), &steps, |w, t, e, i| {
+            Insert::insert(w, t, e, mirror(i))
+        })?;
+        check_mirrors(HopWindow::new(d, (d / 2).max(1)).with_expired(true), &steps, |w, t, e, i| {
+            Insert::insert(w, t, e, mirror(i))
+        })?;
+        check_mirrors(ExternalTimeBatchWindow::new(d).with_expired(true), &steps, |w, t, e, i| {
+            w.insert(t, t, e, mirror(i))
+        })?;
+        check_mirrors(SessionWindow::new(d).with_expired(true), &steps, |w, t, e, i| {
+            w.insert(t, e.0 % 2, e, mirror(i))
+        })?;
+    }
+
+    /// A two-sided equi-join over length windows: probing the other side's index gives the
+    /// same joined rows, in the same order, as a nested loop over its window.
+    #[test]
+    fn indexed_join_matches_nested_loop(
+        arrivals in proptest::collection::vec((any::<bool>(), 0u8..5, 0u8..3), 1..200),
+        n in 1usize..8,
+    ) {
+        let mut windows = [LengthWindow::<Ev>::new(n), LengthWindow::new(n)];
+        let mut indexes = [JoinIndex::<u8, Ev>::new(), JoinIndex::new()];
+        for (i, &(right, key, extra)) in arrivals.iter().enumerate() {
+            let (side, other) = if right { (1, 0) } else { (0, 1) };
+            let event: Ev = (key, i as u32);
+            let ts = i as i64;
+            // Nested loop: every event of the other window, filtered by the condition
+            // `key = key AND extra-condition`.
+            let cond = |o: &Ev| o.0 == event.0 && o.1 % 3 != u32::from(extra);
+            let mut naive = Vec::new();
+            let mut indexed = Vec::new();
+            let [w0, w1] = &mut windows;
+            let (own, theirs) = if side == 0 { (w0, &*w1) } else { (w1, &*w0) };
+            let [i0, i1] = &mut indexes;
+            let (own_index, their_index) = if side == 0 { (i0, &*i1) } else { (i1, &*i0) };
+            own.insert(ts, event, |e| {
+                if let WindowEvent::Current { event: cur, .. } = e {
+                    naive.extend(theirs.iter().filter(|(_, o)| cond(o)).map(|(_, o)| (*cur, *o)));
+                    indexed.extend(
+                        their_index.get(&cur.0).filter(|(_, o)| cond(o)).map(|(_, o)| (*cur, *o)),
+                    );
+                }
+                mirror(own_index)(e);
+            });
+            prop_assert_eq!(&naive, &indexed);
+            let _ = other;
+        }
+    }
+}
+
+#[test]
+fn removes_the_equal_event_else_the_oldest() {
+    let mut index: JoinIndex<u8, (u8, f64)> = JoinIndex::new();
+    index.insert(1, 10, (1, 1.0));
+    index.insert(1, 11, (1, f64::NAN));
+    index.insert(1, 12, (1, 3.0));
+    assert_eq!(index.remove(&1, &(1, 3.0)), Some((12, (1, 3.0))));
+    // NaN is not equal to itself: the oldest entry of the key goes.
+    assert_eq!(index.remove(&1, &(1, f64::NAN)).map(|r| r.0), Some(10));
+    assert_eq!(index.len(), 1);
+    assert_eq!(index.remove(&2, &(2, 0.0)), None);
+    index.remove(&1, &(1, 0.5));
+    assert!(index.is_empty());
+    assert_eq!(index.keys(), 0);
+}
+
+#[test]
+fn round_trips_through_serde() {
+    let mut index: JoinIndex<(Option<i32>, u8), String> = JoinIndex::new();
+    index.insert((Some(1), 2), 5, "a".into());
+    index.insert((None, 0), 6, "b".into());
+    index.insert((Some(1), 2), 7, "c".into());
+    let json = serde_json::to_string(&index).unwrap();
+    let back: JoinIndex<(Option<i32>, u8), String> = serde_json::from_str(&json).unwrap();
+    let hits: Vec<_> = back.get(&(Some(1), 2)).collect();
+    assert_eq!(hits, vec![(5, &"a".to_string()), (7, &"c".to_string())]);
+    assert_eq!(back.len(), 3);
+    let mut cleared = back.clone();
+    cleared.clear();
+    assert!(cleared.is_empty());
+}
