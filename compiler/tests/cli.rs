@@ -158,24 +158,58 @@ fn build_makes_a_binary_that_persists_state_across_runs() {
         "counting.eventflux",
         "CREATE STREAM S (k STRING, v INT);\nINSERT INTO Totals SELECT k, sum(v) AS total, count() AS n FROM S WINDOW('length', 3) GROUP BY k;\n",
     );
-    let bin = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests").join("counting-bin");
+    let bin = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli-tests")
+        .join("counting-bin");
     run_ok(eventflux().arg("build").arg(&app).arg("-o").arg(&bin));
     let events: Vec<String> = (1..=6)
-        .map(|i| format!("{{\"stream\": \"S\", \"ts\": {i}, \"data\": {{\"k\": \"{}\", \"v\": {i}}}}}", if i % 2 == 0 { "a" } else { "b" }))
+        .map(|i| {
+            format!(
+                "{{\"stream\": \"S\", \"ts\": {i}, \"data\": {{\"k\": \"{}\", \"v\": {i}}}}}",
+                if i % 2 == 0 { "a" } else { "b" }
+            )
+        })
         .collect();
     let whole = temp_file("whole.jsonl", &events.join("\n"));
     let first = temp_file("first.jsonl", &events[..3].join("\n"));
     let second = temp_file("second.jsonl", &events[3..].join("\n"));
     let expected = run_ok(Command::new(&bin).arg("--input").arg(&whole));
-    let state = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests").join("state");
+    let state = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli-tests")
+        .join("state");
     let _ = std::fs::remove_dir_all(&state);
-    let a = run_ok(Command::new(&bin).arg("--input").arg(&first).arg("--state-dir").arg(&state));
-    let b = run_ok(Command::new(&bin).arg("--input").arg(&second).arg("--state-dir").arg(&state));
+    let a = run_ok(
+        Command::new(&bin)
+            .arg("--input")
+            .arg(&first)
+            .arg("--state-dir")
+            .arg(&state),
+    );
+    let b = run_ok(
+        Command::new(&bin)
+            .arg("--input")
+            .arg(&second)
+            .arg("--state-dir")
+            .arg(&state),
+    );
     assert!(state.join("state.snap").exists());
-    assert_eq!(format!("{}{}", text(&a.stdout), text(&b.stdout)), text(&expected.stdout));
+    assert_eq!(
+        format!("{}{}", text(&a.stdout), text(&b.stdout)),
+        text(&expected.stdout)
+    );
     // A corrupt state file is a clear error, not a panic.
     std::fs::write(state.join("state.snap"), b"garbage").expect("write");
-    let out = Command::new(&bin).arg("--input").arg(&second).arg("--state-dir").arg(&state).output().expect("start");
+    let out = Command::new(&bin)
+        .arg("--input")
+        .arg(&second)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .expect("start");
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("cannot restore"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot restore"),
+        "{}",
+        text(&out.stderr)
+    );
 }

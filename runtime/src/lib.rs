@@ -20,6 +20,7 @@ pub mod io;
 pub mod join;
 pub mod rate;
 pub mod state;
+pub mod table;
 pub mod window;
 
 pub use app::{Application, DecodeError, EventKind};

@@ -21,6 +21,8 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     let mut state_fields = Vec::new();
     let mut query_methods = Vec::new();
     let mut state_items = Vec::new();
+    let mut partition_fields = vec![Vec::new(); ctx.plan.partitions.len()];
+    let mut partition_timers = vec![Vec::new(); ctx.plan.partitions.len()];
     for q in ctx.plan.queries.iter().filter(|q| emits(q)) {
         if q.is_stateful() {
             let s = match &q.kind {
@@ -29,22 +31,56 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
                 QueryKind::Pattern(p) => super::pattern::pattern_query(ctx, q, p),
             };
             let salt = schema_salt(ctx, q);
+            if let Some(p) = q.partition {
+                partition_fields[p].extend(s.fields.iter().cloned());
+                partition_timers[p].extend(s.timers.iter().cloned());
+            } else {
+                for (deadline, fire) in s.timers {
+                    timers.push(Timer {
+                        field: None,
+                        deadline,
+                        fire,
+                    });
+                }
+            }
             state_fields.extend(s.fields.into_iter().map(|(n, t, i)| {
                 let schema = fnv(&format!("{t}|{salt}"));
                 (n, t, i, schema)
             }));
             query_methods.push(s.methods);
             state_items.push(s.items);
-            for (deadline, fire) in s.timers {
-                timers.push(Timer {
-                    field: None,
-                    deadline,
-                    fire,
-                });
-            }
         } else {
             query_methods.push(query_method(ctx, q));
         }
+    }
+    for (index, p) in ctx.plan.partitions.iter().enumerate() {
+        let code = super::partition::partition(
+            ctx,
+            index,
+            p,
+            &partition_fields[index],
+            &partition_timers[index],
+            |stream| partition_calls(ctx, index, stream),
+        );
+        let mut purge_fields = code.timer_fields.into_iter();
+        for (deadline, fire) in code.timers {
+            let field = if deadline.to_string().contains("_purge") {
+                purge_fields.next().map(|f| quote!(#f))
+            } else {
+                None
+            };
+            timers.push(Timer {
+                field,
+                deadline,
+                fire,
+            });
+        }
+        state_fields.extend(code.fields.into_iter().map(|(n, t, i)| {
+            let schema = fnv(&t.to_string());
+            (n, t, i, schema)
+        }));
+        state_items.push(code.items);
+        query_methods.push(code.methods);
     }
     let state_names: Vec<_> = state_fields.iter().map(|(n, _, _, _)| n).collect();
     let state_tys = state_fields.iter().map(|(_, t, _, _)| t);
@@ -144,7 +180,11 @@ fn schema_salt(ctx: &Ctx<'_>, q: &crate::plan::QueryPlan) -> String {
         .chain(std::iter::once(&q.target))
         .map(|&i| {
             let s = &ctx.plan.streams[i];
-            let attrs: Vec<String> = s.attrs.iter().map(|a| format!("{}:{}:{}", a.name, a.ty, a.nullable)).collect();
+            let attrs: Vec<String> = s
+                .attrs
+                .iter()
+                .map(|a| format!("{}:{}:{}", a.name, a.ty, a.nullable))
+                .collect();
             format!("{}({})", s.name, attrs.join(","))
         })
         .collect::<Vec<_>>()
@@ -153,9 +193,19 @@ fn schema_salt(ctx: &Ctx<'_>, q: &crate::plan::QueryPlan) -> String {
 
 /// `snapshot()` and `restore()`: one record per state field, keyed by the field's name
 /// (derived from the query's name, so stable across builds) and its layout hash.
-fn snapshot_methods(ctx: &Ctx<'_>, fields: &[(proc_macro2::Ident, TokenStream, TokenStream, u64)], timers: &[Timer]) -> TokenStream {
+fn snapshot_methods(
+    ctx: &Ctx<'_>,
+    fields: &[(proc_macro2::Ident, TokenStream, TokenStream, u64)],
+    timers: &[Timer],
+) -> TokenStream {
     let rt = ctx.rt;
-    let mut names: Vec<String> = ctx.plan.streams.iter().filter(|s| s.input).map(|s| s.name.clone()).collect();
+    let mut names: Vec<String> = ctx
+        .plan
+        .streams
+        .iter()
+        .filter(|s| s.input)
+        .map(|s| s.name.clone())
+        .collect();
     names.sort();
     let app_hash = fnv(&names.join(","));
     let timer_fields: Vec<&TokenStream> = timers.iter().filter_map(|t| t.field.as_ref()).collect();
@@ -246,15 +296,35 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
     let items = ctx.plan.streams.iter().zip(&ctx.streams).map(|(s, n)| {
         let ty = &n.ty;
         let consume = format_ident!("consume_{}", n.snake);
-        let calls: Vec<_> = s
+        let stream_index = ctx
+            .plan
+            .streams
+            .iter()
+            .position(|x| std::ptr::eq(x, s))
+            .unwrap_or(0);
+        let mut calls: Vec<TokenStream> = Vec::new();
+        let mut partitions_called: Vec<usize> = Vec::new();
+        for &(i, input) in s
             .consumers
             .iter()
             .filter(|(i, _)| emits(&ctx.plan.queries[*i]))
-            .map(|&(i, input)| {
-                let m = entry(&ctx.plan.queries[i], input);
-                quote!(self.#m(ts, event);)
-            })
-            .collect();
+        {
+            let q = &ctx.plan.queries[i];
+            match q.partition {
+                // A partitioned stream enters the partition once, which runs its queries.
+                Some(p) if is_key_stream(ctx, p, stream_index) => {
+                    if !partitions_called.contains(&p) {
+                        partitions_called.push(p);
+                        let m = super::partition::entry(ctx, p, stream_index);
+                        calls.push(quote!(self.#m(ts, event);));
+                    }
+                }
+                _ => {
+                    let m = entry(q, input);
+                    calls.push(quote!(self.#m(ts, event);));
+                }
+            }
+        }
         let (ts, event) = params(!calls.is_empty());
         let consume_fn = quote! {
             fn #consume(&mut self, #ts: i64, #event: &#ty) {
@@ -277,6 +347,27 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
     quote!(#(#items)*)
 }
 
+/// `true` when `stream` is one of the streams partition `p` splits by key.
+fn is_key_stream(ctx: &Ctx<'_>, p: usize, stream: usize) -> bool {
+    ctx.plan.partitions[p]
+        .keys
+        .iter()
+        .any(|(s, _)| *s == stream)
+}
+
+/// The calls of partition `p`'s queries that read key stream `stream`, in source order.
+fn partition_calls(ctx: &Ctx<'_>, p: usize, stream: usize) -> Vec<TokenStream> {
+    ctx.plan.streams[stream]
+        .consumers
+        .iter()
+        .filter(|(i, _)| ctx.plan.queries[*i].partition == Some(p) && emits(&ctx.plan.queries[*i]))
+        .map(|&(i, input)| {
+            let m = entry(&ctx.plan.queries[i], input);
+            quote!(self.#m(ts, event);)
+        })
+        .collect()
+}
+
 /// `emit_<stream>` for every stream that queries or triggers insert into.
 fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
     let rt = ctx.rt;
@@ -285,7 +376,11 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
         .streams
         .iter()
         .zip(&ctx.streams)
-        .filter(|(s, _)| s.output || s.trigger.is_some())
+        .enumerate()
+        .filter(|(i, (s, _))| {
+            s.output || s.trigger.is_some() || ctx.plan.queries.iter().any(|q| q.target == *i)
+        })
+        .map(|(_, x)| x)
         .map(|(s, n)| {
             let ty = &n.ty;
             let emit = format_ident!("emit_{}", n.snake);

@@ -19,6 +19,9 @@ pub(crate) struct ExprEnv<'a> {
     pub aggregates: Vec<TokenStream>,
     /// Tokens reading the app's clock (for `now()`).
     pub now: TokenStream,
+    /// Per input, `true` when its access tokens name an `Option<&Event>` (the padded side
+    /// of an outer join: `None` reads every attribute as NULL). Missing entries are `false`.
+    pub optional: Vec<bool>,
 }
 
 impl ExprEnv<'_> {
@@ -29,6 +32,27 @@ impl ExprEnv<'_> {
             quote!(#access.#f),
             &self.ctx.plan.streams[*stream].attrs[attr],
         )
+    }
+
+    fn is_optional(&self, input: usize) -> bool {
+        self.optional.get(input).copied().unwrap_or(false)
+    }
+
+    /// Attribute `attr` of optional input `input` (an `Option<&Event>`), NULL when the input
+    /// is absent; `owned` clones STRING values.
+    fn optional_attr(&self, input: usize, attr: usize, owned: bool) -> TokenStream {
+        let (access, stream) = &self.inputs[input];
+        let f = field(self.ctx, *stream, attr);
+        let a = &self.ctx.plan.streams[*stream].attrs[attr];
+        let string = a.ty == Type::String;
+        match (a.nullable, string && owned, string) {
+            (true, true, _) => quote!(#access.and_then(|__ef_e| __ef_e.#f.clone())),
+            (true, false, true) => quote!(#access.and_then(|__ef_e| __ef_e.#f.as_ref())),
+            (true, false, false) => quote!(#access.and_then(|__ef_e| __ef_e.#f)),
+            (false, true, _) => quote!(#access.map(|__ef_e| __ef_e.#f.clone())),
+            (false, false, true) => quote!(#access.map(|__ef_e| &__ef_e.#f)),
+            (false, false, false) => quote!(#access.map(|__ef_e| __ef_e.#f)),
+        }
     }
 
     /// The expression as an `Option<T>`.
@@ -45,6 +69,9 @@ impl ExprEnv<'_> {
                     t => value_type(rt, t),
                 };
                 quote!(::core::option::Option::None::<#ty>)
+            }
+            ExprKind::Attr { input, attr, .. } if self.is_optional(*input) => {
+                self.optional_attr(*input, *attr, false)
             }
             ExprKind::Attr { input, attr, .. } => {
                 let (path, a) = self.attr(*input, *attr);
@@ -130,6 +157,9 @@ impl ExprEnv<'_> {
             ExprKind::Cast(x) => self.cast(x, e.ty),
             ExprKind::Call(func, args) => self.call(*func, args),
             ExprKind::Agg(i) => self.aggregates[*i].clone(),
+            ExprKind::InTable { table, row, cond } => {
+                super::table::in_table(self, table, *row, cond)
+            }
         }
     }
 
@@ -141,6 +171,9 @@ impl ExprEnv<'_> {
         }
         let rt = self.ctx.rt;
         if let ExprKind::Attr { input, attr, .. } = &e.kind {
+            if self.is_optional(*input) {
+                return self.optional_attr(*input, *attr, true);
+            }
             let (path, a) = self.attr(*input, *attr);
             return if a.nullable {
                 quote!(#path.clone())

@@ -13,10 +13,12 @@ mod expr;
 mod join;
 pub mod names;
 mod output;
+mod partition;
 mod pattern;
 mod query;
 mod selector;
 mod stream;
+mod table;
 mod window;
 
 use crate::plan::AppPlan;

@@ -54,6 +54,7 @@ pub(crate) fn output_stage(
             inputs: vec![(name, q.target)],
             aggregates: Vec::new(),
             now: quote!(self.now),
+            optional: Vec::new(),
         };
         let (a, b) = (env(quote!(__ef_a.2)), env(quote!(__ef_b.2)));
         let keys = out.order_by.iter().map(|(e, desc)| {

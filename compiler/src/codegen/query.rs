@@ -39,6 +39,7 @@ pub(crate) fn query_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
         inputs: vec![(quote!(event), q.input)],
         aggregates: Vec::new(),
         now: quote!(self.now),
+        optional: Vec::new(),
     };
     let filter = q.filter.as_ref().map(|f| {
         let c = env.gen(f);

@@ -181,6 +181,7 @@ pub(crate) fn selector(
         inputs,
         aggregates: values,
         now: quote!(__ef_now),
+        optional: Vec::new(),
     };
     let aggs: Vec<Agg> = q.aggregates.iter().map(|c| aggregator(&env, c)).collect();
     let grouped = !q.group_by.is_empty();
@@ -398,6 +399,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         inputs: vec![(quote!(event), q.input)],
         aggregates: Vec::new(),
         now: quote!(__ef_now),
+        optional: Vec::new(),
     };
     let wcode = q
         .window
@@ -429,6 +431,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         inputs: vec![(quote!(event), q.input)],
         aggregates: Vec::new(),
         now: quote!(self.now),
+        optional: Vec::new(),
     };
     let filter = q.filter.as_ref().map(|f| {
         let c = filter_env.gen(f);

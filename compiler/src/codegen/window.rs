@@ -232,6 +232,7 @@ fn field_of(env: &ExprEnv<'_>, a: &TExpr, event: TokenStream) -> TokenStream {
             .collect(),
         aggregates: Vec::new(),
         now: env.now.clone(),
+        optional: env.optional.clone(),
     };
     inner.owned(a)
 }

@@ -17,6 +17,19 @@ pub struct AppPlan {
     pub streams: Vec<StreamPlan>,
     /// Every query, in source order.
     pub queries: Vec<QueryPlan>,
+    /// Every partition.
+    pub partitions: Vec<PartitionPlan>,
+}
+
+/// A partition: which streams it splits by which key, and the queries inside.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartitionPlan {
+    /// Partitioned streams (index into `streams`) with their key.
+    pub keys: Vec<(usize, crate::sema::ir::PartitionBy)>,
+    /// `PURGE AFTER` in ms.
+    pub purge_after: Option<i64>,
+    /// The queries inside (indexes into `queries`), in source order.
+    pub queries: Vec<usize>,
 }
 
 /// One stream of the plan.
@@ -32,6 +45,8 @@ pub struct StreamPlan {
     pub output: bool,
     /// When it is a trigger, when it fires.
     pub trigger: Option<TriggerAt>,
+    /// When it is a table (not a stream), its keys; a table has no consumers.
+    pub table: Option<crate::sema::catalog::TableKeys>,
     /// The queries that read it, in source order: (query index, input index of the query).
     pub consumers: Vec<(usize, usize)>,
 }
@@ -39,6 +54,8 @@ pub struct StreamPlan {
 /// One query's operator chain.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueryPlan {
+    /// The partition the query is in.
+    pub partition: Option<usize>,
     /// Stable name.
     pub name: String,
     /// Index of the (first) input stream in [`AppPlan::streams`].
@@ -63,8 +80,10 @@ pub struct QueryPlan {
     pub output: OutputClauses,
     /// Output columns, named after the target's attributes.
     pub columns: Vec<Column>,
-    /// Index of the target stream.
+    /// Index of the target stream (or table).
     pub target: usize,
+    /// What the query does to its target table (INSERT, UPSERT, UPDATE, DELETE).
+    pub table_op: Option<Box<crate::sema::table::TableOp>>,
     /// Which events are emitted.
     pub events: OutputEvents,
 }
@@ -86,11 +105,13 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             name: s.name.clone(),
             attrs: s.attrs.clone(),
             input: s.kind == StreamKind::Defined,
-            output: s.produced,
+            // Inner streams (`#Name`) of partitions are never printed.
+            output: s.produced && !s.name.starts_with('#'),
             trigger: match &s.kind {
                 StreamKind::Trigger(at) => Some(at.clone()),
                 _ => None,
             },
+            table: s.table().cloned(),
             consumers: Vec::new(),
         })
         .collect();
@@ -100,7 +121,10 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
         let input = inputs.first().copied().unwrap_or(0);
         let target = index(&q.target);
         for (n, &s) in inputs.iter().enumerate() {
-            if !streams[s].consumers.contains(&(i, n)) && first_input_of(&inputs, s) == n {
+            // A table never triggers a query: it is read, not delivered.
+            let table = streams[s].table.is_some();
+            if !table && !streams[s].consumers.contains(&(i, n)) && first_input_of(&inputs, s) == n
+            {
                 streams[s].consumers.push((i, n));
             }
         }
@@ -114,6 +138,7 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             })
             .collect();
         queries.push(QueryPlan {
+            partition: q.partition,
             name: q.name.clone(),
             input,
             inputs,
@@ -127,10 +152,31 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             output: q.output.clone(),
             columns,
             target,
+            table_op: q.table_op.clone(),
             events: q.events,
         });
     }
-    AppPlan { streams, queries }
+    let partitions = analysis
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(p, bp)| PartitionPlan {
+            keys: bp
+                .keys
+                .iter()
+                .map(|k| (index(&k.stream), k.key.clone()))
+                .collect(),
+            purge_after: bp.purge_after,
+            queries: (0..queries.len())
+                .filter(|&i| queries[i].partition == Some(p))
+                .collect(),
+        })
+        .collect();
+    AppPlan {
+        streams,
+        queries,
+        partitions,
+    }
 }
 
 /// A stream read by several inputs of one query (a self-join, a pattern over one stream) is
@@ -171,6 +217,7 @@ impl AppPlan {
                 (true, false) => "input",
                 (false, true) => "output",
                 (false, false) if s.trigger.is_some() => "trigger",
+                (false, false) if s.table.is_some() => "table",
                 _ => "internal",
             };
             let _ = writeln!(out, "stream {} ({}) [{role}]", s.name, attrs.join(", "));

@@ -24,6 +24,18 @@ pub enum StreamKind {
     Inferred,
     /// `CREATE TRIGGER` (one attribute `triggered_time LONG`).
     Trigger(TriggerAt),
+    /// `CREATE TABLE`: not a stream (it holds rows; queries insert into it, join it, test
+    /// `IN` it, update and delete its rows), kept in the catalog so names stay unique.
+    Table(TableKeys),
+}
+
+/// The keys of a table, as attribute indexes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TableKeys {
+    /// Primary-key columns, in key order (empty: no primary key).
+    pub primary_key: Vec<usize>,
+    /// Secondary indexes, each with its columns.
+    pub indexes: Vec<Vec<usize>>,
 }
 
 /// A stream in the catalog.
@@ -45,6 +57,14 @@ impl StreamInfo {
     /// Index of attribute `name`.
     pub fn attr_index(&self, name: &str) -> Option<usize> {
         self.attrs.iter().position(|a| a.name == name)
+    }
+
+    /// The keys, when this entry is a table.
+    pub fn table(&self) -> Option<&TableKeys> {
+        match &self.kind {
+            StreamKind::Table(keys) => Some(keys),
+            _ => None,
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Binder<'a> {
     pub aggregates: Option<&'a mut Vec<AggCall>>,
     /// Diagnostics collected while binding.
     pub diags: &'a mut Vec<Diagnostic>,
+    /// The catalog, for `IN table` conditions; `None` where they are not allowed.
+    pub tables: Option<&'a super::catalog::Catalog>,
 }
 
 /// The error of a binding step whose diagnostic has already been pushed.

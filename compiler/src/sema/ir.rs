@@ -245,6 +245,17 @@ pub enum ExprKind {
     Call(Func, Vec<TExpr>),
     /// The result of aggregate number `n` of the query.
     Agg(usize),
+    /// `... IN Table`: whether some row of table `table` satisfies `cond`. `cond` reads the
+    /// inputs in scope where the expression was written and the row as input `row` (one past
+    /// them); `x IN T` is `T.key = x`.
+    InTable {
+        /// The table's name.
+        table: String,
+        /// The input index of the table row inside `cond`.
+        row: usize,
+        /// The condition on the row.
+        cond: Box<TExpr>,
+    },
 }
 
 impl TExpr {
@@ -308,6 +319,8 @@ impl TExpr {
                 }
             }
             ExprKind::Call(_, args) => args.iter().for_each(|x| x.visit(f)),
+            // The condition's `Attr { input: row }` is the table row, not a query input.
+            ExprKind::InTable { cond, .. } => cond.visit(f),
         }
     }
 }
@@ -341,6 +354,8 @@ pub struct BoundWindow {
 pub struct BoundQuery {
     /// Stable name (`@info(name=...)` or `query_<n>`).
     pub name: String,
+    /// The partition the query is in (index into `Analysis::partitions`).
+    pub partition: Option<usize>,
     /// Input stream names, one per input (a single stream, both join sides, ...).
     pub inputs: Vec<String>,
     /// Single stream, join or pattern.
@@ -361,8 +376,11 @@ pub struct BoundQuery {
     pub columns: Vec<Column>,
     /// ORDER BY, LIMIT, OFFSET, DISTINCT, OUTPUT rate.
     pub output: OutputClauses,
-    /// Target stream name.
+    /// Target stream name (or table name).
     pub target: String,
+    /// What happens to the target table: set when the target is a table, and for UPDATE and
+    /// DELETE statements (which are queries with no output columns).
+    pub table_op: Option<Box<super::table::TableOp>>,
     /// Which events are emitted.
     pub events: OutputEvents,
     /// Whole statement span.
@@ -404,4 +422,31 @@ impl OutputClauses {
             && self.offset.is_none()
             && self.rate.is_none()
     }
+}
+
+/// A bound `PARTITION WITH (...) BEGIN ... END`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundPartition {
+    /// One key per partitioned stream.
+    pub keys: Vec<PartitionKeyIr>,
+    /// `PURGE AFTER` in ms.
+    pub purge_after: Option<i64>,
+}
+
+/// How events of one stream find their partition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartitionKeyIr {
+    /// The partitioned stream.
+    pub stream: String,
+    /// Value key or ranges (expressions over the stream's attributes, input 0).
+    pub key: PartitionBy,
+}
+
+/// A value key or labelled ranges.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PartitionBy {
+    /// `expr OF Stream`: one partition per value.
+    Value(TExpr),
+    /// `cond AS 'label' OR ...`: the first matching label (events matching none are dropped).
+    Range(Vec<(TExpr, String)>),
 }

@@ -11,8 +11,10 @@ pub mod expr;
 mod functions;
 pub mod ir;
 pub mod join;
+mod partition;
 pub mod pattern;
 pub mod query;
+pub mod table;
 pub mod types;
 mod window;
 
@@ -31,6 +33,10 @@ pub struct Analysis {
     pub queries: Vec<BoundQuery>,
     /// Errors and warnings.
     pub diagnostics: Vec<Diagnostic>,
+    /// Every partition, in source order.
+    pub partitions: Vec<ir::BoundPartition>,
+    /// The partition whose statements are being analysed.
+    pub current_partition: Option<usize>,
 }
 
 impl Analysis {
@@ -69,9 +75,9 @@ pub fn analyze(app: &ast::App) -> Analysis {
             Statement::Delete(d) => a
                 .diagnostics
                 .push(Diagnostic::unsupported("DELETE", d.span)),
-            Statement::Partition(p) => a
-                .diagnostics
-                .push(Diagnostic::unsupported("partitions", p.span)),
+            Statement::Partition(p) => {
+                partition::bind_partition(&mut a, p, &mut position);
+            }
         }
     }
     let mut seen = std::collections::HashSet::new();

@@ -34,6 +34,10 @@ fn bind_source(a: &mut Analysis, q: &ast::Query) -> Option<SourceBinding> {
 /// Looks up the stream a source names, reporting "unknown stream" with a suggestion.
 pub fn lookup_stream(a: &mut Analysis, name: &ast::Ident) -> Option<StreamInfo> {
     if let Some(s) = a.catalog.get(&name.name) {
+        if s.table().is_some() {
+            a.diagnostics.push(super::table::not_a_stream(name));
+            return None;
+        }
         return Some(s.clone());
     }
     let mut d = Diagnostic::error(format!("unknown stream `{}`", name.name), name.span)
@@ -45,20 +49,48 @@ pub fn lookup_stream(a: &mut Analysis, name: &ast::Ident) -> Option<StreamInfo> 
     None
 }
 
+/// The catalog name of inner stream `#name`; an error outside a partition.
+fn inner_name(a: &mut Analysis, name: &ast::Ident) -> Option<ast::Ident> {
+    if a.current_partition.is_none() {
+        a.diagnostics.push(
+            Diagnostic::error(
+                format!("inner stream `#{}` outside a partition", name.name),
+                name.span,
+            )
+            .with_help("inner streams (#Name) exist only between PARTITION ... BEGIN and END"),
+        );
+        return None;
+    }
+    Some(ast::Ident::new(format!("#{}", name.name), name.span))
+}
+
 /// A single stream with its optional `[filter]`, WHERE (before the window) and window.
 fn bind_stream_source(
     a: &mut Analysis,
     q: &ast::Query,
     src: &ast::StreamSource,
 ) -> Option<SourceBinding> {
-    if src.inner {
-        a.diagnostics.push(Diagnostic::unsupported(
-            "inner (#) streams",
-            src.stream.span,
-        ));
-        return None;
+    let input = if src.inner {
+        let name = inner_name(a, &src.stream)?;
+        lookup_stream(a, &name)?
+    } else {
+        lookup_stream(a, &src.stream)?
+    };
+    if let Some(p) = a.current_partition {
+        if !src.inner && !a.partitions[p].keys.iter().any(|k| k.stream == input.name) {
+            a.diagnostics.push(
+                Diagnostic::unsupported(
+                    "reading a stream that is not partitioned inside a partition",
+                    src.stream.span,
+                )
+                .with_help(format!(
+                    "add `<key> OF {}` to the PARTITION WITH list",
+                    input.name
+                )),
+            );
+            return None;
+        }
     }
-    let input = lookup_stream(a, &src.stream)?;
     let inputs = vec![ScopeInput {
         stream: input.name.clone(),
         alias: src.alias.as_ref().map(|i| i.name.clone()),
@@ -72,6 +104,7 @@ fn bind_stream_source(
             inputs: &inputs,
             aggregates: None,
             diags: &mut diags,
+            tables: None,
         };
         for cond in src.filter.iter().chain(q.where_.iter()) {
             if let Ok(c) = b.bind(cond).and_then(|c| condition(&mut b, c)) {
@@ -113,10 +146,13 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
             return None;
         }
     };
-    if inner_target {
-        a.diagnostics
-            .push(Diagnostic::unsupported("inner (#) streams", target.span));
-    }
+    let inner_target_name;
+    let target = if inner_target {
+        inner_target_name = inner_name(a, target)?;
+        &inner_target_name
+    } else {
+        target
+    };
     let source = bind_source(a, q)?;
     let SourceBinding {
         inputs,
@@ -140,6 +176,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
             inputs: &inputs,
             aggregates: None,
             diags: &mut diags,
+            tables: None,
         };
         if !matches!(kind, QueryKind::Single) {
             // Joins and patterns: WHERE filters the combined rows.
@@ -213,7 +250,9 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
     if error_count(a) > errors_before {
         return None;
     }
+    let table_op = super::table::target_op(a, q, &inputs, &columns);
     Some(BoundQuery {
+        partition: a.current_partition,
         name,
         inputs: inputs.iter().map(|i| i.stream.clone()).collect(),
         kind,
@@ -226,6 +265,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
         columns,
         output,
         target: target.name.clone(),
+        table_op,
         events,
         span: q.span,
     })
@@ -285,6 +325,7 @@ fn bind_output_clauses(a: &mut Analysis, q: &ast::Query, target: &str) -> Output
             inputs: &inputs,
             aggregates: None,
             diags: &mut diags,
+            tables: None,
         };
         for item in &q.order_by {
             if let Ok(e) = b.bind(&item.expr) {

@@ -1,0 +1,104 @@
+//! Binding partitions (DESIGN.md §3.2, §4): the key of each partitioned stream and the
+//! queries inside, which get one copy of their state per key.
+
+use super::expr::{Binder, ScopeInput};
+use super::ir::{BoundPartition, PartitionBy, PartitionKeyIr};
+use super::query::{bind_query, condition, lookup_stream};
+use super::Analysis;
+use crate::diagnostic::Diagnostic;
+use crate::syntax::ast::{self, PartitionKey, Statement};
+
+/// Binds partition `p`; its queries are numbered on from `position`.
+pub fn bind_partition(a: &mut Analysis, p: &ast::Partition, position: &mut usize) {
+    if a.current_partition.is_some() {
+        a.diagnostics
+            .push(Diagnostic::unsupported("nested partitions", p.span));
+        return;
+    }
+    let mut keys = Vec::new();
+    for key in &p.keys {
+        let (stream, by) = match key {
+            PartitionKey::Value { stream, .. } | PartitionKey::Range { stream, .. } => {
+                (stream, key)
+            }
+        };
+        let Some(info) = lookup_stream(a, stream) else {
+            continue;
+        };
+        if keys.iter().any(|k: &PartitionKeyIr| k.stream == info.name) {
+            a.diagnostics.push(Diagnostic::error(
+                format!("stream `{}` is partitioned twice", info.name),
+                stream.span,
+            ));
+            continue;
+        }
+        let inputs = [ScopeInput {
+            stream: info.name.clone(),
+            alias: None,
+            attrs: info.attrs.clone(),
+        }];
+        let mut diags = Vec::new();
+        let bound = {
+            let mut b = Binder {
+                inputs: &inputs,
+                aggregates: None,
+                diags: &mut diags,
+                tables: None,
+            };
+            match by {
+                PartitionKey::Value { expr, .. } => b.bind(expr).ok().map(PartitionBy::Value),
+                PartitionKey::Range { ranges, .. } => {
+                    let mut out = Vec::new();
+                    for (cond, label) in ranges {
+                        if let Ok(c) = b.bind(cond).and_then(|c| condition(&mut b, c)) {
+                            out.push((c, label.clone()));
+                        }
+                    }
+                    (out.len() == ranges.len()).then_some(PartitionBy::Range(out))
+                }
+            }
+        };
+        a.diagnostics.append(&mut diags);
+        if let Some(key) = bound {
+            keys.push(PartitionKeyIr {
+                stream: info.name,
+                key,
+            });
+        }
+    }
+    let index = a.partitions.len();
+    a.partitions.push(BoundPartition {
+        keys,
+        purge_after: p.purge_after.map(|d| d.millis),
+    });
+    a.current_partition = Some(index);
+    for stmt in &p.statements {
+        match stmt {
+            Statement::Query(q) => {
+                *position += 1;
+                if let Some(bound) = bind_query(a, q, *position) {
+                    a.queries.push(bound);
+                }
+            }
+            Statement::Error(_) => {}
+            other => a.diagnostics.push(Diagnostic::unsupported(
+                "statements other than queries inside a partition",
+                statement_span(other).unwrap_or(p.span),
+            )),
+        }
+    }
+    a.current_partition = None;
+}
+
+fn statement_span(s: &Statement) -> Option<ast::Span> {
+    Some(match s {
+        Statement::Stream(d) => d.span,
+        Statement::Table(t) => t.span,
+        Statement::Trigger(t) => t.span,
+        Statement::Query(q) => q.span,
+        Statement::Update(u) => u.span,
+        Statement::Delete(d) => d.span,
+        Statement::Partition(p) => p.span,
+        Statement::Error(_) => return None,
+    })
+}
