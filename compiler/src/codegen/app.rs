@@ -432,6 +432,21 @@ fn trigger_timers(ctx: &Ctx<'_>) -> Vec<Timer> {
                     },
                 })
             }
+            Some(TriggerAt::Cron(text, _)) => {
+                let rt = ctx.rt;
+                let field = format_ident!("trigger_{}_next", ctx.streams[i].snake);
+                let event = trigger_event(ctx, i, quote!(at));
+                Some(Timer {
+                    field: Some(quote!(#field)),
+                    deadline: quote!(self.#field),
+                    fire: quote! {
+                        if self.#field == ::core::option::Option::Some(at) {
+                            self.#field = #rt::window::CronSchedule::parse_or_never(#text).next_after(at);
+                            #event
+                        }
+                    },
+                })
+            }
             _ => None,
         })
         .collect()
@@ -443,10 +458,17 @@ fn periodic_starts(ctx: &Ctx<'_>) -> TokenStream {
         .streams
         .iter()
         .zip(&ctx.streams)
-        .filter(|(s, _)| matches!(s.trigger, Some(TriggerAt::Every(_))))
-        .map(|(_, n)| {
+        .filter_map(|(s, n)| {
             let field = format_ident!("trigger_{}_next", n.snake);
-            quote!(self.#field = ::core::option::Option::Some(ts);)
+            match &s.trigger {
+                Some(TriggerAt::Every(_)) => Some(quote!(self.#field = ::core::option::Option::Some(ts);)),
+                Some(TriggerAt::Cron(text, _)) => {
+                    let rt = ctx.rt;
+                    // The first firing is the first schedule time at or after the start.
+                    Some(quote!(self.#field = #rt::window::CronSchedule::parse_or_never(#text).next_after(ts - 1);))
+                }
+                _ => None,
+            }
         });
     quote!(#(#items)*)
 }

@@ -82,7 +82,7 @@ pub(crate) fn output_stage(
     }
     let name = method(q);
     let target_ty = &ctx.streams[q.target].ty;
-    let emit = format_ident!("emit_{}", ctx.streams[q.target].snake);
+    let emit = super::query::emit_method(ctx, q);
     let (mut fields, mut observe, mut timer, mut methods) = (Vec::new(), quote!(), None, quote!());
     if let Some(rate) = &out.rate {
         let field = format_ident!("{}_rate", name);

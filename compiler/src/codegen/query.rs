@@ -24,6 +24,16 @@ pub(crate) fn entry(q: &QueryPlan, input: usize) -> proc_macro2::Ident {
     }
 }
 
+/// The method receiving the rows of query `q`: `emit_<stream>` for a stream target, the
+/// query's own table operation for a table target.
+pub(crate) fn emit_method(ctx: &Ctx<'_>, q: &QueryPlan) -> proc_macro2::Ident {
+    if q.table_op.is_some() {
+        format_ident!("{}_into_table", method(q))
+    } else {
+        format_ident!("emit_{}", ctx.streams[q.target].snake)
+    }
+}
+
 /// `true` when the query can emit anything (a stateless query emits no expired events).
 pub(crate) fn emits(q: &QueryPlan) -> bool {
     q.is_stateful() || q.events != OutputEvents::Expired
@@ -50,7 +60,7 @@ pub(crate) fn query_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
         }
     });
     let row = row(&env, q);
-    let emit = format_ident!("emit_{}", ctx.streams[q.target].snake);
+    let emit = emit_method(ctx, q);
     let doc = format!(" Query `{}`.", q.name);
     quote! {
         #[doc = #doc]

@@ -159,10 +159,22 @@ pub(crate) fn selector(
     inputs: Vec<(TokenStream, usize)>,
     batch: bool,
 ) -> SelectorCode {
+    selector_over(ctx, q, inputs, Vec::new(), batch)
+}
+
+/// [`selector`] where input `i` is an `Option<&Event>` when `optional[i]` (the padded side of
+/// an outer join).
+pub(crate) fn selector_over(
+    ctx: &Ctx<'_>,
+    q: &QueryPlan,
+    inputs: Vec<(TokenStream, usize)>,
+    optional: Vec<bool>,
+    batch: bool,
+) -> SelectorCode {
     let rt = ctx.rt;
     let name = method(q);
     let target = &ctx.streams[q.target];
-    let (target_ty, emit) = (&target.ty, format_ident!("emit_{}", target.snake));
+    let (target_ty, emit) = (&target.ty, super::query::emit_method(ctx, q));
     let values: Vec<TokenStream> = q
         .aggregates
         .iter()
@@ -181,7 +193,7 @@ pub(crate) fn selector(
         inputs,
         aggregates: values,
         now: quote!(__ef_now),
-        optional: Vec::new(),
+        optional,
     };
     let aggs: Vec<Agg> = q.aggregates.iter().map(|c| aggregator(&env, c)).collect();
     let grouped = !q.group_by.is_empty();

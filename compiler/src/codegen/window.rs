@@ -155,6 +155,21 @@ pub(crate) fn window_code(
                 false,
             )
         }
+        "cron" => {
+            let text = w.text.clone().unwrap_or_default();
+            (
+                quote!(#wr::CronWindow<#event_ty>),
+                quote!(#wr::CronWindow::new(#wr::CronSchedule::parse_or_never(#text)).with_expired(#keep_expired)),
+                true,
+                true,
+            )
+        }
+        "expression" => (
+            quote!(#wr::ExpressionWindow<#event_ty>),
+            quote!(#wr::ExpressionWindow::new()),
+            false,
+            false,
+        ),
         // "delay" and anything sema accepted last.
         _ => (
             quote!(#wr::DelayWindow<#event_ty>),
@@ -216,6 +231,10 @@ pub(crate) fn insert_call(
                 |__ef_a, __ef_b| ::core::cmp::Ordering::Equal #(#keys)*,
                 #callback
             ))
+        }
+        "expression" => {
+            let n = w.params.first().copied().unwrap_or(1) as usize;
+            quote!(#window.insert(ts, event.clone(), &mut #rt::window::MaxCount(#n), #callback))
         }
         _ => quote!(#rt::window::Insert::insert(#window, ts, event.clone(), #callback)),
     }

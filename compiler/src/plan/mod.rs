@@ -5,6 +5,8 @@
 //! which are printed, and each query's chain `filter -> [window] -> select -> insert`.
 //! [`AppPlan::explain`] prints it in an EXPLAIN-like text form for tests.
 
+pub mod keys;
+
 use crate::sema::ir::{AggCall, BoundWindow, Column, OutputClauses, QueryKind, TExpr};
 use crate::sema::{Analysis, Attribute, StreamKind};
 use crate::syntax::ast::{OutputEvents, TriggerAt};

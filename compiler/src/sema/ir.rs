@@ -345,6 +345,8 @@ pub struct BoundWindow {
     pub attrs: Vec<TExpr>,
     /// Sort directions for `sort` (true = descending), parallel to `attrs`.
     pub descending: Vec<bool>,
+    /// The text argument of `cron` (the cron expression).
+    pub text: Option<String>,
     /// Where it was written.
     pub span: Span,
 }

@@ -159,9 +159,10 @@ fn define_trigger(a: &mut Analysis, def: &ast::TriggerDef) {
                 .push(Diagnostic::error("trigger period must be positive", d.span));
         }
     }
-    if let ast::TriggerAt::Cron(_, span) = &def.at {
-        a.diagnostics
-            .push(Diagnostic::unsupported("cron triggers", *span));
+    if let ast::TriggerAt::Cron(text, span) = &def.at {
+        if let Some(d) = window::check_cron(text, *span) {
+            a.diagnostics.push(d);
+        }
     }
     add_stream(
         a,

@@ -55,14 +55,68 @@ fn signature(name: &str) -> Option<(&'static str, &'static [Arg], &'static [Arg]
     })
 }
 
+/// The shape check of a 6-field cron expression (the runtime parses it fully).
+pub fn check_cron(text: &str, span: crate::syntax::ast::Span) -> Option<Diagnostic> {
+    let fields = text.split_whitespace().count();
+    let valid_chars = text.chars().all(|c| c.is_ascii_alphanumeric() || " */,-?".contains(c));
+    (fields != 6 || !valid_chars).then(|| {
+        Diagnostic::error("invalid cron expression", span)
+            .with_label(format!("{fields} field(s)"))
+            .with_help("six fields: second minute hour day-of-month month day-of-week, e.g. '0 */5 * * * ?'")
+    })
+}
+
+/// `expression('count() <= n')` (the form supported: a bound on the number of events) and
+/// `cron('sec min hour dom month dow')`.
+fn text_window(b: &mut Binder<'_>, spec: &WindowSpec, name: &str) -> Result<BoundWindow, Reported> {
+    let text = match spec.args.as_slice() {
+        [WindowArg { expr: Expr::Literal(Literal::String(t), _), .. }] => t.clone(),
+        _ => {
+            return b.fail(
+                Diagnostic::error(format!("window `{name}` takes one string argument"), spec.span)
+                    .with_help(if name == "cron" { "e.g. WINDOW('cron', '*/5 * * * * ?')" } else { "e.g. WINDOW('expression', 'count() <= 10')" }),
+            )
+        }
+    };
+    let arg_span = spec.args[0].expr.span();
+    let mut window = BoundWindow {
+        name: name.to_string(),
+        params: Vec::new(),
+        attrs: Vec::new(),
+        descending: Vec::new(),
+        text: None,
+        span: spec.span,
+    };
+    if name == "cron" {
+        if let Some(d) = check_cron(&text, arg_span) {
+            return b.fail(d);
+        }
+        window.text = Some(text);
+        return Ok(window);
+    }
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let bound = compact
+        .strip_prefix("count()<=")
+        .and_then(|n| n.parse::<i64>().ok())
+        .or_else(|| compact.strip_prefix("count()<").and_then(|n| n.parse::<i64>().ok()).map(|n| n - 1));
+    match bound {
+        Some(n) if n >= 1 => {
+            window.params.push(n);
+            Ok(window)
+        }
+        Some(_) => b.fail(Diagnostic::error("the expression window must allow at least one event", arg_span)),
+        None => b.fail(
+            Diagnostic::unsupported(format!("expression window condition `{text}`"), arg_span)
+                .with_help("the supported form is 'count() <= n'"),
+        ),
+    }
+}
+
 /// Binds a window clause against the query's single input.
 pub fn bind_window(b: &mut Binder<'_>, spec: &WindowSpec) -> Result<BoundWindow, Reported> {
     let lower = spec.name.name.to_ascii_lowercase();
     if lower == "expression" || lower == "cron" {
-        return b.fail(Diagnostic::unsupported(
-            format!("window `{}`", spec.name.name),
-            spec.name.span,
-        ));
+        return text_window(b, spec, &lower);
     }
     let Some((name, required, optional, rest)) = signature(&spec.name.name) else {
         return b.fail(
@@ -90,6 +144,7 @@ pub fn bind_window(b: &mut Binder<'_>, spec: &WindowSpec) -> Result<BoundWindow,
         params: Vec::new(),
         attrs: Vec::new(),
         descending: Vec::new(),
+        text: None,
         span: spec.span,
     };
     let mut ok = true;

@@ -5,21 +5,28 @@ use serde::de::{self, DeserializeOwned, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::marker::PhantomData;
 
-/// A compiled pattern: its tree (a constant) and the typed captures of a partial match.
-/// Generated code implements it on a unit struct per pattern query.
-pub trait Pattern {
+/// The constant description of a pattern: its tree and its mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Program {
     /// The nodes; leaves are tested and captured through the callbacks of
     /// [`Nfa::on_event`], which receive the leaf's index in this list.
-    const NODES: &'static [Node];
+    pub nodes: &'static [Node],
     /// Index of the root node.
-    const ROOT: usize;
+    pub root: usize,
     /// `SEQUENCE` (strict contiguity) rather than `PATTERN`.
-    const SEQUENCE: bool;
+    pub sequence: bool,
     /// `WITHIN` (ms): a partial match lives while the time since its first captured event is
     /// at most this.
-    const WITHIN: Option<i64>;
+    pub within: Option<i64>,
+}
+
+/// A compiled pattern: its [`Program`] and the typed captures of a partial match. Generated
+/// code implements it on a unit struct per pattern query.
+pub trait Pattern {
     /// The events a partial match has captured, one field per stream leaf.
     type Captures: Clone + Default;
+    /// The pattern's tree and mode (a constant).
+    fn program() -> &'static Program;
     /// Forgets what stream leaf `leaf` captured.
     fn clear(leaf: usize, captures: &mut Self::Captures);
 }
@@ -81,7 +88,8 @@ enum Outcome {
     Broken,
 }
 
-/// The live partial matches of a pattern `P` with `N` nodes (`N == P::NODES.len()`), in
+/// The live partial matches of a pattern `P` with at most `N` nodes (generated code uses
+/// exactly its number of nodes), in
 /// creation order, and how events and time move them (semantics in the [module
 /// docs](super)).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -111,8 +119,17 @@ impl<P: Pattern, const N: usize> Default for Nfa<P, N> {
 
 impl<P: Pattern, const N: usize> Nfa<P, N> {
     /// An empty state machine; it arms at the first event it sees.
+    ///
+    /// # Panics
+    ///
+    /// When `P`'s program has more than `N` nodes (a bug of the caller, not of the data).
     pub fn new() -> Self {
-        const { assert!(N == P::NODES.len(), "N must be the number of pattern nodes") };
+        assert!(
+            P::program().nodes.len() <= N,
+            "a pattern with {} nodes needs N >= {}",
+            P::program().nodes.len(),
+            P::program().nodes.len()
+        );
         Nfa {
             instances: Vec::new(),
             armed: false,
@@ -199,13 +216,13 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
         let mut born = Vec::new();
         let mut reseed = false;
         for mut inst in old {
-            let expired = matches!((inst.first, P::WITHIN), (Some(f), Some(w)) if f.saturating_add(w) < t);
+            let expired = matches!((inst.first, P::program().within), (Some(f), Some(w)) if f.saturating_add(w) < t);
             if expired {
                 reseed |= inst.holds_start;
                 continue;
             }
             let mut tree = Tree {
-                nodes: P::NODES,
+                nodes: P::program().nodes,
                 st: &mut inst.states.0,
             };
             if !tree.pass(t) {
@@ -213,7 +230,7 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
                 continue;
             }
             self.restarts.clear();
-            tree.settle(P::ROOT, t, &mut inst.captures, P::clear, &mut self.restarts);
+            tree.settle(P::program().root, t, &mut inst.captures, P::clear, &mut self.restarts);
             let outcome = Self::judge(&tree);
             Self::restart_all(&self.restarts, &mut inst, t, &mut born);
             reseed |= self.conclude(inst, outcome, t, emit).is_some();
@@ -229,10 +246,10 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
     fn seed(now: i64) -> Instance<P::Captures, N> {
         let mut states = States([NodeState::Idle; N]);
         Tree {
-            nodes: P::NODES,
+            nodes: P::program().nodes,
             st: &mut states.0,
         }
-        .start(P::ROOT, now);
+        .start(P::program().root, now);
         Instance {
             states,
             captures: P::Captures::default(),
@@ -256,11 +273,11 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
         K: FnMut(usize, &mut P::Captures),
     {
         let mut tree = Tree {
-            nodes: P::NODES,
+            nodes: P::program().nodes,
             st: &mut inst.states.0,
         };
         let consumed = tree.offer(
-            P::ROOT,
+            P::program().root,
             &mut Offer {
                 stream,
                 accept,
@@ -272,9 +289,9 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
             inst.first = Some(ts);
         }
         self.restarts.clear();
-        tree.settle(P::ROOT, ts, &mut inst.captures, P::clear, &mut self.restarts);
+        tree.settle(P::program().root, ts, &mut inst.captures, P::clear, &mut self.restarts);
         let mut outcome = Self::judge(&tree);
-        if matches!(outcome, Outcome::Alive) && P::SEQUENCE && !consumed && inst.first.is_some() {
+        if matches!(outcome, Outcome::Alive) && P::program().sequence && !consumed && inst.first.is_some() {
             outcome = Outcome::Broken;
         }
         Self::restart_all(&self.restarts, inst, ts, born);
@@ -282,9 +299,9 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
     }
 
     fn judge(tree: &Tree<'_>) -> Outcome {
-        if tree.satisfied(P::ROOT) {
+        if tree.satisfied(P::program().root) {
             Outcome::Complete
-        } else if tree.failed(P::ROOT) {
+        } else if tree.failed(P::program().root) {
             Outcome::Violated
         } else {
             Outcome::Alive
@@ -326,10 +343,10 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
         for &every in restarts {
             let mut copy = inst.clone();
             let mut tree = Tree {
-                nodes: P::NODES,
+                nodes: P::program().nodes,
                 st: &mut copy.states.0,
             };
-            tree.reset_after(P::ROOT, every, &mut copy.captures, P::clear);
+            tree.reset_after(P::program().root, every, &mut copy.captures, P::clear);
             tree.reset(every, &mut copy.captures, P::clear);
             tree.start(every, now);
             if !has_captures(&copy.states.0) {
@@ -349,7 +366,7 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
             .instances
             .iter()
             .filter_map(|inst| {
-                let expiry = match (inst.first, P::WITHIN) {
+                let expiry = match (inst.first, P::program().within) {
                     (Some(f), Some(w)) => Some(f.saturating_add(w).saturating_add(1)),
                     _ => None,
                 };

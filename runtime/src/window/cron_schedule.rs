@@ -115,6 +115,17 @@ impl CronSchedule {
         })
     }
 
+    /// Parses `expr`, or gives a schedule that never fires when it does not parse (the
+    /// compiler has checked the expression's shape; this keeps generated code panic-free).
+    pub fn parse_or_never(expr: &str) -> Self {
+        Self::parse(expr).unwrap_or_else(|_| CronSchedule {
+            source: String::new(),
+            fields: [Bits(0); 6],
+            dom_restricted: false,
+            dow_restricted: false,
+        })
+    }
+
     /// Whether the schedule fires at the whole second `secs` (since the epoch).
     pub fn matches(&self, secs: i64) -> bool {
         let days = secs.div_euclid(86_400);
@@ -142,6 +153,9 @@ impl CronSchedule {
     /// The first fire time (ms) strictly after `ms`; `None` if none within 30 years (e.g.
     /// `0 0 0 31 2 ?`).
     pub fn next_after(&self, ms: i64) -> Option<i64> {
+        if self.fields.iter().any(|f| f.0 == 0) {
+            return None;
+        }
         let mut s = ms.div_euclid(1000) + 1;
         let limit = s + 30 * 366 * 86_400;
         while s < limit {

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Runs every EventFlux benchmark of BENCHMARKS.md and prints a results table.
+#
+#   bash benches/run.sh            # everything (about 5 minutes on 2 cores, after the builds)
+#   bash benches/run.sh throughput # only the generated-vs-hand-written throughput rows
+#   bash benches/run.sh check      # only: baseline output == `eventflux run` output
+#   bash benches/run.sh tools      # only ingest, check, cached run, build
+#
+# Environment: EVENTFLUX (the eventflux binary; default: build and use target/release/eventflux),
+# EVENTFLUX_CACHE (default target/bench-cache, so other caches are left alone), RUNS (runs
+# per measurement, best kept; default 3), DATA (input directory; default target/bench-data).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+export EVENTFLUX_CACHE="${EVENTFLUX_CACHE:-$PWD/target/bench-cache}"
+RUNS="${RUNS:-3}"
+DATA="${DATA:-target/bench-data}"
+WHAT="${1:-all}"
+
+if [[ -z "${EVENTFLUX:-}" ]]; then
+    cargo build --release -q -p eventflux-compiler
+    EVENTFLUX=target/release/eventflux
+fi
+cargo build --release -q -p eventflux-bench
+GEN=target/release/bench-gen
+BASE=target/release/eventflux-baseline
+
+# --- inputs (deterministic; regenerated only when missing) ---------------------------------
+mkdir -p "$DATA"
+gen() { [[ -s "$DATA/$1" ]] || "$GEN" trades "${@:2}" -o "$DATA/$1"; }
+gen trades_100k.jsonl --events 100000 --keys 100
+gen keys100_1m.jsonl --events 1000000 --keys 100 --per-ms 10
+gen keys1000_1m.jsonl --events 1000000 --keys 1000 --per-ms 10
+gen ingest_2m.jsonl --events 2000000 --keys 100
+
+# app | input | repeats
+CASES=(
+    "filter_projection trades_100k.jsonl 100"
+    "length_group_sum keys100_1m.jsonl 10"
+    "time_batch_group keys1000_1m.jsonl 10"
+    "time_avg keys1000_1m.jsonl 10"
+)
+
+field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\1/"; }
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+best_max() { tr ' ' '\n' | sort -g | tail -1; }
+best_min() { tr ' ' '\n' | sort -g | head -1; }
+
+# --- correctness: the baselines print exactly what the generated apps print ------------------
+if [[ "$WHAT" == all || "$WHAT" == check ]]; then
+    head -200000 "$DATA/keys1000_1m.jsonl" > "$DATA/check_200k.jsonl"
+    for c in "${CASES[@]}"; do
+        read -r app _ _ <<< "$c"
+        for input in trades_100k.jsonl check_200k.jsonl; do
+            "$EVENTFLUX" run "benches/apps/$app.eventflux" --input "$DATA/$input" --output "$DATA/gen.out"
+            "$BASE" "$app" --input "$DATA/$input" --output "$DATA/base.out"
+            if cmp -s "$DATA/gen.out" "$DATA/base.out"; then
+                echo "check $app $input: identical ($(wc -l < "$DATA/gen.out") lines)"
+            else
+                echo "check $app $input: OUTPUTS DIFFER" >&2
+                exit 1
+            fi
+        done
+    done
+fi
+
+# --- throughput: generated (eventflux bench) vs hand-written (eventflux-baseline --bench) ----
+if [[ "$WHAT" == all || "$WHAT" == throughput ]]; then
+    echo
+    echo "| query | events x repeats | generated M ev/s (runs) | hand-written M ev/s (runs) | ratio | outputs |"
+    echo "|---|---|---|---|---|---|"
+    for c in "${CASES[@]}"; do
+        read -r app input repeat <<< "$c"
+        gen_rates=() base_rates=() outs=""
+        "$EVENTFLUX" bench "benches/apps/$app.eventflux" --input "$DATA/$input" --repeat 1 > /dev/null
+        for _ in $(seq "$RUNS"); do
+            g=$("$EVENTFLUX" bench "benches/apps/$app.eventflux" --input "$DATA/$input" --repeat "$repeat")
+            b=$("$BASE" "$app" --bench --input "$DATA/$input" --repeat "$repeat")
+            gen_rates+=("$(field events_per_sec <<< "$g")")
+            base_rates+=("$(field events_per_sec <<< "$b")")
+            [[ "$(field outputs <<< "$g")" == "$(field outputs <<< "$b")" ]] \
+                || { echo "output counts differ for $app: $g vs $b" >&2; exit 1; }
+            outs=$(field outputs <<< "$g")
+        done
+        gb=$(echo "${gen_rates[*]}" | best_max)
+        bb=$(echo "${base_rates[*]}" | best_max)
+        m() { awk '{ for (i = 1; i <= NF; i++) printf "%s%.1f", (i > 1 ? " / " : ""), $i / 1e6 }' <<< "$*"; }
+        events=$(field events <<< "$g")
+        echo "| $app | $((events / repeat)) x $repeat | **$(m "$gb")** ($(m "${gen_rates[*]}")) | **$(m "$bb")** ($(m "${base_rates[*]}")) | $(awk -v a="$gb" -v b="$bb" 'BEGIN { printf "%.2f", a / b }') | $outs |"
+    done
+fi
+
+# --- tools: ingest end to end, check, cached run, build --------------------------------------
+if [[ "$WHAT" == all || "$WHAT" == tools ]]; then
+    echo
+    app=benches/apps/filter_projection.eventflux
+    lines=$(wc -l < "$DATA/ingest_2m.jsonl")
+    "$EVENTFLUX" run "$app" --input "$DATA/trades_100k.jsonl" --output /dev/null # compile/cache
+    ts=()
+    for _ in $(seq "$RUNS"); do
+        a=$(now); "$EVENTFLUX" run "$app" --input "$DATA/ingest_2m.jsonl" --output /dev/null; b=$(now)
+        ts+=("$(elapsed "$a" "$b")")
+    done
+    t=$(echo "${ts[*]}" | best_min)
+    echo "ingest: eventflux run filter_projection, $lines lines -> /dev/null: best ${t}s (${ts[*]}) = $(awk -v n="$lines" -v t="$t" 'BEGIN { printf "%.2f", n / t / 1e6 }') M events/s"
+
+    "$GEN" app --queries 100 -o "$DATA/app100.eventflux"
+    ts=()
+    for _ in $(seq "$RUNS"); do
+        a=$(now); "$EVENTFLUX" check "$DATA/app100.eventflux"; b=$(now)
+        ts+=("$(elapsed "$a" "$b")")
+    done
+    echo "check: 100-query app: best $(echo "${ts[*]}" | best_min)s (${ts[*]})"
+
+    ts=()
+    for _ in $(seq "$RUNS"); do
+        a=$(now); "$EVENTFLUX" run examples/trades/app.eventflux --input examples/trades/input.jsonl > /dev/null; b=$(now)
+        ts+=("$(elapsed "$a" "$b")")
+    done
+    echo "cached run: examples/trades (whole run, 5 input lines): best $(echo "${ts[*]}" | best_min)s (${ts[*]})"
+
+    # A new salt per build gives a new generated source, i.e. a cache miss for the app only.
+    "$GEN" app --queries 20 --salt 0 -o "$DATA/app20.eventflux"
+    "$EVENTFLUX" build "$DATA/app20.eventflux" -o "$DATA/app20.bin" 2> /dev/null # runtime cached
+    ts=()
+    for _ in $(seq "$RUNS"); do
+        "$GEN" app --queries 20 --salt "$(( $(date +%s) % 100000 + RANDOM ))" -o "$DATA/app20.eventflux"
+        a=$(now); "$EVENTFLUX" build "$DATA/app20.eventflux" -o "$DATA/app20.bin" 2> /dev/null; b=$(now)
+        ts+=("$(elapsed "$a" "$b")")
+    done
+    echo "build: new 20-query app, runtime cached: best $(echo "${ts[*]}" | best_min)s (${ts[*]})"
+fi
