@@ -24,6 +24,10 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     let mut partition_fields = vec![Vec::new(); ctx.plan.partitions.len()];
     let mut partition_timers = vec![Vec::new(); ctx.plan.partitions.len()];
     for q in ctx.plan.queries.iter().filter(|q| emits(q)) {
+        if let Some(m) = super::table::statement(ctx, q) {
+            query_methods.push(m);
+            continue;
+        }
         if q.is_stateful() {
             let s = match &q.kind {
                 QueryKind::Single => stateful_query(ctx, q),
@@ -82,6 +86,13 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
         state_items.push(code.items);
         query_methods.push(code.methods);
     }
+    let tables = super::table::tables(ctx);
+    state_fields.extend(tables.fields.into_iter().map(|(n, t, i)| {
+        let schema = fnv(&t.to_string());
+        (n, t, i, schema)
+    }));
+    state_items.push(tables.items);
+    query_methods.push(tables.methods);
     let state_names: Vec<_> = state_fields.iter().map(|(n, _, _, _)| n).collect();
     let state_tys = state_fields.iter().map(|(_, t, _, _)| t);
     let state_inits = state_fields.iter().map(|(_, _, i, _)| i);
@@ -509,6 +520,12 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         let (ty, send) = (&n.ty, format_ident!("send_{}", n.snake));
         quote!(Input::#ty(event) => self.#send(ts, event))
     });
+    // With no input streams, `decode` and `send` never read their arguments.
+    let (data, ts) = if inputs.is_empty() {
+        (format_ident!("_data"), format_ident!("_ts"))
+    } else {
+        (format_ident!("data"), format_ident!("ts"))
+    };
     quote! {
         impl<O: Output> #rt::Application for App<O> {
             type Input = Input;
@@ -530,14 +547,14 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
                 &[#(#output_names),*]
             }
 
-            fn decode(stream: &str, data: &str) -> ::core::result::Result<Input, #rt::DecodeError> {
+            fn decode(stream: &str, #data: &str) -> ::core::result::Result<Input, #rt::DecodeError> {
                 match stream {
                     #(#decodes,)*
                     _ => ::core::result::Result::Err(#rt::DecodeError::UnknownStream(stream.to_owned())),
                 }
             }
 
-            fn send(&mut self, ts: i64, event: Input) {
+            fn send(&mut self, #ts: i64, event: Input) {
                 match event {
                     #(#sends,)*
                 }

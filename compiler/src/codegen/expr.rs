@@ -6,6 +6,7 @@ use super::stream::{field, value_type};
 use super::Ctx;
 use crate::sema::ir::{ArithOp, CmpOp, ExprKind, Func, Lit, TExpr};
 use crate::sema::{Attribute, Type};
+use crate::syntax::ast::EventIndex;
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
@@ -42,8 +43,36 @@ impl ExprEnv<'_> {
     /// is absent; `owned` clones STRING values.
     fn optional_attr(&self, input: usize, attr: usize, owned: bool) -> TokenStream {
         let (access, stream) = &self.inputs[input];
-        let f = field(self.ctx, *stream, attr);
-        let a = &self.ctx.plan.streams[*stream].attrs[attr];
+        self.attr_of_optional(access, *stream, attr, owned)
+    }
+
+    /// Event `index` of counted pattern input `input` (its access tokens name a
+    /// `runtime::pattern::Collect`), NULL when there is no such event.
+    fn indexed_attr(
+        &self,
+        input: usize,
+        index: EventIndex,
+        attr: usize,
+        owned: bool,
+    ) -> TokenStream {
+        let (access, stream) = &self.inputs[input];
+        let event = match index {
+            EventIndex::At(k) => quote!(#access.at(#k)),
+            EventIndex::Last(k) => quote!(#access.last(#k)),
+        };
+        self.attr_of_optional(&event, *stream, attr, owned)
+    }
+
+    /// Attribute `attr` of the `Option<&Event>` of stream `stream` that `access` names.
+    fn attr_of_optional(
+        &self,
+        access: &TokenStream,
+        stream: usize,
+        attr: usize,
+        owned: bool,
+    ) -> TokenStream {
+        let f = field(self.ctx, stream, attr);
+        let a = &self.ctx.plan.streams[stream].attrs[attr];
         let string = a.ty == Type::String;
         match (a.nullable, string && owned, string) {
             (true, true, _) => quote!(#access.and_then(|__ef_e| __ef_e.#f.clone())),
@@ -73,6 +102,9 @@ impl ExprEnv<'_> {
             ExprKind::Attr { input, attr, .. } if self.is_optional(*input) => {
                 self.optional_attr(*input, *attr, false)
             }
+            ExprKind::IndexedAttr {
+                input, index, attr, ..
+            } => self.indexed_attr(*input, *index, *attr, false),
             ExprKind::Attr { input, attr, .. } => {
                 let (path, a) = self.attr(*input, *attr);
                 match (a.nullable, a.ty == Type::String) {
@@ -170,6 +202,12 @@ impl ExprEnv<'_> {
             return self.gen(e);
         }
         let rt = self.ctx.rt;
+        if let ExprKind::IndexedAttr {
+            input, index, attr, ..
+        } = &e.kind
+        {
+            return self.indexed_attr(*input, *index, *attr, true);
+        }
         if let ExprKind::Attr { input, attr, .. } = &e.kind {
             if self.is_optional(*input) {
                 return self.optional_attr(*input, *attr, true);

@@ -1,17 +1,609 @@
 //! Joins: each side's window, the probe of the other side, and the selector over joined rows.
+//!
+//! Semantics (DESIGN §4; Siddhi's `JoinProcessor` where the design is silent):
+//!
+//! - Every event of a stream side passes the side's `[filter]` and enters its window (also on
+//!   a side that does not trigger). What the window emits triggers the join when the side
+//!   triggers: a `Current` emission is matched against the other side's current contents
+//!   and gives current joined rows, an `Expired` one gives expired joined rows (stamped with
+//!   the expiry time), a batch window's `Reset` resets the aggregates. A side's own contents
+//!   are updated before its emission probes the other side.
+//! - A side without a window keeps nothing: its event gives current joined rows, then (when
+//!   the query emits expired events) the same rows as expired, then resets the aggregates —
+//!   Siddhi's `lengthBatch(0)`, so aggregates over such a join are per arrival.
+//! - A table side is read, never triggers; its rows are found by primary key or index when
+//!   the ON condition fixes the key columns (`plan::keys::table_lookup`).
+//! - When ON has equalities between the sides (`a.x = b.y`) and a side's window holds its
+//!   events first-in-first-out (every window but `sort`, `frequent`, `lossyFrequent` and
+//!   `delay`), the side keeps a runtime `JoinIndex` from its key to its events, updated from
+//!   the window's emissions, and a probe visits only the events with the probing key (in the
+//!   order they entered the window, which is the window's order). Otherwise it visits the
+//!   window's contents (`Window::iter`). The whole ON is checked on every candidate.
+//! - Outer joins: an event of a preserved side (the left of `LEFT`, the right of `RIGHT`,
+//!   both of `FULL`) that matches nothing gives one row with the other side NULL.
+//! - WHERE filters the joined rows (padded ones too); aggregation, HAVING and the output
+//!   clauses run over them as over a sliding window: one output row per joined row.
+//! - A self-join (`S AS a JOIN S AS b`): an event enters side 0 (and is matched against side
+//!   1), then side 1 (and is matched against side 0, where it already is).
 
-use super::selector::Stateful;
+use super::expr::ExprEnv;
+use super::query::{entry, method};
+use super::selector::{selector_over, SelectorCode, Stateful};
+use super::stream::value_type;
+use super::table::{candidates, mentions};
+use super::window::{insert_call, window_code};
 use super::Ctx;
+use crate::plan::keys::equi_pairs;
 use crate::plan::QueryPlan;
+use crate::sema::ir::TExpr;
 use crate::sema::join::BoundJoin;
-use quote::quote;
+use crate::sema::Type;
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+/// Windows whose emissions mirror their contents first-in-first-out (see the runtime
+/// `join` tests): a hash index of their events can replace a scan.
+const INDEXABLE: &[&str] = &[
+    "length",
+    "lengthBatch",
+    "time",
+    "timeBatch",
+    "hop",
+    "timeLength",
+    "externalTime",
+    "externalTimeBatch",
+    "session",
+    "unique",
+    "firstUnique",
+];
+
+/// How the other side of a probe holds what it can match.
+enum Contents {
+    /// Nothing (a side without a window).
+    None,
+    /// A window, scanned.
+    Window(Ident),
+    /// A window with a key index: the index field, and the probing side's key.
+    Index(Ident, Vec<TExpr>),
+    /// A table, looked up by key.
+    Table(Ident),
+}
+
+/// The generator of one join query.
+struct Join<'a> {
+    ctx: &'a Ctx<'a>,
+    q: &'a QueryPlan,
+    join: &'a BoundJoin,
+    /// Keys `(side 0 expression, side 1 expression)` from ON's equalities.
+    pairs: Vec<(TExpr, TExpr)>,
+    sel: SelectorCode,
+}
 
 /// Generates join query `q`.
-pub(crate) fn join_query(_ctx: &Ctx<'_>, _q: &QueryPlan, _join: &BoundJoin) -> Stateful {
-    Stateful {
-        fields: Vec::new(),
-        methods: quote!(),
-        timers: Vec::new(),
-        items: quote!(),
+pub(crate) fn join_query(ctx: &Ctx<'_>, q: &QueryPlan, join: &BoundJoin) -> Stateful {
+    let inputs = (0..q.inputs.len())
+        .map(|n| (input_token(n), q.inputs[n]))
+        .collect();
+    let optional = (0..q.inputs.len()).map(|n| join.optional(n)).collect();
+    let sel = selector_over(ctx, q, inputs, optional, false);
+    let pairs = match join.steps.first().and_then(|s| s.on.as_ref()) {
+        Some(on) if q.inputs.len() == 2 => equi_pairs(on, 0, 1),
+        _ => Vec::new(),
+    };
+    let j = Join {
+        ctx,
+        q,
+        join,
+        pairs,
+        sel,
+    };
+    j.generate()
+}
+
+/// The selector's name for input `n`: `__ef_in<n>`.
+fn input_token(n: usize) -> TokenStream {
+    let id = format_ident!("__ef_in{}", n);
+    quote!(#id)
+}
+
+impl Join<'_> {
+    fn name(&self) -> Ident {
+        method(self.q)
+    }
+
+    fn window_field(&self, side: usize) -> Ident {
+        format_ident!("{}_window_{}", self.name(), side)
+    }
+
+    fn index_field(&self, side: usize) -> Ident {
+        format_ident!("{}_index_{}", self.name(), side)
+    }
+
+    fn event_ty(&self, side: usize) -> TokenStream {
+        let ty = &self.ctx.streams[self.q.inputs[side]].ty;
+        quote!(#ty)
+    }
+
+    /// An environment where input `side` is `token` (the others are not read).
+    fn env_for(&self, side: usize, token: TokenStream) -> ExprEnv<'_> {
+        let inputs = (0..self.q.inputs.len())
+            .map(|n| {
+                let t = if n == side {
+                    token.clone()
+                } else {
+                    quote!(__ef_unused)
+                };
+                (t, self.q.inputs[n])
+            })
+            .collect();
+        ExprEnv {
+            ctx: self.ctx,
+            inputs,
+            aggregates: Vec::new(),
+            now: quote!(__ef_now),
+            optional: Vec::new(),
+        }
+    }
+
+    /// The key expressions of `side` (its half of each equality).
+    fn keys_of(&self, side: usize) -> Vec<TExpr> {
+        self.pairs
+            .iter()
+            .map(|(a, b)| if side == 0 { a.clone() } else { b.clone() })
+            .collect()
+    }
+
+    /// Whether `side` keeps a key index: its window holds events first-in-first-out, ON has
+    /// key equalities, and the other side probes it.
+    fn indexed(&self, side: usize) -> bool {
+        let other = 1 - side;
+        self.q.inputs.len() == 2
+            && !self.pairs.is_empty()
+            && self.join.sides[other].triggers
+            && self.join.sides[side]
+                .window
+                .as_ref()
+                .is_some_and(|w| INDEXABLE.contains(&w.name.as_str()))
+    }
+
+    /// The index key type of `side`.
+    fn key_ty(&self, side: usize) -> TokenStream {
+        let rt = self.ctx.rt;
+        let parts = self.keys_of(side).into_iter().map(|k| value_type(rt, k.ty));
+        quote!(#rt::aggregate::Total<(#(#parts,)*)>)
+    }
+
+    /// The key of `side`'s event `token` as an `Option` (`None` when a part is NULL: such an
+    /// event equals nothing).
+    fn key_of(&self, side: usize, token: TokenStream) -> TokenStream {
+        let rt = self.ctx.rt;
+        let env = self.env_for(side, token);
+        let keys = self.keys_of(side);
+        let values = keys.iter().map(|k| env.owned(k));
+        let vars: Vec<Ident> = (0..keys.len())
+            .map(|i| format_ident!("__ef_k{}", i))
+            .collect();
+        let parts = keys.iter().zip(&vars).map(|(k, v)| {
+            if matches!(k.ty, Type::Float | Type::Double) {
+                // `-0.0 = 0.0` holds: both key as `0.0`.
+                quote!(#v + 0.0)
+            } else {
+                quote!(#v)
+            }
+        });
+        quote! {
+            match (#(#values,)*) {
+                (#(::core::option::Option::Some(#vars),)*) => {
+                    ::core::option::Option::Some(#rt::aggregate::Total((#(#parts,)*)))
+                }
+                #[allow(unreachable_patterns)]
+                _ => ::core::option::Option::None,
+            }
+        }
+    }
+
+    /// What the other side of a probe from `side` reads.
+    fn contents(&self, other: usize) -> Contents {
+        let s = &self.join.sides[other];
+        if s.table {
+            return Contents::Table(super::table::field(self.ctx, self.q.inputs[other]));
+        }
+        match &s.window {
+            None => Contents::None,
+            Some(_) if self.indexed(other) => {
+                Contents::Index(self.index_field(other), self.keys_of(1 - other))
+            }
+            Some(_) => Contents::Window(self.window_field(other)),
+        }
+    }
+
+    fn generate(self) -> Stateful {
+        let rt = self.ctx.rt;
+        let mut fields = Vec::new();
+        let mut methods = Vec::new();
+        let mut timers = Vec::new();
+        for side in 0..self.q.inputs.len() {
+            let s = &self.join.sides[side];
+            if s.table {
+                continue;
+            }
+            if let Some(w) = &s.window {
+                let env = self.env_for(0, quote!(event));
+                let env = ExprEnv {
+                    inputs: vec![(quote!(event), self.q.inputs[side])],
+                    ..env
+                };
+                let code = window_code(&env, w, &self.event_ty(side), true);
+                fields.push((self.window_field(side), code.ty, code.init));
+                if code.timed {
+                    let (advance, timer) = self.advance(side);
+                    methods.push(advance);
+                    timers.push(timer);
+                }
+            }
+            if self.indexed(side) {
+                let (k, e) = (self.key_ty(side), self.event_ty(side));
+                fields.push((
+                    self.index_field(side),
+                    quote!(#rt::join::JoinIndex<#k, #e>),
+                    quote!(#rt::join::JoinIndex::new()),
+                ));
+            }
+            methods.push(self.side_method(side));
+        }
+        methods.extend(self.self_join_entries());
+        fields.extend(self.sel.fields.iter().cloned());
+        let output_methods = &self.sel.output_methods;
+        let methods = quote!(#(#methods)* #output_methods);
+        timers.extend(self.sel.output_timer.clone());
+        Stateful {
+            fields,
+            methods,
+            timers,
+            items: self.sel.items.clone(),
+        }
+    }
+
+    /// The method receiving side `side`'s events: `entry(q, side)` unless another side reads
+    /// the same stream (a self-join), then a method the shared entry calls.
+    fn side_method_name(&self, side: usize) -> Ident {
+        let stream = self.q.inputs[side];
+        if self.q.inputs.iter().filter(|&&s| s == stream).count() > 1 {
+            format_ident!("{}_side_{}", self.name(), side)
+        } else {
+            entry(self.q, side)
+        }
+    }
+
+    /// For a stream read by several sides: the entry of its first side, feeding every side
+    /// in order.
+    fn self_join_entries(&self) -> Vec<TokenStream> {
+        let mut out = Vec::new();
+        for (first, &stream) in self.q.inputs.iter().enumerate() {
+            let sides: Vec<usize> = (0..self.q.inputs.len())
+                .filter(|&n| self.q.inputs[n] == stream)
+                .collect();
+            if sides.len() < 2 || sides[0] != first {
+                continue;
+            }
+            let name = entry(self.q, first);
+            let ty = self.event_ty(first);
+            let calls = sides.iter().map(|&n| {
+                let m = self.side_method_name(n);
+                quote!(self.#m(ts, event);)
+            });
+            let doc = format!(
+                " Query `{}`: an event of the stream all these sides read.",
+                self.q.name
+            );
+            out.push(quote! {
+                #[doc = #doc]
+                fn #name(&mut self, ts: i64, event: &#ty) {
+                    #(#calls)*
+                }
+            });
+        }
+        out
+    }
+
+    /// The statements binding the state an emission of `side` needs.
+    fn bindings(&self, side: usize) -> TokenStream {
+        let s = &self.join.sides[side];
+        let window = s.window.as_ref().map(|_| {
+            let f = self.window_field(side);
+            quote!(let __ef_window = &mut self.#f;)
+        });
+        let index = self.indexed(side).then(|| {
+            let f = self.index_field(side);
+            quote!(let __ef_index = &mut self.#f;)
+        });
+        let other = s.triggers.then(|| match self.contents(1 - side) {
+            Contents::None => quote!(),
+            Contents::Window(f) | Contents::Index(f, _) | Contents::Table(f) => {
+                quote!(let __ef_other = &self.#f;)
+            }
+        });
+        let state = &self.sel.state_binding;
+        let pendings = &self.sel.pendings;
+        quote!(#window #index #other #state #pendings)
+    }
+
+    /// The window callback of `side`: keeps the index, probes the other side.
+    fn callback(&self, side: usize) -> TokenStream {
+        let rt = self.ctx.rt;
+        let s = &self.join.sides[side];
+        let (add, remove) = if self.indexed(side) {
+            let key = self.key_of(side, quote!(event));
+            (
+                quote! {
+                    if let ::core::option::Option::Some(__ef_key) = #key {
+                        __ef_index.insert(__ef_key, ts, event.clone());
+                    }
+                },
+                quote! {
+                    if let ::core::option::Option::Some(__ef_key) = #key {
+                        __ef_index.remove(&__ef_key, event);
+                    }
+                },
+            )
+        } else {
+            (quote!(), quote!())
+        };
+        let (on_current, on_expired, on_reset) = if s.triggers {
+            (
+                self.probe(side, &self.sel.on_current),
+                self.probe(side, &self.sel.on_expired),
+                self.sel.on_reset.clone(),
+            )
+        } else {
+            (quote!(), quote!(), quote!())
+        };
+        let wr = quote!(#rt::window::WindowEvent);
+        let arm = |variant: TokenStream, body: TokenStream| {
+            let ts = mentions(&body, "ts").then(|| quote!(ts,));
+            let event = mentions(&body, "event").then(|| quote!(event,));
+            quote!(#wr::#variant { #ts #event .. } => { #body })
+        };
+        let arms = [
+            arm(quote!(Current), quote!(#add #on_current)),
+            arm(quote!(Expired), quote!(#remove #on_expired)),
+            arm(quote!(Reset), on_reset),
+            arm(quote!(Flush), quote!()),
+        ];
+        quote!(|__ef_emitted| match __ef_emitted { #(#arms)* })
+    }
+
+    /// Matches `event` (of `side`, at `ts`) against the other side; every joined row runs
+    /// `row_code` (the selector's code for a current or an expired row).
+    fn probe(&self, side: usize, row_code: &TokenStream) -> TokenStream {
+        if row_code.is_empty() {
+            return quote!();
+        }
+        let rt = self.ctx.rt;
+        let other = 1 - side;
+        let n = self.q.inputs.len();
+        let on_env = {
+            let mut env = self.env_for(side, quote!(event));
+            env.inputs[other].0 = quote!(__ef_c);
+            env
+        };
+        let on = self.join.steps[0].on.as_ref().map(|c| {
+            let c = on_env.gen(c);
+            quote!(#rt::expr::holds(#c))
+        });
+        let on = on.unwrap_or_else(|| quote!(true));
+        let where_env = ExprEnv {
+            ctx: self.ctx,
+            inputs: (0..n).map(|i| (input_token(i), self.q.inputs[i])).collect(),
+            aggregates: Vec::new(),
+            now: quote!(__ef_now),
+            optional: (0..n).map(|i| self.join.optional(i)).collect(),
+        };
+        let where_ = self.q.post_filter.as_ref().map(|c| {
+            let c = where_env.gen(c);
+            quote!(#rt::expr::holds(#c))
+        });
+        let where_ = where_.unwrap_or_else(|| quote!(true));
+        let wrap = |i: usize, value: TokenStream| {
+            let var = format_ident!("__ef_in{}", i);
+            if self.join.optional(i) {
+                quote!(let #var = ::core::option::Option::Some(#value);)
+            } else {
+                quote!(let #var = #value;)
+            }
+        };
+        let own = wrap(side, quote!(event));
+        let matched_row = {
+            let theirs = wrap(other, quote!(__ef_c));
+            quote!({
+                #own
+                #theirs
+                if #where_ {
+                    #row_code
+                }
+            })
+        };
+        let padded = self.join.optional(other).then(|| {
+            let none = format_ident!("__ef_in{}", other);
+            quote!(if !__ef_matched {
+                #own
+                let #none = ::core::option::Option::None;
+                if #where_ {
+                    #row_code
+                }
+            })
+        });
+        let track = padded.is_some().then(|| quote!(__ef_matched = true;));
+        let table_filter = match &self.join.sides[other].filter {
+            Some(f) if self.join.sides[other].table => {
+                let env = ExprEnv {
+                    inputs: vec![(quote!(__ef_c), self.q.inputs[other])],
+                    ..self.env_for(0, quote!(__ef_c))
+                };
+                let f = env.gen(f);
+                quote!(if !#rt::expr::holds(#f) { continue; })
+            }
+            _ => quote!(),
+        };
+        let body = quote! {
+            #table_filter
+            if #on {
+                #track
+                #matched_row
+            }
+        };
+        let scan = match self.contents(other) {
+            Contents::None => quote!(),
+            Contents::Window(_) => quote! {
+                for (_, __ef_c) in #rt::window::Window::iter(__ef_other) {
+                    #body
+                }
+            },
+            Contents::Index(_, probe) => {
+                let _ = probe;
+                let key = self.key_of(side, quote!(event));
+                quote! {
+                    if let ::core::option::Option::Some(__ef_probe) = #key {
+                        for (_, __ef_c) in __ef_other.get(&__ef_probe) {
+                            #body
+                        }
+                    }
+                }
+            }
+            Contents::Table(_) => {
+                let env = self.env_for(side, quote!(event));
+                let rows = candidates(
+                    &env,
+                    self.q.inputs[other],
+                    self.join.steps[0].on.as_ref(),
+                    other,
+                    &quote!(__ef_other),
+                );
+                quote! {
+                    for (_, __ef_c) in #rows {
+                        #body
+                    }
+                }
+            }
+        };
+        let matched = padded.is_some().then(|| {
+            if matches!(self.contents(other), Contents::None) {
+                quote!(let __ef_matched = false;)
+            } else {
+                quote!(let mut __ef_matched = false;)
+            }
+        });
+        quote!({
+            #matched
+            #scan
+            #padded
+        })
+    }
+
+    /// What an event of `side` does once it passed the side's filter.
+    fn arrival(&self, side: usize) -> TokenStream {
+        let s = &self.join.sides[side];
+        match &s.window {
+            Some(w) => {
+                let env = ExprEnv {
+                    inputs: vec![(quote!(event), self.q.inputs[side])],
+                    ..self.env_for(0, quote!(event))
+                };
+                let call = insert_call(&env, w, &quote!(__ef_window), &self.callback(side));
+                quote!(#call;)
+            }
+            None if s.triggers => {
+                // No window: current rows, expired rows when wanted, then a reset.
+                let current = self.probe(side, &self.sel.on_current);
+                let expired = (self.q.events != crate::syntax::ast::OutputEvents::Current)
+                    .then(|| self.probe(side, &self.sel.on_expired));
+                let reset = &self.sel.on_reset;
+                quote!(#current #expired #reset)
+            }
+            None => quote!(),
+        }
+    }
+
+    /// The method of `side`'s events.
+    fn side_method(&self, side: usize) -> TokenStream {
+        let rt = self.ctx.rt;
+        let name = self.side_method_name(side);
+        let ty = self.event_ty(side);
+        let filter = self.join.sides[side].filter.as_ref().map(|f| {
+            let env = ExprEnv {
+                inputs: vec![(quote!(event), self.q.inputs[side])],
+                now: quote!(self.now),
+                ..self.env_for(0, quote!(event))
+            };
+            let c = env.gen(f);
+            quote!(if !#rt::expr::holds(#c) { return; })
+        });
+        let arrival = self.arrival(side);
+        let bindings = self.bindings(side);
+        let SelectorCode {
+            rows_ty,
+            emit_rows,
+            observe,
+            ..
+        } = &self.sel;
+        let now = mentions(&quote!(#arrival #bindings), "__ef_now")
+            .then(|| quote!(let __ef_now = self.now;));
+        let doc = format!(
+            " Query `{}`: an event of side {side} of the join.",
+            self.q.name
+        );
+        let unused = (!mentions(&arrival, "__ef_rows") && !mentions(&bindings, "__ef_rows"))
+            .then(|| quote!(#[allow(unused_mut)]));
+        quote! {
+            #[doc = #doc]
+            fn #name(&mut self, ts: i64, event: &#ty) {
+                #observe
+                #filter
+                #now
+                #unused
+                let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
+                {
+                    #bindings
+                    #arrival
+                }
+                #emit_rows
+            }
+        }
+    }
+
+    /// The timer of `side`'s window: its advance method and `(deadline, fire)`.
+    fn advance(&self, side: usize) -> (TokenStream, (TokenStream, TokenStream)) {
+        let rt = self.ctx.rt;
+        let f = self.window_field(side);
+        let advance = format_ident!("{}_advance_{}", self.name(), side);
+        let callback = self.callback(side);
+        let bindings = self.bindings(side);
+        let SelectorCode {
+            rows_ty, emit_rows, ..
+        } = &self.sel;
+        let now = mentions(&quote!(#callback #bindings), "__ef_now")
+            .then(|| quote!(let __ef_now = self.now;));
+        let method = quote! {
+            /// Fires the side's window timers due at or before `at`.
+            fn #advance(&mut self, at: i64) {
+                #now
+                #[allow(unused_mut)]
+                let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
+                {
+                    #bindings
+                    #rt::window::Window::advance(__ef_window, at, #callback);
+                }
+                #emit_rows
+            }
+        };
+        let timer = (
+            quote!(#rt::window::Window::next_deadline(&self.#f)),
+            quote! {
+                if #rt::window::Window::next_deadline(&self.#f).is_some_and(|__ef_due| __ef_due <= at) {
+                    self.#advance(at);
+                }
+            },
+        );
+        (method, timer)
     }
 }

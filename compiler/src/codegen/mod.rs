@@ -73,7 +73,16 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     fn new(plan: &'a AppPlan, options: &'a Options) -> Self {
-        let stream_names: Vec<&str> = plan.streams.iter().map(|s| s.name.as_str()).collect();
+        // Inner streams of partitions (`#Name`) are named `inner_name` / `InnerName`.
+        let renamed: Vec<String> = plan
+            .streams
+            .iter()
+            .map(|s| match s.name.strip_prefix('#') {
+                Some(inner) => format!("inner_{inner}"),
+                None => s.name.clone(),
+            })
+            .collect();
+        let stream_names: Vec<&str> = renamed.iter().map(String::as_str).collect();
         let tys = names::struct_names(&stream_names);
         let snakes = names::unique(&stream_names, names::snake_case, &[]);
         let streams = plan

@@ -63,11 +63,14 @@ pub(crate) fn partition(
     let fires: Vec<&TokenStream> = inner_timers.iter().map(|(_, f)| f).collect();
     let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
     let doc = format!(" The state one key of partition {index} keeps.");
-    let next_deadline = if inner_timers.is_empty() {
-        quote!(::core::option::Option::None)
-    } else {
-        quote!([#(#deadlines),*].into_iter().flatten().min())
-    };
+    let next_deadline = (!inner_timers.is_empty()).then(|| {
+        quote! {
+            /// The earliest timer of this key's queries.
+            fn next_deadline(&self) -> ::core::option::Option<i64> {
+                [#(#deadlines),*].into_iter().flatten().min()
+            }
+        }
+    });
     let items = quote! {
         #[doc = #doc]
         #[derive(Clone, #rt::serde::Serialize, #rt::serde::Deserialize)]
@@ -85,10 +88,7 @@ pub(crate) fn partition(
                 }
             }
 
-            /// The earliest timer of this key's queries.
-            fn next_deadline(&self) -> ::core::option::Option<i64> {
-                #next_deadline
-            }
+            #next_deadline
         }
     };
     let mut fields = vec![(

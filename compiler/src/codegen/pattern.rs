@@ -1,17 +1,448 @@
 //! Patterns and sequences: a generated state machine per pattern query.
+//!
+//! A pattern query becomes a `runtime::pattern::Nfa` over a generated unit struct
+//! implementing `runtime::pattern::Pattern`: the pattern's tree as a constant `Program`, and
+//! a generated captures struct with one typed field per stream element (`Option<E>`, or a
+//! `Collect<E, H, T>` keeping the first `H` and last `T` events of a counted element, sized
+//! from the indexes the query reads). Each input stream gets an entry method that hands the
+//! event to the state machine with three monomorphized closures: the element conditions
+//! (typed predicates over the event and the captures), the capture, and the selector run on
+//! each completed match. WITHIN and absence deadlines fire through the query's timer.
 
-use super::selector::Stateful;
+use super::expr::ExprEnv;
+use super::query::{entry, method};
+use super::selector::{selector_over, SelectorCode, Stateful};
 use super::Ctx;
 use crate::plan::QueryPlan;
-use crate::sema::pattern::BoundPattern;
-use quote::quote;
+use crate::sema::ir::{ExprKind, TExpr};
+use crate::sema::pattern::{BoundPattern, PatternNode};
+use crate::syntax::ast::EventIndex;
+use proc_macro2::{Ident, Literal, TokenStream, TokenTree};
+use quote::{format_ident, quote};
+
+/// How one query input is stored in the captures struct.
+enum Slot {
+    /// A single event: `Option<E>`.
+    Single(Ident),
+    /// A counted element: `Collect<E, head, tail>`.
+    Many(Ident, usize, usize),
+    /// An absent element: nothing.
+    None,
+}
 
 /// Generates pattern query `q`.
-pub(crate) fn pattern_query(_ctx: &Ctx<'_>, _q: &QueryPlan, _pattern: &BoundPattern) -> Stateful {
-    Stateful {
-        fields: Vec::new(),
-        methods: quote!(),
-        timers: Vec::new(),
-        items: quote!(),
+pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> Stateful {
+    let rt = ctx.rt;
+    let name = method(q);
+    let camel = super::names::camel_case(&name.to_string());
+    let (pattern_ty, captures_ty) = (
+        format_ident!("{}Pattern", camel),
+        format_ident!("{}Captures", camel),
+    );
+    let nfa = format_ident!("{}_pattern", name);
+    let slots = slots(q, p);
+    let access = |slot: &Slot| match slot {
+        Slot::Single(f) => (quote!(__ef_m.#f.as_ref()), true),
+        Slot::Many(f, ..) => (quote!(__ef_m.#f), false),
+        Slot::None => (quote!(__ef_m), false),
+    };
+    let (captured, optional): (Vec<TokenStream>, Vec<bool>) = slots.iter().map(access).unzip();
+    let inputs: Vec<(TokenStream, usize)> = captured.into_iter().zip(q.inputs.clone()).collect();
+    let SelectorCode {
+        mut fields,
+        items,
+        on_current,
+        state_binding,
+        rows_ty,
+        emit_rows,
+        observe,
+        output_timer,
+        output_methods,
+        ..
+    } = selector_over(ctx, q, inputs.clone(), optional.clone(), false);
+    let match_env = ExprEnv {
+        ctx,
+        inputs: inputs.clone(),
+        aggregates: Vec::new(),
+        now: quote!(__ef_now),
+        optional: optional.clone(),
+    };
+    let post_filter = q.post_filter.as_ref().map(|f| {
+        let c = match_env.gen(f);
+        quote!(if !#rt::expr::holds(#c) { return; })
+    });
+    let on_match = quote!(|ts: i64, __ef_m: &#captures_ty| { #post_filter #on_current });
+    let n_nodes = p.nodes.len();
+    fields.insert(
+        0,
+        (
+            nfa.clone(),
+            quote!(#rt::pattern::Nfa<#pattern_ty, #n_nodes>),
+            quote!(#rt::pattern::Nfa::new()),
+        ),
+    );
+
+    let mut methods = Vec::new();
+    let mut seen = Vec::new();
+    for (input, &stream) in q.inputs.iter().enumerate() {
+        if seen.contains(&stream) {
+            continue;
+        }
+        seen.push(stream);
+        let env = |k: usize| {
+            let mut inputs = inputs.clone();
+            let mut optional = optional.clone();
+            inputs.push((quote!(event), q.inputs[k]));
+            optional.push(false);
+            ExprEnv {
+                ctx,
+                inputs,
+                aggregates: Vec::new(),
+                now: quote!(__ef_now),
+                optional,
+            }
+        };
+        let accept = accept(ctx, q, p, stream, &captures_ty, env);
+        let capture = capture(q, p, &slots, stream, &captures_ty);
+        let body = quote! {
+            let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
+            {
+                #state_binding
+                self.#nfa.on_event(ts, #stream as u32, #accept, #capture, #on_match);
+            }
+            #emit_rows
+        };
+        let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
+        let (m, ty) = (entry(q, input), &ctx.streams[stream].ty);
+        let doc = format!(
+            " Query `{}`: an event of `{}`.",
+            q.name, ctx.plan.streams[stream].name
+        );
+        methods.push(quote! {
+            #[doc = #doc]
+            fn #m(&mut self, ts: i64, event: &#ty) {
+                #observe
+                #now
+                #body
+            }
+        });
     }
+    let advance = format_ident!("{}_advance", name);
+    let body = quote! {
+        let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
+        {
+            #state_binding
+            self.#nfa.advance(at, #on_match);
+        }
+        #emit_rows
+    };
+    let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
+    methods.push(quote! {
+        /// Fires the pattern's WITHIN and absence timers due at or before `at`.
+        fn #advance(&mut self, at: i64) {
+            #now
+            #body
+        }
+        #output_methods
+    });
+    let timer = (
+        quote!(self.#nfa.next_deadline()),
+        quote! {
+            if self.#nfa.next_deadline().is_some_and(|__ef_due| __ef_due <= at) {
+                self.#advance(at);
+            }
+        },
+    );
+    let pattern_items = pattern_items(ctx, q, p, &slots, &pattern_ty, &captures_ty);
+    Stateful {
+        fields,
+        methods: quote!(#(#methods)*),
+        timers: std::iter::once(timer).chain(output_timer).collect(),
+        items: quote!(#pattern_items #items),
+    }
+}
+
+/// The storage of every input: counted elements keep as many first and last events as the
+/// highest `e[k]` and `e[last - k]` the query reads.
+fn slots(q: &QueryPlan, p: &BoundPattern) -> Vec<Slot> {
+    let mut head = vec![0usize; q.inputs.len()];
+    let mut tail = vec![0usize; q.inputs.len()];
+    let mut note = |e: &TExpr| {
+        e.visit(&mut |x| {
+            if let ExprKind::IndexedAttr { input, index, .. } = &x.kind {
+                if let Some(h) = head.get_mut(*input) {
+                    match index {
+                        EventIndex::At(k) => *h = (*h).max(*k as usize + 1),
+                        EventIndex::Last(k) => tail[*input] = tail[*input].max(*k as usize + 1),
+                    }
+                }
+            }
+        })
+    };
+    for n in &p.nodes {
+        if let PatternNode::Stream {
+            filter: Some(f), ..
+        }
+        | PatternNode::Absent {
+            filter: Some(f), ..
+        } = n
+        {
+            note(f);
+        }
+    }
+    q.post_filter.iter().for_each(&mut note);
+    q.group_by.iter().for_each(&mut note);
+    q.having.iter().for_each(&mut note);
+    q.columns.iter().for_each(|c| note(&c.expr));
+    q.aggregates
+        .iter()
+        .filter_map(|c| c.arg.as_ref())
+        .for_each(&mut note);
+    let names: Vec<String> = (0..q.inputs.len())
+        .map(|i| {
+            p.aliases[i]
+                .clone()
+                .unwrap_or_else(|| format!("{}_{}", "event", i))
+        })
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let fields = super::names::unique(&names, super::names::snake_case, &[]);
+    (0..q.inputs.len())
+        .map(|i| {
+            let f = super::names::ident(&fields[i]);
+            match p.element(i) {
+                None => Slot::None,
+                Some((_, Some(1))) => Slot::Single(f),
+                Some(_) => Slot::Many(f, head[i], tail[i]),
+            }
+        })
+        .collect()
+}
+
+/// The closure testing an event of `stream` against the elements reading it: `true` for
+/// elements without a condition.
+fn accept<'c>(
+    ctx: &'c Ctx<'c>,
+    q: &QueryPlan,
+    p: &BoundPattern,
+    stream: usize,
+    captures_ty: &Ident,
+    env: impl Fn(usize) -> ExprEnv<'c>,
+) -> TokenStream {
+    let rt = ctx.rt;
+    let leaves = leaves_of(q, p, stream);
+    let arms: Vec<(usize, TokenStream)> = leaves
+        .iter()
+        .filter_map(|&(leaf, input, filter)| {
+            let f = env(input).gen(filter?);
+            Some((leaf, quote!(#rt::expr::holds(#f))))
+        })
+        .collect();
+    match (arms.as_slice(), leaves.len()) {
+        ([], _) => quote!(|_: usize, _: &#captures_ty| true),
+        ([(_, test)], 1) => quote!(|_: usize, __ef_m: &#captures_ty| #test),
+        _ => {
+            let arms = arms.iter().map(|(leaf, test)| quote!(#leaf => #test,));
+            quote! {
+                |__ef_leaf: usize, __ef_m: &#captures_ty| match __ef_leaf {
+                    #(#arms)*
+                    _ => true,
+                }
+            }
+        }
+    }
+}
+
+/// The closure storing an event of `stream` into the element that took it.
+fn capture(
+    q: &QueryPlan,
+    p: &BoundPattern,
+    slots: &[Slot],
+    stream: usize,
+    captures_ty: &Ident,
+) -> TokenStream {
+    let stores: Vec<(usize, TokenStream)> = leaves_of(q, p, stream)
+        .into_iter()
+        .filter_map(|(leaf, input, _)| match &slots[input] {
+            Slot::Single(f) => Some((
+                leaf,
+                quote!(__ef_m.#f = ::core::option::Option::Some(event.clone())),
+            )),
+            Slot::Many(f, ..) => Some((leaf, quote!(__ef_m.#f.push(event.clone())))),
+            Slot::None => None,
+        })
+        .collect();
+    match stores.as_slice() {
+        [] => quote!(|_: usize, _: &mut #captures_ty| {}),
+        [(_, store)] => quote!(|_: usize, __ef_m: &mut #captures_ty| #store),
+        _ => {
+            let arms = stores.iter().map(|(leaf, store)| quote!(#leaf => #store,));
+            quote! {
+                |__ef_leaf: usize, __ef_m: &mut #captures_ty| match __ef_leaf {
+                    #(#arms)*
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The leaves reading `stream`: (node index, input, condition).
+fn leaves_of<'p>(
+    q: &QueryPlan,
+    p: &'p BoundPattern,
+    stream: usize,
+) -> Vec<(usize, usize, Option<&'p TExpr>)> {
+    p.nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(leaf, n)| match n {
+            PatternNode::Stream { input, filter, .. }
+            | PatternNode::Absent { input, filter, .. }
+                if q.inputs[*input] == stream =>
+            {
+                Some((leaf, *input, filter.as_ref()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The captures struct and the `Pattern` impl.
+fn pattern_items(
+    ctx: &Ctx<'_>,
+    q: &QueryPlan,
+    p: &BoundPattern,
+    slots: &[Slot],
+    pattern_ty: &Ident,
+    captures_ty: &Ident,
+) -> TokenStream {
+    let rt = ctx.rt;
+    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
+    let defs = slots.iter().zip(&q.inputs).filter_map(|(slot, &stream)| {
+        let ty = &ctx.streams[stream].ty;
+        let doc = format!(" Captured `{}` event(s).", ctx.plan.streams[stream].name);
+        match slot {
+            Slot::Single(f) => Some(quote!(#[doc = #doc] pub #f: ::core::option::Option<#ty>)),
+            Slot::Many(f, h, t) => {
+                Some(quote!(#[doc = #doc] pub #f: #rt::pattern::Collect<#ty, #h, #t>))
+            }
+            Slot::None => None,
+        }
+    });
+    let clears: Vec<TokenStream> = p
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(leaf, n)| match n {
+            PatternNode::Stream { input, .. } => match &slots[*input] {
+                Slot::Single(f) => {
+                    Some(quote!(#leaf => captures.#f = ::core::option::Option::None,))
+                }
+                Slot::Many(f, ..) => Some(quote!(#leaf => captures.#f.clear(),)),
+                Slot::None => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let nodes = p.nodes.iter().map(|n| node(rt, q, n));
+    let root = p.root;
+    let sequence = p.sequence;
+    let within = match p.within {
+        Some(w) => quote!(::core::option::Option::Some(#w)),
+        None => quote!(::core::option::Option::None),
+    };
+    let doc = format!(
+        " The events captured by a partial match of query `{}`.",
+        q.name
+    );
+    let pdoc = format!(" The pattern of query `{}`.", q.name);
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Debug, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
+        #[serde(crate = #serde_crate)]
+        pub struct #captures_ty {
+            #(#defs,)*
+        }
+
+        #[doc = #pdoc]
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct #pattern_ty;
+
+        impl #rt::pattern::Pattern for #pattern_ty {
+            type Captures = #captures_ty;
+
+            fn program() -> &'static #rt::pattern::Program {
+                const PROGRAM: #rt::pattern::Program = #rt::pattern::Program {
+                    nodes: &[#(#nodes),*],
+                    root: #root,
+                    sequence: #sequence,
+                    within: #within,
+                };
+                &PROGRAM
+            }
+
+            fn clear(leaf: usize, captures: &mut #captures_ty) {
+                match leaf {
+                    #(#clears)*
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// One `runtime::pattern::Node`.
+fn node(rt: &syn::Path, q: &QueryPlan, n: &PatternNode) -> TokenStream {
+    let n_ = |x: &usize| Literal::usize_unsuffixed(*x);
+    let opt = |x: Option<TokenStream>| match x {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    };
+    match n {
+        PatternNode::Stream {
+            input, min, max, ..
+        } => {
+            let stream = Literal::u32_unsuffixed(q.inputs[*input] as u32);
+            let max = opt(max.map(|m| {
+                let m = Literal::u32_unsuffixed(m);
+                quote!(#m)
+            }));
+            let min = Literal::u32_unsuffixed(*min);
+            quote!(#rt::pattern::Node::Stream { stream: #stream, min: #min, max: #max })
+        }
+        PatternNode::Absent { input, wait, .. } => {
+            let stream = Literal::u32_unsuffixed(q.inputs[*input] as u32);
+            let wait = opt(wait.map(|w| {
+                let w = Literal::i64_unsuffixed(w);
+                quote!(#w)
+            }));
+            quote!(#rt::pattern::Node::Absent { stream: #stream, wait: #wait })
+        }
+        PatternNode::Then(a, b) => {
+            let (a, b) = (n_(a), n_(b));
+            quote!(#rt::pattern::Node::Then(#a, #b))
+        }
+        PatternNode::And(a, b) => {
+            let (a, b) = (n_(a), n_(b));
+            quote!(#rt::pattern::Node::And(#a, #b))
+        }
+        PatternNode::Or(a, b) => {
+            let (a, b) = (n_(a), n_(b));
+            quote!(#rt::pattern::Node::Or(#a, #b))
+        }
+        PatternNode::Every(x) => {
+            let x = n_(x);
+            quote!(#rt::pattern::Node::Every(#x))
+        }
+    }
+}
+
+/// `true` when `tokens` mention the identifier `name`.
+fn mentions(tokens: &TokenStream, name: &str) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        TokenTree::Ident(i) => i == name,
+        TokenTree::Group(g) => mentions(&g.stream(), name),
+        _ => false,
+    })
 }

@@ -223,12 +223,57 @@ pub(crate) fn selector_over(
                 let (ty, fdoc) = (&a.ty, format!(" `{:?}`.", call.func));
                 quote!(#[doc = #fdoc] pub #f: #ty)
             });
+        let params: Vec<TokenStream> = aggs
+            .iter()
+            .zip(&agg_fields)
+            .map(|(a, f)| {
+                let input = &a.input;
+                quote!(#f: ::core::option::Option<#input>)
+            })
+            .collect();
+        let op = |name: TokenStream| {
+            aggs.iter().zip(&agg_fields).map(move |(a, f)| {
+                let (ty, input) = (&a.ty, &a.input);
+                quote!(<#ty as #rt::aggregate::Aggregator<#input>>::#name(&mut self.#f, #f);)
+            })
+        };
+        let (adds, removes) = (op(quote!(add)), op(quote!(remove)));
+        // `remove` carries `#[allow(dead_code)]`: queries without a window never retract.
+        let outs = q.aggregates.iter().map(|c| {
+            let v = value_type(rt, c.ty);
+            quote!(::core::option::Option<#v>)
+        });
+        let reads = aggs.iter().zip(&agg_fields).map(|(a, f)| {
+            let (ty, input) = (&a.ty, &a.input);
+            quote!(<#ty as #rt::aggregate::Aggregator<#input>>::value(&self.#f))
+        });
         quote! {
             #[doc = #doc]
             #[derive(Clone, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
             #[serde(crate = #serde_crate)]
             pub struct #aggs_ty {
                 #(#defs,)*
+            }
+
+            impl #aggs_ty {
+                /// A row enters: each aggregator takes its argument.
+                #[inline]
+                fn add(&mut self, #(#params),*) {
+                    #(#adds)*
+                }
+
+                /// A row leaves: each aggregator retracts its argument.
+                #[inline]
+                #[allow(dead_code)]
+                fn remove(&mut self, #(#params),*) {
+                    #(#removes)*
+                }
+
+                /// The current value of every aggregate.
+                #[inline]
+                fn values(&self) -> (#(#outs,)*) {
+                    (#(#reads,)*)
+                }
             }
         }
     });
@@ -261,18 +306,11 @@ pub(crate) fn selector_over(
         } else {
             quote!(let __ef_aggs = &mut *__ef_state;)
         };
-        let ops = aggs.iter().zip(&agg_fields).map(|(a, f)| {
-            let (ty, input, arg) = (&a.ty, &a.input, &a.arg);
-            quote!(<#ty as #rt::aggregate::Aggregator<#input>>::#op(&mut __ef_aggs.#f, #arg);)
-        });
-        let reads = aggs.iter().zip(&agg_fields).map(|(a, f)| {
-            let (ty, input) = (&a.ty, &a.input);
-            quote!(<#ty as #rt::aggregate::Aggregator<#input>>::value(&__ef_aggs.#f))
-        });
-        let reads = read.then(|| quote!(let __ef_values = (#(#reads,)*);));
+        let args = aggs.iter().map(|a| &a.arg);
+        let reads = read.then(|| quote!(let __ef_values = __ef_aggs.values();));
         quote! {
             #get
-            #(#ops)*
+            __ef_aggs.#op(#(#args),*);
             #reads
         }
     };

@@ -1,14 +1,406 @@
-//! Tables: the row store of each table, inserting and upserting query output, UPDATE and
-//! DELETE statements, `IN table`, and lookups by key.
+//! Tables: the row store of each table (a runtime `Table` of the table's row struct), the
+//! query output inserted or upserted into it, UPDATE and DELETE statements, `IN table`, and
+//! lookups by primary key or index.
+//!
+//! A lookup is chosen from the condition's equalities on the row's columns
+//! ([`crate::plan::keys::table_lookup`]); the whole condition is still checked on every row the
+//! lookup returns. Rows are visited in insertion order.
 
 use super::expr::ExprEnv;
+use super::query::method;
+use super::stream::value_type;
+use super::Ctx;
+use crate::plan::keys::{table_lookup, Lookup};
+use crate::plan::QueryPlan;
+use crate::sema::catalog::TableKeys;
 use crate::sema::ir::TExpr;
-use proc_macro2::TokenStream;
-use quote::quote;
+use crate::sema::table::TableOp;
+use crate::sema::Type;
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+/// The `App` field holding table `table` (a stream index of the plan).
+pub(crate) fn field(ctx: &Ctx<'_>, table: usize) -> Ident {
+    format_ident!("table_{}", ctx.streams[table].snake)
+}
+
+/// The plan index of the table named `name`.
+fn index_of(ctx: &Ctx<'_>, name: &str) -> usize {
+    ctx.plan
+        .streams
+        .iter()
+        .position(|s| s.name == name)
+        .unwrap_or(0)
+}
+
+fn keys<'a>(ctx: &'a Ctx<'_>, table: usize) -> &'a TableKeys {
+    static NONE: TableKeys = TableKeys {
+        primary_key: Vec::new(),
+        indexes: Vec::new(),
+    };
+    ctx.plan.streams[table].table.as_ref().unwrap_or(&NONE)
+}
+
+/// The generated enum of a table's secondary-index keys.
+fn index_key_ty(ctx: &Ctx<'_>, table: usize) -> Ident {
+    format_ident!("{}IndexKey", ctx.streams[table].ty)
+}
+
+/// `Total<(Option<V>, ...)>` for the columns `cols` of `table`.
+fn key_ty(ctx: &Ctx<'_>, table: usize, cols: &[usize]) -> TokenStream {
+    let rt = ctx.rt;
+    let parts = cols.iter().map(|&c| {
+        let v = value_type(rt, ctx.plan.streams[table].attrs[c].ty);
+        quote!(::core::option::Option<#v>)
+    });
+    quote!(#rt::aggregate::Total<(#(#parts,)*)>)
+}
+
+/// `-0.0` and `0.0` are equal in a comparison: keys use `0.0` for both.
+fn normalized(value: TokenStream, ty: Type) -> TokenStream {
+    if matches!(ty, Type::Float | Type::Double) {
+        quote!((#value).map(|__ef_v| __ef_v + 0.0))
+    } else {
+        value
+    }
+}
+
+/// The key of `row` (an expression of the row struct) over columns `cols`.
+fn row_key(ctx: &Ctx<'_>, table: usize, cols: &[usize], row: &TokenStream) -> TokenStream {
+    let rt = ctx.rt;
+    let parts = cols.iter().map(|&c| {
+        let a = &ctx.plan.streams[table].attrs[c];
+        let f = &ctx.streams[table].fields[c];
+        let v = match (a.nullable, a.ty == Type::String) {
+            (true, true) => quote!(#row.#f.clone()),
+            (true, false) => quote!(#row.#f),
+            (false, true) => quote!(::core::option::Option::Some(#row.#f.clone())),
+            (false, false) => quote!(::core::option::Option::Some(#row.#f)),
+        };
+        normalized(v, a.ty)
+    });
+    quote!(#rt::aggregate::Total((#(#parts,)*)))
+}
+
+/// The key of the values `values` (computed in `env`).
+fn probe_key(env: &ExprEnv<'_>, values: &[TExpr]) -> TokenStream {
+    let rt = env.ctx.rt;
+    let parts = values.iter().map(|v| normalized(env.owned(v), v.ty));
+    quote!(#rt::aggregate::Total((#(#parts,)*)))
+}
+
+/// The rows of `table` (held by `container`, a `&Table`) that may satisfy `cond` (which reads
+/// the row as input `row`; its other inputs are read through `env`), as an iterator of
+/// `(RowId, &Row)`.
+pub(crate) fn candidates(
+    env: &ExprEnv<'_>,
+    table: usize,
+    cond: Option<&TExpr>,
+    row: usize,
+    container: &TokenStream,
+) -> TokenStream {
+    let ctx = env.ctx;
+    match table_lookup(keys(ctx, table), cond, row) {
+        Lookup::Primary(values) => {
+            let key = probe_key(env, &values);
+            quote!(#container.find(&#key).into_iter())
+        }
+        Lookup::Index(n, values) => {
+            let key = probe_key(env, &values);
+            let (ty, variant) = (index_key_ty(ctx, table), format_ident!("I{}", n));
+            quote!(#container.lookup(&#ty::#variant(#key)))
+        }
+        Lookup::Scan => quote!(#container.iter()),
+    }
+}
 
 /// `IN table`: whether a row of `table` satisfies `cond` (which reads the row as input
-/// `row`).
+/// `row`, after the inputs of `env`).
 pub(crate) fn in_table(env: &ExprEnv<'_>, table: &str, row: usize, cond: &TExpr) -> TokenStream {
-    let _ = (env, table, row, cond);
-    quote!(::core::option::Option::Some(false))
+    let ctx = env.ctx;
+    let rt = ctx.rt;
+    let t = index_of(ctx, table);
+    let f = field(ctx, t);
+    let mut inputs = env.inputs.clone();
+    inputs.truncate(row);
+    inputs.resize(row, (quote!(__ef_unused), t));
+    inputs.push((quote!(__ef_row), t));
+    let mut optional = env.optional.clone();
+    optional.resize(row + 1, false);
+    optional[row] = false;
+    let inner = ExprEnv {
+        ctx,
+        inputs,
+        aggregates: env.aggregates.clone(),
+        now: env.now.clone(),
+        optional,
+    };
+    let c = inner.gen(cond);
+    let rows = candidates(&inner, t, Some(cond), row, &quote!(self.#f));
+    quote!(::core::option::Option::Some(
+        #rows.any(|(_, __ef_row)| #rt::expr::holds(#c))
+    ))
+}
+
+/// What the tables add to the `App`.
+pub(crate) struct TablesCode {
+    /// One field per table: name, type, initial value.
+    pub fields: Vec<(Ident, TokenStream, TokenStream)>,
+    /// The methods receiving the rows of queries that insert or upsert into a table.
+    pub methods: TokenStream,
+    /// The `TableRow` impls and index key enums.
+    pub items: TokenStream,
+}
+
+/// The fields, sink methods and items of every table of the app.
+pub(crate) fn tables(ctx: &Ctx<'_>) -> TablesCode {
+    let rt = ctx.rt;
+    let mut fields = Vec::new();
+    let mut items = Vec::new();
+    for (t, s) in ctx.plan.streams.iter().enumerate() {
+        let Some(keys) = &s.table else { continue };
+        let ty = &ctx.streams[t].ty;
+        fields.push((
+            field(ctx, t),
+            quote!(#rt::table::Table<#ty>),
+            quote!(#rt::table::Table::new()),
+        ));
+        items.push(row_impl(ctx, t, keys));
+    }
+    let methods = ctx
+        .plan
+        .queries
+        .iter()
+        .filter(|q| {
+            matches!(
+                q.table_op.as_deref(),
+                Some(TableOp::Insert | TableOp::Upsert { .. })
+            )
+        })
+        .map(|q| sink_method(ctx, q));
+    TablesCode {
+        fields,
+        methods: quote!(#(#methods)*),
+        items: quote!(#(#items)*),
+    }
+}
+
+/// `impl TableRow for <Row>` and the index key enum of table `t`.
+fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
+    let rt = ctx.rt;
+    let ty = &ctx.streams[t].ty;
+    let row = quote!(self);
+    let (pk_ty, key) = if keys.primary_key.is_empty() {
+        (quote!(()), quote!(::core::option::Option::None))
+    } else {
+        let k = row_key(ctx, t, &keys.primary_key, &row);
+        (
+            key_ty(ctx, t, &keys.primary_key),
+            quote!(::core::option::Option::Some(#k)),
+        )
+    };
+    let (index_ty, index_enum, index_keys) = if keys.indexes.is_empty() {
+        (quote!(()), quote!(), quote!(let _ = __ef_out;))
+    } else {
+        let name = index_key_ty(ctx, t);
+        let doc = format!(
+            " The secondary-index keys of table `{}`.",
+            ctx.plan.streams[t].name
+        );
+        let variants = keys.indexes.iter().enumerate().map(|(n, cols)| {
+            let v = format_ident!("I{}", n);
+            let kty = key_ty(ctx, t, cols);
+            let names: Vec<&str> = cols
+                .iter()
+                .map(|&c| ctx.plan.streams[t].attrs[c].name.as_str())
+                .collect();
+            let vdoc = format!(" `INDEX ({})`.", names.join(", "));
+            quote!(#[doc = #vdoc] #v(#kty))
+        });
+        let calls = keys.indexes.iter().enumerate().map(|(n, cols)| {
+            let v = format_ident!("I{}", n);
+            let k = row_key(ctx, t, cols, &row);
+            quote!(__ef_out(#name::#v(#k));)
+        });
+        (
+            quote!(#name),
+            quote! {
+                #[doc = #doc]
+                #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+                pub enum #name {
+                    #(#variants,)*
+                }
+            },
+            quote!(#(#calls)*),
+        )
+    };
+    let out_param = if keys.indexes.is_empty() {
+        quote!(__ef_out: impl FnMut(#index_ty))
+    } else {
+        quote!(mut __ef_out: impl FnMut(#index_ty))
+    };
+    quote! {
+        #index_enum
+
+        impl #rt::table::TableRow for #ty {
+            type Key = #pk_ty;
+            type IndexKey = #index_ty;
+
+            fn primary_key(&self) -> ::core::option::Option<Self::Key> {
+                #key
+            }
+
+            fn index_keys(&self, #out_param) {
+                #index_keys
+            }
+        }
+    }
+}
+
+/// The method receiving the rows of `q`, which inserts or upserts into its target table.
+fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
+    let rt = ctx.rt;
+    let t = q.target;
+    let (ty, f, name) = (&ctx.streams[t].ty, field(ctx, t), &ctx.plan.streams[t].name);
+    let sink = super::query::emit_method(ctx, q);
+    let doc = format!(" Query `{}`: its rows go into table `{name}`.", q.name);
+    let insert = quote! {
+        if self.#f.insert(__ef_row.clone()).is_err() {
+            #rt::table::report_duplicate(#name);
+        }
+    };
+    let body = match q.table_op.as_deref() {
+        Some(TableOp::Upsert { cond }) => {
+            let env = ExprEnv {
+                ctx,
+                inputs: vec![(quote!(__ef_row), t), (quote!(__ef_old), t)],
+                aggregates: Vec::new(),
+                now: quote!(self.now),
+                optional: Vec::new(),
+            };
+            let c = env.gen(cond);
+            let rows = candidates(&env, t, Some(cond), 1, &quote!(self.#f));
+            quote! {
+                let __ef_ids: ::std::vec::Vec<#rt::table::RowId> = #rows
+                    .filter(|(_, __ef_old)| #rt::expr::holds(#c))
+                    .map(|(__ef_id, _)| __ef_id)
+                    .collect();
+                if __ef_ids.is_empty() {
+                    #insert
+                }
+                for __ef_id in __ef_ids {
+                    if self.#f.update(__ef_id, __ef_row.clone()).is_err() {
+                        #rt::table::report_duplicate(#name);
+                    }
+                }
+            }
+        }
+        _ => insert,
+    };
+    quote! {
+        #[doc = #doc]
+        fn #sink(&mut self, _ts: i64, _kind: #rt::EventKind, __ef_row: &#ty) {
+            #body
+        }
+    }
+}
+
+/// `true` when `tokens` mention the identifier `name`.
+pub(crate) fn mentions(tokens: &TokenStream, name: &str) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == name,
+        proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), name),
+        _ => false,
+    })
+}
+
+/// The method of an UPDATE or DELETE statement `q` (`None` for other queries): for each
+/// event of its stream that passes the stream's filter, the matching rows of the table are
+/// updated (every new value computed from the row before the update) or removed.
+pub(crate) fn statement(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
+    let rt = ctx.rt;
+    let (cond, sets) = match q.table_op.as_deref()? {
+        TableOp::Update { sets, cond } => (cond.as_ref(), Some(sets)),
+        TableOp::Delete { cond } => (cond.as_ref(), None),
+        TableOp::Insert | TableOp::Upsert { .. } => return None,
+    };
+    let (t, s) = (q.target, q.input);
+    let (f, name) = (field(ctx, t), &ctx.plan.streams[t].name);
+    let env = ExprEnv {
+        ctx,
+        inputs: vec![(quote!(event), s), (quote!(__ef_row), t)],
+        aggregates: Vec::new(),
+        now: quote!(self.now),
+        optional: Vec::new(),
+    };
+    let filter = q.filter.as_ref().map(|c| {
+        let c = env.gen(c);
+        quote!(if !#rt::expr::holds(#c) { return; })
+    });
+    let rows = candidates(&env, t, cond, 1, &quote!(self.#f));
+    let matches = cond.map(|c| {
+        let c = env.gen(c);
+        quote!(.filter(|(_, __ef_row)| #rt::expr::holds(#c)))
+    });
+    let action = match sets {
+        None => quote! {
+            self.#f.remove(__ef_id);
+        },
+        Some(sets) => {
+            let values = sets.iter().enumerate().map(|(i, (_, v))| {
+                let var = format_ident!("__ef_v{}", i);
+                let v = env.owned(v);
+                quote!(let #var = #v;)
+            });
+            let assigns = sets.iter().enumerate().map(|(i, (col, _))| {
+                let var = format_ident!("__ef_v{}", i);
+                let fld = &ctx.streams[t].fields[*col];
+                if ctx.plan.streams[t].attrs[*col].nullable {
+                    quote!(__ef_new.#fld = #var;)
+                } else {
+                    quote!(__ef_new.#fld = #var.unwrap_or_default();)
+                }
+            });
+            quote! {
+                let ::core::option::Option::Some(__ef_row) = self.#f.get(__ef_id) else {
+                    continue;
+                };
+                #(#values)*
+                let mut __ef_new = __ef_row.clone();
+                #(#assigns)*
+                if self.#f.update(__ef_id, __ef_new).is_err() {
+                    #rt::table::report_duplicate(#name);
+                }
+            }
+        }
+    };
+    let body = quote! {
+        #filter
+        let __ef_ids: ::std::vec::Vec<#rt::table::RowId> = #rows
+            #matches
+            .map(|(__ef_id, _)| __ef_id)
+            .collect();
+        for __ef_id in __ef_ids {
+            #action
+        }
+    };
+    let ts = if mentions(&body, "ts") {
+        format_ident!("ts")
+    } else {
+        format_ident!("_ts")
+    };
+    let event = if mentions(&body, "event") {
+        format_ident!("event")
+    } else {
+        format_ident!("_event")
+    };
+    let (name_fn, ty) = (method(q), &ctx.streams[s].ty);
+    let what = if sets.is_some() { "UPDATE" } else { "DELETE" };
+    let doc = format!(" `{what}` statement `{}` on table `{name}`.", q.name);
+    Some(quote! {
+        #[doc = #doc]
+        fn #name_fn(&mut self, #ts: i64, #event: &#ty) {
+            #body
+        }
+    })
 }

@@ -32,7 +32,7 @@ pub fn key_inputs(e: &TExpr) -> Option<BTreeSet<usize>> {
         ExprKind::Attr { input, .. } => {
             inputs.insert(*input);
         }
-        ExprKind::Agg(_) | ExprKind::InTable { .. } => pure = false,
+        ExprKind::Agg(_) | ExprKind::InTable { .. } | ExprKind::IndexedAttr { .. } => pure = false,
         ExprKind::Call(Func::Uuid | Func::Now | Func::EventTimestamp, _) => pure = false,
         _ => {}
     });
@@ -42,9 +42,8 @@ pub fn key_inputs(e: &TExpr) -> Option<BTreeSet<usize>> {
 /// The equalities of `cond` between an expression reading only input `left` and one reading
 /// only input `right`, as `(left side, right side)` pairs (both of one type).
 pub fn equi_pairs(cond: &TExpr, left: usize, right: usize) -> Vec<(TExpr, TExpr)> {
-    let only = |e: &TExpr, input: usize| {
-        key_inputs(e).is_some_and(|s| s.len() == 1 && s.contains(&input))
-    };
+    let only =
+        |e: &TExpr, input: usize| key_inputs(e).is_some_and(|s| s.len() == 1 && s.contains(&input));
     conjuncts(cond)
         .into_iter()
         .filter_map(|c| match &c.kind {
@@ -167,8 +166,15 @@ mod tests {
             eq(attr(0, 3), attr(1, 0)),
         );
         let pairs = equi_pairs(&cond, 0, 1);
-        assert_eq!(pairs, vec![(attr(0, 0), attr(1, 2)), (attr(0, 3), attr(1, 0))]);
-        let uuid = TExpr::new(ExprKind::Call(Func::Uuid, vec![]), Type::Int, Span::default());
+        assert_eq!(
+            pairs,
+            vec![(attr(0, 0), attr(1, 2)), (attr(0, 3), attr(1, 0))]
+        );
+        let uuid = TExpr::new(
+            ExprKind::Call(Func::Uuid, vec![]),
+            Type::Int,
+            Span::default(),
+        );
         assert!(equi_pairs(&eq(attr(0, 0), uuid), 0, 1).is_empty());
     }
 

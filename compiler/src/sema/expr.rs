@@ -52,10 +52,20 @@ impl Binder<'_> {
                 name,
                 span,
             } => {
-                if index.is_some() {
-                    return self.error(Diagnostic::unsupported("indexed event access", *span));
+                let bound = self.attribute(qualifier.as_ref(), name, *span)?;
+                match (index, bound.kind) {
+                    // Only counted pattern elements may be indexed: sema/pattern.rs checks.
+                    (Some(index), ExprKind::Attr { input, attr, name }) => {
+                        let kind = ExprKind::IndexedAttr {
+                            input,
+                            index: *index,
+                            attr,
+                            name,
+                        };
+                        Ok(TExpr::new(kind, bound.ty, *span))
+                    }
+                    (_, kind) => Ok(TExpr { kind, ..bound }),
                 }
-                self.attribute(qualifier.as_ref(), name, *span)
             }
             Expr::Unary { op, expr, span } => {
                 let inner = self.bind(expr)?;
@@ -117,7 +127,9 @@ impl Binder<'_> {
                     *span,
                 ))
             }
-            Expr::InTable { span, .. } => self.error(Diagnostic::unsupported("IN <table>", *span)),
+            Expr::InTable { expr, table, span } => {
+                super::table::bind_in_table(self, expr, table, *span)
+            }
             Expr::Between {
                 expr,
                 low,

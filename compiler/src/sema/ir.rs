@@ -1,7 +1,7 @@
 //! The bound, typed form of expressions and queries that sema produces and the planner reads.
 
 use super::types::Type;
-use crate::syntax::ast::{BinaryOp, OutputEvents, Span};
+use crate::syntax::ast::{BinaryOp, EventIndex, OutputEvents, Span};
 
 /// A typed expression with names resolved.
 #[derive(Clone, Debug, PartialEq)]
@@ -215,6 +215,18 @@ pub enum ExprKind {
         /// Attribute name (for readable generated code).
         name: String,
     },
+    /// Attribute `attr` of one event of counted pattern element `input` (`e[0].x`,
+    /// `e[last].x`); NULL when the element has no such event.
+    IndexedAttr {
+        /// Which input (pattern element) of the query.
+        input: usize,
+        /// Which of the element's events.
+        index: EventIndex,
+        /// Index of the attribute in that input's schema.
+        attr: usize,
+        /// Attribute name (for readable generated code).
+        name: String,
+    },
     /// Numeric widening of the operand to this expression's type.
     Widen(Box<TExpr>),
     /// `-x`.
@@ -287,7 +299,11 @@ impl TExpr {
     pub fn visit(&self, f: &mut impl FnMut(&TExpr)) {
         f(self);
         match &self.kind {
-            ExprKind::Lit(_) | ExprKind::Null | ExprKind::Attr { .. } | ExprKind::Agg(_) => {}
+            ExprKind::Lit(_)
+            | ExprKind::Null
+            | ExprKind::Attr { .. }
+            | ExprKind::IndexedAttr { .. }
+            | ExprKind::Agg(_) => {}
             ExprKind::Widen(e) | ExprKind::Neg(e) | ExprKind::Not(e) | ExprKind::Cast(e) => {
                 e.visit(f)
             }

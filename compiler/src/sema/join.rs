@@ -90,8 +90,10 @@ fn raw_side<'a>(a: &mut Analysis, src: &'a Source) -> Option<RawSide<'a>> {
     let s = match src {
         Source::Stream(s) => s,
         Source::Pattern(p) => {
-            a.diagnostics
-                .push(Diagnostic::unsupported("a pattern as a side of a join", p.span));
+            a.diagnostics.push(Diagnostic::unsupported(
+                "a pattern as a side of a join",
+                p.span,
+            ));
             return None;
         }
         Source::Join(j) => {
@@ -101,8 +103,10 @@ fn raw_side<'a>(a: &mut Analysis, src: &'a Source) -> Option<RawSide<'a>> {
         }
     };
     if s.inner {
-        a.diagnostics
-            .push(Diagnostic::unsupported("inner (#) streams in a join", s.stream.span));
+        a.diagnostics.push(Diagnostic::unsupported(
+            "inner (#) streams in a join",
+            s.stream.span,
+        ));
         return None;
     }
     let info = match a.catalog.get(&s.stream.name) {
@@ -123,6 +127,13 @@ pub fn bind_join(a: &mut Analysis, q: &ast::Query, j: &ast::JoinSource) -> Optio
     let mut raw = Vec::new();
     let mut raw_steps = Vec::new();
     flatten(a, j, &mut raw, &mut raw_steps)?;
+    if raw.len() > 2 {
+        a.diagnostics.push(Diagnostic::unsupported(
+            "joins of more than two sources",
+            j.span,
+        ));
+        return None;
+    }
     let errors_before = a.diagnostics.len();
     check_sides(a, j, &raw);
     let inputs: Vec<ScopeInput> = raw
@@ -160,7 +171,10 @@ pub fn bind_join(a: &mut Analysis, q: &ast::Query, j: &ast::JoinSource) -> Optio
         }
     }
     a.diagnostics.append(&mut diags);
-    if a.diagnostics[errors_before..].iter().any(Diagnostic::is_error) {
+    if a.diagnostics[errors_before..]
+        .iter()
+        .any(Diagnostic::is_error)
+    {
         return None;
     }
     let mut sides = sides;
@@ -182,15 +196,18 @@ pub fn bind_join(a: &mut Analysis, q: &ast::Query, j: &ast::JoinSource) -> Optio
 fn check_sides(a: &mut Analysis, j: &ast::JoinSource, raw: &[RawSide<'_>]) {
     for (n, r) in raw.iter().enumerate() {
         let name = r.src.alias.as_ref().unwrap_or(&r.src.stream);
-        let clash = raw[..n].iter().find(|o| {
-            o.src.alias.as_ref().unwrap_or(&o.src.stream).name == name.name
-        });
+        let clash = raw[..n]
+            .iter()
+            .find(|o| o.src.alias.as_ref().unwrap_or(&o.src.stream).name == name.name);
         if let Some(o) = clash {
             let first = o.src.alias.as_ref().unwrap_or(&o.src.stream);
             a.diagnostics.push(
-                Diagnostic::error(format!("`{}` names two sides of the join", name.name), name.span)
-                    .with_secondary(first.span, "first side")
-                    .with_help("give each side its own alias: `FROM S AS a JOIN S AS b`"),
+                Diagnostic::error(
+                    format!("`{}` names two sides of the join", name.name),
+                    name.span,
+                )
+                .with_secondary(first.span, "first side")
+                .with_help("give each side its own alias: `FROM S AS a JOIN S AS b`"),
             );
         }
         let table = r.info.table().is_some();
@@ -217,8 +234,11 @@ fn check_sides(a: &mut Analysis, j: &ast::JoinSource, raw: &[RawSide<'_>]) {
     let marked: Vec<&RawSide<'_>> = raw.iter().filter(|r| r.src.unidirectional).collect();
     if marked.len() > 1 {
         a.diagnostics.push(
-            Diagnostic::error("only one side of a join may be UNIDIRECTIONAL", marked[1].src.span)
-                .with_secondary(marked[0].src.span, "also UNIDIRECTIONAL"),
+            Diagnostic::error(
+                "only one side of a join may be UNIDIRECTIONAL",
+                marked[1].src.span,
+            )
+            .with_secondary(marked[0].src.span, "also UNIDIRECTIONAL"),
         );
     }
 }

@@ -53,6 +53,7 @@ pub fn analyze(app: &ast::App) -> Analysis {
         match stmt {
             Statement::Stream(def) => define_stream(&mut a, def),
             Statement::Trigger(def) => define_trigger(&mut a, def),
+            Statement::Table(def) => table::define_table(&mut a, def),
             _ => {}
         }
     }
@@ -66,15 +67,19 @@ pub fn analyze(app: &ast::App) -> Analysis {
                     a.queries.push(bound);
                 }
             }
-            Statement::Table(t) => a
-                .diagnostics
-                .push(Diagnostic::unsupported("tables", t.name.span)),
-            Statement::Update(u) => a
-                .diagnostics
-                .push(Diagnostic::unsupported("UPDATE", u.span)),
-            Statement::Delete(d) => a
-                .diagnostics
-                .push(Diagnostic::unsupported("DELETE", d.span)),
+            Statement::Table(_) => {}
+            Statement::Update(u) => {
+                position += 1;
+                if let Some(bound) = table::bind_update(&mut a, u, position) {
+                    a.queries.push(bound);
+                }
+            }
+            Statement::Delete(d) => {
+                position += 1;
+                if let Some(bound) = table::bind_delete(&mut a, d, position) {
+                    a.queries.push(bound);
+                }
+            }
             Statement::Partition(p) => {
                 partition::bind_partition(&mut a, p, &mut position);
             }

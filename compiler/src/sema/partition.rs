@@ -66,6 +66,20 @@ pub fn bind_partition(a: &mut Analysis, p: &ast::Partition, position: &mut usize
             });
         }
     }
+    // Every key of one partition names the same partitions, so they share one type.
+    let key_type = |k: &PartitionKeyIr| match &k.key {
+        PartitionBy::Value(e) => e.ty,
+        PartitionBy::Range(_) => super::Type::String,
+    };
+    if let Some(first) = keys.first() {
+        let ty = key_type(first);
+        if keys.iter().any(|k| key_type(k) != ty) {
+            a.diagnostics.push(
+                Diagnostic::error("the keys of a partition must have one type", p.span)
+                    .with_help("range labels are STRING; CAST value keys to one type"),
+            );
+        }
+    }
     let index = a.partitions.len();
     a.partitions.push(BoundPartition {
         keys,

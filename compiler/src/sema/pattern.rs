@@ -1,13 +1,279 @@
 //! Binding patterns and sequences (DESIGN.md §3.5).
+//!
+//! Every element of the pattern, `e=S[cond]{m,n}` or `NOT S[cond] FOR d`, becomes one input
+//! of the query, in source order; the tree of `->`, `AND`, `OR` and `EVERY` above them becomes
+//! a list of [`PatternNode`]s. An absent element's input is hidden (it captures nothing; it is
+//! there so that its stream is delivered to the query).
+//!
+//! In SELECT, WHERE and HAVING, `e.x` reads the event element `e` captured (NULL when it
+//! captured none, e.g. the other side of an `OR`); a counted element (`{m,n}`, `+`, `*`) is
+//! read through an index, `e[0].x`, `e[2].x`, `e[last].x`, `e[last - 1].x`.
+//!
+//! An element's `[cond]` reads the event being tested (unqualified `x`, or `e.x` with its
+//! own alias) and what earlier elements captured (`e1.x`, `e1[last].x`), and for a counted
+//! element its own earlier events (`e2[last].x`). In the bound filter the event being tested
+//! is input `n` (one past the query's `n` inputs); other inputs read the captures.
 
-use super::query::SourceBinding;
+use super::catalog::{StreamInfo, StreamKind};
+use super::expr::{Binder, ScopeInput};
+use super::ir::{BoundQuery, ExprKind, QueryKind, TExpr};
+use super::query::{condition, lookup_stream, SourceBinding};
 use super::Analysis;
 use crate::diagnostic::Diagnostic;
-use crate::syntax::ast;
+use crate::syntax::ast::{self, Expr, Ident, PatternExpr, Span};
 
 /// A bound pattern or sequence.
 #[derive(Clone, Debug, PartialEq)]
-pub struct BoundPattern {}
+pub struct BoundPattern {
+    /// `SEQUENCE` (strict contiguity) rather than `PATTERN`.
+    pub sequence: bool,
+    /// `WITHIN`, in ms.
+    pub within: Option<i64>,
+    /// The tree; children come before their parents.
+    pub nodes: Vec<PatternNode>,
+    /// Index of the root in `nodes`.
+    pub root: usize,
+    /// Per query input, the element's alias (`None` when not written, and for absences).
+    pub aliases: Vec<Option<String>>,
+}
+
+/// One node of a bound pattern.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PatternNode {
+    /// `e=S[cond]{min,max}`, capturing into query input `input` (`{1,1}` when no count was
+    /// written; `max: None` is unbounded).
+    Stream {
+        /// The query input (and the element's position in the pattern).
+        input: usize,
+        /// Minimum number of events.
+        min: u32,
+        /// Maximum number of events.
+        max: Option<u32>,
+        /// The element's condition (the tested event is input `inputs.len()`).
+        filter: Option<TExpr>,
+    },
+    /// `NOT S[cond] [FOR wait]`; query input `input` is hidden.
+    Absent {
+        /// The query input (hidden: it only delivers the stream).
+        input: usize,
+        /// `FOR`, in ms (`None` only as a side of `AND`).
+        wait: Option<i64>,
+        /// The condition (the tested event is input `inputs.len()`).
+        filter: Option<TExpr>,
+    },
+    /// `a -> b`.
+    Then(usize, usize),
+    /// `a AND b`.
+    And(usize, usize),
+    /// `a OR b`.
+    Or(usize, usize),
+    /// `EVERY p`.
+    Every(usize),
+}
+
+impl BoundPattern {
+    /// The stream element capturing into input `input`, as `(min, max)`.
+    pub fn element(&self, input: usize) -> Option<(u32, Option<u32>)> {
+        self.nodes.iter().find_map(|n| match n {
+            PatternNode::Stream {
+                input: i, min, max, ..
+            } if *i == input => Some((*min, *max)),
+            _ => None,
+        })
+    }
+
+    /// `true` when input `input` is a stream element that may capture several events.
+    pub fn is_counted(&self, input: usize) -> bool {
+        self.element(input).is_some_and(|(_, max)| max != Some(1))
+    }
+}
+
+/// An element as written, found by the first pass.
+struct Element<'a> {
+    alias: Option<&'a Ident>,
+    info: StreamInfo,
+    filter: Option<&'a Expr>,
+    node: usize,
+    absent: bool,
+    span: Span,
+}
+
+/// The first pass: elements in source order and the tree over them.
+#[derive(Default)]
+struct Builder<'a> {
+    elements: Vec<Element<'a>>,
+    nodes: Vec<PatternNode>,
+    spans: Vec<Span>,
+}
+
+impl<'a> Builder<'a> {
+    fn push(&mut self, node: PatternNode, span: Span) -> usize {
+        self.nodes.push(node);
+        self.spans.push(span);
+        self.nodes.len() - 1
+    }
+
+    /// Builds the nodes of `e`; `None` after reporting an error (the rest is still checked).
+    fn build(&mut self, a: &mut Analysis, e: &'a PatternExpr) -> Option<usize> {
+        match e {
+            PatternExpr::Stream(s) => {
+                let info = element_stream(a, &s.stream)?;
+                let count = s.count.unwrap_or(ast::Count {
+                    min: 1,
+                    max: Some(1),
+                });
+                if count.max == Some(0) {
+                    a.diagnostics.push(Diagnostic::error(
+                        "a count must allow at least one event",
+                        s.span,
+                    ));
+                    return None;
+                }
+                let input = self.elements.len();
+                let node = self.push(
+                    PatternNode::Stream {
+                        input,
+                        min: count.min,
+                        max: count.max,
+                        filter: None,
+                    },
+                    s.span,
+                );
+                self.elements.push(Element {
+                    alias: s.alias.as_ref(),
+                    info,
+                    filter: s.filter.as_ref(),
+                    node,
+                    absent: false,
+                    span: s.span,
+                });
+                Some(node)
+            }
+            PatternExpr::Not {
+                stream,
+                filter,
+                for_,
+                span,
+            } => {
+                let info = element_stream(a, stream)?;
+                if let Some(d) = for_.filter(|d| d.millis <= 0) {
+                    a.diagnostics
+                        .push(Diagnostic::error("FOR must be positive", d.span));
+                    return None;
+                }
+                let input = self.elements.len();
+                let node = self.push(
+                    PatternNode::Absent {
+                        input,
+                        wait: for_.map(|d| d.millis),
+                        filter: None,
+                    },
+                    *span,
+                );
+                self.elements.push(Element {
+                    alias: None,
+                    info,
+                    filter: filter.as_ref(),
+                    node,
+                    absent: true,
+                    span: *span,
+                });
+                Some(node)
+            }
+            PatternExpr::Every(p, span) => {
+                let p = self.build(a, p)?;
+                Some(self.push(PatternNode::Every(p), *span))
+            }
+            PatternExpr::FollowedBy(l, r, span) => {
+                let (l, r) = (self.build(a, l), self.build(a, r));
+                Some(self.push(PatternNode::Then(l?, r?), *span))
+            }
+            PatternExpr::And(l, r, span) => {
+                let (l, r) = (self.build(a, l), self.build(a, r));
+                Some(self.push(PatternNode::And(l?, r?), *span))
+            }
+            PatternExpr::Or(l, r, span) => {
+                let (l, r) = (self.build(a, l), self.build(a, r));
+                Some(self.push(PatternNode::Or(l?, r?), *span))
+            }
+        }
+    }
+
+    /// `true` when node `i` can match without any event or elapsed time.
+    fn nullable(&self, i: usize) -> bool {
+        match &self.nodes[i] {
+            PatternNode::Stream { min, .. } => *min == 0,
+            PatternNode::Absent { wait, .. } => wait.is_none(),
+            PatternNode::Then(l, r) | PatternNode::And(l, r) => {
+                self.nullable(*l) && self.nullable(*r)
+            }
+            PatternNode::Or(l, r) => self.nullable(*l) || self.nullable(*r),
+            PatternNode::Every(p) => self.nullable(*p),
+        }
+    }
+
+    /// Checks the shape of the tree under `i`; `partner` is the other side when `i` is a
+    /// side of `AND`.
+    fn check(&self, a: &mut Analysis, i: usize, partner: Option<usize>) {
+        match &self.nodes[i] {
+            PatternNode::Stream { .. } => {}
+            PatternNode::Absent { wait: None, .. } => {
+                if partner.is_none_or(|p| self.nullable(p)) {
+                    a.diagnostics.push(
+                        Diagnostic::error(
+                            "`NOT` without `FOR` needs an `AND` partner that captures an event",
+                            self.spans[i],
+                        )
+                        .with_help("add `FOR <duration>`, or write `NOT A AND e=B`"),
+                    );
+                }
+            }
+            PatternNode::Absent { .. } => {}
+            PatternNode::Then(l, r) | PatternNode::Or(l, r) => {
+                self.check(a, *l, None);
+                self.check(a, *r, None);
+            }
+            PatternNode::And(l, r) => {
+                self.check(a, *l, Some(*r));
+                self.check(a, *r, Some(*l));
+            }
+            PatternNode::Every(p) => {
+                if self.nullable(*p) {
+                    a.diagnostics.push(
+                        Diagnostic::error(
+                            "`EVERY` needs a sub-pattern that waits for an event",
+                            self.spans[i],
+                        )
+                        .with_note("it would restart without end"),
+                    );
+                }
+                self.check(a, *p, None);
+            }
+        }
+    }
+}
+
+/// Looks up the stream of a pattern element (tables cannot be one).
+fn element_stream(a: &mut Analysis, name: &Ident) -> Option<StreamInfo> {
+    let info = lookup_stream(a, name)?;
+    if matches!(info.kind, StreamKind::Table(_)) {
+        a.diagnostics.push(
+            Diagnostic::error(format!("`{}` is a table", name.name), name.span)
+                .with_label("a pattern element must be a stream"),
+        );
+        return None;
+    }
+    Some(info)
+}
+
+/// An input nothing can refer to.
+fn hidden() -> ScopeInput {
+    ScopeInput {
+        stream: String::new(),
+        alias: Some(String::new()),
+        attrs: Vec::new(),
+    }
+}
 
 /// Binds the pattern source of `q`.
 pub fn bind_pattern(
@@ -15,7 +281,376 @@ pub fn bind_pattern(
     _q: &ast::Query,
     p: &ast::PatternSource,
 ) -> Option<SourceBinding> {
-    let what = if p.sequence { "sequences" } else { "patterns" };
-    a.diagnostics.push(Diagnostic::unsupported(what, p.span));
-    None
+    let errors_before = a.diagnostics.iter().filter(|d| d.is_error()).count();
+    let mut b = Builder::default();
+    let root = b.build(a, &p.expr);
+    check_aliases(a, &b.elements);
+    if let Some(w) = p.within.filter(|w| w.millis <= 0) {
+        a.diagnostics
+            .push(Diagnostic::error("WITHIN must be positive", w.span));
+    }
+    let root = root?;
+    b.check(a, root, None);
+    if b.nullable(root) {
+        a.diagnostics.push(Diagnostic::error(
+            "this pattern matches without any event",
+            p.expr.span(),
+        ));
+    }
+    let inputs: Vec<ScopeInput> = b
+        .elements
+        .iter()
+        .map(|e| {
+            if e.absent {
+                ScopeInput {
+                    stream: e.info.name.clone(),
+                    ..hidden()
+                }
+            } else {
+                ScopeInput {
+                    stream: e.info.name.clone(),
+                    alias: e.alias.map(|i| i.name.clone()),
+                    attrs: e.info.attrs.clone(),
+                }
+            }
+        })
+        .collect();
+    for k in 0..b.elements.len() {
+        let filter = bind_element_filter(a, &b, k);
+        match &mut b.nodes[b.elements[k].node] {
+            PatternNode::Stream { filter: f, .. } | PatternNode::Absent { filter: f, .. } => {
+                *f = filter
+            }
+            _ => {}
+        }
+    }
+    if p.within.is_none() {
+        if let Some(i) = b
+            .nodes
+            .iter()
+            .position(|n| matches!(n, PatternNode::Every(_)))
+        {
+            a.diagnostics.push(
+                Diagnostic::warning(
+                    "`EVERY` without `WITHIN`: partial matches that never complete are kept forever",
+                    b.spans[i],
+                )
+                .with_help("add `WITHIN <duration>` after the pattern"),
+            );
+        }
+    }
+    let errors = a.diagnostics.iter().filter(|d| d.is_error()).count();
+    if errors > errors_before {
+        return None;
+    }
+    let pattern = BoundPattern {
+        sequence: p.sequence,
+        within: p.within.map(|w| w.millis),
+        aliases: b
+            .elements
+            .iter()
+            .map(|e| e.alias.map(|i| i.name.clone()))
+            .collect(),
+        nodes: b.nodes,
+        root,
+    };
+    Some(SourceBinding {
+        inputs,
+        kind: QueryKind::Pattern(Box::new(pattern)),
+        filter: None,
+        window: None,
+    })
+}
+
+/// Reports aliases written twice.
+fn check_aliases(a: &mut Analysis, elements: &[Element<'_>]) {
+    for (k, e) in elements.iter().enumerate() {
+        let Some(alias) = e.alias else { continue };
+        let first = elements[..k]
+            .iter()
+            .filter_map(|x| x.alias)
+            .find(|x| x.name == alias.name);
+        if let Some(first) = first {
+            a.diagnostics.push(
+                Diagnostic::error(format!("duplicate alias `{}`", alias.name), alias.span)
+                    .with_secondary(first.span, "first used here"),
+            );
+        }
+    }
+}
+
+/// Binds the `[cond]` of element `k` (see the module docs for what it reads).
+fn bind_element_filter(a: &mut Analysis, b: &Builder<'_>, k: usize) -> Option<TExpr> {
+    let el = &b.elements[k];
+    let cond = el.filter?;
+    let n = b.elements.len();
+    // Inputs in query order, then the tested event. An unaliased element of the same stream
+    // would make `S.x` ambiguous: only the tested event answers to the stream's name.
+    let mut scope: Vec<ScopeInput> = b
+        .elements
+        .iter()
+        .enumerate()
+        .map(|(j, x)| {
+            if j == k || x.absent || (x.alias.is_none() && x.info.name == el.info.name) {
+                hidden()
+            } else {
+                ScopeInput {
+                    stream: x.info.name.clone(),
+                    alias: x.alias.map(|i| i.name.clone()),
+                    attrs: x.info.attrs.clone(),
+                }
+            }
+        })
+        .collect();
+    scope.push(ScopeInput {
+        stream: el.info.name.clone(),
+        alias: el.alias.map(|i| i.name.clone()),
+        attrs: el.info.attrs.clone(),
+    });
+    let own = el.alias.cloned().unwrap_or_else(|| el.info_ident());
+    let mut cond = cond.clone();
+    qualify(&mut cond, &own);
+    let mut diags = Vec::new();
+    let bound = {
+        let mut binder = Binder {
+            inputs: &scope,
+            aggregates: None,
+            diags: &mut diags,
+            tables: None,
+        };
+        binder
+            .bind(&cond)
+            .and_then(|c| condition(&mut binder, c))
+            .ok()
+    };
+    a.diagnostics.append(&mut diags);
+    let mut bound = bound?;
+    let pattern = Shape {
+        nodes: &b.nodes,
+        elements: &b.elements,
+    };
+    let mut ok = true;
+    walk_mut(&mut bound, &mut |e| {
+        if let ExprKind::IndexedAttr { input, .. } = &mut e.kind {
+            if *input == n {
+                // `e2[last].x` in e2's own condition: its earlier events.
+                *input = k;
+            }
+        }
+        if let Some(d) = pattern.misuse(e, Some(k)) {
+            a.diagnostics.push(d);
+            ok = false;
+        }
+    });
+    ok.then_some(bound)
+}
+
+impl Element<'_> {
+    /// The stream name as an identifier at the element's position.
+    fn info_ident(&self) -> Ident {
+        Ident::new(self.info.name.clone(), self.span)
+    }
+}
+
+/// What [`Shape::misuse`] needs to know about a pattern.
+struct Shape<'s, 'a> {
+    nodes: &'s [PatternNode],
+    elements: &'s [Element<'a>],
+}
+
+impl Shape<'_, '_> {
+    fn counted(&self, input: usize) -> bool {
+        let node = self.elements[input].node;
+        matches!(&self.nodes[node], PatternNode::Stream { max, .. } if *max != Some(1))
+    }
+
+    fn name(&self, input: usize) -> String {
+        let e = &self.elements[input];
+        e.alias
+            .map_or_else(|| e.info.name.clone(), |i| i.name.clone())
+    }
+
+    /// The error of a reference to a captured event that cannot be read that way: an
+    /// unindexed counted element, an indexed single one, or (in the condition of element
+    /// `current`) an element captured later.
+    fn misuse(&self, e: &TExpr, current: Option<usize>) -> Option<Diagnostic> {
+        let (input, indexed) = match &e.kind {
+            ExprKind::Attr { input, .. } => (*input, false),
+            ExprKind::IndexedAttr { input, .. } => (*input, true),
+            _ => return None,
+        };
+        // Beyond the elements: the tested event, or a table row inside `IN`.
+        if input >= self.elements.len() {
+            return None;
+        }
+        let name = self.name(input);
+        if current.is_some_and(|k| input > k) {
+            return Some(
+                Diagnostic::error(format!("`{name}` is captured after this element"), e.span)
+                    .with_label("not captured yet")
+                    .with_note("a condition can read the elements before it in the pattern"),
+            );
+        }
+        match (indexed, self.counted(input)) {
+            (false, true) => Some(
+                Diagnostic::error(
+                    format!("`{name}` collects several events: say which one"),
+                    e.span,
+                )
+                .with_help(format!("use `{name}[0].x` or `{name}[last].x`")),
+            ),
+            (true, false) => Some(
+                Diagnostic::error(format!("`{name}` captures a single event"), e.span)
+                    .with_label("indexed access needs a counted element")
+                    .with_help(format!("write `{name}.x`")),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Checks how the SELECT, WHERE, GROUP BY and HAVING of `q` read captured events; indexed
+/// access `e[0].x` is only for counted pattern elements. `false` after reporting an error.
+pub fn check_captured(a: &mut Analysis, q: &BoundQuery) -> bool {
+    let mut exprs: Vec<&TExpr> = Vec::new();
+    exprs.extend(q.post_filter.iter());
+    exprs.extend(q.filter.iter());
+    exprs.extend(q.group_by.iter());
+    exprs.extend(q.having.iter());
+    exprs.extend(q.columns.iter().map(|c| &c.expr));
+    exprs.extend(q.aggregates.iter().filter_map(|c| c.arg.as_ref()));
+    let errors_before = a.diagnostics.len();
+    let pattern = match &q.kind {
+        QueryKind::Pattern(p) => Some(p),
+        _ => None,
+    };
+    for e in exprs {
+        e.visit(&mut |x| match (&x.kind, pattern) {
+            (ExprKind::IndexedAttr { .. }, None) => a.diagnostics.push(
+                Diagnostic::error("indexed event access outside a pattern", x.span)
+                    .with_note("`e[0].x` reads the events of a counted pattern element"),
+            ),
+            (ExprKind::Attr { input, .. } | ExprKind::IndexedAttr { input, .. }, Some(p))
+                if *input < q.inputs.len() =>
+            {
+                let indexed = matches!(x.kind, ExprKind::IndexedAttr { .. });
+                let name = p.aliases[*input].as_ref().unwrap_or(&q.inputs[*input]);
+                match (indexed, p.is_counted(*input)) {
+                    (false, true) => a.diagnostics.push(
+                        Diagnostic::error(
+                            format!("`{name}` collects several events: say which one"),
+                            x.span,
+                        )
+                        .with_help(format!("use `{name}[0].x` or `{name}[last].x`")),
+                    ),
+                    (true, false) => a.diagnostics.push(
+                        Diagnostic::error(format!("`{name}` captures a single event"), x.span)
+                            .with_label("indexed access needs a counted element")
+                            .with_help(format!("write `{name}.x`")),
+                    ),
+                    _ => {}
+                }
+            }
+            _ => {}
+        });
+    }
+    a.diagnostics.len() == errors_before
+}
+
+/// Qualifies every unqualified attribute of `e` with `q` (an element's condition reads the
+/// tested event by default).
+fn qualify(e: &mut Expr, q: &Ident) {
+    match e {
+        Expr::Literal(..) => {}
+        Expr::Attr { qualifier, .. } => {
+            if qualifier.is_none() {
+                *qualifier = Some(q.clone());
+            }
+        }
+        Expr::Unary { expr, .. }
+        | Expr::IsNull { expr, .. }
+        | Expr::Cast { expr, .. }
+        | Expr::InTable { expr, .. } => qualify(expr, q),
+        Expr::Binary { left, right, .. } => {
+            qualify(left, q);
+            qualify(right, q);
+        }
+        Expr::InList { expr, list, .. } => {
+            qualify(expr, q);
+            list.iter_mut().for_each(|x| qualify(x, q));
+        }
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            qualify(expr, q);
+            qualify(low, q);
+            qualify(high, q);
+        }
+        Expr::Like { expr, pattern, .. } => {
+            qualify(expr, q);
+            qualify(pattern, q);
+        }
+        Expr::Case {
+            operand,
+            whens,
+            else_,
+            ..
+        } => {
+            if let Some(o) = operand {
+                qualify(o, q);
+            }
+            for (w, t) in whens {
+                qualify(w, q);
+                qualify(t, q);
+            }
+            if let Some(x) = else_ {
+                qualify(x, q);
+            }
+        }
+        Expr::Call { args, .. } => args.iter_mut().for_each(|x| qualify(x, q)),
+    }
+}
+
+/// Calls `f` on `e` and every sub-expression, mutably (parents first).
+fn walk_mut(e: &mut TExpr, f: &mut impl FnMut(&mut TExpr)) {
+    f(e);
+    match &mut e.kind {
+        ExprKind::Lit(_)
+        | ExprKind::Null
+        | ExprKind::Attr { .. }
+        | ExprKind::IndexedAttr { .. }
+        | ExprKind::Agg(_) => {}
+        ExprKind::Widen(x) | ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Cast(x) => {
+            walk_mut(x, f)
+        }
+        ExprKind::IsNull(x, _) => walk_mut(x, f),
+        ExprKind::Arith(_, x, y)
+        | ExprKind::Cmp(_, x, y)
+        | ExprKind::And(x, y)
+        | ExprKind::Or(x, y)
+        | ExprKind::Like(x, y, _) => {
+            walk_mut(x, f);
+            walk_mut(y, f);
+        }
+        ExprKind::InList(x, list, _) => {
+            walk_mut(x, f);
+            list.iter_mut().for_each(|i| walk_mut(i, f));
+        }
+        ExprKind::Between(x, lo, hi, _) => {
+            walk_mut(x, f);
+            walk_mut(lo, f);
+            walk_mut(hi, f);
+        }
+        ExprKind::Case(whens, else_) => {
+            for (c, v) in whens {
+                walk_mut(c, f);
+                walk_mut(v, f);
+            }
+            if let Some(x) = else_ {
+                walk_mut(x, f);
+            }
+        }
+        ExprKind::Call(_, args) => args.iter_mut().for_each(|x| walk_mut(x, f)),
+        ExprKind::InTable { cond, .. } => walk_mut(cond, f),
+    }
 }

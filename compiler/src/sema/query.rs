@@ -104,7 +104,7 @@ fn bind_stream_source(
             inputs: &inputs,
             aggregates: None,
             diags: &mut diags,
-            tables: None,
+            tables: Some(&a.catalog),
         };
         for cond in src.filter.iter().chain(q.where_.iter()) {
             if let Ok(c) = b.bind(cond).and_then(|c| condition(&mut b, c)) {
@@ -140,11 +140,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
             target,
             inner,
         } => (target, *inner, *events),
-        QueryOutput::Upsert { target, .. } => {
-            a.diagnostics
-                .push(Diagnostic::unsupported("UPSERT", target.span));
-            return None;
-        }
+        QueryOutput::Upsert { target, .. } => (target, false, ast::OutputEvents::Current),
     };
     let inner_target_name;
     let target = if inner_target {
@@ -164,7 +160,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
     let positional = a
         .catalog
         .get(&target.name)
-        .is_some_and(|s| s.kind == StreamKind::Defined);
+        .is_some_and(|s| s.kind == StreamKind::Defined || s.table().is_some());
     let mut aggregates = Vec::new();
     let mut diags = Vec::new();
     let mut post_filter = None;
@@ -176,7 +172,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
             inputs: &inputs,
             aggregates: None,
             diags: &mut diags,
-            tables: None,
+            tables: Some(&a.catalog),
         };
         if !matches!(kind, QueryKind::Single) {
             // Joins and patterns: WHERE filters the combined rows.
@@ -251,7 +247,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
         return None;
     }
     let table_op = super::table::target_op(a, q, &inputs, &columns);
-    Some(BoundQuery {
+    let bound = BoundQuery {
         partition: a.current_partition,
         name,
         inputs: inputs.iter().map(|i| i.stream.clone()).collect(),
@@ -268,7 +264,8 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
         table_op,
         events,
         span: q.span,
-    })
+    };
+    super::pattern::check_captured(a, &bound).then_some(bound)
 }
 
 fn error_count(a: &Analysis) -> usize {
@@ -393,7 +390,8 @@ fn check_target(a: &mut Analysis, target: &ast::Ident, columns: &[Column]) {
         });
         return;
     };
-    existing.produced = true;
+    // A table is written, not printed.
+    existing.produced = existing.table().is_none();
     if matches!(existing.kind, StreamKind::Trigger(_)) {
         a.diagnostics.push(Diagnostic::error(
             format!("cannot insert into trigger `{}`", target.name),

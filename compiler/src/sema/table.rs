@@ -1,7 +1,16 @@
 //! Tables (DESIGN §3.1, §3.2): definitions, `INSERT INTO` / `UPSERT INTO` a table, `UPDATE`,
 //! `DELETE` and `IN table`.
 
-use super::ir::TExpr;
+use super::catalog::{suggest, Attribute, Catalog, StreamInfo, StreamKind, TableKeys};
+use super::expr::{Binder, Reported, ScopeInput};
+use super::ir::{BoundQuery, CmpOp, Column, ExprKind, OutputClauses, QueryKind, TExpr};
+use super::query::{condition, lookup_stream};
+use super::types::Type;
+use super::Analysis;
+use crate::diagnostic::Diagnostic;
+use crate::syntax::ast::{
+    self, BinaryOp, Expr, Ident, Literal, QueryOutput, Source, Span, UnaryOp,
+};
 
 /// What a query does to its target table.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,17 +42,6 @@ pub enum TableOp {
     },
 }
 
-/// The operation of a query whose target is a table (`None` for a stream target).
-pub fn target_op(
-    a: &mut super::Analysis,
-    _q: &crate::syntax::ast::Query,
-    _inputs: &[super::expr::ScopeInput],
-    _columns: &[super::ir::Column],
-) -> Option<Box<TableOp>> {
-    let _ = a;
-    None
-}
-
 /// The error for a table used where a stream is needed.
 pub fn not_a_stream(name: &crate::syntax::ast::Ident) -> crate::diagnostic::Diagnostic {
     crate::diagnostic::Diagnostic::error(
@@ -52,4 +50,643 @@ pub fn not_a_stream(name: &crate::syntax::ast::Ident) -> crate::diagnostic::Diag
     )
     .with_label("a table")
     .with_help("a query reads a table in a join (`FROM S JOIN T ON ...`) or with `IN`")
+}
+
+/// `CREATE TABLE`: the columns, the primary key (inline `PRIMARY KEY` marks or a
+/// `PRIMARY KEY (...)` clause) and the indexes.
+pub fn define_table(a: &mut Analysis, def: &ast::TableDef) {
+    let mut attrs: Vec<Attribute> = Vec::new();
+    let mut marked = Vec::new();
+    for attr in &def.attrs {
+        if attrs.iter().any(|x| x.name == attr.name.name) {
+            a.diagnostics.push(Diagnostic::error(
+                format!(
+                    "duplicate column `{}` in table `{}`",
+                    attr.name.name, def.name.name
+                ),
+                attr.name.span,
+            ));
+            continue;
+        }
+        let Some(ty) = Type::from_name(&attr.ty.name) else {
+            a.diagnostics.push(super::expr::unknown_type(&attr.ty));
+            continue;
+        };
+        if attr.primary_key {
+            marked.push(attrs.len());
+        }
+        attrs.push(Attribute {
+            name: attr.name.name.clone(),
+            ty,
+            nullable: !attr.not_null,
+        });
+    }
+    let mut column = |name: &Ident| -> Option<usize> {
+        let found = attrs.iter().position(|x| x.name == name.name);
+        if found.is_none() {
+            a.diagnostics
+                .push(unknown_column(name, &def.name.name, &attrs));
+        }
+        found
+    };
+    let clause: Vec<usize> = def.primary_key.iter().filter_map(&mut column).collect();
+    let mut indexes = Vec::new();
+    for cols in &def.indexes {
+        let cols: Vec<usize> = cols.iter().filter_map(&mut column).collect();
+        if !cols.is_empty() {
+            indexes.push(cols);
+        }
+    }
+    if !marked.is_empty() && !def.primary_key.is_empty() {
+        a.diagnostics.push(
+            Diagnostic::error("the primary key is given twice", def.name.span).with_help(
+                "mark the key columns `PRIMARY KEY` or list them in `PRIMARY KEY (...)`, not both",
+            ),
+        );
+    }
+    if let Some(kv) = def.with.first() {
+        a.diagnostics.push(Diagnostic::unsupported(
+            "table WITH options (store-backed tables such as Redis)",
+            kv.value_span,
+        ));
+    }
+    let primary_key = if marked.is_empty() { clause } else { marked };
+    super::add_stream(
+        a,
+        StreamInfo {
+            name: def.name.name.clone(),
+            attrs,
+            kind: StreamKind::Table(TableKeys {
+                primary_key,
+                indexes,
+            }),
+            span: def.name.span,
+            produced: false,
+        },
+    );
+}
+
+fn unknown_column(name: &Ident, table: &str, attrs: &[Attribute]) -> Diagnostic {
+    let mut d = Diagnostic::error(
+        format!("unknown column `{}` in table `{table}`", name.name),
+        name.span,
+    )
+    .with_label("not a column of the table");
+    if let Some(s) = suggest(&name.name, attrs.iter().map(|x| x.name.as_str())) {
+        d = d.with_help(format!("did you mean `{s}`?"));
+    }
+    d
+}
+
+/// Looks up a table by name, reporting unknown names and streams.
+fn lookup_table(catalog: &Catalog, name: &Ident) -> Result<StreamInfo, Diagnostic> {
+    match catalog.get(&name.name) {
+        Some(t) if t.table().is_some() => Ok(t.clone()),
+        Some(_) => Err(Diagnostic::error(
+            format!("`{}` is a stream, not a table", name.name),
+            name.span,
+        )
+        .with_label("a stream")
+        .with_help("define it with CREATE TABLE to keep rows")),
+        None => {
+            let tables = catalog
+                .streams
+                .iter()
+                .filter(|s| s.table().is_some())
+                .map(|s| s.name.as_str());
+            let mut d = Diagnostic::error(format!("unknown table `{}`", name.name), name.span)
+                .with_label("not defined");
+            if let Some(s) = suggest(&name.name, tables) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            Err(d)
+        }
+    }
+}
+
+fn table_scope(t: &StreamInfo) -> ScopeInput {
+    ScopeInput {
+        stream: t.name.clone(),
+        alias: None,
+        attrs: t.attrs.clone(),
+    }
+}
+
+/// The name of a statement: `@info(name = '...')`, else `query_<position>`.
+fn statement_name(annotations: &[ast::Annotation], position: usize) -> String {
+    annotations
+        .iter()
+        .filter(|an| an.name.name.eq_ignore_ascii_case("info"))
+        .flat_map(|an| an.args.iter())
+        .find(|kv| {
+            kv.key
+                .as_ref()
+                .is_some_and(|k| k.name.eq_ignore_ascii_case("name"))
+        })
+        .and_then(|kv| match &kv.value {
+            Literal::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| format!("query_{position}"))
+}
+
+/// The driving stream of an UPDATE or DELETE: a single stream, optionally filtered.
+fn driving_stream<'s>(
+    a: &mut Analysis,
+    src: &'s Source,
+) -> Option<(StreamInfo, &'s ast::StreamSource)> {
+    let s = match src {
+        Source::Stream(s) => s,
+        other => {
+            a.diagnostics.push(Diagnostic::unsupported(
+                "a join or pattern driving UPDATE/DELETE",
+                other.span(),
+            ));
+            return None;
+        }
+    };
+    if let Some(w) = &s.window {
+        a.diagnostics.push(Diagnostic::unsupported(
+            "a window on the stream of UPDATE/DELETE",
+            w.span,
+        ));
+        return None;
+    }
+    if s.inner {
+        a.diagnostics
+            .push(Diagnostic::unsupported("inner (#) streams", s.stream.span));
+        return None;
+    }
+    let info = lookup_stream(a, &s.stream)?;
+    Some((info, s))
+}
+
+/// The parts shared by UPDATE and DELETE.
+struct Statement<'a> {
+    annotations: &'a [ast::Annotation],
+    table: &'a Ident,
+    source: &'a Source,
+    where_: Option<&'a Expr>,
+    span: Span,
+}
+
+/// Binds an UPDATE or DELETE (`sets` is `None` for DELETE) into a query without columns.
+fn bind_statement(
+    a: &mut Analysis,
+    st: Statement<'_>,
+    sets: Option<&[(Ident, Expr)]>,
+    position: usize,
+) -> Option<BoundQuery> {
+    if a.current_partition.is_some() {
+        a.diagnostics.push(Diagnostic::unsupported(
+            "UPDATE/DELETE inside a partition",
+            st.span,
+        ));
+        return None;
+    }
+    let table = match lookup_table(&a.catalog, st.table) {
+        Ok(t) => t,
+        Err(d) => {
+            a.diagnostics.push(d);
+            return None;
+        }
+    };
+    let (stream, src) = driving_stream(a, st.source)?;
+    let errors_before = a.diagnostics.iter().filter(|d| d.is_error()).count();
+    let own = [ScopeInput {
+        stream: stream.name.clone(),
+        alias: src.alias.as_ref().map(|i| i.name.clone()),
+        attrs: stream.attrs.clone(),
+    }];
+    let scope = [own[0].clone(), table_scope(&table)];
+    let catalog = a.catalog.clone();
+    let mut diags = Vec::new();
+    let filter = src.filter.as_ref().and_then(|f| {
+        let mut b = Binder {
+            inputs: &own,
+            aggregates: None,
+            diags: &mut diags,
+            tables: Some(&catalog),
+        };
+        b.bind(f).and_then(|c| condition(&mut b, c)).ok()
+    });
+    let mut b = Binder {
+        inputs: &scope,
+        aggregates: None,
+        diags: &mut diags,
+        tables: Some(&catalog),
+    };
+    let cond = st
+        .where_
+        .and_then(|w| b.bind(w).and_then(|c| condition(&mut b, c)).ok());
+    let op = match sets {
+        None => TableOp::Delete { cond },
+        Some(sets) => {
+            let mut bound: Vec<(usize, TExpr)> = Vec::new();
+            for (col, value) in sets {
+                let Some(i) = table.attr_index(&col.name) else {
+                    b.diags.push(unknown_column(col, &table.name, &table.attrs));
+                    continue;
+                };
+                if bound.iter().any(|(c, _)| *c == i) {
+                    b.diags.push(Diagnostic::error(
+                        format!("column `{}` is set twice", col.name),
+                        col.span,
+                    ));
+                    continue;
+                }
+                let ty = table.attrs[i].ty;
+                if let Ok(v) = b.bind(value).and_then(|v| b.expect(v, ty)) {
+                    bound.push((i, v));
+                }
+            }
+            TableOp::Update { sets: bound, cond }
+        }
+    };
+    a.diagnostics.append(&mut diags);
+    if a.diagnostics.iter().filter(|d| d.is_error()).count() > errors_before {
+        return None;
+    }
+    Some(BoundQuery {
+        partition: None,
+        name: statement_name(st.annotations, position),
+        inputs: vec![stream.name.clone()],
+        kind: QueryKind::Single,
+        filter,
+        window: None,
+        post_filter: None,
+        aggregates: Vec::new(),
+        group_by: Vec::new(),
+        having: None,
+        columns: Vec::new(),
+        output: OutputClauses::default(),
+        target: table.name.clone(),
+        table_op: Some(Box::new(op)),
+        events: ast::OutputEvents::Current,
+        span: st.span,
+    })
+}
+
+/// `UPDATE table SET ... FROM stream WHERE ...`.
+pub fn bind_update(a: &mut Analysis, u: &ast::UpdateStmt, position: usize) -> Option<BoundQuery> {
+    let st = Statement {
+        annotations: &u.annotations,
+        table: &u.table,
+        source: &u.from,
+        where_: u.where_.as_ref(),
+        span: u.span,
+    };
+    bind_statement(a, st, Some(&u.sets), position)
+}
+
+/// `DELETE FROM table USING stream WHERE ...`.
+pub fn bind_delete(a: &mut Analysis, d: &ast::DeleteStmt, position: usize) -> Option<BoundQuery> {
+    let st = Statement {
+        annotations: &d.annotations,
+        table: &d.table,
+        source: &d.using,
+        where_: d.where_.as_ref(),
+        span: d.span,
+    };
+    bind_statement(a, st, None, position)
+}
+
+/// The operation of query `q` on its target when the target is a table (`None` for a
+/// stream target). For `UPSERT ... ON cond`, `cond` is bound over the query's inputs and the
+/// table, then rewritten to read the output row: a reference to an input attribute becomes
+/// the output column that selects exactly that attribute.
+pub fn target_op(
+    a: &mut Analysis,
+    q: &ast::Query,
+    inputs: &[ScopeInput],
+    columns: &[Column],
+) -> Option<Box<TableOp>> {
+    let (target, on) = match &q.output {
+        QueryOutput::Insert { target, .. } => (target, None),
+        QueryOutput::Upsert { target, on } => (target, Some(on)),
+    };
+    let table = a
+        .catalog
+        .get(&target.name)
+        .filter(|t| t.table().is_some())
+        .cloned();
+    let (Some(table), Some(on)) = (table.clone(), on) else {
+        if on.is_some() {
+            a.diagnostics.push(
+                Diagnostic::error(
+                    format!("UPSERT needs a table; `{}` is not one", target.name),
+                    target.span,
+                )
+                .with_help("define the target with CREATE TABLE"),
+            );
+        }
+        return table.map(|_| Box::new(TableOp::Insert));
+    };
+    let mut scope = inputs.to_vec();
+    scope.push(table_scope(&table));
+    let catalog = a.catalog.clone();
+    let mut diags = Vec::new();
+    let bound = {
+        let mut b = Binder {
+            inputs: &scope,
+            aggregates: None,
+            diags: &mut diags,
+            tables: Some(&catalog),
+        };
+        b.bind(on).and_then(|c| condition(&mut b, c)).ok()
+    };
+    a.diagnostics.append(&mut diags);
+    let mut cond = bound?;
+    let n = inputs.len();
+    let mut errors = Vec::new();
+    rewrite(&mut cond, &mut |e| {
+        if let ExprKind::IndexedAttr { name, .. } = &e.kind {
+            errors.push(Diagnostic::error(
+                format!("`{name}` is not a selected value"),
+                e.span,
+            ));
+            return;
+        }
+        let ExprKind::Attr { input, attr, name } = &e.kind else {
+            return;
+        };
+        if *input == n {
+            e.kind = ExprKind::Attr {
+                input: 1,
+                attr: *attr,
+                name: name.clone(),
+            };
+            return;
+        }
+        if *input > n {
+            // A nested `IN table` row: shift it past the two inputs of the rewritten scope.
+            e.kind = ExprKind::Attr {
+                input: *input - n + 1,
+                attr: *attr,
+                name: name.clone(),
+            };
+            return;
+        }
+        let source = ExprKind::Attr {
+            input: *input,
+            attr: *attr,
+            name: name.clone(),
+        };
+        match columns.iter().position(|c| c.expr.kind == source) {
+            Some(j) if table.attrs.get(j).is_some_and(|t| t.ty == e.ty) => {
+                e.kind = ExprKind::Attr {
+                    input: 0,
+                    attr: j,
+                    name: table.attrs[j].name.clone(),
+                };
+            }
+            _ => errors.push(
+                Diagnostic::error(format!("`{name}` is not a selected value"), e.span)
+                    .with_label(
+                        "the ON of an UPSERT compares the table's rows with the selected row",
+                    )
+                    .with_help(format!(
+                        "select `{name}` (as a column of `{}`) or compare with a selected column",
+                        table.name
+                    )),
+            ),
+        }
+    });
+    fix_table_rows(&mut cond, n);
+    if !errors.is_empty() {
+        a.diagnostics.extend(errors);
+        return None;
+    }
+    Some(Box::new(TableOp::Upsert { cond }))
+}
+
+/// After [`target_op`]'s rewrite, nested `IN table` conditions name their row one past the
+/// two inputs of the rewritten scope.
+fn fix_table_rows(e: &mut TExpr, n: usize) {
+    rewrite(e, &mut |x| {
+        if let ExprKind::InTable { row, .. } = &mut x.kind {
+            if *row > n {
+                *row = *row - n + 1;
+            } else {
+                *row = 2;
+            }
+        }
+    });
+}
+
+/// Calls `f` on `e` and every sub-expression (a mutable [`TExpr::visit`]), parents first.
+fn rewrite(e: &mut TExpr, f: &mut impl FnMut(&mut TExpr)) {
+    f(e);
+    match &mut e.kind {
+        ExprKind::Lit(_)
+        | ExprKind::Null
+        | ExprKind::Attr { .. }
+        | ExprKind::IndexedAttr { .. }
+        | ExprKind::Agg(_) => {}
+        ExprKind::Widen(x)
+        | ExprKind::Neg(x)
+        | ExprKind::Not(x)
+        | ExprKind::Cast(x)
+        | ExprKind::IsNull(x, _) => rewrite(x, f),
+        ExprKind::Arith(_, x, y)
+        | ExprKind::Cmp(_, x, y)
+        | ExprKind::And(x, y)
+        | ExprKind::Or(x, y)
+        | ExprKind::Like(x, y, _) => {
+            rewrite(x, f);
+            rewrite(y, f);
+        }
+        ExprKind::InList(x, list, _) => {
+            rewrite(x, f);
+            list.iter_mut().for_each(|i| rewrite(i, f));
+        }
+        ExprKind::Between(x, y, z, _) => {
+            rewrite(x, f);
+            rewrite(y, f);
+            rewrite(z, f);
+        }
+        ExprKind::Case(whens, else_) => {
+            for (c, v) in whens {
+                rewrite(c, f);
+                rewrite(v, f);
+            }
+            if let Some(x) = else_ {
+                rewrite(x, f);
+            }
+        }
+        ExprKind::Call(_, args) => args.iter_mut().for_each(|x| rewrite(x, f)),
+        ExprKind::InTable { cond, .. } => rewrite(cond, f),
+    }
+}
+
+/// Whether `e` is written as a condition (`(cond) IN T`) rather than a key (`x IN T`).
+fn is_condition(e: &Expr) -> bool {
+    match e {
+        Expr::Binary { op, .. } => !matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem
+        ),
+        Expr::Unary { op, .. } => *op == UnaryOp::Not,
+        Expr::IsNull { .. }
+        | Expr::InList { .. }
+        | Expr::InTable { .. }
+        | Expr::Between { .. }
+        | Expr::Like { .. } => true,
+        Expr::Literal(Literal::Bool(_), _) => true,
+        _ => false,
+    }
+}
+
+/// `x IN T` (T's one-column primary key equals `x`) or `(cond) IN T` (some row of T
+/// satisfies `cond`, where unqualified names are the query's attributes and `T.col` the
+/// row's columns).
+pub fn bind_in_table(
+    b: &mut Binder<'_>,
+    expr: &Expr,
+    table: &Ident,
+    span: Span,
+) -> Result<TExpr, Reported> {
+    let Some(catalog) = b.tables else {
+        return b.fail(Diagnostic::unsupported("`IN <table>` here", span));
+    };
+    let t = match lookup_table(catalog, table) {
+        Ok(t) => t,
+        Err(d) => return b.fail(d),
+    };
+    let row = b.inputs.len();
+    let cond = if is_condition(expr) {
+        let mut scope = b.inputs.to_vec();
+        scope.push(table_scope(&t));
+        let qualified = qualify(expr, b.inputs, &t);
+        let mut inner = Binder {
+            inputs: &scope,
+            aggregates: None,
+            diags: &mut *b.diags,
+            tables: Some(catalog),
+        };
+        let c = inner.bind(&qualified)?;
+        condition(&mut inner, c)?
+    } else {
+        let keys = t.table().map(|k| k.primary_key.clone()).unwrap_or_default();
+        let [col] = keys.as_slice() else {
+            return b.fail(
+                Diagnostic::error(
+                    format!("`x IN {}` needs a one-column primary key", t.name),
+                    span,
+                )
+                .with_help(format!(
+                    "write a condition on the row instead: `({}.col = x) IN {}`",
+                    t.name, t.name
+                )),
+            );
+        };
+        let x = b.bind(expr)?;
+        let key = &t.attrs[*col];
+        let Some(ty) = Type::unify(x.ty, key.ty) else {
+            return b.fail(super::expr::type_error(
+                &format!("the key of `{}` is {}", t.name, key.ty),
+                &x,
+            ));
+        };
+        let attr = TExpr::new(
+            ExprKind::Attr {
+                input: row,
+                attr: *col,
+                name: key.name.clone(),
+            },
+            key.ty,
+            table.span,
+        );
+        TExpr::new(
+            ExprKind::Cmp(
+                CmpOp::Eq,
+                Box::new(attr.widen_to(ty)),
+                Box::new(x.widen_to(ty)),
+            ),
+            Type::Bool,
+            span,
+        )
+    };
+    Ok(TExpr::new(
+        ExprKind::InTable {
+            table: t.name.clone(),
+            row,
+            cond: Box::new(cond),
+        },
+        Type::Bool,
+        span,
+    ))
+}
+
+/// `expr` with every unqualified attribute that an input of `inputs` has qualified with that
+/// input's name, so it does not clash with a column of the table `t` (the table's columns
+/// are written `T.col`); names no input has stay for the table.
+fn qualify(expr: &Expr, inputs: &[ScopeInput], t: &StreamInfo) -> Expr {
+    let mut e = expr.clone();
+    qualify_in(&mut e, inputs, t);
+    e
+}
+
+fn qualify_in(e: &mut Expr, inputs: &[ScopeInput], t: &StreamInfo) {
+    match e {
+        Expr::Attr {
+            qualifier: q @ None,
+            name,
+            ..
+        } => {
+            let owners: Vec<&ScopeInput> = inputs
+                .iter()
+                .filter(|i| i.attrs.iter().any(|x| x.name == name.name))
+                .collect();
+            if let [owner] = owners.as_slice() {
+                let label = owner.alias.clone().unwrap_or_else(|| owner.stream.clone());
+                *q = Some(Ident::new(label, name.span));
+            } else if owners.is_empty() && t.attr_index(&name.name).is_some() {
+                *q = Some(Ident::new(t.name.clone(), name.span));
+            }
+        }
+        Expr::Literal(..) | Expr::Attr { .. } => {}
+        Expr::Unary { expr, .. } | Expr::IsNull { expr, .. } | Expr::Cast { expr, .. } => {
+            qualify_in(expr, inputs, t)
+        }
+        Expr::Binary { left, right, .. } => {
+            qualify_in(left, inputs, t);
+            qualify_in(right, inputs, t);
+        }
+        Expr::InList { expr, list, .. } => {
+            qualify_in(expr, inputs, t);
+            list.iter_mut().for_each(|x| qualify_in(x, inputs, t));
+        }
+        // A nested `IN` resolves its own names.
+        Expr::InTable { .. } => {}
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            qualify_in(expr, inputs, t);
+            qualify_in(low, inputs, t);
+            qualify_in(high, inputs, t);
+        }
+        Expr::Like { expr, pattern, .. } => {
+            qualify_in(expr, inputs, t);
+            qualify_in(pattern, inputs, t);
+        }
+        Expr::Case {
+            operand,
+            whens,
+            else_,
+            ..
+        } => {
+            if let Some(o) = operand {
+                qualify_in(o, inputs, t);
+            }
+            for (c, v) in whens {
+                qualify_in(c, inputs, t);
+                qualify_in(v, inputs, t);
+            }
+            if let Some(x) = else_ {
+                qualify_in(x, inputs, t);
+            }
+        }
+        Expr::Call { args, .. } => args.iter_mut().for_each(|x| qualify_in(x, inputs, t)),
+    }
 }

@@ -58,7 +58,9 @@ fn signature(name: &str) -> Option<(&'static str, &'static [Arg], &'static [Arg]
 /// The shape check of a 6-field cron expression (the runtime parses it fully).
 pub fn check_cron(text: &str, span: crate::syntax::ast::Span) -> Option<Diagnostic> {
     let fields = text.split_whitespace().count();
-    let valid_chars = text.chars().all(|c| c.is_ascii_alphanumeric() || " */,-?".contains(c));
+    let valid_chars = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " */,-?".contains(c));
     (fields != 6 || !valid_chars).then(|| {
         Diagnostic::error("invalid cron expression", span)
             .with_label(format!("{fields} field(s)"))
@@ -70,11 +72,21 @@ pub fn check_cron(text: &str, span: crate::syntax::ast::Span) -> Option<Diagnost
 /// `cron('sec min hour dom month dow')`.
 fn text_window(b: &mut Binder<'_>, spec: &WindowSpec, name: &str) -> Result<BoundWindow, Reported> {
     let text = match spec.args.as_slice() {
-        [WindowArg { expr: Expr::Literal(Literal::String(t), _), .. }] => t.clone(),
+        [WindowArg {
+            expr: Expr::Literal(Literal::String(t), _),
+            ..
+        }] => t.clone(),
         _ => {
             return b.fail(
-                Diagnostic::error(format!("window `{name}` takes one string argument"), spec.span)
-                    .with_help(if name == "cron" { "e.g. WINDOW('cron', '*/5 * * * * ?')" } else { "e.g. WINDOW('expression', 'count() <= 10')" }),
+                Diagnostic::error(
+                    format!("window `{name}` takes one string argument"),
+                    spec.span,
+                )
+                .with_help(if name == "cron" {
+                    "e.g. WINDOW('cron', '*/5 * * * * ?')"
+                } else {
+                    "e.g. WINDOW('expression', 'count() <= 10')"
+                }),
             )
         }
     };
@@ -94,17 +106,29 @@ fn text_window(b: &mut Binder<'_>, spec: &WindowSpec, name: &str) -> Result<Boun
         window.text = Some(text);
         return Ok(window);
     }
-    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let compact: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
     let bound = compact
         .strip_prefix("count()<=")
         .and_then(|n| n.parse::<i64>().ok())
-        .or_else(|| compact.strip_prefix("count()<").and_then(|n| n.parse::<i64>().ok()).map(|n| n - 1));
+        .or_else(|| {
+            compact
+                .strip_prefix("count()<")
+                .and_then(|n| n.parse::<i64>().ok())
+                .map(|n| n - 1)
+        });
     match bound {
         Some(n) if n >= 1 => {
             window.params.push(n);
             Ok(window)
         }
-        Some(_) => b.fail(Diagnostic::error("the expression window must allow at least one event", arg_span)),
+        Some(_) => b.fail(Diagnostic::error(
+            "the expression window must allow at least one event",
+            arg_span,
+        )),
         None => b.fail(
             Diagnostic::unsupported(format!("expression window condition `{text}`"), arg_span)
                 .with_help("the supported form is 'count() <= n'"),

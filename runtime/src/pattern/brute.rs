@@ -55,7 +55,7 @@ pub struct Chain {
 pub type Match = (i64, Vec<Vec<usize>>);
 
 /// Captures of the test pattern: event indexes per leaf.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Caps(pub Vec<Vec<usize>>);
 
 impl Caps {
@@ -81,7 +81,9 @@ pub struct TestPattern;
 impl Pattern for TestPattern {
     type Captures = Caps;
     fn program() -> &'static Program {
-        PROGRAM.with(|p| p.get()).expect("a test program is installed")
+        PROGRAM
+            .with(|p| p.get())
+            .expect("a test program is installed")
     }
     fn clear(leaf: usize, c: &mut Caps) {
         c.slot(leaf).clear();
@@ -110,7 +112,7 @@ pub fn install_chain(chain: &Chain) {
             max: e.max,
         })
         .collect();
-    let mut push = |nodes: &mut Vec<Node>, n: Node| {
+    let push = |nodes: &mut Vec<Node>, n: Node| {
         nodes.push(n);
         nodes.len() - 1
     };

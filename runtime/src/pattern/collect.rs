@@ -105,7 +105,11 @@ mod tests {
             let kept_head = (k as usize) < H;
             let kept_tail = n > k && ((n - k - 1) as usize) < T;
             let expected = (k < n && (kept_head || kept_tail)).then_some(k);
-            assert_eq!(c.at(k).copied(), expected, "at({k}) of {n} with H={H} T={T}");
+            assert_eq!(
+                c.at(k).copied(),
+                expected,
+                "at({k}) of {n} with H={H} T={T}"
+            );
             let expected_last = n.checked_sub(k + 1).and_then(|i| c.at(i).copied());
             assert_eq!(c.last(k).copied(), expected_last);
         }

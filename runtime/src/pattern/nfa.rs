@@ -161,8 +161,14 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
     /// event against a leaf of its stream (the leaf's filter, reading what the partial match
     /// captured so far), `capture(leaf, captures)` stores it, and `emit(ts, captures)`
     /// receives each completed match.
-    pub fn on_event<A, K, E>(&mut self, ts: i64, stream: u32, mut accept: A, mut capture: K, mut emit: E)
-    where
+    pub fn on_event<A, K, E>(
+        &mut self,
+        ts: i64,
+        stream: u32,
+        mut accept: A,
+        mut capture: K,
+        mut emit: E,
+    ) where
         A: FnMut(usize, &P::Captures) -> bool,
         K: FnMut(usize, &mut P::Captures),
         E: FnMut(i64, &P::Captures),
@@ -230,7 +236,13 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
                 continue;
             }
             self.restarts.clear();
-            tree.settle(P::program().root, t, &mut inst.captures, P::clear, &mut self.restarts);
+            tree.settle(
+                P::program().root,
+                t,
+                &mut inst.captures,
+                P::clear,
+                &mut self.restarts,
+            );
             let outcome = Self::judge(&tree);
             Self::restart_all(&self.restarts, &mut inst, t, &mut born);
             reseed |= self.conclude(inst, outcome, t, emit).is_some();
@@ -289,9 +301,19 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
             inst.first = Some(ts);
         }
         self.restarts.clear();
-        tree.settle(P::program().root, ts, &mut inst.captures, P::clear, &mut self.restarts);
+        tree.settle(
+            P::program().root,
+            ts,
+            &mut inst.captures,
+            P::clear,
+            &mut self.restarts,
+        );
         let mut outcome = Self::judge(&tree);
-        if matches!(outcome, Outcome::Alive) && P::program().sequence && !consumed && inst.first.is_some() {
+        if matches!(outcome, Outcome::Alive)
+            && P::program().sequence
+            && !consumed
+            && inst.first.is_some()
+        {
             outcome = Outcome::Broken;
         }
         Self::restart_all(&self.restarts, inst, ts, born);

@@ -89,7 +89,12 @@ impl Tree<'_> {
     /// Arms node `i` at time `now` (and, through `->`, what follows a satisfied first part).
     pub fn start(&mut self, i: usize, now: i64) {
         match self.nodes[i] {
-            Node::Stream { .. } => self.st[i] = NodeState::Count { n: 0, closed: false },
+            Node::Stream { .. } => {
+                self.st[i] = NodeState::Count {
+                    n: 0,
+                    closed: false,
+                }
+            }
             Node::Absent { wait, .. } => {
                 let deadline = wait.map_or(i64::MAX, |w| now.saturating_add(w));
                 self.st[i] = NodeState::Waiting { deadline };
@@ -117,7 +122,9 @@ impl Tree<'_> {
     /// `true` once node `i` has matched.
     pub fn satisfied(&self, i: usize) -> bool {
         match self.nodes[i] {
-            Node::Stream { min, .. } => matches!(self.st[i], NodeState::Count { n, .. } if n >= min),
+            Node::Stream { min, .. } => {
+                matches!(self.st[i], NodeState::Count { n, .. } if n >= min)
+            }
             Node::Absent { .. } => match self.st[i] {
                 NodeState::Passed => true,
                 NodeState::Waiting { deadline } => deadline == i64::MAX,

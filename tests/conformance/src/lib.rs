@@ -71,7 +71,8 @@ pub fn run_case_split<A: Application<Sink = CollectingSink>>(input: &str) -> (Ve
     (lines_out, String::from_utf8_lossy(&errors).into_owned())
 }
 
-#[allow(missing_docs, clippy::all)] // generated code; its lints are checked in the compiler's tests
+#[allow(missing_docs, clippy::all)] // generated code; clippy runs on it in the compiler's tests
+#[deny(warnings)] // generated code must compile warning-free
 pub mod registry {
     include!(concat!(env!("OUT_DIR"), "/registry.rs"));
 }
