@@ -61,10 +61,10 @@ pub struct Project {
 pub fn write_project(app_rs: &str, profile: Profile) -> Result<Project, BuildError> {
     let runtime = runtime_dir();
     let runtime = runtime.canonicalize().unwrap_or(runtime);
-    let cargo_toml = CARGO_TEMPLATE.replace("@RUNTIME_PATH@", &runtime.display().to_string());
+    let template = CARGO_TEMPLATE.replace("@RUNTIME_PATH@", &runtime.display().to_string());
     let mut hasher = Sha256::new();
     for part in [
-        cargo_toml.as_str(),
+        template.as_str(),
         MAIN_TEMPLATE,
         app_rs,
         env!("CARGO_PKG_VERSION"),
@@ -80,6 +80,9 @@ pub fn write_project(app_rs: &str, profile: Profile) -> Result<Project, BuildErr
         .take(12)
         .map(|b| format!("{b:02x}"))
         .collect();
+    // Each project gets its own package (and binary) name: builds of different apps share
+    // the target directory, and must not overwrite each other's binary.
+    let cargo_toml = template.replace("@PACKAGE_NAME@", &package_name(&hash));
     let dir = cache_dir().join("projects").join(&hash);
     let src = dir.join("src");
     std::fs::create_dir_all(&src).map_err(|source| io(&src, source))?;
@@ -93,6 +96,11 @@ pub fn write_project(app_rs: &str, profile: Profile) -> Result<Project, BuildErr
         }
     }
     Ok(Project { dir, hash, profile })
+}
+
+/// The package (and binary) name of the project with content hash `hash`.
+fn package_name(hash: &str) -> String {
+    format!("eventflux-app-{hash}")
 }
 
 fn io(path: &Path, source: std::io::Error) -> BuildError {
@@ -169,9 +177,11 @@ impl Project {
             Profile::Release => "release",
             Profile::Debug => "debug",
         };
-        let built = target
-            .join(profile_dir)
-            .join(format!("eventflux-app{}", std::env::consts::EXE_SUFFIX));
+        let built = target.join(profile_dir).join(format!(
+            "{}{}",
+            package_name(&self.hash),
+            std::env::consts::EXE_SUFFIX
+        ));
         let bin_dir = cache_dir().join("bin");
         std::fs::create_dir_all(&bin_dir).map_err(|source| io(&bin_dir, source))?;
         // Copy under a temporary name, then rename, so a concurrent run never sees half a file.

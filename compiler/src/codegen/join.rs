@@ -63,8 +63,8 @@ enum Contents {
     None,
     /// A window, scanned.
     Window(Ident),
-    /// A window with a key index: the index field, and the probing side's key.
-    Index(Ident, Vec<TExpr>),
+    /// A window with a key index (probed with the key `__ef_key` of the probing event).
+    Index(Ident),
     /// A table, looked up by key.
     Table(Ident),
 }
@@ -196,10 +196,20 @@ impl Join<'_> {
                 (#(::core::option::Option::Some(#vars),)*) => {
                     ::core::option::Option::Some(#rt::aggregate::Total((#(#parts,)*)))
                 }
-                #[allow(unreachable_patterns)]
                 _ => ::core::option::Option::None,
             }
         }
+    }
+
+    /// `let __ef_key = ...;` (the key of `side`'s `event`) when its index or a probe of the
+    /// other side's index needs it.
+    fn key_binding(&self, side: usize) -> Option<TokenStream> {
+        let probes =
+            self.join.sides[side].triggers && matches!(self.contents(1 - side), Contents::Index(_));
+        (self.indexed(side) || probes).then(|| {
+            let key = self.key_of(side, quote!(event));
+            quote!(let __ef_key = #key;)
+        })
     }
 
     /// What the other side of a probe from `side` reads.
@@ -210,9 +220,7 @@ impl Join<'_> {
         }
         match &s.window {
             None => Contents::None,
-            Some(_) if self.indexed(other) => {
-                Contents::Index(self.index_field(other), self.keys_of(1 - other))
-            }
+            Some(_) if self.indexed(other) => Contents::Index(self.index_field(other)),
             Some(_) => Contents::Window(self.window_field(other)),
         }
     }
@@ -319,7 +327,7 @@ impl Join<'_> {
         });
         let other = s.triggers.then(|| match self.contents(1 - side) {
             Contents::None => quote!(),
-            Contents::Window(f) | Contents::Index(f, _) | Contents::Table(f) => {
+            Contents::Window(f) | Contents::Index(f) | Contents::Table(f) => {
                 quote!(let __ef_other = &self.#f;)
             }
         });
@@ -332,17 +340,17 @@ impl Join<'_> {
     fn callback(&self, side: usize) -> TokenStream {
         let rt = self.ctx.rt;
         let s = &self.join.sides[side];
+        let key = self.key_binding(side);
         let (add, remove) = if self.indexed(side) {
-            let key = self.key_of(side, quote!(event));
             (
                 quote! {
-                    if let ::core::option::Option::Some(__ef_key) = #key {
+                    if let ::core::option::Option::Some(__ef_key) = __ef_key {
                         __ef_index.insert(__ef_key, ts, event.clone());
                     }
                 },
                 quote! {
-                    if let ::core::option::Option::Some(__ef_key) = #key {
-                        __ef_index.remove(&__ef_key, event);
+                    if let ::core::option::Option::Some(__ef_key) = &__ef_key {
+                        __ef_index.remove(__ef_key, event);
                     }
                 },
             )
@@ -364,9 +372,13 @@ impl Join<'_> {
             let event = mentions(&body, "event").then(|| quote!(event,));
             quote!(#wr::#variant { #ts #event .. } => { #body })
         };
+        let keyed = |body: TokenStream| {
+            let key = mentions(&body, "__ef_key").then(|| key.clone());
+            quote!(#key #body)
+        };
         let arms = [
-            arm(quote!(Current), quote!(#add #on_current)),
-            arm(quote!(Expired), quote!(#remove #on_expired)),
+            arm(quote!(Current), keyed(quote!(#on_current #add))),
+            arm(quote!(Expired), keyed(quote!(#remove #on_expired))),
             arm(quote!(Reset), on_reset),
             arm(quote!(Flush), quote!()),
         ];
@@ -459,17 +471,13 @@ impl Join<'_> {
                     #body
                 }
             },
-            Contents::Index(_, probe) => {
-                let _ = probe;
-                let key = self.key_of(side, quote!(event));
-                quote! {
-                    if let ::core::option::Option::Some(__ef_probe) = #key {
-                        for (_, __ef_c) in __ef_other.get(&__ef_probe) {
-                            #body
-                        }
+            Contents::Index(_) => quote! {
+                if let ::core::option::Option::Some(__ef_probe) = &__ef_key {
+                    for (_, __ef_c) in __ef_other.get(__ef_probe) {
+                        #body
                     }
                 }
-            }
+            },
             Contents::Table(_) => {
                 let env = self.env_for(side, quote!(event));
                 let rows = candidates(
@@ -514,11 +522,13 @@ impl Join<'_> {
             }
             None if s.triggers => {
                 // No window: current rows, expired rows when wanted, then a reset.
+                let key = self.key_binding(side);
                 let current = self.probe(side, &self.sel.on_current);
                 let expired = (self.q.events != crate::syntax::ast::OutputEvents::Current)
                     .then(|| self.probe(side, &self.sel.on_expired));
                 let reset = &self.sel.on_reset;
-                quote!(#current #expired #reset)
+                let key = mentions(&quote!(#current #expired), "__ef_key").then_some(key);
+                quote!(#key #current #expired #reset)
             }
             None => quote!(),
         }

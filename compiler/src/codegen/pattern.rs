@@ -72,7 +72,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
         quote!(if !#rt::expr::holds(#c) { return; })
     });
     let on_match = quote!(|ts: i64, __ef_m: &#captures_ty| { #post_filter #on_current });
-    let n_nodes = p.nodes.len();
+    let n_nodes = Literal::usize_unsuffixed(p.nodes.len());
     fields.insert(
         0,
         (
@@ -102,13 +102,14 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
                 optional,
             }
         };
+        let stream_id = Literal::u32_unsuffixed(stream as u32);
         let accept = accept(ctx, q, p, stream, &captures_ty, env);
         let capture = capture(q, p, &slots, stream, &captures_ty);
         let body = quote! {
             let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
             {
                 #state_binding
-                self.#nfa.on_event(ts, #stream as u32, #accept, #capture, #on_match);
+                self.#nfa.on_event(ts, #stream_id, #accept, #capture, #on_match);
             }
             #emit_rows
         };
@@ -242,7 +243,10 @@ fn accept<'c>(
         ([], _) => quote!(|_: usize, _: &#captures_ty| true),
         ([(_, test)], 1) => quote!(|_: usize, __ef_m: &#captures_ty| #test),
         _ => {
-            let arms = arms.iter().map(|(leaf, test)| quote!(#leaf => #test,));
+            let arms = arms.iter().map(|(leaf, test)| {
+                let leaf = Literal::usize_unsuffixed(*leaf);
+                quote!(#leaf => #test,)
+            });
             quote! {
                 |__ef_leaf: usize, __ef_m: &#captures_ty| match __ef_leaf {
                     #(#arms)*
@@ -276,7 +280,10 @@ fn capture(
         [] => quote!(|_: usize, _: &mut #captures_ty| {}),
         [(_, store)] => quote!(|_: usize, __ef_m: &mut #captures_ty| #store),
         _ => {
-            let arms = stores.iter().map(|(leaf, store)| quote!(#leaf => #store,));
+            let arms = stores.iter().map(|(leaf, store)| {
+                let leaf = Literal::usize_unsuffixed(*leaf);
+                quote!(#leaf => #store,)
+            });
             quote! {
                 |__ef_leaf: usize, __ef_m: &mut #captures_ty| match __ef_leaf {
                     #(#arms)*
@@ -325,31 +332,44 @@ fn pattern_items(
         match slot {
             Slot::Single(f) => Some(quote!(#[doc = #doc] pub #f: ::core::option::Option<#ty>)),
             Slot::Many(f, h, t) => {
+                let (h, t) = (Literal::usize_unsuffixed(*h), Literal::usize_unsuffixed(*t));
                 Some(quote!(#[doc = #doc] pub #f: #rt::pattern::Collect<#ty, #h, #t>))
             }
             Slot::None => None,
         }
     });
-    let clears: Vec<TokenStream> = p
+    let clears: Vec<(Literal, TokenStream)> = p
         .nodes
         .iter()
         .enumerate()
-        .filter_map(|(leaf, n)| match n {
-            PatternNode::Stream { input, .. } => match &slots[*input] {
-                Slot::Single(f) => {
-                    Some(quote!(#leaf => captures.#f = ::core::option::Option::None,))
-                }
-                Slot::Many(f, ..) => Some(quote!(#leaf => captures.#f.clear(),)),
+        .filter_map(|(leaf, n)| {
+            let PatternNode::Stream { input, .. } = n else {
+                return None;
+            };
+            let leaf = Literal::usize_unsuffixed(leaf);
+            match &slots[*input] {
+                Slot::Single(f) => Some((leaf, quote!(captures.#f = ::core::option::Option::None))),
+                Slot::Many(f, ..) => Some((leaf, quote!(captures.#f.clear()))),
                 Slot::None => None,
-            },
-            _ => None,
+            }
         })
         .collect();
+    let clear = match clears.as_slice() {
+        [] => quote!(let _ = (leaf, captures);),
+        [(leaf, c)] => quote!(if leaf == #leaf { #c; }),
+        _ => {
+            let arms = clears.iter().map(|(leaf, c)| quote!(#leaf => #c,));
+            quote!(match leaf { #(#arms)* _ => {} })
+        }
+    };
     let nodes = p.nodes.iter().map(|n| node(rt, q, n));
-    let root = p.root;
+    let root = Literal::usize_unsuffixed(p.root);
     let sequence = p.sequence;
     let within = match p.within {
-        Some(w) => quote!(::core::option::Option::Some(#w)),
+        Some(w) => {
+            let w = Literal::i64_unsuffixed(w);
+            quote!(::core::option::Option::Some(#w))
+        }
         None => quote!(::core::option::Option::None),
     };
     let doc = format!(
@@ -383,10 +403,7 @@ fn pattern_items(
             }
 
             fn clear(leaf: usize, captures: &mut #captures_ty) {
-                match leaf {
-                    #(#clears)*
-                    _ => {}
-                }
+                #clear
             }
         }
     }
