@@ -66,15 +66,9 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             &partition_timers[index],
             |stream| partition_calls(ctx, index, stream),
         );
-        let mut purge_fields = code.timer_fields.into_iter();
-        for (deadline, fire) in code.timers {
-            let field = if deadline.to_string().contains("_purge") {
-                purge_fields.next().map(|f| quote!(#f))
-            } else {
-                None
-            };
+        for (field, deadline, fire) in code.timers {
             timers.push(Timer {
-                field,
+                field: field.map(|f| quote!(#f)),
                 deadline,
                 fire,
             });

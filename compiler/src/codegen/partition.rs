@@ -25,10 +25,8 @@ pub(crate) struct PartitionCode {
     pub items: TokenStream,
     /// Entry and swap methods.
     pub methods: TokenStream,
-    /// App timers (deadline, fire).
-    pub timers: Vec<(TokenStream, TokenStream)>,
-    /// Timer fields (purge clock), registered with the app's clock state.
-    pub timer_fields: Vec<Ident>,
+    /// App timers: their clock field, deadline and fire statement.
+    pub timers: Vec<(Option<Ident>, TokenStream, TokenStream)>,
 }
 
 /// The method receiving events of stream `stream` for partition `index`.
@@ -91,17 +89,16 @@ pub(crate) fn partition(
             #next_deadline
         }
     };
-    let mut fields = vec![(
+    let fields = vec![(
         map.clone(),
         quote!(#rt::aggregate::GroupMap<#key_ty, #state_ty>),
         quote!(#rt::aggregate::GroupMap::new()),
     )];
     let mut timers = Vec::new();
-    let mut timer_fields = Vec::new();
     let purge = p.purge_after.map(|d| {
         let field = format_ident!("partition_{}_purge", index);
-        timer_fields.push(field.clone());
         timers.push((
+            Some(field.clone()),
             quote!(self.#field),
             quote! {
                 if self.#field.is_some_and(|__ef_due| __ef_due <= at) {
@@ -116,20 +113,37 @@ pub(crate) fn partition(
             }
         }
     });
+    // A lower bound of the earliest timer of any key, kept without scanning the keys per
+    // event: each event lowers it to its key's earliest timer; firing recomputes it.
+    let next_field = format_ident!("partition_{}_next", index);
+    let track_next = (!inner_timers.is_empty()).then(|| {
+        let active = inner_timers.iter().map(|(d, _)| d);
+        quote! {
+            let __ef_next = [#(#active),*].into_iter().flatten().min();
+            self.#next_field = match (self.#next_field, __ef_next) {
+                (::core::option::Option::Some(a), ::core::option::Option::Some(b)) => ::core::option::Option::Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    });
     if !inner_timers.is_empty() {
         timers.push((
-            quote!(self.#map.iter().filter_map(|(_, __ef_state)| __ef_state.next_deadline()).min()),
+            Some(next_field.clone()),
+            quote!(self.#next_field),
             quote! {
-                let __ef_due: ::std::vec::Vec<#key_ty> = self
-                    .#map
-                    .iter()
-                    .filter(|(_, __ef_state)| __ef_state.next_deadline().is_some_and(|__ef_d| __ef_d <= at))
-                    .map(|(__ef_key, _)| __ef_key.clone())
-                    .collect();
-                for __ef_key in __ef_due {
-                    self.#swap(__ef_key.clone(), i64::MIN);
-                    #(#fires)*
-                    self.#swap(__ef_key, i64::MIN);
+                if self.#next_field.is_some_and(|__ef_due| __ef_due <= at) {
+                    let __ef_due: ::std::vec::Vec<#key_ty> = self
+                        .#map
+                        .iter()
+                        .filter(|(_, __ef_state)| __ef_state.next_deadline().is_some_and(|__ef_d| __ef_d <= at))
+                        .map(|(__ef_key, _)| __ef_key.clone())
+                        .collect();
+                    for __ef_key in __ef_due {
+                        self.#swap(__ef_key.clone(), i64::MIN);
+                        #(#fires)*
+                        self.#swap(__ef_key, i64::MIN);
+                    }
+                    self.#next_field = self.#map.iter().filter_map(|(_, __ef_state)| __ef_state.next_deadline()).min();
                 }
             },
         ));
@@ -172,19 +186,11 @@ pub(crate) fn partition(
                 #purge
                 self.#swap(__ef_key.clone(), ts);
                 #(#calls)*
+                #track_next
                 self.#swap(__ef_key, ts);
             }
         }
     });
-    fields.extend(timer_fields.iter().map(|f| {
-        (
-            f.clone(),
-            quote!(::core::option::Option<i64>),
-            quote!(::core::option::Option::None),
-        )
-    }));
-    // The purge clock is a timer field of the app, not part of `fields`.
-    fields.retain(|(n, _, _)| !timer_fields.contains(n));
     let methods = quote! {
         #(#entries)*
 
@@ -200,6 +206,5 @@ pub(crate) fn partition(
         items,
         methods,
         timers,
-        timer_fields,
     }
 }
