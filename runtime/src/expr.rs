@@ -83,6 +83,24 @@ pub fn neg<T: Numeric>(a: Option<T>) -> Option<T> {
     a.map(Numeric::neg)
 }
 
+/// The larger of two values, ignoring NULL (`maximum(a, b)`).
+#[inline]
+pub fn maximum<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b > a { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The smaller of two values, ignoring NULL (`minimum(a, b)`).
+#[inline]
+pub fn minimum<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b < a { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Lossless-enough numeric widening along INT < LONG < FLOAT < DOUBLE.
 pub trait Widen<T> {
     /// The value in the wider type.
@@ -269,6 +287,14 @@ mod tests {
         assert_eq!(not(None), None);
         assert_eq!(between(Some(5), Some(1), Some(5)), Some(true));
         assert_eq!(between(Some(5), None, Some(5)), Some(false));
+    }
+
+    #[test]
+    fn maximum_and_minimum_skip_null() {
+        assert_eq!(maximum(Some(1), Some(3)), Some(3));
+        assert_eq!(maximum(None, Some(3)), Some(3));
+        assert_eq!(minimum(Some(2.5), Some(-1.0)), Some(-1.0));
+        assert_eq!(minimum::<i32>(None, None), None);
     }
 
     #[test]

@@ -374,6 +374,18 @@ impl ExprEnv<'_> {
                     .unwrap_or_else(|| quote!(::core::option::Option::None));
                 parts.fold(first, |acc, p| quote!(#acc.or_else(|| #p)))
             }
+            Func::Maximum | Func::Minimum => {
+                let f = if func == Func::Maximum {
+                    quote!(maximum)
+                } else {
+                    quote!(minimum)
+                };
+                let mut parts = args.iter().map(|a| self.gen(a));
+                let first = parts
+                    .next()
+                    .unwrap_or_else(|| quote!(::core::option::Option::None));
+                parts.fold(first, |acc, p| quote!(#rt::expr::#f(#acc, #p)))
+            }
             Func::NullIf => {
                 let a = self.owned(&args[0]);
                 let b = self.gen(&args[1]);

@@ -389,6 +389,17 @@ impl Binder<'_> {
         if let Some(agg) = aggregate(short, args.len(), distinct) {
             return self.aggregate(agg, name, args, span);
         }
+        // Siddhi's `cast(x, 'double')` / `convert(x, 'string')`: a CAST to a named type.
+        if let ("cast" | "convert", [x, Expr::Literal(Literal::String(ty), ty_span)]) =
+            (short, args)
+        {
+            let cast = Expr::Cast {
+                expr: Box::new(x.clone()),
+                ty: Ident::new(ty.clone(), *ty_span),
+                span,
+            };
+            return self.bind(&cast);
+        }
         let Some(func) = function(short) else {
             let known = FUNCTIONS
                 .iter()
@@ -552,6 +563,8 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("currenttimemillis", Func::Now),
     ("eventtimestamp", Func::EventTimestamp),
     ("coalesce", Func::Coalesce),
+    ("maximum", Func::Maximum),
+    ("minimum", Func::Minimum),
     ("default", Func::Coalesce),
     ("nullif", Func::NullIf),
     ("ifthenelse", Func::IfThenElse),

@@ -65,6 +65,10 @@ pub fn check_call(
             let t = common(b, &args)?;
             (vec![t; args.len()], t)
         }
+        Func::Maximum | Func::Minimum if !args.is_empty() && args.iter().all(numeric_or_null) => {
+            let t = num(common(b, &args)?);
+            (vec![t; args.len()], t)
+        }
         Func::NullIf if arity(2, 2) => {
             let t = common(b, &args)?;
             (vec![t, t], t)

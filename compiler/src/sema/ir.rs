@@ -147,6 +147,10 @@ pub enum Func {
     EventTimestamp,
     /// `coalesce(a, b, ...)`
     Coalesce,
+    /// `maximum(a, b, ...)`: the largest non-NULL argument.
+    Maximum,
+    /// `minimum(a, b, ...)`: the smallest non-NULL argument.
+    Minimum,
     /// `nullif(a, b)`
     NullIf,
     /// `ifThenElse(c, a, b)`
