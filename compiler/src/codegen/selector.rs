@@ -140,6 +140,8 @@ pub(crate) struct SelectorCode {
     pub pendings: TokenStream,
     /// The type of `__ef_rows`.
     pub rows_ty: TokenStream,
+    /// The initial value of `__ef_rows` (the kept buffer, or a new vector).
+    pub new_rows: TokenStream,
     /// Shapes (DISTINCT, ORDER BY, OFFSET, LIMIT, rate) and emits `__ef_rows` (after the
     /// block, when `self` is free again).
     pub emit_rows: TokenStream,
@@ -414,13 +416,34 @@ pub(crate) fn selector_over(
     let output = super::output::output_stage(ctx, q, keyed, &key_ty);
     fields.extend(output.fields);
     let shape = output.shape;
-    let emit_rows = quote! {
-        #shape
-        for (__ef_kind, __ef_ts, __ef_row) in __ef_rows {
-            self.#emit(__ef_ts, __ef_kind, &__ef_row);
+    // The row buffer is kept between calls (no allocation per event) unless output shaping
+    // rebuilds it.
+    let rows_field = format_ident!("{}_rows", name);
+    let emit_rows = if shape.is_empty() {
+        fields.push((
+            rows_field.clone(),
+            rows_ty.clone(),
+            quote!(::std::vec::Vec::new()),
+        ));
+        quote! {
+            for (__ef_kind, __ef_ts, __ef_row) in __ef_rows.drain(..) {
+                self.#emit(__ef_ts, __ef_kind, &__ef_row);
+            }
+            self.#rows_field = __ef_rows;
+        }
+    } else {
+        quote! {
+            #shape
+            for (__ef_kind, __ef_ts, __ef_row) in __ef_rows {
+                self.#emit(__ef_ts, __ef_kind, &__ef_row);
+            }
         }
     };
-    let _ = &name;
+    let new_rows = if shape.is_empty() {
+        quote!(::core::mem::take(&mut self.#rows_field))
+    } else {
+        quote!(::std::vec::Vec::new())
+    };
     SelectorCode {
         fields,
         items: quote!(#items),
@@ -431,6 +454,7 @@ pub(crate) fn selector_over(
         state_binding: quote!(#state_binding),
         pendings: quote!(#pendings),
         rows_ty,
+        new_rows,
         emit_rows,
         observe: output.observe,
         output_timer: output.timer,
@@ -467,6 +491,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         state_binding,
         pendings,
         rows_ty,
+        new_rows,
         emit_rows,
         observe,
         output_timer,
@@ -498,7 +523,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
                 #observe
                 #filter
                 #now
-                let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
+                let mut __ef_rows: #rows_ty = #new_rows;
                 {
                     #state_binding
                     #body
@@ -532,7 +557,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             /// Fires the window's timers due at or before `at`.
             fn #advance(&mut self, at: i64) {
                 #now
-                let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
+                let mut __ef_rows: #rows_ty = #new_rows;
                 {
                     let __ef_window = &mut self.#window_field;
                     #state_binding
@@ -559,7 +584,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             #observe
             #filter
             #now
-            let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
+            let mut __ef_rows: #rows_ty = #new_rows;
             {
                 let __ef_window = &mut self.#window_field;
                 #state_binding
