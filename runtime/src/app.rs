@@ -78,3 +78,18 @@ pub fn decode<T: serde::de::DeserializeOwned>(stream: &str, data: &str) -> Resul
         message: e.to_string(),
     })
 }
+
+/// How deeply events may nest when queries feed streams in a cycle (`A -> B -> A`).
+pub const MAX_DEPTH: u32 = 256;
+
+/// Reports, once per app, that an event was dropped because a cycle between streams nested
+/// deeper than [`MAX_DEPTH`].
+pub fn report_cycle(reported: &mut bool, stream: &str) {
+    if !*reported {
+        *reported = true;
+        eprintln!(
+            "eventflux: events looped through stream `{stream}` more than {MAX_DEPTH} levels deep; \
+             the event that would go deeper is dropped (the queries form a cycle)"
+        );
+    }
+}

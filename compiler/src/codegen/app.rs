@@ -98,6 +98,14 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     let sends = sends(ctx);
     let emits_fns = emit_methods(ctx);
     let application = application_impl(ctx);
+    let (cycle_fields, cycle_inits) = if ctx.plan.has_cycle {
+        (
+            quote!(depth: u32, cycle_reported: bool,),
+            quote!(depth: 0, cycle_reported: false,),
+        )
+    } else {
+        (quote!(), quote!())
+    };
     // `#[allow(dead_code)]` on the struct and its impl: the embedding API (`output()`,
     // `now()`, every `send_*`) is generated whole, and a given user calls only part of it.
     quote! {
@@ -109,6 +117,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             started: bool,
             #(#timer_fields: ::core::option::Option<i64>,)*
             #(#state_names: #state_tys,)*
+            #cycle_fields
         }
 
         #[allow(dead_code)]
@@ -121,6 +130,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
                     started: false,
                     #(#timer_fields: ::core::option::Option::None,)*
                     #(#state_names: #state_inits,)*
+                    #cycle_inits
                 }
             }
 
@@ -388,6 +398,7 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
         .map(|(_, x)| x)
         .map(|(s, n)| {
             let ty = &n.ty;
+            let name = &s.name;
             let emit = format_ident!("emit_{}", n.snake);
             let consume = format_ident!("consume_{}", n.snake);
             let sink = s.output.then(|| {
@@ -399,10 +410,27 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
             } else {
                 format_ident!("_kind")
             };
+            // With a cycle between streams, events could nest without end: bound the depth.
+            let (enter, leave) = if ctx.plan.has_cycle {
+                (
+                    quote! {
+                        if self.depth >= #rt::app::MAX_DEPTH {
+                            #rt::app::report_cycle(&mut self.cycle_reported, #name);
+                            return;
+                        }
+                        self.depth += 1;
+                    },
+                    quote!(self.depth -= 1;),
+                )
+            } else {
+                (quote!(), quote!())
+            };
             quote! {
                 fn #emit(&mut self, ts: i64, #kind: #rt::EventKind, event: &#ty) {
+                    #enter
                     #sink
                     self.#consume(ts, event);
+                    #leave
                 }
             }
         });

@@ -21,6 +21,9 @@ pub struct AppPlan {
     pub queries: Vec<QueryPlan>,
     /// Every partition.
     pub partitions: Vec<PartitionPlan>,
+    /// Some query's output flows back into one of its own inputs (directly or through other
+    /// queries): events may loop, so generated code bounds the nesting depth.
+    pub has_cycle: bool,
 }
 
 /// A partition: which streams it splits by which key, and the queries inside.
@@ -174,11 +177,51 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
                 .collect(),
         })
         .collect();
+    let has_cycle = has_cycle(&streams, &queries);
     AppPlan {
         streams,
         queries,
         partitions,
+        has_cycle,
     }
+}
+
+/// `true` when the stream graph (stream -> query -> target stream) has a cycle.
+fn has_cycle(streams: &[StreamPlan], queries: &[QueryPlan]) -> bool {
+    // Iterative DFS with colours: 0 unvisited, 1 on the stack, 2 done.
+    let next = |s: usize| -> Vec<usize> {
+        streams[s]
+            .consumers
+            .iter()
+            .map(|&(q, _)| queries[q].target)
+            .collect()
+    };
+    let mut colour = vec![0u8; streams.len()];
+    for start in 0..streams.len() {
+        if colour[start] != 0 {
+            continue;
+        }
+        let mut stack = vec![(start, next(start), 0usize)];
+        colour[start] = 1;
+        while let Some((node, succ, i)) = stack.last_mut() {
+            if let Some(&n) = succ.get(*i) {
+                *i += 1;
+                match colour[n] {
+                    1 => return true,
+                    0 => {
+                        colour[n] = 1;
+                        let succ = next(n);
+                        stack.push((n, succ, 0));
+                    }
+                    _ => {}
+                }
+            } else {
+                colour[*node] = 2;
+                stack.pop();
+            }
+        }
+    }
+    false
 }
 
 /// A stream read by several inputs of one query (a self-join, a pattern over one stream) is
@@ -236,6 +279,9 @@ impl AppPlan {
                 QueryKind::Pattern(_) => "pattern",
             };
             let _ = write!(out, "query {}: {kind} {}", q.name, scans.join(", "));
+            if let QueryKind::Join(j) = &q.kind {
+                out.push_str(&keys::explain_join(j));
+            }
             if q.filter.is_some() {
                 out.push_str(" -> filter");
             }
@@ -259,6 +305,11 @@ impl AppPlan {
                 out.push_str(" -> having");
             }
             let cols: Vec<&str> = q.columns.iter().map(|c| c.name.as_str()).collect();
+            if let Some(op) = &q.table_op {
+                let target = &self.streams[q.target];
+                let _ = writeln!(out, "{}", keys::explain_table_op(op, &cols, target));
+                continue;
+            }
             let _ = writeln!(
                 out,
                 " -> project({}) -> insert {:?} into {}",
