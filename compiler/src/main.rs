@@ -51,9 +51,9 @@ enum Cmd {
     /// Compile (cached) and run an application on JSON-lines input.
     Run {
         app: PathBuf,
-        /// Input file, or `-` for stdin.
-        #[arg(long, default_value = "-")]
-        input: String,
+        /// Input file, or `-` for stdin (default: the app's own sources, else stdin).
+        #[arg(long)]
+        input: Option<String>,
         /// Output file, or `-` for stdout.
         #[arg(long, default_value = "-")]
         output: String,
@@ -164,7 +164,10 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             };
             let binary = build_binary(&app, profile, true)?;
             let mut cmd = Command::new(binary);
-            cmd.args(["--input", &input, "--output", &output]);
+            if let Some(input) = &input {
+                cmd.args(["--input", input]);
+            }
+            cmd.args(["--output", &output]);
             cmd.args([
                 "--clock",
                 match clock {

@@ -213,3 +213,44 @@ fn build_makes_a_binary_that_persists_state_across_runs() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn stream_sources_and_sinks_replace_input_and_output() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli-tests")
+        .join("endpoints");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let orders = dir.join("orders.jsonl");
+    let prices = dir.join("prices.jsonl");
+    let alerts = dir.join("alerts.jsonl");
+    std::fs::write(
+        &orders,
+        "{\"ts\": 10, \"data\": {\"id\": 1, \"qty\": 500}}\n{\"ts\": 30, \"data\": [2, 5]}\n",
+    )
+    .expect("orders");
+    std::fs::write(&prices, "{\"ts\": 20, \"data\": {\"p\": 1.5}}\n").expect("prices");
+    let app = temp_file(
+        "endpoints.eventflux",
+        &format!(
+            "CREATE STREAM Orders (id INT, qty INT) WITH (type = 'source', extension = 'file', \"file.path\" = '{}');\n\
+             CREATE STREAM Prices (p DOUBLE) WITH (type = 'source', extension = 'file', format = 'json', \"file.path\" = '{}');\n\
+             CREATE STREAM Alerts (id INT) WITH (type = 'sink', extension = 'file', \"file.path\" = '{}');\n\
+             INSERT INTO Alerts SELECT id FROM Orders WHERE qty > 100;\n\
+             INSERT INTO Seen SELECT p FROM Prices;\n",
+            orders.display(),
+            prices.display(),
+            alerts.display()
+        ),
+    );
+    let out = run_ok(eventflux().arg("run").arg(&app));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"stream\":\"Seen\",\"ts\":20,\"kind\":\"current\",\"data\":{\"p\":1.5}}\n"
+    );
+    let sunk = std::fs::read_to_string(&alerts).expect("sink file");
+    assert_eq!(
+        sunk,
+        "{\"stream\":\"Alerts\",\"ts\":10,\"kind\":\"current\",\"data\":{\"id\":1}}\n"
+    );
+}

@@ -68,6 +68,16 @@ pub trait Application: Sized {
     fn snapshot(&self) -> Vec<u8>;
     /// Restores state taken by [`Application::snapshot`].
     fn restore(&mut self, bytes: &[u8]) -> Result<(), crate::state::StateError>;
+    /// Streams with a source of their own (`WITH (type = 'source', extension = 'file',
+    /// "file.path" = ...)`): stream name and path (`-` for stdin). None by default.
+    fn sources() -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+    /// Streams with a sink of their own (`WITH (type = 'sink', ...)`): stream name and path
+    /// (`-` for stdout). None by default.
+    fn sinks() -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
 }
 
 /// Decodes the JSON text of one event of `stream` (an object or an array in attribute

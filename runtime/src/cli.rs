@@ -33,6 +33,8 @@ use crate::io::{CountingSink, JsonLinesReader, JsonLinesWriter, Line, LineRef};
 use crate::Application;
 use args::Args;
 
+mod sources;
+
 /// Which clock gives events their time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Clock {
@@ -390,9 +392,17 @@ impl StateFile {
 /// Run mode: JSON lines in, JSON lines out.
 fn run_main<A: Application<Sink = JsonLinesWriter>>(args: &Args) -> Result<(), Failure> {
     let filter = output_filter::<A>(args.output_streams.as_deref())?;
-    let input = args::open_input(&args.input)?;
+    let input = if !args.input_given && !A::sources().is_empty() {
+        sources::merge(A::sources())?
+    } else {
+        args::open_input(&args.input)?
+    };
     let output = args::open_output(&args.output)?;
-    let mut app = A::with_sink(JsonLinesWriter::new(output, Some(filter)));
+    let mut writer = JsonLinesWriter::new(output, Some(filter));
+    for (stream, path) in A::sinks() {
+        writer.route(stream, args::open_output(path)?);
+    }
+    let mut app = A::with_sink(writer);
     let state = args.state_dir.as_deref().map(StateFile::open).transpose()?;
     if let Some(file) = &state {
         file.restore(&mut app)?;

@@ -542,6 +542,27 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         let (ty, send) = (&n.ty, format_ident!("send_{}", n.snake));
         quote!(Input::#ty(event) => self.#send(ts, event))
     });
+    let endpoint_list = |list: &[(String, String)]| {
+        let (names, paths): (Vec<&String>, Vec<&String>) = list.iter().map(|(n, p)| (n, p)).unzip();
+        quote!(&[#((#names, #paths)),*])
+    };
+    let sources = (!ctx.plan.sources.is_empty()).then(|| {
+        let list = endpoint_list(&ctx.plan.sources);
+        quote! {
+            fn sources() -> &'static [(&'static str, &'static str)] {
+                #list
+            }
+        }
+    });
+    let sinks = (!ctx.plan.sinks.is_empty()).then(|| {
+        let list = endpoint_list(&ctx.plan.sinks);
+        quote! {
+            fn sinks() -> &'static [(&'static str, &'static str)] {
+                #list
+            }
+        }
+    });
+    let endpoints = quote!(#sources #sinks);
     // With no input streams, `decode` and `send` never read their arguments.
     let (data, ts) = if inputs.is_empty() {
         (format_ident!("_data"), format_ident!("_ts"))
@@ -593,6 +614,7 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             fn start(&mut self, ts: i64) {
                 App::start(self, ts);
             }
+            #endpoints
 
             fn snapshot(&self) -> ::std::vec::Vec<u8> {
                 App::snapshot(self)

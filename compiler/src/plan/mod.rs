@@ -21,6 +21,10 @@ pub struct AppPlan {
     pub queries: Vec<QueryPlan>,
     /// Every partition.
     pub partitions: Vec<PartitionPlan>,
+    /// Streams with their own source: (stream name, path).
+    pub sources: Vec<(String, String)>,
+    /// Streams with their own sink: (stream name, path).
+    pub sinks: Vec<(String, String)>,
     /// Some query's output flows back into one of its own inputs (directly or through other
     /// queries): events may loop, so generated code bounds the nesting depth.
     pub has_cycle: bool,
@@ -178,11 +182,21 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
         })
         .collect();
     let has_cycle = has_cycle(&streams, &queries);
+    let endpoints = |source: bool| {
+        analysis
+            .endpoints
+            .iter()
+            .filter(|e| e.source == source)
+            .map(|e| (e.stream.clone(), e.path.clone()))
+            .collect()
+    };
     AppPlan {
         streams,
         queries,
         partitions,
         has_cycle,
+        sources: endpoints(true),
+        sinks: endpoints(false),
     }
 }
 

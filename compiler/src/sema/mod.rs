@@ -7,6 +7,7 @@
 //! them all.
 
 pub mod catalog;
+pub mod endpoint;
 pub mod expr;
 mod functions;
 pub mod ir;
@@ -37,6 +38,8 @@ pub struct Analysis {
     pub partitions: Vec<ir::BoundPartition>,
     /// The partition whose statements are being analysed.
     pub current_partition: Option<usize>,
+    /// Sources and sinks declared with `WITH (...)` on streams.
+    pub endpoints: Vec<endpoint::Endpoint>,
 }
 
 impl Analysis {
@@ -130,15 +133,8 @@ fn define_stream(a: &mut Analysis, def: &ast::StreamDef) {
             None => a.diagnostics.push(expr::unknown_type(&attr.ty)),
         }
     }
-    for kv in &def.with {
-        let key = kv.key.as_ref().map(|k| k.name.to_ascii_lowercase());
-        if key.as_deref() == Some("async") || key.as_deref() == Some("type") {
-            a.diagnostics.push(Diagnostic::unsupported(
-                "stream WITH options (sources, sinks, async)",
-                kv.value_span,
-            ));
-            break;
-        }
+    if let Some(endpoint) = endpoint::bind_endpoint(a, def) {
+        a.endpoints.push(endpoint);
     }
     add_stream(
         a,

@@ -10,6 +10,8 @@ use super::{Clock, Failure};
 pub(super) struct Args {
     /// Input path, `-` for stdin.
     pub input: String,
+    /// `--input` was given (otherwise the app's own sources, if any, are read).
+    pub input_given: bool,
     /// Output path, `-` for stdout.
     pub output: String,
     pub clock: Clock,
@@ -78,6 +80,7 @@ impl Args {
             output_streams: None,
             bench: false,
             repeat: 10,
+            input_given: false,
             state_dir: None,
             checkpoint_every: None,
         };
@@ -97,7 +100,10 @@ impl Args {
             };
             match flag {
                 "-h" | "--help" => return Ok(None),
-                "--input" => args.input = value()?,
+                "--input" => {
+                    args.input = value()?;
+                    args.input_given = true;
+                }
                 "--output" => args.output = value()?,
                 "--clock" => {
                     args.clock = match value()?.as_str() {

@@ -46,6 +46,8 @@ impl StreamFilter {
 /// every later event is dropped, so a closed pipe stops the output quietly.
 pub struct JsonLinesWriter {
     out: BufWriter<Box<dyn Write + Send>>,
+    /// Streams with a sink of their own (`WITH (type = 'sink', ...)`), each to its writer.
+    routes: Vec<(String, BufWriter<Box<dyn Write + Send>>)>,
     filter: StreamFilter,
     line: Vec<u8>,
     error: Option<io::Error>,
@@ -58,11 +60,18 @@ impl JsonLinesWriter {
     pub fn new(out: Box<dyn Write + Send>, filter: Option<HashSet<String>>) -> Self {
         JsonLinesWriter {
             out: BufWriter::with_capacity(64 * 1024, out),
+            routes: Vec::new(),
             filter: StreamFilter::new(filter),
             line: Vec::with_capacity(256),
             error: None,
             written: 0,
         }
+    }
+
+    /// Sends every event of `stream` to `out` instead (a stream's own sink); such events are
+    /// not filtered.
+    pub fn route(&mut self, stream: &str, out: Box<dyn Write + Send>) {
+        self.routes.push((stream.to_owned(), BufWriter::new(out)));
     }
 
     /// A writer printing every stream to standard output.
@@ -73,7 +82,8 @@ impl JsonLinesWriter {
     /// Writes out the buffered lines; returns (and remembers) the first error, if any.
     pub fn flush(&mut self) -> io::Result<()> {
         if self.error.is_none() {
-            if let Err(e) = self.out.flush() {
+            let routed = self.routes.iter_mut().try_for_each(|(_, w)| w.flush());
+            if let Err(e) = self.out.flush().and(routed) {
                 self.error = Some(e);
             }
         }
@@ -117,7 +127,11 @@ impl EventSink for JsonLinesWriter {
         kind: EventKind,
         event: &T,
     ) {
-        if self.error.is_some() || !self.filter.allows(stream) {
+        if self.error.is_some() {
+            return;
+        }
+        let route = self.routes.iter().position(|(name, _)| name == stream);
+        if route.is_none() && !self.filter.allows(stream) {
             return;
         }
         self.line.clear();
@@ -126,7 +140,11 @@ impl EventSink for JsonLinesWriter {
             return;
         }
         self.line.push(b'\n');
-        match self.out.write_all(&self.line) {
+        let out = match route {
+            Some(i) => &mut self.routes[i].1,
+            None => &mut self.out,
+        };
+        match out.write_all(&self.line) {
             Ok(()) => self.written += 1,
             Err(e) => self.error = Some(e),
         }
