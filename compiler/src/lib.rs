@@ -55,7 +55,8 @@ impl CompileError {
 
 /// Parses and analyses `source`, returning the analysis or every diagnostic.
 pub fn check(source: &str) -> Result<sema::Analysis, CompileError> {
-    let (app, mut diagnostics) = syntax::parse(source);
+    let (mut app, mut diagnostics) = syntax::parse(source);
+    syntax::name_comments::apply(source, &mut app);
     let mut analysis = sema::analyze(&app);
     diagnostics.append(&mut analysis.diagnostics);
     diagnostics.sort_by_key(|d| d.span.start);

@@ -29,6 +29,7 @@
 pub mod ast;
 mod errors;
 mod lexer;
+pub mod name_comments;
 mod support;
 #[cfg(test)]
 mod tests;
