@@ -184,7 +184,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             exec(cmd)
         }
         Cmd::Bench { app, input, repeat } => {
-            let binary = build_binary(&app, Profile::Release, true)?;
+            let binary = build_binary(&app, Profile::Bench, true)?;
             let mut cmd = Command::new(binary);
             cmd.arg("--bench").arg("--input").arg(&input);
             cmd.args(["--repeat", &repeat.to_string()]);

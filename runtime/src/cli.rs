@@ -280,27 +280,60 @@ where
     B: Application<Sink = CountingSink>,
     B::Input: Clone,
 {
-    let argv: Vec<String> = std::env::args().collect();
-    let prog = argv
-        .first()
-        .and_then(|p| std::path::Path::new(p).file_name())
-        .map_or_else(|| "app".to_string(), |n| n.to_string_lossy().into_owned());
-    let args = match Args::parse(argv.iter().skip(1).map(String::as_str)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{}", args::usage(&prog));
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprint!("{prog}: {message}\n\n{}", args::usage(&prog));
-            return ExitCode::from(2);
-        }
+    let (prog, args) = match parse_args() {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
     };
     let result = if args.bench {
         bench::bench::<B>(&args)
     } else {
         run_main::<A>(&args)
     };
+    finish(&prog, result)
+}
+
+/// The `main` of a compiled app built without bench support (the default: the bench variant
+/// doubles the generated code to compile). Same flags as [`main`] except `--bench`.
+pub fn main_run<A>() -> ExitCode
+where
+    A: Application<Sink = JsonLinesWriter>,
+{
+    let (prog, args) = match parse_args() {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
+    let result = if args.bench {
+        Err(Failure::usage(
+            "this binary was built without bench support: use `eventflux bench`",
+        ))
+    } else {
+        run_main::<A>(&args)
+    };
+    finish(&prog, result)
+}
+
+/// Parses `std::env::args()`; `Err` carries the exit code after printing help or an error.
+fn parse_args() -> Result<(String, Args), ExitCode> {
+    let argv: Vec<String> = std::env::args().collect();
+    let prog = argv
+        .first()
+        .and_then(|p| std::path::Path::new(p).file_name())
+        .map_or_else(|| "app".to_string(), |n| n.to_string_lossy().into_owned());
+    match Args::parse(argv.iter().skip(1).map(String::as_str)) {
+        Ok(Some(args)) => Ok((prog, args)),
+        Ok(None) => {
+            print!("{}", args::usage(&prog));
+            Err(ExitCode::SUCCESS)
+        }
+        Err(message) => {
+            eprint!("{prog}: {message}\n\n{}", args::usage(&prog));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Prints a failure and turns the result into the exit code.
+fn finish(prog: &str, result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { code, message }) => {

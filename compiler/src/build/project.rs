@@ -44,6 +44,8 @@ pub enum Profile {
     Release,
     /// Fast to compile, slow to run (`--debug`).
     Debug,
+    /// Optimised, with the `--bench` mode (`eventflux bench`).
+    Bench,
 }
 
 /// A generated project on disk.
@@ -158,8 +160,14 @@ impl Project {
             .arg(self.dir.join("Cargo.toml"))
             .arg("--target-dir")
             .arg(&target);
-        if self.profile == Profile::Release {
-            cmd.arg("--release");
+        match self.profile {
+            Profile::Release => {
+                cmd.arg("--release");
+            }
+            Profile::Bench => {
+                cmd.args(["--release", "--features", "bench"]);
+            }
+            Profile::Debug => {}
         }
         if quiet {
             cmd.arg("--quiet");
@@ -174,7 +182,7 @@ impl Project {
             return Err(BuildError::Cargo(status.to_string()));
         }
         let profile_dir = match self.profile {
-            Profile::Release => "release",
+            Profile::Release | Profile::Bench => "release",
             Profile::Debug => "debug",
         };
         let built = target.join(profile_dir).join(format!(

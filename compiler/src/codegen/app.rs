@@ -23,7 +23,13 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     let mut state_items = Vec::new();
     let mut partition_fields = vec![Vec::new(); ctx.plan.partitions.len()];
     let mut partition_timers = vec![Vec::new(); ctx.plan.partitions.len()];
-    for q in ctx.plan.queries.iter().filter(|q| emits(q)) {
+    for (index, q) in ctx
+        .plan
+        .queries
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| emits(q))
+    {
         if let Some(m) = super::table::statement(ctx, q) {
             query_methods.push(m);
             continue;
@@ -54,7 +60,14 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             query_methods.push(s.methods);
             state_items.push(s.items);
         } else {
-            query_methods.push(query_method(ctx, q));
+            // A stateless query gets the by-reference method when events reach it through
+            // `consume_<stream>`, and the by-value one when `send_<stream>` hands it events.
+            if consume_needed(ctx, q.input) {
+                query_methods.push(query_method(ctx, q));
+            }
+            if owned_consumer(ctx, q.input) == Some(index) {
+                query_methods.push(super::query::query_method_owned(ctx, q));
+            }
         }
     }
     for (index, p) in ctx.plan.partitions.iter().enumerate() {
@@ -257,7 +270,8 @@ fn time_methods(timers: &[Timer]) -> TokenStream {
     if timers.is_empty() {
         return quote! {
             /// Moves the clock to `ts` (this app has no timers).
-            pub fn advance_time(&mut self, ts: i64) {
+            #[inline]
+        pub fn advance_time(&mut self, ts: i64) {
                 if !self.started {
                     self.start(ts);
                 }
@@ -274,6 +288,7 @@ fn time_methods(timers: &[Timer]) -> TokenStream {
     let fires = timers.iter().map(|t| &t.fire);
     quote! {
         /// Moves the clock to `ts`, firing every timer due at or before it, in time order.
+        #[inline]
         pub fn advance_time(&mut self, ts: i64) {
             if !self.started {
                 self.start(ts);
@@ -341,25 +356,69 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
         let (ts, event) = params(!calls.is_empty());
-        let consume_fn = quote! {
-            fn #consume(&mut self, #ts: i64, #event: &#ty) {
-                #(#calls)*
+        let owned = owned_consumer(ctx, stream_index);
+        let consume_fn = consume_needed(ctx, stream_index).then(|| {
+            quote! {
+                #[inline]
+                fn #consume(&mut self, #ts: i64, #event: &#ty) {
+                    #(#calls)*
+                }
             }
-        };
+        });
         let send = s.input.then(|| {
             let send = format_ident!("send_{}", n.snake);
             let doc = format!(" Sends an event of `{}` at time `ts` (ms).", s.name);
+            let deliver = match owned {
+                Some(q) => {
+                    let m = super::query::owned_entry(&ctx.plan.queries[q]);
+                    quote!(self.#m(ts, event);)
+                }
+                None => quote!(self.#consume(ts, &event);),
+            };
             quote! {
                 #[doc = #doc]
+                #[inline]
                 pub fn #send(&mut self, ts: i64, event: #ty) {
                     self.advance_time(ts);
-                    self.#consume(ts, &event);
+                    #deliver
                 }
             }
         });
         quote!(#send #consume_fn)
     });
     quote!(#(#items)*)
+}
+
+/// The query that may take events sent to input stream `stream` by value: the stream's only
+/// reader, a stateless single-stream query outside partitions.
+pub(crate) fn owned_consumer(ctx: &Ctx<'_>, stream: usize) -> Option<usize> {
+    let s = &ctx.plan.streams[stream];
+    let readers: Vec<usize> = s
+        .consumers
+        .iter()
+        .filter(|(i, _)| emits(&ctx.plan.queries[*i]))
+        .map(|&(i, _)| i)
+        .collect();
+    match readers.as_slice() {
+        [i] if s.input => {
+            let q = &ctx.plan.queries[*i];
+            (matches!(q.kind, QueryKind::Single)
+                && !q.is_stateful()
+                && q.partition.is_none()
+                && q.inputs.len() == 1
+                && q.table_op.is_none())
+            .then_some(*i)
+        }
+        _ => None,
+    }
+}
+
+/// `true` when something events reach `stream` through `consume_<stream>`: query or trigger
+/// output, or `send_<stream>` when no query takes its events by value.
+fn consume_needed(ctx: &Ctx<'_>, stream: usize) -> bool {
+    let s = &ctx.plan.streams[stream];
+    let produced = s.trigger.is_some() || ctx.plan.queries.iter().any(|q| q.target == stream);
+    produced || (s.input && owned_consumer(ctx, stream).is_none())
 }
 
 /// `true` when `stream` is one of the streams partition `p` splits by key.
@@ -426,6 +485,7 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
                 (quote!(), quote!())
             };
             quote! {
+                #[inline]
                 fn #emit(&mut self, ts: i64, #kind: #rt::EventKind, event: &#ty) {
                     #enter
                     #sink
@@ -597,6 +657,7 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
                 }
             }
 
+            #[inline]
             fn send(&mut self, #ts: i64, event: Input) {
                 match event {
                     #(#sends,)*

@@ -26,6 +26,11 @@ pub(crate) struct ExprEnv<'a> {
 }
 
 impl ExprEnv<'_> {
+    /// The path of attribute `attr` of input `input` (e.g. `event.price`) and its schema.
+    pub(crate) fn attr_path(&self, input: usize, attr: usize) -> (TokenStream, &Attribute) {
+        self.attr(input, attr)
+    }
+
     fn attr(&self, input: usize, attr: usize) -> (TokenStream, &Attribute) {
         let (access, stream) = &self.inputs[input];
         let f = field(self.ctx, *stream, attr);

@@ -14,8 +14,8 @@
 //! - A table side is read, never triggers; its rows are found by primary key or index when
 //!   the ON condition fixes the key columns (`plan::keys::table_lookup`).
 //! - When ON has equalities between the sides (`a.x = b.y`) and a side's window holds its
-//!   events first-in-first-out (every window but `sort`, `frequent`, `lossyFrequent` and
-//!   `delay`), the side keeps a runtime `JoinIndex` from its key to its events, updated from
+//!   events first-in-first-out ([`INDEXABLE`]), the side keeps a runtime `JoinIndex` from
+//!   the hash of its key to its events, updated from
 //!   the window's emissions, and a probe visits only the events with the probing key (in the
 //!   order they entered the window, which is the window's order). Otherwise it visits the
 //!   window's contents (`Window::iter`). The whole ON is checked on every candidate.
@@ -25,11 +25,13 @@
 //!   clauses run over them as over a sliding window: one output row per joined row.
 //! - A self-join (`S AS a JOIN S AS b`): an event enters side 0 (and is matched against side
 //!   1), then side 1 (and is matched against side 0, where it already is).
+//! - More than two sources (`a JOIN b ... LEFT JOIN c ...`, `INNER` and `LEFT` steps): an
+//!   arrival is matched against every combination of the other sides' contents by nested
+//!   loops in input order ([`Join::probe_chain`]); no key index.
 
 use super::expr::ExprEnv;
 use super::query::{entry, method};
 use super::selector::{selector_over, SelectorCode, Stateful};
-use super::stream::value_type;
 use super::table::{candidates, mentions};
 use super::window::{insert_call, window_code};
 use super::Ctx;
@@ -41,8 +43,11 @@ use crate::sema::Type;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-/// Windows whose emissions mirror their contents first-in-first-out (see the runtime
-/// `join` tests): a hash index of their events can replace a scan.
+/// Windows whose emissions mirror their contents first-in-first-out, in the window's order
+/// (see the runtime `join` tests): a hash index of their events can replace a scan. Not
+/// `unique` (a replaced event keeps its place), `sort` (sorted), `frequent` and
+/// `lossyFrequent` (an event replaced silently), `delay` (released as current), nor
+/// `expression` and `cron` (not checked).
 const INDEXABLE: &[&str] = &[
     "length",
     "lengthBatch",
@@ -53,7 +58,6 @@ const INDEXABLE: &[&str] = &[
     "externalTime",
     "externalTimeBatch",
     "session",
-    "unique",
     "firstUnique",
 ];
 
@@ -156,45 +160,36 @@ impl Join<'_> {
     /// Whether `side` keeps a key index: its window holds events first-in-first-out, ON has
     /// key equalities, and the other side probes it.
     fn indexed(&self, side: usize) -> bool {
-        let other = 1 - side;
-        self.q.inputs.len() == 2
-            && !self.pairs.is_empty()
-            && self.join.sides[other].triggers
+        if self.q.inputs.len() != 2 || self.pairs.is_empty() {
+            return false;
+        }
+        self.join.sides[1 - side].triggers
             && self.join.sides[side]
                 .window
                 .as_ref()
                 .is_some_and(|w| INDEXABLE.contains(&w.name.as_str()))
     }
 
-    /// The index key type of `side`.
-    fn key_ty(&self, side: usize) -> TokenStream {
-        let rt = self.ctx.rt;
-        let parts = self.keys_of(side).into_iter().map(|k| value_type(rt, k.ty));
-        quote!(#rt::aggregate::Total<(#(#parts,)*)>)
-    }
-
-    /// The key of `side`'s event `token` as an `Option` (`None` when a part is NULL: such an
-    /// event equals nothing).
+    /// The key hash of `side`'s event `token` as an `Option<u64>` (`None` when a part is
+    /// NULL: such an event equals nothing). Hashes the values in place, cloning nothing.
     fn key_of(&self, side: usize, token: TokenStream) -> TokenStream {
         let rt = self.ctx.rt;
         let env = self.env_for(side, token);
         let keys = self.keys_of(side);
-        let values = keys.iter().map(|k| env.owned(k));
+        let values = keys.iter().map(|k| env.gen(k));
         let vars: Vec<Ident> = (0..keys.len())
             .map(|i| format_ident!("__ef_k{}", i))
             .collect();
-        let parts = keys.iter().zip(&vars).map(|(k, v)| {
-            if matches!(k.ty, Type::Float | Type::Double) {
-                // `-0.0 = 0.0` holds: both key as `0.0`.
-                quote!(#v + 0.0)
-            } else {
-                quote!(#v)
-            }
+        let parts = keys.iter().zip(&vars).map(|(k, v)| match k.ty {
+            Type::String => quote!(::core::convert::AsRef::<str>::as_ref(&#v)),
+            // `-0.0 = 0.0` holds: both hash as `0.0`.
+            Type::Float | Type::Double => quote!(#v + 0.0),
+            _ => quote!(#v),
         });
         quote! {
             match (#(#values,)*) {
                 (#(::core::option::Option::Some(#vars),)*) => {
-                    ::core::option::Option::Some(#rt::aggregate::Total((#(#parts,)*)))
+                    ::core::option::Option::Some(#rt::join::key_hash(&(#(#parts,)*)))
                 }
                 _ => ::core::option::Option::None,
             }
@@ -204,6 +199,9 @@ impl Join<'_> {
     /// `let __ef_key = ...;` (the key of `side`'s `event`) when its index or a probe of the
     /// other side's index needs it.
     fn key_binding(&self, side: usize) -> Option<TokenStream> {
+        if self.q.inputs.len() != 2 {
+            return None;
+        }
         let probes =
             self.join.sides[side].triggers && matches!(self.contents(1 - side), Contents::Index(_));
         (self.indexed(side) || probes).then(|| {
@@ -250,10 +248,10 @@ impl Join<'_> {
                 }
             }
             if self.indexed(side) {
-                let (k, e) = (self.key_ty(side), self.event_ty(side));
+                let e = self.event_ty(side);
                 fields.push((
                     self.index_field(side),
-                    quote!(#rt::join::JoinIndex<#k, #e>),
+                    quote!(#rt::join::JoinIndex<#e>),
                     quote!(#rt::join::JoinIndex::new()),
                 ));
             }
@@ -325,15 +323,29 @@ impl Join<'_> {
             let f = self.index_field(side);
             quote!(let __ef_index = &mut self.#f;)
         });
-        let other = s.triggers.then(|| match self.contents(1 - side) {
+        let two = self.q.inputs.len() == 2;
+        let other = (s.triggers && two).then(|| match self.contents(1 - side) {
             Contents::None => quote!(),
             Contents::Window(f) | Contents::Index(f) | Contents::Table(f) => {
                 quote!(let __ef_other = &self.#f;)
             }
         });
+        // More than two sides: every other side by number.
+        let others = (s.triggers && !two).then(|| {
+            let binds = (0..self.q.inputs.len()).filter(|&i| i != side).map(|i| {
+                let var = format_ident!("__ef_side{}", i);
+                match self.contents(i) {
+                    Contents::None => quote!(),
+                    Contents::Window(f) | Contents::Index(f) | Contents::Table(f) => {
+                        quote!(let #var = &self.#f;)
+                    }
+                }
+            });
+            quote!(#(#binds)*)
+        });
         let state = &self.sel.state_binding;
         let pendings = &self.sel.pendings;
-        quote!(#window #index #other #state #pendings)
+        quote!(#window #index #other #others #state #pendings)
     }
 
     /// The window callback of `side`: keeps the index, probes the other side.
@@ -349,7 +361,7 @@ impl Join<'_> {
                     }
                 },
                 quote! {
-                    if let ::core::option::Option::Some(__ef_key) = &__ef_key {
+                    if let ::core::option::Option::Some(__ef_key) = __ef_key {
                         __ef_index.remove(__ef_key, event);
                     }
                 },
@@ -390,6 +402,9 @@ impl Join<'_> {
     fn probe(&self, side: usize, row_code: &TokenStream) -> TokenStream {
         if row_code.is_empty() {
             return quote!();
+        }
+        if self.q.inputs.len() != 2 {
+            return self.probe_chain(side, row_code);
         }
         let rt = self.ctx.rt;
         let other = 1 - side;
@@ -437,9 +452,10 @@ impl Join<'_> {
         };
         let padded = self.join.optional(other).then(|| {
             let none = format_ident!("__ef_in{}", other);
+            let ty = self.event_ty(other);
             quote!(if !__ef_matched {
                 #own
-                let #none = ::core::option::Option::None;
+                let #none = ::core::option::Option::<&#ty>::None;
                 if #where_ {
                     #row_code
                 }
@@ -472,7 +488,7 @@ impl Join<'_> {
                 }
             },
             Contents::Index(_) => quote! {
-                if let ::core::option::Option::Some(__ef_probe) = &__ef_key {
+                if let ::core::option::Option::Some(__ef_probe) = __ef_key {
                     for (_, __ef_c) in __ef_other.get(__ef_probe) {
                         #body
                     }
@@ -506,6 +522,109 @@ impl Join<'_> {
             #scan
             #padded
         })
+    }
+
+    /// The probe of a join of more than two sides (`INNER` and `LEFT` steps): nested loops
+    /// over the sides in input order with `side` fixed to `event`; step `k`'s ON is checked
+    /// once side `k + 1` is bound, and a `LEFT` step pads side `k + 1` with NULL when no
+    /// event of it matches the sides before (unless it is the arriving side: a padded row
+    /// would not contain the arrival).
+    fn probe_chain(&self, side: usize, row_code: &TokenStream) -> TokenStream {
+        let rt = self.ctx.rt;
+        let n = self.q.inputs.len();
+        let env = ExprEnv {
+            ctx: self.ctx,
+            inputs: (0..n).map(|i| (input_token(i), self.q.inputs[i])).collect(),
+            aggregates: Vec::new(),
+            now: quote!(__ef_now),
+            optional: (0..n).map(|i| self.join.optional(i)).collect(),
+        };
+        let holds = |c: Option<&TExpr>| {
+            c.map(|c| {
+                let c = env.gen(c);
+                quote!(#rt::expr::holds(#c))
+            })
+            .unwrap_or_else(|| quote!(true))
+        };
+        let mut code = {
+            let where_ = holds(self.q.post_filter.as_ref());
+            quote!(if #where_ { #row_code })
+        };
+        for i in (0..n).rev() {
+            let var = format_ident!("__ef_in{}", i);
+            let ty = self.event_ty(i);
+            let optional = self.join.optional(i);
+            let bind = |value: TokenStream| {
+                if optional {
+                    quote!(let #var = ::core::option::Option::Some(#value);)
+                } else {
+                    quote!(let #var = #value;)
+                }
+            };
+            let on = holds(
+                i.checked_sub(1)
+                    .and_then(|k| self.join.steps[k].on.as_ref()),
+            );
+            if i == side {
+                let b = bind(quote!(event));
+                code = quote!({ #b if #on { #code } });
+                continue;
+            }
+            let b = bind(quote!(__ef_c));
+            let side_var = format_ident!("__ef_side{}", i);
+            let filter = match &self.join.sides[i].filter {
+                Some(f) if self.join.sides[i].table => {
+                    let fenv = ExprEnv {
+                        inputs: vec![(quote!(__ef_c), self.q.inputs[i])],
+                        ..self.env_for(0, quote!(__ef_c))
+                    };
+                    let f = fenv.gen(f);
+                    quote!(if !#rt::expr::holds(#f) { continue; })
+                }
+                _ => quote!(),
+            };
+            let rows = match self.contents(i) {
+                Contents::None => None,
+                Contents::Window(_) | Contents::Index(_) => {
+                    Some(quote!(#rt::window::Window::iter(#side_var)))
+                }
+                Contents::Table(_) => Some(quote!(#side_var.iter())),
+            };
+            let left = i
+                .checked_sub(1)
+                .is_some_and(|k| self.join.steps[k].kind == crate::syntax::ast::JoinKind::Left);
+            let track = left.then(|| quote!(__ef_matched = true;));
+            let scan = rows.map(|rows| {
+                quote! {
+                    for (_, __ef_c) in #rows {
+                        #filter
+                        #b
+                        if #on {
+                            #track
+                            #code
+                        }
+                    }
+                }
+            });
+            code = if left {
+                let declare = if scan.is_some() {
+                    quote!(let mut __ef_matched = false;)
+                } else {
+                    quote!(let __ef_matched = false;)
+                };
+                quote!({
+                    #declare
+                    #scan
+                    if !__ef_matched {
+                        let #var = ::core::option::Option::<&#ty>::None;
+                        #code
+                    }
+                })
+            } else {
+                quote!({ #scan })
+            };
+        }
+        code
     }
 
     /// What an event of `side` does once it passed the side's filter.
@@ -552,6 +671,7 @@ impl Join<'_> {
         let bindings = self.bindings(side);
         let SelectorCode {
             rows_ty,
+            new_rows,
             emit_rows,
             observe,
             ..
@@ -571,7 +691,7 @@ impl Join<'_> {
                 #filter
                 #now
                 #unused
-                let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
+                let mut __ef_rows: #rows_ty = #new_rows;
                 {
                     #bindings
                     #arrival
@@ -589,7 +709,10 @@ impl Join<'_> {
         let callback = self.callback(side);
         let bindings = self.bindings(side);
         let SelectorCode {
-            rows_ty, emit_rows, ..
+            rows_ty,
+            new_rows,
+            emit_rows,
+            ..
         } = &self.sel;
         let now = mentions(&quote!(#callback #bindings), "__ef_now")
             .then(|| quote!(let __ef_now = self.now;));
@@ -598,7 +721,7 @@ impl Join<'_> {
             fn #advance(&mut self, at: i64) {
                 #now
                 #[allow(unused_mut)]
-                let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
+                let mut __ef_rows: #rows_ty = #new_rows;
                 {
                     #bindings
                     #rt::window::Window::advance(__ef_window, at, #callback);

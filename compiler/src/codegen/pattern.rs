@@ -54,6 +54,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
         on_current,
         state_binding,
         rows_ty,
+        new_rows,
         emit_rows,
         observe,
         output_timer,
@@ -106,7 +107,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
         let accept = accept(ctx, q, p, stream, &captures_ty, env);
         let capture = capture(q, p, &slots, stream, &captures_ty);
         let body = quote! {
-            let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
+            let mut __ef_rows: #rows_ty = #new_rows;
             {
                 #state_binding
                 self.#nfa.on_event(ts, #stream_id, #accept, #capture, #on_match);
@@ -119,9 +120,15 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
             " Query `{}`: an event of `{}`.",
             q.name, ctx.plan.streams[stream].name
         );
+        // A stream read only by absences without a condition does not look at the event.
+        let event = if mentions(&body, "event") {
+            format_ident!("event")
+        } else {
+            format_ident!("_event")
+        };
         methods.push(quote! {
             #[doc = #doc]
-            fn #m(&mut self, ts: i64, event: &#ty) {
+            fn #m(&mut self, ts: i64, #event: &#ty) {
                 #observe
                 #now
                 #body
@@ -130,7 +137,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     }
     let advance = format_ident!("{}_advance", name);
     let body = quote! {
-        let mut __ef_rows: #rows_ty = ::std::vec::Vec::new();
+        let mut __ef_rows: #rows_ty = #new_rows;
         {
             #state_binding
             self.#nfa.advance(at, #on_match);

@@ -3,6 +3,8 @@
 use super::expr::ExprEnv;
 use super::Ctx;
 use crate::plan::QueryPlan;
+use crate::sema::ir::ExprKind;
+use crate::sema::Type;
 use crate::syntax::ast::OutputEvents;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -64,6 +66,7 @@ pub(crate) fn query_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
     let doc = format!(" Query `{}`.", q.name);
     quote! {
         #[doc = #doc]
+        #[inline]
         fn #name(&mut self, ts: i64, event: &#input) {
             #filter
             let __ef_row = #row;
@@ -72,8 +75,79 @@ pub(crate) fn query_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
     }
 }
 
+/// The method taking an owned event of query `q` (see [`query_method_owned`]).
+pub(crate) fn owned_entry(q: &QueryPlan) -> proc_macro2::Ident {
+    format_ident!("{}_owned", method(q))
+}
+
+/// The method of stateless query `q` when it is the only reader of an input stream: it takes
+/// the event by value and moves its STRING attributes into the output row instead of cloning
+/// them (no reference-count traffic per event).
+pub(crate) fn query_method_owned(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
+    let rt = ctx.rt;
+    let input = &ctx.streams[q.input].ty;
+    let name = owned_entry(q);
+    let env = ExprEnv {
+        ctx,
+        inputs: vec![(quote!(event), q.input)],
+        aggregates: Vec::new(),
+        now: quote!(self.now),
+        optional: Vec::new(),
+    };
+    let filter = q.filter.as_ref().map(|f| {
+        let c = env.gen(f);
+        quote! {
+            if !#rt::expr::holds(#c) {
+                return;
+            }
+        }
+    });
+    let row = row_moving(&env, q, &movable(ctx, q));
+    let emit = emit_method(ctx, q);
+    let doc = format!(" Query `{}`, taking the event by value.", q.name);
+    quote! {
+        #[doc = #doc]
+        #[inline]
+        fn #name(&mut self, ts: i64, event: #input) {
+            #filter
+            let __ef_row = #row;
+            self.#emit(ts, #rt::EventKind::Current, &__ef_row);
+        }
+    }
+}
+
+/// The STRING attributes a row may move out of the event: those it uses exactly once, as a
+/// whole column.
+fn movable(ctx: &Ctx<'_>, q: &QueryPlan) -> Vec<usize> {
+    let mut uses = vec![0usize; ctx.plan.streams[q.input].attrs.len()];
+    for c in &q.columns {
+        c.expr.visit(&mut |e| {
+            if let ExprKind::Attr { input: 0, attr, .. } = e.kind {
+                uses[attr] += 1;
+            }
+        });
+    }
+    q.columns
+        .iter()
+        .filter_map(|c| match c.expr.kind {
+            ExprKind::Attr { input: 0, attr, .. }
+                if c.expr.ty == Type::String && uses[attr] == 1 =>
+            {
+                Some(attr)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The output struct literal of query `q`.
 pub(crate) fn row(env: &ExprEnv<'_>, q: &QueryPlan) -> TokenStream {
+    row_moving(env, q, &[])
+}
+
+/// The output struct literal of query `q`, moving the attributes `moves` of input 0 out of
+/// an owned event.
+fn row_moving(env: &ExprEnv<'_>, q: &QueryPlan, moves: &[usize]) -> TokenStream {
     let ctx = env.ctx;
     let target = &ctx.plan.streams[q.target];
     let names = &ctx.streams[q.target];
@@ -84,7 +158,19 @@ pub(crate) fn row(env: &ExprEnv<'_>, q: &QueryPlan) -> TokenStream {
         .zip(&target.attrs)
         .zip(&names.fields)
         .map(|((c, attr), f)| {
-            let v = env.owned(&c.expr);
+            let v = match c.expr.kind {
+                ExprKind::Attr {
+                    input: 0, attr: a, ..
+                } if moves.contains(&a) => {
+                    let (path, source) = env.attr_path(0, a);
+                    if source.nullable {
+                        path
+                    } else {
+                        quote!(::core::option::Option::Some(#path))
+                    }
+                }
+                _ => env.owned(&c.expr),
+            };
             if attr.nullable {
                 quote!(#f: #v)
             } else {
