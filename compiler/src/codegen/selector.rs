@@ -302,7 +302,7 @@ pub(crate) fn selector_over(
             return quote!();
         }
         let get = if grouped && key_after {
-            quote!(let __ef_aggs = __ef_state.get_or_default(__ef_key.clone());)
+            quote!(let __ef_aggs = __ef_state.get_or_default_ref(&__ef_key);)
         } else if grouped {
             quote!(let __ef_aggs = __ef_state.get_or_default(__ef_key);)
         } else {
