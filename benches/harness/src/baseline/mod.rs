@@ -84,3 +84,152 @@ impl SumCount {
         (self.count > 0).then(|| self.sum / self.count as f64)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each baseline against a naive recomputation over the same events.
+
+    use super::*;
+    use crate::data::{trades, TradesSpec};
+    use crate::harness::{run, Decoded};
+    use crate::{Query, Sink, Trades};
+
+    /// Keeps `(ts, row as JSON)`.
+    #[derive(Default)]
+    struct Rows(Vec<(i64, serde_json::Value)>);
+
+    impl Sink for Rows {
+        fn emit<T: serde::Serialize>(&mut self, _stream: &'static str, ts: i64, row: &T) {
+            self.0.push((ts, serde_json::to_value(row).unwrap()));
+        }
+    }
+
+    fn input(keys: u32, per_ms: u32) -> Vec<(i64, Trades)> {
+        let spec = TradesSpec {
+            events: 3000,
+            keys,
+            per_ms,
+            null_every: 7,
+            ..TradesSpec::default()
+        };
+        trades(&spec).collect()
+    }
+
+    fn decoded(events: &[(i64, Trades)]) -> Decoded {
+        events.iter().map(|(t, e)| (*t, Some(e.clone()))).collect()
+    }
+
+    fn outputs<Q: Query<Rows>>(events: &[(i64, Trades)]) -> Vec<(i64, serde_json::Value)> {
+        run::<Rows, Q>(decoded(events), Rows::default()).0
+    }
+
+    fn close(a: Option<f64>, b: &serde_json::Value) -> bool {
+        match (a, b.as_f64()) {
+            (None, None) => b.is_null(),
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-6 * x.abs().max(1.0),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn filter_projection_keeps_big_trades_but_xyz_and_null_symbols() {
+        let mut events = input(10, 1);
+        events[0].1.symbol = None;
+        events[0].1.volume = 500;
+        let out = outputs::<FilterProjection<Rows>>(&events);
+        let expected: Vec<_> = events
+            .iter()
+            .filter(|(_, e)| e.volume >= 100 && e.symbol.as_deref().is_some_and(|s| s != "XYZ"))
+            .collect();
+        assert_eq!(out.len(), expected.len());
+        for ((ts, row), (t, e)) in out.iter().zip(expected) {
+            assert_eq!(ts, t);
+            assert_eq!(row["symbol"].as_str(), e.symbol.as_deref());
+            assert!(close(
+                e.price.map(|p| p * e.volume as f64),
+                &row["notional"]
+            ));
+        }
+    }
+
+    #[test]
+    fn length_group_sum_matches_the_last_100_events_of_the_group() {
+        let events = input(7, 1);
+        let out = outputs::<LengthGroupSum<Rows>>(&events);
+        assert_eq!(out.len(), events.len());
+        for (i, ((ts, row), (t, e))) in out.iter().zip(&events).enumerate() {
+            let window = &events[(i + 1).saturating_sub(length_group_sum::LENGTH)..=i];
+            let prices: Vec<f64> = window
+                .iter()
+                .filter(|(_, w)| w.symbol == e.symbol)
+                .filter_map(|(_, w)| w.price)
+                .collect();
+            let naive = (!prices.is_empty()).then(|| prices.iter().sum());
+            assert_eq!(ts, t);
+            assert!(close(naive, &row["total"]), "event {i}: {naive:?} vs {row}");
+        }
+    }
+
+    #[test]
+    fn time_avg_matches_the_events_of_the_last_second() {
+        let events = input(5, 3);
+        let out = outputs::<TimeAvg<Rows>>(&events);
+        assert_eq!(out.len(), events.len());
+        for (i, ((ts, row), (t, _))) in out.iter().zip(&events).enumerate() {
+            let prices: Vec<f64> = events[..=i]
+                .iter()
+                .filter(|(w, _)| w + time_avg::DURATION_MS > *t)
+                .filter_map(|(_, w)| w.price)
+                .collect();
+            let naive =
+                (!prices.is_empty()).then(|| prices.iter().sum::<f64>() / prices.len() as f64);
+            assert_eq!(ts, t);
+            assert!(close(naive, &row["mean"]), "event {i}: {naive:?} vs {row}");
+        }
+    }
+
+    #[test]
+    fn time_batch_group_emits_each_closed_batch_per_group_in_first_seen_order() {
+        let events = input(20, 4);
+        let out = outputs::<TimeBatchGroup<Rows>>(&events);
+        let first = events[0].0;
+        let last_batch = (events[events.len() - 1].0 - first) / time_batch_group::DURATION_MS;
+        let mut expected = Vec::new();
+        for b in 0..last_batch {
+            let lo = first + b * time_batch_group::DURATION_MS;
+            let batch: Vec<_> = events
+                .iter()
+                .filter(|(t, _)| (lo..lo + time_batch_group::DURATION_MS).contains(t))
+                .collect();
+            let mut order: Vec<Option<&str>> = Vec::new();
+            for (_, e) in &batch {
+                if !order.contains(&e.symbol.as_deref()) {
+                    order.push(e.symbol.as_deref());
+                }
+            }
+            for key in order {
+                let group: Vec<_> = batch
+                    .iter()
+                    .filter(|(_, e)| e.symbol.as_deref() == key)
+                    .collect();
+                let prices: Vec<f64> = group.iter().filter_map(|(_, e)| e.price).collect();
+                let sum = (!prices.is_empty()).then(|| prices.iter().sum::<f64>());
+                let max = prices.iter().copied().reduce(f64::max);
+                expected.push((
+                    group[group.len() - 1].0,
+                    key,
+                    sum,
+                    sum.map(|s| s / prices.len() as f64),
+                    max,
+                ));
+            }
+        }
+        assert_eq!(out.len(), expected.len());
+        for ((ts, row), (t, key, sum, mean, max)) in out.iter().zip(expected) {
+            assert_eq!((*ts, row["symbol"].as_str()), (t, key));
+            assert!(
+                close(sum, &row["total"]) && close(mean, &row["mean"]) && close(max, &row["top"])
+            );
+        }
+    }
+}
