@@ -30,50 +30,69 @@ enum Slot {
     None,
 }
 
+/// What the methods of one pattern query share.
+struct Gen<'a> {
+    ctx: &'a Ctx<'a>,
+    q: &'a QueryPlan,
+    p: &'a BoundPattern,
+    slots: Vec<Slot>,
+    /// The `App` field holding the state machine.
+    nfa: Ident,
+    captures_ty: Ident,
+    /// Per input: the tokens reading its captures, and its stream.
+    inputs: Vec<(TokenStream, usize)>,
+    /// Per input: whether those tokens name an `Option<&Event>`.
+    optional: Vec<bool>,
+}
+
 /// Generates pattern query `q`.
 pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> Stateful {
     let rt = ctx.rt;
     let name = method(q);
     let camel = super::names::camel_case(&name.to_string());
-    let (pattern_ty, captures_ty) = (
-        format_ident!("{}Pattern", camel),
-        format_ident!("{}Captures", camel),
-    );
-    let nfa = format_ident!("{}_pattern", name);
+    let pattern_ty = format_ident!("{}Pattern", camel);
     let slots = slots(q, p);
-    let access = |slot: &Slot| match slot {
-        Slot::Single(f) => (quote!(__ef_m.#f.as_ref()), true),
-        Slot::Many(f, ..) => (quote!(__ef_m.#f), false),
-        Slot::None => (quote!(__ef_m), false),
-    };
-    let (captured, optional): (Vec<TokenStream>, Vec<bool>) = slots.iter().map(access).unzip();
-    let inputs: Vec<(TokenStream, usize)> = captured.into_iter().zip(q.inputs.clone()).collect();
-    let SelectorCode {
-        mut fields,
-        items,
-        on_current,
-        state_binding,
-        rows_ty,
-        new_rows,
-        emit_rows,
-        observe,
-        output_timer,
-        output_methods,
-        ..
-    } = selector_over(ctx, q, inputs.clone(), optional.clone(), false);
-    let match_env = ExprEnv {
+    let (captured, optional): (Vec<TokenStream>, Vec<bool>) = slots
+        .iter()
+        .map(|slot| match slot {
+            Slot::Single(f) => (quote!(__ef_m.#f.as_ref()), true),
+            Slot::Many(f, ..) => (quote!(__ef_m.#f), false),
+            Slot::None => (quote!(__ef_m), false),
+        })
+        .unzip();
+    let g = Gen {
         ctx,
-        inputs: inputs.clone(),
-        aggregates: Vec::new(),
-        now: quote!(__ef_now),
-        optional: optional.clone(),
+        q,
+        p,
+        slots,
+        nfa: format_ident!("{}_pattern", name),
+        captures_ty: format_ident!("{}Captures", camel),
+        inputs: captured.into_iter().zip(q.inputs.clone()).collect(),
+        optional,
     };
-    let post_filter = q.post_filter.as_ref().map(|f| {
-        let c = match_env.gen(f);
-        quote!(if !#rt::expr::holds(#c) { return; })
-    });
-    let on_match = quote!(|ts: i64, __ef_m: &#captures_ty| { #post_filter #on_current });
+    let sel = selector_over(ctx, q, g.inputs.clone(), g.optional.clone(), false);
+    let on_match = g.on_match(&sel.on_current);
+    let mut methods = Vec::new();
+    let mut seen = Vec::new();
+    for (input, &stream) in q.inputs.iter().enumerate() {
+        if !seen.contains(&stream) {
+            seen.push(stream);
+            methods.push(g.entry_method(input, stream, &sel, &on_match));
+        }
+    }
+    let advance = format_ident!("{}_advance", name);
+    methods.push(g.advance_method(&advance, &sel, &on_match));
+    let nfa = &g.nfa;
+    let timer = (
+        quote!(self.#nfa.next_deadline()),
+        quote! {
+            if self.#nfa.next_deadline().is_some_and(|__ef_due| __ef_due <= at) {
+                self.#advance(at);
+            }
+        },
+    );
     let n_nodes = Literal::usize_unsuffixed(p.nodes.len());
+    let mut fields = sel.fields;
     fields.insert(
         0,
         (
@@ -82,30 +101,60 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
             quote!(#rt::pattern::Nfa::new()),
         ),
     );
+    let pattern_items = pattern_items(ctx, q, p, &g.slots, &pattern_ty, &g.captures_ty);
+    let (items, output_methods) = (sel.items, sel.output_methods);
+    Stateful {
+        fields,
+        methods: quote!(#(#methods)* #output_methods),
+        timers: std::iter::once(timer).chain(sel.output_timer).collect(),
+        items: quote!(#pattern_items #items),
+    }
+}
 
-    let mut methods = Vec::new();
-    let mut seen = Vec::new();
-    for (input, &stream) in q.inputs.iter().enumerate() {
-        if seen.contains(&stream) {
-            continue;
-        }
-        seen.push(stream);
-        let env = |k: usize| {
-            let mut inputs = inputs.clone();
-            let mut optional = optional.clone();
-            inputs.push((quote!(event), q.inputs[k]));
+impl Gen<'_> {
+    /// An environment reading the captures (and `extra` inputs after them).
+    fn env(&self, extra: Option<(TokenStream, usize)>) -> ExprEnv<'_> {
+        let mut inputs = self.inputs.clone();
+        let mut optional = self.optional.clone();
+        if let Some(extra) = extra {
+            inputs.push(extra);
             optional.push(false);
-            ExprEnv {
-                ctx,
-                inputs,
-                aggregates: Vec::new(),
-                now: quote!(__ef_now),
-                optional,
-            }
-        };
+        }
+        ExprEnv {
+            ctx: self.ctx,
+            inputs,
+            aggregates: Vec::new(),
+            now: quote!(__ef_now),
+            optional,
+        }
+    }
+
+    /// The closure receiving each completed match: WHERE, then the selector.
+    fn on_match(&self, on_current: &TokenStream) -> TokenStream {
+        let rt = self.ctx.rt;
+        let captures_ty = &self.captures_ty;
+        let post_filter = self.q.post_filter.as_ref().map(|f| {
+            let c = self.env(None).gen(f);
+            quote!(if !#rt::expr::holds(#c) { return; })
+        });
+        quote!(|ts: i64, __ef_m: &#captures_ty| { #post_filter #on_current })
+    }
+
+    /// The entry method of `stream` (first read by input `input`): every element reading
+    /// the stream is handled by the one call to the state machine.
+    fn entry_method(
+        &self,
+        input: usize,
+        stream: usize,
+        sel: &SelectorCode,
+        on_match: &TokenStream,
+    ) -> TokenStream {
+        let (nfa, rows_ty, new_rows) = (&self.nfa, &sel.rows_ty, &sel.new_rows);
+        let (state_binding, emit_rows, observe) =
+            (&sel.state_binding, &sel.emit_rows, &sel.observe);
         let stream_id = Literal::u32_unsuffixed(stream as u32);
-        let accept = accept(ctx, q, p, stream, &captures_ty, env);
-        let capture = capture(q, p, &slots, stream, &captures_ty);
+        let accept = self.accept(stream);
+        let capture = self.capture(stream);
         let body = quote! {
             let mut __ef_rows: #rows_ty = #new_rows;
             {
@@ -115,10 +164,10 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
             #emit_rows
         };
         let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
-        let (m, ty) = (entry(q, input), &ctx.streams[stream].ty);
+        let (m, ty) = (entry(self.q, input), &self.ctx.streams[stream].ty);
         let doc = format!(
             " Query `{}`: an event of `{}`.",
-            q.name, ctx.plan.streams[stream].name
+            self.q.name, self.ctx.plan.streams[stream].name
         );
         // A stream read only by absences without a condition does not look at the event.
         let event = if mentions(&body, "event") {
@@ -126,47 +175,105 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
         } else {
             format_ident!("_event")
         };
-        methods.push(quote! {
+        quote! {
             #[doc = #doc]
             fn #m(&mut self, ts: i64, #event: &#ty) {
                 #observe
                 #now
                 #body
             }
-        });
+        }
     }
-    let advance = format_ident!("{}_advance", name);
-    let body = quote! {
-        let mut __ef_rows: #rows_ty = #new_rows;
-        {
-            #state_binding
-            self.#nfa.advance(at, #on_match);
-        }
-        #emit_rows
-    };
-    let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
-    methods.push(quote! {
-        /// Fires the pattern's WITHIN and absence timers due at or before `at`.
-        fn #advance(&mut self, at: i64) {
-            #now
-            #body
-        }
-        #output_methods
-    });
-    let timer = (
-        quote!(self.#nfa.next_deadline()),
-        quote! {
-            if self.#nfa.next_deadline().is_some_and(|__ef_due| __ef_due <= at) {
-                self.#advance(at);
+
+    /// The method firing the pattern's timers.
+    fn advance_method(
+        &self,
+        advance: &Ident,
+        sel: &SelectorCode,
+        on_match: &TokenStream,
+    ) -> TokenStream {
+        let (nfa, rows_ty, new_rows) = (&self.nfa, &sel.rows_ty, &sel.new_rows);
+        let (state_binding, emit_rows) = (&sel.state_binding, &sel.emit_rows);
+        let body = quote! {
+            let mut __ef_rows: #rows_ty = #new_rows;
+            {
+                #state_binding
+                self.#nfa.advance(at, #on_match);
             }
-        },
-    );
-    let pattern_items = pattern_items(ctx, q, p, &slots, &pattern_ty, &captures_ty);
-    Stateful {
-        fields,
-        methods: quote!(#(#methods)*),
-        timers: std::iter::once(timer).chain(output_timer).collect(),
-        items: quote!(#pattern_items #items),
+            #emit_rows
+        };
+        let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
+        quote! {
+            /// Fires the pattern's WITHIN and absence timers due at or before `at`.
+            fn #advance(&mut self, at: i64) {
+                #now
+                #body
+            }
+        }
+    }
+
+    /// The closure testing an event of `stream` against the elements reading it (`true`
+    /// for elements without a condition). In a condition the tested event is one input
+    /// past the captures.
+    fn accept(&self, stream: usize) -> TokenStream {
+        let rt = self.ctx.rt;
+        let captures_ty = &self.captures_ty;
+        let leaves = leaves_of(self.q, self.p, stream);
+        let arms: Vec<(usize, TokenStream)> = leaves
+            .iter()
+            .filter_map(|&(leaf, _, filter)| {
+                let f = self.env(Some((quote!(event), stream))).gen(filter?);
+                Some((leaf, quote!(#rt::expr::holds(#f))))
+            })
+            .collect();
+        match (arms.as_slice(), leaves.len()) {
+            ([], _) => quote!(|_: usize, _: &#captures_ty| true),
+            ([(_, test)], 1) => quote!(|_: usize, __ef_m: &#captures_ty| #test),
+            _ => {
+                let arms = arms.iter().map(|(leaf, test)| {
+                    let leaf = Literal::usize_unsuffixed(*leaf);
+                    quote!(#leaf => #test,)
+                });
+                quote! {
+                    |__ef_leaf: usize, __ef_m: &#captures_ty| match __ef_leaf {
+                        #(#arms)*
+                        _ => true,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The closure storing an event of `stream` into the element that took it.
+    fn capture(&self, stream: usize) -> TokenStream {
+        let captures_ty = &self.captures_ty;
+        let stores: Vec<(usize, TokenStream)> = leaves_of(self.q, self.p, stream)
+            .into_iter()
+            .filter_map(|(leaf, input, _)| match &self.slots[input] {
+                Slot::Single(f) => Some((
+                    leaf,
+                    quote!(__ef_m.#f = ::core::option::Option::Some(event.clone())),
+                )),
+                Slot::Many(f, ..) => Some((leaf, quote!(__ef_m.#f.push(event.clone())))),
+                Slot::None => None,
+            })
+            .collect();
+        match stores.as_slice() {
+            [] => quote!(|_: usize, _: &mut #captures_ty| {}),
+            [(_, store)] => quote!(|_: usize, __ef_m: &mut #captures_ty| #store),
+            _ => {
+                let arms = stores.iter().map(|(leaf, store)| {
+                    let leaf = Literal::usize_unsuffixed(*leaf);
+                    quote!(#leaf => #store,)
+                });
+                quote! {
+                    |__ef_leaf: usize, __ef_m: &mut #captures_ty| match __ef_leaf {
+                        #(#arms)*
+                        _ => {}
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -225,80 +332,6 @@ fn slots(q: &QueryPlan, p: &BoundPattern) -> Vec<Slot> {
             }
         })
         .collect()
-}
-
-/// The closure testing an event of `stream` against the elements reading it: `true` for
-/// elements without a condition.
-fn accept<'c>(
-    ctx: &'c Ctx<'c>,
-    q: &QueryPlan,
-    p: &BoundPattern,
-    stream: usize,
-    captures_ty: &Ident,
-    env: impl Fn(usize) -> ExprEnv<'c>,
-) -> TokenStream {
-    let rt = ctx.rt;
-    let leaves = leaves_of(q, p, stream);
-    let arms: Vec<(usize, TokenStream)> = leaves
-        .iter()
-        .filter_map(|&(leaf, input, filter)| {
-            let f = env(input).gen(filter?);
-            Some((leaf, quote!(#rt::expr::holds(#f))))
-        })
-        .collect();
-    match (arms.as_slice(), leaves.len()) {
-        ([], _) => quote!(|_: usize, _: &#captures_ty| true),
-        ([(_, test)], 1) => quote!(|_: usize, __ef_m: &#captures_ty| #test),
-        _ => {
-            let arms = arms.iter().map(|(leaf, test)| {
-                let leaf = Literal::usize_unsuffixed(*leaf);
-                quote!(#leaf => #test,)
-            });
-            quote! {
-                |__ef_leaf: usize, __ef_m: &#captures_ty| match __ef_leaf {
-                    #(#arms)*
-                    _ => true,
-                }
-            }
-        }
-    }
-}
-
-/// The closure storing an event of `stream` into the element that took it.
-fn capture(
-    q: &QueryPlan,
-    p: &BoundPattern,
-    slots: &[Slot],
-    stream: usize,
-    captures_ty: &Ident,
-) -> TokenStream {
-    let stores: Vec<(usize, TokenStream)> = leaves_of(q, p, stream)
-        .into_iter()
-        .filter_map(|(leaf, input, _)| match &slots[input] {
-            Slot::Single(f) => Some((
-                leaf,
-                quote!(__ef_m.#f = ::core::option::Option::Some(event.clone())),
-            )),
-            Slot::Many(f, ..) => Some((leaf, quote!(__ef_m.#f.push(event.clone())))),
-            Slot::None => None,
-        })
-        .collect();
-    match stores.as_slice() {
-        [] => quote!(|_: usize, _: &mut #captures_ty| {}),
-        [(_, store)] => quote!(|_: usize, __ef_m: &mut #captures_ty| #store),
-        _ => {
-            let arms = stores.iter().map(|(leaf, store)| {
-                let leaf = Literal::usize_unsuffixed(*leaf);
-                quote!(#leaf => #store,)
-            });
-            quote! {
-                |__ef_leaf: usize, __ef_m: &mut #captures_ty| match __ef_leaf {
-                    #(#arms)*
-                    _ => {}
-                }
-            }
-        }
-    }
 }
 
 /// The leaves reading `stream`: (node index, input, condition).

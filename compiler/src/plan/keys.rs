@@ -123,6 +123,77 @@ pub fn table_lookup(keys: &TableKeys, cond: Option<&TExpr>, row: usize) -> Looku
     Lookup::Scan
 }
 
+/// The EXPLAIN text of a join: per side its window, key index or table lookup, and which
+/// sides trigger.
+pub fn explain_join(j: &crate::sema::join::BoundJoin) -> String {
+    let mut out = String::new();
+    for (k, step) in j.steps.iter().enumerate() {
+        let on = step.on.as_ref().map_or(String::new(), |on| {
+            let keys: usize = (0..=k).map(|i| equi_pairs(on, i, k + 1).len()).sum();
+            format!(" on[{keys} key(s)]")
+        });
+        out.push_str(&format!(" -> {:?} join{on}", step.kind).to_lowercase());
+    }
+    for (n, side) in j.sides.iter().enumerate() {
+        let what = match (&side.window, side.table) {
+            (_, true) => "table".to_string(),
+            (Some(w), _) => format!("window {}{:?}", w.name, w.params),
+            (None, _) => "no window".to_string(),
+        };
+        let trigger = if side.triggers { "" } else { ", no trigger" };
+        let filter = if side.filter.is_some() {
+            "filter, "
+        } else {
+            ""
+        };
+        out.push_str(&format!(" [side {n}: {filter}{what}{trigger}]"));
+    }
+    out
+}
+
+/// The EXPLAIN text of what a query does to its target table.
+pub fn explain_table_op(
+    op: &crate::sema::table::TableOp,
+    cols: &[&str],
+    table: &super::StreamPlan,
+) -> String {
+    use crate::sema::table::TableOp;
+    let lookup = |cond: Option<&TExpr>| match (&table.table, cond) {
+        (Some(keys), cond) => match table_lookup(keys, cond, 1) {
+            Lookup::Primary(_) => "by primary key",
+            Lookup::Index(..) => "by index",
+            Lookup::Scan => "scan",
+        },
+        _ => "scan",
+    };
+    let name = &table.name;
+    match op {
+        TableOp::Insert => format!(
+            " -> project({}) -> insert into table {name}",
+            cols.join(", ")
+        ),
+        TableOp::Upsert { cond } => format!(
+            " -> project({}) -> upsert into table {name} ({})",
+            cols.join(", "),
+            lookup(Some(cond))
+        ),
+        TableOp::Update { sets, cond } => {
+            let set: Vec<&str> = sets
+                .iter()
+                .map(|(c, _)| table.attrs[*c].name.as_str())
+                .collect();
+            format!(
+                " -> update table {name} set({}) ({})",
+                set.join(", "),
+                lookup(cond.as_ref())
+            )
+        }
+        TableOp::Delete { cond } => {
+            format!(" -> delete from table {name} ({})", lookup(cond.as_ref()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -654,3 +654,140 @@ fn walk_mut(e: &mut TExpr, f: &mut impl FnMut(&mut TExpr)) {
         ExprKind::InTable { cond, .. } => walk_mut(cond, f),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sema::analyze;
+    use crate::syntax::parse;
+
+    const STREAMS: &str = "CREATE STREAM A (x INT); CREATE STREAM B (x INT); \
+                           CREATE STREAM C (x INT, y INT);";
+
+    /// The bound pattern of the app's only query, and its input streams.
+    fn bind(query: &str) -> (BoundPattern, Vec<String>) {
+        let (app, diags) = parse(&format!("{STREAMS} {query}"));
+        assert!(diags.is_empty(), "{diags:?}");
+        let a = analyze(&app);
+        assert!(!a.has_errors(), "{:?}", a.diagnostics);
+        let q = &a.queries[0];
+        match &q.kind {
+            QueryKind::Pattern(p) => ((**p).clone(), q.inputs.clone()),
+            other => panic!("not a pattern: {other:?}"),
+        }
+    }
+
+    fn errors(query: &str) -> Vec<String> {
+        let (app, _) = parse(&format!("{STREAMS} {query}"));
+        analyze(&app)
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn elements_become_inputs_in_source_order() {
+        let (p, inputs) = bind(
+            "INSERT INTO O SELECT a.x AS x FROM PATTERN \
+             (EVERY (a=A AND NOT B) -> c=C{2,3} -> NOT A FOR 1 SEC) WITHIN 5 SEC;",
+        );
+        assert_eq!(inputs, ["A", "B", "C", "A"]);
+        assert_eq!(p.aliases, [Some("a".into()), None, Some("c".into()), None]);
+        assert_eq!(p.within, Some(5000));
+        assert!(!p.sequence);
+        use PatternNode::*;
+        let shape: Vec<String> = p
+            .nodes
+            .iter()
+            .map(|n| match n {
+                Stream {
+                    input, min, max, ..
+                } => format!("S{input}{{{min},{max:?}}}"),
+                Absent { input, wait, .. } => format!("N{input}:{wait:?}"),
+                Then(a, b) => format!("T({a},{b})"),
+                And(a, b) => format!("A({a},{b})"),
+                Or(a, b) => format!("O({a},{b})"),
+                Every(x) => format!("E({x})"),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "S0{1,Some(1)}",
+                "N1:None",
+                "A(0,1)",
+                "E(2)",
+                "S2{2,Some(3)}",
+                "T(3,4)",
+                "N3:Some(1000)",
+                "T(5,6)"
+            ]
+        );
+        assert_eq!(p.root, 7);
+        assert!(p.is_counted(2) && !p.is_counted(0) && !p.is_counted(1));
+    }
+
+    #[test]
+    fn a_condition_reads_the_tested_event_as_input_n() {
+        let (p, _) = bind(
+            "INSERT INTO O SELECT a.x AS x, b[last].x AS y FROM PATTERN \
+             (a=A -> b=B[x > a.x AND (b[last].x IS NULL OR x > b[last].x)]+) WITHIN 1 SEC;",
+        );
+        let PatternNode::Stream {
+            filter: Some(f), ..
+        } = &p.nodes[1]
+        else {
+            panic!("{:?}", p.nodes);
+        };
+        let mut reads = Vec::new();
+        f.visit(&mut |e| match &e.kind {
+            ExprKind::Attr { input, .. } => reads.push(format!("{input}")),
+            ExprKind::IndexedAttr { input, index, .. } => reads.push(format!("{input}{index:?}")),
+            _ => {}
+        });
+        // The tested B is input 2 (one past the two inputs); its earlier events are input 1.
+        assert_eq!(reads, ["2", "0", "1Last(0)", "2", "1Last(0)"]);
+    }
+
+    #[test]
+    fn reports_misuse() {
+        let e = errors(
+            "INSERT INTO O SELECT a.x AS x FROM PATTERN (a=A[x > b.x] -> b=B) WITHIN 1 SEC;",
+        );
+        assert_eq!(e, ["`b` is captured after this element"]);
+        let e = errors("INSERT INTO O SELECT b.x AS x FROM PATTERN (a=A -> b=B{2}) WITHIN 1 SEC;");
+        assert_eq!(e, ["`b` collects several events: say which one"]);
+        let e = errors("INSERT INTO O SELECT a[0].x AS x FROM PATTERN (a=A -> b=B) WITHIN 1 SEC;");
+        assert_eq!(e, ["`a` captures a single event"]);
+        let e = errors(
+            "INSERT INTO O SELECT a.x AS x FROM PATTERN (a=A -> NOT B OR c=C) WITHIN 1 SEC;",
+        );
+        assert_eq!(
+            e,
+            ["`NOT` without `FOR` needs an `AND` partner that captures an event"]
+        );
+        let e = errors(
+            "INSERT INTO O SELECT 1 AS one FROM PATTERN (NOT A FOR 1 SEC AND NOT B FOR 2 SEC);",
+        );
+        assert!(e.is_empty(), "{e:?}");
+        let e = errors("INSERT INTO O SELECT a.x AS x FROM PATTERN (a=A{0,1});");
+        assert_eq!(e, ["this pattern matches without any event"]);
+        let e = errors("INSERT INTO O SELECT a.x AS x FROM PATTERN (a=A -> b=B) WITHIN 0 SEC;");
+        assert_eq!(e, ["WITHIN must be positive"]);
+    }
+
+    #[test]
+    fn warns_about_every_without_within() {
+        let (app, _) = parse(&format!(
+            "{STREAMS} INSERT INTO O SELECT a.x AS x FROM PATTERN (EVERY a=A -> b=B);"
+        ));
+        let a = analyze(&app);
+        assert!(!a.has_errors());
+        assert_eq!(a.diagnostics.len(), 1);
+        assert!(a.diagnostics[0]
+            .message
+            .contains("`EVERY` without `WITHIN`"));
+    }
+}

@@ -139,15 +139,17 @@ fn unknown_column(name: &Ident, table: &str, attrs: &[Attribute]) -> Diagnostic 
 }
 
 /// Looks up a table by name, reporting unknown names and streams.
-fn lookup_table(catalog: &Catalog, name: &Ident) -> Result<StreamInfo, Diagnostic> {
+fn lookup_table(catalog: &Catalog, name: &Ident) -> Result<StreamInfo, Box<Diagnostic>> {
     match catalog.get(&name.name) {
         Some(t) if t.table().is_some() => Ok(t.clone()),
-        Some(_) => Err(Diagnostic::error(
-            format!("`{}` is a stream, not a table", name.name),
-            name.span,
-        )
-        .with_label("a stream")
-        .with_help("define it with CREATE TABLE to keep rows")),
+        Some(_) => Err(Box::new(
+            Diagnostic::error(
+                format!("`{}` is a stream, not a table", name.name),
+                name.span,
+            )
+            .with_label("a stream")
+            .with_help("define it with CREATE TABLE to keep rows"),
+        )),
         None => {
             let tables = catalog
                 .streams
@@ -159,7 +161,7 @@ fn lookup_table(catalog: &Catalog, name: &Ident) -> Result<StreamInfo, Diagnosti
             if let Some(s) = suggest(&name.name, tables) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
-            Err(d)
+            Err(Box::new(d))
         }
     }
 }
@@ -247,7 +249,7 @@ fn bind_statement(
     let table = match lookup_table(&a.catalog, st.table) {
         Ok(t) => t,
         Err(d) => {
-            a.diagnostics.push(d);
+            a.diagnostics.push(*d);
             return None;
         }
     };
@@ -276,9 +278,11 @@ fn bind_statement(
         diags: &mut diags,
         tables: Some(&catalog),
     };
-    let cond = st
-        .where_
-        .and_then(|w| b.bind(w).and_then(|c| condition(&mut b, c)).ok());
+    // Unqualified names are the stream's (as in `IN`); `T.col` is the row's.
+    let cond = st.where_.and_then(|w| {
+        let w = qualify(w, &own, &table);
+        b.bind(&w).and_then(|c| condition(&mut b, c)).ok()
+    });
     let op = match sets {
         None => TableOp::Delete { cond },
         Some(sets) => {
@@ -296,7 +300,8 @@ fn bind_statement(
                     continue;
                 }
                 let ty = table.attrs[i].ty;
-                if let Ok(v) = b.bind(value).and_then(|v| b.expect(v, ty)) {
+                let value = qualify(value, &own, &table);
+                if let Ok(v) = b.bind(&value).and_then(|v| b.expect(v, ty)) {
                     bound.push((i, v));
                 }
             }
@@ -393,7 +398,8 @@ pub fn target_op(
             diags: &mut diags,
             tables: Some(&catalog),
         };
-        b.bind(on).and_then(|c| condition(&mut b, c)).ok()
+        let on = qualify(on, inputs, &table);
+        b.bind(&on).and_then(|c| condition(&mut b, c)).ok()
     };
     a.diagnostics.append(&mut diags);
     let mut cond = bound?;
@@ -551,7 +557,7 @@ pub fn bind_in_table(
     };
     let t = match lookup_table(catalog, table) {
         Ok(t) => t,
-        Err(d) => return b.fail(d),
+        Err(d) => return b.fail(*d),
     };
     let row = b.inputs.len();
     let cond = if is_condition(expr) {

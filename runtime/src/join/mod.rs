@@ -8,96 +8,140 @@
 //! events that can match, in the order they entered the window, instead of every event of
 //! the window. The generated code still checks the whole condition on each candidate.
 //!
-//! Keys are whatever the generated code computes (a [`crate::aggregate::Total`] tuple of the
-//! key values); an event whose key has a NULL part never equals anything and is not indexed.
+//! The index is keyed by the [`key_hash`] of the key values (borrowed: computing a key
+//! clones nothing); an event whose key has a NULL part never equals anything and is not
+//! indexed.
 //!
 //! ```
-//! use eventflux_runtime::join::JoinIndex;
-//! let mut index: JoinIndex<&str, (&str, i32)> = JoinIndex::new();
-//! index.insert("IBM", 1, ("IBM", 10));
-//! index.insert("MSFT", 2, ("MSFT", 20));
-//! index.insert("IBM", 3, ("IBM", 30));
-//! let hits: Vec<_> = index.get(&"IBM").map(|(_, e)| e.1).collect();
+//! use eventflux_runtime::join::{key_hash, JoinIndex};
+//! use std::sync::Arc;
+//! let mut index: JoinIndex<(Arc<str>, i32)> = JoinIndex::new();
+//! for (ts, (sym, v)) in [(1, ("IBM", 10)), (2, ("MSFT", 20)), (3, ("IBM", 30))] {
+//!     index.insert(key_hash(&(sym,)), ts, (Arc::from(sym), v));
+//! }
+//! // A probe hashes its own representation of the key.
+//! let probe: Arc<str> = Arc::from("IBM");
+//! let hits: Vec<_> = index.get(key_hash(&(&probe,))).map(|(_, e)| e.1).collect();
 //! assert_eq!(hits, [10, 30]);
-//! index.remove(&"IBM", &("IBM", 10));
-//! assert_eq!(index.get(&"IBM").count(), 1);
-//! assert_eq!(index.len(), 2);
+//! index.remove(key_hash(&("IBM",)), &(Arc::from("IBM"), 10));
+//! assert_eq!(index.get(key_hash(&("IBM",))).count(), 1);
+//! assert_eq!((index.len(), index.keys()), (2, 2));
 //! ```
 
-use std::collections::VecDeque;
-use std::hash::Hash;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
-use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::FxBuildHasher;
+use crate::aggregate::{FxHasher, TotalOrd};
 
-/// A multimap from join key to the events of one join side with that key, each key's events
-/// in insertion order (the order they entered the window).
-///
-/// Removal takes the first event equal to the leaving one, or, when none compares equal (an
-/// event with a NaN attribute is not equal to itself), the oldest event of the key: for the
-/// first-in-first-out windows the index is used with, the leaving event of a key is always
-/// its oldest. Serializes as a list of `(key, events)` pairs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "K: Serialize + Hash + Eq, E: Serialize",
-    deserialize = "K: Deserialize<'de> + Hash + Eq, E: Deserialize<'de>"
-))]
-pub struct JoinIndex<K, E> {
-    #[serde(with = "crate::aggregate::pairs")]
-    buckets: IndexMap<K, VecDeque<(i64, E)>, FxBuildHasher>,
-    len: usize,
+/// The hash of a join key: equal keys hash equal whatever their representation (a `&str`
+/// and an `Arc<str>`, a borrowed and an owned tuple), since [`TotalOrd::hash_total`] hashes
+/// the values. Deterministic across runs and builds, so an index restored from a snapshot
+/// finds its keys. Floats should be normalized first (`x + 0.0` turns `-0.0` into `0.0`).
+#[inline]
+pub fn key_hash<K: TotalOrd + ?Sized>(key: &K) -> u64 {
+    let mut h = FxHasher::default();
+    key.hash_total(&mut h);
+    // Fx leaves the low bits weakest; the table indexes by them.
+    h.finish().rotate_left(26)
 }
 
-impl<K, E> Default for JoinIndex<K, E> {
+/// Passes a precomputed [`key_hash`] through.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A multimap from join-key hash to the events of one join side with that key, each key's
+/// events in insertion order (the order they entered the window).
+///
+/// The index is keyed by [`key_hash`] alone: two keys whose hashes collide share a bucket,
+/// which is harmless because the generated code checks the whole join condition on every
+/// candidate. Removal takes the first event equal to the leaving one, or, when none
+/// compares equal (an event with a NaN attribute is not equal to itself), the oldest event
+/// of the key: for the first-in-first-out windows the index is used with, the leaving event
+/// of a key is always its oldest. Buckets emptied by removals are kept for reuse (no
+/// allocation per event when keys come and go) and swept once they outnumber the others.
+/// Serializes as a list of `(hash, events)` pairs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(serialize = "E: Serialize", deserialize = "E: Deserialize<'de>"))]
+pub struct JoinIndex<E> {
+    #[serde(with = "crate::aggregate::pairs")]
+    buckets: HashMap<u64, VecDeque<(i64, E)>, BuildHasherDefault<KeyHasher>>,
+    len: usize,
+    #[serde(skip)]
+    empty: usize,
+}
+
+impl<E> Default for JoinIndex<E> {
     fn default() -> Self {
         JoinIndex {
-            buckets: IndexMap::default(),
+            buckets: HashMap::default(),
             len: 0,
+            empty: 0,
         }
     }
 }
 
-impl<K: Hash + Eq, E> JoinIndex<K, E> {
+impl<E> JoinIndex<E> {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// `event` (timestamp `ts`) with key `key` entered the side's window.
+    /// `event` (timestamp `ts`) with key hash `key` entered the side's window.
     #[inline]
-    pub fn insert(&mut self, key: K, ts: i64, event: E) {
-        self.buckets.entry(key).or_default().push_back((ts, event));
+    pub fn insert(&mut self, key: u64, ts: i64, event: E) {
+        let bucket = self.buckets.entry(key).or_default();
+        if bucket.is_empty() && bucket.capacity() > 0 {
+            self.empty = self.empty.saturating_sub(1);
+        }
+        bucket.push_back((ts, event));
         self.len += 1;
     }
 
-    /// `event` with key `key` left the side's window; returns the entry removed, if the key
-    /// had any.
+    /// `event` with key hash `key` left the side's window; returns the entry removed, if the
+    /// key had any.
     #[inline]
-    pub fn remove(&mut self, key: &K, event: &E) -> Option<(i64, E)>
+    pub fn remove(&mut self, key: u64, event: &E) -> Option<(i64, E)>
     where
         E: PartialEq,
     {
-        let i = self.buckets.get_index_of(key)?;
-        let bucket = &mut self.buckets[i];
+        let bucket = self.buckets.get_mut(&key)?;
         let at = bucket.iter().position(|(_, e)| e == event).unwrap_or(0);
-        let removed = bucket.remove(at);
+        let removed = bucket.remove(at)?;
+        self.len -= 1;
         if bucket.is_empty() {
-            // The order of keys does not matter (lookups are by key): O(1) removal.
-            self.buckets.swap_remove_index(i);
+            self.empty += 1;
+            if self.empty > 64 && self.empty * 2 > self.buckets.len() {
+                self.buckets.retain(|_, b| !b.is_empty());
+                self.empty = 0;
+            }
         }
-        if removed.is_some() {
-            self.len -= 1;
-        }
-        removed
+        Some(removed)
     }
 
-    /// The events with key `key`, oldest first, with their timestamps.
+    /// The events with key hash `key`, oldest first, with their timestamps.
     #[inline]
-    pub fn get<'a>(&'a self, key: &K) -> impl Iterator<Item = (i64, &'a E)> + 'a {
+    pub fn get(&self, key: u64) -> impl Iterator<Item = (i64, &E)> {
         self.buckets
-            .get(key)
+            .get(&key)
             .into_iter()
             .flat_map(|bucket| bucket.iter().map(|(t, e)| (*t, e)))
     }
@@ -112,15 +156,16 @@ impl<K: Hash + Eq, E> JoinIndex<K, E> {
         self.len == 0
     }
 
-    /// Number of distinct keys.
+    /// Number of distinct keys with events.
     pub fn keys(&self) -> usize {
-        self.buckets.len()
+        self.buckets.values().filter(|b| !b.is_empty()).count()
     }
 
     /// Drops every event.
     pub fn clear(&mut self) {
         self.buckets.clear();
         self.len = 0;
+        self.empty = 0;
     }
 }
 

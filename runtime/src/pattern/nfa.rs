@@ -1,6 +1,8 @@
 //! The partial matches of one pattern query and how events and time move them.
 
-use super::tree::{deadline, has_captures, Node, NodeState, Offer, Tree};
+use super::tree::{
+    has_captures, parents, restarts_fresh, stream_bit, waits, Node, NodeState, Offer, Tree, Waits,
+};
 use serde::de::{self, DeserializeOwned, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::marker::PhantomData;
@@ -74,11 +76,49 @@ struct Instance<C, const N: usize> {
     /// Time of the first captured event (`WITHIN` counts from it).
     first: Option<i64>,
     /// This partial match stands for the pattern's start: when it dies without completing,
-    /// a fresh one replaces it (see [`Nfa`]).
+    /// a fresh one replaces it (see the module docs).
     holds_start: bool,
+    /// What its open leaves wait for.
+    waits: Waits,
+    /// Its earliest timer: `WITHIN` expiry or an absence deadline.
+    due: Option<i64>,
+}
+
+impl<C, const N: usize> Instance<C, N> {
+    fn tree(&mut self, program: &Program) -> Tree<'_> {
+        self.parts(program).0
+    }
+
+    /// The tree and the captures, borrowed together.
+    fn parts(&mut self, program: &Program) -> (Tree<'_>, &mut C) {
+        let tree = Tree {
+            nodes: program.nodes,
+            st: &mut self.states.0,
+        };
+        (tree, &mut self.captures)
+    }
+
+    /// Recomputes what the partial match listens to and when its next timer is.
+    fn refresh(&mut self, program: &Program) {
+        self.waits = waits(program.nodes, &self.states.0);
+        let expiry = match (self.first, program.within) {
+            (Some(f), Some(w)) => Some(f.saturating_add(w).saturating_add(1)),
+            _ => None,
+        };
+        self.due = min(expiry, self.waits.deadline);
+    }
+}
+
+#[inline]
+fn min(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// What one event or timer did to a partial match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
     Alive,
     Complete,
@@ -86,29 +126,57 @@ enum Outcome {
     Violated,
     /// A sequence saw an event it could not take.
     Broken,
+    /// `WITHIN` passed.
+    Expired,
 }
 
 /// The live partial matches of a pattern `P` with at most `N` nodes (generated code uses
-/// exactly its number of nodes), in
-/// creation order, and how events and time move them (semantics in the [module
-/// docs](super)).
+/// exactly its number of nodes), in creation order, and how events and time move them
+/// (semantics in the [module docs](super)).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "P::Captures: Serialize",
     deserialize = "P::Captures: DeserializeOwned"
 ))]
 pub struct Nfa<P: Pattern, const N: usize> {
-    instances: Vec<Instance<P::Captures, N>>,
+    /// In creation order; a partial match that ends leaves a hole, swept out once holes are
+    /// half of the list (so ending one does not move all the younger ones).
+    instances: Vec<Option<Instance<P::Captures, N>>>,
     /// The first partial match was created (at the first event the pattern saw).
     armed: bool,
     /// A pattern whose start is not under `EVERY` completed: it starts no more matches.
     finished: bool,
     /// Cached earliest timer.
     deadline: Option<i64>,
+    /// Scratch space, rebuilt on demand (not state).
     #[serde(skip)]
-    restarts: Vec<usize>,
+    scratch: Scratch<P::Captures, N>,
     #[serde(skip)]
     marker: PhantomData<P>,
+}
+
+/// Buffers reused from one event to the next.
+#[derive(Clone, Debug)]
+struct Scratch<C, const N: usize> {
+    /// The `EVERY` nodes that completed in one step.
+    restarts: Vec<usize>,
+    /// Partial matches created during one event or timer.
+    born: Vec<Option<Instance<C, N>>>,
+    /// A fresh start, for patterns without absences (whose start does not depend on time).
+    template: Option<Instance<C, N>>,
+    /// The parent of each node (empty until first needed).
+    parents: Vec<usize>,
+}
+
+impl<C, const N: usize> Default for Scratch<C, N> {
+    fn default() -> Self {
+        Scratch {
+            restarts: Vec::new(),
+            born: Vec::new(),
+            template: None,
+            parents: Vec::new(),
+        }
+    }
 }
 
 impl<P: Pattern, const N: usize> Default for Nfa<P, N> {
@@ -124,30 +192,29 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
     ///
     /// When `P`'s program has more than `N` nodes (a bug of the caller, not of the data).
     pub fn new() -> Self {
+        let nodes = P::program().nodes.len();
         assert!(
-            P::program().nodes.len() <= N,
-            "a pattern with {} nodes needs N >= {}",
-            P::program().nodes.len(),
-            P::program().nodes.len()
+            nodes <= N,
+            "a pattern with {nodes} nodes needs N >= {nodes}"
         );
         Nfa {
             instances: Vec::new(),
             armed: false,
             finished: false,
             deadline: None,
-            restarts: Vec::new(),
+            scratch: Scratch::default(),
             marker: PhantomData,
         }
     }
 
     /// The number of live partial matches (including the one waiting for a first event).
     pub fn len(&self) -> usize {
-        self.instances.len()
+        self.instances.iter().flatten().count()
     }
 
     /// `true` when no partial match is live.
     pub fn is_empty(&self) -> bool {
-        self.instances.is_empty()
+        self.instances.iter().all(Option::is_none)
     }
 
     /// The earliest time at which [`Nfa::advance`] has something to do: a `WITHIN` expiry
@@ -174,35 +241,40 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
         E: FnMut(i64, &P::Captures),
     {
         self.advance(ts, &mut emit);
+        let mut run = Run::<P, N>::new(&mut self.scratch, &mut self.finished);
         if !self.armed {
             self.armed = true;
-            self.instances.push(Self::seed(ts));
+            self.instances.push(Some(run.seed(ts)));
         }
-        let old = std::mem::take(&mut self.instances);
-        let mut born = Vec::new();
-        let mut reseed_now = false;
-        let mut reseed_after = false;
-        for mut inst in old {
-            let outcome = self.step(&mut inst, ts, stream, &mut accept, &mut capture, &mut born);
-            match self.conclude(inst, outcome, ts, &mut emit) {
-                Some(Outcome::Broken) => reseed_now = true,
-                Some(_) => reseed_after = true,
-                None => {}
-            }
-        }
-        if reseed_now {
+        let bit = stream_bit(stream);
+        let mut ev = Event {
+            ts,
+            stream,
+            accept: &mut accept,
+            capture: &mut capture,
+        };
+        sweep(&mut self.instances, |inst| {
+            let outcome = if inst.waits.streams & bit == 0 || run.rejects(inst, &mut ev) {
+                // Unchanged by the event; a sequence that captured something breaks.
+                run.unchanged(inst)
+            } else {
+                run.step(inst, &mut ev)
+            };
+            run.conclude(inst, outcome, ts, &mut emit)
+        });
+        if std::mem::take(&mut run.restart.now) {
             // A broken sequence restarts with the event that broke it.
-            let mut inst = Self::seed(ts);
-            let outcome = self.step(&mut inst, ts, stream, &mut accept, &mut capture, &mut born);
-            if self.conclude(inst, outcome, ts, &mut emit).is_some() {
-                reseed_after = true;
+            let mut inst = run.seed(ts);
+            let outcome = if inst.waits.streams & bit == 0 || run.rejects(&inst, &mut ev) {
+                Outcome::Alive
+            } else {
+                run.step(&mut inst, &mut ev)
+            };
+            if run.conclude(&inst, outcome, ts, &mut emit) {
+                self.instances.push(Some(inst));
             }
         }
-        self.instances.append(&mut born);
-        if reseed_after && !self.finished {
-            self.instances.push(Self::seed(ts));
-        }
-        self.refresh_deadline();
+        run.finish(&mut self.instances, &mut self.deadline, ts);
     }
 
     /// Fires the timers due at or before `at`, in time order: partial matches older than
@@ -218,160 +290,303 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
     }
 
     fn fire<E: FnMut(i64, &P::Captures)>(&mut self, t: i64, emit: &mut E) {
-        let old = std::mem::take(&mut self.instances);
-        let mut born = Vec::new();
-        let mut reseed = false;
-        for mut inst in old {
-            let expired = matches!((inst.first, P::program().within), (Some(f), Some(w)) if f.saturating_add(w) < t);
-            if expired {
-                reseed |= inst.holds_start;
-                continue;
+        let mut run = Run::<P, N>::new(&mut self.scratch, &mut self.finished);
+        sweep(&mut self.instances, |inst| {
+            if inst.due.is_none_or(|due| due > t) {
+                run.keep(inst);
+                return true;
             }
-            let mut tree = Tree {
-                nodes: P::program().nodes,
-                st: &mut inst.states.0,
-            };
-            if !tree.pass(t) {
-                self.instances.push(inst);
-                continue;
+            let outcome = run.timer(inst, t);
+            run.conclude(inst, outcome, t, emit)
+        });
+        run.finish(&mut self.instances, &mut self.deadline, t);
+    }
+}
+
+/// Calls `f` on every live partial match in order, ending those for which it returns
+/// `false`; compacts the list once holes are half of it.
+fn sweep<C, const N: usize>(
+    instances: &mut Vec<Option<Instance<C, N>>>,
+    mut f: impl FnMut(&mut Instance<C, N>) -> bool,
+) {
+    let mut holes = 0;
+    for slot in instances.iter_mut() {
+        match slot {
+            Some(inst) => {
+                if !f(inst) {
+                    *slot = None;
+                    holes += 1;
+                }
             }
-            self.restarts.clear();
-            tree.settle(
-                P::program().root,
-                t,
-                &mut inst.captures,
-                P::clear,
-                &mut self.restarts,
-            );
-            let outcome = Self::judge(&tree);
-            Self::restart_all(&self.restarts, &mut inst, t, &mut born);
-            reseed |= self.conclude(inst, outcome, t, emit).is_some();
+            None => holes += 1,
         }
-        self.instances.append(&mut born);
-        if reseed && !self.finished {
-            self.instances.push(Self::seed(t));
+    }
+    if holes * 2 > instances.len() {
+        instances.retain(Option::is_some);
+    }
+}
+
+/// The event being processed, with its typed callbacks.
+struct Event<'e, A, K> {
+    ts: i64,
+    stream: u32,
+    accept: &'e mut A,
+    capture: &'e mut K,
+}
+
+/// One event or timer being processed: the pieces of the [`Nfa`] it uses besides the
+/// partial matches, and what it found so far.
+struct Run<'n, P: Pattern, const N: usize> {
+    program: &'static Program,
+    /// The pattern has absences (they can fail; its start depends on time).
+    absent: bool,
+    scratch: &'n mut Scratch<P::Captures, N>,
+    finished: &'n mut bool,
+    restart: Restart,
+    /// Earliest timer of the partial matches kept so far.
+    due: Option<i64>,
+}
+
+/// What happened to the partial match that stands for the start during one event or timer.
+#[derive(Default)]
+struct Restart {
+    /// It broke on the event: a fresh one is offered the same event.
+    now: bool,
+    /// It died otherwise: a fresh one starts after the event.
+    after: bool,
+}
+
+impl<'n, P: Pattern, const N: usize> Run<'n, P, N> {
+    fn new(scratch: &'n mut Scratch<P::Captures, N>, finished: &'n mut bool) -> Self {
+        let program = P::program();
+        let absent = program
+            .nodes
+            .iter()
+            .any(|n| matches!(n, Node::Absent { .. }));
+        Run {
+            program,
+            absent,
+            scratch,
+            finished,
+            restart: Restart::default(),
+            due: None,
         }
-        self.refresh_deadline();
     }
 
     /// A fresh partial match standing for the pattern's start, armed at `now`.
-    fn seed(now: i64) -> Instance<P::Captures, N> {
-        let mut states = States([NodeState::Idle; N]);
-        Tree {
-            nodes: P::program().nodes,
-            st: &mut states.0,
+    fn seed(&mut self, now: i64) -> Instance<P::Captures, N> {
+        if let Some(t) = self.scratch.template.as_ref().filter(|_| !self.absent) {
+            return t.clone();
         }
-        .start(P::program().root, now);
-        Instance {
-            states,
+        let mut inst = Instance {
+            states: States([NodeState::Idle; N]),
             captures: P::Captures::default(),
             first: None,
             holds_start: true,
+            waits: Waits::default(),
+            due: None,
+        };
+        inst.tree(self.program).start(self.program.root, now);
+        inst.refresh(self.program);
+        if !self.absent {
+            self.scratch.template = Some(inst.clone());
+        }
+        inst
+    }
+
+    /// `true` when the partial match has a single open leaf and the event is not for it (a
+    /// quick test before [`Run::step`]).
+    #[inline]
+    fn rejects<A, K>(&self, inst: &Instance<P::Captures, N>, ev: &mut Event<'_, A, K>) -> bool
+    where
+        A: FnMut(usize, &P::Captures) -> bool,
+    {
+        let Some(leaf) = inst.waits.solo.map(|l| l as usize) else {
+            return false;
+        };
+        let ours =
+            matches!(self.program.nodes[leaf], Node::Stream { stream, .. } if stream == ev.stream);
+        !ours || !(ev.accept)(leaf, &inst.captures)
+    }
+
+    /// The outcome for a partial match that the event leaves unchanged.
+    #[inline]
+    fn unchanged(&self, inst: &Instance<P::Captures, N>) -> Outcome {
+        if self.program.sequence && inst.first.is_some() {
+            Outcome::Broken
+        } else {
+            Outcome::Alive
         }
     }
 
-    /// Offers the event to one partial match; restarts of `EVERY` go to `born`.
+    /// Offers the event to one partial match (which [`Run::rejects`] did not reject);
+    /// restarts of `EVERY` go to `born`.
     fn step<A, K>(
         &mut self,
         inst: &mut Instance<P::Captures, N>,
-        ts: i64,
-        stream: u32,
-        accept: &mut A,
-        capture: &mut K,
-        born: &mut Vec<Instance<P::Captures, N>>,
+        ev: &mut Event<'_, A, K>,
     ) -> Outcome
     where
         A: FnMut(usize, &P::Captures) -> bool,
         K: FnMut(usize, &mut P::Captures),
     {
-        let mut tree = Tree {
-            nodes: P::program().nodes,
-            st: &mut inst.states.0,
+        let program = self.program;
+        if self.scratch.parents.is_empty() {
+            self.scratch.parents = parents(program.nodes, program.root);
+        }
+        let (taken, violated, reached) = match inst.waits.solo.map(|l| l as usize) {
+            Some(leaf) => {
+                // The single open leaf accepted the event (the caller checked with `rejects`).
+                let (mut tree, captures) = inst.parts(program);
+                let reached = tree.take(leaf, &self.scratch.parents, captures, &mut *ev.capture);
+                (Some(leaf), false, reached)
+            }
+            None => {
+                let mut offer = Offer {
+                    stream: ev.stream,
+                    violated: false,
+                    reached: false,
+                    taken: None,
+                    accept: &mut *ev.accept,
+                    capture: &mut *ev.capture,
+                    captures: &mut inst.captures,
+                };
+                let mut tree = Tree {
+                    nodes: program.nodes,
+                    st: &mut inst.states.0,
+                };
+                tree.offer(program.root, &mut offer);
+                (offer.taken, offer.violated, offer.reached)
+            }
         };
-        let consumed = tree.offer(
-            P::program().root,
-            &mut Offer {
-                stream,
-                accept,
-                capture,
-                captures: &mut inst.captures,
-            },
-        );
-        if consumed && inst.first.is_none() {
-            inst.first = Some(ts);
+        if taken.is_none() && !violated {
+            return self.unchanged(inst);
         }
-        self.restarts.clear();
-        tree.settle(
-            P::program().root,
-            ts,
-            &mut inst.captures,
-            P::clear,
-            &mut self.restarts,
-        );
-        let mut outcome = Self::judge(&tree);
-        if matches!(outcome, Outcome::Alive)
-            && P::program().sequence
-            && !consumed
-            && inst.first.is_some()
-        {
-            outcome = Outcome::Broken;
+        if taken.is_some() && inst.first.is_none() {
+            inst.first = Some(ev.ts);
         }
-        Self::restart_all(&self.restarts, inst, ts, born);
+        let mut restarts = std::mem::take(&mut self.scratch.restarts);
+        restarts.clear();
+        let outcome = match taken {
+            // A count grew past its minimum: no node changed whether it is satisfied.
+            Some(_) if !violated && !reached => Outcome::Alive,
+            // Only what lies above the leaf that reached its minimum can change.
+            Some(leaf) if !violated => {
+                let (mut tree, captures) = inst.parts(program);
+                let parents = &self.scratch.parents;
+                if tree.rise(leaf, parents, ev.ts, captures, P::clear, &mut restarts) {
+                    Outcome::Complete
+                } else {
+                    Outcome::Alive
+                }
+            }
+            _ => {
+                let (mut tree, captures) = inst.parts(program);
+                tree.settle(program.root, ev.ts, captures, P::clear, &mut restarts);
+                match self.judge(inst) {
+                    Outcome::Alive
+                        if program.sequence && taken.is_none() && inst.first.is_some() =>
+                    {
+                        Outcome::Broken
+                    }
+                    outcome => outcome,
+                }
+            }
+        };
+        self.restart_all(&restarts, inst, ev.ts);
+        self.scratch.restarts = restarts;
+        if outcome == Outcome::Alive {
+            inst.refresh(program);
+        }
         outcome
     }
 
-    fn judge(tree: &Tree<'_>) -> Outcome {
-        if tree.satisfied(P::program().root) {
+    /// Fires what is due at `t` in one partial match.
+    fn timer(&mut self, inst: &mut Instance<P::Captures, N>, t: i64) -> Outcome {
+        let program = self.program;
+        let expired = matches!(
+            (inst.first, program.within),
+            (Some(f), Some(w)) if f.saturating_add(w) < t
+        );
+        if expired {
+            return Outcome::Expired;
+        }
+        let mut restarts = std::mem::take(&mut self.scratch.restarts);
+        restarts.clear();
+        let (mut tree, captures) = inst.parts(program);
+        tree.pass(t);
+        tree.settle(program.root, t, captures, P::clear, &mut restarts);
+        let outcome = self.judge(inst);
+        self.restart_all(&restarts, inst, t);
+        self.scratch.restarts = restarts;
+        if outcome == Outcome::Alive {
+            inst.refresh(program);
+        }
+        outcome
+    }
+
+    #[inline]
+    fn judge(&self, inst: &mut Instance<P::Captures, N>) -> Outcome {
+        let root = self.program.root;
+        let tree = inst.tree(self.program);
+        if tree.satisfied(root) {
             Outcome::Complete
-        } else if tree.failed(P::program().root) {
+        } else if self.absent && tree.failed(root) {
             Outcome::Violated
         } else {
             Outcome::Alive
         }
     }
 
-    /// Keeps a live partial match, emits a complete one; returns the outcome when a partial
-    /// match standing for the start died (the caller starts a fresh one).
+    /// Emits a complete match and notes whether a dead partial match stood for the start;
+    /// `true` when `inst` lives on.
+    #[inline]
     fn conclude<E: FnMut(i64, &P::Captures)>(
         &mut self,
-        inst: Instance<P::Captures, N>,
+        inst: &Instance<P::Captures, N>,
         outcome: Outcome,
         now: i64,
         emit: &mut E,
-    ) -> Option<Outcome> {
+    ) -> bool {
         match outcome {
             Outcome::Alive => {
-                self.instances.push(inst);
-                None
+                self.keep(inst);
+                return true;
             }
             Outcome::Complete => {
                 emit(now, &inst.captures);
                 // Its start was not under EVERY (else a restart took it over): done.
-                self.finished |= inst.holds_start;
-                None
+                *self.finished |= inst.holds_start;
             }
-            Outcome::Violated | Outcome::Broken => inst.holds_start.then_some(outcome),
+            Outcome::Violated | Outcome::Expired => self.restart.after |= inst.holds_start,
+            Outcome::Broken => self.restart.now |= inst.holds_start,
         }
+        false
+    }
+
+    /// Notes the timer of a partial match that lives on.
+    #[inline]
+    fn keep(&mut self, inst: &Instance<P::Captures, N>) {
+        self.due = min(self.due, inst.due);
     }
 
     /// For each `EVERY` node that completed in `inst`, a copy of `inst` with that node's
     /// sub-pattern (and what follows it through `->`) restarted at `now`.
-    fn restart_all(
-        restarts: &[usize],
-        inst: &mut Instance<P::Captures, N>,
-        now: i64,
-        born: &mut Vec<Instance<P::Captures, N>>,
-    ) {
+    fn restart_all(&mut self, restarts: &[usize], inst: &mut Instance<P::Captures, N>, now: i64) {
+        let program = self.program;
         for &every in restarts {
-            let mut copy = inst.clone();
-            let mut tree = Tree {
-                nodes: P::program().nodes,
-                st: &mut copy.states.0,
+            let fresh = restarts_fresh(program.nodes, &inst.states.0, program.root, every);
+            let mut copy = if fresh {
+                self.seed(now)
+            } else {
+                let mut copy = inst.clone();
+                let (mut tree, captures) = copy.parts(program);
+                tree.reset_after(program.root, every, captures, P::clear);
+                tree.reset(every, captures, P::clear);
+                tree.start(every, now);
+                copy
             };
-            tree.reset_after(P::program().root, every, &mut copy.captures, P::clear);
-            tree.reset(every, &mut copy.captures, P::clear);
-            tree.start(every, now);
-            if !has_captures(&copy.states.0) {
+            if fresh || !has_captures(&copy.states.0) {
                 // A restart of the pattern's beginning: it now stands for the start.
                 copy.first = None;
                 copy.holds_start = inst.holds_start;
@@ -379,24 +594,30 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
             } else {
                 copy.holds_start = false;
             }
-            born.push(copy);
+            if !fresh {
+                copy.refresh(program);
+            }
+            self.scratch.born.push(Some(copy));
         }
     }
 
-    fn refresh_deadline(&mut self) {
-        self.deadline = self
-            .instances
-            .iter()
-            .filter_map(|inst| {
-                let expiry = match (inst.first, P::program().within) {
-                    (Some(f), Some(w)) => Some(f.saturating_add(w).saturating_add(1)),
-                    _ => None,
-                };
-                match (expiry, deadline(&inst.states.0)) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
-            })
-            .min();
+    /// Adds the partial matches born during the event or timer at `now` (and a fresh start
+    /// if the one standing for it died), and updates the cached deadline.
+    fn finish(
+        mut self,
+        instances: &mut Vec<Option<Instance<P::Captures, N>>>,
+        deadline: &mut Option<i64>,
+        now: i64,
+    ) {
+        for inst in self.scratch.born.iter().flatten() {
+            self.due = min(self.due, inst.due);
+        }
+        instances.append(&mut self.scratch.born);
+        if self.restart.after && !*self.finished {
+            let seed = self.seed(now);
+            self.due = min(self.due, seed.due);
+            instances.push(Some(seed));
+        }
+        *deadline = self.due;
     }
 }

@@ -26,6 +26,9 @@ fn ev(stream: u32, v: i32, ts: i64) -> Ev {
     Ev { stream, v, ts }
 }
 
+/// A match as (time, [(leaf, event indexes)]) for the leaves that captured something.
+type Taken = (i64, Vec<(usize, Vec<usize>)>);
+
 /// A driver for hand-written programs: every leaf accepts any event of its stream, except
 /// those listed in `reject` (leaf, value).
 struct Driver {
@@ -77,7 +80,7 @@ impl Driver {
     }
 
     /// Output as (time, [(leaf, event indexes)]) for non-empty leaves.
-    fn taken(&mut self) -> Vec<(i64, Vec<(usize, Vec<usize>)>)> {
+    fn taken(&mut self) -> Vec<Taken> {
         std::mem::take(&mut self.out)
             .into_iter()
             .map(|(ts, caps)| {

@@ -77,9 +77,15 @@ pub(crate) struct Tree<'a> {
 }
 
 /// What the caller provides to [`Tree::offer`]: the event's stream, and typed callbacks
-/// testing and capturing the event for a leaf, given the partial match's captures.
+/// testing and capturing the event for a leaf, given the partial match's captures. The offer
+/// reports `violated` when the event violates an absence, `reached` when a leaf it filled
+/// reached its minimum count (only then can satisfied nodes change).
 pub(crate) struct Offer<'f, C, A, K> {
     pub stream: u32,
+    pub violated: bool,
+    pub reached: bool,
+    /// The leaf that captured the event.
+    pub taken: Option<usize>,
     pub accept: &'f mut A,
     pub capture: &'f mut K,
     pub captures: &'f mut C,
@@ -158,13 +164,17 @@ impl Tree<'_> {
         K: FnMut(usize, &mut C),
     {
         match self.nodes[i] {
-            Node::Stream { stream, max, .. } => match self.st[i] {
+            Node::Stream {
+                stream, min, max, ..
+            } => match self.st[i] {
                 NodeState::Count { n, closed: false }
                     if stream == o.stream
                         && max.is_none_or(|max| n < max)
                         && (o.accept)(i, o.captures) =>
                 {
                     (o.capture)(i, o.captures);
+                    o.reached |= n + 1 == min;
+                    o.taken = Some(i);
                     self.st[i] = NodeState::Count {
                         n: n + 1,
                         closed: false,
@@ -179,6 +189,7 @@ impl Tree<'_> {
                     && (o.accept)(i, o.captures)
                 {
                     self.st[i] = NodeState::Violated;
+                    o.violated = true;
                 }
                 false
             }
@@ -193,6 +204,87 @@ impl Tree<'_> {
             Node::And(a, b) | Node::Or(a, b) => self.offer(a, o) || self.offer(b, o),
             Node::Every(p) => self.offer(p, o),
         }
+    }
+
+    /// Captures the event into open stream leaf `leaf` (known to accept it) and closes the
+    /// first parts of the `->` it completes, as [`Tree::offer`] would; `true` when the leaf
+    /// reached its minimum count.
+    pub fn take<C>(
+        &mut self,
+        leaf: usize,
+        parents: &[usize],
+        captures: &mut C,
+        capture: &mut impl FnMut(usize, &mut C),
+    ) -> bool {
+        let (Node::Stream { min, .. }, NodeState::Count { n, .. }) =
+            (self.nodes[leaf], self.st[leaf])
+        else {
+            return false;
+        };
+        capture(leaf, captures);
+        self.st[leaf] = NodeState::Count {
+            n: n + 1,
+            closed: false,
+        };
+        let mut child = leaf;
+        while let Some(p) = up(parents, child) {
+            if let Node::Then(a, b) = self.nodes[p] {
+                if b == child {
+                    self.close(a, false);
+                }
+            }
+            child = p;
+        }
+        n + 1 == min
+    }
+
+    /// What [`Tree::settle`] does after stream leaf `leaf` became satisfied, walking up from
+    /// it only (nothing else changed); `true` when the root is then satisfied.
+    pub fn rise<C>(
+        &mut self,
+        leaf: usize,
+        parents: &[usize],
+        now: i64,
+        captures: &mut C,
+        clear: fn(usize, &mut C),
+        restarts: &mut Vec<usize>,
+    ) -> bool {
+        let mut child = leaf;
+        while let Some(p) = up(parents, child) {
+            // `child` is satisfied; is `p` now, and what follows?
+            let satisfied = match self.nodes[p] {
+                Node::Then(a, b) if a == child => {
+                    if self.st[b] == NodeState::Idle {
+                        self.close(a, true);
+                        self.start(b, now);
+                        self.settle(b, now, captures, clear, restarts);
+                    }
+                    self.satisfied(b)
+                }
+                Node::Then(..) => true,
+                Node::And(a, b) => self.satisfied(if a == child { b } else { a }),
+                Node::Or(a, b) => {
+                    if self.st[p] == NodeState::Started {
+                        self.st[p] = NodeState::Done;
+                        self.reset(if a == child { b } else { a }, captures, clear);
+                    }
+                    true
+                }
+                Node::Every(_) => {
+                    if self.st[p] == NodeState::Started {
+                        self.st[p] = NodeState::Done;
+                        restarts.push(p);
+                    }
+                    true
+                }
+                Node::Stream { .. } | Node::Absent { .. } => true,
+            };
+            if !satisfied {
+                return false;
+            }
+            child = p;
+        }
+        true
     }
 
     /// Applies what follows from satisfied nodes under `i`, at time `now`: a satisfied first
@@ -332,15 +424,99 @@ impl Tree<'_> {
     }
 }
 
-/// The earliest absence deadline among `states`.
-pub(crate) fn deadline(states: &[NodeState]) -> Option<i64> {
-    states
-        .iter()
-        .filter_map(|s| match *s {
-            NodeState::Waiting { deadline } if deadline != i64::MAX => Some(deadline),
-            _ => None,
-        })
-        .min()
+/// The parent of every node (`usize::MAX` for the root and unreachable nodes).
+pub(crate) fn parents(nodes: &[Node], root: usize) -> Vec<usize> {
+    let mut parents = vec![usize::MAX; nodes.len()];
+    for (p, node) in nodes.iter().enumerate() {
+        match *node {
+            Node::Then(a, b) | Node::And(a, b) | Node::Or(a, b) => {
+                parents[a] = p;
+                parents[b] = p;
+            }
+            Node::Every(c) => parents[c] = p,
+            Node::Stream { .. } | Node::Absent { .. } => {}
+        }
+    }
+    if let Some(r) = parents.get_mut(root) {
+        *r = usize::MAX;
+    }
+    parents
+}
+
+/// The parent of node `i` in a [`parents`] table.
+#[inline]
+fn up(parents: &[usize], i: usize) -> Option<usize> {
+    parents.get(i).copied().filter(|&p| p != usize::MAX)
+}
+
+/// What the open leaves of one partial match wait for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Waits {
+    /// The streams (as bits of `stream % 64`) of the open leaves: an event of another stream
+    /// leaves the partial match unchanged.
+    pub streams: u64,
+    /// The open leaf when there is exactly one and it captures: an event it does not
+    /// accept leaves the partial match unchanged.
+    pub solo: Option<u32>,
+    /// The earliest absence deadline.
+    pub deadline: Option<i64>,
+}
+
+/// What the open leaves of `states` wait for.
+pub(crate) fn waits(nodes: &[Node], states: &[NodeState]) -> Waits {
+    let mut w = Waits::default();
+    let mut open = 0;
+    for (i, (node, state)) in nodes.iter().zip(states).enumerate() {
+        match (node, state) {
+            (Node::Stream { stream, max, .. }, NodeState::Count { n, closed: false })
+                if max.is_none_or(|max| *n < max) =>
+            {
+                w.streams |= stream_bit(*stream);
+                w.solo = Some(i as u32);
+                open += 1;
+            }
+            (Node::Absent { stream, .. }, NodeState::Waiting { deadline }) => {
+                w.streams |= stream_bit(*stream);
+                if *deadline != i64::MAX {
+                    w.deadline = Some(w.deadline.map_or(*deadline, |d| d.min(*deadline)));
+                }
+                open += 2;
+            }
+            _ => {}
+        }
+    }
+    if open != 1 {
+        w.solo = None;
+    }
+    w
+}
+
+/// `true` when restarting `EVERY` node `every` gives a fresh start: it lies on the path
+/// from `root` through first parts of `->` and through `EVERY` nodes (so what its restart
+/// resets is everything), and no `EVERY` above it has restarted already.
+pub(crate) fn restarts_fresh(
+    nodes: &[Node],
+    states: &[NodeState],
+    root: usize,
+    every: usize,
+) -> bool {
+    let mut i = root;
+    loop {
+        if i == every {
+            return true;
+        }
+        i = match nodes[i] {
+            Node::Then(a, _) => a,
+            Node::Every(p) if states[i] != NodeState::Done => p,
+            _ => return false,
+        };
+    }
+}
+
+/// The bit of `stream` in a [`Waits::streams`] set.
+#[inline]
+pub(crate) fn stream_bit(stream: u32) -> u64 {
+    1 << (stream % 64)
 }
 
 /// `true` when some leaf of `states` holds a captured event.
