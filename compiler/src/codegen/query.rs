@@ -41,38 +41,42 @@ pub(crate) fn emits(q: &QueryPlan) -> bool {
     q.is_stateful() || q.events != OutputEvents::Expired
 }
 
-/// The method of query `q`.
-pub(crate) fn query_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
-    let rt = ctx.rt;
-    let input = &ctx.streams[q.input].ty;
-    let name = method(q);
-    let env = ExprEnv {
+/// The expression environment of single-stream query `q`: its event is `event`.
+pub(crate) fn single_env<'a>(ctx: &'a Ctx<'a>, q: &QueryPlan) -> ExprEnv<'a> {
+    ExprEnv {
         ctx,
         inputs: vec![(quote!(event), q.input)],
         aggregates: Vec::new(),
         now: quote!(self.now),
         optional: Vec::new(),
-    };
-    let filter = q.filter.as_ref().map(|f| {
+    }
+}
+
+/// `if !filter { return; }` for single-stream query `q`, if it filters.
+pub(crate) fn filter_guard(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
+    let rt = ctx.rt;
+    let env = single_env(ctx, q);
+    q.filter.as_ref().map(|f| {
         let c = env.gen(f);
         quote! {
             if !#rt::expr::holds(#c) {
                 return;
             }
         }
-    });
-    let row = row(&env, q);
-    let emit = emit_method(ctx, q);
-    let doc = format!(" Query `{}`.", q.name);
-    quote! {
-        #[doc = #doc]
-        #[inline]
-        fn #name(&mut self, ts: i64, event: &#input) {
-            #filter
-            let __ef_row = #row;
-            self.#emit(ts, #rt::EventKind::Current, &__ef_row);
-        }
-    }
+    })
+}
+
+/// The method of query `q`.
+pub(crate) fn query_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
+    let row = row(&single_env(ctx, q), q);
+    stateless_method(
+        ctx,
+        q,
+        method(q),
+        quote!(&),
+        row,
+        format!(" Query `{}`.", q.name),
+    )
 }
 
 /// The method taking an owned event of query `q` (see [`query_method_owned`]).
@@ -84,31 +88,29 @@ pub(crate) fn owned_entry(q: &QueryPlan) -> proc_macro2::Ident {
 /// the event by value and moves its STRING attributes into the output row instead of cloning
 /// them (no reference-count traffic per event).
 pub(crate) fn query_method_owned(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
+    let row = row_moving(&single_env(ctx, q), q, &movable(ctx, q));
+    let doc = format!(" Query `{}`, taking the event by value.", q.name);
+    stateless_method(ctx, q, owned_entry(q), quote!(), row, doc)
+}
+
+/// A stateless query method: filter, build the row, emit it. `by` is `&` for a borrowed
+/// event, nothing for an owned one.
+fn stateless_method(
+    ctx: &Ctx<'_>,
+    q: &QueryPlan,
+    name: proc_macro2::Ident,
+    by: TokenStream,
+    row: TokenStream,
+    doc: String,
+) -> TokenStream {
     let rt = ctx.rt;
     let input = &ctx.streams[q.input].ty;
-    let name = owned_entry(q);
-    let env = ExprEnv {
-        ctx,
-        inputs: vec![(quote!(event), q.input)],
-        aggregates: Vec::new(),
-        now: quote!(self.now),
-        optional: Vec::new(),
-    };
-    let filter = q.filter.as_ref().map(|f| {
-        let c = env.gen(f);
-        quote! {
-            if !#rt::expr::holds(#c) {
-                return;
-            }
-        }
-    });
-    let row = row_moving(&env, q, &movable(ctx, q));
+    let filter = filter_guard(ctx, q);
     let emit = emit_method(ctx, q);
-    let doc = format!(" Query `{}`, taking the event by value.", q.name);
     quote! {
         #[doc = #doc]
         #[inline]
-        fn #name(&mut self, ts: i64, event: #input) {
+        fn #name(&mut self, ts: i64, event: #by #input) {
             #filter
             let __ef_row = #row;
             self.#emit(ts, #rt::EventKind::Current, &__ef_row);

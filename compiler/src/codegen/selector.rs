@@ -501,17 +501,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         fields.insert(0, (window_field.clone(), w.ty.clone(), w.init.clone()));
     }
     let uses_now = |t: &TokenStream| mentions(t, "__ef_now");
-    let filter_env = ExprEnv {
-        ctx,
-        inputs: vec![(quote!(event), q.input)],
-        aggregates: Vec::new(),
-        now: quote!(self.now),
-        optional: Vec::new(),
-    };
-    let filter = q.filter.as_ref().map(|f| {
-        let c = filter_env.gen(f);
-        quote!(if !#rt::expr::holds(#c) { return; })
-    });
+    let filter = super::query::filter_guard(ctx, q);
     let doc = format!(" Query `{}`.", q.name);
     let Some(w) = &q.window else {
         // Aggregates over all events so far: every event enters, nothing leaves.
