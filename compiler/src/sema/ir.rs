@@ -292,6 +292,50 @@ impl TExpr {
         }
     }
 
+    /// Calls `f` on this expression and every sub-expression, mutably (parents first).
+    pub fn visit_mut(&mut self, f: &mut impl FnMut(&mut TExpr)) {
+        f(self);
+        match &mut self.kind {
+            ExprKind::Lit(_)
+            | ExprKind::Null
+            | ExprKind::Attr { .. }
+            | ExprKind::IndexedAttr { .. }
+            | ExprKind::Agg(_) => {}
+            ExprKind::Widen(x) | ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Cast(x) => {
+                x.visit_mut(f)
+            }
+            ExprKind::IsNull(x, _) => x.visit_mut(f),
+            ExprKind::Arith(_, x, y)
+            | ExprKind::Cmp(_, x, y)
+            | ExprKind::And(x, y)
+            | ExprKind::Or(x, y)
+            | ExprKind::Like(x, y, _) => {
+                x.visit_mut(f);
+                y.visit_mut(f);
+            }
+            ExprKind::InList(x, list, _) => {
+                x.visit_mut(f);
+                list.iter_mut().for_each(|i| i.visit_mut(f));
+            }
+            ExprKind::Between(x, lo, hi, _) => {
+                x.visit_mut(f);
+                lo.visit_mut(f);
+                hi.visit_mut(f);
+            }
+            ExprKind::Case(whens, else_) => {
+                for (c, v) in whens {
+                    c.visit_mut(f);
+                    v.visit_mut(f);
+                }
+                if let Some(x) = else_ {
+                    x.visit_mut(f);
+                }
+            }
+            ExprKind::Call(_, args) => args.iter_mut().for_each(|x| x.visit_mut(f)),
+            ExprKind::InTable { cond, .. } => cond.visit_mut(f),
+        }
+    }
+
     /// `true` when the expression (or a sub-expression) contains an aggregate.
     pub fn has_aggregate(&self) -> bool {
         let mut found = false;

@@ -212,6 +212,17 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The first `EVERY` node under `i` (`i` included).
+    fn every_under(&self, i: usize) -> Option<usize> {
+        match &self.nodes[i] {
+            PatternNode::Stream { .. } | PatternNode::Absent { .. } => None,
+            PatternNode::Then(l, r) | PatternNode::And(l, r) | PatternNode::Or(l, r) => {
+                self.every_under(*l).or_else(|| self.every_under(*r))
+            }
+            PatternNode::Every(_) => Some(i),
+        }
+    }
+
     /// Checks the shape of the tree under `i`; `partner` is the other side when `i` is a
     /// side of `AND`.
     fn check(&self, a: &mut Analysis, i: usize, partner: Option<usize>) {
@@ -238,7 +249,14 @@ impl<'a> Builder<'a> {
                 self.check(a, *r, Some(*l));
             }
             PatternNode::Every(p) => {
-                if self.nullable(*p) {
+                if let Some(inner) = self.every_under(*p) {
+                    a.diagnostics.push(
+                        Diagnostic::error("`EVERY` inside `EVERY`", self.spans[inner])
+                            .with_secondary(self.spans[i], "the outer `EVERY`")
+                            .with_note("each would restart the other's matches without end")
+                            .with_help("keep one `EVERY`, around the part that repeats"),
+                    );
+                } else if self.nullable(*p) {
                     a.diagnostics.push(
                         Diagnostic::error(
                             "`EVERY` needs a sub-pattern that waits for an event",
@@ -430,7 +448,7 @@ fn bind_element_filter(a: &mut Analysis, b: &Builder<'_>, k: usize) -> Option<TE
         elements: &b.elements,
     };
     let mut ok = true;
-    walk_mut(&mut bound, &mut |e| {
+    bound.visit_mut(&mut |e| {
         if let ExprKind::IndexedAttr { input, .. } = &mut e.kind {
             if *input == n {
                 // `e2[last].x` in e2's own condition: its earlier events.
@@ -611,50 +629,6 @@ fn qualify(e: &mut Expr, q: &Ident) {
     }
 }
 
-/// Calls `f` on `e` and every sub-expression, mutably (parents first).
-fn walk_mut(e: &mut TExpr, f: &mut impl FnMut(&mut TExpr)) {
-    f(e);
-    match &mut e.kind {
-        ExprKind::Lit(_)
-        | ExprKind::Null
-        | ExprKind::Attr { .. }
-        | ExprKind::IndexedAttr { .. }
-        | ExprKind::Agg(_) => {}
-        ExprKind::Widen(x) | ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Cast(x) => {
-            walk_mut(x, f)
-        }
-        ExprKind::IsNull(x, _) => walk_mut(x, f),
-        ExprKind::Arith(_, x, y)
-        | ExprKind::Cmp(_, x, y)
-        | ExprKind::And(x, y)
-        | ExprKind::Or(x, y)
-        | ExprKind::Like(x, y, _) => {
-            walk_mut(x, f);
-            walk_mut(y, f);
-        }
-        ExprKind::InList(x, list, _) => {
-            walk_mut(x, f);
-            list.iter_mut().for_each(|i| walk_mut(i, f));
-        }
-        ExprKind::Between(x, lo, hi, _) => {
-            walk_mut(x, f);
-            walk_mut(lo, f);
-            walk_mut(hi, f);
-        }
-        ExprKind::Case(whens, else_) => {
-            for (c, v) in whens {
-                walk_mut(c, f);
-                walk_mut(v, f);
-            }
-            if let Some(x) = else_ {
-                walk_mut(x, f);
-            }
-        }
-        ExprKind::Call(_, args) => args.iter_mut().for_each(|x| walk_mut(x, f)),
-        ExprKind::InTable { cond, .. } => walk_mut(cond, f),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -772,6 +746,10 @@ mod tests {
             "INSERT INTO O SELECT 1 AS one FROM PATTERN (NOT A FOR 1 SEC AND NOT B FOR 2 SEC);",
         );
         assert!(e.is_empty(), "{e:?}");
+        let e = errors(
+            "INSERT INTO O SELECT a.x AS x FROM PATTERN (EVERY (a=A -> EVERY b=B)) WITHIN 1 SEC;",
+        );
+        assert_eq!(e, ["`EVERY` inside `EVERY`"]);
         let e = errors("INSERT INTO O SELECT a.x AS x FROM PATTERN (a=A{0,1});");
         assert_eq!(e, ["this pattern matches without any event"]);
         let e = errors("INSERT INTO O SELECT a.x AS x FROM PATTERN (a=A -> b=B) WITHIN 0 SEC;");

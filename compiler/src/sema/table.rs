@@ -405,7 +405,7 @@ pub fn target_op(
     let mut cond = bound?;
     let n = inputs.len();
     let mut errors = Vec::new();
-    rewrite(&mut cond, &mut |e| {
+    cond.visit_mut(&mut |e| {
         if let ExprKind::IndexedAttr { name, .. } = &e.kind {
             errors.push(Diagnostic::error(
                 format!("`{name}` is not a selected value"),
@@ -469,7 +469,7 @@ pub fn target_op(
 /// After [`target_op`]'s rewrite, nested `IN table` conditions name their row one past the
 /// two inputs of the rewritten scope.
 fn fix_table_rows(e: &mut TExpr, n: usize) {
-    rewrite(e, &mut |x| {
+    e.visit_mut(&mut |x| {
         if let ExprKind::InTable { row, .. } = &mut x.kind {
             if *row > n {
                 *row = *row - n + 1;
@@ -478,51 +478,6 @@ fn fix_table_rows(e: &mut TExpr, n: usize) {
             }
         }
     });
-}
-
-/// Calls `f` on `e` and every sub-expression (a mutable [`TExpr::visit`]), parents first.
-fn rewrite(e: &mut TExpr, f: &mut impl FnMut(&mut TExpr)) {
-    f(e);
-    match &mut e.kind {
-        ExprKind::Lit(_)
-        | ExprKind::Null
-        | ExprKind::Attr { .. }
-        | ExprKind::IndexedAttr { .. }
-        | ExprKind::Agg(_) => {}
-        ExprKind::Widen(x)
-        | ExprKind::Neg(x)
-        | ExprKind::Not(x)
-        | ExprKind::Cast(x)
-        | ExprKind::IsNull(x, _) => rewrite(x, f),
-        ExprKind::Arith(_, x, y)
-        | ExprKind::Cmp(_, x, y)
-        | ExprKind::And(x, y)
-        | ExprKind::Or(x, y)
-        | ExprKind::Like(x, y, _) => {
-            rewrite(x, f);
-            rewrite(y, f);
-        }
-        ExprKind::InList(x, list, _) => {
-            rewrite(x, f);
-            list.iter_mut().for_each(|i| rewrite(i, f));
-        }
-        ExprKind::Between(x, y, z, _) => {
-            rewrite(x, f);
-            rewrite(y, f);
-            rewrite(z, f);
-        }
-        ExprKind::Case(whens, else_) => {
-            for (c, v) in whens {
-                rewrite(c, f);
-                rewrite(v, f);
-            }
-            if let Some(x) = else_ {
-                rewrite(x, f);
-            }
-        }
-        ExprKind::Call(_, args) => args.iter_mut().for_each(|x| rewrite(x, f)),
-        ExprKind::InTable { cond, .. } => rewrite(cond, f),
-    }
 }
 
 /// Whether `e` is written as a condition (`(cond) IN T`) rather than a key (`x IN T`).

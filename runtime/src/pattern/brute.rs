@@ -362,3 +362,116 @@ pub fn declarative(chain: &Chain, events: &[Ev]) -> Vec<Match> {
         .map(|(end, _, caps)| (events[end].ts, caps))
         .collect()
 }
+
+/// A random pattern tree for differential tests (fast paths against the tree-walking
+/// reference).
+#[derive(Clone, Debug)]
+pub enum TreeSpec {
+    Stream(Elem),
+    Absent(u32, Option<i64>, Filter),
+    Then(Box<TreeSpec>, Box<TreeSpec>),
+    And(Box<TreeSpec>, Box<TreeSpec>),
+    Or(Box<TreeSpec>, Box<TreeSpec>),
+    Every(Box<TreeSpec>),
+}
+
+impl TreeSpec {
+    /// Matches without events or time.
+    fn nullable(&self) -> bool {
+        match self {
+            TreeSpec::Stream(e) => e.min == 0,
+            TreeSpec::Absent(_, wait, _) => wait.is_none(),
+            TreeSpec::Then(a, b) | TreeSpec::And(a, b) => a.nullable() && b.nullable(),
+            TreeSpec::Or(a, b) => a.nullable() || b.nullable(),
+            TreeSpec::Every(p) => p.nullable(),
+        }
+    }
+
+    /// `true` when an `EVERY` is under this node.
+    fn has_every(&self) -> bool {
+        match self {
+            TreeSpec::Stream(_) | TreeSpec::Absent(..) => false,
+            TreeSpec::Then(a, b) | TreeSpec::And(a, b) | TreeSpec::Or(a, b) => {
+                a.has_every() || b.has_every()
+            }
+            TreeSpec::Every(_) => true,
+        }
+    }
+
+    /// The rules the compiler enforces: no nullable `EVERY` or root, no `EVERY` inside
+    /// `EVERY`, `NOT` without `FOR` only as a side of `AND` with a partner that is not
+    /// nullable.
+    pub fn valid(&self) -> bool {
+        fn ok(t: &TreeSpec, partner: Option<&TreeSpec>) -> bool {
+            match t {
+                TreeSpec::Stream(_) => true,
+                TreeSpec::Absent(_, None, _) => partner.is_some_and(|p| !p.nullable()),
+                TreeSpec::Absent(..) => true,
+                TreeSpec::Then(a, b) | TreeSpec::Or(a, b) => ok(a, None) && ok(b, None),
+                TreeSpec::And(a, b) => ok(a, Some(b)) && ok(b, Some(a)),
+                TreeSpec::Every(p) => !p.nullable() && !p.has_every() && ok(p, None),
+            }
+        }
+        !self.nullable() && ok(self, None)
+    }
+
+    /// Appends the nodes (children first) and each leaf's filter; returns the root.
+    pub fn compile(&self, nodes: &mut Vec<Node>, filters: &mut Vec<Filter>) -> usize {
+        let node = match self {
+            TreeSpec::Stream(e) => {
+                filters.push(e.filter);
+                Node::Stream {
+                    stream: e.stream,
+                    min: e.min,
+                    max: e.max,
+                }
+            }
+            TreeSpec::Absent(stream, wait, f) => {
+                filters.push(*f);
+                Node::Absent {
+                    stream: *stream,
+                    wait: *wait,
+                }
+            }
+            TreeSpec::Then(a, b) | TreeSpec::And(a, b) | TreeSpec::Or(a, b) => {
+                let (a, b) = (a.compile(nodes, filters), b.compile(nodes, filters));
+                filters.push(Filter::Any);
+                match self {
+                    TreeSpec::Then(..) => Node::Then(a, b),
+                    TreeSpec::And(..) => Node::And(a, b),
+                    _ => Node::Or(a, b),
+                }
+            }
+            TreeSpec::Every(p) => {
+                let p = p.compile(nodes, filters);
+                filters.push(Filter::Any);
+                Node::Every(p)
+            }
+        };
+        nodes.push(node);
+        nodes.len() - 1
+    }
+}
+
+/// Runs `events` through the installed program, with `filters` per node; timers fire as an
+/// app would, and once more at the end.
+pub fn run_tree<const N: usize>(filters: &[Filter], events: &[Ev]) -> Vec<Match> {
+    let mut nfa = Nfa::<TestPattern, N>::new();
+    let mut out = Vec::new();
+    let n = filters.len();
+    for (idx, e) in events.iter().enumerate() {
+        nfa.on_event(
+            e.ts,
+            e.stream,
+            |leaf, caps: &Caps| passes(filters[leaf], leaf, idx, caps, events),
+            |leaf, caps: &mut Caps| caps.slot(leaf).push(idx),
+            |ts, caps: &Caps| out.push((ts, normalize(caps, n))),
+        );
+        // A few events make a few partial matches; more means restarts feeding each other.
+        assert!(nfa.len() <= 64 * (idx + 1), "{} partial matches", nfa.len());
+    }
+    // Not to the end of time: `EVERY NOT A FOR d` fires every `d` without end.
+    let end = events.last().map_or(0, |e| e.ts) + 20;
+    nfa.advance(end, |ts, caps: &Caps| out.push((ts, normalize(caps, n))));
+    out
+}

@@ -31,9 +31,11 @@
 //!   restarts `p` (and whatever follows `p`), forgetting what `p` captured: `EVERY e1=A -> e2=B`
 //!   restarts at each `A` (all pending matches complete on one `B`); `EVERY (e1=A -> e2=B)`
 //!   restarts after each `B`. Restarts overlap with running partial matches in both modes,
-//!   also into counted elements.
+//!   also into counted elements. (The compiler rejects `EVERY` inside `EVERY`, whose
+//!   restarts would feed each other, and `EVERY` over what needs no event.)
 //! - **`AND`** completes when both sides have; **`OR`** when one side has (the other side is
-//!   dropped and its captures read as NULL).
+//!   dropped and its captures read as NULL), at its start already when a side needs no event
+//!   (`e1=A OR e2=B*`).
 //! - **Absence.** `NOT A[cond] FOR d` is established when `d` passes after it started without
 //!   a matching `A` (an `A` at exactly the deadline comes after it); a matching `A` before
 //!   kills the partial match. Without `FOR` (as a side of `AND`) it holds until the other side

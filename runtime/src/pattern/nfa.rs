@@ -303,6 +303,25 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests set it to run the reference path ([`Tree::offer`] + [`Tree::settle`]) only.
+    pub(crate) static REFERENCE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether [`Run::step`] may use the paths that touch only the leaf that changed
+/// ([`Tree::take`], [`Tree::rise`]) instead of walking the whole tree.
+#[cfg(not(test))]
+#[inline(always)]
+fn fast_paths() -> bool {
+    true
+}
+
+#[cfg(test)]
+fn fast_paths() -> bool {
+    !REFERENCE_ONLY.with(std::cell::Cell::get)
+}
+
 /// Calls `f` on every live partial match in order, ending those for which it returns
 /// `false`; compacts the list once holes are half of it.
 fn sweep<C, const N: usize>(
@@ -386,7 +405,11 @@ impl<'n, P: Pattern, const N: usize> Run<'n, P, N> {
             waits: Waits::default(),
             due: None,
         };
-        inst.tree(self.program).start(self.program.root, now);
+        let (mut tree, captures) = inst.parts(self.program);
+        tree.start(self.program.root, now);
+        // What holds from the start (an `OR` with a side that needs no event) is settled now.
+        // (An `EVERY` cannot complete at its start: the compiler rejects that.)
+        tree.settle(self.program.root, now, captures, P::clear, &mut Vec::new());
         inst.refresh(self.program);
         if !self.absent {
             self.scratch.template = Some(inst.clone());
@@ -401,7 +424,7 @@ impl<'n, P: Pattern, const N: usize> Run<'n, P, N> {
     where
         A: FnMut(usize, &P::Captures) -> bool,
     {
-        let Some(leaf) = inst.waits.solo.map(|l| l as usize) else {
+        let Some(leaf) = inst.waits.solo.filter(|_| fast_paths()).map(|l| l as usize) else {
             return false;
         };
         let ours =
@@ -434,7 +457,8 @@ impl<'n, P: Pattern, const N: usize> Run<'n, P, N> {
         if self.scratch.parents.is_empty() {
             self.scratch.parents = parents(program.nodes, program.root);
         }
-        let (taken, violated, reached) = match inst.waits.solo.map(|l| l as usize) {
+        let solo = inst.waits.solo.filter(|_| fast_paths());
+        let (taken, violated, reached) = match solo.map(|l| l as usize) {
             Some(leaf) => {
                 // The single open leaf accepted the event (the caller checked with `rejects`).
                 let (mut tree, captures) = inst.parts(program);
@@ -471,7 +495,7 @@ impl<'n, P: Pattern, const N: usize> Run<'n, P, N> {
             // A count grew past its minimum: no node changed whether it is satisfied.
             Some(_) if !violated && !reached => Outcome::Alive,
             // Only what lies above the leaf that reached its minimum can change.
-            Some(leaf) if !violated => {
+            Some(leaf) if !violated && fast_paths() => {
                 let (mut tree, captures) = inst.parts(program);
                 let parents = &self.scratch.parents;
                 if tree.rise(leaf, parents, ev.ts, captures, P::clear, &mut restarts) {
@@ -584,6 +608,7 @@ impl<'n, P: Pattern, const N: usize> Run<'n, P, N> {
                 tree.reset_after(program.root, every, captures, P::clear);
                 tree.reset(every, captures, P::clear);
                 tree.start(every, now);
+                tree.settle(every, now, captures, P::clear, &mut Vec::new());
                 copy
             };
             if fresh || !has_captures(&copy.states.0) {

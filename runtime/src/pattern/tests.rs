@@ -1,6 +1,7 @@
 //! Unit tests of the pattern state machine, and property tests against naive references.
 
 use super::brute::*;
+use super::nfa::REFERENCE_ONLY;
 use super::{Nfa, Node};
 use proptest::prelude::*;
 
@@ -599,8 +600,14 @@ proptest! {
     fn chains_match_the_reference(chain in chain(), events in events(3)) {
         let events = relevant(&chain, events);
         install_chain(&chain);
+        let expected = reference(&chain, &events);
         let got = run_nfa::<8>(&chain, &events);
-        prop_assert_eq!(got, reference(&chain, &events));
+        prop_assert_eq!(&got, &expected);
+        // The tree-walking path alone gives the same.
+        REFERENCE_ONLY.with(|r| r.set(true));
+        let slow = run_nfa::<8>(&chain, &events);
+        REFERENCE_ONLY.with(|r| r.set(false));
+        prop_assert_eq!(&slow, &expected);
     }
 
     #[test]
@@ -621,4 +628,47 @@ proptest! {
         prop_assert_eq!(&got, &declarative(&chain, &events));
         prop_assert_eq!(got, reference(&chain, &events));
     }
+
+    #[test]
+    fn fast_paths_match_the_tree_walk(
+        tree in tree_spec().prop_filter("a valid pattern", TreeSpec::valid),
+        sequence in any::<bool>(),
+        within in prop::option::of(1i64..8),
+        events in events(3),
+    ) {
+        let (mut nodes, mut filters) = (Vec::new(), Vec::new());
+        let root = tree.compile(&mut nodes, &mut filters);
+        prop_assume!(nodes.len() <= 16);
+        install(nodes, root, sequence, within);
+        let fast = run_tree::<16>(&filters, &events);
+        REFERENCE_ONLY.with(|r| r.set(true));
+        let slow = run_tree::<16>(&filters, &events);
+        REFERENCE_ONLY.with(|r| r.set(false));
+        prop_assert_eq!(fast, slow);
+    }
+}
+
+fn tree_spec() -> impl Strategy<Value = TreeSpec> {
+    let filter = prop_oneof![
+        Just(Filter::Any),
+        Just(Filter::Even),
+        Just(Filter::GtPrev),
+        Just(Filter::GtOwnLast),
+    ];
+    let leaf = prop_oneof![
+        3 => elem(true).prop_map(TreeSpec::Stream),
+        1 => (0u32..3, prop::option::of(1i64..5), filter)
+            .prop_map(|(s, wait, f)| TreeSpec::Absent(s, wait, f)),
+    ];
+    leaf.prop_recursive(3, 10, 2, |inner| {
+        prop_oneof![
+            3 => (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| TreeSpec::Then(Box::new(a), Box::new(b))),
+            1 => (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| TreeSpec::And(Box::new(a), Box::new(b))),
+            1 => (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| TreeSpec::Or(Box::new(a), Box::new(b))),
+            1 => inner.prop_map(|p| TreeSpec::Every(Box::new(p))),
+        ]
+    })
 }

@@ -1,9 +1,13 @@
 //! The pattern tree and the per-partial-match state of each of its nodes.
 //!
 //! A partial match keeps one [`NodeState`] per [`Node`]. The functions here move those
-//! states: [`Tree::start`] arms a node, [`Tree::offer`] hands it an event, [`Tree::settle`]
+//! states: [`Tree::start`] arms a node, [`Tree::offer`] hands it an event (searching the tree
+//! for the leaf that takes it; [`Tree::take`] when that leaf is known), [`Tree::settle`]
 //! applies what follows from satisfied nodes (start the next element of `->`, drop the
-//! losing side of `OR`, restart an `EVERY`), [`Tree::pass`] lets absence timers expire.
+//! losing side of `OR`, restart an `EVERY`) over the whole tree, [`Tree::rise`] does the same
+//! on the path above the one leaf that changed, [`Tree::pass`] lets absence timers expire.
+//! `offer` + `settle` is the reference; `take` and `rise` are its fast path for the common
+//! case (the property tests run both).
 
 use serde::{Deserialize, Serialize};
 
