@@ -40,7 +40,9 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
                 QueryKind::Join(j) => super::join::join_query(ctx, q, j),
                 QueryKind::Pattern(p) => super::pattern::pattern_query(ctx, q, p),
             };
-            let salt = schema_salt(ctx, q);
+            // A query's fields restore together or not at all: the salt covers the structs
+            // they hold (a window's events carry positions into the query's group map).
+            let salt = format!("{}|{}", schema_salt(ctx, q), s.items);
             if let Some(p) = q.partition {
                 partition_fields[p].extend(s.fields.iter().cloned());
                 partition_timers[p].extend(s.timers.iter().cloned());

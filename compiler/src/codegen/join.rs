@@ -146,6 +146,7 @@ impl Join<'_> {
             aggregates: Vec::new(),
             now: quote!(__ef_now),
             optional: Vec::new(),
+            keys: Vec::new(),
         }
     }
 
@@ -425,6 +426,7 @@ impl Join<'_> {
             aggregates: Vec::new(),
             now: quote!(__ef_now),
             optional: (0..n).map(|i| self.join.optional(i)).collect(),
+            keys: Vec::new(),
         };
         let where_ = self.q.post_filter.as_ref().map(|c| {
             let c = where_env.gen(c);
@@ -538,6 +540,7 @@ impl Join<'_> {
             aggregates: Vec::new(),
             now: quote!(__ef_now),
             optional: (0..n).map(|i| self.join.optional(i)).collect(),
+            keys: Vec::new(),
         };
         let holds = |c: Option<&TExpr>| {
             c.map(|c| {
@@ -636,7 +639,13 @@ impl Join<'_> {
                     inputs: vec![(quote!(event), self.q.inputs[side])],
                     ..self.env_for(0, quote!(event))
                 };
-                let call = insert_call(&env, w, &quote!(__ef_window), &self.callback(side));
+                let call = insert_call(
+                    &env,
+                    w,
+                    &quote!(__ef_window),
+                    &quote!(event.clone()),
+                    &self.callback(side),
+                );
                 quote!(#call;)
             }
             None if s.triggers => {

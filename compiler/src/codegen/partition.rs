@@ -157,6 +157,7 @@ pub(crate) fn partition(
             aggregates: Vec::new(),
             now: quote!(self.now),
             optional: Vec::new(),
+            keys: Vec::new(),
         };
         let key = match by {
             PartitionBy::Value(e) => {

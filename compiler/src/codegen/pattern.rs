@@ -126,6 +126,7 @@ impl Gen<'_> {
             aggregates: Vec::new(),
             now: quote!(__ef_now),
             optional,
+            keys: Vec::new(),
         }
     }
 

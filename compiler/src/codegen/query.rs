@@ -49,6 +49,7 @@ pub(crate) fn single_env<'a>(ctx: &'a Ctx<'a>, q: &QueryPlan) -> ExprEnv<'a> {
         aggregates: Vec::new(),
         now: quote!(self.now),
         optional: Vec::new(),
+        keys: Vec::new(),
     }
 }
 

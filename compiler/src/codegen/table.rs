@@ -134,6 +134,7 @@ pub(crate) fn in_table(env: &ExprEnv<'_>, table: &str, row: usize, cond: &TExpr)
         aggregates: env.aggregates.clone(),
         now: env.now.clone(),
         optional,
+        keys: Vec::new(),
     };
     let c = inner.gen(cond);
     let rows = candidates(&inner, t, Some(cond), row, &quote!(self.#f));
@@ -277,6 +278,7 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                 aggregates: Vec::new(),
                 now: quote!(self.now),
                 optional: Vec::new(),
+                keys: Vec::new(),
             };
             let c = env.gen(cond);
             let rows = candidates(&env, t, Some(cond), 1, &quote!(self.#f));
@@ -332,6 +334,7 @@ pub(crate) fn statement(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
         aggregates: Vec::new(),
         now: quote!(self.now),
         optional: Vec::new(),
+        keys: Vec::new(),
     };
     let filter = q.filter.as_ref().map(|c| {
         let c = env.gen(c);
