@@ -36,7 +36,9 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
         }
         if q.is_stateful() {
             let s = match &q.kind {
-                QueryKind::Single => stateful_query(ctx, q),
+                QueryKind::Single => {
+                    stateful_query(ctx, q, owned_consumer(ctx, q.input) == Some(index))
+                }
                 QueryKind::Join(j) => super::join::join_query(ctx, q, j),
                 QueryKind::Pattern(p) => super::pattern::pattern_query(ctx, q, p),
             };
@@ -404,12 +406,17 @@ pub(crate) fn owned_consumer(ctx: &Ctx<'_>, stream: usize) -> Option<usize> {
     match readers.as_slice() {
         [i] if s.input => {
             let q = &ctx.plan.queries[*i];
-            (matches!(q.kind, QueryKind::Single)
+            let stateless = matches!(q.kind, QueryKind::Single)
                 && !q.is_stateful()
                 && q.partition.is_none()
                 && q.inputs.len() == 1
-                && q.table_op.is_none())
-            .then_some(*i)
+                && q.table_op.is_none();
+            // A stateful query gets only the by-value method, so nothing else may need
+            // `consume_<stream>`.
+            let produced =
+                s.trigger.is_some() || ctx.plan.queries.iter().any(|q| q.target == stream);
+            let stateful = !produced && super::selector::can_take_events(q);
+            (stateless || stateful).then_some(*i)
         }
         _ => None,
     }

@@ -186,7 +186,7 @@ pub(crate) fn selector_over(
     batch: bool,
 ) -> SelectorCode {
     let mode = if batch { Mode::Batch } else { Mode::Sliding };
-    selector_in(ctx, q, inputs, optional, mode)
+    selector_in(ctx, q, inputs, optional, mode, &[])
 }
 
 /// Whether `q` reads expired events (directly, or through a snapshot rate limiter, which
@@ -224,13 +224,17 @@ fn key_reads(q: &QueryPlan) -> Vec<((usize, usize), TokenStream)> {
 }
 
 /// [`selector_over`] in mode `mode`; in [`Mode::OnArrival`] the window's callback only
-/// emits the batch at `Flush`, and [`SelectorCode::arrive`] aggregates each event.
+/// emits the batch at `Flush`, and [`SelectorCode::arrive`] aggregates each event. `moves`
+/// are attributes of an owned arriving event to move rather than clone: in
+/// [`Mode::Slotted`] into the current row from the locals `__ef_move_<attr>`, on arrival into
+/// the group's last event.
 fn selector_in(
     ctx: &Ctx<'_>,
     q: &QueryPlan,
     inputs: Vec<(TokenStream, usize)>,
     optional: Vec<bool>,
     mode: Mode,
+    moves: &[usize],
 ) -> SelectorCode {
     let rt = ctx.rt;
     let name = method(q);
@@ -410,11 +414,20 @@ fn selector_in(
                 match projection(ctx, q, format_ident!("{}Last", camel), &doc, &read, false) {
                     Some(p) => {
                         items.extend(p.item);
-                        (p.ty, p.ctor)
+                        let ctor = if moves.is_empty() {
+                            p.ctor
+                        } else {
+                            p.ctor_moving
+                        };
+                        (p.ty, ctor)
+                    }
+                    None if moves.is_empty() => {
+                        let input = &ctx.streams[q.input].ty;
+                        (quote!(#input), quote!(event.clone()))
                     }
                     None => {
                         let input = &ctx.streams[q.input].ty;
-                        (quote!(#input), quote!(event.clone()))
+                        (quote!(#input), quote!(event))
                     }
                 },
             )
@@ -473,6 +486,26 @@ fn selector_in(
         }
     };
     let row_expr = row(&env, q);
+    // Slotted, owned: the current row takes the moved attributes (the arriving event's).
+    let current_row = if mode == Mode::Slotted && !moves.is_empty() {
+        super::query::row_with(&env, q, |a| {
+            moves.contains(&a).then(|| {
+                let local = format_ident!("__ef_move_{}", a);
+                let normal = env.owned(&TExpr::new(
+                    ExprKind::Attr {
+                        input: 0,
+                        attr: a,
+                        name: String::new(),
+                    },
+                    ctx.plan.streams[q.input].attrs[a].ty,
+                    crate::syntax::ast::Span::default(),
+                ));
+                quote!(#local.take().unwrap_or_else(|| #normal))
+            })
+        })
+    } else {
+        row_expr.clone()
+    };
     let having = q.having.as_ref().map(|h| {
         let h = env.gen(h);
         quote!(#rt::expr::holds(#h))
@@ -505,6 +538,11 @@ fn selector_in(
             }
             if mode == Mode::Slotted {
                 let args = aggs.iter().map(|a| &a.arg);
+                let row_expr = if op.to_string() == "add" {
+                    &current_row
+                } else {
+                    &row_expr
+                };
                 let output = wanted.then(|| {
                     let push = guarded(
                         quote!(__ef_rows.push((#rt::EventKind::#kind, ts, #row_expr #row_key));),
@@ -733,6 +771,8 @@ struct Projection {
     ty: TokenStream,
     /// Builds it from `event` (the input event; `__ef_slot` is the group position).
     ctor: TokenStream,
+    /// Builds it by moving the fields out of an owned `event`.
+    ctor_moving: TokenStream,
     /// It has no field (use `()` instead).
     empty: bool,
 }
@@ -770,6 +810,10 @@ fn projection(
             quote!(#f: event.#f)
         }
     });
+    let moving = attrs.iter().map(|&i| {
+        let f = &names.fields[i];
+        quote!(#f: event.#f)
+    });
     let (group_def, group_init) = if slotted {
         (
             Some(quote!(#[doc = " Position of the event's group."] pub __ef_group: u32,)),
@@ -790,30 +834,18 @@ fn projection(
         },
         ty: quote!(#ty),
         ctor: quote!(#ty { #(#inits,)* #group_init }),
+        ctor_moving: quote!(#ty { #(#moving,)* #group_init }),
         empty: attrs.is_empty() && !slotted,
     })
 }
 
-/// Generates the state, methods and timer of single-stream stateful query `q`.
-pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
-    let rt = ctx.rt;
-    let name = method(q);
-    let input_ty = &ctx.streams[q.input].ty;
-    let input_ty = quote!(#input_ty);
-    let env = ExprEnv {
-        ctx,
-        inputs: vec![(quote!(event), q.input)],
-        aggregates: Vec::new(),
-        now: quote!(__ef_now),
-        optional: Vec::new(),
-        keys: Vec::new(),
-    };
+/// The mode of single-stream stateful query `q`.
+fn mode_of(q: &QueryPlan) -> Mode {
     let grouped = !q.group_by.is_empty();
     let aggregates = !q.aggregates.is_empty();
-    let batch_window = q.window.as_ref().is_some_and(super::window::is_batch);
-    let mode = match &q.window {
+    match &q.window {
         None => Mode::Sliding,
-        Some(w) if batch_window => {
+        Some(w) if super::window::is_batch(w) => {
             // Windows whose batch is closed by time alone (or by its n-th event, which has
             // been aggregated by then) can aggregate each event as it arrives.
             if (grouped || aggregates)
@@ -827,7 +859,38 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         }
         Some(_) if grouped && aggregates => Mode::Slotted,
         Some(_) => Mode::Sliding,
+    }
+}
+
+/// Whether single-stream stateful query `q` has a use for owning its input events: a
+/// slotted window moves the STRING GROUP BY attributes of the arriving event into its row
+/// (the window does not keep them), a batch aggregated on arrival moves the last event's.
+pub(crate) fn can_take_events(q: &QueryPlan) -> bool {
+    matches!(q.kind, QueryKind::Single)
+        && q.partition.is_none()
+        && q.table_op.is_none()
+        && q.inputs.len() <= 1
+        && matches!(mode_of(q), Mode::Slotted | Mode::OnArrival)
+}
+
+/// Generates the state, methods and timer of single-stream stateful query `q`; `owned`
+/// asks for the method taking the event by value (see [`can_take_events`]), named
+/// [`super::query::owned_entry`].
+pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> Stateful {
+    let rt = ctx.rt;
+    let name = method(q);
+    let input_ty = &ctx.streams[q.input].ty;
+    let input_ty = quote!(#input_ty);
+    let env = ExprEnv {
+        ctx,
+        inputs: vec![(quote!(event), q.input)],
+        aggregates: Vec::new(),
+        now: quote!(__ef_now),
+        optional: Vec::new(),
+        keys: Vec::new(),
     };
+    let mode = mode_of(q);
+    let owned = owned && can_take_events(q);
     // What the window keeps of each event: the attributes read after it (in slotted mode
     // without the GROUP BY attributes, read from the group key, and with the group position).
     let camel = super::names::camel_case(&name.to_string());
@@ -871,6 +934,20 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         (Some(p), _) => (p.ty.clone(), p.ctor.clone()),
         (None, _) => (input_ty.clone(), quote!(event.clone())),
     };
+    // Owned events: slotted, the STRING GROUP BY columns move from the arriving event into
+    // its current row (the window keeps no copy); on arrival, what the group keeps of its last
+    // event moves (see `selector_in`).
+    let moves: Vec<usize> = match mode {
+        Mode::Slotted if owned && q.events != OutputEvents::Expired => {
+            let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
+            super::query::movable(ctx, q)
+                .into_iter()
+                .filter(|a| keys.contains(a))
+                .collect()
+        }
+        Mode::OnArrival if owned => (0..ctx.plan.streams[q.input].attrs.len()).collect(),
+        _ => Vec::new(),
+    };
     let wcode = q
         .window
         .as_ref()
@@ -892,7 +969,14 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         observe,
         output_timer,
         output_methods,
-    } = selector_in(ctx, q, vec![(quote!(event), q.input)], Vec::new(), mode);
+    } = selector_in(
+        ctx,
+        q,
+        vec![(quote!(event), q.input)],
+        Vec::new(),
+        mode,
+        &moves,
+    );
     let items = match &projection {
         Some(p) if !p.empty => {
             let item = &p.item;
@@ -946,7 +1030,19 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     // Slotted: the event's group position, looked up (by borrowed key) before it enters.
     let slot = (mode == Mode::Slotted).then(|| {
         let probe = key_probe(&env, q);
-        quote!(let __ef_slot = __ef_state.slot_of(&#probe);)
+        let takes = moves.iter().map(|&a| {
+            let f = super::stream::field(ctx, q.input, a);
+            let local = format_ident!("__ef_move_{}", a);
+            if ctx.plan.streams[q.input].attrs[a].nullable {
+                quote!(let mut #local = ::core::option::Option::Some(event.#f);)
+            } else {
+                quote!(let mut #local = ::core::option::Option::Some(::core::option::Option::Some(event.#f));)
+            }
+        });
+        quote! {
+            let __ef_slot = __ef_state.slot_of(&#probe);
+            #(#takes)*
+        }
     });
     // On arrival: batches due by now close first (a time batch closing at `ts` does not
     // contain the event), then the event joins its group, then the window counts it (a
@@ -1017,9 +1113,14 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     } else {
         quote!(_event)
     };
+    let (name, by) = if owned {
+        (super::query::owned_entry(q), quote!())
+    } else {
+        (name, quote!(&))
+    };
     let methods = quote! {
         #[doc = #doc]
-        fn #name(&mut self, ts: i64, #event: &#input_ty) {
+        fn #name(&mut self, ts: i64, #event: #by #input_ty) {
             #body
         }
         #advance_method
