@@ -33,15 +33,15 @@ pub(crate) struct Stateful {
 }
 
 /// The runtime aggregator of one call: its type, its input type and its argument.
-struct Agg {
-    ty: TokenStream,
-    input: TokenStream,
-    arg: TokenStream,
+pub(crate) struct Agg {
+    pub ty: TokenStream,
+    pub input: TokenStream,
+    pub arg: TokenStream,
 }
 
 /// The runtime aggregator of `call`; `retracts` is false when no row ever leaves (no window,
 /// or a batch aggregated as it arrives), where `min`/`max` need no multiset.
-fn aggregator(env: &ExprEnv<'_>, call: &AggCall, retracts: bool) -> Agg {
+pub(crate) fn aggregator(env: &ExprEnv<'_>, call: &AggCall, retracts: bool) -> Agg {
     let rt = env.ctx.rt;
     let a = quote!(#rt::aggregate);
     let arg_ty = call.arg.as_ref().map_or(Type::Long, |x| x.ty);
@@ -912,7 +912,15 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
                 .chain(q.aggregates.iter().filter_map(|a| a.arg.as_ref()))
                 .chain(if slotted { &[][..] } else { &q.group_by[..] })
                 .chain(sort_keys);
-            let read = attrs_read(exprs, &skip);
+            let mut read = attrs_read(exprs, &skip);
+            if let Some(c) = &w.condition {
+                read.extend(super::window::condition_attrs(
+                    c,
+                    ctx.plan.streams[q.input].attrs.len(),
+                ));
+                read.sort_unstable();
+                read.dedup();
+            }
             let doc = format!(
                 " What query `{}` keeps in its window of each `{}` event.",
                 q.name, ctx.plan.streams[q.input].name
@@ -987,6 +995,25 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     if let Some(w) = &wcode {
         fields.insert(0, (window_field.clone(), w.ty.clone(), w.init.clone()));
     }
+    // An expression window's condition: a policy struct, whose aggregates are state.
+    let retention = q
+        .window
+        .as_ref()
+        .and_then(|w| w.condition.as_ref())
+        .map(|c| {
+            let ty = format_ident!("{}Retention", camel);
+            let field = format_ident!("{}_retention", name);
+            let item = super::window::retention_policy(ctx, q, c, &window_event_ty, &ty);
+            fields.insert(
+                1,
+                (
+                    field.clone(),
+                    quote!(#ty),
+                    quote!(::core::default::Default::default()),
+                ),
+            );
+            (field, item)
+        });
     let uses_now = |t: &TokenStream| mentions(t, "__ef_now");
     let filter = super::query::filter_guard(ctx, q);
     let doc = format!(" Query `{}`.", q.name);
@@ -1025,7 +1052,12 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     ];
     let callback = quote!(|__ef_emitted| match __ef_emitted { #(#arms)* });
     let now = uses_now(&quote!(#callback #arrive)).then(|| quote!(let __ef_now = self.now;));
-    let insert = insert_call(&env, w, &quote!(__ef_window), &window_event, &callback);
+    let insert = match &retention {
+        Some((field, _)) => quote! {
+            __ef_window.insert(ts, #window_event, &mut self.#field, #callback)
+        },
+        None => insert_call(&env, w, &quote!(__ef_window), &window_event, &callback),
+    };
     let timed = wcode.as_ref().is_some_and(|w| w.timed);
     // Slotted: the event's group position, looked up (by borrowed key) before it enters.
     let slot = (mode == Mode::Slotted).then(|| {
@@ -1117,6 +1149,10 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         (super::query::owned_entry(q), quote!())
     } else {
         (name, quote!(&))
+    };
+    let items = match &retention {
+        Some((_, item)) => quote!(#items #item),
+        None => items,
     };
     let methods = quote! {
         #[doc = #doc]

@@ -4,7 +4,7 @@
 
 use super::expr::ExprEnv;
 use super::stream::value_type;
-use crate::sema::ir::{BoundWindow, TExpr};
+use crate::sema::ir::{BoundWindow, ExprKind, TExpr, WindowCondition};
 use crate::sema::Type;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -245,4 +245,138 @@ fn field_of(env: &ExprEnv<'_>, a: &TExpr, event: TokenStream) -> TokenStream {
         keys: Vec::new(),
     };
     inner.owned(a)
+}
+
+/// The attributes of the window's events that expression window condition `c` reads (of the
+/// newest or the oldest event; `n` is the number of attributes: attribute `n` stands for the
+/// timestamp).
+pub(crate) fn condition_attrs(c: &WindowCondition, n: usize) -> Vec<usize> {
+    let mut read = Vec::new();
+    let exprs = std::iter::once(&c.expr).chain(c.aggregates.iter().filter_map(|a| a.arg.as_ref()));
+    for e in exprs {
+        e.visit(&mut |x| {
+            if let ExprKind::Attr { attr, .. } = x.kind {
+                if attr < n && !read.contains(&attr) {
+                    read.push(attr);
+                }
+            }
+        });
+    }
+    read
+}
+
+/// The policy struct `ty` of expression window condition `c` of query `q` over window
+/// events of type `event_ty`: its aggregates follow the events entering and leaving the
+/// window; `holds` evaluates the condition on the newest and oldest events.
+pub(crate) fn retention_policy(
+    ctx: &super::Ctx<'_>,
+    q: &crate::plan::QueryPlan,
+    c: &WindowCondition,
+    event_ty: &TokenStream,
+    ty: &proc_macro2::Ident,
+) -> TokenStream {
+    let rt = ctx.rt;
+    let n = ctx.plan.streams[q.input].attrs.len();
+    let entering = ExprEnv {
+        ctx,
+        inputs: vec![(quote!(event), q.input)],
+        aggregates: Vec::new(),
+        now: quote!(0i64),
+        optional: Vec::new(),
+        keys: Vec::new(),
+    };
+    let aggs: Vec<super::selector::Agg> = c
+        .aggregates
+        .iter()
+        .map(|a| super::selector::aggregator(&entering, a, true))
+        .collect();
+    let fields: Vec<proc_macro2::Ident> = (0..aggs.len())
+        .map(|i| quote::format_ident!("agg_{}", i))
+        .collect();
+    let values = c
+        .aggregates
+        .iter()
+        .enumerate()
+        .map(|(i, call)| {
+            let i = syn::Index::from(i);
+            if call.ty == Type::String {
+                quote!(__ef_values.#i.as_ref())
+            } else {
+                quote!(__ef_values.#i)
+            }
+        })
+        .collect();
+    let holding = ExprEnv {
+        ctx,
+        inputs: vec![
+            (quote!(__ef_view.last), q.input),
+            (quote!(__ef_view.first), q.input),
+        ],
+        aggregates: values,
+        now: quote!(__ef_view.last_ts),
+        optional: Vec::new(),
+        keys: vec![
+            (
+                (0, n),
+                quote!(::core::option::Option::Some(__ef_view.last_ts)),
+            ),
+            (
+                (1, n),
+                quote!(::core::option::Option::Some(__ef_view.first_ts)),
+            ),
+        ],
+    };
+    let cond = holding.gen(&c.expr);
+    let defs = aggs.iter().zip(&fields).map(|(a, f)| {
+        let t = &a.ty;
+        quote!(pub #f: #t)
+    });
+    let op = |name: TokenStream| {
+        aggs.iter().zip(&fields).map(move |(a, f)| {
+            let (t, input, arg) = (&a.ty, &a.input, &a.arg);
+            quote!(<#t as #rt::aggregate::Aggregator<#input>>::#name(&mut self.#f, #arg);)
+        })
+    };
+    let (adds, removes) = (op(quote!(add)), op(quote!(remove)));
+    let hooks = (!aggs.is_empty()).then(|| {
+        let reads = aggs.iter().zip(&fields).map(|(a, f)| {
+            let (t, input) = (&a.ty, &a.input);
+            quote!(<#t as #rt::aggregate::Aggregator<#input>>::value(&self.#f))
+        });
+        (
+            quote! {
+                fn added(&mut self, event: &#event_ty) {
+                    #(#adds)*
+                }
+
+                fn removed(&mut self, event: &#event_ty) {
+                    #(#removes)*
+                }
+            },
+            quote!(let __ef_values = (#(#reads,)*);),
+        )
+    });
+    let (hooks, values) = hooks.unzip();
+    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
+    let doc = format!(
+        " The condition `{}` of the expression window of query `{}`.",
+        c.text, q.name
+    );
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
+        #[serde(crate = #serde_crate)]
+        pub struct #ty {
+            #(#defs,)*
+        }
+
+        impl #rt::window::RetentionPolicy<#event_ty> for #ty {
+            #hooks
+
+            fn holds(&mut self, __ef_view: &#rt::window::ExpressionView<'_, #event_ty>) -> bool {
+                #values
+                #rt::expr::holds(#cond)
+            }
+        }
+    }
 }

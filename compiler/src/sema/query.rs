@@ -95,6 +95,7 @@ fn bind_stream_source(
         stream: input.name.clone(),
         alias: src.alias.as_ref().map(|i| i.name.clone()),
         attrs: input.attrs.clone(),
+        implicit: true,
     }];
     let mut diags = Vec::new();
     let mut filter = None;
@@ -315,6 +316,7 @@ fn bind_output_clauses(a: &mut Analysis, q: &ast::Query, target: &str) -> Output
         stream: stream.name.clone(),
         alias: None,
         attrs: stream.attrs.clone(),
+        implicit: true,
     }];
     let mut diags = Vec::new();
     {

@@ -171,6 +171,7 @@ fn table_scope(t: &StreamInfo) -> ScopeInput {
         stream: t.name.clone(),
         alias: None,
         attrs: t.attrs.clone(),
+        implicit: true,
     }
 }
 
@@ -259,6 +260,7 @@ fn bind_statement(
         stream: stream.name.clone(),
         alias: src.alias.as_ref().map(|i| i.name.clone()),
         attrs: stream.attrs.clone(),
+        implicit: true,
     }];
     let scope = [own[0].clone(), table_scope(&table)];
     let catalog = a.catalog.clone();
