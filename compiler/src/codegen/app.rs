@@ -422,6 +422,18 @@ pub(crate) fn owned_consumer(ctx: &Ctx<'_>, stream: usize) -> Option<usize> {
     }
 }
 
+/// Whether rows inserted into `stream` only go to the output sink (an output stream no
+/// query reads, in an app without cycles): `emit_<stream>` is then the sink's
+/// `on_<stream>`, which a query may call directly.
+pub(crate) fn sink_only(ctx: &Ctx<'_>, stream: usize) -> bool {
+    let s = &ctx.plan.streams[stream];
+    s.output
+        && !ctx.plan.has_cycle
+        && s.consumers
+            .iter()
+            .all(|(i, _)| !emits(&ctx.plan.queries[*i]))
+}
+
 /// `true` when something events reach `stream` through `consume_<stream>`: query or trigger
 /// output, or `send_<stream>` when no query takes its events by value.
 fn consume_needed(ctx: &Ctx<'_>, stream: usize) -> bool {

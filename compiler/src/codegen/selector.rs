@@ -186,7 +186,7 @@ pub(crate) fn selector_over(
     batch: bool,
 ) -> SelectorCode {
     let mode = if batch { Mode::Batch } else { Mode::Sliding };
-    selector_in(ctx, q, inputs, optional, mode, &[])
+    selector_in(ctx, q, inputs, optional, mode, &[], false)
 }
 
 /// Whether `q` reads expired events (directly, or through a snapshot rate limiter, which
@@ -235,8 +235,19 @@ fn selector_in(
     optional: Vec<bool>,
     mode: Mode,
     moves: &[usize],
+    direct: bool,
 ) -> SelectorCode {
     let rt = ctx.rt;
+    // Where a row goes: the row buffer, or straight to the sink (`__ef_out`).
+    let on_target = format_ident!("on_{}", ctx.streams[q.target].snake);
+    let push =
+        |kind: TokenStream, ts: TokenStream, row: &TokenStream, key: &Option<TokenStream>| {
+            if direct {
+                quote!(__ef_out.#on_target(#ts, #rt::EventKind::#kind, &#row);)
+            } else {
+                quote!(__ef_rows.push((#rt::EventKind::#kind, #ts, #row #key));)
+            }
+        };
     let name = method(q);
     let target = &ctx.streams[q.target];
     let (target_ty, emit) = (&target.ty, super::query::emit_method(ctx, q));
@@ -544,9 +555,7 @@ fn selector_in(
                     &row_expr
                 };
                 let output = wanted.then(|| {
-                    let push = guarded(
-                        quote!(__ef_rows.push((#rt::EventKind::#kind, ts, #row_expr #row_key));),
-                    );
+                    let push = guarded(push(kind.clone(), quote!(ts), row_expr, &row_key));
                     quote! {
                         let __ef_values = __ef_aggs.values();
                         #push
@@ -581,7 +590,7 @@ fn selector_in(
                     };
                 }
             } else {
-                guarded(quote!(__ef_rows.push((#rt::EventKind::#kind, ts, #row_expr #row_key));))
+                guarded(push(kind.clone(), quote!(ts), &row_expr, &row_key))
             };
             quote!(#key #update #output)
         };
@@ -600,10 +609,11 @@ fn selector_in(
         &pending_expired,
     );
     let drain = |pending: &Ident, kind: TokenStream| {
+        let push_row = push(kind, quote!(__ef_ts), &quote!(__ef_row), &row_key);
         quote! {
             for (__ef_key, __ef_slot) in #pending.iter_mut() {
                 if let ::core::option::Option::Some((__ef_ts, __ef_row)) = __ef_slot.take() {
-                    __ef_rows.push((#rt::EventKind::#kind, __ef_ts, __ef_row #row_key));
+                    #push_row
                 }
             }
             #pending.clear();
@@ -617,9 +627,12 @@ fn selector_in(
     let (on_reset, on_flush) = if mode == Mode::OnArrival {
         let values =
             (!aggs.is_empty()).then(|| quote!(let __ef_values = __ef_group.aggs.values();));
-        let push = guarded(quote! {
-            __ef_rows.push((#rt::EventKind::Current, __ef_group.last_ts, #row_expr #row_key));
-        });
+        let push = guarded(push(
+            quote!(Current),
+            quote!(__ef_group.last_ts),
+            &row_expr,
+            &row_key,
+        ));
         let body = quote!(#values #push);
         let key = if mentions(&body, "__ef_key") {
             quote!(__ef_key)
@@ -677,7 +690,9 @@ fn selector_in(
     // The row buffer is kept between calls (no allocation per event) unless output shaping
     // rebuilds it.
     let rows_field = format_ident!("{}_rows", name);
-    let emit_rows = if shape.is_empty() {
+    let emit_rows = if direct {
+        quote!()
+    } else if shape.is_empty() {
         fields.push((
             rows_field.clone(),
             rows_ty.clone(),
@@ -697,7 +712,9 @@ fn selector_in(
             }
         }
     };
-    let new_rows = if shape.is_empty() {
+    let new_rows = if direct {
+        quote!()
+    } else if shape.is_empty() {
         quote!(::core::mem::take(&mut self.#rows_field))
     } else {
         quote!(::std::vec::Vec::new())
@@ -891,6 +908,9 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     };
     let mode = mode_of(q);
     let owned = owned && can_take_events(q);
+    // Rows that only go to the sink skip the row buffer.
+    let direct =
+        q.output.is_plain() && q.table_op.is_none() && super::app::sink_only(ctx, q.target);
     // What the window keeps of each event: the attributes read after it (in slotted mode
     // without the GROUP BY attributes, read from the group key, and with the group position).
     let camel = super::names::camel_case(&name.to_string());
@@ -984,7 +1004,14 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         Vec::new(),
         mode,
         &moves,
+        direct,
     );
+    // Rows are collected and emitted after the window call, or go straight to the sink.
+    let rows = if direct {
+        quote!(let __ef_out = &mut self.output;)
+    } else {
+        quote!(let mut __ef_rows: #rows_ty = #new_rows;)
+    };
     let items = match &projection {
         Some(p) if !p.empty => {
             let item = &p.item;
@@ -1027,7 +1054,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
                 #observe
                 #filter
                 #now
-                let mut __ef_rows: #rows_ty = #new_rows;
+                #rows
                 {
                     #state_binding
                     #body
@@ -1105,7 +1132,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
             /// Fires the window's timers due at or before `at`.
             fn #advance(&mut self, at: i64) {
                 #now
-                let mut __ef_rows: #rows_ty = #new_rows;
+                #rows
                 {
                     let __ef_window = &mut self.#window_field;
                     #state_binding
@@ -1130,7 +1157,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         #observe
         #filter
         #now
-        let mut __ef_rows: #rows_ty = #new_rows;
+        #rows
         {
             let __ef_window = &mut self.#window_field;
             #state_binding
