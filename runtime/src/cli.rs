@@ -467,7 +467,7 @@ fn run_main<A: Application<Sink = JsonLinesWriter>>(args: &Args) -> Result<(), F
         Err(e) => return Err(Failure::runtime(e.to_string())),
     };
     if let Some(failure) = app.failure() {
-        return Err(Failure::runtime(format!("error: {failure}")));
+        return Err(Failure::runtime(failure));
     }
     if stats.bad_lines > 0 {
         eprintln!("{} bad line(s) skipped", stats.bad_lines);

@@ -254,6 +254,7 @@ mod tests {
         let keys = TableKeys {
             primary_key: vec![0, 1],
             indexes: vec![vec![2]],
+            redis: None,
         };
         let both = and(eq(attr(1, 0), attr(0, 5)), eq(lit(3), attr(1, 1)));
         assert_eq!(
