@@ -115,7 +115,13 @@ pub fn table_lookup(keys: &TableKeys, cond: Option<&TExpr>, row: usize) -> Looku
     if let Some(v) = values(&keys.primary_key) {
         return Lookup::Primary(v);
     }
-    for (n, cols) in keys.indexes.iter().enumerate() {
+    // A table kept in Redis has no secondary index: other conditions scan it.
+    let indexes = if keys.redis.is_some() {
+        &[][..]
+    } else {
+        &keys.indexes[..]
+    };
+    for (n, cols) in indexes.iter().enumerate() {
         if let Some(v) = values(cols) {
             return Lookup::Index(n, v);
         }

@@ -291,6 +291,9 @@ impl AppPlan {
                 (true, false) => "input",
                 (false, true) => "output",
                 (false, false) if s.trigger.is_some() => "trigger",
+                (false, false) if s.table.as_ref().is_some_and(|t| t.redis.is_some()) => {
+                    "table in redis"
+                }
                 (false, false) if s.table.is_some() => "table",
                 _ => "internal",
             };

@@ -58,12 +58,17 @@ const OPTIONS_HELP: &str = "table options are extension = 'redis', \"redis.host\
 
 /// The store `def`'s `WITH` options declare (`None`: in memory); problems become
 /// diagnostics at the option they concern.
-pub fn bind_store(a: &mut Analysis, def: &ast::TableDef, has_primary_key: bool) -> Option<RedisStore> {
+pub fn bind_store(
+    a: &mut Analysis,
+    def: &ast::TableDef,
+    has_primary_key: bool,
+) -> Option<RedisStore> {
     if def.with.is_empty() {
         return None;
     }
     let mut store = RedisStore::default();
-    let mut redis = false;
+    // `Some(true)` for 'redis'; `Some(false)` for another extension (already reported).
+    let mut extension = None;
     for kv in &def.with {
         let Some(key) = &kv.key else {
             a.diagnostics.push(
@@ -75,12 +80,15 @@ pub fn bind_store(a: &mut Analysis, def: &ast::TableDef, has_primary_key: bool) 
         let name = key.name.to_ascii_lowercase();
         match name.as_str() {
             "extension" => match text(a, kv) {
-                Some(v) if v.eq_ignore_ascii_case("redis") => redis = true,
-                Some(v) => a.diagnostics.push(
-                    Diagnostic::unsupported(format!("`{v}` tables"), kv.value_span)
-                        .with_help("the supported table extension is 'redis'"),
-                ),
-                None => {}
+                Some(v) if v.eq_ignore_ascii_case("redis") => extension = Some(true),
+                Some(v) => {
+                    extension = Some(false);
+                    a.diagnostics.push(
+                        Diagnostic::unsupported(format!("`{v}` tables"), kv.value_span)
+                            .with_help("the supported table extension is 'redis'"),
+                    );
+                }
+                None => extension = Some(false),
             },
             "redis.host" => {
                 if let Some(v) = text(a, kv) {
@@ -97,7 +105,13 @@ pub fn bind_store(a: &mut Analysis, def: &ast::TableDef, has_primary_key: bool) 
                 }
             }
             "redis.db" => {
-                if let Some(n) = number(a, kv, 0, i64::from(i32::MAX), "a database number (0 or more)") {
+                if let Some(n) = number(
+                    a,
+                    kv,
+                    0,
+                    i64::from(i32::MAX),
+                    "a database number (0 or more)",
+                ) {
                     store.db = n;
                 }
             }
@@ -106,8 +120,9 @@ pub fn bind_store(a: &mut Analysis, def: &ast::TableDef, has_primary_key: bool) 
                 if let Some(v) = text(a, kv) {
                     if v.is_empty() {
                         a.diagnostics.push(
-                            Diagnostic::error("the key prefix is empty", kv.value_span)
-                                .with_help("leave \"redis.prefix\" out for the default 'eventflux'"),
+                            Diagnostic::error("the key prefix is empty", kv.value_span).with_help(
+                                "leave \"redis.prefix\" out for the default 'eventflux'",
+                            ),
                         );
                     }
                     store.prefix = v;
@@ -133,13 +148,17 @@ pub fn bind_store(a: &mut Analysis, def: &ast::TableDef, has_primary_key: bool) 
             ),
         }
     }
-    if !redis {
-        let span = def.with.first().map_or(def.name.span, |kv| option_span(kv));
-        a.diagnostics.push(
-            Diagnostic::error("table options need `extension = 'redis'`", span)
-                .with_help("a table without WITH options is kept in memory"),
-        );
-        return None;
+    match extension {
+        Some(true) => {}
+        Some(false) => return None,
+        None => {
+            let span = def.with.first().map_or(def.name.span, |kv| option_span(kv));
+            a.diagnostics.push(
+                Diagnostic::error("table options need `extension = 'redis'`", span)
+                    .with_help("a table without WITH options is kept in memory"),
+            );
+            return None;
+        }
     }
     if !has_primary_key {
         a.diagnostics.push(
@@ -151,6 +170,15 @@ pub fn bind_store(a: &mut Analysis, def: &ast::TableDef, has_primary_key: bool) 
             .with_help("the primary key is the row's Redis key: mark a column `PRIMARY KEY` or add `PRIMARY KEY (...)`"),
         );
         return None;
+    }
+    if let Some(first) = def.indexes.iter().flatten().next() {
+        a.diagnostics.push(
+            Diagnostic::warning("Redis tables keep no secondary index", first.span)
+                .with_label("this INDEX is not used")
+                .with_help(
+                    "conditions that do not give the whole primary key scan the table's keys",
+                ),
+        );
     }
     Some(store)
 }

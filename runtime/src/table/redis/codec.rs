@@ -128,7 +128,10 @@ impl<'de> de::Deserializer<'de> for FieldText<'de> {
         match self.0.trim() {
             "true" | "TRUE" | "True" | "1" => visitor.visit_bool(true),
             "false" | "FALSE" | "False" | "0" => visitor.visit_bool(false),
-            _ => Err(de::Error::custom(format_args!("`{}` is not a BOOL", self.0))),
+            _ => Err(de::Error::custom(format_args!(
+                "`{}` is not a BOOL",
+                self.0
+            ))),
         }
     }
 
@@ -212,7 +215,8 @@ mod tests {
 
     #[test]
     fn keys_escape_separators_and_mark_null() {
-        let key: (Option<Arc<str>>, Option<f64>, Option<i32>) = (Some("a:b\\c".into()), Some(1.5), None);
+        let key: (Option<Arc<str>>, Option<f64>, Option<i32>) =
+            (Some("a:b\\c".into()), Some(1.5), None);
         assert_eq!(encode_key(&key).unwrap(), "a\\:b\\\\c:1.5:\\N");
         assert_eq!(encode_key(&(Some(7i64),)).unwrap(), "7");
         assert_eq!(glob_escape("p*:T[1]"), "p\\*:T\\[1\\]");

@@ -153,7 +153,10 @@ impl Session<'_> {
 
     /// Sends any command (tests).
     #[cfg(test)]
-    pub(super) fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, RedisError> {
+    pub(super) fn query<T: redis::FromRedisValue>(
+        &mut self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, RedisError> {
         cmd.query(self.connection)
     }
 

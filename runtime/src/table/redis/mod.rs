@@ -249,7 +249,10 @@ where
 
     /// The first failure, with [`OnError::Fail`] (always `None` with [`OnError::Log`]).
     pub fn failure(&self) -> Option<RedisTableError> {
-        self.link.try_borrow().ok().and_then(|l| l.failure().cloned())
+        self.link
+            .try_borrow()
+            .ok()
+            .and_then(|l| l.failure().cloned())
     }
 
     /// The Redis key of the row with primary key `key`.

@@ -54,7 +54,10 @@ fn server(test: &str) -> Option<(String, u16)> {
     };
     let rest = url.trim_start_matches("redis://").trim_end_matches('/');
     let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "6379"));
-    Some((host.to_string(), port.parse().expect("port in EVENTFLUX_TEST_REDIS")))
+    Some((
+        host.to_string(),
+        port.parse().expect("port in EVENTFLUX_TEST_REDIS"),
+    ))
 }
 
 /// A table on the test server under a prefix of its own, emptied first.
@@ -102,7 +105,10 @@ fn nulls_and_separators_survive_the_round_trip() {
     };
     t.insert(odd.clone()).unwrap();
     t.insert(stock("x", "y\\z", 1.0, 1)).unwrap();
-    assert_eq!(t.find(&key(None, Some("x:y\\z"))).map(|(_, r)| r), Some(odd));
+    assert_eq!(
+        t.find(&key(None, Some("x:y\\z"))).map(|(_, r)| r),
+        Some(odd)
+    );
     assert_eq!(t.len(), 2);
     t.clear();
 }
@@ -123,12 +129,29 @@ fn update_delete_and_scan_in_key_order() {
     };
     assert_eq!(symbols(&t), ["A", "B", "C"]);
     let (id, row) = t.find(&key(Some("s"), Some("B"))).unwrap();
-    t.update(&id, Stock { price: None, ..row.clone() }).unwrap();
+    t.update(
+        &id,
+        Stock {
+            price: None,
+            ..row.clone()
+        },
+    )
+    .unwrap();
     assert_eq!(t.find(&key(Some("s"), Some("B"))).unwrap().1.price, None);
     // Changing the key onto another row is rejected; onto a free key moves the row.
-    let onto_c = Stock { symbol: Some("C".into()), ..row.clone() };
+    let onto_c = Stock {
+        symbol: Some("C".into()),
+        ..row.clone()
+    };
     assert_eq!(t.update(&id, onto_c), Err(DuplicateKey));
-    t.update(&id, Stock { symbol: Some("D".into()), ..row }).unwrap();
+    t.update(
+        &id,
+        Stock {
+            symbol: Some("D".into()),
+            ..row
+        },
+    )
+    .unwrap();
     assert_eq!(symbols(&t), ["A", "C", "D"]);
     // Updating a row that is gone does nothing.
     t.update(&id, stock("s", "E", 0.0, 0)).unwrap();
@@ -207,7 +230,13 @@ fn reconnects_after_the_connection_drops() {
         )
     });
     assert_eq!(killed, Some(1));
-    assert!(t.find(&key(Some("a"), Some("IBM"))).is_none(), "the lost connection finds nothing");
-    assert!(t.find(&key(Some("a"), Some("IBM"))).is_some(), "the next operation reconnects");
+    assert!(
+        t.find(&key(Some("a"), Some("IBM"))).is_none(),
+        "the lost connection finds nothing"
+    );
+    assert!(
+        t.find(&key(Some("a"), Some("IBM"))).is_some(),
+        "the next operation reconnects"
+    );
     t.clear();
 }
