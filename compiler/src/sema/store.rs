@@ -152,7 +152,7 @@ pub fn bind_store(
         Some(true) => {}
         Some(false) => return None,
         None => {
-            let span = def.with.first().map_or(def.name.span, |kv| option_span(kv));
+            let span = def.with.first().map_or(def.name.span, option_span);
             a.diagnostics.push(
                 Diagnostic::error("table options need `extension = 'redis'`", span)
                     .with_help("a table without WITH options is kept in memory"),

@@ -8,6 +8,9 @@ use redis::{Connection, ConnectionLike, IntoConnectionInfo, RedisConnectionInfo,
 
 use super::{OnError, RedisOptions, RedisTableError};
 
+/// The fields of one hash, sorted by name.
+pub(super) type Fields = Vec<(String, String)>;
+
 /// Keys read per `SCAN` step and hashes per pipeline.
 const BATCH: usize = 512;
 
@@ -146,7 +149,7 @@ fn connect(options: &RedisOptions) -> Result<Connection, RedisError> {
 
 impl Session<'_> {
     /// The fields of hash `key` (empty when there is no such key).
-    pub(super) fn hgetall(&mut self, key: &str) -> Result<Vec<(String, String)>, RedisError> {
+    pub(super) fn hgetall(&mut self, key: &str) -> Result<Fields, RedisError> {
         let map: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query(self.connection)?;
         Ok(sorted(map))
     }
@@ -192,7 +195,7 @@ impl Session<'_> {
     pub(super) fn scan_hashes(
         &mut self,
         pattern: &str,
-    ) -> Result<Vec<(String, Vec<(String, String)>)>, RedisError> {
+    ) -> Result<Vec<(String, Fields)>, RedisError> {
         let mut keys = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -225,8 +228,8 @@ impl Session<'_> {
     }
 }
 
-fn sorted(map: HashMap<String, String>) -> Vec<(String, String)> {
-    let mut fields: Vec<(String, String)> = map.into_iter().collect();
+fn sorted(map: HashMap<String, String>) -> Fields {
+    let mut fields: Fields = map.into_iter().collect();
     fields.sort();
     fields
 }

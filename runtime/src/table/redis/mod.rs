@@ -2,10 +2,10 @@
 //! runtime's `redis` feature.
 //!
 //! A [`RedisTable`] keeps no rows in the process: each row is a Redis hash whose key is
-//! `<prefix>:<table>:<primary key>` and whose fields are the row's non-NULL columns (see
-//! [`codec`](self) for the text of keys and values). So a lookup by primary key is one
-//! `HGETALL`; any other condition scans the table's keys with `SCAN MATCH <prefix>:<table>:*`
-//! and reads the rows in one pipeline. A scan visits rows in key order (the in-memory table's
+//! `<prefix>:<table>:<primary key>` and whose fields are the row's non-NULL columns (the
+//! private `codec` module gives the text of keys and values). So a lookup by primary key is
+//! one `HGETALL`; any other condition scans the table's keys with
+//! `SCAN MATCH <prefix>:<table>:*` and reads the rows in one pipeline. A scan visits rows in key order (the in-memory table's
 //! insertion order is not kept in Redis). Inserting is atomic with its duplicate check (a
 //! small Lua script), as is an update that changes the primary key.
 //!
