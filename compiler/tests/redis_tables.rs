@@ -65,7 +65,7 @@ fn expected(name: &str) -> String {
     std::fs::read_to_string(case(name)).expect("read expected output")
 }
 
-/// Enrichment joins (inner and left), `IN`, UPDATE, DELETE, a scan for a non-key
+/// Enrichment joins (inner and left), `IN`, UPDATE, DELETE, UPSERT, a scan for a non-key
 /// condition, a duplicate key, a second table whose Redis is unreachable, and rows that
 /// outlive the process: a second run sees the first run's rows.
 #[test]
