@@ -16,7 +16,8 @@
 //! follow [`OnError`]. With [`OnError::Log`] (the default) the error is printed on stderr
 //! once per outage, naming the table and the server; meanwhile lookups find no row (an
 //! inner join matches nothing, a left join pads with NULL, `IN` is false) and writes are
-//! dropped; the next operation reconnects. With [`OnError::Fail`] the first failure is kept
+//! dropped; the next operation reconnects (a refused connection fails at once; a host that
+//! does not answer makes each operation wait up to the timeout). With [`OnError::Fail`] the first failure is kept
 //! in [`RedisTable::failure`], later operations do nothing, and the driver stops the app
 //! with that error and exit code 1 after the current event.
 //!
