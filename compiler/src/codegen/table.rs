@@ -437,8 +437,8 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                     .filter(|(_, __ef_old)| #rt::expr::holds(#c))
                     .map(|(__ef_id, _)| __ef_id)
                     .collect();
-                if __ef_ids.is_empty() {
-                    #insert
+                if __ef_ids.is_empty() && self.#f.insert(__ef_row.clone()).is_err() {
+                    #rt::table::report_duplicate(#name);
                 }
                 for __ef_id in __ef_ids {
                     if self.#f.update(#id, __ef_row.clone()).is_err() {
