@@ -104,10 +104,12 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     }));
     state_items.push(tables.items);
     query_methods.push(tables.methods);
+    let snapshot_methods = snapshot_methods(ctx, &state_fields, &timers);
+    // Redis tables are fields of the app but not of its snapshots: their rows live in Redis.
+    state_fields.extend(tables.external.into_iter().map(|(n, t, i)| (n, t, i, 0)));
     let state_names: Vec<_> = state_fields.iter().map(|(n, _, _, _)| n).collect();
     let state_tys = state_fields.iter().map(|(_, t, _, _)| t);
     let state_inits = state_fields.iter().map(|(_, _, i, _)| i);
-    let snapshot_methods = snapshot_methods(ctx, &state_fields, &timers);
     let start_triggers = start_triggers(ctx);
     let timer_fields: Vec<_> = timers.iter().filter_map(|t| t.field.as_ref()).collect();
     let time_methods = time_methods(&timers);
@@ -644,6 +646,18 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         }
     });
     let endpoints = quote!(#sources #sinks);
+    let failure = ctx
+        .plan
+        .streams
+        .iter()
+        .any(|s| s.table.as_ref().is_some_and(|k| k.redis.is_some()))
+        .then(|| {
+            quote! {
+                fn failure(&self) -> ::core::option::Option<::std::string::String> {
+                    App::failure(self)
+                }
+            }
+        });
     // With no input streams, `decode` and `send` never read their arguments.
     let (data, ts) = if inputs.is_empty() {
         (format_ident!("_data"), format_ident!("_ts"))
@@ -705,6 +719,7 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             fn restore(&mut self, bytes: &[u8]) -> ::core::result::Result<(), #rt::state::StateError> {
                 App::restore(self, bytes)
             }
+            #failure
         }
     }
 }

@@ -591,7 +591,11 @@ impl Join<'_> {
                 Contents::Window(_) | Contents::Index(_) => {
                     Some(quote!(#rt::window::Window::iter(#side_var)))
                 }
-                Contents::Table(_) => Some(quote!(#side_var.iter())),
+                Contents::Table(_) => Some(super::table::all_rows(
+                    self.ctx,
+                    self.q.inputs[i],
+                    &quote!(#side_var),
+                )),
             };
             let left = i
                 .checked_sub(1)

@@ -104,13 +104,8 @@ pub fn define_table(a: &mut Analysis, def: &ast::TableDef) {
             ),
         );
     }
-    if let Some(kv) = def.with.first() {
-        a.diagnostics.push(Diagnostic::unsupported(
-            "table WITH options (store-backed tables such as Redis)",
-            kv.value_span,
-        ));
-    }
     let primary_key = if marked.is_empty() { clause } else { marked };
+    let redis = super::store::bind_store(a, def, !primary_key.is_empty());
     super::add_stream(
         a,
         StreamInfo {
@@ -119,6 +114,7 @@ pub fn define_table(a: &mut Analysis, def: &ast::TableDef) {
             kind: StreamKind::Table(TableKeys {
                 primary_key,
                 indexes,
+                redis,
             }),
             span: def.name.span,
             produced: false,
