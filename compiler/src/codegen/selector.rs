@@ -157,6 +157,23 @@ pub(crate) struct SelectorCode {
     pub output_methods: TokenStream,
 }
 
+/// How expressions read the values of `calls`: from the tuple `__ef_values` (STRING values
+/// by reference).
+pub(crate) fn aggregate_values(calls: &[AggCall]) -> Vec<TokenStream> {
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| {
+            let i = syn::Index::from(i);
+            if call.ty == Type::String {
+                quote!(__ef_values.#i.as_ref())
+            } else {
+                quote!(__ef_values.#i)
+            }
+        })
+        .collect()
+}
+
 /// How a query's aggregation meets its window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -251,19 +268,7 @@ fn selector_in(
     let name = method(q);
     let target = &ctx.streams[q.target];
     let (target_ty, emit) = (&target.ty, super::query::emit_method(ctx, q));
-    let values: Vec<TokenStream> = q
-        .aggregates
-        .iter()
-        .enumerate()
-        .map(|(i, call)| {
-            let i = syn::Index::from(i);
-            if call.ty == Type::String {
-                quote!(__ef_values.#i.as_ref())
-            } else {
-                quote!(__ef_values.#i)
-            }
-        })
-        .collect();
+    let values = aggregate_values(&q.aggregates);
     let grouped = !q.group_by.is_empty();
     // Where the row and HAVING read: the windowed event (its group's key for the GROUP BY
     // attributes when slotted), or, on arrival, the group's last event and key.

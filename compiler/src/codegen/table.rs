@@ -121,9 +121,21 @@ pub(crate) fn candidates(
     row: usize,
     container: &TokenStream,
 ) -> TokenStream {
+    iterate(env, table, cond, row, container, quote!(iter))
+}
+
+/// [`lookup`], iterated with `method` (`iter` or `into_iter`) for a Redis table.
+fn iterate(
+    env: &ExprEnv<'_>,
+    table: usize,
+    cond: Option<&TExpr>,
+    row: usize,
+    container: &TokenStream,
+    method: TokenStream,
+) -> TokenStream {
     let rows = lookup(env, table, cond, row, container);
     if redis(env.ctx, table).is_some() {
-        quote!(#rows.iter())
+        quote!(#rows.#method())
     } else {
         rows
     }
@@ -138,12 +150,7 @@ fn candidates_owned(
     row: usize,
     container: &TokenStream,
 ) -> TokenStream {
-    let rows = lookup(env, table, cond, row, container);
-    if redis(env.ctx, table).is_some() {
-        quote!(#rows.into_iter())
-    } else {
-        rows
-    }
+    iterate(env, table, cond, row, container, quote!(into_iter))
 }
 
 /// The lookup call: an iterator for an in-memory table; for a Redis table an `Option`

@@ -293,19 +293,7 @@ pub(crate) fn retention_policy(
     let fields: Vec<proc_macro2::Ident> = (0..aggs.len())
         .map(|i| quote::format_ident!("agg_{}", i))
         .collect();
-    let values = c
-        .aggregates
-        .iter()
-        .enumerate()
-        .map(|(i, call)| {
-            let i = syn::Index::from(i);
-            if call.ty == Type::String {
-                quote!(__ef_values.#i.as_ref())
-            } else {
-                quote!(__ef_values.#i)
-            }
-        })
-        .collect();
+    let values = super::selector::aggregate_values(&c.aggregates);
     let holding = ExprEnv {
         ctx,
         inputs: vec![
