@@ -662,7 +662,9 @@ fn selector_in(
             drain(&pending_current, quote!(Current)),
         )
     } else {
-        (reset_state, quote!())
+        // A slotted (sliding) window never resets; clearing would invalidate positions.
+        let reset = (mode != Mode::Slotted).then_some(reset_state);
+        (quote!(#reset), quote!())
     };
     // On arrival: the event joins its group of the open batch.
     let arrive = (mode == Mode::OnArrival).then(|| {
