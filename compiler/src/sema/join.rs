@@ -127,18 +127,6 @@ pub fn bind_join(a: &mut Analysis, q: &ast::Query, j: &ast::JoinSource) -> Optio
     let mut raw = Vec::new();
     let mut raw_steps = Vec::new();
     flatten(a, j, &mut raw, &mut raw_steps)?;
-    if raw.len() > 2 {
-        if let Some(step) = raw_steps
-            .iter()
-            .find(|st| matches!(st.kind, JoinKind::Right | JoinKind::Full))
-        {
-            a.diagnostics.push(Diagnostic::unsupported(
-                "RIGHT and FULL joins in a join of more than two sources",
-                step.span,
-            ));
-            return None;
-        }
-    }
     let errors_before = a.diagnostics.len();
     check_sides(a, j, &raw);
     let inputs: Vec<ScopeInput> = raw
