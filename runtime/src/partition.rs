@@ -24,7 +24,7 @@ use std::sync::Arc;
 use indexmap::{Equivalent, IndexMap};
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{FxBuildHasher, Total, TotalOrd};
+use crate::aggregate::{FxBuildHasher, Total};
 
 /// One state per partition key, in first-appearance order, addressed by slot number.
 ///
@@ -127,10 +127,17 @@ impl<'a> StrKey<'a> {
 }
 
 impl Hash for StrKey<'_> {
+    /// Feeds the hasher exactly what `Total<Option<Arc<str>>>` does (`TotalOrd` of an
+    /// `Option`, then `Hash` of `str`), written out so that it inlines into the lookup.
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // `Option<&str>` and `Option<Arc<str>>` feed the hasher the same way.
-        self.0.hash_total(state)
+        match self.0 {
+            None => state.write_u8(0),
+            Some(s) => {
+                state.write_u8(1);
+                s.hash(state);
+            }
+        }
     }
 }
 
@@ -152,6 +159,8 @@ mod tests {
         for s in [None, Some(""), Some("IBM"), Some("a longer symbol name")] {
             let owned = Total(s.map(Arc::<str>::from));
             assert_eq!(h.hash_one(StrKey(s)), h.hash_one(&owned), "{s:?}");
+            let sip = std::collections::hash_map::RandomState::new();
+            assert_eq!(sip.hash_one(StrKey(s)), sip.hash_one(&owned), "{s:?}");
             assert!(StrKey(s).equivalent(&owned));
         }
         assert!(!StrKey(None).equivalent(&Total(Some(Arc::from("")))));

@@ -6,7 +6,8 @@
 //! looks its key up once, by reference (a STRING key is cloned only when it is new), swaps
 //! the state in that key's slot into the active fields, runs the inner queries (and, through
 //! inner `#streams`, the queries they feed), and swaps it back by slot. Swapping moves a few
-//! words per field, whatever the state holds. Timers of inner queries fire per key the same
+//! words per field, whatever the state holds; the queries' row buffers, empty between calls,
+//! are shared by all keys and not swapped. Timers of inner queries fire per key the same
 //! way; `PURGE AFTER` drops keys idle for longer than the given time.
 
 use super::expr::ExprEnv;
@@ -51,6 +52,12 @@ pub(crate) fn partition(
     let swap = format_ident!("partition_{}_swap", index);
     let state_ty = format_ident!("Partition{}State", index);
     let key_ty = key_type(ctx, p);
+    let per_key: Vec<(Ident, TokenStream, TokenStream)> = inner_fields
+        .iter()
+        .filter(|(n, _, _)| !is_row_buffer(n))
+        .cloned()
+        .collect();
+    let inner_fields = per_key.as_slice();
     let names: Vec<&Ident> = inner_fields.iter().map(|(n, _, _)| n).collect();
     let items = state_struct(ctx, index, inner_fields, inner_timers);
     let fields = vec![(
@@ -154,6 +161,14 @@ pub(crate) fn partition(
         methods,
         timers,
     }
+}
+
+/// `true` for a query's output row buffer (`<query>_rows`, see `selector.rs`): it is empty
+/// between calls (taken at the start of a call, drained and put back at its end), so every
+/// key shares the `App`'s one buffer instead of swapping in a buffer of its own, which would
+/// touch one more cold allocation per event.
+fn is_row_buffer(field: &Ident) -> bool {
+    field.to_string().ends_with("_rows")
 }
 
 /// `true` when the keys of the partition are STRING values (or range labels).
