@@ -66,3 +66,33 @@ fn file_app_writes_json_lines() {
     );
     assert_eq!(lines.len(), 2);
 }
+
+mod patterns {
+    eventflux::eventflux!(
+        r#"
+        CREATE STREAM A (id INT);
+        CREATE STREAM B (id INT);
+        @info(name = 'pairs')
+        INSERT INTO Pairs
+        SELECT e1.id AS a, e2.id AS b
+        FROM PATTERN (EVERY e1=A -> e2=B[e2.id == e1.id]) WITHIN 10 ms;
+        "#
+    );
+}
+
+/// The live partial-match count is part of the generated API: it grows with pending `A`s
+/// and falls when they complete or their `WITHIN` deadline passes.
+#[test]
+fn pattern_partial_match_count() {
+    let mut app = patterns::App::new(CollectingSink::default());
+    assert_eq!(app.query_pairs_partial_matches(), 0);
+    for id in 0..3 {
+        app.send_a(id.into(), patterns::A { id: Some(id) });
+    }
+    // Three pending `A`s and the match waiting for the next `A`.
+    assert_eq!(app.query_pairs_partial_matches(), 4);
+    app.send_b(4, patterns::B { id: Some(1) });
+    assert_eq!(app.query_pairs_partial_matches(), 3);
+    app.advance_time(100);
+    assert_eq!(app.query_pairs_partial_matches(), 1);
+}

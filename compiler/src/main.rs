@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use eventflux_compiler::build::project::{self, Profile};
 use eventflux_compiler::build::BuildError;
-use eventflux_compiler::{compile, Options};
+use eventflux_compiler::{compile, Compiled, Options};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -126,7 +126,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             } else {
                 Options::facade()
             };
-            let rust = compile_app(&app, &options)?;
+            let rust = compile_app(&app, &options)?.rust;
             match output {
                 Some(path) => std::fs::write(&path, rust)
                     .map_err(|e| format!("error: cannot write `{}`: {e}", path.display()))?,
@@ -193,14 +193,14 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
     }
 }
 
-fn compile_app(app: &Path, options: &Options) -> Result<String, String> {
+fn compile_app(app: &Path, options: &Options) -> Result<Compiled, String> {
     let source = read(app)?;
     match compile(&source, options) {
         Ok(c) => {
             for w in &c.warnings {
                 eprint!("{}", w.render(&app.display().to_string(), &source));
             }
-            Ok(c.rust)
+            Ok(c)
         }
         Err(e) => Err(e.render(&app.display().to_string(), &source)),
     }
@@ -208,8 +208,10 @@ fn compile_app(app: &Path, options: &Options) -> Result<String, String> {
 
 /// Compiles the app, writes its project into the cache and builds it (unless cached).
 fn build_binary(app: &Path, profile: Profile, quiet: bool) -> Result<PathBuf, String> {
-    let rust = compile_app(app, &Options::standalone())?;
-    let project = project::write_project(&rust, profile).map_err(|e| e.to_string())?;
+    let compiled = compile_app(app, &Options::standalone())?;
+    let features = compiled.plan.runtime_features();
+    let project =
+        project::write_project(&compiled.rust, &features, profile).map_err(|e| e.to_string())?;
     if !project.cached_binary().exists() && quiet {
         eprintln!(
             "eventflux: compiling {} (cached for later runs)",

@@ -68,6 +68,12 @@ pub trait Application: Sized {
     fn snapshot(&self) -> Vec<u8>;
     /// Restores state taken by [`Application::snapshot`].
     fn restore(&mut self, bytes: &[u8]) -> Result<(), crate::state::StateError>;
+    /// An error that stops the app: a Redis table with `"redis.on_error" = 'fail'` that
+    /// failed (`table::RedisTable`, with the `redis` feature). The driver checks
+    /// it after every input line and ends the run with it (exit code 1). None by default.
+    fn failure(&self) -> Option<String> {
+        None
+    }
     /// Streams with a source of their own (`WITH (type = 'source', extension = 'file',
     /// "file.path" = ...)`): stream name and path (`-` for stdin). None by default.
     fn sources() -> &'static [(&'static str, &'static str)] {

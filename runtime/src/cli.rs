@@ -455,7 +455,7 @@ fn run_main<A: Application<Sink = JsonLinesWriter>>(args: &Args) -> Result<(), F
                 last_checkpoint = std::time::Instant::now();
             }
         }
-        a.sink_mut().error().is_some()
+        a.sink_mut().error().is_some() || a.failure().is_some()
     });
     if let Some(file) = &state {
         file.save(&app)?;
@@ -466,6 +466,9 @@ fn run_main<A: Application<Sink = JsonLinesWriter>>(args: &Args) -> Result<(), F
         Err(e @ RunError::BadLine { .. }) => return Err(Failure::usage(format!("{e} (--strict)"))),
         Err(e) => return Err(Failure::runtime(e.to_string())),
     };
+    if let Some(failure) = app.failure() {
+        return Err(Failure::runtime(failure));
+    }
     if stats.bad_lines > 0 {
         eprintln!("{} bad line(s) skipped", stats.bad_lines);
     }

@@ -59,11 +59,24 @@ pub struct Project {
     pub profile: Profile,
 }
 
-/// Writes the project for `app_rs` (generated with `Options::standalone()`) into the cache.
-pub fn write_project(app_rs: &str, profile: Profile) -> Result<Project, BuildError> {
+/// Writes the project for `app_rs` (generated with `Options::standalone()`) into the cache;
+/// its runtime dependency enables `features` (see `AppPlan::runtime_features`).
+pub fn write_project(
+    app_rs: &str,
+    features: &[&str],
+    profile: Profile,
+) -> Result<Project, BuildError> {
     let runtime = runtime_dir();
     let runtime = runtime.canonicalize().unwrap_or(runtime);
-    let template = CARGO_TEMPLATE.replace("@RUNTIME_PATH@", &runtime.display().to_string());
+    let features = if features.is_empty() {
+        String::new()
+    } else {
+        let quoted: Vec<String> = features.iter().map(|f| format!("{f:?}")).collect();
+        format!(", features = [{}]", quoted.join(", "))
+    };
+    let template = CARGO_TEMPLATE
+        .replace("@RUNTIME_PATH@", &runtime.display().to_string())
+        .replace("@RUNTIME_FEATURES@", &features);
     let mut hasher = Sha256::new();
     for part in [
         template.as_str(),

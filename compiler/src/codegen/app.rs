@@ -36,11 +36,15 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
         }
         if q.is_stateful() {
             let s = match &q.kind {
-                QueryKind::Single => stateful_query(ctx, q),
+                QueryKind::Single => {
+                    stateful_query(ctx, q, owned_consumer(ctx, q.input) == Some(index))
+                }
                 QueryKind::Join(j) => super::join::join_query(ctx, q, j),
                 QueryKind::Pattern(p) => super::pattern::pattern_query(ctx, q, p),
             };
-            let salt = schema_salt(ctx, q);
+            // A query's fields restore together or not at all: the salt covers the structs
+            // they hold (a window's events carry positions into the query's group map).
+            let salt = format!("{}|{}", schema_salt(ctx, q), s.items);
             if let Some(p) = q.partition {
                 partition_fields[p].extend(s.fields.iter().cloned());
                 partition_timers[p].extend(s.timers.iter().cloned());
@@ -100,10 +104,12 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     }));
     state_items.push(tables.items);
     query_methods.push(tables.methods);
+    let snapshot_methods = snapshot_methods(ctx, &state_fields, &timers);
+    // Redis tables are fields of the app but not of its snapshots: their rows live in Redis.
+    state_fields.extend(tables.external.into_iter().map(|(n, t, i)| (n, t, i, 0)));
     let state_names: Vec<_> = state_fields.iter().map(|(n, _, _, _)| n).collect();
     let state_tys = state_fields.iter().map(|(_, t, _, _)| t);
     let state_inits = state_fields.iter().map(|(_, _, i, _)| i);
-    let snapshot_methods = snapshot_methods(ctx, &state_fields, &timers);
     let start_triggers = start_triggers(ctx);
     let timer_fields: Vec<_> = timers.iter().filter_map(|t| t.field.as_ref()).collect();
     let time_methods = time_methods(&timers);
@@ -402,15 +408,32 @@ pub(crate) fn owned_consumer(ctx: &Ctx<'_>, stream: usize) -> Option<usize> {
     match readers.as_slice() {
         [i] if s.input => {
             let q = &ctx.plan.queries[*i];
-            (matches!(q.kind, QueryKind::Single)
+            let stateless = matches!(q.kind, QueryKind::Single)
                 && !q.is_stateful()
                 && q.partition.is_none()
                 && q.inputs.len() == 1
-                && q.table_op.is_none())
-            .then_some(*i)
+                && q.table_op.is_none();
+            // A stateful query gets only the by-value method, so nothing else may need
+            // `consume_<stream>`.
+            let produced =
+                s.trigger.is_some() || ctx.plan.queries.iter().any(|q| q.target == stream);
+            let stateful = !produced && super::selector::can_take_events(q);
+            (stateless || stateful).then_some(*i)
         }
         _ => None,
     }
+}
+
+/// Whether rows inserted into `stream` only go to the output sink (an output stream no
+/// query reads, in an app without cycles): `emit_<stream>` is then the sink's
+/// `on_<stream>`, which a query may call directly.
+pub(crate) fn sink_only(ctx: &Ctx<'_>, stream: usize) -> bool {
+    let s = &ctx.plan.streams[stream];
+    s.output
+        && !ctx.plan.has_cycle
+        && s.consumers
+            .iter()
+            .all(|(i, _)| !emits(&ctx.plan.queries[*i]))
 }
 
 /// `true` when something events reach `stream` through `consume_<stream>`: query or trigger
@@ -623,6 +646,18 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         }
     });
     let endpoints = quote!(#sources #sinks);
+    let failure = ctx
+        .plan
+        .streams
+        .iter()
+        .any(|s| s.table.as_ref().is_some_and(|k| k.redis.is_some()))
+        .then(|| {
+            quote! {
+                fn failure(&self) -> ::core::option::Option<::std::string::String> {
+                    App::failure(self)
+                }
+            }
+        });
     // With no input streams, `decode` and `send` never read their arguments.
     let (data, ts) = if inputs.is_empty() {
         (format_ident!("_data"), format_ident!("_ts"))
@@ -684,6 +719,7 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             fn restore(&mut self, bytes: &[u8]) -> ::core::result::Result<(), #rt::state::StateError> {
                 App::restore(self, bytes)
             }
+            #failure
         }
     }
 }

@@ -23,6 +23,10 @@ pub(crate) struct ExprEnv<'a> {
     /// Per input, `true` when its access tokens name an `Option<&Event>` (the padded side
     /// of an outer join: `None` reads every attribute as NULL). Missing entries are `false`.
     pub optional: Vec<bool>,
+    /// Attributes read from somewhere else than their input: `(input, attr)` and the path of
+    /// an `Option<T>` holding the value (a grouped query reads its GROUP BY attributes from
+    /// the group's key, so its window need not keep them).
+    pub keys: Vec<((usize, usize), TokenStream)>,
 }
 
 impl ExprEnv<'_> {
@@ -38,6 +42,15 @@ impl ExprEnv<'_> {
             quote!(#access.#f),
             &self.ctx.plan.streams[*stream].attrs[attr],
         )
+    }
+
+    /// The path of the `Option<T>` holding attribute `attr` of input `input`, when the
+    /// attribute is read from a group key (see [`ExprEnv::keys`]).
+    fn key_path(&self, input: usize, attr: usize) -> Option<&TokenStream> {
+        self.keys
+            .iter()
+            .find(|(at, _)| *at == (input, attr))
+            .map(|(_, path)| path)
     }
 
     fn is_optional(&self, input: usize) -> bool {
@@ -103,6 +116,14 @@ impl ExprEnv<'_> {
                     t => value_type(rt, t),
                 };
                 quote!(::core::option::Option::None::<#ty>)
+            }
+            ExprKind::Attr { input, attr, .. } if self.key_path(*input, *attr).is_some() => {
+                let path = self.key_path(*input, *attr);
+                if e.ty == Type::String {
+                    quote!(#path.as_ref())
+                } else {
+                    quote!(#path)
+                }
             }
             ExprKind::Attr { input, attr, .. } if self.is_optional(*input) => {
                 self.optional_attr(*input, *attr, false)
@@ -214,6 +235,9 @@ impl ExprEnv<'_> {
             return self.indexed_attr(*input, *index, *attr, true);
         }
         if let ExprKind::Attr { input, attr, .. } = &e.kind {
+            if let Some(path) = self.key_path(*input, *attr) {
+                return quote!(#path.clone());
+            }
             if self.is_optional(*input) {
                 return self.optional_attr(*input, *attr, true);
             }

@@ -149,6 +149,7 @@ impl Join<'_> {
             aggregates: Vec::new(),
             now: quote!(__ef_now),
             optional: Vec::new(),
+            keys: Vec::new(),
         }
     }
 
@@ -431,6 +432,7 @@ impl Join<'_> {
             aggregates: Vec::new(),
             now: quote!(__ef_now),
             optional: (0..n).map(|i| self.join.optional(i)).collect(),
+            keys: Vec::new(),
         };
         let where_ = self.q.post_filter.as_ref().map(|c| {
             let c = where_env.gen(c);
@@ -544,6 +546,7 @@ impl Join<'_> {
             aggregates: Vec::new(),
             now: quote!(__ef_now),
             optional: (0..n).map(|i| self.join.optional(i)).collect(),
+            keys: Vec::new(),
         };
         let holds = |c: Option<&TExpr>| {
             c.map(|c| {
@@ -594,7 +597,11 @@ impl Join<'_> {
                 Contents::Window(_) | Contents::Index(_) => {
                     Some(quote!(#rt::window::Window::iter(#side_var)))
                 }
-                Contents::Table(_) => Some(quote!(#side_var.iter())),
+                Contents::Table(_) => Some(super::table::all_rows(
+                    self.ctx,
+                    self.q.inputs[i],
+                    &quote!(#side_var),
+                )),
             };
             let left = i
                 .checked_sub(1)
@@ -642,7 +649,13 @@ impl Join<'_> {
                     inputs: vec![(quote!(event), self.q.inputs[side])],
                     ..self.env_for(0, quote!(event))
                 };
-                let call = insert_call(&env, w, &quote!(__ef_window), &self.callback(side));
+                let call = insert_call(
+                    &env,
+                    w,
+                    &quote!(__ef_window),
+                    &quote!(event.clone()),
+                    &self.callback(side),
+                );
                 quote!(#call;)
             }
             None if s.triggers => {

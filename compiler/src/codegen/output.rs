@@ -55,6 +55,7 @@ pub(crate) fn output_stage(
             aggregates: Vec::new(),
             now: quote!(self.now),
             optional: Vec::new(),
+            keys: Vec::new(),
         };
         let (a, b) = (env(quote!(__ef_a.2)), env(quote!(__ef_b.2)));
         let keys = out.order_by.iter().map(|(e, desc)| {

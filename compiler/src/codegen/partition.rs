@@ -205,6 +205,7 @@ fn key_slot(
         aggregates: Vec::new(),
         now: quote!(self.now),
         optional: Vec::new(),
+        keys: Vec::new(),
     };
     let str_slot = |key: TokenStream| {
         quote! {

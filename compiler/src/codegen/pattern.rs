@@ -83,6 +83,22 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     let advance = format_ident!("{}_advance", name);
     methods.push(g.advance_method(&advance, &sel, &on_match));
     let nfa = &g.nfa;
+    // The live partial-match count (an `EVERY` without `WITHIN` can grow without bound).
+    // Inside a partition the field holds only the key being processed, so there is no
+    // app-wide count to give.
+    if q.partition.is_none() {
+        let count = format_ident!("{}_partial_matches", name);
+        let doc = format!(
+            " The partial matches query `{}` holds now (memory grows with them; `WITHIN` bounds them).",
+            q.name
+        );
+        methods.push(quote! {
+            #[doc = #doc]
+            pub fn #count(&self) -> usize {
+                self.#nfa.len()
+            }
+        });
+    }
     let timer = (
         quote!(self.#nfa.next_deadline()),
         quote! {
@@ -126,6 +142,7 @@ impl Gen<'_> {
             aggregates: Vec::new(),
             now: quote!(__ef_now),
             optional,
+            keys: Vec::new(),
         }
     }
 

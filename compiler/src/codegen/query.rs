@@ -49,6 +49,7 @@ pub(crate) fn single_env<'a>(ctx: &'a Ctx<'a>, q: &QueryPlan) -> ExprEnv<'a> {
         aggregates: Vec::new(),
         now: quote!(self.now),
         optional: Vec::new(),
+        keys: Vec::new(),
     }
 }
 
@@ -120,7 +121,7 @@ fn stateless_method(
 
 /// The STRING attributes a row may move out of the event: those it uses exactly once, as a
 /// whole column.
-fn movable(ctx: &Ctx<'_>, q: &QueryPlan) -> Vec<usize> {
+pub(crate) fn movable(ctx: &Ctx<'_>, q: &QueryPlan) -> Vec<usize> {
     let mut uses = vec![0usize; ctx.plan.streams[q.input].attrs.len()];
     for c in &q.columns {
         c.expr.visit(&mut |e| {
@@ -150,6 +151,25 @@ pub(crate) fn row(env: &ExprEnv<'_>, q: &QueryPlan) -> TokenStream {
 /// The output struct literal of query `q`, moving the attributes `moves` of input 0 out of
 /// an owned event.
 fn row_moving(env: &ExprEnv<'_>, q: &QueryPlan, moves: &[usize]) -> TokenStream {
+    row_with(env, q, |a| {
+        moves.contains(&a).then(|| {
+            let (path, source) = env.attr_path(0, a);
+            if source.nullable {
+                path
+            } else {
+                quote!(::core::option::Option::Some(#path))
+            }
+        })
+    })
+}
+
+/// The output struct literal of query `q`, where a column that is attribute `a` of input 0
+/// takes the value `moved(a)` (an `Option<T>` expression) when it gives one.
+pub(crate) fn row_with(
+    env: &ExprEnv<'_>,
+    q: &QueryPlan,
+    moved: impl Fn(usize) -> Option<TokenStream>,
+) -> TokenStream {
     let ctx = env.ctx;
     let target = &ctx.plan.streams[q.target];
     let names = &ctx.streams[q.target];
@@ -163,14 +183,7 @@ fn row_moving(env: &ExprEnv<'_>, q: &QueryPlan, moves: &[usize]) -> TokenStream 
             let v = match c.expr.kind {
                 ExprKind::Attr {
                     input: 0, attr: a, ..
-                } if moves.contains(&a) => {
-                    let (path, source) = env.attr_path(0, a);
-                    if source.nullable {
-                        path
-                    } else {
-                        quote!(::core::option::Option::Some(#path))
-                    }
-                }
+                } => moved(a).unwrap_or_else(|| env.owned(&c.expr)),
                 _ => env.owned(&c.expr),
             };
             if attr.nullable {

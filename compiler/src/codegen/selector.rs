@@ -13,7 +13,7 @@ use super::stream::value_type;
 use super::window::{insert_call, window_code};
 use super::Ctx;
 use crate::plan::QueryPlan;
-use crate::sema::ir::{AggCall, AggFunc};
+use crate::sema::ir::{AggCall, AggFunc, ExprKind, QueryKind, TExpr};
 use crate::sema::Type;
 use crate::syntax::ast::OutputEvents;
 use proc_macro2::{Ident, TokenStream, TokenTree};
@@ -33,13 +33,15 @@ pub(crate) struct Stateful {
 }
 
 /// The runtime aggregator of one call: its type, its input type and its argument.
-struct Agg {
-    ty: TokenStream,
-    input: TokenStream,
-    arg: TokenStream,
+pub(crate) struct Agg {
+    pub ty: TokenStream,
+    pub input: TokenStream,
+    pub arg: TokenStream,
 }
 
-fn aggregator(env: &ExprEnv<'_>, call: &AggCall) -> Agg {
+/// The runtime aggregator of `call`; `retracts` is false when no row ever leaves (no window,
+/// or a batch aggregated as it arrives), where `min`/`max` need no multiset.
+pub(crate) fn aggregator(env: &ExprEnv<'_>, call: &AggCall, retracts: bool) -> Agg {
     let rt = env.ctx.rt;
     let a = quote!(#rt::aggregate);
     let arg_ty = call.arg.as_ref().map_or(Type::Long, |x| x.ty);
@@ -80,14 +82,14 @@ fn aggregator(env: &ExprEnv<'_>, call: &AggCall) -> Agg {
             quote!(f64),
             owned(Type::Double),
         ),
-        AggFunc::Min => (quote!(#a::MinAggregator<#v>), v.clone(), owned(arg_ty)),
-        AggFunc::Max => (quote!(#a::MaxAggregator<#v>), v.clone(), owned(arg_ty)),
-        AggFunc::MinForever => (
+        AggFunc::Min if retracts => (quote!(#a::MinAggregator<#v>), v.clone(), owned(arg_ty)),
+        AggFunc::Max if retracts => (quote!(#a::MaxAggregator<#v>), v.clone(), owned(arg_ty)),
+        AggFunc::MinForever | AggFunc::Min => (
             quote!(#a::MinForeverAggregator<#v>),
             v.clone(),
             owned(arg_ty),
         ),
-        AggFunc::MaxForever => (
+        AggFunc::MaxForever | AggFunc::Max => (
             quote!(#a::MaxForeverAggregator<#v>),
             v.clone(),
             owned(arg_ty),
@@ -138,6 +140,8 @@ pub(crate) struct SelectorCode {
     pub state_binding: TokenStream,
     /// Declares the batch buffers; run it after `state_binding`.
     pub pendings: TokenStream,
+    /// [`Mode::OnArrival`]: adds the arriving `event` to its group (after `state_binding`).
+    pub arrive: TokenStream,
     /// The type of `__ef_rows`.
     pub rows_ty: TokenStream,
     /// The initial value of `__ef_rows` (the kept buffer, or a new vector).
@@ -153,19 +157,27 @@ pub(crate) struct SelectorCode {
     pub output_methods: TokenStream,
 }
 
-/// Generates the selector of `q` over `inputs` (access path and stream of each input);
-/// `batch` selects one row per group per batch.
-pub(crate) fn selector(
-    ctx: &Ctx<'_>,
-    q: &QueryPlan,
-    inputs: Vec<(TokenStream, usize)>,
-    batch: bool,
-) -> SelectorCode {
-    selector_over(ctx, q, inputs, Vec::new(), batch)
+/// How a query's aggregation meets its window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// One row per current and expired event; groups are looked up by key.
+    Sliding,
+    /// One row per group per batch, from the events the window replays when a batch closes.
+    Batch,
+    /// [`Mode::Sliding`] for a grouped query over a sliding window: each windowed event
+    /// carries the position of its group (`__ef_group`), looked up once on arrival, so an
+    /// expiry reaches the group without hashing, and GROUP BY attributes are read from the
+    /// group's key instead of being kept in the window.
+    Slotted,
+    /// A batch window whose batches are aggregated as events arrive (no expired events are
+    /// read, so the window only marks batch boundaries): each group keeps its aggregators
+    /// and what the row reads of its last event, and gives its row when the batch closes.
+    OnArrival,
 }
 
-/// [`selector`] where input `i` is an `Option<&Event>` when `optional[i]` (the padded side of
-/// an outer join).
+/// The selector of `q` over `inputs` (access path and stream of each input), where input `i`
+/// is an `Option<&Event>` when `optional[i]` (the padded side of an outer join); `batch`
+/// selects one row per group per batch.
 pub(crate) fn selector_over(
     ctx: &Ctx<'_>,
     q: &QueryPlan,
@@ -173,7 +185,69 @@ pub(crate) fn selector_over(
     optional: Vec<bool>,
     batch: bool,
 ) -> SelectorCode {
+    let mode = if batch { Mode::Batch } else { Mode::Sliding };
+    selector_in(ctx, q, inputs, optional, mode, &[], false)
+}
+
+/// Whether `q` reads expired events (directly, or through a snapshot rate limiter, which
+/// keeps the latest row and so also needs the rows of leaving events).
+fn reads_expired(q: &QueryPlan) -> bool {
+    q.events != OutputEvents::Current
+        || q.output
+            .rate
+            .as_ref()
+            .is_some_and(|r| r.mode == crate::syntax::ast::RateMode::Snapshot)
+}
+
+/// The GROUP BY keys of `q` that are plain attributes of its (single) input, with their
+/// position in the key: they are read from the group's key.
+fn key_attrs(q: &QueryPlan) -> Vec<(usize, usize)> {
+    q.group_by
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| match g.kind {
+            ExprKind::Attr { input: 0, attr, .. } => Some((attr, i)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads of the key attributes of `q` from the group key named `__ef_key`.
+fn key_reads(q: &QueryPlan) -> Vec<((usize, usize), TokenStream)> {
+    key_attrs(q)
+        .into_iter()
+        .map(|(attr, i)| {
+            let i = syn::Index::from(i);
+            ((0, attr), quote!(__ef_key.0 .#i))
+        })
+        .collect()
+}
+
+/// [`selector_over`] in mode `mode`; in [`Mode::OnArrival`] the window's callback only
+/// emits the batch at `Flush`, and [`SelectorCode::arrive`] aggregates each event. `moves`
+/// are attributes of an owned arriving event to move rather than clone: in
+/// [`Mode::Slotted`] into the current row from the locals `__ef_move_<attr>`, on arrival into
+/// the group's last event.
+fn selector_in(
+    ctx: &Ctx<'_>,
+    q: &QueryPlan,
+    inputs: Vec<(TokenStream, usize)>,
+    optional: Vec<bool>,
+    mode: Mode,
+    moves: &[usize],
+    direct: bool,
+) -> SelectorCode {
     let rt = ctx.rt;
+    // Where a row goes: the row buffer, or straight to the sink (`__ef_out`).
+    let on_target = format_ident!("on_{}", ctx.streams[q.target].snake);
+    let push =
+        |kind: TokenStream, ts: TokenStream, row: &TokenStream, key: &Option<TokenStream>| {
+            if direct {
+                quote!(__ef_out.#on_target(#ts, #rt::EventKind::#kind, &#row);)
+            } else {
+                quote!(__ef_rows.push((#rt::EventKind::#kind, #ts, #row #key));)
+            }
+        };
     let name = method(q);
     let target = &ctx.streams[q.target];
     let (target_ty, emit) = (&target.ty, super::query::emit_method(ctx, q));
@@ -190,16 +264,51 @@ pub(crate) fn selector_over(
             }
         })
         .collect();
+    let grouped = !q.group_by.is_empty();
+    // Where the row and HAVING read: the windowed event (its group's key for the GROUP BY
+    // attributes when slotted), or, on arrival, the group's last event and key.
     let env = ExprEnv {
         ctx,
-        inputs,
+        inputs: if mode == Mode::OnArrival {
+            vec![(quote!(__ef_group.last), q.input)]
+        } else {
+            inputs.clone()
+        },
         aggregates: values,
         now: quote!(__ef_now),
-        optional,
+        optional: optional.clone(),
+        keys: if matches!(mode, Mode::Slotted | Mode::OnArrival) {
+            key_reads(q)
+        } else {
+            Vec::new()
+        },
     };
-    let aggs: Vec<Agg> = q.aggregates.iter().map(|c| aggregator(&env, c)).collect();
-    let grouped = !q.group_by.is_empty();
-    let collapse = batch && (!aggs.is_empty() || grouped);
+    // Where aggregate arguments and group keys are computed: the arriving event on arrival.
+    let arrive_env = ExprEnv {
+        ctx,
+        inputs,
+        aggregates: Vec::new(),
+        now: quote!(__ef_now),
+        optional,
+        keys: if mode == Mode::Slotted {
+            env.keys.clone()
+        } else {
+            Vec::new()
+        },
+    };
+    // Rows leave only through a window (and not from a batch aggregated on arrival); a
+    // join's rows leave when its sides have windows.
+    let (retracts, maybe_unused) = match &q.kind {
+        QueryKind::Single => (q.window.is_some() && mode != Mode::OnArrival, false),
+        QueryKind::Join(_) => (true, true),
+        QueryKind::Pattern(_) => (false, false),
+    };
+    let aggs: Vec<Agg> = q
+        .aggregates
+        .iter()
+        .map(|c| aggregator(&arrive_env, c, retracts))
+        .collect();
+    let collapse = matches!(mode, Mode::Batch | Mode::OnArrival) && (!aggs.is_empty() || grouped);
     let key_tys = q.group_by.iter().map(|g| {
         let v = value_type(rt, g.ty);
         quote!(::core::option::Option<#v>)
@@ -209,13 +318,23 @@ pub(crate) fn selector_over(
     let key_val = quote!(#rt::aggregate::Total((#(#key_vals,)*)));
 
     let mut fields = Vec::new();
-    let state_field = format_ident!("{}_{}", name, if grouped { "groups" } else { "aggregates" });
+    let state_field = format_ident!(
+        "{}_{}",
+        name,
+        if grouped || mode == Mode::OnArrival {
+            "groups"
+        } else {
+            "aggregates"
+        }
+    );
     let agg_fields: Vec<Ident> = (0..aggs.len())
         .map(|i| format_ident!("agg_{}", i))
         .collect();
-    let aggs_ty = format_ident!("{}Aggregates", super::names::camel_case(&name.to_string()));
-    let items = (!aggs.is_empty()).then(|| {
-        let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
+    let camel = super::names::camel_case(&name.to_string());
+    let aggs_ty = format_ident!("{}Aggregates", camel);
+    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
+    let mut items = TokenStream::new();
+    items.extend((!aggs.is_empty()).then(|| {
         let doc = format!(" The aggregators of query `{}`.", q.name);
         let defs = aggs
             .iter()
@@ -239,8 +358,20 @@ pub(crate) fn selector_over(
                 quote!(<#ty as #rt::aggregate::Aggregator<#input>>::#name(&mut self.#f, #f);)
             })
         };
-        let (adds, removes) = (op(quote!(add)), op(quote!(remove)));
-        // `remove` carries `#[allow(dead_code)]`: queries without a window never retract.
+        let adds = op(quote!(add));
+        // Queries whose rows never leave have no `remove`.
+        let remove = retracts.then(|| {
+            let removes = op(quote!(remove));
+            let allow = maybe_unused.then(|| quote!(#[allow(dead_code)]));
+            quote! {
+                /// A row leaves: each aggregator retracts its argument.
+                #[inline]
+                #allow
+                fn remove(&mut self, #(#params),*) {
+                    #(#removes)*
+                }
+            }
+        });
         let outs = q.aggregates.iter().map(|c| {
             let v = value_type(rt, c.ty);
             quote!(::core::option::Option<#v>)
@@ -264,12 +395,7 @@ pub(crate) fn selector_over(
                     #(#adds)*
                 }
 
-                /// A row leaves: each aggregator retracts its argument.
-                #[inline]
-                #[allow(dead_code)]
-                fn remove(&mut self, #(#params),*) {
-                    #(#removes)*
-                }
+                #remove
 
                 /// The current value of every aggregate.
                 #[inline]
@@ -278,8 +404,62 @@ pub(crate) fn selector_over(
                 }
             }
         }
-    });
-    if !aggs.is_empty() {
+    }));
+    // On arrival: what the row reads of a group's last event (its type and how to build it
+    // from the arriving `event`), `None` when it reads nothing.
+    let last: Option<(TokenStream, TokenStream)> = (mode == Mode::OnArrival)
+        .then(|| {
+            let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
+            let read = attrs_read(
+                q.columns.iter().map(|c| &c.expr).chain(q.having.as_ref()),
+                &keys,
+            );
+            if read.is_empty() {
+                return None;
+            }
+            let doc = format!(
+                " What query `{}` keeps of the last event of each group of a batch.",
+                q.name
+            );
+            Some(
+                match projection(ctx, q, format_ident!("{}Last", camel), &doc, &read, false) {
+                    Some(p) => {
+                        items.extend(p.item);
+                        let ctor = if moves.is_empty() {
+                            p.ctor
+                        } else {
+                            p.ctor_moving
+                        };
+                        (p.ty, ctor)
+                    }
+                    None if moves.is_empty() => {
+                        let input = &ctx.streams[q.input].ty;
+                        (quote!(#input), quote!(event.clone()))
+                    }
+                    None => {
+                        let input = &ctx.streams[q.input].ty;
+                        (quote!(#input), quote!(event))
+                    }
+                },
+            )
+        })
+        .flatten();
+    let aggs_state = if aggs.is_empty() {
+        quote!(())
+    } else {
+        quote!(#aggs_ty)
+    };
+    if mode == Mode::OnArrival {
+        let last_ty = match &last {
+            Some((ty, _)) => ty.clone(),
+            None => quote!(()),
+        };
+        fields.push((
+            state_field.clone(),
+            quote!(#rt::aggregate::GroupMap<#key_ty, #rt::aggregate::BatchGroup<#aggs_state, #last_ty>>),
+            quote!(#rt::aggregate::GroupMap::new()),
+        ));
+    } else if !aggs.is_empty() {
         if grouped {
             fields.push((
                 state_field.clone(),
@@ -317,13 +497,37 @@ pub(crate) fn selector_over(
         }
     };
     let row_expr = row(&env, q);
+    // Slotted, owned: the current row takes the moved attributes (the arriving event's).
+    let current_row = if mode == Mode::Slotted && !moves.is_empty() {
+        super::query::row_with(&env, q, |a| {
+            moves.contains(&a).then(|| {
+                let local = format_ident!("__ef_move_{}", a);
+                let normal = env.owned(&TExpr::new(
+                    ExprKind::Attr {
+                        input: 0,
+                        attr: a,
+                        name: String::new(),
+                    },
+                    ctx.plan.streams[q.input].attrs[a].ty,
+                    crate::syntax::ast::Span::default(),
+                ));
+                quote!(#local.take().unwrap_or_else(|| #normal))
+            })
+        })
+    } else {
+        row_expr.clone()
+    };
     let having = q.having.as_ref().map(|h| {
         let h = env.gen(h);
         quote!(#rt::expr::holds(#h))
     });
+    // `if #having { push }`, or just the push without HAVING.
+    let guard = having.clone();
+    let guarded = move |push: TokenStream| match &guard {
+        Some(h) => quote!(if #h { #push }),
+        None => push,
+    };
     let having = having.unwrap_or_else(|| quote!(true));
-    // A snapshot limiter keeps the latest row, so it also needs the rows of leaving events
-    // (their aggregates reflect the expiry).
     let snapshot = q
         .output
         .rate
@@ -340,6 +544,37 @@ pub(crate) fn selector_over(
     // What an entering or leaving event does: update, then produce a row.
     let on_event =
         |op: TokenStream, kind: TokenStream, wanted: bool, pending: &Ident| -> TokenStream {
+            if mode == Mode::OnArrival {
+                return quote!();
+            }
+            if mode == Mode::Slotted {
+                let args = aggs.iter().map(|a| &a.arg);
+                let row_expr = if op.to_string() == "add" {
+                    &current_row
+                } else {
+                    &row_expr
+                };
+                let output = wanted.then(|| {
+                    let push = guarded(push(kind.clone(), quote!(ts), row_expr, &row_key));
+                    quote! {
+                        let __ef_values = __ef_aggs.values();
+                        #push
+                    }
+                });
+                let body = quote!(__ef_aggs.#op(#(#args),*); #output);
+                let key = if mentions(&body, "__ef_key") {
+                    quote!(__ef_key)
+                } else {
+                    quote!(_)
+                };
+                return quote! {
+                    if let ::core::option::Option::Some((#key, __ef_aggs)) =
+                        __ef_state.entry_at(event.__ef_group as usize)
+                    {
+                        #body
+                    }
+                };
+            }
             let pending_key = (collapse || keyed) && wanted;
             let key = ((grouped && !aggs.is_empty()) || pending_key)
                 .then(|| quote!(let __ef_key = #key_val;));
@@ -355,11 +590,7 @@ pub(crate) fn selector_over(
                     };
                 }
             } else {
-                quote! {
-                    if #having {
-                        __ef_rows.push((#rt::EventKind::#kind, ts, #row_expr #row_key));
-                    }
-                }
+                guarded(push(kind.clone(), quote!(ts), &row_expr, &row_key))
             };
             quote!(#key #update #output)
         };
@@ -378,10 +609,11 @@ pub(crate) fn selector_over(
         &pending_expired,
     );
     let drain = |pending: &Ident, kind: TokenStream| {
+        let push_row = push(kind, quote!(__ef_ts), &quote!(__ef_row), &row_key);
         quote! {
             for (__ef_key, __ef_slot) in #pending.iter_mut() {
                 if let ::core::option::Option::Some((__ef_ts, __ef_row)) = __ef_slot.take() {
-                    __ef_rows.push((#rt::EventKind::#kind, __ef_ts, __ef_row #row_key));
+                    #push_row
                 }
             }
             #pending.clear();
@@ -392,7 +624,31 @@ pub(crate) fn selector_over(
         (false, true) => quote!(__ef_state.clear();),
         (false, false) => quote!(*__ef_state = ::core::default::Default::default();),
     };
-    let (on_reset, on_flush) = if collapse {
+    let (on_reset, on_flush) = if mode == Mode::OnArrival {
+        let values =
+            (!aggs.is_empty()).then(|| quote!(let __ef_values = __ef_group.aggs.values();));
+        let push = guarded(push(
+            quote!(Current),
+            quote!(__ef_group.last_ts),
+            &row_expr,
+            &row_key,
+        ));
+        let body = quote!(#values #push);
+        let key = if mentions(&body, "__ef_key") {
+            quote!(__ef_key)
+        } else {
+            quote!(_)
+        };
+        (
+            quote!(),
+            quote! {
+                for (#key, __ef_group) in __ef_state.iter() {
+                    #body
+                }
+                __ef_state.clear();
+            },
+        )
+    } else if collapse {
         (
             {
                 let d = drain(&pending_expired, quote!(Expired));
@@ -403,9 +659,24 @@ pub(crate) fn selector_over(
     } else {
         (reset_state, quote!())
     };
-    let state_binding =
-        (!aggs.is_empty()).then(|| quote!(let __ef_state = &mut self.#state_field;));
-    let pendings = collapse.then(|| {
+    // On arrival: the event joins its group of the open batch.
+    let arrive = (mode == Mode::OnArrival).then(|| {
+        let probe = key_probe(&arrive_env, q);
+        let args = aggs.iter().map(|a| &a.arg);
+        let add = (!aggs.is_empty()).then(|| quote!(__ef_group.aggs.add(#(#args),*);));
+        let keep = last
+            .as_ref()
+            .map(|(_, ctor)| quote!(__ef_group.last = #ctor;));
+        quote! {
+            let __ef_group = __ef_state.state_of(&#probe);
+            #add
+            __ef_group.last_ts = ts;
+            #keep
+        }
+    });
+    let has_state = !aggs.is_empty() || mode == Mode::OnArrival;
+    let state_binding = has_state.then(|| quote!(let __ef_state = &mut self.#state_field;));
+    let pendings = (collapse && mode == Mode::Batch).then(|| {
         quote! {
             let mut #pending_current = #rt::aggregate::GroupMap::<#key_ty, ::core::option::Option<(i64, #target_ty)>>::new();
             let mut #pending_expired = #rt::aggregate::GroupMap::<#key_ty, ::core::option::Option<(i64, #target_ty)>>::new();
@@ -419,7 +690,9 @@ pub(crate) fn selector_over(
     // The row buffer is kept between calls (no allocation per event) unless output shaping
     // rebuilds it.
     let rows_field = format_ident!("{}_rows", name);
-    let emit_rows = if shape.is_empty() {
+    let emit_rows = if direct {
+        quote!()
+    } else if shape.is_empty() {
         fields.push((
             rows_field.clone(),
             rows_ty.clone(),
@@ -439,20 +712,23 @@ pub(crate) fn selector_over(
             }
         }
     };
-    let new_rows = if shape.is_empty() {
+    let new_rows = if direct {
+        quote!()
+    } else if shape.is_empty() {
         quote!(::core::mem::take(&mut self.#rows_field))
     } else {
         quote!(::std::vec::Vec::new())
     };
     SelectorCode {
         fields,
-        items: quote!(#items),
+        items,
         on_current,
         on_expired,
         on_reset,
         on_flush,
         state_binding: quote!(#state_binding),
         pendings: quote!(#pendings),
+        arrive: quote!(#arrive),
         rows_ty,
         new_rows,
         emit_rows,
@@ -462,8 +738,162 @@ pub(crate) fn selector_over(
     }
 }
 
-/// Generates the state, methods and timer of single-stream stateful query `q`.
-pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
+/// The borrowed group key of `q` (a [`KeyPart`](eventflux_runtime) tuple) computed from the
+/// arriving event in `env`: attributes are borrowed, other key expressions evaluated.
+fn key_probe(env: &ExprEnv<'_>, q: &QueryPlan) -> TokenStream {
+    let parts = q.group_by.iter().map(|g| {
+        let string = matches!(g.ty, Type::String | Type::Null);
+        match &g.kind {
+            ExprKind::Attr { input: 0, attr, .. } => {
+                let (path, a) = env.attr_path(0, *attr);
+                match (a.nullable, string) {
+                    (true, true) => quote!(#path.as_deref()),
+                    (true, false) => quote!(#path),
+                    (false, true) => quote!(::core::option::Option::Some(&*#path)),
+                    (false, false) => quote!(::core::option::Option::Some(#path)),
+                }
+            }
+            _ if string => {
+                let v = env.owned(g);
+                quote!(#v.as_deref())
+            }
+            _ => env.gen(g),
+        }
+    });
+    quote!((#(#parts,)*))
+}
+
+/// The attributes of input 0 that `exprs` read, except those in `skip`, in schema order.
+fn attrs_read<'e>(exprs: impl Iterator<Item = &'e TExpr>, skip: &[usize]) -> Vec<usize> {
+    let mut read = std::collections::BTreeSet::new();
+    for e in exprs {
+        e.visit(&mut |x| {
+            if let ExprKind::Attr { input: 0, attr, .. } = x.kind {
+                if !skip.contains(&attr) {
+                    read.insert(attr);
+                }
+            }
+        });
+    }
+    read.into_iter().collect()
+}
+
+/// A struct holding some attributes of `q`'s input: what a window keeps of each event, or
+/// what a batch group keeps of its last event. Its fields are named like the input's, so
+/// expressions over the input read it unchanged.
+struct Projection {
+    /// The struct.
+    item: TokenStream,
+    /// Its type.
+    ty: TokenStream,
+    /// Builds it from `event` (the input event; `__ef_slot` is the group position).
+    ctor: TokenStream,
+    /// Builds it by moving the fields out of an owned `event`.
+    ctor_moving: TokenStream,
+    /// It has no field (use `()` instead).
+    empty: bool,
+}
+
+/// The projection of `q`'s input on `attrs` (plus the group position `__ef_group` when
+/// `slotted`), or `None` when it would be the whole input (use the input's own type).
+fn projection(
+    ctx: &Ctx<'_>,
+    q: &QueryPlan,
+    ty: Ident,
+    doc: &str,
+    attrs: &[usize],
+    slotted: bool,
+) -> Option<Projection> {
+    let rt = ctx.rt;
+    let stream = &ctx.plan.streams[q.input];
+    if !slotted && attrs.len() == stream.attrs.len() {
+        return None;
+    }
+    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
+    let names = &ctx.streams[q.input];
+    let defs = attrs.iter().map(|&i| {
+        let (f, fty) = (
+            &names.fields[i],
+            super::stream::field_type(rt, &stream.attrs[i]),
+        );
+        let fdoc = format!(" `{}`.", stream.attrs[i].name);
+        quote!(#[doc = #fdoc] pub #f: #fty)
+    });
+    let inits = attrs.iter().map(|&i| {
+        let f = &names.fields[i];
+        if stream.attrs[i].ty == Type::String {
+            quote!(#f: event.#f.clone())
+        } else {
+            quote!(#f: event.#f)
+        }
+    });
+    let moving = attrs.iter().map(|&i| {
+        let f = &names.fields[i];
+        quote!(#f: event.#f)
+    });
+    let (group_def, group_init) = if slotted {
+        (
+            Some(quote!(#[doc = " Position of the event's group."] pub __ef_group: u32,)),
+            Some(quote!(__ef_group: __ef_slot as u32,)),
+        )
+    } else {
+        (None, None)
+    };
+    Some(Projection {
+        item: quote! {
+            #[doc = #doc]
+            #[derive(Clone, Debug, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
+            #[serde(crate = #serde_crate)]
+            pub struct #ty {
+                #(#defs,)*
+                #group_def
+            }
+        },
+        ty: quote!(#ty),
+        ctor: quote!(#ty { #(#inits,)* #group_init }),
+        ctor_moving: quote!(#ty { #(#moving,)* #group_init }),
+        empty: attrs.is_empty() && !slotted,
+    })
+}
+
+/// The mode of single-stream stateful query `q`.
+fn mode_of(q: &QueryPlan) -> Mode {
+    let grouped = !q.group_by.is_empty();
+    let aggregates = !q.aggregates.is_empty();
+    match &q.window {
+        None => Mode::Sliding,
+        Some(w) if super::window::is_batch(w) => {
+            // Windows whose batch is closed by time alone (or by its n-th event, which has
+            // been aggregated by then) can aggregate each event as it arrives.
+            if (grouped || aggregates)
+                && !reads_expired(q)
+                && matches!(w.name.as_str(), "timeBatch" | "lengthBatch" | "cron")
+            {
+                Mode::OnArrival
+            } else {
+                Mode::Batch
+            }
+        }
+        Some(_) if grouped && aggregates => Mode::Slotted,
+        Some(_) => Mode::Sliding,
+    }
+}
+
+/// Whether single-stream stateful query `q` has a use for owning its input events: a
+/// slotted window moves the STRING GROUP BY attributes of the arriving event into its row
+/// (the window does not keep them), a batch aggregated on arrival moves the last event's.
+pub(crate) fn can_take_events(q: &QueryPlan) -> bool {
+    matches!(q.kind, QueryKind::Single)
+        && q.partition.is_none()
+        && q.table_op.is_none()
+        && q.inputs.len() <= 1
+        && matches!(mode_of(q), Mode::Slotted | Mode::OnArrival)
+}
+
+/// Generates the state, methods and timer of single-stream stateful query `q`; `owned`
+/// asks for the method taking the event by value (see [`can_take_events`]), named
+/// [`super::query::owned_entry`].
+pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> Stateful {
     let rt = ctx.rt;
     let name = method(q);
     let input_ty = &ctx.streams[q.input].ty;
@@ -474,12 +904,82 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         aggregates: Vec::new(),
         now: quote!(__ef_now),
         optional: Vec::new(),
+        keys: Vec::new(),
+    };
+    let mode = mode_of(q);
+    let owned = owned && can_take_events(q);
+    // Rows that only go to the sink skip the row buffer.
+    let direct =
+        q.output.is_plain() && q.table_op.is_none() && super::app::sink_only(ctx, q.target);
+    // What the window keeps of each event: the attributes read after it (in slotted mode
+    // without the GROUP BY attributes, read from the group key, and with the group position).
+    let camel = super::names::camel_case(&name.to_string());
+    let projection = match (&q.window, mode) {
+        (None, _) | (_, Mode::OnArrival) => None,
+        (Some(w), _) => {
+            let slotted = mode == Mode::Slotted;
+            let skip: Vec<usize> = if slotted {
+                key_attrs(q).into_iter().map(|(a, _)| a).collect()
+            } else {
+                Vec::new()
+            };
+            let sort_keys = if w.name == "sort" { &w.attrs[..] } else { &[] };
+            let exprs = q
+                .columns
+                .iter()
+                .map(|c| &c.expr)
+                .chain(q.having.as_ref())
+                .chain(q.aggregates.iter().filter_map(|a| a.arg.as_ref()))
+                .chain(if slotted { &[][..] } else { &q.group_by[..] })
+                .chain(sort_keys);
+            let mut read = attrs_read(exprs, &skip);
+            if let Some(c) = &w.condition {
+                read.extend(super::window::condition_attrs(
+                    c,
+                    ctx.plan.streams[q.input].attrs.len(),
+                ));
+                read.sort_unstable();
+                read.dedup();
+            }
+            let doc = format!(
+                " What query `{}` keeps in its window of each `{}` event.",
+                q.name, ctx.plan.streams[q.input].name
+            );
+            projection(
+                ctx,
+                q,
+                format_ident!("{}Event", camel),
+                &doc,
+                &read,
+                slotted,
+            )
+        }
+    };
+    let keeps_nothing = projection.as_ref().is_some_and(|p| p.empty);
+    let (window_event_ty, window_event) = match (&projection, mode) {
+        (_, Mode::OnArrival) => (quote!(()), quote!(())),
+        (Some(_), _) if keeps_nothing => (quote!(()), quote!(())),
+        (Some(p), _) => (p.ty.clone(), p.ctor.clone()),
+        (None, _) => (input_ty.clone(), quote!(event.clone())),
+    };
+    // Owned events: slotted, the STRING GROUP BY columns move from the arriving event into
+    // its current row (the window keeps no copy); on arrival, what the group keeps of its last
+    // event moves (see `selector_in`).
+    let moves: Vec<usize> = match mode {
+        Mode::Slotted if owned && q.events != OutputEvents::Expired => {
+            let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
+            super::query::movable(ctx, q)
+                .into_iter()
+                .filter(|a| keys.contains(a))
+                .collect()
+        }
+        Mode::OnArrival if owned => (0..ctx.plan.streams[q.input].attrs.len()).collect(),
+        _ => Vec::new(),
     };
     let wcode = q
         .window
         .as_ref()
-        .map(|w| window_code(&env, w, &input_ty, q.events != OutputEvents::Current));
-    let batch = wcode.as_ref().is_some_and(|w| w.batch);
+        .map(|w| window_code(&env, w, &window_event_ty, q.events != OutputEvents::Current));
     let window_field = format_ident!("{}_window", name);
     let SelectorCode {
         mut fields,
@@ -490,16 +990,57 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         on_flush,
         state_binding,
         pendings,
+        arrive,
         rows_ty,
         new_rows,
         emit_rows,
         observe,
         output_timer,
         output_methods,
-    } = selector(ctx, q, vec![(quote!(event), q.input)], batch);
+    } = selector_in(
+        ctx,
+        q,
+        vec![(quote!(event), q.input)],
+        Vec::new(),
+        mode,
+        &moves,
+        direct,
+    );
+    // Rows are collected and emitted after the window call, or go straight to the sink.
+    let rows = if direct {
+        quote!(let __ef_out = &mut self.output;)
+    } else {
+        quote!(let mut __ef_rows: #rows_ty = #new_rows;)
+    };
+    let items = match &projection {
+        Some(p) if !p.empty => {
+            let item = &p.item;
+            quote!(#items #item)
+        }
+        _ => items,
+    };
     if let Some(w) = &wcode {
         fields.insert(0, (window_field.clone(), w.ty.clone(), w.init.clone()));
     }
+    // An expression window's condition: a policy struct, whose aggregates are state.
+    let retention = q
+        .window
+        .as_ref()
+        .and_then(|w| w.condition.as_ref())
+        .map(|c| {
+            let ty = format_ident!("{}Retention", camel);
+            let field = format_ident!("{}_retention", name);
+            let item = super::window::retention_policy(ctx, q, c, &window_event_ty, &ty);
+            fields.insert(
+                1,
+                (
+                    field.clone(),
+                    quote!(#ty),
+                    quote!(::core::default::Default::default()),
+                ),
+            );
+            (field, item)
+        });
     let uses_now = |t: &TokenStream| mentions(t, "__ef_now");
     let filter = super::query::filter_guard(ctx, q);
     let doc = format!(" Query `{}`.", q.name);
@@ -513,7 +1054,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
                 #observe
                 #filter
                 #now
-                let mut __ef_rows: #rows_ty = #new_rows;
+                #rows
                 {
                     #state_binding
                     #body
@@ -526,7 +1067,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             fields,
             methods,
             timers: output_timer.into_iter().collect(),
-            items: quote!(#items),
+            items,
         };
     };
     let wr = quote!(#rt::window::WindowEvent);
@@ -537,17 +1078,61 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         arm(quote!(#wr::Flush), on_flush),
     ];
     let callback = quote!(|__ef_emitted| match __ef_emitted { #(#arms)* });
-    let now = uses_now(&callback).then(|| quote!(let __ef_now = self.now;));
-    let insert = insert_call(&env, w, &quote!(__ef_window), &callback);
-    let window_code = wcode.as_ref();
-    let timed = window_code.is_some_and(|w| w.timed);
+    let now = uses_now(&quote!(#callback #arrive)).then(|| quote!(let __ef_now = self.now;));
+    let insert = match &retention {
+        Some((field, _)) => quote! {
+            __ef_window.insert(ts, #window_event, &mut self.#field, #callback)
+        },
+        None => insert_call(&env, w, &quote!(__ef_window), &window_event, &callback),
+    };
+    let timed = wcode.as_ref().is_some_and(|w| w.timed);
+    // Slotted: the event's group position, looked up (by borrowed key) before it enters.
+    let slot = (mode == Mode::Slotted).then(|| {
+        let probe = key_probe(&env, q);
+        let takes = moves.iter().map(|&a| {
+            let f = super::stream::field(ctx, q.input, a);
+            let local = format_ident!("__ef_move_{}", a);
+            if ctx.plan.streams[q.input].attrs[a].nullable {
+                quote!(let mut #local = ::core::option::Option::Some(event.#f);)
+            } else {
+                quote!(let mut #local = ::core::option::Option::Some(::core::option::Option::Some(event.#f));)
+            }
+        });
+        quote! {
+            let __ef_slot = __ef_state.slot_of(&#probe);
+            #(#takes)*
+        }
+    });
+    // On arrival: batches due by now close first (a time batch closing at `ts` does not
+    // contain the event), then the event joins its group, then the window counts it (a
+    // length batch that it fills closes with it).
+    let arrival = if mode == Mode::OnArrival && timed {
+        // The insert after `advance(ts)` has nothing left to fire.
+        let insert = insert_call(
+            &env,
+            w,
+            &quote!(__ef_window),
+            &window_event,
+            &quote!(|_| {}),
+        );
+        quote! {
+            #rt::window::Window::advance(__ef_window, ts, #callback);
+            #arrive
+            #insert;
+        }
+    } else if mode == Mode::OnArrival {
+        quote!(#arrive #insert;)
+    } else {
+        quote!(#slot #insert;)
+    };
     let advance = format_ident!("{}_advance", name);
     let advance_method = timed.then(|| {
+        let now = uses_now(&callback).then(|| quote!(let __ef_now = self.now;));
         quote! {
             /// Fires the window's timers due at or before `at`.
             fn #advance(&mut self, at: i64) {
                 #now
-                let mut __ef_rows: #rows_ty = #new_rows;
+                #rows
                 {
                     let __ef_window = &mut self.#window_field;
                     #state_binding
@@ -568,20 +1153,38 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             },
         )
     });
+    let body = quote! {
+        #observe
+        #filter
+        #now
+        #rows
+        {
+            let __ef_window = &mut self.#window_field;
+            #state_binding
+            #pendings
+            #arrival
+        }
+        #emit_rows
+    };
+    // A window keeping nothing of the events (e.g. for `count()`) does not read them.
+    let event = if mentions(&body, "event") {
+        quote!(event)
+    } else {
+        quote!(_event)
+    };
+    let (name, by) = if owned {
+        (super::query::owned_entry(q), quote!())
+    } else {
+        (name, quote!(&))
+    };
+    let items = match &retention {
+        Some((_, item)) => quote!(#items #item),
+        None => items,
+    };
     let methods = quote! {
         #[doc = #doc]
-        fn #name(&mut self, ts: i64, event: &#input_ty) {
-            #observe
-            #filter
-            #now
-            let mut __ef_rows: #rows_ty = #new_rows;
-            {
-                let __ef_window = &mut self.#window_field;
-                #state_binding
-                #pendings
-                #insert;
-            }
-            #emit_rows
+        fn #name(&mut self, ts: i64, #event: #by #input_ty) {
+            #body
         }
         #advance_method
         #output_methods
@@ -590,6 +1193,6 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         fields,
         methods,
         timers: timer.into_iter().chain(output_timer).collect(),
-        items: quote!(#items),
+        items,
     }
 }

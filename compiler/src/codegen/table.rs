@@ -5,6 +5,12 @@
 //! A lookup is chosen from the condition's equalities on the row's columns
 //! ([`crate::plan::keys::table_lookup`]); the whole condition is still checked on every row the
 //! lookup returns. Rows are visited in insertion order.
+//!
+//! A table declared `WITH (extension = 'redis', ...)` is a runtime `RedisTable` instead: the
+//! same statements, with rows read from Redis as owned values (a `Vec`/`Option` of
+//! `(RedisKey, Row)` that the generated loops borrow), rows identified by their Redis key,
+//! lookups by primary key or else a scan (an index lookup scans too), and no snapshot
+//! record (the rows live in Redis).
 
 use super::expr::ExprEnv;
 use super::query::method;
@@ -14,6 +20,7 @@ use crate::plan::keys::{table_lookup, Lookup};
 use crate::plan::QueryPlan;
 use crate::sema::catalog::TableKeys;
 use crate::sema::ir::TExpr;
+use crate::sema::store::RedisStore;
 use crate::sema::table::TableOp;
 use crate::sema::Type;
 use proc_macro2::{Ident, TokenStream};
@@ -37,8 +44,23 @@ fn keys<'a>(ctx: &'a Ctx<'_>, table: usize) -> &'a TableKeys {
     static NONE: TableKeys = TableKeys {
         primary_key: Vec::new(),
         indexes: Vec::new(),
+        redis: None,
     };
     ctx.plan.streams[table].table.as_ref().unwrap_or(&NONE)
+}
+
+/// The Redis options of `table`, when it is kept in Redis.
+pub(crate) fn redis<'a>(ctx: &'a Ctx<'_>, table: usize) -> Option<&'a RedisStore> {
+    keys(ctx, table).redis.as_ref()
+}
+
+/// Every row of `table` (held by `container`), borrowed, as an iterator of `(id, &Row)`.
+pub(crate) fn all_rows(ctx: &Ctx<'_>, table: usize, container: &TokenStream) -> TokenStream {
+    if redis(ctx, table).is_some() {
+        quote!(#container.scan().iter())
+    } else {
+        quote!(#container.iter())
+    }
 }
 
 /// The generated enum of a table's secondary-index keys.
@@ -91,7 +113,7 @@ fn probe_key(env: &ExprEnv<'_>, values: &[TExpr]) -> TokenStream {
 
 /// The rows of `table` (held by `container`, a `&Table`) that may satisfy `cond` (which reads
 /// the row as input `row`; its other inputs are read through `env`), as an iterator of
-/// `(RowId, &Row)`.
+/// `(RowId, &Row)`; for a Redis table, of `&(RedisKey, Row)`.
 pub(crate) fn candidates(
     env: &ExprEnv<'_>,
     table: usize,
@@ -99,18 +121,78 @@ pub(crate) fn candidates(
     row: usize,
     container: &TokenStream,
 ) -> TokenStream {
+    let rows = lookup(env, table, cond, row, container);
+    if redis(env.ctx, table).is_some() {
+        quote!(#rows.iter())
+    } else {
+        rows
+    }
+}
+
+/// [`candidates`], for statements that change the table: for a Redis table an iterator of
+/// owned `(RedisKey, Row)`, so the table is free to change while they are visited.
+fn candidates_owned(
+    env: &ExprEnv<'_>,
+    table: usize,
+    cond: Option<&TExpr>,
+    row: usize,
+    container: &TokenStream,
+) -> TokenStream {
+    let rows = lookup(env, table, cond, row, container);
+    if redis(env.ctx, table).is_some() {
+        quote!(#rows.into_iter())
+    } else {
+        rows
+    }
+}
+
+/// The lookup call: an iterator for an in-memory table; for a Redis table an `Option`
+/// (by primary key) or a `Vec` (scan) of owned rows.
+fn lookup(
+    env: &ExprEnv<'_>,
+    table: usize,
+    cond: Option<&TExpr>,
+    row: usize,
+    container: &TokenStream,
+) -> TokenStream {
     let ctx = env.ctx;
+    let in_redis = redis(ctx, table).is_some();
     match table_lookup(keys(ctx, table), cond, row) {
         Lookup::Primary(values) => {
             let key = probe_key(env, &values);
-            quote!(#container.find(&#key).into_iter())
+            if in_redis {
+                quote!(#container.find(&#key))
+            } else {
+                quote!(#container.find(&#key).into_iter())
+            }
         }
+        // Redis keeps no secondary index: the condition is checked on every row.
+        Lookup::Index(..) | Lookup::Scan if in_redis => quote!(#container.scan()),
         Lookup::Index(n, values) => {
             let key = probe_key(env, &values);
             let (ty, variant) = (index_key_ty(ctx, table), format_ident!("I{}", n));
             quote!(#container.lookup(&#ty::#variant(#key)))
         }
         Lookup::Scan => quote!(#container.iter()),
+    }
+}
+
+/// The type of a row id of `table` (`RowId`, or `RedisKey` for a Redis table).
+fn id_ty(ctx: &Ctx<'_>, table: usize) -> TokenStream {
+    let rt = ctx.rt;
+    if redis(ctx, table).is_some() {
+        quote!(#rt::table::RedisKey)
+    } else {
+        quote!(#rt::table::RowId)
+    }
+}
+
+/// How a method taking a row id is given the owned id `__ef_id`.
+fn id_arg(ctx: &Ctx<'_>, table: usize) -> TokenStream {
+    if redis(ctx, table).is_some() {
+        quote!(&__ef_id)
+    } else {
+        quote!(__ef_id)
     }
 }
 
@@ -134,6 +216,7 @@ pub(crate) fn in_table(env: &ExprEnv<'_>, table: &str, row: usize, cond: &TExpr)
         aggregates: env.aggregates.clone(),
         now: env.now.clone(),
         optional,
+        keys: Vec::new(),
     };
     let c = inner.gen(cond);
     let rows = candidates(&inner, t, Some(cond), row, &quote!(self.#f));
@@ -144,8 +227,11 @@ pub(crate) fn in_table(env: &ExprEnv<'_>, table: &str, row: usize, cond: &TExpr)
 
 /// What the tables add to the `App`.
 pub(crate) struct TablesCode {
-    /// One field per table: name, type, initial value.
+    /// One field per in-memory table: name, type, initial value (part of snapshots).
     pub fields: Vec<(Ident, TokenStream, TokenStream)>,
+    /// One field per Redis table: name, type, initial value (not in snapshots: the rows
+    /// live in Redis).
+    pub external: Vec<(Ident, TokenStream, TokenStream)>,
     /// The methods receiving the rows of queries that insert or upsert into a table.
     pub methods: TokenStream,
     /// The `TableRow` impls and index key enums.
@@ -156,15 +242,23 @@ pub(crate) struct TablesCode {
 pub(crate) fn tables(ctx: &Ctx<'_>) -> TablesCode {
     let rt = ctx.rt;
     let mut fields = Vec::new();
+    let mut external = Vec::new();
     let mut items = Vec::new();
     for (t, s) in ctx.plan.streams.iter().enumerate() {
         let Some(keys) = &s.table else { continue };
         let ty = &ctx.streams[t].ty;
-        fields.push((
-            field(ctx, t),
-            quote!(#rt::table::Table<#ty>),
-            quote!(#rt::table::Table::new()),
-        ));
+        match &keys.redis {
+            Some(store) => external.push((
+                field(ctx, t),
+                quote!(#rt::table::RedisTable<#ty>),
+                redis_init(ctx, &s.name, store),
+            )),
+            None => fields.push((
+                field(ctx, t),
+                quote!(#rt::table::Table<#ty>),
+                quote!(#rt::table::Table::new()),
+            )),
+        }
         items.push(row_impl(ctx, t, keys));
     }
     let methods = ctx
@@ -178,10 +272,66 @@ pub(crate) fn tables(ctx: &Ctx<'_>) -> TablesCode {
             )
         })
         .map(|q| sink_method(ctx, q));
+    let failure = failure_method(&external);
     TablesCode {
         fields,
-        methods: quote!(#(#methods)*),
+        external,
+        methods: quote!(#(#methods)* #failure),
         items: quote!(#(#items)*),
+    }
+}
+
+/// `RedisTable::new(RedisOptions::new("<table>")...)` with the table's options.
+fn redis_init(ctx: &Ctx<'_>, table: &str, store: &RedisStore) -> TokenStream {
+    let rt = ctx.rt;
+    let RedisStore {
+        host,
+        port,
+        db,
+        password,
+        prefix,
+        fail,
+        timeout_ms,
+    } = store;
+    let password = password.as_ref().map(|p| quote!(.password(#p)));
+    let on_error = if *fail {
+        quote!(#rt::table::OnError::Fail)
+    } else {
+        quote!(#rt::table::OnError::Log)
+    };
+    quote! {
+        #rt::table::RedisTable::new(
+            #rt::table::RedisOptions::new(#table)
+                .host(#host)
+                .port(#port)
+                .db(#db)
+                #password
+                .prefix(#prefix)
+                .on_error(#on_error)
+                .timeout_ms(#timeout_ms),
+        )
+    }
+}
+
+/// `App::failure`, when the app has Redis tables: the first failure of one of them.
+fn failure_method(external: &[(Ident, TokenStream, TokenStream)]) -> TokenStream {
+    if external.is_empty() {
+        return quote!();
+    }
+    let checks = external.iter().map(|(f, _, _)| {
+        quote! {
+            if let ::core::option::Option::Some(__ef_e) = self.#f.failure() {
+                return ::core::option::Option::Some(::std::string::ToString::to_string(&__ef_e));
+            }
+        }
+    });
+    quote! {
+        /// The failure that stops the app: the first error of a Redis table with
+        /// `"redis.on_error" = 'fail'` (the drivers end the run with it).
+        pub fn failure(&self) -> ::core::option::Option<::std::string::String> {
+            #(#checks)*
+            ::core::option::Option::None
+        }
     }
 }
 
@@ -277,19 +427,21 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                 aggregates: Vec::new(),
                 now: quote!(self.now),
                 optional: Vec::new(),
+                keys: Vec::new(),
             };
             let c = env.gen(cond);
-            let rows = candidates(&env, t, Some(cond), 1, &quote!(self.#f));
+            let rows = candidates_owned(&env, t, Some(cond), 1, &quote!(self.#f));
+            let (id_ty, id) = (id_ty(ctx, t), id_arg(ctx, t));
             quote! {
-                let __ef_ids: ::std::vec::Vec<#rt::table::RowId> = #rows
+                let __ef_ids: ::std::vec::Vec<#id_ty> = #rows
                     .filter(|(_, __ef_old)| #rt::expr::holds(#c))
                     .map(|(__ef_id, _)| __ef_id)
                     .collect();
-                if __ef_ids.is_empty() {
-                    #insert
+                if __ef_ids.is_empty() && self.#f.insert(__ef_row.clone()).is_err() {
+                    #rt::table::report_duplicate(#name);
                 }
                 for __ef_id in __ef_ids {
-                    if self.#f.update(__ef_id, __ef_row.clone()).is_err() {
+                    if self.#f.update(#id, __ef_row.clone()).is_err() {
                         #rt::table::report_duplicate(#name);
                     }
                 }
@@ -332,19 +484,22 @@ pub(crate) fn statement(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
         aggregates: Vec::new(),
         now: quote!(self.now),
         optional: Vec::new(),
+        keys: Vec::new(),
     };
     let filter = q.filter.as_ref().map(|c| {
         let c = env.gen(c);
         quote!(if !#rt::expr::holds(#c) { return; })
     });
-    let rows = candidates(&env, t, cond, 1, &quote!(self.#f));
+    let rows = candidates_owned(&env, t, cond, 1, &quote!(self.#f));
     let matches = cond.map(|c| {
         let c = env.gen(c);
         quote!(.filter(|(_, __ef_row)| #rt::expr::holds(#c)))
     });
+    let in_redis = redis(ctx, t).is_some();
+    let (id_ty, id) = (id_ty(ctx, t), id_arg(ctx, t));
     let action = match sets {
         None => quote! {
-            self.#f.remove(__ef_id);
+            self.#f.remove(#id);
         },
         Some(sets) => {
             let values = sets.iter().enumerate().map(|(i, (_, v))| {
@@ -361,27 +516,47 @@ pub(crate) fn statement(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
                     quote!(__ef_new.#fld = #var.unwrap_or_default();)
                 }
             });
+            // A Redis table's rows were read with their ids; an in-memory row is read by id.
+            let read = (!in_redis).then(|| {
+                quote! {
+                    let ::core::option::Option::Some(__ef_row) = self.#f.get(__ef_id) else {
+                        continue;
+                    };
+                }
+            });
+            let id = if in_redis { quote!(__ef_id) } else { id };
             quote! {
-                let ::core::option::Option::Some(__ef_row) = self.#f.get(__ef_id) else {
-                    continue;
-                };
+                #read
                 #(#values)*
                 let mut __ef_new = __ef_row.clone();
                 #(#assigns)*
-                if self.#f.update(__ef_id, __ef_new).is_err() {
+                if self.#f.update(#id, __ef_new).is_err() {
                     #rt::table::report_duplicate(#name);
                 }
             }
         }
     };
-    let body = quote! {
-        #filter
-        let __ef_ids: ::std::vec::Vec<#rt::table::RowId> = #rows
-            #matches
-            .map(|(__ef_id, _)| __ef_id)
-            .collect();
-        for __ef_id in __ef_ids {
-            #action
+    let body = if in_redis && sets.is_some() {
+        let ty = &ctx.streams[t].ty;
+        quote! {
+            #filter
+            let __ef_hits: ::std::vec::Vec<(#id_ty, #ty)> = #rows
+                #matches
+                .collect();
+            for (__ef_id, __ef_row) in &__ef_hits {
+                #action
+            }
+        }
+    } else {
+        quote! {
+            #filter
+            let __ef_ids: ::std::vec::Vec<#id_ty> = #rows
+                #matches
+                .map(|(__ef_id, _)| __ef_id)
+                .collect();
+            for __ef_id in __ef_ids {
+                #action
+            }
         }
     };
     let ts = if mentions(&body, "ts") {

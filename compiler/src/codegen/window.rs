@@ -4,7 +4,7 @@
 
 use super::expr::ExprEnv;
 use super::stream::value_type;
-use crate::sema::ir::{BoundWindow, TExpr};
+use crate::sema::ir::{BoundWindow, ExprKind, TExpr, WindowCondition};
 use crate::sema::Type;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -15,10 +15,17 @@ pub(crate) struct WindowCode {
     pub ty: TokenStream,
     /// Expression building the empty window.
     pub init: TokenStream,
-    /// Batch windows emit `Reset ... Flush` chunks.
-    pub batch: bool,
     /// Time drives the window (it needs the app's timers).
     pub timed: bool,
+}
+
+/// Whether `w` is a batch window: it emits `Reset ... Flush` chunks, and aggregation over it
+/// gives one row per batch (per group).
+pub(crate) fn is_batch(w: &BoundWindow) -> bool {
+    matches!(
+        w.name.as_str(),
+        "lengthBatch" | "timeBatch" | "hop" | "externalTimeBatch" | "session" | "cron"
+    )
 }
 
 /// The key type and value of attribute arguments used as a window key.
@@ -49,23 +56,20 @@ pub(crate) fn window_code(
     let (n0, p0, p1) = (n(0), p(0), p(1));
     let opt = |i: usize, method: TokenStream| w.params.get(i).map(|v| quote!(.#method(#v)));
     let wr = quote!(#rt::window);
-    let (ty, init, batch, timed) = match w.name.as_str() {
+    let (ty, init, timed) = match w.name.as_str() {
         "length" => (
             quote!(#wr::LengthWindow<#event_ty>),
             quote!(#wr::LengthWindow::new(#n0)),
-            false,
             false,
         ),
         "lengthBatch" => (
             quote!(#wr::LengthBatchWindow<#event_ty>),
             quote!(#wr::LengthBatchWindow::new(#n0).with_expired(#keep_expired)),
-            true,
             false,
         ),
         "time" => (
             quote!(#wr::TimeWindow<#event_ty>),
             quote!(#wr::TimeWindow::new(#p0)),
-            false,
             true,
         ),
         "timeBatch" => {
@@ -74,13 +78,11 @@ pub(crate) fn window_code(
                 quote!(#wr::TimeBatchWindow<#event_ty>),
                 quote!(#wr::TimeBatchWindow::new(#p0) #start .with_expired(#keep_expired)),
                 true,
-                true,
             )
         }
         "hop" => (
             quote!(#wr::HopWindow<#event_ty>),
             quote!(#wr::HopWindow::new(#p0, #p1).with_expired(#keep_expired)),
-            true,
             true,
         ),
         "timeLength" => {
@@ -88,14 +90,12 @@ pub(crate) fn window_code(
             (
                 quote!(#wr::TimeLengthWindow<#event_ty>),
                 quote!(#wr::TimeLengthWindow::new(#p0, #n1)),
-                false,
                 true,
             )
         }
         "externalTime" => (
             quote!(#wr::ExternalTimeWindow<#event_ty>),
             quote!(#wr::ExternalTimeWindow::new(#p0)),
-            false,
             false,
         ),
         "externalTimeBatch" => {
@@ -104,7 +104,6 @@ pub(crate) fn window_code(
             (
                 quote!(#wr::ExternalTimeBatchWindow<#event_ty>),
                 quote!(#wr::ExternalTimeBatchWindow::new(#p0) #start #timeout .with_expired(#keep_expired)),
-                true,
                 true,
             )
         }
@@ -115,13 +114,11 @@ pub(crate) fn window_code(
                 quote!(#wr::SessionWindow<#kty, #event_ty>),
                 quote!(#wr::SessionWindow::new(#p0) #latency .with_expired(#keep_expired)),
                 true,
-                true,
             )
         }
         "sort" => (
             quote!(#wr::SortWindow<#event_ty>),
             quote!(#wr::SortWindow::new(#n0)),
-            false,
             false,
         ),
         "unique" | "firstUnique" | "frequent" => {
@@ -139,7 +136,7 @@ pub(crate) fn window_code(
             } else {
                 quote!(#wr::#name::new())
             };
-            (quote!(#wr::#name<#kty, #event_ty>), init, false, false)
+            (quote!(#wr::#name<#kty, #event_ty>), init, false)
         }
         "lossyFrequent" => {
             let (kty, _) = key(env, &w.attrs);
@@ -152,7 +149,6 @@ pub(crate) fn window_code(
                 quote!(#wr::LossyFrequentWindow<#kty, #event_ty>),
                 quote!(#wr::LossyFrequentWindow::new(#support, #error)),
                 false,
-                false,
             )
         }
         "cron" => {
@@ -161,37 +157,31 @@ pub(crate) fn window_code(
                 quote!(#wr::CronWindow<#event_ty>),
                 quote!(#wr::CronWindow::new(#wr::CronSchedule::parse_or_never(#text)).with_expired(#keep_expired)),
                 true,
-                true,
             )
         }
         "expression" => (
             quote!(#wr::ExpressionWindow<#event_ty>),
             quote!(#wr::ExpressionWindow::new()),
             false,
-            false,
         ),
         // "delay" and anything sema accepted last.
         _ => (
             quote!(#wr::DelayWindow<#event_ty>),
             quote!(#wr::DelayWindow::new(#p0)),
-            false,
             true,
         ),
     };
-    WindowCode {
-        ty,
-        init,
-        batch,
-        timed,
-    }
+    WindowCode { ty, init, timed }
 }
 
-/// The call inserting `event` (a reference to the arriving event) at `ts` into `window`,
-/// with `callback` receiving the emissions.
+/// The call inserting the arriving event at `ts` into `window`, with `callback` receiving
+/// the emissions: `event` (a reference to the arriving event) gives the window's keys and
+/// times, `stored` builds what the window keeps of it.
 pub(crate) fn insert_call(
     env: &ExprEnv<'_>,
     w: &BoundWindow,
     window: &TokenStream,
+    stored: &TokenStream,
     callback: &TokenStream,
 ) -> TokenStream {
     let rt = env.ctx.rt;
@@ -201,7 +191,7 @@ pub(crate) fn insert_call(
             let t = attr
                 .map(|a| env.gen(&a))
                 .unwrap_or_else(|| quote!(::core::option::Option::Some(ts)));
-            quote!(#window.insert(ts, (#t).unwrap_or(ts), event.clone(), #callback))
+            quote!(#window.insert(ts, (#t).unwrap_or(ts), #stored, #callback))
         }
         "session" | "unique" | "firstUnique" | "frequent" | "lossyFrequent" => {
             let attrs: Vec<TExpr> = if w.name == "session" {
@@ -210,7 +200,7 @@ pub(crate) fn insert_call(
                 w.attrs.clone()
             };
             let (_, k) = key(env, &attrs);
-            quote!(#window.insert(ts, #k, event.clone(), #callback))
+            quote!(#window.insert(ts, #k, #stored, #callback))
         }
         "sort" => {
             let keys = w.attrs.iter().zip(&w.descending).map(|(a, desc)| {
@@ -227,16 +217,16 @@ pub(crate) fn insert_call(
             });
             quote!(#window.insert(
                 ts,
-                event.clone(),
+                #stored,
                 |__ef_a, __ef_b| ::core::cmp::Ordering::Equal #(#keys)*,
                 #callback
             ))
         }
         "expression" => {
             let n = w.params.first().copied().unwrap_or(1) as usize;
-            quote!(#window.insert(ts, event.clone(), &mut #rt::window::MaxCount(#n), #callback))
+            quote!(#window.insert(ts, #stored, &mut #rt::window::MaxCount(#n), #callback))
         }
-        _ => quote!(#rt::window::Insert::insert(#window, ts, event.clone(), #callback)),
+        _ => quote!(#rt::window::Insert::insert(#window, ts, #stored, #callback)),
     }
 }
 
@@ -252,6 +242,141 @@ fn field_of(env: &ExprEnv<'_>, a: &TExpr, event: TokenStream) -> TokenStream {
         aggregates: Vec::new(),
         now: env.now.clone(),
         optional: env.optional.clone(),
+        keys: Vec::new(),
     };
     inner.owned(a)
+}
+
+/// The attributes of the window's events that expression window condition `c` reads (of the
+/// newest or the oldest event; `n` is the number of attributes: attribute `n` stands for the
+/// timestamp).
+pub(crate) fn condition_attrs(c: &WindowCondition, n: usize) -> Vec<usize> {
+    let mut read = Vec::new();
+    let exprs = std::iter::once(&c.expr).chain(c.aggregates.iter().filter_map(|a| a.arg.as_ref()));
+    for e in exprs {
+        e.visit(&mut |x| {
+            if let ExprKind::Attr { attr, .. } = x.kind {
+                if attr < n && !read.contains(&attr) {
+                    read.push(attr);
+                }
+            }
+        });
+    }
+    read
+}
+
+/// The policy struct `ty` of expression window condition `c` of query `q` over window
+/// events of type `event_ty`: its aggregates follow the events entering and leaving the
+/// window; `holds` evaluates the condition on the newest and oldest events.
+pub(crate) fn retention_policy(
+    ctx: &super::Ctx<'_>,
+    q: &crate::plan::QueryPlan,
+    c: &WindowCondition,
+    event_ty: &TokenStream,
+    ty: &proc_macro2::Ident,
+) -> TokenStream {
+    let rt = ctx.rt;
+    let n = ctx.plan.streams[q.input].attrs.len();
+    let entering = ExprEnv {
+        ctx,
+        inputs: vec![(quote!(event), q.input)],
+        aggregates: Vec::new(),
+        now: quote!(0i64),
+        optional: Vec::new(),
+        keys: Vec::new(),
+    };
+    let aggs: Vec<super::selector::Agg> = c
+        .aggregates
+        .iter()
+        .map(|a| super::selector::aggregator(&entering, a, true))
+        .collect();
+    let fields: Vec<proc_macro2::Ident> = (0..aggs.len())
+        .map(|i| quote::format_ident!("agg_{}", i))
+        .collect();
+    let values = c
+        .aggregates
+        .iter()
+        .enumerate()
+        .map(|(i, call)| {
+            let i = syn::Index::from(i);
+            if call.ty == Type::String {
+                quote!(__ef_values.#i.as_ref())
+            } else {
+                quote!(__ef_values.#i)
+            }
+        })
+        .collect();
+    let holding = ExprEnv {
+        ctx,
+        inputs: vec![
+            (quote!(__ef_view.last), q.input),
+            (quote!(__ef_view.first), q.input),
+        ],
+        aggregates: values,
+        now: quote!(__ef_view.last_ts),
+        optional: Vec::new(),
+        keys: vec![
+            (
+                (0, n),
+                quote!(::core::option::Option::Some(__ef_view.last_ts)),
+            ),
+            (
+                (1, n),
+                quote!(::core::option::Option::Some(__ef_view.first_ts)),
+            ),
+        ],
+    };
+    let cond = holding.gen(&c.expr);
+    let defs = aggs.iter().zip(&fields).map(|(a, f)| {
+        let t = &a.ty;
+        quote!(pub #f: #t)
+    });
+    let op = |name: TokenStream| {
+        aggs.iter().zip(&fields).map(move |(a, f)| {
+            let (t, input, arg) = (&a.ty, &a.input, &a.arg);
+            quote!(<#t as #rt::aggregate::Aggregator<#input>>::#name(&mut self.#f, #arg);)
+        })
+    };
+    let (adds, removes) = (op(quote!(add)), op(quote!(remove)));
+    let hooks = (!aggs.is_empty()).then(|| {
+        let reads = aggs.iter().zip(&fields).map(|(a, f)| {
+            let (t, input) = (&a.ty, &a.input);
+            quote!(<#t as #rt::aggregate::Aggregator<#input>>::value(&self.#f))
+        });
+        (
+            quote! {
+                fn added(&mut self, event: &#event_ty) {
+                    #(#adds)*
+                }
+
+                fn removed(&mut self, event: &#event_ty) {
+                    #(#removes)*
+                }
+            },
+            quote!(let __ef_values = (#(#reads,)*);),
+        )
+    });
+    let (hooks, values) = hooks.unzip();
+    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
+    let doc = format!(
+        " The condition `{}` of the expression window of query `{}`.",
+        c.text, q.name
+    );
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
+        #[serde(crate = #serde_crate)]
+        pub struct #ty {
+            #(#defs,)*
+        }
+
+        impl #rt::window::RetentionPolicy<#event_ty> for #ty {
+            #hooks
+
+            fn holds(&mut self, __ef_view: &#rt::window::ExpressionView<'_, #event_ty>) -> bool {
+                #values
+                #rt::expr::holds(#cond)
+            }
+        }
+    }
 }

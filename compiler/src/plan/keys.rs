@@ -115,7 +115,13 @@ pub fn table_lookup(keys: &TableKeys, cond: Option<&TExpr>, row: usize) -> Looku
     if let Some(v) = values(&keys.primary_key) {
         return Lookup::Primary(v);
     }
-    for (n, cols) in keys.indexes.iter().enumerate() {
+    // A table kept in Redis has no secondary index: other conditions scan it.
+    let indexes = if keys.redis.is_some() {
+        &[][..]
+    } else {
+        &keys.indexes[..]
+    };
+    for (n, cols) in indexes.iter().enumerate() {
         if let Some(v) = values(cols) {
             return Lookup::Index(n, v);
         }
@@ -254,6 +260,7 @@ mod tests {
         let keys = TableKeys {
             primary_key: vec![0, 1],
             indexes: vec![vec![2]],
+            redis: None,
         };
         let both = and(eq(attr(1, 0), attr(0, 5)), eq(lit(3), attr(1, 1)));
         assert_eq!(

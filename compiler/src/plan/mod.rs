@@ -255,6 +255,21 @@ impl QueryPlan {
 }
 
 impl AppPlan {
+    /// The optional features of the runtime crate the generated code needs: `redis` when
+    /// a table is kept in Redis (generated projects enable only these, so an app without
+    /// them builds without their dependencies).
+    pub fn runtime_features(&self) -> Vec<&'static str> {
+        let redis = self
+            .streams
+            .iter()
+            .any(|s| s.table.as_ref().is_some_and(|t| t.redis.is_some()));
+        if redis {
+            vec!["redis"]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// An EXPLAIN-like text form of the plan.
     pub fn explain(&self) -> String {
         let mut out = String::new();
@@ -276,6 +291,9 @@ impl AppPlan {
                 (true, false) => "input",
                 (false, true) => "output",
                 (false, false) if s.trigger.is_some() => "trigger",
+                (false, false) if s.table.as_ref().is_some_and(|t| t.redis.is_some()) => {
+                    "table in redis"
+                }
                 (false, false) if s.table.is_some() => "table",
                 _ => "internal",
             };

@@ -36,6 +36,8 @@ pub struct TableKeys {
     pub primary_key: Vec<usize>,
     /// Secondary indexes, each with its columns.
     pub indexes: Vec<Vec<usize>>,
+    /// Where the rows live: `None` in memory, else in Redis (`WITH (extension = 'redis')`).
+    pub redis: Option<super::store::RedisStore>,
 }
 
 /// A stream in the catalog.

@@ -15,6 +15,9 @@ pub struct ScopeInput {
     pub alias: Option<String>,
     /// The schema.
     pub attrs: Vec<Attribute>,
+    /// Whether unqualified attribute names are looked up in this input (false for an
+    /// input reachable only through its alias, e.g. `first` in an expression window).
+    pub implicit: bool,
 }
 
 /// What an expression can see and whether it may aggregate.
@@ -253,7 +256,9 @@ impl Binder<'_> {
                 }
                 found
             }
-            None => (0..self.inputs.len()).collect(),
+            None => (0..self.inputs.len())
+                .filter(|&i| self.inputs[i].implicit)
+                .collect(),
         };
         let hits: Vec<(usize, usize)> = candidates
             .iter()

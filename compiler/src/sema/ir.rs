@@ -411,8 +411,24 @@ pub struct BoundWindow {
     pub descending: Vec<bool>,
     /// The text argument of `cron` (the cron expression).
     pub text: Option<String>,
+    /// The retention condition of `expression` beyond `count() <= n` (which is `params[0]`).
+    pub condition: Option<Box<WindowCondition>>,
     /// Where it was written.
     pub span: Span,
+}
+
+/// The condition of `WINDOW('expression', '<condition>')`: the window keeps its newest
+/// events while it holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowCondition {
+    /// The condition. Input 0 is the newest event (`last.x`, or just `x`), input 1 the oldest
+    /// (`first.x`); attribute number `attrs.len()` of either is its timestamp
+    /// (`eventTimestamp(last)`, `eventTimestamp(first)`).
+    pub expr: TExpr,
+    /// The aggregates it reads (`count()`, `sum(x)`, ...), over the window's events.
+    pub aggregates: Vec<AggCall>,
+    /// The condition as written.
+    pub text: String,
 }
 
 /// A bound single-stream query.

@@ -135,6 +135,7 @@ pub fn bind_join(a: &mut Analysis, q: &ast::Query, j: &ast::JoinSource) -> Optio
             stream: r.info.name.clone(),
             alias: r.src.alias.as_ref().map(|i| i.name.clone()),
             attrs: r.info.attrs.clone(),
+            implicit: true,
         })
         .collect();
     let catalog = a.catalog.clone();
@@ -257,7 +258,18 @@ fn bind_side(
         .and_then(|f| b.bind(f).and_then(|c| condition(&mut b, c)).ok());
     let table = r.info.table().is_some();
     let window = match &r.src.window {
-        Some(spec) if !table => bind_window(&mut b, spec).ok(),
+        Some(spec) if !table => bind_window(&mut b, spec).ok().and_then(|w| {
+            if w.condition.is_some() {
+                let d = Diagnostic::unsupported(
+                    "an expression window condition on a join side",
+                    w.span,
+                )
+                .with_help("only 'count() <= n' bounds a join side's expression window");
+                b.fail(d).ok()
+            } else {
+                Some(w)
+            }
+        }),
         _ => None,
     };
     JoinSide {

@@ -15,6 +15,7 @@ pub mod join;
 pub mod partition;
 pub mod pattern;
 pub mod query;
+pub mod store;
 pub mod table;
 pub mod types;
 mod window;

@@ -41,6 +41,7 @@ pub fn bind_partition(a: &mut Analysis, p: &ast::Partition, position: &mut usize
             stream: info.name.clone(),
             alias: None,
             attrs: info.attrs.clone(),
+            implicit: true,
         }];
         let mut diags = Vec::new();
         let bound = {

@@ -293,6 +293,7 @@ fn hidden() -> ScopeInput {
         stream: String::new(),
         alias: Some(String::new()),
         attrs: Vec::new(),
+        implicit: true,
     }
 }
 
@@ -332,6 +333,7 @@ pub fn bind_pattern(
                     stream: e.info.name.clone(),
                     alias: e.alias.map(|i| i.name.clone()),
                     attrs: e.info.attrs.clone(),
+                    implicit: true,
                 }
             }
         })
@@ -419,6 +421,7 @@ fn bind_element_filter(a: &mut Analysis, b: &Builder<'_>, k: usize) -> Option<TE
                     stream: x.info.name.clone(),
                     alias: x.alias.map(|i| i.name.clone()),
                     attrs: x.info.attrs.clone(),
+                    implicit: true,
                 }
             }
         })
@@ -427,6 +430,7 @@ fn bind_element_filter(a: &mut Analysis, b: &Builder<'_>, k: usize) -> Option<TE
         stream: el.info.name.clone(),
         alias: el.alias.map(|i| i.name.clone()),
         attrs: el.info.attrs.clone(),
+        implicit: true,
     });
     let own = el.alias.cloned().unwrap_or_else(|| el.info_ident());
     let mut cond = cond.clone();

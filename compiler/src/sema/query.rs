@@ -83,6 +83,7 @@ fn bind_stream_source(
         stream: input.name.clone(),
         alias: src.alias.as_ref().map(|i| i.name.clone()),
         attrs: input.attrs.clone(),
+        implicit: true,
     }];
     let mut diags = Vec::new();
     let mut filter = None;
@@ -303,6 +304,7 @@ fn bind_output_clauses(a: &mut Analysis, q: &ast::Query, target: &str) -> Output
         stream: stream.name.clone(),
         alias: None,
         attrs: stream.attrs.clone(),
+        implicit: true,
     }];
     let mut diags = Vec::new();
     {

@@ -104,13 +104,8 @@ pub fn define_table(a: &mut Analysis, def: &ast::TableDef) {
             ),
         );
     }
-    if let Some(kv) = def.with.first() {
-        a.diagnostics.push(Diagnostic::unsupported(
-            "table WITH options (store-backed tables such as Redis)",
-            kv.value_span,
-        ));
-    }
     let primary_key = if marked.is_empty() { clause } else { marked };
+    let redis = super::store::bind_store(a, def, !primary_key.is_empty());
     super::add_stream(
         a,
         StreamInfo {
@@ -119,6 +114,7 @@ pub fn define_table(a: &mut Analysis, def: &ast::TableDef) {
             kind: StreamKind::Table(TableKeys {
                 primary_key,
                 indexes,
+                redis,
             }),
             span: def.name.span,
             produced: false,
@@ -171,6 +167,7 @@ fn table_scope(t: &StreamInfo) -> ScopeInput {
         stream: t.name.clone(),
         alias: None,
         attrs: t.attrs.clone(),
+        implicit: true,
     }
 }
 
@@ -255,6 +252,7 @@ fn bind_statement(
         stream: stream.name.clone(),
         alias: src.alias.as_ref().map(|i| i.name.clone()),
         attrs: stream.attrs.clone(),
+        implicit: true,
     }];
     let scope = [own[0].clone(), table_scope(&table)];
     let catalog = a.catalog.clone();

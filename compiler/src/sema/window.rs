@@ -3,10 +3,11 @@
 
 use super::expr::Binder;
 use super::expr::Reported;
-use super::ir::{BoundWindow, ExprKind};
+use super::expr::ScopeInput;
+use super::ir::{BoundWindow, ExprKind, WindowCondition};
 use super::types::Type;
 use crate::diagnostic::Diagnostic;
-use crate::syntax::ast::{Expr, Literal, UnaryOp, WindowArg, WindowSpec};
+use crate::syntax::ast::{Expr, Literal, Span, UnaryOp, WindowArg, WindowSpec};
 
 /// One kind of window argument.
 #[derive(Clone, Copy, PartialEq)]
@@ -97,6 +98,7 @@ fn text_window(b: &mut Binder<'_>, spec: &WindowSpec, name: &str) -> Result<Boun
         attrs: Vec::new(),
         descending: Vec::new(),
         text: None,
+        condition: None,
         span: spec.span,
     };
     if name == "cron" {
@@ -129,11 +131,133 @@ fn text_window(b: &mut Binder<'_>, spec: &WindowSpec, name: &str) -> Result<Boun
             "the expression window must allow at least one event",
             arg_span,
         )),
-        None => b.fail(
-            Diagnostic::unsupported(format!("expression window condition `{text}`"), arg_span)
-                .with_help("the supported form is 'count() <= n'"),
-        ),
+        None => {
+            window.condition = Some(Box::new(bind_condition(b, &text, arg_span)?));
+            Ok(window)
+        }
     }
+}
+
+/// Binds the condition `text` of an expression window (the string literal at `span`):
+/// attributes of the newest event (`x`, `last.x`) and the oldest (`first.x`), their
+/// timestamps (`eventTimestamp(last)`, `eventTimestamp(first)`), aggregates over the window.
+/// Diagnostics point into the string.
+fn bind_condition(b: &mut Binder<'_>, text: &str, span: Span) -> Result<WindowCondition, Reported> {
+    let unsupported = |detail: &str| {
+        Diagnostic::error(format!("invalid expression window condition: {detail}"), span)
+            .with_help("e.g. 'count() <= 10', 'sum(price) < 1000', 'eventTimestamp(last) - eventTimestamp(first) < 3000'")
+    };
+    let Some(input) = b.inputs.first().cloned() else {
+        return b.fail(unsupported("no input"));
+    };
+    // Parse the condition where it stands in the file (so spans point into the string) as
+    // the only item of a SELECT; `eventTimestamp(first|last)` becomes an attribute of the same
+    // length standing for the event's timestamp.
+    const PREFIX: &str = "INSERT INTO W SELECT ";
+    let start = span.start + 1;
+    if start < PREFIX.len() || text.contains('\'') {
+        return b.fail(unsupported("quotes are not supported in the condition"));
+    }
+    let source = format!(
+        "{}{PREFIX}{} FROM W;",
+        " ".repeat(start - PREFIX.len()),
+        timestamps_as_attributes(text)
+    );
+    let (app, diags) = crate::syntax::parse(&source);
+    if !diags.is_empty() {
+        // An error past the condition's end is about the statement around it.
+        let end = start + text.len();
+        b.diags.extend(diags.into_iter().map(|d| {
+            if d.span.start >= end {
+                unsupported("it ends too early")
+            } else {
+                d
+            }
+        }));
+        return Err(Reported);
+    }
+    let expr = match app.statements.as_slice() {
+        [crate::syntax::ast::Statement::Query(q)] => match q.select.items.as_slice() {
+            [crate::syntax::ast::SelectItem::Expr { expr, alias: None }] => expr.clone(),
+            _ => return b.fail(unsupported("expected one condition")),
+        },
+        _ => return b.fail(unsupported("expected one condition")),
+    };
+    let mut attrs = input.attrs.clone();
+    attrs.push(crate::sema::Attribute {
+        name: TIMESTAMP.to_string(),
+        ty: Type::Long,
+        nullable: false,
+    });
+    let scope = [
+        ScopeInput {
+            stream: input.stream.clone(),
+            alias: Some("last".to_string()),
+            attrs: attrs.clone(),
+            implicit: true,
+        },
+        ScopeInput {
+            stream: input.stream,
+            alias: Some("first".to_string()),
+            attrs,
+            implicit: false,
+        },
+    ];
+    let mut aggregates = Vec::new();
+    let bound = Binder {
+        inputs: &scope,
+        aggregates: Some(&mut aggregates),
+        diags: &mut *b.diags,
+        tables: None,
+    }
+    .bind(&expr)?;
+    if bound.ty != Type::Bool {
+        return b.fail(
+            Diagnostic::error("the expression window condition must be a BOOL", span)
+                .with_label(format!("this is {}", bound.ty)),
+        );
+    }
+    Ok(WindowCondition {
+        expr: bound,
+        aggregates,
+        text: text.to_string(),
+    })
+}
+
+/// The attribute standing for an event's timestamp in an expression window condition.
+const TIMESTAMP: &str = "__ef_ts";
+
+/// `text` with every `eventTimestamp(first)` / `eventTimestamp(last)` (any case, spaces
+/// allowed) replaced by `first.__ef_ts` / `last.__ef_ts`, padded to the same length.
+fn timestamps_as_attributes(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::new();
+    let mut i = 0;
+    while let Some(at) = lower[i..].find("eventtimestamp") {
+        let at = i + at;
+        let rest = &lower[at + "eventtimestamp".len()..];
+        let args = rest.trim_start();
+        let replaced = args.strip_prefix('(').and_then(|inner| {
+            let close = inner.find(')')?;
+            let arg = inner[..close].trim();
+            let len = lower.len() - (inner.len() - close - 1) - at;
+            (arg == "first" || arg == "last").then(|| (format!("{arg}.{TIMESTAMP}"), len))
+        });
+        out.push_str(&text[i..at]);
+        match replaced {
+            Some((attr, len)) if attr.len() <= len => {
+                out.push_str(&attr);
+                out.push_str(&" ".repeat(len - attr.len()));
+                i = at + len;
+            }
+            _ => {
+                out.push_str(&text[at..at + "eventtimestamp".len()]);
+                i = at + "eventtimestamp".len();
+            }
+        }
+    }
+    out.push_str(&text[i..]);
+    out
 }
 
 /// Binds a window clause against the query's single input.
@@ -169,6 +293,7 @@ pub fn bind_window(b: &mut Binder<'_>, spec: &WindowSpec) -> Result<BoundWindow,
         attrs: Vec::new(),
         descending: Vec::new(),
         text: None,
+        condition: None,
         span: spec.span,
     };
     let mut ok = true;

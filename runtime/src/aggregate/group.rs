@@ -3,6 +3,9 @@
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use indexmap::IndexMap;
+
+use super::key::{KeyPart, Probe};
+use super::total::{Total, TotalOrd};
 use serde::{Deserialize, Serialize};
 
 /// A fast, deterministic (unseeded) hasher for group keys and window keys: the Fx hash used
@@ -31,11 +34,20 @@ impl Hasher for FxHasher {
             w.copy_from_slice(c);
             self.add(u64::from_le_bytes(w));
         }
+        // The 1-7 remaining bytes as one word, read with fixed-size loads (a variable-length
+        // copy into a buffer costs a call and a store-forwarding stall per key). Together
+        // with the length, the (possibly overlapping) reads determine every byte.
         let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+        let n = rest.len();
+        if n > 0 {
+            let word = if n >= 4 {
+                let lo = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+                let hi = u32::from_le_bytes([rest[n - 4], rest[n - 3], rest[n - 2], rest[n - 1]]);
+                u64::from(lo) | (u64::from(hi) << 32)
+            } else {
+                u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16)
+            };
+            self.add(word ^ ((n as u64) << 56));
         }
     }
     #[inline]
@@ -60,7 +72,10 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        // The multiply leaves the low bits depending on the low bits of the input only (keys
+        // like "S0001", "S0002" share them), while hash tables pick buckets by the low bits:
+        // rotate the well-mixed high bits down (as rustc-hash 2 does).
+        self.hash.rotate_left(26)
     }
 }
 
@@ -130,6 +145,13 @@ impl<K: Hash + Eq, S> GroupMap<K, S> {
             None => self.map.insert_full(key.clone(), S::default()).0,
         };
         &mut self.map[i]
+    }
+
+    /// The key and state of the group at position `slot` (from [`GroupMap::slot_of`]);
+    /// `None` when there is no such group.
+    #[inline]
+    pub fn entry_at(&mut self, slot: usize) -> Option<(&K, &mut S)> {
+        self.map.get_index_mut(slot)
     }
 
     /// The state of `key`, created with `init` on first sight (appended last).
@@ -202,6 +224,55 @@ impl<K: Hash + Eq, S> GroupMap<K, S> {
     }
 }
 
+impl<T: TotalOrd, S> GroupMap<Total<T>, S> {
+    /// The position of the group whose key `probe` borrows (see [`KeyPart`]), created with
+    /// `S::default()` on first sight (appended last). The owned key is built only for a new
+    /// group. Positions are stable until [`GroupMap::clear`], [`GroupMap::remove`] or
+    /// [`GroupMap::retain`], so a window can keep an event's group position and reach the
+    /// group again without hashing when the event leaves ([`GroupMap::entry_at`]).
+    #[inline]
+    pub fn slot_of<R>(&mut self, probe: &R) -> usize
+    where
+        R: KeyPart<Owned = T>,
+        S: Default,
+    {
+        match self.map.get_index_of(&Probe(probe)) {
+            Some(i) => i,
+            None => {
+                self.map
+                    .insert_full(Total(probe.to_owned_part()), S::default())
+                    .0
+            }
+        }
+    }
+
+    /// The state of the group whose key `probe` borrows, created with `S::default()` on
+    /// first sight (appended last); [`GroupMap::slot_of`] without keeping the position.
+    #[inline]
+    pub fn state_of<R>(&mut self, probe: &R) -> &mut S
+    where
+        R: KeyPart<Owned = T>,
+        S: Default,
+    {
+        let slot = self.slot_of(probe);
+        &mut self.map[slot]
+    }
+}
+
+/// One group of a batch that is aggregated as its events arrive (a batch never retracts, so
+/// nothing is buffered): the group's aggregators, the time of its last event, and what the
+/// output row reads of that last event (`()` when the row needs nothing of it). At the
+/// batch's close each group gives one row, stamped `last_ts`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BatchGroup<A, L> {
+    /// The aggregators (`()` without aggregates).
+    pub aggs: A,
+    /// Time of the group's last event in the batch.
+    pub last_ts: i64,
+    /// The attributes of the group's last event that the output row reads.
+    pub last: L,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +304,26 @@ mod tests {
         assert_eq!(g.len(), 1);
         assert!(g.remove(&Total((Some(2.5), 1))).is_some());
         assert!(g.is_empty());
+    }
+
+    #[test]
+    fn slots_by_borrowed_key() {
+        use std::sync::Arc;
+        type Key = Total<(Option<Arc<str>>, Option<i64>)>;
+        let mut g: GroupMap<Key, CountAggregator> = GroupMap::new();
+        let a = g.slot_of(&(Some("a"), Some(1i64)));
+        let b = g.slot_of(&(None::<&str>, Some(1i64)));
+        assert_eq!((a, b), (0, 1));
+        assert_eq!(g.slot_of(&(Some("a"), Some(1i64))), a);
+        let (key, count) = g.entry_at(a).unwrap();
+        assert_eq!(key.0 .0.as_deref(), Some("a"));
+        Aggregator::<()>::add(count, Some(()));
+        assert_eq!(
+            g.get(&Total((Some(Arc::from("a")), Some(1))))
+                .map(|c| c.count()),
+            Some(1)
+        );
+        assert!(g.entry_at(2).is_none());
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub trait TotalOrd {
 pub struct Total<T>(pub T);
 
 impl<T: TotalOrd> PartialEq for Total<T> {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.0.eq_total(&other.0)
     }
@@ -40,18 +41,21 @@ impl<T: TotalOrd> PartialEq for Total<T> {
 impl<T: TotalOrd> Eq for Total<T> {}
 
 impl<T: TotalOrd> PartialOrd for Total<T> {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
 impl<T: TotalOrd> Ord for Total<T> {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         self.0.cmp_total(&other.0)
     }
 }
 
 impl<T: TotalOrd> Hash for Total<T> {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.0.hash_total(state)
     }
@@ -129,15 +133,18 @@ macro_rules! total_ord_deref {
 total_ord_deref!(Arc, Rc, Box);
 
 impl<T: TotalOrd + ?Sized> TotalOrd for &T {
+    #[inline]
     fn cmp_total(&self, other: &Self) -> Ordering {
         (**self).cmp_total(&**other)
     }
+    #[inline]
     fn hash_total<H: Hasher>(&self, state: &mut H) {
         (**self).hash_total(state)
     }
 }
 
 impl<T: TotalOrd> TotalOrd for Option<T> {
+    #[inline]
     fn cmp_total(&self, other: &Self) -> Ordering {
         match (self, other) {
             (None, None) => Ordering::Equal,
@@ -146,6 +153,7 @@ impl<T: TotalOrd> TotalOrd for Option<T> {
             (Some(a), Some(b)) => a.cmp_total(b),
         }
     }
+    #[inline]
     fn hash_total<H: Hasher>(&self, state: &mut H) {
         match self {
             None => state.write_u8(0),
@@ -158,18 +166,22 @@ impl<T: TotalOrd> TotalOrd for Option<T> {
 }
 
 impl<T: TotalOrd> TotalOrd for Reverse<T> {
+    #[inline]
     fn cmp_total(&self, other: &Self) -> Ordering {
         other.0.cmp_total(&self.0)
     }
+    #[inline]
     fn hash_total<H: Hasher>(&self, state: &mut H) {
         self.0.hash_total(state)
     }
 }
 
 impl<T: TotalOrd> TotalOrd for Total<T> {
+    #[inline]
     fn cmp_total(&self, other: &Self) -> Ordering {
         self.0.cmp_total(&other.0)
     }
+    #[inline]
     fn hash_total<H: Hasher>(&self, state: &mut H) {
         self.0.hash_total(state)
     }
@@ -178,9 +190,11 @@ impl<T: TotalOrd> TotalOrd for Total<T> {
 macro_rules! total_ord_tuple {
     ($($name:ident $idx:tt),+) => {
         impl<$($name: TotalOrd),+> TotalOrd for ($($name,)+) {
+            #[inline]
             fn cmp_total(&self, other: &Self) -> Ordering {
                 Ordering::Equal $(.then_with(|| self.$idx.cmp_total(&other.$idx)))+
             }
+            #[inline]
             fn hash_total<H: Hasher>(&self, state: &mut H) {
                 $(self.$idx.hash_total(state);)+
             }

@@ -22,10 +22,15 @@ pub(super) struct BenchStats {
     pub events: u64,
     pub seconds: f64,
     pub outputs: u64,
+    /// Resident memory (KiB) after the first and after the last replay, where the platform
+    /// tells (Linux): the app's state must not grow with the number of replays (a sliding
+    /// window has flat memory however long it runs).
+    pub rss_kib: Option<(u64, u64)>,
 }
 
 impl BenchStats {
-    /// `{"events": E, "seconds": S, "events_per_sec": R, "outputs": O}`.
+    /// `{"events": E, "seconds": S, "events_per_sec": R, "outputs": O}`, then
+    /// `"rss_kib_first": F, "rss_kib_last": L` when known.
     pub fn to_json_line(self) -> String {
         let rate = if self.seconds > 0.0 {
             self.events as f64 / self.seconds
@@ -33,8 +38,12 @@ impl BenchStats {
             0.0
         };
         let num = |x: f64| serde_json::to_string(&x).unwrap_or_else(|_| "null".into());
+        let rss = self
+            .rss_kib
+            .map(|(first, last)| format!(", \"rss_kib_first\": {first}, \"rss_kib_last\": {last}"))
+            .unwrap_or_default();
         format!(
-            "{{\"events\": {}, \"seconds\": {}, \"events_per_sec\": {}, \"outputs\": {}}}",
+            "{{\"events\": {}, \"seconds\": {}, \"events_per_sec\": {}, \"outputs\": {}{rss}}}",
             self.events,
             num(self.seconds),
             num(rate),
@@ -105,6 +114,7 @@ where
     let mut app = B::with_sink(CountingSink::new());
     app.start(first);
     let mut elapsed = Duration::ZERO;
+    let mut rss_first = None;
     let mut events = Some(events);
     for r in 0..repeat {
         let shift = span.saturating_mul(i64::from(r));
@@ -121,12 +131,23 @@ where
             }
         }
         elapsed += clock.elapsed();
+        if r == 0 {
+            rss_first = resident_kib();
+        }
     }
     BenchStats {
         events: per_replay * u64::from(repeat),
         seconds: elapsed.as_secs_f64(),
         outputs: app.sink_mut().events,
+        rss_kib: rss_first.zip(resident_kib()),
     }
+}
+
+/// The process's resident memory in KiB (`VmRSS` of `/proc/self/status`), where available.
+fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The whole `--bench` command.

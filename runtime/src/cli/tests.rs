@@ -423,16 +423,18 @@ fn bench_result_line() {
         events: 10,
         seconds: 0.5,
         outputs: 3,
+        rss_kib: Some((100, 120)),
     }
     .to_json_line();
     assert_eq!(
         line,
-        r#"{"events": 10, "seconds": 0.5, "events_per_sec": 20.0, "outputs": 3}"#
+        r#"{"events": 10, "seconds": 0.5, "events_per_sec": 20.0, "outputs": 3, "rss_kib_first": 100, "rss_kib_last": 120}"#
     );
     let zero = BenchStats {
         events: 0,
         seconds: 0.0,
         outputs: 0,
+        rss_kib: None,
     }
     .to_json_line();
     assert_eq!(

@@ -272,5 +272,10 @@ pub fn report_duplicate(table: &str) {
     eprintln!("error: table `{table}`: a row with the same primary key exists; row rejected");
 }
 
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{OnError, RedisKey, RedisOptions, RedisTable, RedisTableError};
+
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,8 @@
 //! `WINDOW('delay', d)`.
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 
+use super::timed_queue::TimedQueue;
 use super::{Insert, Window, WindowEvent};
 
 /// `delay(d)`: holds each event for `d` ms, then releases it.
@@ -15,16 +14,14 @@ use super::{Insert, Window, WindowEvent};
 /// held (what a join with the window sees).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DelayWindow<E> {
-    delay: i64,
-    events: VecDeque<(i64, E)>,
+    events: TimedQueue<E>,
 }
 
 impl<E> DelayWindow<E> {
     /// A window delaying events by `delay_ms`.
     pub fn new(delay_ms: i64) -> Self {
         DelayWindow {
-            delay: delay_ms,
-            events: VecDeque::new(),
+            events: TimedQueue::new(delay_ms),
         }
     }
 
@@ -32,19 +29,13 @@ impl<E> DelayWindow<E> {
     #[inline]
     pub fn insert(&mut self, ts: i64, event: E, mut out: impl FnMut(WindowEvent<'_, E>)) {
         self.release(ts, &mut out);
-        self.events.push_back((ts, event));
+        self.events.push(ts, event);
     }
 
     fn release(&mut self, now: i64, out: &mut impl FnMut(WindowEvent<'_, E>)) {
-        while let Some((t, _)) = self.events.front() {
-            let due = t.saturating_add(self.delay);
-            if due > now {
-                break;
-            }
-            if let Some((_, e)) = self.events.pop_front() {
-                out(WindowEvent::Current { ts: due, event: &e });
-            }
-        }
+        self.events.pop_due(now, |due, e| {
+            out(WindowEvent::Current { ts: due, event: &e })
+        });
     }
 }
 
@@ -56,16 +47,14 @@ impl<E> Window<E> for DelayWindow<E> {
     }
 
     fn next_deadline(&self) -> Option<i64> {
-        self.events
-            .front()
-            .map(|(t, _)| t.saturating_add(self.delay))
+        self.events.next_due()
     }
 
     fn iter<'a>(&'a self) -> impl Iterator<Item = (i64, &'a E)>
     where
         E: 'a,
     {
-        self.events.iter().map(|(t, e)| (*t, e))
+        self.events.iter()
     }
 
     fn len(&self) -> usize {

@@ -66,6 +66,7 @@ mod sort;
 mod time;
 mod time_batch;
 mod time_length;
+mod timed_queue;
 mod unique;
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! `WINDOW('time', d)`.
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 
+use super::timed_queue::TimedQueue;
 use super::{Insert, Window, WindowEvent};
 
 /// `time(d)`: a sliding window over the events of the last `d` ms.
@@ -13,16 +12,14 @@ use super::{Insert, Window, WindowEvent};
 /// expired stamped `t + d`. Expiries due at or before an arrival are emitted before it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TimeWindow<E> {
-    duration: i64,
-    events: VecDeque<(i64, E)>,
+    events: TimedQueue<E>,
 }
 
 impl<E> TimeWindow<E> {
     /// A window keeping events for `duration_ms`.
     pub fn new(duration_ms: i64) -> Self {
         TimeWindow {
-            duration: duration_ms,
-            events: VecDeque::new(),
+            events: TimedQueue::new(duration_ms),
         }
     }
 
@@ -30,23 +27,17 @@ impl<E> TimeWindow<E> {
     #[inline]
     pub fn insert(&mut self, ts: i64, event: E, mut out: impl FnMut(WindowEvent<'_, E>)) {
         self.expire(ts, &mut out);
-        self.events.push_back((ts, event));
-        if let Some((t, e)) = self.events.back() {
-            out(WindowEvent::Current { ts: *t, event: e });
+        self.events.push(ts, event);
+        if let Some((t, e)) = self.events.newest() {
+            out(WindowEvent::Current { ts: t, event: e });
         }
     }
 
     #[inline]
     fn expire(&mut self, now: i64, out: &mut impl FnMut(WindowEvent<'_, E>)) {
-        while let Some((t, _)) = self.events.front() {
-            let due = t.saturating_add(self.duration);
-            if due > now {
-                break;
-            }
-            if let Some((_, e)) = self.events.pop_front() {
-                out(WindowEvent::Expired { ts: due, event: &e });
-            }
-        }
+        self.events.pop_due(now, |due, e| {
+            out(WindowEvent::Expired { ts: due, event: &e })
+        });
     }
 }
 
@@ -58,16 +49,14 @@ impl<E> Window<E> for TimeWindow<E> {
     }
 
     fn next_deadline(&self) -> Option<i64> {
-        self.events
-            .front()
-            .map(|(t, _)| t.saturating_add(self.duration))
+        self.events.next_due()
     }
 
     fn iter<'a>(&'a self) -> impl Iterator<Item = (i64, &'a E)>
     where
         E: 'a,
     {
-        self.events.iter().map(|(t, e)| (*t, e))
+        self.events.iter()
     }
 
     fn len(&self) -> usize {

@@ -1,9 +1,8 @@
 //! `WINDOW('timeLength', d, n)`.
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 
+use super::timed_queue::TimedQueue;
 use super::{Insert, Window, WindowEvent};
 
 /// `timeLength(d, n)`: a sliding window holding at most the last `n` events, none older
@@ -15,18 +14,16 @@ use super::{Insert, Window, WindowEvent};
 /// as current.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TimeLengthWindow<E> {
-    duration: i64,
     capacity: usize,
-    events: VecDeque<(i64, E)>,
+    events: TimedQueue<E>,
 }
 
 impl<E> TimeLengthWindow<E> {
     /// At most `n` events (at least 1), each for at most `duration_ms`.
     pub fn new(duration_ms: i64, n: usize) -> Self {
         TimeLengthWindow {
-            duration: duration_ms,
             capacity: n.max(1),
-            events: VecDeque::new(),
+            events: TimedQueue::new(duration_ms),
         }
     }
 
@@ -35,26 +32,20 @@ impl<E> TimeLengthWindow<E> {
     pub fn insert(&mut self, ts: i64, event: E, mut out: impl FnMut(WindowEvent<'_, E>)) {
         self.expire(ts, &mut out);
         if self.events.len() >= self.capacity {
-            if let Some((_, old)) = self.events.pop_front() {
+            if let Some(old) = self.events.pop_oldest() {
                 out(WindowEvent::Expired { ts, event: &old });
             }
         }
-        self.events.push_back((ts, event));
-        if let Some((t, e)) = self.events.back() {
-            out(WindowEvent::Current { ts: *t, event: e });
+        self.events.push(ts, event);
+        if let Some((t, e)) = self.events.newest() {
+            out(WindowEvent::Current { ts: t, event: e });
         }
     }
 
     fn expire(&mut self, now: i64, out: &mut impl FnMut(WindowEvent<'_, E>)) {
-        while let Some((t, _)) = self.events.front() {
-            let due = t.saturating_add(self.duration);
-            if due > now {
-                break;
-            }
-            if let Some((_, e)) = self.events.pop_front() {
-                out(WindowEvent::Expired { ts: due, event: &e });
-            }
-        }
+        self.events.pop_due(now, |due, e| {
+            out(WindowEvent::Expired { ts: due, event: &e })
+        });
     }
 }
 
@@ -66,16 +57,14 @@ impl<E> Window<E> for TimeLengthWindow<E> {
     }
 
     fn next_deadline(&self) -> Option<i64> {
-        self.events
-            .front()
-            .map(|(t, _)| t.saturating_add(self.duration))
+        self.events.next_due()
     }
 
     fn iter<'a>(&'a self) -> impl Iterator<Item = (i64, &'a E)>
     where
         E: 'a,
     {
-        self.events.iter().map(|(t, e)| (*t, e))
+        self.events.iter()
     }
 
     fn len(&self) -> usize {

@@ -198,6 +198,7 @@ impl Join<'_> {
             optional: (0..n)
                 .map(|i| all_optional || self.join.optional(i))
                 .collect(),
+            keys: Vec::new(),
         };
         let c = env.gen(c);
         quote!(#rt::expr::holds(#c))

@@ -1,0 +1,235 @@
+//! The connection of a Redis table: connecting on demand, reconnecting after a failure, and
+//! what a failure does ([`super::OnError`]).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::{Connection, ConnectionLike, IntoConnectionInfo, RedisConnectionInfo, RedisError};
+
+use super::{OnError, RedisOptions, RedisTableError};
+
+/// The fields of one hash, sorted by name.
+pub(super) type Fields = Vec<(String, String)>;
+
+/// Keys read per `SCAN` step and hashes per pipeline.
+const BATCH: usize = 512;
+
+/// The connection state of one table.
+#[derive(Default)]
+pub(super) struct Link {
+    connection: Option<Connection>,
+    /// An outage was reported and the table has not reconnected since: later errors of the
+    /// same outage are not printed again.
+    down: bool,
+    /// With [`OnError::Fail`]: the failure that stopped the table.
+    failure: Option<RedisTableError>,
+}
+
+/// The commands a table sends, over an open connection.
+pub(super) struct Session<'a> {
+    connection: &'a mut Connection,
+}
+
+impl Link {
+    pub(super) fn failure(&self) -> Option<&RedisTableError> {
+        self.failure.as_ref()
+    }
+
+    /// Runs `op` over the connection, connecting first when there is none; a failure is
+    /// reported and gives `None`. After a failure with [`OnError::Fail`] nothing runs.
+    pub(super) fn run<T>(
+        &mut self,
+        options: &RedisOptions,
+        op: impl FnOnce(&mut Session<'_>) -> Result<T, RedisError>,
+    ) -> Option<T> {
+        if self.failure.is_some() {
+            return None;
+        }
+        let connection = match self.connection.take() {
+            Some(c) => c,
+            None => match connect(options) {
+                Ok(c) => {
+                    if self.down {
+                        self.down = false;
+                        eprintln!(
+                            "info: table `{}`: reconnected to Redis at {}",
+                            options.table,
+                            options.server()
+                        );
+                    }
+                    c
+                }
+                Err(e) => {
+                    self.report(options, connection_error(options, &e));
+                    return None;
+                }
+            },
+        };
+        let mut connection = connection;
+        let result = op(&mut Session {
+            connection: &mut connection,
+        });
+        match result {
+            Ok(value) => {
+                self.connection = Some(connection);
+                Some(value)
+            }
+            Err(e) => {
+                let lost = e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_unrecoverable_error()
+                    || !connection.is_open();
+                if lost {
+                    self.report(options, connection_error(options, &e));
+                } else {
+                    // The server answered with an error: the connection is still good.
+                    self.connection = Some(connection);
+                    self.report(
+                        options,
+                        RedisTableError::Command {
+                            table: options.table.clone(),
+                            server: options.server(),
+                            message: e.to_string(),
+                        },
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Prints `error` (once per outage for connection errors), or keeps it as the table's
+    /// failure with [`OnError::Fail`].
+    pub(super) fn report(&mut self, options: &RedisOptions, error: RedisTableError) {
+        if options.on_error == OnError::Fail {
+            self.failure.get_or_insert(error);
+            return;
+        }
+        if matches!(error, RedisTableError::Connection { .. }) {
+            if self.down {
+                return;
+            }
+            self.down = true;
+            eprintln!(
+                "error: {error}; lookups find no row and writes are dropped until Redis \
+                 is back (reconnecting at the next operation)"
+            );
+        } else {
+            eprintln!("error: {error}");
+        }
+    }
+}
+
+fn connection_error(options: &RedisOptions, e: &RedisError) -> RedisTableError {
+    RedisTableError::Connection {
+        table: options.table.clone(),
+        server: options.server(),
+        message: e.to_string(),
+    }
+}
+
+/// Opens a connection with the options' address, database, password and timeouts.
+fn connect(options: &RedisOptions) -> Result<Connection, RedisError> {
+    let mut settings = RedisConnectionInfo::default()
+        .set_db(options.db)
+        .set_skip_set_lib_name();
+    if let Some(password) = &options.password {
+        settings = settings.set_password(password);
+    }
+    let info = (options.host.as_str(), options.port)
+        .into_connection_info()?
+        .set_redis_settings(settings);
+    let timeout = Duration::from_millis(options.timeout_ms.max(1));
+    let client = redis::Client::open(info)?;
+    let connection = client.get_connection_with_timeout(timeout)?;
+    connection.set_read_timeout(Some(timeout))?;
+    connection.set_write_timeout(Some(timeout))?;
+    Ok(connection)
+}
+
+impl Session<'_> {
+    /// The fields of hash `key` (empty when there is no such key).
+    pub(super) fn hgetall(&mut self, key: &str) -> Result<Fields, RedisError> {
+        let map: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query(self.connection)?;
+        Ok(sorted(map))
+    }
+
+    /// Sends any command (tests).
+    #[cfg(test)]
+    pub(super) fn query<T: redis::FromRedisValue>(
+        &mut self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, RedisError> {
+        cmd.query(self.connection)
+    }
+
+    /// Whether `key` exists.
+    pub(super) fn exists(&mut self, key: &str) -> Result<bool, RedisError> {
+        redis::cmd("EXISTS").arg(key).query(self.connection)
+    }
+
+    /// Deletes `key`.
+    pub(super) fn del(&mut self, key: &str) -> Result<(), RedisError> {
+        redis::cmd("DEL")
+            .arg(key)
+            .query::<i64>(self.connection)
+            .map(|_| ())
+    }
+
+    /// Runs a Lua `script` over `keys` with the fields as its `ARGV` (field, value, ...).
+    pub(super) fn script(
+        &mut self,
+        script: &str,
+        keys: &[&str],
+        fields: &[(String, String)],
+    ) -> Result<i64, RedisError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(keys.len()).arg(keys);
+        for (field, value) in fields {
+            cmd.arg(field).arg(value);
+        }
+        cmd.query(self.connection)
+    }
+
+    /// Every key matching `pattern` with its hash's fields, in key order.
+    pub(super) fn scan_hashes(
+        &mut self,
+        pattern: &str,
+    ) -> Result<Vec<(String, Fields)>, RedisError> {
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(BATCH)
+                .query(self.connection)?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // SCAN may return a key twice.
+        keys.sort();
+        keys.dedup();
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("HGETALL").arg(key);
+            }
+            let maps: Vec<HashMap<String, String>> = pipe.query(self.connection)?;
+            out.extend(chunk.iter().cloned().zip(maps.into_iter().map(sorted)));
+        }
+        Ok(out)
+    }
+}
+
+fn sorted(map: HashMap<String, String>) -> Fields {
+    let mut fields: Fields = map.into_iter().collect();
+    fields.sort();
+    fields
+}
