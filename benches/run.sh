@@ -41,6 +41,7 @@ CASES=(
     "length_group_sum keys100_1m.jsonl 10"
     "time_batch_group keys1000_1m.jsonl 10"
     "time_avg keys1000_1m.jsonl 10"
+    "partition_length_sum keys1000_1m.jsonl 10"
 )
 
 field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\1/"; }

@@ -56,7 +56,7 @@ impl Diagnostic {
         }
     }
 
-    /// The "not supported yet: <feature>" error for a construct later stages cannot compile.
+    /// The `not supported yet: <feature>` error for a construct later stages cannot compile.
     pub fn unsupported(feature: impl std::fmt::Display, span: Span) -> Self {
         Diagnostic::error(format!("not supported yet: {feature}"), span)
     }

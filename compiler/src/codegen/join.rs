@@ -27,7 +27,8 @@
 //!   1), then side 1 (and is matched against side 0, where it already is).
 //! - More than two sources (`a JOIN b ... LEFT JOIN c ...`, `INNER` and `LEFT` steps): an
 //!   arrival is matched against every combination of the other sides' contents by nested
-//!   loops in input order ([`Join::probe_chain`]); no key index.
+//!   loops in input order ([`Join::probe_chain`]); no key index. With a `RIGHT` or `FULL`
+//!   step the chain is evaluated step by step instead (`chain.rs`).
 
 use super::expr::ExprEnv;
 use super::query::{entry, method};
@@ -42,6 +43,8 @@ use crate::sema::join::BoundJoin;
 use crate::sema::Type;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
+
+mod chain;
 
 /// Windows whose emissions mirror their contents first-in-first-out, in the window's order
 /// (see the runtime `join` tests): a hash index of their events can replace a scan. Not
@@ -403,6 +406,9 @@ impl Join<'_> {
     fn probe(&self, side: usize, row_code: &TokenStream) -> TokenStream {
         if row_code.is_empty() {
             return quote!();
+        }
+        if self.q.inputs.len() != 2 && self.pads_left() {
+            return self.probe_outer_chain(side, row_code);
         }
         if self.q.inputs.len() != 2 {
             return self.probe_chain(side, row_code);

@@ -2,11 +2,13 @@
 //!
 //! The queries inside a partition are generated as usual, with their state as fields of the
 //! `App` (the active slot). The partition keeps, per key, a `Partition<N>State` struct with
-//! the same fields; an event of a partitioned stream computes its key, swaps that key's state
-//! into the active slot, runs the inner queries (and, through inner `#streams`, the queries
-//! they feed), and swaps it back. Swapping moves a few words per field, whatever the state
-//! holds. Timers of inner queries fire per key the same way; `PURGE AFTER` drops keys idle
-//! for longer than the given time.
+//! the same fields in a `runtime::partition::PartitionMap`; an event of a partitioned stream
+//! looks its key up once, by reference (a STRING key is cloned only when it is new), swaps
+//! the state in that key's slot into the active fields, runs the inner queries (and, through
+//! inner `#streams`, the queries they feed), and swaps it back by slot. Swapping moves a few
+//! words per field, whatever the state holds; the queries' row buffers, empty between calls,
+//! are shared by all keys and not swapped. Timers of inner queries fire per key the same
+//! way; `PURGE AFTER` drops keys idle for longer than the given time.
 
 use super::expr::ExprEnv;
 use super::stream::value_type;
@@ -49,50 +51,19 @@ pub(crate) fn partition(
     let map = format_ident!("partition_{}", index);
     let swap = format_ident!("partition_{}_swap", index);
     let state_ty = format_ident!("Partition{}State", index);
-    let key_value_ty = match p.keys.first().map(|(_, k)| k) {
-        Some(PartitionBy::Value(e)) if e.ty != Type::Null => value_type(rt, e.ty),
-        _ => quote!(::std::sync::Arc<str>),
-    };
-    let key_ty = quote!(#rt::aggregate::Total<::core::option::Option<#key_value_ty>>);
+    let key_ty = key_type(ctx, p);
+    let per_key: Vec<(Ident, TokenStream, TokenStream)> = inner_fields
+        .iter()
+        .filter(|(n, _, _)| !is_row_buffer(n))
+        .cloned()
+        .collect();
+    let inner_fields = per_key.as_slice();
     let names: Vec<&Ident> = inner_fields.iter().map(|(n, _, _)| n).collect();
-    let tys = inner_fields.iter().map(|(_, t, _)| t);
-    let inits = inner_fields.iter().map(|(_, _, i)| i);
-    let deadlines = inner_timers.iter().map(|(d, _)| d);
-    let fires: Vec<&TokenStream> = inner_timers.iter().map(|(_, f)| f).collect();
-    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
-    let doc = format!(" The state one key of partition {index} keeps.");
-    let next_deadline = (!inner_timers.is_empty()).then(|| {
-        quote! {
-            /// The earliest timer of this key's queries.
-            fn next_deadline(&self) -> ::core::option::Option<i64> {
-                [#(#deadlines),*].into_iter().flatten().min()
-            }
-        }
-    });
-    let items = quote! {
-        #[doc = #doc]
-        #[derive(Clone, #rt::serde::Serialize, #rt::serde::Deserialize)]
-        #[serde(crate = #serde_crate)]
-        pub struct #state_ty {
-            last_seen: i64,
-            #(#names: #tys,)*
-        }
-
-        impl #state_ty {
-            fn new() -> Self {
-                #state_ty {
-                    last_seen: i64::MIN,
-                    #(#names: #inits,)*
-                }
-            }
-
-            #next_deadline
-        }
-    };
+    let items = state_struct(ctx, index, inner_fields, inner_timers);
     let fields = vec![(
         map.clone(),
-        quote!(#rt::aggregate::GroupMap<#key_ty, #state_ty>),
-        quote!(#rt::aggregate::GroupMap::new()),
+        quote!(#rt::partition::PartitionMap<#key_ty, #state_ty>),
+        quote!(#rt::partition::PartitionMap::new()),
     )];
     let mut timers = Vec::new();
     let purge = p.purge_after.map(|d| {
@@ -111,6 +82,8 @@ pub(crate) fn partition(
             if self.#field.is_none() {
                 self.#field = ::core::option::Option::Some(ts + #d);
             }
+            let __ef_state = self.#map.state(__ef_slot);
+            __ef_state.last_seen = __ef_state.last_seen.max(ts);
         }
     });
     // A lower bound of the earliest timer of any key, kept without scanning the keys per
@@ -127,21 +100,24 @@ pub(crate) fn partition(
         }
     });
     if !inner_timers.is_empty() {
+        let fires = inner_timers.iter().map(|(_, f)| f);
+        // Slots stay valid while the fired queries run: they may add keys, never remove any.
         timers.push((
             Some(next_field.clone()),
             quote!(self.#next_field),
             quote! {
                 if self.#next_field.is_some_and(|__ef_due| __ef_due <= at) {
-                    let __ef_due: ::std::vec::Vec<#key_ty> = self
+                    let __ef_due: ::std::vec::Vec<usize> = self
                         .#map
                         .iter()
-                        .filter(|(_, __ef_state)| __ef_state.next_deadline().is_some_and(|__ef_d| __ef_d <= at))
-                        .map(|(__ef_key, _)| __ef_key.clone())
+                        .enumerate()
+                        .filter(|(_, (_, __ef_state))| __ef_state.next_deadline().is_some_and(|__ef_d| __ef_d <= at))
+                        .map(|(__ef_slot, _)| __ef_slot)
                         .collect();
-                    for __ef_key in __ef_due {
-                        self.#swap(__ef_key.clone(), i64::MIN);
+                    for __ef_slot in __ef_due {
+                        self.#swap(__ef_slot);
                         #(#fires)*
-                        self.#swap(__ef_key, i64::MIN);
+                        self.#swap(__ef_slot);
                     }
                     self.#next_field = self.#map.iter().filter_map(|(_, __ef_state)| __ef_state.next_deadline()).min();
                 }
@@ -151,30 +127,7 @@ pub(crate) fn partition(
     let entries = p.keys.iter().map(|(stream, by)| {
         let method = entry(ctx, index, *stream);
         let ty = &ctx.streams[*stream].ty;
-        let env = ExprEnv {
-            ctx,
-            inputs: vec![(quote!(event), *stream)],
-            aggregates: Vec::new(),
-            now: quote!(self.now),
-            optional: Vec::new(),
-            keys: Vec::new(),
-        };
-        let key = match by {
-            PartitionBy::Value(e) => {
-                let v = env.owned(e);
-                quote!(let __ef_key = #rt::aggregate::Total(#v);)
-            }
-            PartitionBy::Range(ranges) => {
-                let arms = ranges.iter().map(|(c, label)| {
-                    let c = env.gen(c);
-                    quote!(if #rt::expr::holds(#c) { ::std::sync::Arc::<str>::from(#label) })
-                });
-                quote! {
-                    let __ef_label = #(#arms else)* { return; };
-                    let __ef_key = #rt::aggregate::Total(::core::option::Option::Some(__ef_label));
-                }
-            }
-        };
+        let slot = key_slot(ctx, *stream, by, &map, &state_ty);
         let calls = calls(*stream);
         let doc = format!(
             " Events of `{}` for partition {index}: run the inner queries with the key's state.",
@@ -183,22 +136,22 @@ pub(crate) fn partition(
         quote! {
             #[doc = #doc]
             fn #method(&mut self, ts: i64, event: &#ty) {
-                #key
+                #slot
                 #purge
-                self.#swap(__ef_key.clone(), ts);
+                self.#swap(__ef_slot);
                 #(#calls)*
                 #track_next
-                self.#swap(__ef_key, ts);
+                self.#swap(__ef_slot);
             }
         }
     });
     let methods = quote! {
         #(#entries)*
 
-        /// Exchanges the active state of partition's queries with the state of `key`.
-        fn #swap(&mut self, key: #key_ty, ts: i64) {
-            let __ef_state = self.#map.get_or_insert_with(key, #state_ty::new);
-            __ef_state.last_seen = __ef_state.last_seen.max(ts);
+        /// Exchanges the active state of the partition's queries with the state in `slot`.
+        #[inline]
+        fn #swap(&mut self, slot: usize) {
+            let __ef_state = self.#map.state(slot);
             #(::core::mem::swap(&mut self.#names, &mut __ef_state.#names);)*
         }
     };
@@ -207,5 +160,130 @@ pub(crate) fn partition(
         items,
         methods,
         timers,
+    }
+}
+
+/// `true` for a query's output row buffer (`<query>_rows`, see `selector.rs`): it is empty
+/// between calls (taken at the start of a call, drained and put back at its end), so every
+/// key shares the `App`'s one buffer instead of swapping in a buffer of its own, which would
+/// touch one more cold allocation per event.
+fn is_row_buffer(field: &Ident) -> bool {
+    field.to_string().ends_with("_rows")
+}
+
+/// `true` when the keys of the partition are STRING values (or range labels).
+fn string_keys(p: &PartitionPlan) -> bool {
+    match p.keys.first().map(|(_, k)| k) {
+        Some(PartitionBy::Value(e)) => matches!(e.ty, Type::String | Type::Null),
+        _ => true,
+    }
+}
+
+/// The key type of the partition's map.
+fn key_type(ctx: &Ctx<'_>, p: &PartitionPlan) -> TokenStream {
+    let rt = ctx.rt;
+    let value = match p.keys.first().map(|(_, k)| k) {
+        Some(PartitionBy::Value(e)) if !string_keys(p) => value_type(rt, e.ty),
+        _ => quote!(::std::sync::Arc<str>),
+    };
+    quote!(#rt::aggregate::Total<::core::option::Option<#value>>)
+}
+
+/// Statements that set `__ef_slot` to the slot of the key of `event` (a `stream` event),
+/// creating the key's state on first sight; an event that falls in no range returns.
+fn key_slot(
+    ctx: &Ctx<'_>,
+    stream: usize,
+    by: &PartitionBy,
+    map: &Ident,
+    state_ty: &Ident,
+) -> TokenStream {
+    let rt = ctx.rt;
+    let env = ExprEnv {
+        ctx,
+        inputs: vec![(quote!(event), stream)],
+        aggregates: Vec::new(),
+        now: quote!(self.now),
+        optional: Vec::new(),
+        keys: Vec::new(),
+    };
+    let str_slot = |key: TokenStream| {
+        quote! {
+            let __ef_slot = self.#map.slot(&#key, #rt::partition::StrKey::to_key, #state_ty::new);
+        }
+    };
+    match by {
+        PartitionBy::Value(e) if matches!(e.ty, Type::String | Type::Null) => {
+            let v = env.gen(e);
+            let slot = str_slot(quote!(#rt::partition::StrKey::of(&__ef_value)));
+            quote! {
+                let __ef_value = #v;
+                #slot
+            }
+        }
+        PartitionBy::Value(e) => {
+            let v = env.gen(e);
+            quote! {
+                let __ef_key = #rt::aggregate::Total(#v);
+                let __ef_slot = self.#map.slot(&__ef_key, |__ef_k| *__ef_k, #state_ty::new);
+            }
+        }
+        PartitionBy::Range(ranges) => {
+            let arms = ranges.iter().map(|(c, label)| {
+                let c = env.gen(c);
+                quote!(if #rt::expr::holds(#c) { #label })
+            });
+            let slot =
+                str_slot(quote!(#rt::partition::StrKey(::core::option::Option::Some(__ef_label))));
+            quote! {
+                let __ef_label: &'static str = #(#arms else)* { return; };
+                #slot
+            }
+        }
+    }
+}
+
+/// The per-key state struct of partition `index`.
+fn state_struct(
+    ctx: &Ctx<'_>,
+    index: usize,
+    inner_fields: &[(Ident, TokenStream, TokenStream)],
+    inner_timers: &[(TokenStream, TokenStream)],
+) -> TokenStream {
+    let rt = ctx.rt;
+    let state_ty = format_ident!("Partition{}State", index);
+    let names: Vec<&Ident> = inner_fields.iter().map(|(n, _, _)| n).collect();
+    let tys = inner_fields.iter().map(|(_, t, _)| t);
+    let inits = inner_fields.iter().map(|(_, _, i)| i);
+    let deadlines = inner_timers.iter().map(|(d, _)| d);
+    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
+    let doc = format!(" The state one key of partition {index} keeps.");
+    let next_deadline = (!inner_timers.is_empty()).then(|| {
+        quote! {
+            /// The earliest timer of this key's queries.
+            fn next_deadline(&self) -> ::core::option::Option<i64> {
+                [#(#deadlines),*].into_iter().flatten().min()
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, #rt::serde::Serialize, #rt::serde::Deserialize)]
+        #[serde(crate = #serde_crate)]
+        pub struct #state_ty {
+            last_seen: i64,
+            #(#names: #tys,)*
+        }
+
+        impl #state_ty {
+            fn new() -> Self {
+                #state_ty {
+                    last_seen: i64::MIN,
+                    #(#names: #inits,)*
+                }
+            }
+
+            #next_deadline
+        }
     }
 }

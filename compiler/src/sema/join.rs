@@ -5,7 +5,9 @@
 //! (input `n` is the `n`-th side), and step `k` joins the sides before it with side `k + 1`.
 //! A side's `[filter]` and window read that side only (input 0 of their own scope); the ON
 //! conditions and WHERE read every side. A table side keeps its rows in the table and never
-//! triggers; a stream side triggers unless another side is `UNIDIRECTIONAL`.
+//! triggers; a stream side triggers unless another side is `UNIDIRECTIONAL`. Inside a
+//! partition every stream side is a partitioned stream (each key joins its own windows) and
+//! a table side is the one table all keys share.
 
 use super::expr::{Binder, ScopeInput};
 use super::ir::{BoundWindow, QueryKind, TExpr};
@@ -119,27 +121,13 @@ fn raw_side<'a>(a: &mut Analysis, src: &'a Source) -> Option<RawSide<'a>> {
 /// Binds the join source of `q`.
 pub fn bind_join(a: &mut Analysis, q: &ast::Query, j: &ast::JoinSource) -> Option<SourceBinding> {
     let _ = q;
-    if a.current_partition.is_some() {
-        a.diagnostics
-            .push(Diagnostic::unsupported("joins inside a partition", j.span));
-        return None;
-    }
     let mut raw = Vec::new();
     let mut raw_steps = Vec::new();
     flatten(a, j, &mut raw, &mut raw_steps)?;
-    if raw.len() > 2 {
-        if let Some(step) = raw_steps
-            .iter()
-            .find(|st| matches!(st.kind, JoinKind::Right | JoinKind::Full))
-        {
-            a.diagnostics.push(Diagnostic::unsupported(
-                "RIGHT and FULL joins in a join of more than two sources",
-                step.span,
-            ));
-            return None;
-        }
-    }
     let errors_before = a.diagnostics.len();
+    for r in raw.iter().filter(|r| r.info.table().is_none()) {
+        super::partition::check_partitioned(a, &r.info.name, r.src.stream.span);
+    }
     check_sides(a, j, &raw);
     let inputs: Vec<ScopeInput> = raw
         .iter()

@@ -12,7 +12,7 @@ pub mod expr;
 mod functions;
 pub mod ir;
 pub mod join;
-mod partition;
+pub mod partition;
 pub mod pattern;
 pub mod query;
 pub mod store;

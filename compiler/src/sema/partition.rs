@@ -1,5 +1,10 @@
 //! Binding partitions (DESIGN.md §3.2, §4): the key of each partitioned stream and the
 //! queries inside, which get one copy of their state per key.
+//!
+//! Inside a partition, queries (joins included), UPDATE, DELETE and UPSERT read partitioned
+//! streams (or inner `#streams`); as in Siddhi, tables are shared by every key: a statement
+//! inside a partition reads and writes the one table, only the events that drive it are
+//! routed by key (an event outside every range of a range partition drives nothing).
 
 use super::expr::{Binder, ScopeInput};
 use super::ir::{BoundPartition, PartitionBy, PartitionKeyIr};
@@ -95,9 +100,21 @@ pub fn bind_partition(a: &mut Analysis, p: &ast::Partition, position: &mut usize
                     a.queries.push(bound);
                 }
             }
+            Statement::Update(u) => {
+                *position += 1;
+                if let Some(bound) = super::table::bind_update(a, u, *position) {
+                    a.queries.push(bound);
+                }
+            }
+            Statement::Delete(d) => {
+                *position += 1;
+                if let Some(bound) = super::table::bind_delete(a, d, *position) {
+                    a.queries.push(bound);
+                }
+            }
             Statement::Error(_) => {}
             other => a.diagnostics.push(Diagnostic::unsupported(
-                "statements other than queries inside a partition",
+                "definitions and nested partitions inside a partition",
                 statement_span(other).unwrap_or(p.span),
             )),
         }
@@ -116,4 +133,25 @@ fn statement_span(s: &Statement) -> Option<ast::Span> {
         Statement::Partition(p) => p.span,
         Statement::Error(_) => return None,
     })
+}
+
+/// Inside a partition, checks that `stream` (read by a query or statement of it) is one of
+/// the partitioned streams; `false` after reporting an error.
+pub fn check_partitioned(a: &mut Analysis, stream: &str, span: ast::Span) -> bool {
+    let Some(p) = a.current_partition else {
+        return true;
+    };
+    if stream.starts_with('#') || a.partitions[p].keys.iter().any(|k| k.stream == stream) {
+        return true;
+    }
+    a.diagnostics.push(
+        Diagnostic::unsupported(
+            "reading a stream that is not partitioned inside a partition",
+            span,
+        )
+        .with_help(format!(
+            "add `<key> OF {stream}` to the PARTITION WITH list"
+        )),
+    );
+    false
 }

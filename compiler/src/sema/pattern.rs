@@ -12,7 +12,10 @@
 //! An element's `[cond]` reads the event being tested (unqualified `x`, or `e.x` with its
 //! own alias) and what earlier elements captured (`e1.x`, `e1[last].x`), and for a counted
 //! element its own earlier events (`e2[last].x`). In the bound filter the event being tested
-//! is input `n` (one past the query's `n` inputs); other inputs read the captures.
+//! is input `n` (one past the query's `n` inputs); other inputs read the captures. A
+//! condition may test a table (`e1.id IN Blocked`, `(Limits.sym = e1.sym AND Limits.cap <
+//! price) IN Limits`, DESIGN.md §3.2): the table row is input `n + 1` of the `IN`'s
+//! condition, and the table is read when the event is tested.
 
 use super::catalog::{StreamInfo, StreamKind};
 use super::expr::{Binder, ScopeInput};
@@ -438,7 +441,7 @@ fn bind_element_filter(a: &mut Analysis, b: &Builder<'_>, k: usize) -> Option<TE
             inputs: &scope,
             aggregates: None,
             diags: &mut diags,
-            tables: None,
+            tables: Some(&a.catalog),
         };
         binder
             .bind(&cond)

@@ -76,20 +76,8 @@ fn bind_stream_source(
     } else {
         lookup_stream(a, &src.stream)?
     };
-    if let Some(p) = a.current_partition {
-        if !src.inner && !a.partitions[p].keys.iter().any(|k| k.stream == input.name) {
-            a.diagnostics.push(
-                Diagnostic::unsupported(
-                    "reading a stream that is not partitioned inside a partition",
-                    src.stream.span,
-                )
-                .with_help(format!(
-                    "add `<key> OF {}` to the PARTITION WITH list",
-                    input.name
-                )),
-            );
-            return None;
-        }
+    if !src.inner && !super::partition::check_partitioned(a, &input.name, src.stream.span) {
+        return None;
     }
     let inputs = vec![ScopeInput {
         stream: input.name.clone(),

@@ -236,13 +236,6 @@ fn bind_statement(
     sets: Option<&[(Ident, Expr)]>,
     position: usize,
 ) -> Option<BoundQuery> {
-    if a.current_partition.is_some() {
-        a.diagnostics.push(Diagnostic::unsupported(
-            "UPDATE/DELETE inside a partition",
-            st.span,
-        ));
-        return None;
-    }
     let table = match lookup_table(&a.catalog, st.table) {
         Ok(t) => t,
         Err(d) => {
@@ -251,6 +244,9 @@ fn bind_statement(
         }
     };
     let (stream, src) = driving_stream(a, st.source)?;
+    if !super::partition::check_partitioned(a, &stream.name, src.stream.span) {
+        return None;
+    }
     let errors_before = a.diagnostics.iter().filter(|d| d.is_error()).count();
     let own = [ScopeInput {
         stream: stream.name.clone(),
@@ -311,7 +307,7 @@ fn bind_statement(
         return None;
     }
     Some(BoundQuery {
-        partition: None,
+        partition: a.current_partition,
         name: statement_name(st.annotations, position),
         inputs: vec![stream.name.clone()],
         kind: QueryKind::Single,

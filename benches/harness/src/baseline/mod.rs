@@ -10,11 +10,13 @@
 
 mod filter_projection;
 mod length_group_sum;
+mod partition_length_sum;
 mod time_avg;
 mod time_batch_group;
 
 pub use filter_projection::{Big, FilterProjection};
 pub use length_group_sum::{LengthGroupSum, Sums};
+pub use partition_length_sum::PartitionLengthSum;
 pub use time_avg::{Averages, TimeAvg};
 pub use time_batch_group::{Stats, TimeBatchGroup};
 
@@ -166,6 +168,26 @@ mod tests {
                 .collect();
             let naive = (!prices.is_empty()).then(|| prices.iter().sum());
             assert_eq!(ts, t);
+            assert!(close(naive, &row["total"]), "event {i}: {naive:?} vs {row}");
+        }
+    }
+
+    #[test]
+    fn partition_length_sum_matches_the_last_10_events_of_the_key() {
+        let events = input(13, 1);
+        let out = outputs::<PartitionLengthSum<Rows>>(&events);
+        assert_eq!(out.len(), events.len());
+        for (i, ((ts, row), (t, e))) in out.iter().zip(&events).enumerate() {
+            let same_key: Vec<&Trades> = events[..=i]
+                .iter()
+                .map(|(_, w)| w)
+                .filter(|w| w.symbol == e.symbol)
+                .collect();
+            let window = &same_key[same_key.len().saturating_sub(partition_length_sum::LENGTH)..];
+            let prices: Vec<f64> = window.iter().filter_map(|w| w.price).collect();
+            let naive = (!prices.is_empty()).then(|| prices.iter().sum());
+            assert_eq!(ts, t);
+            assert_eq!(row["symbol"].as_str(), e.symbol.as_deref());
             assert!(close(naive, &row["total"]), "event {i}: {naive:?} vs {row}");
         }
     }

@@ -4,18 +4,21 @@
 //! eventflux-baseline QUERY --input F --bench [--repeat N]   throughput, as `eventflux bench`
 //! eventflux-baseline QUERY --input F [--output F]           output events, as `eventflux run`
 //! ```
-//! QUERY: filter_projection, length_group_sum, time_batch_group, time_avg.
+//! QUERY: filter_projection, length_group_sum, time_batch_group, time_avg,
+//! partition_length_sum.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 
-use eventflux_bench::baseline::{FilterProjection, LengthGroupSum, TimeAvg, TimeBatchGroup};
+use eventflux_bench::baseline::{
+    FilterProjection, LengthGroupSum, PartitionLengthSum, TimeAvg, TimeBatchGroup,
+};
 use eventflux_bench::harness::{self, Decoded};
 use eventflux_bench::{CountingSink, JsonLinesSink, Query};
 
 const USAGE: &str = "usage: eventflux-baseline QUERY --input F [--bench [--repeat N]] [--output F]
-QUERY: filter_projection | length_group_sum | time_batch_group | time_avg";
+QUERY: filter_projection | length_group_sum | time_batch_group | time_avg | partition_length_sum";
 
 struct Args {
     query: String,
@@ -74,6 +77,9 @@ fn dispatch(args: &Args) -> Result<(), String> {
         }
         "time_batch_group" => {
             go::<TimeBatchGroup<CountingSink>, TimeBatchGroup<JsonLinesSink>>(args)
+        }
+        "partition_length_sum" => {
+            go::<PartitionLengthSum<CountingSink>, PartitionLengthSum<JsonLinesSink>>(args)
         }
         "time_avg" => go::<TimeAvg<CountingSink>, TimeAvg<JsonLinesSink>>(args),
         other => Err(format!("unknown query {other}")),
