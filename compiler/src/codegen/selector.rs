@@ -203,7 +203,7 @@ pub(crate) fn selector_over(
     batch: bool,
 ) -> SelectorCode {
     let mode = if batch { Mode::Batch } else { Mode::Sliding };
-    selector_in(ctx, q, inputs, optional, mode, &[], false)
+    selector_in(ctx, q, inputs, optional, mode, &[], false, false)
 }
 
 /// Whether `q` reads expired events (directly, or through a snapshot rate limiter, which
@@ -253,6 +253,7 @@ fn selector_in(
     mode: Mode,
     moves: &[usize],
     direct: bool,
+    arrival: bool,
 ) -> SelectorCode {
     let rt = ctx.rt;
     // Where a row goes: the row buffer, or straight to the sink (`__ef_out`).
@@ -502,6 +503,17 @@ fn selector_in(
         }
     };
     let row_expr = row(&env, q);
+    // Where a current row reads when `arrival`: the arriving event, `__ef_arrival` (a sliding
+    // window's current event is the arrival, so the window need not keep what only the current
+    // row reads).
+    let arrival_env = ExprEnv {
+        ctx,
+        inputs: vec![(quote!(__ef_arrival), q.input)],
+        aggregates: env.aggregates.clone(),
+        now: quote!(__ef_now),
+        optional: Vec::new(),
+        keys: env.keys.clone(),
+    };
     // Slotted, owned: the current row takes the moved attributes (the arriving event's).
     let current_row = if mode == Mode::Slotted && !moves.is_empty() {
         super::query::row_with(&env, q, |a| {
@@ -519,20 +531,37 @@ fn selector_in(
                 quote!(#local.take().unwrap_or_else(|| #normal))
             })
         })
+    } else if arrival {
+        row(&arrival_env, q)
     } else {
         row_expr.clone()
     };
-    let having = q.having.as_ref().map(|h| {
-        let h = env.gen(h);
-        quote!(#rt::expr::holds(#h))
-    });
-    // `if #having { push }`, or just the push without HAVING.
-    let guard = having.clone();
-    let guarded = move |push: TokenStream| match &guard {
+    let having_in = |env: &ExprEnv<'_>| {
+        q.having.as_ref().map(|h| {
+            let h = env.gen(h);
+            quote!(#rt::expr::holds(#h))
+        })
+    };
+    let having = having_in(&env);
+    let having_current = if arrival {
+        having_in(&arrival_env)
+    } else {
+        having.clone()
+    };
+    // `if <having> { push }`, or just the push without HAVING.
+    let guarded = |having: &Option<TokenStream>, push: TokenStream| match having {
         Some(h) => quote!(if #h { #push }),
         None => push,
     };
-    let having = having.unwrap_or_else(|| quote!(true));
+    // The row and HAVING of an entering (`add`) or a leaving event.
+    let row_and_having = |op: &TokenStream| {
+        if op.to_string() == "add" {
+            (&current_row, &having_current)
+        } else {
+            (&row_expr, &having)
+        }
+    };
+    let having_or_true = having.clone().unwrap_or_else(|| quote!(true));
     let snapshot = q
         .output
         .rate
@@ -554,13 +583,9 @@ fn selector_in(
             }
             if mode == Mode::Slotted {
                 let args = aggs.iter().map(|a| &a.arg);
-                let row_expr = if op.to_string() == "add" {
-                    &current_row
-                } else {
-                    &row_expr
-                };
+                let (row_expr, having) = row_and_having(&op);
                 let output = wanted.then(|| {
-                    let push = guarded(push(kind.clone(), quote!(ts), row_expr, &row_key));
+                    let push = guarded(having, push(kind.clone(), quote!(ts), row_expr, &row_key));
                     quote! {
                         let __ef_values = __ef_aggs.values();
                         #push
@@ -583,19 +608,20 @@ fn selector_in(
             let pending_key = (collapse || keyed) && wanted;
             let key = ((grouped && !aggs.is_empty()) || pending_key)
                 .then(|| quote!(let __ef_key = #key_val;));
-            let update = update(op, wanted, pending_key);
+            let update = update(op.clone(), wanted, pending_key);
             let output = if !wanted {
                 quote!()
             } else if collapse {
                 quote! {
-                    *#pending.get_or_default(__ef_key) = if #having {
+                    *#pending.get_or_default(__ef_key) = if #having_or_true {
                         ::core::option::Option::Some((ts, #row_expr))
                     } else {
                         ::core::option::Option::None
                     };
                 }
             } else {
-                guarded(push(kind.clone(), quote!(ts), &row_expr, &row_key))
+                let (row_expr, having) = row_and_having(&op);
+                guarded(having, push(kind.clone(), quote!(ts), row_expr, &row_key))
             };
             quote!(#key #update #output)
         };
@@ -632,12 +658,15 @@ fn selector_in(
     let (on_reset, on_flush) = if mode == Mode::OnArrival {
         let values =
             (!aggs.is_empty()).then(|| quote!(let __ef_values = __ef_group.aggs.values();));
-        let push = guarded(push(
-            quote!(Current),
-            quote!(__ef_group.last_ts),
-            &row_expr,
-            &row_key,
-        ));
+        let push = guarded(
+            &having,
+            push(
+                quote!(Current),
+                quote!(__ef_group.last_ts),
+                &row_expr,
+                &row_key,
+            ),
+        );
         let body = quote!(#values #push);
         let key = if mentions(&body, "__ef_key") {
             quote!(__ef_key)
@@ -918,6 +947,27 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     // Rows that only go to the sink skip the row buffer.
     let direct =
         q.output.is_plain() && q.table_op.is_none() && super::app::sink_only(ctx, q.target);
+    // Owned events: slotted, the STRING GROUP BY columns move from the arriving event into
+    // its current row (the window keeps no copy); on arrival, what the group keeps of its last
+    // event moves (see `selector_in`).
+    let moves: Vec<usize> = match mode {
+        Mode::Slotted if owned && q.events != OutputEvents::Expired => {
+            let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
+            super::query::movable(ctx, q)
+                .into_iter()
+                .filter(|a| keys.contains(a))
+                .collect()
+        }
+        Mode::OnArrival if owned => (0..ctx.plan.streams[q.input].attrs.len()).collect(),
+        _ => Vec::new(),
+    };
+    // Current rows read the arriving event when it is the window's current event (sliding
+    // windows other than `delay`), unless they take moved attributes.
+    let arrival = matches!(mode, Mode::Sliding | Mode::Slotted)
+        && q.window
+            .as_ref()
+            .is_some_and(|w| !super::window::is_batch(w) && w.name != "delay")
+        && moves.is_empty();
     // What the window keeps of each event: the attributes read after it (in slotted mode
     // without the GROUP BY attributes, read from the group key, and with the group position).
     let camel = super::names::camel_case(&name.to_string());
@@ -931,11 +981,20 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
                 Vec::new()
             };
             let sort_keys = if w.name == "sort" { &w.attrs[..] } else { &[] };
-            let exprs = q
-                .columns
-                .iter()
-                .map(|c| &c.expr)
-                .chain(q.having.as_ref())
+            // The row and HAVING read the window's events only for expired rows when current
+            // rows read the arrival.
+            let rows_read = !arrival || reads_expired(q);
+            let row_exprs: Vec<&TExpr> = if rows_read {
+                q.columns
+                    .iter()
+                    .map(|c| &c.expr)
+                    .chain(q.having.as_ref())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let exprs = row_exprs
+                .into_iter()
                 .chain(q.aggregates.iter().filter_map(|a| a.arg.as_ref()))
                 .chain(if slotted { &[][..] } else { &q.group_by[..] })
                 .chain(sort_keys);
@@ -969,20 +1028,6 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         (Some(p), _) => (p.ty.clone(), p.ctor.clone()),
         (None, _) => (input_ty.clone(), quote!(event.clone())),
     };
-    // Owned events: slotted, the STRING GROUP BY columns move from the arriving event into
-    // its current row (the window keeps no copy); on arrival, what the group keeps of its last
-    // event moves (see `selector_in`).
-    let moves: Vec<usize> = match mode {
-        Mode::Slotted if owned && q.events != OutputEvents::Expired => {
-            let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
-            super::query::movable(ctx, q)
-                .into_iter()
-                .filter(|a| keys.contains(a))
-                .collect()
-        }
-        Mode::OnArrival if owned => (0..ctx.plan.streams[q.input].attrs.len()).collect(),
-        _ => Vec::new(),
-    };
     let wcode = q
         .window
         .as_ref()
@@ -1012,6 +1057,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         mode,
         &moves,
         direct,
+        arrival,
     );
     // Rows are collected and emitted after the window call, or go straight to the sink.
     let rows = if direct {
@@ -1085,6 +1131,23 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         arm(quote!(#wr::Flush), on_flush),
     ];
     let callback = quote!(|__ef_emitted| match __ef_emitted { #(#arms)* });
+    // Timers of a sliding window only expire events: their callback has no current rows
+    // (which would read an arrival there is none of).
+    let timer_callback = if arrival {
+        let [_, expired, reset, flush] = arms;
+        let current = arm(quote!(#wr::Current), quote!());
+        quote!(|__ef_emitted| match __ef_emitted { #current #expired #reset #flush })
+    } else {
+        callback.clone()
+    };
+    // The arriving event, for current rows.
+    let arrival_binding = mentions(&callback, "__ef_arrival").then(|| {
+        if owned {
+            quote!(let __ef_arrival = &event;)
+        } else {
+            quote!(let __ef_arrival = event;)
+        }
+    });
     let now = uses_now(&quote!(#callback #arrive)).then(|| quote!(let __ef_now = self.now;));
     let insert = match &retention {
         Some((field, _)) => quote! {
@@ -1130,11 +1193,11 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     } else if mode == Mode::OnArrival {
         quote!(#arrive #insert;)
     } else {
-        quote!(#slot #insert;)
+        quote!(#slot #arrival_binding #insert;)
     };
     let advance = format_ident!("{}_advance", name);
     let advance_method = timed.then(|| {
-        let now = uses_now(&callback).then(|| quote!(let __ef_now = self.now;));
+        let now = uses_now(&timer_callback).then(|| quote!(let __ef_now = self.now;));
         quote! {
             /// Fires the window's timers due at or before `at`.
             fn #advance(&mut self, at: i64) {
@@ -1144,7 +1207,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
                     let __ef_window = &mut self.#window_field;
                     #state_binding
                     #pendings
-                    #rt::window::Window::advance(__ef_window, at, #callback);
+                    #rt::window::Window::advance(__ef_window, at, #timer_callback);
                 }
                 #emit_rows
             }
