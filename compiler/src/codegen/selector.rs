@@ -203,7 +203,13 @@ pub(crate) fn selector_over(
     batch: bool,
 ) -> SelectorCode {
     let mode = if batch { Mode::Batch } else { Mode::Sliding };
-    selector_in(ctx, q, inputs, optional, mode, &[], false, false)
+    let how = How {
+        mode,
+        moves: &[],
+        direct: false,
+        arrival: false,
+    };
+    selector_in(ctx, q, inputs, optional, how)
 }
 
 /// Whether `q` reads expired events (directly, or through a snapshot rate limiter, which
@@ -240,6 +246,19 @@ fn key_reads(q: &QueryPlan) -> Vec<((usize, usize), TokenStream)> {
         .collect()
 }
 
+/// How [`selector_in`] generates a single-stream query's selector.
+#[derive(Clone, Copy)]
+struct How<'m> {
+    /// How aggregation meets the window.
+    mode: Mode,
+    /// Attributes of an owned arriving event to move rather than clone.
+    moves: &'m [usize],
+    /// Rows go straight to the sink (`__ef_out`), not through the row buffer.
+    direct: bool,
+    /// Current rows read the arriving event (`__ef_arrival`).
+    arrival: bool,
+}
+
 /// [`selector_over`] in mode `mode`; in [`Mode::OnArrival`] the window's callback only
 /// emits the batch at `Flush`, and [`SelectorCode::arrive`] aggregates each event. `moves`
 /// are attributes of an owned arriving event to move rather than clone: in
@@ -250,11 +269,14 @@ fn selector_in(
     q: &QueryPlan,
     inputs: Vec<(TokenStream, usize)>,
     optional: Vec<bool>,
-    mode: Mode,
-    moves: &[usize],
-    direct: bool,
-    arrival: bool,
+    how: How<'_>,
 ) -> SelectorCode {
+    let How {
+        mode,
+        moves,
+        direct,
+        arrival,
+    } = how;
     let rt = ctx.rt;
     // Where a row goes: the row buffer, or straight to the sink (`__ef_out`).
     let on_target = format_ident!("on_{}", ctx.streams[q.target].snake);
@@ -1054,10 +1076,12 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         q,
         vec![(quote!(event), q.input)],
         Vec::new(),
-        mode,
-        &moves,
-        direct,
-        arrival,
+        How {
+            mode,
+            moves: &moves,
+            direct,
+            arrival,
+        },
     );
     // Rows are collected and emitted after the window call, or go straight to the sink.
     let rows = if direct {
