@@ -102,8 +102,10 @@ pub(crate) fn candidates(
     let ctx = env.ctx;
     match table_lookup(keys(ctx, table), cond, row) {
         Lookup::Primary(values) => {
-            let key = probe_key(env, &values);
-            quote!(#container.find(&#key).into_iter())
+            // The hash of the borrowed values: the key is never built (nothing cloned).
+            let rt = ctx.rt;
+            let parts = values.iter().map(|v| normalized(env.gen(v), v.ty));
+            quote!(#container.find_by_hash(#rt::join::key_hash(&(#(#parts,)*))))
         }
         Lookup::Index(n, values) => {
             let key = probe_key(env, &values);
@@ -279,17 +281,36 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                 optional: Vec::new(),
             };
             let c = env.gen(cond);
-            let rows = candidates(&env, t, Some(cond), 1, &quote!(self.#f));
-            quote! {
-                let __ef_ids: ::std::vec::Vec<#rt::table::RowId> = #rows
+            let rows = candidates(&env, t, Some(cond), 1, &quote!(__ef_table));
+            let select = quote! {
+                #rows
                     .filter(|(_, __ef_old)| #rt::expr::holds(#c))
                     .map(|(__ef_id, _)| __ef_id)
-                    .collect();
-                if __ef_ids.is_empty() {
-                    #insert
+            };
+            if mentions(&select, "self") {
+                // The condition reads other state of the app (its clock, another table):
+                // collect the ids first.
+                let select = candidates(&env, t, Some(cond), 1, &quote!(self.#f));
+                quote! {
+                    let __ef_ids: ::std::vec::Vec<#rt::table::RowId> = #select
+                        .filter(|(_, __ef_old)| #rt::expr::holds(#c))
+                        .map(|(__ef_id, _)| __ef_id)
+                        .collect();
+                    if __ef_ids.is_empty() {
+                        #insert
+                    }
+                    for __ef_id in __ef_ids {
+                        if self.#f.update(__ef_id, __ef_row.clone()).is_err() {
+                            #rt::table::report_duplicate(#name);
+                        }
+                    }
                 }
-                for __ef_id in __ef_ids {
-                    if self.#f.update(__ef_id, __ef_row.clone()).is_err() {
+            } else {
+                quote! {
+                    let __ef_upserted = self.#f.upsert_with(__ef_row, |__ef_table, __ef_ids| {
+                        __ef_ids.extend(#select);
+                    });
+                    if __ef_upserted.is_err() {
                         #rt::table::report_duplicate(#name);
                     }
                 }

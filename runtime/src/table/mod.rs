@@ -33,14 +33,15 @@
 //! assert_eq!(at_20, ["IBM", "ACME"]); // insertion order: the update kept IBM's place
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
+use hashbrown::HashTable;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::aggregate::FxBuildHasher;
+use crate::aggregate::FxHasher;
 
 /// The row struct of a table: how to get its keys. Implemented by the generated code.
 pub trait TableRow {
@@ -59,6 +60,8 @@ pub trait TableRow {
 }
 
 /// Identifies a row of a [`Table`]; ids grow with insertion, so id order is insertion order.
+/// An id stays valid until the next [`Table::insert`] (which may renumber the rows, keeping
+/// their order, to reclaim the places of removed ones) or restore.
 pub type RowId = u64;
 
 /// A row was rejected because another row has its primary key.
@@ -66,31 +69,89 @@ pub type RowId = u64;
 #[error("duplicate primary key")]
 pub struct DuplicateKey;
 
+/// The Fx hash with its strong high bits rotated into the low bits the hash tables index by
+/// (Fx alone leaves the low bits of a short string's hash nearly constant). Hashing a
+/// primary key `Total((a, b))` with it gives [`crate::join::key_hash`]`(&(a, b))`, whatever
+/// the representation of the values (`&str` or `Arc<str>`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHasher(FxHasher);
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0.write_u8(i);
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.0.write_u16(i);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0.write_u32(i);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0.write_u64(i);
+    }
+    #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.0.write_u128(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.0.write_usize(i);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.finish().rotate_left(26)
+    }
+}
+
+/// The hash of a primary key, as [`Table::find_by_hash`] takes it.
+#[inline]
+fn hash_key<K: Hash + ?Sized>(key: &K) -> u64 {
+    let mut h = KeyHasher::default();
+    key.hash(&mut h);
+    h.finish()
+}
+
 /// The rows of one table with their primary-key map and secondary indexes.
 ///
+/// Rows live in a deque in insertion order, row `id` at place `id - base`; a removed row
+/// leaves an empty place (trimmed at the front, reclaimed by renumbering on insert once
+/// they outnumber the rows). The primary key is a hash table of `(key hash, row id)`, so a
+/// probe hashes a borrowed key (no clone) and lands on the row's place directly.
 /// Serializes as its rows (keys are rebuilt on restore).
 #[derive(Clone)]
 pub struct Table<R: TableRow> {
-    rows: BTreeMap<RowId, R>,
-    next: RowId,
-    primary: HashMap<R::Key, RowId, FxBuildHasher>,
-    indexes: HashMap<R::IndexKey, BTreeSet<RowId>, FxBuildHasher>,
+    rows: VecDeque<Option<R>>,
+    base: RowId,
+    live: usize,
+    primary: HashTable<(u64, RowId)>,
+    indexes: HashMap<R::IndexKey, BTreeSet<RowId>, BuildHasherDefault<KeyHasher>>,
+    scratch: Vec<RowId>,
 }
 
 impl<R: TableRow> Default for Table<R> {
     fn default() -> Self {
         Table {
-            rows: BTreeMap::new(),
-            next: 0,
-            primary: HashMap::default(),
+            rows: VecDeque::new(),
+            base: 0,
+            live: 0,
+            primary: HashTable::new(),
             indexes: HashMap::default(),
+            scratch: Vec::new(),
         }
     }
 }
 
 impl<R: TableRow + fmt::Debug> fmt::Debug for Table<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.rows.values()).finish()
+        f.debug_list().entries(self.iter().map(|(_, r)| r)).finish()
     }
 }
 
@@ -102,37 +163,55 @@ impl<R: TableRow> Table<R> {
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.live
     }
 
     /// Whether the table has no row.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.live == 0
     }
 
     /// Every row, in insertion order.
     #[inline]
     pub fn iter(&self) -> impl Iterator<Item = (RowId, &R)> {
-        self.rows.iter().map(|(id, r)| (*id, r))
+        let base = self.base;
+        self.rows
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, r)| r.as_ref().map(|r| (base + i as RowId, r)))
     }
 
     /// The row `id`, if it still exists.
     #[inline]
     pub fn get(&self, id: RowId) -> Option<&R> {
-        self.rows.get(&id)
+        let at = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        self.rows.get(at)?.as_ref()
     }
 
     /// The row with primary key `key`.
     #[inline]
     pub fn find(&self, key: &R::Key) -> Option<(RowId, &R)> {
-        let id = *self.primary.get(key)?;
-        self.rows.get(&id).map(|r| (id, r))
+        self.find_by_hash(hash_key(key))
+            .find(|(_, r)| r.primary_key().as_ref() == Some(key))
+    }
+
+    /// The rows whose primary key has hash `hash` ([`crate::join::key_hash`] of the key's
+    /// values as a tuple, e.g. `key_hash(&(Some("IBM"),))` for a key `Total((Some(ibm),))`):
+    /// the row with that key, if any, and in the rarest case rows whose keys collide with
+    /// it, so the caller checks the key (the generated code checks the whole condition).
+    /// Clones nothing.
+    #[inline]
+    pub fn find_by_hash(&self, hash: u64) -> impl Iterator<Item = (RowId, &R)> {
+        self.primary
+            .iter_hash(hash)
+            .filter(move |(h, _)| *h == hash)
+            .filter_map(|&(_, id)| self.get(id).map(|r| (id, r)))
     }
 
     /// Whether a row has primary key `key`.
     #[inline]
     pub fn contains_key(&self, key: &R::Key) -> bool {
-        self.primary.contains_key(key)
+        self.find(key).is_some()
     }
 
     /// The rows with secondary-index key `key`, in insertion order.
@@ -142,69 +221,152 @@ impl<R: TableRow> Table<R> {
             .get(key)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.rows.get(id).map(|r| (*id, r)))
+            .filter_map(|id| self.get(*id).map(|r| (*id, r)))
     }
 
-    /// Appends `row`; rejected when another row has its primary key.
+    /// The id of the row other than `except` with primary key `key` (hash `hash`).
+    fn key_owner(&self, key: &R::Key, hash: u64, except: Option<RowId>) -> Option<RowId> {
+        self.find_by_hash(hash)
+            .find(|(id, r)| Some(*id) != except && r.primary_key().as_ref() == Some(key))
+            .map(|(id, _)| id)
+    }
+
+    /// Appends `row`; rejected when another row has its primary key. May renumber the
+    /// rows (see [`RowId`]).
     pub fn insert(&mut self, row: R) -> Result<RowId, DuplicateKey> {
-        let id = self.next;
-        if let Some(key) = row.primary_key() {
-            match self.primary.entry(key) {
-                std::collections::hash_map::Entry::Occupied(_) => return Err(DuplicateKey),
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(id);
-                }
+        let key = row.primary_key().map(|k| {
+            let h = hash_key(&k);
+            (k, h)
+        });
+        if let Some((k, h)) = &key {
+            if self.key_owner(k, *h, None).is_some() {
+                return Err(DuplicateKey);
             }
         }
-        self.next += 1;
+        if self.rows.len() > 64 && self.rows.len() > 2 * self.live {
+            self.compact();
+        }
+        let id = self.base + self.rows.len() as RowId;
+        if let Some((_, h)) = key {
+            self.primary.insert_unique(h, (h, id), |e| e.0);
+        }
         self.index(id, &row);
-        self.rows.insert(id, row);
+        self.rows.push_back(Some(row));
+        self.live += 1;
         Ok(id)
     }
 
     /// Replaces row `id` with `row`, keeping its place; rejected (the row unchanged) when
     /// `row`'s primary key belongs to another row. Does nothing for a missing `id`.
     pub fn update(&mut self, id: RowId, row: R) -> Result<(), DuplicateKey> {
-        let Some(old) = self.rows.get(&id) else {
+        let Some(old) = self.get(id) else {
             return Ok(());
         };
         let (old_key, new_key) = (old.primary_key(), row.primary_key());
         if old_key != new_key {
-            if let Some(k) = &new_key {
-                if self.primary.contains_key(k) {
+            let new = new_key.map(|k| {
+                let h = hash_key(&k);
+                (k, h)
+            });
+            if let Some((k, h)) = &new {
+                if self.key_owner(k, *h, Some(id)).is_some() {
                     return Err(DuplicateKey);
                 }
             }
             if let Some(k) = &old_key {
-                self.primary.remove(k);
+                self.unkey(hash_key(k), id);
             }
-            if let Some(k) = new_key {
-                self.primary.insert(k, id);
+            if let Some((_, h)) = new {
+                self.primary.insert_unique(h, (h, id), |e| e.0);
             }
         }
-        if let Some(old) = self.rows.remove(&id) {
+        let at = (id - self.base) as usize;
+        if let Some(old) = self.rows[at].take() {
             self.unindex(id, &old);
         }
         self.index(id, &row);
-        self.rows.insert(id, row);
+        self.rows[at] = Some(row);
         Ok(())
+    }
+
+    /// Replaces the rows `select` puts into its list (their ids, from the lookups of the
+    /// table it is given) with `row`, or inserts `row` when it selects none: an `UPSERT`.
+    /// Reuses one list, so an upsert allocates nothing but a new row.
+    pub fn upsert_with(
+        &mut self,
+        row: &R,
+        select: impl FnOnce(&Self, &mut Vec<RowId>),
+    ) -> Result<(), DuplicateKey>
+    where
+        R: Clone,
+    {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.clear();
+        select(self, &mut ids);
+        let mut result = Ok(());
+        if ids.is_empty() {
+            result = self.insert(row.clone()).map(|_| ());
+        }
+        for &id in &ids {
+            if self.update(id, row.clone()).is_err() {
+                result = Err(DuplicateKey);
+            }
+        }
+        self.scratch = ids;
+        result
     }
 
     /// Removes row `id`, returning it.
     pub fn remove(&mut self, id: RowId) -> Option<R> {
-        let row = self.rows.remove(&id)?;
+        let at = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        let row = self.rows.get_mut(at)?.take()?;
+        self.live -= 1;
         if let Some(k) = row.primary_key() {
-            self.primary.remove(&k);
+            self.unkey(hash_key(&k), id);
         }
         self.unindex(id, &row);
+        while let Some(None) = self.rows.front() {
+            self.rows.pop_front();
+            self.base += 1;
+        }
         Some(row)
     }
 
     /// Removes every row.
     pub fn clear(&mut self) {
+        self.base += self.rows.len() as RowId;
         self.rows.clear();
+        self.live = 0;
         self.primary.clear();
         self.indexes.clear();
+    }
+
+    /// Drops the primary-key entry of row `id` (key hash `hash`).
+    fn unkey(&mut self, hash: u64, id: RowId) {
+        if let Ok(entry) = self.primary.find_entry(hash, |e| *e == (hash, id)) {
+            entry.remove();
+        }
+    }
+
+    /// Renumbers the rows `base, base + 1, ...` in order, dropping the empty places.
+    fn compact(&mut self) {
+        let base = self.base;
+        let mut new_of_old = Vec::with_capacity(self.rows.len());
+        let mut next = base;
+        for r in &self.rows {
+            new_of_old.push(next);
+            if r.is_some() {
+                next += 1;
+            }
+        }
+        let renumber = |id: RowId| new_of_old[(id - base) as usize];
+        for (_, id) in self.primary.iter_mut() {
+            *id = renumber(*id);
+        }
+        for ids in self.indexes.values_mut() {
+            *ids = ids.iter().map(|id| renumber(*id)).collect();
+        }
+        self.rows.retain(Option::is_some);
     }
 
     fn index(&mut self, id: RowId, row: &R) {
@@ -242,27 +404,30 @@ impl<R: TableRow + Serialize> Serialize for Table<R> {
             rows: Vec<(RowId, &'a R)>,
         }
         StoredRef {
-            next: self.next,
-            rows: self.rows.iter().map(|(id, r)| (*id, r)).collect(),
+            next: self.base + self.rows.len() as RowId,
+            rows: self.iter().collect(),
         }
         .serialize(serializer)
     }
 }
 
 impl<'de, R: TableRow + DeserializeOwned> Deserialize<'de> for Table<R> {
+    /// The rows in their order, renumbered from 0 (ids are not kept across a restore).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let stored = Stored::<R>::deserialize(deserializer)?;
+        let mut rows = stored.rows;
+        rows.sort_by_key(|(id, _)| *id);
         let mut table = Table::new();
-        for (id, row) in stored.rows {
+        for (_, row) in rows {
+            let id = table.rows.len() as RowId;
             if let Some(k) = row.primary_key() {
-                table.primary.insert(k, id);
+                let h = hash_key(&k);
+                table.primary.insert_unique(h, (h, id), |e| e.0);
             }
             table.index(id, &row);
-            table.rows.insert(id, row);
+            table.rows.push_back(Some(row));
+            table.live += 1;
         }
-        table.next = stored
-            .next
-            .max(table.rows.keys().next_back().map_or(0, |id| id + 1));
         Ok(table)
     }
 }
