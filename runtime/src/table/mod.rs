@@ -41,7 +41,7 @@ use hashbrown::HashTable;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::aggregate::FxHasher;
+use crate::join::KeyHash;
 
 /// The row struct of a table: how to get its keys. Implemented by the generated code.
 pub trait TableRow {
@@ -69,52 +69,10 @@ pub type RowId = u64;
 #[error("duplicate primary key")]
 pub struct DuplicateKey;
 
-/// The Fx hash with its strong high bits rotated into the low bits the hash tables index by
-/// (Fx alone leaves the low bits of a short string's hash nearly constant). Hashing a
-/// primary key `Total((a, b))` with it gives [`crate::join::key_hash`]`(&(a, b))`, whatever
-/// the representation of the values (`&str` or `Arc<str>`).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct KeyHasher(FxHasher);
-
-impl Hasher for KeyHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.0.write_u8(i);
-    }
-    #[inline]
-    fn write_u16(&mut self, i: u16) {
-        self.0.write_u16(i);
-    }
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.0.write_u32(i);
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.0.write_u64(i);
-    }
-    #[inline]
-    fn write_u128(&mut self, i: u128) {
-        self.0.write_u128(i);
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.0.write_usize(i);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0.finish().rotate_left(26)
-    }
-}
-
 /// The hash of a primary key, as [`Table::find_by_hash`] takes it.
 #[inline]
 fn hash_key<K: Hash + ?Sized>(key: &K) -> u64 {
-    let mut h = KeyHasher::default();
+    let mut h = KeyHash::default();
     key.hash(&mut h);
     h.finish()
 }
@@ -123,8 +81,10 @@ fn hash_key<K: Hash + ?Sized>(key: &K) -> u64 {
 ///
 /// Rows live in a deque in insertion order, row `id` at place `id - base`; a removed row
 /// leaves an empty place (trimmed at the front, reclaimed by renumbering on insert once
-/// they outnumber the rows). The primary key is a hash table of `(key hash, row id)`, so a
-/// probe hashes a borrowed key (no clone) and lands on the row's place directly.
+/// they outnumber the rows). The primary key is a hash table of `(key hash, row id)`, one
+/// entry per hash, so a probe hashes a borrowed key (no clone) and lands on the row's place
+/// directly; rows whose different keys share a 64-bit hash (practically never) go to a
+/// list of their own, checked only when not empty.
 /// Serializes as its rows (keys are rebuilt on restore).
 #[derive(Clone)]
 pub struct Table<R: TableRow> {
@@ -132,7 +92,8 @@ pub struct Table<R: TableRow> {
     base: RowId,
     live: usize,
     primary: HashTable<(u64, RowId)>,
-    indexes: HashMap<R::IndexKey, BTreeSet<RowId>, BuildHasherDefault<KeyHasher>>,
+    collided: Vec<(u64, RowId)>,
+    indexes: HashMap<R::IndexKey, BTreeSet<RowId>, BuildHasherDefault<KeyHash>>,
     scratch: Vec<RowId>,
 }
 
@@ -143,6 +104,7 @@ impl<R: TableRow> Default for Table<R> {
             base: 0,
             live: 0,
             primary: HashTable::new(),
+            collided: Vec::new(),
             indexes: HashMap::default(),
             scratch: Vec::new(),
         }
@@ -202,10 +164,25 @@ impl<R: TableRow> Table<R> {
     /// Clones nothing.
     #[inline]
     pub fn find_by_hash(&self, hash: u64) -> impl Iterator<Item = (RowId, &R)> {
-        self.primary
-            .iter_hash(hash)
-            .filter(move |(h, _)| *h == hash)
+        let first = self.primary.find(hash, |e| e.0 == hash);
+        let rest = match first {
+            Some(_) if !self.collided.is_empty() => &self.collided[..],
+            _ => &[],
+        };
+        first
+            .into_iter()
+            .chain(rest.iter().filter(move |e| e.0 == hash))
             .filter_map(|&(_, id)| self.get(id).map(|r| (id, r)))
+    }
+
+    /// Adds the primary-key entry of row `id` (key hash `hash`, a key no other row has).
+    fn key(&mut self, hash: u64, id: RowId) {
+        match self.primary.find(hash, |e| e.0 == hash) {
+            Some(_) => self.collided.push((hash, id)),
+            None => {
+                self.primary.insert_unique(hash, (hash, id), |e| e.0);
+            }
+        }
     }
 
     /// Whether a row has primary key `key`.
@@ -248,7 +225,7 @@ impl<R: TableRow> Table<R> {
         }
         let id = self.base + self.rows.len() as RowId;
         if let Some((_, h)) = key {
-            self.primary.insert_unique(h, (h, id), |e| e.0);
+            self.key(h, id);
         }
         self.index(id, &row);
         self.rows.push_back(Some(row));
@@ -277,7 +254,7 @@ impl<R: TableRow> Table<R> {
                 self.unkey(hash_key(k), id);
             }
             if let Some((_, h)) = new {
-                self.primary.insert_unique(h, (h, id), |e| e.0);
+                self.key(h, id);
             }
         }
         let at = (id - self.base) as usize;
@@ -338,13 +315,23 @@ impl<R: TableRow> Table<R> {
         self.rows.clear();
         self.live = 0;
         self.primary.clear();
+        self.collided.clear();
         self.indexes.clear();
     }
 
     /// Drops the primary-key entry of row `id` (key hash `hash`).
     fn unkey(&mut self, hash: u64, id: RowId) {
+        if let Some(at) = self.collided.iter().position(|e| *e == (hash, id)) {
+            self.collided.swap_remove(at);
+            return;
+        }
         if let Ok(entry) = self.primary.find_entry(hash, |e| *e == (hash, id)) {
             entry.remove();
+            // A row whose key collided with this one's takes its entry.
+            if let Some(at) = self.collided.iter().position(|e| e.0 == hash) {
+                let (h, other) = self.collided.swap_remove(at);
+                self.primary.insert_unique(h, (h, other), |e| e.0);
+            }
         }
     }
 
@@ -360,7 +347,7 @@ impl<R: TableRow> Table<R> {
             }
         }
         let renumber = |id: RowId| new_of_old[(id - base) as usize];
-        for (_, id) in self.primary.iter_mut() {
+        for (_, id) in self.primary.iter_mut().chain(self.collided.iter_mut()) {
             *id = renumber(*id);
         }
         for ids in self.indexes.values_mut() {
@@ -421,8 +408,7 @@ impl<'de, R: TableRow + DeserializeOwned> Deserialize<'de> for Table<R> {
         for (_, row) in rows {
             let id = table.rows.len() as RowId;
             if let Some(k) = row.primary_key() {
-                let h = hash_key(&k);
-                table.primary.insert_unique(h, (h, id), |e| e.0);
+                table.key(hash_key(&k), id);
             }
             table.index(id, &row);
             table.rows.push_back(Some(row));

@@ -215,3 +215,72 @@ fn removed_rows_places_are_reclaimed() {
     let level1: Vec<u8> = t.lookup(&Idx::Level(1)).map(|(_, r)| r.site).collect();
     assert_eq!(level1, want.iter().copied().filter(|s| s % 2 == 1).collect::<Vec<_>>());
 }
+
+/// A key whose hash ignores its value: every key collides with every other.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Colliding(u8);
+
+impl std::hash::Hash for Colliding {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u8(7);
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct CRow(u8, i32);
+
+impl TableRow for CRow {
+    type Key = Colliding;
+    type IndexKey = ();
+    fn primary_key(&self) -> Option<Colliding> {
+        Some(Colliding(self.0))
+    }
+    fn index_keys(&self, _: impl FnMut(())) {}
+}
+
+#[test]
+fn keys_with_equal_hashes_are_all_found() {
+    let mut t: Table<CRow> = Table::new();
+    for k in 0..100u8 {
+        t.insert(CRow(k, i32::from(k))).unwrap();
+    }
+    assert!(t.insert(CRow(5, 0)).is_err());
+    let check = |t: &Table<CRow>, want: &[(u8, i32)]| {
+        for &(k, v) in want {
+            assert_eq!(t.find(&Colliding(k)).map(|(_, r)| r.1), Some(v), "key {k}");
+        }
+        assert_eq!(t.len(), want.len());
+        let h = t.primary.iter().next().map(|e| e.0).unwrap();
+        assert_eq!(t.find_by_hash(h).count(), want.len());
+    };
+    // The row holding the table's entry goes; another takes it.
+    let (first, _) = t.find(&Colliding(0)).unwrap();
+    t.remove(first);
+    for k in (2..100u8).step_by(3) {
+        let (id, _) = t.find(&Colliding(k)).unwrap();
+        t.remove(id);
+    }
+    let (id, _) = t.find(&Colliding(1)).unwrap();
+    assert!(t.update(id, CRow(4, 0)).is_err());
+    t.update(id, CRow(200, -1)).unwrap();
+    let mut want: Vec<(u8, i32)> = (1..100u8)
+        .filter(|k| k % 3 != 2)
+        .map(|k| if k == 1 { (200, -1) } else { (k, i32::from(k)) })
+        .collect();
+    check(&t, &want);
+    assert!(t.find(&Colliding(1)).is_none());
+    // Renumbering on insert and a restore keep every key findable.
+    for k in 0..150u8 {
+        if let Some((id, _)) = t.find(&Colliding(k)) {
+            if k % 2 == 0 {
+                t.remove(id);
+            }
+        }
+    }
+    want.retain(|(k, _)| k % 2 == 1 || *k >= 150);
+    t.insert(CRow(250, 9)).unwrap();
+    want.push((250, 9));
+    check(&t, &want);
+    let back: Table<CRow> = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+    check(&back, &want);
+}
