@@ -192,6 +192,7 @@ fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
     let rt = ctx.rt;
     let ty = &ctx.streams[t].ty;
     let row = quote!(self);
+    let same_key = (!keys.primary_key.is_empty()).then(|| same_key(ctx, t, &keys.primary_key));
     let (pk_ty, key) = if keys.primary_key.is_empty() {
         (quote!(()), quote!(::core::option::Option::None))
     } else {
@@ -255,6 +256,31 @@ fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
             fn index_keys(&self, #out_param) {
                 #index_keys
             }
+
+            #same_key
+        }
+    }
+}
+
+/// `TableRow::same_key` of table `t` with primary key `cols`: the key columns compared in
+/// place (floats normalized, as in the key).
+fn same_key(ctx: &Ctx<'_>, t: usize, cols: &[usize]) -> TokenStream {
+    let rt = ctx.rt;
+    let part = |row: TokenStream, c: usize| {
+        let a = &ctx.plan.streams[t].attrs[c];
+        let f = &ctx.streams[t].fields[c];
+        match (a.ty, a.nullable) {
+            (Type::Float | Type::Double, true) => quote!(#row.#f.map(|__ef_v| __ef_v + 0.0)),
+            (Type::Float | Type::Double, false) => quote!(#row.#f + 0.0),
+            _ => quote!(&#row.#f),
+        }
+    };
+    let mine = cols.iter().map(|&c| part(quote!(self), c));
+    let theirs = cols.iter().map(|&c| part(quote!(__ef_other), c));
+    quote! {
+        #[inline]
+        fn same_key(&self, __ef_other: &Self) -> bool {
+            #rt::aggregate::Total((#(#mine,)*)) == #rt::aggregate::Total((#(#theirs,)*))
         }
     }
 }

@@ -57,6 +57,13 @@ pub trait TableRow {
 
     /// Calls `out` with the row's key in each secondary index.
     fn index_keys(&self, out: impl FnMut(Self::IndexKey));
+
+    /// Whether `self` and `other` have equal primary keys (or both none). The generated rows
+    /// compare their key columns in place, building no key.
+    #[inline]
+    fn same_key(&self, other: &Self) -> bool {
+        self.primary_key() == other.primary_key()
+    }
 }
 
 /// Identifies a row of a [`Table`]; ids grow with insertion, so id order is insertion order.
@@ -239,8 +246,8 @@ impl<R: TableRow> Table<R> {
         let Some(old) = self.get(id) else {
             return Ok(());
         };
-        let (old_key, new_key) = (old.primary_key(), row.primary_key());
-        if old_key != new_key {
+        if !old.same_key(&row) {
+            let (old_key, new_key) = (old.primary_key(), row.primary_key());
             let new = new_key.map(|k| {
                 let h = hash_key(&k);
                 (k, h)

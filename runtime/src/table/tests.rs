@@ -175,14 +175,23 @@ fn a_table_without_keys_takes_duplicates_and_keeps_its_order_after_restore() {
 #[test]
 fn removed_rows_places_are_reclaimed() {
     let mut t: Table<Row> = Table::new();
-    let row = |i: u8| Row { site: i, sensor: Some(i / 3), level: i % 2, val: i32::from(i) };
+    let row = |i: u8| Row {
+        site: i,
+        sensor: Some(i / 3),
+        level: i % 2,
+        val: i32::from(i),
+    };
     for round in 0..20u8 {
         for i in 0..200u8 {
             if i % 7 != round % 7 {
                 t.insert(row(i)).unwrap();
             }
         }
-        let ids: Vec<RowId> = t.iter().filter(|(_, r)| r.site % 3 != 0).map(|(id, _)| id).collect();
+        let ids: Vec<RowId> = t
+            .iter()
+            .filter(|(_, r)| r.site % 3 != 0)
+            .map(|(id, _)| id)
+            .collect();
         for id in ids {
             assert!(t.remove(id).is_some());
         }
@@ -213,7 +222,13 @@ fn removed_rows_places_are_reclaimed() {
         assert_eq!(t.find(&r.primary_key().unwrap()).map(|(i, _)| i), Some(id));
     }
     let level1: Vec<u8> = t.lookup(&Idx::Level(1)).map(|(_, r)| r.site).collect();
-    assert_eq!(level1, want.iter().copied().filter(|s| s % 2 == 1).collect::<Vec<_>>());
+    assert_eq!(
+        level1,
+        want.iter()
+            .copied()
+            .filter(|s| s % 2 == 1)
+            .collect::<Vec<_>>()
+    );
 }
 
 /// A key whose hash ignores its value: every key collides with every other.
