@@ -189,7 +189,7 @@ fn removed_rows_places_are_reclaimed() {
         }
         let ids: Vec<RowId> = t
             .iter()
-            .filter(|(_, r)| r.site % 3 != 0)
+            .filter(|(_, r)| !r.site.is_multiple_of(3))
             .map(|(id, _)| id)
             .collect();
         for id in ids {
@@ -202,19 +202,19 @@ fn removed_rows_places_are_reclaimed() {
         assert!(t.is_empty());
     }
     assert!(t.rows.len() <= 200, "{} places", t.rows.len());
-    for i in (0..200u8).filter(|i| i % 5 == 0) {
+    for i in (0..200u8).filter(|i| i.is_multiple_of(5)) {
         t.insert(row(i)).unwrap();
     }
-    for i in (0..200u8).filter(|i| i % 10 == 0) {
+    for i in (0..200u8).filter(|i| i.is_multiple_of(10)) {
         let (id, _) = t.find(&(i, Some(i / 3))).unwrap();
         t.remove(id);
     }
-    let odd = |i: &u8| i % 2 == 1 && i % 5 != 0;
+    let odd = |i: &u8| i % 2 == 1 && !i.is_multiple_of(5);
     for i in (0..200u8).filter(odd) {
         t.insert(row(i)).unwrap();
     }
     let sites: Vec<u8> = t.iter().map(|(_, r)| r.site).collect();
-    let mut want: Vec<u8> = (0..200u8).filter(|i| i % 5 == 0 && i % 10 != 0).collect();
+    let mut want: Vec<u8> = (0..200u8).filter(|i| i.is_multiple_of(5) && !i.is_multiple_of(10)).collect();
     want.extend((0..200u8).filter(odd));
     assert_eq!(sites, want);
     assert!(t.rows.len() < 2 * t.len() + 65);
@@ -287,7 +287,7 @@ fn keys_with_equal_hashes_are_all_found() {
     // Renumbering on insert and a restore keep every key findable.
     for k in 0..150u8 {
         if let Some((id, _)) = t.find(&Colliding(k)) {
-            if k % 2 == 0 {
+            if k.is_multiple_of(2) {
                 t.remove(id);
             }
         }

@@ -305,7 +305,7 @@ mod tests {
                 if i % 97 == 5 {
                     e.symbol = None;
                 }
-                (t, usize::from(i % 3 == 0 || i % 7 == 1), e)
+                (t, usize::from(i.is_multiple_of(3) || i % 7 == 1), e)
             })
             .collect();
         let out = outputs_of::<JoinLength<Rows>>(&events);
@@ -344,7 +344,7 @@ mod tests {
         for k in (0..keys).rev() {
             let e = Trades {
                 symbol: Some(symbol(k).into()),
-                price: (k % 5 != 0).then_some(f64::from(k)),
+                price: (!k.is_multiple_of(5)).then_some(f64::from(k)),
                 volume: i64::from(k),
             };
             events.insert(0, (0, fill, e));
