@@ -84,22 +84,38 @@ fn hash_key<K: Hash + ?Sized>(key: &K) -> u64 {
     h.finish()
 }
 
+/// A spread of a row id, the place of a row without a primary key in the row map.
+#[inline]
+fn hash_id(id: RowId) -> u64 {
+    id.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(32)
+}
+
+/// A row in the row map, with its id and the hash it is filed under (its primary key's, or
+/// its id's for a table without one).
+#[derive(Clone)]
+struct Slot<R> {
+    hash: u64,
+    id: RowId,
+    row: R,
+}
+
 /// The rows of one table with their primary-key map and secondary indexes.
 ///
-/// Rows live in a deque in insertion order, row `id` at place `id - base`; a removed row
-/// leaves an empty place (trimmed at the front, reclaimed by renumbering on insert once
-/// they outnumber the rows). The primary key is a hash table of `(key hash, row id)`, one
-/// entry per hash, so a probe hashes a borrowed key (no clone) and lands on the row's place
-/// directly; rows whose different keys share a 64-bit hash (practically never) go to a
-/// list of their own, checked only when not empty.
-/// Serializes as its rows (keys are rebuilt on restore).
+/// The rows live in a hash table filed by the hash of their primary key, so a probe by key
+/// hashes a borrowed key (no clone) and reaches the row in one step, as a hand-written
+/// `HashMap<Key, Row>` would. Insertion order is a deque with, for row `id` at place
+/// `id - base`, the hash its row is filed under; a removed row leaves an empty place
+/// (trimmed at the front, reclaimed by renumbering on insert once they outnumber the
+/// rows). Rows whose different keys share a 64-bit hash (practically never) are all found:
+/// the table counts them and then looks further. Serializes as its rows (keys are rebuilt on
+/// restore).
 #[derive(Clone)]
 pub struct Table<R: TableRow> {
-    rows: VecDeque<Option<R>>,
+    order: VecDeque<Option<u64>>,
     base: RowId,
     live: usize,
-    primary: HashTable<(u64, RowId)>,
-    collided: Vec<(u64, RowId)>,
+    rows: HashTable<Slot<R>>,
+    collided: usize,
     indexes: HashMap<R::IndexKey, BTreeSet<RowId>, BuildHasherDefault<KeyHash>>,
     scratch: Vec<RowId>,
 }
@@ -107,11 +123,11 @@ pub struct Table<R: TableRow> {
 impl<R: TableRow> Default for Table<R> {
     fn default() -> Self {
         Table {
-            rows: VecDeque::new(),
+            order: VecDeque::new(),
             base: 0,
             live: 0,
-            primary: HashTable::new(),
-            collided: Vec::new(),
+            rows: HashTable::new(),
+            collided: 0,
             indexes: HashMap::default(),
             scratch: Vec::new(),
         }
@@ -140,21 +156,29 @@ impl<R: TableRow> Table<R> {
         self.live == 0
     }
 
+    /// The hash row `id` is filed under, if it exists.
+    #[inline]
+    fn filed(&self, id: RowId) -> Option<u64> {
+        let at = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        *self.order.get(at)?
+    }
+
     /// Every row, in insertion order.
     #[inline]
     pub fn iter(&self) -> impl Iterator<Item = (RowId, &R)> {
         let base = self.base;
-        self.rows
-            .iter()
-            .enumerate()
-            .filter_map(move |(i, r)| r.as_ref().map(|r| (base + i as RowId, r)))
+        self.order.iter().enumerate().filter_map(move |(i, h)| {
+            let id = base + i as RowId;
+            let slot = self.rows.find((*h)?, |s| s.id == id)?;
+            Some((id, &slot.row))
+        })
     }
 
     /// The row `id`, if it still exists.
     #[inline]
     pub fn get(&self, id: RowId) -> Option<&R> {
-        let at = usize::try_from(id.checked_sub(self.base)?).ok()?;
-        self.rows.get(at)?.as_ref()
+        let h = self.filed(id)?;
+        self.rows.find(h, |s| s.id == id).map(|s| &s.row)
     }
 
     /// The row with primary key `key`.
@@ -171,25 +195,17 @@ impl<R: TableRow> Table<R> {
     /// Clones nothing.
     #[inline]
     pub fn find_by_hash(&self, hash: u64) -> impl Iterator<Item = (RowId, &R)> {
-        let first = self.primary.find(hash, |e| e.0 == hash);
-        let rest = match first {
-            Some(_) if !self.collided.is_empty() => &self.collided[..],
-            _ => &[],
-        };
+        let first = self.rows.find(hash, |s| s.hash == hash);
+        let more = (first.is_some() && self.collided > 0).then(|| {
+            self.rows
+                .iter_hash(hash)
+                .filter(move |s| s.hash == hash)
+                .skip(1)
+        });
         first
             .into_iter()
-            .chain(rest.iter().filter(move |e| e.0 == hash))
-            .filter_map(|&(_, id)| self.get(id).map(|r| (id, r)))
-    }
-
-    /// Adds the primary-key entry of row `id` (key hash `hash`, a key no other row has).
-    fn key(&mut self, hash: u64, id: RowId) {
-        match self.primary.find(hash, |e| e.0 == hash) {
-            Some(_) => self.collided.push((hash, id)),
-            None => {
-                self.primary.insert_unique(hash, (hash, id), |e| e.0);
-            }
-        }
+            .chain(more.into_iter().flatten())
+            .map(|s| (s.id, &s.row))
     }
 
     /// Whether a row has primary key `key`.
@@ -215,27 +231,39 @@ impl<R: TableRow> Table<R> {
             .map(|(id, _)| id)
     }
 
+    /// Files `row` (id `id`) under `hash`.
+    fn file(&mut self, hash: u64, id: RowId, row: R) {
+        if self.rows.find(hash, |s| s.hash == hash).is_some() {
+            self.collided += 1;
+        }
+        self.rows
+            .insert_unique(hash, Slot { hash, id, row }, |s| s.hash);
+    }
+
+    /// Takes row `id` (filed under `hash`) out of the row map.
+    fn unfile(&mut self, hash: u64, id: RowId) -> Option<R> {
+        let entry = self.rows.find_entry(hash, |s| s.id == id).ok()?;
+        Some(entry.remove().0.row)
+    }
+
     /// Appends `row`; rejected when another row has its primary key. May renumber the
     /// rows (see [`RowId`]).
     pub fn insert(&mut self, row: R) -> Result<RowId, DuplicateKey> {
-        let key = row.primary_key().map(|k| {
-            let h = hash_key(&k);
-            (k, h)
-        });
-        if let Some((k, h)) = &key {
-            if self.key_owner(k, *h, None).is_some() {
+        let key = row.primary_key();
+        let hash = key.as_ref().map(|k| hash_key(k));
+        if let (Some(k), Some(h)) = (&key, hash) {
+            if self.key_owner(k, h, None).is_some() {
                 return Err(DuplicateKey);
             }
         }
-        if self.rows.len() > 64 && self.rows.len() > 2 * self.live {
+        if self.order.len() > 64 && self.order.len() > 2 * self.live {
             self.compact();
         }
-        let id = self.base + self.rows.len() as RowId;
-        if let Some((_, h)) = key {
-            self.key(h, id);
-        }
+        let id = self.base + self.order.len() as RowId;
+        let hash = hash.unwrap_or_else(|| hash_id(id));
         self.index(id, &row);
-        self.rows.push_back(Some(row));
+        self.file(hash, id, row);
+        self.order.push_back(Some(hash));
         self.live += 1;
         Ok(id)
     }
@@ -243,33 +271,40 @@ impl<R: TableRow> Table<R> {
     /// Replaces row `id` with `row`, keeping its place; rejected (the row unchanged) when
     /// `row`'s primary key belongs to another row. Does nothing for a missing `id`.
     pub fn update(&mut self, id: RowId, row: R) -> Result<(), DuplicateKey> {
-        let Some(old) = self.get(id) else {
+        let Some(hash) = self.filed(id) else {
             return Ok(());
         };
-        if !old.same_key(&row) {
-            let (old_key, new_key) = (old.primary_key(), row.primary_key());
-            let new = new_key.map(|k| {
-                let h = hash_key(&k);
-                (k, h)
-            });
-            if let Some((k, h)) = &new {
-                if self.key_owner(k, *h, Some(id)).is_some() {
+        let Some(slot) = self.rows.find_mut(hash, |s| s.id == id) else {
+            return Ok(());
+        };
+        if slot.row.same_key(&row) {
+            // In place. (The index keys are gathered first: no allocation without indexes.)
+            let mut keys = Vec::new();
+            row.index_keys(|k| keys.push(k));
+            let old = std::mem::replace(&mut slot.row, row);
+            self.unindex(id, &old);
+            for k in keys {
+                self.indexes.entry(k).or_default().insert(id);
+            }
+            return Ok(());
+        }
+        let new_key = row.primary_key();
+        let new_hash = match &new_key {
+            Some(k) => {
+                let h = hash_key(k);
+                if self.key_owner(k, h, Some(id)).is_some() {
                     return Err(DuplicateKey);
                 }
+                h
             }
-            if let Some(k) = &old_key {
-                self.unkey(hash_key(k), id);
-            }
-            if let Some((_, h)) = new {
-                self.key(h, id);
-            }
-        }
-        let at = (id - self.base) as usize;
-        if let Some(old) = self.rows[at].take() {
+            None => hash_id(id),
+        };
+        if let Some(old) = self.unfile(hash, id) {
             self.unindex(id, &old);
         }
         self.index(id, &row);
-        self.rows[at] = Some(row);
+        self.file(new_hash, id, row);
+        self.order[(id - self.base) as usize] = Some(new_hash);
         Ok(())
     }
 
@@ -303,14 +338,12 @@ impl<R: TableRow> Table<R> {
     /// Removes row `id`, returning it.
     pub fn remove(&mut self, id: RowId) -> Option<R> {
         let at = usize::try_from(id.checked_sub(self.base)?).ok()?;
-        let row = self.rows.get_mut(at)?.take()?;
+        let hash = self.order.get_mut(at)?.take()?;
+        let row = self.unfile(hash, id)?;
         self.live -= 1;
-        if let Some(k) = row.primary_key() {
-            self.unkey(hash_key(&k), id);
-        }
         self.unindex(id, &row);
-        while let Some(None) = self.rows.front() {
-            self.rows.pop_front();
+        while let Some(None) = self.order.front() {
+            self.order.pop_front();
             self.base += 1;
         }
         Some(row)
@@ -318,49 +351,33 @@ impl<R: TableRow> Table<R> {
 
     /// Removes every row.
     pub fn clear(&mut self) {
-        self.base += self.rows.len() as RowId;
-        self.rows.clear();
+        self.base += self.order.len() as RowId;
+        self.order.clear();
         self.live = 0;
-        self.primary.clear();
-        self.collided.clear();
+        self.rows.clear();
+        self.collided = 0;
         self.indexes.clear();
-    }
-
-    /// Drops the primary-key entry of row `id` (key hash `hash`).
-    fn unkey(&mut self, hash: u64, id: RowId) {
-        if let Some(at) = self.collided.iter().position(|e| *e == (hash, id)) {
-            self.collided.swap_remove(at);
-            return;
-        }
-        if let Ok(entry) = self.primary.find_entry(hash, |e| *e == (hash, id)) {
-            entry.remove();
-            // A row whose key collided with this one's takes its entry.
-            if let Some(at) = self.collided.iter().position(|e| e.0 == hash) {
-                let (h, other) = self.collided.swap_remove(at);
-                self.primary.insert_unique(h, (h, other), |e| e.0);
-            }
-        }
     }
 
     /// Renumbers the rows `base, base + 1, ...` in order, dropping the empty places.
     fn compact(&mut self) {
         let base = self.base;
-        let mut new_of_old = Vec::with_capacity(self.rows.len());
+        let mut new_of_old = Vec::with_capacity(self.order.len());
         let mut next = base;
-        for r in &self.rows {
+        for h in &self.order {
             new_of_old.push(next);
-            if r.is_some() {
+            if h.is_some() {
                 next += 1;
             }
         }
         let renumber = |id: RowId| new_of_old[(id - base) as usize];
-        for (_, id) in self.primary.iter_mut().chain(self.collided.iter_mut()) {
-            *id = renumber(*id);
+        for slot in self.rows.iter_mut() {
+            slot.id = renumber(slot.id);
         }
         for ids in self.indexes.values_mut() {
             *ids = ids.iter().map(|id| renumber(*id)).collect();
         }
-        self.rows.retain(Option::is_some);
+        self.order.retain(Option::is_some);
     }
 
     fn index(&mut self, id: RowId, row: &R) {
@@ -398,7 +415,7 @@ impl<R: TableRow + Serialize> Serialize for Table<R> {
             rows: Vec<(RowId, &'a R)>,
         }
         StoredRef {
-            next: self.base + self.rows.len() as RowId,
+            next: self.base + self.order.len() as RowId,
             rows: self.iter().collect(),
         }
         .serialize(serializer)
@@ -413,12 +430,13 @@ impl<'de, R: TableRow + DeserializeOwned> Deserialize<'de> for Table<R> {
         rows.sort_by_key(|(id, _)| *id);
         let mut table = Table::new();
         for (_, row) in rows {
-            let id = table.rows.len() as RowId;
-            if let Some(k) = row.primary_key() {
-                table.key(hash_key(&k), id);
-            }
+            let id = table.order.len() as RowId;
+            let hash = row
+                .primary_key()
+                .map_or_else(|| hash_id(id), |k| hash_key(&k));
             table.index(id, &row);
-            table.rows.push_back(Some(row));
+            table.file(hash, id, row);
+            table.order.push_back(Some(hash));
             table.live += 1;
         }
         Ok(table)

@@ -201,7 +201,7 @@ fn removed_rows_places_are_reclaimed() {
         }
         assert!(t.is_empty());
     }
-    assert!(t.rows.len() <= 200, "{} places", t.rows.len());
+    assert!(t.order.len() <= 200, "{} places", t.order.len());
     for i in (0..200u8).filter(|i| i.is_multiple_of(5)) {
         t.insert(row(i)).unwrap();
     }
@@ -214,10 +214,12 @@ fn removed_rows_places_are_reclaimed() {
         t.insert(row(i)).unwrap();
     }
     let sites: Vec<u8> = t.iter().map(|(_, r)| r.site).collect();
-    let mut want: Vec<u8> = (0..200u8).filter(|i| i.is_multiple_of(5) && !i.is_multiple_of(10)).collect();
+    let mut want: Vec<u8> = (0..200u8)
+        .filter(|i| i.is_multiple_of(5) && !i.is_multiple_of(10))
+        .collect();
     want.extend((0..200u8).filter(odd));
     assert_eq!(sites, want);
-    assert!(t.rows.len() < 2 * t.len() + 65);
+    assert!(t.order.len() < 2 * t.len() + 65);
     for (id, r) in t.iter() {
         assert_eq!(t.find(&r.primary_key().unwrap()).map(|(i, _)| i), Some(id));
     }
@@ -265,7 +267,7 @@ fn keys_with_equal_hashes_are_all_found() {
             assert_eq!(t.find(&Colliding(k)).map(|(_, r)| r.1), Some(v), "key {k}");
         }
         assert_eq!(t.len(), want.len());
-        let h = t.primary.iter().next().map(|e| e.0).unwrap();
+        let h = t.rows.iter().next().map(|s| s.hash).unwrap();
         assert_eq!(t.find_by_hash(h).count(), want.len());
     };
     // The row holding the table's entry goes; another takes it.
