@@ -250,7 +250,7 @@ impl<R: TableRow> Table<R> {
     /// rows (see [`RowId`]).
     pub fn insert(&mut self, row: R) -> Result<RowId, DuplicateKey> {
         let key = row.primary_key();
-        let hash = key.as_ref().map(|k| hash_key(k));
+        let hash = key.as_ref().map(hash_key);
         if let (Some(k), Some(h)) = (&key, hash) {
             if self.key_owner(k, h, None).is_some() {
                 return Err(DuplicateKey);
