@@ -375,7 +375,7 @@ impl Join<'_> {
     /// The window callback of `side`: keeps the index, probes the other side.
     fn callback(&self, side: usize) -> TokenStream {
         if self.stored(side) {
-            return self.stored_callback(side);
+            return self.stored_callback(side, false);
         }
         let rt = self.ctx.rt;
         let s = &self.join.sides[side];
@@ -425,8 +425,9 @@ impl Join<'_> {
     }
 
     /// The window callback of a side with a `JoinStore`: the window emits handles; a current
-    /// one's event is read from the store, an expired one's taken out of it.
-    fn stored_callback(&self, side: usize) -> TokenStream {
+    /// one's event is read from the store (`arriving`: it is the arriving `event`, whose
+    /// handle is `__ef_handle`), an expired one's taken out of it.
+    fn stored_callback(&self, side: usize, arriving: bool) -> TokenStream {
         let rt = self.ctx.rt;
         let s = &self.join.sides[side];
         let (on_current, on_expired, on_reset) = if s.triggers {
@@ -445,7 +446,9 @@ impl Join<'_> {
         let ts = |body: &TokenStream| mentions(body, "ts").then(|| quote!(ts,));
         let current = {
             let (k, t) = (key(&on_current), ts(&on_current));
-            if mentions(&on_current, "event") {
+            if arriving {
+                quote!(#wr::Current { #t .. } => { #k #on_current })
+            } else if mentions(&on_current, "event") {
                 quote! {
                     #wr::Current { #t event: __ef_handle, .. } => {
                         if let ::core::option::Option::Some(event) = __ef_index.event(*__ef_handle) {
@@ -729,7 +732,7 @@ impl Join<'_> {
         match &s.window {
             Some(_) if self.stored(side) => {
                 let key = self.key_of(side, quote!(event));
-                let callback = self.callback(side);
+                let callback = self.stored_callback(side, true);
                 quote! {
                     let __ef_handle = __ef_index.add(#key, ts, ::core::clone::Clone::clone(event));
                     #rt::window::Insert::insert(__ef_window, ts, __ef_handle, #callback);
