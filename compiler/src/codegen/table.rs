@@ -292,9 +292,11 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
     let (ty, f, name) = (&ctx.streams[t].ty, field(ctx, t), &ctx.plan.streams[t].name);
     let sink = super::query::emit_method(ctx, q);
     let doc = format!(" Query `{}`: its rows go into table `{name}`.", q.name);
-    let insert = quote! {
-        if self.#f.insert(__ef_row.clone()).is_err() {
-            #rt::table::report_duplicate(#name);
+    let insert = |row: TokenStream| {
+        quote! {
+            if self.#f.insert(#row).is_err() {
+                #rt::table::report_duplicate(#name);
+            }
         }
     };
     let body = match q.table_op.as_deref() {
@@ -317,7 +319,9 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                 // The condition reads other state of the app (its clock, another table):
                 // collect the ids first.
                 let select = candidates(&env, t, Some(cond), 1, &quote!(self.#f));
+                let insert = insert(quote!(::core::clone::Clone::clone(__ef_row)));
                 quote! {
+                    let __ef_row = #rt::table::RowArg::row(&__ef_arg);
                     let __ef_ids: ::std::vec::Vec<#rt::table::RowId> = #select
                         .filter(|(_, __ef_old)| #rt::expr::holds(#c))
                         .map(|(__ef_id, _)| __ef_id)
@@ -333,7 +337,7 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                 }
             } else {
                 quote! {
-                    let __ef_upserted = self.#f.upsert_with(__ef_row, |__ef_table, __ef_ids| {
+                    let __ef_upserted = self.#f.upsert_with(__ef_arg, |__ef_table, __ef_row, __ef_ids| {
                         __ef_ids.extend(#select);
                     });
                     if __ef_upserted.is_err() {
@@ -342,11 +346,11 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                 }
             }
         }
-        _ => insert,
+        _ => insert(quote!(#rt::table::RowArg::into_row(__ef_arg))),
     };
     quote! {
         #[doc = #doc]
-        fn #sink(&mut self, _ts: i64, _kind: #rt::EventKind, __ef_row: &#ty) {
+        fn #sink(&mut self, _ts: i64, _kind: #rt::EventKind, __ef_arg: impl #rt::table::RowArg<#ty>) {
             #body
         }
     }

@@ -66,6 +66,36 @@ pub trait TableRow {
     }
 }
 
+/// A row handed to a table: owned (moved in) or borrowed (cloned in when kept).
+pub trait RowArg<R> {
+    /// The row.
+    fn row(&self) -> &R;
+    /// The row, owned.
+    fn into_row(self) -> R;
+}
+
+impl<R> RowArg<R> for R {
+    #[inline]
+    fn row(&self) -> &R {
+        self
+    }
+    #[inline]
+    fn into_row(self) -> R {
+        self
+    }
+}
+
+impl<R: Clone> RowArg<R> for &R {
+    #[inline]
+    fn row(&self) -> &R {
+        self
+    }
+    #[inline]
+    fn into_row(self) -> R {
+        self.clone()
+    }
+}
+
 /// Identifies a row of a [`Table`]; ids grow with insertion, so id order is insertion order.
 /// An id stays valid until the next [`Table::insert`] (which may renumber the rows, keeping
 /// their order, to reclaim the places of removed ones) or restore.
@@ -309,28 +339,32 @@ impl<R: TableRow> Table<R> {
     }
 
     /// Replaces the rows `select` puts into its list (their ids, from the lookups of the
-    /// table it is given) with `row`, or inserts `row` when it selects none: an `UPSERT`.
-    /// Reuses one list, so an upsert allocates nothing but a new row.
+    /// table and the row it is given) with `row`, or inserts `row` when it selects none: an
+    /// `UPSERT`. Reuses one list, so an upsert allocates nothing; an owned `row` is moved
+    /// into the table (cloned only when it replaces several rows).
     pub fn upsert_with(
         &mut self,
-        row: &R,
-        select: impl FnOnce(&Self, &mut Vec<RowId>),
+        row: impl RowArg<R>,
+        select: impl FnOnce(&Self, &R, &mut Vec<RowId>),
     ) -> Result<(), DuplicateKey>
     where
         R: Clone,
     {
         let mut ids = std::mem::take(&mut self.scratch);
         ids.clear();
-        select(self, &mut ids);
-        let mut result = Ok(());
-        if ids.is_empty() {
-            result = self.insert(row.clone()).map(|_| ());
-        }
-        for &id in &ids {
-            if self.update(id, row.clone()).is_err() {
-                result = Err(DuplicateKey);
+        select(self, row.row(), &mut ids);
+        let result = match ids.split_last() {
+            None => self.insert(row.into_row()).map(|_| ()),
+            Some((&last, rest)) => {
+                let mut result = Ok(());
+                for &id in rest {
+                    if self.update(id, row.row().clone()).is_err() {
+                        result = Err(DuplicateKey);
+                    }
+                }
+                self.update(last, row.into_row()).and(result)
             }
-        }
+        };
         self.scratch = ids;
         result
     }
