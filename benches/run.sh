@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every EventFlux benchmark of BENCHMARKS.md and prints a results table.
 #
+#   bash benches/run.sh ... [APP...]  # after the mode: only these CASES (e.g. join_length)
+#
 #   bash benches/run.sh            # everything (about 5 minutes on 2 cores, after the builds)
 #   bash benches/run.sh throughput # only the generated-vs-hand-written throughput rows
 #   bash benches/run.sh check      # only: baseline output == `eventflux run` output
@@ -18,6 +20,7 @@ export EVENTFLUX_CACHE="${EVENTFLUX_CACHE:-$PWD/target/bench-cache}"
 RUNS="${RUNS:-3}"
 DATA="${DATA:-target/bench-data}"
 WHAT="${1:-all}"
+ONLY=("${@:2}")
 
 if [[ -z "${EVENTFLUX:-}" ]]; then
     cargo build --release -q -p eventflux-compiler
@@ -34,15 +37,35 @@ gen trades_100k.jsonl --events 100000 --keys 100
 gen keys100_1m.jsonl --events 1000000 --keys 100 --per-ms 10
 gen keys1000_1m.jsonl --events 1000000 --keys 1000 --per-ms 10
 gen ingest_2m.jsonl --events 2000000 --keys 100
+# joins and tables: two streams; a table filled first (100k rows), then probed; upserts
+# over 100k keys, then a few rows read back (the check input reads back every key)
+gen join_1m.jsonl --events 1000000 --keys 100 --per-ms 10 --streams Trades,Quotes
+gen join_200k.jsonl --events 200000 --keys 100 --per-ms 10 --streams Trades,Quotes
+gen enrich_2m.jsonl --events 2000000 --keys 100000 --per-ms 10 --fill StockIn
+gen enrich_200k.jsonl --events 100000 --keys 100000 --per-ms 10 --fill StockIn
+gen upsert_1m.jsonl --events 1000000 --keys 100000 --per-ms 10 --probe Probe:1000
+gen upsert_200k.jsonl --events 200000 --keys 100000 --per-ms 10 --probe Probe:100000
 
-# app | input | repeats
+# app | input | repeats | check inputs (comma-separated; check_200k = first 200k lines of
+# keys1000_1m)
 CASES=(
-    "filter_projection trades_100k.jsonl 100"
-    "length_group_sum keys100_1m.jsonl 10"
-    "time_batch_group keys1000_1m.jsonl 10"
-    "time_avg keys1000_1m.jsonl 10"
-    "partition_length_sum keys1000_1m.jsonl 10"
+    "filter_projection trades_100k.jsonl 100 trades_100k.jsonl,check_200k.jsonl"
+    "length_group_sum keys100_1m.jsonl 10 trades_100k.jsonl,check_200k.jsonl"
+    "time_batch_group keys1000_1m.jsonl 10 trades_100k.jsonl,check_200k.jsonl"
+    "time_avg keys1000_1m.jsonl 10 trades_100k.jsonl,check_200k.jsonl"
+    "join_length join_1m.jsonl 10 join_200k.jsonl"
+    "table_enrich enrich_2m.jsonl 5 enrich_200k.jsonl"
+    "table_upsert upsert_1m.jsonl 10 upsert_200k.jsonl"
+    "partition_length_sum keys1000_1m.jsonl 10 trades_100k.jsonl,check_200k.jsonl"
 )
+
+if (( ${#ONLY[@]} )); then
+    kept=()
+    for c in "${CASES[@]}"; do
+        for o in "${ONLY[@]}"; do [[ "${c%% *}" == "$o" ]] && kept+=("$c"); done
+    done
+    CASES=("${kept[@]}")
+fi
 
 field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\1/"; }
 now() { echo "$EPOCHREALTIME"; }
@@ -54,8 +77,8 @@ best_min() { tr ' ' '\n' | sort -g | head -1; }
 if [[ "$WHAT" == all || "$WHAT" == check ]]; then
     head -200000 "$DATA/keys1000_1m.jsonl" > "$DATA/check_200k.jsonl"
     for c in "${CASES[@]}"; do
-        read -r app _ _ <<< "$c"
-        for input in trades_100k.jsonl check_200k.jsonl; do
+        read -r app _ _ checks <<< "$c"
+        for input in ${checks//,/ }; do
             "$EVENTFLUX" run "benches/apps/$app.eventflux" --input "$DATA/$input" --output "$DATA/gen.out"
             "$BASE" "$app" --input "$DATA/$input" --output "$DATA/base.out"
             if cmp -s "$DATA/gen.out" "$DATA/base.out"; then
@@ -74,7 +97,7 @@ if [[ "$WHAT" == all || "$WHAT" == throughput ]]; then
     echo "| query | events x repeats | generated M ev/s (runs) | hand-written M ev/s (runs) | ratio | outputs |"
     echo "|---|---|---|---|---|---|"
     for c in "${CASES[@]}"; do
-        read -r app input repeat <<< "$c"
+        read -r app input repeat _ <<< "$c"
         gen_rates=() base_rates=() outs=""
         "$EVENTFLUX" bench "benches/apps/$app.eventflux" --input "$DATA/$input" --repeat 1 > /dev/null
         for _ in $(seq "$RUNS"); do

@@ -102,20 +102,81 @@ pub fn trades(spec: &TradesSpec) -> impl Iterator<Item = (i64, Trades)> {
 
 /// Writes the events of `spec` as JSON lines (DESIGN §5), one `Trades` event per line.
 pub fn write_trades(spec: &TradesSpec, out: &mut impl Write) -> io::Result<()> {
-    for (ts, t) in trades(spec) {
-        write!(out, "{{\"stream\": \"Trades\", \"ts\": {ts}, \"data\": {{")?;
-        match &t.symbol {
-            Some(s) => write!(out, "\"symbol\": \"{s}\"")?,
-            None => write!(out, "\"symbol\": null")?,
+    write_input(spec, &Layout::default(), out)
+}
+
+/// How [`write_input`] spreads events over streams, for queries with several inputs (every
+/// stream has the schema of `Trades`). The default is the plain [`trades`] input.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// The streams the events of [`trades`] go to, each event's picked uniformly (by a
+    /// generator of its own, so the events themselves do not change); empty: `Trades`.
+    pub streams: Vec<String>,
+    /// A stream that first gets one event per key, keys in order (e.g. to fill a table).
+    pub fill: Option<String>,
+    /// A stream that finally gets this many events, keys spread evenly over all keys (e.g.
+    /// to read a table back).
+    pub probe: Option<(String, u64)>,
+}
+
+/// Writes the input `layout` makes of the events of `spec` as JSON lines: the fill events
+/// (at `spec.start_ts`), the events of [`trades`], then the probe events (at the last
+/// event's time). Deterministic like [`trades`].
+pub fn write_input(spec: &TradesSpec, layout: &Layout, out: &mut impl Write) -> io::Result<()> {
+    let mut rng = SplitMix64::new(spec.seed ^ 0x5eed_f111);
+    let keys = spec.keys.max(1);
+    if let Some(stream) = &layout.fill {
+        for k in 0..keys {
+            let event = extra_event(&mut rng, k);
+            write_event(out, stream, spec.start_ts, &event)?;
         }
-        match t.price {
-            // Whole cents: `{:?}` prints the shortest exact form, always with a '.'.
-            Some(p) => write!(out, ", \"price\": {p:?}")?,
-            None => write!(out, ", \"price\": null")?,
+    }
+    let mut pick = SplitMix64::new(spec.seed.wrapping_add(1));
+    let mut last = spec.start_ts;
+    for (ts, event) in trades(spec) {
+        let stream = match layout.streams.len() {
+            0 => "Trades",
+            1 => &layout.streams[0],
+            n => &layout.streams[pick.below(n as u64) as usize],
+        };
+        write_event(out, stream, ts, &event)?;
+        last = ts;
+    }
+    if let Some((stream, n)) = &layout.probe {
+        for i in 0..*n {
+            let k = (i * u64::from(keys) / (*n).max(1)) as u32;
+            let event = extra_event(&mut rng, k);
+            write_event(out, stream, last, &event)?;
         }
-        writeln!(out, ", \"volume\": {}}}}}", t.volume)?;
     }
     Ok(())
+}
+
+/// A fill or probe event of key `k`.
+fn extra_event(rng: &mut SplitMix64, k: u32) -> Trades {
+    Trades {
+        symbol: Some(symbol(k).into()),
+        price: Some((100 + rng.below(50_000)) as f64 / 100.0),
+        volume: 1 + rng.below(1000) as i64,
+    }
+}
+
+/// One event as a JSON line.
+fn write_event(out: &mut impl Write, stream: &str, ts: i64, t: &Trades) -> io::Result<()> {
+    write!(
+        out,
+        "{{\"stream\": \"{stream}\", \"ts\": {ts}, \"data\": {{"
+    )?;
+    match &t.symbol {
+        Some(s) => write!(out, "\"symbol\": \"{s}\"")?,
+        None => write!(out, "\"symbol\": null")?,
+    }
+    match t.price {
+        // Whole cents: `{:?}` prints the shortest exact form, always with a '.'.
+        Some(p) => write!(out, ", \"price\": {p:?}")?,
+        None => write!(out, ", \"price\": null")?,
+    }
+    writeln!(out, ", \"volume\": {}}}}}", t.volume)
 }
 
 /// An app of `queries` queries over two input streams, cycling through eight query shapes
@@ -209,9 +270,54 @@ mod tests {
         };
         let mut text = Vec::new();
         write_trades(&spec, &mut text).unwrap();
-        let decoded = crate::harness::decode(text.as_slice()).unwrap();
-        let expected: Vec<_> = trades(&spec).map(|(ts, e)| (ts, Some(e))).collect();
+        let decoded = crate::harness::decode(text.as_slice(), &["Trades"]).unwrap();
+        let expected: Vec<_> = trades(&spec).map(|(ts, e)| (ts, Some((0, e)))).collect();
         assert_eq!(decoded, expected);
+    }
+
+    #[test]
+    fn layouts_fill_spread_and_probe_deterministically() {
+        let spec = TradesSpec {
+            events: 300,
+            keys: 20,
+            ..TradesSpec::default()
+        };
+        let layout = Layout {
+            streams: vec!["A".into(), "B".into()],
+            fill: Some("F".into()),
+            probe: Some(("P".into(), 5)),
+        };
+        let mut text = Vec::new();
+        write_input(&spec, &layout, &mut text).unwrap();
+        let decoded = crate::harness::decode(text.as_slice(), &["F", "A", "B", "P"]).unwrap();
+        assert_eq!(decoded.len(), 20 + 300 + 5);
+        let of = |i: usize| {
+            decoded
+                .iter()
+                .filter(|e| e.1.as_ref().unwrap().0 == i)
+                .count()
+        };
+        assert_eq!((of(0), of(1) + of(2), of(3)), (20, 300, 5));
+        assert!(of(1) > 100 && of(2) > 100);
+        let fill: Vec<_> = decoded[..20]
+            .iter()
+            .map(|e| e.1.clone().unwrap().1.symbol)
+            .collect();
+        assert_eq!(fill[0].as_deref(), Some("XYZ"));
+        assert_eq!(fill[19].as_deref(), Some("S0019"));
+        let events: Vec<_> = decoded[20..320]
+            .iter()
+            .map(|e| (e.0, e.1.clone().unwrap().1))
+            .collect();
+        assert_eq!(events, trades(&spec).collect::<Vec<_>>());
+        let probes: Vec<_> = decoded[320..]
+            .iter()
+            .map(|e| e.1.clone().unwrap().1.symbol)
+            .collect();
+        assert_eq!(probes[1].as_deref(), Some("S0004"));
+        let mut again = Vec::new();
+        write_input(&spec, &layout, &mut again).unwrap();
+        assert_eq!(text, again);
     }
 
     #[test]

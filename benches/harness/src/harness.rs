@@ -11,10 +11,12 @@ use serde::Deserialize;
 
 use crate::{CountingSink, Query, Sink, Trades};
 
-/// Decoded input: `(ts, Some(event))` for events, `(ts, None)` for clock ticks.
-pub type Decoded = Vec<(i64, Option<Trades>)>;
+/// Decoded input: `(ts, Some((input, event)))` for an event of the query's input stream
+/// `input` (an index into [`Query::INPUTS`]; every input stream has the schema of `Trades`),
+/// `(ts, None)` for clock ticks.
+pub type Decoded = Vec<(i64, Option<(usize, Trades)>)>;
 
-/// One input line (DESIGN §5): an event of `Trades`, or `{"ts": N}`.
+/// One input line (DESIGN §5): an event of an input stream, or `{"ts": N}`.
 #[derive(Deserialize)]
 struct Line {
     #[serde(default)]
@@ -25,9 +27,11 @@ struct Line {
     data: Option<Trades>,
 }
 
-/// Decodes JSON lines of `Trades` events. A missing `ts` is the previous line's (0 at first).
-/// Unlike `eventflux run`, any bad line is an error (the inputs are generated).
-pub fn decode(input: impl BufRead) -> Result<Decoded, String> {
+/// Decodes JSON lines of events of the streams `streams` (each with the schema of `Trades`;
+/// an event's input index is its stream's position in `streams`). A missing `ts` is the
+/// previous line's (0 at first). Unlike `eventflux run`, any bad line is an error (the
+/// inputs are generated).
+pub fn decode(input: impl BufRead, streams: &[&str]) -> Result<Decoded, String> {
     let mut out = Vec::new();
     let mut now = 0;
     for (i, line) in input.lines().enumerate() {
@@ -38,13 +42,19 @@ pub fn decode(input: impl BufRead) -> Result<Decoded, String> {
         let bad = |m: String| format!("line {}: {m}", i + 1);
         let parsed: Line = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
         now = parsed.ts.unwrap_or(now);
-        match (parsed.stream.as_deref(), parsed.data) {
-            (Some("Trades"), Some(event)) => out.push((now, Some(event))),
+        let input = parsed
+            .stream
+            .as_deref()
+            .map(|name| streams.iter().position(|s| *s == name).ok_or(name));
+        match (input, parsed.data) {
+            (Some(Ok(i)), Some(event)) => out.push((now, Some((i, event)))),
             (None, None) if parsed.ts.is_some() => out.push((now, None)),
-            (Some(other), _) if other != "Trades" => {
-                return Err(bad(format!("unknown stream `{other}`")))
+            (Some(Err(other)), _) => return Err(bad(format!("unknown stream `{other}`"))),
+            _ => {
+                return Err(bad(
+                    "not an event of an input stream nor a clock tick".into()
+                ))
             }
-            _ => return Err(bad("not an event of Trades nor a clock tick".into())),
         }
     }
     Ok(out)
@@ -105,7 +115,7 @@ pub fn replay<Q: Query<CountingSink>>(events: Decoded, repeat: u32) -> BenchStat
         let clock = Instant::now();
         for (ts, event) in batch {
             match event {
-                Some(event) => query.send_trades(ts.saturating_add(shift), event),
+                Some((input, event)) => query.send(input, ts.saturating_add(shift), event),
                 None => query.advance_time(ts.saturating_add(shift)),
             }
         }
@@ -123,7 +133,7 @@ pub fn run<S: Sink, Q: Query<S>>(events: Decoded, sink: S) -> S {
     let mut query = Q::new(sink);
     for (ts, event) in events {
         match event {
-            Some(event) => query.send_trades(ts, event),
+            Some((input, event)) => query.send(input, ts, event),
             None => query.advance_time(ts),
         }
     }

@@ -121,14 +121,24 @@ impl Sink for JsonLinesSink {
     }
 }
 
-/// A benchmark query over `Trades`, written by hand: the role of a generated `App`.
+/// A benchmark query, written by hand: the role of a generated `App`. Its input streams all
+/// have the schema of `Trades` (most queries read only `Trades` itself).
 pub trait Query<S: Sink>: Sized {
     /// The output stream's name.
     const OUTPUT: &'static str;
+    /// The input streams' names; [`Query::send`] gets an index into them.
+    const INPUTS: &'static [&'static str] = &["Trades"];
     /// A fresh query writing to `sink`.
     fn new(sink: S) -> Self;
     /// One `Trades` event at `ts` (ms); timers due at or before `ts` fire first.
     fn send_trades(&mut self, ts: i64, event: Trades);
+    /// One event of input stream `INPUTS[input]` at `ts` (ms); timers due at or before `ts`
+    /// fire first. The default serves queries whose only input is `Trades`.
+    #[inline]
+    fn send(&mut self, input: usize, ts: i64, event: Trades) {
+        debug_assert_eq!(input, 0, "{} reads only Trades", Self::OUTPUT);
+        self.send_trades(ts, event);
+    }
     /// Moves the clock to `ts`, firing every timer due at or before it.
     fn advance_time(&mut self, ts: i64);
     /// The sink.

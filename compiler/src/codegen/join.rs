@@ -64,6 +64,11 @@ const INDEXABLE: &[&str] = &[
     "firstUnique",
 ];
 
+/// Indexable windows that emit an event as current as it arrives and as expired as it
+/// leaves, and read nothing of it: an indexed side with one keeps its events once, in a
+/// runtime `JoinStore`, and the window holds `JoinHandle`s (see [`Join::stored`]).
+const STORED: &[&str] = &["length", "time"];
+
 /// How the other side of a probe holds what it can match.
 enum Contents {
     /// Nothing (a side without a window).
@@ -174,6 +179,15 @@ impl Join<'_> {
                 .is_some_and(|w| INDEXABLE.contains(&w.name.as_str()))
     }
 
+    /// Whether indexed `side` keeps its events in a `JoinStore` (its window holding handles).
+    fn stored(&self, side: usize) -> bool {
+        self.indexed(side)
+            && self.join.sides[side]
+                .window
+                .as_ref()
+                .is_some_and(|w| STORED.contains(&w.name.as_str()))
+    }
+
     /// The key hash of `side`'s event `token` as an `Option<u64>` (`None` when a part is
     /// NULL: such an event equals nothing). Hashes the values in place, cloning nothing.
     fn key_of(&self, side: usize, token: TokenStream) -> TokenStream {
@@ -243,7 +257,12 @@ impl Join<'_> {
                     inputs: vec![(quote!(event), self.q.inputs[side])],
                     ..env
                 };
-                let code = window_code(&env, w, &self.event_ty(side), true);
+                let held = if self.stored(side) {
+                    quote!(#rt::join::JoinHandle)
+                } else {
+                    self.event_ty(side)
+                };
+                let code = window_code(&env, w, &held, true);
                 fields.push((self.window_field(side), code.ty, code.init));
                 if code.timed {
                     let (advance, timer) = self.advance(side);
@@ -253,10 +272,15 @@ impl Join<'_> {
             }
             if self.indexed(side) {
                 let e = self.event_ty(side);
+                let kind = if self.stored(side) {
+                    quote!(JoinStore)
+                } else {
+                    quote!(JoinIndex)
+                };
                 fields.push((
                     self.index_field(side),
-                    quote!(#rt::join::JoinIndex<#e>),
-                    quote!(#rt::join::JoinIndex::new()),
+                    quote!(#rt::join::#kind<#e>),
+                    quote!(#rt::join::#kind::new()),
                 ));
             }
             methods.push(self.side_method(side));
@@ -354,6 +378,9 @@ impl Join<'_> {
 
     /// The window callback of `side`: keeps the index, probes the other side.
     fn callback(&self, side: usize) -> TokenStream {
+        if self.stored(side) {
+            return self.stored_callback(side, false);
+        }
         let rt = self.ctx.rt;
         let s = &self.join.sides[side];
         let key = self.key_binding(side);
@@ -399,6 +426,77 @@ impl Join<'_> {
             arm(quote!(Flush), quote!()),
         ];
         quote!(|__ef_emitted| match __ef_emitted { #(#arms)* })
+    }
+
+    /// The window callback of a side with a `JoinStore`: the window emits handles; a current
+    /// one's event is read from the store (`arriving`: it is the arriving `event`, whose
+    /// handle is `__ef_handle`), an expired one's taken out of it.
+    fn stored_callback(&self, side: usize, arriving: bool) -> TokenStream {
+        let rt = self.ctx.rt;
+        let s = &self.join.sides[side];
+        let (on_current, on_expired, on_reset) = if s.triggers {
+            (
+                self.probe(side, &self.sel.on_current),
+                self.probe(side, &self.sel.on_expired),
+                self.sel.on_reset.clone(),
+            )
+        } else {
+            (quote!(), quote!(), quote!())
+        };
+        let wr = quote!(#rt::window::WindowEvent);
+        let key = |body: &TokenStream| {
+            mentions(body, "__ef_key").then(|| quote!(let __ef_key = __ef_handle.key();))
+        };
+        let ts = |body: &TokenStream| mentions(body, "ts").then(|| quote!(ts,));
+        let current = {
+            let (k, t) = (key(&on_current), ts(&on_current));
+            if arriving {
+                quote!(#wr::Current { #t .. } => { #k #on_current })
+            } else if mentions(&on_current, "event") {
+                quote! {
+                    #wr::Current { #t event: __ef_handle, .. } => {
+                        if let ::core::option::Option::Some(event) = __ef_index.event(*__ef_handle) {
+                            #k
+                            #on_current
+                        }
+                    }
+                }
+            } else {
+                quote!(#wr::Current { #t .. } => { #on_current })
+            }
+        };
+        let expired = {
+            let (k, t) = (key(&on_expired), ts(&on_expired));
+            let event = mentions(&on_expired, "event").then(|| quote!(let event = &__ef_gone;));
+            if on_expired.is_empty() {
+                quote!(#wr::Expired { event: __ef_handle, .. } => {
+                    __ef_index.take(*__ef_handle);
+                })
+            } else {
+                let gone = if event.is_some() {
+                    quote!(__ef_gone)
+                } else {
+                    quote!(_)
+                };
+                quote! {
+                    #wr::Expired { #t event: __ef_handle, .. } => {
+                        if let ::core::option::Option::Some((_, #gone)) = __ef_index.take(*__ef_handle) {
+                            #event
+                            #k
+                            #on_expired
+                        }
+                    }
+                }
+            }
+        };
+        quote! {
+            |__ef_emitted| match __ef_emitted {
+                #current
+                #expired
+                #wr::Reset { .. } => { #on_reset }
+                #wr::Flush { .. } => {}
+            }
+        }
     }
 
     /// Matches `event` (of `side`, at `ts`) against the other side; every joined row runs
@@ -642,8 +740,17 @@ impl Join<'_> {
 
     /// What an event of `side` does once it passed the side's filter.
     fn arrival(&self, side: usize) -> TokenStream {
+        let rt = self.ctx.rt;
         let s = &self.join.sides[side];
         match &s.window {
+            Some(_) if self.stored(side) => {
+                let key = self.key_of(side, quote!(event));
+                let callback = self.stored_callback(side, true);
+                quote! {
+                    let __ef_handle = __ef_index.add(#key, ts, ::core::clone::Clone::clone(event));
+                    #rt::window::Insert::insert(__ef_window, ts, __ef_handle, #callback);
+                }
+            }
             Some(w) => {
                 let env = ExprEnv {
                     inputs: vec![(quote!(event), self.q.inputs[side])],

@@ -108,13 +108,19 @@ fn stateless_method(
     let input = &ctx.streams[q.input].ty;
     let filter = filter_guard(ctx, q);
     let emit = emit_method(ctx, q);
+    // A table takes the row by value (no clone into the table).
+    let by_row = if q.table_op.is_some() {
+        quote!()
+    } else {
+        quote!(&)
+    };
     quote! {
         #[doc = #doc]
         #[inline]
         fn #name(&mut self, ts: i64, event: #by #input) {
             #filter
             let __ef_row = #row;
-            self.#emit(ts, #rt::EventKind::Current, &__ef_row);
+            self.#emit(ts, #rt::EventKind::Current, #by_row __ef_row);
         }
     }
 }

@@ -166,11 +166,14 @@ fn lookup(
     let in_redis = redis(ctx, table).is_some();
     match table_lookup(keys(ctx, table), cond, row) {
         Lookup::Primary(values) => {
-            let key = probe_key(env, &values);
             if in_redis {
+                let key = probe_key(env, &values);
                 quote!(#container.find(&#key))
             } else {
-                quote!(#container.find(&#key).into_iter())
+                // The hash of the borrowed values: the key is never built (nothing cloned).
+                let rt = ctx.rt;
+                let parts = values.iter().map(|v| normalized(env.gen(v), v.ty));
+                quote!(#container.find_by_hash(#rt::join::key_hash(&(#(#parts,)*))))
             }
         }
         // Redis keeps no secondary index: the condition is checked on every row.
@@ -347,6 +350,7 @@ fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
     let rt = ctx.rt;
     let ty = &ctx.streams[t].ty;
     let row = quote!(self);
+    let same_key = (!keys.primary_key.is_empty()).then(|| same_key(ctx, t, &keys.primary_key));
     let (pk_ty, key) = if keys.primary_key.is_empty() {
         (quote!(()), quote!(::core::option::Option::None))
     } else {
@@ -410,6 +414,31 @@ fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
             fn index_keys(&self, #out_param) {
                 #index_keys
             }
+
+            #same_key
+        }
+    }
+}
+
+/// `TableRow::same_key` of table `t` with primary key `cols`: the key columns compared in
+/// place (floats normalized, as in the key).
+fn same_key(ctx: &Ctx<'_>, t: usize, cols: &[usize]) -> TokenStream {
+    let rt = ctx.rt;
+    let part = |row: TokenStream, c: usize| {
+        let a = &ctx.plan.streams[t].attrs[c];
+        let f = &ctx.streams[t].fields[c];
+        match (a.ty, a.nullable) {
+            (Type::Float | Type::Double, true) => quote!(#row.#f.map(|__ef_v| __ef_v + 0.0)),
+            (Type::Float | Type::Double, false) => quote!(#row.#f + 0.0),
+            _ => quote!(&#row.#f),
+        }
+    };
+    let mine = cols.iter().map(|&c| part(quote!(self), c));
+    let theirs = cols.iter().map(|&c| part(quote!(__ef_other), c));
+    quote! {
+        #[inline]
+        fn same_key(&self, __ef_other: &Self) -> bool {
+            #rt::aggregate::Total((#(#mine,)*)) == #rt::aggregate::Total((#(#theirs,)*))
         }
     }
 }
@@ -421,9 +450,11 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
     let (ty, f, name) = (&ctx.streams[t].ty, field(ctx, t), &ctx.plan.streams[t].name);
     let sink = super::query::emit_method(ctx, q);
     let doc = format!(" Query `{}`: its rows go into table `{name}`.", q.name);
-    let insert = quote! {
-        if self.#f.insert(__ef_row.clone()).is_err() {
-            #rt::table::report_duplicate(#name);
+    let insert = |row: TokenStream| {
+        quote! {
+            if self.#f.insert(#row).is_err() {
+                #rt::table::report_duplicate(#name);
+            }
         }
     };
     let body = match q.table_op.as_deref() {
@@ -437,28 +468,69 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                 keys: Vec::new(),
             };
             let c = env.gen(cond);
-            let rows = candidates_owned(&env, t, Some(cond), 1, &quote!(self.#f));
-            let (id_ty, id) = (id_ty(ctx, t), id_arg(ctx, t));
-            quote! {
-                let __ef_ids: ::std::vec::Vec<#id_ty> = #rows
-                    .filter(|(_, __ef_old)| #rt::expr::holds(#c))
-                    .map(|(__ef_id, _)| __ef_id)
-                    .collect();
-                if __ef_ids.is_empty() && self.#f.insert(__ef_row.clone()).is_err() {
-                    #rt::table::report_duplicate(#name);
-                }
-                for __ef_id in __ef_ids {
-                    if self.#f.update(#id, __ef_row.clone()).is_err() {
+            if redis(ctx, t).is_some() {
+                // Redis: the matching rows are read (owned) first, then written.
+                let rows = candidates_owned(&env, t, Some(cond), 1, &quote!(self.#f));
+                let (id_ty, id) = (id_ty(ctx, t), id_arg(ctx, t));
+                quote! {
+                    let __ef_row = #rt::table::RowArg::row(&__ef_arg);
+                    let __ef_ids: ::std::vec::Vec<#id_ty> = #rows
+                        .filter(|(_, __ef_old)| #rt::expr::holds(#c))
+                        .map(|(__ef_id, _)| __ef_id)
+                        .collect();
+                    if __ef_ids.is_empty() && self.#f.insert(__ef_row.clone()).is_err() {
                         #rt::table::report_duplicate(#name);
+                    }
+                    for __ef_id in __ef_ids {
+                        if self.#f.update(#id, __ef_row.clone()).is_err() {
+                            #rt::table::report_duplicate(#name);
+                        }
+                    }
+                }
+            } else {
+                let rows = candidates(&env, t, Some(cond), 1, &quote!(__ef_table));
+                let select = quote! {
+                    #rows
+                        .filter(|(_, __ef_old)| #rt::expr::holds(#c))
+                        .map(|(__ef_id, _)| __ef_id)
+                };
+                if mentions(&select, "self") {
+                    // The condition reads other state of the app (its clock, another table):
+                    // collect the ids first.
+                    let select = candidates(&env, t, Some(cond), 1, &quote!(self.#f));
+                    let insert = insert(quote!(::core::clone::Clone::clone(__ef_row)));
+                    quote! {
+                        let __ef_row = #rt::table::RowArg::row(&__ef_arg);
+                        let __ef_ids: ::std::vec::Vec<#rt::table::RowId> = #select
+                            .filter(|(_, __ef_old)| #rt::expr::holds(#c))
+                            .map(|(__ef_id, _)| __ef_id)
+                            .collect();
+                        if __ef_ids.is_empty() {
+                            #insert
+                        }
+                        for __ef_id in __ef_ids {
+                            if self.#f.update(__ef_id, __ef_row.clone()).is_err() {
+                                #rt::table::report_duplicate(#name);
+                            }
+                        }
+                    }
+                } else {
+                    quote! {
+                        let __ef_upserted = self.#f.upsert_with(__ef_arg, |__ef_table, __ef_row, __ef_ids| {
+                            __ef_ids.extend(#select);
+                        });
+                        if __ef_upserted.is_err() {
+                            #rt::table::report_duplicate(#name);
+                        }
                     }
                 }
             }
         }
-        _ => insert,
+        _ => insert(quote!(#rt::table::RowArg::into_row(__ef_arg))),
     };
     quote! {
         #[doc = #doc]
-        fn #sink(&mut self, _ts: i64, _kind: #rt::EventKind, __ef_row: &#ty) {
+        fn #sink(&mut self, _ts: i64, _kind: #rt::EventKind, __ef_arg: impl #rt::table::RowArg<#ty>) {
             #body
         }
     }

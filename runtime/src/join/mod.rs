@@ -8,6 +8,11 @@
 //! events that can match, in the order they entered the window, instead of every event of
 //! the window. The generated code still checks the whole condition on each candidate.
 //!
+//! For the windows that emit each event as current when it arrives and as expired when it
+//! leaves, oldest first (`length`, `time`), a [`JoinStore`] holds the side's events once and
+//! the window only [`JoinHandle`]s: no second copy of each event, and no comparison of
+//! events to find the leaving one.
+//!
 //! The index is keyed by the [`key_hash`] of the key values (borrowed: computing a key
 //! clones nothing); an event whose key has a NULL part never equals anything and is not
 //! indexed.
@@ -33,7 +38,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{FxHasher, TotalOrd};
+use crate::aggregate::TotalOrd;
+
+mod store;
+pub use store::{JoinHandle, JoinStore};
 
 /// The hash of a join key: equal keys hash equal whatever their representation (a `&str`
 /// and an `Arc<str>`, a borrowed and an owned tuple), since [`TotalOrd::hash_total`] hashes
@@ -41,10 +49,90 @@ use crate::aggregate::{FxHasher, TotalOrd};
 /// finds its keys. Floats should be normalized first (`x + 0.0` turns `-0.0` into `0.0`).
 #[inline]
 pub fn key_hash<K: TotalOrd + ?Sized>(key: &K) -> u64 {
-    let mut h = FxHasher::default();
+    let mut h = KeyHash::default();
     key.hash_total(&mut h);
-    // Fx leaves the low bits weakest; the table indexes by them.
-    h.finish().rotate_left(26)
+    h.finish()
+}
+
+/// The hasher of [`key_hash`], also the `BuildHasher` state of table keys: the Fx hash
+/// (the words of [`crate::aggregate::FxHasher`], so the same values), with the tail of a
+/// byte string read in place rather than copied (a string key's hash costs a few
+/// multiplications, no `memcpy` call), and its strong high bits rotated into the low bits
+/// hash tables index by (Fx leaves the low bits of a short string's hash nearly constant).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHash {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl KeyHash {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+/// The little-endian word of `bytes` (at most 8), zero-padded.
+#[inline]
+fn tail_word(bytes: &[u8]) -> u64 {
+    let mut word = 0u64;
+    let mut shift = 0;
+    let mut rest = bytes;
+    if let Some((four, tail)) = rest.split_first_chunk::<4>() {
+        word = u64::from(u32::from_le_bytes(*four));
+        shift = 32;
+        rest = tail;
+    }
+    if let Some((two, tail)) = rest.split_first_chunk::<2>() {
+        word |= u64::from(u16::from_le_bytes(*two)) << shift;
+        shift += 16;
+        rest = tail;
+    }
+    if let Some(&b) = rest.first() {
+        word |= u64::from(b) << shift;
+    }
+    word
+}
+
+impl Hasher for KeyHash {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            self.add(tail_word(rest) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash.rotate_left(26)
+    }
 }
 
 /// Passes a precomputed [`key_hash`] through.

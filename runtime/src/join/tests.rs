@@ -193,3 +193,105 @@ fn round_trips_through_serde() {
     cleared.clear();
     assert!(cleared.is_empty());
 }
+
+/// `key_hash` gives the values of the Fx hash it replaced (snapshots of join indexes hold
+/// key hashes), whatever the length of a string's tail.
+#[test]
+fn key_hash_matches_the_fx_hash_it_replaced() {
+    use crate::aggregate::FxHasher;
+    use std::hash::Hasher;
+    fn fx<K: TotalOrd + ?Sized>(key: &K) -> u64 {
+        let mut h = FxHasher::default();
+        key.hash_total(&mut h);
+        h.finish().rotate_left(26)
+    }
+    let text = "S0001-abcdefghijklmnopqrstuvwxyz";
+    for n in 0..text.len() {
+        let s = &text[..n];
+        assert_eq!(key_hash(&(s,)), fx(&(s,)), "{s:?}");
+        assert_eq!(key_hash(&(Some(s), n as i64)), fx(&(Some(s), n as i64)));
+    }
+    assert_eq!(key_hash(&(1.5f64, 7i32, true)), fx(&(1.5f64, 7i32, true)));
+}
+
+/// Reads the events of a handle window's emissions from `store` into `got`.
+fn through<'a>(
+    store: &'a mut JoinStore<Ev>,
+    got: &'a mut Vec<(bool, Ev)>,
+) -> impl FnMut(WindowEvent<'_, JoinHandle>) + 'a {
+    move |e| match e {
+        WindowEvent::Current { event, .. } => got.push((true, *store.event(*event).unwrap())),
+        WindowEvent::Expired { event, .. } => got.push((false, store.take(*event).unwrap().1)),
+        _ => {}
+    }
+}
+
+/// A window of handles over a `JoinStore` (what the generated code keeps for `length` and
+/// `time` sides) against a window of the events themselves: after every step, each key's
+/// stored events are the window's events with that key, in order; the current emission
+/// reads the arriving event, the expired ones hand back the leaving events in order.
+fn check_store<W: Window<Ev>, H: Window<JoinHandle>>(
+    mut window: W,
+    mut handles: H,
+    steps: &[(i64, Ev)],
+    insert: impl Fn(&mut W, i64, Ev, &mut Vec<(bool, Ev)>),
+    insert_handle: impl Fn(&mut H, i64, JoinHandle, &mut dyn FnMut(WindowEvent<'_, JoinHandle>)),
+) -> Result<(), TestCaseError> {
+    let mut store: JoinStore<Ev> = JoinStore::new();
+    for &(ts, ev) in steps {
+        // Keys 0..3; key 3 stands for a NULL key.
+        let key = (ev.0 != 3).then(|| key_hash(&(ev.0,)));
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        let mut naive = |e: WindowEvent<'_, Ev>| match e {
+            WindowEvent::Current { event, .. } => want.push((true, *event)),
+            WindowEvent::Expired { event, .. } => want.push((false, *event)),
+            _ => {}
+        };
+        window.advance(ts, &mut naive);
+        insert(&mut window, ts, ev, &mut want);
+        handles.advance(ts, &mut through(&mut store, &mut got));
+        let handle = store.add(key, ts, ev);
+        insert_handle(&mut handles, ts, handle, &mut through(&mut store, &mut got));
+        prop_assert_eq!(&got, &want);
+        prop_assert_eq!(store.len(), window.len());
+        for k in 0..3u8 {
+            let naive: Vec<(i64, &Ev)> = window.iter().filter(|(_, e)| e.0 == k).collect();
+            let kept: Vec<(i64, &Ev)> = store.get(key_hash(&(k,))).collect();
+            prop_assert_eq!(naive, kept, "key {} at ts {}", k, ts);
+        }
+    }
+    let bytes = serde_json::to_string(&store).unwrap();
+    let back: JoinStore<Ev> = serde_json::from_str(&bytes).unwrap();
+    prop_assert_eq!(back.len(), store.len());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn store_mirrors_length_and_time_windows(steps in steps(), n in 1usize..6, d in 1i64..900) {
+        check_store(
+            LengthWindow::new(n),
+            LengthWindow::new(n),
+            &steps,
+            |w, t, e, out| w.insert(t, e, |x| if let WindowEvent::Current { event, .. } = x {
+                out.push((true, *event))
+            } else if let WindowEvent::Expired { event, .. } = x {
+                out.push((false, *event))
+            }),
+            |w, t, h, f| w.insert(t, h, f),
+        )?;
+        check_store(
+            TimeWindow::new(d),
+            TimeWindow::new(d),
+            &steps,
+            |w, t, e, out| w.insert(t, e, |x| if let WindowEvent::Current { event, .. } = x {
+                out.push((true, *event))
+            } else if let WindowEvent::Expired { event, .. } = x {
+                out.push((false, *event))
+            }),
+            |w, t, h, f| w.insert(t, h, f),
+        )?;
+    }
+}

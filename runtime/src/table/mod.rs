@@ -33,14 +33,15 @@
 //! assert_eq!(at_20, ["IBM", "ACME"]); // insertion order: the update kept IBM's place
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
+use hashbrown::HashTable;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::aggregate::FxBuildHasher;
+use crate::join::KeyHash;
 
 /// The row struct of a table: how to get its keys. Implemented by the generated code.
 pub trait TableRow {
@@ -56,9 +57,48 @@ pub trait TableRow {
 
     /// Calls `out` with the row's key in each secondary index.
     fn index_keys(&self, out: impl FnMut(Self::IndexKey));
+
+    /// Whether `self` and `other` have equal primary keys (or both none). The generated rows
+    /// compare their key columns in place, building no key.
+    #[inline]
+    fn same_key(&self, other: &Self) -> bool {
+        self.primary_key() == other.primary_key()
+    }
+}
+
+/// A row handed to a table: owned (moved in) or borrowed (cloned in when kept).
+pub trait RowArg<R> {
+    /// The row.
+    fn row(&self) -> &R;
+    /// The row, owned.
+    fn into_row(self) -> R;
+}
+
+impl<R> RowArg<R> for R {
+    #[inline]
+    fn row(&self) -> &R {
+        self
+    }
+    #[inline]
+    fn into_row(self) -> R {
+        self
+    }
+}
+
+impl<R: Clone> RowArg<R> for &R {
+    #[inline]
+    fn row(&self) -> &R {
+        self
+    }
+    #[inline]
+    fn into_row(self) -> R {
+        self.clone()
+    }
 }
 
 /// Identifies a row of a [`Table`]; ids grow with insertion, so id order is insertion order.
+/// An id stays valid until the next [`Table::insert`] (which may renumber the rows, keeping
+/// their order, to reclaim the places of removed ones) or restore.
 pub type RowId = u64;
 
 /// A row was rejected because another row has its primary key.
@@ -66,31 +106,67 @@ pub type RowId = u64;
 #[error("duplicate primary key")]
 pub struct DuplicateKey;
 
+/// The hash of a primary key, as [`Table::find_by_hash`] takes it.
+#[inline]
+fn hash_key<K: Hash + ?Sized>(key: &K) -> u64 {
+    let mut h = KeyHash::default();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// A spread of a row id, the place of a row without a primary key in the row map.
+#[inline]
+fn hash_id(id: RowId) -> u64 {
+    id.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(32)
+}
+
+/// A row in the row map, with its id and the hash it is filed under (its primary key's, or
+/// its id's for a table without one).
+#[derive(Clone)]
+struct Slot<R> {
+    hash: u64,
+    id: RowId,
+    row: R,
+}
+
 /// The rows of one table with their primary-key map and secondary indexes.
 ///
-/// Serializes as its rows (keys are rebuilt on restore).
+/// The rows live in a hash table filed by the hash of their primary key, so a probe by key
+/// hashes a borrowed key (no clone) and reaches the row in one step, as a hand-written
+/// `HashMap<Key, Row>` would. Insertion order is a deque with, for row `id` at place
+/// `id - base`, the hash its row is filed under; a removed row leaves an empty place
+/// (trimmed at the front, reclaimed by renumbering on insert once they outnumber the
+/// rows). Rows whose different keys share a 64-bit hash (practically never) are all found:
+/// the table counts them and then looks further. Serializes as its rows (keys are rebuilt on
+/// restore).
 #[derive(Clone)]
 pub struct Table<R: TableRow> {
-    rows: BTreeMap<RowId, R>,
-    next: RowId,
-    primary: HashMap<R::Key, RowId, FxBuildHasher>,
-    indexes: HashMap<R::IndexKey, BTreeSet<RowId>, FxBuildHasher>,
+    order: VecDeque<Option<u64>>,
+    base: RowId,
+    live: usize,
+    rows: HashTable<Slot<R>>,
+    collided: usize,
+    indexes: HashMap<R::IndexKey, BTreeSet<RowId>, BuildHasherDefault<KeyHash>>,
+    scratch: Vec<RowId>,
 }
 
 impl<R: TableRow> Default for Table<R> {
     fn default() -> Self {
         Table {
-            rows: BTreeMap::new(),
-            next: 0,
-            primary: HashMap::default(),
+            order: VecDeque::new(),
+            base: 0,
+            live: 0,
+            rows: HashTable::new(),
+            collided: 0,
             indexes: HashMap::default(),
+            scratch: Vec::new(),
         }
     }
 }
 
 impl<R: TableRow + fmt::Debug> fmt::Debug for Table<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.rows.values()).finish()
+        f.debug_list().entries(self.iter().map(|(_, r)| r)).finish()
     }
 }
 
@@ -102,37 +178,70 @@ impl<R: TableRow> Table<R> {
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.live
     }
 
     /// Whether the table has no row.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.live == 0
+    }
+
+    /// The hash row `id` is filed under, if it exists.
+    #[inline]
+    fn filed(&self, id: RowId) -> Option<u64> {
+        let at = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        *self.order.get(at)?
     }
 
     /// Every row, in insertion order.
     #[inline]
     pub fn iter(&self) -> impl Iterator<Item = (RowId, &R)> {
-        self.rows.iter().map(|(id, r)| (*id, r))
+        let base = self.base;
+        self.order.iter().enumerate().filter_map(move |(i, h)| {
+            let id = base + i as RowId;
+            let slot = self.rows.find((*h)?, |s| s.id == id)?;
+            Some((id, &slot.row))
+        })
     }
 
     /// The row `id`, if it still exists.
     #[inline]
     pub fn get(&self, id: RowId) -> Option<&R> {
-        self.rows.get(&id)
+        let h = self.filed(id)?;
+        self.rows.find(h, |s| s.id == id).map(|s| &s.row)
     }
 
     /// The row with primary key `key`.
     #[inline]
     pub fn find(&self, key: &R::Key) -> Option<(RowId, &R)> {
-        let id = *self.primary.get(key)?;
-        self.rows.get(&id).map(|r| (id, r))
+        self.find_by_hash(hash_key(key))
+            .find(|(_, r)| r.primary_key().as_ref() == Some(key))
+    }
+
+    /// The rows whose primary key has hash `hash` ([`crate::join::key_hash`] of the key's
+    /// values as a tuple, e.g. `key_hash(&(Some("IBM"),))` for a key `Total((Some(ibm),))`):
+    /// the row with that key, if any, and in the rarest case rows whose keys collide with
+    /// it, so the caller checks the key (the generated code checks the whole condition).
+    /// Clones nothing.
+    #[inline]
+    pub fn find_by_hash(&self, hash: u64) -> impl Iterator<Item = (RowId, &R)> {
+        let first = self.rows.find(hash, |s| s.hash == hash);
+        let more = (first.is_some() && self.collided > 0).then(|| {
+            self.rows
+                .iter_hash(hash)
+                .filter(move |s| s.hash == hash)
+                .skip(1)
+        });
+        first
+            .into_iter()
+            .chain(more.into_iter().flatten())
+            .map(|s| (s.id, &s.row))
     }
 
     /// Whether a row has primary key `key`.
     #[inline]
     pub fn contains_key(&self, key: &R::Key) -> bool {
-        self.primary.contains_key(key)
+        self.find(key).is_some()
     }
 
     /// The rows with secondary-index key `key`, in insertion order.
@@ -142,69 +251,167 @@ impl<R: TableRow> Table<R> {
             .get(key)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.rows.get(id).map(|r| (*id, r)))
+            .filter_map(|id| self.get(*id).map(|r| (*id, r)))
     }
 
-    /// Appends `row`; rejected when another row has its primary key.
+    /// The id of the row other than `except` with primary key `key` (hash `hash`).
+    fn key_owner(&self, key: &R::Key, hash: u64, except: Option<RowId>) -> Option<RowId> {
+        self.find_by_hash(hash)
+            .find(|(id, r)| Some(*id) != except && r.primary_key().as_ref() == Some(key))
+            .map(|(id, _)| id)
+    }
+
+    /// Files `row` (id `id`) under `hash`.
+    fn file(&mut self, hash: u64, id: RowId, row: R) {
+        if self.rows.find(hash, |s| s.hash == hash).is_some() {
+            self.collided += 1;
+        }
+        self.rows
+            .insert_unique(hash, Slot { hash, id, row }, |s| s.hash);
+    }
+
+    /// Takes row `id` (filed under `hash`) out of the row map.
+    fn unfile(&mut self, hash: u64, id: RowId) -> Option<R> {
+        let entry = self.rows.find_entry(hash, |s| s.id == id).ok()?;
+        Some(entry.remove().0.row)
+    }
+
+    /// Appends `row`; rejected when another row has its primary key. May renumber the
+    /// rows (see [`RowId`]).
     pub fn insert(&mut self, row: R) -> Result<RowId, DuplicateKey> {
-        let id = self.next;
-        if let Some(key) = row.primary_key() {
-            match self.primary.entry(key) {
-                std::collections::hash_map::Entry::Occupied(_) => return Err(DuplicateKey),
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(id);
-                }
+        let key = row.primary_key();
+        let hash = key.as_ref().map(hash_key);
+        if let (Some(k), Some(h)) = (&key, hash) {
+            if self.key_owner(k, h, None).is_some() {
+                return Err(DuplicateKey);
             }
         }
-        self.next += 1;
+        if self.order.len() > 64 && self.order.len() > 2 * self.live {
+            self.compact();
+        }
+        let id = self.base + self.order.len() as RowId;
+        let hash = hash.unwrap_or_else(|| hash_id(id));
         self.index(id, &row);
-        self.rows.insert(id, row);
+        self.file(hash, id, row);
+        self.order.push_back(Some(hash));
+        self.live += 1;
         Ok(id)
     }
 
     /// Replaces row `id` with `row`, keeping its place; rejected (the row unchanged) when
     /// `row`'s primary key belongs to another row. Does nothing for a missing `id`.
     pub fn update(&mut self, id: RowId, row: R) -> Result<(), DuplicateKey> {
-        let Some(old) = self.rows.get(&id) else {
+        let Some(hash) = self.filed(id) else {
             return Ok(());
         };
-        let (old_key, new_key) = (old.primary_key(), row.primary_key());
-        if old_key != new_key {
-            if let Some(k) = &new_key {
-                if self.primary.contains_key(k) {
+        let Some(slot) = self.rows.find_mut(hash, |s| s.id == id) else {
+            return Ok(());
+        };
+        if slot.row.same_key(&row) {
+            // In place. (The index keys are gathered first: no allocation without indexes.)
+            let mut keys = Vec::new();
+            row.index_keys(|k| keys.push(k));
+            let old = std::mem::replace(&mut slot.row, row);
+            self.unindex(id, &old);
+            for k in keys {
+                self.indexes.entry(k).or_default().insert(id);
+            }
+            return Ok(());
+        }
+        let new_key = row.primary_key();
+        let new_hash = match &new_key {
+            Some(k) => {
+                let h = hash_key(k);
+                if self.key_owner(k, h, Some(id)).is_some() {
                     return Err(DuplicateKey);
                 }
+                h
             }
-            if let Some(k) = &old_key {
-                self.primary.remove(k);
-            }
-            if let Some(k) = new_key {
-                self.primary.insert(k, id);
-            }
-        }
-        if let Some(old) = self.rows.remove(&id) {
+            None => hash_id(id),
+        };
+        if let Some(old) = self.unfile(hash, id) {
             self.unindex(id, &old);
         }
         self.index(id, &row);
-        self.rows.insert(id, row);
+        self.file(new_hash, id, row);
+        self.order[(id - self.base) as usize] = Some(new_hash);
         Ok(())
+    }
+
+    /// Replaces the rows `select` puts into its list (their ids, from the lookups of the
+    /// table and the row it is given) with `row`, or inserts `row` when it selects none: an
+    /// `UPSERT`. Reuses one list, so an upsert allocates nothing; an owned `row` is moved
+    /// into the table (cloned only when it replaces several rows).
+    pub fn upsert_with(
+        &mut self,
+        row: impl RowArg<R>,
+        select: impl FnOnce(&Self, &R, &mut Vec<RowId>),
+    ) -> Result<(), DuplicateKey>
+    where
+        R: Clone,
+    {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.clear();
+        select(self, row.row(), &mut ids);
+        let result = match ids.split_last() {
+            None => self.insert(row.into_row()).map(|_| ()),
+            Some((&last, rest)) => {
+                let mut result = Ok(());
+                for &id in rest {
+                    if self.update(id, row.row().clone()).is_err() {
+                        result = Err(DuplicateKey);
+                    }
+                }
+                self.update(last, row.into_row()).and(result)
+            }
+        };
+        self.scratch = ids;
+        result
     }
 
     /// Removes row `id`, returning it.
     pub fn remove(&mut self, id: RowId) -> Option<R> {
-        let row = self.rows.remove(&id)?;
-        if let Some(k) = row.primary_key() {
-            self.primary.remove(&k);
-        }
+        let at = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        let hash = self.order.get_mut(at)?.take()?;
+        let row = self.unfile(hash, id)?;
+        self.live -= 1;
         self.unindex(id, &row);
+        while let Some(None) = self.order.front() {
+            self.order.pop_front();
+            self.base += 1;
+        }
         Some(row)
     }
 
     /// Removes every row.
     pub fn clear(&mut self) {
+        self.base += self.order.len() as RowId;
+        self.order.clear();
+        self.live = 0;
         self.rows.clear();
-        self.primary.clear();
+        self.collided = 0;
         self.indexes.clear();
+    }
+
+    /// Renumbers the rows `base, base + 1, ...` in order, dropping the empty places.
+    fn compact(&mut self) {
+        let base = self.base;
+        let mut new_of_old = Vec::with_capacity(self.order.len());
+        let mut next = base;
+        for h in &self.order {
+            new_of_old.push(next);
+            if h.is_some() {
+                next += 1;
+            }
+        }
+        let renumber = |id: RowId| new_of_old[(id - base) as usize];
+        for slot in self.rows.iter_mut() {
+            slot.id = renumber(slot.id);
+        }
+        for ids in self.indexes.values_mut() {
+            *ids = ids.iter().map(|id| renumber(*id)).collect();
+        }
+        self.order.retain(Option::is_some);
     }
 
     fn index(&mut self, id: RowId, row: &R) {
@@ -242,27 +449,30 @@ impl<R: TableRow + Serialize> Serialize for Table<R> {
             rows: Vec<(RowId, &'a R)>,
         }
         StoredRef {
-            next: self.next,
-            rows: self.rows.iter().map(|(id, r)| (*id, r)).collect(),
+            next: self.base + self.order.len() as RowId,
+            rows: self.iter().collect(),
         }
         .serialize(serializer)
     }
 }
 
 impl<'de, R: TableRow + DeserializeOwned> Deserialize<'de> for Table<R> {
+    /// The rows in their order, renumbered from 0 (ids are not kept across a restore).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let stored = Stored::<R>::deserialize(deserializer)?;
+        let mut rows = stored.rows;
+        rows.sort_by_key(|(id, _)| *id);
         let mut table = Table::new();
-        for (id, row) in stored.rows {
-            if let Some(k) = row.primary_key() {
-                table.primary.insert(k, id);
-            }
+        for (_, row) in rows {
+            let id = table.order.len() as RowId;
+            let hash = row
+                .primary_key()
+                .map_or_else(|| hash_id(id), |k| hash_key(&k));
             table.index(id, &row);
-            table.rows.insert(id, row);
+            table.file(hash, id, row);
+            table.order.push_back(Some(hash));
+            table.live += 1;
         }
-        table.next = stored
-            .next
-            .max(table.rows.keys().next_back().map_or(0, |id| id + 1));
         Ok(table)
     }
 }

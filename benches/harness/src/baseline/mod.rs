@@ -9,20 +9,27 @@
 //! Those are the liberties the compiler could take too; see `BENCHMARKS.md`.
 
 mod filter_projection;
+mod join_length;
 mod length_group_sum;
 mod partition_length_sum;
+mod table_enrich;
+mod table_upsert;
 mod time_avg;
 mod time_batch_group;
 
 pub use filter_projection::{Big, FilterProjection};
+pub use join_length::{JoinLength, Matched};
 pub use length_group_sum::{LengthGroupSum, Sums};
 pub use partition_length_sum::PartitionLengthSum;
+pub use table_enrich::{Enriched, TableEnrich};
+pub use table_upsert::{Rows, TableUpsert};
 pub use time_avg::{Averages, TimeAvg};
 pub use time_batch_group::{Stats, TimeBatchGroup};
 
 use std::sync::Arc;
 
 use crate::fx::FxHashMap;
+use crate::Trades;
 
 /// Group keys interned to dense indexes: one hash lookup per event, then plain indexing
 /// (e.g. for the group of an event leaving a window, whose index the window stores).
@@ -43,6 +50,48 @@ impl<T: Default> Groups<T> {
         self.index.insert(key.clone(), i);
         self.entries.push((key.clone(), T::default()));
         i
+    }
+}
+
+/// The columns of a row of table `Stock (symbol STRING PRIMARY KEY, price DOUBLE, volume
+/// LONG)` besides its key.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct StockRow {
+    price: Option<f64>,
+    volume: Option<i64>,
+}
+
+/// Table `Stock` by hand, as the table queries use it (upsert and lookup by primary key):
+/// a hash map from symbol to the row. A row with a NULL symbol is not kept: the queries
+/// reach rows only through `= symbol`, which NULL never satisfies.
+#[derive(Default)]
+struct StockTable {
+    rows: FxHashMap<Arc<str>, StockRow>,
+}
+
+impl StockTable {
+    /// `UPSERT` of the event's columns, by its symbol.
+    #[inline]
+    fn upsert(&mut self, event: Trades) {
+        let Some(symbol) = event.symbol else {
+            return;
+        };
+        let row = StockRow {
+            price: event.price,
+            volume: Some(event.volume),
+        };
+        match self.rows.get_mut(&*symbol) {
+            Some(old) => *old = row,
+            None => {
+                self.rows.insert(symbol, row);
+            }
+        }
+    }
+
+    /// The row of `symbol`.
+    #[inline]
+    fn get(&self, symbol: &str) -> Option<&StockRow> {
+        self.rows.get(symbol)
     }
 }
 
@@ -92,9 +141,9 @@ mod tests {
     //! Each baseline against a naive recomputation over the same events.
 
     use super::*;
-    use crate::data::{trades, TradesSpec};
+    use crate::data::{symbol, trades, TradesSpec};
     use crate::harness::{run, Decoded};
-    use crate::{Query, Sink, Trades};
+    use crate::{Query, Sink};
 
     /// Keeps `(ts, row as JSON)`.
     #[derive(Default)]
@@ -118,11 +167,25 @@ mod tests {
     }
 
     fn decoded(events: &[(i64, Trades)]) -> Decoded {
-        events.iter().map(|(t, e)| (*t, Some(e.clone()))).collect()
+        events
+            .iter()
+            .map(|(t, e)| (*t, Some((0, e.clone()))))
+            .collect()
     }
 
     fn outputs<Q: Query<Rows>>(events: &[(i64, Trades)]) -> Vec<(i64, serde_json::Value)> {
         run::<Rows, Q>(decoded(events), Rows::default()).0
+    }
+
+    /// Runs `Q` over events given with their input index.
+    fn outputs_of<Q: Query<Rows>>(
+        events: &[(i64, usize, Trades)],
+    ) -> Vec<(i64, serde_json::Value)> {
+        let decoded = events
+            .iter()
+            .map(|(t, i, e)| (*t, Some((*i, e.clone()))))
+            .collect();
+        run::<Rows, Q>(decoded, Rows::default()).0
     }
 
     fn close(a: Option<f64>, b: &serde_json::Value) -> bool {
@@ -252,6 +315,122 @@ mod tests {
             assert!(
                 close(sum, &row["total"]) && close(mean, &row["mean"]) && close(max, &row["top"])
             );
+        }
+    }
+
+    #[test]
+    fn join_length_matches_the_last_100_events_of_the_other_side() {
+        let events: Vec<_> = input(13, 1)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, mut e))| {
+                if i % 97 == 5 {
+                    e.symbol = None;
+                }
+                (t, usize::from(i.is_multiple_of(3) || i % 7 == 1), e)
+            })
+            .collect();
+        let out = outputs_of::<JoinLength<Rows>>(&events);
+        let mut expected = Vec::new();
+        for (i, (t, s, e)) in events.iter().enumerate() {
+            let other: Vec<_> = events[..i].iter().filter(|w| w.1 != *s).collect();
+            let window = &other[other.len().saturating_sub(join_length::LENGTH)..];
+            for (_, _, w) in window {
+                if e.symbol.is_some() && w.symbol == e.symbol {
+                    let (price, bid) = if *s == 0 {
+                        (e.price, w.price)
+                    } else {
+                        (w.price, e.price)
+                    };
+                    expected.push((*t, e.symbol.clone(), price, bid));
+                }
+            }
+        }
+        assert!(expected.len() > 1000, "{} rows", expected.len());
+        assert_eq!(out.len(), expected.len());
+        for ((ts, row), (t, sym, price, bid)) in out.iter().zip(expected) {
+            assert_eq!((*ts, row["symbol"].as_str()), (t, sym.as_deref()));
+            assert!(
+                close(price, &row["price"]) && close(bid, &row["bid"]),
+                "{row}"
+            );
+        }
+    }
+
+    /// Fill events (input `fill`) for keys `0..keys`, then `events` on input `1 - fill`.
+    fn table_input(fill: usize, keys: u32) -> Vec<(i64, usize, Trades)> {
+        let mut events: Vec<_> = input(keys * 2, 1)
+            .into_iter()
+            .map(|(t, e)| (t, 1 - fill, e))
+            .collect();
+        for k in (0..keys).rev() {
+            let e = Trades {
+                symbol: Some(symbol(k).into()),
+                price: (!k.is_multiple_of(5)).then_some(f64::from(k)),
+                volume: i64::from(k),
+            };
+            events.insert(0, (0, fill, e));
+        }
+        events
+    }
+
+    /// The latest upserted row of `symbol` among `events` of input `table`.
+    fn naive_row<'a>(
+        events: &'a [(i64, usize, Trades)],
+        table: usize,
+        symbol: &Option<Arc<str>>,
+    ) -> Option<&'a Trades> {
+        let symbol = symbol.as_ref()?;
+        events
+            .iter()
+            .rev()
+            .find(|(_, i, e)| *i == table && e.symbol.as_ref() == Some(symbol))
+            .map(|(_, _, e)| e)
+    }
+
+    #[test]
+    fn table_enrich_finds_the_row_of_each_trade_symbol() {
+        let events = table_input(0, 50);
+        let out = outputs_of::<TableEnrich<Rows>>(&events);
+        let mut expected = Vec::new();
+        for (i, (t, input, e)) in events.iter().enumerate() {
+            if let (1, Some(row)) = (*input, naive_row(&events[..i], 0, &e.symbol)) {
+                expected.push((*t, e, row));
+            }
+        }
+        assert!(expected.len() > 500, "{} rows", expected.len());
+        assert_eq!(out.len(), expected.len());
+        for ((ts, row), (t, e, stock)) in out.iter().zip(expected) {
+            assert_eq!((*ts, row["symbol"].as_str()), (t, e.symbol.as_deref()));
+            assert!(close(e.price, &row["price"]) && close(stock.price, &row["ref_price"]));
+            assert_eq!(row["lot"].as_i64(), Some(stock.volume));
+        }
+    }
+
+    #[test]
+    fn table_upsert_keeps_the_latest_row_per_symbol() {
+        let mut events: Vec<_> = input(40, 1).into_iter().map(|(t, e)| (t, 0, e)).collect();
+        for k in 0..90 {
+            let probe = Trades {
+                symbol: Some(symbol(k).into()),
+                price: None,
+                volume: 0,
+            };
+            events.push((5000, 1, probe));
+        }
+        let out = outputs_of::<TableUpsert<Rows>>(&events);
+        let expected: Vec<_> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, input, _))| *input == 1)
+            .filter_map(|(i, (t, _, e))| Some((*t, e, naive_row(&events[..i], 0, &e.symbol)?)))
+            .collect();
+        assert_eq!(expected.len(), 40);
+        assert_eq!(out.len(), expected.len());
+        for ((ts, row), (t, e, stock)) in out.iter().zip(expected) {
+            assert_eq!((*ts, row["symbol"].as_str()), (t, e.symbol.as_deref()));
+            assert!(close(stock.price, &row["price"]));
+            assert_eq!(row["volume"].as_i64(), Some(stock.volume));
         }
     }
 }

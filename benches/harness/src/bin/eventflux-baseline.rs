@@ -5,20 +5,22 @@
 //! eventflux-baseline QUERY --input F [--output F]           output events, as `eventflux run`
 //! ```
 //! QUERY: filter_projection, length_group_sum, time_batch_group, time_avg,
-//! partition_length_sum.
+//! partition_length_sum, join_length, table_enrich, table_upsert.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 
 use eventflux_bench::baseline::{
-    FilterProjection, LengthGroupSum, PartitionLengthSum, TimeAvg, TimeBatchGroup,
+    FilterProjection, JoinLength, LengthGroupSum, PartitionLengthSum, TableEnrich, TableUpsert,
+    TimeAvg, TimeBatchGroup,
 };
 use eventflux_bench::harness::{self, Decoded};
 use eventflux_bench::{CountingSink, JsonLinesSink, Query};
 
 const USAGE: &str = "usage: eventflux-baseline QUERY --input F [--bench [--repeat N]] [--output F]
-QUERY: filter_projection | length_group_sum | time_batch_group | time_avg | partition_length_sum";
+QUERY: filter_projection | length_group_sum | time_batch_group | time_avg |
+       partition_length_sum | join_length | table_enrich | table_upsert";
 
 struct Args {
     query: String,
@@ -82,6 +84,9 @@ fn dispatch(args: &Args) -> Result<(), String> {
             go::<PartitionLengthSum<CountingSink>, PartitionLengthSum<JsonLinesSink>>(args)
         }
         "time_avg" => go::<TimeAvg<CountingSink>, TimeAvg<JsonLinesSink>>(args),
+        "join_length" => go::<JoinLength<CountingSink>, JoinLength<JsonLinesSink>>(args),
+        "table_enrich" => go::<TableEnrich<CountingSink>, TableEnrich<JsonLinesSink>>(args),
+        "table_upsert" => go::<TableUpsert<CountingSink>, TableUpsert<JsonLinesSink>>(args),
         other => Err(format!("unknown query {other}")),
     }
 }
@@ -89,7 +94,7 @@ fn dispatch(args: &Args) -> Result<(), String> {
 /// `B` measures, `P` prints.
 fn go<B: Query<CountingSink>, P: Query<JsonLinesSink>>(args: &Args) -> Result<(), String> {
     let file = File::open(&args.input).map_err(|e| format!("cannot open {}: {e}", args.input))?;
-    let events: Decoded = harness::decode(BufReader::with_capacity(1 << 20, file))?;
+    let events: Decoded = harness::decode(BufReader::with_capacity(1 << 20, file), B::INPUTS)?;
     let out: Box<dyn Write> = if args.output == "-" {
         Box::new(BufWriter::new(io::stdout()))
     } else {
