@@ -198,10 +198,51 @@ fn round_trips_through_serde() {
 /// key hashes), whatever the length of a string's tail.
 #[test]
 fn key_hash_matches_the_fx_hash_it_replaced() {
-    use crate::aggregate::FxHasher;
     use std::hash::Hasher;
+    /// The Fx hasher as it was when join indexes first stored key hashes.
+    #[derive(Default)]
+    struct OldFx(u64);
+    impl OldFx {
+        fn add(&mut self, word: u64) {
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    impl Hasher for OldFx {
+        fn write(&mut self, bytes: &[u8]) {
+            let mut chunks = bytes.chunks_exact(8);
+            for c in &mut chunks {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(c);
+                self.add(u64::from_le_bytes(w));
+            }
+            let rest = chunks.remainder();
+            if !rest.is_empty() {
+                let mut w = [0u8; 8];
+                w[..rest.len()].copy_from_slice(rest);
+                self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+            }
+        }
+        fn write_u8(&mut self, i: u8) {
+            self.add(u64::from(i));
+        }
+        fn write_u16(&mut self, i: u16) {
+            self.add(u64::from(i));
+        }
+        fn write_u32(&mut self, i: u32) {
+            self.add(u64::from(i));
+        }
+        fn write_u64(&mut self, i: u64) {
+            self.add(i);
+        }
+        fn write_usize(&mut self, i: usize) {
+            self.add(i as u64);
+        }
+        fn finish(&self) -> u64 {
+            self.0
+        }
+    }
     fn fx<K: TotalOrd + ?Sized>(key: &K) -> u64 {
-        let mut h = FxHasher::default();
+        let mut h = OldFx::default();
         key.hash_total(&mut h);
         h.finish().rotate_left(26)
     }
