@@ -54,86 +54,10 @@ pub fn key_hash<K: TotalOrd + ?Sized>(key: &K) -> u64 {
     h.finish()
 }
 
-/// The hasher of [`key_hash`], also the `BuildHasher` state of table keys: the Fx hash
-/// (the words of [`crate::aggregate::FxHasher`], so the same values), with the tail of a
-/// byte string read in place rather than copied (a string key's hash costs a few
-/// multiplications, no `memcpy` call), and its strong high bits rotated into the low bits
-/// hash tables index by (Fx leaves the low bits of a short string's hash nearly constant).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct KeyHash {
-    hash: u64,
-}
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl KeyHash {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
-    }
-}
-
-/// The little-endian word of `bytes` (at most 8), zero-padded.
-#[inline]
-fn tail_word(bytes: &[u8]) -> u64 {
-    let mut word = 0u64;
-    let mut shift = 0;
-    let mut rest = bytes;
-    if let Some((four, tail)) = rest.split_first_chunk::<4>() {
-        word = u64::from(u32::from_le_bytes(*four));
-        shift = 32;
-        rest = tail;
-    }
-    if let Some((two, tail)) = rest.split_first_chunk::<2>() {
-        word |= u64::from(u16::from_le_bytes(*two)) << shift;
-        shift += 16;
-        rest = tail;
-    }
-    if let Some(&b) = rest.first() {
-        word |= u64::from(b) << shift;
-    }
-    word
-}
-
-impl Hasher for KeyHash {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            self.add(tail_word(rest) ^ ((rest.len() as u64) << 56));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash.rotate_left(26)
-    }
-}
+/// The hasher of [`key_hash`], also the `BuildHasher` state of table keys: the group maps'
+/// Fx hasher (string tails read in place, high bits rotated into the low bits that hash
+/// tables index by), so join, table and group keys hash alike.
+pub type KeyHash = crate::aggregate::FxHasher;
 
 /// Passes a precomputed [`key_hash`] through.
 #[derive(Clone, Copy, Debug, Default)]
