@@ -96,3 +96,34 @@ fn pattern_partial_match_count() {
     app.advance_time(100);
     assert_eq!(app.query_pairs_partial_matches(), 1);
 }
+
+mod partitioned_patterns {
+    eventflux::eventflux!(
+        r#"
+        CREATE STREAM A (id INT, k STRING);
+        CREATE STREAM B (id INT, k STRING);
+        PARTITION WITH (k OF A, k OF B)
+        BEGIN
+            @info(name = 'pairs')
+            INSERT INTO Pairs
+            SELECT e1.id AS a, e2.id AS b
+            FROM PATTERN (EVERY e1=A -> e2=B[e2.id == e1.id]) WITHIN 10 ms;
+        END;
+        "#
+    );
+}
+
+/// Inside a partition the count covers every key's partial matches.
+#[test]
+fn partitioned_pattern_partial_match_count() {
+    let mut app = partitioned_patterns::App::new(CollectingSink::default());
+    assert_eq!(app.query_pairs_partial_matches(), 0);
+    for (id, k) in [(1, "x"), (2, "y"), (3, "x")] {
+        let k = Some(k.into());
+        app.send_a(id.into(), partitioned_patterns::A { id: Some(id), k });
+    }
+    // Per key: its pending `A`s and the match waiting for the next `A`.
+    assert_eq!(app.query_pairs_partial_matches(), (2 + 1) + (1 + 1));
+    app.advance_time(100);
+    assert_eq!(app.query_pairs_partial_matches(), 2);
+}

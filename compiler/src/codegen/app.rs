@@ -375,8 +375,12 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
             let send = format_ident!("send_{}", n.snake);
             let doc = format!(" Sends an event of `{}` at time `ts` (ms).", s.name);
             let deliver = match owned {
+                // A partitioned query is reached through its partition's entry.
                 Some(q) => {
-                    let m = super::query::owned_entry(&ctx.plan.queries[q]);
+                    let m = match ctx.plan.queries[q].partition {
+                        Some(p) => super::partition::entry(ctx, p, stream_index),
+                        None => super::query::owned_entry(&ctx.plan.queries[q]),
+                    };
                     quote!(self.#m(ts, event);)
                 }
                 None => quote!(self.#consume(ts, &event);),
@@ -417,7 +421,9 @@ pub(crate) fn owned_consumer(ctx: &Ctx<'_>, stream: usize) -> Option<usize> {
             // `consume_<stream>`.
             let produced =
                 s.trigger.is_some() || ctx.plan.queries.iter().any(|q| q.target == stream);
-            let stateful = !produced && super::selector::can_take_events(q);
+            // A partitioned query takes events of a stream its partition is keyed by.
+            let keyed = q.partition.is_none_or(|p| is_key_stream(ctx, p, stream));
+            let stateful = !produced && keyed && super::selector::can_take_events(q);
             (stateless || stateful).then_some(*i)
         }
         _ => None,
@@ -453,16 +459,25 @@ fn is_key_stream(ctx: &Ctx<'_>, p: usize, stream: usize) -> bool {
 }
 
 /// The calls of partition `p`'s queries that read key stream `stream`, in source order.
-fn partition_calls(ctx: &Ctx<'_>, p: usize, stream: usize) -> Vec<TokenStream> {
-    ctx.plan.streams[stream]
+fn partition_calls(ctx: &Ctx<'_>, p: usize, stream: usize) -> (Vec<TokenStream>, bool) {
+    let owner = owned_consumer(ctx, stream);
+    let calls = ctx.plan.streams[stream]
         .consumers
         .iter()
         .filter(|(i, _)| ctx.plan.queries[*i].partition == Some(p) && emits(&ctx.plan.queries[*i]))
         .map(|&(i, input)| {
-            let m = entry(&ctx.plan.queries[i], input);
+            let m = if owner == Some(i) {
+                super::query::owned_entry(&ctx.plan.queries[i])
+            } else {
+                entry(&ctx.plan.queries[i], input)
+            };
             quote!(self.#m(ts, event);)
         })
-        .collect()
+        .collect();
+    (
+        calls,
+        owner.is_some_and(|i| ctx.plan.queries[i].partition == Some(p)),
+    )
 }
 
 /// `emit_<stream>` for every stream that queries or triggers insert into.

@@ -38,14 +38,14 @@ pub(crate) fn entry(ctx: &Ctx<'_>, index: usize, stream: usize) -> Ident {
 
 /// Generates partition `index`. `inner_fields` are the state fields of its queries and
 /// `inner_timers` their timers; `calls(stream)` gives the calls of the inner queries reading
-/// a partitioned stream.
+/// a partitioned stream, and whether they take the event by value (then so does the entry).
 pub(crate) fn partition(
     ctx: &Ctx<'_>,
     index: usize,
     p: &PartitionPlan,
     inner_fields: &[(Ident, TokenStream, TokenStream)],
     inner_timers: &[(TokenStream, TokenStream)],
-    calls: impl Fn(usize) -> Vec<TokenStream>,
+    calls: impl Fn(usize) -> (Vec<TokenStream>, bool),
 ) -> PartitionCode {
     let rt = ctx.rt;
     let map = format_ident!("partition_{}", index);
@@ -128,14 +128,15 @@ pub(crate) fn partition(
         let method = entry(ctx, index, *stream);
         let ty = &ctx.streams[*stream].ty;
         let slot = key_slot(ctx, *stream, by, &map, &state_ty);
-        let calls = calls(*stream);
+        let (calls, owned) = calls(*stream);
+        let by = (!owned).then(|| quote!(&));
         let doc = format!(
             " Events of `{}` for partition {index}: run the inner queries with the key's state.",
             ctx.plan.streams[*stream].name
         );
         quote! {
             #[doc = #doc]
-            fn #method(&mut self, ts: i64, event: &#ty) {
+            fn #method(&mut self, ts: i64, event: #by #ty) {
                 #slot
                 #purge
                 self.#swap(__ef_slot);

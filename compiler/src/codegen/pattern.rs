@@ -84,21 +84,26 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     methods.push(g.advance_method(&advance, &sel, &on_match));
     let nfa = &g.nfa;
     // The live partial-match count (an `EVERY` without `WITHIN` can grow without bound).
-    // Inside a partition the field holds only the key being processed, so there is no
-    // app-wide count to give.
-    if q.partition.is_none() {
-        let count = format_ident!("{}_partial_matches", name);
-        let doc = format!(
-            " The partial matches query `{}` holds now (memory grows with them; `WITHIN` bounds them).",
-            q.name
-        );
-        methods.push(quote! {
-            #[doc = #doc]
-            pub fn #count(&self) -> usize {
-                self.#nfa.len()
-            }
-        });
-    }
+    // Inside a partition every key's state counts (between events the app's own field holds
+    // no key's state).
+    let count = format_ident!("{}_partial_matches", name);
+    let doc = format!(
+        " The partial matches query `{}` holds now, over all partition keys (memory grows with them; `WITHIN` bounds them).",
+        q.name
+    );
+    let total = match q.partition {
+        None => quote!(self.#nfa.len()),
+        Some(p) => {
+            let map = format_ident!("partition_{}", p);
+            quote!(self.#map.iter().map(|(_, __ef_state)| __ef_state.#nfa.len()).sum())
+        }
+    };
+    methods.push(quote! {
+        #[doc = #doc]
+        pub fn #count(&self) -> usize {
+            #total
+        }
+    });
     let timer = (
         quote!(self.#nfa.next_deadline()),
         quote! {

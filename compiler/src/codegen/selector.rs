@@ -208,6 +208,7 @@ pub(crate) fn selector_over(
         moves: &[],
         direct: false,
         arrival: false,
+        own_arrival: false,
     };
     selector_in(ctx, q, inputs, optional, how)
 }
@@ -257,6 +258,9 @@ struct How<'m> {
     direct: bool,
     /// Current rows read the arriving event (`__ef_arrival`).
     arrival: bool,
+    /// The arriving event is owned (`__ef_arrival` is an `Option` of it, taken by the current
+    /// row, which moves its STRING columns out of it).
+    own_arrival: bool,
 }
 
 /// [`selector_over`] in mode `mode`; in [`Mode::OnArrival`] the window's callback only
@@ -276,6 +280,7 @@ fn selector_in(
         moves,
         direct,
         arrival,
+        own_arrival,
     } = how;
     let rt = ctx.rt;
     // Where a row goes: the row buffer, or straight to the sink (`__ef_out`).
@@ -553,6 +558,18 @@ fn selector_in(
                 quote!(#local.take().unwrap_or_else(|| #normal))
             })
         })
+    } else if own_arrival {
+        let movable = super::query::movable(ctx, q);
+        super::query::row_with(&arrival_env, q, |a| {
+            movable.contains(&a).then(|| {
+                let (path, source) = arrival_env.attr_path(0, a);
+                if source.nullable {
+                    path
+                } else {
+                    quote!(::core::option::Option::Some(#path))
+                }
+            })
+        })
     } else if arrival {
         row(&arrival_env, q)
     } else {
@@ -643,7 +660,17 @@ fn selector_in(
                 }
             } else {
                 let (row_expr, having) = row_and_having(&op);
-                guarded(having, push(kind.clone(), quote!(ts), row_expr, &row_key))
+                let output = guarded(having, push(kind.clone(), quote!(ts), row_expr, &row_key));
+                if own_arrival && op.to_string() == "add" {
+                    // The window's current event is the arrival, emitted once.
+                    quote! {
+                        if let ::core::option::Option::Some(__ef_arrival) = __ef_arrival.take() {
+                            #output
+                        }
+                    }
+                } else {
+                    output
+                }
             };
             quote!(#key #update #output)
         };
@@ -939,13 +966,32 @@ fn mode_of(q: &QueryPlan) -> Mode {
 
 /// Whether single-stream stateful query `q` has a use for owning its input events: a
 /// slotted window moves the STRING GROUP BY attributes of the arriving event into its row
-/// (the window does not keep them), a batch aggregated on arrival moves the last event's.
+/// (the window does not keep them), a batch aggregated on arrival moves the last event's, a
+/// sliding window moves the arrival's STRING columns into its current row.
 pub(crate) fn can_take_events(q: &QueryPlan) -> bool {
     matches!(q.kind, QueryKind::Single)
-        && q.partition.is_none()
         && q.table_op.is_none()
         && q.inputs.len() <= 1
-        && matches!(mode_of(q), Mode::Slotted | Mode::OnArrival)
+        && (matches!(mode_of(q), Mode::Slotted | Mode::OnArrival) || owns_arrival(q))
+}
+
+/// Whether query `q` (sliding mode) can move its arriving event's strings into its current
+/// row: the row has some, its window's current event is the arrival and the window's insert
+/// reads nothing else of it.
+fn owns_arrival(q: &QueryPlan) -> bool {
+    // Only worth it when the row has a STRING attribute to move.
+    let strings = q.columns.iter().any(|c| {
+        c.expr.ty == Type::String && matches!(c.expr.kind, ExprKind::Attr { input: 0, .. })
+    });
+    strings
+        && mode_of(q) == Mode::Sliding
+        && q.events != OutputEvents::Expired
+        && q.window.as_ref().is_some_and(|w| {
+            matches!(
+                w.name.as_str(),
+                "length" | "time" | "timeLength" | "sort" | "expression"
+            )
+        })
 }
 
 /// Generates the state, methods and timer of single-stream stateful query `q`; `owned`
@@ -990,6 +1036,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
             .as_ref()
             .is_some_and(|w| !super::window::is_batch(w) && w.name != "delay")
         && moves.is_empty();
+    let own_arrival = owned && arrival && owns_arrival(q);
     // What the window keeps of each event: the attributes read after it (in slotted mode
     // without the GROUP BY attributes, read from the group key, and with the group position).
     let camel = super::names::camel_case(&name.to_string());
@@ -1081,6 +1128,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
             moves: &moves,
             direct,
             arrival,
+            own_arrival,
         },
     );
     // Rows are collected and emitted after the window call, or go straight to the sink.
@@ -1166,7 +1214,9 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     };
     // The arriving event, for current rows.
     let arrival_binding = mentions(&callback, "__ef_arrival").then(|| {
-        if owned {
+        if own_arrival {
+            quote!(let mut __ef_arrival = ::core::option::Option::Some(event);)
+        } else if owned {
             quote!(let __ef_arrival = &event;)
         } else {
             quote!(let __ef_arrival = event;)
@@ -1217,7 +1267,23 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     } else if mode == Mode::OnArrival {
         quote!(#arrive #insert;)
     } else {
-        quote!(#slot #arrival_binding #insert;)
+        if own_arrival {
+            // What the window keeps is built before the arrival moves into `__ef_arrival`.
+            let insert = insert_call(
+                &env,
+                w,
+                &quote!(__ef_window),
+                &quote!(__ef_stored),
+                &callback,
+            );
+            quote! {
+                let __ef_stored = #window_event;
+                #arrival_binding
+                #insert;
+            }
+        } else {
+            quote!(#slot #arrival_binding #insert;)
+        }
     };
     let advance = format_ident!("{}_advance", name);
     let advance_method = timed.then(|| {
