@@ -31,9 +31,10 @@
 //!   step the chain is evaluated step by step instead (`chain.rs`).
 
 use super::expr::ExprEnv;
+use super::mentions;
 use super::query::{entry, method};
-use super::selector::{selector_over, SelectorCode, Stateful};
-use super::table::{candidates, mentions};
+use super::selector::{arm, selector_over, SelectorCode, Stateful};
+use super::table::candidates;
 use super::window::{insert_call, window_code};
 use super::Ctx;
 use crate::plan::keys::equi_pairs;
@@ -410,20 +411,15 @@ impl Join<'_> {
             (quote!(), quote!(), quote!())
         };
         let wr = quote!(#rt::window::WindowEvent);
-        let arm = |variant: TokenStream, body: TokenStream| {
-            let ts = mentions(&body, "ts").then(|| quote!(ts,));
-            let event = mentions(&body, "event").then(|| quote!(event,));
-            quote!(#wr::#variant { #ts #event .. } => { #body })
-        };
         let keyed = |body: TokenStream| {
             let key = mentions(&body, "__ef_key").then(|| key.clone());
             quote!(#key #body)
         };
         let arms = [
-            arm(quote!(Current), keyed(quote!(#on_current #add))),
-            arm(quote!(Expired), keyed(quote!(#remove #on_expired))),
-            arm(quote!(Reset), on_reset),
-            arm(quote!(Flush), quote!()),
+            arm(quote!(#wr::Current), keyed(quote!(#on_current #add))),
+            arm(quote!(#wr::Expired), keyed(quote!(#remove #on_expired))),
+            arm(quote!(#wr::Reset), on_reset),
+            arm(quote!(#wr::Flush), quote!()),
         ];
         quote!(|__ef_emitted| match __ef_emitted { #(#arms)* })
     }

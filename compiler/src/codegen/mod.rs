@@ -134,3 +134,13 @@ pub fn generate(plan: &AppPlan, options: &Options) -> String {
         Err(_) => tokens.to_string(),
     }
 }
+
+/// `true` when `tokens` mention the identifier `name` (generated locals are all `__ef_`
+/// prefixed, so `event` and `ts` are match-arm bindings and parameters).
+pub(crate) fn mentions(tokens: &proc_macro2::TokenStream, name: &str) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == name,
+        proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), name),
+        _ => false,
+    })
+}

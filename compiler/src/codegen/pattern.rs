@@ -10,6 +10,7 @@
 //! each completed match. WITHIN and absence deadlines fire through the query's timer.
 
 use super::expr::ExprEnv;
+use super::mentions;
 use super::query::{entry, method};
 use super::selector::{selector_over, SelectorCode, Stateful};
 use super::Ctx;
@@ -17,7 +18,7 @@ use crate::plan::QueryPlan;
 use crate::sema::ir::{ExprKind, TExpr};
 use crate::sema::pattern::{BoundPattern, PatternNode};
 use crate::syntax::ast::EventIndex;
-use proc_macro2::{Ident, Literal, TokenStream, TokenTree};
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 /// How one query input is stored in the captures struct.
@@ -515,13 +516,4 @@ fn node(rt: &syn::Path, q: &QueryPlan, n: &PatternNode) -> TokenStream {
             quote!(#rt::pattern::Node::Every(#x))
         }
     }
-}
-
-/// `true` when `tokens` mention the identifier `name`.
-fn mentions(tokens: &TokenStream, name: &str) -> bool {
-    tokens.clone().into_iter().any(|t| match t {
-        TokenTree::Ident(i) => i == name,
-        TokenTree::Group(g) => mentions(&g.stream(), name),
-        _ => false,
-    })
 }

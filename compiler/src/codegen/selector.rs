@@ -11,12 +11,12 @@ use super::expr::ExprEnv;
 use super::query::{method, row};
 use super::stream::value_type;
 use super::window::{insert_call, window_code};
-use super::Ctx;
+use super::{mentions, Ctx};
 use crate::plan::QueryPlan;
 use crate::sema::ir::{AggCall, AggFunc, ExprKind, QueryKind, TExpr};
 use crate::sema::Type;
 use crate::syntax::ast::OutputEvents;
-use proc_macro2::{Ident, TokenStream, TokenTree};
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 /// What a stateful query adds to the `App`.
@@ -102,18 +102,8 @@ pub(crate) fn aggregator(env: &ExprEnv<'_>, call: &AggCall, retracts: bool) -> A
     Agg { ty, input, arg }
 }
 
-/// `true` when `tokens` mention the identifier `name` (generated locals are all `__ef_`
-/// prefixed, so `event` and `ts` are the match arm's bindings).
-fn mentions(tokens: &TokenStream, name: &str) -> bool {
-    tokens.clone().into_iter().any(|t| match t {
-        TokenTree::Ident(i) => i == name,
-        TokenTree::Group(g) => mentions(&g.stream(), name),
-        _ => false,
-    })
-}
-
 /// A match arm binding only what its body uses.
-fn arm(variant: TokenStream, body: TokenStream) -> TokenStream {
+pub(crate) fn arm(variant: TokenStream, body: TokenStream) -> TokenStream {
     let ts = mentions(&body, "ts").then(|| quote!(ts,));
     let event = mentions(&body, "event").then(|| quote!(event,));
     quote!(#variant { #ts #event .. } => { #body })

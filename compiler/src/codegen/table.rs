@@ -15,7 +15,7 @@
 use super::expr::ExprEnv;
 use super::query::method;
 use super::stream::value_type;
-use super::Ctx;
+use super::{mentions, Ctx};
 use crate::plan::keys::{table_lookup, Lookup};
 use crate::plan::QueryPlan;
 use crate::sema::catalog::TableKeys;
@@ -534,15 +534,6 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
             #body
         }
     }
-}
-
-/// `true` when `tokens` mention the identifier `name`.
-pub(crate) fn mentions(tokens: &TokenStream, name: &str) -> bool {
-    tokens.clone().into_iter().any(|t| match t {
-        proc_macro2::TokenTree::Ident(i) => i == name,
-        proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), name),
-        _ => false,
-    })
 }
 
 /// The method of an UPDATE or DELETE statement `q` (`None` for other queries): for each
