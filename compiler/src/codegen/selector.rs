@@ -102,6 +102,91 @@ pub(crate) fn aggregator(env: &ExprEnv<'_>, call: &AggCall, retracts: bool) -> A
     Agg { ty, input, arg }
 }
 
+/// The struct `ty` of one aggregator per call of `calls` (`aggs` are their runtime types and
+/// arguments), with `add` (a row enters), `remove` (a row leaves; generated when `remove` is
+/// `Some(maybe_unused)`, marked `#[allow(dead_code)]` when `maybe_unused`) and `values`.
+pub(crate) fn aggregates_struct(
+    ctx: &Ctx<'_>,
+    ty: &Ident,
+    doc: &str,
+    calls: &[AggCall],
+    aggs: &[Agg],
+    remove: Option<bool>,
+) -> TokenStream {
+    let rt = ctx.rt;
+    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
+    let agg_fields: Vec<Ident> = (0..aggs.len())
+        .map(|i| format_ident!("agg_{}", i))
+        .collect();
+    let defs = aggs
+        .iter()
+        .zip(&agg_fields)
+        .zip(calls)
+        .map(|((a, f), call)| {
+            let (ty, fdoc) = (&a.ty, format!(" `{:?}`.", call.func));
+            quote!(#[doc = #fdoc] pub #f: #ty)
+        });
+    let params: Vec<TokenStream> = aggs
+        .iter()
+        .zip(&agg_fields)
+        .map(|(a, f)| {
+            let input = &a.input;
+            quote!(#f: ::core::option::Option<#input>)
+        })
+        .collect();
+    let op = |name: TokenStream| {
+        aggs.iter().zip(&agg_fields).map(move |(a, f)| {
+            let (ty, input) = (&a.ty, &a.input);
+            quote!(<#ty as #rt::aggregate::Aggregator<#input>>::#name(&mut self.#f, #f);)
+        })
+    };
+    let adds = op(quote!(add));
+    let remove = remove.map(|maybe_unused| {
+        let removes = op(quote!(remove));
+        let allow = maybe_unused.then(|| quote!(#[allow(dead_code)]));
+        quote! {
+            /// A row leaves: each aggregator retracts its argument.
+            #[inline]
+            #allow
+            fn remove(&mut self, #(#params),*) {
+                #(#removes)*
+            }
+        }
+    });
+    let outs = calls.iter().map(|c| {
+        let v = value_type(rt, c.ty);
+        quote!(::core::option::Option<#v>)
+    });
+    let reads = aggs.iter().zip(&agg_fields).map(|(a, f)| {
+        let (ty, input) = (&a.ty, &a.input);
+        quote!(<#ty as #rt::aggregate::Aggregator<#input>>::value(&self.#f))
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
+        #[serde(crate = #serde_crate)]
+        pub struct #ty {
+            #(#defs,)*
+        }
+
+        impl #ty {
+            /// A row enters: each aggregator takes its argument.
+            #[inline]
+            fn add(&mut self, #(#params),*) {
+                #(#adds)*
+            }
+
+            #remove
+
+            /// The current value of every aggregate.
+            #[inline]
+            fn values(&self) -> (#(#outs,)*) {
+                (#(#reads,)*)
+            }
+        }
+    }
+}
+
 /// A match arm binding only what its body uses.
 pub(crate) fn arm(variant: TokenStream, body: TokenStream) -> TokenStream {
     let ts = mentions(&body, "ts").then(|| quote!(ts,));
@@ -350,84 +435,21 @@ fn selector_in(
             "aggregates"
         }
     );
-    let agg_fields: Vec<Ident> = (0..aggs.len())
-        .map(|i| format_ident!("agg_{}", i))
-        .collect();
     let camel = super::names::camel_case(&name.to_string());
     let aggs_ty = format_ident!("{}Aggregates", camel);
-    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
     let mut items = TokenStream::new();
-    items.extend((!aggs.is_empty()).then(|| {
+    if !aggs.is_empty() {
         let doc = format!(" The aggregators of query `{}`.", q.name);
-        let defs = aggs
-            .iter()
-            .zip(&agg_fields)
-            .zip(&q.aggregates)
-            .map(|((a, f), call)| {
-                let (ty, fdoc) = (&a.ty, format!(" `{:?}`.", call.func));
-                quote!(#[doc = #fdoc] pub #f: #ty)
-            });
-        let params: Vec<TokenStream> = aggs
-            .iter()
-            .zip(&agg_fields)
-            .map(|(a, f)| {
-                let input = &a.input;
-                quote!(#f: ::core::option::Option<#input>)
-            })
-            .collect();
-        let op = |name: TokenStream| {
-            aggs.iter().zip(&agg_fields).map(move |(a, f)| {
-                let (ty, input) = (&a.ty, &a.input);
-                quote!(<#ty as #rt::aggregate::Aggregator<#input>>::#name(&mut self.#f, #f);)
-            })
-        };
-        let adds = op(quote!(add));
-        // Queries whose rows never leave have no `remove`.
-        let remove = retracts.then(|| {
-            let removes = op(quote!(remove));
-            let allow = maybe_unused.then(|| quote!(#[allow(dead_code)]));
-            quote! {
-                /// A row leaves: each aggregator retracts its argument.
-                #[inline]
-                #allow
-                fn remove(&mut self, #(#params),*) {
-                    #(#removes)*
-                }
-            }
-        });
-        let outs = q.aggregates.iter().map(|c| {
-            let v = value_type(rt, c.ty);
-            quote!(::core::option::Option<#v>)
-        });
-        let reads = aggs.iter().zip(&agg_fields).map(|(a, f)| {
-            let (ty, input) = (&a.ty, &a.input);
-            quote!(<#ty as #rt::aggregate::Aggregator<#input>>::value(&self.#f))
-        });
-        quote! {
-            #[doc = #doc]
-            #[derive(Clone, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
-            #[serde(crate = #serde_crate)]
-            pub struct #aggs_ty {
-                #(#defs,)*
-            }
-
-            impl #aggs_ty {
-                /// A row enters: each aggregator takes its argument.
-                #[inline]
-                fn add(&mut self, #(#params),*) {
-                    #(#adds)*
-                }
-
-                #remove
-
-                /// The current value of every aggregate.
-                #[inline]
-                fn values(&self) -> (#(#outs,)*) {
-                    (#(#reads,)*)
-                }
-            }
-        }
-    }));
+        let remove = retracts.then_some(maybe_unused);
+        items.extend(aggregates_struct(
+            ctx,
+            &aggs_ty,
+            &doc,
+            &q.aggregates,
+            &aggs,
+            remove,
+        ));
+    }
     // On arrival: what the row reads of a group's last event (its type and how to build it
     // from the arriving `event`), `None` when it reads nothing.
     let last: Option<(TokenStream, TokenStream)> = (mode == Mode::OnArrival)

@@ -290,9 +290,6 @@ pub(crate) fn retention_policy(
         .iter()
         .map(|a| super::selector::aggregator(&entering, a, true))
         .collect();
-    let fields: Vec<proc_macro2::Ident> = (0..aggs.len())
-        .map(|i| quote::format_ident!("agg_{}", i))
-        .collect();
     let values = super::selector::aggregate_values(&c.aggregates);
     let holding = ExprEnv {
         ctx,
@@ -315,47 +312,47 @@ pub(crate) fn retention_policy(
         ],
     };
     let cond = holding.gen(&c.expr);
-    let defs = aggs.iter().zip(&fields).map(|(a, f)| {
-        let t = &a.ty;
-        quote!(pub #f: #t)
+    // The aggregates follow the events entering and leaving the window.
+    let aggs_ty = quote::format_ident!("{}Aggregates", ty);
+    let aggregates = (!aggs.is_empty()).then(|| {
+        let doc = format!(
+            " The aggregates of the condition of query `{}`'s window.",
+            q.name
+        );
+        super::selector::aggregates_struct(ctx, &aggs_ty, &doc, &c.aggregates, &aggs, Some(false))
     });
-    let op = |name: TokenStream| {
-        aggs.iter().zip(&fields).map(move |(a, f)| {
-            let (t, input, arg) = (&a.ty, &a.input, &a.arg);
-            quote!(<#t as #rt::aggregate::Aggregator<#input>>::#name(&mut self.#f, #arg);)
-        })
-    };
-    let (adds, removes) = (op(quote!(add)), op(quote!(remove)));
-    let hooks = (!aggs.is_empty()).then(|| {
-        let reads = aggs.iter().zip(&fields).map(|(a, f)| {
-            let (t, input) = (&a.ty, &a.input);
-            quote!(<#t as #rt::aggregate::Aggregator<#input>>::value(&self.#f))
-        });
-        (
-            quote! {
-                fn added(&mut self, event: &#event_ty) {
-                    #(#adds)*
-                }
+    let (field, hooks, values) = match &aggregates {
+        Some(_) => {
+            let args: Vec<&TokenStream> = aggs.iter().map(|a| &a.arg).collect();
+            (
+                Some(quote!(aggs: #aggs_ty,)),
+                Some(quote! {
+                    fn added(&mut self, event: &#event_ty) {
+                        self.aggs.add(#(#args),*);
+                    }
 
-                fn removed(&mut self, event: &#event_ty) {
-                    #(#removes)*
-                }
-            },
-            quote!(let __ef_values = (#(#reads,)*);),
-        )
-    });
-    let (hooks, values) = hooks.unzip();
+                    fn removed(&mut self, event: &#event_ty) {
+                        self.aggs.remove(#(#args),*);
+                    }
+                }),
+                Some(quote!(let __ef_values = self.aggs.values();)),
+            )
+        }
+        None => (None, None, None),
+    };
     let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
     let doc = format!(
         " The condition `{}` of the expression window of query `{}`.",
         c.text, q.name
     );
     quote! {
+        #aggregates
+
         #[doc = #doc]
         #[derive(Clone, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
         #[serde(crate = #serde_crate)]
         pub struct #ty {
-            #(#defs,)*
+            #field
         }
 
         impl #rt::window::RetentionPolicy<#event_ty> for #ty {
