@@ -16,10 +16,10 @@ use super::expr::ExprEnv;
 use super::query::method;
 use super::stream::value_type;
 use super::{mentions, Ctx};
-use crate::plan::keys::{table_lookup, Lookup};
+use crate::plan::keys::{conjuncts, table_lookup, Lookup};
 use crate::plan::QueryPlan;
 use crate::sema::catalog::TableKeys;
-use crate::sema::ir::TExpr;
+use crate::sema::ir::{ExprKind, TExpr};
 use crate::sema::store::RedisStore;
 use crate::sema::table::TableOp;
 use crate::sema::Type;
@@ -487,6 +487,17 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                         }
                     }
                 }
+            } else if by_primary_key(keys(ctx, t), cond) {
+                let hash = own_key_hash(ctx, t, &keys(ctx, t).primary_key);
+                quote! {
+                    let __ef_hash = {
+                        let __ef_row = #rt::table::RowArg::row(&__ef_arg);
+                        #hash
+                    };
+                    if self.#f.replace_or_insert(__ef_arg, __ef_hash).is_err() {
+                        #rt::table::report_duplicate(#name);
+                    }
+                }
             } else {
                 let rows = candidates(&env, t, Some(cond), 1, &quote!(__ef_table));
                 let select = quote! {
@@ -532,6 +543,63 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
         #[doc = #doc]
         fn #sink(&mut self, _ts: i64, _kind: #rt::EventKind, __ef_arg: impl #rt::table::RowArg<#ty>) {
             #body
+        }
+    }
+}
+
+/// Whether UPSERT condition `cond` (reading the new row as input 0 and the table's row as
+/// input 1) is exactly the primary-key equality `old.k = row.k` for every key column `k`, so
+/// that it selects the one row with the new row's key.
+fn by_primary_key(keys: &TableKeys, cond: &TExpr) -> bool {
+    let Lookup::Primary(values) = table_lookup(keys, Some(cond), 1) else {
+        return false;
+    };
+    conjuncts(cond).len() == keys.primary_key.len()
+        && values
+            .iter()
+            .zip(&keys.primary_key)
+            .all(|(v, col)| matches!(v.kind, ExprKind::Attr { input: 0, attr, .. } if attr == *col))
+}
+
+/// The hash of the primary key of `__ef_row` (a `&Row` of table `t`, key columns `cols`),
+/// as `Table::find_by_hash` takes it, or `None` when a key column is NULL or NaN (a key
+/// that equals no other).
+fn own_key_hash(ctx: &Ctx<'_>, t: usize, cols: &[usize]) -> TokenStream {
+    let rt = ctx.rt;
+    let mut comparable = Vec::new();
+    let parts = cols
+        .iter()
+        .map(|&c| {
+            let a = &ctx.plan.streams[t].attrs[c];
+            let f = &ctx.streams[t].fields[c];
+            let float = matches!(a.ty, Type::Float | Type::Double);
+            match (a.nullable, float) {
+                (true, true) => {
+                    comparable.push(quote!(__ef_row.#f.is_some_and(|__ef_v| !__ef_v.is_nan())))
+                }
+                (true, false) => comparable.push(quote!(__ef_row.#f.is_some())),
+                (false, true) => comparable.push(quote!(!__ef_row.#f.is_nan())),
+                (false, false) => {}
+            }
+            let v = match (a.nullable, a.ty == Type::String) {
+                (true, true) => quote!(__ef_row.#f.as_ref()),
+                (true, false) => quote!(__ef_row.#f),
+                (false, true) => quote!(::core::option::Option::Some(&__ef_row.#f)),
+                (false, false) => quote!(::core::option::Option::Some(__ef_row.#f)),
+            };
+            normalized(v, a.ty)
+        })
+        .collect::<Vec<_>>();
+    let hash = quote!(#rt::join::key_hash(&(#(#parts,)*)));
+    if comparable.is_empty() {
+        quote!(::core::option::Option::Some(#hash))
+    } else {
+        quote! {
+            if #(#comparable)&&* {
+                ::core::option::Option::Some(#hash)
+            } else {
+                ::core::option::Option::None
+            }
         }
     }
 }

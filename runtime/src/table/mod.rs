@@ -120,6 +120,9 @@ fn hash_id(id: RowId) -> u64 {
     id.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(32)
 }
 
+/// The secondary indexes of a table of `R`: the ids of the rows with each index key.
+type Indexes<R> = HashMap<<R as TableRow>::IndexKey, BTreeSet<RowId>, BuildHasherDefault<KeyHash>>;
+
 /// A row in the row map, with its id and the hash it is filed under (its primary key's, or
 /// its id's for a table without one).
 #[derive(Clone)]
@@ -146,7 +149,7 @@ pub struct Table<R: TableRow> {
     live: usize,
     rows: HashTable<Slot<R>>,
     collided: usize,
-    indexes: HashMap<R::IndexKey, BTreeSet<RowId>, BuildHasherDefault<KeyHash>>,
+    indexes: Indexes<R>,
     scratch: Vec<RowId>,
 }
 
@@ -286,16 +289,27 @@ impl<R: TableRow> Table<R> {
                 return Err(DuplicateKey);
             }
         }
+        Ok(self.append(hash, row))
+    }
+
+    /// The id the next appended row gets (after renumbering the rows when removed ones
+    /// left more empty places than rows).
+    fn next_id(&mut self) -> RowId {
         if self.order.len() > 64 && self.order.len() > 2 * self.live {
             self.compact();
         }
-        let id = self.base + self.order.len() as RowId;
+        self.base + self.order.len() as RowId
+    }
+
+    /// Appends `row`, filed under `hash` (its key's; its id's when `None`), returning its id.
+    fn append(&mut self, hash: Option<u64>, row: R) -> RowId {
+        let id = self.next_id();
         let hash = hash.unwrap_or_else(|| hash_id(id));
         self.index(id, &row);
         self.file(hash, id, row);
         self.order.push_back(Some(hash));
         self.live += 1;
-        Ok(id)
+        id
     }
 
     /// Replaces row `id` with `row`, keeping its place; rejected (the row unchanged) when
@@ -308,14 +322,7 @@ impl<R: TableRow> Table<R> {
             return Ok(());
         };
         if slot.row.same_key(&row) {
-            // In place. (The index keys are gathered first: no allocation without indexes.)
-            let mut keys = Vec::new();
-            row.index_keys(|k| keys.push(k));
-            let old = std::mem::replace(&mut slot.row, row);
-            self.unindex(id, &old);
-            for k in keys {
-                self.indexes.entry(k).or_default().insert(id);
-            }
+            replace_in_place(&mut self.indexes, id, &mut slot.row, row);
             return Ok(());
         }
         let new_key = row.primary_key();
@@ -367,6 +374,36 @@ impl<R: TableRow> Table<R> {
         };
         self.scratch = ids;
         result
+    }
+
+    /// An `UPSERT` whose condition is exactly the primary-key equality: replaces the row
+    /// whose primary key equals `row`'s, in place, or appends `row` when there is none. One
+    /// probe by `hash`, the hash of `row`'s key ([`crate::join::key_hash`] of its borrowed
+    /// values, as [`Table::find_by_hash`] takes it), or `None` when a key column is NULL or
+    /// NaN: such a key equals no other (`=` does not hold), so `row` is appended, rejected
+    /// when another row has the same key.
+    pub fn replace_or_insert(
+        &mut self,
+        row: impl RowArg<R>,
+        hash: Option<u64>,
+    ) -> Result<(), DuplicateKey> {
+        let Some(hash) = hash else {
+            return self.insert(row.into_row()).map(|_| ());
+        };
+        let new = row.row();
+        match self
+            .rows
+            .find_mut(hash, |s| s.hash == hash && s.row.same_key(new))
+        {
+            Some(slot) => {
+                let id = slot.id;
+                replace_in_place(&mut self.indexes, id, &mut slot.row, row.into_row());
+            }
+            None => {
+                self.append(Some(hash), row.into_row());
+            }
+        }
+        Ok(())
     }
 
     /// Removes row `id`, returning it.
@@ -422,16 +459,33 @@ impl<R: TableRow> Table<R> {
     }
 
     fn unindex(&mut self, id: RowId, row: &R) {
-        let indexes = &mut self.indexes;
-        row.index_keys(|k| {
-            if let Some(ids) = indexes.get_mut(&k) {
-                ids.remove(&id);
-                if ids.is_empty() {
-                    indexes.remove(&k);
-                }
-            }
-        });
+        unindex(&mut self.indexes, id, row);
     }
+}
+
+/// Puts `row` in the place of `old` (row `id`, whose primary key `row` shares), moving the
+/// row between secondary-index entries. The new index keys are gathered first: nothing is
+/// allocated for a table without indexes.
+fn replace_in_place<R: TableRow>(indexes: &mut Indexes<R>, id: RowId, old: &mut R, row: R) {
+    let mut keys = Vec::new();
+    row.index_keys(|k| keys.push(k));
+    let old = std::mem::replace(old, row);
+    unindex(indexes, id, &old);
+    for k in keys {
+        indexes.entry(k).or_default().insert(id);
+    }
+}
+
+/// Takes row `id` (`row`) out of its secondary-index entries.
+fn unindex<R: TableRow>(indexes: &mut Indexes<R>, id: RowId, row: &R) {
+    row.index_keys(|k| {
+        if let Some(ids) = indexes.get_mut(&k) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                indexes.remove(&k);
+            }
+        }
+    });
 }
 
 /// The serialized form: the next id and the rows with their ids, in insertion order.

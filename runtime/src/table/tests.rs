@@ -38,6 +38,8 @@ enum Op {
     /// Update the n-th row (mod len) to these values.
     Update(usize, Row),
     Remove(usize),
+    /// An UPSERT on the primary-key equality (a NULL `sensor` equals nothing).
+    Upsert(Row),
     Roundtrip,
 }
 
@@ -57,6 +59,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => row().prop_map(Op::Insert),
         2 => (any::<usize>(), row()).prop_map(|(i, r)| Op::Update(i, r)),
         1 => any::<usize>().prop_map(Op::Remove),
+        2 => row().prop_map(Op::Upsert),
         1 => Just(Op::Roundtrip),
     ]
 }
@@ -94,6 +97,25 @@ proptest! {
                     let (id, r) = model.remove(i % model.len());
                     prop_assert_eq!(table.remove(id), Some(r));
                     prop_assert_eq!(table.remove(id), None);
+                }
+                Op::Upsert(r) => {
+                    let hash = r.sensor.map(|_| hash_key(&r.primary_key().unwrap()));
+                    let same = model
+                        .iter()
+                        .position(|(_, m)| m.primary_key() == r.primary_key());
+                    let got = table.replace_or_insert(&r, hash);
+                    match (same, hash) {
+                        (Some(at), Some(_)) => {
+                            prop_assert!(got.is_ok());
+                            model[at].1 = r;
+                        }
+                        (Some(_), None) => prop_assert!(got.is_err()),
+                        (None, _) => {
+                            prop_assert!(got.is_ok());
+                            let id = table.iter().last().map(|(id, _)| id).unwrap();
+                            model.push((id, r));
+                        }
+                    }
                 }
                 Op::Roundtrip => {
                     let json = serde_json::to_string(&table).unwrap();
@@ -300,4 +322,13 @@ fn keys_with_equal_hashes_are_all_found() {
     check(&t, &want);
     let back: Table<CRow> = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
     check(&back, &want);
+    // An upsert by key finds its row among the colliding ones, or appends.
+    let h = hash_key(&Colliding(0));
+    t.replace_or_insert(CRow(3, 33), Some(h)).unwrap();
+    t.replace_or_insert(CRow(251, 1), Some(h)).unwrap();
+    for w in want.iter_mut().filter(|w| w.0 == 3) {
+        w.1 = 33;
+    }
+    want.push((251, 1));
+    check(&t, &want);
 }
