@@ -34,7 +34,7 @@ use super::expr::ExprEnv;
 use super::mentions;
 use super::query::{entry, method};
 use super::selector::{arm, selector_over, SelectorCode, Stateful};
-use super::table::candidates;
+use super::table::{candidates, unique_row};
 use super::window::{insert_call, window_code};
 use super::Ctx;
 use crate::plan::keys::equi_pairs;
@@ -98,7 +98,7 @@ pub(crate) fn join_query(ctx: &Ctx<'_>, q: &QueryPlan, join: &BoundJoin) -> Stat
         .map(|n| (input_token(n), q.inputs[n]))
         .collect();
     let optional = (0..q.inputs.len()).map(|n| join.optional(n)).collect();
-    let sel = selector_over(ctx, q, inputs, optional, false);
+    let sel = selector_over(ctx, q, inputs, optional);
     let pairs = match join.steps.first().and_then(|s| s.on.as_ref()) {
         Some(on) if q.inputs.len() == 2 => equi_pairs(on, 0, 1),
         _ => Vec::new(),
@@ -528,11 +528,14 @@ impl Join<'_> {
             optional: (0..n).map(|i| self.join.optional(i)).collect(),
             keys: Vec::new(),
         };
-        let where_ = self.q.post_filter.as_ref().map(|c| {
-            let c = where_env.gen(c);
-            quote!(#rt::expr::holds(#c))
-        });
-        let where_ = where_.unwrap_or_else(|| quote!(true));
+        // The row code, under WHERE when there is one.
+        let filtered = match &self.q.post_filter {
+            Some(c) => {
+                let c = where_env.gen(c);
+                quote!(if #rt::expr::holds(#c) { #row_code })
+            }
+            None => row_code.clone(),
+        };
         let wrap = |i: usize, value: TokenStream| {
             let var = format_ident!("__ef_in{}", i);
             if self.join.optional(i) {
@@ -547,9 +550,7 @@ impl Join<'_> {
             quote!({
                 #own
                 #theirs
-                if #where_ {
-                    #row_code
-                }
+                #filtered
             })
         };
         let padded = self.join.optional(other).then(|| {
@@ -558,23 +559,30 @@ impl Join<'_> {
             quote!(if !__ef_matched {
                 #own
                 let #none = ::core::option::Option::<&#ty>::None;
-                if #where_ {
-                    #row_code
-                }
+                #filtered
             })
         });
         let track = padded.is_some().then(|| quote!(__ef_matched = true;));
-        let table_filter = match &self.join.sides[other].filter {
+        let matched = padded.is_some().then(|| {
+            if matches!(self.contents(other), Contents::None) {
+                quote!(let __ef_matched = false;)
+            } else {
+                quote!(let mut __ef_matched = false;)
+            }
+        });
+        // A table side's `[filter]`, checked on its rows.
+        let row_filter = match &self.join.sides[other].filter {
             Some(f) if self.join.sides[other].table => {
                 let env = ExprEnv {
                     inputs: vec![(quote!(__ef_c), self.q.inputs[other])],
                     ..self.env_for(0, quote!(__ef_c))
                 };
                 let f = env.gen(f);
-                quote!(if !#rt::expr::holds(#f) { continue; })
+                Some(quote!(#rt::expr::holds(#f)))
             }
-            _ => quote!(),
+            _ => None,
         };
+        let table_filter = row_filter.as_ref().map(|f| quote!(if !#f { continue; }));
         let body = quote! {
             #table_filter
             if #on {
@@ -598,6 +606,29 @@ impl Join<'_> {
             },
             Contents::Table(_) => {
                 let env = self.env_for(side, quote!(event));
+                // ON fixes the primary key: one probe finds the only row that can match.
+                let pred = match &row_filter {
+                    Some(f) => quote!(#f && #on),
+                    None => on.clone(),
+                };
+                let unique = unique_row(
+                    &env,
+                    self.q.inputs[other],
+                    self.join.steps[0].on.as_ref(),
+                    other,
+                    &quote!(__ef_other),
+                    (&quote!(__ef_c), pred),
+                );
+                if let Some(found) = unique {
+                    return quote!({
+                        #matched
+                        if let ::core::option::Option::Some(__ef_c) = #found {
+                            #track
+                            #matched_row
+                        }
+                        #padded
+                    });
+                }
                 let rows = candidates(
                     &env,
                     self.q.inputs[other],
@@ -612,13 +643,6 @@ impl Join<'_> {
                 }
             }
         };
-        let matched = padded.is_some().then(|| {
-            if matches!(self.contents(other), Contents::None) {
-                quote!(let __ef_matched = false;)
-            } else {
-                quote!(let mut __ef_matched = false;)
-            }
-        });
         quote!({
             #matched
             #scan
@@ -792,11 +816,7 @@ impl Join<'_> {
         let arrival = self.arrival(side);
         let bindings = self.bindings(side);
         let SelectorCode {
-            rows_ty,
-            new_rows,
-            emit_rows,
-            observe,
-            ..
+            emit_rows, observe, ..
         } = &self.sel;
         let now = mentions(&quote!(#arrival #bindings), "__ef_now")
             .then(|| quote!(let __ef_now = self.now;));
@@ -804,16 +824,14 @@ impl Join<'_> {
             " Query `{}`: an event of side {side} of the join.",
             self.q.name
         );
-        let unused = (!mentions(&arrival, "__ef_rows") && !mentions(&bindings, "__ef_rows"))
-            .then(|| quote!(#[allow(unused_mut)]));
+        let rows = self.sel.rows_binding(&quote!(#bindings #arrival));
         quote! {
             #[doc = #doc]
             fn #name(&mut self, ts: i64, event: &#ty) {
                 #observe
                 #filter
                 #now
-                #unused
-                let mut __ef_rows: #rows_ty = #new_rows;
+                #rows
                 {
                     #bindings
                     #arrival
@@ -830,20 +848,15 @@ impl Join<'_> {
         let advance = format_ident!("{}_advance_{}", self.name(), side);
         let callback = self.callback(side);
         let bindings = self.bindings(side);
-        let SelectorCode {
-            rows_ty,
-            new_rows,
-            emit_rows,
-            ..
-        } = &self.sel;
+        let emit_rows = &self.sel.emit_rows;
         let now = mentions(&quote!(#callback #bindings), "__ef_now")
             .then(|| quote!(let __ef_now = self.now;));
+        let rows = self.sel.rows_binding(&quote!(#bindings #callback));
         let method = quote! {
             /// Fires the side's window timers due at or before `at`.
             fn #advance(&mut self, at: i64) {
                 #now
-                #[allow(unused_mut)]
-                let mut __ef_rows: #rows_ty = #new_rows;
+                #rows
                 {
                     #bindings
                     #rt::window::Window::advance(__ef_window, at, #callback);

@@ -71,7 +71,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
         inputs: captured.into_iter().zip(q.inputs.clone()).collect(),
         optional,
     };
-    let sel = selector_over(ctx, q, g.inputs.clone(), g.optional.clone(), false);
+    let sel = selector_over(ctx, q, g.inputs.clone(), g.optional.clone());
     let on_match = g.on_match(&sel.on_current);
     let mut methods = Vec::new();
     let mut seen = Vec::new();
@@ -172,18 +172,20 @@ impl Gen<'_> {
         sel: &SelectorCode,
         on_match: &TokenStream,
     ) -> TokenStream {
-        let (nfa, rows_ty, new_rows) = (&self.nfa, &sel.rows_ty, &sel.new_rows);
+        let nfa = &self.nfa;
         let (state_binding, emit_rows, observe) =
             (&sel.state_binding, &sel.emit_rows, &sel.observe);
         let stream_id = Literal::u32_unsuffixed(stream as u32);
         let accept = self.accept(stream);
         let capture = self.capture(stream);
+        let run = quote! {
+            #state_binding
+            self.#nfa.on_event(ts, #stream_id, #accept, #capture, #on_match);
+        };
+        let rows = sel.rows_binding(&run);
         let body = quote! {
-            let mut __ef_rows: #rows_ty = #new_rows;
-            {
-                #state_binding
-                self.#nfa.on_event(ts, #stream_id, #accept, #capture, #on_match);
-            }
+            #rows
+            { #run }
             #emit_rows
         };
         let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
@@ -215,14 +217,16 @@ impl Gen<'_> {
         sel: &SelectorCode,
         on_match: &TokenStream,
     ) -> TokenStream {
-        let (nfa, rows_ty, new_rows) = (&self.nfa, &sel.rows_ty, &sel.new_rows);
+        let nfa = &self.nfa;
         let (state_binding, emit_rows) = (&sel.state_binding, &sel.emit_rows);
+        let run = quote! {
+            #state_binding
+            self.#nfa.advance(at, #on_match);
+        };
+        let rows = sel.rows_binding(&run);
         let body = quote! {
-            let mut __ef_rows: #rows_ty = #new_rows;
-            {
-                #state_binding
-                self.#nfa.advance(at, #on_match);
-            }
+            #rows
+            { #run }
             #emit_rows
         };
         let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));

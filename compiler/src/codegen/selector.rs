@@ -226,10 +226,33 @@ pub(crate) struct SelectorCode {
     pub emit_rows: TokenStream,
     /// Run first in the query method with the arriving `ts` (starts rate periods).
     pub observe: TokenStream,
+    /// Rows go straight to the sink (`__ef_out`) instead of the row buffer.
+    pub direct: bool,
     /// The rate limiter's timer, if time-based.
     pub output_timer: Option<(TokenStream, TokenStream)>,
     /// Extra methods (the rate limiter's timer handler).
     pub output_methods: TokenStream,
+}
+
+impl SelectorCode {
+    /// The statement binding where `body` (the code running the row code) puts rows: the row
+    /// buffer `__ef_rows`, or `__ef_out`, the sink, for rows that go straight to it (bound
+    /// only when `body` emits).
+    pub fn rows_binding(&self, body: &TokenStream) -> TokenStream {
+        let (rows_ty, new_rows) = (&self.rows_ty, &self.new_rows);
+        if self.direct {
+            mentions(body, "__ef_out")
+                .then(|| quote!(let __ef_out = &mut self.output;))
+                .unwrap_or_default()
+        } else if mentions(body, "__ef_rows") {
+            quote!(let mut __ef_rows: #rows_ty = #new_rows;)
+        } else {
+            quote! {
+                #[allow(unused_mut)]
+                let mut __ef_rows: #rows_ty = #new_rows;
+            }
+        }
+    }
 }
 
 /// How expressions read the values of `calls`: from the tuple `__ef_values` (STRING values
@@ -268,24 +291,28 @@ pub(crate) enum Mode {
 }
 
 /// The selector of `q` over `inputs` (access path and stream of each input), where input `i`
-/// is an `Option<&Event>` when `optional[i]` (the padded side of an outer join); `batch`
-/// selects one row per group per batch.
+/// is an `Option<&Event>` when `optional[i]` (the padded side of an outer join), one row per
+/// current and expired event. Rows that only go to the sink are emitted straight to it.
 pub(crate) fn selector_over(
     ctx: &Ctx<'_>,
     q: &QueryPlan,
     inputs: Vec<(TokenStream, usize)>,
     optional: Vec<bool>,
-    batch: bool,
 ) -> SelectorCode {
-    let mode = if batch { Mode::Batch } else { Mode::Sliding };
     let how = How {
-        mode,
+        mode: Mode::Sliding,
         moves: &[],
-        direct: false,
+        direct: direct(ctx, q),
         arrival: false,
         own_arrival: false,
     };
     selector_in(ctx, q, inputs, optional, how)
+}
+
+/// Whether the rows of `q` go straight to the sink: no output shaping, and its target only
+/// goes to the sink.
+fn direct(ctx: &Ctx<'_>, q: &QueryPlan) -> bool {
+    q.output.is_plain() && q.table_op.is_none() && super::app::sink_only(ctx, q.target)
 }
 
 /// Whether `q` reads expired events (directly, or through a snapshot rate limiter, which
@@ -830,6 +857,7 @@ fn selector_in(
         new_rows,
         emit_rows,
         observe: output.observe,
+        direct,
         output_timer: output.timer,
         output_methods: output.methods,
     }
@@ -1025,8 +1053,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     let mode = mode_of(q);
     let owned = owned && can_take_events(q);
     // Rows that only go to the sink skip the row buffer.
-    let direct =
-        q.output.is_plain() && q.table_op.is_none() && super::app::sink_only(ctx, q.target);
+    let direct = direct(ctx, q);
     // Owned events: slotted, the STRING GROUP BY columns move from the arriving event into
     // its current row (the window keeps no copy); on arrival, what the group keeps of its last
     // event moves (see `selector_in`).
@@ -1130,6 +1157,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         observe,
         output_timer,
         output_methods,
+        ..
     } = selector_in(
         ctx,
         q,

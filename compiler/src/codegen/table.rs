@@ -187,6 +187,31 @@ fn lookup(
     }
 }
 
+/// For a condition `cond` that fixes the primary key of in-memory `table`: the one row of
+/// it (held by `container`, a `&Table`) satisfying `pred` (which reads the row as `param`),
+/// as an `Option<&Row>`, found in one probe; `None` for other conditions and Redis tables.
+pub(crate) fn unique_row(
+    env: &ExprEnv<'_>,
+    table: usize,
+    cond: Option<&TExpr>,
+    row: usize,
+    container: &TokenStream,
+    (param, pred): (&TokenStream, TokenStream),
+) -> Option<TokenStream> {
+    let ctx = env.ctx;
+    if redis(ctx, table).is_some() {
+        return None;
+    }
+    let Lookup::Primary(values) = table_lookup(keys(ctx, table), cond, row) else {
+        return None;
+    };
+    let rt = ctx.rt;
+    let parts = values.iter().map(|v| normalized(env.gen(v), v.ty));
+    Some(quote! {
+        #container.get_by_hash(#rt::join::key_hash(&(#(#parts,)*)), |#param| #pred)
+    })
+}
+
 /// The type of a row id of `table` (`RowId`, or `RedisKey` for a Redis table).
 fn id_ty(ctx: &Ctx<'_>, table: usize) -> TokenStream {
     let rt = ctx.rt;
@@ -229,10 +254,23 @@ pub(crate) fn in_table(env: &ExprEnv<'_>, table: &str, row: usize, cond: &TExpr)
         keys: Vec::new(),
     };
     let c = inner.gen(cond);
-    let rows = candidates(&inner, t, Some(cond), row, &quote!(self.#f));
-    quote!(::core::option::Option::Some(
-        #rows.any(|(_, __ef_row)| #rt::expr::holds(#c))
-    ))
+    let container = quote!(self.#f);
+    let pred = quote!(#rt::expr::holds(#c));
+    let found = match unique_row(
+        &inner,
+        t,
+        Some(cond),
+        row,
+        &container,
+        (&quote!(__ef_row), pred.clone()),
+    ) {
+        Some(found) => quote!(#found.is_some()),
+        None => {
+            let rows = candidates(&inner, t, Some(cond), row, &container);
+            quote!(#rows.any(|(_, __ef_row)| #pred))
+        }
+    };
+    quote!(::core::option::Option::Some(#found))
 }
 
 /// What the tables add to the `App`.

@@ -126,6 +126,7 @@ type Indexes<R> = HashMap<<R as TableRow>::IndexKey, BTreeSet<RowId>, BuildHashe
 /// A row in the row map, with its id and the hash it is filed under (its primary key's, or
 /// its id's for a table without one).
 #[derive(Clone)]
+#[repr(align(64))]
 struct Slot<R> {
     hash: u64,
     id: RowId,
@@ -239,6 +240,16 @@ impl<R: TableRow> Table<R> {
             .into_iter()
             .chain(more.into_iter().flatten())
             .map(|s| (s.id, &s.row))
+    }
+
+    /// The row whose primary key has hash `hash` (as for [`Table::find_by_hash`]) and which
+    /// satisfies `pred`: one probe, for a condition that fixes the primary key (at most one
+    /// row satisfies it, also when keys collide).
+    #[inline]
+    pub fn get_by_hash(&self, hash: u64, mut pred: impl FnMut(&R) -> bool) -> Option<&R> {
+        self.rows
+            .find(hash, |s| s.hash == hash && pred(&s.row))
+            .map(|s| &s.row)
     }
 
     /// Whether a row has primary key `key`.

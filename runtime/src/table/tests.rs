@@ -291,6 +291,10 @@ fn keys_with_equal_hashes_are_all_found() {
         assert_eq!(t.len(), want.len());
         let h = t.rows.iter().next().map(|s| s.hash).unwrap();
         assert_eq!(t.find_by_hash(h).count(), want.len());
+        for &(k, v) in want {
+            assert_eq!(t.get_by_hash(h, |r| r.0 == k).map(|r| r.1), Some(v));
+        }
+        assert!(t.get_by_hash(h, |r| r.0 == 255).is_none());
     };
     // The row holding the table's entry goes; another takes it.
     let (first, _) = t.find(&Colliding(0)).unwrap();
