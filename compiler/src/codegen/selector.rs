@@ -240,10 +240,10 @@ impl SelectorCode {
     /// only when `body` emits).
     pub fn rows_binding(&self, body: &TokenStream) -> TokenStream {
         let (rows_ty, new_rows) = (&self.rows_ty, &self.new_rows);
-        if self.direct {
-            mentions(body, "__ef_out")
-                .then(|| quote!(let __ef_out = &mut self.output;))
-                .unwrap_or_default()
+        if self.direct && mentions(body, "__ef_out") {
+            quote!(let __ef_out = &mut self.output;)
+        } else if self.direct {
+            quote!()
         } else if mentions(body, "__ef_rows") {
             quote!(let mut __ef_rows: #rows_ty = #new_rows;)
         } else {
