@@ -424,7 +424,11 @@ pub(crate) fn owned_consumer(ctx: &Ctx<'_>, stream: usize) -> Option<usize> {
             // A partitioned query takes events of a stream its partition is keyed by.
             let keyed = q.partition.is_none_or(|p| is_key_stream(ctx, p, stream));
             let stateful = !produced && keyed && super::selector::can_take_events(q);
-            (stateless || stateful).then_some(*i)
+            // A join taking events reads them on its side 0.
+            let join = !produced
+                && s.consumers.iter().any(|&(c, input)| c == *i && input == 0)
+                && super::join::takes_events(ctx, q);
+            (stateless || stateful || join).then_some(*i)
         }
         _ => None,
     }

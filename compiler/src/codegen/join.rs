@@ -37,11 +37,12 @@ use super::selector::{arm, selector_over, SelectorCode, Stateful};
 use super::table::{candidates, unique_row};
 use super::window::{insert_call, window_code};
 use super::Ctx;
-use crate::plan::keys::equi_pairs;
+use crate::plan::keys::{equi_pairs, table_lookup, Lookup};
 use crate::plan::QueryPlan;
-use crate::sema::ir::TExpr;
+use crate::sema::ir::{QueryKind, TExpr};
 use crate::sema::join::BoundJoin;
 use crate::sema::Type;
+use crate::syntax::ast::OutputEvents;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
@@ -90,6 +91,40 @@ struct Join<'a> {
     /// Keys `(side 0 expression, side 1 expression)` from ON's equalities.
     pairs: Vec<(TExpr, TExpr)>,
     sel: SelectorCode,
+    /// Side 0 takes its events by value ([`takes_events`]).
+    owned: bool,
+}
+
+/// Whether join `q` can take the events of its side 0 by value and move their STRING
+/// columns into its row: side 0 is a stream without a window whose arrival meets at most
+/// one row (side 1 is an in-memory table the ON condition looks up by primary key), in an
+/// inner join without aggregation that emits current rows only, outside partitions.
+pub(crate) fn takes_events(ctx: &Ctx<'_>, q: &QueryPlan) -> bool {
+    let QueryKind::Join(join) = &q.kind else {
+        return false;
+    };
+    let [first, second] = &join.sides[..] else {
+        return false;
+    };
+    let on = join.steps.first().and_then(|s| s.on.as_ref());
+    let by_key = second.table
+        && super::table::redis(ctx, q.inputs[1]).is_none()
+        && ctx.plan.streams[q.inputs[1]]
+            .table
+            .as_ref()
+            .is_some_and(|keys| matches!(table_lookup(keys, on, 1), Lookup::Primary(_)));
+    by_key
+        && !first.table
+        && first.window.is_none()
+        && first.triggers
+        && q.inputs[0] != q.inputs[1]
+        && !join.optional(0)
+        && !join.optional(1)
+        && q.aggregates.is_empty()
+        && q.group_by.is_empty()
+        && q.events == OutputEvents::Current
+        && q.partition.is_none()
+        && !super::query::movable(ctx, q).is_empty()
 }
 
 /// Generates join query `q`.
@@ -98,7 +133,15 @@ pub(crate) fn join_query(ctx: &Ctx<'_>, q: &QueryPlan, join: &BoundJoin) -> Stat
         .map(|n| (input_token(n), q.inputs[n]))
         .collect();
     let optional = (0..q.inputs.len()).map(|n| join.optional(n)).collect();
-    let sel = selector_over(ctx, q, inputs, optional);
+    // Side 0's events taken by value: their movable STRING columns move into the row.
+    let owned = super::app::owned_consumer(ctx, q.inputs[0])
+        .is_some_and(|i| std::ptr::eq(&ctx.plan.queries[i], q));
+    let moves = if owned {
+        super::query::movable(ctx, q)
+    } else {
+        Vec::new()
+    };
+    let sel = selector_over(ctx, q, inputs, optional, &moves);
     let pairs = match join.steps.first().and_then(|s| s.on.as_ref()) {
         Some(on) if q.inputs.len() == 2 => equi_pairs(on, 0, 1),
         _ => Vec::new(),
@@ -109,6 +152,7 @@ pub(crate) fn join_query(ctx: &Ctx<'_>, q: &QueryPlan, join: &BoundJoin) -> Stat
         join,
         pairs,
         sel,
+        owned,
     };
     j.generate()
 }
@@ -302,6 +346,9 @@ impl Join<'_> {
     /// The method receiving side `side`'s events: `entry(q, side)` unless another side reads
     /// the same stream (a self-join), then a method the shared entry calls.
     fn side_method_name(&self, side: usize) -> Ident {
+        if side == 0 && self.owned {
+            return super::query::owned_entry(self.q);
+        }
         let stream = self.q.inputs[side];
         if self.q.inputs.iter().filter(|&&s| s == stream).count() > 1 {
             format_ident!("{}_side_{}", self.name(), side)
@@ -825,9 +872,14 @@ impl Join<'_> {
             self.q.name
         );
         let rows = self.sel.rows_binding(&quote!(#bindings #arrival));
+        let by = if side == 0 && self.owned {
+            quote!()
+        } else {
+            quote!(&)
+        };
         quote! {
             #[doc = #doc]
-            fn #name(&mut self, ts: i64, event: &#ty) {
+            fn #name(&mut self, ts: i64, event: #by #ty) {
                 #observe
                 #filter
                 #now

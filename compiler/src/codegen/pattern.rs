@@ -71,7 +71,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
         inputs: captured.into_iter().zip(q.inputs.clone()).collect(),
         optional,
     };
-    let sel = selector_over(ctx, q, g.inputs.clone(), g.optional.clone());
+    let sel = selector_over(ctx, q, g.inputs.clone(), g.optional.clone(), &[]);
     let on_match = g.on_match(&sel.on_current);
     let mut methods = Vec::new();
     let mut seen = Vec::new();

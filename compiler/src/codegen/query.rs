@@ -156,7 +156,7 @@ pub(crate) fn row(env: &ExprEnv<'_>, q: &QueryPlan) -> TokenStream {
 
 /// The output struct literal of query `q`, moving the attributes `moves` of input 0 out of
 /// an owned event.
-fn row_moving(env: &ExprEnv<'_>, q: &QueryPlan, moves: &[usize]) -> TokenStream {
+pub(crate) fn row_moving(env: &ExprEnv<'_>, q: &QueryPlan, moves: &[usize]) -> TokenStream {
     row_with(env, q, |a| {
         moves.contains(&a).then(|| {
             let (path, source) = env.attr_path(0, a);

@@ -293,15 +293,17 @@ pub(crate) enum Mode {
 /// The selector of `q` over `inputs` (access path and stream of each input), where input `i`
 /// is an `Option<&Event>` when `optional[i]` (the padded side of an outer join), one row per
 /// current and expired event. Rows that only go to the sink are emitted straight to it.
+/// `moves` are attributes of input 0, an owned event, that the current row moves out of it.
 pub(crate) fn selector_over(
     ctx: &Ctx<'_>,
     q: &QueryPlan,
     inputs: Vec<(TokenStream, usize)>,
     optional: Vec<bool>,
+    moves: &[usize],
 ) -> SelectorCode {
     let how = How {
         mode: Mode::Sliding,
-        moves: &[],
+        moves,
         direct: direct(ctx, q),
         arrival: false,
         own_arrival: false,
@@ -611,6 +613,9 @@ fn selector_in(
         })
     } else if arrival {
         row(&arrival_env, q)
+    } else if !moves.is_empty() {
+        // Sliding over an owned input 0 (a join's arrival): its attributes move into the row.
+        super::query::row_moving(&env, q, moves)
     } else {
         row_expr.clone()
     };
