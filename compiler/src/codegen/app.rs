@@ -5,6 +5,7 @@ use super::query::{emits, entry, query_method};
 use super::selector::stateful_query;
 use super::Ctx;
 use crate::sema::ir::QueryKind;
+use crate::sema::table::TableOp;
 use crate::syntax::ast::TriggerAt;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -416,7 +417,12 @@ pub(crate) fn owned_consumer(ctx: &Ctx<'_>, stream: usize) -> Option<usize> {
                 && !q.is_stateful()
                 && q.partition.is_none()
                 && q.inputs.len() == 1
-                && q.table_op.is_none();
+                // Rows inserted or upserted into a table move into it; UPDATE and DELETE
+                // statements read the event.
+                && matches!(
+                    q.table_op.as_deref(),
+                    None | Some(TableOp::Insert | TableOp::Upsert { .. })
+                );
             // A stateful query gets only the by-value method, so nothing else may need
             // `consume_<stream>`.
             let produced =

@@ -126,7 +126,6 @@ type Indexes<R> = HashMap<<R as TableRow>::IndexKey, BTreeSet<RowId>, BuildHashe
 /// A row in the row map, with its id and the hash it is filed under (its primary key's, or
 /// its id's for a table without one).
 #[derive(Clone)]
-#[repr(align(64))]
 struct Slot<R> {
     hash: u64,
     id: RowId,
