@@ -1214,7 +1214,12 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         arm(quote!(#wr::Reset), on_reset),
         arm(quote!(#wr::Flush), on_flush),
     ];
-    let callback = quote!(|__ef_emitted| match __ef_emitted { #(#arms)* });
+    // A sliding window calls its callback once or twice per arrival, from one place per kind
+    // of emission: inlined there (LLVM does not by itself once the callback emits a row), the
+    // arms that cannot happen at that place disappear. Batch windows call it in loops over
+    // their batch, which are not worth the code.
+    let inline = (!super::window::is_batch(w)).then(|| quote!(#[inline(always)]));
+    let callback = quote!(#inline |__ef_emitted| match __ef_emitted { #(#arms)* });
     // Timers of a sliding window only expire events: their callback has no current rows
     // (which would read an arrival there is none of).
     let timer_callback = if arrival {
