@@ -501,8 +501,8 @@ fn selector_in(
         };
         fields.push((
             state_field.clone(),
-            quote!(#rt::aggregate::GroupMap<#key_ty, #rt::aggregate::BatchGroup<#aggs_state, #last_ty>>),
-            quote!(#rt::aggregate::GroupMap::new()),
+            quote!(#rt::aggregate::BatchGroups<#key_ty, #rt::aggregate::BatchGroup<#aggs_state, #last_ty>>),
+            quote!(#rt::aggregate::BatchGroups::new()),
         ));
     } else if !aggs.is_empty() {
         if grouped {
@@ -1265,21 +1265,13 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         }
     });
     // On arrival: batches due by now close first (a time batch closing at `ts` does not
-    // contain the event), then the event joins its group, then the window counts it (a
-    // length batch that it fills closes with it).
+    // contain the event: the window's insert closes them before it counts the event), then
+    // the event joins its group; a length batch counts the event after it joined its group
+    // (a batch that it fills closes with it).
     let arrival = if mode == Mode::OnArrival && timed {
-        // The insert after `advance(ts)` has nothing left to fire.
-        let insert = insert_call(
-            &env,
-            w,
-            &quote!(__ef_window),
-            &window_event,
-            &quote!(|_| {}),
-        );
         quote! {
-            #rt::window::Window::advance(__ef_window, ts, #callback);
-            #arrive
             #insert;
+            #arrive
         }
     } else if mode == Mode::OnArrival {
         quote!(#arrive #insert;)

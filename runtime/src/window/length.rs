@@ -78,6 +78,7 @@ impl<E> Window<E> for LengthWindow<E> {
 }
 
 impl<E> Insert<E> for LengthWindow<E> {
+    #[inline]
     fn insert(&mut self, ts: i64, event: E, out: impl FnMut(WindowEvent<'_, E>)) {
         LengthWindow::insert(self, ts, event, out)
     }
