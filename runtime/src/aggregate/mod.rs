@@ -59,6 +59,7 @@ pub use first_last::{FirstAggregator, LastAggregator};
 pub use forever::{MaxForeverAggregator, MinForeverAggregator};
 pub use group::{BatchGroup, FxBuildHasher, FxHasher, GroupMap};
 pub use key::KeyPart;
+pub(crate) use key::Probe;
 pub use logical::{AndAggregator, OrAggregator};
 pub use min_max::{MaxAggregator, MinAggregator};
 pub use stddev::StdDevAggregator;
