@@ -54,7 +54,7 @@ impl<K: Hash + Eq, S> PartitionMap<K, S> {
         Self::default()
     }
 
-    /// The state in slot `slot` (a slot [`PartitionMap::slot`] returned since the last purge).
+    /// The state in slot `slot` (a slot [`PartitionMap::slot_of`] returned since the last purge).
     ///
     /// # Panics
     /// When `slot` is not a slot of the map: a bug of the caller, never caused by input.
