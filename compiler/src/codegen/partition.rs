@@ -3,9 +3,9 @@
 //! The queries inside a partition are generated as usual, with their state as fields of the
 //! `App` (the active slot). The partition keeps, per key, a `Partition<N>State` struct with
 //! the same fields in a `runtime::partition::PartitionMap`; an event of a partitioned stream
-//! looks its key up once, by reference (a STRING key is cloned only when it is new), swaps
-//! the state in that key's slot into the active fields, runs the inner queries (and, through
-//! inner `#streams`, the queries they feed), and swaps it back by slot. Swapping moves a few
+//! looks its key up once, by its borrowed form (a STRING key is cloned only when it is new),
+//! swaps the state in that key's slot into the active fields, runs the inner queries (and,
+//! through inner `#streams`, the queries they feed), and swaps it back by slot. Swapping moves a few
 //! words per field, whatever the state holds; the queries' row buffers, empty between calls,
 //! are shared by all keys and not swapped. Timers of inner queries fire per key the same
 //! way; `PURGE AFTER` drops keys idle for longer than the given time.
@@ -208,15 +208,15 @@ fn key_slot(
         optional: Vec::new(),
         keys: Vec::new(),
     };
-    let str_slot = |key: TokenStream| {
+    let slot = |probe: TokenStream| {
         quote! {
-            let __ef_slot = self.#map.slot(&#key, #rt::partition::StrKey::to_key, #state_ty::new);
+            let __ef_slot = self.#map.slot_of(&#probe, #state_ty::new);
         }
     };
     match by {
         PartitionBy::Value(e) if matches!(e.ty, Type::String | Type::Null) => {
             let v = env.gen(e);
-            let slot = str_slot(quote!(#rt::partition::StrKey::of(&__ef_value)));
+            let slot = slot(quote!(#rt::partition::str_probe(&__ef_value)));
             quote! {
                 let __ef_value = #v;
                 #slot
@@ -224,18 +224,14 @@ fn key_slot(
         }
         PartitionBy::Value(e) => {
             let v = env.gen(e);
-            quote! {
-                let __ef_key = #rt::aggregate::Total(#v);
-                let __ef_slot = self.#map.slot(&__ef_key, |__ef_k| *__ef_k, #state_ty::new);
-            }
+            slot(v)
         }
         PartitionBy::Range(ranges) => {
             let arms = ranges.iter().map(|(c, label)| {
                 let c = env.gen(c);
                 quote!(if #rt::expr::holds(#c) { #label })
             });
-            let slot =
-                str_slot(quote!(#rt::partition::StrKey(::core::option::Option::Some(__ef_label))));
+            let slot = slot(quote!(::core::option::Option::Some(__ef_label)));
             quote! {
                 let __ef_label: &'static str = #(#arms else)* { return; };
                 #slot

@@ -530,8 +530,8 @@ fn selector_in(
         };
         fields.push((
             state_field.clone(),
-            quote!(#rt::aggregate::GroupMap<#key_ty, #rt::aggregate::BatchGroup<#aggs_state, #last_ty>>),
-            quote!(#rt::aggregate::GroupMap::new()),
+            quote!(#rt::aggregate::BatchGroups<#key_ty, #rt::aggregate::BatchGroup<#aggs_state, #last_ty>>),
+            quote!(#rt::aggregate::BatchGroups::new()),
         ));
     } else if !aggs.is_empty() {
         if grouped {
@@ -1247,7 +1247,12 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         arm(quote!(#wr::Reset), on_reset),
         arm(quote!(#wr::Flush), on_flush),
     ];
-    let callback = quote!(|__ef_emitted| match __ef_emitted { #(#arms)* });
+    // A sliding window calls its callback once or twice per arrival, from one place per kind
+    // of emission: inlined there (LLVM does not by itself once the callback emits a row), the
+    // arms that cannot happen at that place disappear. Batch windows call it in loops over
+    // their batch, which are not worth the code.
+    let inline = (!super::window::is_batch(w)).then(|| quote!(#[inline(always)]));
+    let callback = quote!(#inline |__ef_emitted| match __ef_emitted { #(#arms)* });
     // Timers of a sliding window only expire events: their callback has no current rows
     // (which would read an arrival there is none of).
     let timer_callback = if arrival {
@@ -1293,21 +1298,13 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         }
     });
     // On arrival: batches due by now close first (a time batch closing at `ts` does not
-    // contain the event), then the event joins its group, then the window counts it (a
-    // length batch that it fills closes with it).
+    // contain the event: the window's insert closes them before it counts the event), then
+    // the event joins its group; a length batch counts the event after it joined its group
+    // (a batch that it fills closes with it).
     let arrival = if mode == Mode::OnArrival && timed {
-        // The insert after `advance(ts)` has nothing left to fire.
-        let insert = insert_call(
-            &env,
-            w,
-            &quote!(__ef_window),
-            &window_event,
-            &quote!(|_| {}),
-        );
         quote! {
-            #rt::window::Window::advance(__ef_window, ts, #callback);
-            #arrive
             #insert;
+            #arrive
         }
     } else if mode == Mode::OnArrival {
         quote!(#arrive #insert;)

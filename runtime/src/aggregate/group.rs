@@ -167,6 +167,13 @@ impl<K: Hash + Eq, S> GroupMap<K, S> {
         self.map.get_index_mut(slot)
     }
 
+    /// The key and state of the group at position `slot`, read-only; `None` when there is
+    /// no such group.
+    #[inline]
+    pub fn get_at(&self, slot: usize) -> Option<(&K, &S)> {
+        self.map.get_index(slot)
+    }
+
     /// The state of `key`, created with `init` on first sight (appended last).
     #[inline]
     pub fn get_or_insert_with(&mut self, key: K, init: impl FnOnce() -> S) -> &mut S {
@@ -257,6 +264,15 @@ impl<T: TotalOrd, S> GroupMap<Total<T>, S> {
                     .0
             }
         }
+    }
+
+    /// The state of the group at position `slot` (from [`GroupMap::slot_of`]).
+    ///
+    /// # Panics
+    /// When there is no such group: a bug of the caller, never caused by input.
+    #[inline]
+    pub(crate) fn state_at(&mut self, slot: usize) -> &mut S {
+        &mut self.map[slot]
     }
 
     /// The state of the group whose key `probe` borrows, created with `S::default()` on

@@ -37,6 +37,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 mod avg;
+mod batch_groups;
 mod count;
 mod distinct_count;
 mod first_last;
@@ -51,12 +52,14 @@ mod sum;
 mod total;
 
 pub use avg::AvgAggregator;
+pub use batch_groups::BatchGroups;
 pub use count::CountAggregator;
 pub use distinct_count::DistinctCountAggregator;
 pub use first_last::{FirstAggregator, LastAggregator};
 pub use forever::{MaxForeverAggregator, MinForeverAggregator};
 pub use group::{BatchGroup, FxBuildHasher, FxHasher, GroupMap};
 pub use key::KeyPart;
+pub(crate) use key::Probe;
 pub use logical::{AndAggregator, OrAggregator};
 pub use min_max::{MaxAggregator, MinAggregator};
 pub use stddev::StdDevAggregator;

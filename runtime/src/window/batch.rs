@@ -31,6 +31,7 @@ impl<E> BatchBuffer<E> {
     }
 
     /// Whether a close now would emit anything.
+    #[inline]
     pub(crate) fn has_pending(&self) -> bool {
         !self.current.is_empty() || !self.previous.is_empty()
     }

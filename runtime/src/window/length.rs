@@ -28,12 +28,13 @@ impl<E> LengthWindow<E> {
     }
 
     /// `event` arrives at `ts`: emits `Expired` for the oldest event when full, then `Current`.
+    ///
+    /// The hot path calls `out` from two places only (one per kind), so that the compiler
+    /// inlines the caller's callback into each and drops the arms that cannot happen there.
     #[inline]
     pub fn insert(&mut self, ts: i64, event: E, mut out: impl FnMut(WindowEvent<'_, E>)) {
         if self.capacity == 0 {
-            out(WindowEvent::Current { ts, event: &event });
-            out(WindowEvent::Expired { ts, event: &event });
-            return;
+            return Self::pass_through(ts, event, &mut out);
         }
         if self.events.len() == self.capacity {
             if let Some((_, old)) = self.events.pop_front() {
@@ -44,6 +45,14 @@ impl<E> LengthWindow<E> {
         if let Some((t, e)) = self.events.back() {
             out(WindowEvent::Current { ts: *t, event: e });
         }
+    }
+
+    /// `length(0)`: the event enters and leaves at once.
+    #[cold]
+    #[inline(never)]
+    fn pass_through(ts: i64, event: E, out: &mut impl FnMut(WindowEvent<'_, E>)) {
+        out(WindowEvent::Current { ts, event: &event });
+        out(WindowEvent::Expired { ts, event: &event });
     }
 }
 
@@ -69,6 +78,7 @@ impl<E> Window<E> for LengthWindow<E> {
 }
 
 impl<E> Insert<E> for LengthWindow<E> {
+    #[inline]
     fn insert(&mut self, ts: i64, event: E, out: impl FnMut(WindowEvent<'_, E>)) {
         LengthWindow::insert(self, ts, event, out)
     }

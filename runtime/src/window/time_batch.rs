@@ -62,7 +62,16 @@ impl<E> TimeBatchWindow<E> {
         self.batch.current.push((ts, event));
     }
 
+    /// Closes every batch due at or before `now`; checking that none is due costs a compare
+    /// (this runs for every event).
+    #[inline]
     fn fire(&mut self, now: i64, out: &mut impl FnMut(WindowEvent<'_, E>)) {
+        if self.next_close.is_some_and(|close| close <= now) {
+            self.fire_due(now, out);
+        }
+    }
+
+    fn fire_due(&mut self, now: i64, out: &mut impl FnMut(WindowEvent<'_, E>)) {
         while let Some(close) = self.next_close {
             if close > now {
                 break;
@@ -80,10 +89,12 @@ impl<E> TimeBatchWindow<E> {
 impl<E> Window<E> for TimeBatchWindow<E> {
     const IS_BATCH: bool = true;
 
+    #[inline]
     fn advance(&mut self, now: i64, mut out: impl FnMut(WindowEvent<'_, E>)) {
         self.fire(now, &mut out);
     }
 
+    #[inline]
     fn next_deadline(&self) -> Option<i64> {
         self.next_close.filter(|_| self.batch.has_pending())
     }
@@ -101,6 +112,7 @@ impl<E> Window<E> for TimeBatchWindow<E> {
 }
 
 impl<E> Insert<E> for TimeBatchWindow<E> {
+    #[inline]
     fn insert(&mut self, ts: i64, event: E, out: impl FnMut(WindowEvent<'_, E>)) {
         TimeBatchWindow::insert(self, ts, event, out)
     }
