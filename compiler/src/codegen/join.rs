@@ -654,13 +654,17 @@ impl Join<'_> {
             Contents::Table(_) => {
                 let env = self.env_for(side, quote!(event));
                 // ON fixes the primary key: one probe finds the only row that can match.
+                let pred = match &row_filter {
+                    Some(f) => quote!(#f && #on),
+                    None => on.clone(),
+                };
                 let unique = unique_row(
-                    &on_env,
+                    &env,
                     self.q.inputs[other],
                     self.join.steps[0].on.as_ref(),
                     other,
                     &quote!(__ef_other),
-                    row_filter.clone(),
+                    (&quote!(__ef_c), pred),
                 );
                 if let Some(found) = unique {
                     return quote!({

@@ -16,7 +16,7 @@ use super::expr::ExprEnv;
 use super::query::method;
 use super::stream::value_type;
 use super::{mentions, Ctx};
-use crate::plan::keys::{besides_primary_key, conjuncts, table_lookup, Lookup};
+use crate::plan::keys::{conjuncts, table_lookup, Lookup};
 use crate::plan::QueryPlan;
 use crate::sema::catalog::TableKeys;
 use crate::sema::ir::{ExprKind, TExpr};
@@ -188,53 +188,27 @@ fn lookup(
 }
 
 /// For a condition `cond` that fixes the primary key of in-memory `table`: the one row of
-/// it (held by `container`, a `&Table`) satisfying `cond` and `filter` (a generated
-/// predicate on the row), as an `Option<&Row>`, found in one probe. `env` reads the row as
-/// input `row` (a closure parameter) and the key values from the other inputs. `None` for
-/// other conditions and Redis tables.
+/// it (held by `container`, a `&Table`) satisfying `pred` (which reads the row as `param`),
+/// as an `Option<&Row>`, found in one probe; `None` for other conditions and Redis tables.
 pub(crate) fn unique_row(
     env: &ExprEnv<'_>,
     table: usize,
     cond: Option<&TExpr>,
     row: usize,
     container: &TokenStream,
-    filter: Option<TokenStream>,
+    (param, pred): (&TokenStream, TokenStream),
 ) -> Option<TokenStream> {
     let ctx = env.ctx;
-    let keys = keys(ctx, table);
-    let (Some(cond), None) = (cond, redis(ctx, table)) else {
+    if redis(ctx, table).is_some() {
         return None;
-    };
-    let Lookup::Primary(values) = table_lookup(keys, Some(cond), row) else {
+    }
+    let Lookup::Primary(values) = table_lookup(keys(ctx, table), cond, row) else {
         return None;
     };
     let rt = ctx.rt;
-    let param = &env.inputs[row].0;
     let parts = values.iter().map(|v| normalized(env.gen(v), v.ty));
-    let holds = |c: &TExpr| {
-        let c = env.gen(c);
-        quote!(#rt::expr::holds(#c))
-    };
-    // The whole condition, and what it asks besides the key (checked alone when the key is
-    // short: the table compares the key's words in its slot).
-    let mut whole = vec![holds(cond)];
-    let mut rest: Vec<TokenStream> = besides_primary_key(keys, cond, row)
-        .into_iter()
-        .map(holds)
-        .collect();
-    whole.extend(filter.clone());
-    rest.extend(filter);
-    let rest = if rest.is_empty() {
-        quote!(|_| true)
-    } else {
-        quote!(|#param| #(#rest)&&*)
-    };
     Some(quote! {
-        #container.get_by_key(
-            #rt::table::key_code(&(#(#parts,)*)),
-            |#param| #(#whole)&&*,
-            #rest,
-        )
+        #container.get_by_hash(#rt::join::key_hash(&(#(#parts,)*)), |#param| #pred)
     })
 }
 
@@ -281,11 +255,19 @@ pub(crate) fn in_table(env: &ExprEnv<'_>, table: &str, row: usize, cond: &TExpr)
     };
     let c = inner.gen(cond);
     let container = quote!(self.#f);
-    let found = match unique_row(&inner, t, Some(cond), row, &container, None) {
+    let pred = quote!(#rt::expr::holds(#c));
+    let found = match unique_row(
+        &inner,
+        t,
+        Some(cond),
+        row,
+        &container,
+        (&quote!(__ef_row), pred.clone()),
+    ) {
         Some(found) => quote!(#found.is_some()),
         None => {
             let rows = candidates(&inner, t, Some(cond), row, &container);
-            quote!(#rows.any(|(_, __ef_row)| #rt::expr::holds(#c)))
+            quote!(#rows.any(|(_, __ef_row)| #pred))
         }
     };
     quote!(::core::option::Option::Some(#found))
@@ -407,13 +389,6 @@ fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
     let ty = &ctx.streams[t].ty;
     let row = quote!(self);
     let same_key = (!keys.primary_key.is_empty()).then(|| same_key(ctx, t, &keys.primary_key));
-    // The key is a `Total` tuple of strings, numbers and booleans: hashed exactly as
-    // `key_code` hashes the values a probe gives.
-    let exact = (!keys.primary_key.is_empty()).then(|| {
-        quote!(
-            const EXACT_KEY_WORDS: bool = true;
-        )
-    });
     let (pk_ty, key) = if keys.primary_key.is_empty() {
         (quote!(()), quote!(::core::option::Option::None))
     } else {
@@ -479,7 +454,6 @@ fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
             }
 
             #same_key
-            #exact
         }
     }
 }
@@ -552,13 +526,13 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                     }
                 }
             } else if by_primary_key(keys(ctx, t), cond) {
-                let code = own_key_code(ctx, t, &keys(ctx, t).primary_key);
+                let hash = own_key_hash(ctx, t, &keys(ctx, t).primary_key);
                 quote! {
-                    let __ef_key = {
+                    let __ef_hash = {
                         let __ef_row = #rt::table::RowArg::row(&__ef_arg);
-                        #code
+                        #hash
                     };
-                    if self.#f.replace_or_insert(__ef_arg, __ef_key).is_err() {
+                    if self.#f.replace_or_insert(__ef_arg, __ef_hash).is_err() {
                         #rt::table::report_duplicate(#name);
                     }
                 }
@@ -625,22 +599,47 @@ fn by_primary_key(keys: &TableKeys, cond: &TExpr) -> bool {
             .all(|(v, col)| matches!(v.kind, ExprKind::Attr { input: 0, attr, .. } if attr == *col))
 }
 
-/// The runtime's `table::key_code` of the primary key of `__ef_row` (a `&Row` of table `t`,
-/// key columns `cols`): `None` when a key column is NULL or NaN (a key that equals no other).
-fn own_key_code(ctx: &Ctx<'_>, t: usize, cols: &[usize]) -> TokenStream {
+/// The hash of the primary key of `__ef_row` (a `&Row` of table `t`, key columns `cols`),
+/// as `Table::find_by_hash` takes it, or `None` when a key column is NULL or NaN (a key
+/// that equals no other).
+fn own_key_hash(ctx: &Ctx<'_>, t: usize, cols: &[usize]) -> TokenStream {
     let rt = ctx.rt;
-    let parts = cols.iter().map(|&c| {
-        let a = &ctx.plan.streams[t].attrs[c];
-        let f = &ctx.streams[t].fields[c];
-        let v = match (a.nullable, a.ty == Type::String) {
-            (true, true) => quote!(__ef_row.#f.as_ref()),
-            (true, false) => quote!(__ef_row.#f),
-            (false, true) => quote!(::core::option::Option::Some(&__ef_row.#f)),
-            (false, false) => quote!(::core::option::Option::Some(__ef_row.#f)),
-        };
-        normalized(v, a.ty)
-    });
-    quote!(#rt::table::key_code(&(#(#parts,)*)))
+    let mut comparable = Vec::new();
+    let parts = cols
+        .iter()
+        .map(|&c| {
+            let a = &ctx.plan.streams[t].attrs[c];
+            let f = &ctx.streams[t].fields[c];
+            let float = matches!(a.ty, Type::Float | Type::Double);
+            match (a.nullable, float) {
+                (true, true) => {
+                    comparable.push(quote!(__ef_row.#f.is_some_and(|__ef_v| !__ef_v.is_nan())))
+                }
+                (true, false) => comparable.push(quote!(__ef_row.#f.is_some())),
+                (false, true) => comparable.push(quote!(!__ef_row.#f.is_nan())),
+                (false, false) => {}
+            }
+            let v = match (a.nullable, a.ty == Type::String) {
+                (true, true) => quote!(__ef_row.#f.as_ref()),
+                (true, false) => quote!(__ef_row.#f),
+                (false, true) => quote!(::core::option::Option::Some(&__ef_row.#f)),
+                (false, false) => quote!(::core::option::Option::Some(__ef_row.#f)),
+            };
+            normalized(v, a.ty)
+        })
+        .collect::<Vec<_>>();
+    let hash = quote!(#rt::join::key_hash(&(#(#parts,)*)));
+    if comparable.is_empty() {
+        quote!(::core::option::Option::Some(#hash))
+    } else {
+        quote! {
+            if #(#comparable)&&* {
+                ::core::option::Option::Some(#hash)
+            } else {
+                ::core::option::Option::None
+            }
+        }
+    }
 }
 
 /// The method of an UPDATE or DELETE statement `q` (`None` for other queries): for each

@@ -61,21 +61,13 @@ pub fn equi_pairs(cond: &TExpr, left: usize, right: usize) -> Vec<(TExpr, TExpr)
 /// The equalities `row.column = value` of `cond` where `value` does not read input `row`,
 /// as `(column, value)`; the first one per column.
 pub fn column_equalities(cond: &TExpr, row: usize) -> Vec<(usize, TExpr)> {
-    equalities(cond, row)
-        .into_iter()
-        .map(|(col, v, _)| (col, v))
-        .collect()
-}
-
-/// [`column_equalities`] with the position of each among the conjuncts of `cond`.
-fn equalities(cond: &TExpr, row: usize) -> Vec<(usize, TExpr, usize)> {
     let column = |e: &TExpr| match &e.kind {
         ExprKind::Attr { input, attr, .. } if *input == row => Some(*attr),
         _ => None,
     };
     let value = |e: &TExpr| key_inputs(e).is_some_and(|s| !s.contains(&row));
-    let mut found: Vec<(usize, TExpr, usize)> = Vec::new();
-    for (n, c) in conjuncts(cond).into_iter().enumerate() {
+    let mut found: Vec<(usize, TExpr)> = Vec::new();
+    for c in conjuncts(cond) {
         let ExprKind::Cmp(CmpOp::Eq, a, b) = &c.kind else {
             continue;
         };
@@ -85,28 +77,12 @@ fn equalities(cond: &TExpr, row: usize) -> Vec<(usize, TExpr, usize)> {
             _ => None,
         };
         if let Some((col, v)) = pair {
-            if !found.iter().any(|(c, _, _)| *c == col) {
-                found.push((col, v, n));
+            if !found.iter().any(|(c, _)| *c == col) {
+                found.push((col, v));
             }
         }
     }
     found
-}
-
-/// For a condition `cond` that fixes the primary key (see [`table_lookup`]): its conjuncts
-/// other than the key equalities the lookup uses, in order.
-pub fn besides_primary_key<'a>(keys: &TableKeys, cond: &'a TExpr, row: usize) -> Vec<&'a TExpr> {
-    let used: Vec<usize> = equalities(cond, row)
-        .into_iter()
-        .filter(|(col, _, _)| keys.primary_key.contains(col))
-        .map(|(_, _, n)| n)
-        .collect();
-    conjuncts(cond)
-        .into_iter()
-        .enumerate()
-        .filter(|(n, _)| !used.contains(n))
-        .map(|(_, c)| c)
-        .collect()
 }
 
 /// How the rows of a table that may satisfy a condition are found.
@@ -300,25 +276,5 @@ mod tests {
         let own = eq(attr(1, 0), attr(1, 1));
         assert_eq!(table_lookup(&keys, Some(&own), 1), Lookup::Scan);
         assert_eq!(table_lookup(&keys, None, 1), Lookup::Scan);
-    }
-
-    #[test]
-    fn leaves_what_the_primary_key_does_not_settle() {
-        let keys = TableKeys {
-            primary_key: vec![0, 1],
-            indexes: vec![vec![2]],
-            redis: None,
-        };
-        // The first equality per key column is the lookup's; a second one on a key column
-        // and the other conjuncts stay.
-        let extra = eq(attr(1, 2), attr(0, 1));
-        let again = eq(attr(1, 0), attr(0, 6));
-        let cond = and(
-            and(eq(attr(1, 0), attr(0, 5)), extra.clone()),
-            and(eq(lit(3), attr(1, 1)), again.clone()),
-        );
-        assert_eq!(besides_primary_key(&keys, &cond, 1), vec![&extra, &again]);
-        let exact = and(eq(attr(1, 0), attr(0, 5)), eq(lit(3), attr(1, 1)));
-        assert!(besides_primary_key(&keys, &exact, 1).is_empty());
     }
 }

@@ -1,6 +1,6 @@
 //! The group-by building block: per-group state kept in the order groups first appeared.
 
-use std::hash::{BuildHasherDefault, Hash};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use indexmap::IndexMap;
 
@@ -18,26 +18,10 @@ pub struct FxHasher {
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
-/// What a hasher built by [`word_hasher!`] does with the 64-bit words everything hashed is
-/// cut into (the Fx hash's input).
-pub(crate) trait WordSink {
-    /// Takes the next word.
-    fn add(&mut self, word: u64);
-    /// The hash of the words taken.
-    fn hash(&self) -> u64;
-}
-
-impl WordSink for FxHasher {
+impl FxHasher {
     #[inline]
     fn add(&mut self, word: u64) {
         self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
-    }
-    #[inline]
-    fn hash(&self) -> u64 {
-        // The multiply leaves the low bits depending on the low bits of the input only (keys
-        // like "S0001", "S0002" share them), while hash tables pick buckets by the low bits:
-        // rotate the well-mixed high bits down (as rustc-hash 2 does).
-        self.hash.rotate_left(26)
     }
 }
 
@@ -45,7 +29,7 @@ impl WordSink for FxHasher {
 /// variable-length copy into a buffer costs a `memcpy` call and a store-forwarding stall per
 /// key (about 30 ns for a short symbol).
 #[inline]
-pub(crate) fn tail_word(bytes: &[u8]) -> u64 {
+fn tail_word(bytes: &[u8]) -> u64 {
     let mut word = 0u64;
     let mut shift = 0;
     let mut rest = bytes;
@@ -65,57 +49,48 @@ pub(crate) fn tail_word(bytes: &[u8]) -> u64 {
     word
 }
 
-/// `impl Hasher for $t` over its [`WordSink`]: bytes go in 8 at a time, the tail as one
-/// word tagged with its length, integers as one word each. Every word hasher cuts a value
-/// into the same words, so a hasher that also keeps them ([`crate::table::KeyCode`]) hashes
-/// exactly as [`FxHasher`] does.
-macro_rules! word_hasher {
-    ($t:ty) => {
-        impl ::std::hash::Hasher for $t {
-            #[inline]
-            fn write(&mut self, bytes: &[u8]) {
-                let mut chunks = bytes.chunks_exact(8);
-                for c in &mut chunks {
-                    let mut w = [0u8; 8];
-                    w.copy_from_slice(c);
-                    $crate::aggregate::WordSink::add(self, u64::from_le_bytes(w));
-                }
-                let rest = chunks.remainder();
-                if !rest.is_empty() {
-                    let tail = $crate::aggregate::tail_word(rest) ^ ((rest.len() as u64) << 56);
-                    $crate::aggregate::WordSink::add(self, tail);
-                }
-            }
-            #[inline]
-            fn write_u8(&mut self, i: u8) {
-                $crate::aggregate::WordSink::add(self, u64::from(i));
-            }
-            #[inline]
-            fn write_u16(&mut self, i: u16) {
-                $crate::aggregate::WordSink::add(self, u64::from(i));
-            }
-            #[inline]
-            fn write_u32(&mut self, i: u32) {
-                $crate::aggregate::WordSink::add(self, u64::from(i));
-            }
-            #[inline]
-            fn write_u64(&mut self, i: u64) {
-                $crate::aggregate::WordSink::add(self, i);
-            }
-            #[inline]
-            fn write_usize(&mut self, i: usize) {
-                $crate::aggregate::WordSink::add(self, i as u64);
-            }
-            #[inline]
-            fn finish(&self) -> u64 {
-                $crate::aggregate::WordSink::hash(self)
-            }
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
         }
-    };
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            self.add(tail_word(rest) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits depending on the low bits of the input only (keys
+        // like "S0001", "S0002" share them), while hash tables pick buckets by the low bits:
+        // rotate the well-mixed high bits down (as rustc-hash 2 does).
+        self.hash.rotate_left(26)
+    }
 }
-pub(crate) use word_hasher;
-
-word_hasher!(FxHasher);
 
 /// `BuildHasher` for [`FxHasher`].
 pub type FxBuildHasher = BuildHasherDefault<FxHasher>;

@@ -23,12 +23,6 @@ pub trait TotalOrd {
     fn eq_total(&self, other: &Self) -> bool {
         self.cmp_total(other) == Ordering::Equal
     }
-    /// Whether SQL's `=` can hold between `self` and an equal value: no part is NULL (`None`)
-    /// or NaN. The total order makes such values equal to themselves; `=` does not.
-    #[inline]
-    fn comparable(&self) -> bool {
-        true
-    }
 }
 
 /// Wraps a [`TotalOrd`] value to give it `Eq`, `Ord` and `Hash`, e.g. a float group key
@@ -115,10 +109,6 @@ macro_rules! total_ord_float {
                 let x = if self.is_nan() { <$t>::NAN } else { *self };
                 x.to_bits().hash(state)
             }
-            #[inline]
-            fn comparable(&self) -> bool {
-                !self.is_nan()
-            }
         }
     )*};
 }
@@ -136,10 +126,6 @@ macro_rules! total_ord_deref {
             fn hash_total<H: Hasher>(&self, state: &mut H) {
                 (**self).hash_total(state)
             }
-            #[inline]
-            fn comparable(&self) -> bool {
-                (**self).comparable()
-            }
         }
     )*};
 }
@@ -154,10 +140,6 @@ impl<T: TotalOrd + ?Sized> TotalOrd for &T {
     #[inline]
     fn hash_total<H: Hasher>(&self, state: &mut H) {
         (**self).hash_total(state)
-    }
-    #[inline]
-    fn comparable(&self) -> bool {
-        (**self).comparable()
     }
 }
 
@@ -181,10 +163,6 @@ impl<T: TotalOrd> TotalOrd for Option<T> {
             }
         }
     }
-    #[inline]
-    fn comparable(&self) -> bool {
-        self.as_ref().is_some_and(TotalOrd::comparable)
-    }
 }
 
 impl<T: TotalOrd> TotalOrd for Reverse<T> {
@@ -196,10 +174,6 @@ impl<T: TotalOrd> TotalOrd for Reverse<T> {
     fn hash_total<H: Hasher>(&self, state: &mut H) {
         self.0.hash_total(state)
     }
-    #[inline]
-    fn comparable(&self) -> bool {
-        self.0.comparable()
-    }
 }
 
 impl<T: TotalOrd> TotalOrd for Total<T> {
@@ -210,10 +184,6 @@ impl<T: TotalOrd> TotalOrd for Total<T> {
     #[inline]
     fn hash_total<H: Hasher>(&self, state: &mut H) {
         self.0.hash_total(state)
-    }
-    #[inline]
-    fn comparable(&self) -> bool {
-        self.0.comparable()
     }
 }
 
@@ -227,10 +197,6 @@ macro_rules! total_ord_tuple {
             #[inline]
             fn hash_total<H: Hasher>(&self, state: &mut H) {
                 $(self.$idx.hash_total(state);)+
-            }
-            #[inline]
-            fn comparable(&self) -> bool {
-                $(self.$idx.comparable())&&+
             }
         }
     };

@@ -35,7 +35,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use hashbrown::HashTable;
 use serde::de::DeserializeOwned;
@@ -57,13 +57,6 @@ pub trait TableRow {
 
     /// Calls `out` with the row's key in each secondary index.
     fn index_keys(&self, out: impl FnMut(Self::IndexKey));
-
-    /// Whether the primary key's `Hash` is an exact encoding of it (two keys are equal
-    /// exactly when they feed the hasher the same input), so that the table may compare
-    /// short keys by their words ([`Table::get_by_key`]). Probes must then encode alike: the
-    /// generated rows' keys are [`crate::aggregate::Total`] tuples of strings, numbers and
-    /// booleans, hashed as [`key_code`] hashes their borrowed values.
-    const EXACT_KEY_WORDS: bool = false;
 
     /// Whether `self` and `other` have equal primary keys (or both none). The generated rows
     /// compare their key columns in place, building no key.
@@ -116,7 +109,9 @@ pub struct DuplicateKey;
 /// The hash of a primary key, as [`Table::find_by_hash`] takes it.
 #[inline]
 fn hash_key<K: Hash + ?Sized>(key: &K) -> u64 {
-    KeyCode::of_hash(key).hash
+    let mut h = KeyHash::default();
+    key.hash(&mut h);
+    h.finish()
 }
 
 /// A spread of a row id, the place of a row without a primary key in the row map.
@@ -128,25 +123,13 @@ fn hash_id(id: RowId) -> u64 {
 /// The secondary indexes of a table of `R`: the ids of the rows with each index key.
 type Indexes<R> = HashMap<<R as TableRow>::IndexKey, BTreeSet<RowId>, BuildHasherDefault<KeyHash>>;
 
-/// A row in the row map, with its id, the hash it is filed under (its primary key's, or its
-/// id's for a table without one) and the words of a short primary key.
+/// A row in the row map, with its id and the hash it is filed under (its primary key's, or
+/// its id's for a table without one).
 #[derive(Clone)]
 struct Slot<R> {
     hash: u64,
-    short: Short,
     id: RowId,
     row: R,
-}
-
-/// The hash and short key a row is filed under: its primary key's `code`, or for a row
-/// without one a spread of its id and no short key.
-#[inline]
-fn filing<R: TableRow>(code: Option<KeyCode>, id: RowId) -> (u64, Short) {
-    match code {
-        Some(c) if R::EXACT_KEY_WORDS => (c.hash, c.short),
-        Some(c) => (c.hash, Short::LONG),
-        None => (hash_id(id), Short::LONG),
-    }
 }
 
 /// The rows of one table with their primary-key map and secondary indexes.
@@ -258,29 +241,14 @@ impl<R: TableRow> Table<R> {
             .map(|s| (s.id, &s.row))
     }
 
-    /// The row that satisfies a condition fixing the primary key to the values of `code`
-    /// (their [`key_code`]; `None`: a value is NULL or NaN, and no row matches): one probe.
-    /// `condition` is the whole condition; `rest` is what it asks besides the key equality,
-    /// checked alone when the key is short, since then the slot's key words settle the key
-    /// without reading the row. At most one row can satisfy it, also when keys collide.
+    /// The row whose primary key has hash `hash` (as for [`Table::find_by_hash`]) and which
+    /// satisfies `pred`: one probe, for a condition that fixes the primary key (at most one
+    /// row satisfies it, also when keys collide).
     #[inline]
-    pub fn get_by_key(
-        &self,
-        code: Option<KeyCode>,
-        mut condition: impl FnMut(&R) -> bool,
-        mut rest: impl FnMut(&R) -> bool,
-    ) -> Option<&R> {
-        let code = code?;
-        let hash = code.hash;
-        let found = if R::EXACT_KEY_WORDS && code.short.exact() {
-            self.rows.find(hash, |s| {
-                s.hash == hash && s.short == code.short && rest(&s.row)
-            })
-        } else {
-            self.rows
-                .find(hash, |s| s.hash == hash && condition(&s.row))
-        };
-        found.map(|s| &s.row)
+    pub fn get_by_hash(&self, hash: u64, mut pred: impl FnMut(&R) -> bool) -> Option<&R> {
+        self.rows
+            .find(hash, |s| s.hash == hash && pred(&s.row))
+            .map(|s| &s.row)
     }
 
     /// Whether a row has primary key `key`.
@@ -306,18 +274,13 @@ impl<R: TableRow> Table<R> {
             .map(|(id, _)| id)
     }
 
-    /// Files `row` (id `id`) under `hash`, with its short key `short`.
-    fn file(&mut self, (hash, short): (u64, Short), id: RowId, row: R) {
+    /// Files `row` (id `id`) under `hash`.
+    fn file(&mut self, hash: u64, id: RowId, row: R) {
         if self.rows.find(hash, |s| s.hash == hash).is_some() {
             self.collided += 1;
         }
-        let slot = Slot {
-            hash,
-            short,
-            id,
-            row,
-        };
-        self.rows.insert_unique(hash, slot, |s| s.hash);
+        self.rows
+            .insert_unique(hash, Slot { hash, id, row }, |s| s.hash);
     }
 
     /// Takes row `id` (filed under `hash`) out of the row map.
@@ -330,13 +293,13 @@ impl<R: TableRow> Table<R> {
     /// rows (see [`RowId`]).
     pub fn insert(&mut self, row: R) -> Result<RowId, DuplicateKey> {
         let key = row.primary_key();
-        let code = key.as_ref().map(KeyCode::of_hash);
-        if let (Some(k), Some(c)) = (&key, code) {
-            if self.key_owner(k, c.hash, None).is_some() {
+        let hash = key.as_ref().map(hash_key);
+        if let (Some(k), Some(h)) = (&key, hash) {
+            if self.key_owner(k, h, None).is_some() {
                 return Err(DuplicateKey);
             }
         }
-        Ok(self.append(code, row))
+        Ok(self.append(hash, row))
     }
 
     /// The id the next appended row gets (after renumbering the rows when removed ones
@@ -348,13 +311,13 @@ impl<R: TableRow> Table<R> {
         self.base + self.order.len() as RowId
     }
 
-    /// Appends `row`, filed under its key's `code` (by its id when `None`), returning its id.
-    fn append(&mut self, code: Option<KeyCode>, row: R) -> RowId {
+    /// Appends `row`, filed under `hash` (its key's; its id's when `None`), returning its id.
+    fn append(&mut self, hash: Option<u64>, row: R) -> RowId {
         let id = self.next_id();
-        let filing = filing::<R>(code, id);
+        let hash = hash.unwrap_or_else(|| hash_id(id));
         self.index(id, &row);
-        self.file(filing, id, row);
-        self.order.push_back(Some(filing.0));
+        self.file(hash, id, row);
+        self.order.push_back(Some(hash));
         self.live += 1;
         id
     }
@@ -373,19 +336,22 @@ impl<R: TableRow> Table<R> {
             return Ok(());
         }
         let new_key = row.primary_key();
-        let code = new_key.as_ref().map(KeyCode::of_hash);
-        if let (Some(k), Some(c)) = (&new_key, code) {
-            if self.key_owner(k, c.hash, Some(id)).is_some() {
-                return Err(DuplicateKey);
+        let new_hash = match &new_key {
+            Some(k) => {
+                let h = hash_key(k);
+                if self.key_owner(k, h, Some(id)).is_some() {
+                    return Err(DuplicateKey);
+                }
+                h
             }
-        }
-        let filing = filing::<R>(code, id);
+            None => hash_id(id),
+        };
         if let Some(old) = self.unfile(hash, id) {
             self.unindex(id, &old);
         }
         self.index(id, &row);
-        self.file(filing, id, row);
-        self.order[(id - self.base) as usize] = Some(filing.0);
+        self.file(new_hash, id, row);
+        self.order[(id - self.base) as usize] = Some(new_hash);
         Ok(())
     }
 
@@ -422,34 +388,29 @@ impl<R: TableRow> Table<R> {
 
     /// An `UPSERT` whose condition is exactly the primary-key equality: replaces the row
     /// whose primary key equals `row`'s, in place, or appends `row` when there is none. One
-    /// probe by `code`, the [`key_code`] of `row`'s key values, which is `None` when a key
-    /// column is NULL or NaN: such a key equals no other (`=` does not hold), so `row` is
-    /// appended, rejected when another row has the same key.
+    /// probe by `hash`, the hash of `row`'s key ([`crate::join::key_hash`] of its borrowed
+    /// values, as [`Table::find_by_hash`] takes it), or `None` when a key column is NULL or
+    /// NaN: such a key equals no other (`=` does not hold), so `row` is appended, rejected
+    /// when another row has the same key.
     pub fn replace_or_insert(
         &mut self,
         row: impl RowArg<R>,
-        code: Option<KeyCode>,
+        hash: Option<u64>,
     ) -> Result<(), DuplicateKey> {
-        let Some(code) = code else {
+        let Some(hash) = hash else {
             return self.insert(row.into_row()).map(|_| ());
         };
         let new = row.row();
-        let hash = code.hash;
-        let by_words = R::EXACT_KEY_WORDS && code.short.exact();
-        let same = |s: &Slot<R>| {
-            if by_words {
-                s.short == code.short
-            } else {
-                s.row.same_key(new)
-            }
-        };
-        match self.rows.find_mut(hash, |s| s.hash == hash && same(s)) {
+        match self
+            .rows
+            .find_mut(hash, |s| s.hash == hash && s.row.same_key(new))
+        {
             Some(slot) => {
                 let id = slot.id;
                 replace_in_place(&mut self.indexes, id, &mut slot.row, row.into_row());
             }
             None => {
-                self.append(Some(code), row.into_row());
+                self.append(Some(hash), row.into_row());
             }
         }
         Ok(())
@@ -568,10 +529,12 @@ impl<'de, R: TableRow + DeserializeOwned> Deserialize<'de> for Table<R> {
         let mut table = Table::new();
         for (_, row) in rows {
             let id = table.order.len() as RowId;
-            let filing = filing::<R>(row.primary_key().as_ref().map(KeyCode::of_hash), id);
+            let hash = row
+                .primary_key()
+                .map_or_else(|| hash_id(id), |k| hash_key(&k));
             table.index(id, &row);
-            table.file(filing, id, row);
-            table.order.push_back(Some(filing.0));
+            table.file(hash, id, row);
+            table.order.push_back(Some(hash));
             table.live += 1;
         }
         Ok(table)
@@ -582,10 +545,6 @@ impl<'de, R: TableRow + DeserializeOwned> Deserialize<'de> for Table<R> {
 pub fn report_duplicate(table: &str) {
     eprintln!("error: table `{table}`: a row with the same primary key exists; row rejected");
 }
-
-mod key;
-use self::key::Short;
-pub use self::key::{key_code, KeyCode, SHORT_WORDS};
 
 #[cfg(feature = "redis")]
 mod redis;

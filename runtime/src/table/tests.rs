@@ -30,7 +30,6 @@ impl TableRow for Row {
         out(Idx::Level(self.level));
         out(Idx::SiteLevel(self.site, self.level));
     }
-    const EXACT_KEY_WORDS: bool = true;
 }
 
 #[derive(Clone, Debug)]
@@ -100,12 +99,12 @@ proptest! {
                     prop_assert_eq!(table.remove(id), None);
                 }
                 Op::Upsert(r) => {
-                    let code = r.sensor.map(|_| KeyCode::of_hash(&r.primary_key().unwrap()));
+                    let hash = r.sensor.map(|_| hash_key(&r.primary_key().unwrap()));
                     let same = model
                         .iter()
                         .position(|(_, m)| m.primary_key() == r.primary_key());
-                    let got = table.replace_or_insert(&r, code);
-                    match (same, code) {
+                    let got = table.replace_or_insert(&r, hash);
+                    match (same, hash) {
                         (Some(at), Some(_)) => {
                             prop_assert!(got.is_ok());
                             model[at].1 = r;
@@ -138,10 +137,6 @@ proptest! {
             for (id, r) in &model {
                 let key = r.primary_key().unwrap();
                 prop_assert_eq!(table.find(&key), Some((*id, r)));
-                // By key code (the key's own encoding): its words settle the key.
-                let code = Some(KeyCode::of_hash(&key));
-                let same = |x: &Row| x.primary_key() == Some(key);
-                prop_assert_eq!(table.get_by_key(code, same, |_| true), Some(r));
                 prop_assert!(table.contains_key(&key));
                 prop_assert_eq!(table.get(*id), Some(r));
             }
@@ -297,14 +292,9 @@ fn keys_with_equal_hashes_are_all_found() {
         let h = t.rows.iter().next().map(|s| s.hash).unwrap();
         assert_eq!(t.find_by_hash(h).count(), want.len());
         for &(k, v) in want {
-            let code = Some(KeyCode::of_hash(&Colliding(k)));
-            assert_eq!(
-                t.get_by_key(code, |r| r.0 == k, |_| true).map(|r| r.1),
-                Some(v)
-            );
+            assert_eq!(t.get_by_hash(h, |r| r.0 == k).map(|r| r.1), Some(v));
         }
-        let code = Some(KeyCode::of_hash(&Colliding(255)));
-        assert!(t.get_by_key(code, |r| r.0 == 255, |_| true).is_none());
+        assert!(t.get_by_hash(h, |r| r.0 == 255).is_none());
     };
     // The row holding the table's entry goes; another takes it.
     let (first, _) = t.find(&Colliding(0)).unwrap();
@@ -337,9 +327,9 @@ fn keys_with_equal_hashes_are_all_found() {
     let back: Table<CRow> = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
     check(&back, &want);
     // An upsert by key finds its row among the colliding ones, or appends.
-    let code = |k: u8| Some(KeyCode::of_hash(&Colliding(k)));
-    t.replace_or_insert(CRow(3, 33), code(3)).unwrap();
-    t.replace_or_insert(CRow(251, 1), code(251)).unwrap();
+    let h = hash_key(&Colliding(0));
+    t.replace_or_insert(CRow(3, 33), Some(h)).unwrap();
+    t.replace_or_insert(CRow(251, 1), Some(h)).unwrap();
     for w in want.iter_mut().filter(|w| w.0 == 3) {
         w.1 = 33;
     }
