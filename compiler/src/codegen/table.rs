@@ -170,10 +170,8 @@ fn lookup(
                 let key = probe_key(env, &values);
                 quote!(#container.find(&#key))
             } else {
-                // The hash of the borrowed values: the key is never built (nothing cloned).
-                let rt = ctx.rt;
-                let parts = values.iter().map(|v| normalized(env.gen(v), v.ty));
-                quote!(#container.find_by_hash(#rt::join::key_hash(&(#(#parts,)*))))
+                let hash = borrowed_key_hash(env, &values);
+                quote!(#container.find_by_hash(#hash))
             }
         }
         // Redis keeps no secondary index: the condition is checked on every row.
@@ -205,11 +203,16 @@ pub(crate) fn unique_row(
     let Lookup::Primary(values) = table_lookup(keys(ctx, table), cond, row) else {
         return None;
     };
-    let rt = ctx.rt;
+    let hash = borrowed_key_hash(env, &values);
+    Some(quote!(#container.get_by_hash(#hash, |#param| #pred)))
+}
+
+/// The hash of the key with values `values` (computed in `env`), as `Table::find_by_hash`
+/// takes it: the hash of the borrowed values, so the key is never built (nothing cloned).
+fn borrowed_key_hash(env: &ExprEnv<'_>, values: &[TExpr]) -> TokenStream {
+    let rt = env.ctx.rt;
     let parts = values.iter().map(|v| normalized(env.gen(v), v.ty));
-    Some(quote! {
-        #container.get_by_hash(#rt::join::key_hash(&(#(#parts,)*)), |#param| #pred)
-    })
+    quote!(#rt::join::key_hash(&(#(#parts,)*)))
 }
 
 /// The type of a row id of `table` (`RowId`, or `RedisKey` for a Redis table).
