@@ -45,6 +45,9 @@ gen enrich_2m.jsonl --events 2000000 --keys 100000 --per-ms 10 --fill StockIn
 gen enrich_200k.jsonl --events 100000 --keys 100000 --per-ms 10 --fill StockIn
 gen upsert_1m.jsonl --events 1000000 --keys 100000 --per-ms 10 --probe Probe:1000
 gen upsert_200k.jsonl --events 200000 --keys 100000 --per-ms 10 --probe Probe:100000
+# patterns: events spread over A and B
+gen pattern_1m.jsonl --events 1000000 --keys 100 --per-ms 10 --streams A,B
+gen pattern_200k.jsonl --events 200000 --keys 100 --per-ms 10 --streams A,B
 
 # app | input | repeats | check inputs (comma-separated; check_200k = first 200k lines of
 # keys1000_1m)
@@ -57,6 +60,7 @@ CASES=(
     "table_enrich enrich_2m.jsonl 5 enrich_200k.jsonl"
     "table_upsert upsert_1m.jsonl 10 upsert_200k.jsonl"
     "partition_length_sum keys1000_1m.jsonl 10 trades_100k.jsonl,check_200k.jsonl"
+    "pattern_rise pattern_1m.jsonl 10 pattern_200k.jsonl"
 )
 
 if (( ${#ONLY[@]} )); then

@@ -146,8 +146,18 @@ pub struct Nfa<P: Pattern, const N: usize> {
     armed: bool,
     /// A pattern whose start is not under `EVERY` completed: it starts no more matches.
     finished: bool,
-    /// Cached earliest timer.
+    /// Cached earliest timer; may be earlier than any (a timer that finds nothing due
+    /// recomputes it), never later.
     deadline: Option<i64>,
+    /// For a `PATTERN`, what each entry of `instances` listens to (`Waits::streams`; 0 for a
+    /// hole): an event visits only the partial matches listening to its stream. Rebuilt
+    /// from `instances` when their lengths differ (after a restore, a sequence's event or a
+    /// timer).
+    #[serde(skip)]
+    listens: Vec<u64>,
+    /// Holes in `instances` since it was last compacted (not state).
+    #[serde(skip)]
+    holes: usize,
     /// Scratch space, rebuilt on demand (not state).
     #[serde(skip)]
     scratch: Scratch<P::Captures, N>,
@@ -202,6 +212,8 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
             armed: false,
             finished: false,
             deadline: None,
+            listens: Vec::new(),
+            holes: 0,
             scratch: Scratch::default(),
             marker: PhantomData,
         }
@@ -244,7 +256,9 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
         let mut run = Run::<P, N>::new(&mut self.scratch, &mut self.finished);
         if !self.armed {
             self.armed = true;
-            self.instances.push(Some(run.seed(ts)));
+            let seed = run.seed(ts);
+            self.deadline = min(self.deadline, seed.due);
+            self.instances.push(Some(seed));
         }
         let bit = stream_bit(stream);
         let mut ev = Event {
@@ -253,7 +267,42 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
             accept: &mut accept,
             capture: &mut capture,
         };
-        sweep(&mut self.instances, |inst| {
+        if !run.program.sequence {
+            // A `PATTERN`: a partial match not listening to the stream is left as it is
+            // (state and timers), so only the listening ones are visited.
+            if self.listens.len() != self.instances.len() {
+                self.listens = listening(&self.instances);
+            }
+            run.due = self.deadline;
+            for (slot, listens) in self.instances.iter_mut().zip(self.listens.iter_mut()) {
+                if *listens & bit == 0 {
+                    continue;
+                }
+                let Some(inst) = slot else { continue };
+                let outcome = if run.rejects(inst, &mut ev) {
+                    Outcome::Alive
+                } else {
+                    run.step(inst, &mut ev)
+                };
+                if run.conclude(inst, outcome, ts, &mut emit) {
+                    *listens = inst.waits.streams;
+                } else {
+                    *slot = None;
+                    *listens = 0;
+                    self.holes += 1;
+                }
+            }
+            if self.holes * 2 > self.instances.len() {
+                self.instances.retain(Option::is_some);
+                self.listens = listening(&self.instances);
+                self.holes = 0;
+            }
+            run.finish(&mut self.instances, &mut self.deadline, ts);
+            self.listens
+                .extend(listening(&self.instances[self.listens.len()..]));
+            return;
+        }
+        self.holes = sweep(&mut self.instances, |inst| {
             let outcome = if inst.waits.streams & bit == 0 || run.rejects(inst, &mut ev) {
                 // Unchanged by the event; a sequence that captured something breaks.
                 run.unchanged(inst)
@@ -291,7 +340,7 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
 
     fn fire<E: FnMut(i64, &P::Captures)>(&mut self, t: i64, emit: &mut E) {
         let mut run = Run::<P, N>::new(&mut self.scratch, &mut self.finished);
-        sweep(&mut self.instances, |inst| {
+        self.holes = sweep(&mut self.instances, |inst| {
             if inst.due.is_none_or(|due| due > t) {
                 run.keep(inst);
                 return true;
@@ -300,6 +349,8 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
             run.conclude(inst, outcome, t, emit)
         });
         run.finish(&mut self.instances, &mut self.deadline, t);
+        // What the partial matches listen to may have changed.
+        self.listens = listening(&self.instances);
     }
 }
 
@@ -322,12 +373,20 @@ fn fast_paths() -> bool {
     !REFERENCE_ONLY.with(std::cell::Cell::get)
 }
 
+/// What each entry of `instances` listens to (`Waits::streams`; 0 for a hole).
+fn listening<C, const N: usize>(instances: &[Option<Instance<C, N>>]) -> Vec<u64> {
+    instances
+        .iter()
+        .map(|i| i.as_ref().map_or(0, |i| i.waits.streams))
+        .collect()
+}
+
 /// Calls `f` on every live partial match in order, ending those for which it returns
-/// `false`; compacts the list once holes are half of it.
+/// `false`; compacts the list once holes are half of it. Returns the holes left.
 fn sweep<C, const N: usize>(
     instances: &mut Vec<Option<Instance<C, N>>>,
     mut f: impl FnMut(&mut Instance<C, N>) -> bool,
-) {
+) -> usize {
     let mut holes = 0;
     for slot in instances.iter_mut() {
         match slot {
@@ -342,7 +401,9 @@ fn sweep<C, const N: usize>(
     }
     if holes * 2 > instances.len() {
         instances.retain(Option::is_some);
+        holes = 0;
     }
+    holes
 }
 
 /// The event being processed, with its typed callbacks.

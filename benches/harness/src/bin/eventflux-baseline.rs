@@ -5,22 +5,22 @@
 //! eventflux-baseline QUERY --input F [--output F]           output events, as `eventflux run`
 //! ```
 //! QUERY: filter_projection, length_group_sum, time_batch_group, time_avg,
-//! partition_length_sum, join_length, table_enrich, table_upsert.
+//! partition_length_sum, join_length, table_enrich, table_upsert, pattern_rise.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 
 use eventflux_bench::baseline::{
-    FilterProjection, JoinLength, LengthGroupSum, PartitionLengthSum, TableEnrich, TableUpsert,
-    TimeAvg, TimeBatchGroup,
+    FilterProjection, JoinLength, LengthGroupSum, PartitionLengthSum, PatternRise, TableEnrich,
+    TableUpsert, TimeAvg, TimeBatchGroup,
 };
 use eventflux_bench::harness::{self, Decoded};
 use eventflux_bench::{CountingSink, JsonLinesSink, Query};
 
 const USAGE: &str = "usage: eventflux-baseline QUERY --input F [--bench [--repeat N]] [--output F]
 QUERY: filter_projection | length_group_sum | time_batch_group | time_avg |
-       partition_length_sum | join_length | table_enrich | table_upsert";
+       partition_length_sum | join_length | table_enrich | table_upsert | pattern_rise";
 
 struct Args {
     query: String,
@@ -87,6 +87,7 @@ fn dispatch(args: &Args) -> Result<(), String> {
         "join_length" => go::<JoinLength<CountingSink>, JoinLength<JsonLinesSink>>(args),
         "table_enrich" => go::<TableEnrich<CountingSink>, TableEnrich<JsonLinesSink>>(args),
         "table_upsert" => go::<TableUpsert<CountingSink>, TableUpsert<JsonLinesSink>>(args),
+        "pattern_rise" => go::<PatternRise<CountingSink>, PatternRise<JsonLinesSink>>(args),
         other => Err(format!("unknown query {other}")),
     }
 }
