@@ -321,6 +321,44 @@ mod tests {
     }
 
     #[test]
+    fn pattern_rise_pairs_each_a_with_the_first_higher_b_within_a_second() {
+        // A third of the events go to A; 2 events per ms, so a second holds 2,000.
+        let events: Vec<_> = input(11, 2)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, e))| (t, usize::from(!i.is_multiple_of(3)), e))
+            .collect();
+        let out = outputs_of::<PatternRise<Rows>>(&events);
+        // Each A, with the first later B priced above it within WITHIN, in the order of the
+        // B (and of the A for one B).
+        let mut expected = Vec::new();
+        for (i, (t, s, a)) in events.iter().enumerate() {
+            if *s != 0 {
+                continue;
+            }
+            let higher = |(tb, sb, b): &(i64, usize, Trades)| {
+                *sb == 1
+                    && *tb - t <= pattern_rise::WITHIN
+                    && matches!((a.price, b.price), (Some(x), Some(y)) if y > x)
+            };
+            if let Some(j) = events[i + 1..].iter().position(higher) {
+                let (tb, _, b) = &events[i + 1 + j];
+                expected.push((i + 1 + j, i, *tb, a.symbol.clone(), a.price, b.price));
+            }
+        }
+        expected.sort_by_key(|e| (e.0, e.1));
+        assert!(expected.len() > 500, "{} rows", expected.len());
+        assert_eq!(out.len(), expected.len());
+        for ((ts, row), (_, _, t, sym, before, after)) in out.iter().zip(expected) {
+            assert_eq!((*ts, row["symbol"].as_str()), (t, sym.as_deref()));
+            assert!(
+                close(before, &row["before"]) && close(after, &row["after"]),
+                "{row}"
+            );
+        }
+    }
+
+    #[test]
     fn join_length_matches_the_last_100_events_of_the_other_side() {
         let events: Vec<_> = input(13, 1)
             .into_iter()
