@@ -1,6 +1,7 @@
 //! Patterns and sequences: a generated state machine per pattern query.
 //!
-//! A pattern query becomes a `runtime::pattern::Nfa` over a generated unit struct
+//! A pattern query becomes a `runtime::pattern::Nfa` (or, for a chain `EVERY e1=A -> e2=B
+//! -> ...` of single events, a `runtime::pattern::Chain`, same methods) over a generated unit struct
 //! implementing `runtime::pattern::Pattern`: the pattern's tree as a constant `Program`, and
 //! a generated captures struct with one typed field per stream element (`Option<E>`, or a
 //! `Collect<E, H, T>` keeping the first `H` and last `T` events of a counted element, sized
@@ -114,15 +115,20 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
         },
     );
     let n_nodes = Literal::usize_unsuffixed(p.nodes.len());
-    let mut fields = sel.fields;
-    fields.insert(
-        0,
+    // `EVERY e1=A -> e2=B -> ...` runs as a chain of steps; other patterns walk the tree.
+    let (machine, init) = if is_chain(p) {
         (
-            nfa.clone(),
+            quote!(#rt::pattern::Chain<#pattern_ty>),
+            quote!(#rt::pattern::Chain::new()),
+        )
+    } else {
+        (
             quote!(#rt::pattern::Nfa<#pattern_ty, #n_nodes>),
             quote!(#rt::pattern::Nfa::new()),
-        ),
-    );
+        )
+    };
+    let mut fields = sel.fields;
+    fields.insert(0, (nfa.clone(), machine, init));
     let pattern_items = pattern_items(ctx, q, p, &g.slots, &pattern_ty, &g.captures_ty);
     let (items, output_methods) = (sel.items, sel.output_methods);
     Stateful {
@@ -380,6 +386,43 @@ fn leaves_of<'p>(
             _ => None,
         })
         .collect()
+}
+
+/// Whether `p` is a chain, which the runtime's `pattern::Chain` runs (its `fits`): a
+/// `PATTERN` of elements of one event each joined by `->`, the first, and only it, under
+/// `EVERY`.
+fn is_chain(p: &BoundPattern) -> bool {
+    /// The elements under `node` in order, with whether each is under `EVERY`.
+    fn leaves(p: &BoundPattern, node: usize, out: &mut Vec<(usize, bool)>) -> bool {
+        match p.nodes.get(node) {
+            Some(PatternNode::Then(a, b)) => leaves(p, *a, out) && leaves(p, *b, out),
+            Some(PatternNode::Stream { .. }) => {
+                out.push((node, false));
+                true
+            }
+            Some(PatternNode::Every(inner))
+                if matches!(p.nodes.get(*inner), Some(PatternNode::Stream { .. })) =>
+            {
+                out.push((*inner, true));
+                true
+            }
+            _ => false,
+        }
+    }
+    let mut list = Vec::new();
+    !p.sequence
+        && leaves(p, p.root, &mut list)
+        && list.iter().enumerate().all(|(i, &(node, every))| {
+            every == (i == 0)
+                && matches!(
+                    p.nodes[node],
+                    PatternNode::Stream {
+                        min: 1,
+                        max: Some(1),
+                        ..
+                    }
+                )
+        })
 }
 
 /// The captures struct and the `Pattern` impl.

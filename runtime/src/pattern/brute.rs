@@ -163,6 +163,29 @@ pub fn run_nfa<const N: usize>(chain: &Chain, events: &[Ev]) -> Vec<Match> {
     out
 }
 
+/// [`run_nfa`] with a [`super::Chain`], its state round-tripped through JSON after event `split`.
+pub fn run_chain(chain: &self::Chain, events: &[Ev], split: usize) -> Vec<Match> {
+    let mut run = super::Chain::<TestPattern>::new();
+    let mut out = Vec::new();
+    for (idx, e) in events.iter().enumerate() {
+        if idx == split {
+            let json = serde_json::to_string(&run).expect("serializes");
+            run = serde_json::from_str(&json).expect("deserializes");
+        }
+        run.on_event(
+            e.ts,
+            e.stream,
+            |leaf, caps: &Caps| passes(chain.elems[leaf].filter, leaf, idx, caps, events),
+            |leaf, caps: &mut Caps| caps.slot(leaf).push(idx),
+            |ts, caps: &Caps| out.push((ts, normalize(caps, chain.elems.len()))),
+        );
+    }
+    run.advance(i64::MAX, |ts, caps: &Caps| {
+        out.push((ts, normalize(caps, chain.elems.len())))
+    });
+    out
+}
+
 pub fn normalize(caps: &Caps, leaves: usize) -> Vec<Vec<usize>> {
     (0..leaves).map(|l| caps.get(l).to_vec()).collect()
 }

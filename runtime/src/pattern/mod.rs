@@ -99,6 +99,7 @@
 //! assert_eq!(out, [(3, 5, 6), (4, 7, 9)]);
 //! ```
 
+mod chain;
 mod collect;
 mod nfa;
 mod tree;
@@ -108,6 +109,7 @@ mod brute;
 #[cfg(test)]
 mod tests;
 
+pub use chain::Chain;
 pub use collect::Collect;
 pub use nfa::{Nfa, Pattern, Program};
 pub use tree::{Node, NodeState};

@@ -611,6 +611,26 @@ proptest! {
     }
 
     #[test]
+    fn chains_of_single_events_run_without_the_tree_as_with_it(
+        chain in chain().prop_map(|mut c| {
+            for e in &mut c.elems {
+                e.min = 1;
+                e.max = Some(1);
+            }
+            c.every = Every::First;
+            c.sequence = false;
+            c
+        }),
+        events in events(3),
+        split in 0usize..14,
+    ) {
+        let events = relevant(&chain, events);
+        install_chain(&chain);
+        prop_assert!(super::Chain::<TestPattern>::fits(<TestPattern as super::Pattern>::program()));
+        prop_assert_eq!(run_chain(&chain, &events, split), run_nfa::<8>(&chain, &events));
+    }
+
+    #[test]
     fn single_element_chains_match_the_definition(
         chain in chain().prop_map(|mut c| {
             for e in &mut c.elems {
