@@ -193,19 +193,23 @@ impl<P: Pattern> Chain<P> {
         }
         let steps = &self.steps.list;
         if self.steps.later & stream_bit(stream) != 0 {
-            self.pending.retain_mut(|p| {
-                let (leaf, s) = steps[p.step as usize];
-                if s != stream || !accept(leaf, &p.captures) {
-                    return true;
-                }
-                capture(leaf, &mut p.captures);
-                p.step += 1;
-                if p.step as usize == steps.len() {
-                    emit(ts, &p.captures);
-                    return false;
-                }
-                true
-            });
+            // (Inlined: the test runs for every partial match, the capture for few.)
+            self.pending.retain_mut(
+                #[inline(always)]
+                |p| {
+                    let (leaf, s) = steps[p.step as usize];
+                    if s != stream || !accept(leaf, &p.captures) {
+                        return true;
+                    }
+                    capture(leaf, &mut p.captures);
+                    p.step += 1;
+                    if p.step as usize == steps.len() {
+                        emit(ts, &p.captures);
+                        return false;
+                    }
+                    true
+                },
+            );
         }
         let (leaf, s) = steps[0];
         if s != stream {
