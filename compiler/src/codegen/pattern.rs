@@ -13,7 +13,7 @@
 use super::expr::ExprEnv;
 use super::mentions;
 use super::query::{entry, method};
-use super::selector::{selector_over, SelectorCode, Stateful};
+use super::selector::{projection, selector_over, Projection, SelectorCode, Stateful};
 use super::Ctx;
 use crate::plan::QueryPlan;
 use crate::sema::ir::{ExprKind, TExpr};
@@ -45,6 +45,8 @@ struct Gen<'a> {
     inputs: Vec<(TokenStream, usize)>,
     /// Per input: whether those tokens name an `Option<&Event>`.
     optional: Vec<bool>,
+    /// Per input: what a partial match keeps of its event when not the whole event.
+    kept: Vec<Option<Projection>>,
 }
 
 /// Generates pattern query `q`.
@@ -54,6 +56,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     let camel = super::names::camel_case(&name.to_string());
     let pattern_ty = format_ident!("{}Pattern", camel);
     let slots = slots(q, p);
+    let kept = kept(ctx, q, p, &slots, &camel);
     let (captured, optional): (Vec<TokenStream>, Vec<bool>) = slots
         .iter()
         .map(|slot| match slot {
@@ -71,6 +74,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
         captures_ty: format_ident!("{}Captures", camel),
         inputs: captured.into_iter().zip(q.inputs.clone()).collect(),
         optional,
+        kept,
     };
     let sel = selector_over(ctx, q, g.inputs.clone(), g.optional.clone(), &[]);
     let on_match = g.on_match(&sel.on_current);
@@ -129,7 +133,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     };
     let mut fields = sel.fields;
     fields.insert(0, (nfa.clone(), machine, init));
-    let pattern_items = pattern_items(ctx, q, p, &g.slots, &pattern_ty, &g.captures_ty);
+    let pattern_items = pattern_items(ctx, q, p, &g.slots, &g.kept, &pattern_ty, &g.captures_ty);
     let (items, output_methods) = (sel.items, sel.output_methods);
     Stateful {
         fields,
@@ -283,10 +287,16 @@ impl Gen<'_> {
         let stores: Vec<(usize, TokenStream)> = leaves_of(self.q, self.p, stream)
             .into_iter()
             .filter_map(|(leaf, input, _)| match &self.slots[input] {
-                Slot::Single(f) => Some((
-                    leaf,
-                    quote!(__ef_m.#f = ::core::option::Option::Some(event.clone())),
-                )),
+                Slot::Single(f) => {
+                    let kept = match &self.kept[input] {
+                        Some(k) => k.ctor.clone(),
+                        None => quote!(event.clone()),
+                    };
+                    Some((
+                        leaf,
+                        quote!(__ef_m.#f = ::core::option::Option::Some(#kept)),
+                    ))
+                }
                 Slot::Many(f, ..) => Some((leaf, quote!(__ef_m.#f.push(event.clone())))),
                 Slot::None => None,
             })
@@ -308,6 +318,62 @@ impl Gen<'_> {
             }
         }
     }
+}
+
+/// What the partial matches of chain pattern `p` keep of each captured event: the attributes
+/// `q` reads of it (its columns, HAVING, GROUP BY, aggregates, ORDER BY, WHERE and the
+/// element conditions), when fewer than the whole event. Other patterns keep whole events.
+fn kept(
+    ctx: &Ctx<'_>,
+    q: &QueryPlan,
+    p: &BoundPattern,
+    slots: &[Slot],
+    camel: &str,
+) -> Vec<Option<Projection>> {
+    let chain = is_chain(p);
+    let conditions = p.nodes.iter().filter_map(|n| match n {
+        PatternNode::Stream { filter, .. } | PatternNode::Absent { filter, .. } => filter.as_ref(),
+        _ => None,
+    });
+    let exprs: Vec<&TExpr> = q
+        .columns
+        .iter()
+        .map(|c| &c.expr)
+        .chain(q.having.as_ref())
+        .chain(&q.group_by)
+        .chain(q.aggregates.iter().filter_map(|a| a.arg.as_ref()))
+        .chain(q.output.order_by.iter().map(|(e, _)| e))
+        .chain(q.post_filter.as_ref())
+        .chain(q.filter.as_ref())
+        .chain(conditions)
+        .collect();
+    slots
+        .iter()
+        .enumerate()
+        .map(|(input, slot)| {
+            let (true, Slot::Single(f)) = (chain, slot) else {
+                return None;
+            };
+            let mut read = std::collections::BTreeSet::new();
+            for e in &exprs {
+                e.visit(&mut |x| {
+                    if let ExprKind::Attr { input: i, attr, .. } = x.kind {
+                        if i == input {
+                            read.insert(attr);
+                        }
+                    }
+                });
+            }
+            let read: Vec<usize> = read.into_iter().collect();
+            let stream = q.inputs[input];
+            let doc = format!(
+                " What a partial match of query `{}` keeps of its `{}` event (`{}`).",
+                q.name, ctx.plan.streams[stream].name, f
+            );
+            let ty = format_ident!("{}{}", camel, super::names::camel_case(&f.to_string()));
+            projection(ctx, stream, ty, &doc, &read, false)
+        })
+        .collect()
 }
 
 /// The storage of every input: counted elements keep as many first and last events as the
@@ -431,23 +497,32 @@ fn pattern_items(
     q: &QueryPlan,
     p: &BoundPattern,
     slots: &[Slot],
+    kept: &[Option<Projection>],
     pattern_ty: &Ident,
     captures_ty: &Ident,
 ) -> TokenStream {
     let rt = ctx.rt;
     let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
-    let defs = slots.iter().zip(&q.inputs).filter_map(|(slot, &stream)| {
-        let ty = &ctx.streams[stream].ty;
-        let doc = format!(" Captured `{}` event(s).", ctx.plan.streams[stream].name);
-        match slot {
-            Slot::Single(f) => Some(quote!(#[doc = #doc] pub #f: ::core::option::Option<#ty>)),
-            Slot::Many(f, h, t) => {
-                let (h, t) = (Literal::usize_unsuffixed(*h), Literal::usize_unsuffixed(*t));
-                Some(quote!(#[doc = #doc] pub #f: #rt::pattern::Collect<#ty, #h, #t>))
+    let kept_items = kept.iter().flatten().map(|k| &k.item);
+    let defs = slots
+        .iter()
+        .zip(kept)
+        .zip(&q.inputs)
+        .filter_map(|((slot, kept), &stream)| {
+            let ty = &ctx.streams[stream].ty;
+            let doc = format!(" Captured `{}` event(s).", ctx.plan.streams[stream].name);
+            match slot {
+                Slot::Single(f) => {
+                    let ty = kept.as_ref().map_or_else(|| quote!(#ty), |k| k.ty.clone());
+                    Some(quote!(#[doc = #doc] pub #f: ::core::option::Option<#ty>))
+                }
+                Slot::Many(f, h, t) => {
+                    let (h, t) = (Literal::usize_unsuffixed(*h), Literal::usize_unsuffixed(*t));
+                    Some(quote!(#[doc = #doc] pub #f: #rt::pattern::Collect<#ty, #h, #t>))
+                }
+                Slot::None => None,
             }
-            Slot::None => None,
-        }
-    });
+        });
     let clears: Vec<(Literal, TokenStream)> = p
         .nodes
         .iter()
@@ -488,6 +563,8 @@ fn pattern_items(
     );
     let pdoc = format!(" The pattern of query `{}`.", q.name);
     quote! {
+        #(#kept_items)*
+
         #[doc = #doc]
         #[derive(Clone, Debug, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
         #[serde(crate = #serde_crate)]

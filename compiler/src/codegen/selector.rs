@@ -496,7 +496,14 @@ fn selector_in(
                 q.name
             );
             Some(
-                match projection(ctx, q, format_ident!("{}Last", camel), &doc, &read, false) {
+                match projection(
+                    ctx,
+                    q.input,
+                    format_ident!("{}Last", camel),
+                    &doc,
+                    &read,
+                    false,
+                ) {
                     Some(p) => {
                         items.extend(p.item);
                         let ctor = if moves.is_empty() {
@@ -911,36 +918,37 @@ fn attrs_read<'e>(exprs: impl Iterator<Item = &'e TExpr>, skip: &[usize]) -> Vec
 /// A struct holding some attributes of `q`'s input: what a window keeps of each event, or
 /// what a batch group keeps of its last event. Its fields are named like the input's, so
 /// expressions over the input read it unchanged.
-struct Projection {
+pub(crate) struct Projection {
     /// The struct.
-    item: TokenStream,
+    pub item: TokenStream,
     /// Its type.
-    ty: TokenStream,
+    pub ty: TokenStream,
     /// Builds it from `event` (the input event; `__ef_slot` is the group position).
-    ctor: TokenStream,
+    pub ctor: TokenStream,
     /// Builds it by moving the fields out of an owned `event`.
     ctor_moving: TokenStream,
     /// It has no field (use `()` instead).
     empty: bool,
 }
 
-/// The projection of `q`'s input on `attrs` (plus the group position `__ef_group` when
-/// `slotted`), or `None` when it would be the whole input (use the input's own type).
-fn projection(
+/// The projection of stream `input` (a query's input) on `attrs` (plus the group position
+/// `__ef_group` when `slotted`), or `None` when it would be the whole input (use the input's
+/// own type).
+pub(crate) fn projection(
     ctx: &Ctx<'_>,
-    q: &QueryPlan,
+    input: usize,
     ty: Ident,
     doc: &str,
     attrs: &[usize],
     slotted: bool,
 ) -> Option<Projection> {
     let rt = ctx.rt;
-    let stream = &ctx.plan.streams[q.input];
+    let stream = &ctx.plan.streams[input];
     if !slotted && attrs.len() == stream.attrs.len() {
         return None;
     }
     let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
-    let names = &ctx.streams[q.input];
+    let names = &ctx.streams[input];
     let defs = attrs.iter().map(|&i| {
         let (f, fty) = (
             &names.fields[i],
@@ -1126,7 +1134,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
             );
             projection(
                 ctx,
-                q,
+                q.input,
                 format_ident!("{}Event", camel),
                 &doc,
                 &read,
