@@ -99,8 +99,19 @@ impl<T: TotalOrd, S> PartitionMap<Total<T>, S> {
     {
         match self.map.get_index_of(&Probe(probe)) {
             Some(i) => i,
-            None => self.map.insert_full(Total(probe.to_owned_part()), init()).0,
+            None => self.insert_new(probe, init),
         }
+    }
+
+    /// Appends the key `probe` borrows (not in the map) with the state `init()`, returning
+    /// its slot: out of line, so that [`PartitionMap::slot_of`] inlines into its callers.
+    #[cold]
+    #[inline(never)]
+    fn insert_new<R>(&mut self, probe: &R, init: impl FnOnce() -> S) -> usize
+    where
+        R: KeyPart<Owned = T>,
+    {
+        self.map.insert_full(Total(probe.to_owned_part()), init()).0
     }
 }
 
