@@ -43,22 +43,21 @@ impl<E> LengthWindow<E> {
     /// inlines the caller's callback into each and drops the arms that cannot happen there.
     #[inline]
     pub fn insert(&mut self, ts: i64, event: E, mut out: impl FnMut(WindowEvent<'_, E>)) {
-        if self.events.len() < self.capacity {
+        let at = if self.events.len() < self.capacity {
             self.events.push((ts, event));
-            if let Some((t, e)) = self.events.last() {
-                out(WindowEvent::Current { ts: *t, event: e });
-            }
-            return;
-        }
-        let at = self.oldest;
-        match self.events.get_mut(at) {
-            Some(slot) => {
-                self.oldest = if at + 1 == self.capacity { 0 } else { at + 1 };
-                let (_, old) = mem::replace(slot, (ts, event));
-                out(WindowEvent::Expired { ts, event: &old });
-                out(WindowEvent::Current { ts, event: &slot.1 });
-            }
-            None => Self::pass_through(ts, event, &mut out),
+            self.events.len() - 1
+        } else {
+            let at = self.oldest;
+            let Some(slot) = self.events.get_mut(at) else {
+                return Self::pass_through(ts, event, &mut out);
+            };
+            self.oldest = if at + 1 == self.capacity { 0 } else { at + 1 };
+            let (_, old) = mem::replace(slot, (ts, event));
+            out(WindowEvent::Expired { ts, event: &old });
+            at
+        };
+        if let Some((t, e)) = self.events.get(at) {
+            out(WindowEvent::Current { ts: *t, event: e });
         }
     }
 
