@@ -189,7 +189,7 @@ mod tests {
         );
         // Boxed states serialize as the states themselves.
         let plain: Vec<(Total<Option<i64>>, Vec<i32>)> =
-            m.iter().map(|(k, s)| (k.clone(), s.clone())).collect();
+            m.iter().map(|(k, s)| (*k, s.clone())).collect();
         assert_eq!(
             bincode::serialize(&m).unwrap(),
             bincode::serialize(&plain).unwrap()
