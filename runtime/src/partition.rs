@@ -28,8 +28,9 @@ use crate::aggregate::{FxBuildHasher, KeyPart, Probe, Total, TotalOrd};
 /// One state per partition key, in first-appearance order, addressed by slot number.
 ///
 /// Slots are stable while keys are only added; [`PartitionMap::retain`] (purging idle keys)
-/// renumbers them, so a slot must not be kept across a purge. Serializes as a list of
-/// `(key, state)` pairs.
+/// renumbers them, so a slot must not be kept across a purge. Each state is boxed, so that a
+/// caller holding an active state of its own can trade it for a key's in two pointer moves
+/// ([`PartitionMap::exchange`]). Serializes as a list of `(key, state)` pairs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "K: Serialize + Hash + Eq, S: Serialize",
@@ -37,7 +38,7 @@ use crate::aggregate::{FxBuildHasher, KeyPart, Probe, Total, TotalOrd};
 ))]
 pub struct PartitionMap<K, S> {
     #[serde(with = "crate::aggregate::pairs")]
-    map: IndexMap<K, S, FxBuildHasher>,
+    map: IndexMap<K, Box<S>, FxBuildHasher>,
 }
 
 impl<K, S> Default for PartitionMap<K, S> {
@@ -63,6 +64,16 @@ impl<K: Hash + Eq, S> PartitionMap<K, S> {
         &mut self.map[slot]
     }
 
+    /// Swaps the state in slot `slot` with `active` (a slot [`PartitionMap::slot_of`]
+    /// returned since the last purge): moves two pointers, whatever the states hold.
+    ///
+    /// # Panics
+    /// When `slot` is not a slot of the map: a bug of the caller, never caused by input.
+    #[inline]
+    pub fn exchange(&mut self, slot: usize, active: &mut Box<S>) {
+        std::mem::swap(&mut self.map[slot], active);
+    }
+
     /// The key in slot `slot`, if any.
     pub fn key(&self, slot: usize) -> Option<&K> {
         self.map.get_index(slot).map(|(k, _)| k)
@@ -85,7 +96,7 @@ impl<K: Hash + Eq, S> PartitionMap<K, S> {
 
     /// Keys and states in first-appearance order (the index is the slot).
     pub fn iter(&self) -> impl Iterator<Item = (&K, &S)> {
-        self.map.iter()
+        self.map.iter().map(|(k, s)| (k, &**s))
     }
 }
 
@@ -99,8 +110,21 @@ impl<T: TotalOrd, S> PartitionMap<Total<T>, S> {
     {
         match self.map.get_index_of(&Probe(probe)) {
             Some(i) => i,
-            None => self.map.insert_full(Total(probe.to_owned_part()), init()).0,
+            None => self.insert_new(probe, init),
         }
+    }
+
+    /// Appends the key `probe` borrows (not in the map) with the state `init()`, returning
+    /// its slot: out of line, so that [`PartitionMap::slot_of`] inlines into its callers.
+    #[cold]
+    #[inline(never)]
+    fn insert_new<R>(&mut self, probe: &R, init: impl FnOnce() -> S) -> usize
+    where
+        R: KeyPart<Owned = T>,
+    {
+        self.map
+            .insert_full(Total(probe.to_owned_part()), Box::new(init()))
+            .0
     }
 }
 
@@ -147,6 +171,29 @@ mod tests {
             bincode::deserialize(&bytes).unwrap();
         assert_eq!(back.slot_of(&Some("k7"), Vec::new), 8);
         assert_eq!(back.slot_of(&None::<&str>, Vec::new), 101);
+    }
+
+    #[test]
+    fn exchange_trades_the_active_state_and_keeps_the_layout() {
+        let mut m: PartitionMap<Total<Option<i64>>, Vec<i32>> = PartitionMap::new();
+        let a = m.slot_of(&Some(1i64), || vec![1]);
+        let b = m.slot_of(&Some(2i64), || vec![2]);
+        let mut active = Box::new(Vec::new());
+        m.exchange(b, &mut active);
+        active.push(3);
+        m.exchange(b, &mut active);
+        assert!(active.is_empty());
+        assert_eq!(
+            (m.state(a).clone(), m.state(b).clone()),
+            (vec![1], vec![2, 3])
+        );
+        // Boxed states serialize as the states themselves.
+        let plain: Vec<(Total<Option<i64>>, Vec<i32>)> =
+            m.iter().map(|(k, s)| (*k, s.clone())).collect();
+        assert_eq!(
+            bincode::serialize(&m).unwrap(),
+            bincode::serialize(&plain).unwrap()
+        );
     }
 
     #[test]

@@ -75,6 +75,10 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
     }
+    // Partitions: the inner queries' fields are snapshot records (under their names) but live
+    // in each partition's boxed active state, not in the `App` (see `partition::rebase`).
+    let mut actives = Vec::new();
+    let mut per_key = Vec::new();
     for (index, p) in ctx.plan.partitions.iter().enumerate() {
         let code = super::partition::partition(
             ctx,
@@ -97,6 +101,8 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
         }));
         state_items.push(code.items);
         query_methods.push(code.methods);
+        per_key.push((code.active.0.clone(), code.per_key));
+        actives.push(code.active);
     }
     let tables = super::table::tables(ctx);
     state_fields.extend(tables.fields.into_iter().map(|(n, t, i)| {
@@ -106,8 +112,11 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     state_items.push(tables.items);
     query_methods.push(tables.methods);
     let snapshot_methods = snapshot_methods(ctx, &state_fields, &timers);
-    // Redis tables are fields of the app but not of its snapshots: their rows live in Redis.
+    state_fields.retain(|(n, _, _, _)| !per_key.iter().any(|(_, f)| f.contains(n)));
+    // Redis tables are fields of the app but not of its snapshots: their rows live in Redis;
+    // so are the partitions' active states (their fields are records of their own).
     state_fields.extend(tables.external.into_iter().map(|(n, t, i)| (n, t, i, 0)));
+    state_fields.extend(actives.into_iter().map(|(n, t, i)| (n, t, i, 0)));
     let state_names: Vec<_> = state_fields.iter().map(|(n, _, _, _)| n).collect();
     let state_tys = state_fields.iter().map(|(_, t, _, _)| t);
     let state_inits = state_fields.iter().map(|(_, _, i, _)| i);
@@ -126,6 +135,17 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     } else {
         (quote!(), quote!())
     };
+    let mut methods = quote! {
+        #time_methods
+
+        #snapshot_methods
+        #sends
+        #emits_fns
+        #(#query_methods)*
+    };
+    for (active, fields) in &per_key {
+        methods = super::partition::rebase(methods, active, fields);
+    }
     // `#[allow(dead_code)]` on the struct and its impl: the embedding API (`output()`,
     // `now()`, every `send_*`) is generated whole, and a given user calls only part of it.
     quote! {
@@ -187,12 +207,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
                 #start_triggers
             }
 
-            #time_methods
-
-            #snapshot_methods
-            #sends
-            #emits_fns
-            #(#query_methods)*
+            #methods
         }
 
         #(#state_items)*

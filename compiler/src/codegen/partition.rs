@@ -1,13 +1,15 @@
 //! Partitions: every key gets its own copy of the state of the queries inside.
 //!
-//! The queries inside a partition are generated as usual, with their state as fields of the
-//! `App` (the active slot). The partition keeps, per key, a `Partition<N>State` struct with
-//! the same fields in a `runtime::partition::PartitionMap`; an event of a partitioned stream
-//! looks its key up once, by its borrowed form (a STRING key is cloned only when it is new),
-//! swaps the state in that key's slot into the active fields, runs the inner queries (and,
-//! through inner `#streams`, the queries they feed), and swaps it back by slot. Swapping moves a few
-//! words per field, whatever the state holds; the queries' row buffers, empty between calls,
-//! are shared by all keys and not swapped. Timers of inner queries fire per key the same
+//! The queries inside a partition are generated as usual, as if their state were fields of the
+//! `App` (`self.<field>`); the fields make up a `Partition<N>State` struct instead, and
+//! [`rebase`] re-roots those paths at the App's one boxed active state,
+//! `self.partition_<N>_active.<field>`. The partition keeps, per key, a boxed
+//! `Partition<N>State` in a `runtime::partition::PartitionMap`; an event of a partitioned
+//! stream looks its key up once, by its borrowed form (a STRING key is cloned only when it is
+//! new), exchanges the active box with the key's (two pointer moves, whatever the state
+//! holds), runs the inner queries (and, through inner `#streams`, the queries they feed), and
+//! exchanges them back by slot. The queries' row buffers, empty between calls, are shared by
+//! all keys: they stay fields of the `App`. Timers of inner queries fire per key the same
 //! way; `PURGE AFTER` drops keys idle for longer than the given time.
 
 use super::expr::ExprEnv;
@@ -23,6 +25,11 @@ use quote::{format_ident, quote};
 pub(crate) struct PartitionCode {
     /// App fields: name, type, init.
     pub fields: Vec<(Ident, TokenStream, TokenStream)>,
+    /// The App field holding the active state (name, type, init): not a snapshot record of
+    /// its own (its fields are, under their names, as before partitions boxed them).
+    pub active: (Ident, TokenStream, TokenStream),
+    /// The inner queries' fields that live in the per-key state (see [`rebase`]).
+    pub per_key: Vec<Ident>,
     /// The per-key state struct.
     pub items: TokenStream,
     /// Entry and swap methods.
@@ -50,6 +57,7 @@ pub(crate) fn partition(
     let rt = ctx.rt;
     let map = format_ident!("partition_{}", index);
     let swap = format_ident!("partition_{}_swap", index);
+    let active = format_ident!("partition_{}_active", index);
     let state_ty = format_ident!("Partition{}State", index);
     let key_ty = key_type(ctx, p);
     let per_key: Vec<(Ident, TokenStream, TokenStream)> = inner_fields
@@ -152,15 +160,60 @@ pub(crate) fn partition(
         /// Exchanges the active state of the partition's queries with the state in `slot`.
         #[inline]
         fn #swap(&mut self, slot: usize) {
-            let __ef_state = self.#map.state(slot);
-            #(::core::mem::swap(&mut self.#names, &mut __ef_state.#names);)*
+            self.#map.exchange(slot, &mut self.#active);
         }
     };
     PartitionCode {
         fields,
+        active: (
+            active,
+            quote!(::std::boxed::Box<#state_ty>),
+            quote!(::std::boxed::Box::new(#state_ty::new())),
+        ),
+        per_key: names.into_iter().cloned().collect(),
         items,
         methods,
         timers,
+    }
+}
+
+/// Re-roots the paths `self.<field>` of `tokens` (the App's methods) at the active state
+/// of a partition, `self.<active>.<field>`, for every `field` of `per_key` (the inner
+/// queries' state: field names derived from query names, unique in the App). A method call
+/// `self.<name>(...)` is left alone.
+pub(crate) fn rebase(tokens: TokenStream, active: &Ident, per_key: &[Ident]) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::with_capacity(tokens.len());
+    for (i, tt) in tokens.iter().enumerate() {
+        match tt {
+            TokenTree::Group(g) => {
+                let mut inner = Group::new(g.delimiter(), rebase(g.stream(), active, per_key));
+                inner.set_span(g.span());
+                out.push(TokenTree::Group(inner));
+            }
+            TokenTree::Ident(field)
+                if per_key.contains(field)
+                    && is_self_dot(&tokens[..i])
+                    && !matches!(tokens.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis) =>
+            {
+                out.extend(quote!(#active .));
+                out.push(tt.clone());
+            }
+            _ => out.push(tt.clone()),
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// `true` when `before` ends with `self .` (and the `.` is not part of `..`).
+fn is_self_dot(before: &[proc_macro2::TokenTree]) -> bool {
+    use proc_macro2::{Spacing, TokenTree};
+    match before {
+        [.., TokenTree::Ident(s), TokenTree::Punct(p)] => {
+            s == "self" && p.as_char() == '.' && p.spacing() == Spacing::Alone
+        }
+        _ => false,
     }
 }
 
@@ -282,5 +335,38 @@ fn state_struct(
 
             #next_deadline
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebase_reroots_field_paths_only() {
+        let active = format_ident!("partition_0_active");
+        let fields = [format_ident!("q_window"), format_ident!("q_groups")];
+        let code = quote! {
+            fn f(&mut self) {
+                let w = &mut self.q_window;
+                if let Some(x) = self.q_groups.get(0) { self.q_window(x); }
+                other.q_window;
+                self.q_rows;
+                (self.now, self.started) = (0, true);
+            }
+        };
+        let expected = quote! {
+            fn f(&mut self) {
+                let w = &mut self.partition_0_active.q_window;
+                if let Some(x) = self.partition_0_active.q_groups.get(0) { self.q_window(x); }
+                other.q_window;
+                self.q_rows;
+                (self.now, self.started) = (0, true);
+            }
+        };
+        assert_eq!(
+            rebase(code, &active, &fields).to_string(),
+            expected.to_string()
+        );
     }
 }

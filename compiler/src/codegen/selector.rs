@@ -10,7 +10,7 @@
 use super::expr::ExprEnv;
 use super::query::{method, row};
 use super::stream::value_type;
-use super::window::{insert_call, window_code};
+use super::window::{insert_call, on_arrival_window_code, window_code};
 use super::{mentions, Ctx};
 use crate::plan::QueryPlan;
 use crate::sema::ir::{AggCall, AggFunc, ExprKind, QueryKind, TExpr};
@@ -1149,10 +1149,10 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         (Some(p), _) => (p.ty.clone(), p.ctor.clone()),
         (None, _) => (input_ty.clone(), quote!(event.clone())),
     };
-    let wcode = q
-        .window
-        .as_ref()
-        .map(|w| window_code(&env, w, &window_event_ty, q.events != OutputEvents::Current));
+    let wcode = q.window.as_ref().map(|w| match mode {
+        Mode::OnArrival => on_arrival_window_code(&env, w),
+        _ => window_code(&env, w, &window_event_ty, q.events != OutputEvents::Current),
+    });
     let window_field = format_ident!("{}_window", name);
     let SelectorCode {
         mut fields,

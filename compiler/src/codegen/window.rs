@@ -28,6 +28,25 @@ pub(crate) fn is_batch(w: &BoundWindow) -> bool {
     )
 }
 
+/// The window of a query that aggregates each event as it arrives (selector mode
+/// `OnArrival`: it keeps `()` per event and reads nothing back): a time batch only counts its
+/// events (`BatchCount`), so a close costs nothing per event; other windows as usual.
+pub(crate) fn on_arrival_window_code(env: &ExprEnv<'_>, w: &BoundWindow) -> WindowCode {
+    if w.name != "timeBatch" {
+        return window_code(env, w, &quote!(()), false);
+    }
+    let rt = env.ctx.rt;
+    let wr = quote!(#rt::window);
+    let duration = w.params.first().copied().unwrap_or(0);
+    let start = w.params.get(1).map(|v| quote!(.with_start(#v)));
+    let ty = quote!(#wr::TimeBatchWindow<(), #wr::BatchCount>);
+    WindowCode {
+        init: quote!(<#ty>::with_store(#duration) #start),
+        ty,
+        timed: true,
+    }
+}
+
 /// The key type and value of attribute arguments used as a window key.
 fn key(env: &ExprEnv<'_>, attrs: &[TExpr]) -> (TokenStream, TokenStream) {
     let rt = env.ctx.rt;

@@ -258,12 +258,22 @@ impl<T: TotalOrd, S> GroupMap<Total<T>, S> {
     {
         match self.map.get_index_of(&Probe(probe)) {
             Some(i) => i,
-            None => {
-                self.map
-                    .insert_full(Total(probe.to_owned_part()), S::default())
-                    .0
-            }
+            None => self.insert_new(probe),
         }
+    }
+
+    /// Appends the group `probe` borrows (not in the map), returning its position: out of
+    /// line, so that [`GroupMap::slot_of`] is small enough to inline into every caller.
+    #[cold]
+    #[inline(never)]
+    fn insert_new<R>(&mut self, probe: &R) -> usize
+    where
+        R: KeyPart<Owned = T>,
+        S: Default,
+    {
+        self.map
+            .insert_full(Total(probe.to_owned_part()), S::default())
+            .0
     }
 
     /// The state of the group at position `slot` (from [`GroupMap::slot_of`]).

@@ -101,8 +101,16 @@ macro_rules! total_ord_float {
         impl TotalOrd for $t {
             #[inline]
             fn cmp_total(&self, other: &Self) -> Ordering {
-                let canon = |x: $t| if x.is_nan() { <$t>::NAN } else { x };
-                canon(*self).total_cmp(&canon(*other))
+                // Numbers that differ compare as usual (one compare, the common case); equal
+                // ones (`-0.0` against `0.0`) and NaNs take the total order.
+                match self.partial_cmp(other) {
+                    Some(Ordering::Less) => Ordering::Less,
+                    Some(Ordering::Greater) => Ordering::Greater,
+                    _ => {
+                        let canon = |x: $t| if x.is_nan() { <$t>::NAN } else { x };
+                        canon(*self).total_cmp(&canon(*other))
+                    }
+                }
             }
             #[inline]
             fn hash_total<H: Hasher>(&self, state: &mut H) {
@@ -236,6 +244,21 @@ mod tests {
         assert_eq!(Total(f64::NAN), Total(-f64::NAN));
         let set: HashSet<Total<f64>> = [Total(f64::NAN), Total(-f64::NAN)].into_iter().collect();
         assert_eq!(set.len(), 1);
+    }
+
+    proptest::proptest! {
+        /// The fast path agrees with the total order on every bit pattern.
+        #[test]
+        fn float_order_is_total_cmp_of_canonical_nans(a in proptest::num::f64::ANY, b in proptest::num::f64::ANY, x in proptest::num::f32::ANY) {
+            let canon = |x: f64| if x.is_nan() { f64::NAN } else { x };
+            let canon32 = |x: f32| if x.is_nan() { f32::NAN } else { x };
+            for (p, q) in [(a, b), (a, a), (b, a), (a, -a), (a, 0.0), (-0.0, a)] {
+                proptest::prop_assert_eq!(p.cmp_total(&q), canon(p).total_cmp(&canon(q)));
+            }
+            for (p, q) in [(x, 0.0f32), (x, -0.0), (x, f32::NAN), (x, x)] {
+                proptest::prop_assert_eq!(p.cmp_total(&q), canon32(p).total_cmp(&canon32(q)));
+            }
+        }
     }
 
     #[test]

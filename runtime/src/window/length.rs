@@ -1,8 +1,9 @@
 //! `WINDOW('length', n)`.
 
-use std::collections::VecDeque;
+use std::mem;
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Insert, Window, WindowEvent};
 
@@ -12,10 +13,18 @@ use super::{Insert, Window, WindowEvent};
 /// emitted as current; once full, an arrival first expires the oldest event — emitted as
 /// expired, stamped with the arrival's timestamp — then is emitted as current. Nothing
 /// happens on time. `n = 0` passes every event through as current then expired at once.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+///
+/// The events are a ring in one allocation: once full, an arrival takes the place of the
+/// oldest event (one slot written, no length to update, no wrap-around of both ends).
+/// Serializes as `{ capacity, events }` with the events oldest first (as when the window was a
+/// `VecDeque`, so snapshots of earlier builds restore).
+#[derive(Clone, Debug)]
 pub struct LengthWindow<E> {
     capacity: usize,
-    events: VecDeque<(i64, E)>,
+    /// The events; in arrival order while filling, then a ring whose oldest is at `oldest`.
+    events: Vec<(i64, E)>,
+    /// Position of the oldest event once full (0 while filling).
+    oldest: usize,
 }
 
 impl<E> LengthWindow<E> {
@@ -23,7 +32,8 @@ impl<E> LengthWindow<E> {
     pub fn new(n: usize) -> Self {
         LengthWindow {
             capacity: n,
-            events: VecDeque::with_capacity(n.min(1 << 16)),
+            events: Vec::with_capacity(n.min(1 << 16)),
+            oldest: 0,
         }
     }
 
@@ -33,16 +43,20 @@ impl<E> LengthWindow<E> {
     /// inlines the caller's callback into each and drops the arms that cannot happen there.
     #[inline]
     pub fn insert(&mut self, ts: i64, event: E, mut out: impl FnMut(WindowEvent<'_, E>)) {
-        if self.capacity == 0 {
-            return Self::pass_through(ts, event, &mut out);
-        }
-        if self.events.len() == self.capacity {
-            if let Some((_, old)) = self.events.pop_front() {
-                out(WindowEvent::Expired { ts, event: &old });
-            }
-        }
-        self.events.push_back((ts, event));
-        if let Some((t, e)) = self.events.back() {
+        let at = if self.events.len() < self.capacity {
+            self.events.push((ts, event));
+            self.events.len() - 1
+        } else {
+            let at = self.oldest;
+            let Some(slot) = self.events.get_mut(at) else {
+                return Self::pass_through(ts, event, &mut out);
+            };
+            self.oldest = if at + 1 == self.capacity { 0 } else { at + 1 };
+            let (_, old) = mem::replace(slot, (ts, event));
+            out(WindowEvent::Expired { ts, event: &old });
+            at
+        };
+        if let Some((t, e)) = self.events.get(at) {
             out(WindowEvent::Current { ts: *t, event: e });
         }
     }
@@ -53,6 +67,51 @@ impl<E> LengthWindow<E> {
     fn pass_through(ts: i64, event: E, out: &mut impl FnMut(WindowEvent<'_, E>)) {
         out(WindowEvent::Current { ts, event: &event });
         out(WindowEvent::Expired { ts, event: &event });
+    }
+
+    /// The events oldest first.
+    fn ordered(&self) -> impl Iterator<Item = &(i64, E)> {
+        let (newer, older) = self.events.split_at(self.oldest.min(self.events.len()));
+        older.iter().chain(newer)
+    }
+}
+
+impl<E: Serialize> Serialize for LengthWindow<E> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The events oldest first, as a sequence.
+        struct Ordered<'a, E>(&'a LengthWindow<E>);
+        impl<E: Serialize> Serialize for Ordered<'_, E> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.ordered())
+            }
+        }
+        let mut s = serializer.serialize_struct("LengthWindow", 2)?;
+        s.serialize_field("capacity", &self.capacity)?;
+        s.serialize_field("events", &Ordered(self))?;
+        s.end()
+    }
+}
+
+impl<'de, E: Deserialize<'de>> Deserialize<'de> for LengthWindow<E> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The serialized form: the events oldest first.
+        #[derive(Deserialize)]
+        #[serde(rename = "LengthWindow")]
+        struct Stored<E> {
+            capacity: usize,
+            events: Vec<(i64, E)>,
+        }
+        let Stored { capacity, events } = Stored::deserialize(deserializer)?;
+        if events.len() > capacity {
+            return Err(serde::de::Error::custom(
+                "length window holds more events than its capacity",
+            ));
+        }
+        Ok(LengthWindow {
+            capacity,
+            events,
+            oldest: 0,
+        })
     }
 }
 
@@ -69,7 +128,7 @@ impl<E> Window<E> for LengthWindow<E> {
     where
         E: 'a,
     {
-        self.events.iter().map(|(t, e)| (*t, e))
+        self.ordered().map(|(t, e)| (*t, e))
     }
 
     fn len(&self) -> usize {
@@ -105,6 +164,52 @@ mod tests {
         );
         assert_eq!(w.iter().collect::<Vec<_>>(), vec![(5, &'b'), (7, &'c')]);
         assert!(!w.is_batch() && w.next_deadline().is_none());
+    }
+
+    /// The layout of the window before it became a ring: snapshots must not change.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Deque {
+        capacity: usize,
+        events: std::collections::VecDeque<(i64, char)>,
+    }
+
+    #[test]
+    fn serializes_oldest_first_as_before_the_ring() {
+        let mut w = LengthWindow::new(3);
+        for (ts, v) in [(1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e')] {
+            w.insert(ts, v, |_| {});
+        }
+        let deque = Deque {
+            capacity: 3,
+            events: [(3, 'c'), (4, 'd'), (5, 'e')].into(),
+        };
+        let bytes = bincode::serialize(&w).unwrap();
+        assert_eq!(bytes, bincode::serialize(&deque).unwrap());
+        assert_eq!(
+            serde_json::to_string(&w).unwrap(),
+            serde_json::to_string(&deque).unwrap()
+        );
+        let mut back: LengthWindow<char> = bincode::deserialize(&bytes).unwrap();
+        let mut log = Vec::new();
+        back.insert(6, 'f', rec(&mut log));
+        assert_eq!(log, vec![Rec::Exp(6, 'c'), Rec::Cur(6, 'f')]);
+        let held: Vec<_> = back.iter().collect();
+        assert_eq!(held, vec![(4, &'d'), (5, &'e'), (6, &'f')]);
+        let over = Deque {
+            capacity: 1,
+            events: [(1, 'a'), (2, 'b')].into(),
+        };
+        let bad = bincode::serialize(&over).unwrap();
+        assert!(bincode::deserialize::<LengthWindow<char>>(&bad).is_err());
+    }
+
+    #[test]
+    fn zero_length_passes_through() {
+        let mut w = LengthWindow::new(0);
+        let mut log = Vec::new();
+        w.insert(1, 'a', rec(&mut log));
+        assert_eq!(log, vec![Rec::Cur(1, 'a'), Rec::Exp(1, 'a')]);
+        assert_eq!(w.len(), 0);
     }
 
     proptest! {

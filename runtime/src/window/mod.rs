@@ -72,6 +72,7 @@ mod unique;
 #[cfg(test)]
 pub(crate) mod testkit;
 
+pub use batch::{BatchBuffer, BatchCount, BatchStore};
 pub use cron::CronWindow;
 pub use cron_schedule::{CronError, CronSchedule};
 pub use delay::DelayWindow;

@@ -1,8 +1,10 @@
 //! `WINDOW('timeBatch', d [, start])`, also `WINDOW TUMBLING(d)`.
 
+use std::marker::PhantomData;
+
 use serde::{Deserialize, Serialize};
 
-use super::batch::BatchBuffer;
+use super::batch::{BatchBuffer, BatchStore};
 use super::{next_grid_point, Insert, Window, WindowEvent};
 
 /// `timeBatch(d [, start])` / `tumbling(d [, start])`: tumbling windows of `d` ms.
@@ -15,25 +17,39 @@ use super::{next_grid_point, Insert, Window, WindowEvent};
 /// expired (stamped `b + d`), then `Reset`, the batch's events as current, `Flush`. A batch
 /// without events emits nothing of its own, but the batch before it still expires then, as
 /// in Siddhi (only when expired events are kept). After idle periods the grid continues.
+///
+/// `B` keeps the batches: their events ([`BatchBuffer`]), or only their count
+/// ([`super::BatchCount`]: closes emit `Reset` and `Flush` alone, for queries that aggregate
+/// on arrival).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TimeBatchWindow<E> {
+pub struct TimeBatchWindow<E, B = BatchBuffer<E>> {
     duration: i64,
     start: Option<i64>,
     next_close: Option<i64>,
-    batch: BatchBuffer<E>,
+    batch: B,
+    #[serde(skip)]
+    events: PhantomData<fn(E)>,
 }
 
 /// `WINDOW TUMBLING(d)`: the same window as [`TimeBatchWindow`].
 pub type TumblingWindow<E> = TimeBatchWindow<E>;
 
 impl<E> TimeBatchWindow<E> {
-    /// Batches of `duration_ms` (at least 1), aligned on the first event.
+    /// Batches of `duration_ms` (at least 1), aligned on the first event, keeping their events.
     pub fn new(duration_ms: i64) -> Self {
+        Self::with_store(duration_ms)
+    }
+}
+
+impl<E, B: BatchStore<E>> TimeBatchWindow<E, B> {
+    /// Batches of `duration_ms` (at least 1), aligned on the first event, kept by a `B`.
+    pub fn with_store(duration_ms: i64) -> Self {
         TimeBatchWindow {
             duration: duration_ms.max(1),
             start: None,
             next_close: None,
-            batch: BatchBuffer::new(),
+            batch: B::default(),
+            events: PhantomData,
         }
     }
 
@@ -59,7 +75,7 @@ impl<E> TimeBatchWindow<E> {
             let origin = self.start.unwrap_or(ts);
             self.next_close = Some(next_grid_point(origin, self.duration, ts));
         }
-        self.batch.current.push((ts, event));
+        self.batch.push(ts, event);
     }
 
     /// Closes every batch due at or before `now`; checking that none is due costs a compare
@@ -86,7 +102,7 @@ impl<E> TimeBatchWindow<E> {
     }
 }
 
-impl<E> Window<E> for TimeBatchWindow<E> {
+impl<E, B: BatchStore<E>> Window<E> for TimeBatchWindow<E, B> {
     const IS_BATCH: bool = true;
 
     #[inline]
@@ -103,15 +119,15 @@ impl<E> Window<E> for TimeBatchWindow<E> {
     where
         E: 'a,
     {
-        self.batch.previous.iter().map(|(t, e)| (*t, e))
+        self.batch.previous().iter().map(|(t, e)| (*t, e))
     }
 
     fn len(&self) -> usize {
-        self.batch.previous.len()
+        self.batch.previous().len()
     }
 }
 
-impl<E> Insert<E> for TimeBatchWindow<E> {
+impl<E, B: BatchStore<E>> Insert<E> for TimeBatchWindow<E, B> {
     #[inline]
     fn insert(&mut self, ts: i64, event: E, out: impl FnMut(WindowEvent<'_, E>)) {
         TimeBatchWindow::insert(self, ts, event, out)
@@ -269,6 +285,52 @@ mod tests {
                 }
                 prev = Some(evs.iter().map(|e| e.1).collect());
             }
+        }
+
+        /// A counting store closes the same batches at the same times as the event buffer
+        /// (without expired events), emitting only their `Reset` and `Flush`; its state
+        /// survives snapshot/restore.
+        #[test]
+        fn counting_store_closes_like_the_buffer(
+            ts in timestamps(2000, 60, 1000),
+            d in 1i64..500,
+            start in proptest::option::of(-1000i64..1000),
+            advance_every in 1usize..30,
+        ) {
+            let steps: Vec<(i64, usize, bool)> =
+                ts.iter().enumerate().map(|(i, t)| (*t, i, i % advance_every == 0)).collect();
+            let apply = |w: &mut TimeBatchWindow<usize, crate::window::BatchCount>,
+                         (t, i, adv): &(i64, usize, bool),
+                         log: &mut Vec<Rec<usize>>| {
+                if *adv {
+                    w.advance(*t, rec(log));
+                }
+                w.insert(*t, *i, rec(log))
+            };
+            let counted = check_restore(
+                || {
+                    let w = TimeBatchWindow::<usize, crate::window::BatchCount>::with_store(d);
+                    match start { Some(s) => w.with_start(s), None => w }
+                },
+                &steps,
+                apply,
+                |w, log| w.advance(i64::MAX / 2, rec(log)),
+            );
+            let mut buffered = Vec::new();
+            let mut w = TimeBatchWindow::new(d).with_expired(false);
+            if let Some(s) = start {
+                w = w.with_start(s);
+            }
+            for (t, i, adv) in &steps {
+                if *adv {
+                    w.advance(*t, rec(&mut buffered));
+                }
+                w.insert(*t, *i, rec(&mut buffered));
+            }
+            w.advance(i64::MAX / 2, rec(&mut buffered));
+            buffered.retain(|r| !matches!(r, Rec::Cur(..)));
+            prop_assert_eq!(counted, buffered);
+            prop_assert!(w.next_deadline().is_none());
         }
     }
 }
