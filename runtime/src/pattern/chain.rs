@@ -84,8 +84,12 @@ fn leaves(nodes: &[Node], node: usize, out: &mut Vec<(usize, bool)>) -> bool {
     }
 }
 
-/// The partial matches of a chain pattern `P` (see the [module docs](self)). Same methods
-/// as an [`Nfa`](super::Nfa).
+/// The partial matches of a chain pattern `P`: `EVERY e1=S1[f1] -> e2=S2[f2] -> ... ->
+/// en=Sn[fn] [WITHIN d]`, a `PATTERN` of elements of one event each. Each partial match is
+/// the step it waits at and its captures, in creation order; an event is offered to those
+/// waiting at a step of its stream (a completed match emitted at once), then starts a new
+/// partial match when the first element takes it; a timer drops the oldest past `WITHIN`.
+/// Same methods and matches as an [`Nfa`](super::Nfa) over the same program.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "P::Captures: Serialize",
