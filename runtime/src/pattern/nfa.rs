@@ -155,12 +155,6 @@ pub struct Nfa<P: Pattern, const N: usize> {
     /// timer).
     #[serde(skip)]
     listens: Vec<u64>,
-    /// For a `PATTERN`, per stream bit, a position before which no partial match listens
-    /// to it (exact after an event of the stream, lowered as partial matches start
-    /// listening), so an event skips the older partial matches that wait for others. Empty
-    /// until first needed.
-    #[serde(skip)]
-    first: Vec<usize>,
     /// Holes in `instances` since it was last compacted (not state).
     #[serde(skip)]
     holes: usize,
@@ -219,7 +213,6 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
             finished: false,
             deadline: None,
             listens: Vec::new(),
-            first: Vec::new(),
             holes: 0,
             scratch: Scratch::default(),
             marker: PhantomData,
@@ -277,52 +270,36 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
         if !run.program.sequence {
             // A `PATTERN`: a partial match not listening to the stream is left as it is
             // (state and timers), so only the listening ones are visited.
-            if self.listens.len() != self.instances.len() || self.first.is_empty() {
+            if self.listens.len() != self.instances.len() {
                 self.listens = listening(&self.instances);
-                self.first = firsts(&self.listens);
             }
             run.due = self.deadline;
-            let sb = (stream % 64) as usize;
-            let from = self.first[sb].min(self.instances.len());
-            let mut still = usize::MAX;
-            let slots = self.instances[from..].iter_mut();
-            for (i, (slot, listens)) in (from..).zip(slots.zip(&mut self.listens[from..])) {
+            for (slot, listens) in self.instances.iter_mut().zip(self.listens.iter_mut()) {
                 if *listens & bit == 0 {
                     continue;
                 }
                 let Some(inst) = slot else { continue };
                 if run.rejects(inst, &mut ev) {
                     // Unchanged: its state, what it listens to and its timers stay.
-                    still = still.min(i);
                     continue;
                 }
                 let outcome = run.step(inst, &mut ev);
                 if run.conclude(inst, outcome, ts, &mut emit) {
-                    let now = inst.waits.streams;
-                    lower(&mut self.first, now & !*listens, i);
-                    *listens = now;
-                    if now & bit != 0 {
-                        still = still.min(i);
-                    }
+                    *listens = inst.waits.streams;
                 } else {
                     *slot = None;
                     *listens = 0;
                     self.holes += 1;
                 }
             }
-            self.first[sb] = still;
             if self.holes * 2 > self.instances.len() {
                 self.instances.retain(Option::is_some);
                 self.listens = listening(&self.instances);
-                self.first = firsts(&self.listens);
                 self.holes = 0;
             }
             run.finish(&mut self.instances, &mut self.deadline, ts);
-            for inst in &self.instances[self.listens.len()..] {
-                let mask = inst.as_ref().map_or(0, |i| i.waits.streams);
-                lower(&mut self.first, mask, self.listens.len());
-                self.listens.push(mask);
-            }
+            self.listens
+                .extend(listening(&self.instances[self.listens.len()..]));
             return;
         }
         self.holes = sweep(&mut self.instances, |inst| {
@@ -374,7 +351,6 @@ impl<P: Pattern, const N: usize> Nfa<P, N> {
         run.finish(&mut self.instances, &mut self.deadline, t);
         // What the partial matches listen to may have changed.
         self.listens = listening(&self.instances);
-        self.first = firsts(&self.listens);
     }
 }
 
@@ -395,25 +371,6 @@ fn fast_paths() -> bool {
 #[cfg(test)]
 fn fast_paths() -> bool {
     !REFERENCE_ONLY.with(std::cell::Cell::get)
-}
-
-/// Per stream bit, the first position in `listens` listening to it (`usize::MAX`: none).
-fn firsts(listens: &[u64]) -> Vec<usize> {
-    let mut first = vec![usize::MAX; 64];
-    for (i, &mask) in listens.iter().enumerate().rev() {
-        lower(&mut first, mask, i);
-    }
-    first
-}
-
-/// Notes that position `i` listens to the streams of `bits`.
-#[inline]
-fn lower(first: &mut [usize], mut bits: u64, i: usize) {
-    while bits != 0 {
-        let b = bits.trailing_zeros() as usize;
-        first[b] = first[b].min(i);
-        bits &= bits - 1;
-    }
 }
 
 /// What each entry of `instances` listens to (`Waits::streams`; 0 for a hole).
