@@ -424,13 +424,26 @@ impl Join<'_> {
         quote!(#window #index #other #others #state #pendings)
     }
 
+    /// What an emission of `side`'s window runs for a current event, an expired one and a
+    /// batch reset: the probes of the other side with the selector's row code, or nothing
+    /// for a side that does not trigger.
+    fn side_rows(&self, side: usize) -> (TokenStream, TokenStream, TokenStream) {
+        if !self.join.sides[side].triggers {
+            return (quote!(), quote!(), quote!());
+        }
+        (
+            self.probe(side, &self.sel.on_current),
+            self.probe(side, &self.sel.on_expired),
+            self.sel.on_reset.clone(),
+        )
+    }
+
     /// The window callback of `side`: keeps the index, probes the other side.
     fn callback(&self, side: usize) -> TokenStream {
         if self.stored(side) {
             return self.stored_callback(side, false);
         }
         let rt = self.ctx.rt;
-        let s = &self.join.sides[side];
         let key = self.key_binding(side);
         let (add, remove) = if self.indexed(side) {
             (
@@ -448,15 +461,7 @@ impl Join<'_> {
         } else {
             (quote!(), quote!())
         };
-        let (on_current, on_expired, on_reset) = if s.triggers {
-            (
-                self.probe(side, &self.sel.on_current),
-                self.probe(side, &self.sel.on_expired),
-                self.sel.on_reset.clone(),
-            )
-        } else {
-            (quote!(), quote!(), quote!())
-        };
+        let (on_current, on_expired, on_reset) = self.side_rows(side);
         let wr = quote!(#rt::window::WindowEvent);
         let keyed = |body: TokenStream| {
             let key = mentions(&body, "__ef_key").then(|| key.clone());
@@ -476,16 +481,7 @@ impl Join<'_> {
     /// handle is `__ef_handle`), an expired one's taken out of it.
     fn stored_callback(&self, side: usize, arriving: bool) -> TokenStream {
         let rt = self.ctx.rt;
-        let s = &self.join.sides[side];
-        let (on_current, on_expired, on_reset) = if s.triggers {
-            (
-                self.probe(side, &self.sel.on_current),
-                self.probe(side, &self.sel.on_expired),
-                self.sel.on_reset.clone(),
-            )
-        } else {
-            (quote!(), quote!(), quote!())
-        };
+        let (on_current, on_expired, on_reset) = self.side_rows(side);
         let wr = quote!(#rt::window::WindowEvent);
         let key = |body: &TokenStream| {
             mentions(body, "__ef_key").then(|| quote!(let __ef_key = __ef_handle.key();))

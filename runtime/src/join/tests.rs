@@ -275,7 +275,7 @@ fn check_store<W: Window<Ev>, H: Window<JoinHandle>>(
     mut window: W,
     mut handles: H,
     steps: &[(i64, Ev)],
-    insert: impl Fn(&mut W, i64, Ev, &mut Vec<(bool, Ev)>),
+    insert: impl Fn(&mut W, i64, Ev, &mut dyn FnMut(WindowEvent<'_, Ev>)),
     insert_handle: impl Fn(&mut H, i64, JoinHandle, &mut dyn FnMut(WindowEvent<'_, JoinHandle>)),
 ) -> Result<(), TestCaseError> {
     let mut store: JoinStore<Ev> = JoinStore::new();
@@ -289,7 +289,7 @@ fn check_store<W: Window<Ev>, H: Window<JoinHandle>>(
             _ => {}
         };
         window.advance(ts, &mut naive);
-        insert(&mut window, ts, ev, &mut want);
+        insert(&mut window, ts, ev, &mut naive);
         handles.advance(ts, &mut through(&mut store, &mut got));
         let handle = store.add(key, ts, ev);
         insert_handle(&mut handles, ts, handle, &mut through(&mut store, &mut got));
@@ -316,22 +316,14 @@ proptest! {
             LengthWindow::new(n),
             LengthWindow::new(n),
             &steps,
-            |w, t, e, out| w.insert(t, e, |x| if let WindowEvent::Current { event, .. } = x {
-                out.push((true, *event))
-            } else if let WindowEvent::Expired { event, .. } = x {
-                out.push((false, *event))
-            }),
+            |w, t, e, f| w.insert(t, e, f),
             |w, t, h, f| w.insert(t, h, f),
         )?;
         check_store(
             TimeWindow::new(d),
             TimeWindow::new(d),
             &steps,
-            |w, t, e, out| w.insert(t, e, |x| if let WindowEvent::Current { event, .. } = x {
-                out.push((true, *event))
-            } else if let WindowEvent::Expired { event, .. } = x {
-                out.push((false, *event))
-            }),
+            |w, t, e, f| w.insert(t, e, f),
             |w, t, h, f| w.insert(t, h, f),
         )?;
     }
