@@ -650,17 +650,13 @@ impl Join<'_> {
             Contents::Table(_) => {
                 let env = self.env_for(side, quote!(event));
                 // ON fixes the primary key: one probe finds the only row that can match.
-                let pred = match &row_filter {
-                    Some(f) => quote!(#f && #on),
-                    None => on.clone(),
-                };
                 let unique = unique_row(
                     &env,
                     self.q.inputs[other],
                     self.join.steps[0].on.as_ref(),
                     other,
                     &quote!(__ef_other),
-                    (&quote!(__ef_c), pred),
+                    (&quote!(__ef_c), on.clone(), row_filter.clone()),
                 );
                 if let Some(found) = unique {
                     return quote!({

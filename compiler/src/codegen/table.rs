@@ -186,15 +186,16 @@ fn lookup(
 }
 
 /// For a condition `cond` that fixes the primary key of in-memory `table`: the one row of
-/// it (held by `container`, a `&Table`) satisfying `pred` (which reads the row as `param`),
-/// as an `Option<&Row>`, found in one probe; `None` for other conditions and Redis tables.
+/// it (held by `container`, a `&Table`) satisfying `cond` (as `on`, reading the row as
+/// `param`) and `filter` (the row's own filter, if any), as an `Option<&Row>`, found in one
+/// probe; `None` for other conditions and Redis tables.
 pub(crate) fn unique_row(
     env: &ExprEnv<'_>,
     table: usize,
     cond: Option<&TExpr>,
     row: usize,
     container: &TokenStream,
-    (param, pred): (&TokenStream, TokenStream),
+    (param, on, filter): (&TokenStream, TokenStream, Option<TokenStream>),
 ) -> Option<TokenStream> {
     let ctx = env.ctx;
     if redis(ctx, table).is_some() {
@@ -203,7 +204,22 @@ pub(crate) fn unique_row(
     let Lookup::Primary(values) = table_lookup(keys(ctx, table), cond, row) else {
         return None;
     };
+    if cond.is_some_and(|c| conjuncts(c).len() == values.len()) {
+        // The condition is the key equality alone: a probe by a short key reads no row.
+        let rt = ctx.rt;
+        let parts = borrowed_key_values(env, &values);
+        let filter = filter.map(|f| quote!(.filter(|&#param| #f)));
+        return Some(quote! {
+            #rt::table::probe(&(#(#parts,)*))
+                .and_then(|__ef_key| #container.get_by_key(__ef_key, |#param| #on))
+                #filter
+        });
+    }
     let hash = borrowed_key_hash(env, &values);
+    let pred = match filter {
+        Some(f) => quote!(#f && #on),
+        None => on,
+    };
     Some(quote!(#container.get_by_hash(#hash, |#param| #pred)))
 }
 
@@ -211,8 +227,16 @@ pub(crate) fn unique_row(
 /// takes it: the hash of the borrowed values, so the key is never built (nothing cloned).
 fn borrowed_key_hash(env: &ExprEnv<'_>, values: &[TExpr]) -> TokenStream {
     let rt = env.ctx.rt;
-    let parts = values.iter().map(|v| normalized(env.gen(v), v.ty));
-    quote!(#rt::join::key_hash(&(#(#parts,)*)))
+    let parts = borrowed_key_values(env, values);
+    quote!(#rt::table::key_hash(&(#(#parts,)*)))
+}
+
+/// The borrowed values `values` (computed in `env`) of a key, floats normalized.
+fn borrowed_key_values(env: &ExprEnv<'_>, values: &[TExpr]) -> Vec<TokenStream> {
+    values
+        .iter()
+        .map(|v| normalized(env.gen(v), v.ty))
+        .collect()
 }
 
 /// The type of a row id of `table` (`RowId`, or `RedisKey` for a Redis table).
@@ -265,7 +289,7 @@ pub(crate) fn in_table(env: &ExprEnv<'_>, table: &str, row: usize, cond: &TExpr)
         Some(cond),
         row,
         &container,
-        (&quote!(__ef_row), pred.clone()),
+        (&quote!(__ef_row), pred.clone(), None),
     ) {
         Some(found) => quote!(#found.is_some()),
         None => {
@@ -531,11 +555,11 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
             } else if by_primary_key(keys(ctx, t), cond) {
                 let hash = own_key_hash(ctx, t, &keys(ctx, t).primary_key);
                 quote! {
-                    let __ef_hash = {
+                    let __ef_key = {
                         let __ef_row = #rt::table::RowArg::row(&__ef_arg);
                         #hash
                     };
-                    if self.#f.replace_or_insert(__ef_arg, __ef_hash).is_err() {
+                    if self.#f.replace_or_insert(__ef_arg, __ef_key).is_err() {
                         #rt::table::report_duplicate(#name);
                     }
                 }
@@ -602,47 +626,23 @@ fn by_primary_key(keys: &TableKeys, cond: &TExpr) -> bool {
             .all(|(v, col)| matches!(v.kind, ExprKind::Attr { input: 0, attr, .. } if attr == *col))
 }
 
-/// The hash of the primary key of `__ef_row` (a `&Row` of table `t`, key columns `cols`),
-/// as `Table::find_by_hash` takes it, or `None` when a key column is NULL or NaN (a key
-/// that equals no other).
+/// The `table::probe` of the primary key of `__ef_row` (a `&Row`
+/// of table `t`, key columns `cols`): its hash, or `None` when a key column is NULL or NaN
+/// (a key that equals no other).
 fn own_key_hash(ctx: &Ctx<'_>, t: usize, cols: &[usize]) -> TokenStream {
     let rt = ctx.rt;
-    let mut comparable = Vec::new();
-    let parts = cols
-        .iter()
-        .map(|&c| {
-            let a = &ctx.plan.streams[t].attrs[c];
-            let f = &ctx.streams[t].fields[c];
-            let float = matches!(a.ty, Type::Float | Type::Double);
-            match (a.nullable, float) {
-                (true, true) => {
-                    comparable.push(quote!(__ef_row.#f.is_some_and(|__ef_v| !__ef_v.is_nan())))
-                }
-                (true, false) => comparable.push(quote!(__ef_row.#f.is_some())),
-                (false, true) => comparable.push(quote!(!__ef_row.#f.is_nan())),
-                (false, false) => {}
-            }
-            let v = match (a.nullable, a.ty == Type::String) {
-                (true, true) => quote!(__ef_row.#f.as_ref()),
-                (true, false) => quote!(__ef_row.#f),
-                (false, true) => quote!(::core::option::Option::Some(&__ef_row.#f)),
-                (false, false) => quote!(::core::option::Option::Some(__ef_row.#f)),
-            };
-            normalized(v, a.ty)
-        })
-        .collect::<Vec<_>>();
-    let hash = quote!(#rt::join::key_hash(&(#(#parts,)*)));
-    if comparable.is_empty() {
-        quote!(::core::option::Option::Some(#hash))
-    } else {
-        quote! {
-            if #(#comparable)&&* {
-                ::core::option::Option::Some(#hash)
-            } else {
-                ::core::option::Option::None
-            }
-        }
-    }
+    let parts = cols.iter().map(|&c| {
+        let a = &ctx.plan.streams[t].attrs[c];
+        let f = &ctx.streams[t].fields[c];
+        let v = match (a.nullable, a.ty == Type::String) {
+            (true, true) => quote!(__ef_row.#f.as_ref()),
+            (true, false) => quote!(__ef_row.#f),
+            (false, true) => quote!(::core::option::Option::Some(&__ef_row.#f)),
+            (false, false) => quote!(::core::option::Option::Some(__ef_row.#f)),
+        };
+        normalized(v, a.ty)
+    });
+    quote!(#rt::table::probe(&(#(#parts,)*)))
 }
 
 /// The method of an UPDATE or DELETE statement `q` (`None` for other queries): for each

@@ -29,7 +29,7 @@ impl FxHasher {
 /// variable-length copy into a buffer costs a `memcpy` call and a store-forwarding stall per
 /// key (about 30 ns for a short symbol).
 #[inline]
-fn tail_word(bytes: &[u8]) -> u64 {
+pub(crate) fn tail_word(bytes: &[u8]) -> u64 {
     let mut word = 0u64;
     let mut shift = 0;
     let mut rest = bytes;

@@ -57,6 +57,7 @@ pub use count::CountAggregator;
 pub use distinct_count::DistinctCountAggregator;
 pub use first_last::{FirstAggregator, LastAggregator};
 pub use forever::{MaxForeverAggregator, MinForeverAggregator};
+pub(crate) use group::tail_word;
 pub use group::{BatchGroup, FxBuildHasher, FxHasher, GroupMap};
 pub use key::KeyPart;
 pub(crate) use key::Probe;

@@ -35,13 +35,17 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash};
 
 use hashbrown::HashTable;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::join::KeyHash;
+
+mod key;
+use self::key::hashed;
+pub use self::key::{key_hash, probe, Comparable, Hashed};
 
 /// The row struct of a table: how to get its keys. Implemented by the generated code.
 pub trait TableRow {
@@ -106,18 +110,13 @@ pub type RowId = u64;
 #[error("duplicate primary key")]
 pub struct DuplicateKey;
 
-/// The hash of a primary key, as [`Table::find_by_hash`] takes it.
-#[inline]
-fn hash_key<K: Hash + ?Sized>(key: &K) -> u64 {
-    let mut h = KeyHash::default();
-    key.hash(&mut h);
-    h.finish()
-}
-
 /// A spread of a row id, the place of a row without a primary key in the row map.
 #[inline]
-fn hash_id(id: RowId) -> u64 {
-    id.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(32)
+fn hash_id(id: RowId) -> Hashed {
+    Hashed {
+        hash: id.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(32),
+        exact: true,
+    }
 }
 
 /// The secondary indexes of a table of `R`: the ids of the rows with each index key.
@@ -140,8 +139,10 @@ struct Slot<R> {
 /// `id - base`, the hash its row is filed under; a removed row leaves an empty place
 /// (trimmed at the front, reclaimed by renumbering on insert once they outnumber the
 /// rows). Rows whose different keys share a 64-bit hash (practically never) are all found:
-/// the table counts them and then looks further. Serializes as its rows (keys are rebuilt on
-/// restore).
+/// the table counts them and then looks further. A key short enough to be packed whole
+/// into its hash ([`Hashed::exact`]) is found without comparing keys while every key of the
+/// table is (a flag kept until the table is cleared). Serializes as its rows (keys are
+/// rebuilt on restore).
 #[derive(Clone)]
 pub struct Table<R: TableRow> {
     order: VecDeque<Option<u64>>,
@@ -149,6 +150,7 @@ pub struct Table<R: TableRow> {
     live: usize,
     rows: HashTable<Slot<R>>,
     collided: usize,
+    long_keys: bool,
     indexes: Indexes<R>,
     scratch: Vec<RowId>,
 }
@@ -161,6 +163,7 @@ impl<R: TableRow> Default for Table<R> {
             live: 0,
             rows: HashTable::new(),
             collided: 0,
+            long_keys: false,
             indexes: HashMap::default(),
             scratch: Vec::new(),
         }
@@ -217,12 +220,12 @@ impl<R: TableRow> Table<R> {
     /// The row with primary key `key`.
     #[inline]
     pub fn find(&self, key: &R::Key) -> Option<(RowId, &R)> {
-        self.find_by_hash(hash_key(key))
+        self.find_by_hash(hashed(key).hash)
             .find(|(_, r)| r.primary_key().as_ref() == Some(key))
     }
 
-    /// The rows whose primary key has hash `hash` ([`crate::join::key_hash`] of the key's
-    /// values as a tuple, e.g. `key_hash(&(Some("IBM"),))` for a key `Total((Some(ibm),))`):
+    /// The rows whose primary key has hash `hash` ([`key_hash`] of the key's values as a
+    /// tuple, e.g. `key_hash(&(Some("IBM"),))` for a key `Total((Some(ibm),))`):
     /// the row with that key, if any, and in the rarest case rows whose keys collide with
     /// it, so the caller checks the key (the generated code checks the whole condition).
     /// Clones nothing.
@@ -251,6 +254,17 @@ impl<R: TableRow> Table<R> {
             .map(|s| &s.row)
     }
 
+    /// The row whose primary key equals the key with [`probe`] `key`, given `same_key`,
+    /// whether a row's key equals it: one probe that reads no row when the key is packed
+    /// whole into its hash (and so are all the table's keys).
+    #[inline]
+    pub fn get_by_key(&self, key: Hashed, mut same_key: impl FnMut(&R) -> bool) -> Option<&R> {
+        let (hash, known) = (key.hash, key.exact && !self.long_keys);
+        self.rows
+            .find(hash, |s| s.hash == hash && (known || same_key(&s.row)))
+            .map(|s| &s.row)
+    }
+
     /// Whether a row has primary key `key`.
     #[inline]
     pub fn contains_key(&self, key: &R::Key) -> bool {
@@ -274,8 +288,10 @@ impl<R: TableRow> Table<R> {
             .map(|(id, _)| id)
     }
 
-    /// Files `row` (id `id`) under `hash`.
-    fn file(&mut self, hash: u64, id: RowId, row: R) {
+    /// Files `row` (id `id`) under `key`.
+    fn file(&mut self, key: Hashed, id: RowId, row: R) {
+        let hash = key.hash;
+        self.long_keys |= !key.exact;
         if self.rows.find(hash, |s| s.hash == hash).is_some() {
             self.collided += 1;
         }
@@ -293,9 +309,9 @@ impl<R: TableRow> Table<R> {
     /// rows (see [`RowId`]).
     pub fn insert(&mut self, row: R) -> Result<RowId, DuplicateKey> {
         let key = row.primary_key();
-        let hash = key.as_ref().map(hash_key);
+        let hash = key.as_ref().map(hashed);
         if let (Some(k), Some(h)) = (&key, hash) {
-            if self.key_owner(k, h, None).is_some() {
+            if self.key_owner(k, h.hash, None).is_some() {
                 return Err(DuplicateKey);
             }
         }
@@ -311,13 +327,14 @@ impl<R: TableRow> Table<R> {
         self.base + self.order.len() as RowId
     }
 
-    /// Appends `row`, filed under `hash` (its key's; its id's when `None`), returning its id.
-    fn append(&mut self, hash: Option<u64>, row: R) -> RowId {
+    /// Appends `row`, filed under `key` (its key's hash; its id's when `None`), returning
+    /// its id.
+    fn append(&mut self, key: Option<Hashed>, row: R) -> RowId {
         let id = self.next_id();
-        let hash = hash.unwrap_or_else(|| hash_id(id));
+        let key = key.unwrap_or_else(|| hash_id(id));
         self.index(id, &row);
-        self.file(hash, id, row);
-        self.order.push_back(Some(hash));
+        self.file(key, id, row);
+        self.order.push_back(Some(key.hash));
         self.live += 1;
         id
     }
@@ -338,8 +355,8 @@ impl<R: TableRow> Table<R> {
         let new_key = row.primary_key();
         let new_hash = match &new_key {
             Some(k) => {
-                let h = hash_key(k);
-                if self.key_owner(k, h, Some(id)).is_some() {
+                let h = hashed(k);
+                if self.key_owner(k, h.hash, Some(id)).is_some() {
                     return Err(DuplicateKey);
                 }
                 h
@@ -351,7 +368,7 @@ impl<R: TableRow> Table<R> {
         }
         self.index(id, &row);
         self.file(new_hash, id, row);
-        self.order[(id - self.base) as usize] = Some(new_hash);
+        self.order[(id - self.base) as usize] = Some(new_hash.hash);
         Ok(())
     }
 
@@ -388,29 +405,29 @@ impl<R: TableRow> Table<R> {
 
     /// An `UPSERT` whose condition is exactly the primary-key equality: replaces the row
     /// whose primary key equals `row`'s, in place, or appends `row` when there is none. One
-    /// probe by `hash`, the hash of `row`'s key ([`crate::join::key_hash`] of its borrowed
-    /// values, as [`Table::find_by_hash`] takes it), or `None` when a key column is NULL or
-    /// NaN: such a key equals no other (`=` does not hold), so `row` is appended, rejected
-    /// when another row has the same key.
+    /// probe by `key`, the [`probe`] of `row`'s borrowed key values, `None` when a key
+    /// column is NULL or NaN: such a key equals no other (`=` does not hold), so `row` is
+    /// appended, rejected when another row has the same key.
     pub fn replace_or_insert(
         &mut self,
         row: impl RowArg<R>,
-        hash: Option<u64>,
+        key: Option<Hashed>,
     ) -> Result<(), DuplicateKey> {
-        let Some(hash) = hash else {
+        let Some(key) = key else {
             return self.insert(row.into_row()).map(|_| ());
         };
+        let (hash, known) = (key.hash, key.exact && !self.long_keys);
         let new = row.row();
         match self
             .rows
-            .find_mut(hash, |s| s.hash == hash && s.row.same_key(new))
+            .find_mut(hash, |s| s.hash == hash && (known || s.row.same_key(new)))
         {
             Some(slot) => {
                 let id = slot.id;
                 replace_in_place(&mut self.indexes, id, &mut slot.row, row.into_row());
             }
             None => {
-                self.append(Some(hash), row.into_row());
+                self.append(Some(key), row.into_row());
             }
         }
         Ok(())
@@ -437,6 +454,7 @@ impl<R: TableRow> Table<R> {
         self.live = 0;
         self.rows.clear();
         self.collided = 0;
+        self.long_keys = false;
         self.indexes.clear();
     }
 
@@ -529,12 +547,12 @@ impl<'de, R: TableRow + DeserializeOwned> Deserialize<'de> for Table<R> {
         let mut table = Table::new();
         for (_, row) in rows {
             let id = table.order.len() as RowId;
-            let hash = row
+            let key = row
                 .primary_key()
-                .map_or_else(|| hash_id(id), |k| hash_key(&k));
+                .map_or_else(|| hash_id(id), |k| hashed(&k));
             table.index(id, &row);
-            table.file(hash, id, row);
-            table.order.push_back(Some(hash));
+            table.file(key, id, row);
+            table.order.push_back(Some(key.hash));
             table.live += 1;
         }
         Ok(table)

@@ -99,7 +99,7 @@ proptest! {
                     prop_assert_eq!(table.remove(id), None);
                 }
                 Op::Upsert(r) => {
-                    let hash = r.sensor.map(|_| hash_key(&r.primary_key().unwrap()));
+                    let hash = r.sensor.map(|_| hashed(&r.primary_key().unwrap()));
                     let same = model
                         .iter()
                         .position(|(_, m)| m.primary_key() == r.primary_key());
@@ -255,13 +255,14 @@ fn removed_rows_places_are_reclaimed() {
     );
 }
 
-/// A key whose hash ignores its value: every key collides with every other.
+/// A key whose hash ignores its value: every key collides with every other (and it writes
+/// too much to be packed whole into its hash, which would make the hashes exact).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Colliding(u8);
 
 impl std::hash::Hash for Colliding {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u8(7);
+        state.write(&[7; 16]);
     }
 }
 
@@ -327,7 +328,7 @@ fn keys_with_equal_hashes_are_all_found() {
     let back: Table<CRow> = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
     check(&back, &want);
     // An upsert by key finds its row among the colliding ones, or appends.
-    let h = hash_key(&Colliding(0));
+    let h = hashed(&Colliding(0));
     t.replace_or_insert(CRow(3, 33), Some(h)).unwrap();
     t.replace_or_insert(CRow(251, 1), Some(h)).unwrap();
     for w in want.iter_mut().filter(|w| w.0 == 3) {
@@ -335,4 +336,63 @@ fn keys_with_equal_hashes_are_all_found() {
     }
     want.push((251, 1));
     check(&t, &want);
+}
+
+/// A row keyed by a string, as the generated rows are (a `Total` key).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct SRow {
+    code: Option<std::sync::Arc<str>>,
+    val: i32,
+}
+
+impl TableRow for SRow {
+    type Key = crate::aggregate::Total<(Option<std::sync::Arc<str>>,)>;
+    type IndexKey = ();
+    fn primary_key(&self) -> Option<Self::Key> {
+        Some(crate::aggregate::Total((self.code.clone(),)))
+    }
+    fn index_keys(&self, _: impl FnMut(())) {}
+}
+
+proptest! {
+    /// Probes and upserts by key find the row with the key, by short keys (packed whole
+    /// into their hashes: no compare) and long ones, before and after the table holds a
+    /// long key; NULL keys are found by nothing.
+    #[test]
+    fn probes_by_short_and_long_keys(ops in proptest::collection::vec(
+        (proptest::option::of(prop_oneof!["[ab]{0,3}", "[ab]{6,8}"]), -5i32..5, any::<bool>()),
+        1..200,
+    )) {
+        let mut table: Table<SRow> = Table::new();
+        let mut model: Vec<SRow> = Vec::new();
+        for (code, val, upsert) in ops {
+            let probed = probe(&(code.as_deref(),));
+            if upsert {
+                let r = SRow { code: code.as_deref().map(Into::into), val };
+                let got = table.replace_or_insert(&r, probed);
+                let null_held = model.iter().any(|m| m.code.is_none());
+                match model.iter_mut().find(|m| m.code.is_some() && m.code == r.code) {
+                    Some(m) => {
+                        prop_assert!(got.is_ok());
+                        *m = r;
+                    }
+                    None if r.code.is_none() && null_held => {
+                        prop_assert!(got.is_err());
+                    }
+                    None => {
+                        prop_assert!(got.is_ok());
+                        model.push(r);
+                    }
+                }
+            }
+            let want = model.iter().find(|m| m.code.is_some() && m.code.as_deref() == code.as_deref());
+            let got = probed.and_then(|k| {
+                table.get_by_key(k, |r| r.code.as_deref() == code.as_deref())
+            });
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(table.len(), model.len());
+        }
+        let all: Vec<&SRow> = table.iter().map(|(_, r)| r).collect();
+        prop_assert_eq!(all, model.iter().collect::<Vec<_>>());
+    }
 }
