@@ -1,12 +1,15 @@
 //! The group-by building block: per-group state kept in the order groups first appeared.
 
+use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-use indexmap::IndexMap;
+use hashbrown::HashTable;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::hashed::{hashed, Hashed};
 use super::key::{KeyPart, Probe};
+use super::pairs::{self, PairMap};
 use super::total::{Total, TotalOrd};
-use serde::{Deserialize, Serialize};
 
 /// A fast, deterministic (unseeded) hasher for group keys and window keys: the Fx hash used
 /// by rustc. Deterministic hashing keeps snapshots and runs reproducible; keys come from the
@@ -29,7 +32,7 @@ impl FxHasher {
 /// variable-length copy into a buffer costs a `memcpy` call and a store-forwarding stall per
 /// key (about 30 ns for a short symbol).
 #[inline]
-pub(crate) fn tail_word(bytes: &[u8]) -> u64 {
+fn tail_word(bytes: &[u8]) -> u64 {
     let mut word = 0u64;
     let mut shift = 0;
     let mut rest = bytes;
@@ -102,6 +105,10 @@ pub type FxBuildHasher = BuildHasherDefault<FxHasher>;
 /// [`GroupMap::clear`] at the window's `Reset` so the order is that of the closing batch.
 /// Float keys go through [`crate::aggregate::Total`]. Serializes as a list of pairs.
 ///
+/// The groups are a `Vec` in that order; a hash table holds each group's [`hashed`] key
+/// hash and position. A lookup by a short key (exact hash) compares hashes only and never
+/// reads a key, while every key of the map is short; after that, keys are compared.
+///
 /// ```
 /// use eventflux_runtime::aggregate::{Aggregator, GroupMap, SumAggregator};
 /// let mut groups: GroupMap<&str, SumAggregator<i64>> = GroupMap::new();
@@ -111,21 +118,111 @@ pub type FxBuildHasher = BuildHasherDefault<FxHasher>;
 /// let rows: Vec<_> = groups.iter().map(|(k, s)| (*k, s.value())).collect();
 /// assert_eq!(rows, vec![("b", Some(4)), ("a", Some(2))]);
 /// ```
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "K: Serialize + Hash + Eq, S: Serialize",
-    deserialize = "K: Deserialize<'de> + Hash + Eq, S: Deserialize<'de>"
-))]
+#[derive(Clone)]
 pub struct GroupMap<K, S> {
-    #[serde(with = "crate::aggregate::pairs")]
-    map: IndexMap<K, S, FxBuildHasher>,
+    entries: Vec<(K, S)>,
+    /// `(hash, position)` of every group.
+    index: HashTable<(u64, usize)>,
+    /// Whether a key's hash is not exact (so hashes alone no longer tell keys apart).
+    long_keys: bool,
 }
 
 impl<K, S> Default for GroupMap<K, S> {
     fn default() -> Self {
         GroupMap {
-            map: IndexMap::default(),
+            entries: Vec::new(),
+            index: HashTable::new(),
+            long_keys: false,
         }
+    }
+}
+
+impl<K: fmt::Debug, S: fmt::Debug> fmt::Debug for GroupMap<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|(k, s)| (k, s)))
+            .finish()
+    }
+}
+
+impl<K, S> GroupMap<K, S> {
+    /// The position of the group whose key hashes to `key` and satisfies `same` (called
+    /// only when the hash alone does not tell).
+    #[inline]
+    fn position(&self, key: Hashed, same: impl Fn(&K) -> bool) -> Option<usize> {
+        let hash = key.hash;
+        if key.exact && !self.long_keys {
+            self.index
+                .find(hash, |&(h, _)| h == hash)
+                .map(|&(_, at)| at)
+        } else {
+            self.compared_position(hash, same)
+        }
+    }
+
+    /// [`GroupMap::position`] comparing keys: out of line, so that the lookup by a short
+    /// key stays small enough to inline.
+    #[inline(never)]
+    fn compared_position(&self, hash: u64, same: impl Fn(&K) -> bool) -> Option<usize> {
+        self.index
+            .find(hash, |&(h, at)| h == hash && same(&self.entries[at].0))
+            .map(|&(_, at)| at)
+    }
+
+    /// Appends a group (whose key is not in the map) with hash `key`, returning its position.
+    fn push(&mut self, key: Hashed, group: K, state: S) -> usize {
+        let at = self.entries.len();
+        self.entries.push((group, state));
+        self.index
+            .insert_unique(key.hash, (key.hash, at), |&(h, _)| h);
+        self.long_keys |= !key.exact;
+        at
+    }
+
+    /// The key and state of the group at position `slot` (from [`GroupMap::slot_of`]);
+    /// `None` when there is no such group.
+    #[inline]
+    pub fn entry_at(&mut self, slot: usize) -> Option<(&K, &mut S)> {
+        self.entries.get_mut(slot).map(|(k, s)| (&*k, s))
+    }
+
+    /// The key and state of the group at position `slot`, read-only; `None` when there is
+    /// no such group.
+    #[inline]
+    pub fn get_at(&self, slot: usize) -> Option<(&K, &S)> {
+        self.entries.get(slot).map(|(k, s)| (k, s))
+    }
+
+    /// Drops every group (keeps the allocation).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.index.clear();
+        self.long_keys = false;
+    }
+
+    /// Number of groups.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there is no group.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Groups in first-appearance order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &S)> {
+        self.entries.iter().map(|(k, s)| (k, s))
+    }
+
+    /// Groups in first-appearance order, states mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut S)> {
+        self.entries.iter_mut().map(|(k, s)| (&*k, s))
+    }
+
+    /// Group states in first-appearance order, mutable (e.g. to reset all of them).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut S> {
+        self.entries.iter_mut().map(|(_, s)| s)
     }
 }
 
@@ -141,7 +238,7 @@ impl<K: Hash + Eq, S> GroupMap<K, S> {
     where
         S: Default,
     {
-        self.map.entry(key).or_default()
+        self.get_or_insert_with(key, S::default)
     }
 
     /// The state of `key`, created with `S::default()` on first sight (appended last); looks
@@ -153,94 +250,74 @@ impl<K: Hash + Eq, S> GroupMap<K, S> {
         K: Clone,
         S: Default,
     {
-        let i = match self.map.get_index_of(key) {
-            Some(i) => i,
-            None => self.map.insert_full(key.clone(), S::default()).0,
+        let h = hashed(key);
+        let at = match self.position(h, |k| k == key) {
+            Some(at) => at,
+            None => self.push(h, key.clone(), S::default()),
         };
-        &mut self.map[i]
-    }
-
-    /// The key and state of the group at position `slot` (from [`GroupMap::slot_of`]);
-    /// `None` when there is no such group.
-    #[inline]
-    pub fn entry_at(&mut self, slot: usize) -> Option<(&K, &mut S)> {
-        self.map.get_index_mut(slot)
-    }
-
-    /// The key and state of the group at position `slot`, read-only; `None` when there is
-    /// no such group.
-    #[inline]
-    pub fn get_at(&self, slot: usize) -> Option<(&K, &S)> {
-        self.map.get_index(slot)
+        &mut self.entries[at].1
     }
 
     /// The state of `key`, created with `init` on first sight (appended last).
     #[inline]
     pub fn get_or_insert_with(&mut self, key: K, init: impl FnOnce() -> S) -> &mut S {
-        self.map.entry(key).or_insert_with(init)
+        let h = hashed(&key);
+        let at = match self.position(h, |k| *k == key) {
+            Some(at) => at,
+            None => self.push(h, key, init()),
+        };
+        &mut self.entries[at].1
     }
 
     /// The state of `key`, if the group exists.
     #[inline]
     pub fn get(&self, key: &K) -> Option<&S> {
-        self.map.get(key)
+        self.index_of(key).map(|at| &self.entries[at].1)
     }
 
     /// The state of `key` for update, if the group exists.
     #[inline]
     pub fn get_mut(&mut self, key: &K) -> Option<&mut S> {
-        self.map.get_mut(key)
+        self.index_of(key).map(|at| &mut self.entries[at].1)
     }
 
     /// Whether the group exists.
     pub fn contains_key(&self, key: &K) -> bool {
-        self.map.contains_key(key)
+        self.index_of(key).is_some()
     }
 
     /// Position of the group in first-appearance order.
     pub fn index_of(&self, key: &K) -> Option<usize> {
-        self.map.get_index_of(key)
+        self.position(hashed(key), |k| k == key)
     }
 
     /// Removes a group, keeping the order of the others (O(number of groups)).
     pub fn remove(&mut self, key: &K) -> Option<S> {
-        self.map.shift_remove(key)
+        let at = self.index_of(key)?;
+        let (_, state) = self.entries.remove(at);
+        self.reindex();
+        Some(state)
     }
 
     /// Keeps only the groups for which `keep` returns true, in order (e.g. to purge groups whose
     /// window count fell to zero).
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut S) -> bool) {
-        self.map.retain(|k, s| keep(k, s))
+        let before = self.entries.len();
+        self.entries.retain_mut(|(k, s)| keep(k, s));
+        if self.entries.len() != before {
+            self.reindex();
+        }
     }
 
-    /// Drops every group (keeps the allocation).
-    pub fn clear(&mut self) {
-        self.map.clear()
-    }
-
-    /// Number of groups.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Whether there is no group.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    /// Groups in first-appearance order.
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &S)> {
-        self.map.iter()
-    }
-
-    /// Groups in first-appearance order, states mutable.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut S)> {
-        self.map.iter_mut()
-    }
-
-    /// Group states in first-appearance order, mutable (e.g. to reset all of them).
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut S> {
-        self.map.values_mut()
+    /// Rebuilds the hash table from the groups (after positions changed).
+    fn reindex(&mut self) {
+        self.index.clear();
+        self.long_keys = false;
+        for (at, (k, _)) in self.entries.iter().enumerate() {
+            let h = hashed(k);
+            self.index.insert_unique(h.hash, (h.hash, at), |&(h, _)| h);
+            self.long_keys |= !h.exact;
+        }
     }
 }
 
@@ -256,24 +333,23 @@ impl<T: TotalOrd, S> GroupMap<Total<T>, S> {
         R: KeyPart<Owned = T>,
         S: Default,
     {
-        match self.map.get_index_of(&Probe(probe)) {
-            Some(i) => i,
-            None => self.insert_new(probe),
+        let h = hashed(&Probe(probe));
+        match self.position(h, |k| probe.matches(&k.0)) {
+            Some(at) => at,
+            None => self.insert_new(h, probe),
         }
     }
 
-    /// Appends the group `probe` borrows (not in the map), returning its position: out of
-    /// line, so that [`GroupMap::slot_of`] is small enough to inline into every caller.
+    /// Appends the group `probe` borrows (not in the map, hash `h`), returning its position:
+    /// out of line, so that [`GroupMap::slot_of`] is small enough to inline into every caller.
     #[cold]
     #[inline(never)]
-    fn insert_new<R>(&mut self, probe: &R) -> usize
+    fn insert_new<R>(&mut self, h: Hashed, probe: &R) -> usize
     where
         R: KeyPart<Owned = T>,
         S: Default,
     {
-        self.map
-            .insert_full(Total(probe.to_owned_part()), S::default())
-            .0
+        self.push(h, Total(probe.to_owned_part()), S::default())
     }
 
     /// The state of the group at position `slot` (from [`GroupMap::slot_of`]).
@@ -282,7 +358,7 @@ impl<T: TotalOrd, S> GroupMap<Total<T>, S> {
     /// When there is no such group: a bug of the caller, never caused by input.
     #[inline]
     pub(crate) fn state_at(&mut self, slot: usize) -> &mut S {
-        &mut self.map[slot]
+        &mut self.entries[slot].1
     }
 
     /// The state of the group whose key `probe` borrows, created with `S::default()` on
@@ -294,7 +370,42 @@ impl<T: TotalOrd, S> GroupMap<Total<T>, S> {
         S: Default,
     {
         let slot = self.slot_of(probe);
-        &mut self.map[slot]
+        &mut self.entries[slot].1
+    }
+}
+
+impl<K: Hash + Eq, S> PairMap for GroupMap<K, S> {
+    type K = K;
+    type V = S;
+    fn pairs(&self) -> impl Iterator<Item = (&K, &S)> {
+        self.iter()
+    }
+    fn from_pairs(pairs: Vec<(K, S)>) -> Self {
+        let mut map = GroupMap::new();
+        for (k, s) in pairs {
+            let h = hashed(&k);
+            match map.position(h, |g| *g == k) {
+                Some(at) => map.entries[at].1 = s,
+                None => {
+                    map.push(h, k, s);
+                }
+            }
+        }
+        map
+    }
+}
+
+impl<K: Hash + Eq + Serialize, S: Serialize> Serialize for GroupMap<K, S> {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        pairs::serialize(self, serializer)
+    }
+}
+
+impl<'de, K: Hash + Eq + Deserialize<'de>, S: Deserialize<'de>> Deserialize<'de>
+    for GroupMap<K, S>
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        pairs::deserialize(deserializer)
     }
 }
 

@@ -44,8 +44,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::join::KeyHash;
 
 mod key;
-use self::key::hashed;
-pub use self::key::{key_hash, probe, Comparable, Hashed};
+pub use self::key::{key_hash, probe, Comparable};
+use crate::aggregate::hashed;
+pub use crate::aggregate::Hashed;
 
 /// The row struct of a table: how to get its keys. Implemented by the generated code.
 pub trait TableRow {
