@@ -106,20 +106,28 @@ impl<T: TotalOrd, S: Default> BatchGroups<Total<T>, S> {
     /// The state of the group whose key `probe` borrows (see [`KeyPart`]): on the group's
     /// first event of the batch it is reset to `S::default()` and the group joins the
     /// batch's order (the owned key is built only for a group never seen or dropped).
-    #[inline]
+    #[inline(always)]
     pub fn state_of<R>(&mut self, probe: &R) -> &mut S
     where
         R: KeyPart<Owned = T>,
     {
         let slot = self.groups.slot_of(probe);
-        let member = self.groups.state_at(slot);
-        if !member.open {
-            member.open = true;
-            member.state = S::default();
-            // Positions fit in u32: a batch of more than 2^32 groups does not fit in memory.
-            self.open.push(slot as u32);
+        if !self.groups.state_at(slot).open {
+            self.open_group(slot);
         }
-        &mut member.state
+        &mut self.groups.state_at(slot).state
+    }
+
+    /// The group at `slot` gets its first event of the batch: its state starts afresh and
+    /// it joins the batch's order. Out of line (once per group and batch), so that
+    /// [`BatchGroups::state_of`] stays small enough to inline.
+    #[inline(never)]
+    fn open_group(&mut self, slot: usize) {
+        let member = self.groups.state_at(slot);
+        member.open = true;
+        member.state = S::default();
+        // Positions fit in u32: a batch of more than 2^32 groups does not fit in memory.
+        self.open.push(slot as u32);
     }
 }
 

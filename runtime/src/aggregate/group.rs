@@ -327,7 +327,7 @@ impl<T: TotalOrd, S> GroupMap<Total<T>, S> {
     /// group. Positions are stable until [`GroupMap::clear`], [`GroupMap::remove`] or
     /// [`GroupMap::retain`], so a window can keep an event's group position and reach the
     /// group again without hashing when the event leaves ([`GroupMap::entry_at`]).
-    #[inline]
+    #[inline(always)]
     pub fn slot_of<R>(&mut self, probe: &R) -> usize
     where
         R: KeyPart<Owned = T>,
