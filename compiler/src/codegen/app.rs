@@ -395,7 +395,7 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
                 Some(q) => {
                     let m = match ctx.plan.queries[q].partition {
                         Some(p) => super::partition::entry(ctx, p, stream_index),
-                        None => super::query::owned_entry(&ctx.plan.queries[q]),
+                        None => owned_entry(ctx, q, stream_index),
                     };
                     quote!(self.#m(ts, event);)
                 }
@@ -445,10 +445,11 @@ pub(crate) fn owned_consumer(ctx: &Ctx<'_>, stream: usize) -> Option<usize> {
             // A partitioned query takes events of a stream its partition is keyed by.
             let keyed = q.partition.is_none_or(|p| is_key_stream(ctx, p, stream));
             let stateful = !produced && keyed && super::selector::can_take_events(q);
-            // A join taking events reads them on its side 0.
+            // A join taking events by value on the side reading the stream.
             let join = !produced
-                && s.consumers.iter().any(|&(c, input)| c == *i && input == 0)
-                && super::join::takes_events(ctx, q);
+                && s.consumers
+                    .iter()
+                    .any(|&(c, input)| c == *i && super::join::takes_events(ctx, q, input));
             (stateless || stateful || join).then_some(*i)
         }
         _ => None,
@@ -465,6 +466,18 @@ pub(crate) fn sink_only(ctx: &Ctx<'_>, stream: usize) -> bool {
         && s.consumers
             .iter()
             .all(|(i, _)| !emits(&ctx.plan.queries[*i]))
+}
+
+/// The method of query `q` (the [`owned_consumer`] of `stream`) taking its events by value.
+fn owned_entry(ctx: &Ctx<'_>, q: usize, stream: usize) -> proc_macro2::Ident {
+    let query = &ctx.plan.queries[q];
+    match query.kind {
+        QueryKind::Join(_) => {
+            let side = query.inputs.iter().position(|&s| s == stream).unwrap_or(0);
+            super::join::owned_entry(query, side)
+        }
+        _ => super::query::owned_entry(query),
+    }
 }
 
 /// `true` when something events reach `stream` through `consume_<stream>`: query or trigger
@@ -492,7 +505,7 @@ fn partition_calls(ctx: &Ctx<'_>, p: usize, stream: usize) -> (Vec<TokenStream>,
         .filter(|(i, _)| ctx.plan.queries[*i].partition == Some(p) && emits(&ctx.plan.queries[*i]))
         .map(|&(i, input)| {
             let m = if owner == Some(i) {
-                super::query::owned_entry(&ctx.plan.queries[i])
+                owned_entry(ctx, i, stream)
             } else {
                 entry(&ctx.plan.queries[i], input)
             };

@@ -91,40 +91,66 @@ struct Join<'a> {
     /// Keys `(side 0 expression, side 1 expression)` from ON's equalities.
     pairs: Vec<(TExpr, TExpr)>,
     sel: SelectorCode,
-    /// Side 0 takes its events by value ([`takes_events`]).
-    owned: bool,
+    /// The sides taking their events by value ([`takes_events`]).
+    owned: [bool; 2],
 }
 
-/// Whether join `q` can take the events of its side 0 by value and move their STRING
-/// columns into its row: side 0 is a stream without a window whose arrival meets at most
-/// one row (side 1 is an in-memory table the ON condition looks up by primary key), in an
-/// inner join without aggregation that emits current rows only, outside partitions.
-pub(crate) fn takes_events(ctx: &Ctx<'_>, q: &QueryPlan) -> bool {
+/// Whether join `q` can take the events of its side `side` by value:
+/// - side 0, a stream without a window whose arrival meets at most one row (side 1 is an
+///   in-memory table the ON condition looks up by primary key): the event's STRING columns
+///   move into the row;
+/// - either side of a two-stream join on ON's key equalities, when the side keeps its
+///   events in a `JoinStore` (a `length` or `time` window): the event moves into the store,
+///   after it probed the other side (the query emits current rows only and aggregates
+///   nothing, so its own window's expiries emit nothing and the order is unchanged).
+///
+/// Both only for inner joins without aggregation that emit current rows, outside partitions.
+pub(crate) fn takes_events(ctx: &Ctx<'_>, q: &QueryPlan, side: usize) -> bool {
     let QueryKind::Join(join) = &q.kind else {
         return false;
     };
     let [first, second] = &join.sides[..] else {
         return false;
     };
-    let on = join.steps.first().and_then(|s| s.on.as_ref());
-    let by_key = second.table
-        && super::table::redis(ctx, q.inputs[1]).is_none()
-        && ctx.plan.streams[q.inputs[1]]
-            .table
-            .as_ref()
-            .is_some_and(|keys| matches!(table_lookup(keys, on, 1), Lookup::Primary(_)));
-    by_key
-        && !first.table
-        && first.window.is_none()
-        && first.triggers
-        && q.inputs[0] != q.inputs[1]
+    let simple = q.inputs[0] != q.inputs[1]
         && !join.optional(0)
         && !join.optional(1)
         && q.aggregates.is_empty()
         && q.group_by.is_empty()
         && q.events == OutputEvents::Current
-        && q.partition.is_none()
-        && !super::query::movable(ctx, q).is_empty()
+        && q.partition.is_none();
+    let on = join.steps.first().and_then(|s| s.on.as_ref());
+    if !simple {
+        return false;
+    }
+    if first.table || second.table {
+        let by_key = side == 0
+            && second.table
+            && super::table::redis(ctx, q.inputs[1]).is_none()
+            && ctx.plan.streams[q.inputs[1]]
+                .table
+                .as_ref()
+                .is_some_and(|keys| matches!(table_lookup(keys, on, 1), Lookup::Primary(_)));
+        return by_key
+            && !first.table
+            && first.window.is_none()
+            && first.triggers
+            && !super::query::movable(ctx, q).is_empty();
+    }
+    let keyed = on.is_some_and(|on| !equi_pairs(on, 0, 1).is_empty());
+    let own = &join.sides[side];
+    keyed
+        && own.triggers
+        && join.sides[1 - side].triggers
+        && own
+            .window
+            .as_ref()
+            .is_some_and(|w| STORED.contains(&w.name.as_str()))
+}
+
+/// The method by which side `side` of join `q` takes its events by value.
+pub(crate) fn owned_entry(q: &QueryPlan, side: usize) -> Ident {
+    format_ident!("{}_owned", entry(q, side))
 }
 
 /// Generates join query `q`.
@@ -133,10 +159,14 @@ pub(crate) fn join_query(ctx: &Ctx<'_>, q: &QueryPlan, join: &BoundJoin) -> Stat
         .map(|n| (input_token(n), q.inputs[n]))
         .collect();
     let optional = (0..q.inputs.len()).map(|n| join.optional(n)).collect();
-    // Side 0's events taken by value: their movable STRING columns move into the row.
-    let owned = super::app::owned_consumer(ctx, q.inputs[0])
-        .is_some_and(|i| std::ptr::eq(&ctx.plan.queries[i], q));
-    let moves = if owned {
+    let owned = [0, 1].map(|side| {
+        q.inputs.len() == 2
+            && super::app::owned_consumer(ctx, q.inputs[side])
+                .is_some_and(|i| std::ptr::eq(&ctx.plan.queries[i], q))
+    });
+    // Side 0's events taken by value for a table lookup: their movable STRING columns move
+    // into the row.
+    let moves = if owned[0] && join.sides[1].table {
         super::query::movable(ctx, q)
     } else {
         Vec::new()
@@ -346,8 +376,8 @@ impl Join<'_> {
     /// The method receiving side `side`'s events: `entry(q, side)` unless another side reads
     /// the same stream (a self-join), then a method the shared entry calls.
     fn side_method_name(&self, side: usize) -> Ident {
-        if side == 0 && self.owned {
-            return super::query::owned_entry(self.q);
+        if self.owned.get(side) == Some(&true) {
+            return owned_entry(self.q, side);
         }
         let stream = self.q.inputs[side];
         if self.q.inputs.iter().filter(|&&s| s == stream).count() > 1 {
@@ -802,6 +832,23 @@ impl Join<'_> {
         let rt = self.ctx.rt;
         let s = &self.join.sides[side];
         match &s.window {
+            Some(_) if self.stored(side) && self.owned.get(side) == Some(&true) => {
+                // Probes with the arriving event, then moves it into the store: its window's
+                // expiries only take events out (see `takes_events`).
+                let key = self.key_of(side, quote!(event));
+                let current = self.probe(side, &self.sel.on_current);
+                let wr = quote!(#rt::window::WindowEvent);
+                quote! {
+                    let __ef_key = #key;
+                    #current
+                    let __ef_handle = __ef_index.add(__ef_key, ts, __ef_owned);
+                    #rt::window::Insert::insert(__ef_window, ts, __ef_handle, |__ef_emitted| {
+                        if let #wr::Expired { event: __ef_handle, .. } = __ef_emitted {
+                            __ef_index.take(*__ef_handle);
+                        }
+                    });
+                }
+            }
             Some(_) if self.stored(side) => {
                 let key = self.key_of(side, quote!(event));
                 let callback = self.stored_callback(side, true);
@@ -864,14 +911,19 @@ impl Join<'_> {
             self.q.name
         );
         let rows = self.sel.rows_binding(&quote!(#bindings #arrival));
-        let by = if side == 0 && self.owned {
-            quote!()
+        let owned = self.owned.get(side) == Some(&true);
+        // A stored side's event is read by reference until it moves into the store.
+        let stored = owned && self.stored(side);
+        let (param, keep) = if stored {
+            (quote!(__ef_owned), Some(quote!(let event = &__ef_owned;)))
         } else {
-            quote!(&)
+            (quote!(event), None)
         };
+        let by = if owned { quote!() } else { quote!(&) };
         quote! {
             #[doc = #doc]
-            fn #name(&mut self, ts: i64, event: #by #ty) {
+            fn #name(&mut self, ts: i64, #param: #by #ty) {
+                #keep
                 #observe
                 #filter
                 #now

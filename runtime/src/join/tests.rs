@@ -7,6 +7,7 @@ use crate::window::{
     UniqueWindow, Window, WindowEvent,
 };
 use proptest::prelude::*;
+use std::collections::VecDeque;
 
 /// An event of a join side: its key and a distinguishing value.
 type Ev = (u8, u32);
@@ -326,5 +327,42 @@ proptest! {
             |w, t, e, f| w.insert(t, e, f),
             |w, t, h, f| w.insert(t, h, f),
         )?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Many keys through a short window (buckets go idle, are recycled and reused), with a
+    /// snapshot round trip of the store and the window's handles midway: the store keeps
+    /// exactly the window's events per key, and hands each back when it leaves.
+    #[test]
+    fn store_recycles_buckets_of_many_keys(
+        keys in proptest::collection::vec(0u16..400, 1..1500),
+        n in 1usize..8,
+        cut in any::<proptest::sample::Index>(),
+    ) {
+        let cut = cut.index(keys.len());
+        let mut store: JoinStore<(u16, usize)> = JoinStore::new();
+        let mut window: VecDeque<JoinHandle> = VecDeque::new();
+        let mut naive: VecDeque<(u16, usize)> = VecDeque::new();
+        for (i, &k) in keys.iter().enumerate() {
+            if i == cut {
+                let bytes = serde_json::to_string(&(&store, &window)).unwrap();
+                (store, window) = serde_json::from_str(&bytes).unwrap();
+            }
+            let key = (k % 97 != 0).then(|| key_hash(&(k,)));
+            window.push_back(store.add(key, i as i64, (k, i)));
+            naive.push_back((k, i));
+            prop_assert_eq!(store.event(*window.back().unwrap()), Some(&(k, i)));
+            if window.len() > n {
+                let gone = window.pop_front().map(|h| store.take(h));
+                prop_assert_eq!(gone.flatten().map(|(_, e)| e), naive.pop_front());
+            }
+            prop_assert_eq!(store.len(), naive.len());
+            let kept: Vec<&(u16, usize)> = store.get(key_hash(&(k,))).map(|(_, e)| e).collect();
+            let want: Vec<&(u16, usize)> = naive.iter().filter(|e| e.0 == k && k % 97 != 0).collect();
+            prop_assert_eq!(kept, want);
+        }
     }
 }
