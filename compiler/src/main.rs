@@ -141,7 +141,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
                 Profile::Release
             };
             eprintln!("eventflux: compiling {}", app.display());
-            let binary = build_binary(&app, profile, false)?;
+            let binary = build_binary(&app, profile, false, Options::standalone())?;
             let out = output.unwrap_or_else(|| PathBuf::from(app.file_stem().unwrap_or_default()));
             std::fs::copy(&binary, &out)
                 .map_err(|e| format!("error: cannot write `{}`: {e}", out.display()))?;
@@ -162,7 +162,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             } else {
                 Profile::Release
             };
-            let binary = build_binary(&app, profile, true)?;
+            let binary = build_binary(&app, profile, true, Options::standalone().without_state())?;
             let mut cmd = Command::new(binary);
             if let Some(input) = &input {
                 cmd.args(["--input", input]);
@@ -184,7 +184,12 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             exec(cmd)
         }
         Cmd::Bench { app, input, repeat } => {
-            let binary = build_binary(&app, Profile::Bench, true)?;
+            let binary = build_binary(
+                &app,
+                Profile::Bench,
+                true,
+                Options::standalone().without_state(),
+            )?;
             let mut cmd = Command::new(binary);
             cmd.arg("--bench").arg("--input").arg(&input);
             cmd.args(["--repeat", &repeat.to_string()]);
@@ -206,9 +211,16 @@ fn compile_app(app: &Path, options: &Options) -> Result<Compiled, String> {
     }
 }
 
-/// Compiles the app, writes its project into the cache and builds it (unless cached).
-fn build_binary(app: &Path, profile: Profile, quiet: bool) -> Result<PathBuf, String> {
-    let compiled = compile_app(app, &Options::standalone())?;
+/// Compiles the app with `options`, writes its project into the cache and builds it (unless
+/// cached). `eventflux run` and `bench` leave snapshots out (`Options::without_state`): they
+/// never persist state, and the snapshot code is more than half of the build.
+fn build_binary(
+    app: &Path,
+    profile: Profile,
+    quiet: bool,
+    options: Options,
+) -> Result<PathBuf, String> {
+    let compiled = compile_app(app, &options)?;
     let features = compiled.plan.runtime_features();
     let project =
         project::write_project(&compiled.rust, &features, profile).map_err(|e| e.to_string())?;

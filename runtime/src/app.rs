@@ -64,6 +64,10 @@ pub trait Application: Sized {
     fn next_timer(&self) -> Option<i64>;
     /// Called once before the first event with the start time (fires `AT START` triggers).
     fn start(&mut self, ts: i64);
+    /// Whether the app was compiled with [`Application::snapshot`] and
+    /// [`Application::restore`] (`false`: they return nothing and
+    /// [`crate::state::StateError::NotKept`]).
+    const KEEPS_STATE: bool = true;
     /// All state as snapshot bytes (see [`crate::state`]).
     fn snapshot(&self) -> Vec<u8>;
     /// Restores state taken by [`Application::snapshot`].

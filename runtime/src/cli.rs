@@ -435,6 +435,12 @@ fn run_main<A: Application<Sink = JsonLinesWriter>>(args: &Args) -> Result<(), F
     for (stream, path) in A::sinks() {
         writer.route(stream, args::open_output(path)?);
     }
+    if args.state_dir.is_some() && !A::KEEPS_STATE {
+        return Err(Failure::usage(format!(
+            "--state-dir: {}",
+            crate::state::StateError::NotKept
+        )));
+    }
     let mut app = A::with_sink(writer);
     let state = args.state_dir.as_deref().map(StateFile::open).transpose()?;
     if let Some(file) = &state {

@@ -111,7 +111,9 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     }));
     state_items.push(tables.items);
     query_methods.push(tables.methods);
-    let snapshot_methods = snapshot_methods(ctx, &state_fields, &timers);
+    let snapshot_methods = ctx
+        .state
+        .then(|| snapshot_methods(ctx, &state_fields, &timers));
     state_fields.retain(|(n, _, _, _)| !per_key.iter().any(|(_, f)| f.contains(n)));
     // Redis tables are fields of the app but not of its snapshots: their rows live in Redis;
     // so are the partitions' active states (their fields are records of their own).
@@ -699,6 +701,29 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         }
     });
     let endpoints = quote!(#sources #sinks);
+    let state = if ctx.state {
+        quote! {
+            fn snapshot(&self) -> ::std::vec::Vec<u8> {
+                App::snapshot(self)
+            }
+
+            fn restore(&mut self, bytes: &[u8]) -> ::core::result::Result<(), #rt::state::StateError> {
+                App::restore(self, bytes)
+            }
+        }
+    } else {
+        quote! {
+            const KEEPS_STATE: bool = false;
+
+            fn snapshot(&self) -> ::std::vec::Vec<u8> {
+                ::std::vec::Vec::new()
+            }
+
+            fn restore(&mut self, _bytes: &[u8]) -> ::core::result::Result<(), #rt::state::StateError> {
+                ::core::result::Result::Err(#rt::state::StateError::NotKept)
+            }
+        }
+    };
     let failure = ctx
         .plan
         .streams
@@ -765,13 +790,7 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             }
             #endpoints
 
-            fn snapshot(&self) -> ::std::vec::Vec<u8> {
-                App::snapshot(self)
-            }
-
-            fn restore(&mut self, bytes: &[u8]) -> ::core::result::Result<(), #rt::state::StateError> {
-                App::restore(self, bytes)
-            }
+            #state
             #failure
         }
     }

@@ -29,6 +29,10 @@ use proc_macro2::{Ident, TokenStream};
 pub struct Options {
     /// Path of the runtime crate in generated code, e.g. `::eventflux::runtime`.
     pub runtime: syn::Path,
+    /// Whether the app gets `snapshot()` and `restore()` (on by default). Their code, serde
+    /// over every state type, is more than half of an app's build time: `eventflux run` and
+    /// `eventflux bench`, which never persist state, leave it out.
+    pub state: bool,
 }
 
 impl Options {
@@ -36,6 +40,7 @@ impl Options {
     pub fn facade() -> Self {
         Options {
             runtime: syn::parse_quote!(::eventflux::runtime),
+            state: true,
         }
     }
 
@@ -43,6 +48,15 @@ impl Options {
     pub fn standalone() -> Self {
         Options {
             runtime: syn::parse_quote!(::eventflux_runtime),
+            state: true,
+        }
+    }
+
+    /// The same options, without `snapshot()` and `restore()`.
+    pub fn without_state(self) -> Self {
+        Options {
+            state: false,
+            ..self
         }
     }
 }
@@ -68,6 +82,8 @@ pub(crate) struct StreamNames {
 pub(crate) struct Ctx<'a> {
     pub plan: &'a AppPlan,
     pub rt: &'a syn::Path,
+    /// Whether the app gets `snapshot()` and `restore()` ([`Options::state`]).
+    pub state: bool,
     pub streams: Vec<StreamNames>,
 }
 
@@ -105,6 +121,7 @@ impl<'a> Ctx<'a> {
         Ctx {
             plan,
             rt: &options.runtime,
+            state: options.state,
             streams,
         }
     }

@@ -118,14 +118,7 @@ macro_rules! key_part_tuple {
     };
 }
 
-key_part_tuple!(A 0);
-key_part_tuple!(A 0, B 1);
-key_part_tuple!(A 0, B 1, C 2);
-key_part_tuple!(A 0, B 1, C 2, D 3);
-key_part_tuple!(A 0, B 1, C 2, D 3, F 4);
-key_part_tuple!(A 0, B 1, C 2, D 3, F 4, G 5);
-key_part_tuple!(A 0, B 1, C 2, D 3, F 4, G 5, H1 6);
-key_part_tuple!(A 0, B 1, C 2, D 3, F 4, G 5, H1 6, I 7);
+crate::aggregate::for_key_tuples!(key_part_tuple);
 
 /// A borrowed key as a probe for a map keyed by `Total<R::Owned>`: hashes like the owned key
 /// and is [`indexmap::Equivalent`] to it.

@@ -66,6 +66,7 @@ pub use logical::{AndAggregator, OrAggregator};
 pub use min_max::{MaxAggregator, MinAggregator};
 pub use stddev::StdDevAggregator;
 pub use sum::SumAggregator;
+pub(crate) use total::for_key_tuples;
 pub use total::{Total, TotalOrd};
 
 /// An incremental, retractable aggregate over values of type `T` (in the spirit of

@@ -195,6 +195,22 @@ impl<T: TotalOrd> TotalOrd for Total<T> {
     }
 }
 
+/// Calls `$m!` with the type parameters and indexes of each tuple arity keys come in (1 to
+/// 8 parts), e.g. `$m!(A 0, B 1)`: the impls for key tuples are written once per trait.
+macro_rules! for_key_tuples {
+    ($m:ident) => {
+        $m!(A 0);
+        $m!(A 0, B 1);
+        $m!(A 0, B 1, C 2);
+        $m!(A 0, B 1, C 2, D 3);
+        $m!(A 0, B 1, C 2, D 3, F 4);
+        $m!(A 0, B 1, C 2, D 3, F 4, G 5);
+        $m!(A 0, B 1, C 2, D 3, F 4, G 5, H1 6);
+        $m!(A 0, B 1, C 2, D 3, F 4, G 5, H1 6, I 7);
+    };
+}
+pub(crate) use for_key_tuples;
+
 macro_rules! total_ord_tuple {
     ($($name:ident $idx:tt),+) => {
         impl<$($name: TotalOrd),+> TotalOrd for ($($name,)+) {
@@ -210,14 +226,7 @@ macro_rules! total_ord_tuple {
     };
 }
 
-total_ord_tuple!(A 0);
-total_ord_tuple!(A 0, B 1);
-total_ord_tuple!(A 0, B 1, C 2);
-total_ord_tuple!(A 0, B 1, C 2, D 3);
-total_ord_tuple!(A 0, B 1, C 2, D 3, F 4);
-total_ord_tuple!(A 0, B 1, C 2, D 3, F 4, G 5);
-total_ord_tuple!(A 0, B 1, C 2, D 3, F 4, G 5, H1 6);
-total_ord_tuple!(A 0, B 1, C 2, D 3, F 4, G 5, H1 6, I 7);
+crate::aggregate::for_key_tuples!(total_ord_tuple);
 
 #[cfg(test)]
 mod tests {

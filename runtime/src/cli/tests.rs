@@ -29,17 +29,19 @@ struct Triggered {
 }
 
 /// `INSERT INTO Out SELECT x, x / 2.0 AS half FROM In;` plus a trigger `Tick` every
-/// `PERIOD` ms from the start and a `Started` event at the start.
-struct Fake<S> {
+/// `PERIOD` ms from the start and a `Started` event at the start. `STATE`: whether it
+/// keeps state (`Application::KEEPS_STATE`).
+struct Fake<S, const STATE: bool = true> {
     sink: S,
     next: Option<i64>,
 }
 
 const PERIOD: i64 = 1000;
 
-impl<S: EventSink> Application for Fake<S> {
+impl<S: EventSink, const STATE: bool> Application for Fake<S, STATE> {
     type Input = In;
     type Sink = S;
+    const KEEPS_STATE: bool = STATE;
 
     fn with_sink(sink: S) -> Self {
         Fake { sink, next: None }
@@ -388,6 +390,15 @@ fn run_main_writes_the_filtered_output_file() {
     assert!(missing.message.contains("/nonexistent/in.jsonl"));
     let unknown = run_main::<Fake<JsonLinesWriter>>(&args("--output-streams Nope")).unwrap_err();
     assert_eq!(unknown.code, 2);
+    // An app built without snapshots (by `eventflux run`) refuses a state directory.
+    let stateless =
+        run_main::<Fake<JsonLinesWriter, false>>(&args("--state-dir /tmp/never")).unwrap_err();
+    assert_eq!(stateless.code, 2);
+    assert!(
+        stateless.message.contains("keeps no state"),
+        "{}",
+        stateless.message
+    );
 }
 
 #[test]

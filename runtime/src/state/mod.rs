@@ -49,6 +49,10 @@ pub enum StateError {
     /// Decompression or decoding failed.
     #[error("snapshot body cannot be decoded: {0}")]
     Decode(String),
+    /// The app was compiled without snapshots (`eventflux run` and `eventflux bench` build
+    /// it so, to compile faster; `eventflux build` keeps them).
+    #[error("this build of the app keeps no state (snapshots need `eventflux build`)")]
+    NotKept,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -85,14 +85,7 @@ macro_rules! comparable_tuple {
     };
 }
 
-comparable_tuple!(A 0);
-comparable_tuple!(A 0, B 1);
-comparable_tuple!(A 0, B 1, C 2);
-comparable_tuple!(A 0, B 1, C 2, D 3);
-comparable_tuple!(A 0, B 1, C 2, D 3, F 4);
-comparable_tuple!(A 0, B 1, C 2, D 3, F 4, G 5);
-comparable_tuple!(A 0, B 1, C 2, D 3, F 4, G 5, H 6);
-comparable_tuple!(A 0, B 1, C 2, D 3, F 4, G 5, H 6, I 7);
+crate::aggregate::for_key_tuples!(comparable_tuple);
 
 #[cfg(test)]
 mod tests {
