@@ -26,8 +26,6 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde_json::value::RawValue;
-
 use crate::functions::now_millis;
 use crate::io::{CountingSink, JsonLinesReader, JsonLinesWriter, Line, LineRef};
 use crate::Application;
@@ -242,14 +240,8 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
         }
     }
 
-    fn event(
-        &mut self,
-        line_no: u64,
-        stream: &str,
-        data: &RawValue,
-        ts: i64,
-    ) -> Result<(), RunError> {
-        match A::decode(stream, data.get()) {
+    fn event(&mut self, line_no: u64, stream: &str, data: &str, ts: i64) -> Result<(), RunError> {
+        match A::decode(stream, data) {
             Ok(event) => {
                 self.start_at(ts);
                 self.app.send(ts, event);

@@ -70,7 +70,7 @@ pub(super) fn decode_all<B: Application>(
                 stream,
                 ts,
                 data,
-            }) => match B::decode(&stream, data.get()) {
+            }) => match B::decode(&stream, data) {
                 Ok(event) => {
                     now = ts.unwrap_or(now);
                     out.push((now, Some(event)));

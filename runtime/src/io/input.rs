@@ -18,8 +18,9 @@ pub enum Line {
         stream: String,
         /// The event time, when the line gives one.
         ts: Option<i64>,
-        /// The JSON text of `data`, still undecoded.
-        data: Box<RawValue>,
+        /// The JSON text of `data` (an object or an array), still undecoded: the app's
+        /// `decode` checks it.
+        data: String,
     },
     /// `{"ts": 5000}`: only advances the clock.
     Tick {
@@ -51,8 +52,9 @@ pub enum LineRef<'a> {
         stream: Cow<'a, str>,
         /// The event time, when the line gives one.
         ts: Option<i64>,
-        /// The JSON text of `data`, still undecoded.
-        data: &'a RawValue,
+        /// The JSON text of `data` (an object or an array), still undecoded: the app's
+        /// `decode` checks it.
+        data: &'a str,
     },
     /// `{"ts": 5000}` (see [`Line::Tick`]).
     Tick {
@@ -122,7 +124,7 @@ struct Envelope<'a> {
 ///
 /// let input = "{\"stream\":\"In\",\"ts\":5,\"data\":[1]}\n\n{\"ts\":9}\n";
 /// let lines: Vec<Line> = JsonLinesReader::new(input.as_bytes()).map(Result::unwrap).collect();
-/// assert!(matches!(&lines[0], Line::Event { line_no: 1, ts: Some(5), data, .. } if data.get() == "[1]"));
+/// assert!(matches!(&lines[0], Line::Event { line_no: 1, ts: Some(5), data, .. } if data == "[1]"));
 /// assert!(matches!(lines[1], Line::Tick { line_no: 3, ts: 9 }));
 /// ```
 #[derive(Debug)]
@@ -220,6 +222,15 @@ fn parse_line(line_no: u64, text: &str) -> Result<LineRef<'_>, InputError> {
     if !text.starts_with('{') {
         return Err(bad("expected a JSON object".into()));
     }
+    if let Some(line) = common_event(line_no, text) {
+        return Ok(line);
+    }
+    parse_envelope(line_no, text)
+}
+
+/// [`parse_line`] through serde: any key order, escapes, and every error.
+fn parse_envelope(line_no: u64, text: &str) -> Result<LineRef<'_>, InputError> {
+    let bad = |message: String| InputError { line_no, message };
     let env: Envelope<'_> =
         serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON envelope: {e}")))?;
     let ts = match env.ts {
@@ -241,7 +252,7 @@ fn parse_line(line_no: u64, text: &str) -> Result<LineRef<'_>, InputError> {
                 line_no,
                 stream,
                 ts,
-                data,
+                data: data.get(),
             })
         }
         (Some(_), None) => Err(bad("`data` is missing".into())),
@@ -251,6 +262,128 @@ fn parse_line(line_no: u64, text: &str) -> Result<LineRef<'_>, InputError> {
             None => Err(bad("a line needs `stream` and `data`, or only `ts`".into())),
         },
     }
+}
+
+/// The common event line, `{"stream": "S", "ts": 1000, "data": {...}}` (`ts` optional, the
+/// keys in this order, no escape in the stream's name, nothing after `data`), read without
+/// serde so that `data` is parsed once, by the app's `decode`, instead of also being
+/// skipped here. `None` for any other line, which [`parse_envelope`] reads in full (and
+/// whose errors it reports). What this accepts, serde reads alike, unless `data` itself is
+/// malformed, which `decode` then reports for the line.
+fn common_event(line_no: u64, text: &str) -> Option<LineRef<'_>> {
+    let b = text.as_bytes();
+    let mut at = 1;
+    let ws = |at: &mut usize| {
+        while matches!(b.get(*at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            *at += 1;
+        }
+    };
+    let key = |at: &mut usize, name: &[u8]| -> bool {
+        ws(at);
+        let found = b.get(*at..*at + name.len()) == Some(name);
+        if found {
+            *at += name.len();
+            ws(at);
+            if b.get(*at) != Some(&b':') {
+                return false;
+            }
+            *at += 1;
+            ws(at);
+        }
+        found
+    };
+    let comma = |at: &mut usize| -> bool {
+        ws(at);
+        let found = b.get(*at) == Some(&b',');
+        *at += 1;
+        found
+    };
+    if !key(&mut at, b"\"stream\"") || b.get(at) != Some(&b'"') {
+        return None;
+    }
+    let start = at + 1;
+    // An escape or a control character (invalid in JSON strings) goes the general way.
+    let len = b
+        .get(start..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    if b[start + len] != b'"' {
+        return None;
+    }
+    let stream = text.get(start..start + len)?;
+    at = start + len + 1;
+    if !comma(&mut at) {
+        return None;
+    }
+    let mut ts = None;
+    if key(&mut at, b"\"ts\"") {
+        let digits = b
+            .get(at..)?
+            .iter()
+            .take_while(|c| c.is_ascii_digit() || **c == b'-')
+            .count();
+        let number = text.get(at..at + digits)?;
+        // JSON integers only (no leading zero, no fraction or exponent); the rest is read
+        // (and reported) by `parse_line`.
+        let unsigned = number.strip_prefix('-').unwrap_or(number);
+        if unsigned.is_empty()
+            || (unsigned.len() > 1 && unsigned.starts_with('0'))
+            || unsigned.contains('-')
+            || matches!(b.get(at + digits), Some(b'.' | b'e' | b'E'))
+        {
+            return None;
+        }
+        ts = Some(number.parse::<i64>().ok()?);
+        at += digits;
+        if !comma(&mut at) {
+            return None;
+        }
+    }
+    if !key(&mut at, b"\"data\"") || !matches!(b.get(at), Some(b'{' | b'[')) {
+        return None;
+    }
+    // `data` runs to the line's closing brace, if that is where its value ends.
+    let data = text.get(at..text.len() - 1)?.trim_end();
+    if !text.ends_with('}') || value_len(data.as_bytes()) != Some(data.len()) {
+        return None;
+    }
+    Some(LineRef::Event {
+        line_no,
+        stream: Cow::Borrowed(stream),
+        ts,
+        data,
+    })
+}
+
+/// The length of the JSON object or array `bytes` starts with, found by its brackets
+/// (strings skipped); `None` when it does not end. Checks nothing else: the decoder does.
+fn value_len(bytes: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(&c) = bytes.get(at) {
+        match c {
+            b'"' => {
+                at += 1;
+                loop {
+                    match bytes.get(at)? {
+                        b'"' => break,
+                        b'\\' => at += 2,
+                        _ => at += 1,
+                    }
+                }
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(at + 1);
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -284,7 +417,7 @@ mod tests {
                 data,
             } => {
                 assert_eq!((*line_no, stream.as_str(), *ts), (2, "Trades", Some(1000)));
-                assert_eq!(data.get(), "{\"symbol\": \"IBM\", \"price\": 75.5}");
+                assert_eq!(data, "{\"symbol\": \"IBM\", \"price\": 75.5}");
             }
             other => panic!("{other:?}"),
         }
@@ -292,7 +425,7 @@ mod tests {
             Line::Event {
                 line_no, ts, data, ..
             } => {
-                assert_eq!((*line_no, *ts, data.get()), (5, None, "[\"MSFT\",null]"));
+                assert_eq!((*line_no, *ts, data.as_str()), (5, None, "[\"MSFT\",null]"));
             }
             other => panic!("{other:?}"),
         }
@@ -304,6 +437,84 @@ mod tests {
             }
         ));
         assert_eq!(lines[3].line_no(), 7);
+    }
+
+    /// What the common-line reader accepts, serde reads alike (or finds malformed, and then
+    /// so is `data`, which `decode` rejects); what it declines, serde reads. Whether it
+    /// accepted.
+    fn same_as_serde(text: &str) -> bool {
+        let fast = common_event(1, text);
+        let general = parse_envelope(1, text);
+        match (&fast, &general) {
+            (None, _) => {}
+            (
+                Some(LineRef::Event {
+                    stream, ts, data, ..
+                }),
+                Ok(LineRef::Event {
+                    stream: s,
+                    ts: t,
+                    data: d,
+                    ..
+                }),
+            ) => assert_eq!((stream, ts, data), (s, t, d), "{text}"),
+            // Serde finds the line malformed: then so is `data`, which `decode` rejects.
+            (Some(LineRef::Event { data, .. }), Err(_)) => assert!(
+                serde_json::from_str::<&RawValue>(data).is_err(),
+                "{text}: {fast:?} against {general:?}"
+            ),
+            _ => panic!("{text}: {fast:?} against {general:?}"),
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn common_lines_read_as_serde_reads_them() {
+        for text in [
+            r#"{"stream": "Trades", "ts": 1000, "data": {"symbol": "IBM", "price": 75.5}}"#,
+            r#"{"stream":"T","data":["a}\"]",{"x":[1,2]}]}"#,
+            r#"{ "stream" : "T" , "ts" : -5 , "data" : { } }"#,
+            r#"{"stream":"T","ts":0,"data":{}}"#,
+            r#"{"stream":"T","ts":9223372036854775807,"data":{}}"#,
+        ] {
+            assert!(same_as_serde(text), "{text}");
+        }
+        for text in [
+            r#"{"stream":"T","ts":01,"data":{}}"#,
+            r#"{"stream":"T","ts":1.5,"data":{}}"#,
+            r#"{"stream":"T","ts":1e3,"data":{}}"#,
+            r#"{"stream":"T","ts":-,"data":{}}"#,
+            r#"{"stream":"T","ts":9223372036854775808,"data":{}}"#,
+            r#"{"stream":"T","ts":null,"data":{}}"#,
+            r#"{"stream":"T\n","data":{}}"#,
+            "{\"stream\":\"T\u{1}\",\"data\":{}}",
+            r#"{"stream":"T","data":{},"kind":"current"}"#,
+            r#"{"stream":"T","data":{},"stream":"U"}"#,
+            r#"{"stream":"T","data":{}"#,
+            r#"{"stream":"T","data":{}}}"#,
+            r#"{"stream":"T","data":5}"#,
+            r#"{"ts":5,"stream":"T","data":{}}"#,
+            r#"{"stream":"T","kind":"current","data":{}}"#,
+        ] {
+            assert!(!same_as_serde(text), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Lines built of pieces, well formed or not: the common-line reader never reads a
+        /// line otherwise than serde does.
+        #[test]
+        fn common_lines_never_differ_from_serde(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "{", "}", "[", "]", ",", ":", " ", "\"", "\\", "\"stream\"", "\"ts\"",
+                "\"data\"", "\"T\"", "1", "-", "0", ".5", "e3", "null", "\"a}\"", "\"x\\\"\"",
+            ]), 0..24),
+        ) {
+            let text = format!("{{\"stream\":\"T\",\"ts\":1,\"data\":{}}}", pieces.concat());
+            same_as_serde(&text);
+            let text = format!("{{{}}}", pieces.concat());
+            same_as_serde(&text);
+        }
     }
 
     #[test]
@@ -318,7 +529,7 @@ mod tests {
                 ts: None,
                 data,
             })) => {
-                assert_eq!(data.get(), "{\"a\":1}");
+                assert_eq!(data, "{\"a\":1}");
             }
             other => panic!("{other:?}"),
         }
