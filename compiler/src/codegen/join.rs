@@ -263,6 +263,28 @@ impl Join<'_> {
                 .is_some_and(|w| STORED.contains(&w.name.as_str()))
     }
 
+    /// Whether both sides keep their events in one runtime `JoinPair` (both stored, both
+    /// taking their events by value): an arrival then finds its key once, for its probe of
+    /// the other side and for keeping it.
+    fn paired(&self) -> bool {
+        self.q.inputs.len() == 2 && self.owned == [true, true] && self.stored(0) && self.stored(1)
+    }
+
+    /// The `JoinPair` field of a [`Join::paired`] join.
+    fn pair_field(&self) -> Ident {
+        format_ident!("{}_pair", self.name())
+    }
+
+    /// The `JoinPair` methods of `side`: `(its view, add, take)`.
+    fn pair_side(side: usize) -> (Ident, Ident, Ident) {
+        let name = if side == 0 { "left" } else { "right" };
+        (
+            format_ident!("{}", name),
+            format_ident!("add_{}", name),
+            format_ident!("take_{}", name),
+        )
+    }
+
     /// The key hash of `side`'s event `token` as an `Option<u64>` (`None` when a part is
     /// NULL: such an event equals nothing). Hashes the values in place, cloning nothing.
     fn key_of(&self, side: usize, token: TokenStream) -> TokenStream {
@@ -332,7 +354,9 @@ impl Join<'_> {
                     inputs: vec![(quote!(event), self.q.inputs[side])],
                     ..env
                 };
-                let held = if self.stored(side) {
+                let held = if self.paired() {
+                    quote!(#rt::join::PairHandle)
+                } else if self.stored(side) {
                     quote!(#rt::join::JoinHandle)
                 } else {
                     self.event_ty(side)
@@ -345,7 +369,7 @@ impl Join<'_> {
                     timers.push(timer);
                 }
             }
-            if self.indexed(side) {
+            if self.indexed(side) && !self.paired() {
                 let e = self.event_ty(side);
                 let kind = if self.stored(side) {
                     quote!(JoinStore)
@@ -359,6 +383,14 @@ impl Join<'_> {
                 ));
             }
             methods.push(self.side_method(side));
+        }
+        if self.paired() {
+            let (left, right) = (self.event_ty(0), self.event_ty(1));
+            fields.push((
+                self.pair_field(),
+                quote!(#rt::join::JoinPair<#left, #right>),
+                quote!(#rt::join::JoinPair::new()),
+            ));
         }
         methods.extend(self.self_join_entries());
         fields.extend(self.sel.fields.iter().cloned());
@@ -425,6 +457,11 @@ impl Join<'_> {
             let f = self.window_field(side);
             quote!(let __ef_window = &mut self.#f;)
         });
+        if self.paired() {
+            let f = self.pair_field();
+            let (state, pendings) = (&self.sel.state_binding, &self.sel.pendings);
+            return quote!(#window let __ef_pair = &mut self.#f; #state #pendings);
+        }
         let index = self.indexed(side).then(|| {
             let f = self.index_field(side);
             quote!(let __ef_index = &mut self.#f;)
@@ -470,6 +507,18 @@ impl Join<'_> {
 
     /// The window callback of `side`: keeps the index, probes the other side.
     fn callback(&self, side: usize) -> TokenStream {
+        if self.paired() {
+            // Current rows were made on arrival (see `arrival`); leaving events only go.
+            let rt = self.ctx.rt;
+            let (_, _, take) = Self::pair_side(side);
+            return quote! {
+                |__ef_emitted| {
+                    if let #rt::window::WindowEvent::Expired { event: __ef_handle, .. } = __ef_emitted {
+                        __ef_pair.#take(*__ef_handle);
+                    }
+                }
+            };
+        }
         if self.stored(side) {
             return self.stored_callback(side, false);
         }
@@ -832,6 +881,25 @@ impl Join<'_> {
         let rt = self.ctx.rt;
         let s = &self.join.sides[side];
         match &s.window {
+            Some(_) if self.paired() => {
+                // One lookup of the key: the bucket where the other side's events with it
+                // are probed and where the arriving event is kept.
+                let key = self.key_of(side, quote!(event));
+                let current = self.probe(side, &self.sel.on_current);
+                let (_, add, _) = Self::pair_side(side);
+                let (view, _, _) = Self::pair_side(1 - side);
+                let callback = self.callback(side);
+                quote! {
+                    let __ef_bucket = __ef_pair.bucket(#key);
+                    {
+                        let __ef_other = __ef_pair.#view();
+                        let __ef_key = ::core::option::Option::Some(__ef_bucket);
+                        #current
+                    }
+                    let __ef_handle = __ef_pair.#add(__ef_bucket, ts, __ef_owned);
+                    #rt::window::Insert::insert(__ef_window, ts, __ef_handle, #callback);
+                }
+            }
             Some(_) if self.stored(side) && self.owned.get(side) == Some(&true) => {
                 // Probes with the arriving event, then moves it into the store: its window's
                 // expiries only take events out (see `takes_events`).

@@ -40,7 +40,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::TotalOrd;
 
+mod pair;
 mod store;
+pub use pair::{JoinPair, PairHandle, PairSide};
 pub use store::{JoinHandle, JoinStore};
 
 /// The hash of a join key: equal keys hash equal whatever their representation (a `&str`
