@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::TotalOrd;
 
+mod buckets;
 mod pair;
 mod store;
 pub use pair::{JoinPair, PairHandle, PairSide};

@@ -1,10 +1,9 @@
 //! [`JoinPair`]: the events of both sides of a two-stream equi-join, kept once and found by
 //! key once per arrival.
 
-use std::collections::VecDeque;
-
-use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
+
+use super::buckets::{take_seq, Bucket, Buckets, Events, UNKEYED};
 
 /// What a side's window holds for each of its events in a [`JoinPair`]: the event's number
 /// and the place of its key.
@@ -14,25 +13,27 @@ pub struct PairHandle {
     bucket: u32,
 }
 
-/// The events of one side with one key, oldest first: `(seq, ts, event)`.
-type Events<E> = VecDeque<(u64, i64, E)>;
-
-/// The events of both sides with one key (`key`: `None` for a recycled bucket).
+/// The events of both sides with one key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Bucket<A, B> {
-    key: Option<u64>,
+struct Sides<A, B> {
     left: Events<A>,
     right: Events<B>,
 }
 
-impl<A, B> Bucket<A, B> {
+impl<A, B> Default for Sides<A, B> {
+    fn default() -> Self {
+        Sides {
+            left: Events::new(),
+            right: Events::new(),
+        }
+    }
+}
+
+impl<A, B> Bucket for Sides<A, B> {
     fn is_idle(&self) -> bool {
         self.left.is_empty() && self.right.is_empty()
     }
 }
-
-/// The place of the events whose key has a NULL part: kept, never probed.
-const UNKEYED: u32 = u32::MAX;
 
 /// The events of both sides of a two-stream equi-join whose windows emit them
 /// first-in-first-out (`length`, `time`), each side's by value, as a [`super::JoinStore`]
@@ -58,86 +59,33 @@ const UNKEYED: u32 = u32::MAX;
 /// assert_eq!(pair.len(), 2);
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(
-    bound(
-        serialize = "A: Serialize, B: Serialize",
-        deserialize = "A: Deserialize<'de>, B: Deserialize<'de>"
-    ),
-    from = "Stored<A, B>"
-)]
+#[serde(bound(
+    serialize = "A: Serialize, B: Serialize",
+    deserialize = "A: Deserialize<'de>, B: Deserialize<'de>"
+))]
 pub struct JoinPair<A, B> {
-    buckets: Vec<Bucket<A, B>>,
-    /// The events with a NULL key part, per side.
-    unkeyed: Bucket<A, B>,
+    buckets: Buckets<Sides<A, B>>,
+    /// The events with a NULL key part.
+    unkeyed: Sides<A, B>,
     next: u64,
     len: usize,
-    /// `(key hash, bucket)` of every bucket in use.
-    #[serde(skip)]
-    index: HashTable<(u64, u32)>,
-    /// Buckets in use without events.
-    #[serde(skip)]
-    idle: usize,
-    /// Recycled buckets.
-    #[serde(skip)]
-    free: Vec<u32>,
-}
-
-/// The serialized form of a [`JoinPair`] (the buckets' places are in the windows' handles).
-#[derive(Deserialize)]
-struct Stored<A, B> {
-    buckets: Vec<Bucket<A, B>>,
-    unkeyed: Bucket<A, B>,
-    next: u64,
-    len: usize,
-}
-
-impl<A, B> From<Stored<A, B>> for JoinPair<A, B> {
-    fn from(stored: Stored<A, B>) -> Self {
-        let mut pair = JoinPair {
-            buckets: stored.buckets,
-            unkeyed: stored.unkeyed,
-            next: stored.next,
-            len: stored.len,
-            index: HashTable::new(),
-            idle: 0,
-            free: Vec::new(),
-        };
-        for (at, bucket) in pair.buckets.iter().enumerate() {
-            let at = at as u32;
-            match bucket.key {
-                Some(k) => {
-                    pair.index.insert_unique(k, (k, at), |&(k, _)| k);
-                    pair.idle += usize::from(bucket.is_idle());
-                }
-                None => pair.free.push(at),
-            }
-        }
-        pair
-    }
 }
 
 impl<A, B> Default for JoinPair<A, B> {
     fn default() -> Self {
         JoinPair {
-            buckets: Vec::new(),
-            unkeyed: Bucket {
-                key: None,
-                left: VecDeque::new(),
-                right: VecDeque::new(),
-            },
+            buckets: Buckets::default(),
+            unkeyed: Sides::default(),
             next: 0,
             len: 0,
-            index: HashTable::new(),
-            idle: 0,
-            free: Vec::new(),
         }
     }
 }
 
 /// One side of a [`JoinPair`], read-only: its events by bucket.
 pub struct PairSide<'a, A, B, E> {
-    pair: &'a JoinPair<A, B>,
-    events: fn(&Bucket<A, B>) -> &Events<E>,
+    buckets: &'a Buckets<Sides<A, B>>,
+    events: fn(&Sides<A, B>) -> &Events<E>,
 }
 
 impl<'a, A: 'a, B: 'a, E: 'a> PairSide<'a, A, B, E> {
@@ -146,9 +94,8 @@ impl<'a, A: 'a, B: 'a, E: 'a> PairSide<'a, A, B, E> {
     #[inline]
     pub fn get(&self, bucket: u32) -> impl Iterator<Item = (i64, &'a E)> + 'a {
         let events = self.events;
-        self.pair
-            .buckets
-            .get(bucket as usize)
+        self.buckets
+            .get(bucket)
             .into_iter()
             .flat_map(move |b| events(b).iter().map(|(_, t, e)| (*t, e)))
     }
@@ -164,53 +111,14 @@ impl<A, B> JoinPair<A, B> {
     /// when the key has none: where an arriving event probes the other side and is kept.
     #[inline]
     pub fn bucket(&mut self, key: Option<u64>) -> u32 {
-        let Some(key) = key else {
-            return UNKEYED;
-        };
-        if let Some(&(_, at)) = self.index.find(key, |&(k, _)| k == key) {
-            return at;
-        }
-        self.new_bucket(key)
-    }
-
-    /// A bucket for key hash `key`, which has none.
-    #[inline(never)]
-    fn new_bucket(&mut self, key: u64) -> u32 {
-        let at = match self.free.pop() {
-            Some(at) => {
-                self.buckets[at as usize].key = Some(key);
-                at
-            }
-            None => {
-                // More than 2^32 - 1 keys in two windows do not fit in memory.
-                let at = u32::try_from(self.buckets.len()).unwrap_or(UNKEYED - 1);
-                self.buckets.push(Bucket {
-                    key: Some(key),
-                    left: VecDeque::new(),
-                    right: VecDeque::new(),
-                });
-                at
-            }
-        };
-        self.index.insert_unique(key, (key, at), |&(k, _)| k);
-        self.idle += 1;
-        at
-    }
-
-    /// The bucket at `at`, mutable; the unkeyed events for [`UNKEYED`].
-    #[inline]
-    fn at_mut(&mut self, at: u32) -> Option<&mut Bucket<A, B>> {
-        match at {
-            UNKEYED => Some(&mut self.unkeyed),
-            at => self.buckets.get_mut(at as usize),
-        }
+        key.map_or(UNKEYED, |k| self.buckets.place(k))
     }
 
     /// The left side (side 0).
     #[inline]
     pub fn left(&self) -> PairSide<'_, A, B, A> {
         PairSide {
-            pair: self,
+            buckets: &self.buckets,
             events: |b| &b.left,
         }
     }
@@ -219,7 +127,7 @@ impl<A, B> JoinPair<A, B> {
     #[inline]
     pub fn right(&self) -> PairSide<'_, A, B, B> {
         PairSide {
-            pair: self,
+            buckets: &self.buckets,
             events: |b| &b.right,
         }
     }
@@ -253,66 +161,44 @@ impl<A, B> JoinPair<A, B> {
     fn add<E>(
         &mut self,
         bucket: u32,
-        side: fn(&mut Bucket<A, B>) -> &mut Events<E>,
+        side: fn(&mut Sides<A, B>) -> &mut Events<E>,
         ts: i64,
         event: E,
     ) -> PairHandle {
         let seq = self.next;
-        let Some(b) = self.at_mut(bucket) else {
-            // Not a bucket of this pair: keep the event with the NULL keys (never probed).
-            return self.add(UNKEYED, side, ts, event);
-        };
-        let was_idle = bucket != UNKEYED && b.is_idle();
-        side(b).push_back((seq, ts, event));
         self.next += 1;
         self.len += 1;
-        if was_idle {
-            self.idle -= 1;
+        let mut entry = Some((seq, ts, event));
+        let keyed = bucket != UNKEYED
+            && self
+                .buckets
+                .update(bucket, |b| side(b).extend(entry.take()))
+                .is_some();
+        // A NULL key, or (never: places come from `bucket`) no such bucket: kept unkeyed.
+        side(&mut self.unkeyed).extend(entry.take());
+        PairHandle {
+            seq,
+            bucket: if keyed { bucket } else { UNKEYED },
         }
-        PairHandle { seq, bucket }
     }
 
     #[inline]
     fn take<E>(
         &mut self,
         handle: PairHandle,
-        side: fn(&mut Bucket<A, B>) -> &mut Events<E>,
+        side: fn(&mut Sides<A, B>) -> &mut Events<E>,
     ) -> Option<(i64, E)> {
-        let b = self.at_mut(handle.bucket)?;
-        let events = side(b);
-        let (_, ts, event) = if events.front().is_some_and(|e| e.0 == handle.seq) {
-            events.pop_front()?
-        } else {
-            let at = events.iter().position(|e| e.0 == handle.seq)?;
-            events.remove(at)?
+        let taken = match handle.bucket {
+            UNKEYED => take_seq(side(&mut self.unkeyed), handle.seq),
+            at => self
+                .buckets
+                .update(at, |b| take_seq(side(b), handle.seq))
+                .flatten(),
         };
-        let idle = handle.bucket != UNKEYED && b.is_idle();
-        self.len -= 1;
-        if idle {
-            self.idle += 1;
-            if self.idle > 64 && self.idle * 2 > self.index.len() {
-                self.recycle();
-            }
+        if taken.is_some() {
+            self.len -= 1;
         }
-        Some((ts, event))
-    }
-
-    /// Hands the buckets without events back for other keys.
-    #[inline(never)]
-    fn recycle(&mut self) {
-        let buckets = &mut self.buckets;
-        let free = &mut self.free;
-        self.index.retain(|&mut (_, at)| {
-            let bucket = &mut buckets[at as usize];
-            if bucket.is_idle() {
-                bucket.key = None;
-                free.push(at);
-                false
-            } else {
-                true
-            }
-        });
-        self.idle = 0;
+        taken
     }
 
     /// Number of events kept, both sides.
