@@ -106,24 +106,32 @@ impl<T: Bucket> Buckets<T> {
         self.slots.get(at as usize).map(|(_, b)| b)
     }
 
-    /// Runs `f` on the bucket at `at`, keeping count of the idle buckets (and recycling
-    /// them when they are more than half); `None` when there is no such bucket.
+    /// The bucket at `at`, to add an event to (so it is no longer idle).
     #[inline]
-    pub fn update<R>(&mut self, at: u32, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+    pub fn filling(&mut self, at: u32) -> Option<&mut T> {
         let (_, bucket) = self.slots.get_mut(at as usize)?;
-        let was_idle = bucket.is_idle();
-        let result = f(bucket);
-        match (was_idle, bucket.is_idle()) {
-            (true, false) => self.idle -= 1,
-            (false, true) => {
-                self.idle += 1;
-                if self.idle > 64 && self.idle * 2 > self.index.len() {
-                    self.recycle();
-                }
-            }
-            _ => {}
+        if bucket.is_idle() {
+            self.idle -= 1;
         }
-        Some(result)
+        Some(bucket)
+    }
+
+    /// The bucket at `at`, to take an event from; [`Buckets::settle`] it after.
+    #[inline]
+    pub fn get_mut(&mut self, at: u32) -> Option<&mut T> {
+        self.slots.get_mut(at as usize).map(|(_, b)| b)
+    }
+
+    /// Counts the bucket at `at` idle if an event taken from it left it so (recycling the
+    /// idle buckets once they are more than half).
+    #[inline]
+    pub fn settle(&mut self, at: u32) {
+        if self.get(at).is_some_and(Bucket::is_idle) {
+            self.idle += 1;
+            if self.idle > 64 && self.idle * 2 > self.index.len() {
+                self.recycle();
+            }
+        }
     }
 
     /// Hands the idle buckets back for other keys.

@@ -168,18 +168,22 @@ impl<A, B> JoinPair<A, B> {
         let seq = self.next;
         self.next += 1;
         self.len += 1;
-        let mut entry = Some((seq, ts, event));
-        let keyed = bucket != UNKEYED
-            && self
-                .buckets
-                .update(bucket, |b| side(b).extend(entry.take()))
-                .is_some();
-        // A NULL key, or (never: places come from `bucket`) no such bucket: kept unkeyed.
-        side(&mut self.unkeyed).extend(entry.take());
-        PairHandle {
-            seq,
-            bucket: if keyed { bucket } else { UNKEYED },
-        }
+        let entry = (seq, ts, event);
+        // A NULL key (or, never, a place not from `bucket`): kept apart, never probed.
+        let kept = (bucket != UNKEYED)
+            .then(|| self.buckets.filling(bucket))
+            .flatten();
+        let bucket = match kept {
+            Some(b) => {
+                side(b).push_back(entry);
+                bucket
+            }
+            None => {
+                side(&mut self.unkeyed).push_back(entry);
+                UNKEYED
+            }
+        };
+        PairHandle { seq, bucket }
     }
 
     #[inline]
@@ -190,10 +194,11 @@ impl<A, B> JoinPair<A, B> {
     ) -> Option<(i64, E)> {
         let taken = match handle.bucket {
             UNKEYED => take_seq(side(&mut self.unkeyed), handle.seq),
-            at => self
-                .buckets
-                .update(at, |b| take_seq(side(b), handle.seq))
-                .flatten(),
+            at => {
+                let taken = take_seq(side(self.buckets.get_mut(at)?), handle.seq);
+                self.buckets.settle(at);
+                taken
+            }
         };
         if taken.is_some() {
             self.len -= 1;

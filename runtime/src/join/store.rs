@@ -83,20 +83,21 @@ impl<E> JoinStore<E> {
         let seq = self.next;
         self.next += 1;
         self.len += 1;
-        let mut entry = Some((seq, ts, event));
-        let bucket = key.map_or(UNKEYED, |k| self.buckets.place(k));
-        let keyed = bucket != UNKEYED
-            && self
-                .buckets
-                .update(bucket, |events| events.extend(entry.take()))
-                .is_some();
-        // A NULL key (or, never, no such bucket): kept apart, never probed.
-        self.unkeyed.extend(entry.take());
-        JoinHandle {
-            seq,
-            key,
-            bucket: if keyed { bucket } else { UNKEYED },
-        }
+        let entry = (seq, ts, event);
+        // A NULL key (or, never, a place not from `place`): kept apart, never probed.
+        let at = key.map_or(UNKEYED, |k| self.buckets.place(k));
+        let kept = (at != UNKEYED).then(|| self.buckets.filling(at)).flatten();
+        let bucket = match kept {
+            Some(events) => {
+                events.push_back(entry);
+                at
+            }
+            None => {
+                self.unkeyed.push_back(entry);
+                UNKEYED
+            }
+        };
+        JoinHandle { seq, key, bucket }
     }
 
     /// The event of `handle` (searched newest first: the window emits an event as current
@@ -120,10 +121,11 @@ impl<E> JoinStore<E> {
     pub fn take(&mut self, handle: JoinHandle) -> Option<(i64, E)> {
         let taken = match handle.bucket {
             UNKEYED => take_seq(&mut self.unkeyed, handle.seq),
-            at => self
-                .buckets
-                .update(at, |events| take_seq(events, handle.seq))
-                .flatten(),
+            at => {
+                let taken = take_seq(self.buckets.get_mut(at)?, handle.seq);
+                self.buckets.settle(at);
+                taken
+            }
         };
         if taken.is_some() {
             self.len -= 1;
