@@ -482,4 +482,87 @@ mod tests {
         assert_ne!(h("a"), h("a\0"));
         assert_eq!(h("abc"), h("abc"));
     }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// `slot_of` a key, then add one to its count.
+        Count(Option<String>),
+        Remove(Option<String>),
+        /// Keep the groups with an even count.
+        RetainEven,
+        Clear,
+        Roundtrip,
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    fn key() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        use proptest::prelude::*;
+        // Short keys (packed whole into their hash) and long ones, sharing prefixes.
+        proptest::option::of(prop_oneof!["[ab]{0,3}", "[ab]{6,9}"])
+    }
+
+    proptest::proptest! {
+        /// A map of string groups, short and long keys mixed, against a list in first-
+        /// appearance order: every lookup finds its own group (by borrowed and owned key),
+        /// in order, across removals, retains, clears and a snapshot round trip.
+        #[test]
+        fn matches_an_ordered_list(ops in proptest::collection::vec(
+            proptest::prop_oneof![
+                6 => key().prop_map(Op::Count),
+                1 => key().prop_map(Op::Remove),
+                1 => proptest::strategy::Just(Op::RetainEven),
+                1 => proptest::strategy::Just(Op::Clear),
+                1 => proptest::strategy::Just(Op::Roundtrip),
+            ],
+            1..200,
+        )) {
+            use std::sync::Arc;
+            type Key = Total<(Option<Arc<str>>,)>;
+            let owned = |k: &Option<String>| Total((k.as_deref().map(Arc::from),));
+            let mut map: GroupMap<Key, i64> = GroupMap::new();
+            let mut model: Vec<(Option<String>, i64)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Count(k) => {
+                        let slot = map.slot_of(&(k.as_deref(),));
+                        *map.state_at(slot) += 1;
+                        match model.iter().position(|(m, _)| *m == k) {
+                            Some(at) => {
+                                proptest::prop_assert_eq!(slot, at);
+                                model[at].1 += 1;
+                            }
+                            None => {
+                                proptest::prop_assert_eq!(slot, model.len());
+                                model.push((k, 1));
+                            }
+                        }
+                    }
+                    Op::Remove(k) => {
+                        let want = model.iter().position(|(m, _)| *m == k).map(|at| model.remove(at).1);
+                        proptest::prop_assert_eq!(map.remove(&owned(&k)), want);
+                    }
+                    Op::RetainEven => {
+                        map.retain(|_, n| *n % 2 == 0);
+                        model.retain(|(_, n)| n % 2 == 0);
+                    }
+                    Op::Clear => {
+                        map.clear();
+                        model.clear();
+                    }
+                    Op::Roundtrip => {
+                        map = serde_json::from_str(&serde_json::to_string(&map).unwrap()).unwrap();
+                    }
+                }
+                let got: Vec<(Option<String>, i64)> = map
+                    .iter()
+                    .map(|(k, n)| (k.0 .0.as_deref().map(String::from), *n))
+                    .collect();
+                proptest::prop_assert_eq!(&got, &model);
+                for (k, n) in &model {
+                    proptest::prop_assert_eq!(map.get(&owned(k)), Some(n));
+                }
+            }
+        }
+    }
 }
