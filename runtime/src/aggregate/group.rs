@@ -6,7 +6,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use hashbrown::HashTable;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::hashed::{hashed, Hashed};
+use super::hashed::{hashed, short_word, Hashed};
 use super::key::{KeyPart, Probe};
 use super::pairs::{self, PairMap};
 use super::total::{Total, TotalOrd};
@@ -28,30 +28,6 @@ impl FxHasher {
     }
 }
 
-/// The little-endian word of `bytes` (at most 8), zero-padded, read with fixed-size loads: a
-/// variable-length copy into a buffer costs a `memcpy` call and a store-forwarding stall per
-/// key (about 30 ns for a short symbol).
-#[inline]
-fn tail_word(bytes: &[u8]) -> u64 {
-    let mut word = 0u64;
-    let mut shift = 0;
-    let mut rest = bytes;
-    if let Some((four, tail)) = rest.split_first_chunk::<4>() {
-        word = u64::from(u32::from_le_bytes(*four));
-        shift = 32;
-        rest = tail;
-    }
-    if let Some((two, tail)) = rest.split_first_chunk::<2>() {
-        word |= u64::from(u16::from_le_bytes(*two)) << shift;
-        shift += 16;
-        rest = tail;
-    }
-    if let Some(&b) = rest.first() {
-        word |= u64::from(b) << shift;
-    }
-    word
-}
-
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
@@ -63,7 +39,7 @@ impl Hasher for FxHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            self.add(tail_word(rest) ^ ((rest.len() as u64) << 56));
+            self.add(short_word(rest) ^ ((rest.len() as u64) << 56));
         }
     }
     #[inline]

@@ -67,9 +67,11 @@ fn spread(word: u64) -> u64 {
 }
 
 /// The little-endian word of `bytes` (1 to 8 of them), zero-padded: two overlapping
-/// fixed-size loads (the bytes they share are the same), no loop and no copy.
+/// fixed-size loads (the bytes they share are the same), no loop and no copy (a
+/// variable-length copy into a buffer costs a `memcpy` call and a store-forwarding stall per
+/// key). Also the tail of [`FxHasher`]'s words.
 #[inline]
-fn short_word(bytes: &[u8]) -> u64 {
+pub(super) fn short_word(bytes: &[u8]) -> u64 {
     let n = bytes.len();
     match (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
         (Some(lo), Some(hi)) => {
