@@ -508,16 +508,8 @@ impl Join<'_> {
     /// The window callback of `side`: keeps the index, probes the other side.
     fn callback(&self, side: usize) -> TokenStream {
         if self.paired() {
-            // Current rows were made on arrival (see `arrival`); leaving events only go.
-            let rt = self.ctx.rt;
             let (_, _, take) = Self::pair_side(side);
-            return quote! {
-                |__ef_emitted| {
-                    if let #rt::window::WindowEvent::Expired { event: __ef_handle, .. } = __ef_emitted {
-                        __ef_pair.#take(*__ef_handle);
-                    }
-                }
-            };
+            return self.take_on_expiry(quote!(__ef_pair.#take));
         }
         if self.stored(side) {
             return self.stored_callback(side, false);
@@ -553,6 +545,20 @@ impl Join<'_> {
             arm(quote!(#wr::Flush), quote!()),
         ];
         quote!(|__ef_emitted| match __ef_emitted { #(#arms)* })
+    }
+
+    /// The window callback of a side whose current rows are made on arrival, before the
+    /// event is kept (see [`takes_events`]): a leaving event only goes, by `take` (e.g.
+    /// `__ef_index.take`) of its handle.
+    fn take_on_expiry(&self, take: TokenStream) -> TokenStream {
+        let rt = self.ctx.rt;
+        quote! {
+            |__ef_emitted| {
+                if let #rt::window::WindowEvent::Expired { event: __ef_handle, .. } = __ef_emitted {
+                    #take(*__ef_handle);
+                }
+            }
+        }
     }
 
     /// The window callback of a side with a `JoinStore`: the window emits handles; a current
@@ -905,16 +911,12 @@ impl Join<'_> {
                 // expiries only take events out (see `takes_events`).
                 let key = self.key_of(side, quote!(event));
                 let current = self.probe(side, &self.sel.on_current);
-                let wr = quote!(#rt::window::WindowEvent);
+                let callback = self.take_on_expiry(quote!(__ef_index.take));
                 quote! {
                     let __ef_key = #key;
                     #current
                     let __ef_handle = __ef_index.add(__ef_key, ts, __ef_owned);
-                    #rt::window::Insert::insert(__ef_window, ts, __ef_handle, |__ef_emitted| {
-                        if let #wr::Expired { event: __ef_handle, .. } = __ef_emitted {
-                            __ef_index.take(*__ef_handle);
-                        }
-                    });
+                    #rt::window::Insert::insert(__ef_window, ts, __ef_handle, #callback);
                 }
             }
             Some(_) if self.stored(side) => {
