@@ -541,7 +541,14 @@ fn selector_in(
             quote!(#rt::aggregate::BatchGroups::new()),
         ));
     } else if !aggs.is_empty() {
-        if grouped {
+        if grouped && mode == Mode::Slotted && q.drops_idle_groups {
+            // Each group counts the window's events in it and is dropped with the last.
+            fields.push((
+                state_field.clone(),
+                quote!(#rt::aggregate::SlidingGroups<#key_ty, #aggs_ty>),
+                quote!(#rt::aggregate::SlidingGroups::new()),
+            ));
+        } else if grouped {
             fields.push((
                 state_field.clone(),
                 quote!(#rt::aggregate::GroupMap<#key_ty, #aggs_ty>),
@@ -687,12 +694,16 @@ fn selector_in(
                 } else {
                     quote!(_)
                 };
+                // The event has left the window: its group may go with it.
+                let release = (op.to_string() == "remove" && q.drops_idle_groups)
+                    .then(|| quote!(__ef_state.release(event.__ef_group as usize);));
                 return quote! {
                     if let ::core::option::Option::Some((#key, __ef_aggs)) =
                         __ef_state.entry_at(event.__ef_group as usize)
                     {
                         #body
                     }
+                    #release
                 };
             }
             let pending_key = (collapse || keyed) && wanted;

@@ -7,7 +7,7 @@
 
 pub mod keys;
 
-use crate::sema::ir::{AggCall, BoundWindow, Column, OutputClauses, QueryKind, TExpr};
+use crate::sema::ir::{AggCall, AggFunc, BoundWindow, Column, OutputClauses, QueryKind, TExpr};
 use crate::sema::{Analysis, Attribute, StreamKind};
 use crate::syntax::ast::{OutputEvents, TriggerAt};
 use std::fmt::Write;
@@ -95,6 +95,29 @@ pub struct QueryPlan {
     pub table_op: Option<Box<crate::sema::table::TableOp>>,
     /// Which events are emitted.
     pub events: OutputEvents,
+    /// Whether a group (of a grouped aggregation over the window) is dropped once its last
+    /// event has left the window: the window releases every event it takes, and no aggregate
+    /// outlives the window (`minForever`, `maxForever`). See [`drops_idle_groups`].
+    pub drops_idle_groups: bool,
+}
+
+/// Whether grouped aggregation over `window` drops a group whose events have all left it
+/// (docs/semantics.md, "State"): true for the sliding windows that sooner or later release
+/// every event they take, as an expired event (`length`, `time`, `timeLength`,
+/// `externalTime`, `unique`, `sort`, `expression`), unless an aggregate outlives the window.
+/// `firstUnique` and `delay` never expire their events, and `frequent`/`lossyFrequent` drop
+/// some without an expiry, so their groups are kept.
+pub fn drops_idle_groups(window: Option<&BoundWindow>, aggregates: &[AggCall]) -> bool {
+    let releases = window.is_some_and(|w| {
+        matches!(
+            w.name.as_str(),
+            "length" | "time" | "timeLength" | "externalTime" | "unique" | "sort" | "expression"
+        )
+    });
+    releases
+        && !aggregates
+            .iter()
+            .any(|a| matches!(a.func, AggFunc::MinForever | AggFunc::MaxForever))
 }
 
 /// Builds the plan of an analysed application (which must be free of errors).
@@ -163,6 +186,7 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             target,
             table_op: q.table_op.clone(),
             events: q.events,
+            drops_idle_groups: drops_idle_groups(q.window.as_ref(), &q.aggregates),
         });
     }
     let partitions = analysis

@@ -1,0 +1,403 @@
+//! The groups of a grouped query over a sliding window, each dropped once its last event has
+//! left the window (docs/semantics.md, "State").
+
+use std::fmt;
+
+use hashbrown::HashTable;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::hashed::{hashed, Hashed};
+use super::key::{KeyPart, Probe};
+use super::total::{Total, TotalOrd};
+
+/// One live group: its key, its state and how many of the window's events belong to it.
+#[derive(Clone, Debug)]
+struct Group<K, S> {
+    key: K,
+    state: S,
+    /// Hash of `key` (to find the group's index entry when it is dropped).
+    hash: u64,
+    held: u32,
+}
+
+/// The per-group state of a grouped query over a sliding window, with stable slots.
+///
+/// Each event the window takes joins its group with [`SlidingGroups::slot_of`], which counts
+/// it and returns the group's slot; the window keeps the slot in the event and reaches the
+/// group again with [`SlidingGroups::entry_at`] when the event leaves, without hashing. Once
+/// the event has left, [`SlidingGroups::release`] uncounts it, and a group whose last event has
+/// left is dropped: its key and state are freed and its slot is reused by the next new group.
+/// Memory therefore follows the window's contents, not the number of keys ever seen, and a
+/// key that comes back starts again from empty aggregates.
+///
+/// Slots of live groups never move. A lookup by a short key (one whose hash is exact, see
+/// [`hashed`]) compares hashes only, as [`crate::aggregate::GroupMap`] does.
+///
+/// ```
+/// use eventflux_runtime::aggregate::{Aggregator, SlidingGroups, SumAggregator, Total};
+/// let mut groups: SlidingGroups<Total<(Option<i32>,)>, SumAggregator<i64>> = SlidingGroups::new();
+/// let a = groups.slot_of(&(Some(1),));
+/// groups.entry_at(a).unwrap().1.add(Some(5));
+/// assert_eq!(groups.len(), 1);
+/// groups.release(a); // the event left the window: its group is dropped
+/// assert!(groups.is_empty());
+/// ```
+#[derive(Clone)]
+pub struct SlidingGroups<K, S> {
+    /// Groups by slot; `None` for a free slot.
+    slots: Vec<Option<Group<K, S>>>,
+    /// Free slots, reused last freed first.
+    free: Vec<usize>,
+    /// `(hash, slot)` of every live group.
+    index: HashTable<(u64, usize)>,
+    /// Whether a live or former key's hash is not exact (hashes alone no longer tell keys
+    /// apart).
+    long_keys: bool,
+}
+
+impl<K, S> Default for SlidingGroups<K, S> {
+    fn default() -> Self {
+        SlidingGroups {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            long_keys: false,
+        }
+    }
+}
+
+impl<K: fmt::Debug, S: fmt::Debug> fmt::Debug for SlidingGroups<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.slots.iter().flatten().map(|g| (&g.key, &g.state)))
+            .finish()
+    }
+}
+
+impl<K, S> SlidingGroups<K, S> {
+    /// An empty set of groups.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of live groups.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether there is no live group.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The key and state of the group in `slot`; `None` when the slot is free.
+    #[inline]
+    pub fn entry_at(&mut self, slot: usize) -> Option<(&K, &mut S)> {
+        match self.slots.get_mut(slot) {
+            Some(Some(g)) => Some((&g.key, &mut g.state)),
+            _ => None,
+        }
+    }
+
+    /// The key and state of the group in `slot`, read-only.
+    #[inline]
+    pub fn get_at(&self, slot: usize) -> Option<(&K, &S)> {
+        match self.slots.get(slot) {
+            Some(Some(g)) => Some((&g.key, &g.state)),
+            _ => None,
+        }
+    }
+
+    /// Uncounts one event of the group in `slot` (it has left the window); the group is
+    /// dropped when that was its last event. A free slot is left alone.
+    #[inline]
+    pub fn release(&mut self, slot: usize) {
+        if let Some(Some(g)) = self.slots.get_mut(slot) {
+            g.held = g.held.saturating_sub(1);
+            if g.held == 0 {
+                self.drop_group(slot);
+            }
+        }
+    }
+
+    /// Frees `slot` (a live group's) and forgets its key.
+    #[cold]
+    #[inline(never)]
+    fn drop_group(&mut self, slot: usize) {
+        let Some(Some(g)) = self.slots.get(slot) else {
+            return;
+        };
+        if let Ok(entry) = self.index.find_entry(g.hash, |&(_, at)| at == slot) {
+            entry.remove();
+        }
+        self.slots[slot] = None;
+        self.free.push(slot);
+        if self.index.is_empty() {
+            // Every long key is gone: lookups may compare hashes alone again.
+            self.long_keys = false;
+            self.slots.clear();
+            self.free.clear();
+        }
+    }
+
+    /// Live groups with their slots, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &K, &S)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(at, g)| g.as_ref().map(|g| (at, &g.key, &g.state)))
+    }
+
+    /// Places a new group in a free slot (or a new one), returning the slot.
+    fn place(&mut self, key: Hashed, group: K, state: S) -> usize {
+        let g = Some(Group {
+            key: group,
+            state,
+            hash: key.hash,
+            held: 1,
+        });
+        let at = match self.free.pop() {
+            Some(at) => {
+                self.slots[at] = g;
+                at
+            }
+            None => {
+                self.slots.push(g);
+                self.slots.len() - 1
+            }
+        };
+        self.index
+            .insert_unique(key.hash, (key.hash, at), |&(h, _)| h);
+        self.long_keys |= !key.exact;
+        at
+    }
+}
+
+impl<T: TotalOrd, S: Default> SlidingGroups<Total<T>, S> {
+    /// The slot of the group whose key `probe` borrows, created (with `S::default()`) on
+    /// first sight; counts one more event of the group. The owned key is built only for a new
+    /// group.
+    #[inline(always)]
+    pub fn slot_of<R>(&mut self, probe: &R) -> usize
+    where
+        R: KeyPart<Owned = T>,
+    {
+        let h = hashed(&Probe(probe));
+        let found = if h.exact && !self.long_keys {
+            let hash = h.hash;
+            self.index
+                .find(hash, |&(k, _)| k == hash)
+                .map(|&(_, at)| at)
+        } else {
+            self.compared_slot(h.hash, probe)
+        };
+        match found {
+            Some(at) => {
+                if let Some(Some(g)) = self.slots.get_mut(at) {
+                    g.held = g.held.wrapping_add(1);
+                }
+                at
+            }
+            None => self.insert_new(h, probe),
+        }
+    }
+
+    /// [`SlidingGroups::slot_of`]'s lookup comparing keys: out of line, so that the lookup by
+    /// a short key stays small enough to inline.
+    #[inline(never)]
+    fn compared_slot<R>(&self, hash: u64, probe: &R) -> Option<usize>
+    where
+        R: KeyPart<Owned = T>,
+    {
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&(h, at)| {
+                h == hash && matches!(slots.get(at), Some(Some(g)) if probe.matches(&g.key.0))
+            })
+            .map(|&(_, at)| at)
+    }
+
+    /// Adds the group `probe` borrows (not live, hash `h`) with one event.
+    #[cold]
+    #[inline(never)]
+    fn insert_new<R>(&mut self, h: Hashed, probe: &R) -> usize
+    where
+        R: KeyPart<Owned = T>,
+    {
+        self.place(h, Total(probe.to_owned_part()), S::default())
+    }
+}
+
+impl<K: std::hash::Hash + Serialize, S: Serialize> Serialize for SlidingGroups<K, S> {
+    /// As the list of slots (`None` for a free one) with each group's key, state and event
+    /// count: slots are kept, since the window's events name them.
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let slots: Vec<Option<(&K, &S, u32)>> = self
+            .slots
+            .iter()
+            .map(|g| g.as_ref().map(|g| (&g.key, &g.state, g.held)))
+            .collect();
+        slots.serialize(serializer)
+    }
+}
+
+impl<'de, K, S> Deserialize<'de> for SlidingGroups<K, S>
+where
+    K: std::hash::Hash + Eq + Deserialize<'de>,
+    S: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let slots: Vec<Option<(K, S, u32)>> = Vec::deserialize(deserializer)?;
+        let mut groups = SlidingGroups::default();
+        for (at, slot) in slots.into_iter().enumerate() {
+            match slot {
+                Some((key, state, held)) => {
+                    let h = hashed(&key);
+                    let same = |&(hash, other): &(u64, usize)| {
+                        hash == h.hash && matches!(&groups.slots[other], Some(g) if g.key == key)
+                    };
+                    if groups.index.find(h.hash, same).is_some() {
+                        return Err(D::Error::custom("a group key appears twice"));
+                    }
+                    groups.slots.push(Some(Group {
+                        key,
+                        state,
+                        hash: h.hash,
+                        held,
+                    }));
+                    groups
+                        .index
+                        .insert_unique(h.hash, (h.hash, at), |&(hash, _)| hash);
+                    groups.long_keys |= !h.exact;
+                }
+                None => {
+                    groups.slots.push(None);
+                    groups.free.push(at);
+                }
+            }
+        }
+        Ok(groups)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::{Aggregator, SumAggregator};
+    use proptest::prelude::*;
+    use std::collections::{HashMap, VecDeque};
+    use std::sync::Arc;
+
+    type Groups = SlidingGroups<Total<(Option<Arc<str>>,)>, SumAggregator<i64>>;
+
+    /// A length window of `n` over (key, value) events, grouped, against a naive recount of
+    /// the window after every arrival; checks that exactly the keys in the window are live.
+    fn run_length(n: usize, events: &[(String, i64)]) {
+        let mut groups = Groups::new();
+        let mut window: VecDeque<(usize, String, i64)> = VecDeque::new();
+        for (key, v) in events {
+            let slot = groups.slot_of(&(Some(key.as_str()),));
+            window.push_back((slot, key.clone(), *v));
+            if let Some((_, aggs)) = groups.entry_at(slot) {
+                aggs.add(Some(*v));
+            }
+            if window.len() > n {
+                let (slot, k, v) = window.pop_front().expect("window is not empty");
+                let (key, aggs) = groups.entry_at(slot).expect("the slot is live");
+                assert_eq!(key.0 .0.as_deref(), Some(k.as_str()));
+                aggs.remove(Some(v));
+                groups.release(slot);
+            }
+            let mut naive: HashMap<&str, i64> = HashMap::new();
+            for (_, k, v) in &window {
+                *naive.entry(k.as_str()).or_default() += v;
+            }
+            assert_eq!(groups.len(), naive.len());
+            for (_, key, aggs) in groups.iter() {
+                let k = key.0 .0.as_deref().expect("keys are not NULL");
+                assert_eq!(aggs.value(), Some(naive[k]), "group {k}");
+            }
+            // A round trip keeps slots, keys, states and counts.
+            let bytes = bincode::serialize(&groups).expect("serialize");
+            let back: Groups = bincode::deserialize(&bytes).expect("deserialize");
+            let a: Vec<_> = groups
+                .iter()
+                .map(|(s, k, g)| (s, k.clone(), g.value()))
+                .collect();
+            let b: Vec<_> = back
+                .iter()
+                .map(|(s, k, g)| (s, k.clone(), g.value()))
+                .collect();
+            assert_eq!(a, b);
+        }
+        // Memory follows the window: never more slots than events held (plus one).
+        assert!(groups.slots.len() <= n + 1);
+    }
+
+    #[test]
+    fn drops_a_group_when_its_last_event_leaves() {
+        let mut groups = Groups::new();
+        let a = groups.slot_of(&(Some("a"),));
+        let a2 = groups.slot_of(&(Some("a"),));
+        assert_eq!(a, a2);
+        groups.release(a);
+        assert_eq!(groups.len(), 1, "one event of `a` is still in the window");
+        groups.release(a);
+        assert!(groups.is_empty());
+        assert!(groups.entry_at(a).is_none());
+        // Releasing a free slot is harmless.
+        groups.release(a);
+        let b = groups.slot_of(&(Some("b"),));
+        assert_eq!(
+            groups.get_at(b).map(|(k, _)| k.0 .0.clone()),
+            Some(Some("b".into()))
+        );
+    }
+
+    #[test]
+    fn reuses_free_slots_and_starts_returning_keys_empty() {
+        let mut groups = Groups::new();
+        let a = groups.slot_of(&(Some("a"),));
+        let _b = groups.slot_of(&(Some("b"),));
+        groups.entry_at(a).expect("live").1.add(Some(5));
+        groups.release(a);
+        let c = groups.slot_of(&(Some("a-long-key-over-eight-bytes"),));
+        assert_eq!(c, a, "the freed slot is reused");
+        groups.release(c);
+        let a = groups.slot_of(&(Some("a"),));
+        assert_eq!(groups.get_at(a).expect("live").1.value(), None);
+    }
+
+    #[test]
+    fn short_and_long_keys_in_a_length_window() {
+        let keys = [
+            "a",
+            "bb",
+            "a-long-key-over-eight-bytes",
+            "another-long-key",
+            "c",
+        ];
+        let events: Vec<(String, i64)> = (0..200)
+            .map(|i| (keys[(i * 7 + i / 3) % keys.len()].to_string(), i as i64))
+            .collect();
+        run_length(3, &events);
+    }
+
+    proptest! {
+        #[test]
+        fn matches_a_naive_recount(
+            n in 1usize..6,
+            events in proptest::collection::vec((0u8..12, -50i64..50), 0..120),
+        ) {
+            let events: Vec<(String, i64)> = events
+                .into_iter()
+                .map(|(k, v)| {
+                    let key = if k % 3 == 0 { format!("long-key-number-{k}") } else { format!("k{k}") };
+                    (key, v)
+                })
+                .collect();
+            run_length(n, &events);
+        }
+    }
+}
