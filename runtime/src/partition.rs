@@ -84,6 +84,12 @@ impl<K: Hash + Eq, S> PartitionMap<K, S> {
         self.map.retain(|k, s| keep(k, s))
     }
 
+    /// Drops the key in slot `slot` with its state; the last key takes its slot (the other
+    /// slots are unchanged). A slot past the end is ignored.
+    pub fn remove_slot(&mut self, slot: usize) {
+        self.map.swap_remove_index(slot);
+    }
+
     /// Number of keys.
     pub fn len(&self) -> usize {
         self.map.len()

@@ -67,7 +67,23 @@ pub(crate) fn partition(
         .collect();
     let inner_fields = per_key.as_slice();
     let names: Vec<&Ident> = inner_fields.iter().map(|(n, _, _)| n).collect();
-    let items = state_struct(ctx, index, inner_fields, inner_timers);
+    // A key whose windows are all empty holds nothing a new key would not: it is dropped.
+    let windows: Vec<Ident> = if p.drops_idle_keys {
+        p.queries
+            .iter()
+            .filter(|&&q| ctx.plan.queries[q].window.is_some())
+            .map(|&q| format_ident!("{}_window", super::query::method(&ctx.plan.queries[q])))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let items = state_struct(
+        ctx,
+        index,
+        inner_fields,
+        inner_timers,
+        p.drops_idle_keys.then_some(&windows[..]),
+    );
     let fields = vec![(
         map.clone(),
         quote!(#rt::partition::PartitionMap<#key_ty, #state_ty>),
@@ -107,6 +123,17 @@ pub(crate) fn partition(
             };
         }
     });
+    // Keys whose timers emptied their windows go, highest slot first (removing a key moves
+    // the last key into its slot, which is then above every slot still to visit).
+    let drop_fired = p.drops_idle_keys.then(|| {
+        quote! {
+            for &__ef_slot in __ef_due.iter().rev() {
+                if self.#map.state(__ef_slot).is_idle() {
+                    self.#map.remove_slot(__ef_slot);
+                }
+            }
+        }
+    });
     if !inner_timers.is_empty() {
         let fires = inner_timers.iter().map(|(_, f)| f);
         // Slots stay valid while the fired queries run: they may add keys, never remove any.
@@ -122,16 +149,24 @@ pub(crate) fn partition(
                         .filter(|(_, (_, __ef_state))| __ef_state.next_deadline().is_some_and(|__ef_d| __ef_d <= at))
                         .map(|(__ef_slot, _)| __ef_slot)
                         .collect();
-                    for __ef_slot in __ef_due {
+                    for &__ef_slot in &__ef_due {
                         self.#swap(__ef_slot);
                         #(#fires)*
                         self.#swap(__ef_slot);
                     }
+                    #drop_fired
                     self.#next_field = self.#map.iter().filter_map(|(_, __ef_state)| __ef_state.next_deadline()).min();
                 }
             },
         ));
     }
+    let drop_idle = p.drops_idle_keys.then(|| {
+        quote! {
+            if self.#map.state(__ef_slot).is_idle() {
+                self.#map.remove_slot(__ef_slot);
+            }
+        }
+    });
     let entries = p.keys.iter().map(|(stream, by)| {
         let method = entry(ctx, index, *stream);
         let ty = &ctx.streams[*stream].ty;
@@ -151,6 +186,7 @@ pub(crate) fn partition(
                 #(#calls)*
                 #track_next
                 self.#swap(__ef_slot);
+                #drop_idle
             }
         }
     });
@@ -299,8 +335,17 @@ fn state_struct(
     index: usize,
     inner_fields: &[(Ident, TokenStream, TokenStream)],
     inner_timers: &[(TokenStream, TokenStream)],
+    windows: Option<&[Ident]>,
 ) -> TokenStream {
     let rt = ctx.rt;
+    let is_idle = windows.map(|windows| {
+        quote! {
+            /// Whether every window of this key is empty (the key's state is then a new key's).
+            fn is_idle(&self) -> bool {
+                true #(&& #rt::window::Window::is_empty(&self.#windows))*
+            }
+        }
+    });
     let state_ty = format_ident!("Partition{}State", index);
     let names: Vec<&Ident> = inner_fields.iter().map(|(n, _, _)| n).collect();
     let tys = inner_fields.iter().map(|(_, t, _)| t);
@@ -334,6 +379,7 @@ fn state_struct(
             }
 
             #next_deadline
+            #is_idle
         }
     }
 }

@@ -39,6 +39,10 @@ pub struct PartitionPlan {
     pub purge_after: Option<i64>,
     /// The queries inside (indexes into `queries`), in source order.
     pub queries: Vec<usize>,
+    /// Whether a key whose windows have all emptied is dropped (its state is then that of a
+    /// new key): every query inside is stateless or a single-stream query over a window that
+    /// drops its idle groups ([`QueryPlan::drops_idle_groups`]), without an output rate.
+    pub drops_idle_keys: bool,
 }
 
 /// One stream of the plan.
@@ -203,6 +207,10 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             queries: (0..queries.len())
                 .filter(|&i| queries[i].partition == Some(p))
                 .collect(),
+            drops_idle_keys: queries
+                .iter()
+                .filter(|q| q.partition == Some(p))
+                .all(QueryPlan::state_follows_window),
         })
         .collect();
     let has_cycle = has_cycle(&streams, &queries);
@@ -269,6 +277,15 @@ fn first_input_of(inputs: &[usize], stream: usize) -> usize {
 }
 
 impl QueryPlan {
+    /// Whether the query's state is empty once its window is (so a partition key whose
+    /// windows are all empty can be dropped): a stateless single-stream query, or one over a
+    /// window that drops its idle groups, without an output rate limiter.
+    pub fn state_follows_window(&self) -> bool {
+        let single = matches!(self.kind, QueryKind::Single) && self.inputs.len() <= 1;
+        let stateless = self.window.is_none() && self.aggregates.is_empty();
+        single && self.output.rate.is_none() && (stateless || self.drops_idle_groups)
+    }
+
     /// `true` when the query keeps state (a window or aggregates).
     pub fn is_stateful(&self) -> bool {
         self.window.is_some()
