@@ -58,14 +58,10 @@ pub(crate) fn output_stage(
             keys: Vec::new(),
         };
         let (a, b) = (env(quote!(__ef_a.2)), env(quote!(__ef_b.2)));
+        // NULLs last in both directions (DESIGN §4.1).
         let keys = out.order_by.iter().map(|(e, desc)| {
             let (ka, kb) = (a.owned(e), b.owned(e));
-            let cmp = quote!(#rt::aggregate::TotalOrd::cmp_total(&#ka, &#kb));
-            if *desc {
-                quote!(.then_with(|| #cmp.reverse()))
-            } else {
-                quote!(.then_with(|| #cmp))
-            }
+            quote!(.then_with(|| #rt::expr::order_by_cmp(&#ka, &#kb, #desc)))
         });
         shape.push(quote! {
             __ef_rows.sort_by(|__ef_a, __ef_b| ::core::cmp::Ordering::Equal #(#keys)*);
