@@ -1288,13 +1288,13 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
             quote!(let __ef_arrival = event;)
         }
     });
-    let now = uses_now(&quote!(#callback #arrive)).then(|| quote!(let __ef_now = self.now;));
     let insert = match &retention {
         Some((field, _)) => quote! {
             __ef_window.insert(ts, #window_event, &mut self.#field, #callback)
         },
         None => insert_call(&env, w, &quote!(__ef_window), &window_event, &callback),
     };
+    let now = uses_now(&quote!(#insert #arrive)).then(|| quote!(let __ef_now = self.now;));
     let timed = wcode.as_ref().is_some_and(|w| w.timed);
     // Slotted: the event's group position, looked up (by borrowed key) before it enters.
     let slot = (mode == Mode::Slotted).then(|| {

@@ -249,6 +249,11 @@ pub(crate) fn insert_call(
                 #callback
             ))
         }
+        "time" | "timeLength" => {
+            // A late event enters at the clock's time (DESIGN §4.1).
+            let now = &env.now;
+            quote!(#window.insert_at(#now, ts, #stored, #callback))
+        }
         "expression" => {
             let n = w.params.first().copied().unwrap_or(1) as usize;
             quote!(#window.insert(ts, #stored, &mut #rt::window::MaxCount(#n), #callback))
