@@ -193,6 +193,34 @@ pub fn is_null<T>(a: &Option<T>) -> Option<bool> {
     Some(a.is_none())
 }
 
+/// One `ORDER BY` key: `a` against `b`, descending when `descending`, NULLs last in both
+/// directions (DESIGN §4.1, Siddhi's comparator).
+///
+/// ```
+/// use eventflux_runtime::expr::order_by_cmp;
+/// use std::cmp::Ordering::*;
+/// assert_eq!(order_by_cmp(&Some(1), &Some(2), false), Less);
+/// assert_eq!(order_by_cmp(&Some(1), &Some(2), true), Greater);
+/// assert_eq!(order_by_cmp(&None, &Some(2), false), Greater);
+/// assert_eq!(order_by_cmp(&None, &Some(2), true), Greater);
+/// assert_eq!(order_by_cmp::<i32>(&None, &None, true), Equal);
+/// ```
+#[inline]
+pub fn order_by_cmp<T: crate::aggregate::TotalOrd>(
+    a: &Option<T>,
+    b: &Option<T>,
+    descending: bool,
+) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (Some(a), Some(b)) if descending => b.cmp_total(a),
+        (Some(a), Some(b)) => a.cmp_total(b),
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+    }
+}
+
 /// `lo <= x AND x <= hi` (false when any side is NULL).
 #[inline]
 pub fn between<T: PartialOrd>(x: Option<T>, lo: Option<T>, hi: Option<T>) -> Option<bool> {

@@ -197,7 +197,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             }
 
             /// Starts the clock at `ts`: fires `AT START` triggers and schedules periodic
-            /// ones (their first firing is at the start time). Called by the first
+            /// ones (`AT EVERY d` fires first at `ts + d`). Called by the first
             /// `send_*`/`advance_time` when not called explicitly.
             pub fn start(&mut self, ts: i64) {
                 if self.started {
@@ -632,7 +632,12 @@ fn periodic_starts(ctx: &Ctx<'_>) -> TokenStream {
         .filter_map(|(s, n)| {
             let field = format_ident!("trigger_{}_next", n.snake);
             match &s.trigger {
-                Some(TriggerAt::Every(_)) => Some(quote!(self.#field = ::core::option::Option::Some(ts);)),
+                // The first firing is one period after the start (DESIGN §4.1, Siddhi's
+                // periodic trigger).
+                Some(TriggerAt::Every(d)) => {
+                    let period = d.millis;
+                    Some(quote!(self.#field = ::core::option::Option::Some(ts + #period);))
+                }
                 Some(TriggerAt::Cron(text, _)) => {
                     let rt = ctx.rt;
                     // The first firing is the first schedule time at or after the start.

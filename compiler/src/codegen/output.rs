@@ -1,6 +1,7 @@
 //! The output stage of a query: the rows one arrival (or one timer) produced are shaped by
-//! `SELECT DISTINCT`, `ORDER BY`, `OFFSET` and `LIMIT`, then pass the `OUTPUT ... EVERY`
-//! rate limiter (a runtime `RateLimiter`) before they are emitted.
+//! `SELECT DISTINCT`, pass the `OUTPUT ... EVERY` rate limiter (a runtime `RateLimiter`),
+//! and what comes out together (the arrival's rows, or a period's) is shaped by `ORDER BY`,
+//! `OFFSET` and `LIMIT` before it is emitted (DESIGN §4.1).
 
 use super::expr::ExprEnv;
 use super::query::method;
@@ -48,6 +49,9 @@ pub(crate) fn output_stage(
             });
         });
     }
+    // ORDER BY, OFFSET and LIMIT apply to each output chunk (DESIGN §4.1): the rows of one
+    // arrival or batch, or, with a rate limit, the rows one period releases together.
+    let mut order_limit = Vec::new();
     if !out.order_by.is_empty() {
         let env = |name: TokenStream| ExprEnv {
             ctx,
@@ -58,16 +62,13 @@ pub(crate) fn output_stage(
             keys: Vec::new(),
         };
         let (a, b) = (env(quote!(__ef_a.2)), env(quote!(__ef_b.2)));
+        // NULLs last in both directions (DESIGN §4.1).
         let keys = out.order_by.iter().map(|(e, desc)| {
             let (ka, kb) = (a.owned(e), b.owned(e));
-            let cmp = quote!(#rt::aggregate::TotalOrd::cmp_total(&#ka, &#kb));
-            if *desc {
-                quote!(.then_with(|| #cmp.reverse()))
-            } else {
-                quote!(.then_with(|| #cmp))
-            }
+            quote!(.then_with(|| #rt::expr::order_by_cmp(&#ka, &#kb, #desc)))
         });
-        shape.push(quote! {
+        order_limit.push(quote! {
+            let mut __ef_rows = __ef_rows;
             __ef_rows.sort_by(|__ef_a, __ef_b| ::core::cmp::Ordering::Equal #(#keys)*);
         });
     }
@@ -77,14 +78,18 @@ pub(crate) fn output_stage(
             let l = l as usize;
             quote!(#l)
         });
-        shape.push(quote! {
+        order_limit.push(quote! {
             let __ef_rows: ::std::vec::Vec<_> = __ef_rows.into_iter().skip(#offset).take(#limit).collect();
         });
     }
+    let order_limit = quote!(#(#order_limit)*);
     let name = method(q);
     let target_ty = &ctx.streams[q.target].ty;
     let emit = super::query::emit_method(ctx, q);
     let (mut fields, mut observe, mut timer, mut methods) = (Vec::new(), quote!(), None, quote!());
+    if out.rate.is_none() {
+        shape.push(order_limit.clone());
+    }
     if let Some(rate) = &out.rate {
         let field = format_ident!("{}_rate", name);
         let key = if keyed { key_ty.clone() } else { quote!(()) };
@@ -121,6 +126,7 @@ pub(crate) fn output_stage(
                 self.#field.offer(#offer_key, (__ef_kind, __ef_ts, __ef_row), &mut __ef_released);
             }
             let __ef_rows = __ef_released;
+            #order_limit
         });
         if timed {
             observe = quote!(self.#field.observe(ts););
@@ -141,7 +147,9 @@ pub(crate) fn output_stage(
                 fn #advance(&mut self, at: i64) {
                     let mut __ef_released = ::std::vec::Vec::new();
                     self.#field.advance(at, &mut __ef_released);
-                    for (__ef_kind, __ef_ts, __ef_row) in __ef_released {
+                    let __ef_rows = __ef_released;
+                    #order_limit
+                    for (__ef_kind, __ef_ts, __ef_row) in __ef_rows {
                         #kind_fix
                         self.#emit(__ef_ts, __ef_kind, &__ef_row);
                     }

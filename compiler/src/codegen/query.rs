@@ -107,6 +107,15 @@ fn stateless_method(
     let rt = ctx.rt;
     let input = &ctx.streams[q.input].ty;
     let filter = filter_guard(ctx, q);
+    // HAVING without aggregates: a condition on the row's values, read from the event.
+    let having = q.having.as_ref().map(|h| {
+        let c = single_env(ctx, q).gen(h);
+        quote! {
+            if !#rt::expr::holds(#c) {
+                return;
+            }
+        }
+    });
     let emit = emit_method(ctx, q);
     // A table takes the row by value (no clone into the table).
     let by_row = if q.table_op.is_some() {
@@ -119,6 +128,7 @@ fn stateless_method(
         #[inline]
         fn #name(&mut self, ts: i64, event: #by #input) {
             #filter
+            #having
             let __ef_row = #row;
             self.#emit(ts, #rt::EventKind::Current, #by_row __ef_row);
         }

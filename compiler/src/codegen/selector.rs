@@ -1084,9 +1084,17 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     let moves: Vec<usize> = match mode {
         Mode::Slotted if owned && q.events != OutputEvents::Expired => {
             let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
+            // A window keyed by attributes of the event (`session`, `unique`, ...) reads
+            // them as the event enters, after the moves: those stay in the event.
+            let window_keys: Vec<usize> = q
+                .window
+                .as_ref()
+                .filter(|w| super::window::keyed_insert(w))
+                .map(|w| attrs_read(w.attrs.iter(), &[]))
+                .unwrap_or_default();
             super::query::movable(ctx, q)
                 .into_iter()
-                .filter(|a| keys.contains(a))
+                .filter(|a| keys.contains(a) && !window_keys.contains(a))
                 .collect()
         }
         Mode::OnArrival if owned => (0..ctx.plan.streams[q.input].attrs.len()).collect(),
@@ -1274,7 +1282,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     let callback = quote!(#inline |__ef_emitted| match __ef_emitted { #(#arms)* });
     // Timers of a sliding window only expire events: their callback has no current rows
     // (which would read an arrival there is none of).
-    let timer_callback = if arrival {
+    let timer_callback = if !super::window::is_batch(w) && w.name != "delay" {
         let [_, expired, reset, flush] = arms;
         let current = arm(quote!(#wr::Current), quote!());
         quote!(|__ef_emitted| match __ef_emitted { #current #expired #reset #flush })
@@ -1291,13 +1299,13 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
             quote!(let __ef_arrival = event;)
         }
     });
-    let now = uses_now(&quote!(#callback #arrive)).then(|| quote!(let __ef_now = self.now;));
     let insert = match &retention {
         Some((field, _)) => quote! {
             __ef_window.insert(ts, #window_event, &mut self.#field, #callback)
         },
         None => insert_call(&env, w, &quote!(__ef_window), &window_event, &callback),
     };
+    let now = uses_now(&quote!(#insert #arrive)).then(|| quote!(let __ef_now = self.now;));
     let timed = wcode.as_ref().is_some_and(|w| w.timed);
     // Slotted: the event's group position, looked up (by borrowed key) before it enters.
     let slot = (mode == Mode::Slotted).then(|| {

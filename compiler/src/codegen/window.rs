@@ -24,7 +24,15 @@ pub(crate) struct WindowCode {
 pub(crate) fn is_batch(w: &BoundWindow) -> bool {
     matches!(
         w.name.as_str(),
-        "lengthBatch" | "timeBatch" | "hop" | "externalTimeBatch" | "session" | "cron"
+        "lengthBatch" | "timeBatch" | "hop" | "externalTimeBatch" | "cron"
+    )
+}
+
+/// Whether `w`'s insert reads a key from the arriving event (its attribute arguments).
+pub(crate) fn keyed_insert(w: &BoundWindow) -> bool {
+    matches!(
+        w.name.as_str(),
+        "session" | "unique" | "firstUnique" | "frequent" | "lossyFrequent"
     )
 }
 
@@ -131,7 +139,7 @@ pub(crate) fn window_code(
             let latency = opt(1, quote!(with_latency));
             (
                 quote!(#wr::SessionWindow<#kty, #event_ty>),
-                quote!(#wr::SessionWindow::new(#p0) #latency .with_expired(#keep_expired)),
+                quote!(#wr::SessionWindow::new(#p0) #latency),
                 true,
             )
         }
@@ -240,6 +248,11 @@ pub(crate) fn insert_call(
                 |__ef_a, __ef_b| ::core::cmp::Ordering::Equal #(#keys)*,
                 #callback
             ))
+        }
+        "time" | "timeLength" => {
+            // A late event enters at the clock's time (DESIGN §4.1).
+            let now = &env.now;
+            quote!(#window.insert_at(#now, ts, #stored, #callback))
         }
         "expression" => {
             let n = w.params.first().copied().unwrap_or(1) as usize;

@@ -30,6 +30,10 @@ pub struct Binder<'a> {
     pub diags: &'a mut Vec<Diagnostic>,
     /// The catalog, for `IN table` conditions; `None` where they are not allowed.
     pub tables: Option<&'a super::catalog::Catalog>,
+    /// The SELECT's output attributes, for HAVING: an unqualified name of one of them stands
+    /// for its value (and wins over an input attribute of the same name), except inside an
+    /// aggregate's argument, which reads the input (DESIGN §3.2).
+    pub outputs: Option<&'a [super::ir::Column]>,
 }
 
 /// The error of a binding step whose diagnostic has already been pushed.
@@ -230,6 +234,17 @@ impl Binder<'_> {
     }
 
     fn attribute(&mut self, qualifier: Option<&Ident>, name: &Ident, span: Span) -> Bound {
+        if qualifier.is_none() {
+            let output = self
+                .outputs
+                .and_then(|outputs| outputs.iter().find(|c| c.name == name.name));
+            if let Some(column) = output {
+                return Ok(TExpr {
+                    span,
+                    ..column.expr.clone()
+                });
+            }
+        }
         let candidates: Vec<usize> = match qualifier {
             Some(q) => {
                 let found: Vec<usize> = (0..self.inputs.len())
@@ -433,7 +448,11 @@ impl Binder<'_> {
         }
         let arg = match args.first() {
             Some(a) => {
-                let a = self.bind(a)?;
+                // An aggregate reads the input, not the outputs.
+                let outputs = self.outputs.take();
+                let a = self.bind(a);
+                self.outputs = outputs;
+                let a = a?;
                 if a.has_aggregate() {
                     return self.error(Diagnostic::error("aggregates cannot be nested", a.span));
                 }

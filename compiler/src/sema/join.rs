@@ -151,6 +151,7 @@ pub fn bind_join(a: &mut Analysis, q: &ast::Query, j: &ast::JoinSource) -> Optio
             inputs: &inputs,
             aggregates: None,
             diags: &mut diags,
+            outputs: None,
             tables: Some(&catalog),
         };
         for step in &raw_steps {
@@ -249,6 +250,7 @@ fn bind_side(
         inputs: &scope,
         aggregates: None,
         diags,
+        outputs: None,
         tables: Some(catalog),
     };
     let filter = r

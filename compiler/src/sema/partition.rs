@@ -49,6 +49,7 @@ pub fn bind_partition(a: &mut Analysis, p: &ast::Partition, position: &mut usize
                 inputs: &inputs,
                 aggregates: None,
                 diags: &mut diags,
+                outputs: None,
                 tables: None,
             };
             match by {

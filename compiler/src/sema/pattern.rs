@@ -441,6 +441,7 @@ fn bind_element_filter(a: &mut Analysis, b: &Builder<'_>, k: usize) -> Option<TE
             inputs: &scope,
             aggregates: None,
             diags: &mut diags,
+            outputs: None,
             tables: Some(&a.catalog),
         };
         binder

@@ -93,6 +93,7 @@ fn bind_stream_source(
             inputs: &inputs,
             aggregates: None,
             diags: &mut diags,
+            outputs: None,
             tables: Some(&a.catalog),
         };
         for cond in src.filter.iter().chain(q.where_.iter()) {
@@ -161,6 +162,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
             inputs: &inputs,
             aggregates: None,
             diags: &mut diags,
+            outputs: None,
             tables: Some(&a.catalog),
         };
         if !matches!(kind, QueryKind::Single) {
@@ -224,6 +226,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
             }
         }
         if let Some(h) = &q.having {
+            b.outputs = Some(&columns);
             if let Ok(c) = b.bind(h).and_then(|c| condition(&mut b, c)) {
                 having = Some(c);
             }
@@ -312,6 +315,7 @@ fn bind_output_clauses(a: &mut Analysis, q: &ast::Query, target: &str) -> Output
             inputs: &inputs,
             aggregates: None,
             diags: &mut diags,
+            outputs: None,
             tables: None,
         };
         for item in &q.order_by {

@@ -262,6 +262,7 @@ fn bind_statement(
             inputs: &own,
             aggregates: None,
             diags: &mut diags,
+            outputs: None,
             tables: Some(&catalog),
         };
         b.bind(f).and_then(|c| condition(&mut b, c)).ok()
@@ -270,6 +271,7 @@ fn bind_statement(
         inputs: &scope,
         aggregates: None,
         diags: &mut diags,
+        outputs: None,
         tables: Some(&catalog),
     };
     // Unqualified names are the stream's (as in `IN`); `T.col` is the row's.
@@ -390,6 +392,7 @@ pub fn target_op(
             inputs: &scope,
             aggregates: None,
             diags: &mut diags,
+            outputs: None,
             tables: Some(&catalog),
         };
         let on = qualify(on, inputs, &table);
@@ -517,6 +520,7 @@ pub fn bind_in_table(
             inputs: &scope,
             aggregates: None,
             diags: &mut *b.diags,
+            outputs: None,
             tables: Some(catalog),
         };
         let c = inner.bind(&qualified)?;

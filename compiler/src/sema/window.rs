@@ -208,6 +208,7 @@ fn bind_condition(b: &mut Binder<'_>, text: &str, span: Span) -> Result<WindowCo
         inputs: &scope,
         aggregates: Some(&mut aggregates),
         diags: &mut *b.diags,
+        outputs: None,
         tables: None,
     }
     .bind(&expr)?;
@@ -272,8 +273,15 @@ pub fn bind_window(b: &mut Binder<'_>, spec: &WindowSpec) -> Result<BoundWindow,
                 .with_help("windows are length, lengthBatch, time, timeBatch, tumbling, sliding, hop, timeLength, externalTime, externalTimeBatch, session, sort, unique, firstUnique, delay, expression, frequent, lossyFrequent, cron"),
         );
     };
+    let sort_args;
+    let args: &[WindowArg] = if name == "sort" {
+        sort_args = sort_orders(b, &spec.args)?;
+        &sort_args
+    } else {
+        &spec.args
+    };
     let max = required.len() + optional.len();
-    if spec.args.len() < required.len() || (!rest && spec.args.len() > max) {
+    if args.len() < required.len() || (!rest && args.len() > max) {
         return b.fail(Diagnostic::error(
             format!(
                 "window `{name}` takes {} argument(s), {} given",
@@ -282,7 +290,7 @@ pub fn bind_window(b: &mut Binder<'_>, spec: &WindowSpec) -> Result<BoundWindow,
                 } else {
                     format!("{} to {max}", required.len())
                 },
-                spec.args.len()
+                args.len()
             ),
             spec.span,
         ));
@@ -297,26 +305,101 @@ pub fn bind_window(b: &mut Binder<'_>, spec: &WindowSpec) -> Result<BoundWindow,
         span: spec.span,
     };
     let mut ok = true;
-    for (i, arg) in spec.args.iter().enumerate() {
-        let kind = required
-            .iter()
-            .chain(optional.iter())
-            .nth(i)
-            .copied()
-            .unwrap_or(
-                if name == "lossyFrequent" || name == "frequent" || name == "sort" {
-                    Arg::Attr
-                } else {
-                    Arg::Count
-                },
-            );
+    for (i, arg) in args.iter().enumerate() {
+        // `session(gap, latency)`: Siddhi reads a constant second argument as the allowed
+        // latency (no key).
+        let session_latency =
+            name == "session" && i == 1 && args.len() == 2 && constant(&arg.expr).is_some();
+        let kind = if session_latency {
+            Arg::Offset
+        } else {
+            required
+                .iter()
+                .chain(optional.iter())
+                .nth(i)
+                .copied()
+                .unwrap_or(
+                    if name == "lossyFrequent" || name == "frequent" || name == "sort" {
+                        Arg::Attr
+                    } else {
+                        Arg::Count
+                    },
+                )
+        };
         ok &= bind_arg(b, &mut window, kind, arg).is_ok();
+    }
+    if let (true, [gap, latency]) = (ok && name == "session", window.params.as_slice()) {
+        if latency > gap {
+            let at = args.last().map_or(spec.span, |a| a.expr.span());
+            return b.fail(
+                Diagnostic::error(
+                    "the session window's allowed latency must not exceed its gap",
+                    at,
+                )
+                .with_label(format!("{latency} ms > {gap} ms"))
+                .with_help(
+                    "as in Siddhi, late events are accepted at most one gap after a session closes",
+                ),
+            );
+        }
     }
     if ok {
         Ok(window)
     } else {
         Err(Reported)
     }
+}
+
+/// The arguments of a `sort` window with every order written as an argument of its own
+/// folded into the attribute before it: Siddhi's strings (`sort(2, v, 'asc')`) and the
+/// keywords (`sort(2, v, DESC)`; an unquoted `ASC`/`DESC` is never an attribute), as well
+/// as `sort(2, v DESC)`.
+fn sort_orders(b: &mut Binder<'_>, args: &[WindowArg]) -> Result<Vec<WindowArg>, Reported> {
+    let mut out: Vec<WindowArg> = Vec::with_capacity(args.len());
+    for (i, arg) in args.iter().enumerate() {
+        let order = match &arg.expr {
+            Expr::Literal(Literal::String(t), span) if i > 0 => {
+                Some((t.to_ascii_lowercase(), *span))
+            }
+            Expr::Attr {
+                qualifier: None,
+                index: None,
+                name,
+                span,
+            } if i > 0 && name.span.end - name.span.start == name.name.len() => {
+                let lower = name.name.to_ascii_lowercase();
+                (lower == "asc" || lower == "desc").then_some((lower, *span))
+            }
+            _ => None,
+        };
+        let Some((order, span)) = order else {
+            out.push(arg.clone());
+            continue;
+        };
+        let descending = match order.as_str() {
+            "asc" => false,
+            "desc" => true,
+            _ => {
+                return b.fail(
+                    Diagnostic::error("expected 'asc' or 'desc'", span)
+                        .with_help("e.g. WINDOW('sort', 2, price, 'desc')"),
+                )
+            }
+        };
+        let attrs_before = out.len() > 1;
+        match out.last_mut() {
+            Some(prev) if attrs_before && prev.descending.is_none() && arg.descending.is_none() => {
+                prev.descending = Some(descending);
+            }
+            _ => {
+                return b.fail(
+                    Diagnostic::error("a sort order must follow the attribute it orders", span)
+                        .with_help("e.g. WINDOW('sort', 2, price, 'desc', volume, 'asc')"),
+                )
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn bind_arg(

@@ -27,10 +27,11 @@
 //! | window | on arrival | on time |
 //! |---|---|---|
 //! | [`LengthWindow`], [`TimeWindow`], [`TimeLengthWindow`], [`ExternalTimeWindow`], [`UniqueWindow`], [`ExpressionWindow`] | expired*, current | expired* (time-based ones) |
+//! | [`SessionWindow`] | expired* (sessions closed at or before the arrival), current | expired* (a closing session's events) |
 //! | [`SortWindow`], [`FrequentWindow`], [`LossyFrequentWindow`] | current, expired* | — |
 //! | [`FirstUniqueWindow`] | current (first event of its key only) | — |
 //! | [`DelayWindow`] | — | current (released) |
-//! | batch: [`LengthBatchWindow`], [`TimeBatchWindow`], [`HopWindow`], [`ExternalTimeBatchWindow`], [`SessionWindow`], [`CronWindow`] | per closed batch: expired* (previous batch), `Reset`, current* (this batch), `Flush` | same |
+//! | batch: [`LengthBatchWindow`], [`TimeBatchWindow`], [`HopWindow`], [`ExternalTimeBatchWindow`], [`CronWindow`] | per closed batch: expired* (previous batch), `Reset`, current* (this batch), `Flush` | same |
 //!
 //! ```
 //! use eventflux_runtime::window::{LengthWindow, WindowEvent};

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::FxBuildHasher;
 
-use super::batch::emit_chunk;
 use super::{Window, WindowEvent};
 
 /// One open session.
@@ -18,7 +17,15 @@ struct Session<E> {
     start: i64,
     last: i64,
     /// Events in timestamp order (arrival order among equal timestamps).
-    events: Vec<(i64, E)>,
+    events: Vec<Held<E>>,
+}
+
+/// An event of a session with its timestamp and its arrival number.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Held<E> {
+    ts: i64,
+    seq: u64,
+    event: E,
 }
 
 /// `session(gap [, key] [, latency])`: per-key sessions closed by a gap of inactivity.
@@ -27,15 +34,17 @@ struct Session<E> {
 /// (bridging two sessions merges them), else it opens a new session. A session closes when
 /// the clock reaches `last + gap + latency` (DESIGN §4: at `last + gap` without latency; an
 /// event at exactly `last + gap` opens a new session). The latency only keeps a session
-/// open for late (out-of-order) events; an event too late for any session is dropped, as in
-/// Siddhi. Without a key attribute the generated code passes `()`.
+/// open for late (out-of-order) events, as Siddhi's allowed latency does (its session stays
+/// joinable for late events and expires at `last + gap + latency`); an event too late for
+/// any session is dropped (no emission), as in Siddhi. Without a key attribute the generated
+/// code passes `()`.
 ///
-/// Emission: EventFlux treats the session as a batch window, so that an aggregation emits
-/// one row per session: when a session closes at `c` the window emits the previously closed
-/// session's events as expired (stamped `c`), `Reset`, the session's events as current (own
-/// timestamps), `Flush`. Sessions closing at the same time close in order of creation.
-/// (Siddhi instead passes every arrival through as current and emits the session's events
-/// as expired when it closes.)
+/// Emission (DESIGN §4.1, Siddhi's `SessionWindowProcessor`): a sliding window. Each
+/// admitted arrival is emitted as `Current` (its own timestamp); when a session closes at
+/// `c`, all its events are emitted as `Expired`, stamped `c`, in timestamp order. Sessions
+/// close in order of close time, then of creation, across keys, and before any event at or
+/// after their close time is admitted. [`Window::iter`] lists the events of the open
+/// sessions in arrival order (the order a join's key index keeps them in).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "K: Serialize + Hash + Eq, E: Serialize",
@@ -52,8 +61,10 @@ pub struct SessionWindow<K, E> {
     /// `(close time, session id) -> key`.
     #[serde(with = "crate::aggregate::pairs")]
     closing: BTreeMap<(i64, u64), K>,
-    previous: Vec<(i64, E)>,
-    keep_expired: bool,
+    /// Number of events in open sessions.
+    len: usize,
+    /// Arrival number of the next event.
+    next_seq: u64,
 }
 
 impl<K: Hash + Eq + Clone, E> SessionWindow<K, E> {
@@ -66,8 +77,8 @@ impl<K: Hash + Eq + Clone, E> SessionWindow<K, E> {
             clock: i64::MIN,
             sessions: IndexMap::default(),
             closing: BTreeMap::new(),
-            previous: Vec::new(),
-            keep_expired: true,
+            len: 0,
+            next_seq: 0,
         }
     }
 
@@ -77,22 +88,15 @@ impl<K: Hash + Eq + Clone, E> SessionWindow<K, E> {
         self
     }
 
-    /// Whether closed sessions are kept to be emitted as expired at the next close (default
-    /// true). Turn off when the query emits no expired events and nothing joins the window.
-    pub fn with_expired(mut self, keep: bool) -> Self {
-        self.keep_expired = keep;
-        if !keep {
-            self.previous.clear();
-        }
-        self
-    }
-
     /// `event` of session key `key` arrives at `ts`: sessions due at or before `ts` close
-    /// first, then the event joins (or opens) a session of its key.
+    /// first (their events expire), then the event joins (or opens) a session of its key
+    /// and is emitted as current; an event too late for any session is dropped.
     pub fn insert(&mut self, ts: i64, key: K, event: E, mut out: impl FnMut(WindowEvent<'_, E>)) {
         self.fire(ts, &mut out);
         self.clock = self.clock.max(ts);
         let gap = self.gap;
+        let latency = self.latency;
+        let seq = self.next_seq;
         let list = self.sessions.entry(key.clone()).or_default();
         let mut hits = list
             .iter()
@@ -100,13 +104,14 @@ impl<K: Hash + Eq + Clone, E> SessionWindow<K, E> {
             .filter(|(_, s)| s.start - gap <= ts && ts < s.last + gap)
             .map(|(i, _)| i);
         let Some(first) = hits.next() else {
-            let close = ts + gap + self.latency;
+            let close = ts + gap + latency;
             if close <= self.clock {
                 if list.is_empty() {
                     self.sessions.swap_remove(&key);
                 }
                 return; // too late for any session (Siddhi drops it)
             }
+            self.next_seq += 1;
             let id = self.next_id;
             self.next_id += 1;
             let pos = list.partition_point(|s| s.start <= ts);
@@ -116,14 +121,20 @@ impl<K: Hash + Eq + Clone, E> SessionWindow<K, E> {
                     id,
                     start: ts,
                     last: ts,
-                    events: vec![(ts, event)],
+                    events: vec![Held { ts, seq, event }],
                 },
             );
             self.closing.insert((close, id), key);
+            self.len += 1;
+            out(WindowEvent::Current {
+                ts,
+                event: &list[pos].events[0].event,
+            });
             return;
         };
+        self.next_seq += 1;
         let others: Vec<usize> = hits.collect();
-        let close_of = |s: &Session<E>| (s.last + gap + self.latency, s.id);
+        let close_of = |s: &Session<E>| (s.last + gap + latency, s.id);
         self.closing.remove(&close_of(&list[first]));
         for &i in others.iter().rev() {
             let merged = list.remove(i);
@@ -132,17 +143,23 @@ impl<K: Hash + Eq + Clone, E> SessionWindow<K, E> {
             base.start = base.start.min(merged.start);
             base.last = base.last.max(merged.last);
             base.events.extend(merged.events);
-            base.events.sort_by_key(|(t, _)| *t);
+            base.events.sort_by_key(|h| (h.ts, h.seq));
         }
         let base = &mut list[first];
-        let pos = base.events.partition_point(|(t, _)| *t <= ts);
-        base.events.insert(pos, (ts, event));
+        let pos = base.events.partition_point(|h| h.ts <= ts);
+        base.events.insert(pos, Held { ts, seq, event });
         base.start = base.start.min(ts);
         base.last = base.last.max(ts);
-        let k = close_of(base);
-        self.closing.insert(k, key);
+        self.closing.insert(close_of(base), key);
+        self.len += 1;
+        out(WindowEvent::Current {
+            ts,
+            event: &base.events[pos].event,
+        });
     }
 
+    /// Closes every session due at or before `now`, in order of close time: its events
+    /// expire, stamped with the close time.
     fn fire(&mut self, now: i64, out: &mut impl FnMut(WindowEvent<'_, E>)) {
         while let Some(entry) = self.closing.first_entry() {
             let (close, id) = *entry.key();
@@ -160,18 +177,20 @@ impl<K: Hash + Eq + Clone, E> SessionWindow<K, E> {
             if list.is_empty() {
                 self.sessions.swap_remove(&key);
             }
-            emit_chunk(close, &self.previous, &[], &session.events, out);
-            self.previous.clear();
-            if self.keep_expired {
-                self.previous = session.events;
+            self.len -= session.events.len();
+            for held in &session.events {
+                out(WindowEvent::Expired {
+                    ts: close,
+                    event: &held.event,
+                });
             }
-            self.clock = self.clock.max(close);
         }
+        self.clock = self.clock.max(now);
     }
 }
 
 impl<K: Hash + Eq + Clone, E> Window<E> for SessionWindow<K, E> {
-    const IS_BATCH: bool = true;
+    const IS_BATCH: bool = false;
 
     fn advance(&mut self, now: i64, mut out: impl FnMut(WindowEvent<'_, E>)) {
         self.fire(now, &mut out);
@@ -185,18 +204,25 @@ impl<K: Hash + Eq + Clone, E> Window<E> for SessionWindow<K, E> {
     where
         E: 'a,
     {
-        self.previous.iter().map(|(t, e)| (*t, e))
+        let mut held: Vec<&'a Held<E>> = self
+            .sessions
+            .values()
+            .flatten()
+            .flat_map(|s| &s.events)
+            .collect();
+        held.sort_unstable_by_key(|h| h.seq);
+        held.into_iter().map(|h| (h.ts, &h.event))
     }
 
     fn len(&self) -> usize {
-        self.previous.len()
+        self.len
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::window::testkit::{check_restore, chunks, rec, timestamps, Rec};
+    use crate::window::testkit::{check_restore, rec, timestamps, Rec};
     use proptest::prelude::*;
 
     #[test]
@@ -207,32 +233,47 @@ mod tests {
         w.insert(50, "u2", 'b', rec(&mut log));
         w.insert(90, "u1", 'c', rec(&mut log));
         assert_eq!(w.next_deadline(), Some(150));
+        assert_eq!(w.len(), 3);
         w.insert(150, "u2", 'd', rec(&mut log)); // u2 closed at 150 first: 'd' opens a new one
         w.advance(1000, rec(&mut log));
+        assert!(w.is_empty());
         use Rec::*;
         assert_eq!(
             log,
             vec![
-                Reset(150),
-                Cur(50, 'b'),
-                Flush(150, true),
-                Exp(190, 'b'),
-                Reset(190),
                 Cur(0, 'a'),
+                Cur(50, 'b'),
                 Cur(90, 'c'),
-                Flush(190, true),
-                Exp(250, 'a'),
-                Exp(250, 'c'),
-                Reset(250),
+                Exp(150, 'b'),
                 Cur(150, 'd'),
-                Flush(250, true),
+                Exp(190, 'a'),
+                Exp(190, 'c'),
+                Exp(250, 'd'),
             ]
         );
     }
 
     #[test]
+    fn a_clock_past_the_gap_closes_without_an_event() {
+        let mut w = SessionWindow::new(100);
+        let mut log = Vec::new();
+        w.insert(0, "u1", 'a', rec(&mut log));
+        w.advance(99, rec(&mut log));
+        assert_eq!(
+            w.iter().map(|(t, e)| (t, *e)).collect::<Vec<_>>(),
+            [(0, 'a')]
+        );
+        w.advance(100, rec(&mut log));
+        use Rec::*;
+        assert_eq!(log, vec![Cur(0, 'a'), Exp(100, 'a')]);
+        // The clock is at 100: an event of ts 0 is too late for any session.
+        w.insert(0, "u1", 'b', rec(&mut log));
+        assert_eq!(log.len(), 2);
+    }
+
+    #[test]
     fn latency_admits_late_events_and_merges() {
-        let mut w = SessionWindow::new(100).with_latency(50).with_expired(false);
+        let mut w = SessionWindow::new(100).with_latency(50);
         let mut log = Vec::new();
         w.insert(0, (), 'a', rec(&mut log));
         w.insert(120, (), 'b', rec(&mut log)); // gap passed: new session, 'a' still open
@@ -243,12 +284,14 @@ mod tests {
         assert_eq!(
             log,
             vec![
-                Reset(270),
                 Cur(0, 'a'),
-                Cur(60, 'd'),
-                Cur(110, 'c'),
                 Cur(120, 'b'),
-                Flush(270, true)
+                Cur(110, 'c'),
+                Cur(60, 'd'),
+                Exp(270, 'a'),
+                Exp(270, 'd'),
+                Exp(270, 'c'),
+                Exp(270, 'b'),
             ]
         );
     }
@@ -265,34 +308,39 @@ mod tests {
                 |w, (t, k, i), log| w.insert(*t, *k, *i, rec(log)),
                 |w, log| w.advance(i64::MAX / 2, rec(log)),
             );
-            // Naive: per key, split the key's events where the gap to the previous is >= gap.
-            // (close time, first event, events)
-            type Naive = (i64, usize, Vec<(i64, usize)>);
-            let mut naive: Vec<Naive> = Vec::new();
+            // Naive: per key, split the key's events where the gap to the previous is >= gap;
+            // a session (close time, first event, events) expires at its close, before any
+            // event at or after it.
+            type Naive = (i64, usize, Vec<usize>);
+            let mut sessions: Vec<Naive> = Vec::new();
             for k in 0u8..4 {
                 let mut cur: Vec<(i64, usize)> = Vec::new();
                 for (t, _, i) in steps.iter().filter(|s| s.1 == k) {
                     if let Some(last) = cur.last() {
                         if t - last.0 >= gap {
-                            naive.push((last.0 + gap, cur[0].1, std::mem::take(&mut cur)));
+                            let done = std::mem::take(&mut cur);
+                            sessions.push((done[done.len() - 1].0 + gap, done[0].1, done.iter().map(|e| e.1).collect()));
                         }
                     }
                     cur.push((*t, *i));
                 }
                 if let Some(last) = cur.last() {
-                    naive.push((last.0 + gap, cur[0].1, cur));
+                    sessions.push((last.0 + gap, cur[0].1, cur.iter().map(|e| e.1).collect()));
                 }
             }
-            naive.sort_by_key(|(close, first, _)| (*close, *first));
-            let got = chunks(&log);
-            prop_assert_eq!(got.len(), naive.len());
-            let mut prev: Vec<usize> = Vec::new();
-            for (c, (close, _, evs)) in got.iter().zip(&naive) {
-                prop_assert_eq!(c.at, *close);
-                prop_assert_eq!(&c.current, evs);
-                prop_assert_eq!(&c.expired, &prev);
-                prev = evs.iter().map(|e| e.1).collect();
+            sessions.sort_by_key(|(close, first, _)| (*close, *first));
+            let mut naive = Vec::new();
+            let mut closes = sessions.iter().peekable();
+            for (t, _, i) in &steps {
+                while let Some((close, _, evs)) = closes.next_if(|s| s.0 <= *t) {
+                    naive.extend(evs.iter().map(|e| Rec::Exp(*close, *e)));
+                }
+                naive.push(Rec::Cur(*t, *i));
             }
+            for (close, _, evs) in closes {
+                naive.extend(evs.iter().map(|e| Rec::Exp(*close, *e)));
+            }
+            prop_assert_eq!(log, naive);
         }
     }
 }

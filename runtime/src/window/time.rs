@@ -25,11 +25,26 @@ impl<E> TimeWindow<E> {
 
     /// `event` arrives at `ts`: expiries due at or before `ts`, then `Current`.
     #[inline]
-    pub fn insert(&mut self, ts: i64, event: E, mut out: impl FnMut(WindowEvent<'_, E>)) {
-        self.expire(ts, &mut out);
-        self.events.push(ts, event);
-        if let Some((t, e)) = self.events.newest() {
-            out(WindowEvent::Current { ts: t, event: e });
+    pub fn insert(&mut self, ts: i64, event: E, out: impl FnMut(WindowEvent<'_, E>)) {
+        self.insert_at(ts, ts, event, out)
+    }
+
+    /// `event` of timestamp `ts` arrives when the clock is at `now` (`>= ts` for a late
+    /// event): expiries due at or before `now`, then `Current` stamped `ts`. The event is in
+    /// the window from `max(ts, now)` (DESIGN §4.1: a late event is processed at the clock's
+    /// time; its own `ts` stamps its current row).
+    #[inline]
+    pub fn insert_at(
+        &mut self,
+        now: i64,
+        ts: i64,
+        event: E,
+        mut out: impl FnMut(WindowEvent<'_, E>),
+    ) {
+        self.expire(now, &mut out);
+        self.events.push(ts.max(now), event);
+        if let Some((_, e)) = self.events.newest() {
+            out(WindowEvent::Current { ts, event: e });
         }
     }
 
@@ -100,6 +115,28 @@ mod tests {
             ]
         );
         assert_eq!(w.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_late_event_enters_at_the_clock() {
+        let mut w = TimeWindow::new(1000);
+        let mut log = Vec::new();
+        w.insert(1000, 'a', rec(&mut log));
+        w.insert_at(3000, 1500, 'b', rec(&mut log)); // late: 'a' expires first (at 2000)
+        w.insert(2800, 'c', rec(&mut log)); // late, not told the clock: enters with 'b'
+        w.advance(10_000, rec(&mut log));
+        use Rec::*;
+        assert_eq!(
+            log,
+            vec![
+                Cur(1000, 'a'),
+                Exp(2000, 'a'),
+                Cur(1500, 'b'),
+                Cur(2800, 'c'),
+                Exp(4000, 'b'),
+                Exp(4000, 'c')
+            ]
+        );
     }
 
     #[derive(Clone, Debug)]

@@ -29,16 +29,33 @@ impl<E> TimeLengthWindow<E> {
 
     /// `event` arrives at `ts`: time expiries, the overflow expiry, then `Current`.
     #[inline]
-    pub fn insert(&mut self, ts: i64, event: E, mut out: impl FnMut(WindowEvent<'_, E>)) {
-        self.expire(ts, &mut out);
+    pub fn insert(&mut self, ts: i64, event: E, out: impl FnMut(WindowEvent<'_, E>)) {
+        self.insert_at(ts, ts, event, out)
+    }
+
+    /// `event` of timestamp `ts` arrives when the clock is at `now` (`>= ts` for a late
+    /// event): as [`TimeLengthWindow::insert`] at `now`, the current row stamped `ts` (see
+    /// [`super::TimeWindow::insert_at`]).
+    #[inline]
+    pub fn insert_at(
+        &mut self,
+        now: i64,
+        ts: i64,
+        event: E,
+        mut out: impl FnMut(WindowEvent<'_, E>),
+    ) {
+        self.expire(now, &mut out);
         if self.events.len() >= self.capacity {
             if let Some(old) = self.events.pop_oldest() {
-                out(WindowEvent::Expired { ts, event: &old });
+                out(WindowEvent::Expired {
+                    ts: now.max(ts),
+                    event: &old,
+                });
             }
         }
-        self.events.push(ts, event);
-        if let Some((t, e)) = self.events.newest() {
-            out(WindowEvent::Current { ts: t, event: e });
+        self.events.push(ts.max(now), event);
+        if let Some((_, e)) = self.events.newest() {
+            out(WindowEvent::Current { ts, event: e });
         }
     }
 

@@ -46,10 +46,13 @@ impl<E> TimedQueue<E> {
         }
     }
 
-    /// Appends `event`, arrived at `ts` (not before the newest event).
+    /// Appends `event`, arrived at `ts`; a late event (before the newest one) counts as
+    /// arrived with the newest, so arrival order stays due order (DESIGN §4.1: a late event
+    /// is processed at the clock's time).
     #[inline]
     pub(crate) fn push(&mut self, ts: i64, event: E) {
-        self.events.push_back((ts, event));
+        let at = self.events.back().map_or(ts, |(newest, _)| ts.max(*newest));
+        self.events.push_back((at, event));
     }
 
     /// The newest event.
