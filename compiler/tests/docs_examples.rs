@@ -183,3 +183,171 @@ fn every_shown_output_is_what_eventflux_run_prints() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Whether `sql` (lower case) calls `name` (`name(` not preceded by a name character).
+fn calls(sql: &str, name: &str) -> bool {
+    let call = format!("{name}(");
+    sql.match_indices(&call).any(|(i, _)| {
+        !sql[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+    })
+}
+
+#[test]
+fn every_function_window_and_statement_has_an_example() {
+    let sql: String = examples()
+        .iter()
+        .map(|ex| {
+            ex.sql
+                .to_lowercase()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut missing = Vec::new();
+    for (name, _) in eventflux_compiler::sema::expr::FUNCTIONS {
+        if !calls(&sql, name) {
+            missing.push(format!("function `{name}`"));
+        }
+    }
+    let aggregates = [
+        "count",
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "minforever",
+        "maxforever",
+        "distinctcount",
+        "stddev",
+        "first",
+        "last",
+        "and",
+        "or",
+    ];
+    for name in aggregates {
+        if !calls(&sql, name) {
+            missing.push(format!("aggregate `{name}`"));
+        }
+    }
+    let windows = [
+        "length",
+        "lengthbatch",
+        "time",
+        "timebatch",
+        "tumbling",
+        "hop",
+        "sliding",
+        "timelength",
+        "externaltime",
+        "externaltimebatch",
+        "session",
+        "sort",
+        "unique",
+        "firstunique",
+        "delay",
+        "expression",
+        "frequent",
+        "lossyfrequent",
+        "cron",
+    ];
+    for name in windows {
+        let quoted = format!("window('{name}'");
+        let bare = format!("window {name}(");
+        if !sql.contains(&quoted) && !sql.contains(&bare) {
+            missing.push(format!("window `{name}`"));
+        }
+    }
+    let syntax = [
+        "create stream",
+        "define stream",
+        "create table",
+        "define table",
+        "primary key (",
+        "index (",
+        "not null",
+        "create trigger",
+        "at start",
+        "at every",
+        "at cron",
+        "extension = 'file'",
+        "extension = 'stdin'",
+        "extension = 'stdout'",
+        "extension = 'redis'",
+        "insert into",
+        "insert current events into",
+        "insert expired events into",
+        "insert all events into",
+        "select distinct",
+        "select *",
+        "where",
+        "group by",
+        "having",
+        "order by",
+        " desc",
+        "limit",
+        "offset",
+        "output every",
+        "output all every",
+        "output first every",
+        "output last every",
+        "output snapshot every",
+        " events;",
+        " join ",
+        "inner join",
+        "left outer join",
+        "right join",
+        "full outer join",
+        "unidirectional",
+        "update ",
+        "delete from",
+        "upsert into",
+        "partition with",
+        "purge after",
+        " as 'low' or",
+        "insert into #",
+        "pattern (",
+        "sequence (",
+        "within",
+        "every",
+        "->",
+        "+,",
+        "*,",
+        "?,",
+        "not ",
+        " for ",
+        "[last]",
+        "[0]",
+        " in (",
+        " in stock",
+        "between",
+        "like",
+        "case when",
+        "case a when",
+        "cast(",
+        "is null",
+        "is not null",
+        "@info(",
+        "-- name:",
+        "/*",
+        "10l",
+        "1.5f",
+        "''",
+        "500ms",
+        "1500 ms",
+    ];
+    for text in syntax {
+        if !sql.contains(text) {
+            missing.push(format!("`{text}`"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "no example in docs/*.md uses: {}",
+        missing.join(", ")
+    );
+}
