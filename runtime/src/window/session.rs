@@ -25,7 +25,7 @@ struct Session<E> {
 ///
 /// An event at `t` joins an open session of its key when `start - gap <= t < last + gap`
 /// (bridging two sessions merges them), else it opens a new session. A session closes when
-/// the clock reaches `last + gap + latency` (DESIGN §4: at `last + gap` without latency; an
+/// the clock reaches `last + gap + latency` (docs/semantics.md#sessions: at `last + gap` without latency; an
 /// event at exactly `last + gap` opens a new session). The latency only keeps a session
 /// open for late (out-of-order) events; an event too late for any session is dropped, as in
 /// Siddhi. Without a key attribute the generated code passes `()`.
