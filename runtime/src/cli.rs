@@ -11,7 +11,7 @@
 //! }
 //! ```
 //!
-//! Flags (DESIGN §6): `--input F|-`, `--output F|-`, `--clock event|wall`, `--strict`,
+//! Flags (docs/running.md#the-eventflux-command): `--input F|-`, `--output F|-`, `--clock event|wall`, `--strict`,
 //! `--output-streams A,B`, `--bench [--repeat N]`, `--help`. Exit codes: 0 success, 1 a
 //! runtime or I/O error, 2 bad usage or a bad line under `--strict`.
 
@@ -77,7 +77,7 @@ pub enum RunError {
     Io(#[from] io::Error),
 }
 
-/// Feeds JSON-lines `input` to `app` until the input ends (DESIGN §4-5).
+/// Feeds JSON-lines `input` to `app` until the input ends (docs/semantics.md#time, docs/running.md#json-lines).
 ///
 /// Event clock: an event without `ts` gets the time of the previous line that had one (0 at
 /// first); `{"ts": N}` lines call `advance_time(N)`; `start` is called once, with the time of

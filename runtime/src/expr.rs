@@ -1,7 +1,7 @@
 //! NULL-aware expression helpers called by generated code.
 //!
 //! Every value in a generated expression is an `Option<T>` (`None` is SQL NULL). The rules of
-//! DESIGN.md §3.4 live here: arithmetic with NULL is NULL, integer division and remainder by
+//! docs/functions.md#operators live here: arithmetic with NULL is NULL, integer division and remainder by
 //! zero give NULL (so does floating division by zero), comparisons with NULL are false, and in
 //! boolean logic a NULL operand counts as false. Strings are any `S: AsRef<str>` so generated
 //! code compares borrowed attributes without cloning them.

@@ -1,4 +1,4 @@
-//! Output rate limiting (`OUTPUT [ALL|FIRST|LAST|SNAPSHOT] EVERY ...`, DESIGN.md §4).
+//! Output rate limiting (`OUTPUT [ALL|FIRST|LAST|SNAPSHOT] EVERY ...`, docs/semantics.md#output-rate-limiting).
 //!
 //! A [`RateLimiter`] sits between a query's selector and its target: rows are offered to it
 //! with their group key (`()`-like when the query does not group) and it decides which rows

@@ -100,7 +100,7 @@ pub fn trades(spec: &TradesSpec) -> impl Iterator<Item = (i64, Trades)> {
     })
 }
 
-/// Writes the events of `spec` as JSON lines (DESIGN §5), one `Trades` event per line.
+/// Writes the events of `spec` as JSON lines (docs/running.md#json-lines), one `Trades` event per line.
 pub fn write_trades(spec: &TradesSpec, out: &mut impl Write) -> io::Result<()> {
     write_input(spec, &Layout::default(), out)
 }

@@ -16,7 +16,7 @@ use crate::{CountingSink, Query, Sink, Trades};
 /// `(ts, None)` for clock ticks.
 pub type Decoded = Vec<(i64, Option<(usize, Trades)>)>;
 
-/// One input line (DESIGN §5): an event of an input stream, or `{"ts": N}`.
+/// One input line (docs/running.md#json-lines): an event of an input stream, or `{"ts": N}`.
 #[derive(Deserialize)]
 struct Line {
     #[serde(default)]

@@ -1,4 +1,4 @@
-//! Standalone projects and the build cache (DESIGN.md §6).
+//! Standalone projects and the build cache (docs/running.md#the-eventflux-command).
 //!
 //! A project is the `templates/` skeleton (Cargo.toml, main.rs) plus the generated `app.rs`.
 //! Projects live in `$EVENTFLUX_CACHE` (default `~/.cache/eventflux`) under

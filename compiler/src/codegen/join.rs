@@ -1,6 +1,6 @@
 //! Joins: each side's window, the probe of the other side, and the selector over joined rows.
 //!
-//! Semantics (DESIGN §4; Siddhi's `JoinProcessor` where the design is silent):
+//! Semantics (docs/semantics.md#joins; Siddhi's `JoinProcessor` where the docs are silent):
 //!
 //! - Every event of a stream side passes the side's `[filter]` and enters its window (also on
 //!   a side that does not trigger). What the window emits triggers the join when the side

@@ -1,4 +1,4 @@
-//! Sources and sinks declared on streams (DESIGN.md §3.1, §8):
+//! Sources and sinks declared on streams (docs/running.md#sources-and-sinks):
 //! `WITH (type = 'source' | 'sink', extension = 'file' | 'stdin' | 'stdout', format = 'json',
 //! "file.path" = '...')`. The standalone binary reads a stream's source instead of `--input`
 //! and writes a stream's sink instead of `--output`.

@@ -1,4 +1,4 @@
-//! Binding and type checking of expressions (DESIGN.md §3.4).
+//! Binding and type checking of expressions (docs/functions.md).
 
 use super::catalog::{suggest, Attribute};
 use super::ir::{AggCall, AggFunc, ArithOp, CmpOp, ExprKind, Func, Lit, TExpr};

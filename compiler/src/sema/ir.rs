@@ -78,7 +78,7 @@ pub enum Lit {
     Bool(bool),
 }
 
-/// Scalar functions (DESIGN.md §3.4).
+/// Scalar functions (docs/functions.md#scalar-functions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Func {
     /// `upper(s)`
@@ -157,7 +157,7 @@ pub enum Func {
     IfThenElse,
 }
 
-/// Aggregate functions (DESIGN.md §3.4).
+/// Aggregate functions (docs/functions.md#aggregates).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AggFunc {
     /// `count()` / `count(*)`

@@ -1,4 +1,4 @@
-//! Binding joins (DESIGN.md §3.2, §4): every side with its filter and window, the ON
+//! Binding joins (docs/semantics.md#joins): every side with its filter and window, the ON
 //! condition, the join kind and which sides trigger.
 //!
 //! `a JOIN b JOIN c` is left-deep: the sides are flattened into the query's inputs in order

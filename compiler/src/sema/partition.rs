@@ -1,4 +1,4 @@
-//! Binding partitions (DESIGN.md §3.2, §4): the key of each partitioned stream and the
+//! Binding partitions (docs/semantics.md#partitions): the key of each partitioned stream and the
 //! queries inside, which get one copy of their state per key.
 //!
 //! Inside a partition, queries (joins included), UPDATE, DELETE and UPSERT read partitioned

@@ -1,4 +1,4 @@
-//! Binding patterns and sequences (DESIGN.md §3.5).
+//! Binding patterns and sequences (docs/patterns.md).
 //!
 //! Every element of the pattern, `e=S[cond]{m,n}` or `NOT S[cond] FOR d`, becomes one input
 //! of the query, in source order; the tree of `->`, `AND`, `OR` and `EVERY` above them becomes
@@ -14,7 +14,7 @@
 //! element its own earlier events (`e2[last].x`). In the bound filter the event being tested
 //! is input `n` (one past the query's `n` inputs); other inputs read the captures. A
 //! condition may test a table (`e1.id IN Blocked`, `(Limits.sym = e1.sym AND Limits.cap <
-//! price) IN Limits`, DESIGN.md §3.2): the table row is input `n + 1` of the `IN`'s
+//! price) IN Limits`, docs/language.md#in-a-table): the table row is input `n + 1` of the `IN`'s
 //! condition, and the table is read when the event is tested.
 
 use super::catalog::{StreamInfo, StreamKind};

@@ -1,4 +1,4 @@
-//! Tables (DESIGN §3.1, §3.2): definitions, `INSERT INTO` / `UPSERT INTO` a table, `UPDATE`,
+//! Tables (docs/language.md#table-statements): definitions, `INSERT INTO` / `UPSERT INTO` a table, `UPDATE`,
 //! `DELETE` and `IN table`.
 
 use super::catalog::{suggest, Attribute, Catalog, StreamInfo, StreamKind, TableKeys};

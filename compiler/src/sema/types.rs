@@ -1,4 +1,4 @@
-//! The value types of the language and their rules (DESIGN.md §3.1, §3.4).
+//! The value types of the language and their rules (docs/language.md#types, docs/functions.md#operators).
 
 use std::fmt;
 

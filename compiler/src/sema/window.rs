@@ -1,4 +1,4 @@
-//! Checking window clauses (DESIGN.md §3.3): the name, the number of arguments, constant
+//! Checking window clauses (docs/windows.md): the name, the number of arguments, constant
 //! lengths and durations, and attribute arguments.
 
 use super::expr::Binder;

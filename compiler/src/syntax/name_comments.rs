@@ -1,4 +1,4 @@
-//! `-- name: <query name>` comments (DESIGN.md §7): a comment line of that form right before
+//! `-- name: <query name>` comments (docs/language.md#query-names): a comment line of that form right before
 //! a query names it, like `@info(name = '...')` does (an annotation wins over the comment).
 
 use super::ast::{Annotation, App, Ident, Literal, OptionKv, Span, Statement};

@@ -17,7 +17,7 @@ struct Member<S> {
 const SPARE_GROUPS: usize = 64;
 
 /// The groups of the open batch of a batch window aggregated on arrival (time and length
-/// batches), in the order they first appeared in the batch (DESIGN §4).
+/// batches), in the order they first appeared in the batch (docs/semantics.md#sliding-and-batch-windows).
 ///
 /// Unlike a [`GroupMap`] cleared at each batch close, groups are kept across batches: a
 /// group's first event of a batch finds it (one lookup by borrowed key, as in

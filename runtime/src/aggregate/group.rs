@@ -76,7 +76,7 @@ pub type FxBuildHasher = BuildHasherDefault<FxHasher>;
 
 /// An insertion-ordered map from group key to per-group state (aggregators, last row, ...).
 ///
-/// Iteration follows the order in which groups first appeared (DESIGN §4: rows of one batch
+/// Iteration follows the order in which groups first appeared (docs/semantics.md#sliding-and-batch-windows: rows of one batch
 /// come out in the order the groups first appeared in it). For a batch window, call
 /// [`GroupMap::clear`] at the window's `Reset` so the order is that of the closing batch.
 /// Float keys go through [`crate::aggregate::Total`]. Serializes as a list of pairs.

@@ -1,4 +1,4 @@
-//! `--bench`: the throughput of the compiled app alone (DESIGN §6).
+//! `--bench`: the throughput of the compiled app alone (docs/running.md#the-eventflux-command).
 //!
 //! The input is decoded once into typed events; they are replayed `--repeat` times through
 //! one app whose sink only counts, each replay shifted in time by the input's time span + 1

@@ -1,4 +1,4 @@
-//! Conversions used by `CAST(x AS T)` (DESIGN §4): strings that do not parse give NULL,
+//! Conversions used by `CAST(x AS T)` (docs/functions.md#cast): strings that do not parse give NULL,
 //! floating values become integers by truncation toward zero.
 
 use std::fmt::Display;

@@ -1,7 +1,7 @@
-//! Scalar functions called by generated code (DESIGN §3.4).
+//! Scalar functions called by generated code (docs/functions.md#scalar-functions).
 //!
 //! Conventions: every argument is an `Option` taken by value and every result is an
-//! `Option`; a NULL argument gives a NULL result (DESIGN §4). String arguments are generic
+//! `Option`; a NULL argument gives a NULL result (docs/semantics.md#null). String arguments are generic
 //! (`Option<&str>`, `Option<Arc<str>>`, ...: anything `AsRef<str>`), string results are
 //! `Option<Arc<str>>`. Function names are the SQL names in lower case; where one SQL name
 //! has several Rust forms the others carry a suffix (`substring_from`, `round_f32`).

@@ -1,4 +1,4 @@
-//! Reading input events from JSON lines (DESIGN §5).
+//! Reading input events from JSON lines (docs/running.md#json-lines).
 
 use std::borrow::Cow;
 use std::io::{self, BufRead};

@@ -1,4 +1,4 @@
-//! JSON-lines input and output (DESIGN §5).
+//! JSON-lines input and output (docs/running.md#json-lines).
 //!
 //! Input lines are read by [`JsonLinesReader`], which parses only the envelope
 //! (`stream`, `ts`) and hands the `data` over as raw JSON text, so the generated

@@ -40,7 +40,7 @@ impl StreamFilter {
     }
 }
 
-/// Prints output events as JSON lines (DESIGN §5) to any writer, buffered.
+/// Prints output events as JSON lines (docs/running.md#json-lines) to any writer, buffered.
 ///
 /// Write errors never panic: the first one is remembered (see [`error`](Self::error)) and
 /// every later event is dropped, so a closed pipe stops the output quietly.

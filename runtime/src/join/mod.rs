@@ -1,4 +1,4 @@
-//! Joins: the hash index that turns an equi-join probe into a lookup (DESIGN §4, issue 4).
+//! Joins: the hash index that turns an equi-join probe into a lookup (docs/semantics.md#joins, issue 4).
 //!
 //! A stream-stream join matches an arriving event against the current contents of the other
 //! side's window. When the join condition has equality conjuncts `a.x = b.y`, the generated

@@ -1,4 +1,4 @@
-//! Patterns and sequences (DESIGN §3.5): a generic state machine over a pattern tree,
+//! Patterns and sequences (docs/patterns.md): a generic state machine over a pattern tree,
 //! driven by typed predicates that generated code passes in (no boxed closures, no dynamic
 //! values).
 //!

@@ -1,4 +1,4 @@
-//! State snapshots (DESIGN.md §7-8).
+//! State snapshots (docs/running.md#state-and-snapshots).
 //!
 //! A snapshot is a header — magic, format version, app hash — followed by one record per
 //! stateful operator (its stable id, a hash of its state layout, and its bincode-encoded

@@ -1,4 +1,4 @@
-//! Tables (`CREATE TABLE`, DESIGN §3.1, §4): rows kept in insertion order, a primary-key
+//! Tables (`CREATE TABLE`, docs/semantics.md#tables): rows kept in insertion order, a primary-key
 //! map and secondary indexes.
 //!
 //! A [`Table`] holds rows of the generated row struct of one table, which implements
@@ -8,7 +8,7 @@
 //! lookup by an index visits only the rows with that key (in insertion order).
 //!
 //! A second row with the primary key of an existing row is rejected ([`DuplicateKey`]); the
-//! generated code logs it and goes on (DESIGN: the row is rejected, nothing else changes).
+//! generated code logs it and goes on (docs/semantics.md#tables: the row is rejected, nothing else changes).
 //!
 //! ```
 //! use eventflux_runtime::table::{Table, TableRow};

@@ -20,7 +20,7 @@ use super::{Window, WindowEvent};
 /// - a new key with `k` keys held: every held count goes down by one; keys reaching 0 are
 ///   dropped and their events emitted as expired (stamped with the arrival's time); if that
 ///   made room the arrival is held with count 1, else it is dropped and emits nothing.
-///   DESIGN §4 puts the arrival's current event first, then the expired ones (Siddhi emits
+///   docs/semantics.md#expiry puts the arrival's current event first, then the expired ones (Siddhi emits
 ///   the expired ones first).
 ///
 /// [`Window::iter`] lists the held events in the order their keys were admitted.

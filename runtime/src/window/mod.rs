@@ -1,4 +1,4 @@
-//! Windows: the generic state machines behind `WINDOW('<name>', ...)` (DESIGN §3.3, §4).
+//! Windows: the generic state machines behind `WINDOW('<name>', ...)` (docs/windows.md, docs/semantics.md#windows).
 //!
 //! A window is a struct generic over the stream's event type `E` (the generated per-stream
 //! struct). It owns clones of the events it holds and reports what happens through a callback
@@ -22,7 +22,7 @@
 //! stores no closures. `insert(ts, ..)` first fires everything due at or before `ts` (timers
 //! fire before the event that crosses them), so calling `advance` first is optional.
 //!
-//! Emission order per arrival (DESIGN §4):
+//! Emission order per arrival (docs/semantics.md#expiry):
 //!
 //! | window | on arrival | on time |
 //! |---|---|---|

@@ -32,7 +32,7 @@ struct Held<E> {
 ///
 /// An event at `t` joins an open session of its key when `start - gap <= t < last + gap`
 /// (bridging two sessions merges them), else it opens a new session. A session closes when
-/// the clock reaches `last + gap + latency` (DESIGN §4: at `last + gap` without latency; an
+/// the clock reaches `last + gap + latency` (docs/semantics.md#sessions: at `last + gap` without latency; an
 /// event at exactly `last + gap` opens a new session). The latency only keeps a session
 /// open for late (out-of-order) events, as Siddhi's allowed latency does (its session stays
 /// joinable for late events and expires at `last + gap + latency`); an event too late for

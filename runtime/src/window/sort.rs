@@ -10,7 +10,7 @@ use super::{Window, WindowEvent};
 ///
 /// Siddhi (`SortWindowProcessor`): the arrival is added and emitted as current; if the window
 /// then holds more than `n` events, the last one in sort order — possibly the arrival itself
-/// — is removed and emitted as expired, stamped with the arrival's time (DESIGN §4: insert,
+/// — is removed and emitted as expired, stamped with the arrival's time (docs/semantics.md#expiry: insert,
 /// then evict, current first). Ties keep arrival order, so among equal keys the newest is
 /// evicted first. The generated code passes the comparator on every insert (state holds no
 /// closure), e.g. `|a, b| a.price.cmp_total(&b.price).then_with(|| b.vol.cmp_total(&a.vol))`

@@ -10,7 +10,7 @@ use super::{next_grid_point, Insert, Window, WindowEvent};
 /// `timeBatch(d [, start])` / `tumbling(d [, start])`: tumbling windows of `d` ms.
 ///
 /// Batch boundaries lie on the grid `origin + k*d`. Without a start offset the origin is the
-/// first event's time (DESIGN §4: a first event at 50 closes batches at 1050, 2050, ...);
+/// first event's time (docs/windows.md#timebatch-tumbling: a first event at 50 closes batches at 1050, 2050, ...);
 /// with one, the origin is the offset (Siddhi: `start + k*d`, the batch containing the
 /// first event closes first). A batch `[b, b + d)` closes when the clock reaches `b + d`
 /// (an event at exactly `b + d` belongs to the next batch): the previous batch is emitted as

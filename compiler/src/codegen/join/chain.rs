@@ -1,6 +1,6 @@
 //! The probe of a join of more than two sources with a `RIGHT` or `FULL` step.
 //!
-//! A join of n sources is a left-deep chain of binary joins (DESIGN §3.2): step `k` joins
+//! A join of n sources is a left-deep chain of binary joins (docs/semantics.md#joins): step `k` joins
 //! the rows of sides `0..=k` with side `k + 1`. Nested loops (`Join::probe_chain`) cannot
 //! pad a right side, which needs to know whether *any* left row matched it, so here every
 //! step is materialized: the rows so far are a `Vec` of tuples of `Option<&Event>` (one

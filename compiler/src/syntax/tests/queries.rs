@@ -368,7 +368,7 @@ fn soft_keywords_as_stream_and_alias_names() {
 
 #[test]
 fn in_is_also_a_stream_name() {
-    // DESIGN.md names a stream `In`; IN is an operator only after an operand.
+    // docs/language.md#names: a stream may be named `In`; IN is an operator only after an operand.
     let q = query("INSERT INTO Out SELECT In.a FROM In WHERE a IN In AND b IN (1, 2)");
     assert_eq!(q.from, Source::Stream(stream("In")));
     assert_eq!(q.select.items[0], select_item(qattr("In", "a"), None));
