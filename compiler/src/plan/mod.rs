@@ -106,16 +106,25 @@ pub struct QueryPlan {
 }
 
 /// Whether grouped aggregation over `window` drops a group whose events have all left it
-/// (docs/semantics.md, "State"): true for the sliding windows that sooner or later release
+/// (docs/semantics.md#state-bounded-by-the-windows): true for the sliding windows that sooner or later release
 /// every event they take, as an expired event (`length`, `time`, `timeLength`,
-/// `externalTime`, `unique`, `sort`, `expression`), unless an aggregate outlives the window.
+/// `externalTime`, `unique`, `sort`, `expression`, `session`), unless an aggregate outlives
+/// the window. (A `session` event too late for any session is dropped without an expiry: its
+/// group is then kept.)
 /// `firstUnique` and `delay` never expire their events, and `frequent`/`lossyFrequent` drop
 /// some without an expiry, so their groups are kept.
 pub fn drops_idle_groups(window: Option<&BoundWindow>, aggregates: &[AggCall]) -> bool {
     let releases = window.is_some_and(|w| {
         matches!(
             w.name.as_str(),
-            "length" | "time" | "timeLength" | "externalTime" | "unique" | "sort" | "expression"
+            "length"
+                | "time"
+                | "timeLength"
+                | "externalTime"
+                | "unique"
+                | "sort"
+                | "expression"
+                | "session"
         )
     });
     releases

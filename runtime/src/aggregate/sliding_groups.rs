@@ -1,5 +1,5 @@
 //! The groups of a grouped query over a sliding window, each dropped once its last event has
-//! left the window (docs/semantics.md, "State").
+//! left the window (docs/semantics.md#state-bounded-by-the-windows).
 
 use std::fmt;
 
