@@ -196,7 +196,22 @@ impl<P: Pattern> Chain<P> {
             self.steps = Self::steps();
         }
         let steps = &self.steps.list;
-        if self.steps.later & stream_bit(stream) != 0 {
+        if self.steps.later & stream_bit(stream) != 0 && steps.len() == 2 {
+            // `EVERY e1=A -> e2=B`: every partial match waits at the last step, so an event
+            // of its stream completes those it satisfies (no step to look up).
+            let (leaf, _) = steps[1];
+            self.pending.retain_mut(
+                #[inline(always)]
+                |p| {
+                    if !accept(leaf, &p.captures) {
+                        return true;
+                    }
+                    capture(leaf, &mut p.captures);
+                    emit(ts, &p.captures);
+                    false
+                },
+            );
+        } else if self.steps.later & stream_bit(stream) != 0 {
             // (Inlined: the test runs for every partial match, the capture for few.)
             self.pending.retain_mut(
                 #[inline(always)]
