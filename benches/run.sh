@@ -8,6 +8,8 @@
 #   bash benches/run.sh check      # only: baseline output == `eventflux run` output
 #   bash benches/run.sh tools      # only ingest, check, cached run, build
 #   bash benches/run.sh fresh      # only the first run with an empty cache (runtime compile)
+#   bash benches/run.sh memory     # only max RSS over 500k vs 2M distinct keys (apps/memory/;
+#                                  # needs GNU time: apt-get install time)
 #
 # Environment: EVENTFLUX (the eventflux binary; default: build and use target/release/eventflux),
 # EVENTFLUX_CACHE (default target/bench-cache, so other caches are left alone), RUNS (runs
@@ -169,6 +171,36 @@ if [[ "$WHAT" == all || "$WHAT" == tools ]]; then
         ts+=("$(elapsed "$a" "$b")")
     done
     echo "build: new 20-query app, runtime cached: best $(echo "${ts[*]}" | best_min)s (${ts[*]})"
+fi
+
+# --- memory: max RSS of a standalone binary over 2M events with 500k vs 2M distinct keys ----
+# (each key in turn: exactly that many distinct keys). State follows the windows
+# (docs/semantics.md#state-bounded-by-the-windows): the two columns should be about equal.
+if [[ "$WHAT" == memory ]]; then
+    [[ -x /usr/bin/time ]] || { echo "memory needs GNU time (apt-get install time)" >&2; exit 1; }
+    keyed() { [[ -s "$DATA/$1" ]] || "$GEN" trades --events 2000000 --keys "$2" --per-ms 10 \
+        --key-order cycle "${@:3}" -o "$DATA/$1"; }
+    keyed mem_500k.jsonl 500000
+    keyed mem_2m.jsonl 2000000
+    keyed mem_join_500k.jsonl 500000 --streams Trades,Quotes
+    keyed mem_join_2m.jsonl 2000000 --streams Trades,Quotes
+    echo
+    echo "| app | max RSS, 500k keys (MB) | max RSS, 2M keys (MB) | 2M / 500k |"
+    echo "|---|---|---|---|"
+    for app in benches/apps/memory/*.eventflux; do
+        name=$(basename "$app" .eventflux)
+        bin="$DATA/mem-$name"
+        "$EVENTFLUX" build "$app" -o "$bin" > /dev/null 2>&1
+        input=mem
+        [[ "$name" == join_* ]] && input=mem_join
+        rss() {
+            /usr/bin/time -f %M "$bin" --input "$DATA/${input}_$1.jsonl" --output /dev/null \
+                2>&1 >/dev/null | tail -1
+        }
+        a=$(rss 500k)
+        b=$(rss 2m)
+        echo "| $name | $(awk -v k="$a" 'BEGIN { printf "%.1f", k / 1024 }') | $(awk -v k="$b" 'BEGIN { printf "%.1f", k / 1024 }') | $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }') |"
+    done
 fi
 
 # --- first run with an empty cache (compiles the runtime; crates already downloaded) ---------

@@ -27,6 +27,9 @@ pub struct TradesSpec {
     pub null_every: u32,
     /// PRNG seed.
     pub seed: u64,
+    /// Keys in turn (event `i` has key `i % keys`) instead of picked uniformly: every key
+    /// occurs, `events / keys` times (e.g. exactly 2M distinct keys for memory benchmarks).
+    pub cycle: bool,
 }
 
 impl Default for TradesSpec {
@@ -38,6 +41,7 @@ impl Default for TradesSpec {
             start_ts: 1_000_000,
             null_every: 100,
             seed: 42,
+            cycle: false,
         }
     }
 }
@@ -82,10 +86,12 @@ pub fn trades(spec: &TradesSpec) -> impl Iterator<Item = (i64, Trades)> {
     let symbols: Vec<Arc<str>> = (0..spec.keys.max(1)).map(|k| symbol(k).into()).collect();
     let mut rng = SplitMix64::new(spec.seed);
     let per_ms = u64::from(spec.per_ms.max(1));
-    let (start, null_every) = (spec.start_ts, u64::from(spec.null_every));
+    let (start, null_every, cycle) = (spec.start_ts, u64::from(spec.null_every), spec.cycle);
     (0..spec.events).map(move |i| {
         let ts = start + (i / per_ms) as i64;
-        let sym = symbols[rng.below(symbols.len() as u64) as usize].clone();
+        let k = rng.below(symbols.len() as u64);
+        let k = if cycle { i % symbols.len() as u64 } else { k };
+        let sym = symbols[k as usize].clone();
         let cents = 100 + rng.below(50_000); // 1.00 ..= 500.99
         let price = (null_every == 0 || rng.below(null_every) != 0).then(|| cents as f64 / 100.0);
         let volume = 1 + rng.below(1000) as i64; // 1 ..= 1000

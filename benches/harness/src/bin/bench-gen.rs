@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! bench-gen trades [--events N] [--keys K] [--per-ms P] [--null-every M] [--seed S]
-//!                  [--streams A,B] [--fill STREAM] [--probe STREAM:N] -o FILE
+//!                  [--key-order random|cycle] [--streams A,B] [--fill STREAM]
+//!                  [--probe STREAM:N] -o FILE
 //! bench-gen app --queries N [--salt S] -o FILE
 //! ```
+//! `--key-order cycle` gives event `i` key `i % K` (every key occurs; default: uniform),
 //! `--streams` spreads the events over several streams (all with the schema of `Trades`),
 //! `--fill` first sends one event per key to a stream, `--probe` finally sends N events with
 //! keys spread over all keys (see `eventflux_bench::data::Layout`).
@@ -17,7 +19,7 @@ use std::process::ExitCode;
 use eventflux_bench::data::{many_query_app, write_input, Layout, TradesSpec};
 
 const USAGE: &str = "usage: bench-gen trades [--events N] [--keys K] [--per-ms P] \
-[--null-every M] [--seed S]\n                       [--streams A,B] [--fill STREAM] [--probe STREAM:N] [-o FILE]\n       bench-gen app --queries N [--salt S] [-o FILE]";
+[--null-every M] [--seed S]\n                       [--key-order random|cycle] [--streams A,B] [--fill STREAM] [--probe STREAM:N] [-o FILE]\n       bench-gen app --queries N [--salt S] [-o FILE]";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -49,6 +51,13 @@ fn run(args: Vec<String>) -> Result<(), String> {
             "--per-ms" => spec.per_ms = small()?,
             "--null-every" => spec.null_every = small()?,
             "--seed" => spec.seed = num()?,
+            "--key-order" => {
+                spec.cycle = match value.as_str() {
+                    "cycle" => true,
+                    "random" => false,
+                    _ => return Err(format!("--key-order {value}: expected random or cycle")),
+                }
+            }
             "--queries" => queries = Some(small()?),
             "--salt" => salt = small()?,
             "--streams" => layout.streams = value.split(',').map(str::to_owned).collect(),
