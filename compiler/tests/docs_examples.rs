@@ -214,22 +214,7 @@ fn every_function_window_and_statement_has_an_example() {
             missing.push(format!("function `{name}`"));
         }
     }
-    let aggregates = [
-        "count",
-        "sum",
-        "avg",
-        "min",
-        "max",
-        "minforever",
-        "maxforever",
-        "distinctcount",
-        "stddev",
-        "first",
-        "last",
-        "and",
-        "or",
-    ];
-    for name in aggregates {
+    for name in eventflux_compiler::sema::expr::AGGREGATES {
         if !calls(&sql, name) {
             missing.push(format!("aggregate `{name}`"));
         }

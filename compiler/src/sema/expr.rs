@@ -512,7 +512,8 @@ impl Binder<'_> {
     }
 }
 
-const AGGREGATES: &[&str] = &[
+/// The aggregate function names (lower case).
+pub const AGGREGATES: &[&str] = &[
     "count",
     "sum",
     "avg",
