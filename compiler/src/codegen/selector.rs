@@ -541,7 +541,7 @@ fn selector_in(
             quote!(#rt::aggregate::BatchGroups::new()),
         ));
     } else if !aggs.is_empty() {
-        if grouped && mode == Mode::Slotted && q.drops_idle_groups {
+        if grouped && matches!(mode, Mode::Slotted | Mode::Sliding) && q.drops_idle_groups {
             // Each group counts the window's events in it and is dropped with the last.
             fields.push((
                 state_field.clone(),
@@ -569,7 +569,13 @@ fn selector_in(
         if aggs.is_empty() {
             return quote!();
         }
-        let get = if grouped && key_after {
+        // Groups that go with their last row (a join's): an entering row counts, a leaving
+        // one is uncounted after its row is out (see `release`).
+        let get = if grouped && q.drops_idle_groups && op.to_string() == "add" {
+            quote!(let __ef_aggs = __ef_state.hold(&__ef_key);)
+        } else if grouped && q.drops_idle_groups {
+            quote!(let __ef_aggs = __ef_state.group(&__ef_key);)
+        } else if grouped && key_after {
             quote!(let __ef_aggs = __ef_state.get_or_default_ref(&__ef_key);)
         } else if grouped {
             quote!(let __ef_aggs = __ef_state.get_or_default(__ef_key);)
@@ -734,7 +740,11 @@ fn selector_in(
                     output
                 }
             };
-            quote!(#key #update #output)
+            // A leaving row's group goes with its last row.
+            let release =
+                (grouped && q.drops_idle_groups && !aggs.is_empty() && op.to_string() == "remove")
+                    .then(|| quote!(__ef_state.release_key(&__ef_key);));
+            quote!(#key #update #output #release)
         };
     let pending_current = format_ident!("__ef_pending_current");
     let pending_expired = format_ident!("__ef_pending_expired");

@@ -101,36 +101,54 @@ pub struct QueryPlan {
     pub events: OutputEvents,
     /// Whether a group (of a grouped aggregation over the window) is dropped once its last
     /// event has left the window: the window releases every event it takes, and no aggregate
-    /// outlives the window (`minForever`, `maxForever`). See [`drops_idle_groups`].
+    /// outlives the window (`minForever`, `maxForever`). See `drops_idle_groups`.
     pub drops_idle_groups: bool,
 }
 
-/// Whether grouped aggregation over `window` drops a group whose events have all left it
-/// (docs/semantics.md#state-bounded-by-the-windows): true for the sliding windows that sooner or later release
-/// every event they take, as an expired event (`length`, `time`, `timeLength`,
-/// `externalTime`, `unique`, `sort`, `expression`, `session`), unless an aggregate outlives
-/// the window. (A `session` event too late for any session is dropped without an expiry: its
-/// group is then kept.)
-/// `firstUnique` and `delay` never expire their events, and `frequent`/`lossyFrequent` drop
-/// some without an expiry, so their groups are kept.
-pub fn drops_idle_groups(window: Option<&BoundWindow>, aggregates: &[AggCall]) -> bool {
-    let releases = window.is_some_and(|w| {
-        matches!(
-            w.name.as_str(),
-            "length"
-                | "time"
-                | "timeLength"
-                | "externalTime"
-                | "unique"
-                | "sort"
-                | "expression"
-                | "session"
-        )
-    });
-    releases
-        && !aggregates
-            .iter()
-            .any(|a| matches!(a.func, AggFunc::MinForever | AggFunc::MaxForever))
+/// Whether `window` releases, sooner or later, every event it takes as an expired event:
+/// `length`, `time`, `timeLength`, `externalTime`, `unique`, `sort`, `expression`, `session`
+/// (a `session` event too late for any session is dropped without an expiry). `firstUnique`
+/// and `delay` never expire their events, and `frequent`/`lossyFrequent` drop some without an
+/// expiry.
+fn releases_every_event(window: &BoundWindow) -> bool {
+    matches!(
+        window.name.as_str(),
+        "length"
+            | "time"
+            | "timeLength"
+            | "externalTime"
+            | "unique"
+            | "sort"
+            | "expression"
+            | "session"
+    )
+}
+
+/// Whether the grouped aggregation of query `q` drops a group once its rows have all left
+/// (docs/semantics.md#state-bounded-by-the-windows): over a window that releases every event
+/// ([`releases_every_event`]), or over an inner join of two such windows, where every joined
+/// row that enters later leaves as an expired row; never with an aggregate that outlives the
+/// window (`minForever`, `maxForever`). A group that keeps a row for ever (a late `session`
+/// event) is kept.
+fn drops_idle_groups(q: &crate::sema::ir::BoundQuery) -> bool {
+    let forever = q
+        .aggregates
+        .iter()
+        .any(|a| matches!(a.func, AggFunc::MinForever | AggFunc::MaxForever));
+    let released = match &q.kind {
+        QueryKind::Single => q.window.as_ref().is_some_and(releases_every_event),
+        QueryKind::Join(j) => {
+            j.sides.len() == 2
+                && j.steps
+                    .iter()
+                    .all(|s| s.kind == crate::syntax::ast::JoinKind::Inner)
+                && j.sides.iter().all(|s| {
+                    !s.table && s.triggers && s.window.as_ref().is_some_and(releases_every_event)
+                })
+        }
+        QueryKind::Pattern(_) => false,
+    };
+    released && !forever
 }
 
 /// Builds the plan of an analysed application (which must be free of errors).
@@ -199,7 +217,7 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             target,
             table_op: q.table_op.clone(),
             events: q.events,
-            drops_idle_groups: drops_idle_groups(q.window.as_ref(), &q.aggregates),
+            drops_idle_groups: drops_idle_groups(q),
         });
     }
     let partitions = analysis

@@ -141,6 +141,14 @@ impl<K, S> SlidingGroups<K, S> {
         }
     }
 
+    /// Drops every group (a reset; slots held by events are then free).
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.free.clear();
+        self.index.clear();
+        self.long_keys = false;
+    }
+
     /// Live groups with their slots, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &K, &S)> {
         self.slots
@@ -226,6 +234,69 @@ impl<T: TotalOrd, S: Default> SlidingGroups<Total<T>, S> {
         R: KeyPart<Owned = T>,
     {
         self.place(h, Total(probe.to_owned_part()), S::default())
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone, S: Default> SlidingGroups<K, S> {
+    /// The slot of the live group `key`, if any.
+    #[inline]
+    fn slot_by_key(&self, key: &K) -> Option<usize> {
+        let h = hashed(key);
+        let slots = &self.slots;
+        self.index
+            .find(h.hash, |&(hash, at)| {
+                hash == h.hash
+                    && ((h.exact && !self.long_keys)
+                        || matches!(slots.get(at), Some(Some(g)) if g.key == *key))
+            })
+            .map(|&(_, at)| at)
+    }
+
+    /// The state of group `key`, created on first sight; counts one more row of it (for
+    /// rows that come and go by key, as a join's do, rather than events holding a slot).
+    #[inline]
+    pub fn hold(&mut self, key: &K) -> &mut S {
+        let at = match self.slot_by_key(key) {
+            Some(at) => {
+                if let Some(Some(g)) = self.slots.get_mut(at) {
+                    g.held = g.held.wrapping_add(1);
+                }
+                at
+            }
+            None => self.place(hashed(key), key.clone(), S::default()),
+        };
+        let Some(Some(g)) = self.slots.get_mut(at) else {
+            unreachable!("a group was just found or placed in this slot")
+        };
+        &mut g.state
+    }
+
+    /// The state of group `key` (created, uncounted, when it is not live): the group a
+    /// leaving row updates before [`SlidingGroups::release_key`].
+    #[inline]
+    pub fn group(&mut self, key: &K) -> &mut S {
+        let at = match self.slot_by_key(key) {
+            Some(at) => at,
+            None => {
+                let at = self.place(hashed(key), key.clone(), S::default());
+                if let Some(Some(g)) = self.slots.get_mut(at) {
+                    g.held = 0;
+                }
+                at
+            }
+        };
+        let Some(Some(g)) = self.slots.get_mut(at) else {
+            unreachable!("a group was just found or placed in this slot")
+        };
+        &mut g.state
+    }
+
+    /// Uncounts one row of group `key` (it has left); the group is dropped with its last.
+    #[inline]
+    pub fn release_key(&mut self, key: &K) {
+        if let Some(at) = self.slot_by_key(key) {
+            self.release(at);
+        }
     }
 }
 
@@ -367,6 +438,30 @@ mod tests {
         groups.release(c);
         let a = groups.slot_of(&(Some("a"),));
         assert_eq!(groups.get_at(a).expect("live").1.value(), None);
+    }
+
+    #[test]
+    fn rows_held_by_key_drop_their_group_with_the_last() {
+        let mut groups = Groups::new();
+        let (a, long) = (
+            Total((Some(Arc::<str>::from("a")),)),
+            Total((Some(Arc::<str>::from("a-long-key-over-eight-bytes")),)),
+        );
+        groups.hold(&a).add(Some(1));
+        groups.hold(&a).add(Some(2));
+        groups.hold(&long).add(Some(5));
+        groups.group(&a).remove(Some(1));
+        groups.release_key(&a);
+        assert_eq!(groups.len(), 2);
+        groups.group(&a).remove(Some(2));
+        groups.release_key(&a);
+        assert_eq!(groups.len(), 1, "`a` went with its last row");
+        // A leaving row of a group that is not live: counted nowhere, dropped at once.
+        groups.group(&a).remove(Some(9));
+        groups.release_key(&a);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups.hold(&a).value(), None, "`a` starts again from empty");
+        assert_eq!(groups.hold(&long).value(), Some(5));
     }
 
     #[test]
