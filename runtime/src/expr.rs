@@ -230,7 +230,26 @@ pub fn between<T: PartialOrd>(x: Option<T>, lo: Option<T>, hi: Option<T>) -> Opt
     }
 }
 
-/// `lo <= x AND x <= hi` for strings.
+/// `x NOT BETWEEN lo AND hi`: `x < lo OR x > hi`, false when any side is NULL (like
+/// `NOT IN` and every comparison with NULL; `NOT (x BETWEEN lo AND hi)` is true then).
+///
+/// ```
+/// use eventflux_runtime::expr::{between, not_between};
+/// assert_eq!(not_between(Some(5), Some(1), Some(3)), Some(true));
+/// assert_eq!(not_between(Some(2), Some(1), Some(3)), Some(false));
+/// assert_eq!(not_between(None, Some(1), Some(3)), Some(false));
+/// assert_eq!(not_between(Some(5), None, Some(3)), Some(false));
+/// assert_eq!(between(None, Some(1), Some(3)), Some(false));
+/// ```
+#[inline]
+pub fn not_between<T: PartialOrd>(x: Option<T>, lo: Option<T>, hi: Option<T>) -> Option<bool> {
+    match (x, lo, hi) {
+        (Some(x), Some(lo), Some(hi)) => Some(!(lo <= x && x <= hi)),
+        _ => Some(false),
+    }
+}
+
+/// `lo <= x AND x <= hi` for strings (false when any side is NULL).
 #[inline]
 pub fn str_between<A: AsRef<str>, B: AsRef<str>, C: AsRef<str>>(
     x: Option<A>,
@@ -241,6 +260,23 @@ pub fn str_between<A: AsRef<str>, B: AsRef<str>, C: AsRef<str>>(
         (Some(x), Some(lo), Some(hi)) => {
             let x = x.as_ref();
             Some(lo.as_ref() <= x && x <= hi.as_ref())
+        }
+        _ => Some(false),
+    }
+}
+
+/// `x NOT BETWEEN lo AND hi` for strings (false when any side is NULL, see
+/// [`not_between`]).
+#[inline]
+pub fn str_not_between<A: AsRef<str>, B: AsRef<str>, C: AsRef<str>>(
+    x: Option<A>,
+    lo: Option<B>,
+    hi: Option<C>,
+) -> Option<bool> {
+    match (x, lo, hi) {
+        (Some(x), Some(lo), Some(hi)) => {
+            let x = x.as_ref();
+            Some(!(lo.as_ref() <= x && x <= hi.as_ref()))
         }
         _ => Some(false),
     }

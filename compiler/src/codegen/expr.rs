@@ -178,27 +178,24 @@ impl ExprEnv<'_> {
                 }
             }
             ExprKind::InList(x, list, negated) => self.in_list(x, list, *negated),
+            // The negated forms are false with a NULL operand, as `NOT IN` (never NOT of a
+            // false `BETWEEN`/`LIKE`).
             ExprKind::Between(x, lo, hi, negated) => {
-                let f = if x.ty == Type::String {
-                    quote!(str_between)
-                } else {
-                    quote!(between)
+                let f = match (x.ty == Type::String, *negated) {
+                    (true, false) => quote!(str_between),
+                    (true, true) => quote!(str_not_between),
+                    (false, false) => quote!(between),
+                    (false, true) => quote!(not_between),
                 };
                 let (x, lo, hi) = (self.gen(x), self.gen(lo), self.gen(hi));
-                let call = quote!(#rt::expr::#f(#x, #lo, #hi));
-                if *negated {
-                    quote!(#rt::expr::not(#call))
-                } else {
-                    call
-                }
+                quote!(#rt::expr::#f(#x, #lo, #hi))
             }
             ExprKind::Like(x, p, negated) => {
                 let (x, p) = (self.gen(x), self.gen(p));
-                let call = quote!(#rt::functions::like(#x, #p));
                 if *negated {
-                    quote!(#rt::expr::not(#call))
+                    quote!(#rt::functions::not_like(#x, #p))
                 } else {
-                    call
+                    quote!(#rt::functions::like(#x, #p))
                 }
             }
             ExprKind::Case(whens, else_) => {

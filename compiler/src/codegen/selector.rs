@@ -10,7 +10,7 @@
 use super::expr::ExprEnv;
 use super::query::{method, row};
 use super::stream::value_type;
-use super::window::{insert_call, on_arrival_window_code, window_code};
+use super::window::{insert_call_with_policy, on_arrival_window_code, window_code};
 use super::{mentions, Ctx};
 use crate::plan::QueryPlan;
 use crate::sema::ir::{AggCall, AggFunc, ExprKind, QueryKind, TExpr};
@@ -1068,6 +1068,21 @@ fn owns_arrival(q: &QueryPlan) -> bool {
         })
 }
 
+/// The attributes of `q`'s input that window `w` reads of an arriving event or of the events
+/// it holds: its attribute arguments and those its expression condition reads.
+fn window_attrs(ctx: &Ctx<'_>, q: &QueryPlan, w: &crate::sema::ir::BoundWindow) -> Vec<usize> {
+    let mut read = attrs_read(w.attrs.iter(), &[]);
+    if let Some(c) = &w.condition {
+        read.extend(super::window::condition_attrs(
+            c,
+            ctx.plan.streams[q.input].attrs.len(),
+        ));
+    }
+    read.sort_unstable();
+    read.dedup();
+    read
+}
+
 /// Generates the state, methods and timer of single-stream stateful query `q`; `owned`
 /// asks for the method taking the event by value (see [`can_take_events`]), named
 /// [`super::query::owned_entry`].
@@ -1094,17 +1109,17 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     let moves: Vec<usize> = match mode {
         Mode::Slotted if owned && q.events != OutputEvents::Expired => {
             let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
-            // A window keyed by attributes of the event (`session`, `unique`, ...) reads
-            // them as the event enters, after the moves: those stay in the event.
-            let window_keys: Vec<usize> = q
+            // The window reads its attribute arguments (the key of `session`, `unique`, ...,
+            // the time of `externalTime`, the order of `sort`) and keeps what its condition
+            // reads as the event enters, after the moves: those stay in the event.
+            let window_reads = q
                 .window
                 .as_ref()
-                .filter(|w| super::window::keyed_insert(w))
-                .map(|w| attrs_read(w.attrs.iter(), &[]))
+                .map(|w| window_attrs(ctx, q, w))
                 .unwrap_or_default();
             super::query::movable(ctx, q)
                 .into_iter()
-                .filter(|a| keys.contains(a) && !window_keys.contains(a))
+                .filter(|a| keys.contains(a) && !window_reads.contains(a))
                 .collect()
         }
         Mode::OnArrival if owned => (0..ctx.plan.streams[q.input].attrs.len()).collect(),
@@ -1130,7 +1145,6 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
             } else {
                 Vec::new()
             };
-            let sort_keys = if w.name == "sort" { &w.attrs[..] } else { &[] };
             // The row and HAVING read the window's events only for expired rows when current
             // rows read the arrival.
             let rows_read = !arrival || reads_expired(q);
@@ -1146,14 +1160,12 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
             let exprs = row_exprs
                 .into_iter()
                 .chain(q.aggregates.iter().filter_map(|a| a.arg.as_ref()))
-                .chain(if slotted { &[][..] } else { &q.group_by[..] })
-                .chain(sort_keys);
+                .chain(if slotted { &[][..] } else { &q.group_by[..] });
             let mut read = attrs_read(exprs, &skip);
-            if let Some(c) = &w.condition {
-                read.extend(super::window::condition_attrs(
-                    c,
-                    ctx.plan.streams[q.input].attrs.len(),
-                ));
+            // What the window itself reads of the events it holds (the sort keys, the
+            // condition's attributes), GROUP BY attributes included.
+            if w.name == "sort" || w.condition.is_some() {
+                read.extend(window_attrs(ctx, q, w));
                 read.sort_unstable();
                 read.dedup();
             }
@@ -1309,12 +1321,19 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
             quote!(let __ef_arrival = event;)
         }
     });
-    let insert = match &retention {
-        Some((field, _)) => quote! {
-            __ef_window.insert(ts, #window_event, &mut self.#field, #callback)
-        },
-        None => insert_call(&env, w, &quote!(__ef_window), &window_event, &callback),
+    // The policy of an expression window's condition, for every insert below.
+    let policy = retention.as_ref().map(|(field, _)| quote!(self.#field));
+    let insert_of = |stored: &TokenStream| {
+        insert_call_with_policy(
+            &env,
+            w,
+            &quote!(__ef_window),
+            stored,
+            policy.as_ref(),
+            &callback,
+        )
     };
+    let insert = insert_of(&window_event);
     let now = uses_now(&quote!(#insert #arrive)).then(|| quote!(let __ef_now = self.now;));
     let timed = wcode.as_ref().is_some_and(|w| w.timed);
     // Slotted: the event's group position, looked up (by borrowed key) before it enters.
@@ -1348,13 +1367,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     } else {
         if own_arrival {
             // What the window keeps is built before the arrival moves into `__ef_arrival`.
-            let insert = insert_call(
-                &env,
-                w,
-                &quote!(__ef_window),
-                &quote!(__ef_stored),
-                &callback,
-            );
+            let insert = insert_of(&quote!(__ef_stored));
             quote! {
                 let __ef_stored = #window_event;
                 #arrival_binding

@@ -28,14 +28,6 @@ pub(crate) fn is_batch(w: &BoundWindow) -> bool {
     )
 }
 
-/// Whether `w`'s insert reads a key from the arriving event (its attribute arguments).
-pub(crate) fn keyed_insert(w: &BoundWindow) -> bool {
-    matches!(
-        w.name.as_str(),
-        "session" | "unique" | "firstUnique" | "frequent" | "lossyFrequent"
-    )
-}
-
 /// The window of a query that aggregates each event as it arrives (selector mode
 /// `OnArrival`: it keeps `()` per event and reads nothing back): a time batch only counts its
 /// events (`BatchCount`), so a close costs nothing per event; other windows as usual.
@@ -203,12 +195,27 @@ pub(crate) fn window_code(
 
 /// The call inserting the arriving event at `ts` into `window`, with `callback` receiving
 /// the emissions: `event` (a reference to the arriving event) gives the window's keys and
-/// times, `stored` builds what the window keeps of it.
+/// times, `stored` builds what the window keeps of it. For an expression window with a
+/// general condition use [`insert_call_with_policy`].
 pub(crate) fn insert_call(
     env: &ExprEnv<'_>,
     w: &BoundWindow,
     window: &TokenStream,
     stored: &TokenStream,
+    callback: &TokenStream,
+) -> TokenStream {
+    insert_call_with_policy(env, w, window, stored, None, callback)
+}
+
+/// [`insert_call`], with `policy` (a place of the query's retention policy, see
+/// [`retention_policy`]) deciding what an expression window with a general condition keeps.
+/// Every insert into such a window goes through here, whoever owns the arriving event.
+pub(crate) fn insert_call_with_policy(
+    env: &ExprEnv<'_>,
+    w: &BoundWindow,
+    window: &TokenStream,
+    stored: &TokenStream,
+    policy: Option<&TokenStream>,
     callback: &TokenStream,
 ) -> TokenStream {
     let rt = env.ctx.rt;
@@ -254,10 +261,14 @@ pub(crate) fn insert_call(
             let now = &env.now;
             quote!(#window.insert_at(#now, ts, #stored, #callback))
         }
-        "expression" => {
-            let n = w.params.first().copied().unwrap_or(1) as usize;
-            quote!(#window.insert(ts, #stored, &mut #rt::window::MaxCount(#n), #callback))
-        }
+        "expression" => match policy {
+            Some(policy) => quote!(#window.insert(ts, #stored, &mut #policy, #callback)),
+            None => {
+                // `count() <= n` (sema puts n in `params` and leaves no condition).
+                let n = w.params.first().copied().unwrap_or(1) as usize;
+                quote!(#window.insert(ts, #stored, &mut #rt::window::MaxCount(#n), #callback))
+            }
+        },
         _ => quote!(#rt::window::Insert::insert(#window, ts, #stored, #callback)),
     }
 }
@@ -356,14 +367,20 @@ pub(crate) fn retention_policy(
     let (field, hooks, values) = match &aggregates {
         Some(_) => {
             let args: Vec<&TokenStream> = aggs.iter().map(|a| &a.arg).collect();
+            // `count()` alone reads nothing of the event.
+            let event = if super::mentions(&quote!(#(#args)*), "event") {
+                quote!(event)
+            } else {
+                quote!(_event)
+            };
             (
                 Some(quote!(aggs: #aggs_ty,)),
                 Some(quote! {
-                    fn added(&mut self, event: &#event_ty) {
+                    fn added(&mut self, #event: &#event_ty) {
                         self.aggs.add(#(#args),*);
                     }
 
-                    fn removed(&mut self, event: &#event_ty) {
+                    fn removed(&mut self, #event: &#event_ty) {
                         self.aggs.remove(#(#args),*);
                     }
                 }),

@@ -348,16 +348,20 @@ pub fn bind_pattern(
         }
     }
     if p.within.is_none() {
-        if let Some(i) = b
+        // Only `EVERY` starts partial matches without limit; each is dropped when it
+        // completes or fails, so the warning needs one that can wait for an event for ever
+        // (an absence's `FOR` bounds its wait).
+        let every = b
             .nodes
             .iter()
-            .position(|n| matches!(n, PatternNode::Every(_)))
-        {
+            .position(|n| matches!(n, PatternNode::Every(_)));
+        if let (Some(i), Some(waits)) = (every, endless_wait(&b.nodes, root)) {
             a.diagnostics.push(
                 Diagnostic::warning(
                     "`EVERY` without `WITHIN`: partial matches that never complete are kept forever",
                     b.spans[i],
                 )
+                .with_secondary(b.spans[waits], "a partial match may wait for this for ever")
                 .with_help("add `WITHIN <duration>` after the pattern"),
             );
         }
@@ -383,6 +387,59 @@ pub fn bind_pattern(
         filter: None,
         window: None,
     })
+}
+
+/// `true` when node `n` is `NOT S` without `FOR`: the side of an `AND` that only forbids
+/// events until its partner completes (it never makes a match wait by itself).
+fn pending_only(nodes: &[PatternNode], n: usize) -> bool {
+    matches!(nodes[n], PatternNode::Absent { wait: None, .. })
+}
+
+/// Whether a partial match that has reached node `n` (and waits for it to start) waits at
+/// most a bounded time: `n` can complete, or end the wait, through an absence's `FOR`.
+fn bounded_start(nodes: &[PatternNode], n: usize) -> bool {
+    match nodes[n] {
+        PatternNode::Stream { .. } => false,
+        PatternNode::Absent { wait, .. } => wait.is_some(),
+        PatternNode::Then(a, _) | PatternNode::Every(a) => bounded_start(nodes, a),
+        PatternNode::And(a, b) => match (pending_only(nodes, a), pending_only(nodes, b)) {
+            (true, _) => bounded_start(nodes, b),
+            (_, true) => bounded_start(nodes, a),
+            _ => bounded_start(nodes, a) && bounded_start(nodes, b),
+        },
+        PatternNode::Or(a, b) => bounded_start(nodes, a) || bounded_start(nodes, b),
+    }
+}
+
+/// A node that a partial match inside node `n` (one that has made progress in `n`: captured
+/// an event or seen an absence pass) may wait for without any bound in time, if there is one:
+/// the element after a `->` whose wait no `FOR` ends, the other side of an `AND`, more
+/// events of a counted element.
+fn endless_wait(nodes: &[PatternNode], n: usize) -> Option<usize> {
+    match nodes[n] {
+        PatternNode::Stream { max, .. } => (max != Some(1)).then_some(n),
+        PatternNode::Absent { .. } => None,
+        PatternNode::Then(a, b) => endless_wait(nodes, a)
+            .or_else(|| (!bounded_start(nodes, b)).then_some(b))
+            .or_else(|| endless_wait(nodes, b)),
+        PatternNode::And(a, b) => endless_wait(nodes, a)
+            .or_else(|| endless_wait(nodes, b))
+            .or_else(|| {
+                // Once one side has progressed the match waits for the other; a `NOT S`
+                // without `FOR` only holds while its partner is awaited.
+                if pending_only(nodes, a) || pending_only(nodes, b) {
+                    None
+                } else if !bounded_start(nodes, b) {
+                    Some(b)
+                } else if !bounded_start(nodes, a) {
+                    Some(a)
+                } else {
+                    None
+                }
+            }),
+        PatternNode::Or(a, b) => endless_wait(nodes, a).or_else(|| endless_wait(nodes, b)),
+        PatternNode::Every(a) => endless_wait(nodes, a),
+    }
 }
 
 /// Reports aliases written twice.
@@ -656,6 +713,46 @@ mod tests {
         match &q.kind {
             QueryKind::Pattern(p) => ((**p).clone(), q.inputs.clone()),
             other => panic!("not a pattern: {other:?}"),
+        }
+    }
+
+    /// The warnings of the app with `query`, with their secondary labels.
+    fn warnings(query: &str) -> Vec<String> {
+        let (app, _) = parse(&format!("{STREAMS} {query}"));
+        analyze(&app)
+            .diagnostics
+            .iter()
+            .filter(|d| !d.is_error())
+            .map(|d| format!("{d:?}"))
+            .collect()
+    }
+
+    #[test]
+    fn warns_only_when_a_partial_match_can_wait_for_ever() {
+        // Waits for B for ever: warned, pointing at what it waits for.
+        let w = warnings("INSERT INTO O SELECT a.x AS x FROM PATTERN (EVERY a=A -> b=B);");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("kept forever") && w[0].contains("wait for this"),
+            "{w:?}"
+        );
+        // The absence's FOR ends every wait: the match completes or a B kills it.
+        for q in [
+            "INSERT INTO O SELECT a.x AS x FROM PATTERN (EVERY a=A -> NOT B[x == a.x] FOR 1 MIN);",
+            "INSERT INTO O SELECT a.x AS x FROM PATTERN (EVERY a=A -> (NOT B FOR 1 SEC OR c=C));",
+            "INSERT INTO O SELECT a.x AS x FROM PATTERN (EVERY (NOT B AND a=A));",
+            "INSERT INTO O SELECT a.x AS x FROM PATTERN (EVERY a=A -> b=B) WITHIN 1 SEC;",
+        ] {
+            assert_eq!(warnings(q), Vec::<String>::new(), "{q}");
+        }
+        // Still unbounded: after the absence, C; the other side of an AND; more of a count.
+        for q in [
+            "INSERT INTO O SELECT a.x AS x FROM PATTERN (EVERY a=A -> NOT B FOR 1 SEC -> c=C);",
+            "INSERT INTO O SELECT a.x AS x FROM PATTERN (EVERY (a=A AND c=C));",
+            "INSERT INTO O SELECT a[0].x AS x FROM PATTERN (EVERY a=A{2});",
+            "INSERT INTO O SELECT a.x AS x FROM PATTERN (EVERY a=A -> (NOT B FOR 1 SEC AND c=C));",
+        ] {
+            assert_eq!(warnings(q).len(), 1, "{q}");
         }
     }
 

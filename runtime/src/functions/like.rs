@@ -152,10 +152,24 @@ impl Segment {
     }
 }
 
-/// `s LIKE pattern`: NULL when either is NULL. Patterns without `%`, `_` or `\` are compared
-/// directly; others are compiled on each call (see [`LikePattern`] to compile once).
+/// `s LIKE pattern`: false when either is NULL (as a comparison with NULL). Patterns without
+/// `%`, `_` or `\` are compared directly; others are compiled on each call (see
+/// [`LikePattern`] to compile once).
 #[inline]
 pub fn like<S: AsRef<str>, P: AsRef<str>>(s: Option<S>, pattern: Option<P>) -> Option<bool> {
+    Some(matches(s, pattern) == Some(true))
+}
+
+/// `s NOT LIKE pattern`: false when either is NULL, as `NOT IN` and `NOT BETWEEN` (while
+/// `NOT (s LIKE pattern)` is true then).
+#[inline]
+pub fn not_like<S: AsRef<str>, P: AsRef<str>>(s: Option<S>, pattern: Option<P>) -> Option<bool> {
+    Some(matches(s, pattern) == Some(false))
+}
+
+/// Whether `s` matches `pattern`, `None` when either is NULL.
+#[inline]
+fn matches<S: AsRef<str>, P: AsRef<str>>(s: Option<S>, pattern: Option<P>) -> Option<bool> {
     let (s, pattern) = (s?, pattern?);
     let (s, pattern) = (s.as_ref(), pattern.as_ref());
     if !pattern.contains(['%', '_', '\\']) {
@@ -242,15 +256,19 @@ mod tests {
     }
 
     #[test]
-    fn null_propagates() {
-        assert_eq!(like(None::<&str>, Some("%")), None);
-        assert_eq!(like(Some("a"), None::<&str>), None);
+    fn null_is_false_for_like_and_not_like() {
+        assert_eq!(like(None::<&str>, Some("%")), Some(false));
+        assert_eq!(like(Some("a"), None::<&str>), Some(false));
+        assert_eq!(not_like(None::<&str>, Some("%")), Some(false));
+        assert_eq!(not_like(Some("a"), None::<&str>), Some(false));
+        assert_eq!(not_like(Some("a"), Some("b%")), Some(true));
+        assert_eq!(not_like(Some("ab"), Some("a%")), Some(false));
         assert_eq!(LikePattern::new("%").matches(None::<&str>), None);
         assert_eq!(
             LikePattern::new("a%").matches(Some(Arc::<str>::from("ab"))),
             Some(true)
         );
-        assert_eq!(like(None::<Arc<str>>, Some("%")), None);
+        assert_eq!(like(None::<Arc<str>>, Some("%")), Some(false));
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub use convert::{
     f32_to_i32, f32_to_i64, f32_to_string, f64_to_i32, f64_to_i64, f64_to_string, parse_bool,
     parse_f32, parse_f64, parse_i32, parse_i64, to_string_display,
 };
-pub use like::{like, LikePattern};
+pub use like::{like, not_like, LikePattern};
 pub use math::{
     abs, acos, asin, atan, ceil, cos, exp, floor, ln, log10, power, round, round_f32, signum, sin,
     sqrt, tan, Abs,

@@ -56,9 +56,11 @@ impl<E> RetentionPolicy<E> for MaxCount {
 /// Siddhi (`ExpressionWindowProcessor`): the arrival is added, then the condition is checked
 /// with `first` = the oldest event and `last` = the arrival; while it fails, the oldest event
 /// is removed (emitted as expired, stamped with the arrival's time) and the condition checked
-/// again. All expired events come before the arrival's current event, which is emitted even
-/// when the arrival itself had to go (then it also appears among the expired events). The
-/// condition is only evaluated on arrival; there are no timers.
+/// again. The expired events older than the arrival come before its current event. When the
+/// arrival itself has to go (the condition fails on it alone) it enters and leaves at once:
+/// its current row, then its expired row, so aggregates over the window never count it
+/// below zero (Siddhi emits its expired event first). The condition is only evaluated on
+/// arrival; there are no timers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExpressionWindow<E> {
     events: VecDeque<(i64, E)>,
@@ -89,22 +91,24 @@ impl<E> ExpressionWindow<E> {
     ) {
         policy.added(&event);
         self.events.push_back((ts, event));
-        let mut gone: Option<E> = None;
         while !self.holds(policy) {
+            if self.events.len() == 1 {
+                // The arrival alone fails the condition: it enters and leaves at once.
+                if let Some((_, gone)) = self.events.pop_front() {
+                    out(WindowEvent::Current { ts, event: &gone });
+                    policy.removed(&gone);
+                    out(WindowEvent::Expired { ts, event: &gone });
+                }
+                return;
+            }
             let Some((_, old)) = self.events.pop_front() else {
                 break;
             };
             policy.removed(&old);
             out(WindowEvent::Expired { ts, event: &old });
-            if self.events.is_empty() {
-                gone = Some(old);
-                break;
-            }
         }
-        match (&gone, self.events.back()) {
-            (Some(e), _) => out(WindowEvent::Current { ts, event: e }),
-            (None, Some((t, e))) => out(WindowEvent::Current { ts: *t, event: e }),
-            (None, None) => {}
+        if let Some((t, e)) = self.events.back() {
+            out(WindowEvent::Current { ts: *t, event: e });
         }
     }
 
@@ -203,8 +207,8 @@ mod tests {
                 Cur(2, 3),
                 Exp(3, 5),
                 Exp(3, 3),
-                Exp(3, 20),
-                Cur(3, 20)
+                Cur(3, 20),
+                Exp(3, 20)
             ]
         );
         assert!(w.is_empty() && p.sum == 0);
