@@ -194,7 +194,7 @@ pub fn is_null<T>(a: &Option<T>) -> Option<bool> {
 }
 
 /// One `ORDER BY` key: `a` against `b`, descending when `descending`, NULLs last in both
-/// directions (DESIGN §4.1, Siddhi's comparator).
+/// directions (docs/semantics.md#null, Siddhi's comparator).
 ///
 /// ```
 /// use eventflux_runtime::expr::order_by_cmp;

@@ -632,7 +632,7 @@ fn periodic_starts(ctx: &Ctx<'_>) -> TokenStream {
         .filter_map(|(s, n)| {
             let field = format_ident!("trigger_{}_next", n.snake);
             match &s.trigger {
-                // The first firing is one period after the start (DESIGN §4.1, Siddhi's
+                // The first firing is one period after the start (docs/semantics.md#triggers, Siddhi's
                 // periodic trigger).
                 Some(TriggerAt::Every(d)) => {
                     let period = d.millis;

@@ -1,7 +1,7 @@
 //! The output stage of a query: the rows one arrival (or one timer) produced are shaped by
 //! `SELECT DISTINCT`, pass the `OUTPUT ... EVERY` rate limiter (a runtime `RateLimiter`),
 //! and what comes out together (the arrival's rows, or a period's) is shaped by `ORDER BY`,
-//! `OFFSET` and `LIMIT` before it is emitted (DESIGN §4.1).
+//! `OFFSET` and `LIMIT` before it is emitted (docs/semantics.md#output-rate-limiting).
 
 use super::expr::ExprEnv;
 use super::query::method;
@@ -49,7 +49,7 @@ pub(crate) fn output_stage(
             });
         });
     }
-    // ORDER BY, OFFSET and LIMIT apply to each output chunk (DESIGN §4.1): the rows of one
+    // ORDER BY, OFFSET and LIMIT apply to each output chunk (docs/language.md#order-by-limit-offset): the rows of one
     // arrival or batch, or, with a rate limit, the rows one period releases together.
     let mut order_limit = Vec::new();
     if !out.order_by.is_empty() {
@@ -62,7 +62,7 @@ pub(crate) fn output_stage(
             keys: Vec::new(),
         };
         let (a, b) = (env(quote!(__ef_a.2)), env(quote!(__ef_b.2)));
-        // NULLs last in both directions (DESIGN §4.1).
+        // NULLs last in both directions (docs/semantics.md#null).
         let keys = out.order_by.iter().map(|(e, desc)| {
             let (ka, kb) = (a.owned(e), b.owned(e));
             quote!(.then_with(|| #rt::expr::order_by_cmp(&#ka, &#kb, #desc)))

@@ -257,7 +257,7 @@ pub(crate) fn insert_call_with_policy(
             ))
         }
         "time" | "timeLength" => {
-            // A late event enters at the clock's time (DESIGN §4.1).
+            // A late event enters at the clock's time (docs/semantics.md#late-events).
             let now = &env.now;
             quote!(#window.insert_at(#now, ts, #stored, #callback))
         }

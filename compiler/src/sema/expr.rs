@@ -32,7 +32,7 @@ pub struct Binder<'a> {
     pub tables: Option<&'a super::catalog::Catalog>,
     /// The SELECT's output attributes, for HAVING: an unqualified name of one of them stands
     /// for its value (and wins over an input attribute of the same name), except inside an
-    /// aggregate's argument, which reads the input (DESIGN §3.2).
+    /// aggregate's argument, which reads the input (docs/language.md#having).
     pub outputs: Option<&'a [super::ir::Column]>,
 }
 

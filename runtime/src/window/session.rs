@@ -39,7 +39,7 @@ struct Held<E> {
 /// any session is dropped (no emission), as in Siddhi. Without a key attribute the generated
 /// code passes `()`.
 ///
-/// Emission (DESIGN §4.1, Siddhi's `SessionWindowProcessor`): a sliding window. Each
+/// Emission (docs/semantics.md#sessions, Siddhi's `SessionWindowProcessor`): a sliding window. Each
 /// admitted arrival is emitted as `Current` (its own timestamp); when a session closes at
 /// `c`, all its events are emitted as `Expired`, stamped `c`, in timestamp order. Sessions
 /// close in order of close time, then of creation, across keys, and before any event at or

@@ -31,7 +31,7 @@ impl<E> TimeWindow<E> {
 
     /// `event` of timestamp `ts` arrives when the clock is at `now` (`>= ts` for a late
     /// event): expiries due at or before `now`, then `Current` stamped `ts`. The event is in
-    /// the window from `max(ts, now)` (DESIGN §4.1: a late event is processed at the clock's
+    /// the window from `max(ts, now)` (docs/semantics.md#late-events: a late event is processed at the clock's
     /// time; its own `ts` stamps its current row).
     #[inline]
     pub fn insert_at(

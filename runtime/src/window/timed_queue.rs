@@ -47,7 +47,7 @@ impl<E> TimedQueue<E> {
     }
 
     /// Appends `event`, arrived at `ts`; a late event (before the newest one) counts as
-    /// arrived with the newest, so arrival order stays due order (DESIGN §4.1: a late event
+    /// arrived with the newest, so arrival order stays due order (docs/semantics.md#late-events: a late event
     /// is processed at the clock's time).
     #[inline]
     pub(crate) fn push(&mut self, ts: i64, event: E) {
