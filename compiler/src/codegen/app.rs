@@ -452,7 +452,12 @@ pub(crate) fn owned_consumer(ctx: &Ctx<'_>, stream: usize) -> Option<usize> {
                 && s.consumers
                     .iter()
                     .any(|&(c, input)| c == *i && super::join::takes_events(ctx, q, input));
-            (stateless || stateful || join).then_some(*i)
+            // A chain pattern whose first element alone reads the stream.
+            let pattern = !produced
+                && s.consumers
+                    .iter()
+                    .any(|&(c, input)| c == *i && super::pattern::takes_events(q, input));
+            (stateless || stateful || join || pattern).then_some(*i)
         }
         _ => None,
     }
@@ -477,6 +482,10 @@ fn owned_entry(ctx: &Ctx<'_>, q: usize, stream: usize) -> proc_macro2::Ident {
         QueryKind::Join(_) => {
             let side = query.inputs.iter().position(|&s| s == stream).unwrap_or(0);
             super::join::owned_entry(query, side)
+        }
+        QueryKind::Pattern(_) => {
+            let input = query.inputs.iter().position(|&s| s == stream).unwrap_or(0);
+            super::pattern::owned_entry(query, input)
         }
         _ => super::query::owned_entry(query),
     }

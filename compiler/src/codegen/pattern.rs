@@ -16,6 +16,7 @@ use super::query::{entry, method};
 use super::selector::{projection, selector_over, Projection, SelectorCode, Stateful};
 use super::Ctx;
 use crate::plan::QueryPlan;
+use crate::sema::ir::QueryKind;
 use crate::sema::ir::{ExprKind, TExpr};
 use crate::sema::pattern::{BoundPattern, PatternNode};
 use crate::syntax::ast::EventIndex;
@@ -83,7 +84,15 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     for (input, &stream) in q.inputs.iter().enumerate() {
         if !seen.contains(&stream) {
             seen.push(stream);
-            methods.push(g.entry_method(input, stream, &sel, &on_match));
+            // The stream's only reader takes its events by value (see `app::owned_consumer`).
+            let owned = takes_events(q, input)
+                && super::app::owned_consumer(ctx, stream)
+                    .is_some_and(|i| std::ptr::eq(&ctx.plan.queries[i], q));
+            methods.push(if owned {
+                g.owned_entry_method(input, stream, &sel, &on_match)
+            } else {
+                g.entry_method(input, stream, &sel, &on_match)
+            });
         }
     }
     let advance = format_ident!("{}_advance", name);
@@ -213,6 +222,72 @@ impl Gen<'_> {
         quote! {
             #[doc = #doc]
             fn #m(&mut self, ts: i64, #event: &#ty) {
+                #observe
+                #now
+                #body
+            }
+        }
+    }
+
+    /// The entry method of `stream` taking its events by value (see [`takes_events`]): the
+    /// chain's first element tests the event, and the partial match it starts moves what it
+    /// keeps out of it.
+    fn owned_entry_method(
+        &self,
+        input: usize,
+        stream: usize,
+        sel: &SelectorCode,
+        on_match: &TokenStream,
+    ) -> TokenStream {
+        let rt = self.ctx.rt;
+        let nfa = &self.nfa;
+        let captures_ty = &self.captures_ty;
+        let (state_binding, emit_rows, observe) =
+            (&sel.state_binding, &sel.emit_rows, &sel.observe);
+        let ty = &self.ctx.streams[stream].ty;
+        let accept = match leaves_of(self.q, self.p, stream).first().and_then(|l| l.2) {
+            Some(filter) => {
+                let f = self.env(Some((quote!(event), stream))).gen(filter);
+                // The first element's condition sees no capture yet.
+                let none =
+                    mentions(&f, "__ef_m").then(|| quote!(let __ef_m = &#captures_ty::default();));
+                quote!(|event: &#ty| { #none #rt::expr::holds(#f) })
+            }
+            None => quote!(|_: &#ty| true),
+        };
+        let store = match (&self.slots[input], &self.kept[input]) {
+            (Slot::Single(f), Some(k)) => {
+                let ctor = &k.ctor_moving;
+                quote!(__ef_m.#f = ::core::option::Option::Some(#ctor);)
+            }
+            (Slot::Single(f), None) => quote!(__ef_m.#f = ::core::option::Option::Some(event);),
+            _ => quote!(),
+        };
+        let event_param = if store.is_empty() {
+            quote!(_)
+        } else {
+            quote!(event)
+        };
+        let capture = quote!(|#event_param: #ty, __ef_m: &mut #captures_ty| { #store });
+        let run = quote! {
+            #state_binding
+            self.#nfa.start(ts, event, #accept, #capture, #on_match);
+        };
+        let rows = sel.rows_binding(&run);
+        let body = quote! {
+            #rows
+            { #run }
+            #emit_rows
+        };
+        let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
+        let m = owned_entry(self.q, input);
+        let doc = format!(
+            " Query `{}`: an event of `{}`, taken by value.",
+            self.q.name, self.ctx.plan.streams[stream].name
+        );
+        quote! {
+            #[doc = #doc]
+            fn #m(&mut self, ts: i64, event: #ty) {
                 #observe
                 #now
                 #body
@@ -458,6 +533,11 @@ fn leaves_of<'p>(
 /// `PATTERN` of elements of one event each joined by `->`, the first, and only it, under
 /// `EVERY`.
 fn is_chain(p: &BoundPattern) -> bool {
+    chain_elements(p).is_some()
+}
+
+/// The element nodes of chain `p` in order (see [`is_chain`]), `None` for other patterns.
+fn chain_elements(p: &BoundPattern) -> Option<Vec<usize>> {
     /// The elements under `node` in order, with whether each is under `EVERY`.
     fn leaves(p: &BoundPattern, node: usize, out: &mut Vec<(usize, bool)>) -> bool {
         match p.nodes.get(node) {
@@ -476,7 +556,7 @@ fn is_chain(p: &BoundPattern) -> bool {
         }
     }
     let mut list = Vec::new();
-    !p.sequence
+    let chain = !p.sequence
         && leaves(p, p.root, &mut list)
         && list.iter().enumerate().all(|(i, &(node, every))| {
             every == (i == 0)
@@ -488,7 +568,31 @@ fn is_chain(p: &BoundPattern) -> bool {
                         ..
                     }
                 )
-        })
+        });
+    chain.then(|| list.into_iter().map(|(node, _)| node).collect())
+}
+
+/// Whether chain pattern `q` can take the events of its input `input` by value: the input's
+/// stream is read by the chain's first element alone (no partial match waits for it), so an
+/// event starts at most one partial match, which moves what it keeps out of the event
+/// ([`Chain::start`](../../eventflux_runtime/pattern/struct.Chain.html)). Outside partitions.
+pub(crate) fn takes_events(q: &QueryPlan, input: usize) -> bool {
+    let QueryKind::Pattern(p) = &q.kind else {
+        return false;
+    };
+    let Some(elements) = chain_elements(p) else {
+        return false;
+    };
+    let stream = q.inputs[input];
+    let leaves = leaves_of(q, p, stream);
+    q.partition.is_none()
+        && q.inputs.iter().filter(|&&s| s == stream).count() == 1
+        && matches!(leaves.as_slice(), [(leaf, _, _)] if elements.first() == Some(leaf))
+}
+
+/// The method by which pattern `q` takes the events of its input `input` by value.
+pub(crate) fn owned_entry(q: &QueryPlan, input: usize) -> Ident {
+    format_ident!("{}_owned", entry(q, input))
 }
 
 /// The captures struct and the `Pattern` impl.

@@ -947,7 +947,7 @@ pub(crate) struct Projection {
     /// Builds it from `event` (the input event; `__ef_slot` is the group position).
     pub ctor: TokenStream,
     /// Builds it by moving the fields out of an owned `event`.
-    ctor_moving: TokenStream,
+    pub ctor_moving: TokenStream,
     /// It has no field (use `()` instead).
     empty: bool,
 }

@@ -172,6 +172,19 @@ pub fn run_chain(chain: &self::Chain, events: &[Ev], split: usize) -> Vec<Match>
             let json = serde_json::to_string(&run).expect("serializes");
             run = serde_json::from_str(&json).expect("deserializes");
         }
+        // An event only the first element reads goes the by-value way (`Chain::start`).
+        let first_only = chain.elems[0].stream == e.stream
+            && chain.elems[1..].iter().all(|el| el.stream != e.stream);
+        if first_only {
+            run.start(
+                e.ts,
+                idx,
+                |&i: &usize| passes(chain.elems[0].filter, 0, i, &Caps::default(), events),
+                |i, caps: &mut Caps| caps.slot(0).push(i),
+                |ts, caps: &Caps| out.push((ts, normalize(caps, chain.elems.len()))),
+            );
+            continue;
+        }
         run.on_event(
             e.ts,
             e.stream,

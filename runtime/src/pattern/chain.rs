@@ -176,6 +176,38 @@ impl<P: Pattern> Chain<P> {
         }
     }
 
+    /// Processes an event that only the chain's first element reads, taken by value: as
+    /// [`Chain::on_event`] for such an event (no partial match waits for its stream), with
+    /// `capture` moving what the new partial match keeps out of the event instead of
+    /// cloning it.
+    pub fn start<T, A, K, E>(&mut self, ts: i64, event: T, accept: A, capture: K, mut emit: E)
+    where
+        A: FnOnce(&T) -> bool,
+        K: FnOnce(T, &mut P::Captures),
+        E: FnMut(i64, &P::Captures),
+    {
+        self.advance(ts, &mut emit);
+        self.armed = true;
+        if self.steps.list.is_empty() {
+            // Restored from a snapshot.
+            self.steps = Self::steps();
+        }
+        if !accept(&event) {
+            return;
+        }
+        let mut captures = P::Captures::default();
+        capture(event, &mut captures);
+        if self.steps.list.len() == 1 {
+            emit(ts, &captures);
+        } else {
+            self.pending.push_back(Partial {
+                first: ts,
+                step: 1,
+                captures,
+            });
+        }
+    }
+
     /// Processes an event of stream `stream` at `ts`, as [`super::Nfa::on_event`].
     pub fn on_event<A, K, E>(
         &mut self,
