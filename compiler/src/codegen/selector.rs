@@ -1070,12 +1070,30 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     // Owned events: slotted, the STRING GROUP BY columns move from the arriving event into
     // its current row (the window keeps no copy); on arrival, what the group keeps of its last
     // event moves (see `selector_in`).
+    // A sliding window other than `delay` emits a current event only for the arrival, from
+    // its insert (never from a timer): only there can a current row take the arrival's
+    // moved attributes.
+    let current_is_arrival = matches!(mode, Mode::Sliding | Mode::Slotted)
+        && q.window
+            .as_ref()
+            .is_some_and(|w| !super::window::is_batch(w) && w.name != "delay");
     let moves: Vec<usize> = match mode {
-        Mode::Slotted if owned && q.events != OutputEvents::Expired => {
+        Mode::Slotted if owned && current_is_arrival && q.events != OutputEvents::Expired => {
             let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
+            // The window's insert still reads its key, sort and condition attributes.
+            let mut window_reads = Vec::new();
+            if let Some(w) = &q.window {
+                window_reads = attrs_read(w.attrs.iter(), &[]);
+                if let Some(c) = &w.condition {
+                    window_reads.extend(super::window::condition_attrs(
+                        c,
+                        ctx.plan.streams[q.input].attrs.len(),
+                    ));
+                }
+            }
             super::query::movable(ctx, q)
                 .into_iter()
-                .filter(|a| keys.contains(a))
+                .filter(|a| keys.contains(a) && !window_reads.contains(a))
                 .collect()
         }
         Mode::OnArrival if owned => (0..ctx.plan.streams[q.input].attrs.len()).collect(),
@@ -1083,11 +1101,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     };
     // Current rows read the arriving event when it is the window's current event (sliding
     // windows other than `delay`), unless they take moved attributes.
-    let arrival = matches!(mode, Mode::Sliding | Mode::Slotted)
-        && q.window
-            .as_ref()
-            .is_some_and(|w| !super::window::is_batch(w) && w.name != "delay")
-        && moves.is_empty();
+    let arrival = current_is_arrival && moves.is_empty();
     let own_arrival = owned && arrival && owns_arrival(q);
     // What the window keeps of each event: the attributes read after it (in slotted mode
     // without the GROUP BY attributes, read from the group key, and with the group position).
@@ -1262,8 +1276,8 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     let inline = (!super::window::is_batch(w)).then(|| quote!(#[inline(always)]));
     let callback = quote!(#inline |__ef_emitted| match __ef_emitted { #(#arms)* });
     // Timers of a sliding window only expire events: their callback has no current rows
-    // (which would read an arrival there is none of).
-    let timer_callback = if arrival {
+    // (which would read an arrival, or its moved attributes, there is none of).
+    let timer_callback = if current_is_arrival {
         let [_, expired, reset, flush] = arms;
         let current = arm(quote!(#wr::Current), quote!());
         quote!(|__ef_emitted| match __ef_emitted { #current #expired #reset #flush })
