@@ -100,17 +100,14 @@ impl<'a> Ctx<'a> {
             .collect();
         let stream_names: Vec<&str> = renamed.iter().map(String::as_str).collect();
         let tys = names::struct_names(&stream_names);
-        let snakes = names::unique(&stream_names, names::snake_case, &[]);
+        let snakes = names::unique(&stream_names, names::method_base, &[]);
         let streams = plan
             .streams
             .iter()
             .zip(tys.iter().zip(snakes))
             .map(|(s, (ty, snake))| {
                 let attr_names: Vec<&str> = s.attrs.iter().map(|a| a.name.as_str()).collect();
-                let fields = names::unique(&attr_names, names::snake_case, &[])
-                    .iter()
-                    .map(|f| names::ident(f))
-                    .collect();
+                let fields = names::field_idents(&attr_names);
                 StreamNames {
                     ty: names::ident(ty),
                     snake,

@@ -464,7 +464,7 @@ fn selector_in(
             "aggregates"
         }
     );
-    let camel = super::names::camel_case(&name.to_string());
+    let camel = super::names::generated_type(&name.to_string());
     let aggs_ty = format_ident!("{}Aggregates", camel);
     let mut items = TokenStream::new();
     if !aggs.is_empty() {
@@ -1105,7 +1105,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     let own_arrival = owned && arrival && owns_arrival(q);
     // What the window keeps of each event: the attributes read after it (in slotted mode
     // without the GROUP BY attributes, read from the group key, and with the group position).
-    let camel = super::names::camel_case(&name.to_string());
+    let camel = super::names::generated_type(&name.to_string());
     let projection = match (&q.window, mode) {
         (None, _) | (_, Mode::OnArrival) => None,
         (Some(w), _) => {
