@@ -990,19 +990,34 @@ impl Join<'_> {
             (quote!(event), None)
         };
         let by = if owned { quote!() } else { quote!(&) };
+        let body = quote! {
+            #keep
+            #observe
+            #filter
+            #now
+            #rows
+            {
+                #bindings
+                #arrival
+            }
+            #emit_rows
+        };
+        // A side that triggers nothing (the other side is UNIDIRECTIONAL, or keeps no
+        // window) reads neither its event nor the time.
+        let ts = if mentions(&body, "ts") {
+            quote!(ts)
+        } else {
+            quote!(_ts)
+        };
+        let param = if stored || mentions(&body, "event") {
+            param
+        } else {
+            quote!(_event)
+        };
         quote! {
             #[doc = #doc]
-            fn #name(&mut self, ts: i64, #param: #by #ty) {
-                #keep
-                #observe
-                #filter
-                #now
-                #rows
-                {
-                    #bindings
-                    #arrival
-                }
-                #emit_rows
+            fn #name(&mut self, #ts: i64, #param: #by #ty) {
+                #body
             }
         }
     }

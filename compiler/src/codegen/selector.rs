@@ -169,6 +169,9 @@ pub(crate) fn aggregates_struct(
             #(#defs,)*
         }
 
+        // `dead_code`: a join whose sides can never meet (neither keeps a window) never
+        // aggregates a row.
+        #[allow(dead_code)]
         impl #ty {
             /// A row enters: each aggregator takes its argument.
             #[inline]
@@ -1077,20 +1080,21 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         && q.window
             .as_ref()
             .is_some_and(|w| !super::window::is_batch(w) && w.name != "delay");
+    // The attributes the window itself reads (its key, sort and condition attributes): it
+    // keeps them even when they are GROUP BY attributes, and they never move.
+    let mut window_reads = Vec::new();
+    if let Some(w) = &q.window {
+        window_reads = attrs_read(w.attrs.iter(), &[]);
+        if let Some(c) = &w.condition {
+            window_reads.extend(super::window::condition_attrs(
+                c,
+                ctx.plan.streams[q.input].attrs.len(),
+            ));
+        }
+    }
     let moves: Vec<usize> = match mode {
         Mode::Slotted if owned && current_is_arrival && q.events != OutputEvents::Expired => {
             let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
-            // The window's insert still reads its key, sort and condition attributes.
-            let mut window_reads = Vec::new();
-            if let Some(w) = &q.window {
-                window_reads = attrs_read(w.attrs.iter(), &[]);
-                if let Some(c) = &w.condition {
-                    window_reads.extend(super::window::condition_attrs(
-                        c,
-                        ctx.plan.streams[q.input].attrs.len(),
-                    ));
-                }
-            }
             super::query::movable(ctx, q)
                 .into_iter()
                 .filter(|a| keys.contains(a) && !window_reads.contains(a))
@@ -1111,7 +1115,11 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         (Some(w), _) => {
             let slotted = mode == Mode::Slotted;
             let skip: Vec<usize> = if slotted {
-                key_attrs(q).into_iter().map(|(a, _)| a).collect()
+                key_attrs(q)
+                    .into_iter()
+                    .map(|(a, _)| a)
+                    .filter(|a| !window_reads.contains(a))
+                    .collect()
             } else {
                 Vec::new()
             };
