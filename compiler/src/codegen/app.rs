@@ -790,6 +790,10 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             fn start(&mut self, ts: i64) {
                 App::start(self, ts);
             }
+
+            fn clock(&self) -> ::core::option::Option<i64> {
+                self.started.then_some(self.now)
+            }
             #endpoints
 
             #state

@@ -990,16 +990,34 @@ impl Join<'_> {
             (quote!(event), None)
         };
         let by = if owned { quote!() } else { quote!(&) };
+        // An arrival that does nothing (no side can match it) leaves no `{ {} }` behind.
+        let nothing = |t: &TokenStream| {
+            let trees: Vec<proc_macro2::TokenTree> = t.clone().into_iter().collect();
+            match trees.as_slice() {
+                [] => true,
+                [proc_macro2::TokenTree::Group(g)] => {
+                    g.delimiter() == proc_macro2::Delimiter::Brace && g.stream().is_empty()
+                }
+                _ => false,
+            }
+        };
+        let block = if nothing(&bindings) && nothing(&arrival) {
+            quote!()
+        } else {
+            quote! {
+                {
+                    #bindings
+                    #arrival
+                }
+            }
+        };
         let body = quote! {
             #keep
             #observe
             #filter
             #now
             #rows
-            {
-                #bindings
-                #arrival
-            }
+            #block
             #emit_rows
         };
         // A side that triggers nothing (the other side is UNIDIRECTIONAL, or keeps no
