@@ -390,14 +390,22 @@ impl Gen<'_> {
         let a = s.attrs[self.rng.below(s.attrs.len())].clone();
         let name = format!("{prefix}{}", q(self.rng, &a.name));
         let base = match a.ty {
-            t if t.numeric() => {
-                let op = *self.rng.pick(&[">", ">=", "<", "!=", "=="]);
-                format!("{name} {op} {}", self.literal(t))
-            }
-            Ty::Str => {
-                let op = *self.rng.pick(&["==", "!="]);
-                format!("{name} {op} {}", self.literal(Ty::Str))
-            }
+            t if t.numeric() => match self.rng.below(8) {
+                0 => format!("{name} BETWEEN {} AND {}", self.literal(t), self.literal(t)),
+                1 => format!("{name} IN ({}, {})", self.literal(t), self.literal(t)),
+                _ => {
+                    let op = *self.rng.pick(&[">", ">=", "<", "!=", "==", "<>"]);
+                    format!("{name} {op} {}", self.literal(t))
+                }
+            },
+            Ty::Str => match self.rng.below(6) {
+                0 => format!("{name} LIKE '{}%'", self.rng.pick(&["a", "", "b"])),
+                1 => format!("{name} NOT IN ('a', 'c')"),
+                _ => {
+                    let op = *self.rng.pick(&["==", "!="]);
+                    format!("{name} {op} {}", self.literal(Ty::Str))
+                }
+            },
             _ => name.clone(),
         };
         match self.rng.below(6) {
@@ -411,7 +419,12 @@ impl Gen<'_> {
     fn scalar(&mut self, s: &Stream, prefix: &str) -> (String, Ty) {
         let a = s.attrs[self.rng.below(s.attrs.len())].clone();
         let name = format!("{prefix}{}", q(self.rng, &a.name));
-        match (a.ty, self.rng.below(5)) {
+        match (a.ty, self.rng.below(8)) {
+            (t, 5) if t.numeric() => (format!("abs({name})"), t),
+            (t, 6) if t.numeric() => (format!("CAST({name} AS STRING)"), Ty::Str),
+            (Ty::Str, 5) => (format!("length({name})"), Ty::Int),
+            (Ty::Str, 6) => (format!("coalesce({name}, 'none')"), Ty::Str),
+            (t, 7) => (format!("coalesce({name}, {})", self.literal(t)), t),
             (t, 0) if t.numeric() => (format!("{name} * 2 + 1"), t),
             (t, 1) if t.numeric() => (format!("{name} / {}", self.rng.range(0, 3)), t),
             (Ty::Str, 0) => (format!("upper({name})"), Ty::Str),
@@ -631,8 +644,13 @@ impl Gen<'_> {
                 self.must_output.push(target.clone());
             }
         }
+        let distinct = if rate.is_empty() && self.rng.chance(10) {
+            "DISTINCT "
+        } else {
+            ""
+        };
         format!(
-            "{ann}INSERT INTO {} SELECT {} FROM {sname}{filter}{rate};",
+            "{ann}INSERT INTO {} SELECT {distinct}{} FROM {sname}{filter}{rate};",
             q(self.rng, &target),
             cols.join(", ")
         )
@@ -671,9 +689,7 @@ impl Gen<'_> {
             let mut keys = Vec::new();
             for _ in 0..n_keys {
                 let k = self
-                    .attr_of(s, |a| {
-                        a.ty == Ty::Str || a.ty == Ty::Int || a.ty == Ty::Bool
-                    })
+                    .attr_of(s, |_| true)
                     .map(|a| a.name.clone())
                     .unwrap_or_else(|| s.attrs[0].name.clone());
                 let k = q(self.rng, &k);
@@ -708,8 +724,17 @@ impl Gen<'_> {
         } else {
             String::new()
         };
+        // ORDER BY names an output attribute (the first column's).
+        let first_expr = cols
+            .first()
+            .and_then(|c| c.rsplit_once(" AS ").map(|(_, o)| o.to_string()));
         let tail = match self.rng.below(10) {
             0 => format!(" LIMIT {}", self.rng.range(1, 3)),
+            2 if first_expr.is_some() => format!(
+                " ORDER BY {}{}",
+                first_expr.clone().unwrap_or_default(),
+                self.rng.pick(&["", " DESC", " ASC"])
+            ),
             1 => format!(
                 " OUTPUT {} EVERY {}",
                 self.rng.pick(&["ALL", "FIRST", "LAST", "SNAPSHOT"]),
@@ -749,12 +774,25 @@ impl Gen<'_> {
     fn join_window(&mut self, s: &Stream) -> String {
         let n = self.rng.range(1, 3);
         let d = self.duration();
-        match self.rng.below(7) {
+        match self.rng.below(12) {
             0 => String::new(),
             1 => format!(" WINDOW('length', {n})"),
             2 => format!(" WINDOW('time', {d})"),
             3 => format!(" WINDOW('lengthBatch', {n})"),
             4 => format!(" WINDOW('timeBatch', {d})"),
+            7 => format!(" WINDOW('timeLength', {d}, {n})"),
+            8 => format!(" WINDOW('expression', 'count() <= {n}')"),
+            9 => match self.attr_of(s, |a| a.ty.numeric()).map(|a| a.name.clone()) {
+                Some(k) => format!(" WINDOW('sort', {n}, {} DESC)", q(self.rng, &k)),
+                None => String::new(),
+            },
+            10 => match self
+                .attr_of(s, |a| a.ty == Ty::Long)
+                .map(|a| a.name.clone())
+            {
+                Some(k) => format!(" WINDOW('externalTime', {}, {d})", q(self.rng, &k)),
+                None => String::new(),
+            },
             5 => match self.attr_of(s, |a| a.ty == Ty::Str).map(|a| a.name.clone()) {
                 Some(k) => format!(" WINDOW('unique', {})", q(self.rng, &k)),
                 None => String::new(),
@@ -764,15 +802,31 @@ impl Gen<'_> {
     }
 
     /// A stream-stream join (or stream-table join when a table exists).
-    fn join_query(&mut self) -> String {
-        let left = self.pick_input();
-        let with_table = !self.tables.is_empty() && self.rng.chance(35);
-        let right = if with_table {
+    /// An input for a join or pattern: usually an input stream, sometimes another query's
+    /// output.
+    fn pick_any(&mut self) -> Stream {
+        if !self.chainable.is_empty() && self.rng.chance(20) {
+            self.chainable[self.rng.below(self.chainable.len())].clone()
+        } else {
+            self.pick_input()
+        }
+    }
+
+    /// A join; inside a partition (`fixed`), a self-join of the partitioned stream.
+    fn join_query(&mut self, fixed: Option<&Stream>) -> String {
+        let left = match fixed {
+            Some(s) => s.clone(),
+            None => self.pick_any(),
+        };
+        let with_table = fixed.is_none() && !self.tables.is_empty() && self.rng.chance(35);
+        let right = if let Some(s) = fixed {
+            s.clone()
+        } else if with_table {
             self.tables[self.rng.below(self.tables.len())].clone()
         } else if self.rng.chance(20) {
             left.clone()
         } else {
-            self.pick_input()
+            self.pick_any()
         };
         let (la, ra) = (
             self.rng.pick(&["l", "self", "a", "type", "L"]).to_string(),
@@ -840,9 +894,38 @@ impl Gen<'_> {
         } else {
             ""
         };
+        // Sometimes a third stream, joined on the first's key.
+        let third = if !with_table && fixed.is_none() && self.rng.chance(15) {
+            let t = self.pick_input();
+            let tk = t
+                .attrs
+                .iter()
+                .find(|a| a.ty == Ty::Str)
+                .map(|a| a.name.clone());
+            let lk = left
+                .attrs
+                .iter()
+                .find(|a| a.ty == Ty::Str)
+                .map(|a| a.name.clone());
+            let ta = self.rng.pick(&["t", "crate", "T", "e3"]).to_string();
+            let ta = q(self.rng, &ta);
+            let tw = self.join_window(&t);
+            let on3 = match (lk, tk) {
+                (Some(l), Some(k)) => {
+                    format!(" ON {lq}.{} == {ta}.{}", q(self.rng, &l), q(self.rng, &k))
+                }
+                _ => String::new(),
+            };
+            let j = *self
+                .rng
+                .pick(&["JOIN", "LEFT OUTER JOIN", "FULL OUTER JOIN"]);
+            format!(" {j} {} AS {ta}{tw}{on3}", q(self.rng, &t.name))
+        } else {
+            String::new()
+        };
         let ann = self.annotation();
         format!(
-            "{ann}{kind} {} SELECT {} FROM {} AS {lq}{lw}{uni} {join} {} AS {rq}{rw}{on}{group};",
+            "{ann}{kind} {} SELECT {} FROM {} AS {lq}{lw}{uni} {join} {} AS {rq}{rw}{on}{third}{group};",
             q(self.rng, &target),
             cols.join(", "),
             q(self.rng, &left.name),
@@ -851,12 +934,15 @@ impl Gen<'_> {
     }
 
     /// A pattern or sequence over one or two streams.
-    fn pattern_query(&mut self) -> String {
-        let a = self.pick_input();
-        let b = if self.rng.chance(50) {
+    fn pattern_query(&mut self, fixed: Option<&Stream>) -> String {
+        let a = match fixed {
+            Some(s) => s.clone(),
+            None => self.pick_any(),
+        };
+        let b = if fixed.is_some() || self.rng.chance(50) {
             a.clone()
         } else {
-            self.pick_input()
+            self.pick_any()
         };
         let mut aliases = Vec::new();
         while aliases.len() < 3 {
@@ -1045,10 +1131,38 @@ impl Gen<'_> {
         };
         let mut body = Vec::new();
         for _ in 0..1 + self.rng.below(2) {
-            if self.rng.chance(40) {
-                body.push(self.filter_query(&s, true));
-            } else {
-                body.push(self.window_query(&s, true));
+            match self.rng.below(10) {
+                0..=3 => body.push(self.filter_query(&s, true)),
+                4 => {
+                    // Through an inner stream.
+                    let inner = format!("#{}", self.fresh_name(STREAM_NAMES));
+                    let k = s.attrs[self.rng.below(s.attrs.len())].clone();
+                    let o = self.out_names(1);
+                    let ann = self.annotation();
+                    body.push(format!(
+                        "{ann}INSERT INTO {} SELECT {} AS {} FROM {sq};",
+                        inner.replace('#', "#\"").to_string() + "\"",
+                        q(self.rng, &k.name),
+                        q(self.rng, &o[0])
+                    ));
+                    let inner_stream = Stream {
+                        name: inner.clone(),
+                        attrs: vec![Attr {
+                            name: o[0].clone(),
+                            ty: k.ty,
+                            not_null: false,
+                        }],
+                    };
+                    let inner_q = inner.replace('#', "#\"") + "\"";
+                    let q2 = self.window_query(&inner_stream, true);
+                    body.push(q2.replace(
+                        &format!("FROM {}", q(self.rng, &inner)),
+                        &format!("FROM {inner_q}"),
+                    ));
+                }
+                5 => body.push(self.join_query(Some(&s))),
+                6 => body.push(self.pattern_query(Some(&s))),
+                _ => body.push(self.window_query(&s, true)),
             }
         }
         format!(
@@ -1057,7 +1171,29 @@ impl Gen<'_> {
         )
     }
 
+    /// A trigger and a query reading it.
+    fn trigger(&mut self) -> String {
+        let name = self.fresh_name(STREAM_NAMES);
+        let at = *self.rng.pick(&["EVERY 1 sec", "EVERY 700 ms", "START"]);
+        let tq = q(self.rng, &name);
+        self.stmts.push(format!("CREATE TRIGGER {tq} AT {at};"));
+        let target = self.fresh_name(STREAM_NAMES);
+        let o = self.out_names(1);
+        let ann = self.annotation();
+        if at != "START" {
+            self.must_output.push(target.clone());
+        }
+        format!(
+            "{ann}INSERT INTO {} SELECT triggered_time AS {} FROM {tq};",
+            q(self.rng, &target),
+            q(self.rng, &o[0])
+        )
+    }
+
     fn query(&mut self) -> String {
+        if self.rng.chance(4) {
+            return self.trigger();
+        }
         match self.rng.below(20) {
             0..=3 => {
                 // Chains read other queries' output when there is some.
@@ -1077,8 +1213,8 @@ impl Gen<'_> {
                 let s = self.pick_input();
                 self.window_query(&s, false)
             }
-            11..=13 => self.join_query(),
-            14..=16 => self.pattern_query(),
+            11..=13 => self.join_query(None),
+            14..=16 => self.pattern_query(None),
             17 => {
                 self.table();
                 String::new()
