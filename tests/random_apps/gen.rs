@@ -1072,7 +1072,11 @@ impl Gen<'_> {
         if let Some(ok) = other.attrs.iter().find(|a| a.ty == Ty::Str).cloned() {
             let oq = q(self.rng, &other.name);
             let okq = q(self.rng, &ok.name);
-            let alias = self.rng.pick(&["u", "self", "type", "x"]).to_string();
+            let mut alias = self.rng.pick(&["u", "self", "type", "x"]).to_string();
+            if alias == name || alias == other.name {
+                // An alias equal to the table's (or stream's) name would be ambiguous.
+                alias = "u".to_string();
+            }
             let alias = q(self.rng, &alias);
             let ann = self.annotation();
             if self.rng.chance(50) && key.ty == Ty::Str {

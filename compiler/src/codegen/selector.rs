@@ -1248,18 +1248,32 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         // Aggregates over all events so far: every event enters, nothing leaves.
         let body = quote!(#on_current);
         let now = uses_now(&body).then(|| quote!(let __ef_now = self.now;));
+        let body = quote! {
+            #observe
+            #filter
+            #now
+            #rows
+            {
+                #state_binding
+                #body
+            }
+            #emit_rows
+        };
+        // `SELECT count() ...` reads nothing of the event.
+        let event = if mentions(&body, "event") {
+            quote!(event)
+        } else {
+            quote!(_event)
+        };
+        let ts = if mentions(&body, "ts") {
+            quote!(ts)
+        } else {
+            quote!(_ts)
+        };
         let methods = quote! {
             #[doc = #doc]
-            fn #name(&mut self, ts: i64, event: &#input_ty) {
-                #observe
-                #filter
-                #now
-                #rows
-                {
-                    #state_binding
-                    #body
-                }
-                #emit_rows
+            fn #name(&mut self, #ts: i64, #event: &#input_ty) {
+                #body
             }
             #output_methods
         };
