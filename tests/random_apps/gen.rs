@@ -43,6 +43,10 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len())]
     }
+
+    pub fn pick_str(&mut self, xs: &[&'static str]) -> &'static str {
+        xs[self.below(xs.len())]
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -449,7 +453,7 @@ impl Gen<'_> {
     }
 
     fn duration(&mut self) -> &'static str {
-        *self.rng.pick(&["300 ms", "1 sec", "2 sec", "700 ms"])
+        self.rng.pick_str(&["300 ms", "1 sec", "2 sec", "700 ms"])
     }
 
     /// A window over `s` and whether it is sliding with the arrival as its current event
@@ -1297,7 +1301,7 @@ fn value(rng: &mut Rng, a: &Attr, ts: i64) -> String {
             }
         }
         Ty::Float | Ty::Double => format!("{}.{}", rng.range(-3, 9), rng.pick(&["0", "5", "25"])),
-        Ty::Str => json_string(*rng.pick(&[
+        Ty::Str => json_string(rng.pick_str(&[
             "a",
             "b",
             "c",
