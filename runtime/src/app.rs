@@ -64,6 +64,12 @@ pub trait Application: Sized {
     fn next_timer(&self) -> Option<i64>;
     /// Called once before the first event with the start time (fires `AT START` triggers).
     fn start(&mut self, ts: i64);
+    /// The app's clock once it has started (also after [`Application::restore`]), `None`
+    /// before: the driver continues from it (an event without `ts` right after a restore
+    /// gets the restored time, not 0). `None` by default.
+    fn clock(&self) -> Option<i64> {
+        None
+    }
     /// Whether the app was compiled with [`Application::snapshot`] and
     /// [`Application::restore`] (`false`: they return nothing and
     /// [`crate::state::StateError::NotKept`]).

@@ -79,8 +79,8 @@ pub enum RunError {
 
 /// Feeds JSON-lines `input` to `app` until the input ends (docs/semantics.md#time, docs/running.md#json-lines).
 ///
-/// Event clock: an event without `ts` gets the time of the previous line that had one (0 at
-/// first); `{"ts": N}` lines call `advance_time(N)`; `start` is called once, with the time of
+/// Event clock: an event without `ts` gets the time of the previous line that had one (the
+/// app's [`Application::clock`] at first, 0 for a fresh app); `{"ts": N}` lines call `advance_time(N)`; `start` is called once, with the time of
 /// the first event or tick, before it. At the end of the input nothing more happens (pending
 /// timers do not fire). Wall clock: `start(now)` at once; every event gets its arrival time
 /// (tick lines are ignored) and timers fire in real time, also while no input arrives, as
@@ -106,13 +106,15 @@ fn run_until<A: Application>(
     errors: &mut impl Write,
     stop: impl FnMut(&mut A) -> bool,
 ) -> Result<RunStats, RunError> {
+    // A restored app has started already: its clock is the time of the previous line.
+    let clock = app.clock();
     let mut driver = Driver {
         app,
         strict: opts.strict,
         errors,
         stats: RunStats::default(),
-        started: false,
-        now: 0,
+        started: clock.is_some(),
+        now: clock.unwrap_or(0),
     };
     match opts.clock {
         Clock::Event => driver.event_clock(input, stop)?,

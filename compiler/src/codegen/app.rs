@@ -58,8 +58,10 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
                     });
                 }
             }
+            // Layout hashes leave out the `__Ef` prefix of generated type names, which
+            // earlier builds did not have: their snapshots still restore.
             state_fields.extend(s.fields.into_iter().map(|(n, t, i)| {
-                let schema = fnv(&format!("{t}|{salt}"));
+                let schema = fnv(&format!("{t}|{salt}").replace("__Ef", ""));
                 (n, t, i, schema)
             }));
             query_methods.push(s.methods);
@@ -96,7 +98,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             });
         }
         state_fields.extend(code.fields.into_iter().map(|(n, t, i)| {
-            let schema = fnv(&t.to_string());
+            let schema = fnv(&t.to_string().replace("__Ef", ""));
             (n, t, i, schema)
         }));
         state_items.push(code.items);
@@ -106,7 +108,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     }
     let tables = super::table::tables(ctx);
     state_fields.extend(tables.fields.into_iter().map(|(n, t, i)| {
-        let schema = fnv(&t.to_string());
+        let schema = fnv(&t.to_string().replace("__Ef", ""));
         (n, t, i, schema)
     }));
     state_items.push(tables.items);
@@ -152,9 +154,9 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     // `now()`, every `send_*`) is generated whole, and a given user calls only part of it.
     quote! {
         /// The compiled application: all state as typed fields, one `send_*` method per input
-        /// stream, output through `O`.
-        pub struct App<O: Output> {
-            output: O,
+        /// stream, output through the sink it was made with.
+        pub struct App<__EfO: Output> {
+            output: __EfO,
             now: i64,
             started: bool,
             #(#timer_fields: ::core::option::Option<i64>,)*
@@ -163,9 +165,9 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
         }
 
         #[allow(dead_code)]
-        impl<O: Output> App<O> {
+        impl<__EfO: Output> App<__EfO> {
             /// A fresh app sending its output to `output`.
-            pub fn new(output: O) -> Self {
+            pub fn new(output: __EfO) -> Self {
                 App {
                     output,
                     now: i64::MIN,
@@ -177,17 +179,17 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             }
 
             /// The output sink.
-            pub fn output(&self) -> &O {
+            pub fn output(&self) -> &__EfO {
                 &self.output
             }
 
             /// The output sink, mutably.
-            pub fn output_mut(&mut self) -> &mut O {
+            pub fn output_mut(&mut self) -> &mut __EfO {
                 &mut self.output
             }
 
             /// Consumes the app, returning its output sink.
-            pub fn into_output(self) -> O {
+            pub fn into_output(self) -> __EfO {
                 self.output
             }
 
@@ -757,15 +759,15 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         (format_ident!("data"), format_ident!("ts"))
     };
     quote! {
-        impl<O: Output> #rt::Application for App<O> {
+        impl<__EfO: Output> #rt::Application for App<__EfO> {
             type Input = Input;
-            type Sink = O;
+            type Sink = __EfO;
 
-            fn with_sink(sink: O) -> Self {
+            fn with_sink(sink: __EfO) -> Self {
                 App::new(sink)
             }
 
-            fn sink_mut(&mut self) -> &mut O {
+            fn sink_mut(&mut self) -> &mut __EfO {
                 &mut self.output
             }
 
@@ -801,6 +803,10 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
 
             fn start(&mut self, ts: i64) {
                 App::start(self, ts);
+            }
+
+            fn clock(&self) -> ::core::option::Option<i64> {
+                self.started.then_some(self.now)
             }
             #endpoints
 

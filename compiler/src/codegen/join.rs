@@ -990,19 +990,52 @@ impl Join<'_> {
             (quote!(event), None)
         };
         let by = if owned { quote!() } else { quote!(&) };
-        quote! {
-            #[doc = #doc]
-            fn #name(&mut self, ts: i64, #param: #by #ty) {
-                #keep
-                #observe
-                #filter
-                #now
-                #rows
+        // An arrival that does nothing (no side can match it) leaves no `{ {} }` behind.
+        let nothing = |t: &TokenStream| {
+            let trees: Vec<proc_macro2::TokenTree> = t.clone().into_iter().collect();
+            match trees.as_slice() {
+                [] => true,
+                [proc_macro2::TokenTree::Group(g)] => {
+                    g.delimiter() == proc_macro2::Delimiter::Brace && g.stream().is_empty()
+                }
+                _ => false,
+            }
+        };
+        let block = if nothing(&bindings) && nothing(&arrival) {
+            quote!()
+        } else {
+            quote! {
                 {
                     #bindings
                     #arrival
                 }
-                #emit_rows
+            }
+        };
+        let body = quote! {
+            #keep
+            #observe
+            #filter
+            #now
+            #rows
+            #block
+            #emit_rows
+        };
+        // A side that triggers nothing (the other side is UNIDIRECTIONAL, or keeps no
+        // window) reads neither its event nor the time.
+        let ts = if mentions(&body, "ts") {
+            quote!(ts)
+        } else {
+            quote!(_ts)
+        };
+        let param = if stored || mentions(&body, "event") {
+            param
+        } else {
+            quote!(_event)
+        };
+        quote! {
+            #[doc = #doc]
+            fn #name(&mut self, #ts: i64, #param: #by #ty) {
+                #body
             }
         }
     }

@@ -100,17 +100,14 @@ impl<'a> Ctx<'a> {
             .collect();
         let stream_names: Vec<&str> = renamed.iter().map(String::as_str).collect();
         let tys = names::struct_names(&stream_names);
-        let snakes = names::unique(&stream_names, names::snake_case, &[]);
+        let snakes = names::unique(&stream_names, names::method_base, &[]);
         let streams = plan
             .streams
             .iter()
             .zip(tys.iter().zip(snakes))
             .map(|(s, (ty, snake))| {
                 let attr_names: Vec<&str> = s.attrs.iter().map(|a| a.name.as_str()).collect();
-                let fields = names::unique(&attr_names, names::snake_case, &[])
-                    .iter()
-                    .map(|f| names::ident(f))
-                    .collect();
+                let fields = names::field_idents(&attr_names);
                 StreamNames {
                     ty: names::ident(ty),
                     snake,
@@ -152,12 +149,55 @@ pub fn generate(plan: &AppPlan, options: &Options) -> String {
     }
 }
 
-/// `true` when `tokens` mention the identifier `name` (generated locals are all `__ef_`
-/// prefixed, so `event` and `ts` are match-arm bindings and parameters).
+/// `true` when `tokens` use the variable `name` (generated locals are all `__ef_`
+/// prefixed, so `event` and `ts` are match-arm bindings and parameters). A field named like
+/// it is no use of it: `x.ts` (after `.`), `Out { ts: .. }` (before a single `:`), nor is a
+/// path segment after `::`; user attributes may be named `ts` or `event`.
 pub(crate) fn mentions(tokens: &proc_macro2::TokenStream, name: &str) -> bool {
-    tokens.clone().into_iter().any(|t| match t {
-        proc_macro2::TokenTree::Ident(i) => i == name,
-        proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), name),
+    use proc_macro2::{Spacing, TokenTree};
+    let tokens: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    tokens.iter().enumerate().any(|(i, t)| match t {
+        TokenTree::Ident(id) if id == name => {
+            let punct_at = |j: usize, c: char| {
+                matches!(tokens.get(j), Some(TokenTree::Punct(p)) if p.as_char() == c)
+            };
+            let after_dot_or_path = i > 0
+                && (punct_at(i - 1, '.') || (i > 1 && punct_at(i - 1, ':') && punct_at(i - 2, ':')));
+            let before_colon = matches!(
+                tokens.get(i + 1),
+                Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == Spacing::Alone
+            );
+            !after_dot_or_path && !before_colon
+        }
+        TokenTree::Group(g) => mentions(&g.stream(), name),
         _ => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+    use quote::quote;
+
+    #[test]
+    fn fields_and_paths_named_like_a_variable_are_no_use_of_it() {
+        assert!(mentions(&quote!(f(ts)), "ts"));
+        assert!(mentions(
+            &quote!({
+                let x = event.k;
+            }),
+            "event"
+        ));
+        assert!(!mentions(&quote!(__ef_arrival.ts), "ts"));
+        assert!(!mentions(
+            &quote!(Out {
+                ts: __ef_arrival.ts,
+                event: 1
+            }),
+            "ts"
+        ));
+        assert!(!mentions(&quote!(Out { event: 1 }), "event"));
+        assert!(!mentions(&quote!(a::ts), "ts"));
+        assert!(mentions(&quote!(Out { ts: ts }), "ts"));
+    }
 }

@@ -40,7 +40,7 @@ pub(crate) struct PartitionCode {
 
 /// The method receiving events of stream `stream` for partition `index`.
 pub(crate) fn entry(ctx: &Ctx<'_>, index: usize, stream: usize) -> Ident {
-    format_ident!("partition_{}_{}", index, ctx.streams[stream].snake)
+    format_ident!("partition_{}_stream_{}", index, ctx.streams[stream].snake)
 }
 
 /// Generates partition `index`. `inner_fields` are the state fields of its queries and
@@ -58,7 +58,7 @@ pub(crate) fn partition(
     let map = format_ident!("partition_{}", index);
     let swap = format_ident!("partition_{}_swap", index);
     let active = format_ident!("partition_{}_active", index);
-    let state_ty = format_ident!("Partition{}State", index);
+    let state_ty = format_ident!("__EfPartition{}State", index);
     let key_ty = key_type(ctx, p);
     let per_key: Vec<(Ident, TokenStream, TokenStream)> = inner_fields
         .iter()
@@ -346,7 +346,7 @@ fn state_struct(
             }
         }
     });
-    let state_ty = format_ident!("Partition{}State", index);
+    let state_ty = format_ident!("__EfPartition{}State", index);
     let names: Vec<&Ident> = inner_fields.iter().map(|(n, _, _)| n).collect();
     let tys = inner_fields.iter().map(|(_, t, _)| t);
     let inits = inner_fields.iter().map(|(_, _, i)| i);

@@ -54,7 +54,7 @@ struct Gen<'a> {
 pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> Stateful {
     let rt = ctx.rt;
     let name = method(q);
-    let camel = super::names::camel_case(&name.to_string());
+    let camel = super::names::generated_type(&name.to_string());
     let pattern_ty = format_ident!("{}Pattern", camel);
     let slots = slots(q, p);
     let kept = kept(ctx, q, p, &slots, &camel);
@@ -445,7 +445,7 @@ fn kept(
                 " What a partial match of query `{}` keeps of its `{}` event (`{}`).",
                 q.name, ctx.plan.streams[stream].name, f
             );
-            let ty = format_ident!("{}{}", camel, super::names::camel_case(&f.to_string()));
+            let ty = format_ident!("{}Input{}", camel, input);
             projection(ctx, stream, ty, &doc, &read, false)
         })
         .collect()
@@ -495,10 +495,10 @@ fn slots(q: &QueryPlan, p: &BoundPattern) -> Vec<Slot> {
         })
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let fields = super::names::unique(&names, super::names::snake_case, &[]);
+    let fields = super::names::field_idents(&names);
     (0..q.inputs.len())
         .map(|i| {
-            let f = super::names::ident(&fields[i]);
+            let f = fields[i].clone();
             match p.element(i) {
                 None => Slot::None,
                 Some((_, Some(1))) => Slot::Single(f),

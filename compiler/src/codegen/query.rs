@@ -11,10 +11,7 @@ use quote::{format_ident, quote};
 
 /// The name of the method running query `q`.
 pub(crate) fn method(q: &QueryPlan) -> proc_macro2::Ident {
-    format_ident!(
-        "query_{}",
-        super::names::snake_case(&q.name).trim_start_matches('_')
-    )
+    format_ident!("query_{}", q.rust_name)
 }
 
 /// The method that receives events of input `input` of query `q`.

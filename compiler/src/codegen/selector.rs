@@ -169,6 +169,9 @@ pub(crate) fn aggregates_struct(
             #(#defs,)*
         }
 
+        // `dead_code`: a join whose sides can never meet (neither keeps a window) never
+        // aggregates a row.
+        #[allow(dead_code)]
         impl #ty {
             /// A row enters: each aggregator takes its argument.
             #[inline]
@@ -464,7 +467,7 @@ fn selector_in(
             "aggregates"
         }
     );
-    let camel = super::names::camel_case(&name.to_string());
+    let camel = super::names::generated_type(&name.to_string());
     let aggs_ty = format_ident!("{}Aggregates", camel);
     let mut items = TokenStream::new();
     if !aggs.is_empty() {
@@ -1106,17 +1109,24 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     // Owned events: slotted, the STRING GROUP BY columns move from the arriving event into
     // its current row (the window keeps no copy); on arrival, what the group keeps of its last
     // event moves (see `selector_in`).
+    // A sliding window other than `delay` emits a current event only for the arrival, from
+    // its insert (never from a timer): only there can a current row take the arrival's
+    // moved attributes.
+    let current_is_arrival = matches!(mode, Mode::Sliding | Mode::Slotted)
+        && q.window
+            .as_ref()
+            .is_some_and(|w| !super::window::is_batch(w) && w.name != "delay");
+    // The attributes the window itself reads (its key of `session`, `unique`, ..., the time of
+    // `externalTime`, the order of `sort`, what its condition reads as the event enters):
+    // it keeps them even when they are GROUP BY attributes, and they never move.
+    let window_reads = q
+        .window
+        .as_ref()
+        .map(|w| window_attrs(ctx, q, w))
+        .unwrap_or_default();
     let moves: Vec<usize> = match mode {
-        Mode::Slotted if owned && q.events != OutputEvents::Expired => {
+        Mode::Slotted if owned && current_is_arrival && q.events != OutputEvents::Expired => {
             let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
-            // The window reads its attribute arguments (the key of `session`, `unique`, ...,
-            // the time of `externalTime`, the order of `sort`) and keeps what its condition
-            // reads as the event enters, after the moves: those stay in the event.
-            let window_reads = q
-                .window
-                .as_ref()
-                .map(|w| window_attrs(ctx, q, w))
-                .unwrap_or_default();
             super::query::movable(ctx, q)
                 .into_iter()
                 .filter(|a| keys.contains(a) && !window_reads.contains(a))
@@ -1127,21 +1137,21 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     };
     // Current rows read the arriving event when it is the window's current event (sliding
     // windows other than `delay`), unless they take moved attributes.
-    let arrival = matches!(mode, Mode::Sliding | Mode::Slotted)
-        && q.window
-            .as_ref()
-            .is_some_and(|w| !super::window::is_batch(w) && w.name != "delay")
-        && moves.is_empty();
+    let arrival = current_is_arrival && moves.is_empty();
     let own_arrival = owned && arrival && owns_arrival(q);
     // What the window keeps of each event: the attributes read after it (in slotted mode
     // without the GROUP BY attributes, read from the group key, and with the group position).
-    let camel = super::names::camel_case(&name.to_string());
+    let camel = super::names::generated_type(&name.to_string());
     let projection = match (&q.window, mode) {
         (None, _) | (_, Mode::OnArrival) => None,
         (Some(w), _) => {
             let slotted = mode == Mode::Slotted;
             let skip: Vec<usize> = if slotted {
-                key_attrs(q).into_iter().map(|(a, _)| a).collect()
+                key_attrs(q)
+                    .into_iter()
+                    .map(|(a, _)| a)
+                    .filter(|a| !window_reads.contains(a))
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -1267,18 +1277,32 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         // Aggregates over all events so far: every event enters, nothing leaves.
         let body = quote!(#on_current);
         let now = uses_now(&body).then(|| quote!(let __ef_now = self.now;));
+        let body = quote! {
+            #observe
+            #filter
+            #now
+            #rows
+            {
+                #state_binding
+                #body
+            }
+            #emit_rows
+        };
+        // `SELECT count() ...` reads nothing of the event.
+        let event = if mentions(&body, "event") {
+            quote!(event)
+        } else {
+            quote!(_event)
+        };
+        let ts = if mentions(&body, "ts") {
+            quote!(ts)
+        } else {
+            quote!(_ts)
+        };
         let methods = quote! {
             #[doc = #doc]
-            fn #name(&mut self, ts: i64, event: &#input_ty) {
-                #observe
-                #filter
-                #now
-                #rows
-                {
-                    #state_binding
-                    #body
-                }
-                #emit_rows
+            fn #name(&mut self, #ts: i64, #event: &#input_ty) {
+                #body
             }
             #output_methods
         };
@@ -1303,8 +1327,8 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     let inline = (!super::window::is_batch(w)).then(|| quote!(#[inline(always)]));
     let callback = quote!(#inline |__ef_emitted| match __ef_emitted { #(#arms)* });
     // Timers of a sliding window only expire events: their callback has no current rows
-    // (which would read an arrival there is none of).
-    let timer_callback = if !super::window::is_batch(w) && w.name != "delay" {
+    // (which would read an arrival, or its moved attributes, there is none of).
+    let timer_callback = if current_is_arrival {
         let [_, expired, reset, flush] = arms;
         let current = arm(quote!(#wr::Current), quote!());
         quote!(|__ef_emitted| match __ef_emitted { #current #expired #reset #flush })

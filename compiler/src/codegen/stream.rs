@@ -128,7 +128,7 @@ pub(crate) fn output_trait(ctx: &Ctx<'_>) -> TokenStream {
             #(#methods)*
         }
 
-        impl<S: #rt::io::EventSink> Output for S {
+        impl<__EfS: #rt::io::EventSink> Output for __EfS {
             #(#forwards)*
         }
     }

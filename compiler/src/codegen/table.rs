@@ -65,7 +65,7 @@ pub(crate) fn all_rows(ctx: &Ctx<'_>, table: usize, container: &TokenStream) -> 
 
 /// The generated enum of a table's secondary-index keys.
 fn index_key_ty(ctx: &Ctx<'_>, table: usize) -> Ident {
-    format_ident!("{}IndexKey", ctx.streams[table].ty)
+    format_ident!("__Ef{}IndexKey", ctx.streams[table].ty)
 }
 
 /// `Total<(Option<V>, ...)>` for the columns `cols` of `table`.

@@ -71,6 +71,9 @@ pub struct QueryPlan {
     pub partition: Option<usize>,
     /// Stable name.
     pub name: String,
+    /// The base of the query's Rust names (`query_<rust_name>`), unique among the app's
+    /// queries in the sense of [`crate::codegen::names::query_bases`].
+    pub rust_name: String,
     /// Index of the (first) input stream in [`AppPlan::streams`].
     pub input: usize,
     /// Index of every input stream, in input order.
@@ -203,6 +206,7 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
         queries.push(QueryPlan {
             partition: q.partition,
             name: q.name.clone(),
+            rust_name: String::new(),
             input,
             inputs,
             kind: q.kind.clone(),
@@ -219,6 +223,13 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             events: q.events,
             drops_idle_groups: drops_idle_groups(q),
         });
+    }
+    let query_names: Vec<&str> = analysis.queries.iter().map(|q| q.name.as_str()).collect();
+    for (q, base) in queries
+        .iter_mut()
+        .zip(crate::codegen::names::query_bases(&query_names))
+    {
+        q.rust_name = base;
     }
     let partitions = analysis
         .partitions

@@ -37,6 +37,7 @@ const SOFT_KEYWORDS: &[&str] = &[
     "OFFSET",
     "OUTER",
     "OUTPUT",
+    "PARTITION",
     "PATTERN",
     "PURGE",
     "RIGHT",

@@ -96,7 +96,7 @@ pub fn parse(source: &str) -> (ast::App, Vec<Diagnostic>) {
 
 /// The number of tokens of the first statement in `tokens`: up to and including the first
 /// `;` outside `BEGIN ... END` (the `END` of a `CASE` does not close a `BEGIN`). A
-/// `PARTITION` inside an unclosed `BEGIN` starts a new statement, so a forgotten `END`
+/// `PARTITION WITH` inside an unclosed `BEGIN` starts a new statement, so a forgotten `END`
 /// does not swallow the rest of the file.
 fn statement_len(tokens: &[Spanned<'_>]) -> usize {
     let mut begins = 0usize;
@@ -107,7 +107,14 @@ fn statement_len(tokens: &[Spanned<'_>]) -> usize {
             Tok::Kw(Kw::Case) => cases += 1,
             Tok::Kw(Kw::End) if cases > 0 => cases -= 1,
             Tok::Kw(Kw::End) => begins = begins.saturating_sub(1),
-            Tok::Kw(Kw::Partition) if begins > 0 && i > 0 => return i,
+            // `partition` not followed by `WITH` is a name (an attribute, say).
+            Tok::Kw(Kw::Partition)
+                if begins > 0
+                    && i > 0
+                    && matches!(tokens.get(i + 1), Some((_, Tok::Kw(Kw::With), _))) =>
+            {
+                return i
+            }
             Tok::Semi => {
                 // `;` never occurs inside a CASE: an unclosed one ends here.
                 cases = 0;

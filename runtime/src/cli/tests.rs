@@ -34,6 +34,8 @@ struct Triggered {
 struct Fake<S, const STATE: bool = true> {
     sink: S,
     next: Option<i64>,
+    /// The clock once started.
+    now: Option<i64>,
 }
 
 const PERIOD: i64 = 1000;
@@ -44,7 +46,11 @@ impl<S: EventSink, const STATE: bool> Application for Fake<S, STATE> {
     const KEEPS_STATE: bool = STATE;
 
     fn with_sink(sink: S) -> Self {
-        Fake { sink, next: None }
+        Fake {
+            sink,
+            next: None,
+            now: None,
+        }
     }
     fn sink_mut(&mut self) -> &mut S {
         &mut self.sink
@@ -73,6 +79,7 @@ impl<S: EventSink, const STATE: bool> Application for Fake<S, STATE> {
         self.sink.emit("Out", ts, EventKind::Current, &out);
     }
     fn advance_time(&mut self, ts: i64) {
+        self.now = self.now.map(|n| n.max(ts));
         while let Some(t) = self.next.filter(|&t| t <= ts) {
             self.sink.emit(
                 "Tick",
@@ -94,15 +101,21 @@ impl<S: EventSink, const STATE: bool> Application for Fake<S, STATE> {
             &Triggered { triggered_time: ts },
         );
         self.next = Some(ts + PERIOD);
+        self.now = Some(ts);
+    }
+    fn clock(&self) -> Option<i64> {
+        self.now
     }
     fn snapshot(&self) -> Vec<u8> {
         let mut b = crate::state::SnapshotBuilder::new(1);
-        b.add("fake/next", 0, &self.next);
+        b.add("fake/next", 0, &(self.next, self.now));
         b.finish()
     }
     fn restore(&mut self, bytes: &[u8]) -> Result<(), crate::state::StateError> {
         let snap = crate::state::Snapshot::decode(bytes, 1)?;
-        snap.restore_into("fake/next", 0, &mut self.next)?;
+        let mut state = (self.next, self.now);
+        snap.restore_into("fake/next", 0, &mut state)?;
+        (self.next, self.now) = state;
         Ok(())
     }
 }
@@ -452,4 +465,34 @@ fn bench_result_line() {
         zero,
         r#"{"events": 0, "seconds": 0.0, "events_per_sec": 0.0, "outputs": 0}"#
     );
+}
+
+#[test]
+fn an_event_without_ts_after_a_restore_gets_the_restored_clock() {
+    let mut app = Collecting::with_sink(CollectingSink::new());
+    let mut errors = Vec::new();
+    let first = "{\"stream\":\"In\",\"ts\":700,\"data\":{\"x\":1}}\n";
+    run(
+        &mut app,
+        first.as_bytes(),
+        &RunOptions::default(),
+        &mut errors,
+    )
+    .unwrap();
+    let mut fresh = Collecting::with_sink(CollectingSink::new());
+    fresh.restore(&app.snapshot()).unwrap();
+    let second = "{\"stream\":\"In\",\"data\":{\"x\":2}}\n";
+    run(
+        &mut fresh,
+        second.as_bytes(),
+        &RunOptions::default(),
+        &mut errors,
+    )
+    .unwrap();
+    // Neither a second start nor the time 0.
+    assert_eq!(
+        fresh.sink.lines,
+        vec![line("Out", 700, r#"{"x":2,"half":1.0}"#)]
+    );
+    assert!(errors.is_empty());
 }
