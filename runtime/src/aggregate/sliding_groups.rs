@@ -11,7 +11,8 @@ use super::hashed::{hashed, Hashed};
 use super::key::{KeyPart, Probe};
 use super::total::{Total, TotalOrd};
 
-/// One live group: its key, its state and how many of the window's events belong to it.
+/// One group: its key, its state and how many of the window's events belong to it (0: idle,
+/// waiting to be swept or revived).
 #[derive(Clone, Debug)]
 struct Group<K, S> {
     key: K,
@@ -26,10 +27,13 @@ struct Group<K, S> {
 /// Each event the window takes joins its group with [`SlidingGroups::slot_of`], which counts
 /// it and returns the group's slot; the window keeps the slot in the event and reaches the
 /// group again with [`SlidingGroups::entry_at`] when the event leaves, without hashing. Once
-/// the event has left, [`SlidingGroups::release`] uncounts it, and a group whose last event has
-/// left is dropped: its key and state are freed and its slot is reused by the next new group.
-/// Memory therefore follows the window's contents, not the number of keys ever seen, and a
-/// key that comes back starts again from empty aggregates.
+/// the event has left, [`SlidingGroups::release`] uncounts it. A group whose last event has
+/// left is idle: a key that comes back to it starts again from empty aggregates (its state is
+/// reset), and once the idle groups outnumber the live ones (plus a margin) a sweep drops
+/// them all, freeing their keys and states and their slots for new groups. Memory therefore
+/// follows the window's contents (at most about twice its live groups), not the number of keys
+/// ever seen, while a key that leaves and returns often (few keys, a short window) keeps its
+/// group instead of being dropped and rebuilt each time.
 ///
 /// Slots of live groups never move. A lookup by a short key (one whose hash is exact, see
 /// [`hashed`]) compares hashes only, as [`crate::aggregate::GroupMap`] does.
@@ -40,7 +44,7 @@ struct Group<K, S> {
 /// let a = groups.slot_of(&(Some(1),));
 /// groups.entry_at(a).unwrap().1.add(Some(5));
 /// assert_eq!(groups.len(), 1);
-/// groups.release(a); // the event left the window: its group is dropped
+/// groups.release(a); // the event left the window: its group is idle
 /// assert!(groups.is_empty());
 /// ```
 #[derive(Clone)]
@@ -49,8 +53,10 @@ pub struct SlidingGroups<K, S> {
     slots: Vec<Option<Group<K, S>>>,
     /// Free slots, reused last freed first.
     free: Vec<usize>,
-    /// `(hash, slot)` of every live group.
+    /// `(hash, slot)` of every group (live or idle).
     index: HashTable<(u64, usize)>,
+    /// Number of idle groups (no event in the window).
+    idle: usize,
     /// Whether a live or former key's hash is not exact (hashes alone no longer tell keys
     /// apart).
     long_keys: bool,
@@ -62,10 +68,15 @@ impl<K, S> Default for SlidingGroups<K, S> {
             slots: Vec::new(),
             free: Vec::new(),
             index: HashTable::new(),
+            idle: 0,
             long_keys: false,
         }
     }
 }
+
+/// Idle groups are swept once there are more of them than live ones plus this margin (so a
+/// small map is not swept over and over).
+const SWEEP_MARGIN: usize = 64;
 
 impl<K: fmt::Debug, S: fmt::Debug> fmt::Debug for SlidingGroups<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -81,14 +92,19 @@ impl<K, S> SlidingGroups<K, S> {
         Self::default()
     }
 
-    /// Number of live groups.
+    /// Number of live groups (with an event in the window).
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.index.len() - self.idle
     }
 
     /// Whether there is no live group.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len() == 0
+    }
+
+    /// Number of groups kept, live or idle (what memory follows).
+    pub fn kept(&self) -> usize {
+        self.index.len()
     }
 
     /// The key and state of the group in `slot`; `None` when the slot is free.
@@ -110,34 +126,41 @@ impl<K, S> SlidingGroups<K, S> {
     }
 
     /// Uncounts one event of the group in `slot` (it has left the window); the group is
-    /// dropped when that was its last event. A free slot is left alone.
+    /// idle when that was its last event (see the type's docs). A free or idle slot is left
+    /// alone.
     #[inline]
     pub fn release(&mut self, slot: usize) {
         if let Some(Some(g)) = self.slots.get_mut(slot) {
-            g.held = g.held.saturating_sub(1);
-            if g.held == 0 {
-                self.drop_group(slot);
+            // Branch-free: whether a group goes idle is as likely as not with few keys.
+            let was = g.held;
+            g.held = was.saturating_sub(1);
+            self.idle += usize::from(was == 1);
+            // A sweep when the idle groups outnumber the live ones (plus a margin):
+            // amortized O(1) per event.
+            if self.idle > self.len() + SWEEP_MARGIN {
+                self.sweep();
             }
         }
     }
 
-    /// Frees `slot` (a live group's) and forgets its key.
+    /// Drops every idle group: frees its key, state and slot.
     #[cold]
     #[inline(never)]
-    fn drop_group(&mut self, slot: usize) {
-        let Some(Some(g)) = self.slots.get(slot) else {
-            return;
-        };
-        if let Ok(entry) = self.index.find_entry(g.hash, |&(_, at)| at == slot) {
-            entry.remove();
+    fn sweep(&mut self) {
+        for (at, slot) in self.slots.iter_mut().enumerate() {
+            if slot.as_ref().is_some_and(|g| g.held == 0) {
+                if let Some(g) = slot.take() {
+                    if let Ok(entry) = self.index.find_entry(g.hash, |&(_, s)| s == at) {
+                        entry.remove();
+                    }
+                    self.free.push(at);
+                }
+            }
         }
-        self.slots[slot] = None;
-        self.free.push(slot);
+        self.idle = 0;
         if self.index.is_empty() {
             // Every long key is gone: lookups may compare hashes alone again.
-            self.long_keys = false;
-            self.slots.clear();
-            self.free.clear();
+            self.clear();
         }
     }
 
@@ -146,15 +169,17 @@ impl<K, S> SlidingGroups<K, S> {
         self.slots.clear();
         self.free.clear();
         self.index.clear();
+        self.idle = 0;
         self.long_keys = false;
     }
 
     /// Live groups with their slots, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &K, &S)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(at, g)| g.as_ref().map(|g| (at, &g.key, &g.state)))
+        self.slots.iter().enumerate().filter_map(|(at, g)| {
+            g.as_ref()
+                .filter(|g| g.held > 0)
+                .map(|g| (at, &g.key, &g.state))
+        })
     }
 
     /// Places a new group in a free slot (or a new one), returning the slot.
@@ -182,6 +207,22 @@ impl<K, S> SlidingGroups<K, S> {
     }
 }
 
+impl<K, S> SlidingGroups<K, S> {
+    /// Counts one more event (or row) of the group in `slot`; an idle group comes back to
+    /// life. Its aggregates are empty already: every aggregator is back at its empty value
+    /// once its last value is removed (sums and averages reset, counts reach 0, the
+    /// min/max/distinct multisets and first/last queues empty), as its tests against a
+    /// naive recomputation check.
+    #[inline(always)]
+    fn count_in(&mut self, slot: usize) {
+        if let Some(Some(g)) = self.slots.get_mut(slot) {
+            // Branch-free, as in `release`.
+            self.idle = self.idle.saturating_sub(usize::from(g.held == 0));
+            g.held = g.held.wrapping_add(1);
+        }
+    }
+}
+
 impl<T: TotalOrd, S: Default> SlidingGroups<Total<T>, S> {
     /// The slot of the group whose key `probe` borrows, created (with `S::default()`) on
     /// first sight; counts one more event of the group. The owned key is built only for a new
@@ -202,9 +243,7 @@ impl<T: TotalOrd, S: Default> SlidingGroups<Total<T>, S> {
         };
         match found {
             Some(at) => {
-                if let Some(Some(g)) = self.slots.get_mut(at) {
-                    g.held = g.held.wrapping_add(1);
-                }
+                self.count_in(at);
                 at
             }
             None => self.insert_new(h, probe),
@@ -258,9 +297,7 @@ impl<K: std::hash::Hash + Eq + Clone, S: Default> SlidingGroups<K, S> {
     pub fn hold(&mut self, key: &K) -> &mut S {
         let at = match self.slot_by_key(key) {
             Some(at) => {
-                if let Some(Some(g)) = self.slots.get_mut(at) {
-                    g.held = g.held.wrapping_add(1);
-                }
+                self.count_in(at);
                 at
             }
             None => self.place(hashed(key), key.clone(), S::default()),
@@ -282,6 +319,8 @@ impl<K: std::hash::Hash + Eq + Clone, S: Default> SlidingGroups<K, S> {
                 if let Some(Some(g)) = self.slots.get_mut(at) {
                     g.held = 0;
                 }
+                // Idle from the start (no sweep here: the caller is about to use it).
+                self.idle += 1;
                 at
             }
         };
@@ -291,7 +330,7 @@ impl<K: std::hash::Hash + Eq + Clone, S: Default> SlidingGroups<K, S> {
         &mut g.state
     }
 
-    /// Uncounts one row of group `key` (it has left); the group is dropped with its last.
+    /// Uncounts one row of group `key` (it has left); the group goes idle with its last.
     #[inline]
     pub fn release_key(&mut self, key: &K) {
         if let Some(at) = self.slot_by_key(key) {
@@ -331,6 +370,7 @@ where
                     if groups.index.find(h.hash, same).is_some() {
                         return Err(D::Error::custom("a group key appears twice"));
                     }
+                    groups.idle += usize::from(held == 0);
                     groups.slots.push(Some(Group {
                         key,
                         state,
@@ -402,8 +442,10 @@ mod tests {
                 .collect();
             assert_eq!(a, b);
         }
-        // Memory follows the window: never more slots than events held (plus one).
-        assert!(groups.slots.len() <= n + 1);
+        // Memory follows the window: at most about twice the live groups (a group per event
+        // held at most), plus the sweep's margin.
+        assert!(groups.slots.len() <= 2 * (n + 1) + SWEEP_MARGIN + 1);
+        assert!(groups.kept() <= 2 * n + SWEEP_MARGIN + 1);
     }
 
     #[test]
@@ -416,9 +458,10 @@ mod tests {
         assert_eq!(groups.len(), 1, "one event of `a` is still in the window");
         groups.release(a);
         assert!(groups.is_empty());
-        assert!(groups.entry_at(a).is_none());
-        // Releasing a free slot is harmless.
+        assert_eq!(groups.kept(), 1, "idle until a sweep");
+        // Releasing an idle slot is harmless.
         groups.release(a);
+        assert!(groups.is_empty());
         let b = groups.slot_of(&(Some("b"),));
         assert_eq!(
             groups.get_at(b).map(|(k, _)| k.0 .0.clone()),
@@ -427,21 +470,34 @@ mod tests {
     }
 
     #[test]
-    fn reuses_free_slots_and_starts_returning_keys_empty() {
+    fn returning_keys_start_empty_and_sweeps_free_slots() {
         let mut groups = Groups::new();
         let a = groups.slot_of(&(Some("a"),));
-        let _b = groups.slot_of(&(Some("b"),));
         groups.entry_at(a).expect("live").1.add(Some(5));
+        // The event leaves: out of the aggregates, then uncounted.
+        groups.entry_at(a).expect("live").1.remove(Some(5));
         groups.release(a);
-        let c = groups.slot_of(&(Some("a-long-key-over-eight-bytes"),));
-        assert_eq!(c, a, "the freed slot is reused");
-        groups.release(c);
-        let a = groups.slot_of(&(Some("a"),));
+        let again = groups.slot_of(&(Some("a"),));
+        assert_eq!(again, a, "an idle group comes back to life in its slot");
         assert_eq!(groups.get_at(a).expect("live").1.value(), None);
+        // Many keys come and go: idle groups are swept once they outnumber the live ones
+        // (plus the margin), and their slots are reused.
+        for i in 0..1000 {
+            let key = format!("key-{i}");
+            let s = groups.slot_of(&(Some(key.as_str()),));
+            groups.release(s);
+        }
+        assert_eq!(groups.len(), 1, "only `a` has an event");
+        assert!(groups.kept() <= 1 + SWEEP_MARGIN + 1);
+        assert!(groups.slots.len() <= 2 * (1 + SWEEP_MARGIN) + 2);
+        assert_eq!(
+            groups.get_at(a).map(|(k, _)| k.0 .0.clone()),
+            Some(Some("a".into()))
+        );
     }
 
     #[test]
-    fn rows_held_by_key_drop_their_group_with_the_last() {
+    fn rows_held_by_key_idle_their_group_with_the_last() {
         let mut groups = Groups::new();
         let (a, long) = (
             Total((Some(Arc::<str>::from("a")),)),
@@ -456,8 +512,7 @@ mod tests {
         groups.group(&a).remove(Some(2));
         groups.release_key(&a);
         assert_eq!(groups.len(), 1, "`a` went with its last row");
-        // A leaving row of a group that is not live: counted nowhere, dropped at once.
-        groups.group(&a).remove(Some(9));
+        // Uncounting an idle group leaves it idle.
         groups.release_key(&a);
         assert_eq!(groups.len(), 1);
         assert_eq!(groups.hold(&a).value(), None, "`a` starts again from empty");
