@@ -192,23 +192,14 @@ impl Gen<'_> {
         on_match: &TokenStream,
     ) -> TokenStream {
         let nfa = &self.nfa;
-        let (state_binding, emit_rows, observe) =
-            (&sel.state_binding, &sel.emit_rows, &sel.observe);
         let stream_id = Literal::u32_unsuffixed(stream as u32);
         let accept = self.accept(stream);
         let capture = self.capture(stream);
         let run = quote! {
-            #state_binding
             self.#nfa.on_event(ts, #stream_id, #accept, #capture, #on_match);
         };
-        let rows = sel.rows_binding(&run);
-        let body = quote! {
-            #rows
-            { #run }
-            #emit_rows
-        };
-        let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
-        let (m, ty) = (entry(self.q, input), &self.ctx.streams[stream].ty);
+        let body = entry_body(sel, run);
+        let ty = &self.ctx.streams[stream].ty;
         let doc = format!(
             " Query `{}`: an event of `{}`.",
             self.q.name, self.ctx.plan.streams[stream].name
@@ -219,14 +210,7 @@ impl Gen<'_> {
         } else {
             format_ident!("_event")
         };
-        quote! {
-            #[doc = #doc]
-            fn #m(&mut self, ts: i64, #event: &#ty) {
-                #observe
-                #now
-                #body
-            }
-        }
+        entry_fn(&entry(self.q, input), &doc, quote!(#event: &#ty), sel, body)
     }
 
     /// The entry method of `stream` taking its events by value (see [`takes_events`]): the
@@ -242,8 +226,6 @@ impl Gen<'_> {
         let rt = self.ctx.rt;
         let nfa = &self.nfa;
         let captures_ty = &self.captures_ty;
-        let (state_binding, emit_rows, observe) =
-            (&sel.state_binding, &sel.emit_rows, &sel.observe);
         let ty = &self.ctx.streams[stream].ty;
         let accept = match leaves_of(self.q, self.p, stream).first().and_then(|l| l.2) {
             Some(filter) => {
@@ -270,29 +252,20 @@ impl Gen<'_> {
         };
         let capture = quote!(|#event_param: #ty, __ef_m: &mut #captures_ty| { #store });
         let run = quote! {
-            #state_binding
             self.#nfa.start(ts, event, #accept, #capture, #on_match);
         };
-        let rows = sel.rows_binding(&run);
-        let body = quote! {
-            #rows
-            { #run }
-            #emit_rows
-        };
-        let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
-        let m = owned_entry(self.q, input);
+        let body = entry_body(sel, run);
         let doc = format!(
             " Query `{}`: an event of `{}`, taken by value.",
             self.q.name, self.ctx.plan.streams[stream].name
         );
-        quote! {
-            #[doc = #doc]
-            fn #m(&mut self, ts: i64, event: #ty) {
-                #observe
-                #now
-                #body
-            }
-        }
+        entry_fn(
+            &owned_entry(self.q, input),
+            &doc,
+            quote!(event: #ty),
+            sel,
+            body,
+        )
     }
 
     /// The method firing the pattern's timers.
@@ -391,6 +364,42 @@ impl Gen<'_> {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The body of an entry method running `run` (a call to the state machine) with the
+/// selector's state and row buffer bound, then emitting the rows.
+fn entry_body(sel: &SelectorCode, run: TokenStream) -> TokenStream {
+    let (state_binding, emit_rows) = (&sel.state_binding, &sel.emit_rows);
+    let run = quote! {
+        #state_binding
+        #run
+    };
+    let rows = sel.rows_binding(&run);
+    quote! {
+        #rows
+        { #run }
+        #emit_rows
+    }
+}
+
+/// Entry method `m` taking the event as `param` and running `body` (from [`entry_body`]).
+fn entry_fn(
+    m: &Ident,
+    doc: &str,
+    param: TokenStream,
+    sel: &SelectorCode,
+    body: TokenStream,
+) -> TokenStream {
+    let observe = &sel.observe;
+    let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
+    quote! {
+        #[doc = #doc]
+        fn #m(&mut self, ts: i64, #param) {
+            #observe
+            #now
+            #body
         }
     }
 }

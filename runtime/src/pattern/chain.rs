@@ -186,17 +186,31 @@ impl<P: Pattern> Chain<P> {
         K: FnOnce(T, &mut P::Captures),
         E: FnMut(i64, &P::Captures),
     {
-        self.advance(ts, &mut emit);
-        self.armed = true;
-        if self.steps.list.is_empty() {
-            // Restored from a snapshot.
-            self.steps = Self::steps();
-        }
+        self.arrive(ts, &mut emit);
         if !accept(&event) {
             return;
         }
         let mut captures = P::Captures::default();
         capture(event, &mut captures);
+        self.begin(ts, captures, emit);
+    }
+
+    /// What every event does first: expire the matches past `WITHIN`, arm the start (and
+    /// rebuild the steps after a restore).
+    #[inline(always)]
+    fn arrive<E: FnMut(i64, &P::Captures)>(&mut self, ts: i64, emit: &mut E) {
+        self.advance(ts, emit);
+        self.armed = true;
+        if self.steps.list.is_empty() {
+            // Restored from a snapshot.
+            self.steps = Self::steps();
+        }
+    }
+
+    /// A partial match that the first element just started with `captures`: complete when
+    /// the chain has one element, else pending at the second.
+    #[inline(always)]
+    fn begin<E: FnMut(i64, &P::Captures)>(&mut self, ts: i64, captures: P::Captures, mut emit: E) {
         if self.steps.list.len() == 1 {
             emit(ts, &captures);
         } else {
@@ -221,12 +235,7 @@ impl<P: Pattern> Chain<P> {
         K: FnMut(usize, &mut P::Captures),
         E: FnMut(i64, &P::Captures),
     {
-        self.advance(ts, &mut emit);
-        self.armed = true;
-        if self.steps.list.is_empty() {
-            // Restored from a snapshot.
-            self.steps = Self::steps();
-        }
+        self.arrive(ts, &mut emit);
         let steps = &self.steps.list;
         if self.steps.later & stream_bit(stream) != 0 && steps.len() == 2 {
             // `EVERY e1=A -> e2=B`: every partial match waits at the last step, so an event
@@ -271,14 +280,6 @@ impl<P: Pattern> Chain<P> {
             return;
         }
         capture(leaf, &mut captures);
-        if steps.len() == 1 {
-            emit(ts, &captures);
-        } else {
-            self.pending.push_back(Partial {
-                first: ts,
-                step: 1,
-                captures,
-            });
-        }
+        self.begin(ts, captures, emit);
     }
 }
