@@ -17,6 +17,7 @@
 
 mod args;
 mod bench;
+mod collect;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +33,7 @@ use crate::Application;
 use args::Args;
 
 mod sources;
+pub use collect::{run_collected, run_collected_split};
 
 /// Which clock gives events their time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -6,7 +6,7 @@
 //! By hand, more apps or another seed (see `benches/random_apps.sh`):
 //! `EVENTFLUX_RANDOM_APPS=400 EVENTFLUX_RANDOM_SEED=7 cargo test -p eventflux-random-apps`.
 
-use eventflux::runtime::cli::{run, RunOptions};
+use eventflux::runtime::cli::{run_collected, run_collected_split};
 use eventflux::runtime::io::CollectingSink;
 use eventflux::runtime::Application;
 
@@ -31,51 +31,12 @@ pub struct RandomApp {
 
 /// Runs `input` through a fresh `A` with the event clock.
 pub fn run_app<A: Application<Sink = CollectingSink>>(input: &str) -> (Vec<String>, String) {
-    let mut app = A::with_sink(CollectingSink::with_filter(None));
-    let mut errors = Vec::new();
-    if let Err(e) = run(
-        &mut app,
-        std::io::Cursor::new(input.to_owned()),
-        &RunOptions::default(),
-        &mut errors,
-    ) {
-        errors.extend_from_slice(format!("{e}\n").as_bytes());
-    }
-    let lines = std::mem::take(&mut app.sink_mut().lines);
-    (lines, String::from_utf8_lossy(&errors).into_owned())
+    run_collected::<A>(input, None)
 }
 
 /// [`run_app`] with a snapshot and a restore into a fresh app half way.
 pub fn run_app_split<A: Application<Sink = CollectingSink>>(input: &str) -> (Vec<String>, String) {
-    let lines: Vec<&str> = input.lines().collect();
-    // Split before a line that carries its own `ts`, so no event loses its time.
-    let mut at = lines.len() / 2;
-    while at < lines.len() && !lines[at].contains("\"ts\"") {
-        at += 1;
-    }
-    let (first, second) = (lines[..at].join("\n"), lines[at..].join("\n"));
-    let mut errors = Vec::new();
-    let mut app = A::with_sink(CollectingSink::with_filter(None));
-    let _ = run(
-        &mut app,
-        std::io::Cursor::new(first),
-        &RunOptions::default(),
-        &mut errors,
-    );
-    let bytes = app.snapshot();
-    let mut out = std::mem::take(&mut app.sink_mut().lines);
-    let mut fresh = A::with_sink(CollectingSink::with_filter(None));
-    if let Err(e) = fresh.restore(&bytes) {
-        errors.extend_from_slice(format!("restore failed: {e}\n").as_bytes());
-    }
-    let _ = run(
-        &mut fresh,
-        std::io::Cursor::new(second),
-        &RunOptions::default(),
-        &mut errors,
-    );
-    out.append(&mut fresh.sink_mut().lines);
-    (out, String::from_utf8_lossy(&errors).into_owned())
+    run_collected_split::<A>(input, None)
 }
 
 #[allow(missing_docs, clippy::all)] // generated code; clippy runs on it in the compiler's tests
