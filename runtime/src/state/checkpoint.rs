@@ -183,7 +183,9 @@ fn decode(id: u64, bytes: &[u8]) -> Result<Decoded, CheckpointError> {
     let sum = word(40);
     let compressed = &bytes[HEADER..];
     if checksum_from(checksum(&bytes[..40]), compressed) != sum {
-        return Err(corrupt("checksum mismatch: the checkpoint is corrupt or cut short"));
+        return Err(corrupt(
+            "checksum mismatch: the checkpoint is corrupt or cut short",
+        ));
     }
     if stored_id != id {
         return Err(corrupt(&format!("it says it is checkpoint {stored_id}")));
@@ -237,7 +239,12 @@ impl Restored {
         };
         records
             .into_iter()
-            .filter(|r| !self.records.iter().any(|(id, s)| *id == r.id && *s == r.schema))
+            .filter(|r| {
+                !self
+                    .records
+                    .iter()
+                    .any(|(id, s)| *id == r.id && *s == r.schema)
+            })
             .map(|r| r.id)
             .collect()
     }
@@ -316,7 +323,11 @@ impl Checkpointer {
 
     /// Writes a checkpoint of `snapshot` (the bytes of the app's `snapshot()`) with
     /// `positions`, then removes checkpoints beyond the retention.
-    pub fn save(&mut self, snapshot: &[u8], positions: Positions) -> Result<Saved, CheckpointError> {
+    pub fn save(
+        &mut self,
+        snapshot: &[u8],
+        positions: Positions,
+    ) -> Result<Saved, CheckpointError> {
         let (app_hash, records) = Snapshot::decode_any(snapshot)?;
         let id = self.next_id()?;
         let full = self.last_id.is_none() || self.since_full + 1 >= self.full_every;

@@ -61,9 +61,9 @@ mod store;
 pub use checkpoint::{
     CheckpointError, CheckpointInfo, Checkpointer, Position, Positions, Restored, Saved,
 };
-pub use store::{open_store, DirStore, Store};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
+pub use store::{open_store, DirStore, Store};
 
 /// One operator's state in a snapshot: its stable id, the hash of its state layout and its
 /// bincode-encoded state.

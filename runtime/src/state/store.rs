@@ -349,7 +349,10 @@ mod tests {
             redact("redis://app:s3cret@10.0.0.1:6379/ckpt"),
             "redis://app:***@10.0.0.1:6379/ckpt"
         );
-        assert_eq!(redact("redis://127.0.0.1:6379/x"), "redis://127.0.0.1:6379/x");
+        assert_eq!(
+            redact("redis://127.0.0.1:6379/x"),
+            "redis://127.0.0.1:6379/x"
+        );
         assert_eq!(redact("/var/lib/app"), "/var/lib/app");
     }
 
