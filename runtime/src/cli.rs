@@ -314,7 +314,9 @@ where
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    let result = if args.bench {
+    let result = if let Some(store) = &args.list_checkpoints {
+        list_checkpoints(store)
+    } else if args.bench {
         bench::bench::<B>(&args)
     } else {
         run_main::<A>(&args)
@@ -332,7 +334,9 @@ where
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    let result = if args.bench {
+    let result = if let Some(store) = &args.list_checkpoints {
+        list_checkpoints(store)
+    } else if args.bench {
         Err(Failure::usage(
             "this binary was built without bench support: use `eventflux bench`",
         ))
@@ -411,6 +415,46 @@ fn output_filter<A: Application>(requested: Option<&[String]>) -> Result<HashSet
         }
     }
     Ok(names.iter().cloned().collect())
+}
+
+/// `--list-checkpoints STORE` (and `eventflux checkpoints`): one line per checkpoint.
+fn list_checkpoints(store: &str) -> Result<(), Failure> {
+    let mut cp = Checkpointer::new(open_store(store).map_err(|e| Failure::runtime(e.to_string()))?);
+    let list = cp.list().map_err(|e| Failure::runtime(e.to_string()))?;
+    let mut out = io::stdout().lock();
+    let mut text = format!("{} checkpoint(s) in {}\n", list.len(), cp.describe());
+    if !list.is_empty() {
+        text.push_str("id\ttaken (UTC)\tbytes\tkind\tpositions\n");
+    }
+    for info in list {
+        let kind = match (info.base, &info.error) {
+            (_, Some(e)) => format!("unreadable: {e}"),
+            (None, None) => "full".to_owned(),
+            (Some(base), None) => format!("incremental on {base}"),
+        };
+        let positions = info.positions.map_or_else(String::new, |p| {
+            let mut parts: Vec<String> = p
+                .sources
+                .iter()
+                .map(|(n, at)| format!("{n} at {at}"))
+                .collect();
+            parts.extend(
+                p.sinks
+                    .iter()
+                    .map(|(path, o)| format!("output {path} at byte {o}")),
+            );
+            parts.join("; ")
+        });
+        let taken = info
+            .time_ms
+            .map_or_else(|| "?".to_owned(), crate::state::format_utc);
+        text.push_str(&format!(
+            "{}\t{taken}\t{}\t{kind}\t{positions}\n",
+            info.id, info.bytes
+        ));
+    }
+    out.write_all(text.as_bytes())
+        .map_err(|e| Failure::runtime(format!("cannot write: {e}")))
 }
 
 /// Opens the input for the driver, positioned after the `bytes` a checkpoint says were

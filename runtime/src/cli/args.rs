@@ -33,6 +33,8 @@ pub(super) struct Args {
     pub restore_from: Option<u64>,
     /// `--no-restore`: start empty whatever the store holds.
     pub no_restore: bool,
+    /// `--list-checkpoints STORE`: print the checkpoints in a store and exit.
+    pub list_checkpoints: Option<String>,
 }
 
 /// Parses `500ms`, `10s`, `5sec`, `2m`, `1h` or a plain number of milliseconds.
@@ -76,6 +78,7 @@ Options:
   --full-every N         a full checkpoint every N, only changed state between (default: 10)
   --restore-from ID      resume from checkpoint ID instead of the newest
   --no-restore           start empty whatever the store holds
+  --list-checkpoints S   print the checkpoints in store S (a directory or redis:// URL)
   -h, --help             print this help
 
 Exit codes: 0 success, 1 runtime or I/O error, 2 bad usage or bad line with --strict.
@@ -101,6 +104,7 @@ impl Args {
             full_every: 10,
             restore_from: None,
             no_restore: false,
+            list_checkpoints: None,
         };
         let mut repeat_given = false;
         let mut argv = argv.into_iter();
@@ -153,6 +157,7 @@ impl Args {
                     repeat_given = true;
                 }
                 "--state-dir" => args.state_dir = Some(value()?),
+                "--list-checkpoints" => args.list_checkpoints = Some(value()?),
                 "--checkpoint-every" => {
                     let v = value()?;
                     args.checkpoint_every = Some(parse_duration(&v).ok_or_else(|| {

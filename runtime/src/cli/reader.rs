@@ -84,10 +84,7 @@ fn read<I>(
     let buffered = BufReader::with_capacity(64 * 1024, input.read);
     let mut reader = JsonLinesReader::resume(buffered, input.line_no, input.offset);
     let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        let Some((line, end)) = reader.next_line_at() else {
-            break;
-        };
+    while let Some((line, end)) = reader.next_line_at() {
         let item = match line {
             Ok(LineRef::Event {
                 line_no,
