@@ -486,3 +486,130 @@ fn bad_state_flags_are_usage_errors() {
         text(&out.stderr)
     );
 }
+
+/// `GET path` on 127.0.0.1:`port`, the whole response.
+fn http_get(port: u16, path: &str, token: Option<&str>) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n").expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out
+}
+
+#[test]
+fn metrics_config_and_json_logs_through_the_binary() {
+    use std::io::BufRead;
+    let d = dir("metrics");
+    let bin = build(&d, "app", V1);
+    let config = d.join("svc.toml");
+    let state = d.join("state");
+    let out = d.join("out.jsonl");
+    std::fs::write(
+        &config,
+        format!(
+            "# a service's settings\nstate-dir = \"{}\"\noutput = \"${{EF_TEST_OUT:-{}}}\"\nmetrics = \"127.0.0.1:0\"\nlog-format = \"json\"\n",
+            state.display(),
+            out.display()
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["--metrics-token", "t0ken"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("first log line");
+    // {"time":"...","level":"info","message":"metrics at http://127.0.0.1:PORT/metrics"}
+    assert!(first.starts_with("{\"time\":\""), "{first}");
+    assert!(first.contains("\"level\":\"info\""), "{first}");
+    let port: u16 = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("port in the log line");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for i in 0..10 {
+        writeln!(
+            stdin,
+            r#"{{"stream":"Trades","ts":{i},"data":{{"sym":"A","price":1.5,"qty":{i}}}}}"#
+        )
+        .expect("event");
+    }
+    writeln!(
+        stdin,
+        r#"{{"stream":"Trades","ts":11,"data":{{"sym":"A","price":"x"}}}}"#
+    )
+    .expect("bad");
+    stdin.flush().expect("flush");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let page = loop {
+        let page = http_get(port, "/metrics", Some("t0ken"));
+        if page.contains("eventflux_events_out_total{stream=\"Totals\"} 10")
+            || Instant::now() > deadline
+        {
+            break page;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for want in [
+        "HTTP/1.1 200 OK",
+        "eventflux_events_in_total{stream=\"Trades\"} 10",
+        "eventflux_events_out_total{stream=\"Totals\"} 10",
+        "eventflux_bad_events_total{stream=\"Trades\"} 1",
+        "eventflux_queue_depth{stream=\"_input\"} 0",
+        "eventflux_event_lag_seconds",
+        "eventflux_checkpoint_seconds_count",
+    ] {
+        assert!(page.contains(want), "{want}\n{page}");
+    }
+    assert!(!page.contains("t0ken"));
+    assert!(http_get(port, "/metrics", None).starts_with("HTTP/1.1 401"));
+    assert!(http_get(port, "/health", Some("t0ken")).starts_with("HTTP/1.1 200"));
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr");
+    assert!(child.wait().expect("wait").success(), "{rest}");
+    // The bad line as a JSON record with its number.
+    assert!(rest.contains("\"level\":\"warn\",\"line\":11,"), "{rest}");
+    assert_eq!(
+        std::fs::read_to_string(&out)
+            .expect("output")
+            .lines()
+            .count(),
+        20,
+        "Totals and Prices, 10 each"
+    );
+    assert_eq!(checkpoint_files(&state).len(), 1);
+
+    // Bad configuration: the file, the line and the key.
+    std::fs::write(&config, "strict = true\nkeep-checkpoints = 0\n").expect("config");
+    let bad = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("start");
+    assert_eq!(bad.status.code(), Some(2));
+    let msg = text(&bad.stderr);
+    assert!(msg.contains("svc.toml:2: key `keep-checkpoints`"), "{msg}");
+    std::fs::write(&config, "[streams.Nope]\n\"file.path\" = \"x\"\n").expect("config");
+    let bad = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("start");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("svc.toml:1: [streams.Nope]"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
