@@ -68,9 +68,11 @@ pub fn substitute_env(value: &str) -> Result<String, String> {
         match (std::env::var(name), default) {
             (Ok(v), _) => out.push_str(&v),
             (Err(_), Some(d)) => out.push_str(d),
-            (Err(_), None) => return Err(format!(
+            (Err(_), None) => {
+                return Err(format!(
                 "environment variable `{name}` is not set (and `${{{name}}}` has no `:-default`)"
-            )),
+            ))
+            }
         }
         rest = &after[end + 1..];
     }
