@@ -12,6 +12,7 @@ use super::query::{method, row};
 use super::stream::value_type;
 use super::window::{insert_call_with_policy, on_arrival_window_code, window_code};
 use super::{mentions, Ctx};
+use crate::plan::physical::{self, Mode, Operator, WindowAggregate};
 use crate::plan::QueryPlan;
 use crate::sema::ir::{AggCall, AggFunc, ExprKind, QueryKind, TExpr};
 use crate::sema::Type;
@@ -20,6 +21,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 /// What a stateful query adds to the `App`.
+#[derive(Default)]
 pub(crate) struct Stateful {
     /// State fields: name, type, initial value.
     pub fields: Vec<(Ident, TokenStream, TokenStream)>,
@@ -275,24 +277,6 @@ pub(crate) fn aggregate_values(calls: &[AggCall]) -> Vec<TokenStream> {
         .collect()
 }
 
-/// How a query's aggregation meets its window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// One row per current and expired event; groups are looked up by key.
-    Sliding,
-    /// One row per group per batch, from the events the window replays when a batch closes.
-    Batch,
-    /// [`Mode::Sliding`] for a grouped query over a sliding window: each windowed event
-    /// carries the position of its group (`__ef_group`), looked up once on arrival, so an
-    /// expiry reaches the group without hashing, and GROUP BY attributes are read from the
-    /// group's key instead of being kept in the window.
-    Slotted,
-    /// A batch window whose batches are aggregated as events arrive (no expired events are
-    /// read, so the window only marks batch boundaries): each group keeps its aggregators
-    /// and what the row reads of its last event, and gives its row when the batch closes.
-    OnArrival,
-}
-
 /// The selector of `q` over `inputs` (access path and stream of each input), where input `i`
 /// is an `Option<&Event>` when `optional[i]` (the padded side of an outer join), one row per
 /// current and expired event. Rows that only go to the sink are emitted straight to it.
@@ -314,20 +298,9 @@ pub(crate) fn selector_over(
     selector_in(ctx, q, inputs, optional, how)
 }
 
-/// Whether the rows of `q` go straight to the sink: no output shaping, and its target only
-/// goes to the sink.
+/// Whether the rows of `q` go straight to the sink (the physical plan's choice).
 fn direct(ctx: &Ctx<'_>, q: &QueryPlan) -> bool {
-    q.output.is_plain() && q.table_op.is_none() && super::app::sink_only(ctx, q.target)
-}
-
-/// Whether `q` reads expired events (directly, or through a snapshot rate limiter, which
-/// keeps the latest row and so also needs the rows of leaving events).
-fn reads_expired(q: &QueryPlan) -> bool {
-    q.events != OutputEvents::Current
-        || q.output
-            .rate
-            .as_ref()
-            .is_some_and(|r| r.mode == crate::syntax::ast::RateMode::Snapshot)
+    ctx.plan.physical_of(q).direct
 }
 
 /// The GROUP BY keys of `q` that are plain attributes of its (single) input, with their
@@ -623,7 +596,7 @@ fn selector_in(
             })
         })
     } else if own_arrival {
-        let movable = super::query::movable(ctx, q);
+        let movable = physical::movable(ctx.plan, q);
         super::query::row_with(&arrival_env, q, |a| {
             movable.contains(&a).then(|| {
                 let (path, source) = arrival_env.attr_path(0, a);
@@ -1018,59 +991,6 @@ pub(crate) fn projection(
     })
 }
 
-/// The mode of single-stream stateful query `q`.
-fn mode_of(q: &QueryPlan) -> Mode {
-    let grouped = !q.group_by.is_empty();
-    let aggregates = !q.aggregates.is_empty();
-    match &q.window {
-        None => Mode::Sliding,
-        Some(w) if super::window::is_batch(w) => {
-            // Windows whose batch is closed by time alone (or by its n-th event, which has
-            // been aggregated by then) can aggregate each event as it arrives.
-            if (grouped || aggregates)
-                && !reads_expired(q)
-                && matches!(w.name.as_str(), "timeBatch" | "lengthBatch" | "cron")
-            {
-                Mode::OnArrival
-            } else {
-                Mode::Batch
-            }
-        }
-        Some(_) if grouped && aggregates => Mode::Slotted,
-        Some(_) => Mode::Sliding,
-    }
-}
-
-/// Whether single-stream stateful query `q` has a use for owning its input events: a
-/// slotted window moves the STRING GROUP BY attributes of the arriving event into its row
-/// (the window does not keep them), a batch aggregated on arrival moves the last event's, a
-/// sliding window moves the arrival's STRING columns into its current row.
-pub(crate) fn can_take_events(q: &QueryPlan) -> bool {
-    matches!(q.kind, QueryKind::Single)
-        && q.table_op.is_none()
-        && q.inputs.len() <= 1
-        && (matches!(mode_of(q), Mode::Slotted | Mode::OnArrival) || owns_arrival(q))
-}
-
-/// Whether query `q` (sliding mode) can move its arriving event's strings into its current
-/// row: the row has some, its window's current event is the arrival and the window's insert
-/// reads nothing else of it.
-fn owns_arrival(q: &QueryPlan) -> bool {
-    // Only worth it when the row has a STRING attribute to move.
-    let strings = q.columns.iter().any(|c| {
-        c.expr.ty == Type::String && matches!(c.expr.kind, ExprKind::Attr { input: 0, .. })
-    });
-    strings
-        && mode_of(q) == Mode::Sliding
-        && q.events != OutputEvents::Expired
-        && q.window.as_ref().is_some_and(|w| {
-            matches!(
-                w.name.as_str(),
-                "length" | "time" | "timeLength" | "sort" | "expression"
-            )
-        })
-}
-
 /// The attributes of `q`'s input that window `w` reads of an arriving event or of the events
 /// it holds: its attribute arguments and those its expression condition reads.
 fn window_attrs(ctx: &Ctx<'_>, q: &QueryPlan, w: &crate::sema::ir::BoundWindow) -> Vec<usize> {
@@ -1086,10 +1006,10 @@ fn window_attrs(ctx: &Ctx<'_>, q: &QueryPlan, w: &crate::sema::ir::BoundWindow) 
     read
 }
 
-/// Generates the state, methods and timer of single-stream stateful query `q`; `owned`
-/// asks for the method taking the event by value (see [`can_take_events`]), named
-/// [`super::query::owned_entry`].
-pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> Stateful {
+/// Generates the state, methods and timer of single-stream stateful query `q` (its
+/// [`WindowAggregate`] choices: the mode, and whether it takes its events by value through
+/// the method named [`super::query::owned_entry`]).
+pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     let rt = ctx.rt;
     let name = method(q);
     let input_ty = &ctx.streams[q.input].ty;
@@ -1102,8 +1022,15 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         optional: Vec::new(),
         keys: Vec::new(),
     };
-    let mode = mode_of(q);
-    let owned = owned && can_take_events(q);
+    let Operator::WindowAggregate(WindowAggregate {
+        mode,
+        takes_events: owned,
+        owns_arrival,
+        ..
+    }) = ctx.plan.physical_of(q).operator
+    else {
+        return Stateful::default();
+    };
     // Rows that only go to the sink skip the row buffer.
     let direct = direct(ctx, q);
     // Owned events: slotted, the STRING GROUP BY columns move from the arriving event into
@@ -1115,7 +1042,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     let current_is_arrival = matches!(mode, Mode::Sliding | Mode::Slotted)
         && q.window
             .as_ref()
-            .is_some_and(|w| !super::window::is_batch(w) && w.name != "delay");
+            .is_some_and(|w| w.kind().current_is_arrival());
     // The attributes the window itself reads (its key of `session`, `unique`, ..., the time of
     // `externalTime`, the order of `sort`, what its condition reads as the event enters):
     // it keeps them even when they are GROUP BY attributes, and they never move.
@@ -1127,7 +1054,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     let moves: Vec<usize> = match mode {
         Mode::Slotted if owned && current_is_arrival && q.events != OutputEvents::Expired => {
             let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
-            super::query::movable(ctx, q)
+            physical::movable(ctx.plan, q)
                 .into_iter()
                 .filter(|a| keys.contains(a) && !window_reads.contains(a))
                 .collect()
@@ -1138,7 +1065,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     // Current rows read the arriving event when it is the window's current event (sliding
     // windows other than `delay`), unless they take moved attributes.
     let arrival = current_is_arrival && moves.is_empty();
-    let own_arrival = owned && arrival && owns_arrival(q);
+    let own_arrival = owned && arrival && owns_arrival;
     // What the window keeps of each event: the attributes read after it (in slotted mode
     // without the GROUP BY attributes, read from the group key, and with the group position).
     let camel = super::names::generated_type(&name.to_string());
@@ -1157,7 +1084,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
             };
             // The row and HAVING read the window's events only for expired rows when current
             // rows read the arrival.
-            let rows_read = !arrival || reads_expired(q);
+            let rows_read = !arrival || physical::reads_expired(q);
             let row_exprs: Vec<&TExpr> = if rows_read {
                 q.columns
                     .iter()
@@ -1174,7 +1101,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
             let mut read = attrs_read(exprs, &skip);
             // What the window itself reads of the events it holds (the sort keys, the
             // condition's attributes), GROUP BY attributes included.
-            if w.name == "sort" || w.condition.is_some() {
+            if w.kind() == crate::sema::ir::WindowKind::Sort || w.condition.is_some() {
                 read.extend(window_attrs(ctx, q, w));
                 read.sort_unstable();
                 read.dedup();
@@ -1324,7 +1251,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     // of emission: inlined there (LLVM does not by itself once the callback emits a row), the
     // arms that cannot happen at that place disappear. Batch windows call it in loops over
     // their batch, which are not worth the code.
-    let inline = (!super::window::is_batch(w)).then(|| quote!(#[inline(always)]));
+    let inline = (!w.kind().is_batch()).then(|| quote!(#[inline(always)]));
     let callback = quote!(#inline |__ef_emitted| match __ef_emitted { #(#arms)* });
     // Timers of a sliding window only expire events: their callback has no current rows
     // (which would read an arrival, or its moved attributes, there is none of).

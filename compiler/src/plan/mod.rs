@@ -6,6 +6,7 @@
 //! [`AppPlan::explain`] prints it in an EXPLAIN-like text form for tests.
 
 pub mod keys;
+pub mod physical;
 
 use crate::sema::ir::{AggCall, AggFunc, BoundWindow, Column, OutputClauses, QueryKind, TExpr};
 use crate::sema::{Analysis, Attribute, StreamKind};
@@ -28,6 +29,8 @@ pub struct AppPlan {
     /// Some query's output flows back into one of its own inputs (directly or through other
     /// queries): events may loop, so generated code bounds the nesting depth.
     pub has_cycle: bool,
+    /// How each query runs ([`physical::physical`], computed from the rest).
+    pub physical: physical::PhysicalPlan,
 }
 
 /// A partition: which streams it splits by which key, and the queries inside.
@@ -67,6 +70,8 @@ pub struct StreamPlan {
 /// One query's operator chain.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueryPlan {
+    /// Its index in [`AppPlan::queries`] (and [`physical::PhysicalPlan::queries`]).
+    pub index: usize,
     /// The partition the query is in.
     pub partition: Option<usize>,
     /// Stable name.
@@ -108,28 +113,9 @@ pub struct QueryPlan {
     pub drops_idle_groups: bool,
 }
 
-/// Whether `window` releases, sooner or later, every event it takes as an expired event:
-/// `length`, `time`, `timeLength`, `externalTime`, `unique`, `sort`, `expression`, `session`
-/// (a `session` event too late for any session is dropped without an expiry). `firstUnique`
-/// and `delay` never expire their events, and `frequent`/`lossyFrequent` drop some without an
-/// expiry.
-fn releases_every_event(window: &BoundWindow) -> bool {
-    matches!(
-        window.name.as_str(),
-        "length"
-            | "time"
-            | "timeLength"
-            | "externalTime"
-            | "unique"
-            | "sort"
-            | "expression"
-            | "session"
-    )
-}
-
 /// Whether the grouped aggregation of query `q` drops a group once its rows have all left
 /// (docs/semantics.md#state-bounded-by-the-windows): over a window that releases every event
-/// ([`releases_every_event`]), or over an inner join of two such windows, where every joined
+/// ([`WindowKind::releases_every_event`](crate::sema::ir::WindowKind::releases_every_event)), or over an inner join of two such windows, where every joined
 /// row that enters later leaves as an expired row; never with an aggregate that outlives the
 /// window (`minForever`, `maxForever`). A group that keeps a row for ever (a late `session`
 /// event) is kept.
@@ -139,14 +125,21 @@ fn drops_idle_groups(q: &crate::sema::ir::BoundQuery) -> bool {
         .iter()
         .any(|a| matches!(a.func, AggFunc::MinForever | AggFunc::MaxForever));
     let released = match &q.kind {
-        QueryKind::Single => q.window.as_ref().is_some_and(releases_every_event),
+        QueryKind::Single => q
+            .window
+            .as_ref()
+            .is_some_and(|w| w.kind().releases_every_event()),
         QueryKind::Join(j) => {
             j.sides.len() == 2
                 && j.steps
                     .iter()
                     .all(|s| s.kind == crate::syntax::ast::JoinKind::Inner)
                 && j.sides.iter().all(|s| {
-                    !s.table && s.triggers && s.window.as_ref().is_some_and(releases_every_event)
+                    !s.table
+                        && s.triggers
+                        && s.window
+                            .as_ref()
+                            .is_some_and(|w| w.kind().releases_every_event())
                 })
         }
         QueryKind::Pattern(_) => false,
@@ -204,6 +197,7 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             })
             .collect();
         queries.push(QueryPlan {
+            index: i,
             partition: q.partition,
             name: q.name.clone(),
             rust_name: String::new(),
@@ -260,14 +254,17 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             .map(|e| (e.stream.clone(), e.path.clone()))
             .collect()
     };
-    AppPlan {
+    let mut app = AppPlan {
         streams,
         queries,
         partitions,
         has_cycle,
         sources: endpoints(true),
         sinks: endpoints(false),
-    }
+        physical: physical::PhysicalPlan::default(),
+    };
+    app.physical = physical::physical(&app);
+    app
 }
 
 /// `true` when the stream graph (stream -> query -> target stream) has a cycle.
@@ -334,6 +331,11 @@ impl QueryPlan {
 }
 
 impl AppPlan {
+    /// How query `q` (one of this plan's) runs.
+    pub fn physical_of(&self, q: &QueryPlan) -> &physical::PhysicalQuery {
+        &self.physical.queries[q.index]
+    }
+
     /// The optional features of the runtime crate the generated code needs: `redis` when
     /// a table is kept in Redis (generated projects enable only these, so an app without
     /// them builds without their dependencies).

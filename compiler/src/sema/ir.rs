@@ -417,6 +417,80 @@ pub struct BoundWindow {
     pub span: Span,
 }
 
+impl BoundWindow {
+    /// The kind of the window, from its canonical name.
+    pub fn kind(&self) -> WindowKind {
+        WindowKind::from_name(&self.name)
+    }
+}
+
+/// The kinds of window (docs/windows.md), one per canonical name. What each can do for the
+/// physical plan (batch or sliding, indexable in a join, ...) is asked of its methods
+/// (`crate::plan::physical`), never of its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WindowKind {
+    /// `length`.
+    Length,
+    /// `lengthBatch`.
+    LengthBatch,
+    /// `time`.
+    Time,
+    /// `timeBatch` / `tumbling`.
+    TimeBatch,
+    /// `hop` / `sliding`.
+    Hop,
+    /// `timeLength`.
+    TimeLength,
+    /// `externalTime`.
+    ExternalTime,
+    /// `externalTimeBatch`.
+    ExternalTimeBatch,
+    /// `session`.
+    Session,
+    /// `sort`.
+    Sort,
+    /// `unique`.
+    Unique,
+    /// `firstUnique`.
+    FirstUnique,
+    /// `delay`.
+    Delay,
+    /// `expression`.
+    Expression,
+    /// `frequent`.
+    Frequent,
+    /// `lossyFrequent`.
+    LossyFrequent,
+    /// `cron`.
+    Cron,
+}
+
+impl WindowKind {
+    /// The kind of canonical window name `name` (sema only binds known names; an unknown
+    /// one, which cannot occur, is taken as `length`).
+    pub fn from_name(name: &str) -> WindowKind {
+        match name {
+            "lengthBatch" => WindowKind::LengthBatch,
+            "time" => WindowKind::Time,
+            "timeBatch" => WindowKind::TimeBatch,
+            "hop" => WindowKind::Hop,
+            "timeLength" => WindowKind::TimeLength,
+            "externalTime" => WindowKind::ExternalTime,
+            "externalTimeBatch" => WindowKind::ExternalTimeBatch,
+            "session" => WindowKind::Session,
+            "sort" => WindowKind::Sort,
+            "unique" => WindowKind::Unique,
+            "firstUnique" => WindowKind::FirstUnique,
+            "delay" => WindowKind::Delay,
+            "expression" => WindowKind::Expression,
+            "frequent" => WindowKind::Frequent,
+            "lossyFrequent" => WindowKind::LossyFrequent,
+            "cron" => WindowKind::Cron,
+            _ => WindowKind::Length,
+        }
+    }
+}
+
 /// The condition of `WINDOW('expression', '<condition>')`: the window keeps its newest
 /// events while it holds.
 #[derive(Clone, Debug, PartialEq)]
