@@ -5,6 +5,7 @@
 //! which are printed, and each query's chain `filter -> [window] -> select -> insert`.
 //! [`AppPlan::explain`] prints it in an EXPLAIN-like text form for tests.
 
+pub mod explain;
 pub mod keys;
 pub mod physical;
 
@@ -76,6 +77,10 @@ pub struct QueryPlan {
     pub partition: Option<usize>,
     /// Stable name.
     pub name: String,
+    /// The name was written (`@info(name = ...)` or `-- name:`), not `query_<n>`.
+    pub named: bool,
+    /// Where the query was written.
+    pub span: crate::syntax::ast::Span,
     /// The base of the query's Rust names (`query_<rust_name>`), unique among the app's
     /// queries in the sense of [`crate::codegen::names::query_bases`].
     pub rust_name: String,
@@ -200,6 +205,8 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             index: i,
             partition: q.partition,
             name: q.name.clone(),
+            named: q.named,
+            span: q.span,
             rust_name: String::new(),
             input,
             inputs,
@@ -381,56 +388,64 @@ impl AppPlan {
             let _ = writeln!(out, "stream {} ({}) [{role}]", s.name, attrs.join(", "));
         }
         for q in &self.queries {
-            let scans: Vec<&str> = q
-                .inputs
+            let _ = writeln!(out, "query {}: {}", q.name, self.logical(q));
+        }
+        out
+    }
+
+    /// The logical operators of query `q` in one line: `scan S -> filter -> window ... ->
+    /// project(...) -> insert ... into T`.
+    pub fn logical(&self, q: &QueryPlan) -> String {
+        let mut out = String::new();
+        let scans: Vec<&str> = q
+            .inputs
+            .iter()
+            .map(|&i| self.streams[i].name.as_str())
+            .collect();
+        let kind = match q.kind {
+            QueryKind::Single => "scan",
+            QueryKind::Join(_) => "join",
+            QueryKind::Pattern(_) => "pattern",
+        };
+        let _ = write!(out, "{kind} {}", scans.join(", "));
+        if let QueryKind::Join(j) = &q.kind {
+            out.push_str(&keys::explain_join(j));
+        }
+        if q.filter.is_some() {
+            out.push_str(" -> filter");
+        }
+        if let Some(w) = &q.window {
+            let _ = write!(out, " -> window {}{:?}", w.name, w.params);
+        }
+        if !q.aggregates.is_empty() || !q.group_by.is_empty() {
+            let aggs: Vec<String> = q
+                .aggregates
                 .iter()
-                .map(|&i| self.streams[i].name.as_str())
+                .map(|a| format!("{:?}", a.func))
                 .collect();
-            let kind = match q.kind {
-                QueryKind::Single => "scan",
-                QueryKind::Join(_) => "join",
-                QueryKind::Pattern(_) => "pattern",
-            };
-            let _ = write!(out, "query {}: {kind} {}", q.name, scans.join(", "));
-            if let QueryKind::Join(j) = &q.kind {
-                out.push_str(&keys::explain_join(j));
-            }
-            if q.filter.is_some() {
-                out.push_str(" -> filter");
-            }
-            if let Some(w) = &q.window {
-                let _ = write!(out, " -> window {}{:?}", w.name, w.params);
-            }
-            if !q.aggregates.is_empty() || !q.group_by.is_empty() {
-                let aggs: Vec<String> = q
-                    .aggregates
-                    .iter()
-                    .map(|a| format!("{:?}", a.func))
-                    .collect();
-                let _ = write!(
-                    out,
-                    " -> aggregate[{}] by {} key(s)",
-                    aggs.join(", "),
-                    q.group_by.len()
-                );
-            }
-            if q.having.is_some() {
-                out.push_str(" -> having");
-            }
-            let cols: Vec<&str> = q.columns.iter().map(|c| c.name.as_str()).collect();
-            if let Some(op) = &q.table_op {
-                let target = &self.streams[q.target];
-                let _ = writeln!(out, "{}", keys::explain_table_op(op, &cols, target));
-                continue;
-            }
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                " -> project({}) -> insert {:?} into {}",
-                cols.join(", "),
-                q.events,
-                self.streams[q.target].name
+                " -> aggregate[{}] by {} key(s)",
+                aggs.join(", "),
+                q.group_by.len()
             );
         }
+        if q.having.is_some() {
+            out.push_str(" -> having");
+        }
+        let cols: Vec<&str> = q.columns.iter().map(|c| c.name.as_str()).collect();
+        if let Some(op) = &q.table_op {
+            let target = &self.streams[q.target];
+            out.push_str(&keys::explain_table_op(op, &cols, target));
+            return out;
+        }
+        let _ = write!(
+            out,
+            " -> project({}) -> insert {:?} into {}",
+            cols.join(", "),
+            q.events,
+            self.streams[q.target].name
+        );
         out
     }
 }

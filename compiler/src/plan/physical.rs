@@ -147,14 +147,25 @@ pub struct JoinSide {
 pub enum SideStore {
     /// Nothing (a side without a window only triggers).
     None,
-    /// A table, looked up or scanned.
-    Table,
+    /// A table, looked up (by the ON condition) or scanned.
+    Table(TableAccess),
     /// A window, scanned.
     Scan,
     /// A window with a key index (`JoinIndex`) from ON's key equalities.
     Index,
     /// An indexed window holding handles into a `JoinStore` that keeps the events once.
     Stored,
+}
+
+/// How the rows of a table are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableAccess {
+    /// By primary key.
+    Primary,
+    /// By a secondary index.
+    Index,
+    /// Every row.
+    Scan,
 }
 
 /// A pattern or sequence.
@@ -334,7 +345,7 @@ fn operator(plan: &AppPlan, i: usize, q: &QueryPlan, owner_of: &dyn Fn(usize) ->
                         && join.sides[1 - n].triggers
                         && window.is_some_and(WindowKind::indexable);
                     let store = match window {
-                        _ if side.table => SideStore::Table,
+                        _ if side.table => SideStore::Table(table_access(plan, q, join, n)),
                         None => SideStore::None,
                         Some(w) if indexed && w.storable() => SideStore::Stored,
                         Some(_) if indexed => SideStore::Index,
@@ -363,6 +374,18 @@ fn operator(plan: &AppPlan, i: usize, q: &QueryPlan, owner_of: &dyn Fn(usize) ->
                 .map(|n| pattern_takes_events(q, n) && owner_of(n))
                 .collect(),
         }),
+    }
+}
+
+/// How join `q` finds the rows of its table side `n`: the cheapest lookup its ON condition
+/// allows ([`table_lookup`]).
+fn table_access(plan: &AppPlan, q: &QueryPlan, join: &BoundJoin, n: usize) -> TableAccess {
+    let on = join.steps.first().and_then(|s| s.on.as_ref());
+    let keys = plan.streams[q.inputs[n]].table.as_ref();
+    match keys.map(|k| table_lookup(k, on, n)) {
+        Some(Lookup::Primary(_)) => TableAccess::Primary,
+        Some(Lookup::Index(..)) => TableAccess::Index,
+        _ => TableAccess::Scan,
     }
 }
 

@@ -510,6 +510,8 @@ pub struct WindowCondition {
 pub struct BoundQuery {
     /// Stable name (`@info(name=...)` or `query_<n>`).
     pub name: String,
+    /// The name was written (`@info(name = ...)` or `-- name:`), not `query_<n>`.
+    pub named: bool,
     /// The partition the query is in (index into `Analysis::partitions`).
     pub partition: Option<usize>,
     /// Input stream names, one per input (a single stream, both join sides, ...).

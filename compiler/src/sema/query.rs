@@ -122,7 +122,9 @@ fn bind_stream_source(
 
 /// Binds `q` (the `position`-th query of the app, 1-based); `None` after reporting errors.
 pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<BoundQuery> {
-    let name = query_name(q).unwrap_or_else(|| format!("query_{position}"));
+    let written = query_name(q);
+    let named = written.is_some();
+    let name = written.unwrap_or_else(|| format!("query_{position}"));
     let errors_before = error_count(a);
     let (target, inner_target, events) = match &q.output {
         QueryOutput::Insert {
@@ -242,6 +244,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
     let bound = BoundQuery {
         partition: a.current_partition,
         name,
+        named,
         inputs: inputs.iter().map(|i| i.stream.clone()).collect(),
         kind,
         filter,

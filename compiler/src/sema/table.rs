@@ -172,7 +172,7 @@ fn table_scope(t: &StreamInfo) -> ScopeInput {
 }
 
 /// The name of a statement: `@info(name = '...')`, else `query_<position>`.
-fn statement_name(annotations: &[ast::Annotation], position: usize) -> String {
+fn statement_name(annotations: &[ast::Annotation]) -> Option<String> {
     annotations
         .iter()
         .filter(|an| an.name.name.eq_ignore_ascii_case("info"))
@@ -186,7 +186,6 @@ fn statement_name(annotations: &[ast::Annotation], position: usize) -> String {
             Literal::String(s) => Some(s.clone()),
             _ => None,
         })
-        .unwrap_or_else(|| format!("query_{position}"))
 }
 
 /// The driving stream of an UPDATE or DELETE: a single stream, optionally filtered.
@@ -310,7 +309,8 @@ fn bind_statement(
     }
     Some(BoundQuery {
         partition: a.current_partition,
-        name: statement_name(st.annotations, position),
+        name: statement_name(st.annotations).unwrap_or_else(|| format!("query_{position}")),
+        named: statement_name(st.annotations).is_some(),
         inputs: vec![stream.name.clone()],
         kind: QueryKind::Single,
         filter,
