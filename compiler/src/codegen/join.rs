@@ -30,18 +30,18 @@
 //!   loops in input order ([`Join::probe_chain`]); no key index. With a `RIGHT` or `FULL`
 //!   step the chain is evaluated step by step instead (`chain.rs`).
 
+use super::expr::lookup::{candidates, unique_row};
 use super::expr::ExprEnv;
 use super::mentions;
 use super::query::{entry, method};
 use super::selector::{arm, selector_over, SelectorCode, Stateful};
-use super::table::{candidates, unique_row};
 use super::window::{insert_call, window_code};
 use super::Ctx;
 use crate::plan::keys::equi_pairs;
 use crate::plan::physical::{self, SideStore};
 use crate::plan::QueryPlan;
+use crate::sema::ir::BoundJoin;
 use crate::sema::ir::TExpr;
-use crate::sema::join::BoundJoin;
 use crate::sema::Type;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
@@ -247,7 +247,7 @@ impl Join<'_> {
     fn contents(&self, other: usize) -> Contents {
         let s = &self.join.sides[other];
         if s.table {
-            return Contents::Table(super::table::field(self.ctx, self.q.inputs[other]));
+            return Contents::Table(super::expr::lookup::field(self.ctx, self.q.inputs[other]));
         }
         match &s.window {
             None => Contents::None,
@@ -757,7 +757,7 @@ impl Join<'_> {
                 Contents::Window(_) | Contents::Index(_) => {
                     Some(quote!(#rt::window::Window::iter(#side_var)))
                 }
-                Contents::Table(_) => Some(super::table::all_rows(
+                Contents::Table(_) => Some(super::expr::lookup::all_rows(
                     self.ctx,
                     self.q.inputs[i],
                     &quote!(#side_var),

@@ -8,6 +8,7 @@
 //! [`Options::runtime`], so the same code works in a user crate (through the `eventflux`
 //! facade) and in a standalone project (depending on `eventflux_runtime` directly).
 
+mod aggregate;
 mod app;
 mod expr;
 mod join;

@@ -17,8 +17,8 @@ use super::selector::{projection, selector_over, Projection, SelectorCode, State
 use super::Ctx;
 use crate::plan::physical::{leaves_of, Operator, PatternShape};
 use crate::plan::QueryPlan;
+use crate::sema::ir::{BoundPattern, PatternNode};
 use crate::sema::ir::{ExprKind, TExpr};
-use crate::sema::pattern::{BoundPattern, PatternNode};
 use crate::syntax::ast::EventIndex;
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};

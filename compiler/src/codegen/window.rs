@@ -322,12 +322,12 @@ pub(crate) fn retention_policy(
         optional: Vec::new(),
         keys: Vec::new(),
     };
-    let aggs: Vec<super::selector::Agg> = c
+    let aggs: Vec<super::aggregate::Agg> = c
         .aggregates
         .iter()
-        .map(|a| super::selector::aggregator(&entering, a, true))
+        .map(|a| super::aggregate::aggregator(&entering, a, true))
         .collect();
-    let values = super::selector::aggregate_values(&c.aggregates);
+    let values = super::aggregate::aggregate_values(&c.aggregates);
     let holding = ExprEnv {
         ctx,
         inputs: vec![
@@ -356,7 +356,7 @@ pub(crate) fn retention_policy(
             " The aggregates of the condition of query `{}`'s window.",
             q.name
         );
-        super::selector::aggregates_struct(ctx, &aggs_ty, &doc, &c.aggregates, &aggs, Some(false))
+        super::aggregate::aggregates_struct(ctx, &aggs_ty, &doc, &c.aggregates, &aggs, Some(false))
     });
     let (field, hooks, values) = match &aggregates {
         Some(_) => {

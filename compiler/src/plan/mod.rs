@@ -109,7 +109,7 @@ pub struct QueryPlan {
     /// Index of the target stream (or table).
     pub target: usize,
     /// What the query does to its target table (INSERT, UPSERT, UPDATE, DELETE).
-    pub table_op: Option<Box<crate::sema::table::TableOp>>,
+    pub table_op: Option<Box<crate::sema::ir::TableOp>>,
     /// Which events are emitted.
     pub events: OutputEvents,
     /// Whether a group (of a grouped aggregation over the window) is dropped once its last

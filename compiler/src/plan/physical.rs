@@ -10,10 +10,10 @@
 
 use super::keys::{equi_pairs, table_lookup, Lookup};
 use super::{AppPlan, QueryPlan};
+use crate::sema::ir::BoundJoin;
+use crate::sema::ir::TableOp;
+use crate::sema::ir::{BoundPattern, PatternNode};
 use crate::sema::ir::{ExprKind, QueryKind, TExpr, WindowKind};
-use crate::sema::join::BoundJoin;
-use crate::sema::pattern::{BoundPattern, PatternNode};
-use crate::sema::table::TableOp;
 use crate::sema::Type;
 use crate::syntax::ast::{OutputEvents, RateMode};
 
