@@ -91,12 +91,7 @@ pub(crate) fn join_query(ctx: &Ctx<'_>, q: &QueryPlan, join: &BoundJoin) -> Stat
     let owned = [0, 1].map(|side| phys.sides.get(side).is_some_and(|s| s.takes_events));
     // Side 0's events taken by value for a table lookup: their movable STRING columns move
     // into the row.
-    let moves = if owned[0] && join.sides[1].table {
-        physical::movable(ctx.plan, q)
-    } else {
-        Vec::new()
-    };
-    let sel = selector_over(ctx, q, inputs, optional, &moves);
+    let sel = selector_over(ctx, q, inputs, optional, &phys.moves);
     let pairs = match join.steps.first().and_then(|s| s.on.as_ref()) {
         Some(on) if q.inputs.len() == 2 => equi_pairs(on, 0, 1),
         _ => Vec::new(),

@@ -84,11 +84,11 @@ pub(crate) fn owned_entry(q: &QueryPlan) -> proc_macro2::Ident {
 /// the event by value and moves its STRING attributes into the output row instead of cloning
 /// them (no reference-count traffic per event).
 pub(crate) fn query_method_owned(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
-    let row = row_moving(
-        &single_env(ctx, q),
-        q,
-        &crate::plan::physical::movable(ctx.plan, q),
-    );
+    let moves = match &ctx.plan.physical_of(q).operator {
+        crate::plan::physical::Operator::FilterProject(f) => f.movable.as_slice(),
+        _ => &[],
+    };
+    let row = row_moving(&single_env(ctx, q), q, moves);
     let doc = format!(" Query `{}`, taking the event by value.", q.name);
     stateless_method(ctx, q, owned_entry(q), quote!(), row, doc)
 }

@@ -13,7 +13,7 @@ use super::query::{method, row};
 use super::stream::value_type;
 use super::window::{insert_call_with_policy, on_arrival_window_code, window_code};
 use super::{mentions, Ctx};
-use crate::plan::physical::{self, Mode, Operator, WindowAggregate};
+use crate::plan::physical::{self, attrs_read, key_attrs, Mode, Operator, WindowAggregate};
 use crate::plan::QueryPlan;
 use crate::sema::ir::{ExprKind, QueryKind, TExpr};
 use crate::sema::Type;
@@ -127,19 +127,6 @@ pub(crate) fn selector_over(
 /// Whether the rows of `q` go straight to the sink (the physical plan's choice).
 fn direct(ctx: &Ctx<'_>, q: &QueryPlan) -> bool {
     ctx.plan.physical_of(q).direct
-}
-
-/// The GROUP BY keys of `q` that are plain attributes of its (single) input, with their
-/// position in the key: they are read from the group's key.
-fn key_attrs(q: &QueryPlan) -> Vec<(usize, usize)> {
-    q.group_by
-        .iter()
-        .enumerate()
-        .filter_map(|(i, g)| match g.kind {
-            ExprKind::Attr { input: 0, attr, .. } => Some((attr, i)),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Reads of the key attributes of `q` from the group key named `__ef_key`.
@@ -724,20 +711,6 @@ fn key_probe(env: &ExprEnv<'_>, q: &QueryPlan) -> TokenStream {
 }
 
 /// The attributes of input 0 that `exprs` read, except those in `skip`, in schema order.
-fn attrs_read<'e>(exprs: impl Iterator<Item = &'e TExpr>, skip: &[usize]) -> Vec<usize> {
-    let mut read = std::collections::BTreeSet::new();
-    for e in exprs {
-        e.visit(&mut |x| {
-            if let ExprKind::Attr { input: 0, attr, .. } = x.kind {
-                if !skip.contains(&attr) {
-                    read.insert(attr);
-                }
-            }
-        });
-    }
-    read.into_iter().collect()
-}
-
 /// A struct holding some attributes of `q`'s input: what a window keeps of each event, or
 /// what a batch group keeps of its last event. Its fields are named like the input's, so
 /// expressions over the input read it unchanged.
@@ -817,21 +790,6 @@ pub(crate) fn projection(
     })
 }
 
-/// The attributes of `q`'s input that window `w` reads of an arriving event or of the events
-/// it holds: its attribute arguments and those its expression condition reads.
-fn window_attrs(ctx: &Ctx<'_>, q: &QueryPlan, w: &crate::sema::ir::BoundWindow) -> Vec<usize> {
-    let mut read = attrs_read(w.attrs.iter(), &[]);
-    if let Some(c) = &w.condition {
-        read.extend(super::window::condition_attrs(
-            c,
-            ctx.plan.streams[q.input].attrs.len(),
-        ));
-    }
-    read.sort_unstable();
-    read.dedup();
-    read
-}
-
 /// Generates the state, methods and timer of single-stream stateful query `q` (its
 /// [`WindowAggregate`] choices: the mode, and whether it takes its events by value through
 /// the method named [`super::query::owned_entry`]).
@@ -851,7 +809,11 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     let Operator::WindowAggregate(WindowAggregate {
         mode,
         takes_events: owned,
-        owns_arrival,
+        ref moves,
+        current_is_arrival,
+        reads_arrival: arrival,
+        moves_arrival: own_arrival,
+        ref keeps,
         ..
     }) = ctx.plan.physical_of(q).operator
     else {
@@ -859,93 +821,22 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     };
     // Rows that only go to the sink skip the row buffer.
     let direct = direct(ctx, q);
-    // Owned events: slotted, the STRING GROUP BY columns move from the arriving event into
-    // its current row (the window keeps no copy); on arrival, what the group keeps of its last
-    // event moves (see `selector_in`).
-    // A sliding window other than `delay` emits a current event only for the arrival, from
-    // its insert (never from a timer): only there can a current row take the arrival's
-    // moved attributes.
-    let current_is_arrival = matches!(mode, Mode::Sliding | Mode::Slotted)
-        && q.window
-            .as_ref()
-            .is_some_and(|w| w.kind().current_is_arrival());
-    // The attributes the window itself reads (its key of `session`, `unique`, ..., the time of
-    // `externalTime`, the order of `sort`, what its condition reads as the event enters):
-    // it keeps them even when they are GROUP BY attributes, and they never move.
-    let window_reads = q
-        .window
-        .as_ref()
-        .map(|w| window_attrs(ctx, q, w))
-        .unwrap_or_default();
-    let moves: Vec<usize> = match mode {
-        Mode::Slotted if owned && current_is_arrival && q.events != OutputEvents::Expired => {
-            let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
-            physical::movable(ctx.plan, q)
-                .into_iter()
-                .filter(|a| keys.contains(a) && !window_reads.contains(a))
-                .collect()
-        }
-        Mode::OnArrival if owned => (0..ctx.plan.streams[q.input].attrs.len()).collect(),
-        _ => Vec::new(),
-    };
-    // Current rows read the arriving event when it is the window's current event (sliding
-    // windows other than `delay`), unless they take moved attributes.
-    let arrival = current_is_arrival && moves.is_empty();
-    let own_arrival = owned && arrival && owns_arrival;
-    // What the window keeps of each event: the attributes read after it (in slotted mode
-    // without the GROUP BY attributes, read from the group key, and with the group position).
+    // What the window keeps of each event (in slotted mode with the group position).
     let camel = super::names::generated_type(&name.to_string());
-    let projection = match (&q.window, mode) {
-        (None, _) | (_, Mode::OnArrival) => None,
-        (Some(w), _) => {
-            let slotted = mode == Mode::Slotted;
-            let skip: Vec<usize> = if slotted {
-                key_attrs(q)
-                    .into_iter()
-                    .map(|(a, _)| a)
-                    .filter(|a| !window_reads.contains(a))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            // The row and HAVING read the window's events only for expired rows when current
-            // rows read the arrival.
-            let rows_read = !arrival || physical::reads_expired(q);
-            let row_exprs: Vec<&TExpr> = if rows_read {
-                q.columns
-                    .iter()
-                    .map(|c| &c.expr)
-                    .chain(q.having.as_ref())
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let exprs = row_exprs
-                .into_iter()
-                .chain(q.aggregates.iter().filter_map(|a| a.arg.as_ref()))
-                .chain(if slotted { &[][..] } else { &q.group_by[..] });
-            let mut read = attrs_read(exprs, &skip);
-            // What the window itself reads of the events it holds (the sort keys, the
-            // condition's attributes), GROUP BY attributes included.
-            if w.kind() == crate::sema::ir::WindowKind::Sort || w.condition.is_some() {
-                read.extend(window_attrs(ctx, q, w));
-                read.sort_unstable();
-                read.dedup();
-            }
-            let doc = format!(
-                " What query `{}` keeps in its window of each `{}` event.",
-                q.name, ctx.plan.streams[q.input].name
-            );
-            projection(
-                ctx,
-                q.input,
-                format_ident!("{}Event", camel),
-                &doc,
-                &read,
-                slotted,
-            )
-        }
-    };
+    let projection = keeps.as_ref().and_then(|read| {
+        let doc = format!(
+            " What query `{}` keeps in its window of each `{}` event.",
+            q.name, ctx.plan.streams[q.input].name
+        );
+        projection(
+            ctx,
+            q.input,
+            format_ident!("{}Event", camel),
+            &doc,
+            read,
+            mode == Mode::Slotted,
+        )
+    });
     let keeps_nothing = projection.as_ref().is_some_and(|p| p.empty);
     let (window_event_ty, window_event) = match (&projection, mode) {
         (_, Mode::OnArrival) => (quote!(()), quote!(())),
@@ -982,7 +873,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         Vec::new(),
         How {
             mode,
-            moves: &moves,
+            moves,
             direct,
             arrival,
             own_arrival,

@@ -4,7 +4,7 @@
 
 use super::expr::ExprEnv;
 use super::stream::value_type;
-use crate::sema::ir::{BoundWindow, ExprKind, TExpr, WindowCondition, WindowKind};
+use crate::sema::ir::{BoundWindow, TExpr, WindowCondition, WindowKind};
 use crate::sema::Type;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -282,24 +282,6 @@ fn field_of(env: &ExprEnv<'_>, a: &TExpr, event: TokenStream) -> TokenStream {
         keys: Vec::new(),
     };
     inner.owned(a)
-}
-
-/// The attributes of the window's events that expression window condition `c` reads (of the
-/// newest or the oldest event; `n` is the number of attributes: attribute `n` stands for the
-/// timestamp).
-pub(crate) fn condition_attrs(c: &WindowCondition, n: usize) -> Vec<usize> {
-    let mut read = Vec::new();
-    let exprs = std::iter::once(&c.expr).chain(c.aggregates.iter().filter_map(|a| a.arg.as_ref()));
-    for e in exprs {
-        e.visit(&mut |x| {
-            if let ExprKind::Attr { attr, .. } = x.kind {
-                if attr < n && !read.contains(&attr) {
-                    read.push(attr);
-                }
-            }
-        });
-    }
-    read
 }
 
 /// The policy struct `ty` of expression window condition `c` of query `q` over window

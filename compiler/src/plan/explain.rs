@@ -91,7 +91,7 @@ pub fn physical(plan: &AppPlan, q: &QueryPlan) -> String {
             if w.takes_events {
                 s.push_str(", events by value");
             }
-            if w.takes_events && w.owns_arrival {
+            if w.moves_arrival {
                 s.push_str(" (arrival moves into its row)");
             }
             if q.drops_idle_groups && !q.group_by.is_empty() {

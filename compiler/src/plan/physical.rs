@@ -13,7 +13,7 @@ use super::{AppPlan, QueryPlan};
 use crate::sema::ir::BoundJoin;
 use crate::sema::ir::TableOp;
 use crate::sema::ir::{BoundPattern, PatternNode};
-use crate::sema::ir::{ExprKind, QueryKind, TExpr, WindowKind};
+use crate::sema::ir::{BoundWindow, ExprKind, QueryKind, TExpr, WindowCondition, WindowKind};
 use crate::sema::Type;
 use crate::syntax::ast::{OutputEvents, RateMode};
 
@@ -99,9 +99,23 @@ pub struct WindowAggregate {
     /// The query takes its events by value (it is its stream's owner and has a use for it:
     /// [`can_take_events`]).
     pub takes_events: bool,
-    /// Its sliding window's current event is the arrival and the window reads nothing else
-    /// of it, so an owned arrival's STRING columns move into the current row.
-    pub owns_arrival: bool,
+    /// Attributes of the owned arriving event moved rather than cloned: slotted, the STRING
+    /// GROUP BY columns move into its current row (the window keeps no copy); on arrival,
+    /// the whole event moves into what its group keeps of its last event.
+    pub moves: Vec<usize>,
+    /// The window's current events are arrivals only (sliding windows other than `delay`,
+    /// in sliding or slotted mode): a timer never emits a current row.
+    pub current_is_arrival: bool,
+    /// Current rows read the arriving event: it is the window's current event (sliding
+    /// windows other than `delay` emit a current event only for the arrival, from its
+    /// insert), and the row takes no moved attributes.
+    pub reads_arrival: bool,
+    /// The owned arrival's STRING columns move into its current row (the window's insert
+    /// reads nothing else of it).
+    pub moves_arrival: bool,
+    /// What the window keeps of each event (attribute indexes of the input), when it keeps
+    /// a projection of them (not without a window, nor on arrival, which keeps nothing).
+    pub keeps: Option<Vec<usize>>,
 }
 
 /// The mode of a single-stream selector.
@@ -129,6 +143,9 @@ pub struct Join {
     /// Both sides keep their events in one runtime `JoinPair`: an arrival finds its key once
     /// for its probe and for keeping it.
     pub paired: bool,
+    /// Attributes of side 0's owned event that move into the joined row (side 0 looks up a
+    /// table by primary key, so its event meets at most one row).
+    pub moves: Vec<usize>,
 }
 
 /// One side of a join.
@@ -320,12 +337,9 @@ fn operator(plan: &AppPlan, i: usize, q: &QueryPlan, owner_of: &dyn Fn(usize) ->
             takes_events: owner_of(0),
             movable: movable(plan, q),
         }),
-        QueryKind::Single => Operator::WindowAggregate(WindowAggregate {
-            window: q.window.as_ref().map(|w| w.kind()),
-            mode: mode_of(q),
-            takes_events: owner_of(0) && can_take_events(q),
-            owns_arrival: owns_arrival(q),
-        }),
+        QueryKind::Single => {
+            Operator::WindowAggregate(window_aggregate(plan, q, owner_of(0) && can_take_events(q)))
+        }
         QueryKind::Join(join) => {
             let two = q.inputs.len() == 2;
             let keyed = two
@@ -362,7 +376,18 @@ fn operator(plan: &AppPlan, i: usize, q: &QueryPlan, owner_of: &dyn Fn(usize) ->
                 && sides
                     .iter()
                     .all(|s| s.takes_events && s.store == SideStore::Stored);
-            Operator::Join(Join { sides, paired })
+            let moves = if sides.first().is_some_and(|s| s.takes_events)
+                && join.sides.get(1).is_some_and(|s| s.table)
+            {
+                movable(plan, q)
+            } else {
+                Vec::new()
+            };
+            Operator::Join(Join {
+                sides,
+                paired,
+                moves,
+            })
         }
         QueryKind::Pattern(p) => Operator::Pattern(Pattern {
             shape: if chain_elements(p).is_some() {
@@ -375,6 +400,146 @@ fn operator(plan: &AppPlan, i: usize, q: &QueryPlan, owner_of: &dyn Fn(usize) ->
                 .collect(),
         }),
     }
+}
+
+/// The window aggregate of single-stream stateful query `q`, taking its events by value
+/// when `owned`.
+fn window_aggregate(plan: &AppPlan, q: &QueryPlan, owned: bool) -> WindowAggregate {
+    let mode = mode_of(q);
+    let n_attrs = plan.streams[q.input].attrs.len();
+    let current_is_arrival = matches!(mode, Mode::Sliding | Mode::Slotted)
+        && q.window
+            .as_ref()
+            .is_some_and(|w| w.kind().current_is_arrival());
+    // The attributes the window itself reads (its key of `session`, `unique`, ..., the time of
+    // `externalTime`, the order of `sort`, what its condition reads as the event enters):
+    // it keeps them even when they are GROUP BY attributes, and they never move.
+    let window_reads = q
+        .window
+        .as_ref()
+        .map(|w| window_attrs(w, n_attrs))
+        .unwrap_or_default();
+    let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
+    let moves: Vec<usize> = match mode {
+        Mode::Slotted if owned && current_is_arrival && q.events != OutputEvents::Expired => {
+            movable(plan, q)
+                .into_iter()
+                .filter(|a| keys.contains(a) && !window_reads.contains(a))
+                .collect()
+        }
+        Mode::OnArrival if owned => (0..n_attrs).collect(),
+        _ => Vec::new(),
+    };
+    let reads_arrival = current_is_arrival && moves.is_empty();
+    // What the window keeps of each event: the attributes read after it (in slotted mode
+    // without the GROUP BY attributes, read from the group key).
+    let keeps = match (&q.window, mode) {
+        (None, _) | (_, Mode::OnArrival) => None,
+        (Some(w), _) => {
+            let slotted = mode == Mode::Slotted;
+            let skip: Vec<usize> = if slotted {
+                keys.iter()
+                    .copied()
+                    .filter(|a| !window_reads.contains(a))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            // The row and HAVING read the window's events only for expired rows when current
+            // rows read the arrival.
+            let rows_read = !reads_arrival || reads_expired(q);
+            let row_exprs: Vec<&TExpr> = if rows_read {
+                q.columns
+                    .iter()
+                    .map(|c| &c.expr)
+                    .chain(q.having.as_ref())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let exprs = row_exprs
+                .into_iter()
+                .chain(q.aggregates.iter().filter_map(|a| a.arg.as_ref()))
+                .chain(if slotted { &[][..] } else { &q.group_by[..] });
+            let mut read = attrs_read(exprs, &skip);
+            // What the window itself reads of the events it holds (the sort keys, the
+            // condition's attributes), GROUP BY attributes included.
+            if w.kind() == WindowKind::Sort || w.condition.is_some() {
+                read.extend(window_attrs(w, n_attrs));
+                read.sort_unstable();
+                read.dedup();
+            }
+            Some(read)
+        }
+    };
+    WindowAggregate {
+        window: q.window.as_ref().map(|w| w.kind()),
+        mode,
+        takes_events: owned,
+        moves,
+        current_is_arrival,
+        reads_arrival,
+        moves_arrival: owned && reads_arrival && owns_arrival(q),
+        keeps,
+    }
+}
+
+/// The GROUP BY keys of `q` that are plain attributes of its (single) input, with their
+/// position among the keys: `(attribute, key index)`.
+pub fn key_attrs(q: &QueryPlan) -> Vec<(usize, usize)> {
+    q.group_by
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| match g.kind {
+            ExprKind::Attr { input: 0, attr, .. } => Some((attr, i)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The attributes of input 0 that `exprs` read, in order, but those in `skip`.
+pub fn attrs_read<'e>(exprs: impl Iterator<Item = &'e TExpr>, skip: &[usize]) -> Vec<usize> {
+    let mut read = std::collections::BTreeSet::new();
+    for e in exprs {
+        e.visit(&mut |x| {
+            if let ExprKind::Attr { input: 0, attr, .. } = x.kind {
+                if !skip.contains(&attr) {
+                    read.insert(attr);
+                }
+            }
+        });
+    }
+    read.into_iter().collect()
+}
+
+/// The attributes of its input (of `n`) that window `w` reads of an arriving event or of
+/// the events it holds: its attribute arguments and those its expression condition reads.
+fn window_attrs(w: &BoundWindow, n: usize) -> Vec<usize> {
+    let mut read = attrs_read(w.attrs.iter(), &[]);
+    if let Some(c) = &w.condition {
+        read.extend(condition_attrs(c, n));
+    }
+    read.sort_unstable();
+    read.dedup();
+    read
+}
+
+/// The attributes of the window's events that expression window condition `c` reads (of the
+/// newest or the oldest event; `n` is the number of attributes: attribute `n` stands for the
+/// timestamp).
+fn condition_attrs(c: &WindowCondition, n: usize) -> Vec<usize> {
+    let mut read = Vec::new();
+    let exprs = std::iter::once(&c.expr).chain(c.aggregates.iter().filter_map(|a| a.arg.as_ref()));
+    for e in exprs {
+        e.visit(&mut |x| {
+            if let ExprKind::Attr { attr, .. } = x.kind {
+                if attr < n && !read.contains(&attr) {
+                    read.push(attr);
+                }
+            }
+        });
+    }
+    read
 }
 
 /// How join `q` finds the rows of its table side `n`: the cheapest lookup its ON condition
