@@ -41,8 +41,9 @@ pub enum DecodeError {
 ///
 /// Generated code implements this for `App<S>`, where `S` is the output sink.
 pub trait Application: Sized {
-    /// One typed input event of any input stream (a generated enum).
-    type Input;
+    /// One typed input event of any input stream (a generated enum). Events are decoded on
+    /// the driver's input thread, hence `Send`.
+    type Input: Send + 'static;
     /// Where output events go.
     type Sink;
 

@@ -24,14 +24,18 @@ mod tests;
 use std::collections::HashSet;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::functions::now_millis;
-use crate::io::{CountingSink, JsonLinesReader, JsonLinesWriter, Line, LineRef};
+use crate::io::{CountingSink, JsonLinesWriter};
+use crate::state::{open_store, Checkpointer, Position};
 use crate::Application;
 use args::Args;
 
+mod durable;
+mod reader;
 mod sources;
 pub use collect::{run_collected, run_collected_split};
 
@@ -85,151 +89,194 @@ pub enum RunError {
 /// app's [`Application::clock`] at first, 0 for a fresh app); `{"ts": N}` lines call `advance_time(N)`; `start` is called once, with the time of
 /// the first event or tick, before it. At the end of the input nothing more happens (pending
 /// timers do not fire). Wall clock: `start(now)` at once; every event gets its arrival time
-/// (tick lines are ignored) and timers fire in real time, also while no input arrives, as
-/// the input is read on a separate thread (hence `Send + 'static`).
+/// (tick lines are ignored) and timers fire in real time, also while no input arrives.
+/// The input is read and decoded on a thread of its own (hence `Send + 'static`).
 ///
-/// A bad line (see [`JsonLinesReader`]) or one whose data `A::decode` rejects (unknown
+/// A bad line (see [`JsonLinesReader`](crate::io::JsonLinesReader)) or one whose data `A::decode` rejects (unknown
 /// stream, wrong type) is reported on `errors` as `line N: message` and skipped; with
 /// `strict` it ends the run with [`RunError::BadLine`] instead (not written to `errors`).
-pub fn run<A: Application>(
+pub fn run<A>(
     app: &mut A,
     input: impl BufRead + Send + 'static,
     opts: &RunOptions,
     errors: &mut impl Write,
-) -> Result<RunStats, RunError> {
+) -> Result<RunStats, RunError>
+where
+    A: Application,
+{
     run_until(app, input, opts, errors, |_| false)
 }
 
 /// [`run`], also stopping (successfully) as soon as `stop(app)` is true after a line.
-fn run_until<A: Application>(
+fn run_until<A>(
     app: &mut A,
     input: impl BufRead + Send + 'static,
     opts: &RunOptions,
     errors: &mut impl Write,
     stop: impl FnMut(&mut A) -> bool,
-) -> Result<RunStats, RunError> {
+) -> Result<RunStats, RunError>
+where
+    A: Application,
+{
+    let input = reader::Input {
+        read: Box::new(input),
+        line_no: 0,
+        offset: 0,
+    };
+    let mut hooks = StopWhen(stop);
+    drive(app, input, opts, errors, &mut hooks).map(|(stats, _)| stats)
+}
+
+/// What the driver asks its caller while it runs.
+trait Hooks<A> {
+    /// After every line: `true` ends the run (successfully) at once.
+    fn stop(&mut self, _app: &mut A) -> bool {
+        false
+    }
+
+    /// After each batch of lines, and about every 100 ms while no input comes: `at` is the
+    /// line number and byte offset processed so far. `true` ends the run after the lines
+    /// already read are processed (a shutdown signal).
+    fn progress(&mut self, _app: &mut A, _at: (u64, u64), _stats: &RunStats) -> bool {
+        false
+    }
+}
+
+struct StopWhen<F>(F);
+
+impl<A, F: FnMut(&mut A) -> bool> Hooks<A> for StopWhen<F> {
+    fn stop(&mut self, app: &mut A) -> bool {
+        (self.0)(app)
+    }
+}
+
+/// How often the driver looks up from an idle input.
+const IDLE: Duration = Duration::from_millis(100);
+
+/// Runs `input` through `app`; returns the stats and the line number and byte offset
+/// processed (where a checkpoint taken now resumes).
+fn drive<A>(
+    app: &mut A,
+    input: reader::Input,
+    opts: &RunOptions,
+    errors: &mut impl Write,
+    hooks: &mut impl Hooks<A>,
+) -> Result<(RunStats, (u64, u64)), RunError>
+where
+    A: Application,
+{
     // A restored app has started already: its clock is the time of the previous line.
     let clock = app.clock();
+    let at = (input.line_no, input.offset);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rx = reader::spawn(input, A::decode, Arc::clone(&stop));
     let mut driver = Driver {
         app,
+        clock: opts.clock,
         strict: opts.strict,
         errors,
         stats: RunStats::default(),
         started: clock.is_some(),
         now: clock.unwrap_or(0),
+        at,
     };
-    match opts.clock {
-        Clock::Event => driver.event_clock(input, stop)?,
-        Clock::Wall => driver.wall_clock(input, stop)?,
-    }
-    Ok(driver.stats)
+    let result = driver.run(&rx, hooks);
+    stop.store(true, Ordering::Relaxed);
+    let (stats, at) = (driver.stats, driver.at);
+    result.map(|()| (stats, at))
 }
 
 /// The state of one [`run`].
 struct Driver<'a, A, W> {
     app: &'a mut A,
+    clock: Clock,
     strict: bool,
     errors: &'a mut W,
     stats: RunStats,
     started: bool,
     /// The current time: the last time given to the app.
     now: i64,
-}
-
-/// What the reading thread sends in wall-clock mode.
-enum Msg {
-    Line(Result<Line, crate::io::InputError>),
-    Failed(io::Error),
+    /// The line number and byte offset of the last line processed.
+    at: (u64, u64),
 }
 
 impl<A: Application, W: Write> Driver<'_, A, W> {
-    fn event_clock(
+    fn run(
         &mut self,
-        input: impl BufRead,
-        mut stop: impl FnMut(&mut A) -> bool,
+        rx: &crossbeam_channel::Receiver<reader::Msg<A::Input>>,
+        hooks: &mut impl Hooks<A>,
     ) -> Result<(), RunError> {
-        let mut reader = JsonLinesReader::new(input);
-        while let Some(item) = reader.next_line() {
-            match item {
-                Ok(LineRef::Event {
-                    line_no,
-                    stream,
-                    ts,
-                    data,
-                }) => {
-                    self.event(line_no, &stream, data, ts.unwrap_or(self.now))?;
+        if self.clock == Clock::Wall {
+            let start = self.wall_now();
+            self.start_at(start);
+        }
+        loop {
+            let wait = match (self.clock, self.app.next_timer()) {
+                (Clock::Wall, Some(t)) => {
+                    let now = self.wall_now();
+                    if t <= now {
+                        self.now = now;
+                        self.app.advance_time(now);
+                        continue;
+                    }
+                    Duration::from_millis(u64::try_from(t - now).unwrap_or(1)).min(IDLE)
                 }
-                Ok(LineRef::Tick { ts, .. }) => {
+                _ => IDLE,
+            };
+            match rx.recv_timeout(wait) {
+                Ok(reader::Msg::Batch(items)) => {
+                    for item in items {
+                        self.item(item)?;
+                        if hooks.stop(self.app) {
+                            return Ok(());
+                        }
+                    }
+                }
+                Ok(reader::Msg::Failed(e)) => return Err(RunError::Io(e)),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            if hooks.progress(self.app, self.at, &self.stats) {
+                // Shutting down: what was read already is processed, nothing more is read.
+                while let Ok(reader::Msg::Batch(items)) = rx.try_recv() {
+                    for item in items {
+                        self.item(item)?;
+                        if hooks.stop(self.app) {
+                            return Ok(());
+                        }
+                    }
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    fn item(&mut self, item: reader::Item<A::Input>) -> Result<(), RunError> {
+        let at = item.position();
+        match item {
+            reader::Item::Event { ts, event, .. } => {
+                let ts = match self.clock {
+                    Clock::Event => ts.unwrap_or(self.now),
+                    Clock::Wall => self.wall_now(),
+                };
+                self.start_at(ts);
+                self.app.send(ts, event);
+                self.now = ts;
+                self.stats.events += 1;
+            }
+            reader::Item::Tick { ts, .. } => {
+                if self.clock == Clock::Event {
                     self.start_at(ts);
                     self.app.advance_time(ts);
                     self.now = ts;
                 }
-                Err(e) => self.bad(e.line_no, e.message)?,
             }
-            if stop(self.app) {
-                return Ok(());
-            }
+            reader::Item::Bad {
+                line_no, message, ..
+            } => self.bad(line_no, message)?,
         }
-        match reader.take_io_error() {
-            Some(e) => Err(RunError::Io(e)),
-            None => Ok(()),
-        }
-    }
-
-    fn wall_clock(
-        &mut self,
-        input: impl BufRead + Send + 'static,
-        mut stop: impl FnMut(&mut A) -> bool,
-    ) -> Result<(), RunError> {
-        let (tx, rx) = mpsc::sync_channel::<Msg>(1024);
-        // Detached: if the run ends first, the thread ends at its next send (or with the
-        // process, when it is blocked reading an idle input).
-        std::thread::spawn(move || {
-            let mut reader = JsonLinesReader::new(input);
-            for item in &mut reader {
-                if tx.send(Msg::Line(item)).is_err() {
-                    return;
-                }
-            }
-            if let Some(e) = reader.take_io_error() {
-                let _ = tx.send(Msg::Failed(e));
-            }
-        });
-        let start = self.wall_now();
-        self.start_at(start);
-        loop {
-            if self.app.next_timer().is_some_and(|t| t <= self.wall_now()) {
-                self.now = self.wall_now();
-                self.app.advance_time(self.now);
-            }
-            let msg = match self.app.next_timer() {
-                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                Some(t) => {
-                    let wait = u64::try_from(t.saturating_sub(self.wall_now()))
-                        .unwrap_or(0)
-                        .max(1);
-                    rx.recv_timeout(Duration::from_millis(wait))
-                }
-            };
-            match msg {
-                Ok(Msg::Line(Ok(Line::Event {
-                    line_no,
-                    stream,
-                    data,
-                    ..
-                }))) => {
-                    let ts = self.wall_now();
-                    self.event(line_no, &stream, &data, ts)?;
-                }
-                Ok(Msg::Line(Ok(Line::Tick { .. }))) | Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Ok(Msg::Line(Err(e))) => self.bad(e.line_no, e.message)?,
-                Ok(Msg::Failed(e)) => return Err(RunError::Io(e)),
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-            }
-            if stop(self.app) {
-                return Ok(());
-            }
-        }
+        self.at = at;
+        Ok(())
     }
 
     /// The wall-clock time, never before the time already reached.
@@ -241,19 +288,6 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
         if !self.started {
             self.started = true;
             self.app.start(ts);
-        }
-    }
-
-    fn event(&mut self, line_no: u64, stream: &str, data: &str, ts: i64) -> Result<(), RunError> {
-        match A::decode(stream, data) {
-            Ok(event) => {
-                self.start_at(ts);
-                self.app.send(ts, event);
-                self.now = ts;
-                self.stats.events += 1;
-                Ok(())
-            }
-            Err(e) => self.bad(line_no, e.to_string()),
         }
     }
 
@@ -379,92 +413,133 @@ fn output_filter<A: Application>(requested: Option<&[String]>) -> Result<HashSet
     Ok(names.iter().cloned().collect())
 }
 
-/// The state file of `--state-dir`: `DIR/state.snap`, written atomically (temp + rename).
-struct StateFile {
-    path: std::path::PathBuf,
-}
-
-impl StateFile {
-    fn open(dir: &str) -> Result<StateFile, Failure> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::runtime(format!("cannot create state directory `{dir}`: {e}")))?;
-        Ok(StateFile {
-            path: std::path::Path::new(dir).join("state.snap"),
-        })
-    }
-
-    /// Restores the app from the state file, if there is one.
-    fn restore<A: Application>(&self, app: &mut A) -> Result<(), Failure> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(Failure::runtime(format!(
-                    "cannot read `{}`: {e}",
-                    self.path.display()
-                )))
-            }
+/// Opens the input for the driver, positioned after the `bytes` a checkpoint says were
+/// processed: `--input` (a file or stdin), or the app's own file sources merged by time.
+fn open_input<A: Application>(args: &Args, skip: u64) -> Result<reader::Input, Failure> {
+    let (mut read, mut file, name): (Box<dyn io::Read + Send>, Option<std::fs::File>, String) =
+        if !args.input_given && !A::sources().is_empty() {
+            let merged = sources::merge(A::sources())?;
+            (merged, None, "the app's merged sources".into())
+        } else if args.input == "-" {
+            (Box::new(io::stdin()), None, "stdin".into())
+        } else {
+            let f = std::fs::File::open(&args.input).map_err(|e| {
+                Failure::runtime(format!("cannot open input file `{}`: {e}", args.input))
+            })?;
+            let handle = f
+                .try_clone()
+                .map_err(|e| Failure::runtime(format!("cannot open `{}`: {e}", args.input)))?;
+            (
+                Box::new(f),
+                Some(handle),
+                format!("input file `{}`", args.input),
+            )
         };
-        app.restore(&bytes)
-            .map_err(|e| Failure::runtime(format!("cannot restore `{}`: {e}", self.path.display())))
-    }
+    durable::skip_processed(&mut read, file.as_mut(), skip, &name)?;
+    Ok(reader::Input {
+        read,
+        line_no: 0,
+        offset: skip,
+    })
+}
 
-    /// Writes a snapshot of the app.
-    fn save<A: Application>(&self, app: &A) -> Result<(), Failure> {
-        let tmp = self.path.with_extension("snap.tmp");
-        std::fs::write(&tmp, app.snapshot())
-            .and_then(|()| std::fs::rename(&tmp, &self.path))
-            .map_err(|e| Failure::runtime(format!("cannot write `{}`: {e}", self.path.display())))
+/// The name a checkpoint keeps the input's position under: the input file's path, or
+/// the app's sources' paths. Stdin has none: a pipe cannot be told apart from a new one,
+/// so after a restore it is read from its start.
+fn source_name<A: Application>(args: &Args) -> Option<String> {
+    if !args.input_given && !A::sources().is_empty() {
+        let paths: Vec<&str> = A::sources().iter().map(|(_, path)| *path).collect();
+        Some(format!("sources:{}", paths.join(",")))
+    } else if args.input == "-" {
+        None
+    } else {
+        Some(format!("file:{}", args.input))
     }
 }
 
-/// Run mode: JSON lines in, JSON lines out.
-fn run_main<A: Application<Sink = JsonLinesWriter>>(args: &Args) -> Result<(), Failure> {
+/// Run mode: JSON lines in, JSON lines out, with checkpoints when `--state-dir` is given.
+fn run_main<A>(args: &Args) -> Result<(), Failure>
+where
+    A: Application<Sink = JsonLinesWriter>,
+{
     let filter = output_filter::<A>(args.output_streams.as_deref())?;
-    let input = if !args.input_given && !A::sources().is_empty() {
-        sources::merge(A::sources())?
-    } else {
-        args::open_input(&args.input)?
-    };
-    let output = args::open_output(&args.output)?;
-    let mut writer = JsonLinesWriter::new(output, Some(filter));
-    for (stream, path) in A::sinks() {
-        writer.route(stream, args::open_output(path)?);
-    }
     if args.state_dir.is_some() && !A::KEEPS_STATE {
         return Err(Failure::usage(format!(
             "--state-dir: {}",
             crate::state::StateError::NotKept
         )));
     }
+    let mut checkpointer = match &args.state_dir {
+        Some(location) => Some(
+            Checkpointer::new(open_store(location).map_err(|e| Failure::runtime(e.to_string()))?)
+                .keep(args.keep_checkpoints)
+                .full_every(args.full_every),
+        ),
+        None => None,
+    };
+    let restored = match checkpointer.as_mut() {
+        Some(cp) if !args.no_restore => cp
+            .restore(args.restore_from)
+            .map_err(|e| Failure::runtime(e.to_string()))?,
+        _ => None,
+    };
+    let positions = restored.as_ref().map(|r| &r.positions);
+    let source = source_name::<A>(args);
+    let (line_no, offset) = match source.as_deref().and_then(|s| positions?.source(s)) {
+        Some(Position::Offset { bytes, lines }) => (*lines, *bytes),
+        _ => (0, 0),
+    };
+    let mut input = open_input::<A>(args, offset)?;
+    input.line_no = line_no;
+    // Outputs: each cut back to the offset of the checkpoint (when resuming from one).
+    let resume = |path: &str| {
+        restored
+            .as_ref()
+            .map(|r| r.positions.sink(path).unwrap_or(0))
+    };
+    let mut outputs = Vec::new();
+    let (out, file) = durable::open_output(&args.output, resume(&args.output))?;
+    outputs.extend(file);
+    let mut writer = JsonLinesWriter::new(out, Some(filter));
+    for (stream, path) in A::sinks() {
+        let (out, file) = durable::open_output(path, resume(path))?;
+        outputs.extend(file);
+        writer.route(stream, out);
+    }
     let mut app = A::with_sink(writer);
-    let state = args.state_dir.as_deref().map(StateFile::open).transpose()?;
-    if let Some(file) = &state {
-        file.restore(&mut app)?;
+    if let (Some(r), Some(cp)) = (&restored, &checkpointer) {
+        let fresh = app.snapshot();
+        app.restore(&r.snapshot)
+            .map_err(|e| Failure::runtime(format!("cannot restore checkpoint {}: {e}", r.id)))?;
+        durable::report_restore(r, &cp.describe(), &r.missing_operators(&fresh));
     }
     let opts = RunOptions {
         clock: args.clock,
         strict: args.strict,
     };
-    let every = args.checkpoint_every.map(std::time::Duration::from_millis);
-    let mut last_checkpoint = std::time::Instant::now();
-    let result = run_until(&mut app, input, &opts, &mut io::stderr(), |a| {
-        if let (Some(file), Some(every)) = (&state, every) {
-            if last_checkpoint.elapsed() >= every {
-                if let Err(e) = file.save(a) {
-                    eprintln!("checkpoint failed: {}", e.message);
-                }
-                last_checkpoint = std::time::Instant::now();
-            }
+    let mut service = durable::Service {
+        checkpointer,
+        every: args.checkpoint_every.map(Duration::from_millis),
+        last: std::time::Instant::now(),
+        outputs,
+        source,
+        signal: durable::shutdown_flag(),
+        signalled: false,
+    };
+    let result = drive(&mut app, input, &opts, &mut io::stderr(), &mut service);
+    let at = match &result {
+        Ok((_, at)) => *at,
+        Err(_) => (line_no, offset),
+    };
+    // The final checkpoint (end of input, a signal, or a stop): what was processed counts.
+    if result.is_ok() && app.failure().is_none() {
+        if let Err(e) = service.checkpoint(&mut app, at) {
+            return Err(Failure::runtime(e));
         }
-        a.sink_mut().error().is_some() || a.failure().is_some()
-    });
-    if let Some(file) = &state {
-        file.save(&app)?;
     }
     let flushed = app.sink_mut().flush();
     let stats = match result {
-        Ok(stats) => stats,
+        Ok((stats, _)) => stats,
         Err(e @ RunError::BadLine { .. }) => return Err(Failure::usage(format!("{e} (--strict)"))),
         Err(e) => return Err(Failure::runtime(e.to_string())),
     };
@@ -473,6 +548,9 @@ fn run_main<A: Application<Sink = JsonLinesWriter>>(args: &Args) -> Result<(), F
     }
     if stats.bad_lines > 0 {
         eprintln!("{} bad line(s) skipped", stats.bad_lines);
+    }
+    if service.signalled {
+        eprintln!("stopped by a signal after {} event(s)", stats.events);
     }
     match flushed {
         // The reader of our output went away (`| head`): not an error of ours.

@@ -25,6 +25,14 @@ pub(super) struct Args {
     pub state_dir: Option<String>,
     /// `--checkpoint-every DURATION` in ms (wall clock).
     pub checkpoint_every: Option<u64>,
+    /// `--keep-checkpoints N` (default 3).
+    pub keep_checkpoints: usize,
+    /// `--full-every N`: a full checkpoint every N, incremental ones between (default 10).
+    pub full_every: u32,
+    /// `--restore-from ID`: start from this checkpoint instead of the newest.
+    pub restore_from: Option<u64>,
+    /// `--no-restore`: start empty whatever the store holds.
+    pub no_restore: bool,
 }
 
 /// Parses `500ms`, `10s`, `5sec`, `2m`, `1h` or a plain number of milliseconds.
@@ -60,8 +68,14 @@ Options:
   --output-streams A,B   print only these streams (default: every output stream)
   --bench                decode the input once, replay it, print throughput as JSON
   --repeat N             replays with --bench (default: 10)
-  --state-dir DIR        restore state from DIR/state.snap at start, save it at the end
-  --checkpoint-every D   also save it every D of wall time (e.g. 10s, 500ms)
+  --state-dir DIR|URL    keep checkpoints in directory DIR or redis://host:port/prefix;
+                         resume from the newest at start, take one at the end and on
+                         SIGTERM/SIGINT
+  --checkpoint-every D   also take one every D of wall time (e.g. 10s, 500ms)
+  --keep-checkpoints N   checkpoints to keep (default: 3)
+  --full-every N         a full checkpoint every N, only changed state between (default: 10)
+  --restore-from ID      resume from checkpoint ID instead of the newest
+  --no-restore           start empty whatever the store holds
   -h, --help             print this help
 
 Exit codes: 0 success, 1 runtime or I/O error, 2 bad usage or bad line with --strict.
@@ -83,6 +97,10 @@ impl Args {
             input_given: false,
             state_dir: None,
             checkpoint_every: None,
+            keep_checkpoints: 3,
+            full_every: 10,
+            restore_from: None,
+            no_restore: false,
         };
         let mut repeat_given = false;
         let mut argv = argv.into_iter();
@@ -143,11 +161,40 @@ impl Args {
                         )
                     })?);
                 }
-                "--strict" | "--bench" if inline.is_some() => {
+                "--keep-checkpoints" => {
+                    let v = value()?;
+                    args.keep_checkpoints = match v.parse::<usize>() {
+                        Ok(n) if n > 0 => n,
+                        _ => {
+                            return Err(format!(
+                                "--keep-checkpoints must be a positive integer, not `{v}`"
+                            ))
+                        }
+                    };
+                }
+                "--full-every" => {
+                    let v = value()?;
+                    args.full_every = match v.parse::<u32>() {
+                        Ok(n) if n > 0 => n,
+                        _ => {
+                            return Err(format!(
+                                "--full-every must be a positive integer, not `{v}`"
+                            ))
+                        }
+                    };
+                }
+                "--restore-from" => {
+                    let v = value()?;
+                    args.restore_from = Some(v.parse::<u64>().map_err(|_| {
+                        format!("--restore-from needs a checkpoint id (a number), not `{v}`")
+                    })?);
+                }
+                "--strict" | "--bench" | "--no-restore" if inline.is_some() => {
                     return Err(format!("{flag} takes no value"))
                 }
                 "--strict" => args.strict = true,
                 "--bench" => args.bench = true,
+                "--no-restore" => args.no_restore = true,
                 _ if flag.starts_with('-') && flag != "-" => {
                     return Err(format!("unknown flag `{flag}`"))
                 }
@@ -157,8 +204,19 @@ impl Args {
         if repeat_given && !args.bench {
             return Err("--repeat applies only with --bench".into());
         }
-        if args.checkpoint_every.is_some() && args.state_dir.is_none() {
-            return Err("--checkpoint-every needs --state-dir".into());
+        if args.state_dir.is_none() {
+            for (given, flag) in [
+                (args.checkpoint_every.is_some(), "--checkpoint-every"),
+                (args.restore_from.is_some(), "--restore-from"),
+                (args.no_restore, "--no-restore"),
+            ] {
+                if given {
+                    return Err(format!("{flag} needs --state-dir"));
+                }
+            }
+        }
+        if args.no_restore && args.restore_from.is_some() {
+            return Err("--no-restore and --restore-from exclude each other".into());
         }
         if args.bench && args.clock == Clock::Wall {
             return Err("--bench replays on the event clock; --clock wall does not apply".into());

@@ -3,7 +3,7 @@
 //! (`{"ts": 1000, "data": {...}}`, the `stream` key optional) or just the data (an object or
 //! an array in attribute order). The files are merged by time into one JSON-lines input.
 
-use std::io::{BufRead, BufReader, Cursor};
+use std::io::{BufRead, BufReader, Cursor, Read};
 
 use serde_json::value::RawValue;
 
@@ -18,7 +18,7 @@ struct Envelope<'a> {
 
 /// Reads every source and merges their events by `ts` (stable: within one time, sources in
 /// declaration order, lines in file order). A line without `ts` takes the previous line's.
-pub(super) fn merge(sources: &[(&str, &str)]) -> Result<Box<dyn BufRead + Send>, Failure> {
+pub(super) fn merge(sources: &[(&str, &str)]) -> Result<Box<dyn Read + Send>, Failure> {
     let mut events: Vec<(i64, usize, String)> = Vec::new();
     for (stream, path) in sources {
         let reader = super::args::open_input(path)?;

@@ -132,6 +132,8 @@ pub struct JsonLinesReader<R: BufRead> {
     input: R,
     buf: Vec<u8>,
     line_no: u64,
+    /// Bytes consumed from `input` (plus the starting offset).
+    offset: u64,
     io_error: Option<io::Error>,
     done: bool,
 }
@@ -143,9 +145,30 @@ impl<R: BufRead> JsonLinesReader<R> {
             input,
             buf: Vec::with_capacity(512),
             line_no: 0,
+            offset: 0,
             io_error: None,
             done: false,
         }
+    }
+
+    /// A reader over `input` that continues a reading which stopped after `line_no` lines
+    /// and `offset` bytes (after a restart from a checkpoint): line numbers and offsets go on
+    /// from there.
+    pub fn resume(input: R, line_no: u64, offset: u64) -> Self {
+        let mut reader = Self::new(input);
+        reader.line_no = line_no;
+        reader.offset = offset;
+        reader
+    }
+
+    /// The bytes consumed up to the end of the last line read (the position to resume at).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The underlying reader.
+    pub fn get_ref(&self) -> &R {
+        &self.input
     }
 
     /// The number of the last line read (0 before the first).
@@ -166,7 +189,14 @@ impl<R: BufRead> JsonLinesReader<R> {
     /// The next non-blank line, borrowed; `None` at the end of the input (or at an I/O
     /// error, see [`io_error`](Self::io_error)).
     pub fn next_line(&mut self) -> Option<Result<LineRef<'_>, InputError>> {
+        self.next_line_at().map(|(line, _)| line)
+    }
+
+    /// [`next_line`](Self::next_line) with the byte offset the line ends at (see
+    /// [`offset`](Self::offset)).
+    pub fn next_line_at(&mut self) -> Option<(Result<LineRef<'_>, InputError>, u64)> {
         let (start, end) = self.read_non_blank()?;
+        let offset = self.offset;
         let line_no = self.line_no;
         // A UTF-8 byte order mark (from some Windows tools) is not part of the first line.
         let start = if line_no == 1 && self.buf[start..end].starts_with(b"\xEF\xBB\xBF") {
@@ -174,13 +204,14 @@ impl<R: BufRead> JsonLinesReader<R> {
         } else {
             start
         };
-        Some(match std::str::from_utf8(&self.buf[start..end]) {
+        let line = match std::str::from_utf8(&self.buf[start..end]) {
             Ok(text) => parse_line(line_no, text),
             Err(_) => Err(InputError {
                 line_no,
                 message: "not valid UTF-8".into(),
             }),
-        })
+        };
+        Some((line, offset))
     }
 
     /// Reads lines into `buf` up to a non-blank one; returns its trimmed byte range.
@@ -189,8 +220,9 @@ impl<R: BufRead> JsonLinesReader<R> {
             self.buf.clear();
             match self.input.read_until(b'\n', &mut self.buf) {
                 Ok(0) => self.done = true,
-                Ok(_) => {
+                Ok(n) => {
                     self.line_no += 1;
+                    self.offset += n as u64;
                     let is_text = |b: &u8| !b.is_ascii_whitespace();
                     if let Some(start) = self.buf.iter().position(is_text) {
                         let end = self.buf.iter().rposition(is_text).map_or(start, |e| e + 1);

@@ -55,11 +55,26 @@ pub enum StateError {
     NotKept,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Record {
-    id: String,
-    schema: u64,
-    body: Vec<u8>,
+mod checkpoint;
+mod store;
+
+pub use checkpoint::{
+    CheckpointError, CheckpointInfo, Checkpointer, Position, Positions, Restored, Saved,
+};
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
+pub use store::{open_store, DirStore, Store};
+
+/// One operator's state in a snapshot: its stable id, the hash of its state layout and its
+/// bincode-encoded state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The operator's stable id (`query name/part`).
+    pub id: String,
+    /// Hash of the state's layout: a record restores only into the same layout.
+    pub schema: u64,
+    /// The bincode-encoded state.
+    pub body: Vec<u8>,
 }
 
 /// Collects operator states into a snapshot.
@@ -88,6 +103,12 @@ impl SnapshotBuilder {
         });
     }
 
+    /// A snapshot of the app identified by `app_hash` made of ready records (how
+    /// [`Checkpointer`] puts a chain of incremental checkpoints back together).
+    pub fn from_records(app_hash: u64, records: Vec<Record>) -> Self {
+        SnapshotBuilder { app_hash, records }
+    }
+
     /// The snapshot bytes.
     pub fn finish(self) -> Vec<u8> {
         let body = bincode::serialize(&self.records).unwrap_or_default();
@@ -110,6 +131,18 @@ pub struct Snapshot {
 impl Snapshot {
     /// Checks and decodes `bytes` taken by the app identified by `app_hash`.
     pub fn decode(bytes: &[u8], app_hash: u64) -> Result<Snapshot, StateError> {
+        let (found, records) = Self::decode_any(bytes)?;
+        if found != app_hash {
+            return Err(StateError::OtherApp {
+                found,
+                expected: app_hash,
+            });
+        }
+        Ok(Snapshot { records })
+    }
+
+    /// Checks and decodes `bytes` of any app: its app hash and its records.
+    pub fn decode_any(bytes: &[u8]) -> Result<(u64, Vec<Record>), StateError> {
         if bytes.len() < 24 || &bytes[..4] != MAGIC {
             return Err(StateError::BadMagic);
         }
@@ -128,16 +161,10 @@ impl Snapshot {
         if checksum(compressed) != sum {
             return Err(StateError::Checksum);
         }
-        if found != app_hash {
-            return Err(StateError::OtherApp {
-                found,
-                expected: app_hash,
-            });
-        }
         let body = lz4_flex::decompress_size_prepended(compressed)
             .map_err(|e| StateError::Decode(e.to_string()))?;
         let records = bincode::deserialize(&body).map_err(|e| StateError::Decode(e.to_string()))?;
-        Ok(Snapshot { records })
+        Ok((found, records))
     }
 
     /// Restores `state` from the record of operator `id` when its layout hash is `schema`;
@@ -168,7 +195,12 @@ impl Snapshot {
 
 /// FNV-1a, 64 bits: a checksum against truncation and bit rot (not against tampering).
 pub fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+    checksum_from(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// [`checksum`] continued from `h` (the checksum of the bytes before).
+pub fn checksum_from(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }

@@ -1,0 +1,131 @@
+//! The input thread of the driver: reads JSON lines, decodes them into the app's typed
+//! events and hands them over in batches through a bounded channel, so decoding runs beside
+//! the queries instead of before them. Every item carries the line number and byte offset
+//! it ends at: the position a checkpoint taken after it resumes from.
+
+use std::io::{self, BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::app::DecodeError;
+use crate::io::{JsonLinesReader, LineRef};
+
+/// Items per batch at most (a batch also ends when the input has nothing buffered, so a
+/// quiet producer's lines are not held back).
+const BATCH: usize = 1024;
+/// Batches in flight between the reader and the queries.
+const QUEUE: usize = 16;
+
+/// One input line, decoded.
+pub(super) enum Item<I> {
+    /// An event; `ts` when the line gave one.
+    Event {
+        line_no: u64,
+        end: u64,
+        ts: Option<i64>,
+        event: I,
+    },
+    /// A clock-only line.
+    Tick { line_no: u64, end: u64, ts: i64 },
+    /// A bad line, with what is wrong with it.
+    Bad {
+        line_no: u64,
+        end: u64,
+        message: String,
+    },
+}
+
+impl<I> Item<I> {
+    /// The line number and byte offset this item ends at.
+    pub(super) fn position(&self) -> (u64, u64) {
+        match self {
+            Item::Event { line_no, end, .. }
+            | Item::Tick { line_no, end, .. }
+            | Item::Bad { line_no, end, .. } => (*line_no, *end),
+        }
+    }
+}
+
+/// What the reader sends.
+pub(super) enum Msg<I> {
+    Batch(Vec<Item<I>>),
+    /// Reading failed: the input ends here.
+    Failed(io::Error),
+}
+
+/// Where reading starts: the input, and the line number and byte offset already behind it.
+pub(super) struct Input {
+    pub read: Box<dyn Read + Send>,
+    pub line_no: u64,
+    pub offset: u64,
+}
+
+/// Starts the reader thread. It ends at the end of the input, at a read error, when `stop`
+/// is set (checked between batches) or when the receiver is gone. Detached: a reader
+/// blocked on an idle pipe ends with the process.
+pub(super) fn spawn<I: Send + 'static>(
+    input: Input,
+    decode: fn(&str, &str) -> Result<I, DecodeError>,
+    stop: Arc<AtomicBool>,
+) -> Receiver<Msg<I>> {
+    let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+    std::thread::spawn(move || read(input, decode, &stop, &tx));
+    rx
+}
+
+fn read<I>(
+    input: Input,
+    decode: fn(&str, &str) -> Result<I, DecodeError>,
+    stop: &AtomicBool,
+    tx: &Sender<Msg<I>>,
+) {
+    let buffered = BufReader::with_capacity(64 * 1024, input.read);
+    let mut reader = JsonLinesReader::resume(buffered, input.line_no, input.offset);
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let Some((line, end)) = reader.next_line_at() else {
+            break;
+        };
+        let item = match line {
+            Ok(LineRef::Event {
+                line_no,
+                stream,
+                ts,
+                data,
+            }) => match decode(&stream, data) {
+                Ok(event) => Item::Event {
+                    line_no,
+                    end,
+                    ts,
+                    event,
+                },
+                Err(e) => Item::Bad {
+                    line_no,
+                    end,
+                    message: e.to_string(),
+                },
+            },
+            Ok(LineRef::Tick { line_no, ts }) => Item::Tick { line_no, end, ts },
+            Err(e) => Item::Bad {
+                line_no: e.line_no,
+                end,
+                message: e.message,
+            },
+        };
+        batch.push(item);
+        if batch.len() >= BATCH || reader.get_ref().buffer().is_empty() {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if tx.send(Msg::Batch(full)).is_err() || stop.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+    }
+    if !batch.is_empty() && tx.send(Msg::Batch(batch)).is_err() {
+        return;
+    }
+    if let Some(e) = reader.take_io_error() {
+        let _ = tx.send(Msg::Failed(e));
+    }
+}
