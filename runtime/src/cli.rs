@@ -34,6 +34,7 @@ use crate::state::{open_store, Checkpointer, Position};
 use crate::Application;
 use args::Args;
 
+mod connectors;
 mod durable;
 mod reader;
 mod sources;
@@ -165,11 +166,37 @@ fn drive<A>(
 where
     A: Application,
 {
+    let (tx, rx) = reader::channel();
+    drive_with(app, Some(input), (tx, rx), opts, errors, hooks)
+}
+
+/// [`drive`] with the channel made by the caller, which may have started more sources on
+/// it (`cli/connectors.rs`), and without an input when the app reads only such sources.
+/// The run ends when every sender is gone (the input and every source ended) or a hook
+/// stops it.
+fn drive_with<A>(
+    app: &mut A,
+    input: Option<reader::Input>,
+    (tx, rx): (
+        crossbeam_channel::Sender<reader::Msg<A::Input>>,
+        crossbeam_channel::Receiver<reader::Msg<A::Input>>,
+    ),
+    opts: &RunOptions,
+    errors: &mut impl Write,
+    hooks: &mut impl Hooks<A>,
+) -> Result<(RunStats, (u64, u64)), RunError>
+where
+    A: Application,
+{
     // A restored app has started already: its clock is the time of the previous line.
     let clock = app.clock();
-    let at = (input.line_no, input.offset);
+    let at = input.as_ref().map_or((0, 0), |i| (i.line_no, i.offset));
     let stop = Arc::new(AtomicBool::new(false));
-    let rx = reader::spawn(input, A::decode, Arc::clone(&stop));
+    if let Some(input) = input {
+        reader::spawn(input, A::decode, Arc::clone(&stop), tx);
+    } else {
+        drop(tx);
+    }
     let mut driver = Driver {
         app,
         clock: opts.clock,
@@ -274,8 +301,31 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
             reader::Item::Bad {
                 line_no, message, ..
             } => self.bad(line_no, message)?,
+            reader::Item::Remote { ts, event } => {
+                let ts = match (self.clock, ts) {
+                    (Clock::Event, Some(ts)) => ts,
+                    // A message without `ts`: its arrival time, never before the clock.
+                    _ => self.wall_now(),
+                };
+                self.start_at(ts);
+                self.app.send(ts, event);
+                self.now = ts;
+                self.stats.events += 1;
+            }
+            reader::Item::RemoteBad { message } => {
+                self.stats.bad_lines += 1;
+                if self.strict {
+                    return Err(RunError::BadLine {
+                        line_no: 0,
+                        message,
+                    });
+                }
+                let _ = writeln!(self.errors, "{message}");
+            }
         }
-        self.at = at;
+        if let Some(at) = at {
+            self.at = at;
+        }
         Ok(())
     }
 
@@ -489,8 +539,16 @@ where
         Some(Position::Offset { bytes, lines }) => (*lines, *bytes),
         _ => (0, 0),
     };
-    let mut input = open_input::<A>(args, offset)?;
-    input.line_no = line_no;
+    // An app with network (or tailing) sources reads only them unless `--input` is given
+    // or it has file sources; it then runs until it is stopped.
+    let remote = connectors::has_sources::<A>();
+    let input = if remote && !args.input_given && A::sources().is_empty() {
+        None
+    } else {
+        let mut input = open_input::<A>(args, offset)?;
+        input.line_no = line_no;
+        Some(input)
+    };
     // Outputs: each cut back to the offset of the checkpoint (when resuming from one).
     let resume = |path: &str| {
         restored
@@ -501,10 +559,32 @@ where
     let (out, file) = durable::open_output(&args.output, resume(&args.output))?;
     outputs.extend(file);
     let mut writer = JsonLinesWriter::new(out, Some(filter));
+    // Every sink of a stream gets each of its lines (several sinks: a fan-out).
+    let mut routes: Vec<(String, Vec<Box<dyn io::Write + Send>>)> = Vec::new();
+    let mut add_route = |stream: &str, out: Box<dyn io::Write + Send>| match routes
+        .iter_mut()
+        .find(|(s, _)| s == stream)
+    {
+        Some((_, list)) => list.push(out),
+        None => routes.push((stream.to_string(), vec![out])),
+    };
     for (stream, path) in A::sinks() {
         let (out, file) = durable::open_output(path, resume(path))?;
         outputs.extend(file);
-        writer.route(stream, out);
+        add_route(stream, out);
+    }
+    let network_sinks = connectors::open_sinks::<A>()?;
+    let flush_each_batch = !network_sinks.is_empty();
+    for (stream, out) in network_sinks {
+        add_route(&stream, out);
+    }
+    for (stream, mut list) in routes {
+        let out = if list.len() == 1 {
+            list.remove(0)
+        } else {
+            Box::new(crate::connect::sink::Fanout(list))
+        };
+        writer.route(&stream, out);
     }
     let mut app = A::with_sink(writer);
     if let (Some(r), Some(cp)) = (&restored, &checkpointer) {
@@ -525,8 +605,19 @@ where
         source,
         signal: durable::shutdown_flag(),
         signalled: false,
+        flush_each_batch,
     };
-    let result = drive(&mut app, input, &opts, &mut io::stderr(), &mut service);
+    let (tx, rx) = reader::channel();
+    let sources = connectors::start_sources::<A>(&tx)?;
+    let result = drive_with(
+        &mut app,
+        input,
+        (tx, rx),
+        &opts,
+        &mut io::stderr(),
+        &mut service,
+    );
+    drop(sources);
     let at = match &result {
         Ok((_, at)) => *at,
         Err(_) => (line_no, offset),

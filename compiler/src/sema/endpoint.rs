@@ -417,10 +417,7 @@ fn bind_list(
             let follow = options
                 .iter()
                 .any(|(k, v)| k == "file.follow" && v == "true");
-            let csv = options
-                .iter()
-                .any(|(k, v)| k == "format" && v.eq_ignore_ascii_case("csv"));
-            if !follow && !csv {
+            if !follow {
                 let path = options
                     .iter()
                     .find(|(k, _)| k == "file.path")
@@ -479,10 +476,14 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
     let bad = |m: String, h: &str| Err((m, h.to_string()));
     match key {
         "format" | "map.type" => match value.to_ascii_lowercase().as_str() {
-            "json" | "csv" => Ok(()),
+            "json" => Ok(()),
+            "csv" => bad(
+                "not supported yet: format 'csv'".to_string(),
+                "the supported format is 'json' (JSON lines)",
+            ),
             _ => bad(
                 format!("unknown format `{value}`"),
-                "format is 'json' or 'csv'",
+                "the supported format is 'json' (JSON lines)",
             ),
         },
         "on.error" => {

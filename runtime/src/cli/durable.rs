@@ -150,6 +150,8 @@ pub(super) struct Service {
     pub signal: Arc<AtomicBool>,
     /// Set once a signal ended the run.
     pub signalled: bool,
+    /// Hand the output to the sinks after every batch (network sinks: deliver promptly).
+    pub flush_each_batch: bool,
 }
 
 impl Service {
@@ -201,6 +203,10 @@ impl<A: Application<Sink = JsonLinesWriter>> Hooks<A> for Service {
     }
 
     fn progress(&mut self, app: &mut A, at: (u64, u64), _stats: &RunStats) -> bool {
+        if self.flush_each_batch {
+            // An error is remembered by the writer and ends the run (`stop`).
+            let _ = app.sink_mut().flush();
+        }
         if let Some(every) = self.every {
             if self.last.elapsed() >= every {
                 if let Err(e) = self.checkpoint(app, at) {

@@ -197,3 +197,82 @@ mod tests {
         assert!(stats.failed.load(Ordering::Relaxed));
     }
 }
+
+/// A sink thread that takes whole JSON lines (`events` of them in `bytes`).
+pub trait LineSender: Send {
+    /// Queues the lines; waits while the sink's queue is full. `false` once the sink stopped.
+    fn send_lines(&self, events: u64, bytes: Vec<u8>) -> bool;
+    /// The sink's counters.
+    fn stats(&self) -> &Arc<SinkStats>;
+}
+
+/// A `Write` handing whole lines to a sink thread: what the driver routes a stream's output
+/// to. Lines are handed over on `flush` (the driver flushes after each input batch) or when
+/// 64 KiB are buffered. A write fails only once the sink gave up for good (`on.error =
+/// 'fail'`), which stops the app.
+pub struct LineWriter {
+    sink: Box<dyn LineSender>,
+    buf: Vec<u8>,
+    label: String,
+}
+
+/// Bytes buffered before lines are handed over without a flush.
+const HANDOVER: usize = 64 * 1024;
+
+impl LineWriter {
+    /// A writer feeding `sink`; `label` names it in errors.
+    pub fn new(sink: Box<dyn LineSender>, label: impl Into<String>) -> Self {
+        LineWriter {
+            sink,
+            buf: Vec::with_capacity(HANDOVER),
+            label: label.into(),
+        }
+    }
+
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        if self.sink.stats().failed.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other(format!("{} failed", self.label)));
+        }
+        let Some(last) = self.buf.iter().rposition(|&b| b == b'\n') else {
+            return Ok(());
+        };
+        let rest = self.buf.split_off(last + 1);
+        let lines = std::mem::replace(&mut self.buf, rest);
+        let events = lines.iter().filter(|&&b| b == b'\n').count() as u64;
+        if self.sink.send_lines(events, lines) {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("{} stopped", self.label)))
+        }
+    }
+}
+
+impl std::io::Write for LineWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= HANDOVER {
+            self.hand_over()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.hand_over()
+    }
+}
+
+/// Writes everything to several writers (a stream with several sinks).
+pub struct Fanout(pub Vec<Box<dyn std::io::Write + Send>>);
+
+impl std::io::Write for Fanout {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for w in &mut self.0 {
+            w.write_all(bytes)?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|w| w.flush())
+    }
+}

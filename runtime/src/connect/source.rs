@@ -121,3 +121,16 @@ mod tests {
         assert!(split_message("S", "  ").is_err());
     }
 }
+
+/// Decodes one message of a stream-bound source into `(ts, event)` with the app's decoder
+/// (see [`split_message`]); `Err` holds the reason.
+pub fn decode_message<I>(
+    stream: &str,
+    text: &str,
+    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
+) -> Result<(Option<i64>, I), String> {
+    let (ts, data) = split_message(stream, text)?;
+    decode(stream, data)
+        .map(|event| (ts, event))
+        .map_err(|e| e.to_string())
+}

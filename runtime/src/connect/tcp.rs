@@ -7,7 +7,7 @@
 //! when the client disconnects, is reported as [`SourceEvent::Bad`] and the connection (or the
 //! listener) goes on.
 
-use super::sink::{deliver, OnError, SinkStats};
+use super::sink::{deliver, LineSender, OnError, SinkStats};
 use super::source::{Batch, Line, SourceEvent, MAX_LINE};
 use super::{ConnectError, ConnectorConfig};
 use crossbeam_channel::{Receiver, Sender};
@@ -123,9 +123,9 @@ fn accept_loop(
             }
         }
     }
-    for h in readers {
-        let _ = h.join();
-    }
+    // Readers end on their own: at the stop flag, or when the receiver is gone (one blocked
+    // on a full channel must not hold the shutdown).
+    drop(readers);
 }
 
 /// Reads one client's lines until it disconnects or the source stops.
@@ -330,6 +330,16 @@ impl TcpSink {
             self.stop.store(true, Ordering::Relaxed);
             let _ = h.join();
         }
+    }
+}
+
+impl LineSender for TcpSink {
+    fn send_lines(&self, events: u64, bytes: Vec<u8>) -> bool {
+        self.send(events, bytes)
+    }
+
+    fn stats(&self) -> &Arc<SinkStats> {
+        &self.stats
     }
 }
 
