@@ -82,6 +82,9 @@ pub enum RunError {
     /// Reading the input failed.
     #[error("cannot read input: {0}")]
     Io(#[from] io::Error),
+    /// A source with `'on.error' = 'fail'` got a message it could not decode.
+    #[error("{0} (on.error = 'fail')")]
+    SourceFailed(String),
 }
 
 /// Feeds JSON-lines `input` to `app` until the input ends (docs/semantics.md#time, docs/running.md#json-lines).
@@ -312,8 +315,11 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
                 self.now = ts;
                 self.stats.events += 1;
             }
-            reader::Item::RemoteBad { message } => {
+            reader::Item::RemoteBad { message, fatal } => {
                 self.stats.bad_lines += 1;
+                if fatal {
+                    return Err(RunError::SourceFailed(message));
+                }
                 if self.strict {
                     return Err(RunError::BadLine {
                         line_no: 0,

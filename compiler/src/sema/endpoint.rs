@@ -538,6 +538,10 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
             bad("the host is empty".to_string(), "e.g. '127.0.0.1'")
         }
         "file.path" | "path" if value.is_empty() => bad("the path is empty".to_string(), ""),
+        "tls.cert" | "tls.key" => bad(
+            "not supported yet: TLS on an http source".to_string(),
+            "serve plain HTTP on 127.0.0.1 behind a TLS-terminating proxy for now",
+        ),
         "http.url" => {
             if value.starts_with("http://") || value.starts_with("https://") {
                 Ok(())

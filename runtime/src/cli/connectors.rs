@@ -127,12 +127,38 @@ pub(super) fn start_sources<A: Application>(
             }
         };
         let tx = tx.clone();
+        let on_error = match cfg
+            .option("on.error")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("log") => OnBad::Log,
+            Some("drop") => OnBad::Drop,
+            Some("fail") => OnBad::Fail,
+            Some(other) => {
+                return Err(Failure::runtime(format!(
+                "stream `{}`: a source's \"on.error\" is 'log', 'drop' or 'fail', not `{other}`",
+                cfg.stream
+            )))
+            }
+        };
         std::thread::Builder::new()
             .name(format!("ef-decode-{}", cfg.stream))
-            .spawn(move || bridge::<A>(&srx, &tx, label))
+            .spawn(move || bridge::<A>(&srx, &tx, label, on_error))
             .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
     }
     Ok(sources)
+}
+
+/// What a source does with a message it cannot decode (`"on.error"`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnBad {
+    /// Report on stderr and skip.
+    Log,
+    /// Skip silently (counted among the bad lines).
+    Drop,
+    /// Stop the app (exit code 1).
+    Fail,
 }
 
 /// Decodes a source's batches into driver items until either side goes away.
@@ -140,40 +166,50 @@ fn bridge<A: Application>(
     rx: &crossbeam_channel::Receiver<SourceEvent>,
     tx: &Sender<Msg<A::Input>>,
     label: &str,
+    on_bad: OnBad,
 ) {
+    let bad = |message: String| -> Option<Item<A::Input>> {
+        match on_bad {
+            OnBad::Drop => None,
+            OnBad::Log => Some(Item::RemoteBad {
+                message,
+                fatal: false,
+            }),
+            OnBad::Fail => Some(Item::RemoteBad {
+                message,
+                fatal: true,
+            }),
+        }
+    };
     for ev in rx {
-        let items = match ev {
+        let items: Vec<Item<A::Input>> = match ev {
             SourceEvent::Batch(batch) => {
                 let stream = batch.stream;
-                batch
-                    .lines
-                    .into_iter()
-                    .map(
-                        |line| match decode_message(&stream, &line.text, A::decode) {
-                            Ok((ts, event)) => Item::Remote { ts, event },
-                            Err(reason) => Item::RemoteBad {
-                                message: format!(
-                                    "{label} `{stream}` (connection {}) line {}: {reason}",
-                                    line.origin, line.position
-                                ),
-                            },
-                        },
-                    )
-                    .collect()
+                let mut items = Vec::with_capacity(batch.lines.len());
+                for line in batch.lines {
+                    match decode_message(&stream, &line.text, A::decode) {
+                        Ok((ts, event)) => items.push(Item::Remote { ts, event }),
+                        Err(reason) => items.extend(bad(format!(
+                            "{label} `{stream}` (connection {}) line {}: {reason}",
+                            line.origin, line.position
+                        ))),
+                    }
+                }
+                items
             }
             SourceEvent::Bad {
                 stream,
                 position,
                 origin,
                 reason,
-            } => vec![Item::RemoteBad {
-                message: format!(
-                    "{label} `{stream}` (connection {origin}) line {position}: {reason}"
-                ),
-            }],
+            } => bad(format!(
+                "{label} `{stream}` (connection {origin}) line {position}: {reason}"
+            ))
+            .into_iter()
+            .collect(),
             SourceEvent::Closed { .. } => continue,
         };
-        if tx.send(Msg::Batch(items)).is_err() {
+        if !items.is_empty() && tx.send(Msg::Batch(items)).is_err() {
             return;
         }
     }

@@ -38,8 +38,9 @@ pub(super) enum Item<I> {
     /// An event from a network or tailing source (`cli/connectors.rs`): not replayable, so
     /// it has no position and leaves the input's position as it is.
     Remote { ts: Option<i64>, event: I },
-    /// A bad message from such a source; `message` says where it came from.
-    RemoteBad { message: String },
+    /// A bad message from such a source; `message` says where it came from. `fatal` when
+    /// the source has `'on.error' = 'fail'` (the run ends with exit code 1).
+    RemoteBad { message: String, fatal: bool },
 }
 
 impl<I> Item<I> {
