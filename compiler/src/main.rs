@@ -54,7 +54,12 @@ enum Cmd {
         /// Build without optimisations (faster to compile).
         #[arg(long)]
         debug: bool,
+        /// Also write a Dockerfile next to the binary (two stages: build, then a slim image).
+        #[arg(long)]
+        docker: bool,
     },
+    /// List the checkpoints in a store (a `--state-dir` directory or redis://host:port/prefix).
+    Checkpoints { store: String },
     /// Compile (cached) and run an application on JSON-lines input.
     Run {
         app: PathBuf,
@@ -155,19 +160,37 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Build { app, output, debug } => {
+        Cmd::Build {
+            app,
+            output,
+            debug,
+            docker,
+        } => {
             let profile = if debug {
                 Profile::Debug
             } else {
                 Profile::Release
             };
             eprintln!("eventflux: compiling {}", app.display());
-            let binary = build_binary(&app, profile, false, Options::standalone())?;
+            let (binary, project) =
+                build_binary(&app, profile, false, Options::standalone(), SERVICE)?;
             let out = output.unwrap_or_else(|| PathBuf::from(app.file_stem().unwrap_or_default()));
             std::fs::copy(&binary, &out)
                 .map_err(|e| format!("error: cannot write `{}`: {e}", out.display()))?;
             eprintln!("eventflux: built {}", out.display());
+            if docker {
+                let file = project::write_dockerfile(&project, &out).map_err(|e| e.to_string())?;
+                eprintln!("eventflux: wrote {}", file.display());
+            }
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Checkpoints { store } => {
+            // Listing needs the runtime's checkpoint reader, which the compiler does not
+            // link: any standalone binary lists a store, so a minimal one is built (cached).
+            let binary = tool_binary()?;
+            let mut cmd = Command::new(binary);
+            cmd.arg("--list-checkpoints").arg(&store);
+            exec(cmd)
         }
         Cmd::Run {
             app,
@@ -183,7 +206,13 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             } else {
                 Profile::Release
             };
-            let binary = build_binary(&app, profile, true, Options::standalone().without_state())?;
+            let (binary, _) = build_binary(
+                &app,
+                profile,
+                true,
+                Options::standalone().without_state(),
+                &[],
+            )?;
             let mut cmd = Command::new(binary);
             if let Some(input) = &input {
                 cmd.args(["--input", input]);
@@ -205,11 +234,12 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             exec(cmd)
         }
         Cmd::Bench { app, input, repeat } => {
-            let binary = build_binary(
+            let (binary, _) = build_binary(
                 &app,
                 Profile::Bench,
                 true,
                 Options::standalone().without_state(),
+                &[],
             )?;
             let mut cmd = Command::new(binary);
             cmd.arg("--bench").arg("--input").arg(&input);
@@ -232,17 +262,41 @@ fn compile_app(app: &Path, options: &Options) -> Result<Compiled, String> {
     }
 }
 
+/// Runtime features of `eventflux build`'s service binaries beyond the app's own: checkpoints
+/// may go to Redis (`--state-dir redis://...`).
+const SERVICE: &[&str] = &["redis"];
+
+/// A minimal standalone binary, for what any of them can do (`--list-checkpoints`).
+fn tool_binary() -> Result<PathBuf, String> {
+    let source = "CREATE STREAM Unused (x INT);";
+    let compiled =
+        compile(source, &Options::standalone()).map_err(|e| e.render("<tool>", source))?;
+    let project = project::write_project(&compiled.rust, SERVICE, Profile::Release)
+        .map_err(|e| e.to_string())?;
+    project
+        .build(true)
+        .map_err(|e: BuildError| format!("error: {e}"))
+}
+
 /// Compiles the app with `options`, writes its project into the cache and builds it (unless
-/// cached). `eventflux run` and `bench` leave snapshots out (`Options::without_state`): they
-/// never persist state, and the snapshot code is more than half of the build.
+/// cached), enabling the app's runtime features plus `extra`. `eventflux run` and `bench`
+/// leave snapshots out (`Options::without_state`): they never persist state, and the
+/// snapshot code is more than half of the build.
 fn build_binary(
     app: &Path,
     profile: Profile,
     quiet: bool,
     options: Options,
-) -> Result<PathBuf, String> {
+    extra: &[&'static str],
+) -> Result<(PathBuf, project::Project), String> {
     let compiled = compile_app(app, &options)?;
-    let features = compiled.plan.runtime_features();
+    let mut features = compiled.plan.runtime_features();
+    for feature in extra {
+        if !features.contains(feature) {
+            features.push(feature);
+        }
+    }
+    features.sort_unstable();
     let project =
         project::write_project(&compiled.rust, &features, profile).map_err(|e| e.to_string())?;
     if !project.cached_binary().exists() && quiet {
@@ -251,9 +305,10 @@ fn build_binary(
             app.display()
         );
     }
-    project
+    let binary = project
         .build(quiet)
-        .map_err(|e: BuildError| format!("error: {e}"))
+        .map_err(|e: BuildError| format!("error: {e}"))?;
+    Ok((binary, project))
 }
 
 /// Runs the compiled binary with stdio inherited and returns its exit code.

@@ -34,8 +34,10 @@ use crate::state::{open_store, Checkpointer, Position};
 use crate::Application;
 use args::Args;
 
+mod config;
 mod connectors;
 mod durable;
+mod log;
 mod reader;
 mod sources;
 pub use collect::{run_collected, run_collected_split};
@@ -128,7 +130,8 @@ where
         offset: 0,
     };
     let mut hooks = StopWhen(stop);
-    drive(app, input, opts, errors, &mut hooks).map(|(stats, _)| stats)
+    let counters = Arc::new(reader::Counters::default());
+    drive(app, input, opts, errors, &mut hooks, &counters).map(|(stats, _)| stats)
 }
 
 /// What the driver asks its caller while it runs.
@@ -165,12 +168,13 @@ fn drive<A>(
     opts: &RunOptions,
     errors: &mut impl Write,
     hooks: &mut impl Hooks<A>,
+    counters: &Arc<reader::Counters>,
 ) -> Result<(RunStats, (u64, u64)), RunError>
 where
     A: Application,
 {
     let (tx, rx) = reader::channel();
-    drive_with(app, Some(input), (tx, rx), opts, errors, hooks)
+    drive_with(app, Some(input), (tx, rx), opts, errors, hooks, counters)
 }
 
 /// [`drive`] with the channel made by the caller, which may have started more sources on
@@ -187,6 +191,7 @@ fn drive_with<A>(
     opts: &RunOptions,
     errors: &mut impl Write,
     hooks: &mut impl Hooks<A>,
+    counters: &Arc<reader::Counters>,
 ) -> Result<(RunStats, (u64, u64)), RunError>
 where
     A: Application,
@@ -195,10 +200,15 @@ where
     let clock = app.clock();
     let at = input.as_ref().map_or((0, 0), |i| (i.line_no, i.offset));
     let stop = Arc::new(AtomicBool::new(false));
-    if let Some(input) = input {
-        reader::spawn(input, A::decode, Arc::clone(&stop), tx);
-    } else {
-        drop(tx);
+    match input {
+        Some(input) => reader::spawn(
+            input,
+            A::decode,
+            Arc::clone(&stop),
+            Arc::clone(counters),
+            tx,
+        ),
+        None => drop(tx),
     }
     let mut driver = Driver {
         app,
@@ -209,6 +219,7 @@ where
         started: clock.is_some(),
         now: clock.unwrap_or(0),
         at,
+        counters,
     };
     let result = driver.run(&rx, hooks);
     stop.store(true, Ordering::Relaxed);
@@ -228,6 +239,7 @@ struct Driver<'a, A, W> {
     now: i64,
     /// The line number and byte offset of the last line processed.
     at: (u64, u64),
+    counters: &'a reader::Counters,
 }
 
 impl<A: Application, W: Write> Driver<'_, A, W> {
@@ -255,6 +267,9 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
             };
             match rx.recv_timeout(wait) {
                 Ok(reader::Msg::Batch(items)) => {
+                    self.counters
+                        .queued
+                        .fetch_sub(items.len() as u64, Ordering::Relaxed);
                     for item in items {
                         self.item(item)?;
                         if hooks.stop(self.app) {
@@ -366,11 +381,13 @@ where
     B: Application<Sink = CountingSink>,
     B::Input: Clone,
 {
-    let (prog, args) = match parse_args() {
+    let (prog, args) = match parse_args::<A>() {
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    let result = if args.bench {
+    let result = if let Some(store) = &args.list_checkpoints {
+        list_checkpoints(store)
+    } else if args.bench {
         bench::bench::<B>(&args)
     } else {
         run_main::<A>(&args)
@@ -384,11 +401,13 @@ pub fn main_run<A>() -> ExitCode
 where
     A: Application<Sink = JsonLinesWriter>,
 {
-    let (prog, args) = match parse_args() {
+    let (prog, args) = match parse_args::<A>() {
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    let result = if args.bench {
+    let result = if let Some(store) = &args.list_checkpoints {
+        list_checkpoints(store)
+    } else if args.bench {
         Err(Failure::usage(
             "this binary was built without bench support: use `eventflux bench`",
         ))
@@ -399,14 +418,33 @@ where
 }
 
 /// Parses `std::env::args()`; `Err` carries the exit code after printing help or an error.
-fn parse_args() -> Result<(String, Args), ExitCode> {
+fn parse_args<A: Application>() -> Result<(String, Args), ExitCode> {
     let argv: Vec<String> = std::env::args().collect();
     let prog = argv
         .first()
         .and_then(|p| std::path::Path::new(p).file_name())
         .map_or_else(|| "app".to_string(), |n| n.to_string_lossy().into_owned());
-    match Args::parse(argv.iter().skip(1).map(String::as_str)) {
-        Ok(Some(args)) => Ok((prog, args)),
+    let streams: Vec<&str> = A::input_streams()
+        .iter()
+        .chain(A::output_streams())
+        .copied()
+        .collect();
+    let (words, overrides) = match config::expand(&argv[1.min(argv.len())..], &streams) {
+        Ok(expanded) => expanded,
+        Err(message) => {
+            eprintln!("{prog}: {message}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    match Args::parse(words.iter().map(String::as_str)) {
+        Ok(Some(mut args)) => {
+            args.overrides = overrides;
+            if args.metrics_token.is_none() {
+                args.metrics_token = std::env::var("EVENTFLUX_METRICS_TOKEN").ok();
+            }
+            log::use_json(args.log_json);
+            Ok((prog, args))
+        }
         Ok(None) => {
             print!("{}", args::usage(&prog));
             Err(ExitCode::SUCCESS)
@@ -423,7 +461,7 @@ fn finish(prog: &str, result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { code, message }) => {
-            eprintln!("{prog}: {message}");
+            log::log(log::Level::Error, &format!("{prog}: {message}"));
             ExitCode::from(code)
         }
     }
@@ -469,47 +507,148 @@ fn output_filter<A: Application>(requested: Option<&[String]>) -> Result<HashSet
     Ok(names.iter().cloned().collect())
 }
 
-/// Opens the input for the driver, positioned after the `bytes` a checkpoint says were
-/// processed: `--input` (a file or stdin), or the app's own file sources merged by time.
-fn open_input<A: Application>(args: &Args, skip: u64) -> Result<reader::Input, Failure> {
-    let (mut read, mut file, name): (Box<dyn io::Read + Send>, Option<std::fs::File>, String) =
-        if !args.input_given && !A::sources().is_empty() {
-            let merged = sources::merge(A::sources())?;
-            (merged, None, "the app's merged sources".into())
-        } else if args.input == "-" {
-            (Box::new(io::stdin()), None, "stdin".into())
-        } else {
-            let f = std::fs::File::open(&args.input).map_err(|e| {
-                Failure::runtime(format!("cannot open input file `{}`: {e}", args.input))
-            })?;
-            let handle = f
-                .try_clone()
-                .map_err(|e| Failure::runtime(format!("cannot open `{}`: {e}", args.input)))?;
-            (
-                Box::new(f),
-                Some(handle),
-                format!("input file `{}`", args.input),
-            )
+/// `--list-checkpoints STORE` (and `eventflux checkpoints`): one line per checkpoint.
+fn list_checkpoints(store: &str) -> Result<(), Failure> {
+    let mut cp = Checkpointer::new(open_store(store).map_err(|e| Failure::runtime(e.to_string()))?);
+    let list = cp.list().map_err(|e| Failure::runtime(e.to_string()))?;
+    let mut out = io::stdout().lock();
+    let mut text = format!("{} checkpoint(s) in {}\n", list.len(), cp.describe());
+    if !list.is_empty() {
+        text.push_str("id\ttaken (UTC)\tbytes\tkind\tpositions\n");
+    }
+    for info in list {
+        let kind = match (info.base, &info.error) {
+            (_, Some(e)) => format!("unreadable: {e}"),
+            (None, None) => "full".to_owned(),
+            (Some(base), None) => format!("incremental on {base}"),
         };
-    durable::skip_processed(&mut read, file.as_mut(), skip, &name)?;
-    Ok(reader::Input {
-        read,
-        line_no: 0,
-        offset: skip,
-    })
+        let positions = info.positions.map_or_else(String::new, |p| {
+            let mut parts: Vec<String> = p
+                .sources
+                .iter()
+                .map(|(n, at)| format!("{n} at {at}"))
+                .collect();
+            parts.extend(
+                p.sinks
+                    .iter()
+                    .map(|(path, o)| format!("output {path} at byte {o}")),
+            );
+            parts.join("; ")
+        });
+        let taken = info
+            .time_ms
+            .map_or_else(|| "?".to_owned(), crate::state::format_utc);
+        text.push_str(&format!(
+            "{}\t{taken}\t{}\t{kind}\t{positions}\n",
+            info.id, info.bytes
+        ));
+    }
+    out.write_all(text.as_bytes())
+        .map_err(|e| Failure::runtime(format!("cannot write: {e}")))
 }
 
-/// The name a checkpoint keeps the input's position under: the input file's path, or
-/// the app's sources' paths. Stdin has none: a pipe cannot be told apart from a new one,
-/// so after a restore it is read from its start.
-fn source_name<A: Application>(args: &Args) -> Option<String> {
-    if !args.input_given && !A::sources().is_empty() {
-        let paths: Vec<&str> = A::sources().iter().map(|(_, path)| *path).collect();
-        Some(format!("sources:{}", paths.join(",")))
-    } else if args.input == "-" {
-        None
-    } else {
-        Some(format!("file:{}", args.input))
+/// The app's own file sources and sinks (stream, path), after `--config` overrides.
+struct Endpoints {
+    sources: Vec<(String, String)>,
+    sinks: Vec<(String, String)>,
+}
+
+impl Endpoints {
+    /// `A`'s endpoints with `overrides` applied; an override that applies to nothing is an
+    /// error naming it.
+    fn of<A: Application>(overrides: &[config::Override]) -> Result<Endpoints, Failure> {
+        let own = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(s, p)| (s.to_string(), p.to_string()))
+                .collect()
+        };
+        let mut e = Endpoints {
+            sources: own(A::sources()),
+            sinks: own(A::sinks()),
+        };
+        for o in overrides {
+            if connectors::takes_override::<A>(o) {
+                // A network or tailing connector's option: applied when it starts.
+                continue;
+            }
+            if o.key != "file.path" {
+                return Err(Failure::usage(format!(
+                    "--config: [streams.{}] `{}`: not an option this binary's connectors take \
+                     (file sources and sinks take \"file.path\")",
+                    o.stream, o.key
+                )));
+            }
+            let mut hit = false;
+            for (stream, path) in e.sources.iter_mut().chain(e.sinks.iter_mut()) {
+                if *stream == o.stream {
+                    path.clone_from(&o.value);
+                    hit = true;
+                }
+            }
+            if !hit {
+                return Err(Failure::usage(format!(
+                    "--config: [streams.{}] `file.path`: stream `{}` has no file source or sink \
+                     (WITH (type = 'source' | 'sink', extension = 'file', ...))",
+                    o.stream, o.stream
+                )));
+            }
+        }
+        Ok(e)
+    }
+
+    /// Whether the input is the app's own sources (no `--input`).
+    fn reads_sources(&self, args: &Args) -> bool {
+        !args.input_given && !self.sources.is_empty()
+    }
+
+    /// The name a checkpoint keeps the input's position under: the input file's path, or
+    /// the app's sources' paths. Stdin has none: a pipe cannot be told apart from a new
+    /// one, so after a restore it is read from its start.
+    fn source_name(&self, args: &Args) -> Option<String> {
+        if self.reads_sources(args) {
+            let paths: Vec<&str> = self.sources.iter().map(|(_, p)| p.as_str()).collect();
+            Some(format!("sources:{}", paths.join(",")))
+        } else if args.input == "-" {
+            None
+        } else {
+            Some(format!("file:{}", args.input))
+        }
+    }
+
+    /// Opens the input for the driver, positioned after the `skip` bytes a checkpoint says
+    /// were processed: `--input` (a file or stdin), or the app's own file sources merged
+    /// by time.
+    fn open_input(&self, args: &Args, skip: u64) -> Result<reader::Input, Failure> {
+        let (mut read, mut file, name): (Box<dyn io::Read + Send>, Option<std::fs::File>, String) =
+            if self.reads_sources(args) {
+                let list: Vec<(&str, &str)> = self
+                    .sources
+                    .iter()
+                    .map(|(s, p)| (s.as_str(), p.as_str()))
+                    .collect();
+                (
+                    sources::merge(&list)?,
+                    None,
+                    "the app's merged sources".into(),
+                )
+            } else if args.input == "-" {
+                (Box::new(io::stdin()), None, "stdin".into())
+            } else {
+                let f = std::fs::File::open(&args.input).map_err(|e| {
+                    Failure::runtime(format!("cannot open input file `{}`: {e}", args.input))
+                })?;
+                let handle = f
+                    .try_clone()
+                    .map_err(|e| Failure::runtime(format!("cannot open `{}`: {e}", args.input)))?;
+                let name = format!("input file `{}`", args.input);
+                (Box::new(f), Some(handle), name)
+            };
+        durable::skip_processed(&mut read, file.as_mut(), skip, &name)?;
+        Ok(reader::Input {
+            read,
+            line_no: 0,
+            offset: skip,
+        })
     }
 }
 
@@ -539,8 +678,9 @@ where
             .map_err(|e| Failure::runtime(e.to_string()))?,
         _ => None,
     };
+    let endpoints = Endpoints::of::<A>(&args.overrides)?;
     let positions = restored.as_ref().map(|r| &r.positions);
-    let source = source_name::<A>(args);
+    let source = endpoints.source_name(args);
     let (line_no, offset) = match source.as_deref().and_then(|s| positions?.source(s)) {
         Some(Position::Offset { bytes, lines }) => (*lines, *bytes),
         _ => (0, 0),
@@ -548,10 +688,10 @@ where
     // An app with network (or tailing) sources reads only them unless `--input` is given
     // or it has file sources; it then runs until it is stopped.
     let remote = connectors::has_sources::<A>();
-    let input = if remote && !args.input_given && A::sources().is_empty() {
+    let input = if remote && !args.input_given && endpoints.sources.is_empty() {
         None
     } else {
-        let mut input = open_input::<A>(args, offset)?;
+        let mut input = endpoints.open_input(args, offset)?;
         input.line_no = line_no;
         Some(input)
     };
@@ -574,12 +714,12 @@ where
         Some((_, list)) => list.push(out),
         None => routes.push((stream.to_string(), vec![out])),
     };
-    for (stream, path) in A::sinks() {
+    for (stream, path) in &endpoints.sinks {
         let (out, file) = durable::open_output(path, resume(path))?;
         outputs.extend(file);
         add_route(stream, out);
     }
-    let network_sinks = connectors::open_sinks::<A>()?;
+    let network_sinks = connectors::open_sinks::<A>(&args.overrides)?;
     let flush_each_batch = !network_sinks.is_empty();
     for (stream, out) in network_sinks {
         add_route(&stream, out);
@@ -603,6 +743,24 @@ where
         clock: args.clock,
         strict: args.strict,
     };
+    let metrics = match &args.metrics {
+        Some(addr) => {
+            let metrics = Arc::new(crate::metrics::Metrics::new());
+            let bound =
+                crate::metrics::serve(addr, Arc::clone(&metrics), args.metrics_token.clone())
+                    .map_err(|e| Failure::runtime(e.to_string()))?;
+            log::log(
+                log::Level::Info,
+                &format!("metrics at http://{bound}/metrics"),
+            );
+            Some(metrics)
+        }
+        None => None,
+    };
+    let counters = Arc::new(reader::Counters {
+        metrics: metrics.clone(),
+        ..reader::Counters::default()
+    });
     let mut service = durable::Service {
         checkpointer,
         every: args.checkpoint_every.map(Duration::from_millis),
@@ -611,17 +769,21 @@ where
         source,
         signal: durable::shutdown_flag(),
         signalled: false,
+        metrics,
+        counters: Arc::clone(&counters),
         flush_each_batch,
     };
+    let mut errors = log::LogLines::new();
     let (tx, rx) = reader::channel();
-    let sources = connectors::start_sources::<A>(&tx)?;
+    let sources = connectors::start_sources::<A>(&tx, &args.overrides)?;
     let result = drive_with(
         &mut app,
         input,
         (tx, rx),
         &opts,
-        &mut io::stderr(),
+        &mut errors,
         &mut service,
+        &counters,
     );
     drop(sources);
     let at = match &result {
@@ -644,10 +806,16 @@ where
         return Err(Failure::runtime(failure));
     }
     if stats.bad_lines > 0 {
-        eprintln!("{} bad line(s) skipped", stats.bad_lines);
+        log::log(
+            log::Level::Warn,
+            &format!("{} bad line(s) skipped", stats.bad_lines),
+        );
     }
     if service.signalled {
-        eprintln!("stopped by a signal after {} event(s)", stats.events);
+        log::log(
+            log::Level::Info,
+            &format!("stopped by a signal after {} event(s)", stats.events),
+        );
     }
     match flushed {
         // The reader of our output went away (`| head`): not an error of ours.

@@ -19,6 +19,7 @@ pub mod expr;
 pub mod functions;
 pub mod io;
 pub mod join;
+pub mod metrics;
 pub mod partition;
 pub mod pattern;
 pub mod rate;

@@ -33,6 +33,16 @@ pub(super) struct Args {
     pub restore_from: Option<u64>,
     /// `--no-restore`: start empty whatever the store holds.
     pub no_restore: bool,
+    /// `--list-checkpoints STORE`: print the checkpoints in a store and exit.
+    pub list_checkpoints: Option<String>,
+    /// `--metrics ADDR`: serve `/metrics` and `/health` there.
+    pub metrics: Option<String>,
+    /// `--metrics-token T`: the bearer token the metrics endpoint wants.
+    pub metrics_token: Option<String>,
+    /// `--log-format json`.
+    pub log_json: bool,
+    /// `[streams.<Name>]` option overrides of `--config`.
+    pub overrides: Vec<super::config::Override>,
 }
 
 /// Parses `500ms`, `10s`, `5sec`, `2m`, `1h` or a plain number of milliseconds.
@@ -76,6 +86,15 @@ Options:
   --full-every N         a full checkpoint every N, only changed state between (default: 10)
   --restore-from ID      resume from checkpoint ID instead of the newest
   --no-restore           start empty whatever the store holds
+  --list-checkpoints S   print the checkpoints in store S (a directory or redis:// URL)
+  --metrics ADDR         serve Prometheus metrics at http://ADDR/metrics and /health
+                         (ADDR host:port, or :port for 127.0.0.1)
+  --metrics-token T      require `Authorization: Bearer T` there (or set
+                         EVENTFLUX_METRICS_TOKEN)
+  --config FILE.toml     flags as keys (state-dir = \"st\") and [streams.<Name>] option
+                         overrides; ${{VAR}} and ${{VAR:-default}} from the environment;
+                         the command line wins
+  --log-format text|json messages on stderr as text (default) or JSON records
   -h, --help             print this help
 
 Exit codes: 0 success, 1 runtime or I/O error, 2 bad usage or bad line with --strict.
@@ -86,6 +105,20 @@ Exit codes: 0 success, 1 runtime or I/O error, 2 bad usage or bad line with --st
 impl Args {
     /// Parses the arguments after the program name; `Ok(None)` for `--help`.
     pub fn parse<'a>(argv: impl IntoIterator<Item = &'a str>) -> Result<Option<Args>, String> {
+        let Some((args, repeat_given)) = Self::parse_flags(argv)? else {
+            return Ok(None);
+        };
+        if repeat_given && !args.bench {
+            return Err("--repeat applies only with --bench".into());
+        }
+        args.check().map(|()| Some(args))
+    }
+
+    /// Parses each flag and its value without the checks between flags; also whether
+    /// `--repeat` was given.
+    pub fn parse_flags<'a>(
+        argv: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Option<(Args, bool)>, String> {
         let mut args = Args {
             input: "-".into(),
             output: "-".into(),
@@ -101,6 +134,11 @@ impl Args {
             full_every: 10,
             restore_from: None,
             no_restore: false,
+            list_checkpoints: None,
+            metrics: None,
+            metrics_token: None,
+            log_json: false,
+            overrides: Vec::new(),
         };
         let mut repeat_given = false;
         let mut argv = argv.into_iter();
@@ -153,6 +191,20 @@ impl Args {
                     repeat_given = true;
                 }
                 "--state-dir" => args.state_dir = Some(value()?),
+                "--list-checkpoints" => args.list_checkpoints = Some(value()?),
+                "--metrics" => args.metrics = Some(value()?),
+                "--metrics-token" => args.metrics_token = Some(value()?),
+                "--log-format" => {
+                    args.log_json = match value()?.as_str() {
+                        "json" => true,
+                        "text" => false,
+                        other => {
+                            return Err(format!(
+                                "--log-format must be `text` or `json`, not `{other}`"
+                            ))
+                        }
+                    }
+                }
                 "--checkpoint-every" => {
                     let v = value()?;
                     args.checkpoint_every = Some(parse_duration(&v).ok_or_else(|| {
@@ -201,9 +253,12 @@ impl Args {
                 _ => return Err(format!("unexpected argument `{arg}`")),
             }
         }
-        if repeat_given && !args.bench {
-            return Err("--repeat applies only with --bench".into());
-        }
+        Ok(Some((args, repeat_given)))
+    }
+
+    /// The checks between flags.
+    fn check(&self) -> Result<(), String> {
+        let args = self;
         if args.state_dir.is_none() {
             for (given, flag) in [
                 (args.checkpoint_every.is_some(), "--checkpoint-every"),
@@ -221,7 +276,7 @@ impl Args {
         if args.bench && args.clock == Clock::Wall {
             return Err("--bench replays on the event clock; --clock wall does not apply".into());
         }
-        Ok(Some(args))
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 use crossbeam_channel::Sender;
 use std::io::Write;
 
+use super::config::Override;
 use super::reader::{Item, Msg};
 use super::Failure;
 use crate::app::Application;
@@ -17,30 +18,51 @@ use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 /// Extensions served here (the file, stdin and stdout ones are the driver's own).
 const NETWORK: &[&str] = &["tcp", "http"];
 
-/// The connectors of `A` handled here, resolved against the environment.
-fn resolved<A: Application>(direction: Direction) -> Result<Vec<ConnectorConfig>, Failure> {
+/// Whether this module handles the connector.
+fn handled(c: &crate::connect::ConnectorDesc) -> bool {
+    NETWORK.contains(&c.extension)
+        || (c.extension == "file" && c.option("file.follow") == Some("true"))
+}
+
+/// Whether a `--config` `[streams.<Name>]` override is for a connector handled here (it is
+/// then applied to every such connector of the stream when it starts).
+pub(super) fn takes_override<A: Application>(o: &Override) -> bool {
     A::connectors()
         .iter()
-        .filter(|c| c.direction == direction)
-        .filter(|c| {
-            NETWORK.contains(&c.extension)
-                || (c.extension == "file" && c.option("file.follow") == Some("true"))
-        })
-        .map(|c| {
-            c.resolve(env_lookup)
-                .map_err(|e| Failure::runtime(e.to_string()))
-        })
-        .collect()
+        .any(|c| c.stream == o.stream && handled(c))
+}
+
+/// The connectors of `A` handled here, resolved against the environment, with `--config`
+/// overrides applied (an override replaces the option or adds it).
+fn resolved<A: Application>(
+    direction: Direction,
+    overrides: &[Override],
+) -> Result<Vec<ConnectorConfig>, Failure> {
+    let mut out = Vec::new();
+    for c in A::connectors()
+        .iter()
+        .filter(|c| c.direction == direction && handled(c))
+    {
+        let mut cfg = c
+            .resolve(env_lookup)
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        for o in overrides.iter().filter(|o| o.stream == cfg.stream) {
+            match cfg.options.iter_mut().find(|(k, _)| *k == o.key) {
+                Some((_, v)) => v.clone_from(&o.value),
+                None => cfg.options.push((o.key.clone(), o.value.clone())),
+            }
+        }
+        out.push(cfg);
+    }
+    Ok(out)
 }
 
 /// Whether `A` has sources this module starts (then the driver does not read stdin unless
 /// `--input` says so, and runs until it is stopped).
 pub(super) fn has_sources<A: Application>() -> bool {
-    A::connectors().iter().any(|c| {
-        c.direction == Direction::Source
-            && (NETWORK.contains(&c.extension)
-                || (c.extension == "file" && c.option("file.follow") == Some("true")))
-    })
+    A::connectors()
+        .iter()
+        .any(|c| c.direction == Direction::Source && handled(c))
 }
 
 /// The running sources; dropping it stops them.
@@ -74,6 +96,7 @@ const QUEUE: usize = 16;
 /// Starts every source of `A` handled here, each feeding `tx`; prints where each listens.
 pub(super) fn start_sources<A: Application>(
     tx: &Sender<Msg<A::Input>>,
+    overrides: &[Override],
 ) -> Result<Sources, Failure> {
     let mut sources = Sources {
         tcp: Vec::new(),
@@ -81,7 +104,7 @@ pub(super) fn start_sources<A: Application>(
         http: Vec::new(),
         follow: Vec::new(),
     };
-    for cfg in resolved::<A>(Direction::Source)? {
+    for cfg in resolved::<A>(Direction::Source, overrides)? {
         let (stx, srx) = crossbeam_channel::bounded::<SourceEvent>(QUEUE);
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         let label = match cfg.extension.as_str() {
@@ -216,10 +239,11 @@ fn bridge<A: Application>(
 }
 
 /// The sinks of `A` handled here: (stream, writer) pairs for the output writer's routes.
-pub(super) fn open_sinks<A: Application>() -> Result<Vec<(String, Box<dyn Write + Send>)>, Failure>
-{
+pub(super) fn open_sinks<A: Application>(
+    overrides: &[Override],
+) -> Result<Vec<(String, Box<dyn Write + Send>)>, Failure> {
     let mut out: Vec<(String, Box<dyn Write + Send>)> = Vec::new();
-    for cfg in resolved::<A>(Direction::Sink)? {
+    for cfg in resolved::<A>(Direction::Sink, overrides)? {
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         let (sender, label): (Box<dyn LineSender>, String) = match cfg.extension.as_str() {
             "tcp" => (

@@ -8,8 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::log::{log, Level};
+use super::reader::Counters;
 use super::{Failure, Hooks, RunStats};
+use crate::functions::now_millis;
 use crate::io::JsonLinesWriter;
+use crate::metrics::Metrics;
 use crate::state::{Checkpointer, Position, Positions, Restored};
 use crate::Application;
 
@@ -150,6 +154,9 @@ pub(super) struct Service {
     pub signal: Arc<AtomicBool>,
     /// Set once a signal ended the run.
     pub signalled: bool,
+    /// `--metrics`: published after each batch.
+    pub metrics: Option<Arc<Metrics>>,
+    pub counters: Arc<Counters>,
     /// Hand the output to the sinks after every batch (network sinks: deliver promptly).
     pub flush_each_batch: bool,
 }
@@ -191,9 +198,36 @@ impl Service {
                 .map(|o| (o.path.clone(), o.offset()))
                 .collect(),
         };
-        cp.save(&app.snapshot(), positions)
-            .map(drop)
-            .map_err(|e| format!("checkpoint failed: {e}"))
+        let started = Instant::now();
+        let saved = cp
+            .save(&app.snapshot(), positions)
+            .map_err(|e| format!("checkpoint failed: {e}"))?;
+        if let Some(m) = &self.metrics {
+            let bytes = u64::try_from(saved.bytes).unwrap_or(u64::MAX);
+            m.checkpoint_taken(started.elapsed().as_secs_f64(), bytes, now_millis());
+        }
+        Ok(())
+    }
+
+    /// Publishes what the query thread counted.
+    fn publish<A: Application<Sink = JsonLinesWriter>>(&self, app: &mut A) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        let mut out: Vec<(&str, u64)> = Vec::new();
+        for &(stream, n) in app.sink_mut().lines_per_stream() {
+            match out.iter_mut().find(|(s, _)| *s == stream) {
+                Some(slot) => slot.1 += n,
+                None => out.push((stream, n)),
+            }
+        }
+        for (stream, n) in out {
+            m.set_events_out(stream, n);
+        }
+        m.set_queue_depth("_input", self.counters.queued.load(Ordering::Relaxed));
+        if let Some(now) = app.clock() {
+            m.set_newest_event(now);
+        }
     }
 }
 
@@ -207,10 +241,11 @@ impl<A: Application<Sink = JsonLinesWriter>> Hooks<A> for Service {
             // An error is remembered by the writer and ends the run (`stop`).
             let _ = app.sink_mut().flush();
         }
+        self.publish(app);
         if let Some(every) = self.every {
             if self.last.elapsed() >= every {
                 if let Err(e) = self.checkpoint(app, at) {
-                    eprintln!("{e}");
+                    log(Level::Error, &e);
                 }
                 self.last = Instant::now();
             }
@@ -241,7 +276,10 @@ pub(super) fn shutdown_flag() -> Arc<AtomicBool> {
 /// operators start empty.
 pub(super) fn report_restore(restored: &Restored, store: &str, missing: &[String]) {
     for reason in &restored.skipped {
-        eprintln!("warning: {reason}; trying an older checkpoint");
+        log(
+            Level::Warn,
+            &format!("warning: {reason}; trying an older checkpoint"),
+        );
     }
     let at: Vec<String> = restored
         .positions
@@ -249,21 +287,24 @@ pub(super) fn report_restore(restored: &Restored, store: &str, missing: &[String
         .iter()
         .map(|(name, p)| format!("{name} at {p}"))
         .collect();
-    eprintln!(
-        "restored checkpoint {} from {store}{}",
-        restored.id,
-        if at.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", at.join(", "))
-        }
+    let at = if at.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", at.join(", "))
+    };
+    log(
+        Level::Info,
+        &format!("restored checkpoint {} from {store}{at}", restored.id),
     );
     if !missing.is_empty() {
-        eprintln!(
-            "note: checkpoint {} has no state for {} (new, or its state layout changed): \
-             they start empty",
-            restored.id,
-            missing.join(", ")
+        log(
+            Level::Warn,
+            &format!(
+                "note: checkpoint {} has no state for {} (new, or its state layout changed): \
+                 they start empty",
+                restored.id,
+                missing.join(", ")
+            ),
         );
     }
 }

@@ -4,13 +4,14 @@
 //! it ends at: the position a checkpoint taken after it resumes from.
 
 use std::io::{self, BufReader, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::app::DecodeError;
 use crate::io::{JsonLinesReader, LineRef};
+use crate::metrics::Metrics;
 
 /// Items per batch at most (a batch also ends when the input has nothing buffered, so a
 /// quiet producer's lines are not held back).
@@ -70,6 +71,50 @@ pub(super) struct Input {
     pub offset: u64,
 }
 
+/// What the reader tells the rest of the binary: items queued for the queries, and (with
+/// `--metrics`) events and bad lines per stream.
+#[derive(Default)]
+pub(super) struct Counters {
+    /// Items sent and not yet taken by the driver.
+    pub queued: AtomicU64,
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+/// Counts per stream on the reader thread, published once per batch.
+struct Tally {
+    events: Vec<(String, u64)>,
+    bad: Vec<(String, u64)>,
+    last: usize,
+}
+
+impl Tally {
+    fn count(list: &mut Vec<(String, u64)>, last: &mut usize, stream: &str) {
+        if list.get(*last).is_some_and(|(n, _)| n == stream) {
+            list[*last].1 += 1;
+            return;
+        }
+        match list.iter().position(|(n, _)| n == stream) {
+            Some(i) => {
+                list[i].1 += 1;
+                *last = i;
+            }
+            None => {
+                list.push((stream.to_owned(), 1));
+                *last = list.len() - 1;
+            }
+        }
+    }
+
+    fn publish(&mut self, metrics: &Metrics) {
+        for (stream, n) in &self.events {
+            metrics.set_events_in(stream, *n);
+        }
+        for (stream, n) in self.bad.iter_mut() {
+            metrics.add_bad(stream, std::mem::take(n));
+        }
+    }
+}
+
 /// Starts the reader thread. It ends at the end of the input, at a read error, when `stop`
 /// is set (checked between batches) or when the receiver is gone. Detached: a reader
 /// blocked on an idle pipe ends with the process.
@@ -77,9 +122,10 @@ pub(super) fn spawn<I: Send + 'static>(
     input: Input,
     decode: fn(&str, &str) -> Result<I, DecodeError>,
     stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
     tx: Sender<Msg<I>>,
 ) {
-    std::thread::spawn(move || read(input, decode, &stop, &tx));
+    std::thread::spawn(move || read(input, decode, &stop, &counters, &tx));
 }
 
 /// The channel between the input thread (and any other source) and the queries.
@@ -91,15 +137,28 @@ fn read<I>(
     input: Input,
     decode: fn(&str, &str) -> Result<I, DecodeError>,
     stop: &AtomicBool,
+    counters: &Counters,
     tx: &Sender<Msg<I>>,
 ) {
     let buffered = BufReader::with_capacity(64 * 1024, input.read);
     let mut reader = JsonLinesReader::resume(buffered, input.line_no, input.offset);
     let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        let Some((line, end)) = reader.next_line_at() else {
-            break;
-        };
+    let mut tally = Tally {
+        events: Vec::new(),
+        bad: Vec::new(),
+        last: 0,
+    };
+    let counting = counters.metrics.is_some();
+    let send = |batch: Vec<Item<I>>, tally: &mut Tally| {
+        if let Some(m) = &counters.metrics {
+            tally.publish(m);
+        }
+        counters
+            .queued
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        tx.send(Msg::Batch(batch)).is_ok()
+    };
+    while let Some((line, end)) = reader.next_line_at() {
         let item = match line {
             Ok(LineRef::Event {
                 line_no,
@@ -107,34 +166,47 @@ fn read<I>(
                 ts,
                 data,
             }) => match decode(&stream, data) {
-                Ok(event) => Item::Event {
-                    line_no,
-                    end,
-                    ts,
-                    event,
-                },
-                Err(e) => Item::Bad {
-                    line_no,
-                    end,
-                    message: e.to_string(),
-                },
+                Ok(event) => {
+                    if counting {
+                        Tally::count(&mut tally.events, &mut tally.last, &stream);
+                    }
+                    Item::Event {
+                        line_no,
+                        end,
+                        ts,
+                        event,
+                    }
+                }
+                Err(e) => {
+                    let mut at = 0;
+                    Tally::count(&mut tally.bad, &mut at, &stream);
+                    Item::Bad {
+                        line_no,
+                        end,
+                        message: e.to_string(),
+                    }
+                }
             },
             Ok(LineRef::Tick { line_no, ts }) => Item::Tick { line_no, end, ts },
-            Err(e) => Item::Bad {
-                line_no: e.line_no,
-                end,
-                message: e.message,
-            },
+            Err(e) => {
+                let mut at = 0;
+                Tally::count(&mut tally.bad, &mut at, "_unparsed");
+                Item::Bad {
+                    line_no: e.line_no,
+                    end,
+                    message: e.message,
+                }
+            }
         };
         batch.push(item);
         if batch.len() >= BATCH || reader.get_ref().buffer().is_empty() {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-            if tx.send(Msg::Batch(full)).is_err() || stop.load(Ordering::Relaxed) {
+            if !send(full, &mut tally) || stop.load(Ordering::Relaxed) {
                 return;
             }
         }
     }
-    if !batch.is_empty() && tx.send(Msg::Batch(batch)).is_err() {
+    if !batch.is_empty() && !send(batch, &mut tally) {
         return;
     }
     if let Some(e) = reader.take_io_error() {

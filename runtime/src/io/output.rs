@@ -52,6 +52,8 @@ pub struct JsonLinesWriter {
     line: Vec<u8>,
     error: Option<io::Error>,
     written: u64,
+    /// Lines written per stream (for metrics), looked up by the name's address.
+    counts: Vec<(&'static str, u64)>,
 }
 
 impl JsonLinesWriter {
@@ -65,6 +67,7 @@ impl JsonLinesWriter {
             line: Vec::with_capacity(256),
             error: None,
             written: 0,
+            counts: Vec::new(),
         }
     }
 
@@ -107,6 +110,11 @@ impl JsonLinesWriter {
     pub fn lines_written(&self) -> u64 {
         self.written
     }
+
+    /// How many lines were handed to the writer per stream.
+    pub fn lines_per_stream(&self) -> &[(&'static str, u64)] {
+        &self.counts
+    }
 }
 
 impl std::fmt::Debug for JsonLinesWriter {
@@ -145,7 +153,17 @@ impl EventSink for JsonLinesWriter {
             None => &mut self.out,
         };
         match out.write_all(&self.line) {
-            Ok(()) => self.written += 1,
+            Ok(()) => {
+                self.written += 1;
+                match self
+                    .counts
+                    .iter_mut()
+                    .find(|(s, _)| std::ptr::eq(*s, stream))
+                {
+                    Some(count) => count.1 += 1,
+                    None => self.counts.push((stream, 1)),
+                }
+            }
             Err(e) => self.error = Some(e),
         }
     }

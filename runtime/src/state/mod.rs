@@ -59,7 +59,7 @@ mod checkpoint;
 mod store;
 
 pub use checkpoint::{
-    CheckpointError, CheckpointInfo, Checkpointer, Position, Positions, Restored, Saved,
+    format_utc, CheckpointError, CheckpointInfo, Checkpointer, Position, Positions, Restored, Saved,
 };
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
