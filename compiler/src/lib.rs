@@ -17,6 +17,7 @@ pub mod build;
 pub mod codegen;
 pub mod diagnostic;
 pub mod plan;
+pub mod proto;
 pub mod sema;
 pub mod syntax;
 
@@ -90,4 +91,34 @@ pub fn compile(source: &str, options: &Options) -> Result<Compiled, CompileError
         plan,
         warnings: analysis.diagnostics,
     })
+}
+
+/// The app's gRPC service as `.proto` text (DESIGN 8.3). The app's name is that of
+/// `@app:name('...')` when written, else `default_name` (the file's stem).
+pub fn proto(source: &str, default_name: &str) -> Result<String, CompileError> {
+    let (app, _) = syntax::parse(source);
+    let analysis = check(source)?;
+    let named = app.statements.iter().find_map(|stmt| {
+        let annotations = match stmt {
+            syntax::ast::Statement::Stream(s) => &s.annotations,
+            syntax::ast::Statement::Table(t) => &t.annotations,
+            syntax::ast::Statement::Query(q) => &q.annotations,
+            syntax::ast::Statement::Update(u) => &u.annotations,
+            syntax::ast::Statement::Delete(d) => &d.annotations,
+            syntax::ast::Statement::Partition(p) => &p.annotations,
+            _ => return None,
+        };
+        annotations
+            .iter()
+            .filter(|a| a.name.name.eq_ignore_ascii_case("app:name"))
+            .find_map(|a| match a.args.first().map(|kv| &kv.value) {
+                Some(syntax::ast::Literal::String(name)) => Some(name.clone()),
+                _ => None,
+            })
+    });
+    let plan = plan::plan(&analysis);
+    Ok(proto::render(
+        &plan,
+        named.as_deref().unwrap_or(default_name),
+    ))
 }

@@ -52,6 +52,13 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "text")]
         format: ExplainFormat,
     },
+    /// Print the app's gRPC service (`.proto`).
+    Proto {
+        app: PathBuf,
+        /// Write to this file instead of stdout.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+    },
     /// Build a standalone binary.
     Build {
         app: PathBuf,
@@ -169,6 +176,20 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        Cmd::Proto { app, output } => {
+            let source = read(&app)?;
+            let stem = app
+                .file_stem()
+                .map_or_else(|| "app".to_string(), |s| s.to_string_lossy().into_owned());
+            let text = eventflux_compiler::proto(&source, &stem)
+                .map_err(|e| e.render(&app.display().to_string(), &source))?;
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .map_err(|e| format!("error: cannot write `{}`: {e}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Build {
             app,

@@ -95,6 +95,15 @@ pub trait Application: Sized {
     fn sinks() -> &'static [(&'static str, &'static str)] {
         &[]
     }
+    /// Every source and sink declared on the app's streams, with raw option values
+    /// (DESIGN 8.1; see [`crate::connect`]). None by default.
+    fn connectors() -> &'static [crate::connect::ConnectorDesc] {
+        &[]
+    }
+    /// The streams fed through an `async` queue (DESIGN 8.2). None by default.
+    fn pipelines() -> &'static [crate::connect::PipelineDesc] {
+        &[]
+    }
 }
 
 /// Decodes the JSON text of one event of `stream` (an object or an array in attribute

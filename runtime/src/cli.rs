@@ -35,6 +35,7 @@ use crate::Application;
 use args::Args;
 
 mod config;
+mod connectors;
 mod durable;
 mod log;
 mod reader;
@@ -83,6 +84,9 @@ pub enum RunError {
     /// Reading the input failed.
     #[error("cannot read input: {0}")]
     Io(#[from] io::Error),
+    /// A source with `'on.error' = 'fail'` got a message it could not decode.
+    #[error("{0} (on.error = 'fail')")]
+    SourceFailed(String),
 }
 
 /// Feeds JSON-lines `input` to `app` until the input ends (docs/semantics.md#time, docs/running.md#json-lines).
@@ -169,11 +173,43 @@ fn drive<A>(
 where
     A: Application,
 {
+    let (tx, rx) = reader::channel();
+    drive_with(app, Some(input), (tx, rx), opts, errors, hooks, counters)
+}
+
+/// [`drive`] with the channel made by the caller, which may have started more sources on
+/// it (`cli/connectors.rs`), and without an input when the app reads only such sources.
+/// The run ends when every sender is gone (the input and every source ended) or a hook
+/// stops it.
+fn drive_with<A>(
+    app: &mut A,
+    input: Option<reader::Input>,
+    (tx, rx): (
+        crossbeam_channel::Sender<reader::Msg<A::Input>>,
+        crossbeam_channel::Receiver<reader::Msg<A::Input>>,
+    ),
+    opts: &RunOptions,
+    errors: &mut impl Write,
+    hooks: &mut impl Hooks<A>,
+    counters: &Arc<reader::Counters>,
+) -> Result<(RunStats, (u64, u64)), RunError>
+where
+    A: Application,
+{
     // A restored app has started already: its clock is the time of the previous line.
     let clock = app.clock();
-    let at = (input.line_no, input.offset);
+    let at = input.as_ref().map_or((0, 0), |i| (i.line_no, i.offset));
     let stop = Arc::new(AtomicBool::new(false));
-    let rx = reader::spawn(input, A::decode, Arc::clone(&stop), Arc::clone(counters));
+    match input {
+        Some(input) => reader::spawn(
+            input,
+            A::decode,
+            Arc::clone(&stop),
+            Arc::clone(counters),
+            tx,
+        ),
+        None => drop(tx),
+    }
     let mut driver = Driver {
         app,
         clock: opts.clock,
@@ -283,8 +319,34 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
             reader::Item::Bad {
                 line_no, message, ..
             } => self.bad(line_no, message)?,
+            reader::Item::Remote { ts, event } => {
+                let ts = match (self.clock, ts) {
+                    (Clock::Event, Some(ts)) => ts,
+                    // A message without `ts`: its arrival time, never before the clock.
+                    _ => self.wall_now(),
+                };
+                self.start_at(ts);
+                self.app.send(ts, event);
+                self.now = ts;
+                self.stats.events += 1;
+            }
+            reader::Item::RemoteBad { message, fatal } => {
+                self.stats.bad_lines += 1;
+                if fatal {
+                    return Err(RunError::SourceFailed(message));
+                }
+                if self.strict {
+                    return Err(RunError::BadLine {
+                        line_no: 0,
+                        message,
+                    });
+                }
+                let _ = writeln!(self.errors, "{message}");
+            }
         }
-        self.at = at;
+        if let Some(at) = at {
+            self.at = at;
+        }
         Ok(())
     }
 
@@ -505,6 +567,10 @@ impl Endpoints {
             sinks: own(A::sinks()),
         };
         for o in overrides {
+            if connectors::takes_override::<A>(o) {
+                // A network or tailing connector's option: applied when it starts.
+                continue;
+            }
             if o.key != "file.path" {
                 return Err(Failure::usage(format!(
                     "--config: [streams.{}] `{}`: not an option this binary's connectors take \
@@ -620,8 +686,16 @@ where
         Some(Position::Offset { bytes, lines }) => (*lines, *bytes),
         _ => (0, 0),
     };
-    let mut input = endpoints.open_input(args, offset)?;
-    input.line_no = line_no;
+    // An app with network (or tailing) sources reads only them unless `--input` is given
+    // or it has file sources; it then runs until it is stopped.
+    let remote = connectors::has_sources::<A>();
+    let input = if remote && !args.input_given && endpoints.sources.is_empty() {
+        None
+    } else {
+        let mut input = endpoints.open_input(args, offset)?;
+        input.line_no = line_no;
+        Some(input)
+    };
     // Outputs: each cut back to the offset of the checkpoint (when resuming from one).
     let resume = |path: &str| {
         restored
@@ -632,10 +706,32 @@ where
     let (out, file) = durable::open_output(&args.output, resume(&args.output))?;
     outputs.extend(file);
     let mut writer = JsonLinesWriter::new(out, Some(filter));
+    // Every sink of a stream gets each of its lines (several sinks: a fan-out).
+    let mut routes: Vec<(String, Vec<Box<dyn io::Write + Send>>)> = Vec::new();
+    let mut add_route = |stream: &str, out: Box<dyn io::Write + Send>| match routes
+        .iter_mut()
+        .find(|(s, _)| s == stream)
+    {
+        Some((_, list)) => list.push(out),
+        None => routes.push((stream.to_string(), vec![out])),
+    };
     for (stream, path) in &endpoints.sinks {
         let (out, file) = durable::open_output(path, resume(path))?;
         outputs.extend(file);
-        writer.route(stream, out);
+        add_route(stream, out);
+    }
+    let network_sinks = connectors::open_sinks::<A>(&args.overrides)?;
+    let flush_each_batch = !network_sinks.is_empty();
+    for (stream, out) in network_sinks {
+        add_route(&stream, out);
+    }
+    for (stream, mut list) in routes {
+        let out = if list.len() == 1 {
+            list.remove(0)
+        } else {
+            Box::new(crate::connect::sink::Fanout(list))
+        };
+        writer.route(&stream, out);
     }
     let mut app = A::with_sink(writer);
     if let (Some(r), Some(cp)) = (&restored, &checkpointer) {
@@ -677,9 +773,21 @@ where
         signalled: false,
         metrics,
         counters: Arc::clone(&counters),
+        flush_each_batch,
     };
     let mut errors = log::LogLines::new();
-    let result = drive(&mut app, input, &opts, &mut errors, &mut service, &counters);
+    let (tx, rx) = reader::channel();
+    let sources = connectors::start_sources::<A>(&tx, &args.overrides)?;
+    let result = drive_with(
+        &mut app,
+        input,
+        (tx, rx),
+        &opts,
+        &mut errors,
+        &mut service,
+        &counters,
+    );
+    drop(sources);
     let at = match &result {
         Ok((_, at)) => *at,
         Err(_) => (line_no, offset),

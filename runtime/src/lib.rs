@@ -14,6 +14,7 @@
 pub mod aggregate;
 pub mod app;
 pub mod cli;
+pub mod connect;
 pub mod expr;
 pub mod functions;
 pub mod io;

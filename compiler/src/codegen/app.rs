@@ -656,7 +656,67 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
     });
-    let endpoints = quote!(#sources #sinks);
+    let connectors = (!ctx.plan.connectors.is_empty()).then(|| {
+        let descs = ctx.plan.connectors.iter().map(|c| {
+            let stream = &c.stream;
+            let extension = &c.extension;
+            let direction = if c.source {
+                quote!(#rt::connect::Direction::Source)
+            } else {
+                quote!(#rt::connect::Direction::Sink)
+            };
+            let (keys, values): (Vec<&String>, Vec<&String>) =
+                c.options.iter().map(|(k, v)| (k, v)).unzip();
+            quote! {
+                #rt::connect::ConnectorDesc {
+                    stream: #stream,
+                    direction: #direction,
+                    extension: #extension,
+                    options: &[#((#keys, #values)),*],
+                }
+            }
+        });
+        quote! {
+            fn connectors() -> &'static [#rt::connect::ConnectorDesc] {
+                &[#(#descs),*]
+            }
+        }
+    });
+    let pipelines = (!ctx.plan.pipelines.is_empty()).then(|| {
+        let descs = ctx.plan.pipelines.iter().map(|p| {
+            let stream = &p.stream;
+            let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+            let (buffer, workers, batch_max) = (
+                to_usize(p.buffer),
+                to_usize(p.workers),
+                to_usize(p.batch_max),
+            );
+            let backpressure = format_ident!(
+                "{}",
+                match p.backpressure.as_str() {
+                    "drop" => "Drop",
+                    "drop_oldest" => "DropOldest",
+                    "backoff" => "Backoff",
+                    _ => "Block",
+                }
+            );
+            quote! {
+                #rt::connect::PipelineDesc {
+                    stream: #stream,
+                    buffer: #buffer,
+                    backpressure: #rt::connect::Backpressure::#backpressure,
+                    workers: #workers,
+                    batch_max: #batch_max,
+                }
+            }
+        });
+        quote! {
+            fn pipelines() -> &'static [#rt::connect::PipelineDesc] {
+                &[#(#descs),*]
+            }
+        }
+    });
+    let endpoints = quote!(#sources #sinks #connectors #pipelines);
     let state = if ctx.state {
         quote! {
             fn snapshot(&self) -> ::std::vec::Vec<u8> {

@@ -27,6 +27,10 @@ pub struct AppPlan {
     pub sources: Vec<(String, String)>,
     /// Streams with their own sink: (stream name, path).
     pub sinks: Vec<(String, String)>,
+    /// Every source and sink with its options (DESIGN 8.1).
+    pub connectors: Vec<crate::sema::endpoint::Connector>,
+    /// Streams fed through an `async` queue (DESIGN 8.2).
+    pub pipelines: Vec<crate::sema::endpoint::Pipeline>,
     /// Some query's output flows back into one of its own inputs (directly or through other
     /// queries): events may loop, so generated code bounds the nesting depth.
     pub has_cycle: bool,
@@ -269,6 +273,8 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
         sources: endpoints(true),
         sinks: endpoints(false),
         physical: physical::PhysicalPlan::default(),
+        connectors: analysis.connectors.clone(),
+        pipelines: analysis.pipelines.clone(),
     };
     app.physical = physical::physical(&app);
     app
@@ -351,11 +357,14 @@ impl AppPlan {
             .streams
             .iter()
             .any(|s| s.table.as_ref().is_some_and(|t| t.redis.is_some()));
+        let mut features = Vec::new();
         if redis {
-            vec!["redis"]
-        } else {
-            Vec::new()
+            features.push("redis");
         }
+        if self.connectors.iter().any(|c| c.extension == "http") {
+            features.push("http");
+        }
+        features
     }
 
     /// An EXPLAIN-like text form of the plan.

@@ -1,13 +1,17 @@
-//! Sources and sinks declared on streams (docs/running.md#sources-and-sinks):
-//! `WITH (type = 'source' | 'sink', extension = 'file' | 'stdin' | 'stdout', format = 'json',
-//! "file.path" = '...')`. The standalone binary reads a stream's source instead of `--input`
-//! and writes a stream's sink instead of `--output`.
+//! Sources, sinks and pipeline options declared on streams (DESIGN 8.1, 8.2;
+//! docs/connectors.md): `WITH (type = 'source' | 'sink', extension = '...', ...)`, further
+//! lists with `AND WITH (...)`, Siddhi's `@source(type = 'tcp', ...)` / `@sink(...)` /
+//! `@async(...)` annotations, and `async`/`buffer`/`backpressure`/`workers`/`"batch.max"`.
+//!
+//! Every option is checked here with a diagnostic at the option's span; values holding
+//! `${VAR}` are checked when the binary starts (the runtime substitutes them then).
 
 use super::Analysis;
 use crate::diagnostic::Diagnostic;
+use crate::syntax::ast::Span;
 use crate::syntax::ast::{self, Literal};
 
-/// A source or sink of one stream.
+/// A file (or stdin/stdout) source or sink of one stream, read by the plain JSON-lines driver.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Endpoint {
     /// The stream.
@@ -18,82 +22,678 @@ pub struct Endpoint {
     pub path: String,
 }
 
-/// The endpoint a stream definition declares, if any; problems become diagnostics.
-pub fn bind_endpoint(a: &mut Analysis, def: &ast::StreamDef) -> Option<Endpoint> {
-    if def.with.is_empty() {
-        return None;
+/// One source or sink of a stream, with every option as written (raw values).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connector {
+    /// The stream.
+    pub stream: String,
+    /// `true` for a source, `false` for a sink.
+    pub source: bool,
+    /// The extension, lower case (`file`, `tcp`, `http`, ...).
+    pub extension: String,
+    /// Every other option: key (lower case) and raw value, in written order.
+    pub options: Vec<(String, String)>,
+}
+
+/// The `async` pipeline of a stream (DESIGN 8.2).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pipeline {
+    /// The stream.
+    pub stream: String,
+    /// Queue capacity in events.
+    pub buffer: u64,
+    /// `block`, `drop`, `drop_oldest` or `backoff`.
+    pub backpressure: String,
+    /// Decoding workers.
+    pub workers: u64,
+    /// Largest batch handed to the app at once.
+    pub batch_max: u64,
+}
+
+/// The extensions sources and sinks may name, and where they are allowed.
+const EXTENSIONS: &[(&str, bool, bool)] = &[
+    // (name, as a source, as a sink)
+    ("file", true, true),
+    ("stdin", true, false),
+    ("stdout", false, true),
+    ("log", false, true),
+    ("tcp", true, true),
+    ("http", true, true),
+];
+
+/// Extensions of DESIGN 8.1 that later work adds.
+const LATER: &[&str] = &["grpc", "nats", "rabbitmq", "kafka", "mqtt", "postgres"];
+
+/// Keys every source and sink takes.
+const COMMON_KEYS: &[&str] = &[
+    "type",
+    "extension",
+    "format",
+    "map.type",
+    "on.error",
+    "retry.max",
+    "retry.backoff",
+];
+
+/// Keys of the stream's pipeline, allowed in any of its lists.
+const PIPELINE_KEYS: &[&str] = &["async", "buffer", "backpressure", "workers", "batch.max"];
+
+/// The keys an extension takes (besides the common ones) and those it requires.
+fn extension_keys(
+    extension: &str,
+    source: bool,
+) -> (&'static [&'static str], &'static [&'static str]) {
+    match (extension, source) {
+        ("file", true) => (&["file.path", "path", "file.follow"], &[]),
+        ("file", false) => (&["file.path", "path"], &[]),
+        ("tcp", _) => (&["tcp.host", "tcp.port"], &["tcp.port"]),
+        ("http", true) => (
+            &[
+                "http.host",
+                "http.port",
+                "auth.token",
+                "tls.cert",
+                "tls.key",
+            ],
+            &["http.port"],
+        ),
+        ("http", false) => (&["http.url", "auth.token", "http.timeout"], &["http.url"]),
+        _ => (&[], &[]),
     }
-    let mut kind = None;
-    let mut extension = None;
-    let mut path = None;
-    for kv in &def.with {
-        let key = kv
+}
+
+/// One option with its key lower-cased and its value as text.
+struct Opt<'a> {
+    key: String,
+    value: String,
+    kv: &'a ast::OptionKv,
+}
+
+impl Opt<'_> {
+    fn key_span(&self) -> Span {
+        self.kv.key.as_ref().map_or(self.kv.value_span, |k| k.span)
+    }
+    fn span(&self) -> Span {
+        self.kv
             .key
             .as_ref()
-            .map(|k| k.name.to_ascii_lowercase())
-            .unwrap_or_default();
+            .map_or(self.kv.value_span, |k| k.span.to(self.kv.value_span))
+    }
+    /// `true` when the value is replaced from the environment at start.
+    fn deferred(&self) -> bool {
+        self.value.contains("${")
+    }
+}
+
+/// Binds every source, sink and pipeline option a stream definition declares into `a`;
+/// problems become diagnostics.
+pub fn bind_stream_options(a: &mut Analysis, def: &ast::StreamDef) {
+    let mut pipeline = PipelineOpts::default();
+    for list in def.with_lists() {
+        bind_list(a, def, list, None, &mut pipeline);
+    }
+    for ann in &def.annotations {
+        match ann.name.name.to_ascii_lowercase().as_str() {
+            "source" => bind_list(a, def, &ann.args, Some((true, ann.span)), &mut pipeline),
+            "sink" => bind_list(a, def, &ann.args, Some((false, ann.span)), &mut pipeline),
+            "async" => bind_async_annotation(a, ann, &mut pipeline),
+            _ => {}
+        }
+    }
+    if let Some(p) = pipeline.finish(a, def) {
+        a.pipelines.push(p);
+    }
+}
+
+/// The pipeline options seen so far on one stream.
+#[derive(Default)]
+struct PipelineOpts {
+    enabled: Option<(bool, Span)>,
+    buffer: Option<(u64, Span)>,
+    backpressure: Option<(String, Span)>,
+    workers: Option<(u64, Span)>,
+    batch_max: Option<(u64, Span)>,
+}
+
+impl PipelineOpts {
+    fn finish(self, a: &mut Analysis, def: &ast::StreamDef) -> Option<Pipeline> {
+        let enabled = self.enabled.is_some_and(|(on, _)| on);
+        if !enabled {
+            let spans = [
+                self.buffer.map(|x| x.1),
+                self.backpressure.as_ref().map(|x| x.1),
+                self.workers.map(|x| x.1),
+                self.batch_max.map(|x| x.1),
+            ];
+            if let Some(span) = spans.into_iter().flatten().next() {
+                a.diagnostics.push(
+                    Diagnostic::warning("this option has no effect without `async = 'true'`", span)
+                        .with_help("add async = 'true' to feed the stream through a queue"),
+                );
+            }
+            return None;
+        }
+        Some(Pipeline {
+            stream: def.name.name.clone(),
+            buffer: self.buffer.map_or(65536, |x| x.0),
+            backpressure: self
+                .backpressure
+                .map_or_else(|| "block".to_string(), |x| x.0),
+            workers: self.workers.map_or(1, |x| x.0),
+            batch_max: self.batch_max.map_or(1024, |x| x.0),
+        })
+    }
+}
+
+/// The option values of one list as text; numbers and booleans are accepted as written.
+fn options<'l>(a: &mut Analysis, list: &'l [ast::OptionKv]) -> Vec<Opt<'l>> {
+    let mut out: Vec<Opt<'l>> = Vec::new();
+    for kv in list {
+        let Some(key) = &kv.key else {
+            a.diagnostics.push(
+                Diagnostic::error("an option needs a name (`key = 'value'`)", kv.value_span)
+                    .with_help("e.g. type = 'tcp'"),
+            );
+            continue;
+        };
         let value = match &kv.value {
             Literal::String(v) => v.clone(),
+            Literal::Int(n) => n.to_string(),
+            Literal::Long(n) => n.to_string(),
+            Literal::Bool(b) => b.to_string(),
             _ => {
-                a.diagnostics.push(Diagnostic::error(
-                    "option values are strings here",
-                    kv.value_span,
-                ));
+                a.diagnostics.push(
+                    Diagnostic::error("option values are strings here", kv.value_span)
+                        .with_help("write the value in quotes"),
+                );
                 continue;
             }
         };
-        let lower = value.to_ascii_lowercase();
-        match key.as_str() {
-            "type" if lower == "source" || lower == "sink" => kind = Some(lower == "source"),
+        let key = key.name.to_ascii_lowercase();
+        if let Some(prev) = out.iter().find(|o| o.key == key) {
+            let d = Diagnostic::error(format!("option `{key}` is given twice"), kv.value_span)
+                .with_secondary(prev.span(), "first given here");
+            a.diagnostics.push(d);
+            continue;
+        }
+        if let Err(message) = check_substitution(&value) {
+            a.diagnostics
+                .push(Diagnostic::error(message, kv.value_span).with_help(
+                    "write ${VAR} or ${VAR:-default}; the variable is read when the app starts",
+                ));
+            continue;
+        }
+        out.push(Opt { key, value, kv });
+    }
+    out
+}
+
+/// Checks the `${VAR}` / `${VAR:-default}` references of a value (the runtime replaces them).
+fn check_substitution(value: &str) -> Result<(), String> {
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err("`${` without a closing `}`".to_string());
+        };
+        let inner = &after[..end];
+        let name = inner.split_once(":-").map_or(inner, |(n, _)| n);
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            return Err(format!(
+                "`${{{inner}}}` does not name an environment variable"
+            ));
+        }
+        rest = &after[end + 1..];
+    }
+    Ok(())
+}
+
+/// Binds one `WITH` list or `@source`/`@sink` annotation. `implied` is the direction of an
+/// annotation (whose `type` names the extension) with its span.
+fn bind_list(
+    a: &mut Analysis,
+    def: &ast::StreamDef,
+    list: &[ast::OptionKv],
+    implied: Option<(bool, Span)>,
+    pipeline: &mut PipelineOpts,
+) {
+    let opts = options(a, list);
+    let list_span = list
+        .first()
+        .map(|kv| kv.key.as_ref().map_or(kv.value_span, |k| k.span))
+        .map_or(def.name.span, |first| {
+            list.last().map_or(first, |last| first.to(last.value_span))
+        });
+    let mut source = implied.map(|(s, _)| s);
+    let mut extension: Option<(String, Span)> = None;
+    let mut has_connector_key = false;
+    for o in &opts {
+        let lower = o.value.to_ascii_lowercase();
+        match o.key.as_str() {
+            "type" if implied.is_some() => extension = Some((lower, o.kv.value_span)),
+            "type" if lower == "source" || lower == "sink" => source = Some(lower == "source"),
             "type" => a.diagnostics.push(
-                Diagnostic::error(format!("unknown stream type `{value}`"), kv.value_span)
-                    .with_help("type is 'source' or 'sink'"),
+                Diagnostic::error(
+                    format!("unknown stream type `{}`", o.value),
+                    o.kv.value_span,
+                )
+                .with_help("type is 'source' or 'sink'"),
             ),
-            "extension" if ["file", "stdin", "stdout", "log"].contains(&lower.as_str()) => {
-                extension = Some(lower)
-            }
-            "extension" => a.diagnostics.push(
-                Diagnostic::unsupported(format!("`{value}` sources and sinks"), kv.value_span)
-                    .with_help("supported extensions: 'file', 'stdin', 'stdout'"),
+            "extension" if implied.is_some() => a.diagnostics.push(
+                Diagnostic::error("in an annotation, `type` names the extension", o.key_span())
+                    .with_help("e.g. @source(type = 'tcp', \"tcp.port\" = '7001')"),
             ),
-            "format" | "map.type" if lower == "json" => {}
-            "format" | "map.type" => a.diagnostics.push(
-                Diagnostic::unsupported(format!("format `{value}`"), kv.value_span)
-                    .with_help("the supported format is 'json' (JSON lines)"),
-            ),
-            "file.path" | "path" => path = Some(value),
-            "async" | "buffer" | "backpressure" | "on.error" => a.diagnostics.push(
-                Diagnostic::unsupported(format!("stream option `{key}`"), kv.value_span),
-            ),
-            _ => a.diagnostics.push(
-                Diagnostic::error(format!("unknown stream option `{key}`"), kv.value_span)
-                    .with_help("options are type, extension, format, \"file.path\""),
-            ),
+            "extension" => extension = Some((lower, o.kv.value_span)),
+            key if PIPELINE_KEYS.contains(&key) => bind_pipeline(a, o, pipeline),
+            _ => has_connector_key = true,
         }
     }
-    let Some(source) = kind else {
+    let Some(source) = source else {
+        if extension.is_some() || has_connector_key {
+            a.diagnostics.push(
+                Diagnostic::error(
+                    "stream options need `type = 'source'` or `type = 'sink'`",
+                    list_span,
+                )
+                .with_help(
+                    "e.g. WITH (type = 'source', extension = 'file', \"file.path\" = 'in.jsonl')",
+                ),
+            );
+        }
+        return;
+    };
+    let (extension, ext_span) = match extension {
+        Some(e) => e,
+        None if implied.is_some() => {
+            let span = implied.map_or(list_span, |(_, s)| s);
+            a.diagnostics.push(
+                Diagnostic::error("this annotation needs `type = '<extension>'`", span)
+                    .with_help("e.g. @source(type = 'tcp', \"tcp.port\" = '7001')"),
+            );
+            return;
+        }
+        // `WITH (type = 'source')` alone: stdin / stdout, as before.
+        None => (
+            if source { "stdin" } else { "stdout" }.to_string(),
+            list_span,
+        ),
+    };
+    let Some(&(_, as_source, as_sink)) = EXTENSIONS.iter().find(|e| e.0 == extension) else {
+        let d = if LATER.contains(&extension.as_str()) {
+            Diagnostic::unsupported(format!("`{extension}` sources and sinks"), ext_span)
+        } else {
+            Diagnostic::error(format!("unknown extension `{extension}`"), ext_span)
+        };
+        a.diagnostics.push(
+            d.with_help("the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http'"),
+        );
+        return;
+    };
+    if (source && !as_source) || (!source && !as_sink) {
+        let what = if source { "source" } else { "sink" };
         a.diagnostics.push(Diagnostic::error(
-            "stream options need `type = 'source'` or `type = 'sink'`",
-            def.name.span,
+            format!("`{extension}` cannot be a {what}"),
+            ext_span,
         ));
-        return None;
-    };
-    let path = match extension.as_deref() {
-        Some("stdin") | Some("stdout") | Some("log") => "-".to_string(),
-        _ => match path {
-            Some(p) => p,
-            None => {
-                a.diagnostics.push(
-                    Diagnostic::error("a file source or sink needs \"file.path\"", def.name.span)
-                        .with_help("e.g. WITH (type = 'source', extension = 'file', \"file.path\" = 'in.jsonl')"),
-                );
-                return None;
+        return;
+    }
+    let (keys, required) = extension_keys(&extension, source);
+    let mut ok = true;
+    let mut options = Vec::new();
+    for o in &opts {
+        let key = o.key.as_str();
+        if key == "type" || key == "extension" || PIPELINE_KEYS.contains(&key) {
+            continue;
+        }
+        if !COMMON_KEYS.contains(&key) && !keys.contains(&key) {
+            let mut known: Vec<&str> = keys.to_vec();
+            known.extend(&COMMON_KEYS[2..]);
+            a.diagnostics.push(
+                Diagnostic::error(
+                    format!(
+                        "unknown option `{key}` for a `{extension}` {}",
+                        kind(source)
+                    ),
+                    o.key_span(),
+                )
+                .with_help(format!("its options are {}", quote_list(&known))),
+            );
+            ok = false;
+            continue;
+        }
+        if !o.deferred() {
+            if let Err((message, help)) = check_value(key, &o.value, source) {
+                let mut d = Diagnostic::error(message, o.kv.value_span);
+                if !help.is_empty() {
+                    d = d.with_help(help);
+                }
+                a.diagnostics.push(d);
+                ok = false;
+                continue;
             }
-        },
-    };
-    Some(Endpoint {
-        stream: def.name.name.clone(),
+        }
+        let key = if key == "path" { "file.path" } else { key };
+        let key = if key == "map.type" { "format" } else { key };
+        options.push((key.to_string(), o.value.clone()));
+    }
+    let mut required: Vec<&str> = required.to_vec();
+    if extension == "file" {
+        required.push("file.path");
+    }
+    for need in required {
+        if !options.iter().any(|(k, _)| k == need) && ok {
+            a.diagnostics.push(
+                Diagnostic::error(
+                    format!("a `{extension}` {} needs \"{need}\"", kind(source)),
+                    ext_span,
+                )
+                .with_help(example(&extension, source)),
+            );
+            ok = false;
+        }
+    }
+    let has = |k: &str| options.iter().any(|(key, _)| key == k);
+    if has("tls.cert") != has("tls.key") && ok {
+        a.diagnostics.push(Diagnostic::error(
+            "TLS needs both \"tls.cert\" and \"tls.key\"",
+            list_span,
+        ));
+        ok = false;
+    }
+    if !ok {
+        return;
+    }
+    let stream = def.name.name.clone();
+    match extension.as_str() {
+        "stdin" | "stdout" | "log" => a.endpoints.push(Endpoint {
+            stream: stream.clone(),
+            source,
+            path: "-".to_string(),
+        }),
+        "file" => {
+            let follow = options
+                .iter()
+                .any(|(k, v)| k == "file.follow" && v == "true");
+            if !follow {
+                let path = options
+                    .iter()
+                    .find(|(k, _)| k == "file.path")
+                    .map_or_else(String::new, |(_, v)| v.clone());
+                a.endpoints.push(Endpoint {
+                    stream: stream.clone(),
+                    source,
+                    path,
+                });
+            }
+        }
+        _ => {}
+    }
+    a.connectors.push(Connector {
+        stream,
         source,
-        path,
-    })
+        extension,
+        options,
+    });
+}
+
+fn kind(source: bool) -> &'static str {
+    if source {
+        "source"
+    } else {
+        "sink"
+    }
+}
+
+fn quote_list(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| {
+            if k.contains('.') {
+                format!("\"{k}\"")
+            } else {
+                (*k).to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn example(extension: &str, source: bool) -> &'static str {
+    match (extension, source) {
+        ("file", _) => "e.g. \"file.path\" = 'events.jsonl'",
+        ("tcp", true) => "e.g. \"tcp.port\" = '7001' (\"tcp.host\" defaults to 127.0.0.1)",
+        ("tcp", false) => "e.g. \"tcp.host\" = '127.0.0.1', \"tcp.port\" = '7001'",
+        ("http", true) => "e.g. \"http.port\" = '8080' (\"http.host\" defaults to 127.0.0.1)",
+        ("http", false) => "e.g. \"http.url\" = 'http://127.0.0.1:8080/streams/Orders'",
+        _ => "",
+    }
+}
+
+/// Checks one connector option's value (not holding `${...}`); `Err((message, help))`.
+fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, String)> {
+    let bad = |m: String, h: &str| Err((m, h.to_string()));
+    match key {
+        "format" | "map.type" => match value.to_ascii_lowercase().as_str() {
+            "json" => Ok(()),
+            "csv" => bad(
+                "not supported yet: format 'csv'".to_string(),
+                "the supported format is 'json' (JSON lines)",
+            ),
+            _ => bad(
+                format!("unknown format `{value}`"),
+                "the supported format is 'json' (JSON lines)",
+            ),
+        },
+        "on.error" => {
+            let allowed: &[&str] = if source {
+                &["log", "drop", "fail"]
+            } else {
+                &["log", "drop", "retry", "wait", "fail"]
+            };
+            let lower = value.to_ascii_lowercase();
+            if allowed.contains(&lower.as_str()) {
+                Ok(())
+            } else if lower == "fault" {
+                bad(
+                    "not supported yet: 'on.error' = 'fault' (fault streams)".to_string(),
+                    "use 'log' to report and skip",
+                )
+            } else if ["retry", "wait"].contains(&lower.as_str()) {
+                bad(
+                    format!("'{lower}' is for sinks; a source takes 'log', 'drop' or 'fail'"),
+                    "",
+                )
+            } else {
+                bad(
+                    format!("unknown 'on.error' value `{value}`"),
+                    &format!("on.error is one of {}", allowed.join(", ")),
+                )
+            }
+        }
+        "retry.max" => value
+            .trim()
+            .parse::<u32>()
+            .map(|_| ())
+            .or_else(|_| bad(format!("\"retry.max\" must be a count, not `{value}`"), "")),
+        "retry.backoff" | "http.timeout" => parse_millis(value).map(|_| ()).or_else(|_| {
+            bad(
+                format!("`{value}` is not a duration"),
+                "write milliseconds ('100') or a duration ('100 ms', '2 s')",
+            )
+        }),
+        "file.follow" => bool_value(value)
+            .map(|_| ())
+            .or_else(|_| bad(format!("\"{key}\" is 'true' or 'false', not `{value}`"), "")),
+        "tcp.port" | "http.port" => match value.trim().parse::<u16>() {
+            Ok(0) if !source => bad("port 0 cannot be connected to".to_string(), ""),
+            Ok(_) => Ok(()),
+            Err(_) => bad(
+                format!("`{value}` is not a port"),
+                "a port is a number from 0 to 65535",
+            ),
+        },
+        "tcp.host" | "http.host" if value.trim().is_empty() => {
+            bad("the host is empty".to_string(), "e.g. '127.0.0.1'")
+        }
+        "file.path" | "path" if value.is_empty() => bad("the path is empty".to_string(), ""),
+        "tls.cert" | "tls.key" => bad(
+            "not supported yet: TLS on an http source".to_string(),
+            "serve plain HTTP on 127.0.0.1 behind a TLS-terminating proxy for now",
+        ),
+        "http.url" => {
+            if value.starts_with("http://") || value.starts_with("https://") {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{}` is not an http:// or https:// URL", redact(value)),
+                    "e.g. 'http://127.0.0.1:8080/streams/Orders'",
+                )
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A URL with its password (`user:password@`) replaced by `***`, for messages.
+fn redact(value: &str) -> String {
+    match (value.find("://"), value.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &value[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &value[..scheme + 3], &value[at..]),
+                None => value.to_string(),
+            }
+        }
+        _ => value.to_string(),
+    }
+}
+
+fn bool_value(value: &str) -> Result<bool, ()> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(()),
+    }
+}
+
+/// `'100'` (ms), `'100 ms'`, `'2 s'`, `'1 min'`.
+fn parse_millis(value: &str) -> Result<u64, ()> {
+    let v = value.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let n: u64 = v[..digits].parse().map_err(|_| ())?;
+    let unit = v[digits..].trim().to_ascii_lowercase();
+    let factor = match unit.as_str() {
+        "" | "ms" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "second" | "seconds" => 1000,
+        "min" | "minute" | "minutes" => 60_000,
+        _ => return Err(()),
+    };
+    n.checked_mul(factor).ok_or(())
+}
+
+/// A pipeline option (`async`, `buffer`, `backpressure`, `workers`, `"batch.max"`).
+fn bind_pipeline(a: &mut Analysis, o: &Opt<'_>, p: &mut PipelineOpts) {
+    let span = o.kv.value_span;
+    if o.deferred() {
+        a.diagnostics.push(
+            Diagnostic::error("pipeline options cannot use ${...}", span)
+                .with_help("they shape the compiled app; write the value"),
+        );
+        return;
+    }
+    let count = |a: &mut Analysis, max: u64| -> Option<u64> {
+        match o.value.trim().parse::<u64>() {
+            Ok(n) if n >= 1 && n <= max => Some(n),
+            _ => {
+                a.diagnostics.push(Diagnostic::error(
+                    format!(
+                        "\"{}\" must be a number from 1 to {max}, not `{}`",
+                        o.key, o.value
+                    ),
+                    span,
+                ));
+                None
+            }
+        }
+    };
+    match o.key.as_str() {
+        "async" => match bool_value(&o.value) {
+            Ok(on) => p.enabled = Some((on, span)),
+            Err(()) => a.diagnostics.push(Diagnostic::error(
+                format!("async is 'true' or 'false', not `{}`", o.value),
+                span,
+            )),
+        },
+        "buffer" => p.buffer = count(a, 1 << 26).map(|n| (n, span)),
+        "workers" => p.workers = count(a, 256).map(|n| (n, span)),
+        "batch.max" => p.batch_max = count(a, 1 << 20).map(|n| (n, span)),
+        "backpressure" => {
+            let lower = o.value.to_ascii_lowercase();
+            if ["block", "drop", "drop_oldest", "backoff"].contains(&lower.as_str()) {
+                p.backpressure = Some((lower, span));
+            } else {
+                a.diagnostics.push(
+                    Diagnostic::error(format!("unknown backpressure `{}`", o.value), span)
+                        .with_help("backpressure is 'block', 'drop', 'drop_oldest' or 'backoff'"),
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `@async(buffer.size = '...', workers = '...', batch.size.max = '...')`.
+fn bind_async_annotation(a: &mut Analysis, ann: &ast::Annotation, p: &mut PipelineOpts) {
+    p.enabled = Some((true, ann.span));
+    let opts = options(a, &ann.args);
+    for o in &opts {
+        let renamed = match o.key.as_str() {
+            "buffer.size" => "buffer",
+            "workers" => "workers",
+            "batch.size.max" => "batch.max",
+            other => {
+                a.diagnostics.push(
+                    Diagnostic::error(format!("unknown @async option `{other}`"), o.key_span())
+                        .with_help("@async takes \"buffer.size\", workers, \"batch.size.max\""),
+                );
+                continue;
+            }
+        };
+        let o = Opt {
+            key: renamed.to_string(),
+            value: o.value.clone(),
+            kv: o.kv,
+        };
+        bind_pipeline(a, &o, p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitution_syntax() {
+        assert!(check_substitution("plain").is_ok());
+        assert!(check_substitution("${A}:${B_2:-x}").is_ok());
+        assert!(check_substitution("${A").is_err());
+        assert!(check_substitution("${}").is_err());
+        assert!(check_substitution("${1A}").is_err());
+        assert!(check_substitution("${A-B}").is_err());
+    }
+
+    #[test]
+    fn durations_and_redaction() {
+        assert_eq!(parse_millis("100"), Ok(100));
+        assert_eq!(parse_millis("2 s"), Ok(2000));
+        assert_eq!(parse_millis("5ms"), Ok(5));
+        assert!(parse_millis("soon").is_err());
+        assert_eq!(
+            redact("http://user:secret@host/x"),
+            "http://user:***@host/x"
+        );
+        assert_eq!(redact("http://host/x"), "http://host/x");
+    }
 }

@@ -41,6 +41,10 @@ pub struct Analysis {
     pub current_partition: Option<usize>,
     /// Sources and sinks declared with `WITH (...)` on streams.
     pub endpoints: Vec<endpoint::Endpoint>,
+    /// Every source and sink, with its options.
+    pub connectors: Vec<endpoint::Connector>,
+    /// Streams fed through an `async` queue.
+    pub pipelines: Vec<endpoint::Pipeline>,
 }
 
 impl Analysis {
@@ -134,9 +138,7 @@ fn define_stream(a: &mut Analysis, def: &ast::StreamDef) {
             None => a.diagnostics.push(expr::unknown_type(&attr.ty)),
         }
     }
-    if let Some(endpoint) = endpoint::bind_endpoint(a, def) {
-        a.endpoints.push(endpoint);
-    }
+    endpoint::bind_stream_options(a, def);
     add_stream(
         a,
         StreamInfo {

@@ -130,8 +130,19 @@ pub struct StreamDef {
     pub attrs: Vec<AttrDef>,
     /// The `WITH (...)` options.
     pub with: Vec<OptionKv>,
+    /// Each further `AND WITH (...)` list (several sources and sinks on one stream).
+    pub and_with: Vec<Vec<OptionKv>>,
     /// The whole statement.
     pub span: Span,
+}
+
+impl StreamDef {
+    /// Every `WITH` list of the stream, the first one (when written) then each `AND WITH`.
+    pub fn with_lists(&self) -> impl Iterator<Item = &[OptionKv]> {
+        std::iter::once(self.with.as_slice())
+            .filter(|l| !l.is_empty())
+            .chain(self.and_with.iter().map(Vec::as_slice))
+    }
 }
 
 /// One attribute of a stream or table definition.

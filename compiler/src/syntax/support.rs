@@ -90,6 +90,7 @@ pub fn stream_def(
     inner: bool,
     elems: Vec<TableElem>,
     with: Vec<OptionKv>,
+    and_with: Vec<Vec<OptionKv>>,
     span: Span,
     diags: &mut Vec<Diagnostic>,
 ) -> StreamDef {
@@ -111,6 +112,7 @@ pub fn stream_def(
         inner,
         attrs,
         with,
+        and_with,
         span,
     }
 }

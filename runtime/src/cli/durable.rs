@@ -165,6 +165,8 @@ pub(super) struct Service {
     /// `--metrics`: published after each batch.
     pub metrics: Option<Arc<Metrics>>,
     pub counters: Arc<Counters>,
+    /// Hand the output to the sinks after every batch (network sinks: deliver promptly).
+    pub flush_each_batch: bool,
 }
 
 impl Service {
@@ -244,6 +246,10 @@ impl<A: Application<Sink = JsonLinesWriter>> Hooks<A> for Service {
     }
 
     fn progress(&mut self, app: &mut A, at: (u64, u64), _stats: &RunStats) -> bool {
+        if self.flush_each_batch {
+            // An error is remembered by the writer and ends the run (`stop`).
+            let _ = app.sink_mut().flush();
+        }
         self.publish(app);
         if let Some(every) = self.every {
             if self.last.elapsed() >= every {

@@ -36,15 +36,23 @@ pub(super) enum Item<I> {
         end: u64,
         message: String,
     },
+    /// An event from a network or tailing source (`cli/connectors.rs`): not replayable, so
+    /// it has no position and leaves the input's position as it is.
+    Remote { ts: Option<i64>, event: I },
+    /// A bad message from such a source; `message` says where it came from. `fatal` when
+    /// the source has `'on.error' = 'fail'` (the run ends with exit code 1).
+    RemoteBad { message: String, fatal: bool },
 }
 
 impl<I> Item<I> {
-    /// The line number and byte offset this item ends at.
-    pub(super) fn position(&self) -> (u64, u64) {
+    /// The line number and byte offset of the input this item ends at (`None` for items of
+    /// other sources).
+    pub(super) fn position(&self) -> Option<(u64, u64)> {
         match self {
             Item::Event { line_no, end, .. }
             | Item::Tick { line_no, end, .. }
-            | Item::Bad { line_no, end, .. } => (*line_no, *end),
+            | Item::Bad { line_no, end, .. } => Some((*line_no, *end)),
+            Item::Remote { .. } | Item::RemoteBad { .. } => None,
         }
     }
 }
@@ -115,10 +123,14 @@ pub(super) fn spawn<I: Send + 'static>(
     decode: fn(&str, &str) -> Result<I, DecodeError>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
-) -> Receiver<Msg<I>> {
-    let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+    tx: Sender<Msg<I>>,
+) {
     std::thread::spawn(move || read(input, decode, &stop, &counters, &tx));
-    rx
+}
+
+/// The channel between the input thread (and any other source) and the queries.
+pub(super) fn channel<I>() -> (Sender<Msg<I>>, Receiver<Msg<I>>) {
+    crossbeam_channel::bounded(QUEUE)
 }
 
 fn read<I>(

@@ -33,6 +33,7 @@ fn create_stream() {
             attr_def("volume", "LONG", true, false),
         ],
         with: Vec::new(),
+        and_with: Vec::new(),
         span: sp(),
     };
     assert_eq!(one(src), Statement::Stream(expected));

@@ -1,0 +1,315 @@
+//! Connectors end to end through a real standalone binary (`eventflux build --debug`) on
+//! 127.0.0.1 with free ports: a stream fed by a tcp and an http source at once, a tcp sink,
+//! an http sink, a tailing file source; `${VAR}` substitution at start; bad input on every
+//! source reported and survived; SIGTERM ends the service with exit 0.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const APP: &str = r#"
+CREATE STREAM Orders (id LONG, sym STRING, qty INT)
+  WITH (type = 'source', extension = 'tcp', "tcp.port" = '0')
+  AND WITH (type = 'source', extension = 'http', "http.port" = '0', "auth.token" = '${EF_TEST_TOKEN}');
+CREATE STREAM Big (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'tcp', "tcp.host" = '127.0.0.1', "tcp.port" = '${EF_TEST_SINK_PORT}');
+CREATE STREAM Small (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'http', "http.url" = '${EF_TEST_HTTP_URL}', "retry.backoff" = '10');
+CREATE STREAM Prices (sym STRING, price DOUBLE)
+  WITH (type = 'source', extension = 'file', "file.path" = '${EF_TEST_FOLLOW}', "file.follow" = 'true');
+INSERT INTO Big SELECT id, qty FROM Orders WHERE qty >= 100;
+INSERT INTO Small SELECT id, qty FROM Orders WHERE qty < 100;
+INSERT INTO Dear SELECT sym, price FROM Prices WHERE price > 10.0;
+"#;
+
+const TOKEN: &str = "t0ken-not-to-be-printed";
+
+fn dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("connector-tests");
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn build(app: &str, name: &str) -> PathBuf {
+    let path = dir().join(format!("{name}.eventflux"));
+    std::fs::write(&path, app).expect("write app");
+    let bin = dir().join(name);
+    let out = Command::new(env!("CARGO_BIN_EXE_eventflux"))
+        .env(
+            "EVENTFLUX_CACHE",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
+        )
+        .args(["build", "--debug"])
+        .arg(&path)
+        .arg("-o")
+        .arg(&bin)
+        .output()
+        .expect("run eventflux build");
+    assert!(
+        out.status.success(),
+        "build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// A tiny HTTP server answering 200 to every POST and passing each body on.
+fn http_server() -> (u16, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let body = loop {
+                let Ok(n) = conn.read(&mut chunk) else {
+                    break None;
+                };
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .and_then(|v| v.trim().parse().ok())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break Some(body.to_string());
+                    }
+                }
+            };
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if let Some(body) = body {
+                let _ = tx.send(body);
+            }
+        }
+    });
+    (port, rx)
+}
+
+fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect http source");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read answer");
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (
+        status,
+        text.split("\r\n\r\n").nth(1).unwrap_or("").to_string(),
+    )
+}
+
+fn listening(line: &str, what: &str) -> Option<SocketAddr> {
+    let rest = line.strip_prefix(&format!("eventflux: {what} `Orders` listening on "))?;
+    rest.trim().parse().ok()
+}
+
+#[test]
+fn tcp_http_and_tailing_sources_and_sinks_through_a_real_binary() {
+    let bin = build(APP, "connectors_app");
+    let sink = TcpListener::bind("127.0.0.1:0").expect("bind sink");
+    let (http_port, posted) = http_server();
+    let follow = dir().join("prices.jsonl");
+    std::fs::write(&follow, "{\"sym\": \"A\", \"price\": 5.0}\n").expect("write follow file");
+    let mut child = Command::new(&bin)
+        .env("EF_TEST_TOKEN", TOKEN)
+        .env(
+            "EF_TEST_SINK_PORT",
+            sink.local_addr().expect("addr").port().to_string(),
+        )
+        .env(
+            "EF_TEST_HTTP_URL",
+            format!("http://127.0.0.1:{http_port}/streams/Small"),
+        )
+        .env("EF_TEST_FOLLOW", &follow)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    // Where the sources listen, from stderr; the rest of stderr is kept for the end.
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (err_tx, err_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = err_tx.send(line);
+        }
+    });
+    let (mut tcp_addr, mut http_addr) = (None, None);
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tcp_addr.is_none() || http_addr.is_none() {
+        let line = err_rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("the binary did not start its sources: {log:?}"));
+        tcp_addr = tcp_addr.or(listening(&line, "tcp source"));
+        http_addr = http_addr.or(listening(&line, "http source"));
+        log.push(line);
+    }
+    let (tcp_addr, http_addr) = (tcp_addr.expect("tcp"), http_addr.expect("http"));
+    assert!(tcp_addr.ip().is_loopback() && http_addr.ip().is_loopback());
+
+    // TCP: two clients, a bad line, a wrong type, a client gone in the middle of a line.
+    let mut a = TcpStream::connect(tcp_addr).expect("connect");
+    let mut b = TcpStream::connect(tcp_addr).expect("connect");
+    a.write_all(
+        b"{\"ts\": 1000, \"data\": {\"id\": 1, \"sym\": \"IBM\", \"qty\": 150}}\nnot json\n",
+    )
+    .expect("write");
+    b.write_all(b"{\"id\": 2, \"sym\": \"X\", \"qty\": \"many\"}\n{\"id\": 3, \"sym\": \"Y\", \"qty\": 500}\n{\"id\": 4, \"sy")
+        .expect("write");
+    drop(b);
+    a.write_all(b"[5, \"Z\", 20]\n").expect("write");
+
+    // HTTP: without the token (401, not processed), then with it: one good and one bad line.
+    let (status, _) = post(
+        http_addr,
+        "/streams/Orders",
+        None,
+        "{\"id\": 99, \"qty\": 1}",
+    );
+    assert_eq!(status, 401);
+    let (status, body) = post(
+        http_addr,
+        "/streams/Orders",
+        Some(TOKEN),
+        "{\"id\": 6, \"sym\": \"H\", \"qty\": 7}\n{\"id\": \"six\"}\n",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("\"accepted\":1") && body.contains("\"line\":2"),
+        "{body}"
+    );
+    let (status, body) = post(
+        http_addr,
+        "/streams/Orders",
+        Some(TOKEN),
+        "[{\"id\": 7, \"qty\": 300}]",
+    );
+    assert_eq!((status, body.as_str()), (202, "{\"accepted\":1}"));
+
+    // The tailed file grows.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&follow)
+        .expect("open follow file");
+    f.write_all(b"{\"sym\": \"B\", \"price\": 50.0}\n{\"sym\": \"C\", \"pri")
+        .expect("append");
+    f.flush().expect("flush");
+    f.write_all(b"ce\": 70.5}\n").expect("append");
+    f.flush().expect("flush");
+
+    // The tcp sink connects and gets Big's events (ids 1, 3, 7 in some order of arrival).
+    sink.set_nonblocking(false).expect("blocking");
+    let (peer, _) = sink.accept().expect("the tcp sink connects");
+    peer.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut peer = BufReader::new(peer);
+    let mut big = Vec::new();
+    while big.len() < 3 {
+        let mut line = String::new();
+        assert!(
+            peer.read_line(&mut line).expect("read sink") > 0,
+            "sink closed: {big:?}"
+        );
+        big.push(line.trim().to_string());
+    }
+    let mut ids: Vec<i64> = big
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            assert_eq!(v["stream"], "Big");
+            assert_eq!(v["kind"], "current");
+            v["data"]["id"].as_i64().expect("id")
+        })
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![1, 3, 7]);
+    assert!(big.iter().any(|l| l.contains("\"ts\":1000")), "{big:?}");
+
+    // The http sink POSTs Small's events (ids 5 and 6).
+    let mut small = String::new();
+    while !(small.contains("\"id\":5") && small.contains("\"id\":6")) {
+        let body = posted
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("http sink posted only {small:?}"));
+        small.push_str(&body);
+    }
+    assert!(
+        small.lines().all(|l| l.contains("\"stream\":\"Small\"")),
+        "{small}"
+    );
+
+    // SIGTERM: stop reading, deliver, exit 0.
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read stdout");
+    let status = child.wait().expect("wait");
+    while let Ok(line) = err_rx.recv_timeout(Duration::from_secs(2)) {
+        log.push(line);
+    }
+    let log = log.join("\n");
+    assert!(status.success(), "exit {status:?}\n{log}");
+    let dear: Vec<&str> = stdout.lines().collect();
+    assert_eq!(dear.len(), 2, "{stdout}");
+    assert!(
+        dear[0].contains("\"sym\":\"B\"") && dear[1].contains("\"price\":70.5"),
+        "{stdout}"
+    );
+    // Every bad input was reported, and the token never printed.
+    assert!(
+        log.contains("tcp source `Orders` (connection 1) line 2"),
+        "{log}"
+    );
+    assert!(
+        log.contains("(connection 2) line 1") && log.contains("\"many\""),
+        "{log}"
+    );
+    assert!(log.contains("in the middle of a line"), "{log}");
+    assert!(!log.contains(TOKEN), "{log}");
+}
+
+#[test]
+fn an_unset_variable_is_a_startup_error_naming_it() {
+    let app = "CREATE STREAM S (x INT) WITH (type = 'source', extension = 'tcp', \"tcp.port\" = '${EF_TEST_UNSET_PORT}');\nINSERT INTO T SELECT x FROM S;\n";
+    let bin = build(app, "connectors_unset");
+    let out = Command::new(&bin)
+        .env_remove("EF_TEST_UNSET_PORT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("EF_TEST_UNSET_PORT") && err.contains("`S`"),
+        "{err}"
+    );
+}

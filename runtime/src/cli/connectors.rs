@@ -1,0 +1,268 @@
+//! The app's network and tailing connectors in the standalone driver (DESIGN 8.1): each
+//! source runs on its own threads and feeds the driver's channel with items that are not
+//! replayable (no file position); each sink is a `Write` routed by the output writer that
+//! hands whole lines to its own thread.
+
+use crossbeam_channel::Sender;
+use std::io::Write;
+
+use super::config::Override;
+use super::reader::{Item, Msg};
+use super::Failure;
+use crate::app::Application;
+use crate::connect::sink::{LineSender, LineWriter};
+use crate::connect::source::decode_message;
+use crate::connect::tcp::{TcpSink, TcpSource};
+use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
+
+/// Extensions served here (the file, stdin and stdout ones are the driver's own).
+const NETWORK: &[&str] = &["tcp", "http"];
+
+/// Whether this module handles the connector.
+fn handled(c: &crate::connect::ConnectorDesc) -> bool {
+    NETWORK.contains(&c.extension)
+        || (c.extension == "file" && c.option("file.follow") == Some("true"))
+}
+
+/// Whether a `--config` `[streams.<Name>]` override is for a connector handled here (it is
+/// then applied to every such connector of the stream when it starts).
+pub(super) fn takes_override<A: Application>(o: &Override) -> bool {
+    A::connectors()
+        .iter()
+        .any(|c| c.stream == o.stream && handled(c))
+}
+
+/// The connectors of `A` handled here, resolved against the environment, with `--config`
+/// overrides applied (an override replaces the option or adds it).
+fn resolved<A: Application>(
+    direction: Direction,
+    overrides: &[Override],
+) -> Result<Vec<ConnectorConfig>, Failure> {
+    let mut out = Vec::new();
+    for c in A::connectors()
+        .iter()
+        .filter(|c| c.direction == direction && handled(c))
+    {
+        let mut cfg = c
+            .resolve(env_lookup)
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        for o in overrides.iter().filter(|o| o.stream == cfg.stream) {
+            match cfg.options.iter_mut().find(|(k, _)| *k == o.key) {
+                Some((_, v)) => v.clone_from(&o.value),
+                None => cfg.options.push((o.key.clone(), o.value.clone())),
+            }
+        }
+        out.push(cfg);
+    }
+    Ok(out)
+}
+
+/// Whether `A` has sources this module starts (then the driver does not read stdin unless
+/// `--input` says so, and runs until it is stopped).
+pub(super) fn has_sources<A: Application>() -> bool {
+    A::connectors()
+        .iter()
+        .any(|c| c.direction == Direction::Source && handled(c))
+}
+
+/// The running sources; dropping it stops them.
+pub(super) struct Sources {
+    tcp: Vec<TcpSource>,
+    #[cfg(feature = "http")]
+    http: Vec<crate::connect::http::HttpSource>,
+    follow: Vec<crate::connect::file::FollowSource>,
+}
+
+impl Drop for Sources {
+    fn drop(&mut self) {
+        for s in &mut self.tcp {
+            s.stop();
+        }
+        #[cfg(feature = "http")]
+        for s in &mut self.http {
+            s.stop();
+        }
+        for s in &mut self.follow {
+            s.stop();
+        }
+    }
+}
+
+/// Lines per batch a source hands over at most.
+const BATCH: usize = 1024;
+/// Batches queued between a source and its decoder.
+const QUEUE: usize = 16;
+
+/// Starts every source of `A` handled here, each feeding `tx`; prints where each listens.
+pub(super) fn start_sources<A: Application>(
+    tx: &Sender<Msg<A::Input>>,
+    overrides: &[Override],
+) -> Result<Sources, Failure> {
+    let mut sources = Sources {
+        tcp: Vec::new(),
+        #[cfg(feature = "http")]
+        http: Vec::new(),
+        follow: Vec::new(),
+    };
+    for cfg in resolved::<A>(Direction::Source, overrides)? {
+        let (stx, srx) = crossbeam_channel::bounded::<SourceEvent>(QUEUE);
+        let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
+        let label = match cfg.extension.as_str() {
+            "tcp" => {
+                let s = TcpSource::start(&cfg, stx, BATCH).map_err(fail)?;
+                eprintln!(
+                    "eventflux: tcp source `{}` listening on {}",
+                    cfg.stream,
+                    s.local_addr()
+                );
+                sources.tcp.push(s);
+                "tcp source"
+            }
+            #[cfg(feature = "http")]
+            "http" => {
+                let validate: crate::connect::http::Validate =
+                    std::sync::Arc::new(|stream: &str, data: &str| {
+                        A::decode(stream, data)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    });
+                let s =
+                    crate::connect::http::HttpSource::start(&cfg, stx, validate).map_err(fail)?;
+                eprintln!(
+                    "eventflux: http source `{}` listening on {}",
+                    cfg.stream,
+                    s.local_addr()
+                );
+                sources.http.push(s);
+                "http source"
+            }
+            "file" => {
+                let s =
+                    crate::connect::file::FollowSource::start(&cfg, stx, BATCH).map_err(fail)?;
+                sources.follow.push(s);
+                "file source"
+            }
+            other => {
+                return Err(Failure::runtime(format!(
+                    "stream `{}`: the `{other}` connector is not compiled into this binary",
+                    cfg.stream
+                )))
+            }
+        };
+        let tx = tx.clone();
+        let on_error = match cfg
+            .option("on.error")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("log") => OnBad::Log,
+            Some("drop") => OnBad::Drop,
+            Some("fail") => OnBad::Fail,
+            Some(other) => {
+                return Err(Failure::runtime(format!(
+                "stream `{}`: a source's \"on.error\" is 'log', 'drop' or 'fail', not `{other}`",
+                cfg.stream
+            )))
+            }
+        };
+        std::thread::Builder::new()
+            .name(format!("ef-decode-{}", cfg.stream))
+            .spawn(move || bridge::<A>(&srx, &tx, label, on_error))
+            .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
+    }
+    Ok(sources)
+}
+
+/// What a source does with a message it cannot decode (`"on.error"`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnBad {
+    /// Report on stderr and skip.
+    Log,
+    /// Skip silently (counted among the bad lines).
+    Drop,
+    /// Stop the app (exit code 1).
+    Fail,
+}
+
+/// Decodes a source's batches into driver items until either side goes away.
+fn bridge<A: Application>(
+    rx: &crossbeam_channel::Receiver<SourceEvent>,
+    tx: &Sender<Msg<A::Input>>,
+    label: &str,
+    on_bad: OnBad,
+) {
+    let bad = |message: String| -> Option<Item<A::Input>> {
+        match on_bad {
+            OnBad::Drop => None,
+            OnBad::Log => Some(Item::RemoteBad {
+                message,
+                fatal: false,
+            }),
+            OnBad::Fail => Some(Item::RemoteBad {
+                message,
+                fatal: true,
+            }),
+        }
+    };
+    for ev in rx {
+        let items: Vec<Item<A::Input>> = match ev {
+            SourceEvent::Batch(batch) => {
+                let stream = batch.stream;
+                let mut items = Vec::with_capacity(batch.lines.len());
+                for line in batch.lines {
+                    match decode_message(&stream, &line.text, A::decode) {
+                        Ok((ts, event)) => items.push(Item::Remote { ts, event }),
+                        Err(reason) => items.extend(bad(format!(
+                            "{label} `{stream}` (connection {}) line {}: {reason}",
+                            line.origin, line.position
+                        ))),
+                    }
+                }
+                items
+            }
+            SourceEvent::Bad {
+                stream,
+                position,
+                origin,
+                reason,
+            } => bad(format!(
+                "{label} `{stream}` (connection {origin}) line {position}: {reason}"
+            ))
+            .into_iter()
+            .collect(),
+            SourceEvent::Closed { .. } => continue,
+        };
+        if !items.is_empty() && tx.send(Msg::Batch(items)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The sinks of `A` handled here: (stream, writer) pairs for the output writer's routes.
+pub(super) fn open_sinks<A: Application>(
+    overrides: &[Override],
+) -> Result<Vec<(String, Box<dyn Write + Send>)>, Failure> {
+    let mut out: Vec<(String, Box<dyn Write + Send>)> = Vec::new();
+    for cfg in resolved::<A>(Direction::Sink, overrides)? {
+        let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
+        let (sender, label): (Box<dyn LineSender>, String) = match cfg.extension.as_str() {
+            "tcp" => (
+                Box::new(TcpSink::start(&cfg, 64).map_err(fail)?),
+                format!("tcp sink `{}`", cfg.stream),
+            ),
+            #[cfg(feature = "http")]
+            "http" => (
+                Box::new(crate::connect::http::HttpSink::start(&cfg, 64).map_err(fail)?),
+                format!("http sink `{}`", cfg.stream),
+            ),
+            other => {
+                return Err(Failure::runtime(format!(
+                    "stream `{}`: the `{other}` connector is not compiled into this binary",
+                    cfg.stream
+                )))
+            }
+        };
+        out.push((cfg.stream.clone(), Box::new(LineWriter::new(sender, label))));
+    }
+    Ok(out)
+}

@@ -1,0 +1,136 @@
+//! What sources hand to the app: batches of raw lines with their positions, and the
+//! one-event message forms of DESIGN 8.1 (the envelope `{"ts": N, "data": {...}}` or the bare
+//! `data` object).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// One raw message of a source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// The text (one JSON event, or one CSV record), without the line break.
+    pub text: String,
+    /// Where it came from: 1-based line number within its connection or request body, or
+    /// the byte offset after it for a file source (what a checkpoint records).
+    pub position: u64,
+    /// Which client or connection sent it (0 when there is only one).
+    pub origin: u64,
+}
+
+/// Lines a source read together, for one stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// The stream the lines are events of.
+    pub stream: String,
+    /// The lines, in arrival order.
+    pub lines: Vec<Line>,
+}
+
+/// What a source thread sends on its channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceEvent {
+    /// Lines to decode.
+    Batch(Batch),
+    /// A message that could not even be read (for example a line over the size limit); the
+    /// source went on after it.
+    Bad {
+        /// The stream.
+        stream: String,
+        /// Where (as in [`Line::position`]).
+        position: u64,
+        /// Which connection.
+        origin: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The source ended (end of a file without follow, or shutdown).
+    Closed {
+        /// The stream.
+        stream: String,
+    },
+}
+
+/// The longest line a network source accepts (longer ones are reported and skipped).
+pub const MAX_LINE: usize = 1 << 20;
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default)]
+    stream: Option<&'a str>,
+    #[serde(default)]
+    ts: Option<i64>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// One message of a stream-bound source: `(ts, data JSON)`. Accepts the envelope
+/// `{"ts": N, "data": {...}}` (a `stream` key, if present, must name `stream`) or the bare
+/// `data` object or array (then `ts` is `None`: the arrival time).
+pub fn split_message<'a>(stream: &str, text: &'a str) -> Result<(Option<i64>, &'a str), String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("empty message".to_string());
+    }
+    if trimmed.starts_with('{') && trimmed.contains("\"data\"") {
+        if let Ok(env) = serde_json::from_str::<Envelope<'a>>(trimmed) {
+            let data = env.data.get();
+            if data.starts_with('{') || data.starts_with('[') {
+                if let Some(named) = env.stream {
+                    if named != stream {
+                        return Err(format!(
+                            "the message names stream `{named}`, this source feeds `{stream}`"
+                        ));
+                    }
+                }
+                return Ok((env.ts, data));
+            }
+        }
+    }
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        Ok((None, trimmed))
+    } else {
+        Err("not a JSON object or array".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_or_bare_data() {
+        assert_eq!(
+            split_message("S", r#"{"ts": 5, "data": {"a": 1}}"#),
+            Ok((Some(5), r#"{"a": 1}"#))
+        );
+        assert_eq!(
+            split_message("S", r#"{"stream":"S","data":[1,2]}"#),
+            Ok((None, "[1,2]"))
+        );
+        assert_eq!(
+            split_message("S", r#" {"a": 1} "#),
+            Ok((None, r#"{"a": 1}"#))
+        );
+        // An attribute called `data` that is not an object stays bare data.
+        assert_eq!(
+            split_message("S", r#"{"data": "x", "b": 2}"#),
+            Ok((None, r#"{"data": "x", "b": 2}"#))
+        );
+        assert!(split_message("S", r#"{"stream":"T","data":{}}"#).is_err());
+        assert!(split_message("S", "hello").is_err());
+        assert!(split_message("S", "  ").is_err());
+    }
+}
+
+/// Decodes one message of a stream-bound source into `(ts, event)` with the app's decoder
+/// (see [`split_message`]); `Err` holds the reason.
+pub fn decode_message<I>(
+    stream: &str,
+    text: &str,
+    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
+) -> Result<(Option<i64>, I), String> {
+    let (ts, data) = split_message(stream, text)?;
+    decode(stream, data)
+        .map(|event| (ts, event))
+        .map_err(|e| e.to_string())
+}
