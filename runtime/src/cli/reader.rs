@@ -57,6 +57,9 @@ impl<I> Item<I> {
     }
 }
 
+/// Both ends of the channel the driver reads.
+pub(super) type Channel<I> = (Sender<Msg<I>>, Receiver<Msg<I>>);
+
 /// What the reader sends.
 pub(super) enum Msg<I> {
     Batch(Vec<Item<I>>),
