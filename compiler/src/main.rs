@@ -191,7 +191,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             let profile = if debug {
                 Profile::Debug
             } else {
-                Profile::Release
+                Profile::Incremental
             };
             let binary = build_binary(&app, profile, true, Options::standalone().without_state())?;
             let mut cmd = Command::new(binary);
@@ -253,8 +253,8 @@ fn build_binary(
 ) -> Result<PathBuf, String> {
     let compiled = compile_app(app, &options)?;
     let features = compiled.plan.runtime_features();
-    let project =
-        project::write_project(&compiled.rust, &features, profile).map_err(|e| e.to_string())?;
+    let project = project::write_project(&compiled.rust, &features, profile, Some(app))
+        .map_err(|e| e.to_string())?;
     if !project.cached_binary().exists() && quiet {
         eprintln!(
             "eventflux: compiling {} (cached for later runs)",
