@@ -17,6 +17,7 @@
 pub mod build;
 pub mod codegen;
 pub mod diagnostic;
+pub mod names;
 pub mod plan;
 pub mod sema;
 pub mod syntax;
