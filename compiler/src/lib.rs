@@ -1,8 +1,9 @@
 //! # eventflux-compiler
 //!
 //! Compiles EventFlux streaming SQL into Rust: `syntax` (lexer, LALRPOP grammar, AST) ->
-//! `sema` (catalog, names, types, diagnostics) -> `plan` (logical plan per query) ->
-//! `codegen` (plan to `quote!` tokens, formatted with prettyplease). `build` holds the
+//! `sema` (catalog, names, types, diagnostics) -> `plan` (logical plan per query, then the
+//! physical plan: how each runs; [`explain`]) -> `codegen` (physical plan to `quote!` tokens,
+//! formatted with prettyplease). `build` holds the
 //! `configure()` builder for build.rs and the standalone project generator used by the
 //! `eventflux` command.
 //!
@@ -16,6 +17,7 @@
 pub mod build;
 pub mod codegen;
 pub mod diagnostic;
+pub mod names;
 pub mod plan;
 pub mod proto;
 pub mod sema;

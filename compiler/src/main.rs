@@ -235,7 +235,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             let profile = if debug {
                 Profile::Debug
             } else {
-                Profile::Release
+                Profile::Incremental
             };
             let (binary, _) = build_binary(
                 &app,
@@ -302,7 +302,7 @@ fn tool_binary() -> Result<PathBuf, String> {
     let source = "CREATE STREAM Unused (x INT);";
     let compiled =
         compile(source, &Options::standalone()).map_err(|e| e.render("<tool>", source))?;
-    let project = project::write_project(&compiled.rust, SERVICE, Profile::Release)
+    let project = project::write_project(&compiled.rust, SERVICE, Profile::Release, None)
         .map_err(|e| e.to_string())?;
     project
         .build(true)
@@ -328,8 +328,8 @@ fn build_binary(
         }
     }
     features.sort_unstable();
-    let project =
-        project::write_project(&compiled.rust, &features, profile).map_err(|e| e.to_string())?;
+    let project = project::write_project(&compiled.rust, &features, profile, Some(app))
+        .map_err(|e| e.to_string())?;
     if !project.cached_binary().exists() && quiet {
         eprintln!(
             "eventflux: compiling {} (cached for later runs)",

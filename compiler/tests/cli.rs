@@ -139,6 +139,39 @@ fn run_executes_the_example_then_reuses_the_cached_binary() {
 }
 
 #[test]
+fn run_after_an_edit_rebuilds_the_app_in_its_own_project() {
+    let app = temp_file(
+        "edit_loop.eventflux",
+        "CREATE STREAM S (v INT); INSERT INTO O SELECT v FROM S WHERE v > 1;",
+    );
+    let input = temp_file(
+        "edit_loop.jsonl",
+        "{\"stream\":\"S\",\"ts\":1,\"data\":{\"v\":1}}\n{\"stream\":\"S\",\"ts\":2,\"data\":{\"v\":2}}\n",
+    );
+    let run = || {
+        let out = run_ok(eventflux().arg("run").arg(&app).arg("--input").arg(&input));
+        text(&out.stdout).lines().count()
+    };
+    let edit_projects = || {
+        std::fs::read_dir(cache_dir().join("projects"))
+            .expect("projects")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("edit-"))
+            .count()
+    };
+    assert_eq!(run(), 1);
+    let projects = edit_projects();
+    std::fs::write(
+        &app,
+        "CREATE STREAM S (v INT); INSERT INTO O SELECT v FROM S WHERE v > 0;",
+    )
+    .expect("edit the app");
+    assert_eq!(run(), 2);
+    // One project for the file, however often it is edited.
+    assert_eq!(edit_projects(), projects);
+}
+
+#[test]
 fn run_reports_bad_lines_and_strict_fails() {
     let app = repo().join("examples/trades/app.eventflux");
     let input = temp_file(

@@ -117,3 +117,29 @@ fn the_circle_finder_finds_circles() {
     acyclic.insert("c".into(), BTreeSet::new());
     assert!(circle(&acyclic).is_none());
 }
+
+#[test]
+fn stages_run_one_way_sema_and_plan_never_name_codegen() {
+    for dir in ["sema", "plan"] {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir);
+        let mut stack = vec![base];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("read source");
+                    for line in text.lines() {
+                        let code = line.split("//").next().unwrap_or("");
+                        assert!(
+                            !code.contains("crate::codegen"),
+                            "{}: {line}",
+                            path.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -6,6 +6,12 @@
 //! cache. The hash covers the generated source, the templates, the profile and the runtime's
 //! sources; a built binary is kept as `bin/<hash>`, so running an unchanged app again starts
 //! it without invoking cargo at all.
+//!
+//! `eventflux run` builds with [`Profile::Incremental`]: one project per app *file*
+//! (`projects/edit-<hash of its path>/`, a package name of its own), compiled incrementally
+//! in many codegen units, so running the app again after an edit recompiles only the code
+//! that changed (a one-query edit of a 20-query app: about 1 s instead of 4 to 8 s). A lock
+//! file keeps two runs of the same file from building it at the same time.
 
 use super::BuildError;
 use sha2::{Digest, Sha256};
@@ -46,7 +52,19 @@ pub enum Profile {
     Debug,
     /// Optimised, with the `--bench` mode (`eventflux bench`).
     Bench,
+    /// Optimised, built incrementally in a project kept per app file (`eventflux run`): an
+    /// edit recompiles what changed. The app's code is split into many codegen units (fewer
+    /// cross-query inlining chances than [`Profile::Release`]'s one unit).
+    Incremental,
 }
+
+/// The per-package profile of the app in the template (one codegen unit).
+const APP_PROFILE: &str = "[profile.release.package.@PACKAGE_NAME@]\ncodegen-units = 1\n";
+
+/// The same for [`Profile::Incremental`]: rustc's incremental codegen units, reused after
+/// an edit.
+const APP_PROFILE_INCREMENTAL: &str =
+    "[profile.release.package.@PACKAGE_NAME@]\ncodegen-units = 256\nincremental = true\n";
 
 /// A generated project on disk.
 #[derive(Clone, Debug)]
@@ -57,14 +75,31 @@ pub struct Project {
     pub hash: String,
     /// Build profile.
     pub profile: Profile,
+    /// Package (and binary) name.
+    pub name: String,
+    /// The lock held on an incremental project while it is written and built.
+    _lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 /// Writes the project for `app_rs` (generated with `Options::standalone()`) into the cache;
-/// its runtime dependency enables `features` (see `AppPlan::runtime_features`).
+/// its runtime dependency enables `features` (see `AppPlan::runtime_features`). With
+/// [`Profile::Incremental`], `app_file` (the app's path) names the project kept for it.
 pub fn write_project(
     app_rs: &str,
     features: &[&str],
     profile: Profile,
+    app_file: Option<&Path>,
+) -> Result<Project, BuildError> {
+    write_project_in(&cache_dir(), app_rs, features, profile, app_file)
+}
+
+/// [`write_project`] into the cache `cache`.
+fn write_project_in(
+    cache: &Path,
+    app_rs: &str,
+    features: &[&str],
+    profile: Profile,
+    app_file: Option<&Path>,
 ) -> Result<Project, BuildError> {
     let runtime = runtime_dir();
     let runtime = runtime.canonicalize().unwrap_or(runtime);
@@ -74,9 +109,12 @@ pub fn write_project(
         let quoted: Vec<String> = features.iter().map(|f| format!("{f:?}")).collect();
         format!(", features = [{}]", quoted.join(", "))
     };
-    let template = CARGO_TEMPLATE
+    let mut template = CARGO_TEMPLATE
         .replace("@RUNTIME_PATH@", &runtime.display().to_string())
         .replace("@RUNTIME_FEATURES@", &features);
+    if profile == Profile::Incremental {
+        template = template.replace(APP_PROFILE, APP_PROFILE_INCREMENTAL);
+    }
     let mut hasher = Sha256::new();
     for part in [
         template.as_str(),
@@ -96,11 +134,32 @@ pub fn write_project(
         .map(|b| format!("{b:02x}"))
         .collect();
     // Each project gets its own package (and binary) name: builds of different apps share
-    // the target directory, and must not overwrite each other's binary.
-    let cargo_toml = template.replace("@PACKAGE_NAME@", &package_name(&hash));
-    let dir = cache_dir().join("projects").join(&hash);
+    // the target directory, and must not overwrite each other's binary. An incremental
+    // project is named after its app file, so the next build of the file reuses it.
+    let key = match (profile, app_file) {
+        (Profile::Incremental, Some(file)) => {
+            let file = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+            let digest = Sha256::digest(file.to_string_lossy().as_bytes());
+            let path_hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            format!("edit-{path_hash}")
+        }
+        _ => hash.clone(),
+    };
+    let name = package_name(&key);
+    let cargo_toml = template.replace("@PACKAGE_NAME@", &name);
+    let dir = cache.join("projects").join(&key);
     let src = dir.join("src");
     std::fs::create_dir_all(&src).map_err(|source| io(&src, source))?;
+    // An incremental project is shared by the runs of its file: write and build it under
+    // its lock (released when the project is dropped).
+    let lock = if profile == Profile::Incremental {
+        let path = dir.join(".lock");
+        let file = std::fs::File::create(&path).map_err(|source| io(&path, source))?;
+        file.lock().map_err(|source| io(&path, source))?;
+        Some(std::sync::Arc::new(file))
+    } else {
+        None
+    };
     for (path, text) in [
         (dir.join("Cargo.toml"), cargo_toml.as_str()),
         (src.join("main.rs"), MAIN_TEMPLATE),
@@ -110,7 +169,13 @@ pub fn write_project(
             std::fs::write(&path, text).map_err(|source| io(&path, source))?;
         }
     }
-    Ok(Project { dir, hash, profile })
+    Ok(Project {
+        dir,
+        hash,
+        profile,
+        name,
+        _lock: lock,
+    })
 }
 
 /// The package (and binary) name of the project with content hash `hash`.
@@ -174,7 +239,7 @@ impl Project {
             .arg("--target-dir")
             .arg(&target);
         match self.profile {
-            Profile::Release => {
+            Profile::Release | Profile::Incremental => {
                 cmd.arg("--release");
             }
             Profile::Bench => {
@@ -195,14 +260,13 @@ impl Project {
             return Err(BuildError::Cargo(status.to_string()));
         }
         let profile_dir = match self.profile {
-            Profile::Release | Profile::Bench => "release",
+            Profile::Release | Profile::Bench | Profile::Incremental => "release",
             Profile::Debug => "debug",
         };
-        let built = target.join(profile_dir).join(format!(
-            "{}{}",
-            package_name(&self.hash),
-            std::env::consts::EXE_SUFFIX
-        ));
+        let built =
+            target
+                .join(profile_dir)
+                .join(format!("{}{}", self.name, std::env::consts::EXE_SUFFIX));
         let bin_dir = cache_dir().join("bin");
         std::fs::create_dir_all(&bin_dir).map_err(|source| io(&bin_dir, source))?;
         // Copy under a temporary name, then rename, so a concurrent run never sees half a file.
@@ -272,7 +336,7 @@ pub fn write_dockerfile(project: &Project, out: &Path) -> Result<PathBuf, BuildE
         let path = app_dir.join("Cargo.lock");
         std::fs::write(&path, lock).map_err(|source| io(&path, source))?;
     }
-    let package = package_name(&project.hash);
+    let package = &project.name;
     let dockerfile = parent.join(format!("{name}.Dockerfile"));
     let text = format!(
         "# Generated by `eventflux build --docker`. Build from this directory:\n\
@@ -290,4 +354,49 @@ pub fn write_dockerfile(project: &Project, out: &Path) -> Result<PathBuf, BuildE
     );
     std::fs::write(&dockerfile, text).map_err(|source| io(&dockerfile, source))?;
     Ok(dockerfile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{write_project_in, Profile};
+
+    #[test]
+    fn incremental_projects_are_kept_per_app_file() {
+        let cache = std::env::temp_dir().join(format!("eventflux-projects-{}", std::process::id()));
+        let app = cache.join("app.eventflux");
+        let other = cache.join("other.eventflux");
+        std::fs::create_dir_all(&cache).expect("create cache");
+        let write = |rs: &str, profile, file: &std::path::Path| {
+            write_project_in(&cache, rs, &[], profile, Some(file)).expect("write project")
+        };
+        let a = write("// one", Profile::Incremental, &app);
+        let toml = std::fs::read_to_string(a.dir.join("Cargo.toml")).expect("Cargo.toml");
+        assert!(
+            toml.contains("codegen-units = 256\nincremental = true"),
+            "{toml}"
+        );
+        drop(a);
+        // An edit of the same file: the same project (and package), a new cache key.
+        let (a1, h1) = {
+            let p = write("// one", Profile::Incremental, &app);
+            (p.dir.clone(), p.hash.clone())
+        };
+        let p2 = write("// two", Profile::Incremental, &app);
+        assert_eq!(p2.dir, a1);
+        assert_ne!(p2.hash, h1);
+        let name = p2.name.clone();
+        drop(p2);
+        let o = write("// one", Profile::Incremental, &other);
+        assert_ne!(o.dir, a1);
+        assert_ne!(o.name, name);
+        drop(o);
+        // Other profiles: one project per content, one codegen unit, not incremental.
+        let r = write("// one", Profile::Release, &app);
+        let toml = std::fs::read_to_string(r.dir.join("Cargo.toml")).expect("Cargo.toml");
+        assert!(toml.contains("codegen-units = 1\n"), "{toml}");
+        assert!(!toml.contains("incremental = true"), "{toml}");
+        assert_ne!(r.dir, a1);
+        assert_ne!(r.hash, h1);
+        let _ = std::fs::remove_dir_all(&cache);
+    }
 }

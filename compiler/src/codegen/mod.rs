@@ -12,7 +12,7 @@ mod aggregate;
 mod app;
 mod expr;
 mod join;
-pub mod names;
+pub use crate::names;
 mod output;
 mod partition;
 mod pattern;

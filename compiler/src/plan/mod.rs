@@ -86,7 +86,7 @@ pub struct QueryPlan {
     /// Where the query was written.
     pub span: crate::syntax::ast::Span,
     /// The base of the query's Rust names (`query_<rust_name>`), unique among the app's
-    /// queries in the sense of [`crate::codegen::names::query_bases`].
+    /// queries in the sense of [`crate::names::query_bases`].
     pub rust_name: String,
     /// Index of the (first) input stream in [`AppPlan::streams`].
     pub input: usize,
@@ -232,7 +232,7 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
     let query_names: Vec<&str> = analysis.queries.iter().map(|q| q.name.as_str()).collect();
     for (q, base) in queries
         .iter_mut()
-        .zip(crate::codegen::names::query_bases(&query_names))
+        .zip(crate::names::query_bases(&query_names))
     {
         q.rust_name = base;
     }

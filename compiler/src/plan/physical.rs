@@ -300,7 +300,7 @@ pub fn physical(plan: &AppPlan) -> PhysicalPlan {
         .enumerate()
         .map(|(i, q)| {
             let owner_of = |input: usize| streams[q.inputs[input]].owner == Some(i);
-            let operator = operator(plan, i, q, &owner_of);
+            let operator = operator(plan, q, &owner_of);
             PhysicalQuery {
                 operator,
                 direct: q.output.is_plain() && q.table_op.is_none() && streams[q.target].sink_only,
@@ -316,8 +316,7 @@ pub fn physical(plan: &AppPlan) -> PhysicalPlan {
 
 /// The operator of query `i`; `owner_of(input)` tells whether the query owns the stream of
 /// its input `input`.
-fn operator(plan: &AppPlan, i: usize, q: &QueryPlan, owner_of: &dyn Fn(usize) -> bool) -> Operator {
-    let _ = i;
+fn operator(plan: &AppPlan, q: &QueryPlan, owner_of: &dyn Fn(usize) -> bool) -> Operator {
     if !emits(q) {
         return Operator::Silent;
     }
