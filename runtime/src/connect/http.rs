@@ -43,6 +43,7 @@ pub struct HttpStats {
 
 struct Shared {
     stream: String,
+    csv: bool,
     token: Option<String>,
     tx: Sender<SourceEvent>,
     validate: Validate,
@@ -80,6 +81,7 @@ impl HttpSource {
         let stats = Arc::new(HttpStats::default());
         let shared = Arc::new(Shared {
             stream: cfg.stream.clone(),
+            csv: cfg.csv()?,
             token: cfg
                 .option("auth.token")
                 .filter(|t| !t.is_empty())
@@ -193,7 +195,11 @@ async fn receive(
         );
     }
     let request = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let (good, errors) = split_body(&stream, &body, &shared.validate);
+    let (good, errors) = if shared.csv {
+        split_csv(&stream, &body, &shared.validate)
+    } else {
+        split_body(&stream, &body, &shared.validate)
+    };
     let accepted = good.len();
     shared
         .stats
@@ -279,6 +285,26 @@ pub fn split_body(
     for (i, line) in body.lines().enumerate() {
         if !line.trim().is_empty() {
             check(i as u64 + 1, line);
+        }
+    }
+    (good, bad)
+}
+
+/// A CSV body: every non-empty line is a record, checked whole by `validate`.
+fn split_csv(
+    stream: &str,
+    body: &str,
+    validate: &Validate,
+) -> (Vec<(u64, String)>, Vec<(u64, String)>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in body.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match validate(stream, line) {
+            Ok(()) => good.push((i as u64 + 1, line.to_string())),
+            Err(e) => bad.push((i as u64 + 1, e)),
         }
     }
     (good, bad)

@@ -122,6 +122,20 @@ mod tests {
     }
 }
 
+/// Decodes one CSV record of a stream-bound source (see [`super::csv`]) into an event
+/// (arrival time); `Ok(None)` for a header record.
+pub fn decode_csv<I>(
+    stream: &str,
+    text: &str,
+    schema: &[(&str, &str)],
+    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
+) -> Result<Option<I>, String> {
+    match super::csv::to_json(text, schema)? {
+        None => Ok(None),
+        Some(json) => decode(stream, &json).map(Some).map_err(|e| e.to_string()),
+    }
+}
+
 /// Decodes one message of a stream-bound source into `(ts, event)` with the app's decoder
 /// (see [`split_message`]); `Err` holds the reason.
 pub fn decode_message<I>(
