@@ -217,16 +217,20 @@ fn bridge<A: Application>(
     for ev in rx {
         let items: Vec<Item<A::Input>> = match ev {
             SourceEvent::Batch(batch) => {
-                let stream = batch.stream;
-                let mut items = Vec::with_capacity(batch.lines.len());
-                let schema = A::schema(&stream);
-                for line in batch.lines {
+                let stream = batch.stream.as_str();
+                let mut items = Vec::with_capacity(batch.len());
+                let schema = A::schema(stream);
+                // A message without `ts` takes its arrival time: one clock read per batch.
+                let arrival = crate::functions::now_millis();
+                for (text, line) in batch.iter() {
                     let decoded = if csv {
-                        decode_csv(&stream, &line.text, schema, A::decode)
+                        decode_csv(stream, text, schema, A::decode)
                             .map(|e| e.map(|event| (None, event)))
                     } else {
-                        decode_message(&stream, &line.text, A::decode).map(Some)
+                        decode_message(stream, text, A::decode).map(Some)
                     };
+                    let decoded =
+                        decoded.map(|e| e.map(|(ts, event)| (ts.or(Some(arrival)), event)));
                     match decoded {
                         // A CSV header.
                         Ok(None) => {}

@@ -3,7 +3,7 @@
 //! being written waits for its end); without, the file is read to its end (a CSV file
 //! source), and the source then ends.
 
-use super::source::{Batch, Line, SourceEvent, MAX_LINE};
+use super::source::{Batch, SourceEvent, MAX_LINE};
 use super::{ConnectError, ConnectorConfig};
 use crossbeam_channel::Sender;
 use std::io::{BufRead, BufReader};
@@ -76,7 +76,7 @@ fn follow(
     let mut line: Vec<u8> = Vec::new();
     let mut number = 0u64;
     let mut offset = 0u64;
-    let mut batch = Vec::new();
+    let mut batch = Batch::new(stream);
     while !stop.load(Ordering::Relaxed) {
         let n = match reader.read_until(b'\n', &mut line) {
             Ok(n) => n,
@@ -101,11 +101,7 @@ fn follow(
                 // still counts.
                 if !line.iter().all(u8::is_ascii_whitespace) {
                     let text = String::from_utf8_lossy(&line).trim_end().to_string();
-                    batch.push(Line {
-                        text,
-                        position: offset,
-                        origin: 0,
-                    });
+                    batch.push(&text, offset, 0);
                     send(tx, stream, &mut batch);
                 }
                 let _ = tx.send(SourceEvent::Closed {
@@ -129,11 +125,7 @@ fn follow(
         if text.trim().is_empty() {
             continue;
         }
-        batch.push(Line {
-            text,
-            position: offset,
-            origin: 0,
-        });
+        batch.push(&text, offset, 0);
         if (batch.len() >= batch_max || reader.buffer().is_empty()) && !send(tx, stream, &mut batch)
         {
             return;
@@ -141,15 +133,12 @@ fn follow(
     }
 }
 
-fn send(tx: &Sender<SourceEvent>, stream: &str, batch: &mut Vec<Line>) -> bool {
+fn send(tx: &Sender<SourceEvent>, stream: &str, batch: &mut Batch) -> bool {
     if batch.is_empty() {
         return true;
     }
-    tx.send(SourceEvent::Batch(Batch {
-        stream: stream.to_string(),
-        lines: std::mem::take(batch),
-    }))
-    .is_ok()
+    let full = std::mem::replace(batch, Batch::new(stream));
+    tx.send(SourceEvent::Batch(full)).is_ok()
 }
 
 #[cfg(test)]
@@ -179,7 +168,7 @@ mod tests {
         let mut src = FollowSource::start(&cfg, tx, 16).unwrap();
         let mut got = Vec::new();
         let next = |got: &mut Vec<String>| match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
-            SourceEvent::Batch(b) => got.extend(b.lines.into_iter().map(|l| l.text)),
+            SourceEvent::Batch(b) => got.extend(b.texts()),
             other => panic!("{other:?}"),
         };
         next(&mut got);
@@ -220,7 +209,7 @@ mod read_to_end_tests {
         for ev in rx.iter() {
             match ev {
                 SourceEvent::Batch(b) => {
-                    lines.extend(b.lines.into_iter().map(|l| (l.text, l.position)))
+                    lines.extend(b.iter().map(|(t, l)| (t.to_string(), l.position)))
                 }
                 SourceEvent::Closed { .. } => closed = true,
                 other => panic!("{other:?}"),

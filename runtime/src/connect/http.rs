@@ -9,7 +9,7 @@
 //! `Authorization: Bearer <token>` gets 401, is counted and is never processed.
 
 use super::sink::{deliver, LineSender, OnError, SinkStats};
-use super::source::{split_message, Batch, Line, SourceEvent};
+use super::source::{split_message, Batch, SourceEvent};
 use super::{ConnectError, ConnectorConfig};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -210,19 +210,12 @@ async fn receive(
         .bad
         .fetch_add(errors.len() as u64, Ordering::Relaxed);
     if !good.is_empty() {
-        let lines = good
-            .into_iter()
-            .map(|(n, text)| Line {
-                text,
-                position: n,
-                origin: request,
-            })
-            .collect();
+        let mut batch = Batch::new(&stream);
+        for (n, text) in &good {
+            batch.push(text, *n, request);
+        }
         // A full queue blocks this (single-threaded) server: backpressure on the clients.
-        let sent = shared.tx.send(SourceEvent::Batch(Batch {
-            stream: stream.clone(),
-            lines,
-        }));
+        let sent = shared.tx.send(SourceEvent::Batch(batch));
         if sent.is_err() {
             return json(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -522,7 +515,7 @@ mod tests {
 
     fn lines(rx: &Receiver<SourceEvent>) -> Vec<String> {
         match rx.recv_timeout(Duration::from_secs(5)).unwrap() {
-            SourceEvent::Batch(b) => b.lines.into_iter().map(|l| l.text).collect(),
+            SourceEvent::Batch(b) => b.texts(),
             other => panic!("{other:?}"),
         }
     }
