@@ -184,10 +184,7 @@ where
 fn drive_with<A>(
     app: &mut A,
     input: Option<reader::Input>,
-    (tx, rx): (
-        crossbeam_channel::Sender<reader::Msg<A::Input>>,
-        crossbeam_channel::Receiver<reader::Msg<A::Input>>,
-    ),
+    (tx, rx): reader::Channel<A::Input>,
     opts: &RunOptions,
     errors: &mut impl Write,
     hooks: &mut impl Hooks<A>,

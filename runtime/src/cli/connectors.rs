@@ -261,11 +261,12 @@ fn bridge<A: Application>(
     }
 }
 
+/// A stream and the writer its output lines go to.
+pub(super) type Route = (String, Box<dyn Write + Send>);
+
 /// The sinks of `A` handled here: (stream, writer) pairs for the output writer's routes.
-pub(super) fn open_sinks<A: Application>(
-    overrides: &[Override],
-) -> Result<Vec<(String, Box<dyn Write + Send>)>, Failure> {
-    let mut out: Vec<(String, Box<dyn Write + Send>)> = Vec::new();
+pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<Route>, Failure> {
+    let mut out: Vec<Route> = Vec::new();
     for cfg in resolved::<A>(Direction::Sink, overrides)? {
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         let (sender, label): (Box<dyn LineSender>, String) = match cfg.extension.as_str() {

@@ -240,13 +240,12 @@ async fn receive(
     }
 }
 
+/// A body split into good messages `(line number, text)` and bad ones `(line, reason)`.
+pub type Split = (Vec<(u64, String)>, Vec<(u64, String)>);
+
 /// Splits a body into good messages `(line number, text)` and bad ones `(line, reason)`.
 /// One JSON event, an array of events (elements all objects or arrays), or JSON lines.
-pub fn split_body(
-    stream: &str,
-    body: &str,
-    validate: &Validate,
-) -> (Vec<(u64, String)>, Vec<(u64, String)>) {
+pub fn split_body(stream: &str, body: &str, validate: &Validate) -> Split {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     let mut check = |n: u64, text: &str| match split_message(stream, text)
@@ -284,11 +283,7 @@ pub fn split_body(
 }
 
 /// A CSV body: every non-empty line is a record, checked whole by `validate`.
-fn split_csv(
-    stream: &str,
-    body: &str,
-    validate: &Validate,
-) -> (Vec<(u64, String)>, Vec<(u64, String)>) {
+fn split_csv(stream: &str, body: &str, validate: &Validate) -> Split {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for (i, line) in body.lines().enumerate() {

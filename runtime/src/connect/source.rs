@@ -143,6 +143,33 @@ pub fn split_message<'a>(stream: &str, text: &'a str) -> Result<(Option<i64>, &'
     }
 }
 
+/// Decodes one CSV record of a stream-bound source (see [`super::csv`]) into an event
+/// (arrival time); `Ok(None)` for a header record.
+pub fn decode_csv<I>(
+    stream: &str,
+    text: &str,
+    schema: &[(&str, &str)],
+    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
+) -> Result<Option<I>, String> {
+    match super::csv::to_json(text, schema)? {
+        None => Ok(None),
+        Some(json) => decode(stream, &json).map(Some).map_err(|e| e.to_string()),
+    }
+}
+
+/// Decodes one message of a stream-bound source into `(ts, event)` with the app's decoder
+/// (see [`split_message`]); `Err` holds the reason.
+pub fn decode_message<I>(
+    stream: &str,
+    text: &str,
+    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
+) -> Result<(Option<i64>, I), String> {
+    let (ts, data) = split_message(stream, text)?;
+    decode(stream, data)
+        .map(|event| (ts, event))
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,31 +197,4 @@ mod tests {
         assert!(split_message("S", "hello").is_err());
         assert!(split_message("S", "  ").is_err());
     }
-}
-
-/// Decodes one CSV record of a stream-bound source (see [`super::csv`]) into an event
-/// (arrival time); `Ok(None)` for a header record.
-pub fn decode_csv<I>(
-    stream: &str,
-    text: &str,
-    schema: &[(&str, &str)],
-    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
-) -> Result<Option<I>, String> {
-    match super::csv::to_json(text, schema)? {
-        None => Ok(None),
-        Some(json) => decode(stream, &json).map(Some).map_err(|e| e.to_string()),
-    }
-}
-
-/// Decodes one message of a stream-bound source into `(ts, event)` with the app's decoder
-/// (see [`split_message`]); `Err` holds the reason.
-pub fn decode_message<I>(
-    stream: &str,
-    text: &str,
-    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
-) -> Result<(Option<i64>, I), String> {
-    let (ts, data) = split_message(stream, text)?;
-    decode(stream, data)
-        .map(|event| (ts, event))
-        .map_err(|e| e.to_string())
 }
