@@ -313,3 +313,39 @@ fn an_unset_variable_is_a_startup_error_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn a_csv_file_source_is_read_to_its_end() {
+    let app = "CREATE STREAM Trades (sym STRING, price DOUBLE, qty INT)\n  WITH (type = 'source', extension = 'file', format = 'csv', \"file.path\" = '${EF_TEST_CSV}');\nINSERT INTO Big SELECT sym, price, qty FROM Trades WHERE qty >= 10;\n";
+    let bin = build(app, "connectors_csv");
+    let csv = dir().join("trades.csv");
+    std::fs::write(
+        &csv,
+        "sym,price,qty\nIBM,75.5,100\n\"A, \"\"B\"\"\",,20\nSMALL,1.0,1\nBAD,x,30\nLAST,2,40",
+    )
+    .expect("write csv");
+    let out = Command::new(&bin)
+        .env("EF_TEST_CSV", &csv)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let data: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            // The output line as printed (attributes in SELECT order).
+            let data = l.split_once("\"data\":").expect("data").1;
+            data[..data.len() - 1].to_string()
+        })
+        .collect();
+    assert_eq!(
+        data,
+        vec![
+            r#"{"sym":"IBM","price":75.5,"qty":100}"#,
+            r#"{"sym":"A, \"B\"","price":null,"qty":20}"#,
+            r#"{"sym":"LAST","price":2.0,"qty":40}"#,
+        ]
+    );
+    assert!(stderr.contains("`price`: `x` is not a DOUBLE"), "{stderr}");
+}

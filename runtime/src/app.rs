@@ -100,6 +100,11 @@ pub trait Application: Sized {
     fn connectors() -> &'static [crate::connect::ConnectorDesc] {
         &[]
     }
+    /// The attributes (name, type name: `INT`, `STRING`, ...) of the streams read by a
+    /// `format = 'csv'` source, in order; empty for other streams.
+    fn schema(_stream: &str) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
     /// The streams fed through an `async` queue (DESIGN 8.2). None by default.
     fn pipelines() -> &'static [crate::connect::PipelineDesc] {
         &[]

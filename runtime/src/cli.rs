@@ -317,9 +317,10 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
                 line_no, message, ..
             } => self.bad(line_no, message)?,
             reader::Item::Remote { ts, event } => {
+                // Event clock: the message's `ts`, or its arrival time (stamped by the
+                // source's decoder once per batch).
                 let ts = match (self.clock, ts) {
                     (Clock::Event, Some(ts)) => ts,
-                    // A message without `ts`: its arrival time, never before the clock.
                     _ => self.wall_now(),
                 };
                 self.start_at(ts);

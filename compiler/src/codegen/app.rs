@@ -716,7 +716,45 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
     });
-    let endpoints = quote!(#sources #sinks #connectors #pipelines);
+    // The attributes of the streams read as CSV (a record becomes a JSON array by type).
+    let csv_streams: Vec<&String> = {
+        let mut list: Vec<&String> = ctx
+            .plan
+            .connectors
+            .iter()
+            .filter(|c| {
+                c.source
+                    && c.options
+                        .iter()
+                        .any(|(k, v)| k == "format" && v.eq_ignore_ascii_case("csv"))
+            })
+            .map(|c| &c.stream)
+            .collect();
+        list.dedup();
+        list
+    };
+    let schema = (!csv_streams.is_empty()).then(|| {
+        let arms = ctx
+            .plan
+            .streams
+            .iter()
+            .filter(|s| csv_streams.contains(&&s.name))
+            .map(|s| {
+                let name = &s.name;
+                let (names, types): (Vec<&String>, Vec<String>) =
+                    s.attrs.iter().map(|a| (&a.name, a.ty.to_string())).unzip();
+                quote!(#name => &[#((#names, #types)),*])
+            });
+        quote! {
+            fn schema(stream: &str) -> &'static [(&'static str, &'static str)] {
+                match stream {
+                    #(#arms,)*
+                    _ => &[],
+                }
+            }
+        }
+    });
+    let endpoints = quote!(#sources #sinks #connectors #pipelines #schema);
     let state = if ctx.state {
         quote! {
             fn snapshot(&self) -> ::std::vec::Vec<u8> {

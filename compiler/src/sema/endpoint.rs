@@ -417,7 +417,10 @@ fn bind_list(
             let follow = options
                 .iter()
                 .any(|(k, v)| k == "file.follow" && v == "true");
-            if !follow {
+            let csv = options
+                .iter()
+                .any(|(k, v)| k == "format" && v.eq_ignore_ascii_case("csv"));
+            if !follow && !csv {
                 let path = options
                     .iter()
                     .find(|(k, _)| k == "file.path")
@@ -477,13 +480,14 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
     match key {
         "format" | "map.type" => match value.to_ascii_lowercase().as_str() {
             "json" => Ok(()),
+            "csv" if source => Ok(()),
             "csv" => bad(
-                "not supported yet: format 'csv'".to_string(),
-                "the supported format is 'json' (JSON lines)",
+                "not supported yet: format 'csv' on a sink".to_string(),
+                "sinks write JSON lines",
             ),
             _ => bad(
                 format!("unknown format `{value}`"),
-                "the supported format is 'json' (JSON lines)",
+                "format is 'json' (JSON lines) or, for sources, 'csv'",
             ),
         },
         "on.error" => {

@@ -11,7 +11,7 @@ use super::reader::{Item, Msg};
 use super::Failure;
 use crate::app::Application;
 use crate::connect::sink::{LineSender, LineWriter};
-use crate::connect::source::decode_message;
+use crate::connect::source::{decode_csv, decode_message};
 use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 
@@ -21,7 +21,10 @@ const NETWORK: &[&str] = &["tcp", "http"];
 /// Whether this module handles the connector.
 fn handled(c: &crate::connect::ConnectorDesc) -> bool {
     NETWORK.contains(&c.extension)
-        || (c.extension == "file" && c.option("file.follow") == Some("true"))
+        || (c.extension == "file"
+            && (c.option("file.follow") == Some("true")
+                || c.option("format")
+                    .is_some_and(|f| f.eq_ignore_ascii_case("csv"))))
 }
 
 /// Whether a `--config` `[streams.<Name>]` override is for a connector handled here (it is
@@ -106,6 +109,7 @@ pub(super) fn start_sources<A: Application>(
     };
     for cfg in resolved::<A>(Direction::Source, overrides)? {
         let (stx, srx) = crossbeam_channel::bounded::<SourceEvent>(QUEUE);
+        let csv = cfg.csv().map_err(|e| Failure::runtime(e.to_string()))?;
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         let label = match cfg.extension.as_str() {
             "tcp" => {
@@ -120,12 +124,17 @@ pub(super) fn start_sources<A: Application>(
             }
             #[cfg(feature = "http")]
             "http" => {
-                let validate: crate::connect::http::Validate =
+                let validate: crate::connect::http::Validate = if csv {
+                    std::sync::Arc::new(|stream: &str, record: &str| {
+                        decode_csv(stream, record, A::schema(stream), A::decode).map(|_| ())
+                    })
+                } else {
                     std::sync::Arc::new(|stream: &str, data: &str| {
                         A::decode(stream, data)
                             .map(|_| ())
                             .map_err(|e| e.to_string())
-                    });
+                    })
+                };
                 let s =
                     crate::connect::http::HttpSource::start(&cfg, stx, validate).map_err(fail)?;
                 eprintln!(
@@ -167,7 +176,7 @@ pub(super) fn start_sources<A: Application>(
         };
         std::thread::Builder::new()
             .name(format!("ef-decode-{}", cfg.stream))
-            .spawn(move || bridge::<A>(&srx, &tx, label, on_error))
+            .spawn(move || bridge::<A>(&srx, &tx, label, on_error, csv))
             .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
     }
     Ok(sources)
@@ -190,6 +199,7 @@ fn bridge<A: Application>(
     tx: &Sender<Msg<A::Input>>,
     label: &str,
     on_bad: OnBad,
+    csv: bool,
 ) {
     let bad = |message: String| -> Option<Item<A::Input>> {
         match on_bad {
@@ -207,11 +217,24 @@ fn bridge<A: Application>(
     for ev in rx {
         let items: Vec<Item<A::Input>> = match ev {
             SourceEvent::Batch(batch) => {
-                let stream = batch.stream;
-                let mut items = Vec::with_capacity(batch.lines.len());
-                for line in batch.lines {
-                    match decode_message(&stream, &line.text, A::decode) {
-                        Ok((ts, event)) => items.push(Item::Remote { ts, event }),
+                let stream = batch.stream.as_str();
+                let mut items = Vec::with_capacity(batch.len());
+                let schema = A::schema(stream);
+                // A message without `ts` takes its arrival time: one clock read per batch.
+                let arrival = crate::functions::now_millis();
+                for (text, line) in batch.iter() {
+                    let decoded = if csv {
+                        decode_csv(stream, text, schema, A::decode)
+                            .map(|e| e.map(|event| (None, event)))
+                    } else {
+                        decode_message(stream, text, A::decode).map(Some)
+                    };
+                    let decoded =
+                        decoded.map(|e| e.map(|(ts, event)| (ts.or(Some(arrival)), event)));
+                    match decoded {
+                        // A CSV header.
+                        Ok(None) => {}
+                        Ok(Some((ts, event))) => items.push(Item::Remote { ts, event }),
                         Err(reason) => items.extend(bad(format!(
                             "{label} `{stream}` (connection {}) line {}: {reason}",
                             line.origin, line.position

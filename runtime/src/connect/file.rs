@@ -1,8 +1,9 @@
-//! `"file.follow" = 'true'`: a file source that tails a growing file (like `tail -f`),
-//! handing each complete line over as it is written. A line still being written (no line
-//! break yet) waits for its end.
+//! File sources read on a thread of their own: with `"file.follow" = 'true'` the file is
+//! tailed (like `tail -f`), each complete line handed over as it is written (a line still
+//! being written waits for its end); without, the file is read to its end (a CSV file
+//! source), and the source then ends.
 
-use super::source::{Batch, Line, SourceEvent, MAX_LINE};
+use super::source::{Batch, SourceEvent, MAX_LINE};
 use super::{ConnectError, ConnectorConfig};
 use crossbeam_channel::Sender;
 use std::io::{BufRead, BufReader};
@@ -21,7 +22,7 @@ pub struct FollowSource {
 }
 
 impl FollowSource {
-    /// Opens `"file.path"` (which must exist) and starts tailing it from its start.
+    /// Opens `"file.path"` (which must exist) and starts reading it from its start.
     pub fn start(
         cfg: &ConnectorConfig,
         tx: Sender<SourceEvent>,
@@ -31,11 +32,12 @@ impl FollowSource {
         let file = std::fs::File::open(&path).map_err(|e| cfg.io(format!("open `{path}`"), e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let stream = cfg.stream.clone();
+        let tail = cfg.flag("file.follow")?;
         let thread = {
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
-                .name(format!("ef-follow-{stream}"))
-                .spawn(move || follow(file, &stream, &tx, batch_max.max(1), &stop))
+                .name(format!("ef-file-{stream}"))
+                .spawn(move || follow(file, &stream, &tx, batch_max.max(1), &stop, tail))
                 .map_err(|e| cfg.io("start the file thread", e))?
         };
         Ok(FollowSource {
@@ -68,12 +70,13 @@ fn follow(
     tx: &Sender<SourceEvent>,
     batch_max: usize,
     stop: &AtomicBool,
+    tail: bool,
 ) {
     let mut reader = BufReader::with_capacity(64 * 1024, file);
     let mut line: Vec<u8> = Vec::new();
     let mut number = 0u64;
     let mut offset = 0u64;
-    let mut batch = Vec::new();
+    let mut batch = Batch::new(stream);
     while !stop.load(Ordering::Relaxed) {
         let n = match reader.read_until(b'\n', &mut line) {
             Ok(n) => n,
@@ -93,6 +96,19 @@ fn follow(
             if !send(tx, stream, &mut batch) {
                 return;
             }
+            if !tail {
+                // The end of a file that is not followed; a last line without a line break
+                // still counts.
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                    batch.push(&text, offset, 0);
+                    send(tx, stream, &mut batch);
+                }
+                let _ = tx.send(SourceEvent::Closed {
+                    stream: stream.to_string(),
+                });
+                return;
+            }
             if line.len() > MAX_LINE {
                 line.clear();
             }
@@ -109,11 +125,7 @@ fn follow(
         if text.trim().is_empty() {
             continue;
         }
-        batch.push(Line {
-            text,
-            position: offset,
-            origin: 0,
-        });
+        batch.push(&text, offset, 0);
         if (batch.len() >= batch_max || reader.buffer().is_empty()) && !send(tx, stream, &mut batch)
         {
             return;
@@ -121,15 +133,12 @@ fn follow(
     }
 }
 
-fn send(tx: &Sender<SourceEvent>, stream: &str, batch: &mut Vec<Line>) -> bool {
+fn send(tx: &Sender<SourceEvent>, stream: &str, batch: &mut Batch) -> bool {
     if batch.is_empty() {
         return true;
     }
-    tx.send(SourceEvent::Batch(Batch {
-        stream: stream.to_string(),
-        lines: std::mem::take(batch),
-    }))
-    .is_ok()
+    let full = std::mem::replace(batch, Batch::new(stream));
+    tx.send(SourceEvent::Batch(full)).is_ok()
 }
 
 #[cfg(test)]
@@ -150,13 +159,16 @@ mod tests {
             stream: "S".into(),
             direction: Direction::Source,
             extension: "file".into(),
-            options: vec![("file.path".into(), path.display().to_string())],
+            options: vec![
+                ("file.path".into(), path.display().to_string()),
+                ("file.follow".into(), "true".into()),
+            ],
         };
         let (tx, rx) = crossbeam_channel::bounded(4);
         let mut src = FollowSource::start(&cfg, tx, 16).unwrap();
         let mut got = Vec::new();
         let next = |got: &mut Vec<String>| match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
-            SourceEvent::Batch(b) => got.extend(b.lines.into_iter().map(|l| l.text)),
+            SourceEvent::Batch(b) => got.extend(b.texts()),
             other => panic!("{other:?}"),
         };
         next(&mut got);
@@ -169,6 +181,49 @@ mod tests {
         }
         assert_eq!(got, vec!["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"]);
         src.stop();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[cfg(test)]
+mod read_to_end_tests {
+    use super::super::Direction;
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_followed_ends() {
+        let dir = std::env::temp_dir().join(format!("ef-file-end-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("in.csv");
+        std::fs::write(&path, "a,b\n\n1,2\n3,4").unwrap();
+        let cfg = ConnectorConfig {
+            stream: "S".into(),
+            direction: Direction::Source,
+            extension: "file".into(),
+            options: vec![("file.path".into(), path.display().to_string())],
+        };
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let _src = FollowSource::start(&cfg, tx, 16).unwrap();
+        let mut lines = Vec::new();
+        let mut closed = false;
+        for ev in rx.iter() {
+            match ev {
+                SourceEvent::Batch(b) => {
+                    lines.extend(b.iter().map(|(t, l)| (t.to_string(), l.position)))
+                }
+                SourceEvent::Closed { .. } => closed = true,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(closed);
+        assert_eq!(
+            lines,
+            vec![
+                ("a,b".to_string(), 4),
+                ("1,2".to_string(), 9),
+                ("3,4".to_string(), 12)
+            ]
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

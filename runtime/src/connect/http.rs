@@ -9,7 +9,7 @@
 //! `Authorization: Bearer <token>` gets 401, is counted and is never processed.
 
 use super::sink::{deliver, LineSender, OnError, SinkStats};
-use super::source::{split_message, Batch, Line, SourceEvent};
+use super::source::{split_message, Batch, SourceEvent};
 use super::{ConnectError, ConnectorConfig};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -43,6 +43,7 @@ pub struct HttpStats {
 
 struct Shared {
     stream: String,
+    csv: bool,
     token: Option<String>,
     tx: Sender<SourceEvent>,
     validate: Validate,
@@ -80,6 +81,7 @@ impl HttpSource {
         let stats = Arc::new(HttpStats::default());
         let shared = Arc::new(Shared {
             stream: cfg.stream.clone(),
+            csv: cfg.csv()?,
             token: cfg
                 .option("auth.token")
                 .filter(|t| !t.is_empty())
@@ -193,7 +195,11 @@ async fn receive(
         );
     }
     let request = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let (good, errors) = split_body(&stream, &body, &shared.validate);
+    let (good, errors) = if shared.csv {
+        split_csv(&stream, &body, &shared.validate)
+    } else {
+        split_body(&stream, &body, &shared.validate)
+    };
     let accepted = good.len();
     shared
         .stats
@@ -204,19 +210,12 @@ async fn receive(
         .bad
         .fetch_add(errors.len() as u64, Ordering::Relaxed);
     if !good.is_empty() {
-        let lines = good
-            .into_iter()
-            .map(|(n, text)| Line {
-                text,
-                position: n,
-                origin: request,
-            })
-            .collect();
+        let mut batch = Batch::new(&stream);
+        for (n, text) in &good {
+            batch.push(text, *n, request);
+        }
         // A full queue blocks this (single-threaded) server: backpressure on the clients.
-        let sent = shared.tx.send(SourceEvent::Batch(Batch {
-            stream: stream.clone(),
-            lines,
-        }));
+        let sent = shared.tx.send(SourceEvent::Batch(batch));
         if sent.is_err() {
             return json(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -241,13 +240,12 @@ async fn receive(
     }
 }
 
+/// A body split into good messages `(line number, text)` and bad ones `(line, reason)`.
+pub type Split = (Vec<(u64, String)>, Vec<(u64, String)>);
+
 /// Splits a body into good messages `(line number, text)` and bad ones `(line, reason)`.
 /// One JSON event, an array of events (elements all objects or arrays), or JSON lines.
-pub fn split_body(
-    stream: &str,
-    body: &str,
-    validate: &Validate,
-) -> (Vec<(u64, String)>, Vec<(u64, String)>) {
+pub fn split_body(stream: &str, body: &str, validate: &Validate) -> Split {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     let mut check = |n: u64, text: &str| match split_message(stream, text)
@@ -279,6 +277,22 @@ pub fn split_body(
     for (i, line) in body.lines().enumerate() {
         if !line.trim().is_empty() {
             check(i as u64 + 1, line);
+        }
+    }
+    (good, bad)
+}
+
+/// A CSV body: every non-empty line is a record, checked whole by `validate`.
+fn split_csv(stream: &str, body: &str, validate: &Validate) -> Split {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in body.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match validate(stream, line) {
+            Ok(()) => good.push((i as u64 + 1, line.to_string())),
+            Err(e) => bad.push((i as u64 + 1, e)),
         }
     }
     (good, bad)
@@ -496,7 +510,7 @@ mod tests {
 
     fn lines(rx: &Receiver<SourceEvent>) -> Vec<String> {
         match rx.recv_timeout(Duration::from_secs(5)).unwrap() {
-            SourceEvent::Batch(b) => b.lines.into_iter().map(|l| l.text).collect(),
+            SourceEvent::Batch(b) => b.texts(),
             other => panic!("{other:?}"),
         }
     }

@@ -7,6 +7,7 @@
 //! sources push [`Batch`]es of raw lines (with their positions) into a bounded crossbeam
 //! channel from their own threads; sinks take encoded lines from one.
 
+pub mod csv;
 pub mod file;
 #[cfg(feature = "http")]
 pub mod http;

@@ -154,50 +154,6 @@ pub fn deliver(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_gives_up_after_max_and_counts() {
-        let stats = Arc::new(SinkStats::default());
-        let stop = AtomicBool::new(false);
-        let mut calls = 0;
-        let policy = OnError::Retry {
-            max: 2,
-            backoff: Duration::from_millis(1),
-        };
-        let ok = deliver(policy, "test", 5, &stats, &stop, || {
-            calls += 1;
-            Err("refused".into())
-        });
-        assert!(!ok);
-        assert_eq!(calls, 3);
-        assert_eq!(stats.dropped(), 5);
-        let mut calls = 0;
-        let ok = deliver(policy, "test", 4, &stats, &stop, || {
-            calls += 1;
-            if calls < 3 {
-                Err("refused".into())
-            } else {
-                Ok(())
-            }
-        });
-        assert!(ok);
-        assert_eq!(stats.sent(), 4);
-    }
-
-    #[test]
-    fn fail_marks_the_sink() {
-        let stats = Arc::new(SinkStats::default());
-        let stop = AtomicBool::new(false);
-        assert!(!deliver(OnError::Fail, "t", 1, &stats, &stop, || Err(
-            "x".into()
-        )));
-        assert!(stats.failed.load(Ordering::Relaxed));
-    }
-}
-
 /// A sink thread that takes whole JSON lines (`events` of them in `bytes`).
 pub trait LineSender: Send {
     /// Queues the lines; waits while the sink's queue is full. `false` once the sink stopped.
@@ -274,5 +230,49 @@ impl std::io::Write for Fanout {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.iter_mut().try_for_each(|w| w.flush())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_gives_up_after_max_and_counts() {
+        let stats = Arc::new(SinkStats::default());
+        let stop = AtomicBool::new(false);
+        let mut calls = 0;
+        let policy = OnError::Retry {
+            max: 2,
+            backoff: Duration::from_millis(1),
+        };
+        let ok = deliver(policy, "test", 5, &stats, &stop, || {
+            calls += 1;
+            Err("refused".into())
+        });
+        assert!(!ok);
+        assert_eq!(calls, 3);
+        assert_eq!(stats.dropped(), 5);
+        let mut calls = 0;
+        let ok = deliver(policy, "test", 4, &stats, &stop, || {
+            calls += 1;
+            if calls < 3 {
+                Err("refused".into())
+            } else {
+                Ok(())
+            }
+        });
+        assert!(ok);
+        assert_eq!(stats.sent(), 4);
+    }
+
+    #[test]
+    fn fail_marks_the_sink() {
+        let stats = Arc::new(SinkStats::default());
+        let stop = AtomicBool::new(false);
+        assert!(!deliver(OnError::Fail, "t", 1, &stats, &stop, || Err(
+            "x".into()
+        )));
+        assert!(stats.failed.load(Ordering::Relaxed));
     }
 }

@@ -5,11 +5,11 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// One raw message of a source.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where one raw message of a [`Batch`] is and came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Line {
-    /// The text (one JSON event, or one CSV record), without the line break.
-    pub text: String,
+    /// Its end in [`Batch::text`] (it starts where the previous line ends).
+    pub end: usize,
     /// Where it came from: 1-based line number within its connection or request body, or
     /// the byte offset after it for a file source (what a checkpoint records).
     pub position: u64,
@@ -17,13 +17,63 @@ pub struct Line {
     pub origin: u64,
 }
 
-/// Lines a source read together, for one stream.
+/// Lines a source read together, for one stream: their text in one buffer (one allocation
+/// per batch, not per line).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Batch {
     /// The stream the lines are events of.
     pub stream: String,
+    /// Every line's text (one JSON event, or one CSV record, without the line break), one
+    /// after another.
+    pub text: String,
     /// The lines, in arrival order.
     pub lines: Vec<Line>,
+}
+
+impl Batch {
+    /// An empty batch of `stream`.
+    pub fn new(stream: &str) -> Batch {
+        Batch {
+            stream: stream.to_string(),
+            text: String::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Appends a line.
+    pub fn push(&mut self, text: &str, position: u64, origin: u64) {
+        self.text.push_str(text);
+        self.lines.push(Line {
+            end: self.text.len(),
+            position,
+            origin,
+        });
+    }
+
+    /// The number of lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether there is no line.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Each line's text with where it came from.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Line)> {
+        let mut start = 0;
+        self.lines.iter().map(move |l| {
+            let text = self.text.get(start..l.end).unwrap_or("");
+            start = l.end;
+            (text, l)
+        })
+    }
+
+    /// The lines' texts (for tests and tools).
+    pub fn texts(&self) -> Vec<String> {
+        self.iter().map(|(t, _)| t.to_string()).collect()
+    }
 }
 
 /// What a source thread sends on its channel.
@@ -93,6 +143,33 @@ pub fn split_message<'a>(stream: &str, text: &'a str) -> Result<(Option<i64>, &'
     }
 }
 
+/// Decodes one CSV record of a stream-bound source (see [`super::csv`]) into an event
+/// (arrival time); `Ok(None)` for a header record.
+pub fn decode_csv<I>(
+    stream: &str,
+    text: &str,
+    schema: &[(&str, &str)],
+    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
+) -> Result<Option<I>, String> {
+    match super::csv::to_json(text, schema)? {
+        None => Ok(None),
+        Some(json) => decode(stream, &json).map(Some).map_err(|e| e.to_string()),
+    }
+}
+
+/// Decodes one message of a stream-bound source into `(ts, event)` with the app's decoder
+/// (see [`split_message`]); `Err` holds the reason.
+pub fn decode_message<I>(
+    stream: &str,
+    text: &str,
+    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
+) -> Result<(Option<i64>, I), String> {
+    let (ts, data) = split_message(stream, text)?;
+    decode(stream, data)
+        .map(|event| (ts, event))
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,17 +197,4 @@ mod tests {
         assert!(split_message("S", "hello").is_err());
         assert!(split_message("S", "  ").is_err());
     }
-}
-
-/// Decodes one message of a stream-bound source into `(ts, event)` with the app's decoder
-/// (see [`split_message`]); `Err` holds the reason.
-pub fn decode_message<I>(
-    stream: &str,
-    text: &str,
-    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
-) -> Result<(Option<i64>, I), String> {
-    let (ts, data) = split_message(stream, text)?;
-    decode(stream, data)
-        .map(|event| (ts, event))
-        .map_err(|e| e.to_string())
 }

@@ -8,7 +8,7 @@
 //! listener) goes on.
 
 use super::sink::{deliver, LineSender, OnError, SinkStats};
-use super::source::{Batch, Line, SourceEvent, MAX_LINE};
+use super::source::{Batch, SourceEvent, MAX_LINE};
 use super::{ConnectError, ConnectorConfig};
 use crossbeam_channel::{Receiver, Sender};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
@@ -144,7 +144,7 @@ fn read_client(
     let mut line: Vec<u8> = Vec::new();
     let mut skipping = false;
     let mut number = 0u64;
-    let mut batch: Vec<Line> = Vec::new();
+    let mut batch = Batch::new(stream);
     let bad = |number: u64, reason: String| SourceEvent::Bad {
         stream: stream.to_string(),
         position: number,
@@ -188,7 +188,7 @@ fn read_client(
             }
             break;
         }
-        let (used, complete) = match buf.iter().position(|&b| b == b'\n') {
+        let (used, complete) = match memchr::memchr(b'\n', buf) {
             Some(i) => (i + 1, true),
             None => (buf.len(), false),
         };
@@ -220,13 +220,14 @@ fn read_client(
             line.clear();
             continue;
         }
-        match String::from_utf8(std::mem::take(&mut line)) {
-            Ok(text) => batch.push(Line {
-                text,
-                position: number,
-                origin,
-            }),
+        let text = std::str::from_utf8(&line);
+        match text {
+            Ok(text) => {
+                batch.push(text, number, origin);
+                line.clear();
+            }
             Err(_) => {
+                line.clear();
                 if !flush(tx, stream, &mut batch)
                     || tx.send(bad(number, "not UTF-8".into())).is_err()
                 {
@@ -245,16 +246,12 @@ fn read_client(
 }
 
 /// Sends the batch (blocking while the channel is full); `false` when the receiver is gone.
-fn flush(tx: &Sender<SourceEvent>, stream: &str, batch: &mut Vec<Line>) -> bool {
+fn flush(tx: &Sender<SourceEvent>, stream: &str, batch: &mut Batch) -> bool {
     if batch.is_empty() {
         return true;
     }
-    let lines = std::mem::take(batch);
-    tx.send(SourceEvent::Batch(Batch {
-        stream: stream.to_string(),
-        lines,
-    }))
-    .is_ok()
+    let full = std::mem::replace(batch, Batch::new(stream));
+    tx.send(SourceEvent::Batch(full)).is_ok()
 }
 
 /// A `tcp` sink: a thread that writes each batch of encoded JSON lines to `"tcp.host"`:
@@ -415,7 +412,7 @@ mod tests {
             {
                 SourceEvent::Batch(b) => {
                     assert_eq!(b.stream, "S");
-                    good.extend(b.lines.into_iter().map(|l| (l.origin, l.position, l.text)));
+                    good.extend(b.iter().map(|(t, l)| (l.origin, l.position, t.to_string())));
                 }
                 SourceEvent::Bad {
                     reason, position, ..
