@@ -59,10 +59,11 @@ const EXTENSIONS: &[(&str, bool, bool)] = &[
     ("log", false, true),
     ("tcp", true, true),
     ("http", true, true),
+    ("nats", true, true),
 ];
 
 /// Extensions of DESIGN 8.1 that later work adds.
-const LATER: &[&str] = &["grpc", "nats", "rabbitmq", "kafka", "mqtt", "postgres"];
+const LATER: &[&str] = &["grpc", "rabbitmq", "kafka", "mqtt", "postgres"];
 
 /// Keys every source and sink takes.
 const COMMON_KEYS: &[&str] = &[
@@ -98,6 +99,21 @@ fn extension_keys(
             &["http.port"],
         ),
         ("http", false) => (&["http.url", "auth.token", "http.timeout"], &["http.url"]),
+        ("nats", true) => (
+            &[
+                "nats.url",
+                "nats.stream",
+                "nats.subject",
+                "nats.consumer",
+                "nats.ack.wait",
+                "nats.max.ack.pending",
+            ],
+            &["nats.stream", "nats.subject"],
+        ),
+        ("nats", false) => (
+            &["nats.url", "nats.subject", "nats.stream"],
+            &["nats.subject"],
+        ),
         _ => (&[], &[]),
     }
 }
@@ -327,9 +343,9 @@ fn bind_list(
         } else {
             Diagnostic::error(format!("unknown extension `{extension}`"), ext_span)
         };
-        a.diagnostics.push(
-            d.with_help("the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http'"),
-        );
+        a.diagnostics.push(d.with_help(
+            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats'",
+        ));
         return;
     };
     if (source && !as_source) || (!source && !as_sink) {
@@ -467,6 +483,8 @@ fn example(extension: &str, source: bool) -> &'static str {
         ("tcp", false) => "e.g. \"tcp.host\" = '127.0.0.1', \"tcp.port\" = '7001'",
         ("http", true) => "e.g. \"http.port\" = '8080' (\"http.host\" defaults to 127.0.0.1)",
         ("http", false) => "e.g. \"http.url\" = 'http://127.0.0.1:8080/streams/Orders'",
+        ("nats", true) => "e.g. \"nats.stream\" = 'ORDERS', \"nats.subject\" = 'orders'",
+        ("nats", false) => "e.g. \"nats.subject\" = 'alerts'",
         _ => "",
     }
 }
@@ -517,6 +535,53 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
             .parse::<u32>()
             .map(|_| ())
             .or_else(|_| bad(format!("\"retry.max\" must be a count, not `{value}`"), "")),
+        "nats.url" => {
+            let ok = value.split(',').all(|u| {
+                ["nats://", "tls://"]
+                    .iter()
+                    .any(|s| u.trim().starts_with(s))
+            });
+            if ok {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{}` is not a nats:// or tls:// URL", redact(value)),
+                    "e.g. 'nats://127.0.0.1:4222'",
+                )
+            }
+        }
+        "nats.subject" | "nats.stream" | "nats.consumer" => {
+            let wildcard_ok = key == "nats.subject" && source;
+            if value.trim().is_empty() || value.contains(char::is_whitespace) {
+                bad(format!("\"{key}\" must be a name without spaces"), "")
+            } else if key != "nats.subject" && value.contains(['.', '*', '>']) {
+                bad(
+                    format!("\"{key}\" cannot contain '.', '*' or '>'"),
+                    "JetStream stream and consumer names are plain names, e.g. 'ORDERS'",
+                )
+            } else if !wildcard_ok && value.contains(['*', '>']) {
+                bad(
+                    "a sink publishes to one subject: no wildcards".to_string(),
+                    "",
+                )
+            } else {
+                Ok(())
+            }
+        }
+        "nats.max.ack.pending" => match value.trim().parse::<i64>() {
+            Ok(n) if n >= 1 => Ok(()),
+            _ => bad(
+                format!("\"{key}\" must be a count of at least 1, not `{value}`"),
+                "",
+            ),
+        },
+        "nats.ack.wait" => match parse_millis(value) {
+            Ok(ms) if ms > 0 => Ok(()),
+            _ => bad(
+                format!("`{value}` is not a duration"),
+                "write milliseconds ('30000') or a duration ('30 s', '5 min')",
+            ),
+        },
         "retry.backoff" | "http.timeout" => parse_millis(value).map(|_| ()).or_else(|_| {
             bad(
                 format!("`{value}` is not a duration"),

@@ -16,7 +16,7 @@ use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 
 /// Extensions served here (the file, stdin and stdout ones are the driver's own).
-const NETWORK: &[&str] = &["tcp", "http"];
+const NETWORK: &[&str] = &["tcp", "http", "nats"];
 
 /// Whether this module handles the connector.
 fn handled(c: &crate::connect::ConnectorDesc) -> bool {
@@ -71,6 +71,8 @@ pub(super) struct Sources {
     #[cfg(feature = "http")]
     http: Vec<crate::connect::http::HttpSource>,
     follow: Vec<crate::connect::file::FollowSource>,
+    #[cfg(feature = "nats")]
+    nats: Vec<crate::connect::nats::NatsSource>,
 }
 
 impl Drop for Sources {
@@ -83,6 +85,10 @@ impl Drop for Sources {
             s.stop();
         }
         for s in &mut self.follow {
+            s.stop();
+        }
+        #[cfg(feature = "nats")]
+        for s in &mut self.nats {
             s.stop();
         }
     }
@@ -103,10 +109,14 @@ pub(super) fn start_sources<A: Application>(
         #[cfg(feature = "http")]
         http: Vec::new(),
         follow: Vec::new(),
+        #[cfg(feature = "nats")]
+        nats: Vec::new(),
     };
     for cfg in resolved::<A>(Direction::Source, overrides)? {
         let (stx, srx) = crossbeam_channel::bounded::<SourceEvent>(QUEUE);
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
+        // A tracked source (a broker): the driver records what it processed.
+        let mut mark = None;
         let label = match cfg.extension.as_str() {
             "tcp" => {
                 let s = TcpSource::start(&cfg, stx, BATCH).map_err(fail)?;
@@ -142,6 +152,13 @@ pub(super) fn start_sources<A: Application>(
                 sources.follow.push(s);
                 "file source"
             }
+            #[cfg(feature = "nats")]
+            "nats" => {
+                let s = crate::connect::nats::NatsSource::start(&cfg, stx, BATCH).map_err(fail)?;
+                mark = Some(std::sync::Arc::clone(s.cell()));
+                sources.nats.push(s);
+                "nats source"
+            }
             other => {
                 return Err(Failure::runtime(format!(
                     "stream `{}`: the `{other}` connector is not compiled into this binary",
@@ -167,7 +184,7 @@ pub(super) fn start_sources<A: Application>(
         };
         std::thread::Builder::new()
             .name(format!("ef-decode-{}", cfg.stream))
-            .spawn(move || bridge::<A>(&srx, &tx, label, on_error))
+            .spawn(move || bridge::<A>(&srx, &tx, label, on_error, mark))
             .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
     }
     Ok(sources)
@@ -190,6 +207,7 @@ fn bridge<A: Application>(
     tx: &Sender<Msg<A::Input>>,
     label: &str,
     on_bad: OnBad,
+    mark: Option<std::sync::Arc<crate::connect::tracked::SourceCell>>,
 ) {
     let bad = |message: String| -> Option<Item<A::Input>> {
         match on_bad {
@@ -208,7 +226,8 @@ fn bridge<A: Application>(
         let items: Vec<Item<A::Input>> = match ev {
             SourceEvent::Batch(batch) => {
                 let stream = batch.stream;
-                let mut items = Vec::with_capacity(batch.lines.len());
+                let mut items = Vec::with_capacity(batch.lines.len() + 1);
+                let last = batch.lines.last().map(|l| l.position);
                 for line in batch.lines {
                     match decode_message(&stream, &line.text, A::decode) {
                         Ok((ts, event)) => items.push(Item::Remote { ts, event }),
@@ -217,6 +236,10 @@ fn bridge<A: Application>(
                             line.origin, line.position
                         ))),
                     }
+                }
+                if let (Some(cell), Some(position)) = (&mark, last) {
+                    let cell = std::sync::Arc::clone(cell);
+                    items.push(Item::Mark { cell, position });
                 }
                 items
             }
@@ -255,6 +278,11 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
             "http" => (
                 Box::new(crate::connect::http::HttpSink::start(&cfg, 64).map_err(fail)?),
                 format!("http sink `{}`", cfg.stream),
+            ),
+            #[cfg(feature = "nats")]
+            "nats" => (
+                Box::new(crate::connect::nats::NatsSink::start(&cfg, 64).map_err(fail)?),
+                format!("nats sink `{}`", cfg.stream),
             ),
             other => {
                 return Err(Failure::runtime(format!(

@@ -10,9 +10,12 @@
 pub mod file;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod sink;
 pub mod source;
 pub mod tcp;
+pub mod tracked;
 
 pub use source::{Batch, Line, SourceEvent};
 
