@@ -359,9 +359,12 @@ async fn consume(
     ack_committed(&mut pending, cell, label).await;
 }
 
+/// Messages for the sink thread: (`Nats-Msg-Id`, payload).
+type Messages = Vec<(String, Vec<u8>)>;
+
 /// A JetStream sink: publishes each line with a deterministic `Nats-Msg-Id`.
 pub struct NatsSink {
-    tx: Option<Sender<Vec<(String, Vec<u8>)>>>,
+    tx: Option<Sender<Messages>>,
     stats: Arc<SinkStats>,
     shared: Arc<SinkShared>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -429,7 +432,7 @@ impl NatsSink {
             gone: AtomicBool::new(false),
         });
         tracked::register_sink(Arc::clone(&shared) as Arc<dyn Participant>);
-        let (tx, rx) = crossbeam_channel::bounded::<Vec<(String, Vec<u8>)>>(queue.max(1));
+        let (tx, rx) = crossbeam_channel::bounded::<Messages>(queue.max(1));
         let label = format!("nats sink `{}`", cfg.stream);
         let thread = {
             let stats = Arc::clone(&stats);
