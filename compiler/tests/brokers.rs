@@ -119,6 +119,34 @@ INSERT INTO Big SELECT id, qty FROM Orders WHERE qty > 10;
     assert!(!ok && err.contains("no wildcards"), "{err}");
 }
 
+#[test]
+fn mqtt_options_are_checked() {
+    let (ok, err) = check(MQTT_APP, "mqtt-good");
+    assert!(ok, "{err}");
+    let cases = [
+        (
+            "source",
+            r#""mqtt.url" = 'http://x:1883'"#,
+            "is not an mqtt://host:port URL",
+        ),
+        (
+            "source",
+            r#""mqtt.url" = 'mqtt://x:port'"#,
+            "is not an mqtt://host:port URL",
+        ),
+        ("sink", r#""mqtt.topic" = 'a/#'"#, "no wildcards"),
+        ("source", r#""mqtt.qos" = '2'"#, "mqtt.qos"),
+    ];
+    for (kind, option, expected) in cases {
+        let app = format!(
+            "CREATE STREAM S (id LONG) WITH (type = '{kind}', extension = 'mqtt', {option});\n\
+             CREATE STREAM T (id LONG);\nINSERT INTO S SELECT id FROM T;\n"
+        );
+        let (ok, err) = check(&app, "mqtt-bad");
+        assert!(!ok && err.contains(expected), "{option}: {err}");
+    }
+}
+
 /// A minimal NATS client: requests with replies (JetStream's API and acknowledged
 /// publishes).
 struct Nats {
@@ -350,4 +378,225 @@ fn nats_kill_and_restart_equals_an_uninterrupted_run() {
     let err = terminate(child);
     assert!(err.contains(&format!("at sequence {EVENTS}")), "{err}");
     assert_eq!(nats.count(&format!("OUT_{}", tags[1])), EVENTS);
+}
+
+/// A minimal MQTT 3.1.1 client: QoS 1 publishes and a QoS 1 subscription.
+struct Mqtt {
+    stream: TcpStream,
+    next: u16,
+}
+
+fn mqtt_packet(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![kind];
+    let mut len = body.len();
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+fn mqtt_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+impl Mqtt {
+    fn connect(url: &str, client_id: &str) -> Mqtt {
+        let addr = url.trim_start_matches("mqtt://");
+        let stream = TcpStream::connect(addr).expect("connect to mqtt");
+        let mut body = Vec::new();
+        mqtt_str(&mut body, "MQTT");
+        body.extend_from_slice(&[4, 0x02, 0, 60]);
+        mqtt_str(&mut body, client_id);
+        let mut m = Mqtt { stream, next: 0 };
+        m.stream
+            .write_all(&mqtt_packet(0x10, &body))
+            .expect("CONNECT");
+        let (kind, _) = m.read();
+        assert_eq!(kind >> 4, 2, "CONNACK");
+        m
+    }
+
+    fn read(&mut self) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 1];
+        self.stream.read_exact(&mut head).expect("packet");
+        let (mut len, mut shift) = (0usize, 0);
+        loop {
+            let mut b = [0u8; 1];
+            self.stream.read_exact(&mut b).expect("length");
+            len |= usize::from(b[0] & 0x7f) << shift;
+            shift += 7;
+            if b[0] & 0x80 == 0 {
+                break;
+            }
+        }
+        let mut body = vec![0u8; len];
+        self.stream.read_exact(&mut body).expect("body");
+        (head[0], body)
+    }
+
+    /// Publishes every payload with QoS 1 and waits for all acknowledgements.
+    fn publish_all(&mut self, topic: &str, payloads: &[String]) {
+        for chunk in payloads.chunks(100) {
+            for p in chunk {
+                self.next = self.next % 60000 + 1;
+                let mut body = Vec::new();
+                mqtt_str(&mut body, topic);
+                body.extend_from_slice(&self.next.to_be_bytes());
+                body.extend_from_slice(p.as_bytes());
+                self.stream
+                    .write_all(&mqtt_packet(0x32, &body))
+                    .expect("PUBLISH");
+            }
+            for _ in chunk {
+                let (kind, _) = self.read();
+                assert_eq!(kind >> 4, 4, "PUBACK");
+            }
+        }
+    }
+
+    /// Subscribes `topic` (QoS 1) on a thread that sends each payload on.
+    fn subscribe(mut self, topic: &str) -> std::sync::mpsc::Receiver<String> {
+        let mut body = vec![0, 1];
+        mqtt_str(&mut body, topic);
+        body.push(1);
+        self.stream
+            .write_all(&mqtt_packet(0x82, &body))
+            .expect("SUBSCRIBE");
+        let (kind, _) = self.read();
+        assert_eq!(kind >> 4, 9, "SUBACK");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || loop {
+            let (kind, body) = self.read();
+            if kind >> 4 != 3 {
+                continue;
+            }
+            let tlen = usize::from(u16::from_be_bytes([body[0], body[1]]));
+            let mut at = 2 + tlen;
+            if (kind >> 1) & 3 > 0 {
+                let ack = mqtt_packet(0x40, &body[at..at + 2]);
+                at += 2;
+                if self.stream.write_all(&ack).is_err() {
+                    return;
+                }
+            }
+            let text = String::from_utf8_lossy(&body[at..]).into_owned();
+            if tx.send(text).is_err() {
+                return;
+            }
+        });
+        rx
+    }
+}
+
+const MQTT_APP: &str = r#"
+CREATE STREAM Orders (id LONG, sym STRING, qty INT)
+  WITH (type = 'source', extension = 'mqtt', "mqtt.url" = '${MQTT_URL}',
+        "mqtt.topic" = '${IN_TOPIC}', "mqtt.client.id" = '${CLIENT_ID}');
+CREATE STREAM Big (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'mqtt', "mqtt.url" = '${MQTT_URL}', "mqtt.topic" = '${OUT_TOPIC}');
+INSERT INTO Big SELECT id, qty FROM Orders;
+"#;
+
+fn start_mqtt(bin: &Path, url: &str, tag: &str) -> Child {
+    Command::new(bin)
+        .args(["--checkpoint-every", "50ms", "--state-dir"])
+        .arg(dir().join(format!("state-{tag}")))
+        .env("MQTT_URL", url)
+        .env("IN_TOPIC", format!("in/{tag}"))
+        .env("OUT_TOPIC", format!("out/{tag}"))
+        .env("CLIENT_ID", format!("ef-{tag}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the app")
+}
+
+/// QoS 1 in and out, at-least-once: a run killed with SIGKILL while messages arrive and
+/// restarted (same persistent session) loses none of them; duplicates are allowed.
+#[test]
+fn mqtt_kill_and_restart_loses_nothing() {
+    let Some(url) = server("EVENTFLUX_TEST_MQTT", "mqtt_kill_and_restart") else {
+        return;
+    };
+    let bin = build(MQTT_APP, "mqtt-app");
+    let tag = format!("m{}", std::process::id());
+    let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
+    let out = Mqtt::connect(&url, &format!("reader-{tag}")).subscribe(&format!("out/{tag}"));
+    let events = 4000u64;
+    let payloads: Vec<String> = (0..events)
+        .map(|i| {
+            format!(
+                r#"{{"ts": {}, "data": {{"id": {i}, "sym": "S", "qty": {}}}}}"#,
+                1000 + i,
+                i % 13
+            )
+        })
+        .collect();
+    // The first run subscribes (the persistent session then keeps what arrives).
+    let child = start_mqtt(&bin, &url, &tag);
+    let begun = Instant::now();
+    let mut seen = std::collections::BTreeMap::<u64, u32>::new();
+    let mut publisher = Mqtt::connect(&url, &format!("writer-{tag}"));
+    std::thread::sleep(Duration::from_millis(500));
+    publisher.publish_all(&format!("in/{tag}"), &payloads[..1000]);
+    let took = Instant::now();
+    let collect = |seen: &mut std::collections::BTreeMap<u64, u32>, until: u64, limit: Duration| {
+        let start = Instant::now();
+        while (seen.len() as u64) < until && start.elapsed() < limit {
+            if let Ok(line) = out.recv_timeout(Duration::from_millis(100)) {
+                let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+                *seen
+                    .entry(v["data"]["id"].as_u64().expect("id"))
+                    .or_default() += 1;
+            }
+        }
+    };
+    collect(&mut seen, 1000, Duration::from_secs(60));
+    eprintln!(
+        "mqtt: 1000 events through a debug binary in {:.2} s (started {:.2} s before)",
+        took.elapsed().as_secs_f64(),
+        begun.elapsed().as_secs_f64()
+    );
+    let mut child = child;
+    // Killed while the rest arrives, several times.
+    let feeder = {
+        let url = url.clone();
+        let tag = tag.clone();
+        let rest = payloads[1000..].to_vec();
+        std::thread::spawn(move || {
+            let mut p = Mqtt::connect(&url, &format!("writer2-{tag}"));
+            for chunk in rest.chunks(500) {
+                p.publish_all(&format!("in/{tag}"), chunk);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    for pause in [200, 350, 250] {
+        std::thread::sleep(Duration::from_millis(pause));
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+        child = start_mqtt(&bin, &url, &tag);
+    }
+    feeder.join().expect("feeder");
+    collect(&mut seen, events, Duration::from_secs(60));
+    terminate(child);
+    let missing: Vec<u64> = (0..events).filter(|i| !seen.contains_key(i)).collect();
+    assert!(
+        missing.is_empty(),
+        "lost {} events, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let repeated = seen.values().filter(|&&n| n > 1).count();
+    eprintln!("mqtt: {repeated} of {events} events delivered more than once");
 }

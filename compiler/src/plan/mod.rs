@@ -367,6 +367,9 @@ impl AppPlan {
         if self.connectors.iter().any(|c| c.extension == "nats") {
             features.push("nats");
         }
+        if self.connectors.iter().any(|c| c.extension == "mqtt") {
+            features.push("mqtt");
+        }
         features
     }
 

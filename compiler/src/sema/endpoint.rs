@@ -60,10 +60,11 @@ const EXTENSIONS: &[(&str, bool, bool)] = &[
     ("tcp", true, true),
     ("http", true, true),
     ("nats", true, true),
+    ("mqtt", true, true),
 ];
 
 /// Extensions of DESIGN 8.1 that later work adds.
-const LATER: &[&str] = &["grpc", "rabbitmq", "kafka", "mqtt", "postgres"];
+const LATER: &[&str] = &["grpc", "rabbitmq", "kafka", "postgres"];
 
 /// Keys every source and sink takes.
 const COMMON_KEYS: &[&str] = &[
@@ -113,6 +114,10 @@ fn extension_keys(
         ("nats", false) => (
             &["nats.url", "nats.subject", "nats.stream"],
             &["nats.subject"],
+        ),
+        ("mqtt", _) => (
+            &["mqtt.url", "mqtt.topic", "mqtt.client.id"],
+            &["mqtt.topic"],
         ),
         _ => (&[], &[]),
     }
@@ -344,7 +349,7 @@ fn bind_list(
             Diagnostic::error(format!("unknown extension `{extension}`"), ext_span)
         };
         a.diagnostics.push(d.with_help(
-            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats'",
+            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats', 'mqtt'",
         ));
         return;
     };
@@ -485,6 +490,7 @@ fn example(extension: &str, source: bool) -> &'static str {
         ("http", false) => "e.g. \"http.url\" = 'http://127.0.0.1:8080/streams/Orders'",
         ("nats", true) => "e.g. \"nats.stream\" = 'ORDERS', \"nats.subject\" = 'orders'",
         ("nats", false) => "e.g. \"nats.subject\" = 'alerts'",
+        ("mqtt", _) => "e.g. \"mqtt.topic\" = 'sensors/readings'",
         _ => "",
     }
 }
@@ -568,6 +574,32 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
                 Ok(())
             }
         }
+        "mqtt.url" => {
+            let rest = value
+                .strip_prefix("mqtt://")
+                .or_else(|| value.strip_prefix("tcp://"));
+            let host_port = rest.map(|r| r.rsplit_once('@').map_or(r, |(_, h)| h));
+            let ok = host_port.is_some_and(|hp| {
+                let hp = hp.trim_end_matches('/');
+                match hp.rsplit_once(':') {
+                    Some((h, p)) => !h.is_empty() && p.parse::<u16>().is_ok(),
+                    None => !hp.is_empty(),
+                }
+            });
+            if ok {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{}` is not an mqtt://host:port URL", redact(value)),
+                    "e.g. 'mqtt://127.0.0.1:1883'",
+                )
+            }
+        }
+        "mqtt.topic" if value.is_empty() => bad("the topic is empty".to_string(), ""),
+        "mqtt.topic" if !source && value.contains(['+', '#']) => bad(
+            "a sink publishes to one topic: no wildcards".to_string(),
+            "",
+        ),
         "nats.max.ack.pending" => match value.trim().parse::<i64>() {
             Ok(n) if n >= 1 => Ok(()),
             _ => bad(

@@ -16,7 +16,7 @@ use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 
 /// Extensions served here (the file, stdin and stdout ones are the driver's own).
-const NETWORK: &[&str] = &["tcp", "http", "nats"];
+const NETWORK: &[&str] = &["tcp", "http", "nats", "mqtt"];
 
 /// Whether this module handles the connector.
 fn handled(c: &crate::connect::ConnectorDesc) -> bool {
@@ -73,6 +73,8 @@ pub(super) struct Sources {
     follow: Vec<crate::connect::file::FollowSource>,
     #[cfg(feature = "nats")]
     nats: Vec<crate::connect::nats::NatsSource>,
+    #[cfg(feature = "mqtt")]
+    mqtt: Vec<crate::connect::mqtt::MqttSource>,
 }
 
 impl Drop for Sources {
@@ -89,6 +91,10 @@ impl Drop for Sources {
         }
         #[cfg(feature = "nats")]
         for s in &mut self.nats {
+            s.stop();
+        }
+        #[cfg(feature = "mqtt")]
+        for s in &mut self.mqtt {
             s.stop();
         }
     }
@@ -111,6 +117,8 @@ pub(super) fn start_sources<A: Application>(
         follow: Vec::new(),
         #[cfg(feature = "nats")]
         nats: Vec::new(),
+        #[cfg(feature = "mqtt")]
+        mqtt: Vec::new(),
     };
     for cfg in resolved::<A>(Direction::Source, overrides)? {
         let (stx, srx) = crossbeam_channel::bounded::<SourceEvent>(QUEUE);
@@ -158,6 +166,13 @@ pub(super) fn start_sources<A: Application>(
                 mark = Some(std::sync::Arc::clone(s.cell()));
                 sources.nats.push(s);
                 "nats source"
+            }
+            #[cfg(feature = "mqtt")]
+            "mqtt" => {
+                let s = crate::connect::mqtt::MqttSource::start(&cfg, stx).map_err(fail)?;
+                mark = Some(std::sync::Arc::clone(s.cell()));
+                sources.mqtt.push(s);
+                "mqtt source"
             }
             other => {
                 return Err(Failure::runtime(format!(
@@ -283,6 +298,11 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
             "nats" => (
                 Box::new(crate::connect::nats::NatsSink::start(&cfg, 64).map_err(fail)?),
                 format!("nats sink `{}`", cfg.stream),
+            ),
+            #[cfg(feature = "mqtt")]
+            "mqtt" => (
+                Box::new(crate::connect::mqtt::MqttSink::start(&cfg, 64).map_err(fail)?),
+                format!("mqtt sink `{}`", cfg.stream),
             ),
             other => {
                 return Err(Failure::runtime(format!(
