@@ -328,6 +328,7 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
                 self.now = ts;
                 self.stats.events += 1;
             }
+            reader::Item::Mark { cell, position } => cell.processed(position),
             reader::Item::RemoteBad { message, fatal } => {
                 self.stats.bad_lines += 1;
                 if fatal {
@@ -677,6 +678,11 @@ where
             .map_err(|e| Failure::runtime(e.to_string()))?,
         _ => None,
     };
+    // Broker connectors: their positions and delivery take part in checkpoints.
+    crate::connect::tracked::begin(
+        restored.as_ref().map(|r| (r.id, r.positions.clone())),
+        checkpointer.is_some(),
+    );
     let endpoints = Endpoints::of::<A>(&args.overrides)?;
     let positions = restored.as_ref().map(|r| &r.positions);
     let source = endpoints.source_name(args);

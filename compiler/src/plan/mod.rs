@@ -364,6 +364,12 @@ impl AppPlan {
         if self.connectors.iter().any(|c| c.extension == "http") {
             features.push("http");
         }
+        if self.connectors.iter().any(|c| c.extension == "nats") {
+            features.push("nats");
+        }
+        if self.connectors.iter().any(|c| c.extension == "mqtt") {
+            features.push("mqtt");
+        }
         features
     }
 

@@ -59,10 +59,12 @@ const EXTENSIONS: &[(&str, bool, bool)] = &[
     ("log", false, true),
     ("tcp", true, true),
     ("http", true, true),
+    ("nats", true, true),
+    ("mqtt", true, true),
 ];
 
 /// Extensions of DESIGN 8.1 that later work adds.
-const LATER: &[&str] = &["grpc", "nats", "rabbitmq", "kafka", "mqtt", "postgres"];
+const LATER: &[&str] = &["grpc", "rabbitmq", "kafka", "postgres"];
 
 /// Keys every source and sink takes.
 const COMMON_KEYS: &[&str] = &[
@@ -98,6 +100,25 @@ fn extension_keys(
             &["http.port"],
         ),
         ("http", false) => (&["http.url", "auth.token", "http.timeout"], &["http.url"]),
+        ("nats", true) => (
+            &[
+                "nats.url",
+                "nats.stream",
+                "nats.subject",
+                "nats.consumer",
+                "nats.ack.wait",
+                "nats.max.ack.pending",
+            ],
+            &["nats.stream", "nats.subject"],
+        ),
+        ("nats", false) => (
+            &["nats.url", "nats.subject", "nats.stream"],
+            &["nats.subject"],
+        ),
+        ("mqtt", _) => (
+            &["mqtt.url", "mqtt.topic", "mqtt.client.id"],
+            &["mqtt.topic"],
+        ),
         _ => (&[], &[]),
     }
 }
@@ -327,9 +348,9 @@ fn bind_list(
         } else {
             Diagnostic::error(format!("unknown extension `{extension}`"), ext_span)
         };
-        a.diagnostics.push(
-            d.with_help("the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http'"),
-        );
+        a.diagnostics.push(d.with_help(
+            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats', 'mqtt'",
+        ));
         return;
     };
     if (source && !as_source) || (!source && !as_sink) {
@@ -470,6 +491,9 @@ fn example(extension: &str, source: bool) -> &'static str {
         ("tcp", false) => "e.g. \"tcp.host\" = '127.0.0.1', \"tcp.port\" = '7001'",
         ("http", true) => "e.g. \"http.port\" = '8080' (\"http.host\" defaults to 127.0.0.1)",
         ("http", false) => "e.g. \"http.url\" = 'http://127.0.0.1:8080/streams/Orders'",
+        ("nats", true) => "e.g. \"nats.stream\" = 'ORDERS', \"nats.subject\" = 'orders'",
+        ("nats", false) => "e.g. \"nats.subject\" = 'alerts'",
+        ("mqtt", _) => "e.g. \"mqtt.topic\" = 'sensors/readings'",
         _ => "",
     }
 }
@@ -521,6 +545,79 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
             .parse::<u32>()
             .map(|_| ())
             .or_else(|_| bad(format!("\"retry.max\" must be a count, not `{value}`"), "")),
+        "nats.url" => {
+            let ok = value.split(',').all(|u| {
+                ["nats://", "tls://"]
+                    .iter()
+                    .any(|s| u.trim().starts_with(s))
+            });
+            if ok {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{}` is not a nats:// or tls:// URL", redact(value)),
+                    "e.g. 'nats://127.0.0.1:4222'",
+                )
+            }
+        }
+        "nats.subject" | "nats.stream" | "nats.consumer" => {
+            let wildcard_ok = key == "nats.subject" && source;
+            if value.trim().is_empty() || value.contains(char::is_whitespace) {
+                bad(format!("\"{key}\" must be a name without spaces"), "")
+            } else if key != "nats.subject" && value.contains(['.', '*', '>']) {
+                bad(
+                    format!("\"{key}\" cannot contain '.', '*' or '>'"),
+                    "JetStream stream and consumer names are plain names, e.g. 'ORDERS'",
+                )
+            } else if !wildcard_ok && value.contains(['*', '>']) {
+                bad(
+                    "a sink publishes to one subject: no wildcards".to_string(),
+                    "",
+                )
+            } else {
+                Ok(())
+            }
+        }
+        "mqtt.url" => {
+            let rest = value
+                .strip_prefix("mqtt://")
+                .or_else(|| value.strip_prefix("tcp://"));
+            let host_port = rest.map(|r| r.rsplit_once('@').map_or(r, |(_, h)| h));
+            let ok = host_port.is_some_and(|hp| {
+                let hp = hp.trim_end_matches('/');
+                match hp.rsplit_once(':') {
+                    Some((h, p)) => !h.is_empty() && p.parse::<u16>().is_ok(),
+                    None => !hp.is_empty(),
+                }
+            });
+            if ok {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{}` is not an mqtt://host:port URL", redact(value)),
+                    "e.g. 'mqtt://127.0.0.1:1883'",
+                )
+            }
+        }
+        "mqtt.topic" if value.is_empty() => bad("the topic is empty".to_string(), ""),
+        "mqtt.topic" if !source && value.contains(['+', '#']) => bad(
+            "a sink publishes to one topic: no wildcards".to_string(),
+            "",
+        ),
+        "nats.max.ack.pending" => match value.trim().parse::<i64>() {
+            Ok(n) if n >= 1 => Ok(()),
+            _ => bad(
+                format!("\"{key}\" must be a count of at least 1, not `{value}`"),
+                "",
+            ),
+        },
+        "nats.ack.wait" => match parse_millis(value) {
+            Ok(ms) if ms > 0 => Ok(()),
+            _ => bad(
+                format!("`{value}` is not a duration"),
+                "write milliseconds ('30000') or a duration ('30 s', '5 min')",
+            ),
+        },
         "retry.backoff" | "http.timeout" => parse_millis(value).map(|_| ()).or_else(|_| {
             bad(
                 format!("`{value}` is not a duration"),

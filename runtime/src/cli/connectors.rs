@@ -16,7 +16,7 @@ use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 
 /// Extensions served here (the file, stdin and stdout ones are the driver's own).
-const NETWORK: &[&str] = &["tcp", "http"];
+const NETWORK: &[&str] = &["tcp", "http", "nats", "mqtt"];
 
 /// Whether this module handles the connector.
 fn handled(c: &crate::connect::ConnectorDesc) -> bool {
@@ -74,6 +74,10 @@ pub(super) struct Sources {
     #[cfg(feature = "http")]
     http: Vec<crate::connect::http::HttpSource>,
     follow: Vec<crate::connect::file::FollowSource>,
+    #[cfg(feature = "nats")]
+    nats: Vec<crate::connect::nats::NatsSource>,
+    #[cfg(feature = "mqtt")]
+    mqtt: Vec<crate::connect::mqtt::MqttSource>,
 }
 
 impl Drop for Sources {
@@ -86,6 +90,14 @@ impl Drop for Sources {
             s.stop();
         }
         for s in &mut self.follow {
+            s.stop();
+        }
+        #[cfg(feature = "nats")]
+        for s in &mut self.nats {
+            s.stop();
+        }
+        #[cfg(feature = "mqtt")]
+        for s in &mut self.mqtt {
             s.stop();
         }
     }
@@ -106,11 +118,17 @@ pub(super) fn start_sources<A: Application>(
         #[cfg(feature = "http")]
         http: Vec::new(),
         follow: Vec::new(),
+        #[cfg(feature = "nats")]
+        nats: Vec::new(),
+        #[cfg(feature = "mqtt")]
+        mqtt: Vec::new(),
     };
     for cfg in resolved::<A>(Direction::Source, overrides)? {
         let (stx, srx) = crossbeam_channel::bounded::<SourceEvent>(QUEUE);
         let csv = cfg.csv().map_err(|e| Failure::runtime(e.to_string()))?;
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
+        // A tracked source (a broker): the driver records what it processed.
+        let mut mark = None;
         let label = match cfg.extension.as_str() {
             "tcp" => {
                 let s = TcpSource::start(&cfg, stx, BATCH).map_err(fail)?;
@@ -151,6 +169,20 @@ pub(super) fn start_sources<A: Application>(
                 sources.follow.push(s);
                 "file source"
             }
+            #[cfg(feature = "nats")]
+            "nats" => {
+                let s = crate::connect::nats::NatsSource::start(&cfg, stx, BATCH).map_err(fail)?;
+                mark = Some(std::sync::Arc::clone(s.cell()));
+                sources.nats.push(s);
+                "nats source"
+            }
+            #[cfg(feature = "mqtt")]
+            "mqtt" => {
+                let s = crate::connect::mqtt::MqttSource::start(&cfg, stx).map_err(fail)?;
+                mark = Some(std::sync::Arc::clone(s.cell()));
+                sources.mqtt.push(s);
+                "mqtt source"
+            }
             other => {
                 return Err(Failure::runtime(format!(
                     "stream `{}`: the `{other}` connector is not compiled into this binary",
@@ -176,7 +208,7 @@ pub(super) fn start_sources<A: Application>(
         };
         std::thread::Builder::new()
             .name(format!("ef-decode-{}", cfg.stream))
-            .spawn(move || bridge::<A>(&srx, &tx, label, on_error, csv))
+            .spawn(move || bridge::<A>(&srx, &tx, label, on_error, csv, mark))
             .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
     }
     Ok(sources)
@@ -200,6 +232,7 @@ fn bridge<A: Application>(
     label: &str,
     on_bad: OnBad,
     csv: bool,
+    mark: Option<std::sync::Arc<crate::connect::tracked::SourceCell>>,
 ) {
     let bad = |message: String| -> Option<Item<A::Input>> {
         match on_bad {
@@ -218,11 +251,13 @@ fn bridge<A: Application>(
         let items: Vec<Item<A::Input>> = match ev {
             SourceEvent::Batch(batch) => {
                 let stream = batch.stream.as_str();
-                let mut items = Vec::with_capacity(batch.len());
+                let mut items = Vec::with_capacity(batch.len() + 1);
+                let mut last = None;
                 let schema = A::schema(stream);
                 // A message without `ts` takes its arrival time: one clock read per batch.
                 let arrival = crate::functions::now_millis();
                 for (text, line) in batch.iter() {
+                    last = Some(line.position);
                     let decoded = if csv {
                         decode_csv(stream, text, schema, A::decode)
                             .map(|e| e.map(|event| (None, event)))
@@ -240,6 +275,14 @@ fn bridge<A: Application>(
                             line.origin, line.position
                         ))),
                     }
+                }
+                if let (Some(cell), Some(position)) = (&mark, last) {
+                    let cell = std::sync::Arc::clone(cell);
+                    items.push(Item::Mark { cell, position });
+                }
+                if let (Some(cell), Some(position)) = (&mark, last) {
+                    let cell = std::sync::Arc::clone(cell);
+                    items.push(Item::Mark { cell, position });
                 }
                 items
             }
@@ -278,6 +321,16 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
             "http" => (
                 Box::new(crate::connect::http::HttpSink::start(&cfg, 64).map_err(fail)?),
                 format!("http sink `{}`", cfg.stream),
+            ),
+            #[cfg(feature = "nats")]
+            "nats" => (
+                Box::new(crate::connect::nats::NatsSink::start(&cfg, 64).map_err(fail)?),
+                format!("nats sink `{}`", cfg.stream),
+            ),
+            #[cfg(feature = "mqtt")]
+            "mqtt" => (
+                Box::new(crate::connect::mqtt::MqttSink::start(&cfg, 64).map_err(fail)?),
+                format!("mqtt sink `{}`", cfg.stream),
             ),
             other => {
                 return Err(Failure::runtime(format!(

@@ -188,7 +188,9 @@ impl Service {
                 .sync_data()
                 .map_err(|e| format!("checkpoint skipped: cannot sync `{}`: {e}", out.path))?;
         }
-        let positions = Positions {
+        crate::connect::tracked::before_checkpoint()
+            .map_err(|e| format!("checkpoint skipped: {e}"))?;
+        let mut positions = Positions {
             sources: self
                 .source
                 .iter()
@@ -206,10 +208,17 @@ impl Service {
                 .map(|o| (o.path.clone(), o.offset()))
                 .collect(),
         };
+        positions
+            .sources
+            .extend(crate::connect::tracked::positions());
+        positions
+            .sinks
+            .extend(crate::connect::tracked::sink_positions());
         let started = Instant::now();
         let saved = cp
-            .save(&app.snapshot(), positions)
+            .save(&app.snapshot(), positions.clone())
             .map_err(|e| format!("checkpoint failed: {e}"))?;
+        crate::connect::tracked::after_checkpoint(&positions);
         let took = started.elapsed();
         if let Some(m) = &self.metrics {
             let bytes = u64::try_from(saved.bytes).unwrap_or(u64::MAX);
@@ -251,6 +260,8 @@ impl<A: Application<Sink = JsonLinesWriter>> Hooks<A> for Service {
             let _ = app.sink_mut().flush();
         }
         self.publish(app);
+        // Without checkpoints, broker sources acknowledge what was processed.
+        crate::connect::tracked::commit_processed();
         if let Some(every) = self.every {
             if self.last.elapsed() >= every {
                 if let Err(e) = self.checkpoint(app, at) {

@@ -42,6 +42,12 @@ pub(super) enum Item<I> {
     /// A bad message from such a source; `message` says where it came from. `fatal` when
     /// the source has `'on.error' = 'fail'` (the run ends with exit code 1).
     RemoteBad { message: String, fatal: bool },
+    /// A tracked source (a broker) handed over everything up to `position`: once the items
+    /// before this one are processed, a checkpoint covers it (`connect::tracked`).
+    Mark {
+        cell: Arc<crate::connect::tracked::SourceCell>,
+        position: u64,
+    },
 }
 
 impl<I> Item<I> {
@@ -52,13 +58,10 @@ impl<I> Item<I> {
             Item::Event { line_no, end, .. }
             | Item::Tick { line_no, end, .. }
             | Item::Bad { line_no, end, .. } => Some((*line_no, *end)),
-            Item::Remote { .. } | Item::RemoteBad { .. } => None,
+            Item::Remote { .. } | Item::RemoteBad { .. } | Item::Mark { .. } => None,
         }
     }
 }
-
-/// Both ends of the channel the driver reads.
-pub(super) type Channel<I> = (Sender<Msg<I>>, Receiver<Msg<I>>);
 
 /// What the reader sends.
 pub(super) enum Msg<I> {

@@ -11,9 +11,14 @@ pub mod csv;
 pub mod file;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod sink;
 pub mod source;
 pub mod tcp;
+pub mod tracked;
 
 pub use source::{Batch, Line, SourceEvent};
 

@@ -1,0 +1,231 @@
+//! Connectors whose position or delivery takes part in checkpoints (DESIGN 8.4): broker
+//! sources whose position (a JetStream stream sequence, ...) is saved with each checkpoint
+//! and acknowledged to the broker only once a checkpoint covers it, and broker sinks that
+//! deliver everything before a checkpoint is saved and number their messages from
+//! (epoch, sequence), both kept in checkpoints, so a deduplicating broker sees replays once.
+//!
+//! The standalone driver keeps one registry per process: [`begin`] when it starts (with the
+//! restored checkpoint), then connectors register themselves when they start, the driver
+//! records what it processed ([`SourceCell::processed`]) and the checkpoint calls
+//! [`positions`], [`before_checkpoint`] and [`after_checkpoint`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::state::{Position, Positions};
+
+/// What the driver and a tracked source share.
+#[derive(Debug)]
+pub struct SourceCell {
+    name: String,
+    /// The newest position the app has processed (set on the driver's thread).
+    processed: AtomicU64,
+    /// Whether `processed` holds a position (restored or processed).
+    known: AtomicBool,
+    /// The newest position a checkpoint covers (or, without checkpoints, that was
+    /// processed): what the source may acknowledge to its broker.
+    committed: AtomicU64,
+}
+
+impl SourceCell {
+    /// The name the position is kept under in checkpoints.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Records that the app processed everything up to `position`.
+    pub fn processed(&self, position: u64) {
+        self.processed.store(position, Ordering::Relaxed);
+        self.known.store(true, Ordering::Release);
+    }
+
+    /// The newest position that may be acknowledged (0: none).
+    pub fn committed(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
+    }
+}
+
+/// A sink taking part in checkpoints.
+pub trait Participant: Send + Sync {
+    /// Delivers everything handed over so far (waits for it); `Err` when that failed.
+    fn before_checkpoint(&self) -> Result<(), String>;
+    /// What the sink keeps in a checkpoint (names and counters: its epoch and the number
+    /// of messages it numbered so far).
+    fn positions(&self) -> Vec<(String, u64)>;
+}
+
+#[derive(Default)]
+struct Registry {
+    restored: Option<(u64, Positions)>,
+    checkpointing: bool,
+    sources: Vec<Arc<SourceCell>>,
+    sinks: Vec<Arc<dyn Participant>>,
+}
+
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+fn registry() -> MutexGuard<'static, Option<Registry>> {
+    // A panic while holding the lock leaves plain data behind: keep using it.
+    REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Starts a run: forgets earlier registrations; `restored` is the checkpoint the run
+/// resumes from (id and positions), `checkpointing` whether checkpoints are taken (without,
+/// sources acknowledge what was processed at once).
+pub fn begin(restored: Option<(u64, Positions)>, checkpointing: bool) {
+    *registry() = Some(Registry {
+        restored,
+        checkpointing,
+        ..Registry::default()
+    });
+}
+
+/// A counter a sink kept under `name` in the restored checkpoint.
+pub fn restored_sink(name: &str) -> Option<u64> {
+    registry()
+        .as_ref()
+        .and_then(|r| r.restored.as_ref().and_then(|(_, p)| p.sink(name)))
+}
+
+/// Whether the run takes checkpoints.
+pub fn checkpointing() -> bool {
+    registry().as_ref().is_some_and(|r| r.checkpointing)
+}
+
+/// Registers a source named `name`; returns its cell and its restored position (a
+/// sequence), if the restored checkpoint has one.
+pub fn register_source(name: &str) -> (Arc<SourceCell>, Option<u64>) {
+    let mut guard = registry();
+    let reg = guard.get_or_insert_with(Registry::default);
+    let restored = reg
+        .restored
+        .as_ref()
+        .and_then(|(_, p)| p.source(name))
+        .and_then(|p| match p {
+            Position::Sequence(seq) => Some(*seq),
+            _ => None,
+        });
+    let cell = Arc::new(SourceCell {
+        name: name.to_string(),
+        processed: AtomicU64::new(restored.unwrap_or(0)),
+        known: AtomicBool::new(restored.is_some()),
+        committed: AtomicU64::new(restored.unwrap_or(0)),
+    });
+    reg.sources.push(Arc::clone(&cell));
+    (cell, restored)
+}
+
+/// Registers a sink taking part in checkpoints.
+pub fn register_sink(sink: Arc<dyn Participant>) {
+    registry()
+        .get_or_insert_with(Registry::default)
+        .sinks
+        .push(sink);
+}
+
+/// The positions of the tracked sources, for a checkpoint.
+pub fn positions() -> Vec<(String, Position)> {
+    registry().as_ref().map_or_else(Vec::new, |r| {
+        r.sources
+            .iter()
+            .filter(|c| c.known.load(Ordering::Acquire))
+            .map(|c| {
+                let seq = c.processed.load(Ordering::Relaxed);
+                (c.name.clone(), Position::Sequence(seq))
+            })
+            .collect()
+    })
+}
+
+/// The counters of the tracked sinks, for a checkpoint.
+pub fn sink_positions() -> Vec<(String, u64)> {
+    let sinks: Vec<Arc<dyn Participant>> = registry()
+        .as_ref()
+        .map_or_else(Vec::new, |r| r.sinks.clone());
+    sinks.iter().flat_map(|s| s.positions()).collect()
+}
+
+/// Waits until every tracked sink delivered what it was handed.
+pub fn before_checkpoint() -> Result<(), String> {
+    let sinks: Vec<Arc<dyn Participant>> = registry()
+        .as_ref()
+        .map_or_else(Vec::new, |r| r.sinks.clone());
+    sinks.iter().try_for_each(|s| s.before_checkpoint())
+}
+
+/// A checkpoint was saved with `positions`: sources may acknowledge up to them.
+pub fn after_checkpoint(positions: &Positions) {
+    let sources = match registry().as_ref() {
+        Some(r) => r.sources.clone(),
+        None => return,
+    };
+    for cell in &sources {
+        if let Some(Position::Sequence(seq)) = positions.source(&cell.name) {
+            cell.committed.store(*seq, Ordering::Release);
+        }
+    }
+}
+
+/// Without checkpoints: everything processed may be acknowledged.
+pub fn commit_processed() {
+    let guard = registry();
+    let Some(reg) = guard.as_ref() else {
+        return;
+    };
+    if reg.checkpointing {
+        return;
+    }
+    for cell in &reg.sources {
+        if cell.known.load(Ordering::Acquire) {
+            cell.committed
+                .store(cell.processed.load(Ordering::Relaxed), Ordering::Release);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_follow_processing_and_commit_after_checkpoints() {
+        let mut restored = Positions::default();
+        restored
+            .sources
+            .push(("nats:S:c".to_string(), Position::Sequence(7)));
+        restored.sinks.push(("nats:Out".to_string(), 9));
+        begin(Some((4, restored)), true);
+        assert!(checkpointing());
+        assert_eq!(restored_sink("nats:Out"), Some(9));
+        let (cell, at) = register_source("nats:S:c");
+        assert_eq!(at, Some(7));
+        let (fresh, none) = register_source("nats:T:c");
+        assert_eq!(none, None);
+        assert_eq!(
+            positions(),
+            vec![("nats:S:c".to_string(), Position::Sequence(7))]
+        );
+        cell.processed(12);
+        fresh.processed(3);
+        commit_processed();
+        assert_eq!(
+            cell.committed(),
+            7,
+            "checkpointing: only checkpoints commit"
+        );
+        let saved = Positions {
+            sources: positions(),
+            sinks: Vec::new(),
+        };
+        after_checkpoint(&saved);
+        assert_eq!((cell.committed(), fresh.committed()), (12, 3));
+        begin(None, false);
+        assert_eq!(restored_sink("nats:Out"), None);
+        let (cell, _) = register_source("nats:S:c");
+        cell.processed(2);
+        commit_processed();
+        assert_eq!(cell.committed(), 2);
+    }
+}
