@@ -716,7 +716,8 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
     });
-    let endpoints = quote!(#sources #sinks #connectors #pipelines);
+    let scale = super::workers::application_items(ctx);
+    let endpoints = quote!(#sources #sinks #connectors #pipelines #scale);
     let state = if ctx.state {
         quote! {
             fn snapshot(&self) -> ::std::vec::Vec<u8> {

@@ -8,6 +8,7 @@
 pub mod explain;
 pub mod keys;
 pub mod physical;
+pub mod scale;
 
 use crate::sema::ir::{AggCall, AggFunc, BoundWindow, Column, OutputClauses, QueryKind, TExpr};
 use crate::sema::{Analysis, Attribute, StreamKind};
@@ -363,6 +364,9 @@ impl AppPlan {
         }
         if self.connectors.iter().any(|c| c.extension == "http") {
             features.push("http");
+        }
+        if scale::scalable(self).is_ok() {
+            features.push("scale");
         }
         features
     }
