@@ -184,7 +184,7 @@ fn random_app(seed: u64) -> (String, String) {
             2 => {
                 let within = 10 + r.below(40);
                 app.push_str(&format!(
-                    "    INSERT INTO Q{q} SELECT e1.k AS k, e1.v AS a, e2.v AS b FROM PATTERN (EVERY e1=S[v > 5] -> e2=S[v > e1.v] WITHIN {within} ms);\n"
+                    "    INSERT INTO Q{q} SELECT e1.k AS k, e1.v AS a, e2.v AS b FROM PATTERN (EVERY e1=S[v > 5] -> e2=S[e2.v > e1.v]) WITHIN {within} ms;\n"
                 ));
             }
             _ => {
