@@ -1,7 +1,7 @@
 //! The timely dataflow that runs one app on several workers (see the module docs).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
@@ -81,8 +81,9 @@ enum Payload<I> {
     Tick,
 }
 
-/// `(routing hash, ts, payload)`: exchanged on the hash (a worker index, or a key's hash).
-type Msg<I> = (u64, i64, Payload<I>);
+/// `(routing hash, clock, ts, payload)`: exchanged on the hash (a worker index, or a key's
+/// hash); `clock` is the source's event clock (the running maximum of `ts`) after the event.
+type Msg<I> = (u64, i64, i64, Payload<I>);
 
 /// Batches a source may have in flight before it waits for the workers to catch up.
 const IN_FLIGHT: usize = 8;
@@ -116,7 +117,9 @@ where
         let op_app = Rc::clone(&app);
         let after = Arc::clone(&after_batch);
         worker.dataflow::<i64, _, _>(|scope| {
-            let mut pending: BTreeMap<i64, Vec<Msg<A::Input>>> = BTreeMap::new();
+            // Messages not yet run, in the order of their clocks (stable: one source's
+            // messages of one clock keep their order).
+            let mut pending: Vec<Msg<A::Input>> = Vec::new();
             let mut clock = i64::MIN;
             scope
                 .input_from(&mut input)
@@ -125,34 +128,36 @@ where
                     "EventFlux",
                     move |_cap, _info| {
                         move |(handle, frontier), _output| {
-                            handle.for_each(|cap, data| {
-                                pending.entry(*cap.time()).or_default().append(data);
+                            let mut arrived = false;
+                            handle.for_each(|_cap, data| {
+                                pending.append(data);
+                                arrived = true;
                             });
+                            if arrived {
+                                pending.sort_by_key(|m| m.1);
+                            }
+                            // Every message still to come has a clock at or past the frontier.
+                            let ready = match frontier.frontier().iter().next() {
+                                Some(f) => pending.partition_point(|m| m.1 < *f),
+                                None => pending.len(),
+                            };
+                            if ready == 0 {
+                                return;
+                            }
                             let mut guard = op_app.borrow_mut();
                             let Some(app) = guard.as_mut() else { return };
-                            let mut ran = false;
-                            while let Some(entry) = pending.first_entry() {
-                                let t = *entry.key();
-                                if frontier.less_equal(&t) {
-                                    break;
+                            for (_, at, ts, payload) in pending.drain(..ready) {
+                                if clock < at {
+                                    clock = at;
+                                    app.advance_time(at);
                                 }
-                                let msgs = entry.remove();
-                                if clock < t {
-                                    clock = t;
-                                    app.advance_time(t);
+                                match payload {
+                                    Payload::Event(ev) => app.send(ts, ev),
+                                    Payload::Start(p) => app.partition_started(p, ts),
+                                    Payload::Tick => {}
                                 }
-                                for (_, ts, payload) in msgs {
-                                    match payload {
-                                        Payload::Event(ev) => app.send(ts, ev),
-                                        Payload::Start(p) => app.partition_started(p, ts),
-                                        Payload::Tick => {}
-                                    }
-                                }
-                                ran = true;
                             }
-                            if ran {
-                                after(app);
-                            }
+                            after(app);
                         }
                     },
                 )
@@ -168,35 +173,39 @@ where
             let mut started: Vec<usize> = Vec::new();
             let mut in_flight: VecDeque<i64> = VecDeque::new();
             for batch in source {
+                // The batch goes out at the timely time of the clock before it: every
+                // message carries its own clock (at or past that time), and the worker runs
+                // the messages whose clock the frontier has passed, in clock order.
                 for (ts, event) in batch {
-                    if ts > clock {
-                        clock = ts;
-                        input.advance_to(clock);
-                    }
+                    clock = clock.max(ts);
                     match event {
                         Some(event) => match A::route(&event) {
-                            Route::Worker0 => input.send((0, ts, Payload::Event(event))),
+                            Route::Worker0 => input.send((0, clock, ts, Payload::Event(event))),
                             Route::Key { partition, hash } => {
                                 if !started.contains(&partition) {
                                     started.push(partition);
                                     for w in 0..peers {
-                                        input.send((w, ts, Payload::Start(partition)));
+                                        input.send((w, clock, ts, Payload::Start(partition)));
                                     }
                                 }
-                                input.send((hash, ts, Payload::Event(event)));
+                                input.send((hash, clock, ts, Payload::Event(event)));
                             }
                         },
                         None => {
                             for w in 0..peers {
-                                input.send((w, clock, Payload::Tick));
+                                input.send((w, clock, clock, Payload::Tick));
                             }
                         }
                     }
                 }
                 for w in 0..peers {
-                    input.send((w, clock, Payload::Tick));
+                    input.send((w, clock, clock, Payload::Tick));
                 }
-                input.flush();
+                if clock > *input.time() {
+                    input.advance_to(clock);
+                } else {
+                    input.flush();
+                }
                 in_flight.push_back(clock);
                 if in_flight.len() > IN_FLIGHT {
                     if let Some(t) = in_flight.pop_front() {
@@ -211,7 +220,7 @@ where
         // and without it the last time's messages would stay in the exchange's buffers.
         let clock = *input.time();
         if clock > i64::MIN {
-            input.send((index as u64, clock, Payload::Tick));
+            input.send((index as u64, clock, clock, Payload::Tick));
         }
         input.close();
         worker.step_while(|| !probe.done());
@@ -230,6 +239,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     /// Events `(key, value)`; keyed by `key`; the sink records `(worker-visible ts, key,
     /// value)` and every timer firing as `(deadline, key, -1)` (a timer per key 10 ms

@@ -9,13 +9,15 @@
 //! partitions are closed (see [`Application::SCALABLE`](crate::Application::SCALABLE)) are
 //! split; any other app runs whole on one worker.
 //!
-//! Time: events are exchanged at a timely time equal to the input's event clock (the
-//! running maximum of `ts`); a worker runs the events of a time only once the frontier (the
-//! minimum over all workers and sources) has passed it, in order, moving its app's clock to
-//! that time first. Every source also sends each worker a clock tick at the end of each batch
-//! and of its input, so that a worker whose keys are idle still fires their timers. Per key
-//! the rows are those of the single-worker run in the same order, for input in time order
-//! (an event older than the clock may see its own timers fire at a different point).
+//! Time: every message carries the event clock of its source (the running maximum of `ts`)
+//! and travels at a timely time at or below it (a source moves its timely time once per batch
+//! of 1,024 events, so that progress tracking costs little per event). A worker runs the
+//! messages whose clock the frontier (the minimum over all workers and sources) has passed,
+//! in clock order, moving its app's clock to each message's clock first. Every source also
+//! sends each worker a clock tick at the end of each batch and of its input, so that a worker
+//! whose keys are idle still fires their timers. Per key the rows are those of the
+//! single-worker run in the same order, for input in time order (an event older than the
+//! clock may see its own timers fire at a different point).
 //!
 //! The driver (`execute`) needs the runtime's `scale` feature (the `timely` dependency);
 //! [`Route`] and [`key_hash`] do not, as generated code always names them.
