@@ -95,6 +95,18 @@ enum Cmd {
         /// Build without optimisations.
         #[arg(long)]
         debug: bool,
+        /// Worker threads for partitioned queries (docs/scale-out.md).
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Processes running the app together (with --process and --hosts).
+        #[arg(long, default_value_t = 1)]
+        processes: usize,
+        /// This process's index, 0 to N-1.
+        #[arg(long, default_value_t = 0)]
+        process: usize,
+        /// One host:port per process and line.
+        #[arg(long)]
+        hosts: Option<String>,
     },
     /// Measure events/s of the compiled app alone on decoded input.
     Bench {
@@ -105,6 +117,9 @@ enum Cmd {
         /// How many times to replay the input.
         #[arg(long, default_value_t = 10)]
         repeat: u32,
+        /// Worker threads for partitioned queries (docs/scale-out.md).
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
     },
 }
 
@@ -231,6 +246,10 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             strict,
             output_streams,
             debug,
+            workers,
+            processes,
+            process,
+            hosts,
         } => {
             let profile = if debug {
                 Profile::Debug
@@ -262,9 +281,22 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             if let Some(streams) = output_streams {
                 cmd.args(["--output-streams", &streams]);
             }
+            cmd.args(["--workers", &workers.to_string()]);
+            if processes > 1 {
+                cmd.args(["--processes", &processes.to_string()]);
+                cmd.args(["--process", &process.to_string()]);
+            }
+            if let Some(hosts) = &hosts {
+                cmd.args(["--hosts", hosts]);
+            }
             exec(cmd)
         }
-        Cmd::Bench { app, input, repeat } => {
+        Cmd::Bench {
+            app,
+            input,
+            repeat,
+            workers,
+        } => {
             let (binary, _) = build_binary(
                 &app,
                 Profile::Bench,
@@ -275,6 +307,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             let mut cmd = Command::new(binary);
             cmd.arg("--bench").arg("--input").arg(&input);
             cmd.args(["--repeat", &repeat.to_string()]);
+            cmd.args(["--workers", &workers.to_string()]);
             exec(cmd)
         }
     }

@@ -109,6 +109,22 @@ pub trait Application: Sized {
     fn pipelines() -> &'static [crate::connect::PipelineDesc] {
         &[]
     }
+    /// Whether the app runs on several workers (DESIGN 11, [`crate::scale`]): it has a
+    /// partition whose queries neither read nor write tables nor feed queries outside it, and
+    /// every input stream is read either only by one partition (by its key) or only by
+    /// queries outside partitions. `false` by default: `--workers N` then runs one worker.
+    const SCALABLE: bool = false;
+    /// Where an input event goes when the app runs on several workers: to the owner of its
+    /// partition key, or to worker 0. Worker 0 by default.
+    fn route(event: &Self::Input) -> crate::scale::Route {
+        let _ = event;
+        crate::scale::Route::Worker0
+    }
+    /// Tells a worker that the first event of partition `partition` came at `ts` (on any
+    /// worker), so that the partition's `PURGE AFTER` timer keeps the single-worker phase.
+    fn partition_started(&mut self, partition: usize, ts: i64) {
+        let _ = (partition, ts);
+    }
 }
 
 /// Decodes the JSON text of one event of `stream` (an object or an array in attribute

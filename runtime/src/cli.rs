@@ -39,6 +39,8 @@ mod connectors;
 mod durable;
 mod log;
 mod reader;
+#[cfg(feature = "scale")]
+mod scale;
 mod sources;
 pub use collect::{run_collected, run_collected_split};
 
@@ -376,9 +378,10 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
 /// with `A` or, with `--bench`, replays the input through `B` (see the module docs).
 pub fn main<A, B>() -> ExitCode
 where
-    A: Application<Sink = JsonLinesWriter>,
-    B: Application<Sink = CountingSink>,
-    B::Input: Clone,
+    A: Application<Sink = JsonLinesWriter> + 'static,
+    B: Application<Sink = CountingSink> + 'static,
+    A::Input: crate::scale::ScaleInput,
+    B::Input: Clone + crate::scale::ScaleInput,
 {
     let (prog, args) = match parse_args::<A>() {
         Ok(parsed) => parsed,
@@ -387,9 +390,9 @@ where
     let result = if let Some(store) = &args.list_checkpoints {
         list_checkpoints(store)
     } else if args.bench {
-        bench::bench::<B>(&args)
+        bench_main::<B>(&args)
     } else {
-        run_main::<A>(&args)
+        run_or_scale::<A>(&args)
     };
     finish(&prog, result)
 }
@@ -398,7 +401,8 @@ where
 /// doubles the generated code to compile). Same flags as [`main`] except `--bench`.
 pub fn main_run<A>() -> ExitCode
 where
-    A: Application<Sink = JsonLinesWriter>,
+    A: Application<Sink = JsonLinesWriter> + 'static,
+    A::Input: crate::scale::ScaleInput,
 {
     let (prog, args) = match parse_args::<A>() {
         Ok(parsed) => parsed,
@@ -411,9 +415,54 @@ where
             "this binary was built without bench support: use `eventflux bench`",
         ))
     } else {
-        run_main::<A>(&args)
+        run_or_scale::<A>(&args)
     };
     finish(&prog, result)
+}
+
+/// The JSON-lines run: on the workers of `--workers`/`--processes` (DESIGN 11) when they
+/// ask for more than one and the app is split across workers, else the plain run.
+fn run_or_scale<A>(args: &Args) -> Result<(), Failure>
+where
+    A: Application<Sink = JsonLinesWriter> + 'static,
+    A::Input: crate::scale::ScaleInput,
+{
+    #[cfg(feature = "scale")]
+    if scale::wanted::<A>(args) {
+        let filter = output_filter::<A>(args.output_streams.as_deref())?;
+        return scale::run::<A>(args, filter);
+    }
+    #[cfg(not(feature = "scale"))]
+    if args.workers > 1 || args.processes > 1 {
+        eprintln!(
+            "note: this app has no partition that runs on several workers \
+             (`eventflux explain` tells why); running it on one worker"
+        );
+    }
+    run_main::<A>(args)
+}
+
+/// `--bench`: on several workers like [`run_or_scale`] (also one worker through the
+/// dataflow when `EVENTFLUX_BENCH_TIMELY` is set, to measure its cost), else the plain app.
+fn bench_main<B>(args: &Args) -> Result<(), Failure>
+where
+    B: Application<Sink = CountingSink> + 'static,
+    B::Input: Clone + crate::scale::ScaleInput,
+{
+    #[cfg(feature = "scale")]
+    if scale::wanted::<B>(args)
+        || (B::SCALABLE && std::env::var_os("EVENTFLUX_BENCH_TIMELY").is_some())
+    {
+        return scale::bench::<B>(args);
+    }
+    #[cfg(not(feature = "scale"))]
+    if args.workers > 1 || args.processes > 1 {
+        eprintln!(
+            "note: this app has no partition that runs on several workers \
+             (`eventflux explain` tells why); running it on one worker"
+        );
+    }
+    bench::bench::<B>(args)
 }
 
 /// Parses `std::env::args()`; `Err` carries the exit code after printing help or an error.

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod partition;
 pub mod pattern;
 pub mod rate;
+pub mod scale;
 pub mod state;
 pub mod table;
 pub mod window;

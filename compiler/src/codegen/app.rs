@@ -754,7 +754,8 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
     });
-    let endpoints = quote!(#sources #sinks #connectors #pipelines #schema);
+    let scale = super::workers::application_items(ctx);
+    let endpoints = quote!(#sources #sinks #connectors #pipelines #schema #scale);
     let state = if ctx.state {
         quote! {
             fn snapshot(&self) -> ::std::vec::Vec<u8> {

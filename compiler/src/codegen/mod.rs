@@ -21,6 +21,7 @@ mod selector;
 mod stream;
 mod table;
 mod window;
+mod workers;
 
 use crate::plan::AppPlan;
 use proc_macro2::{Ident, TokenStream};

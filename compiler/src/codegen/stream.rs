@@ -71,6 +71,8 @@ pub(crate) fn structs(ctx: &Ctx<'_>) -> TokenStream {
 
 /// `enum Input`: one variant per stream that accepts events from outside.
 pub(crate) fn input_enum(ctx: &Ctx<'_>) -> TokenStream {
+    let rt = ctx.rt;
+    let serde_crate = format!("{}::serde", path_string(rt));
     let variants = ctx
         .plan
         .streams
@@ -86,8 +88,10 @@ pub(crate) fn input_enum(ctx: &Ctx<'_>) -> TokenStream {
             }
         });
     quote! {
-        /// An event of any input stream, as decoded by the JSON-lines drivers.
-        #[derive(Clone, Debug, PartialEq)]
+        /// An event of any input stream, as decoded by the JSON-lines drivers (serializable:
+        /// the scale-out driver exchanges them between workers and processes).
+        #[derive(Clone, Debug, PartialEq, #rt::serde::Serialize, #rt::serde::Deserialize)]
+        #[serde(crate = #serde_crate)]
         pub enum Input {
             #(#variants,)*
         }

@@ -195,10 +195,16 @@ fn short(plan: &AppPlan, q: &QueryPlan) -> String {
 fn placement(plan: &AppPlan, q: &QueryPlan) -> String {
     match plan.physical_of(q).placement {
         Placement::Worker(w) => format!("worker {w}"),
-        Placement::EveryWorker => format!(
-            "every worker (partition {}, keyed)",
-            q.partition.map_or(0, |p| p + 1)
-        ),
+        Placement::EveryWorker => match super::scale::scalable(plan) {
+            Ok(()) => format!(
+                "every worker (partition {}, keyed)",
+                q.partition.map_or(0, |p| p + 1)
+            ),
+            Err(why) => format!(
+                "worker 0 (partition {}, keyed; the app runs on one worker: {why})",
+                q.partition.map_or(0, |p| p + 1)
+            ),
+        },
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod explain;
 pub mod keys;
 pub mod physical;
+pub mod scale;
 
 use crate::sema::ir::{AggCall, AggFunc, BoundWindow, Column, OutputClauses, QueryKind, TExpr};
 use crate::sema::{Analysis, Attribute, StreamKind};
@@ -369,6 +370,9 @@ impl AppPlan {
         }
         if self.connectors.iter().any(|c| c.extension == "mqtt") {
             features.push("mqtt");
+        }
+        if scale::scalable(self).is_ok() {
+            features.push("scale");
         }
         features
     }

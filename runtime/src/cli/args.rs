@@ -43,6 +43,14 @@ pub(super) struct Args {
     pub log_json: bool,
     /// `[streams.<Name>]` option overrides of `--config`.
     pub overrides: Vec<super::config::Override>,
+    /// `--workers N`: worker threads per process (DESIGN 11; default 1).
+    pub workers: usize,
+    /// `--processes N`: processes running the app together (default 1).
+    pub processes: usize,
+    /// `--process I`: this process's index (0-based).
+    pub process: usize,
+    /// `--hosts FILE`: one `host:port` per process and line.
+    pub hosts: Option<String>,
 }
 
 /// Parses `500ms`, `10s`, `5sec`, `2m`, `1h` or a plain number of milliseconds.
@@ -78,6 +86,11 @@ Options:
   --output-streams A,B   print only these streams (default: every output stream)
   --bench                decode the input once, replay it, print throughput as JSON
   --repeat N             replays with --bench (default: 10)
+  --workers N            run partitioned queries on N worker threads, each owning the
+                         keys that hash to it (docs/scale-out.md; default: 1)
+  --processes N          run the app across N processes (with --process and --hosts)
+  --process I            this process's index, 0 to N-1
+  --hosts FILE           one host:port per process and line
   --state-dir DIR|URL    keep checkpoints in directory DIR or redis://host:port/prefix;
                          resume from the newest at start, take one at the end and on
                          SIGTERM/SIGINT
@@ -139,6 +152,10 @@ impl Args {
             metrics_token: None,
             log_json: false,
             overrides: Vec::new(),
+            workers: 1,
+            processes: 1,
+            process: 0,
+            hosts: None,
         };
         let mut repeat_given = false;
         let mut argv = argv.into_iter();
@@ -190,6 +207,19 @@ impl Args {
                     };
                     repeat_given = true;
                 }
+                "--workers" | "--processes" | "--process" => {
+                    let v = value()?;
+                    let n = match v.parse::<usize>() {
+                        Ok(n) if n > 0 && n <= 1024 || (n == 0 && flag == "--process") => n,
+                        _ => return Err(format!("{flag} must be a positive integer, not `{v}`")),
+                    };
+                    match flag {
+                        "--workers" => args.workers = n,
+                        "--processes" => args.processes = n,
+                        _ => args.process = n,
+                    }
+                }
+                "--hosts" => args.hosts = Some(value()?),
                 "--state-dir" => args.state_dir = Some(value()?),
                 "--list-checkpoints" => args.list_checkpoints = Some(value()?),
                 "--metrics" => args.metrics = Some(value()?),

@@ -1,0 +1,235 @@
+//! Scale-out (DESIGN 11, docs/scale-out.md): per partition key, the rows of `--workers 2`
+//! and `--workers 3` (and of two processes on loopback) are the rows of the single-worker
+//! run, in the same order, for every partitioned conformance case and for random
+//! partitioned apps. Rows that carry no key are compared as a multiset.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn eventflux() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eventflux"));
+    cmd.env(
+        "EVENTFLUX_CACHE",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
+    );
+    cmd
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("scale_out")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create test dir");
+    d
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("start");
+    assert!(
+        out.status.success(),
+        "failed ({:?}): {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Builds `app` into `dir/app` with `eventflux build`.
+fn build(dir: &Path, app: &Path) -> PathBuf {
+    let bin = dir.join("app");
+    run_ok(eventflux().arg("build").arg(app).arg("-o").arg(&bin));
+    bin
+}
+
+/// Output lines grouped by `(stream, key)`: `key` is the value of the first of `keys`
+/// present in the row's data; rows with none of them form one group per stream, sorted.
+fn by_key(text: &str, keys: &[&str]) -> BTreeMap<(String, String), Vec<String>> {
+    let mut groups: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("output is JSON");
+        let stream = v["stream"].as_str().unwrap_or_default().to_string();
+        let key = keys
+            .iter()
+            .find_map(|k| v["data"].get(*k))
+            .map(|k| k.to_string());
+        match key {
+            Some(k) => groups
+                .entry((stream, k))
+                .or_default()
+                .push(line.to_string()),
+            None => groups
+                .entry((stream, "*".into()))
+                .or_default()
+                .push(line.to_string()),
+        }
+    }
+    for ((_, k), rows) in groups.iter_mut() {
+        if k == "*" {
+            rows.sort();
+        }
+    }
+    groups
+}
+
+fn run_workers(bin: &Path, input: &Path, workers: usize) -> String {
+    let out = run_ok(
+        Command::new(bin)
+            .arg("--input")
+            .arg(input)
+            .args(["--workers", &workers.to_string()]),
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The app at `app` on `input`: 1, 2 and 3 workers agree per key.
+fn check(name: &str, app: &Path, input: &Path, keys: &[&str]) -> usize {
+    let d = dir(name);
+    let bin = build(&d, app);
+    let one = run_workers(&bin, input, 1);
+    let reference = by_key(&one, keys);
+    for workers in [2, 3] {
+        let many = run_workers(&bin, input, workers);
+        let got = by_key(&many, keys);
+        for (group, rows) in &reference {
+            assert_eq!(
+                got.get(group),
+                Some(rows),
+                "{name}: --workers {workers}, group {group:?} differs"
+            );
+        }
+        assert_eq!(
+            got.len(),
+            reference.len(),
+            "{name}: --workers {workers} has other groups"
+        );
+    }
+    one.lines().count()
+}
+
+#[test]
+fn partitioned_conformance_cases_agree_per_key_on_two_and_three_workers() {
+    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cases");
+    let mut names: Vec<String> = std::fs::read_dir(&cases)
+        .expect("cases")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("partition_"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        let case = cases.join(&name);
+        let rows = check(
+            &name,
+            &case.join("app.eventflux"),
+            &case.join("input.jsonl"),
+            &["k", "symbol", "sensor", "user"],
+        );
+        assert!(rows > 0, "{name}: no output");
+    }
+}
+
+/// A small deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A random partitioned app (windows, aggregates, filters, patterns with WITHIN, inner
+/// streams, `PURGE AFTER`; an unpartitioned query beside) and its input, in time order
+/// with runs of equal timestamps and clock-only lines.
+fn random_app(seed: u64) -> (String, String) {
+    let mut r = Rng(seed);
+    let mut app = String::from(
+        "CREATE STREAM S (k STRING, v INT, x DOUBLE);\nCREATE STREAM T (k STRING, v INT);\n",
+    );
+    app.push_str("INSERT INTO Tout SELECT k, v * 2 AS w FROM T WHERE v > 3;\n");
+    let purge = if r.below(2) == 0 {
+        " PURGE AFTER 40 ms"
+    } else {
+        ""
+    };
+    app.push_str(&format!("PARTITION WITH (k OF S){purge}\nBEGIN\n"));
+    let windows = [
+        "WINDOW('length', 3)",
+        "WINDOW('time', 20 ms)",
+        "WINDOW('lengthBatch', 2)",
+        "WINDOW('timeBatch', 15 ms)",
+        "",
+    ];
+    let n = 3 + r.below(4);
+    for q in 0..n {
+        match r.below(4) {
+            0 | 1 => {
+                let w = windows[r.below(windows.len() as u64) as usize];
+                let all = if w.is_empty() { "" } else { "ALL EVENTS " };
+                app.push_str(&format!(
+                    "    INSERT {all}INTO Q{q} SELECT k, sum(v) AS total, count() AS n, max(x) AS top FROM S {w};\n"
+                ));
+            }
+            2 => {
+                let within = 10 + r.below(40);
+                app.push_str(&format!(
+                    "    INSERT INTO Q{q} SELECT e1.k AS k, e1.v AS a, e2.v AS b FROM PATTERN (EVERY e1=S[v > 5] -> e2=S[e2.v > e1.v]) WITHIN {within} ms;\n"
+                ));
+            }
+            _ => {
+                app.push_str(&format!(
+                    "    INSERT INTO #I{q} SELECT k, v, x FROM S WHERE v > 2;\n    INSERT INTO Q{q} SELECT k, avg(x) AS mean FROM #I{q} WINDOW('length', 2);\n"
+                ));
+            }
+        }
+    }
+    app.push_str("END;\n");
+    let mut input = String::new();
+    let mut ts = 0;
+    for i in 0..400 {
+        if r.below(3) != 0 {
+            ts += r.below(6);
+        }
+        if i % 97 == 96 {
+            ts += 30;
+            input.push_str(&format!("{{\"ts\": {ts}}}\n"));
+        }
+        let k = r.below(12);
+        let v = r.below(10);
+        if r.below(8) == 0 {
+            input.push_str(&format!(
+                "{{\"stream\":\"T\",\"ts\":{ts},\"data\":{{\"k\":\"t{k}\",\"v\":{v}}}}}\n"
+            ));
+        } else {
+            let x = r.below(1000) as f64 / 10.0;
+            input.push_str(&format!(
+                "{{\"stream\":\"S\",\"ts\":{ts},\"data\":{{\"k\":\"k{k}\",\"v\":{v},\"x\":{x}}}}}\n"
+            ));
+        }
+    }
+    (app, input)
+}
+
+#[test]
+fn random_partitioned_apps_agree_per_key_on_two_and_three_workers() {
+    for seed in [1u64, 2, 3] {
+        let (app, input) = random_app(seed);
+        let d = dir(&format!("random_src_{seed}"));
+        let (a, i) = (d.join("app.eventflux"), d.join("input.jsonl"));
+        std::fs::write(&a, &app).expect("write app");
+        std::fs::write(&i, &input).expect("write input");
+        let rows = check(&format!("random_{seed}"), &a, &i, &["k"]);
+        assert!(rows > 0, "seed {seed}: no output\n{app}");
+    }
+}

@@ -1,0 +1,375 @@
+//! The timely dataflow that runs one app on several workers (see the module docs).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use timely::communication::Config as CommunicationConfig;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::{Input, Probe};
+use timely::dataflow::{InputHandle, ProbeHandle};
+use timely::WorkerConfig;
+
+use super::{Route, ScaleInput};
+use crate::Application;
+
+/// A batch of a source: `(ts, Some(event))` for events, `(ts, None)` for clock ticks.
+pub type Batch<I> = Vec<(i64, Option<I>)>;
+
+/// One source partition: its batches in input order.
+pub type Source<I> = Box<dyn Iterator<Item = Batch<I>> + Send>;
+
+/// How many workers, in how many processes.
+#[derive(Clone, Debug, Default)]
+pub struct Workers {
+    /// Worker threads per process.
+    pub threads: usize,
+    /// `host:port` of every process (empty: one process).
+    pub hosts: Vec<String>,
+    /// This process's index in `hosts`.
+    pub process: usize,
+}
+
+impl Workers {
+    /// `threads` workers in this one process.
+    pub fn threads(threads: usize) -> Self {
+        Workers {
+            threads,
+            ..Workers::default()
+        }
+    }
+
+    /// Every worker of every process.
+    pub fn total(&self) -> usize {
+        self.threads.max(1) * self.hosts.len().max(1)
+    }
+
+    fn config(&self) -> timely::Config {
+        let threads = self.threads.max(1);
+        let communication = if self.hosts.len() > 1 {
+            CommunicationConfig::Cluster {
+                threads,
+                process: self.process,
+                addresses: self.hosts.clone(),
+                report: false,
+                zerocopy: false,
+                log_fn: Arc::new(|_| None),
+            }
+        } else if threads == 1 {
+            CommunicationConfig::Thread
+        } else {
+            CommunicationConfig::Process(threads)
+        };
+        timely::Config {
+            communication,
+            worker: WorkerConfig::default(),
+        }
+    }
+}
+
+/// What travels between workers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Payload<I> {
+    /// The first event of a partition came at the message's `ts`.
+    Start(usize),
+    /// An input event.
+    Event(I),
+    /// A clock tick: the worker's clock moves to the message's time.
+    Tick,
+}
+
+/// `(routing hash, clock, ts, payload)`: exchanged on the hash (a worker index, or a key's
+/// hash); `clock` is the source's event clock (the running maximum of `ts`) after the event.
+type Msg<I> = (u64, i64, i64, Payload<I>);
+
+/// Batches a source may have in flight before it waits for the workers to catch up.
+const IN_FLIGHT: usize = 8;
+
+/// Runs app `A` on the workers of `workers`: the worker with global index `i` reads
+/// `sources[i]` (if there is one) and exchanges its events by key. Each worker makes its app
+/// with `make_sink(index)`, calls `after_batch` on it after each run of events and hands its
+/// app to `finish` at the end; the results come back in worker order (this process's
+/// workers only).
+pub fn execute<A, R>(
+    workers: &Workers,
+    sources: Vec<Source<A::Input>>,
+    make_sink: impl Fn(usize) -> A::Sink + Send + Sync + 'static,
+    after_batch: impl Fn(&mut A) + Send + Sync + 'static,
+    finish: impl Fn(usize, A) -> R + Send + Sync + 'static,
+) -> Result<Vec<R>, String>
+where
+    A: Application + 'static,
+    A::Input: ScaleInput,
+    R: Send + 'static,
+{
+    let sources: Vec<Option<Source<A::Input>>> = sources.into_iter().map(Some).collect();
+    let sources = Arc::new(Mutex::new(sources));
+    let after_batch = Arc::new(after_batch);
+    let guards = timely::execute(workers.config(), move |worker| {
+        let index = worker.index();
+        let peers = worker.peers();
+        let mut input: InputHandle<i64, Msg<A::Input>> = InputHandle::new();
+        let probe = ProbeHandle::new();
+        let app = Rc::new(RefCell::new(Some(A::with_sink(make_sink(index)))));
+        let op_app = Rc::clone(&app);
+        let after = Arc::clone(&after_batch);
+        worker.dataflow::<i64, _, _>(|scope| {
+            // Messages not yet run, in the order of their clocks (stable: one source's
+            // messages of one clock keep their order).
+            let mut pending: Vec<Msg<A::Input>> = Vec::new();
+            let mut clock = i64::MIN;
+            scope
+                .input_from(&mut input)
+                .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(
+                    Exchange::new(|m: &Msg<A::Input>| m.0),
+                    "EventFlux",
+                    move |_cap, _info| {
+                        move |(handle, frontier), _output| {
+                            let mut arrived = false;
+                            handle.for_each(|_cap, data| {
+                                pending.append(data);
+                                arrived = true;
+                            });
+                            if arrived {
+                                pending.sort_by_key(|m| m.1);
+                            }
+                            // Every message still to come has a clock at or past the frontier.
+                            let ready = match frontier.frontier().iter().next() {
+                                Some(f) => pending.partition_point(|m| m.1 < *f),
+                                None => pending.len(),
+                            };
+                            if ready == 0 {
+                                return;
+                            }
+                            let mut guard = op_app.borrow_mut();
+                            let Some(app) = guard.as_mut() else { return };
+                            for (_, at, ts, payload) in pending.drain(..ready) {
+                                if clock < at {
+                                    clock = at;
+                                    app.advance_time(at);
+                                }
+                                match payload {
+                                    Payload::Event(ev) => app.send(ts, ev),
+                                    Payload::Start(p) => app.partition_started(p, ts),
+                                    Payload::Tick => {}
+                                }
+                            }
+                            after(app);
+                        }
+                    },
+                )
+                .probe_with(&probe);
+        });
+        let source = sources
+            .lock()
+            .ok()
+            .and_then(|mut s| s.get_mut(index).and_then(Option::take));
+        if let Some(source) = source {
+            let peers = peers as u64;
+            let mut clock = i64::MIN;
+            let mut started: Vec<usize> = Vec::new();
+            let mut in_flight: VecDeque<i64> = VecDeque::new();
+            for batch in source {
+                // The batch goes out at the timely time of the clock before it: every
+                // message carries its own clock (at or past that time), and the worker runs
+                // the messages whose clock the frontier has passed, in clock order.
+                for (ts, event) in batch {
+                    clock = clock.max(ts);
+                    match event {
+                        Some(event) => match A::route(&event) {
+                            Route::Worker0 => input.send((0, clock, ts, Payload::Event(event))),
+                            Route::Key { partition, hash } => {
+                                if !started.contains(&partition) {
+                                    started.push(partition);
+                                    for w in 0..peers {
+                                        input.send((w, clock, ts, Payload::Start(partition)));
+                                    }
+                                }
+                                input.send((hash, clock, ts, Payload::Event(event)));
+                            }
+                        },
+                        None => {
+                            for w in 0..peers {
+                                input.send((w, clock, clock, Payload::Tick));
+                            }
+                        }
+                    }
+                }
+                for w in 0..peers {
+                    input.send((w, clock, clock, Payload::Tick));
+                }
+                if clock > *input.time() {
+                    input.advance_to(clock);
+                } else {
+                    input.flush();
+                }
+                in_flight.push_back(clock);
+                if in_flight.len() > IN_FLIGHT {
+                    if let Some(t) = in_flight.pop_front() {
+                        worker.step_while(|| probe.less_than(&t));
+                    }
+                }
+                worker.step();
+            }
+        }
+        // One last message, so that closing the input flushes the exchange: timely's counter
+        // passes the final flush on only when it has counted something since the last step,
+        // and without it the last time's messages would stay in the exchange's buffers.
+        let clock = *input.time();
+        if clock > i64::MIN {
+            input.send((index as u64, clock, clock, Payload::Tick));
+        }
+        input.close();
+        worker.step_while(|| !probe.done());
+        let app = app.borrow_mut().take();
+        app.map(|app| finish(index, app))
+    })?;
+    let mut out = Vec::new();
+    for result in guards.join() {
+        if let Some(r) = result? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Events `(key, value)`; keyed by `key`; the sink records `(worker-visible ts, key,
+    /// value)` and every timer firing as `(deadline, key, -1)` (a timer per key 10 ms
+    /// after its last event).
+    struct Fake {
+        rows: Vec<(i64, u64, i64)>,
+        timers: BTreeMap<u64, i64>,
+    }
+
+    impl Application for Fake {
+        type Input = (u64, i64);
+        type Sink = Vec<(i64, u64, i64)>;
+        fn with_sink(rows: Self::Sink) -> Self {
+            Fake {
+                rows,
+                timers: BTreeMap::new(),
+            }
+        }
+        fn sink_mut(&mut self) -> &mut Self::Sink {
+            &mut self.rows
+        }
+        fn input_streams() -> &'static [&'static str] {
+            &["S"]
+        }
+        fn output_streams() -> &'static [&'static str] {
+            &["O"]
+        }
+        fn decode(_: &str, _: &str) -> Result<Self::Input, crate::DecodeError> {
+            Err(crate::DecodeError::UnknownStream(String::new()))
+        }
+        fn send(&mut self, ts: i64, (k, v): Self::Input) {
+            self.advance_time(ts);
+            self.rows.push((ts, k, v));
+            self.timers.insert(k, ts + 10);
+        }
+        fn advance_time(&mut self, ts: i64) {
+            let due: Vec<(u64, i64)> = self
+                .timers
+                .iter()
+                .filter(|(_, &d)| d <= ts)
+                .map(|(&k, &d)| (k, d))
+                .collect();
+            let mut due = due;
+            due.sort_by_key(|&(k, d)| (d, k));
+            for (k, d) in due {
+                self.timers.remove(&k);
+                self.rows.push((d, k, -1));
+            }
+        }
+        fn next_timer(&self) -> Option<i64> {
+            self.timers.values().min().copied()
+        }
+        fn start(&mut self, _: i64) {}
+        fn snapshot(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn restore(&mut self, _: &[u8]) -> Result<(), crate::state::StateError> {
+            Ok(())
+        }
+        const SCALABLE: bool = true;
+        fn route(event: &Self::Input) -> Route {
+            Route::Key {
+                partition: 0,
+                hash: super::super::key_hash(&event.0),
+            }
+        }
+    }
+
+    fn input() -> Vec<(i64, Option<(u64, i64)>)> {
+        let mut out = Vec::new();
+        let mut ts = 0;
+        for i in 0..3000i64 {
+            ts += i % 3;
+            let k = (i * 7 % 13) as u64;
+            out.push((ts, Some((k, i))));
+            if i % 500 == 0 {
+                out.push((ts + 40, None));
+            }
+        }
+        out.push((ts + 5, None));
+        out
+    }
+
+    fn per_key(rows: Vec<(i64, u64, i64)>) -> BTreeMap<u64, Vec<(i64, i64)>> {
+        let mut m: BTreeMap<u64, Vec<(i64, i64)>> = BTreeMap::new();
+        for (ts, k, v) in rows {
+            m.entry(k).or_default().push((ts, v));
+        }
+        m
+    }
+
+    fn run(threads: usize, sources: usize) -> BTreeMap<u64, Vec<(i64, i64)>> {
+        let events = input();
+        let mut parts: Vec<Batch<(u64, i64)>> = vec![Vec::new(); sources];
+        for (ts, e) in events {
+            let p = e.map_or(0, |(k, _)| (k % sources as u64) as usize);
+            parts[p].push((ts, e));
+        }
+        let sources: Vec<Source<(u64, i64)>> = parts
+            .into_iter()
+            .map(|p| {
+                let batches: Vec<Batch<(u64, i64)>> = p.chunks(100).map(<[_]>::to_vec).collect();
+                Box::new(batches.into_iter()) as Source<(u64, i64)>
+            })
+            .collect();
+        let rows = execute::<Fake, Vec<(i64, u64, i64)>>(
+            &Workers::threads(threads),
+            sources,
+            |_| Vec::new(),
+            |_| {},
+            |_, mut app| std::mem::take(app.sink_mut()),
+        )
+        .expect("runs");
+        per_key(rows.into_iter().flatten().collect())
+    }
+
+    #[test]
+    fn every_key_sees_the_single_worker_rows_and_timers_in_order() {
+        let mut single = Fake::with_sink(Vec::new());
+        for (ts, e) in input() {
+            match e {
+                Some(e) => single.send(ts, e),
+                None => single.advance_time(ts),
+            }
+        }
+        let single = per_key(single.rows);
+        assert_eq!(run(1, 1), single);
+        assert_eq!(run(2, 1), single);
+        assert_eq!(run(3, 1), single);
+        assert_eq!(run(2, 2), single);
+        assert_eq!(run(3, 3), single);
+    }
+}
