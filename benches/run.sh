@@ -10,6 +10,8 @@
 #   bash benches/run.sh fresh      # only the first run with an empty cache (runtime compile)
 #   bash benches/run.sh memory     # only max RSS over 500k vs 2M distinct keys (apps/memory/;
 #                                  # needs GNU time: apt-get install time)
+#   bash benches/run.sh durability # only checkpoints: throughput with/without, full and
+#                                  # incremental checkpoint of 1M groups, restore time
 #
 # Environment: EVENTFLUX (the eventflux binary; default: build and use target/release/eventflux),
 # EVENTFLUX_CACHE (default target/bench-cache, so other caches are left alone), RUNS (runs
@@ -171,6 +173,45 @@ if [[ "$WHAT" == all || "$WHAT" == tools ]]; then
         ts+=("$(elapsed "$a" "$b")")
     done
     echo "build: new 20-query app, runtime cached: best $(echo "${ts[*]}" | best_min)s (${ts[*]})"
+fi
+
+# --- durability: checkpoints of a standalone binary (apps/durability/) ---------------------
+if [[ "$WHAT" == durability ]]; then
+    app=benches/apps/durability/groups.eventflux
+    bin="$DATA/dur-groups"
+    "$EVENTFLUX" build "$app" -o "$bin" > /dev/null 2>&1
+    st="$DATA/dur-state"
+    # Throughput: 2M events over 100 keys, without checkpoints and with one every 100 ms
+    # (ten times the usual rate: the run takes about a second).
+    for mode in without with; do
+        ts=()
+        for _ in $(seq "$RUNS"); do
+            rm -rf "$st"
+            flags=()
+            [[ $mode == with ]] && flags=(--state-dir "$st" --checkpoint-every 100ms)
+            a=$(now); "$bin" --input "$DATA/ingest_2m.jsonl" --output /dev/null "${flags[@]}" 2> /dev/null; b=$(now)
+            ts+=("$(elapsed "$a" "$b")")
+        done
+        t=$(echo "${ts[*]}" | best_min)
+        echo "throughput $mode checkpoints every 100 ms: best ${t}s (${ts[*]}) = $(awk -v t="$t" 'BEGIN { printf "%.2f", 2 / t }') M events/s"
+    done
+    # 1M groups: 1M distinct keys (each once, then again), then a full checkpoint at the end.
+    [[ -s "$DATA/dur_1m_keys.jsonl" ]] || "$GEN" trades --events 2000000 --keys 1000000 \
+        --per-ms 10 --key-order cycle -o "$DATA/dur_1m_keys.jsonl"
+    # 1% of them changed afterwards (10k events over 10k keys), an incremental checkpoint.
+    [[ -s "$DATA/dur_10k_keys.jsonl" ]] || "$GEN" trades --events 10000 --keys 10000 \
+        --per-ms 10 --key-order cycle -o "$DATA/dur_10k_keys.jsonl"
+    for _ in $(seq "$RUNS"); do
+        rm -rf "$st"
+        "$bin" --input "$DATA/dur_1m_keys.jsonl" --output /dev/null --state-dir "$st" 2>&1 \
+            | grep -o 'checkpoint 1 taken.*' | sed 's/^/full, 1M groups: /'
+        "$bin" --input "$DATA/dur_10k_keys.jsonl" --output /dev/null --state-dir "$st" 2>&1 \
+            | grep -o 'checkpoint 2 taken.*' | sed 's/^/1% changed: /'
+        # Restore: from the start of the binary to the state restored (ready for input).
+        "$bin" --input /dev/null --output /dev/null --state-dir "$st" --restore-from 1 2>&1 \
+            | grep -o 'restored checkpoint 1 .*' | sed 's/^/restart with 1M groups: /' 
+    done
+    du -sh "$st"
 fi
 
 # --- memory: max RSS of a standalone binary over 2M events with 500k vs 2M distinct keys ----

@@ -127,3 +127,62 @@ fn partitioned_pattern_partial_match_count() {
     app.advance_time(100);
     assert_eq!(app.query_pairs_partial_matches(), 2);
 }
+
+mod counting {
+    eventflux::eventflux!(
+        r#"
+        CREATE STREAM Orders (customer STRING, amount DOUBLE);
+        INSERT INTO Spend SELECT customer, sum(amount) AS total FROM Orders GROUP BY customer;
+        "#
+    );
+}
+
+/// An embedded app checkpoints with positions of its own (here: how many orders of a list
+/// it consumed) through the runtime's `Checkpointer`, the same as standalone binaries use,
+/// and a fresh app resumes from it.
+#[test]
+fn embedded_apps_checkpoint_with_their_own_positions() {
+    use eventflux::runtime::state::{Checkpointer, DirStore, Position, Positions};
+    let orders: Vec<(&str, f64)> = vec![("ann", 10.0), ("bob", 5.0), ("ann", 2.5), ("bob", 1.0)];
+    let order = |(customer, amount): (&str, f64)| counting::Orders {
+        customer: Some(customer.into()),
+        amount: Some(amount),
+    };
+    let dir = std::env::temp_dir().join(format!("ef-embedded-ckpt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = || Box::new(DirStore::open(&dir).expect("store"));
+
+    let mut app = counting::App::new(CollectingSink::default());
+    for (i, o) in orders[..2].iter().enumerate() {
+        app.send_orders(i as i64, order(*o));
+    }
+    let mut positions = Positions::default();
+    positions
+        .sources
+        .push(("orders".into(), Position::Sequence(2)));
+    Checkpointer::new(store())
+        .save(&app.snapshot(), positions)
+        .expect("checkpoint");
+
+    // "Restart": a fresh app, restored, resumes after the recorded position.
+    let restored = Checkpointer::new(store())
+        .restore(None)
+        .expect("read store")
+        .expect("a checkpoint");
+    let mut app = counting::App::new(CollectingSink::default());
+    app.restore(&restored.snapshot).expect("restore");
+    let Some(Position::Sequence(next)) = restored.positions.source("orders") else {
+        panic!("no position")
+    };
+    for (i, o) in orders.iter().enumerate().skip(*next as usize) {
+        app.send_orders(i as i64, order(*o));
+    }
+    assert_eq!(
+        app.output().lines,
+        [
+            r#"{"stream":"Spend","ts":2,"kind":"current","data":{"customer":"ann","total":12.5}}"#,
+            r#"{"stream":"Spend","ts":3,"kind":"current","data":{"customer":"bob","total":6.0}}"#,
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

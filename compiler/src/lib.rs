@@ -68,12 +68,23 @@ pub fn check(source: &str) -> Result<sema::Analysis, CompileError> {
     Ok(analysis)
 }
 
+/// The plan of `source` (which must compile) in `format`: one block per query with its
+/// logical operators and physical choices, or one Graphviz digraph (`eventflux explain`).
+pub fn explain(source: &str, format: plan::explain::Format) -> Result<String, CompileError> {
+    let analysis = check(source)?;
+    let plan = plan::plan(&analysis);
+    Ok(match format {
+        plan::explain::Format::Text => plan::explain::text(&plan, source),
+        plan::explain::Format::Dot => plan::explain::dot(&plan, source),
+    })
+}
+
 /// Compiles `source` into Rust items.
 pub fn compile(source: &str, options: &Options) -> Result<Compiled, CompileError> {
     let analysis = check(source)?;
     let plan = plan::plan(&analysis);
     let tokens = codegen::generate_tokens(&plan, options);
-    let rust = codegen::generate(&plan, options);
+    let rust = codegen::format(&tokens);
     Ok(Compiled {
         rust,
         tokens,

@@ -24,6 +24,12 @@ enum Clock {
     Wall,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ExplainFormat {
+    Text,
+    Dot,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Check an application: exit 0, or print diagnostics and exit 1.
@@ -37,6 +43,14 @@ enum Cmd {
         /// Emit the standalone flavour (paths to `eventflux_runtime` instead of the facade).
         #[arg(long)]
         standalone: bool,
+    },
+    /// Print the plan: per query its logical operators and physical choices, or a Graphviz
+    /// digraph of streams, tables and queries (`--format dot`).
+    Explain {
+        app: PathBuf,
+        /// `text` (one block per query) or `dot` (Graphviz).
+        #[arg(long, value_enum, default_value = "text")]
+        format: ExplainFormat,
     },
     /// Print the app's gRPC service (`.proto`).
     Proto {
@@ -145,6 +159,23 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
                 None => print!("{rust}"),
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Explain { app, format } => {
+            let source = read(&app)?;
+            let format = match format {
+                ExplainFormat::Text => eventflux_compiler::plan::explain::Format::Text,
+                ExplainFormat::Dot => eventflux_compiler::plan::explain::Format::Dot,
+            };
+            match eventflux_compiler::explain(&source, format) {
+                Ok(text) => {
+                    print!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprint!("{}", e.render(&app.display().to_string(), &source));
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         Cmd::Proto { app, output } => {
             let source = read(&app)?;

@@ -84,6 +84,37 @@ fn emit_prints_formatted_rust() {
 }
 
 #[test]
+fn explain_prints_the_plan_as_text_or_dot() {
+    let app = repo().join("examples/trades/app.eventflux");
+    let out = run_ok(eventflux().arg("explain").arg(&app));
+    let plan = text(&out.stdout);
+    assert!(plan.contains("stream Trades [input]"), "{plan}");
+    assert!(plan.contains("  logical:   scan Trades"), "{plan}");
+    assert!(plan.contains("  physical:  "), "{plan}");
+    assert!(plan.contains("  placement: worker 0"), "{plan}");
+    let out = run_ok(
+        eventflux()
+            .arg("explain")
+            .arg(&app)
+            .args(["--format", "dot"]),
+    );
+    let dot = text(&out.stdout);
+    assert!(dot.starts_with("digraph eventflux {"), "{dot}");
+    assert!(dot.trim_end().ends_with('}'), "{dot}");
+    let bad = temp_file(
+        "explain_bad.eventflux",
+        "INSERT INTO O SELECT x FROM Nowhere;",
+    );
+    let out = eventflux()
+        .arg("explain")
+        .arg(&bad)
+        .output()
+        .expect("start eventflux");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown stream"));
+}
+
+#[test]
 fn run_executes_the_example_then_reuses_the_cached_binary() {
     let app = repo().join("examples/trades/app.eventflux");
     let input = repo().join("examples/trades/input.jsonl");

@@ -72,16 +72,14 @@ fn expand(input: Input) -> Result<proc_macro2::TokenStream, proc_macro2::TokenSt
     };
     let compiled = eventflux_compiler::compile(&source, &eventflux_compiler::Options::facade())
         .map_err(|e| {
+            // Each error as the command renders it (`Diagnostic::render`: file:line:col, the
+            // source line with a caret, help), attached to the macro's input.
             let errors = e.0.iter().filter(|d| d.is_error()).map(|d| {
-                let (line, col) = d.line_col(&source);
-                let snippet = source.get(d.span.start..d.span.end).unwrap_or("").trim();
-                let mut msg = format!("{name}:{line}:{col}: {}", d.message);
-                if !snippet.is_empty() {
-                    msg.push_str(&format!("\n  at `{snippet}`"));
-                }
-                if let Some(help) = &d.help {
-                    msg.push_str(&format!("\n  help: {help}"));
-                }
+                let rendered = d.render(&name, &source);
+                let msg = rendered
+                    .strip_prefix("error: ")
+                    .unwrap_or(&rendered)
+                    .trim_end();
                 syn::Error::new(lit.span(), msg).to_compile_error()
             });
             quote!(#(#errors)*)

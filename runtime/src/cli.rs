@@ -662,6 +662,7 @@ where
             crate::state::StateError::NotKept
         )));
     }
+    let begun = std::time::Instant::now();
     let mut checkpointer = match &args.state_dir {
         Some(location) => Some(
             Checkpointer::new(open_store(location).map_err(|e| Failure::runtime(e.to_string()))?)
@@ -735,7 +736,8 @@ where
         let fresh = app.snapshot();
         app.restore(&r.snapshot)
             .map_err(|e| Failure::runtime(format!("cannot restore checkpoint {}: {e}", r.id)))?;
-        durable::report_restore(r, &cp.describe(), &r.missing_operators(&fresh));
+        let took = begun.elapsed();
+        durable::report_restore(r, &cp.describe(), &r.missing_operators(&fresh), took);
     }
     let opts = RunOptions {
         clock: args.clock,
@@ -790,8 +792,20 @@ where
     };
     // The final checkpoint (end of input, a signal, or a stop): what was processed counts.
     if result.is_ok() && app.failure().is_none() {
-        if let Err(e) = service.checkpoint(&mut app, at) {
-            return Err(Failure::runtime(e));
+        match service.checkpoint(&mut app, at) {
+            Err(e) => return Err(Failure::runtime(e)),
+            Ok(Some((saved, took))) => log::log(
+                log::Level::Info,
+                &format!(
+                    "checkpoint {} taken ({}, {} operator record(s), {} bytes) in {:.3} s",
+                    saved.id,
+                    if saved.full { "full" } else { "incremental" },
+                    saved.records,
+                    saved.bytes,
+                    took.as_secs_f64()
+                ),
+            ),
+            Ok(None) => {}
         }
     }
     let flushed = app.sink_mut().flush();

@@ -75,6 +75,13 @@ impl Builder {
         self
     }
 
+    /// Leaves out the app's `snapshot()` and `restore()` (and the serde code of its state,
+    /// more than half of its build time), for apps that never persist state.
+    pub fn without_state(mut self) -> Self {
+        self.options = self.options.without_state();
+        self
+    }
+
     /// Whether to print `cargo:rerun-if-changed` lines (default true).
     pub fn emit_rerun_if_changed(mut self, yes: bool) -> Self {
         self.emit_rerun = yes;
@@ -115,4 +122,34 @@ pub fn compile_file(path: &Path, options: &Options) -> Result<String, BuildError
             path: path.to_path_buf(),
             rendered: e.render(&path.display().to_string(), &source),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::configure;
+
+    #[test]
+    fn without_state_leaves_out_snapshot_and_restore() {
+        let dir = std::env::temp_dir().join(format!("eventflux-builder-{}", std::process::id()));
+        let app = dir.join("app.eventflux");
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        std::fs::write(
+            &app,
+            "CREATE STREAM S (v INT); INSERT INTO O SELECT sum(v) AS t FROM S WINDOW LENGTH(2);",
+        )
+        .expect("write app");
+        let build = |b: super::Builder| {
+            b.out_dir(&dir)
+                .emit_rerun_if_changed(false)
+                .compile(&[&app])
+                .expect("compiles");
+            std::fs::read_to_string(dir.join("app.rs")).expect("read app.rs")
+        };
+        assert!(build(configure()).contains("pub fn snapshot("));
+        let without = build(configure().without_state());
+        assert!(!without.contains("pub fn snapshot("));
+        assert!(!without.contains("pub fn restore("));
+        assert!(without.contains("pub fn send_s("));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -4,8 +4,8 @@
 use super::query::{emits, entry, query_method};
 use super::selector::stateful_query;
 use super::Ctx;
+use crate::plan::physical::Operator;
 use crate::sema::ir::QueryKind;
-use crate::sema::table::TableOp;
 use crate::syntax::ast::TriggerAt;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -24,22 +24,14 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     let mut state_items = Vec::new();
     let mut partition_fields = vec![Vec::new(); ctx.plan.partitions.len()];
     let mut partition_timers = vec![Vec::new(); ctx.plan.partitions.len()];
-    for (index, q) in ctx
-        .plan
-        .queries
-        .iter()
-        .enumerate()
-        .filter(|(_, q)| emits(q))
-    {
+    for q in ctx.plan.queries.iter().filter(|q| emits(q)) {
         if let Some(m) = super::table::statement(ctx, q) {
             query_methods.push(m);
             continue;
         }
         if q.is_stateful() {
             let s = match &q.kind {
-                QueryKind::Single => {
-                    stateful_query(ctx, q, owned_consumer(ctx, q.input) == Some(index))
-                }
+                QueryKind::Single => stateful_query(ctx, q),
                 QueryKind::Join(j) => super::join::join_query(ctx, q, j),
                 QueryKind::Pattern(p) => super::pattern::pattern_query(ctx, q, p),
             };
@@ -72,7 +64,10 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             if consume_needed(ctx, q.input) {
                 query_methods.push(query_method(ctx, q));
             }
-            if owned_consumer(ctx, q.input) == Some(index) {
+            if matches!(
+                &ctx.plan.physical_of(q).operator,
+                Operator::FilterProject(f) if f.takes_events
+            ) {
                 query_methods.push(super::query::query_method_owned(ctx, q));
             }
         }
@@ -419,62 +414,10 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
     quote!(#(#items)*)
 }
 
-/// The query that may take events sent to input stream `stream` by value: the stream's only
-/// reader, a stateless single-stream query outside partitions.
-pub(crate) fn owned_consumer(ctx: &Ctx<'_>, stream: usize) -> Option<usize> {
-    let s = &ctx.plan.streams[stream];
-    let readers: Vec<usize> = s
-        .consumers
-        .iter()
-        .filter(|(i, _)| emits(&ctx.plan.queries[*i]))
-        .map(|&(i, _)| i)
-        .collect();
-    match readers.as_slice() {
-        [i] if s.input => {
-            let q = &ctx.plan.queries[*i];
-            let stateless = matches!(q.kind, QueryKind::Single)
-                && !q.is_stateful()
-                && q.partition.is_none()
-                && q.inputs.len() == 1
-                // Rows inserted or upserted into a table move into it; UPDATE and DELETE
-                // statements read the event.
-                && matches!(
-                    q.table_op.as_deref(),
-                    None | Some(TableOp::Insert | TableOp::Upsert { .. })
-                );
-            // A stateful query gets only the by-value method, so nothing else may need
-            // `consume_<stream>`.
-            let produced =
-                s.trigger.is_some() || ctx.plan.queries.iter().any(|q| q.target == stream);
-            // A partitioned query takes events of a stream its partition is keyed by.
-            let keyed = q.partition.is_none_or(|p| is_key_stream(ctx, p, stream));
-            let stateful = !produced && keyed && super::selector::can_take_events(q);
-            // A join taking events by value on the side reading the stream.
-            let join = !produced
-                && s.consumers
-                    .iter()
-                    .any(|&(c, input)| c == *i && super::join::takes_events(ctx, q, input));
-            // A chain pattern whose first element alone reads the stream.
-            let pattern = !produced
-                && s.consumers
-                    .iter()
-                    .any(|&(c, input)| c == *i && super::pattern::takes_events(q, input));
-            (stateless || stateful || join || pattern).then_some(*i)
-        }
-        _ => None,
-    }
-}
-
-/// Whether rows inserted into `stream` only go to the output sink (an output stream no
-/// query reads, in an app without cycles): `emit_<stream>` is then the sink's
-/// `on_<stream>`, which a query may call directly.
-pub(crate) fn sink_only(ctx: &Ctx<'_>, stream: usize) -> bool {
-    let s = &ctx.plan.streams[stream];
-    s.output
-        && !ctx.plan.has_cycle
-        && s.consumers
-            .iter()
-            .all(|(i, _)| !emits(&ctx.plan.queries[*i]))
+/// The query that takes events sent to input stream `stream` by value (the physical
+/// plan's [`StreamPhysical::owner`](crate::plan::physical::StreamPhysical::owner)).
+fn owned_consumer(ctx: &Ctx<'_>, stream: usize) -> Option<usize> {
+    ctx.plan.physical.streams[stream].owner
 }
 
 /// The method of query `q` (the [`owned_consumer`] of `stream`) taking its events by value.
@@ -493,12 +436,9 @@ fn owned_entry(ctx: &Ctx<'_>, q: usize, stream: usize) -> proc_macro2::Ident {
     }
 }
 
-/// `true` when something events reach `stream` through `consume_<stream>`: query or trigger
-/// output, or `send_<stream>` when no query takes its events by value.
+/// `true` when events reach `stream` through `consume_<stream>`.
 fn consume_needed(ctx: &Ctx<'_>, stream: usize) -> bool {
-    let s = &ctx.plan.streams[stream];
-    let produced = s.trigger.is_some() || ctx.plan.queries.iter().any(|q| q.target == stream);
-    produced || (s.input && owned_consumer(ctx, stream).is_none())
+    ctx.plan.physical.streams[stream].consumed
 }
 
 /// `true` when `stream` is one of the streams partition `p` splits by key.

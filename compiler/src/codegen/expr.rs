@@ -10,6 +10,8 @@ use crate::syntax::ast::EventIndex;
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
+pub(crate) mod lookup;
+
 /// What an expression can read: its inputs (an access path and a stream index each) and the
 /// values of its query's aggregates.
 pub(crate) struct ExprEnv<'a> {
@@ -212,9 +214,7 @@ impl ExprEnv<'_> {
             ExprKind::Cast(x) => self.cast(x, e.ty),
             ExprKind::Call(func, args) => self.call(*func, args),
             ExprKind::Agg(i) => self.aggregates[*i].clone(),
-            ExprKind::InTable { table, row, cond } => {
-                super::table::in_table(self, table, *row, cond)
-            }
+            ExprKind::InTable { table, row, cond } => lookup::in_table(self, table, *row, cond),
         }
     }
 

@@ -14,7 +14,7 @@
 //! - A table side is read, never triggers; its rows are found by primary key or index when
 //!   the ON condition fixes the key columns (`plan::keys::table_lookup`).
 //! - When ON has equalities between the sides (`a.x = b.y`) and a side's window holds its
-//!   events first-in-first-out ([`INDEXABLE`]), the side keeps a runtime `JoinIndex` from
+//!   events first-in-first-out ([`WindowKind::indexable`](crate::sema::ir::WindowKind::indexable)), the side keeps a runtime `JoinIndex` from
 //!   the hash of its key to its events, updated from
 //!   the window's emissions, and a probe visits only the events with the probing key (in the
 //!   order they entered the window, which is the window's order). Otherwise it visits the
@@ -30,46 +30,23 @@
 //!   loops in input order ([`Join::probe_chain`]); no key index. With a `RIGHT` or `FULL`
 //!   step the chain is evaluated step by step instead (`chain.rs`).
 
+use super::expr::lookup::{candidates, unique_row};
 use super::expr::ExprEnv;
 use super::mentions;
 use super::query::{entry, method};
 use super::selector::{arm, selector_over, SelectorCode, Stateful};
-use super::table::{candidates, unique_row};
 use super::window::{insert_call, window_code};
 use super::Ctx;
-use crate::plan::keys::{equi_pairs, table_lookup, Lookup};
+use crate::plan::keys::equi_pairs;
+use crate::plan::physical::{self, SideStore};
 use crate::plan::QueryPlan;
-use crate::sema::ir::{QueryKind, TExpr};
-use crate::sema::join::BoundJoin;
+use crate::sema::ir::BoundJoin;
+use crate::sema::ir::TExpr;
 use crate::sema::Type;
-use crate::syntax::ast::OutputEvents;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 mod chain;
-
-/// Windows whose emissions mirror their contents first-in-first-out, in the window's order
-/// (see the runtime `join` tests): a hash index of their events can replace a scan. Not
-/// `unique` (a replaced event keeps its place), `sort` (sorted), `frequent` and
-/// `lossyFrequent` (an event replaced silently), `delay` (released as current), nor
-/// `expression` and `cron` (not checked).
-const INDEXABLE: &[&str] = &[
-    "length",
-    "lengthBatch",
-    "time",
-    "timeBatch",
-    "hop",
-    "timeLength",
-    "externalTime",
-    "externalTimeBatch",
-    "session",
-    "firstUnique",
-];
-
-/// Indexable windows that emit an event as current as it arrives and as expired as it
-/// leaves, and read nothing of it: an indexed side with one keeps its events once, in a
-/// runtime `JoinStore`, and the window holds `JoinHandle`s (see [`Join::stored`]).
-const STORED: &[&str] = &["length", "time"];
 
 /// How the other side of a probe holds what it can match.
 enum Contents {
@@ -91,61 +68,10 @@ struct Join<'a> {
     /// Keys `(side 0 expression, side 1 expression)` from ON's equalities.
     pairs: Vec<(TExpr, TExpr)>,
     sel: SelectorCode,
-    /// The sides taking their events by value ([`takes_events`]).
+    /// The sides taking their events by value.
     owned: [bool; 2],
-}
-
-/// Whether join `q` can take the events of its side `side` by value:
-/// - side 0, a stream without a window whose arrival meets at most one row (side 1 is an
-///   in-memory table the ON condition looks up by primary key): the event's STRING columns
-///   move into the row;
-/// - either side of a two-stream join on ON's key equalities, when the side keeps its
-///   events in a `JoinStore` (a `length` or `time` window): the event moves into the store,
-///   after it probed the other side (the query emits current rows only and aggregates
-///   nothing, so its own window's expiries emit nothing and the order is unchanged).
-///
-/// Both only for inner joins without aggregation that emit current rows, outside partitions.
-pub(crate) fn takes_events(ctx: &Ctx<'_>, q: &QueryPlan, side: usize) -> bool {
-    let QueryKind::Join(join) = &q.kind else {
-        return false;
-    };
-    let [first, second] = &join.sides[..] else {
-        return false;
-    };
-    let simple = q.inputs[0] != q.inputs[1]
-        && !join.optional(0)
-        && !join.optional(1)
-        && q.aggregates.is_empty()
-        && q.group_by.is_empty()
-        && q.events == OutputEvents::Current
-        && q.partition.is_none();
-    let on = join.steps.first().and_then(|s| s.on.as_ref());
-    if !simple {
-        return false;
-    }
-    if first.table || second.table {
-        let by_key = side == 0
-            && second.table
-            && super::table::redis(ctx, q.inputs[1]).is_none()
-            && ctx.plan.streams[q.inputs[1]]
-                .table
-                .as_ref()
-                .is_some_and(|keys| matches!(table_lookup(keys, on, 1), Lookup::Primary(_)));
-        return by_key
-            && !first.table
-            && first.window.is_none()
-            && first.triggers
-            && !super::query::movable(ctx, q).is_empty();
-    }
-    let keyed = on.is_some_and(|on| !equi_pairs(on, 0, 1).is_empty());
-    let own = &join.sides[side];
-    keyed
-        && own.triggers
-        && join.sides[1 - side].triggers
-        && own
-            .window
-            .as_ref()
-            .is_some_and(|w| STORED.contains(&w.name.as_str()))
+    /// The physical choices.
+    phys: &'a physical::Join,
 }
 
 /// The method by which side `side` of join `q` takes its events by value.
@@ -159,19 +85,13 @@ pub(crate) fn join_query(ctx: &Ctx<'_>, q: &QueryPlan, join: &BoundJoin) -> Stat
         .map(|n| (input_token(n), q.inputs[n]))
         .collect();
     let optional = (0..q.inputs.len()).map(|n| join.optional(n)).collect();
-    let owned = [0, 1].map(|side| {
-        q.inputs.len() == 2
-            && super::app::owned_consumer(ctx, q.inputs[side])
-                .is_some_and(|i| std::ptr::eq(&ctx.plan.queries[i], q))
-    });
+    let Some(phys) = ctx.plan.physical.join(q.index) else {
+        return Stateful::default();
+    };
+    let owned = [0, 1].map(|side| phys.sides.get(side).is_some_and(|s| s.takes_events));
     // Side 0's events taken by value for a table lookup: their movable STRING columns move
     // into the row.
-    let moves = if owned[0] && join.sides[1].table {
-        super::query::movable(ctx, q)
-    } else {
-        Vec::new()
-    };
-    let sel = selector_over(ctx, q, inputs, optional, &moves);
+    let sel = selector_over(ctx, q, inputs, optional, &phys.moves);
     let pairs = match join.steps.first().and_then(|s| s.on.as_ref()) {
         Some(on) if q.inputs.len() == 2 => equi_pairs(on, 0, 1),
         _ => Vec::new(),
@@ -183,6 +103,7 @@ pub(crate) fn join_query(ctx: &Ctx<'_>, q: &QueryPlan, join: &BoundJoin) -> Stat
         pairs,
         sel,
         owned,
+        phys,
     };
     j.generate()
 }
@@ -241,33 +162,25 @@ impl Join<'_> {
             .collect()
     }
 
-    /// Whether `side` keeps a key index: its window holds events first-in-first-out, ON has
-    /// key equalities, and the other side probes it.
+    /// Whether `side` keeps a key index (its events in a `JoinStore` or not).
     fn indexed(&self, side: usize) -> bool {
-        if self.q.inputs.len() != 2 || self.pairs.is_empty() {
-            return false;
-        }
-        self.join.sides[1 - side].triggers
-            && self.join.sides[side]
-                .window
-                .as_ref()
-                .is_some_and(|w| INDEXABLE.contains(&w.name.as_str()))
+        self.phys
+            .sides
+            .get(side)
+            .is_some_and(|s| matches!(s.store, SideStore::Index | SideStore::Stored))
     }
 
     /// Whether indexed `side` keeps its events in a `JoinStore` (its window holding handles).
     fn stored(&self, side: usize) -> bool {
-        self.indexed(side)
-            && self.join.sides[side]
-                .window
-                .as_ref()
-                .is_some_and(|w| STORED.contains(&w.name.as_str()))
+        self.phys
+            .sides
+            .get(side)
+            .is_some_and(|s| s.store == SideStore::Stored)
     }
 
-    /// Whether both sides keep their events in one runtime `JoinPair` (both stored, both
-    /// taking their events by value): an arrival then finds its key once, for its probe of
-    /// the other side and for keeping it.
+    /// Whether both sides keep their events in one runtime `JoinPair`.
     fn paired(&self) -> bool {
-        self.q.inputs.len() == 2 && self.owned == [true, true] && self.stored(0) && self.stored(1)
+        self.phys.paired
     }
 
     /// The `JoinPair` field of a [`Join::paired`] join.
@@ -329,7 +242,7 @@ impl Join<'_> {
     fn contents(&self, other: usize) -> Contents {
         let s = &self.join.sides[other];
         if s.table {
-            return Contents::Table(super::table::field(self.ctx, self.q.inputs[other]));
+            return Contents::Table(super::expr::lookup::field(self.ctx, self.q.inputs[other]));
         }
         match &s.window {
             None => Contents::None,
@@ -839,7 +752,7 @@ impl Join<'_> {
                 Contents::Window(_) | Contents::Index(_) => {
                     Some(quote!(#rt::window::Window::iter(#side_var)))
                 }
-                Contents::Table(_) => Some(super::table::all_rows(
+                Contents::Table(_) => Some(super::expr::lookup::all_rows(
                     self.ctx,
                     self.q.inputs[i],
                     &quote!(#side_var),

@@ -8,6 +8,7 @@
 //! [`Options::runtime`], so the same code works in a user crate (through the `eventflux`
 //! facade) and in a standalone project (depending on `eventflux_runtime` directly).
 
+mod aggregate;
 mod app;
 mod expr;
 mod join;
@@ -141,7 +142,11 @@ pub fn generate_tokens(plan: &AppPlan, options: &Options) -> TokenStream {
 
 /// Generates the items of an application module as formatted Rust source.
 pub fn generate(plan: &AppPlan, options: &Options) -> String {
-    let tokens = generate_tokens(plan, options);
+    format(&generate_tokens(plan, options))
+}
+
+/// Formats generated items with prettyplease.
+pub fn format(tokens: &TokenStream) -> String {
     match syn::parse2::<syn::File>(tokens.clone()) {
         Ok(file) => prettyplease::unparse(&file),
         // Unreachable for well-formed generators; keep the raw tokens visible for debugging.

@@ -15,10 +15,10 @@ use super::mentions;
 use super::query::{entry, method};
 use super::selector::{projection, selector_over, Projection, SelectorCode, Stateful};
 use super::Ctx;
+use crate::plan::physical::{leaves_of, Operator, PatternShape};
 use crate::plan::QueryPlan;
-use crate::sema::ir::QueryKind;
+use crate::sema::ir::{BoundPattern, PatternNode};
 use crate::sema::ir::{ExprKind, TExpr};
-use crate::sema::pattern::{BoundPattern, PatternNode};
 use crate::syntax::ast::EventIndex;
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -53,11 +53,15 @@ struct Gen<'a> {
 /// Generates pattern query `q`.
 pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> Stateful {
     let rt = ctx.rt;
+    let Operator::Pattern(phys) = &ctx.plan.physical_of(q).operator else {
+        return Stateful::default();
+    };
+    let chain = phys.shape == PatternShape::Chain;
     let name = method(q);
     let camel = super::names::generated_type(&name.to_string());
     let pattern_ty = format_ident!("{}Pattern", camel);
     let slots = slots(q, p);
-    let kept = kept(ctx, q, p, &slots, &camel);
+    let kept = kept(ctx, q, p, chain, &slots, &camel);
     let (captured, optional): (Vec<TokenStream>, Vec<bool>) = slots
         .iter()
         .map(|slot| match slot {
@@ -84,10 +88,8 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     for (input, &stream) in q.inputs.iter().enumerate() {
         if !seen.contains(&stream) {
             seen.push(stream);
-            // The stream's only reader takes its events by value (see `app::owned_consumer`).
-            let owned = takes_events(q, input)
-                && super::app::owned_consumer(ctx, stream)
-                    .is_some_and(|i| std::ptr::eq(&ctx.plan.queries[i], q));
+            // The stream's only reader takes its events by value (the physical plan's choice).
+            let owned = phys.takes_events.get(input) == Some(&true);
             methods.push(if owned {
                 g.owned_entry_method(input, stream, &sel, &on_match)
             } else {
@@ -129,7 +131,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     );
     let n_nodes = Literal::usize_unsuffixed(p.nodes.len());
     // `EVERY e1=A -> e2=B -> ...` runs as a chain of steps; other patterns walk the tree.
-    let (machine, init) = if is_chain(p) {
+    let (machine, init) = if chain {
         (
             quote!(#rt::pattern::Chain<#pattern_ty>),
             quote!(#rt::pattern::Chain::new()),
@@ -411,10 +413,10 @@ fn kept(
     ctx: &Ctx<'_>,
     q: &QueryPlan,
     p: &BoundPattern,
+    chain: bool,
     slots: &[Slot],
     camel: &str,
 ) -> Vec<Option<Projection>> {
-    let chain = is_chain(p);
     let conditions = p.nodes.iter().filter_map(|n| match n {
         PatternNode::Stream { filter, .. } | PatternNode::Absent { filter, .. } => filter.as_ref(),
         _ => None,
@@ -515,88 +517,6 @@ fn slots(q: &QueryPlan, p: &BoundPattern) -> Vec<Slot> {
             }
         })
         .collect()
-}
-
-/// The leaves reading `stream`: (node index, input, condition).
-fn leaves_of<'p>(
-    q: &QueryPlan,
-    p: &'p BoundPattern,
-    stream: usize,
-) -> Vec<(usize, usize, Option<&'p TExpr>)> {
-    p.nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(leaf, n)| match n {
-            PatternNode::Stream { input, filter, .. }
-            | PatternNode::Absent { input, filter, .. }
-                if q.inputs[*input] == stream =>
-            {
-                Some((leaf, *input, filter.as_ref()))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// Whether `p` is a chain, which the runtime's `pattern::Chain` runs (its `fits`): a
-/// `PATTERN` of elements of one event each joined by `->`, the first, and only it, under
-/// `EVERY`.
-fn is_chain(p: &BoundPattern) -> bool {
-    chain_elements(p).is_some()
-}
-
-/// The element nodes of chain `p` in order (see [`is_chain`]), `None` for other patterns.
-fn chain_elements(p: &BoundPattern) -> Option<Vec<usize>> {
-    /// The elements under `node` in order, with whether each is under `EVERY`.
-    fn leaves(p: &BoundPattern, node: usize, out: &mut Vec<(usize, bool)>) -> bool {
-        match p.nodes.get(node) {
-            Some(PatternNode::Then(a, b)) => leaves(p, *a, out) && leaves(p, *b, out),
-            Some(PatternNode::Stream { .. }) => {
-                out.push((node, false));
-                true
-            }
-            Some(PatternNode::Every(inner))
-                if matches!(p.nodes.get(*inner), Some(PatternNode::Stream { .. })) =>
-            {
-                out.push((*inner, true));
-                true
-            }
-            _ => false,
-        }
-    }
-    let mut list = Vec::new();
-    let chain = !p.sequence
-        && leaves(p, p.root, &mut list)
-        && list.iter().enumerate().all(|(i, &(node, every))| {
-            every == (i == 0)
-                && matches!(
-                    p.nodes[node],
-                    PatternNode::Stream {
-                        min: 1,
-                        max: Some(1),
-                        ..
-                    }
-                )
-        });
-    chain.then(|| list.into_iter().map(|(node, _)| node).collect())
-}
-
-/// Whether chain pattern `q` can take the events of its input `input` by value: the input's
-/// stream is read by the chain's first element alone (no partial match waits for it), so an
-/// event starts at most one partial match, which moves what it keeps out of the event
-/// ([`Chain::start`](../../eventflux_runtime/pattern/struct.Chain.html)). Outside partitions.
-pub(crate) fn takes_events(q: &QueryPlan, input: usize) -> bool {
-    let QueryKind::Pattern(p) = &q.kind else {
-        return false;
-    };
-    let Some(elements) = chain_elements(p) else {
-        return false;
-    };
-    let stream = q.inputs[input];
-    let leaves = leaves_of(q, p, stream);
-    q.partition.is_none()
-        && q.inputs.iter().filter(|&&s| s == stream).count() == 1
-        && matches!(leaves.as_slice(), [(leaf, _, _)] if elements.first() == Some(leaf))
 }
 
 /// The method by which pattern `q` takes the events of its input `input` by value.

@@ -4,8 +4,6 @@ use super::expr::ExprEnv;
 use super::Ctx;
 use crate::plan::QueryPlan;
 use crate::sema::ir::ExprKind;
-use crate::sema::Type;
-use crate::syntax::ast::OutputEvents;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -35,7 +33,7 @@ pub(crate) fn emit_method(ctx: &Ctx<'_>, q: &QueryPlan) -> proc_macro2::Ident {
 
 /// `true` when the query can emit anything (a stateless query emits no expired events).
 pub(crate) fn emits(q: &QueryPlan) -> bool {
-    q.is_stateful() || q.events != OutputEvents::Expired
+    crate::plan::physical::emits(q)
 }
 
 /// The expression environment of single-stream query `q`: its event is `event`.
@@ -86,7 +84,11 @@ pub(crate) fn owned_entry(q: &QueryPlan) -> proc_macro2::Ident {
 /// the event by value and moves its STRING attributes into the output row instead of cloning
 /// them (no reference-count traffic per event).
 pub(crate) fn query_method_owned(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
-    let row = row_moving(&single_env(ctx, q), q, &movable(ctx, q));
+    let moves = match &ctx.plan.physical_of(q).operator {
+        crate::plan::physical::Operator::FilterProject(f) => f.movable.as_slice(),
+        _ => &[],
+    };
+    let row = row_moving(&single_env(ctx, q), q, moves);
     let doc = format!(" Query `{}`, taking the event by value.", q.name);
     stateless_method(ctx, q, owned_entry(q), quote!(), row, doc)
 }
@@ -130,30 +132,6 @@ fn stateless_method(
             self.#emit(ts, #rt::EventKind::Current, #by_row __ef_row);
         }
     }
-}
-
-/// The STRING attributes a row may move out of the event: those it uses exactly once, as a
-/// whole column.
-pub(crate) fn movable(ctx: &Ctx<'_>, q: &QueryPlan) -> Vec<usize> {
-    let mut uses = vec![0usize; ctx.plan.streams[q.input].attrs.len()];
-    for c in &q.columns {
-        c.expr.visit(&mut |e| {
-            if let ExprKind::Attr { input: 0, attr, .. } = e.kind {
-                uses[attr] += 1;
-            }
-        });
-    }
-    q.columns
-        .iter()
-        .filter_map(|c| match c.expr.kind {
-            ExprKind::Attr { input: 0, attr, .. }
-                if c.expr.ty == Type::String && uses[attr] == 1 =>
-            {
-                Some(attr)
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// The output struct literal of query `q`.

@@ -7,19 +7,22 @@
 //! batch windows give one row per group per batch (the last event of the group with the
 //! batch's aggregates), expired rows before current ones.
 
+use super::aggregate::{aggregate_values, aggregates_struct, aggregator, Agg};
 use super::expr::ExprEnv;
 use super::query::{method, row};
 use super::stream::value_type;
 use super::window::{insert_call_with_policy, on_arrival_window_code, window_code};
 use super::{mentions, Ctx};
+use crate::plan::physical::{self, attrs_read, key_attrs, Mode, Operator, WindowAggregate};
 use crate::plan::QueryPlan;
-use crate::sema::ir::{AggCall, AggFunc, ExprKind, QueryKind, TExpr};
+use crate::sema::ir::{ExprKind, QueryKind, TExpr};
 use crate::sema::Type;
 use crate::syntax::ast::OutputEvents;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 /// What a stateful query adds to the `App`.
+#[derive(Default)]
 pub(crate) struct Stateful {
     /// State fields: name, type, initial value.
     pub fields: Vec<(Ident, TokenStream, TokenStream)>,
@@ -30,164 +33,6 @@ pub(crate) struct Stateful {
     pub timers: Vec<(TokenStream, TokenStream)>,
     /// Items outside the `App` (the aggregator struct).
     pub items: TokenStream,
-}
-
-/// The runtime aggregator of one call: its type, its input type and its argument.
-pub(crate) struct Agg {
-    pub ty: TokenStream,
-    pub input: TokenStream,
-    pub arg: TokenStream,
-}
-
-/// The runtime aggregator of `call`; `retracts` is false when no row ever leaves (no window,
-/// or a batch aggregated as it arrives), where `min`/`max` need no multiset.
-pub(crate) fn aggregator(env: &ExprEnv<'_>, call: &AggCall, retracts: bool) -> Agg {
-    let rt = env.ctx.rt;
-    let a = quote!(#rt::aggregate);
-    let arg_ty = call.arg.as_ref().map_or(Type::Long, |x| x.ty);
-    let owned = |to: Type| match &call.arg {
-        Some(x) => env.owned(&x.clone().widen_to(to)),
-        None => quote!(::core::option::Option::Some(())),
-    };
-    let v = value_type(rt, arg_ty);
-    let unit = quote!(());
-    let (ty, input, arg) = match call.func {
-        AggFunc::CountAll => (
-            quote!(#a::CountAggregator),
-            unit,
-            quote!(::core::option::Option::Some(())),
-        ),
-        AggFunc::Count => {
-            let x = owned(arg_ty);
-            (quote!(#a::CountAggregator), unit, quote!((#x).map(|_| ())))
-        }
-        AggFunc::DistinctCount => (
-            quote!(#a::DistinctCountAggregator<#v>),
-            v.clone(),
-            owned(arg_ty),
-        ),
-        AggFunc::Sum if arg_ty.is_integer() => (
-            quote!(#a::SumAggregator<i64>),
-            quote!(i64),
-            owned(Type::Long),
-        ),
-        AggFunc::Sum => (
-            quote!(#a::SumAggregator<f64>),
-            quote!(f64),
-            owned(Type::Double),
-        ),
-        AggFunc::Avg => (quote!(#a::AvgAggregator), quote!(f64), owned(Type::Double)),
-        AggFunc::StdDev => (
-            quote!(#a::StdDevAggregator),
-            quote!(f64),
-            owned(Type::Double),
-        ),
-        AggFunc::Min if retracts => (quote!(#a::MinAggregator<#v>), v.clone(), owned(arg_ty)),
-        AggFunc::Max if retracts => (quote!(#a::MaxAggregator<#v>), v.clone(), owned(arg_ty)),
-        AggFunc::MinForever | AggFunc::Min => (
-            quote!(#a::MinForeverAggregator<#v>),
-            v.clone(),
-            owned(arg_ty),
-        ),
-        AggFunc::MaxForever | AggFunc::Max => (
-            quote!(#a::MaxForeverAggregator<#v>),
-            v.clone(),
-            owned(arg_ty),
-        ),
-        AggFunc::First => (quote!(#a::FirstAggregator<#v>), v.clone(), owned(arg_ty)),
-        AggFunc::Last => (quote!(#a::LastAggregator<#v>), v.clone(), owned(arg_ty)),
-        AggFunc::And => (quote!(#a::AndAggregator), quote!(bool), owned(Type::Bool)),
-        AggFunc::Or => (quote!(#a::OrAggregator), quote!(bool), owned(Type::Bool)),
-    };
-    Agg { ty, input, arg }
-}
-
-/// The struct `ty` of one aggregator per call of `calls` (`aggs` are their runtime types and
-/// arguments), with `add` (a row enters), `remove` (a row leaves; generated when `remove` is
-/// `Some(maybe_unused)`, marked `#[allow(dead_code)]` when `maybe_unused`) and `values`.
-pub(crate) fn aggregates_struct(
-    ctx: &Ctx<'_>,
-    ty: &Ident,
-    doc: &str,
-    calls: &[AggCall],
-    aggs: &[Agg],
-    remove: Option<bool>,
-) -> TokenStream {
-    let rt = ctx.rt;
-    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
-    let agg_fields: Vec<Ident> = (0..aggs.len())
-        .map(|i| format_ident!("agg_{}", i))
-        .collect();
-    let defs = aggs
-        .iter()
-        .zip(&agg_fields)
-        .zip(calls)
-        .map(|((a, f), call)| {
-            let (ty, fdoc) = (&a.ty, format!(" `{:?}`.", call.func));
-            quote!(#[doc = #fdoc] pub #f: #ty)
-        });
-    let params: Vec<TokenStream> = aggs
-        .iter()
-        .zip(&agg_fields)
-        .map(|(a, f)| {
-            let input = &a.input;
-            quote!(#f: ::core::option::Option<#input>)
-        })
-        .collect();
-    let op = |name: TokenStream| {
-        aggs.iter().zip(&agg_fields).map(move |(a, f)| {
-            let (ty, input) = (&a.ty, &a.input);
-            quote!(<#ty as #rt::aggregate::Aggregator<#input>>::#name(&mut self.#f, #f);)
-        })
-    };
-    let adds = op(quote!(add));
-    let remove = remove.map(|maybe_unused| {
-        let removes = op(quote!(remove));
-        let allow = maybe_unused.then(|| quote!(#[allow(dead_code)]));
-        quote! {
-            /// A row leaves: each aggregator retracts its argument.
-            #[inline]
-            #allow
-            fn remove(&mut self, #(#params),*) {
-                #(#removes)*
-            }
-        }
-    });
-    let outs = calls.iter().map(|c| {
-        let v = value_type(rt, c.ty);
-        quote!(::core::option::Option<#v>)
-    });
-    let reads = aggs.iter().zip(&agg_fields).map(|(a, f)| {
-        let (ty, input) = (&a.ty, &a.input);
-        quote!(<#ty as #rt::aggregate::Aggregator<#input>>::value(&self.#f))
-    });
-    quote! {
-        #[doc = #doc]
-        #[derive(Clone, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
-        #[serde(crate = #serde_crate)]
-        pub struct #ty {
-            #(#defs,)*
-        }
-
-        // `dead_code`: a join whose sides can never meet (neither keeps a window) never
-        // aggregates a row.
-        #[allow(dead_code)]
-        impl #ty {
-            /// A row enters: each aggregator takes its argument.
-            #[inline]
-            fn add(&mut self, #(#params),*) {
-                #(#adds)*
-            }
-
-            #remove
-
-            /// The current value of every aggregate.
-            #[inline]
-            fn values(&self) -> (#(#outs,)*) {
-                (#(#reads,)*)
-            }
-        }
-    }
 }
 
 /// A match arm binding only what its body uses.
@@ -258,41 +103,6 @@ impl SelectorCode {
     }
 }
 
-/// How expressions read the values of `calls`: from the tuple `__ef_values` (STRING values
-/// by reference).
-pub(crate) fn aggregate_values(calls: &[AggCall]) -> Vec<TokenStream> {
-    calls
-        .iter()
-        .enumerate()
-        .map(|(i, call)| {
-            let i = syn::Index::from(i);
-            if call.ty == Type::String {
-                quote!(__ef_values.#i.as_ref())
-            } else {
-                quote!(__ef_values.#i)
-            }
-        })
-        .collect()
-}
-
-/// How a query's aggregation meets its window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// One row per current and expired event; groups are looked up by key.
-    Sliding,
-    /// One row per group per batch, from the events the window replays when a batch closes.
-    Batch,
-    /// [`Mode::Sliding`] for a grouped query over a sliding window: each windowed event
-    /// carries the position of its group (`__ef_group`), looked up once on arrival, so an
-    /// expiry reaches the group without hashing, and GROUP BY attributes are read from the
-    /// group's key instead of being kept in the window.
-    Slotted,
-    /// A batch window whose batches are aggregated as events arrive (no expired events are
-    /// read, so the window only marks batch boundaries): each group keeps its aggregators
-    /// and what the row reads of its last event, and gives its row when the batch closes.
-    OnArrival,
-}
-
 /// The selector of `q` over `inputs` (access path and stream of each input), where input `i`
 /// is an `Option<&Event>` when `optional[i]` (the padded side of an outer join), one row per
 /// current and expired event. Rows that only go to the sink are emitted straight to it.
@@ -314,33 +124,9 @@ pub(crate) fn selector_over(
     selector_in(ctx, q, inputs, optional, how)
 }
 
-/// Whether the rows of `q` go straight to the sink: no output shaping, and its target only
-/// goes to the sink.
+/// Whether the rows of `q` go straight to the sink (the physical plan's choice).
 fn direct(ctx: &Ctx<'_>, q: &QueryPlan) -> bool {
-    q.output.is_plain() && q.table_op.is_none() && super::app::sink_only(ctx, q.target)
-}
-
-/// Whether `q` reads expired events (directly, or through a snapshot rate limiter, which
-/// keeps the latest row and so also needs the rows of leaving events).
-fn reads_expired(q: &QueryPlan) -> bool {
-    q.events != OutputEvents::Current
-        || q.output
-            .rate
-            .as_ref()
-            .is_some_and(|r| r.mode == crate::syntax::ast::RateMode::Snapshot)
-}
-
-/// The GROUP BY keys of `q` that are plain attributes of its (single) input, with their
-/// position in the key: they are read from the group's key.
-fn key_attrs(q: &QueryPlan) -> Vec<(usize, usize)> {
-    q.group_by
-        .iter()
-        .enumerate()
-        .filter_map(|(i, g)| match g.kind {
-            ExprKind::Attr { input: 0, attr, .. } => Some((attr, i)),
-            _ => None,
-        })
-        .collect()
+    ctx.plan.physical_of(q).direct
 }
 
 /// Reads of the key attributes of `q` from the group key named `__ef_key`.
@@ -623,7 +409,7 @@ fn selector_in(
             })
         })
     } else if own_arrival {
-        let movable = super::query::movable(ctx, q);
+        let movable = physical::movable(ctx.plan, q);
         super::query::row_with(&arrival_env, q, |a| {
             movable.contains(&a).then(|| {
                 let (path, source) = arrival_env.attr_path(0, a);
@@ -925,20 +711,6 @@ fn key_probe(env: &ExprEnv<'_>, q: &QueryPlan) -> TokenStream {
 }
 
 /// The attributes of input 0 that `exprs` read, except those in `skip`, in schema order.
-fn attrs_read<'e>(exprs: impl Iterator<Item = &'e TExpr>, skip: &[usize]) -> Vec<usize> {
-    let mut read = std::collections::BTreeSet::new();
-    for e in exprs {
-        e.visit(&mut |x| {
-            if let ExprKind::Attr { input: 0, attr, .. } = x.kind {
-                if !skip.contains(&attr) {
-                    read.insert(attr);
-                }
-            }
-        });
-    }
-    read.into_iter().collect()
-}
-
 /// A struct holding some attributes of `q`'s input: what a window keeps of each event, or
 /// what a batch group keeps of its last event. Its fields are named like the input's, so
 /// expressions over the input read it unchanged.
@@ -1018,78 +790,10 @@ pub(crate) fn projection(
     })
 }
 
-/// The mode of single-stream stateful query `q`.
-fn mode_of(q: &QueryPlan) -> Mode {
-    let grouped = !q.group_by.is_empty();
-    let aggregates = !q.aggregates.is_empty();
-    match &q.window {
-        None => Mode::Sliding,
-        Some(w) if super::window::is_batch(w) => {
-            // Windows whose batch is closed by time alone (or by its n-th event, which has
-            // been aggregated by then) can aggregate each event as it arrives.
-            if (grouped || aggregates)
-                && !reads_expired(q)
-                && matches!(w.name.as_str(), "timeBatch" | "lengthBatch" | "cron")
-            {
-                Mode::OnArrival
-            } else {
-                Mode::Batch
-            }
-        }
-        Some(_) if grouped && aggregates => Mode::Slotted,
-        Some(_) => Mode::Sliding,
-    }
-}
-
-/// Whether single-stream stateful query `q` has a use for owning its input events: a
-/// slotted window moves the STRING GROUP BY attributes of the arriving event into its row
-/// (the window does not keep them), a batch aggregated on arrival moves the last event's, a
-/// sliding window moves the arrival's STRING columns into its current row.
-pub(crate) fn can_take_events(q: &QueryPlan) -> bool {
-    matches!(q.kind, QueryKind::Single)
-        && q.table_op.is_none()
-        && q.inputs.len() <= 1
-        && (matches!(mode_of(q), Mode::Slotted | Mode::OnArrival) || owns_arrival(q))
-}
-
-/// Whether query `q` (sliding mode) can move its arriving event's strings into its current
-/// row: the row has some, its window's current event is the arrival and the window's insert
-/// reads nothing else of it.
-fn owns_arrival(q: &QueryPlan) -> bool {
-    // Only worth it when the row has a STRING attribute to move.
-    let strings = q.columns.iter().any(|c| {
-        c.expr.ty == Type::String && matches!(c.expr.kind, ExprKind::Attr { input: 0, .. })
-    });
-    strings
-        && mode_of(q) == Mode::Sliding
-        && q.events != OutputEvents::Expired
-        && q.window.as_ref().is_some_and(|w| {
-            matches!(
-                w.name.as_str(),
-                "length" | "time" | "timeLength" | "sort" | "expression"
-            )
-        })
-}
-
-/// The attributes of `q`'s input that window `w` reads of an arriving event or of the events
-/// it holds: its attribute arguments and those its expression condition reads.
-fn window_attrs(ctx: &Ctx<'_>, q: &QueryPlan, w: &crate::sema::ir::BoundWindow) -> Vec<usize> {
-    let mut read = attrs_read(w.attrs.iter(), &[]);
-    if let Some(c) = &w.condition {
-        read.extend(super::window::condition_attrs(
-            c,
-            ctx.plan.streams[q.input].attrs.len(),
-        ));
-    }
-    read.sort_unstable();
-    read.dedup();
-    read
-}
-
-/// Generates the state, methods and timer of single-stream stateful query `q`; `owned`
-/// asks for the method taking the event by value (see [`can_take_events`]), named
-/// [`super::query::owned_entry`].
-pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> Stateful {
+/// Generates the state, methods and timer of single-stream stateful query `q` (its
+/// [`WindowAggregate`] choices: the mode, and whether it takes its events by value through
+/// the method named [`super::query::owned_entry`]).
+pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     let rt = ctx.rt;
     let name = method(q);
     let input_ty = &ctx.streams[q.input].ty;
@@ -1102,97 +806,37 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         optional: Vec::new(),
         keys: Vec::new(),
     };
-    let mode = mode_of(q);
-    let owned = owned && can_take_events(q);
+    let Operator::WindowAggregate(WindowAggregate {
+        mode,
+        takes_events: owned,
+        ref moves,
+        current_is_arrival,
+        reads_arrival: arrival,
+        moves_arrival: own_arrival,
+        ref keeps,
+        ..
+    }) = ctx.plan.physical_of(q).operator
+    else {
+        return Stateful::default();
+    };
     // Rows that only go to the sink skip the row buffer.
     let direct = direct(ctx, q);
-    // Owned events: slotted, the STRING GROUP BY columns move from the arriving event into
-    // its current row (the window keeps no copy); on arrival, what the group keeps of its last
-    // event moves (see `selector_in`).
-    // A sliding window other than `delay` emits a current event only for the arrival, from
-    // its insert (never from a timer): only there can a current row take the arrival's
-    // moved attributes.
-    let current_is_arrival = matches!(mode, Mode::Sliding | Mode::Slotted)
-        && q.window
-            .as_ref()
-            .is_some_and(|w| !super::window::is_batch(w) && w.name != "delay");
-    // The attributes the window itself reads (its key of `session`, `unique`, ..., the time of
-    // `externalTime`, the order of `sort`, what its condition reads as the event enters):
-    // it keeps them even when they are GROUP BY attributes, and they never move.
-    let window_reads = q
-        .window
-        .as_ref()
-        .map(|w| window_attrs(ctx, q, w))
-        .unwrap_or_default();
-    let moves: Vec<usize> = match mode {
-        Mode::Slotted if owned && current_is_arrival && q.events != OutputEvents::Expired => {
-            let keys: Vec<usize> = key_attrs(q).into_iter().map(|(a, _)| a).collect();
-            super::query::movable(ctx, q)
-                .into_iter()
-                .filter(|a| keys.contains(a) && !window_reads.contains(a))
-                .collect()
-        }
-        Mode::OnArrival if owned => (0..ctx.plan.streams[q.input].attrs.len()).collect(),
-        _ => Vec::new(),
-    };
-    // Current rows read the arriving event when it is the window's current event (sliding
-    // windows other than `delay`), unless they take moved attributes.
-    let arrival = current_is_arrival && moves.is_empty();
-    let own_arrival = owned && arrival && owns_arrival(q);
-    // What the window keeps of each event: the attributes read after it (in slotted mode
-    // without the GROUP BY attributes, read from the group key, and with the group position).
+    // What the window keeps of each event (in slotted mode with the group position).
     let camel = super::names::generated_type(&name.to_string());
-    let projection = match (&q.window, mode) {
-        (None, _) | (_, Mode::OnArrival) => None,
-        (Some(w), _) => {
-            let slotted = mode == Mode::Slotted;
-            let skip: Vec<usize> = if slotted {
-                key_attrs(q)
-                    .into_iter()
-                    .map(|(a, _)| a)
-                    .filter(|a| !window_reads.contains(a))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            // The row and HAVING read the window's events only for expired rows when current
-            // rows read the arrival.
-            let rows_read = !arrival || reads_expired(q);
-            let row_exprs: Vec<&TExpr> = if rows_read {
-                q.columns
-                    .iter()
-                    .map(|c| &c.expr)
-                    .chain(q.having.as_ref())
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let exprs = row_exprs
-                .into_iter()
-                .chain(q.aggregates.iter().filter_map(|a| a.arg.as_ref()))
-                .chain(if slotted { &[][..] } else { &q.group_by[..] });
-            let mut read = attrs_read(exprs, &skip);
-            // What the window itself reads of the events it holds (the sort keys, the
-            // condition's attributes), GROUP BY attributes included.
-            if w.name == "sort" || w.condition.is_some() {
-                read.extend(window_attrs(ctx, q, w));
-                read.sort_unstable();
-                read.dedup();
-            }
-            let doc = format!(
-                " What query `{}` keeps in its window of each `{}` event.",
-                q.name, ctx.plan.streams[q.input].name
-            );
-            projection(
-                ctx,
-                q.input,
-                format_ident!("{}Event", camel),
-                &doc,
-                &read,
-                slotted,
-            )
-        }
-    };
+    let projection = keeps.as_ref().and_then(|read| {
+        let doc = format!(
+            " What query `{}` keeps in its window of each `{}` event.",
+            q.name, ctx.plan.streams[q.input].name
+        );
+        projection(
+            ctx,
+            q.input,
+            format_ident!("{}Event", camel),
+            &doc,
+            read,
+            mode == Mode::Slotted,
+        )
+    });
     let keeps_nothing = projection.as_ref().is_some_and(|p| p.empty);
     let (window_event_ty, window_event) = match (&projection, mode) {
         (_, Mode::OnArrival) => (quote!(()), quote!(())),
@@ -1229,7 +873,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
         Vec::new(),
         How {
             mode,
-            moves: &moves,
+            moves,
             direct,
             arrival,
             own_arrival,
@@ -1324,7 +968,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan, owned: bool) -> State
     // of emission: inlined there (LLVM does not by itself once the callback emits a row), the
     // arms that cannot happen at that place disappear. Batch windows call it in loops over
     // their batch, which are not worth the code.
-    let inline = (!super::window::is_batch(w)).then(|| quote!(#[inline(always)]));
+    let inline = (!w.kind().is_batch()).then(|| quote!(#[inline(always)]));
     let callback = quote!(#inline |__ef_emitted| match __ef_emitted { #(#arms)* });
     // Timers of a sliding window only expire events: their callback has no current rows
     // (which would read an arrival, or its moved attributes, there is none of).

@@ -4,7 +4,7 @@
 
 use super::expr::ExprEnv;
 use super::stream::value_type;
-use crate::sema::ir::{BoundWindow, ExprKind, TExpr, WindowCondition};
+use crate::sema::ir::{BoundWindow, TExpr, WindowCondition, WindowKind};
 use crate::sema::Type;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -19,20 +19,11 @@ pub(crate) struct WindowCode {
     pub timed: bool,
 }
 
-/// Whether `w` is a batch window: it emits `Reset ... Flush` chunks, and aggregation over it
-/// gives one row per batch (per group).
-pub(crate) fn is_batch(w: &BoundWindow) -> bool {
-    matches!(
-        w.name.as_str(),
-        "lengthBatch" | "timeBatch" | "hop" | "externalTimeBatch" | "cron"
-    )
-}
-
 /// The window of a query that aggregates each event as it arrives (selector mode
 /// `OnArrival`: it keeps `()` per event and reads nothing back): a time batch only counts its
 /// events (`BatchCount`), so a close costs nothing per event; other windows as usual.
 pub(crate) fn on_arrival_window_code(env: &ExprEnv<'_>, w: &BoundWindow) -> WindowCode {
-    if w.name != "timeBatch" {
+    if w.kind() != WindowKind::TimeBatch {
         return window_code(env, w, &quote!(()), false);
     }
     let rt = env.ctx.rt;
@@ -75,23 +66,23 @@ pub(crate) fn window_code(
     let (n0, p0, p1) = (n(0), p(0), p(1));
     let opt = |i: usize, method: TokenStream| w.params.get(i).map(|v| quote!(.#method(#v)));
     let wr = quote!(#rt::window);
-    let (ty, init, timed) = match w.name.as_str() {
-        "length" => (
+    let (ty, init, timed) = match w.kind() {
+        WindowKind::Length => (
             quote!(#wr::LengthWindow<#event_ty>),
             quote!(#wr::LengthWindow::new(#n0)),
             false,
         ),
-        "lengthBatch" => (
+        WindowKind::LengthBatch => (
             quote!(#wr::LengthBatchWindow<#event_ty>),
             quote!(#wr::LengthBatchWindow::new(#n0).with_expired(#keep_expired)),
             false,
         ),
-        "time" => (
+        WindowKind::Time => (
             quote!(#wr::TimeWindow<#event_ty>),
             quote!(#wr::TimeWindow::new(#p0)),
             true,
         ),
-        "timeBatch" => {
+        WindowKind::TimeBatch => {
             let start = opt(1, quote!(with_start));
             (
                 quote!(#wr::TimeBatchWindow<#event_ty>),
@@ -99,12 +90,12 @@ pub(crate) fn window_code(
                 true,
             )
         }
-        "hop" => (
+        WindowKind::Hop => (
             quote!(#wr::HopWindow<#event_ty>),
             quote!(#wr::HopWindow::new(#p0, #p1).with_expired(#keep_expired)),
             true,
         ),
-        "timeLength" => {
+        WindowKind::TimeLength => {
             let n1 = n(1);
             (
                 quote!(#wr::TimeLengthWindow<#event_ty>),
@@ -112,12 +103,12 @@ pub(crate) fn window_code(
                 true,
             )
         }
-        "externalTime" => (
+        WindowKind::ExternalTime => (
             quote!(#wr::ExternalTimeWindow<#event_ty>),
             quote!(#wr::ExternalTimeWindow::new(#p0)),
             false,
         ),
-        "externalTimeBatch" => {
+        WindowKind::ExternalTimeBatch => {
             let start = opt(1, quote!(with_start));
             let timeout = opt(2, quote!(with_timeout));
             (
@@ -126,7 +117,7 @@ pub(crate) fn window_code(
                 true,
             )
         }
-        "session" => {
+        WindowKind::Session => {
             let (kty, _) = key(env, &w.attrs);
             let latency = opt(1, quote!(with_latency));
             (
@@ -135,29 +126,29 @@ pub(crate) fn window_code(
                 true,
             )
         }
-        "sort" => (
+        WindowKind::Sort => (
             quote!(#wr::SortWindow<#event_ty>),
             quote!(#wr::SortWindow::new(#n0)),
             false,
         ),
-        "unique" | "firstUnique" | "frequent" => {
+        WindowKind::Unique | WindowKind::FirstUnique | WindowKind::Frequent => {
             let (kty, _) = key(env, &w.attrs);
             let name = quote::format_ident!(
                 "{}",
-                match w.name.as_str() {
-                    "unique" => "UniqueWindow",
-                    "firstUnique" => "FirstUniqueWindow",
+                match w.kind() {
+                    WindowKind::Unique => "UniqueWindow",
+                    WindowKind::FirstUnique => "FirstUniqueWindow",
                     _ => "FrequentWindow",
                 }
             );
-            let init = if w.name == "frequent" {
+            let init = if w.kind() == WindowKind::Frequent {
                 quote!(#wr::#name::new(#n0))
             } else {
                 quote!(#wr::#name::new())
             };
             (quote!(#wr::#name<#kty, #event_ty>), init, false)
         }
-        "lossyFrequent" => {
+        WindowKind::LossyFrequent => {
             let (kty, _) = key(env, &w.attrs);
             let support = f64::from_bits(p0 as u64);
             let error = w
@@ -170,7 +161,7 @@ pub(crate) fn window_code(
                 false,
             )
         }
-        "cron" => {
+        WindowKind::Cron => {
             let text = w.text.clone().unwrap_or_default();
             (
                 quote!(#wr::CronWindow<#event_ty>),
@@ -178,13 +169,12 @@ pub(crate) fn window_code(
                 true,
             )
         }
-        "expression" => (
+        WindowKind::Expression => (
             quote!(#wr::ExpressionWindow<#event_ty>),
             quote!(#wr::ExpressionWindow::new()),
             false,
         ),
-        // "delay" and anything sema accepted last.
-        _ => (
+        WindowKind::Delay => (
             quote!(#wr::DelayWindow<#event_ty>),
             quote!(#wr::DelayWindow::new(#p0)),
             true,
@@ -219,16 +209,20 @@ pub(crate) fn insert_call_with_policy(
     callback: &TokenStream,
 ) -> TokenStream {
     let rt = env.ctx.rt;
-    match w.name.as_str() {
-        "externalTime" | "externalTimeBatch" => {
+    match w.kind() {
+        WindowKind::ExternalTime | WindowKind::ExternalTimeBatch => {
             let attr = w.attrs.first().map(|a| a.clone().widen_to(Type::Long));
             let t = attr
                 .map(|a| env.gen(&a))
                 .unwrap_or_else(|| quote!(::core::option::Option::Some(ts)));
             quote!(#window.insert(ts, (#t).unwrap_or(ts), #stored, #callback))
         }
-        "session" | "unique" | "firstUnique" | "frequent" | "lossyFrequent" => {
-            let attrs: Vec<TExpr> = if w.name == "session" {
+        WindowKind::Session
+        | WindowKind::Unique
+        | WindowKind::FirstUnique
+        | WindowKind::Frequent
+        | WindowKind::LossyFrequent => {
+            let attrs: Vec<TExpr> = if w.kind() == WindowKind::Session {
                 w.attrs.iter().take(1).cloned().collect()
             } else {
                 w.attrs.clone()
@@ -236,7 +230,7 @@ pub(crate) fn insert_call_with_policy(
             let (_, k) = key(env, &attrs);
             quote!(#window.insert(ts, #k, #stored, #callback))
         }
-        "sort" => {
+        WindowKind::Sort => {
             let keys = w.attrs.iter().zip(&w.descending).map(|(a, desc)| {
                 let (left, right) = (
                     field_of(env, a, quote!(__ef_a)),
@@ -256,12 +250,12 @@ pub(crate) fn insert_call_with_policy(
                 #callback
             ))
         }
-        "time" | "timeLength" => {
+        WindowKind::Time | WindowKind::TimeLength => {
             // A late event enters at the clock's time (docs/semantics.md#late-events).
             let now = &env.now;
             quote!(#window.insert_at(#now, ts, #stored, #callback))
         }
-        "expression" => match policy {
+        WindowKind::Expression => match policy {
             Some(policy) => quote!(#window.insert(ts, #stored, &mut #policy, #callback)),
             None => {
                 // `count() <= n` (sema puts n in `params` and leaves no condition).
@@ -290,24 +284,6 @@ fn field_of(env: &ExprEnv<'_>, a: &TExpr, event: TokenStream) -> TokenStream {
     inner.owned(a)
 }
 
-/// The attributes of the window's events that expression window condition `c` reads (of the
-/// newest or the oldest event; `n` is the number of attributes: attribute `n` stands for the
-/// timestamp).
-pub(crate) fn condition_attrs(c: &WindowCondition, n: usize) -> Vec<usize> {
-    let mut read = Vec::new();
-    let exprs = std::iter::once(&c.expr).chain(c.aggregates.iter().filter_map(|a| a.arg.as_ref()));
-    for e in exprs {
-        e.visit(&mut |x| {
-            if let ExprKind::Attr { attr, .. } = x.kind {
-                if attr < n && !read.contains(&attr) {
-                    read.push(attr);
-                }
-            }
-        });
-    }
-    read
-}
-
 /// The policy struct `ty` of expression window condition `c` of query `q` over window
 /// events of type `event_ty`: its aggregates follow the events entering and leaving the
 /// window; `holds` evaluates the condition on the newest and oldest events.
@@ -328,12 +304,12 @@ pub(crate) fn retention_policy(
         optional: Vec::new(),
         keys: Vec::new(),
     };
-    let aggs: Vec<super::selector::Agg> = c
+    let aggs: Vec<super::aggregate::Agg> = c
         .aggregates
         .iter()
-        .map(|a| super::selector::aggregator(&entering, a, true))
+        .map(|a| super::aggregate::aggregator(&entering, a, true))
         .collect();
-    let values = super::selector::aggregate_values(&c.aggregates);
+    let values = super::aggregate::aggregate_values(&c.aggregates);
     let holding = ExprEnv {
         ctx,
         inputs: vec![
@@ -362,7 +338,7 @@ pub(crate) fn retention_policy(
             " The aggregates of the condition of query `{}`'s window.",
             q.name
         );
-        super::selector::aggregates_struct(ctx, &aggs_ty, &doc, &c.aggregates, &aggs, Some(false))
+        super::aggregate::aggregates_struct(ctx, &aggs_ty, &doc, &c.aggregates, &aggs, Some(false))
     });
     let (field, hooks, values) = match &aggregates {
         Some(_) => {

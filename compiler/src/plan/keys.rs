@@ -131,7 +131,7 @@ pub fn table_lookup(keys: &TableKeys, cond: Option<&TExpr>, row: usize) -> Looku
 
 /// The EXPLAIN text of a join: per side its window, key index or table lookup, and which
 /// sides trigger.
-pub fn explain_join(j: &crate::sema::join::BoundJoin) -> String {
+pub fn explain_join(j: &crate::sema::ir::BoundJoin) -> String {
     let mut out = String::new();
     for (k, step) in j.steps.iter().enumerate() {
         let on = step.on.as_ref().map_or(String::new(), |on| {
@@ -159,11 +159,11 @@ pub fn explain_join(j: &crate::sema::join::BoundJoin) -> String {
 
 /// The EXPLAIN text of what a query does to its target table.
 pub fn explain_table_op(
-    op: &crate::sema::table::TableOp,
+    op: &crate::sema::ir::TableOp,
     cols: &[&str],
     table: &super::StreamPlan,
 ) -> String {
-    use crate::sema::table::TableOp;
+    use crate::sema::ir::TableOp;
     let lookup = |cond: Option<&TExpr>| match (&table.table, cond) {
         (Some(keys), cond) => match table_lookup(keys, cond, 1) {
             Lookup::Primary(_) => "by primary key",

@@ -5,7 +5,9 @@
 //! which are printed, and each query's chain `filter -> [window] -> select -> insert`.
 //! [`AppPlan::explain`] prints it in an EXPLAIN-like text form for tests.
 
+pub mod explain;
 pub mod keys;
+pub mod physical;
 
 use crate::sema::ir::{AggCall, AggFunc, BoundWindow, Column, OutputClauses, QueryKind, TExpr};
 use crate::sema::{Analysis, Attribute, StreamKind};
@@ -32,6 +34,8 @@ pub struct AppPlan {
     /// Some query's output flows back into one of its own inputs (directly or through other
     /// queries): events may loop, so generated code bounds the nesting depth.
     pub has_cycle: bool,
+    /// How each query runs ([`physical::physical`], computed from the rest).
+    pub physical: physical::PhysicalPlan,
 }
 
 /// A partition: which streams it splits by which key, and the queries inside.
@@ -71,10 +75,16 @@ pub struct StreamPlan {
 /// One query's operator chain.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueryPlan {
+    /// Its index in [`AppPlan::queries`] (and [`physical::PhysicalPlan::queries`]).
+    pub index: usize,
     /// The partition the query is in.
     pub partition: Option<usize>,
     /// Stable name.
     pub name: String,
+    /// The name was written (`@info(name = ...)` or `-- name:`), not `query_<n>`.
+    pub named: bool,
+    /// Where the query was written.
+    pub span: crate::syntax::ast::Span,
     /// The base of the query's Rust names (`query_<rust_name>`), unique among the app's
     /// queries in the sense of [`crate::codegen::names::query_bases`].
     pub rust_name: String,
@@ -103,7 +113,7 @@ pub struct QueryPlan {
     /// Index of the target stream (or table).
     pub target: usize,
     /// What the query does to its target table (INSERT, UPSERT, UPDATE, DELETE).
-    pub table_op: Option<Box<crate::sema::table::TableOp>>,
+    pub table_op: Option<Box<crate::sema::ir::TableOp>>,
     /// Which events are emitted.
     pub events: OutputEvents,
     /// Whether a group (of a grouped aggregation over the window) is dropped once its last
@@ -112,28 +122,9 @@ pub struct QueryPlan {
     pub drops_idle_groups: bool,
 }
 
-/// Whether `window` releases, sooner or later, every event it takes as an expired event:
-/// `length`, `time`, `timeLength`, `externalTime`, `unique`, `sort`, `expression`, `session`
-/// (a `session` event too late for any session is dropped without an expiry). `firstUnique`
-/// and `delay` never expire their events, and `frequent`/`lossyFrequent` drop some without an
-/// expiry.
-fn releases_every_event(window: &BoundWindow) -> bool {
-    matches!(
-        window.name.as_str(),
-        "length"
-            | "time"
-            | "timeLength"
-            | "externalTime"
-            | "unique"
-            | "sort"
-            | "expression"
-            | "session"
-    )
-}
-
 /// Whether the grouped aggregation of query `q` drops a group once its rows have all left
 /// (docs/semantics.md#state-bounded-by-the-windows): over a window that releases every event
-/// ([`releases_every_event`]), or over an inner join of two such windows, where every joined
+/// ([`WindowKind::releases_every_event`](crate::sema::ir::WindowKind::releases_every_event)), or over an inner join of two such windows, where every joined
 /// row that enters later leaves as an expired row; never with an aggregate that outlives the
 /// window (`minForever`, `maxForever`). A group that keeps a row for ever (a late `session`
 /// event) is kept.
@@ -143,14 +134,21 @@ fn drops_idle_groups(q: &crate::sema::ir::BoundQuery) -> bool {
         .iter()
         .any(|a| matches!(a.func, AggFunc::MinForever | AggFunc::MaxForever));
     let released = match &q.kind {
-        QueryKind::Single => q.window.as_ref().is_some_and(releases_every_event),
+        QueryKind::Single => q
+            .window
+            .as_ref()
+            .is_some_and(|w| w.kind().releases_every_event()),
         QueryKind::Join(j) => {
             j.sides.len() == 2
                 && j.steps
                     .iter()
                     .all(|s| s.kind == crate::syntax::ast::JoinKind::Inner)
                 && j.sides.iter().all(|s| {
-                    !s.table && s.triggers && s.window.as_ref().is_some_and(releases_every_event)
+                    !s.table
+                        && s.triggers
+                        && s.window
+                            .as_ref()
+                            .is_some_and(|w| w.kind().releases_every_event())
                 })
         }
         QueryKind::Pattern(_) => false,
@@ -208,8 +206,11 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             })
             .collect();
         queries.push(QueryPlan {
+            index: i,
             partition: q.partition,
             name: q.name.clone(),
+            named: q.named,
+            span: q.span,
             rust_name: String::new(),
             input,
             inputs,
@@ -264,16 +265,19 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             .map(|e| (e.stream.clone(), e.path.clone()))
             .collect()
     };
-    AppPlan {
+    let mut app = AppPlan {
         streams,
         queries,
         partitions,
         has_cycle,
         sources: endpoints(true),
         sinks: endpoints(false),
+        physical: physical::PhysicalPlan::default(),
         connectors: analysis.connectors.clone(),
         pipelines: analysis.pipelines.clone(),
-    }
+    };
+    app.physical = physical::physical(&app);
+    app
 }
 
 /// `true` when the stream graph (stream -> query -> target stream) has a cycle.
@@ -340,6 +344,11 @@ impl QueryPlan {
 }
 
 impl AppPlan {
+    /// How query `q` (one of this plan's) runs.
+    pub fn physical_of(&self, q: &QueryPlan) -> &physical::PhysicalQuery {
+        &self.physical.queries[q.index]
+    }
+
     /// The optional features of the runtime crate the generated code needs: `redis` when
     /// a table is kept in Redis (generated projects enable only these, so an app without
     /// them builds without their dependencies).
@@ -388,56 +397,64 @@ impl AppPlan {
             let _ = writeln!(out, "stream {} ({}) [{role}]", s.name, attrs.join(", "));
         }
         for q in &self.queries {
-            let scans: Vec<&str> = q
-                .inputs
+            let _ = writeln!(out, "query {}: {}", q.name, self.logical(q));
+        }
+        out
+    }
+
+    /// The logical operators of query `q` in one line: `scan S -> filter -> window ... ->
+    /// project(...) -> insert ... into T`.
+    pub fn logical(&self, q: &QueryPlan) -> String {
+        let mut out = String::new();
+        let scans: Vec<&str> = q
+            .inputs
+            .iter()
+            .map(|&i| self.streams[i].name.as_str())
+            .collect();
+        let kind = match q.kind {
+            QueryKind::Single => "scan",
+            QueryKind::Join(_) => "join",
+            QueryKind::Pattern(_) => "pattern",
+        };
+        let _ = write!(out, "{kind} {}", scans.join(", "));
+        if let QueryKind::Join(j) = &q.kind {
+            out.push_str(&keys::explain_join(j));
+        }
+        if q.filter.is_some() {
+            out.push_str(" -> filter");
+        }
+        if let Some(w) = &q.window {
+            let _ = write!(out, " -> window {}{:?}", w.name, w.params);
+        }
+        if !q.aggregates.is_empty() || !q.group_by.is_empty() {
+            let aggs: Vec<String> = q
+                .aggregates
                 .iter()
-                .map(|&i| self.streams[i].name.as_str())
+                .map(|a| format!("{:?}", a.func))
                 .collect();
-            let kind = match q.kind {
-                QueryKind::Single => "scan",
-                QueryKind::Join(_) => "join",
-                QueryKind::Pattern(_) => "pattern",
-            };
-            let _ = write!(out, "query {}: {kind} {}", q.name, scans.join(", "));
-            if let QueryKind::Join(j) = &q.kind {
-                out.push_str(&keys::explain_join(j));
-            }
-            if q.filter.is_some() {
-                out.push_str(" -> filter");
-            }
-            if let Some(w) = &q.window {
-                let _ = write!(out, " -> window {}{:?}", w.name, w.params);
-            }
-            if !q.aggregates.is_empty() || !q.group_by.is_empty() {
-                let aggs: Vec<String> = q
-                    .aggregates
-                    .iter()
-                    .map(|a| format!("{:?}", a.func))
-                    .collect();
-                let _ = write!(
-                    out,
-                    " -> aggregate[{}] by {} key(s)",
-                    aggs.join(", "),
-                    q.group_by.len()
-                );
-            }
-            if q.having.is_some() {
-                out.push_str(" -> having");
-            }
-            let cols: Vec<&str> = q.columns.iter().map(|c| c.name.as_str()).collect();
-            if let Some(op) = &q.table_op {
-                let target = &self.streams[q.target];
-                let _ = writeln!(out, "{}", keys::explain_table_op(op, &cols, target));
-                continue;
-            }
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                " -> project({}) -> insert {:?} into {}",
-                cols.join(", "),
-                q.events,
-                self.streams[q.target].name
+                " -> aggregate[{}] by {} key(s)",
+                aggs.join(", "),
+                q.group_by.len()
             );
         }
+        if q.having.is_some() {
+            out.push_str(" -> having");
+        }
+        let cols: Vec<&str> = q.columns.iter().map(|c| c.name.as_str()).collect();
+        if let Some(op) = &q.table_op {
+            let target = &self.streams[q.target];
+            out.push_str(&keys::explain_table_op(op, &cols, target));
+            return out;
+        }
+        let _ = write!(
+            out,
+            " -> project({}) -> insert {:?} into {}",
+            cols.join(", "),
+            q.events,
+            self.streams[q.target].name
+        );
         out
     }
 }

@@ -6,6 +6,9 @@ use super::types::Type;
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::{BinaryOp, Expr, Ident, Literal, Span, UnaryOp};
 
+mod functions;
+pub mod in_table;
+
 /// One input visible to an expression: a stream with its name, alias and schema.
 #[derive(Clone, Debug)]
 pub struct ScopeInput {
@@ -135,7 +138,7 @@ impl Binder<'_> {
                 ))
             }
             Expr::InTable { expr, table, span } => {
-                super::table::bind_in_table(self, expr, table, *span)
+                in_table::bind_in_table(self, expr, table, *span)
             }
             Expr::Between {
                 expr,
@@ -433,7 +436,7 @@ impl Binder<'_> {
         };
         let bound: Vec<Bound> = args.iter().map(|a| self.bind(a)).collect();
         let args: Vec<TExpr> = bound.into_iter().collect::<Result<_, _>>()?;
-        super::functions::check_call(self, func, name, args, span)
+        functions::check_call(self, func, name, args, span)
     }
 
     fn aggregate(&mut self, func: AggFunc, name: &Ident, args: &[Expr], span: Span) -> Bound {
@@ -619,4 +622,16 @@ fn mismatch(what: &str, a: &TExpr, b: &TExpr) -> Diagnostic {
 pub fn unknown_type(ty: &Ident) -> Diagnostic {
     Diagnostic::error(format!("unknown type `{}`", ty.name), ty.span)
         .with_help("types are INT, LONG, FLOAT, DOUBLE, STRING, BOOL, TIMESTAMP")
+}
+
+/// Requires a condition to be BOOL.
+pub fn condition(b: &mut Binder<'_>, c: TExpr) -> Result<TExpr, Reported> {
+    if c.ty == Type::Bool || c.ty == Type::Null {
+        Ok(c.widen_to(Type::Bool))
+    } else {
+        b.fail(
+            Diagnostic::error(format!("condition must be BOOL, found {}", c.ty), c.span)
+                .with_label("not a boolean"),
+        )
+    }
 }

@@ -1,7 +1,7 @@
 //! The bound, typed form of expressions and queries that sema produces and the planner reads.
 
 use super::types::Type;
-use crate::syntax::ast::{BinaryOp, EventIndex, OutputEvents, Span};
+use crate::syntax::ast::{BinaryOp, EventIndex, JoinKind, OutputEvents, Span};
 
 /// A typed expression with names resolved.
 #[derive(Clone, Debug, PartialEq)]
@@ -417,6 +417,80 @@ pub struct BoundWindow {
     pub span: Span,
 }
 
+impl BoundWindow {
+    /// The kind of the window, from its canonical name.
+    pub fn kind(&self) -> WindowKind {
+        WindowKind::from_name(&self.name)
+    }
+}
+
+/// The kinds of window (docs/windows.md), one per canonical name. What each can do for the
+/// physical plan (batch or sliding, indexable in a join, ...) is asked of its methods
+/// (`crate::plan::physical`), never of its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WindowKind {
+    /// `length`.
+    Length,
+    /// `lengthBatch`.
+    LengthBatch,
+    /// `time`.
+    Time,
+    /// `timeBatch` / `tumbling`.
+    TimeBatch,
+    /// `hop` / `sliding`.
+    Hop,
+    /// `timeLength`.
+    TimeLength,
+    /// `externalTime`.
+    ExternalTime,
+    /// `externalTimeBatch`.
+    ExternalTimeBatch,
+    /// `session`.
+    Session,
+    /// `sort`.
+    Sort,
+    /// `unique`.
+    Unique,
+    /// `firstUnique`.
+    FirstUnique,
+    /// `delay`.
+    Delay,
+    /// `expression`.
+    Expression,
+    /// `frequent`.
+    Frequent,
+    /// `lossyFrequent`.
+    LossyFrequent,
+    /// `cron`.
+    Cron,
+}
+
+impl WindowKind {
+    /// The kind of canonical window name `name` (sema only binds known names; an unknown
+    /// one, which cannot occur, is taken as `length`).
+    pub fn from_name(name: &str) -> WindowKind {
+        match name {
+            "lengthBatch" => WindowKind::LengthBatch,
+            "time" => WindowKind::Time,
+            "timeBatch" => WindowKind::TimeBatch,
+            "hop" => WindowKind::Hop,
+            "timeLength" => WindowKind::TimeLength,
+            "externalTime" => WindowKind::ExternalTime,
+            "externalTimeBatch" => WindowKind::ExternalTimeBatch,
+            "session" => WindowKind::Session,
+            "sort" => WindowKind::Sort,
+            "unique" => WindowKind::Unique,
+            "firstUnique" => WindowKind::FirstUnique,
+            "delay" => WindowKind::Delay,
+            "expression" => WindowKind::Expression,
+            "frequent" => WindowKind::Frequent,
+            "lossyFrequent" => WindowKind::LossyFrequent,
+            "cron" => WindowKind::Cron,
+            _ => WindowKind::Length,
+        }
+    }
+}
+
 /// The condition of `WINDOW('expression', '<condition>')`: the window keeps its newest
 /// events while it holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -436,6 +510,8 @@ pub struct WindowCondition {
 pub struct BoundQuery {
     /// Stable name (`@info(name=...)` or `query_<n>`).
     pub name: String,
+    /// The name was written (`@info(name = ...)` or `-- name:`), not `query_<n>`.
+    pub named: bool,
     /// The partition the query is in (index into `Analysis::partitions`).
     pub partition: Option<usize>,
     /// Input stream names, one per input (a single stream, both join sides, ...).
@@ -462,7 +538,7 @@ pub struct BoundQuery {
     pub target: String,
     /// What happens to the target table: set when the target is a table, and for UPDATE and
     /// DELETE statements (which are queries with no output columns).
-    pub table_op: Option<Box<super::table::TableOp>>,
+    pub table_op: Option<Box<TableOp>>,
     /// Which events are emitted.
     pub events: OutputEvents,
     /// Whole statement span.
@@ -475,9 +551,9 @@ pub enum QueryKind {
     /// One stream (filter, window, selector).
     Single,
     /// A join of streams and tables.
-    Join(Box<super::join::BoundJoin>),
+    Join(Box<BoundJoin>),
     /// A pattern or sequence.
-    Pattern(Box<super::pattern::BoundPattern>),
+    Pattern(Box<BoundPattern>),
 }
 
 /// The clauses that shape a query's output rows.
@@ -531,4 +607,149 @@ pub enum PartitionBy {
     Value(TExpr),
     /// `cond AS 'label' OR ...`: the first matching label (events matching none are dropped).
     Range(Vec<(TExpr, String)>),
+}
+
+/// A bound join.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundJoin {
+    /// One per input of the query, in input order.
+    pub sides: Vec<JoinSide>,
+    /// Step `k` joins sides `0..=k` with side `k + 1`.
+    pub steps: Vec<JoinStep>,
+}
+
+/// One side of a join.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinSide {
+    /// `Stream[cond]`, over this side only (its input 0).
+    pub filter: Option<TExpr>,
+    /// The side's window, over this side only.
+    pub window: Option<BoundWindow>,
+    /// Whether an arrival on this side runs the join (a table never does; with
+    /// `UNIDIRECTIONAL` only the marked side does).
+    pub triggers: bool,
+    /// The side is a table.
+    pub table: bool,
+}
+
+/// One join of the left-deep chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinStep {
+    /// `INNER`, `LEFT`, `RIGHT` or `FULL`.
+    pub kind: JoinKind,
+    /// The ON condition over all inputs, if written.
+    pub on: Option<TExpr>,
+}
+
+impl BoundJoin {
+    /// Whether side `side` is padded with NULLs when it has no match (the other side of a
+    /// `LEFT`, `RIGHT` or `FULL` join).
+    pub fn optional(&self, side: usize) -> bool {
+        self.steps.iter().enumerate().any(|(k, step)| {
+            let right = side == k + 1;
+            let left = side <= k;
+            match step.kind {
+                JoinKind::Inner => false,
+                JoinKind::Left => right,
+                JoinKind::Right => left,
+                JoinKind::Full => left || right,
+            }
+        })
+    }
+}
+
+/// A bound pattern or sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundPattern {
+    /// `SEQUENCE` (strict contiguity) rather than `PATTERN`.
+    pub sequence: bool,
+    /// `WITHIN`, in ms.
+    pub within: Option<i64>,
+    /// The tree; children come before their parents.
+    pub nodes: Vec<PatternNode>,
+    /// Index of the root in `nodes`.
+    pub root: usize,
+    /// Per query input, the element's alias (`None` when not written, and for absences).
+    pub aliases: Vec<Option<String>>,
+}
+
+/// One node of a bound pattern.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PatternNode {
+    /// `e=S[cond]{min,max}`, capturing into query input `input` (`{1,1}` when no count was
+    /// written; `max: None` is unbounded).
+    Stream {
+        /// The query input (and the element's position in the pattern).
+        input: usize,
+        /// Minimum number of events.
+        min: u32,
+        /// Maximum number of events.
+        max: Option<u32>,
+        /// The element's condition (the tested event is input `inputs.len()`).
+        filter: Option<TExpr>,
+    },
+    /// `NOT S[cond] [FOR wait]`; query input `input` is hidden.
+    Absent {
+        /// The query input (hidden: it only delivers the stream).
+        input: usize,
+        /// `FOR`, in ms (`None` only as a side of `AND`).
+        wait: Option<i64>,
+        /// The condition (the tested event is input `inputs.len()`).
+        filter: Option<TExpr>,
+    },
+    /// `a -> b`.
+    Then(usize, usize),
+    /// `a AND b`.
+    And(usize, usize),
+    /// `a OR b`.
+    Or(usize, usize),
+    /// `EVERY p`.
+    Every(usize),
+}
+
+impl BoundPattern {
+    /// The stream element capturing into input `input`, as `(min, max)`.
+    pub fn element(&self, input: usize) -> Option<(u32, Option<u32>)> {
+        self.nodes.iter().find_map(|n| match n {
+            PatternNode::Stream {
+                input: i, min, max, ..
+            } if *i == input => Some((*min, *max)),
+            _ => None,
+        })
+    }
+
+    /// `true` when input `input` is a stream element that may capture several events.
+    pub fn is_counted(&self, input: usize) -> bool {
+        self.element(input).is_some_and(|(_, max)| max != Some(1))
+    }
+}
+
+/// What a query does to its target table.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TableOp {
+    /// `INSERT INTO table`: each output row is appended (rejected when its primary key is
+    /// taken).
+    Insert,
+    /// `UPSERT INTO table ... ON cond`: each output row replaces every row matching `cond`,
+    /// or is appended when none does. `cond` reads the output row as input 0 and the table
+    /// row as input 1.
+    Upsert {
+        /// The match condition.
+        cond: TExpr,
+    },
+    /// `UPDATE table SET ... FROM s WHERE cond`: for each event of `s` (input 0), the rows
+    /// (input 1) matching `cond` get the assignments, all computed from the row before the
+    /// update.
+    Update {
+        /// Column index and new value.
+        sets: Vec<(usize, TExpr)>,
+        /// Which rows (all when absent).
+        cond: Option<TExpr>,
+    },
+    /// `DELETE FROM table USING s WHERE cond`: for each event of `s` (input 0), the rows
+    /// (input 1) matching `cond` are removed.
+    Delete {
+        /// Which rows (all when absent).
+        cond: Option<TExpr>,
+    },
 }

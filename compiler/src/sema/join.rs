@@ -9,62 +9,14 @@
 //! partition every stream side is a partitioned stream (each key joins its own windows) and
 //! a table side is the one table all keys share.
 
+use super::expr::condition;
 use super::expr::{Binder, ScopeInput};
-use super::ir::{BoundWindow, QueryKind, TExpr};
-use super::query::{condition, SourceBinding};
+use super::ir::{BoundJoin, JoinSide, JoinStep, QueryKind};
+use super::resolve::SourceBinding;
 use super::window::bind_window;
 use super::Analysis;
 use crate::diagnostic::Diagnostic;
-use crate::syntax::ast::{self, JoinKind, Source};
-
-/// A bound join.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BoundJoin {
-    /// One per input of the query, in input order.
-    pub sides: Vec<JoinSide>,
-    /// Step `k` joins sides `0..=k` with side `k + 1`.
-    pub steps: Vec<JoinStep>,
-}
-
-/// One side of a join.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JoinSide {
-    /// `Stream[cond]`, over this side only (its input 0).
-    pub filter: Option<TExpr>,
-    /// The side's window, over this side only.
-    pub window: Option<BoundWindow>,
-    /// Whether an arrival on this side runs the join (a table never does; with
-    /// `UNIDIRECTIONAL` only the marked side does).
-    pub triggers: bool,
-    /// The side is a table.
-    pub table: bool,
-}
-
-/// One join of the left-deep chain.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JoinStep {
-    /// `INNER`, `LEFT`, `RIGHT` or `FULL`.
-    pub kind: JoinKind,
-    /// The ON condition over all inputs, if written.
-    pub on: Option<TExpr>,
-}
-
-impl BoundJoin {
-    /// Whether side `side` is padded with NULLs when it has no match (the other side of a
-    /// `LEFT`, `RIGHT` or `FULL` join).
-    pub fn optional(&self, side: usize) -> bool {
-        self.steps.iter().enumerate().any(|(k, step)| {
-            let right = side == k + 1;
-            let left = side <= k;
-            match step.kind {
-                JoinKind::Inner => false,
-                JoinKind::Left => right,
-                JoinKind::Right => left,
-                JoinKind::Full => left || right,
-            }
-        })
-    }
-}
+use crate::syntax::ast::{self, Source};
 
 /// A side as written, before binding.
 struct RawSide<'a> {
@@ -113,7 +65,7 @@ fn raw_side<'a>(a: &mut Analysis, src: &'a Source) -> Option<RawSide<'a>> {
     }
     let info = match a.catalog.get(&s.stream.name) {
         Some(info) => info.clone(),
-        None => super::query::lookup_stream(a, &s.stream)?,
+        None => super::resolve::lookup_stream(a, &s.stream)?,
     };
     Some(RawSide { src: s, info })
 }
@@ -126,7 +78,7 @@ pub fn bind_join(a: &mut Analysis, q: &ast::Query, j: &ast::JoinSource) -> Optio
     flatten(a, j, &mut raw, &mut raw_steps)?;
     let errors_before = a.diagnostics.len();
     for r in raw.iter().filter(|r| r.info.table().is_none()) {
-        super::partition::check_partitioned(a, &r.info.name, r.src.stream.span);
+        super::resolve::check_partitioned(a, &r.info.name, r.src.stream.span);
     }
     check_sides(a, j, &raw);
     let inputs: Vec<ScopeInput> = raw

@@ -9,12 +9,12 @@
 pub mod catalog;
 pub mod endpoint;
 pub mod expr;
-mod functions;
 pub mod ir;
 pub mod join;
 pub mod partition;
 pub mod pattern;
 pub mod query;
+pub mod resolve;
 pub mod store;
 pub mod table;
 pub mod types;

@@ -6,9 +6,11 @@
 //! inside a partition reads and writes the one table, only the events that drive it are
 //! routed by key (an event outside every range of a range partition drives nothing).
 
+use super::expr::condition;
 use super::expr::{Binder, ScopeInput};
 use super::ir::{BoundPartition, PartitionBy, PartitionKeyIr};
-use super::query::{bind_query, condition, lookup_stream};
+use super::query::bind_query;
+use super::resolve::lookup_stream;
 use super::Analysis;
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::{self, PartitionKey, Statement};
@@ -134,25 +136,4 @@ fn statement_span(s: &Statement) -> Option<ast::Span> {
         Statement::Partition(p) => p.span,
         Statement::Error(_) => return None,
     })
-}
-
-/// Inside a partition, checks that `stream` (read by a query or statement of it) is one of
-/// the partitioned streams; `false` after reporting an error.
-pub fn check_partitioned(a: &mut Analysis, stream: &str, span: ast::Span) -> bool {
-    let Some(p) = a.current_partition else {
-        return true;
-    };
-    if stream.starts_with('#') || a.partitions[p].keys.iter().any(|k| k.stream == stream) {
-        return true;
-    }
-    a.diagnostics.push(
-        Diagnostic::unsupported(
-            "reading a stream that is not partitioned inside a partition",
-            span,
-        )
-        .with_help(format!(
-            "add `<key> OF {stream}` to the PARTITION WITH list"
-        )),
-    );
-    false
 }

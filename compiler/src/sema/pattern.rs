@@ -18,78 +18,13 @@
 //! condition, and the table is read when the event is tested.
 
 use super::catalog::{StreamInfo, StreamKind};
+use super::expr::condition;
 use super::expr::{Binder, ScopeInput};
-use super::ir::{BoundQuery, ExprKind, QueryKind, TExpr};
-use super::query::{condition, lookup_stream, SourceBinding};
+use super::ir::{BoundPattern, BoundQuery, ExprKind, PatternNode, QueryKind, TExpr};
+use super::resolve::{lookup_stream, SourceBinding};
 use super::Analysis;
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::{self, Expr, Ident, PatternExpr, Span};
-
-/// A bound pattern or sequence.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BoundPattern {
-    /// `SEQUENCE` (strict contiguity) rather than `PATTERN`.
-    pub sequence: bool,
-    /// `WITHIN`, in ms.
-    pub within: Option<i64>,
-    /// The tree; children come before their parents.
-    pub nodes: Vec<PatternNode>,
-    /// Index of the root in `nodes`.
-    pub root: usize,
-    /// Per query input, the element's alias (`None` when not written, and for absences).
-    pub aliases: Vec<Option<String>>,
-}
-
-/// One node of a bound pattern.
-#[derive(Clone, Debug, PartialEq)]
-pub enum PatternNode {
-    /// `e=S[cond]{min,max}`, capturing into query input `input` (`{1,1}` when no count was
-    /// written; `max: None` is unbounded).
-    Stream {
-        /// The query input (and the element's position in the pattern).
-        input: usize,
-        /// Minimum number of events.
-        min: u32,
-        /// Maximum number of events.
-        max: Option<u32>,
-        /// The element's condition (the tested event is input `inputs.len()`).
-        filter: Option<TExpr>,
-    },
-    /// `NOT S[cond] [FOR wait]`; query input `input` is hidden.
-    Absent {
-        /// The query input (hidden: it only delivers the stream).
-        input: usize,
-        /// `FOR`, in ms (`None` only as a side of `AND`).
-        wait: Option<i64>,
-        /// The condition (the tested event is input `inputs.len()`).
-        filter: Option<TExpr>,
-    },
-    /// `a -> b`.
-    Then(usize, usize),
-    /// `a AND b`.
-    And(usize, usize),
-    /// `a OR b`.
-    Or(usize, usize),
-    /// `EVERY p`.
-    Every(usize),
-}
-
-impl BoundPattern {
-    /// The stream element capturing into input `input`, as `(min, max)`.
-    pub fn element(&self, input: usize) -> Option<(u32, Option<u32>)> {
-        self.nodes.iter().find_map(|n| match n {
-            PatternNode::Stream {
-                input: i, min, max, ..
-            } if *i == input => Some((*min, *max)),
-            _ => None,
-        })
-    }
-
-    /// `true` when input `input` is a stream element that may capture several events.
-    pub fn is_counted(&self, input: usize) -> bool {
-        self.element(input).is_some_and(|(_, max)| max != Some(1))
-    }
-}
 
 /// An element as written, found by the first pass.
 struct Element<'a> {

@@ -1,26 +1,15 @@
 //! Binding one query: its input, filter, window, selector and target.
 
-use super::catalog::{suggest, Attribute, StreamInfo, StreamKind};
-use super::expr::Reported;
+use super::catalog::{Attribute, StreamInfo, StreamKind};
+use super::expr::condition;
 use super::expr::{Binder, ScopeInput};
-use super::ir::{BoundQuery, BoundWindow, Column, ExprKind, OutputClauses, QueryKind, TExpr};
+use super::ir::{BoundQuery, Column, ExprKind, OutputClauses, QueryKind, TExpr};
+use super::resolve::{inner_name, lookup_stream, SourceBinding};
 use super::types::Type;
 use super::window::bind_window;
 use super::Analysis;
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::{self, Literal, QueryOutput, SelectItem, Source};
-
-/// What the FROM clause gives the rest of the query.
-pub struct SourceBinding {
-    /// The inputs expressions can read (a stream, both sides of a join, pattern aliases).
-    pub inputs: Vec<ScopeInput>,
-    /// Single stream, join or pattern.
-    pub kind: QueryKind,
-    /// Single stream: the filter before the window.
-    pub filter: Option<TExpr>,
-    /// Single stream: the window.
-    pub window: Option<BoundWindow>,
-}
 
 /// Binds the FROM clause of `q`.
 fn bind_source(a: &mut Analysis, q: &ast::Query) -> Option<SourceBinding> {
@@ -29,39 +18,6 @@ fn bind_source(a: &mut Analysis, q: &ast::Query) -> Option<SourceBinding> {
         Source::Join(j) => super::join::bind_join(a, q, j),
         Source::Pattern(p) => super::pattern::bind_pattern(a, q, p),
     }
-}
-
-/// Looks up the stream a source names, reporting "unknown stream" with a suggestion.
-pub fn lookup_stream(a: &mut Analysis, name: &ast::Ident) -> Option<StreamInfo> {
-    if let Some(s) = a.catalog.get(&name.name) {
-        if s.table().is_some() {
-            a.diagnostics.push(super::table::not_a_stream(name));
-            return None;
-        }
-        return Some(s.clone());
-    }
-    let mut d = Diagnostic::error(format!("unknown stream `{}`", name.name), name.span)
-        .with_label("not defined");
-    if let Some(s) = suggest(&name.name, a.catalog.names()) {
-        d = d.with_help(format!("did you mean `{s}`?"));
-    }
-    a.diagnostics.push(d);
-    None
-}
-
-/// The catalog name of inner stream `#name`; an error outside a partition.
-fn inner_name(a: &mut Analysis, name: &ast::Ident) -> Option<ast::Ident> {
-    if a.current_partition.is_none() {
-        a.diagnostics.push(
-            Diagnostic::error(
-                format!("inner stream `#{}` outside a partition", name.name),
-                name.span,
-            )
-            .with_help("inner streams (#Name) exist only between PARTITION ... BEGIN and END"),
-        );
-        return None;
-    }
-    Some(ast::Ident::new(format!("#{}", name.name), name.span))
 }
 
 /// A single stream with its optional `[filter]`, WHERE (before the window) and window.
@@ -76,7 +32,7 @@ fn bind_stream_source(
     } else {
         lookup_stream(a, &src.stream)?
     };
-    if !src.inner && !super::partition::check_partitioned(a, &input.name, src.stream.span) {
+    if !src.inner && !super::resolve::check_partitioned(a, &input.name, src.stream.span) {
         return None;
     }
     let inputs = vec![ScopeInput {
@@ -122,7 +78,9 @@ fn bind_stream_source(
 
 /// Binds `q` (the `position`-th query of the app, 1-based); `None` after reporting errors.
 pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<BoundQuery> {
-    let name = query_name(q).unwrap_or_else(|| format!("query_{position}"));
+    let written = query_name(q);
+    let named = written.is_some();
+    let name = written.unwrap_or_else(|| format!("query_{position}"));
     let errors_before = error_count(a);
     let (target, inner_target, events) = match &q.output {
         QueryOutput::Insert {
@@ -242,6 +200,7 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
     let bound = BoundQuery {
         partition: a.current_partition,
         name,
+        named,
         inputs: inputs.iter().map(|i| i.stream.clone()).collect(),
         kind,
         filter,
@@ -262,18 +221,6 @@ pub fn bind_query(a: &mut Analysis, q: &ast::Query, position: usize) -> Option<B
 
 fn error_count(a: &Analysis) -> usize {
     a.diagnostics.iter().filter(|d| d.is_error()).count()
-}
-
-/// Requires a condition to be BOOL.
-pub fn condition(b: &mut Binder<'_>, c: super::ir::TExpr) -> Result<super::ir::TExpr, Reported> {
-    if c.ty == Type::Bool || c.ty == Type::Null {
-        Ok(c.widen_to(Type::Bool))
-    } else {
-        b.fail(
-            Diagnostic::error(format!("condition must be BOOL, found {}", c.ty), c.span)
-                .with_label("not a boolean"),
-        )
-    }
 }
 
 fn query_name(q: &ast::Query) -> Option<String> {

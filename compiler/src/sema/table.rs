@@ -1,56 +1,16 @@
 //! Tables (docs/language.md#table-statements): definitions, `INSERT INTO` / `UPSERT INTO` a table, `UPDATE`,
 //! `DELETE` and `IN table`.
 
-use super::catalog::{suggest, Attribute, Catalog, StreamInfo, StreamKind, TableKeys};
-use super::expr::{Binder, Reported, ScopeInput};
-use super::ir::{BoundQuery, CmpOp, Column, ExprKind, OutputClauses, QueryKind, TExpr};
-use super::query::{condition, lookup_stream};
+use super::catalog::{suggest, Attribute, StreamInfo, StreamKind, TableKeys};
+use super::expr::condition;
+use super::expr::in_table::{lookup_table, qualify, table_scope};
+use super::expr::{Binder, ScopeInput};
+use super::ir::{BoundQuery, Column, ExprKind, OutputClauses, QueryKind, TExpr, TableOp};
+use super::resolve::lookup_stream;
 use super::types::Type;
 use super::Analysis;
 use crate::diagnostic::Diagnostic;
-use crate::syntax::ast::{
-    self, BinaryOp, Expr, Ident, Literal, QueryOutput, Source, Span, UnaryOp,
-};
-
-/// What a query does to its target table.
-#[derive(Clone, Debug, PartialEq)]
-pub enum TableOp {
-    /// `INSERT INTO table`: each output row is appended (rejected when its primary key is
-    /// taken).
-    Insert,
-    /// `UPSERT INTO table ... ON cond`: each output row replaces every row matching `cond`,
-    /// or is appended when none does. `cond` reads the output row as input 0 and the table
-    /// row as input 1.
-    Upsert {
-        /// The match condition.
-        cond: TExpr,
-    },
-    /// `UPDATE table SET ... FROM s WHERE cond`: for each event of `s` (input 0), the rows
-    /// (input 1) matching `cond` get the assignments, all computed from the row before the
-    /// update.
-    Update {
-        /// Column index and new value.
-        sets: Vec<(usize, TExpr)>,
-        /// Which rows (all when absent).
-        cond: Option<TExpr>,
-    },
-    /// `DELETE FROM table USING s WHERE cond`: for each event of `s` (input 0), the rows
-    /// (input 1) matching `cond` are removed.
-    Delete {
-        /// Which rows (all when absent).
-        cond: Option<TExpr>,
-    },
-}
-
-/// The error for a table used where a stream is needed.
-pub fn not_a_stream(name: &crate::syntax::ast::Ident) -> crate::diagnostic::Diagnostic {
-    crate::diagnostic::Diagnostic::error(
-        format!("`{}` is a table, not a stream", name.name),
-        name.span,
-    )
-    .with_label("a table")
-    .with_help("a query reads a table in a join (`FROM S JOIN T ON ...`) or with `IN`")
-}
+use crate::syntax::ast::{self, Expr, Ident, Literal, QueryOutput, Source, Span};
 
 /// `CREATE TABLE`: the columns, the primary key (inline `PRIMARY KEY` marks or a
 /// `PRIMARY KEY (...)` clause) and the indexes.
@@ -134,45 +94,8 @@ fn unknown_column(name: &Ident, table: &str, attrs: &[Attribute]) -> Diagnostic 
     d
 }
 
-/// Looks up a table by name, reporting unknown names and streams.
-fn lookup_table(catalog: &Catalog, name: &Ident) -> Result<StreamInfo, Box<Diagnostic>> {
-    match catalog.get(&name.name) {
-        Some(t) if t.table().is_some() => Ok(t.clone()),
-        Some(_) => Err(Box::new(
-            Diagnostic::error(
-                format!("`{}` is a stream, not a table", name.name),
-                name.span,
-            )
-            .with_label("a stream")
-            .with_help("define it with CREATE TABLE to keep rows"),
-        )),
-        None => {
-            let tables = catalog
-                .streams
-                .iter()
-                .filter(|s| s.table().is_some())
-                .map(|s| s.name.as_str());
-            let mut d = Diagnostic::error(format!("unknown table `{}`", name.name), name.span)
-                .with_label("not defined");
-            if let Some(s) = suggest(&name.name, tables) {
-                d = d.with_help(format!("did you mean `{s}`?"));
-            }
-            Err(Box::new(d))
-        }
-    }
-}
-
-fn table_scope(t: &StreamInfo) -> ScopeInput {
-    ScopeInput {
-        stream: t.name.clone(),
-        alias: None,
-        attrs: t.attrs.clone(),
-        implicit: true,
-    }
-}
-
 /// The name of a statement: `@info(name = '...')`, else `query_<position>`.
-fn statement_name(annotations: &[ast::Annotation], position: usize) -> String {
+fn statement_name(annotations: &[ast::Annotation]) -> Option<String> {
     annotations
         .iter()
         .filter(|an| an.name.name.eq_ignore_ascii_case("info"))
@@ -186,7 +109,6 @@ fn statement_name(annotations: &[ast::Annotation], position: usize) -> String {
             Literal::String(s) => Some(s.clone()),
             _ => None,
         })
-        .unwrap_or_else(|| format!("query_{position}"))
 }
 
 /// The driving stream of an UPDATE or DELETE: a single stream, optionally filtered.
@@ -244,7 +166,7 @@ fn bind_statement(
         }
     };
     let (stream, src) = driving_stream(a, st.source)?;
-    if !super::partition::check_partitioned(a, &stream.name, src.stream.span) {
+    if !super::resolve::check_partitioned(a, &stream.name, src.stream.span) {
         return None;
     }
     let errors_before = a.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -310,7 +232,8 @@ fn bind_statement(
     }
     Some(BoundQuery {
         partition: a.current_partition,
-        name: statement_name(st.annotations, position),
+        name: statement_name(st.annotations).unwrap_or_else(|| format!("query_{position}")),
+        named: statement_name(st.annotations).is_some(),
         inputs: vec![stream.name.clone()],
         kind: QueryKind::Single,
         filter,
@@ -475,177 +398,4 @@ fn fix_table_rows(e: &mut TExpr, n: usize) {
             }
         }
     });
-}
-
-/// Whether `e` is written as a condition (`(cond) IN T`) rather than a key (`x IN T`).
-fn is_condition(e: &Expr) -> bool {
-    match e {
-        Expr::Binary { op, .. } => !matches!(
-            op,
-            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem
-        ),
-        Expr::Unary { op, .. } => *op == UnaryOp::Not,
-        Expr::IsNull { .. }
-        | Expr::InList { .. }
-        | Expr::InTable { .. }
-        | Expr::Between { .. }
-        | Expr::Like { .. } => true,
-        Expr::Literal(Literal::Bool(_), _) => true,
-        _ => false,
-    }
-}
-
-/// `x IN T` (T's one-column primary key equals `x`) or `(cond) IN T` (some row of T
-/// satisfies `cond`, where unqualified names are the query's attributes and `T.col` the
-/// row's columns).
-pub fn bind_in_table(
-    b: &mut Binder<'_>,
-    expr: &Expr,
-    table: &Ident,
-    span: Span,
-) -> Result<TExpr, Reported> {
-    let Some(catalog) = b.tables else {
-        return b.fail(Diagnostic::unsupported("`IN <table>` here", span));
-    };
-    let t = match lookup_table(catalog, table) {
-        Ok(t) => t,
-        Err(d) => return b.fail(*d),
-    };
-    let row = b.inputs.len();
-    let cond = if is_condition(expr) {
-        let mut scope = b.inputs.to_vec();
-        scope.push(table_scope(&t));
-        let qualified = qualify(expr, b.inputs, &t);
-        let mut inner = Binder {
-            inputs: &scope,
-            aggregates: None,
-            diags: &mut *b.diags,
-            outputs: None,
-            tables: Some(catalog),
-        };
-        let c = inner.bind(&qualified)?;
-        condition(&mut inner, c)?
-    } else {
-        let keys = t.table().map(|k| k.primary_key.clone()).unwrap_or_default();
-        let [col] = keys.as_slice() else {
-            return b.fail(
-                Diagnostic::error(
-                    format!("`x IN {}` needs a one-column primary key", t.name),
-                    span,
-                )
-                .with_help(format!(
-                    "write a condition on the row instead: `({}.col = x) IN {}`",
-                    t.name, t.name
-                )),
-            );
-        };
-        let x = b.bind(expr)?;
-        let key = &t.attrs[*col];
-        let Some(ty) = Type::unify(x.ty, key.ty) else {
-            return b.fail(super::expr::type_error(
-                &format!("the key of `{}` is {}", t.name, key.ty),
-                &x,
-            ));
-        };
-        let attr = TExpr::new(
-            ExprKind::Attr {
-                input: row,
-                attr: *col,
-                name: key.name.clone(),
-            },
-            key.ty,
-            table.span,
-        );
-        TExpr::new(
-            ExprKind::Cmp(
-                CmpOp::Eq,
-                Box::new(attr.widen_to(ty)),
-                Box::new(x.widen_to(ty)),
-            ),
-            Type::Bool,
-            span,
-        )
-    };
-    Ok(TExpr::new(
-        ExprKind::InTable {
-            table: t.name.clone(),
-            row,
-            cond: Box::new(cond),
-        },
-        Type::Bool,
-        span,
-    ))
-}
-
-/// `expr` with every unqualified attribute that an input of `inputs` has qualified with that
-/// input's name, so it does not clash with a column of the table `t` (the table's columns
-/// are written `T.col`); names no input has stay for the table.
-fn qualify(expr: &Expr, inputs: &[ScopeInput], t: &StreamInfo) -> Expr {
-    let mut e = expr.clone();
-    qualify_in(&mut e, inputs, t);
-    e
-}
-
-fn qualify_in(e: &mut Expr, inputs: &[ScopeInput], t: &StreamInfo) {
-    match e {
-        Expr::Attr {
-            qualifier: q @ None,
-            name,
-            ..
-        } => {
-            let owners: Vec<&ScopeInput> = inputs
-                .iter()
-                .filter(|i| i.attrs.iter().any(|x| x.name == name.name))
-                .collect();
-            if let [owner] = owners.as_slice() {
-                let label = owner.alias.clone().unwrap_or_else(|| owner.stream.clone());
-                *q = Some(Ident::new(label, name.span));
-            } else if owners.is_empty() && t.attr_index(&name.name).is_some() {
-                *q = Some(Ident::new(t.name.clone(), name.span));
-            }
-        }
-        Expr::Literal(..) | Expr::Attr { .. } => {}
-        Expr::Unary { expr, .. } | Expr::IsNull { expr, .. } | Expr::Cast { expr, .. } => {
-            qualify_in(expr, inputs, t)
-        }
-        Expr::Binary { left, right, .. } => {
-            qualify_in(left, inputs, t);
-            qualify_in(right, inputs, t);
-        }
-        Expr::InList { expr, list, .. } => {
-            qualify_in(expr, inputs, t);
-            list.iter_mut().for_each(|x| qualify_in(x, inputs, t));
-        }
-        // A nested `IN` resolves its own names.
-        Expr::InTable { .. } => {}
-        Expr::Between {
-            expr, low, high, ..
-        } => {
-            qualify_in(expr, inputs, t);
-            qualify_in(low, inputs, t);
-            qualify_in(high, inputs, t);
-        }
-        Expr::Like { expr, pattern, .. } => {
-            qualify_in(expr, inputs, t);
-            qualify_in(pattern, inputs, t);
-        }
-        Expr::Case {
-            operand,
-            whens,
-            else_,
-            ..
-        } => {
-            if let Some(o) = operand {
-                qualify_in(o, inputs, t);
-            }
-            for (c, v) in whens {
-                qualify_in(c, inputs, t);
-                qualify_in(v, inputs, t);
-            }
-            if let Some(x) = else_ {
-                qualify_in(x, inputs, t);
-            }
-        }
-        Expr::Call { args, .. } => args.iter_mut().for_each(|x| qualify_in(x, inputs, t)),
-    }
 }

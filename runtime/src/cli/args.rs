@@ -91,9 +91,9 @@ Options:
                          (ADDR host:port, or :port for 127.0.0.1)
   --metrics-token T      require `Authorization: Bearer T` there (or set
                          EVENTFLUX_METRICS_TOKEN)
-  --config FILE.toml     flags as keys (state-dir = \"st\") and [streams.<Name>] option
-                         overrides; ${{VAR}} and ${{VAR:-default}} from the environment;
-                         the command line wins
+  --config FILE          settings file (TOML, or YAML if .yaml/.yml): flags as keys
+                         (state-dir = \"st\"), [streams.<Name>] option overrides,
+                         ${{VAR}} and ${{VAR:-default}}; the command line wins
   --log-format text|json messages on stderr as text (default) or JSON records
   -h, --help             print this help
 

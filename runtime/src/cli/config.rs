@@ -1,4 +1,4 @@
-//! `--config FILE.toml`: any flag of the binary as a key (`state-dir = "st"`,
+//! `--config FILE.toml` (or `FILE.yaml`, the same keys): any flag of the binary as a key (`state-dir = "st"`,
 //! `keep-checkpoints = 5`, `strict = true`, `output-streams = ["A", "B"]`), and per-stream
 //! overrides of `WITH` options under `[streams.<Name>]`. `${VAR}` and `${VAR:-default}` in
 //! values come from the environment. Flags given on the command line win. Every mistake
@@ -51,66 +51,121 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// Replaces `${VAR}` and `${VAR:-default}` in `value` from the environment; an unset
 /// variable without a default is an error naming it.
-pub fn substitute_env(value: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err(format!("unclosed `${{` in `{value}`"));
-        };
-        let inner = &after[..end];
-        let (name, default) = match inner.split_once(":-") {
-            Some((n, d)) => (n, Some(d)),
-            None => (inner, None),
-        };
-        match (std::env::var(name), default) {
-            (Ok(v), _) => out.push_str(&v),
-            (Err(_), Some(d)) => out.push_str(d),
-            (Err(_), None) => {
-                return Err(format!(
-                "environment variable `{name}` is not set (and `${{{name}}}` has no `:-default`)"
-            ))
-            }
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+fn substitute_env(value: &str) -> Result<String, String> {
+    crate::connect::substitute(value, crate::connect::env_lookup).map_err(|e| match e {
+        crate::connect::SubstError::Unset(name) => format!(
+            "environment variable `{name}` is not set (and `${{{name}}}` has no `:-default`)"
+        ),
+        other => other.to_string(),
+    })
 }
 
-/// Reads and checks `path`; `streams` are the app's stream names.
+/// A value of a configuration file, whatever its format.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    List(Vec<Value>),
+    /// Anything else (a float, a date, a table where a value belongs), by its type's name.
+    Other(&'static str),
+}
+
+impl Value {
+    fn type_str(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "a string",
+            Value::Int(_) => "an integer",
+            Value::Bool(_) => "a boolean",
+            Value::List(_) => "a list",
+            Value::Other(t) => t,
+        }
+    }
+}
+
+/// One setting of a configuration file: the line it is on, the key, the value.
+struct Entry {
+    line: usize,
+    key: String,
+    value: Value,
+}
+
+/// A configuration file read into its settings: flags, and `(stream, option)` overrides.
+#[derive(Default)]
+struct Settings {
+    flags: Vec<Entry>,
+    /// (line of the stream's section, stream, option entries).
+    streams: Vec<(usize, String, Vec<Entry>)>,
+}
+
+/// Reads and checks `path` (TOML, or YAML for `.yaml`/`.yml`); `streams` are the app's
+/// stream names.
 pub(super) fn load(path: &str, streams: &[&str]) -> Result<Config, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read config file `{path}`: {e}"))?;
     parse(path, &text, streams)
 }
 
+fn parse(path: &str, text: &str, streams: &[&str]) -> Result<Config, String> {
+    let settings = if path.ends_with(".yaml") || path.ends_with(".yml") {
+        yaml_settings(path, text)?
+    } else {
+        toml_settings(path, text)?
+    };
+    check(path, settings, streams)
+}
+
 type Table = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
-fn parse(path: &str, text: &str, streams: &[&str]) -> Result<Config, String> {
-    let at = |offset: usize| format!("{path}:{}", line_of(text, offset));
+fn from_toml(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::Str(s.clone()),
+        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Array(items) => Value::List(items.iter().map(from_toml).collect()),
+        other => Value::Other(match other {
+            toml::Value::Float(_) => "a float",
+            toml::Value::Datetime(_) => "a date",
+            _ => "a table",
+        }),
+    }
+}
+
+fn toml_settings(path: &str, text: &str) -> Result<Settings, String> {
     let table: Table = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
             .map_or(String::new(), |s| format!(":{}", line_of(text, s.start)));
         format!("{path}{line}: {}", e.message().trim())
     })?;
-    let mut config = Config::default();
+    let mut settings = Settings::default();
     for (key, value) in &table {
-        let name = key.get_ref().as_str();
-        let place = at(key.span().start);
-        if name == "streams" {
-            let toml::Value::Table(streams_table) = value.get_ref() else {
+        let line = line_of(text, key.span().start);
+        if key.get_ref() == "streams" {
+            let toml::Value::Table(streams) = value.get_ref() else {
                 return Err(format!(
-                    "{place}: `streams` must be a table of [streams.<Name>] sections"
+                    "{path}:{line}: `streams` must be a table of [streams.<Name>] sections"
                 ));
             };
-            overrides(path, text, streams_table, streams, &mut config)?;
+            toml_overrides(text, streams, &mut settings);
             continue;
         }
-        let words = flag_words(name, value.get_ref())
+        settings.flags.push(Entry {
+            line,
+            key: key.get_ref().clone(),
+            value: from_toml(value.get_ref()),
+        });
+    }
+    Ok(settings)
+}
+
+/// Checks the settings and turns them into command-line words and overrides.
+fn check(path: &str, settings: Settings, streams: &[&str]) -> Result<Config, String> {
+    let mut config = Config::default();
+    for Entry { line, key, value } in settings.flags {
+        let place = format!("{path}:{line}");
+        let name = key.as_str();
+        let words = flag_words(name, &value)
             .and_then(|words| {
                 words
                     .into_iter()
@@ -123,16 +178,39 @@ fn parse(path: &str, text: &str, streams: &[&str]) -> Result<Config, String> {
             .map_err(|e| format!("{place}: key `{name}`: {e}"))?;
         config.argv.extend(words);
     }
+    for (line, stream, options) in settings.streams {
+        if !streams.contains(&stream.as_str()) {
+            return Err(format!(
+                "{path}:{line}: [streams.{stream}]: the app has no stream `{stream}` (streams: {})",
+                streams.join(", ")
+            ));
+        }
+        for Entry { line, key, value } in options {
+            let place = format!("{path}:{line}");
+            let Value::Str(value) = value else {
+                return Err(format!(
+                    "{place}: [streams.{stream}] `{key}`: option values are strings"
+                ));
+            };
+            let value = substitute_env(&value)
+                .map_err(|e| format!("{place}: [streams.{stream}] `{key}`: {e}"))?;
+            config.overrides.push(Override {
+                stream: stream.clone(),
+                key,
+                value,
+            });
+        }
+    }
     Ok(config)
 }
 
 /// The command-line words of config key `name` = `value`.
-fn flag_words(name: &str, value: &toml::Value) -> Result<Vec<String>, String> {
+fn flag_words(name: &str, value: &Value) -> Result<Vec<String>, String> {
     let flag = format!("--{name}");
     if SWITCHES.contains(&name) {
         return match value {
-            toml::Value::Boolean(true) => Ok(vec![flag]),
-            toml::Value::Boolean(false) => Ok(Vec::new()),
+            Value::Bool(true) => Ok(vec![flag]),
+            Value::Bool(false) => Ok(Vec::new()),
             _ => Err("must be true or false".into()),
         };
     }
@@ -142,14 +220,14 @@ fn flag_words(name: &str, value: &toml::Value) -> Result<Vec<String>, String> {
         return Err(format!("unknown key (keys: {})", known.join(", ")));
     }
     let text = match value {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Integer(i) => i.to_string(),
-        toml::Value::Array(items) if name == "output-streams" => {
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::List(items) if name == "output-streams" => {
             let names: Result<Vec<&str>, String> = items
                 .iter()
-                .map(|v| {
-                    v.as_str()
-                        .ok_or_else(|| "must list stream names (strings)".to_owned())
+                .map(|v| match v {
+                    Value::Str(s) => Ok(s.as_str()),
+                    _ => Err("must list stream names (strings)".to_owned()),
                 })
                 .collect();
             names?.join(",")
@@ -164,14 +242,9 @@ fn flag_words(name: &str, value: &toml::Value) -> Result<Vec<String>, String> {
     Ok(vec![flag, text])
 }
 
-fn overrides(
-    path: &str,
-    text: &str,
-    table: &toml::Table,
-    streams: &[&str],
-    config: &mut Config,
-) -> Result<(), String> {
-    // Spans are not kept inside nested tables: find each section's line in the text.
+/// The `[streams.<Name>]` sections of a TOML file. Spans are not kept inside nested tables:
+/// each section's and key's line is found in the text.
+fn toml_overrides(text: &str, table: &toml::Table, settings: &mut Settings) {
     let section_line = |stream: &str| -> usize {
         text.lines()
             .position(|l| {
@@ -193,36 +266,187 @@ fn overrides(
             .map_or(start, |(i, _)| i + 1)
     };
     for (stream, options) in table {
-        if !streams.contains(&stream.as_str()) {
-            return Err(format!(
-                "{path}:{}: [streams.{stream}]: the app has no stream `{stream}` (streams: {})",
-                section_line(stream),
-                streams.join(", ")
-            ));
-        }
-        let toml::Value::Table(options) = options else {
-            return Err(format!(
-                "{path}:{}: `streams.{stream}` must be a table of options",
-                section_line(stream)
-            ));
+        let line = section_line(stream);
+        let entries = match options {
+            toml::Value::Table(options) => options
+                .iter()
+                .map(|(key, value)| Entry {
+                    line: key_line(stream, key),
+                    key: key.clone(),
+                    value: from_toml(value),
+                })
+                .collect(),
+            // Not a table: reported as an option that is not a string.
+            other => vec![Entry {
+                line,
+                key: stream.clone(),
+                value: from_toml(other),
+            }],
         };
-        for (key, value) in options {
-            let place = format!("{path}:{}", key_line(stream, key));
-            let toml::Value::String(value) = value else {
-                return Err(format!(
-                    "{place}: [streams.{stream}] `{key}`: option values are strings"
-                ));
-            };
-            let value = substitute_env(value)
-                .map_err(|e| format!("{place}: [streams.{stream}] `{key}`: {e}"))?;
-            config.overrides.push(Override {
-                stream: stream.clone(),
-                key: key.clone(),
-                value,
+        settings.streams.push((line, stream.clone(), entries));
+    }
+}
+
+/// The YAML form of the same settings: `key: value` lines, and a `streams:` mapping of
+/// stream names to `option: value` mappings. Values are plain or quoted scalars, flow lists
+/// (`[A, B]`) or block lists (`- A` lines). Anything else is an error at its line.
+fn yaml_settings(path: &str, text: &str) -> Result<Settings, String> {
+    let mut settings = Settings::default();
+    // (indent, key, line) of the open `key:` without a value.
+    let mut open_list: Option<(usize, String, usize, Vec<Value>)> = None;
+    let mut in_streams: Option<usize> = None;
+    let mut stream: Option<(usize, usize, String, Vec<Entry>)> = None;
+    let close_stream = |stream: &mut Option<(usize, usize, String, Vec<Entry>)>,
+                        settings: &mut Settings| {
+        if let Some((_, line, name, entries)) = stream.take() {
+            settings.streams.push((line, name, entries));
+        }
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let content = strip_yaml_comment(raw);
+        if content.trim().is_empty() || content.trim() == "---" {
+            continue;
+        }
+        let indent = content.len() - content.trim_start().len();
+        let body = content.trim();
+        let bad = |what: &str| format!("{path}:{line}: {what}");
+        if let Some(item) = body
+            .strip_prefix("- ")
+            .or(if body == "-" { Some("") } else { None })
+        {
+            match open_list.as_mut() {
+                Some((_, _, _, items)) => items.push(yaml_scalar(item.trim())),
+                None => return Err(bad("a list item without a `key:` above it")),
+            }
+            continue;
+        }
+        if let Some((_, key, kline, items)) = open_list.take() {
+            settings.flags.push(Entry {
+                line: kline,
+                key,
+                value: Value::List(items),
             });
         }
+        let Some((key, value)) = split_yaml_key(body) else {
+            return Err(bad(
+                "expected `key: value` (the YAML config takes flags as keys and a `streams:` mapping)",
+            ));
+        };
+        if indent == 0 {
+            close_stream(&mut stream, &mut settings);
+            in_streams = None;
+            if key == "streams" && value.is_empty() {
+                in_streams = Some(line);
+            } else if value.is_empty() {
+                open_list = Some((indent, key, line, Vec::new()));
+            } else {
+                settings.flags.push(Entry {
+                    line,
+                    key,
+                    value: yaml_scalar(value),
+                });
+            }
+            continue;
+        }
+        if in_streams.is_none() {
+            return Err(bad("indented line outside `streams:`"));
+        }
+        match &mut stream {
+            Some((stream_indent, _, _, entries)) if indent > *stream_indent => {
+                if value.is_empty() {
+                    return Err(bad("option values are strings"));
+                }
+                entries.push(Entry {
+                    line,
+                    key,
+                    value: yaml_scalar(value),
+                });
+            }
+            _ => {
+                close_stream(&mut stream, &mut settings);
+                if !value.is_empty() {
+                    return Err(bad(
+                        "under `streams:`, each stream's name opens a mapping of its options",
+                    ));
+                }
+                stream = Some((indent, line, key, Vec::new()));
+            }
+        }
     }
-    Ok(())
+    if let Some((_, key, line, items)) = open_list.take() {
+        settings.flags.push(Entry {
+            line,
+            key,
+            value: Value::List(items),
+        });
+    }
+    close_stream(&mut stream, &mut settings);
+    Ok(settings)
+}
+
+/// `line` without a `#` comment (outside quotes).
+fn strip_yaml_comment(line: &str) -> &str {
+    let mut quote = None;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '#') if i == 0 || line[..i].ends_with(char::is_whitespace) => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+/// `key: value` (the key may be quoted) into its parts; the value may be empty.
+fn split_yaml_key(body: &str) -> Option<(String, &str)> {
+    let (key, rest) = if let Some(q) = body.strip_prefix('"').or_else(|| body.strip_prefix('\'')) {
+        let quote = body.chars().next()?;
+        let end = q.find(quote)?;
+        (q[..end].to_owned(), q[end + 1..].trim_start())
+    } else {
+        let end = body.find(':')?;
+        (body[..end].trim().to_owned(), &body[end..])
+    };
+    let value = rest.strip_prefix(':')?;
+    if !value.is_empty() && !value.starts_with(' ') {
+        return None;
+    }
+    Some((key, value.trim()))
+}
+
+/// A YAML scalar or flow list.
+fn yaml_scalar(text: &str) -> Value {
+    let unquote = |t: &str| -> Option<String> {
+        let q = t.chars().next()?;
+        if (q == '"' || q == '\'') && t.len() >= 2 && t.ends_with(q) {
+            Some(t[1..t.len() - 1].to_owned())
+        } else {
+            None
+        }
+    };
+    if let Some(s) = unquote(text) {
+        return Value::Str(s);
+    }
+    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        return Value::List(
+            inner
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(yaml_scalar)
+                .collect(),
+        );
+    }
+    match text {
+        "true" | "True" | "TRUE" => Value::Bool(true),
+        "false" | "False" | "FALSE" => Value::Bool(false),
+        _ => match text.parse::<i64>() {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::Str(text.to_owned()),
+        },
+    }
 }
 
 /// The command line with `--config FILE` replaced by the flags the file sets (placed first,
@@ -327,6 +551,48 @@ mod tests {
             ),
         ] {
             let err = parse("c.toml", text, STREAMS).unwrap_err();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn yaml_takes_the_same_keys() {
+        std::env::set_var("EF_TEST_YAML_DIR", "/srv");
+        let c = parse(
+            "c.yaml",
+            "# service\nstate-dir: ${EF_TEST_YAML_DIR}/st   # where\nkeep-checkpoints: 4\nstrict: true\n\
+             output-streams:\n  - Alerts\n  - Orders\nlog-format: \"json\"\nstreams:\n  Orders:\n    \"file.path\": 'in # 1.jsonl'\n",
+            STREAMS,
+        )
+        .unwrap();
+        let args = Args::parse(c.argv.iter().map(String::as_str))
+            .unwrap()
+            .unwrap();
+        assert_eq!(args.state_dir.as_deref(), Some("/srv/st"));
+        assert_eq!(
+            (args.keep_checkpoints, args.strict, args.log_json),
+            (4, true, true)
+        );
+        assert_eq!(
+            args.output_streams,
+            Some(vec!["Alerts".to_string(), "Orders".to_string()])
+        );
+        assert_eq!(c.overrides[0].value, "in # 1.jsonl");
+        for (text, want) in [
+            (
+                "strict: true\nbogus: 1\n",
+                "c.yaml:2: key `bogus`: unknown key",
+            ),
+            (
+                "keep-checkpoints: many\n",
+                "c.yaml:1: key `keep-checkpoints`",
+            ),
+            ("just words\n", "c.yaml:1: expected `key: value`"),
+            ("streams:\n  Nope:\n    a: b\n", "c.yaml:2: [streams.Nope]"),
+            ("  indented: 1\n", "c.yaml:1: indented line outside"),
+            ("- x\n", "c.yaml:1: a list item"),
+        ] {
+            let err = parse("c.yaml", text, STREAMS).unwrap_err();
             assert!(err.contains(want), "{text:?}: {err}");
         }
     }

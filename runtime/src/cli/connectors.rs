@@ -267,7 +267,7 @@ fn bridge<A: Application>(
     }
 }
 
-/// A stream and the writer its output lines go to.
+/// A stream's output route: its name and where its lines go.
 pub(super) type Route = (String, Box<dyn Write + Send>);
 
 /// The sinks of `A` handled here: (stream, writer) pairs for the output writer's routes.

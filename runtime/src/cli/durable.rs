@@ -14,7 +14,7 @@ use super::{Failure, Hooks, RunStats};
 use crate::functions::now_millis;
 use crate::io::JsonLinesWriter;
 use crate::metrics::Metrics;
-use crate::state::{Checkpointer, Position, Positions, Restored};
+use crate::state::{Checkpointer, Position, Positions, Restored, Saved};
 use crate::Application;
 
 /// A file the app writes output lines to, with the bytes written so far, so a checkpoint
@@ -61,6 +61,14 @@ pub(super) fn open_output(
         return Ok((Box::new(io::stdout()), None));
     }
     let fail = |what: &str, e: io::Error| Failure::runtime(format!("{what} `{path}`: {e}"));
+    // A device or a pipe (`/dev/null`, a FIFO) cannot be cut back: written as it is.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| fail("cannot open output", e))?;
+        return Ok((Box::new(file), None));
+    }
     let (file, base) = match resume {
         None => (
             File::create(path).map_err(|e| fail("cannot create output file", e))?,
@@ -168,9 +176,9 @@ impl Service {
         &mut self,
         app: &mut A,
         at: (u64, u64),
-    ) -> Result<(), String> {
+    ) -> Result<Option<(Saved, Duration)>, String> {
         let Some(cp) = self.checkpointer.as_mut() else {
-            return Ok(());
+            return Ok(None);
         };
         app.sink_mut()
             .flush()
@@ -202,11 +210,12 @@ impl Service {
         let saved = cp
             .save(&app.snapshot(), positions)
             .map_err(|e| format!("checkpoint failed: {e}"))?;
+        let took = started.elapsed();
         if let Some(m) = &self.metrics {
             let bytes = u64::try_from(saved.bytes).unwrap_or(u64::MAX);
-            m.checkpoint_taken(started.elapsed().as_secs_f64(), bytes, now_millis());
+            m.checkpoint_taken(took.as_secs_f64(), bytes, now_millis());
         }
-        Ok(())
+        Ok(Some((saved, took)))
     }
 
     /// Publishes what the query thread counted.
@@ -274,7 +283,7 @@ pub(super) fn shutdown_flag() -> Arc<AtomicBool> {
 
 /// Says what a restore did on stderr: which checkpoint, which ones were skipped, and which
 /// operators start empty.
-pub(super) fn report_restore(restored: &Restored, store: &str, missing: &[String]) {
+pub(super) fn report_restore(restored: &Restored, store: &str, missing: &[String], took: Duration) {
     for reason in &restored.skipped {
         log(
             Level::Warn,
@@ -294,7 +303,11 @@ pub(super) fn report_restore(restored: &Restored, store: &str, missing: &[String
     };
     log(
         Level::Info,
-        &format!("restored checkpoint {} from {store}{at}", restored.id),
+        &format!(
+            "restored checkpoint {} from {store}{at} in {:.3} s",
+            restored.id,
+            took.as_secs_f64()
+        ),
     );
     if !missing.is_empty() {
         log(

@@ -57,6 +57,9 @@ impl<I> Item<I> {
     }
 }
 
+/// Both ends of the channel the driver reads.
+pub(super) type Channel<I> = (Sender<Msg<I>>, Receiver<Msg<I>>);
+
 /// What the reader sends.
 pub(super) enum Msg<I> {
     Batch(Vec<Item<I>>),
@@ -127,9 +130,6 @@ pub(super) fn spawn<I: Send + 'static>(
 ) {
     std::thread::spawn(move || read(input, decode, &stop, &counters, &tx));
 }
-
-/// Both ends of the channel between the sources and the queries.
-pub(super) type Channel<I> = (Sender<Msg<I>>, Receiver<Msg<I>>);
 
 /// The channel between the input thread (and any other source) and the queries.
 pub(super) fn channel<I>() -> Channel<I> {

@@ -228,6 +228,9 @@ pub struct Restored {
     pub skipped: Vec<String>,
     /// The (id, layout) of every restored operator record.
     pub records: Vec<(String, u64)>,
+    /// How many checkpoints the restore read: 1 for a full one, more for a chain of
+    /// incremental ones.
+    pub chain: usize,
 }
 
 impl Restored {
@@ -416,6 +419,7 @@ impl Checkpointer {
             at = d.base;
             chain.push(d);
         }
+        let depth = chain.len();
         let positions = chain
             .first()
             .map(|d| d.body.positions.clone())
@@ -437,6 +441,7 @@ impl Checkpointer {
             skipped: Vec::new(),
             records: records.iter().map(|r| (r.id.clone(), r.schema)).collect(),
             snapshot: SnapshotBuilder::from_records(app_hash, records).finish(),
+            chain: depth,
         })
     }
 
@@ -482,8 +487,8 @@ impl Checkpointer {
             }
         }
         self.last_id = Some(restored.id);
-        // The chain may be long already: the next checkpoint is full when unsure.
-        self.since_full = self.full_every.saturating_sub(1);
+        // The chain goes on from where the restored one stopped.
+        self.since_full = u32::try_from(restored.chain.saturating_sub(1)).unwrap_or(u32::MAX);
     }
 
     /// Every checkpoint in the store, oldest first.
@@ -605,11 +610,19 @@ mod tests {
             .unwrap();
         assert_eq!((r.id, r.positions.clone()), (5, pos(5)));
         assert_eq!(r.snapshot, snap(&[(1, 4), (2, 5)]));
-        let old = Checkpointer::new(Box::new(store))
-            .restore(Some(4))
+        let mut again = Checkpointer::new(Box::new(store.clone())).full_every(3);
+        let old = again.restore(Some(4)).unwrap().unwrap();
+        assert_eq!(old.snapshot, snap(&[(1, 3), (2, 5)]));
+        assert_eq!(old.chain, 1);
+        // After a restore the chain goes on: incremental, on the restored one.
+        let s6 = again.save(&snap(&[(1, 3), (2, 6)]), pos(6)).unwrap();
+        assert_eq!((s6.id, s6.full, s6.records), (6, false, 1));
+        let r = Checkpointer::new(Box::new(store))
+            .restore(None)
             .unwrap()
             .unwrap();
-        assert_eq!(old.snapshot, snap(&[(1, 3), (2, 5)]));
+        assert_eq!((r.id, r.chain), (6, 2));
+        assert_eq!(r.snapshot, snap(&[(1, 3), (2, 6)]));
     }
 
     #[test]

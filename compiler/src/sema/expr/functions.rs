@@ -1,10 +1,9 @@
 //! Signatures of the scalar functions: arity, argument types and result type.
 
-use super::expr::Reported;
-use super::expr::{type_error, Binder};
-use super::ir::{ExprKind, Func, TExpr};
-use super::types::Type;
+use super::{type_error, Binder, Reported};
 use crate::diagnostic::Diagnostic;
+use crate::sema::ir::{ExprKind, Func, TExpr};
+use crate::sema::types::Type;
 use crate::syntax::ast::{Ident, Span};
 
 /// Checks a call of `func` with already-bound `args`, coercing them to the function's
