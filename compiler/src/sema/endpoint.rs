@@ -424,6 +424,19 @@ fn bind_list(
         ));
         ok = false;
     }
+    // A secret written into the app ends up in the binary and in `eventflux emit`.
+    for o in &opts {
+        let secret = o.key == "auth.token" || (o.key.ends_with(".url") && has_password(&o.value));
+        if secret && !o.deferred() && !o.value.is_empty() {
+            a.diagnostics.push(
+                Diagnostic::warning(
+                    "a credential written into the app is compiled into the binary",
+                    o.kv.value_span,
+                )
+                .with_help("read it from the environment when the app starts: '${MY_TOKEN}'"),
+            );
+        }
+    }
     if !ok {
         return;
     }
@@ -654,6 +667,14 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
             }
         }
         _ => Ok(()),
+    }
+}
+
+/// Whether a URL holds `user:password@`.
+fn has_password(value: &str) -> bool {
+    match (value.find("://"), value.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => value[scheme + 3..at].contains(':'),
+        _ => false,
     }
 }
 

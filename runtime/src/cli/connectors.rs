@@ -132,10 +132,13 @@ pub(super) fn start_sources<A: Application>(
         let label = match cfg.extension.as_str() {
             "tcp" => {
                 let s = TcpSource::start(&cfg, stx, BATCH).map_err(fail)?;
-                eprintln!(
-                    "eventflux: tcp source `{}` listening on {}",
-                    cfg.stream,
-                    s.local_addr()
+                super::log::log(
+                    super::log::Level::Info,
+                    &format!(
+                        "eventflux: tcp source `{}` listening on {}",
+                        cfg.stream,
+                        s.local_addr()
+                    ),
                 );
                 sources.tcp.push(s);
                 "tcp source"
@@ -155,10 +158,13 @@ pub(super) fn start_sources<A: Application>(
                 };
                 let s =
                     crate::connect::http::HttpSource::start(&cfg, stx, validate).map_err(fail)?;
-                eprintln!(
-                    "eventflux: http source `{}` listening on {}",
-                    cfg.stream,
-                    s.local_addr()
+                super::log::log(
+                    super::log::Level::Info,
+                    &format!(
+                        "eventflux: http source `{}` listening on {}",
+                        cfg.stream,
+                        s.local_addr()
+                    ),
                 );
                 sources.http.push(s);
                 "http source"
