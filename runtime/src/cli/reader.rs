@@ -134,6 +134,9 @@ pub(super) fn spawn<I: Send + 'static>(
     std::thread::spawn(move || read(input, decode, &stop, &counters, &tx));
 }
 
+/// Both ends of the channel the driver reads.
+pub(super) type Channel<I> = (Sender<Msg<I>>, Receiver<Msg<I>>);
+
 /// The channel between the input thread (and any other source) and the queries.
 pub(super) fn channel<I>() -> Channel<I> {
     crossbeam_channel::bounded(QUEUE)
