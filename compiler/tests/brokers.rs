@@ -120,6 +120,36 @@ INSERT INTO Big SELECT id, qty FROM Orders WHERE qty > 10;
 }
 
 #[test]
+fn postgres_options_are_checked() {
+    let (ok, err) = check(POSTGRES_APP, "postgres-good");
+    assert!(ok, "{err}");
+    let cases = [
+        (
+            r#""postgres.url" = 'mysql://x/db', "postgres.table" = 't'"#,
+            "is not a postgres:// URL",
+        ),
+        (
+            r#""postgres.url" = 'postgres://x/db', "postgres.table" = 't; DROP'"#,
+            "is not a table name",
+        ),
+        (r#""postgres.url" = 'postgres://x/db'"#, "postgres.table"),
+    ];
+    for (option, expected) in cases {
+        let app = format!(
+            "CREATE STREAM S (id LONG) WITH (type = 'sink', extension = 'postgres', {option});\n\
+             CREATE STREAM T (id LONG);\nINSERT INTO S SELECT id FROM T;\n"
+        );
+        let (ok, err) = check(&app, "postgres-bad");
+        assert!(!ok && err.contains(expected), "{option}: {err}");
+    }
+    let source = "CREATE STREAM S (id LONG) WITH (type = 'source', extension = 'postgres', \
+                  \"postgres.url\" = 'postgres://x/db', \"postgres.table\" = 't');\n\
+                  INSERT INTO O SELECT id FROM S;\n";
+    let (ok, err) = check(source, "postgres-source");
+    assert!(!ok && err.contains("cannot be a source"), "{err}");
+}
+
+#[test]
 fn mqtt_options_are_checked() {
     let (ok, err) = check(MQTT_APP, "mqtt-good");
     assert!(ok, "{err}");
@@ -599,4 +629,116 @@ fn mqtt_kill_and_restart_loses_nothing() {
     );
     let repeated = seen.values().filter(|&&n| n > 1).count();
     eprintln!("mqtt: {repeated} of {events} events delivered more than once");
+}
+
+/// `psql` against the test server: the rows, one per line, fields separated by `|`.
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const POSTGRES_APP: &str = r#"
+CREATE STREAM Orders (id LONG, sym STRING, qty INT);
+CREATE STREAM Totals (sym STRING, total LONG, n LONG)
+  WITH (type = 'sink', extension = 'postgres', "postgres.url" = '${PG_URL}', "postgres.table" = '${PG_TABLE}');
+INSERT INTO Totals SELECT sym, sum(qty) AS total, count() AS n FROM Orders GROUP BY sym;
+"#;
+
+fn run_postgres(bin: &Path, url: &str, table: &str, input: &Path) -> Child {
+    Command::new(bin)
+        .arg("--input")
+        .arg(input)
+        .args([
+            "--output",
+            "/dev/null",
+            "--checkpoint-every",
+            "20ms",
+            "--state-dir",
+        ])
+        .arg(dir().join(format!("state-{table}")))
+        .env("PG_URL", url)
+        .env("PG_TABLE", table)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the app")
+}
+
+/// The kill -9 contract with a PostgreSQL sink: rows are committed with the sink's progress
+/// once per checkpoint, so a run killed several times and restarted leaves the table as an
+/// uninterrupted run does.
+#[test]
+fn postgres_kill_and_restart_equals_an_uninterrupted_run() {
+    let Some(url) = server("EVENTFLUX_TEST_POSTGRES", "postgres_kill_and_restart") else {
+        return;
+    };
+    let bin = build(POSTGRES_APP, "postgres-app");
+    let input = dir().join("postgres-input.jsonl");
+    let events = 20_000u64;
+    let lines: String = (0..events)
+        .map(|i| {
+            format!(
+                "{{\"stream\": \"Orders\", \"ts\": {}, \"data\": {{\"id\": {i}, \"sym\": \"S{}\", \"qty\": {}}}}}\n",
+                1000 + i,
+                i % 7,
+                i % 13
+            )
+        })
+        .collect();
+    std::fs::write(&input, lines).expect("write input");
+    let run = std::process::id();
+    let tables = [format!("totals_r{run}"), format!("totals_k{run}")];
+    for t in &tables {
+        let _ = std::fs::remove_dir_all(dir().join(format!("state-{t}")));
+        psql(
+            &url,
+            &format!("CREATE TABLE {t} (sym TEXT, total BIGINT, n BIGINT)"),
+        );
+    }
+    let begun = Instant::now();
+    let err = terminate_at_end(run_postgres(&bin, &url, &tables[0], &input));
+    eprintln!(
+        "postgres: {events} events through a debug binary in {:.2} s",
+        begun.elapsed().as_secs_f64()
+    );
+    let query = |t: &str| psql(&url, &format!("SELECT * FROM {t} ORDER BY sym, n"));
+    let expected = query(&tables[0]);
+    assert_eq!(expected.lines().count() as u64, events, "{err}");
+    for pause in [100, 250, 50, 300] {
+        let mut child = run_postgres(&bin, &url, &tables[1], &input);
+        std::thread::sleep(Duration::from_millis(pause));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let err = terminate_at_end(run_postgres(&bin, &url, &tables[1], &input));
+    let got = query(&tables[1]);
+    assert_eq!(got.lines().count(), expected.lines().count(), "{err}");
+    assert!(got == expected, "the tables differ");
+    let progress = psql(
+        &url,
+        &format!(
+            "SELECT lines FROM eventflux_sink_progress WHERE sink = '{}:Totals'",
+            tables[1]
+        ),
+    );
+    assert_eq!(progress.trim(), events.to_string());
+}
+
+/// Waits for a run over a file to end by itself (exit 0).
+fn terminate_at_end(mut child: Child) -> String {
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(status.success(), "exit {status}: {err}");
+    err
 }

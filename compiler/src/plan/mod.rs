@@ -370,6 +370,9 @@ impl AppPlan {
         if self.connectors.iter().any(|c| c.extension == "mqtt") {
             features.push("mqtt");
         }
+        if self.connectors.iter().any(|c| c.extension == "postgres") {
+            features.push("postgres");
+        }
         features
     }
 
