@@ -742,3 +742,80 @@ fn terminate_at_end(mut child: Child) -> String {
     assert!(status.success(), "exit {status}: {err}");
     err
 }
+
+/// A `nats-server -js` of the test's own on a free port (so it can be stopped and started
+/// again), keeping its streams in `store`.
+fn own_nats_server(port: u16, store: &Path) -> Child {
+    let child = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nats-server");
+    let begun = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            begun.elapsed() < Duration::from_secs(10),
+            "nats-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// A dead and restarted server: the source and the sink reconnect and nothing is lost or
+/// repeated (every event's output arrives once, in order).
+#[test]
+fn nats_server_restart_loses_nothing() {
+    if server("EVENTFLUX_TEST_NATS", "nats_server_restart").is_none() {
+        return;
+    }
+    let bin = build(NATS_APP, "nats-app");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let store = dir().join(format!("nats-store-{port}"));
+    let _ = std::fs::remove_dir_all(&store);
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut server = own_nats_server(port, &store);
+    let tag = "RESTART";
+    let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
+    let mut nats = Nats::connect(&url);
+    nats.create_stream(&format!("IN_{tag}"), &format!("in.{tag}"));
+    let publish = |nats: &mut Nats, range: std::ops::Range<u64>| {
+        for i in range {
+            let event = format!(
+                r#"{{"ts": {}, "data": {{"id": {i}, "sym": "S{}", "qty": {}}}}}"#,
+                1000 + i,
+                i % 7,
+                i % 13
+            );
+            nats.publish(&format!("in.{tag}"), &event);
+        }
+    };
+    let app = start(&bin, &url, tag);
+    publish(&mut nats, 0..1000);
+    wait_for(&mut nats, &format!("OUT_{tag}"), 1000);
+    let _ = server.kill();
+    let _ = server.wait();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut server = own_nats_server(port, &store);
+    let mut nats = Nats::connect(&url);
+    publish(&mut nats, 1000..2000);
+    wait_for(&mut nats, &format!("OUT_{tag}"), 2000);
+    let err = terminate(app);
+    let got = nats.contents(&format!("OUT_{tag}"));
+    let ts: Vec<u64> = got
+        .iter()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            v["ts"].as_u64().expect("ts")
+        })
+        .collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&store);
+    assert_eq!(ts, (1000..3000).collect::<Vec<u64>>(), "{err}");
+}
