@@ -771,7 +771,8 @@ fn nats_server_restart_loses_nothing() {
     if server("EVENTFLUX_TEST_NATS", "nats_server_restart").is_none() {
         return;
     }
-    let bin = build(NATS_APP, "nats-app");
+    // Its own copy of the binary: the other test may be running `nats-app` meanwhile.
+    let bin = build(NATS_APP, "nats-app-restart");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
