@@ -120,6 +120,36 @@ INSERT INTO Big SELECT id, qty FROM Orders WHERE qty > 10;
 }
 
 #[test]
+fn postgres_options_are_checked() {
+    let (ok, err) = check(POSTGRES_APP, "postgres-good");
+    assert!(ok, "{err}");
+    let cases = [
+        (
+            r#""postgres.url" = 'mysql://x/db', "postgres.table" = 't'"#,
+            "is not a postgres:// URL",
+        ),
+        (
+            r#""postgres.url" = 'postgres://x/db', "postgres.table" = 't; DROP'"#,
+            "is not a table name",
+        ),
+        (r#""postgres.url" = 'postgres://x/db'"#, "postgres.table"),
+    ];
+    for (option, expected) in cases {
+        let app = format!(
+            "CREATE STREAM S (id LONG) WITH (type = 'sink', extension = 'postgres', {option});\n\
+             CREATE STREAM T (id LONG);\nINSERT INTO S SELECT id FROM T;\n"
+        );
+        let (ok, err) = check(&app, "postgres-bad");
+        assert!(!ok && err.contains(expected), "{option}: {err}");
+    }
+    let source = "CREATE STREAM S (id LONG) WITH (type = 'source', extension = 'postgres', \
+                  \"postgres.url\" = 'postgres://x/db', \"postgres.table\" = 't');\n\
+                  INSERT INTO O SELECT id FROM S;\n";
+    let (ok, err) = check(source, "postgres-source");
+    assert!(!ok && err.contains("cannot be a source"), "{err}");
+}
+
+#[test]
 fn mqtt_options_are_checked() {
     let (ok, err) = check(MQTT_APP, "mqtt-good");
     assert!(ok, "{err}");
@@ -599,4 +629,194 @@ fn mqtt_kill_and_restart_loses_nothing() {
     );
     let repeated = seen.values().filter(|&&n| n > 1).count();
     eprintln!("mqtt: {repeated} of {events} events delivered more than once");
+}
+
+/// `psql` against the test server: the rows, one per line, fields separated by `|`.
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const POSTGRES_APP: &str = r#"
+CREATE STREAM Orders (id LONG, sym STRING, qty INT);
+CREATE STREAM Totals (sym STRING, total LONG, n LONG)
+  WITH (type = 'sink', extension = 'postgres', "postgres.url" = '${PG_URL}', "postgres.table" = '${PG_TABLE}');
+INSERT INTO Totals SELECT sym, sum(qty) AS total, count() AS n FROM Orders GROUP BY sym;
+"#;
+
+fn run_postgres(bin: &Path, url: &str, table: &str, input: &Path) -> Child {
+    Command::new(bin)
+        .arg("--input")
+        .arg(input)
+        .args([
+            "--output",
+            "/dev/null",
+            "--checkpoint-every",
+            "20ms",
+            "--state-dir",
+        ])
+        .arg(dir().join(format!("state-{table}")))
+        .env("PG_URL", url)
+        .env("PG_TABLE", table)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the app")
+}
+
+/// The kill -9 contract with a PostgreSQL sink: rows are committed with the sink's progress
+/// once per checkpoint, so a run killed several times and restarted leaves the table as an
+/// uninterrupted run does.
+#[test]
+fn postgres_kill_and_restart_equals_an_uninterrupted_run() {
+    let Some(url) = server("EVENTFLUX_TEST_POSTGRES", "postgres_kill_and_restart") else {
+        return;
+    };
+    let bin = build(POSTGRES_APP, "postgres-app");
+    let input = dir().join("postgres-input.jsonl");
+    let events = 20_000u64;
+    let lines: String = (0..events)
+        .map(|i| {
+            format!(
+                "{{\"stream\": \"Orders\", \"ts\": {}, \"data\": {{\"id\": {i}, \"sym\": \"S{}\", \"qty\": {}}}}}\n",
+                1000 + i,
+                i % 7,
+                i % 13
+            )
+        })
+        .collect();
+    std::fs::write(&input, lines).expect("write input");
+    let run = std::process::id();
+    let tables = [format!("totals_r{run}"), format!("totals_k{run}")];
+    for t in &tables {
+        let _ = std::fs::remove_dir_all(dir().join(format!("state-{t}")));
+        psql(
+            &url,
+            &format!("CREATE TABLE {t} (sym TEXT, total BIGINT, n BIGINT)"),
+        );
+    }
+    let begun = Instant::now();
+    let err = terminate_at_end(run_postgres(&bin, &url, &tables[0], &input));
+    eprintln!(
+        "postgres: {events} events through a debug binary in {:.2} s",
+        begun.elapsed().as_secs_f64()
+    );
+    let query = |t: &str| psql(&url, &format!("SELECT * FROM {t} ORDER BY sym, n"));
+    let expected = query(&tables[0]);
+    assert_eq!(expected.lines().count() as u64, events, "{err}");
+    for pause in [100, 250, 50, 300] {
+        let mut child = run_postgres(&bin, &url, &tables[1], &input);
+        std::thread::sleep(Duration::from_millis(pause));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let err = terminate_at_end(run_postgres(&bin, &url, &tables[1], &input));
+    let got = query(&tables[1]);
+    assert_eq!(got.lines().count(), expected.lines().count(), "{err}");
+    assert!(got == expected, "the tables differ");
+    let progress = psql(
+        &url,
+        &format!(
+            "SELECT lines FROM eventflux_sink_progress WHERE sink = '{}:Totals'",
+            tables[1]
+        ),
+    );
+    assert_eq!(progress.trim(), events.to_string());
+}
+
+/// Waits for a run over a file to end by itself (exit 0).
+fn terminate_at_end(mut child: Child) -> String {
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(status.success(), "exit {status}: {err}");
+    err
+}
+
+/// A `nats-server -js` of the test's own on a free port (so it can be stopped and started
+/// again), keeping its streams in `store`.
+fn own_nats_server(port: u16, store: &Path) -> Child {
+    let child = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nats-server");
+    let begun = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            begun.elapsed() < Duration::from_secs(10),
+            "nats-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// A dead and restarted server: the source and the sink reconnect and nothing is lost or
+/// repeated (every event's output arrives once, in order).
+#[test]
+fn nats_server_restart_loses_nothing() {
+    if server("EVENTFLUX_TEST_NATS", "nats_server_restart").is_none() {
+        return;
+    }
+    // Its own copy of the binary: the other test may be running `nats-app` meanwhile.
+    let bin = build(NATS_APP, "nats-app-restart");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let store = dir().join(format!("nats-store-{port}"));
+    let _ = std::fs::remove_dir_all(&store);
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut server = own_nats_server(port, &store);
+    let tag = "RESTART";
+    let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
+    let mut nats = Nats::connect(&url);
+    nats.create_stream(&format!("IN_{tag}"), &format!("in.{tag}"));
+    let publish = |nats: &mut Nats, range: std::ops::Range<u64>| {
+        for i in range {
+            let event = format!(
+                r#"{{"ts": {}, "data": {{"id": {i}, "sym": "S{}", "qty": {}}}}}"#,
+                1000 + i,
+                i % 7,
+                i % 13
+            );
+            nats.publish(&format!("in.{tag}"), &event);
+        }
+    };
+    let app = start(&bin, &url, tag);
+    publish(&mut nats, 0..1000);
+    wait_for(&mut nats, &format!("OUT_{tag}"), 1000);
+    let _ = server.kill();
+    let _ = server.wait();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut server = own_nats_server(port, &store);
+    let mut nats = Nats::connect(&url);
+    publish(&mut nats, 1000..2000);
+    wait_for(&mut nats, &format!("OUT_{tag}"), 2000);
+    let err = terminate(app);
+    let got = nats.contents(&format!("OUT_{tag}"));
+    let ts: Vec<u64> = got
+        .iter()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            v["ts"].as_u64().expect("ts")
+        })
+        .collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&store);
+    assert_eq!(ts, (1000..3000).collect::<Vec<u64>>(), "{err}");
 }

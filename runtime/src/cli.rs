@@ -728,9 +728,11 @@ where
         _ => None,
     };
     // Broker connectors: their positions and delivery take part in checkpoints.
+    let store = args.state_dir.as_deref().filter(|_| !args.no_restore);
     crate::connect::tracked::begin(
         restored.as_ref().map(|r| (r.id, r.positions.clone())),
         checkpointer.is_some(),
+        crate::connect::tracked::fresh_epoch_for(store),
     );
     let endpoints = Endpoints::of::<A>(&args.overrides)?;
     let positions = restored.as_ref().map(|r| &r.positions);

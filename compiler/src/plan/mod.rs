@@ -374,6 +374,9 @@ impl AppPlan {
         if scale::scalable(self).is_ok() {
             features.push("scale");
         }
+        if self.connectors.iter().any(|c| c.extension == "postgres") {
+            features.push("postgres");
+        }
         features
     }
 

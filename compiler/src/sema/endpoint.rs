@@ -61,10 +61,11 @@ const EXTENSIONS: &[(&str, bool, bool)] = &[
     ("http", true, true),
     ("nats", true, true),
     ("mqtt", true, true),
+    ("postgres", false, true),
 ];
 
 /// Extensions of DESIGN 8.1 that later work adds.
-const LATER: &[&str] = &["grpc", "rabbitmq", "kafka", "postgres"];
+const LATER: &[&str] = &["grpc", "rabbitmq", "kafka"];
 
 /// Keys every source and sink takes.
 const COMMON_KEYS: &[&str] = &[
@@ -118,6 +119,10 @@ fn extension_keys(
         ("mqtt", _) => (
             &["mqtt.url", "mqtt.topic", "mqtt.client.id"],
             &["mqtt.topic"],
+        ),
+        ("postgres", _) => (
+            &["postgres.url", "postgres.table"],
+            &["postgres.url", "postgres.table"],
         ),
         _ => (&[], &[]),
     }
@@ -349,7 +354,7 @@ fn bind_list(
             Diagnostic::error(format!("unknown extension `{extension}`"), ext_span)
         };
         a.diagnostics.push(d.with_help(
-            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats', 'mqtt'",
+            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats', 'mqtt', 'postgres'",
         ));
         return;
     };
@@ -507,6 +512,9 @@ fn example(extension: &str, source: bool) -> &'static str {
         ("nats", true) => "e.g. \"nats.stream\" = 'ORDERS', \"nats.subject\" = 'orders'",
         ("nats", false) => "e.g. \"nats.subject\" = 'alerts'",
         ("mqtt", _) => "e.g. \"mqtt.topic\" = 'sensors/readings'",
+        ("postgres", _) => {
+            "e.g. \"postgres.url\" = 'postgres://app@127.0.0.1/db', \"postgres.table\" = 'alerts'"
+        }
         _ => "",
     }
 }
@@ -609,6 +617,35 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
                 bad(
                     format!("`{}` is not an mqtt://host:port URL", redact(value)),
                     "e.g. 'mqtt://127.0.0.1:1883'",
+                )
+            }
+        }
+        "postgres.url" => {
+            if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{}` is not a postgres:// URL", redact(value)),
+                    "e.g. 'postgres://app:${PGPASSWORD}@127.0.0.1:5432/db'",
+                )
+            }
+        }
+        "postgres.table" => {
+            let part = |p: &str| {
+                !p.is_empty()
+                    && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !p.starts_with(|c: char| c.is_ascii_digit())
+            };
+            let ok = match value.split_once('.') {
+                Some((schema, table)) => part(schema) && part(table),
+                None => part(value),
+            };
+            if ok {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{value}` is not a table name"),
+                    "a table name is letters, digits and `_`, optionally `schema.table`",
                 )
             }
         }

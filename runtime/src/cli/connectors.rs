@@ -16,7 +16,7 @@ use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 
 /// Extensions served here (the file, stdin and stdout ones are the driver's own).
-const NETWORK: &[&str] = &["tcp", "http", "nats", "mqtt"];
+const NETWORK: &[&str] = &["tcp", "http", "nats", "mqtt", "postgres"];
 
 /// Whether this module handles the connector.
 fn handled(c: &crate::connect::ConnectorDesc) -> bool {
@@ -128,6 +128,7 @@ pub(super) fn start_sources<A: Application>(
         let csv = cfg.csv().map_err(|e| Failure::runtime(e.to_string()))?;
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         // A tracked source (a broker): the driver records what it processed.
+        #[cfg_attr(not(any(feature = "nats", feature = "mqtt")), allow(unused_mut))]
         let mut mark = None;
         let label = match cfg.extension.as_str() {
             "tcp" => {
@@ -337,6 +338,11 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
             "mqtt" => (
                 Box::new(crate::connect::mqtt::MqttSink::start(&cfg, 64).map_err(fail)?),
                 format!("mqtt sink `{}`", cfg.stream),
+            ),
+            #[cfg(feature = "postgres")]
+            "postgres" => (
+                Box::new(crate::connect::postgres::PostgresSink::start(&cfg, 64).map_err(fail)?),
+                format!("postgres sink `{}`", cfg.stream),
             ),
             other => {
                 return Err(Failure::runtime(format!(

@@ -15,6 +15,8 @@ pub mod http;
 pub mod mqtt;
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sink;
 pub mod source;
 pub mod tcp;

@@ -12,8 +12,9 @@
 //!
 //! Sink: each output line is published to `"nats.subject"` with the header `Nats-Msg-Id` =
 //! `<Stream>-<epoch>-<n>`: `n` numbers the sink's lines from 0, the epoch tells runs apart
-//! (0 for a run with checkpoints that starts afresh, the start time in milliseconds for a
-//! run without); both are kept in checkpoints. A checkpoint first waits until every line
+//! (`tracked::fresh_epoch_for`: derived from the checkpoint store for a run with
+//! checkpoints that starts afresh, the start time for a run without); both are kept in
+//! checkpoints. A checkpoint first waits until every line
 //! before it was acknowledged by JetStream; after a crash, the lines replayed from the
 //! checkpoint get the same ids and JetStream's duplicate window drops them.
 
@@ -489,11 +490,7 @@ fn restored_ids(stream: &str) -> (u64, u64) {
         tracked::restored_sink(&format!("nats:{stream}")),
     ) {
         (Some(epoch), Some(next)) => (epoch, next),
-        _ if tracked::checkpointing() => (0, 0),
-        _ => (
-            u64::try_from(crate::functions::now_millis()).unwrap_or(0),
-            0,
-        ),
+        _ => (tracked::fresh_epoch(), 0),
     }
 }
 

@@ -58,6 +58,7 @@ pub trait Participant: Send + Sync {
 struct Registry {
     restored: Option<(u64, Positions)>,
     checkpointing: bool,
+    fresh_epoch: u64,
     sources: Vec<Arc<SourceCell>>,
     sinks: Vec<Arc<dyn Participant>>,
 }
@@ -73,13 +74,39 @@ fn registry() -> MutexGuard<'static, Option<Registry>> {
 
 /// Starts a run: forgets earlier registrations; `restored` is the checkpoint the run
 /// resumes from (id and positions), `checkpointing` whether checkpoints are taken (without,
-/// sources acknowledge what was processed at once).
-pub fn begin(restored: Option<(u64, Positions)>, checkpointing: bool) {
+/// sources acknowledge what was processed at once), `fresh_epoch` the epoch sinks number
+/// their messages in when nothing was restored (see [`fresh_epoch`]).
+pub fn begin(restored: Option<(u64, Positions)>, checkpointing: bool, fresh_epoch: u64) {
     *registry() = Some(Registry {
         restored,
         checkpointing,
+        fresh_epoch,
         ..Registry::default()
     });
+}
+
+/// The epoch of a run that restored nothing: the same for every start with the same
+/// checkpoint store (so a run killed before its first checkpoint and started again numbers
+/// its messages as before), the start time otherwise (`--no-restore`, or no checkpoints:
+/// a new run). Below 2^63.
+pub fn fresh_epoch_for(store: Option<&str>) -> u64 {
+    let seed = match store {
+        Some(location) => {
+            let absolute = std::fs::canonicalize(location)
+                .map_or_else(|_| location.to_string(), |p| p.display().to_string());
+            // FNV-1a: stable across builds and platforms.
+            absolute.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+        }
+        None => u64::try_from(crate::functions::now_millis()).unwrap_or(0),
+    };
+    seed & (u64::MAX >> 1)
+}
+
+/// The epoch sinks number their messages in when the run restored nothing.
+pub fn fresh_epoch() -> u64 {
+    registry().as_ref().map_or(0, |r| r.fresh_epoch)
 }
 
 /// A counter a sink kept under `name` in the restored checkpoint.
@@ -196,7 +223,7 @@ mod tests {
             .sources
             .push(("nats:S:c".to_string(), Position::Sequence(7)));
         restored.sinks.push(("nats:Out".to_string(), 9));
-        begin(Some((4, restored)), true);
+        begin(Some((4, restored)), true, 1);
         assert!(checkpointing());
         assert_eq!(restored_sink("nats:Out"), Some(9));
         let (cell, at) = register_source("nats:S:c");
@@ -221,8 +248,11 @@ mod tests {
         };
         after_checkpoint(&saved);
         assert_eq!((cell.committed(), fresh.committed()), (12, 3));
-        begin(None, false);
+        begin(None, false, 7);
         assert_eq!(restored_sink("nats:Out"), None);
+        assert_eq!(fresh_epoch(), 7);
+        assert_eq!(fresh_epoch_for(Some("a/b")), fresh_epoch_for(Some("a/b")));
+        assert!(fresh_epoch_for(Some("a/b")) < 1 << 63);
         let (cell, _) = register_source("nats:S:c");
         cell.processed(2);
         commit_processed();
