@@ -266,6 +266,7 @@ fn two_processes_on_loopback_write_the_single_process_rows_between_them() {
             ])
             .arg("--hosts")
             .arg(&hosts)
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start process")
