@@ -233,3 +233,50 @@ fn random_partitioned_apps_agree_per_key_on_two_and_three_workers() {
         assert!(rows > 0, "seed {seed}: no output\n{app}");
     }
 }
+
+#[test]
+fn two_processes_on_loopback_write_the_single_process_rows_between_them() {
+    let d = dir("processes");
+    let (app, input) = random_app(7);
+    let (a, i) = (d.join("app.eventflux"), d.join("input.jsonl"));
+    std::fs::write(&a, &app).expect("write app");
+    std::fs::write(&i, &input).expect("write input");
+    let bin = build(&d, &a);
+    let one = run_workers(&bin, &i, 1);
+    let port = 20_000 + (std::process::id() % 20_000) as u16 * 2;
+    let hosts = d.join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port, port + 1),
+    )
+    .expect("write hosts");
+    let start = |p: usize| {
+        Command::new(&bin)
+            .arg("--input")
+            .arg(&i)
+            .arg("--output")
+            .arg(d.join(format!("out{p}.jsonl")))
+            .args([
+                "--workers",
+                "2",
+                "--processes",
+                "2",
+                "--process",
+                &p.to_string(),
+            ])
+            .arg("--hosts")
+            .arg(&hosts)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start process")
+    };
+    let (mut p0, mut p1) = (start(0), start(1));
+    assert!(p0.wait().expect("wait").success() && p1.wait().expect("wait").success());
+    let mut both = String::new();
+    for p in 0..2 {
+        both.push_str(&std::fs::read_to_string(d.join(format!("out{p}.jsonl"))).expect("output"));
+    }
+    assert_eq!(by_key(&both, &["k"]), by_key(&one, &["k"]));
+    assert_eq!(both.lines().count(), one.lines().count());
+}

@@ -129,7 +129,13 @@ fn key_hash(ctx: &Ctx<'_>, stream: usize, by: &PartitionBy) -> TokenStream {
         }
         PartitionBy::Value(e) => {
             let v = env.gen(e);
-            quote!(#rt::scale::key_hash(&#rt::aggregate::Total(#v)))
+            // The key as the partition's map holds it (a NOT NULL attribute's value too is an
+            // `Option`), so that equal keys of every stream of the partition hash alike.
+            quote! {
+                #rt::scale::key_hash(&#rt::aggregate::Total(
+                    #rt::aggregate::KeyPart::to_owned_part(&(#v)),
+                ))
+            }
         }
         PartitionBy::Range(ranges) => {
             let arms = ranges.iter().map(|(c, label)| {

@@ -407,9 +407,39 @@ mod tests {
             "--output-streams",
             "--bench",
             "--repeat",
+            "--workers",
+            "--processes",
+            "--process",
+            "--hosts",
             "--help",
         ] {
             assert!(u.contains(flag), "{flag}");
+        }
+    }
+
+    #[test]
+    fn scale_out_flags() {
+        let a = parse("--workers 3 --processes=2 --process 1 --hosts h.txt")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a.workers, a.processes, a.process, a.hosts.as_deref()),
+            (3, 2, 1, Some("h.txt"))
+        );
+        let d = parse("").unwrap().unwrap();
+        assert_eq!(
+            (d.workers, d.processes, d.process, d.hosts),
+            (1, 1, 0, None)
+        );
+        assert!(parse("--process 0").unwrap().is_some());
+        for bad in [
+            "--workers 0",
+            "--workers x",
+            "--processes 0",
+            "--process -1",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains("positive integer"), "{bad}: {e}");
         }
     }
 

@@ -14,8 +14,15 @@ use crate::io::{CountingSink, JsonLinesReader, JsonLinesWriter, LineRef};
 use crate::scale::{execute, Batch, Route, ScaleInput, Source, Workers};
 use crate::Application;
 
-/// Events per batch a source hands to the dataflow.
-const BATCH: usize = 1024;
+/// Events per batch a source hands to the dataflow (`EVENTFLUX_SCALE_BATCH` overrides it,
+/// for measurements).
+fn batch_size() -> usize {
+    std::env::var("EVENTFLUX_SCALE_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1024)
+}
 
 /// The workers of `args`, or why they cannot be used.
 fn workers(args: &Args) -> Result<Workers, Failure> {
@@ -99,8 +106,9 @@ impl<A: Application> Iterator for Decoder<A> {
         if self.done {
             return None;
         }
-        let mut batch = Vec::with_capacity(BATCH);
-        while batch.len() < BATCH {
+        let size = batch_size();
+        let mut batch = Vec::with_capacity(size);
+        while batch.len() < size {
             let Some(item) = self.reader.next_line() else {
                 self.done = true;
                 if let Some(e) = self.reader.take_io_error() {
@@ -277,7 +285,7 @@ where
         if mine.contains(&i) {
             for r in 0..args.repeat {
                 let shift = span.saturating_mul(i64::from(r));
-                for chunk in part.chunks(BATCH) {
+                for chunk in part.chunks(batch_size()) {
                     batches.push(
                         chunk
                             .iter()

@@ -85,8 +85,14 @@ enum Payload<I> {
 /// hash); `clock` is the source's event clock (the running maximum of `ts`) after the event.
 type Msg<I> = (u64, i64, i64, Payload<I>);
 
-/// Batches a source may have in flight before it waits for the workers to catch up.
-const IN_FLIGHT: usize = 8;
+/// Batches a source may have in flight before it waits for the workers to catch up
+/// (`EVENTFLUX_SCALE_IN_FLIGHT` overrides it, for measurements).
+fn in_flight_limit() -> usize {
+    std::env::var("EVENTFLUX_SCALE_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
+}
 
 /// Runs app `A` on the workers of `workers`: the worker with global index `i` reads
 /// `sources[i]` (if there is one) and exchanges its events by key. Each worker makes its app
@@ -172,6 +178,7 @@ where
             let mut clock = i64::MIN;
             let mut started: Vec<usize> = Vec::new();
             let mut in_flight: VecDeque<i64> = VecDeque::new();
+            let limit = in_flight_limit();
             for batch in source {
                 // The batch goes out at the timely time of the clock before it: every
                 // message carries its own clock (at or past that time), and the worker runs
@@ -207,7 +214,7 @@ where
                     input.flush();
                 }
                 in_flight.push_back(clock);
-                if in_flight.len() > IN_FLIGHT {
+                if in_flight.len() > limit {
                     if let Some(t) = in_flight.pop_front() {
                         worker.step_while(|| probe.less_than(&t));
                     }
