@@ -20,7 +20,7 @@ use crossbeam_channel::Sender;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 use super::sink::{LineSender, SinkStats, MAX_BACKOFF};
-use super::source::{Batch, Line, SourceEvent};
+use super::source::{Batch, SourceEvent};
 use super::tracked::{self, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
 
@@ -134,14 +134,8 @@ impl MqttSource {
                                     .lock()
                                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                                     .push_back((counter, ack));
-                                let batch = Batch {
-                                    stream: stream.clone(),
-                                    lines: vec![Line {
-                                        text,
-                                        position: counter,
-                                        origin: 0,
-                                    }],
-                                };
+                                let mut batch = Batch::new(&stream);
+                                batch.push(&text, counter, 0);
                                 if tx.send(SourceEvent::Batch(batch)).is_err() {
                                     break;
                                 }

@@ -27,7 +27,7 @@ use crossbeam_channel::Sender;
 use futures_util::StreamExt;
 
 use super::sink::{deliver, LineSender, OnError, SinkStats, MAX_BACKOFF};
-use super::source::{Batch, Line, SourceEvent};
+use super::source::{Batch, SourceEvent};
 use super::tracked::{self, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
 
@@ -303,7 +303,7 @@ async fn consume(
                     continue;
                 }
             };
-            let mut lines = Vec::new();
+            let mut lines = Batch::new(stream_name);
             let mut last_acker = None;
             let ended = loop {
                 match next {
@@ -322,11 +322,7 @@ async fn consume(
                             let (m, acker) = msg.split();
                             if seq > handed {
                                 handed = seq;
-                                lines.push(Line {
-                                    text: String::from_utf8_lossy(&m.payload).into_owned(),
-                                    position: seq,
-                                    origin: 0,
-                                });
+                                lines.push(&String::from_utf8_lossy(&m.payload), seq, 0);
                                 last_acker = Some((seq, acker));
                             }
                         }
@@ -340,14 +336,8 @@ async fn consume(
                     None => break false,
                 }
             };
-            if !lines.is_empty() {
-                let batch = Batch {
-                    stream: stream_name.to_string(),
-                    lines,
-                };
-                if tx.send(SourceEvent::Batch(batch)).is_err() {
-                    break 'open;
-                }
+            if !lines.is_empty() && tx.send(SourceEvent::Batch(lines)).is_err() {
+                break 'open;
             }
             pending.extend(last_acker);
             ack_committed(&mut pending, cell, label).await;
