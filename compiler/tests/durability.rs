@@ -108,6 +108,24 @@ fn write_input(path: &Path, n: u64, seed: u64) {
 
 const APP: &str = include_str!("durability/app.eventflux");
 
+/// A test's directory with `app` built into it, `events` generated events and the output of
+/// an uninterrupted run: (directory, binary, input, expected output).
+fn prepare(name: &str, app: &str, events: u64, seed: u64) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let d = dir(name);
+    let bin = build(&d, "app", app);
+    let input = d.join("in.jsonl");
+    write_input(&input, events, seed);
+    let expected = d.join("expected.jsonl");
+    run_ok(
+        Command::new(&bin)
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(&expected),
+    );
+    (d, bin, input, expected)
+}
+
 fn service(bin: &Path, input: &Path, output: &Path, state: &str) -> Command {
     let mut cmd = Command::new(bin);
     cmd.arg("--input")
@@ -143,8 +161,6 @@ fn crash_and_finish(mut cmd: impl FnMut() -> Command, kills: u64, rng: &mut Rng)
 
 #[test]
 fn sigkill_at_random_moments_changes_no_output_byte() {
-    let d = dir("kill9");
-    let bin = build(&d, "app", APP);
     let events = env_or("EVENTFLUX_CRASH_EVENTS", 200_000);
     let kills = env_or("EVENTFLUX_CRASH_KILLS", 4);
     let seed = env_or(
@@ -154,16 +170,7 @@ fn sigkill_at_random_moments_changes_no_output_byte() {
             .map_or(1, |t| t.as_nanos() as u64),
     );
     eprintln!("EVENTFLUX_CRASH_SEED={seed} events={events} kills={kills}");
-    let input = d.join("in.jsonl");
-    write_input(&input, events, 42);
-    let expected = d.join("expected.jsonl");
-    run_ok(
-        Command::new(&bin)
-            .arg("--input")
-            .arg(&input)
-            .arg("--output")
-            .arg(&expected),
-    );
+    let (d, bin, input, expected) = prepare("kill9", APP, events, 42);
     let out = d.join("out.jsonl");
     let state = d.join("state").display().to_string();
     let mut rng = Rng(seed | 1);
@@ -235,18 +242,7 @@ fn checkpoint_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn sigterm_takes_a_final_checkpoint_and_exits_0() {
-    let d = dir("sigterm");
-    let bin = build(&d, "app", APP);
-    let input = d.join("in.jsonl");
-    write_input(&input, 150_000, 7);
-    let expected = d.join("expected.jsonl");
-    run_ok(
-        Command::new(&bin)
-            .arg("--input")
-            .arg(&input)
-            .arg("--output")
-            .arg(&expected),
-    );
+    let (d, bin, input, expected) = prepare("sigterm", APP, 150_000, 7);
     let out = d.join("out.jsonl");
     let state = d.join("state").display().to_string();
     // No periodic checkpoints: all of the progress is in the final one.
@@ -391,18 +387,7 @@ fn checkpoints_in_redis() {
         eprintln!("skipped: EVENTFLUX_TEST_REDIS is not set");
         return;
     };
-    let d = dir("redis");
-    let bin = build(&d, "app", V1);
-    let input = d.join("in.jsonl");
-    write_input(&input, 150_000, 5);
-    let expected = d.join("expected.jsonl");
-    run_ok(
-        Command::new(&bin)
-            .arg("--input")
-            .arg(&input)
-            .arg("--output")
-            .arg(&expected),
-    );
+    let (d, bin, input, expected) = prepare("redis", V1, 150_000, 5);
     let out = d.join("out.jsonl");
     let state = format!("{url}/ef-durability-{}", std::process::id());
     let mut rng = Rng(5);
