@@ -12,6 +12,15 @@ fn eventflux() -> Command {
     cmd
 }
 
+/// Held by every test that runs `eventflux run`: each `run` of an app file creates that file's
+/// project in the shared cache, and one test counts those projects.
+static RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn runs() -> std::sync::MutexGuard<'static, ()> {
+    RUNS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache")
 }
@@ -116,6 +125,7 @@ fn explain_prints_the_plan_as_text_or_dot() {
 
 #[test]
 fn run_executes_the_example_then_reuses_the_cached_binary() {
+    let _runs = runs();
     let app = repo().join("examples/trades/app.eventflux");
     let input = repo().join("examples/trades/input.jsonl");
     let first = run_ok(eventflux().arg("run").arg(&app).arg("--input").arg(&input));
@@ -140,6 +150,7 @@ fn run_executes_the_example_then_reuses_the_cached_binary() {
 
 #[test]
 fn run_after_an_edit_rebuilds_the_app_in_its_own_project() {
+    let _runs = runs();
     let app = temp_file(
         "edit_loop.eventflux",
         "CREATE STREAM S (v INT); INSERT INTO O SELECT v FROM S WHERE v > 1;",
@@ -173,6 +184,7 @@ fn run_after_an_edit_rebuilds_the_app_in_its_own_project() {
 
 #[test]
 fn run_reports_bad_lines_and_strict_fails() {
+    let _runs = runs();
     let app = repo().join("examples/trades/app.eventflux");
     let input = temp_file(
         "bad.jsonl",
@@ -287,6 +299,7 @@ fn build_makes_a_binary_that_persists_state_across_runs() {
 
 #[test]
 fn stream_sources_and_sinks_replace_input_and_output() {
+    let _runs = runs();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("cli-tests")
         .join("endpoints");
