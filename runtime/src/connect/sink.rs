@@ -233,6 +233,25 @@ impl std::io::Write for Fanout {
     }
 }
 
+/// Closes a sink's queue (`tx`), lets its thread deliver what is queued for up to
+/// `give_up_after`, then sets `stop` and joins the thread (the tcp and http sinks).
+pub(crate) fn close_sender_thread<T>(
+    tx: &mut Option<crossbeam_channel::Sender<T>>,
+    thread: &mut Option<std::thread::JoinHandle<()>>,
+    stop: &std::sync::atomic::AtomicBool,
+    give_up_after: std::time::Duration,
+) {
+    drop(tx.take());
+    if let Some(h) = thread.take() {
+        let deadline = std::time::Instant::now() + give_up_after;
+        while !h.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = h.join();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

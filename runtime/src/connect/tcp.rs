@@ -318,15 +318,7 @@ impl TcpSink {
     }
 
     fn close(&mut self, give_up_after: Duration) {
-        drop(self.tx.take());
-        if let Some(h) = self.thread.take() {
-            let deadline = std::time::Instant::now() + give_up_after;
-            while !h.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            self.stop.store(true, Ordering::Relaxed);
-            let _ = h.join();
-        }
+        super::sink::close_sender_thread(&mut self.tx, &mut self.thread, &self.stop, give_up_after);
     }
 }
 
