@@ -95,7 +95,12 @@ impl SnapshotBuilder {
     /// Adds the state of operator `id` whose layout hashes to `schema`.
     pub fn add<T: Serialize + ?Sized>(&mut self, id: &str, schema: u64, state: &T) {
         // Serializing plain data into a Vec cannot fail; an empty body restores nothing.
-        let body = bincode::serialize(state).unwrap_or_default();
+        // One pass (`serialize` would first walk the state to size the buffer: a second
+        // instantiation of every state type's serializer in each app), the same bytes.
+        let mut body = Vec::new();
+        if bincode::serialize_into(&mut body, state).is_err() {
+            body.clear();
+        }
         self.records.push(Record {
             id: id.to_owned(),
             schema,
@@ -223,6 +228,22 @@ mod tests {
         assert!(!snap.restore_into("b", 21, &mut b2).expect("layout changed"));
         assert_eq!(b2, None);
         assert_eq!(snap.ids().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn record_bytes_are_those_of_bincode_serialize() {
+        // Checkpoints of earlier builds (written with `bincode::serialize`) must restore.
+        let state = (
+            vec![(1i64, Some(2.5f64)), (3, None)],
+            "key".to_string(),
+            std::collections::VecDeque::from([7u32, 8]),
+        );
+        let mut b = SnapshotBuilder::new(1);
+        b.add("q", 5, &state);
+        assert_eq!(
+            b.records[0].body,
+            bincode::serialize(&state).expect("serialize")
+        );
     }
 
     #[test]
