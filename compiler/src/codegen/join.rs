@@ -145,6 +145,7 @@ impl Join<'_> {
             })
             .collect();
         ExprEnv {
+            used: ::std::cell::Cell::default(),
             ctx: self.ctx,
             inputs,
             aggregates: Vec::new(),
@@ -264,6 +265,7 @@ impl Join<'_> {
             if let Some(w) = &s.window {
                 let env = self.env_for(0, quote!(event));
                 let env = ExprEnv {
+                    used: ::std::cell::Cell::default(),
                     inputs: vec![(quote!(event), self.q.inputs[side])],
                     ..env
                 };
@@ -562,6 +564,7 @@ impl Join<'_> {
         });
         let on = on.unwrap_or_else(|| quote!(true));
         let where_env = ExprEnv {
+            used: ::std::cell::Cell::default(),
             ctx: self.ctx,
             inputs: (0..n).map(|i| (input_token(i), self.q.inputs[i])).collect(),
             aggregates: Vec::new(),
@@ -615,6 +618,7 @@ impl Join<'_> {
         let row_filter = match &self.join.sides[other].filter {
             Some(f) if self.join.sides[other].table => {
                 let env = ExprEnv {
+                    used: ::std::cell::Cell::default(),
                     inputs: vec![(quote!(__ef_c), self.q.inputs[other])],
                     ..self.env_for(0, quote!(__ef_c))
                 };
@@ -696,6 +700,7 @@ impl Join<'_> {
         let rt = self.ctx.rt;
         let n = self.q.inputs.len();
         let env = ExprEnv {
+            used: ::std::cell::Cell::default(),
             ctx: self.ctx,
             inputs: (0..n).map(|i| (input_token(i), self.q.inputs[i])).collect(),
             aggregates: Vec::new(),
@@ -739,6 +744,7 @@ impl Join<'_> {
             let filter = match &self.join.sides[i].filter {
                 Some(f) if self.join.sides[i].table => {
                     let fenv = ExprEnv {
+                        used: ::std::cell::Cell::default(),
                         inputs: vec![(quote!(__ef_c), self.q.inputs[i])],
                         ..self.env_for(0, quote!(__ef_c))
                     };
@@ -842,6 +848,7 @@ impl Join<'_> {
             }
             Some(w) => {
                 let env = ExprEnv {
+                    used: ::std::cell::Cell::default(),
                     inputs: vec![(quote!(event), self.q.inputs[side])],
                     ..self.env_for(0, quote!(event))
                 };
@@ -875,6 +882,7 @@ impl Join<'_> {
         let ty = self.event_ty(side);
         let filter = self.join.sides[side].filter.as_ref().map(|f| {
             let env = ExprEnv {
+                used: ::std::cell::Cell::default(),
                 inputs: vec![(quote!(event), self.q.inputs[side])],
                 now: quote!(self.now),
                 ..self.env_for(0, quote!(event))

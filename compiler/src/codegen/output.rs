@@ -54,6 +54,7 @@ pub(crate) fn output_stage(
     let mut order_limit = Vec::new();
     if !out.order_by.is_empty() {
         let env = |name: TokenStream| ExprEnv {
+            used: ::std::cell::Cell::default(),
             ctx,
             inputs: vec![(name, q.target)],
             aggregates: Vec::new(),

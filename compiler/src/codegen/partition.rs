@@ -290,6 +290,7 @@ fn key_slot(
 ) -> TokenStream {
     let rt = ctx.rt;
     let env = ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx,
         inputs: vec![(quote!(event), stream)],
         aggregates: Vec::new(),

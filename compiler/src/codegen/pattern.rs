@@ -164,6 +164,7 @@ impl Gen<'_> {
             optional.push(false);
         }
         ExprEnv {
+            used: ::std::cell::Cell::default(),
             ctx: self.ctx,
             inputs,
             aggregates: Vec::new(),

@@ -39,6 +39,7 @@ pub(crate) fn emits(q: &QueryPlan) -> bool {
 /// The expression environment of single-stream query `q`: its event is `event`.
 pub(crate) fn single_env<'a>(ctx: &'a Ctx<'a>, q: &QueryPlan) -> ExprEnv<'a> {
     ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx,
         inputs: vec![(quote!(event), q.input)],
         aggregates: Vec::new(),

@@ -194,6 +194,7 @@ fn selector_in(
     // Where the row and HAVING read: the windowed event (its group's key for the GROUP BY
     // attributes when slotted), or, on arrival, the group's last event and key.
     let env = ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx,
         inputs: if mode == Mode::OnArrival {
             vec![(quote!(__ef_group.last), q.input)]
@@ -211,6 +212,7 @@ fn selector_in(
     };
     // Where aggregate arguments and group keys are computed: the arriving event on arrival.
     let arrive_env = ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx,
         inputs,
         aggregates: Vec::new(),
@@ -384,6 +386,7 @@ fn selector_in(
     // window's current event is the arrival, so the window need not keep what only the current
     // row reads).
     let arrival_env = ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx,
         inputs: vec![(quote!(__ef_arrival), q.input)],
         aggregates: env.aggregates.clone(),
@@ -799,6 +802,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     let input_ty = &ctx.streams[q.input].ty;
     let input_ty = quote!(#input_ty);
     let env = ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx,
         inputs: vec![(quote!(event), q.input)],
         aggregates: Vec::new(),

@@ -254,6 +254,7 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
     let body = match q.table_op.as_deref() {
         Some(TableOp::Upsert { cond }) => {
             let env = ExprEnv {
+                used: ::std::cell::Cell::default(),
                 ctx,
                 inputs: vec![(quote!(__ef_row), t), (quote!(__ef_old), t)],
                 aggregates: Vec::new(),
@@ -387,6 +388,7 @@ pub(crate) fn statement(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
     let (t, s) = (q.target, q.input);
     let (f, name) = (field(ctx, t), &ctx.plan.streams[t].name);
     let env = ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx,
         inputs: vec![(quote!(event), s), (quote!(__ef_row), t)],
         aggregates: Vec::new(),
@@ -467,12 +469,12 @@ pub(crate) fn statement(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
             }
         }
     };
-    let ts = if mentions(&body, "ts") {
+    let ts = if env.uses().ts {
         format_ident!("ts")
     } else {
         format_ident!("_ts")
     };
-    let event = if mentions(&body, "event") {
+    let event = if env.uses().input(0) {
         format_ident!("event")
     } else {
         format_ident!("_event")

@@ -270,6 +270,7 @@ pub(crate) fn insert_call_with_policy(
 /// The value of attribute expression `a` read from the event named `event`.
 fn field_of(env: &ExprEnv<'_>, a: &TExpr, event: TokenStream) -> TokenStream {
     let inner = ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx: env.ctx,
         inputs: env
             .inputs
@@ -297,6 +298,7 @@ pub(crate) fn retention_policy(
     let rt = ctx.rt;
     let n = ctx.plan.streams[q.input].attrs.len();
     let entering = ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx,
         inputs: vec![(quote!(event), q.input)],
         aggregates: Vec::new(),
@@ -311,6 +313,7 @@ pub(crate) fn retention_policy(
         .collect();
     let values = super::aggregate::aggregate_values(&c.aggregates);
     let holding = ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx,
         inputs: vec![
             (quote!(__ef_view.last), q.input),
@@ -344,7 +347,7 @@ pub(crate) fn retention_policy(
         Some(_) => {
             let args: Vec<&TokenStream> = aggs.iter().map(|a| &a.arg).collect();
             // `count()` alone reads nothing of the event.
-            let event = if super::mentions(&quote!(#(#args)*), "event") {
+            let event = if entering.uses().input(0) {
                 quote!(event)
             } else {
                 quote!(_event)

@@ -112,6 +112,7 @@ fn key_of<'a>(ctx: &'a Ctx<'_>, stream: usize) -> Option<(usize, &'a PartitionBy
 fn key_hash(ctx: &Ctx<'_>, stream: usize, by: &PartitionBy) -> TokenStream {
     let rt = ctx.rt;
     let env = ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx,
         inputs: vec![(quote!(event), stream)],
         aggregates: Vec::new(),

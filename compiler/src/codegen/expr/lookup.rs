@@ -266,6 +266,7 @@ pub(crate) fn in_table(env: &ExprEnv<'_>, table: &str, row: usize, cond: &TExpr)
     optional.resize(row + 1, false);
     optional[row] = false;
     let inner = ExprEnv {
+        used: ::std::cell::Cell::default(),
         ctx,
         inputs,
         aggregates: env.aggregates.clone(),
@@ -290,5 +291,6 @@ pub(crate) fn in_table(env: &ExprEnv<'_>, table: &str, row: usize, cond: &TExpr)
             quote!(#rows.any(|(_, __ef_row)| #pred))
         }
     };
+    env.absorb(inner.uses(), row);
     quote!(::core::option::Option::Some(#found))
 }

@@ -163,6 +163,7 @@ impl Join<'_> {
             Contents::Table(_) => {
                 let filter = self.join.sides[i].filter.as_ref().map(|f| {
                     let env = super::ExprEnv {
+                        used: ::std::cell::Cell::default(),
                         inputs: vec![(quote!(__ef_c), self.q.inputs[i])],
                         ..self.env_for(0, quote!(__ef_c))
                     };
@@ -191,6 +192,7 @@ impl Join<'_> {
             return quote!(true);
         };
         let env = super::ExprEnv {
+            used: ::std::cell::Cell::default(),
             ctx: self.ctx,
             inputs: (0..n).map(|i| (input_token(i), self.q.inputs[i])).collect(),
             aggregates: Vec::new(),
