@@ -216,7 +216,10 @@ where
                 in_flight.push_back(clock);
                 if in_flight.len() > limit {
                     if let Some(t) = in_flight.pop_front() {
-                        worker.step_while(|| probe.less_than(&t));
+                        // Parked, not spinning, while the other workers catch up: on a
+                        // machine with as many cores as workers a spinning worker takes the
+                        // core the one it waits for needs.
+                        worker.step_or_park_while(None, || probe.less_than(&t));
                     }
                 }
                 worker.step();
@@ -230,7 +233,7 @@ where
             input.send((index as u64, clock, clock, Payload::Tick));
         }
         input.close();
-        worker.step_while(|| !probe.done());
+        worker.step_or_park_while(None, || !probe.done());
         let app = app.borrow_mut().take();
         app.map(|app| finish(index, app))
     })?;
