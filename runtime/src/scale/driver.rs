@@ -134,12 +134,20 @@ where
                     "EventFlux",
                     move |_cap, _info| {
                         move |(handle, frontier), _output| {
-                            let mut arrived = false;
+                            // A source sends its messages in clock order, so what arrives
+                            // usually extends `pending` in order; it is sorted only when
+                            // messages of several sources interleave.
+                            let mut sorted = true;
                             handle.for_each(|_cap, data| {
+                                let last = pending.last().map_or(i64::MIN, |m| m.1);
+                                if data.first().is_some_and(|m| m.1 < last)
+                                    || data.windows(2).any(|w| w[1].1 < w[0].1)
+                                {
+                                    sorted = false;
+                                }
                                 pending.append(data);
-                                arrived = true;
                             });
-                            if arrived {
+                            if !sorted {
                                 pending.sort_by_key(|m| m.1);
                             }
                             // Every message still to come has a clock at or past the frontier.
