@@ -280,3 +280,129 @@ fn two_processes_on_loopback_write_the_single_process_rows_between_them() {
     assert_eq!(by_key(&both, &["k"]), by_key(&one, &["k"]));
     assert_eq!(both.lines().count(), one.lines().count());
 }
+
+/// A `--workers 2` binary of `app` reading a pipe that stays open (plus `extra` flags), and
+/// a channel of its stdout lines.
+fn live(
+    name: &str,
+    app: &str,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    PathBuf,
+) {
+    let d = dir(name);
+    let a = d.join("app.eventflux");
+    std::fs::write(&a, app).expect("write app");
+    let bin = build(&d, &a);
+    let mut child = Command::new(&bin)
+        .args(["--input", "-", "--workers", "2"])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start app");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx, d)
+}
+
+/// The next `n` rows of stream `stream` (other rows are skipped). The wait is a guard
+/// against a hang (rows held back), not a measurement.
+fn rows_of(rx: &std::sync::mpsc::Receiver<String>, stream: &str, n: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    let tag = format!("\"stream\":\"{stream}\"");
+    while got.len() < n {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("rows of {stream} held back: got {got:?}"));
+        if line.contains(&tag) {
+            got.push(line);
+        }
+    }
+    got
+}
+
+const LIVE_APP: &str = "CREATE STREAM S (k STRING, v INT);
+PARTITION WITH (k OF S)
+BEGIN
+    INSERT INTO Echo SELECT k, v FROM S;
+    INSERT EXPIRED EVENTS INTO Gone SELECT k, v FROM S WINDOW('time', 300);
+END;
+";
+
+#[test]
+fn two_workers_run_the_lines_of_a_live_pipe_before_it_has_a_full_batch() {
+    use std::io::Write;
+    let (mut child, rx, _) = live("live_pipe", LIVE_APP, &[]);
+    let mut stdin = child.stdin.take().expect("stdin");
+    for (i, k) in ["a", "b", "c"].iter().enumerate() {
+        writeln!(
+            stdin,
+            "{{\"stream\":\"S\",\"ts\":{},\"data\":{{\"k\":\"{k}\",\"v\":{i}}}}}",
+            i * 10
+        )
+        .expect("write line");
+    }
+    stdin.flush().expect("flush");
+    // Three lines, far below a batch of 1,024, and the pipe stays open.
+    let mut echo = rows_of(&rx, "Echo", 3);
+    echo.sort();
+    assert!(
+        echo[0].contains("\"k\":\"a\"") && echo[2].contains("\"k\":\"c\""),
+        "{echo:?}"
+    );
+    // A clock line moves every worker's event clock: the windows expire while the pipe is open.
+    writeln!(stdin, "{{\"ts\":1000}}").expect("write tick");
+    stdin.flush().expect("flush");
+    let gone = rows_of(&rx, "Gone", 3);
+    assert!(gone.iter().all(|r| r.contains("\"ts\":")), "{gone:?}");
+    drop(stdin);
+    assert!(child.wait().expect("wait").success());
+}
+
+#[test]
+fn two_workers_fire_wall_clock_timers_while_the_input_is_idle() {
+    use std::io::Write;
+    let (mut child, rx, _) = live("live_wall", LIVE_APP, &["--clock", "wall"]);
+    let mut stdin = child.stdin.take().expect("stdin");
+    for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
+        // `ts` is ignored with the wall clock: events get their arrival time.
+        writeln!(
+            stdin,
+            "{{\"stream\":\"S\",\"ts\":{i},\"data\":{{\"k\":\"{k}\",\"v\":{i}}}}}"
+        )
+        .expect("write line");
+    }
+    stdin.flush().expect("flush");
+    let echo = rows_of(&rx, "Echo", 4);
+    // No more input: the 300 ms windows of all four keys (on both workers) expire in real
+    // time, at least 300 ms after each key's event.
+    let gone = rows_of(&rx, "Gone", 4);
+    let ts = |row: &str| -> i64 {
+        let v: serde_json::Value = serde_json::from_str(row).expect("JSON row");
+        v["ts"].as_i64().expect("ts")
+    };
+    let key = |row: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(row).expect("JSON row");
+        v["data"]["k"].to_string()
+    };
+    for g in &gone {
+        let e = echo.iter().find(|e| key(e) == key(g)).expect("echoed key");
+        assert!(ts(g) >= ts(e) + 300, "{g} expired before 300 ms after {e}");
+        assert!(ts(e) > 1_000_000_000_000, "{e}: not a wall-clock time");
+    }
+    drop(stdin);
+    assert!(child.wait().expect("wait").success());
+}

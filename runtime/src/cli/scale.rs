@@ -3,14 +3,16 @@
 //! [`crate::scale::execute`]. An app that is not split (see
 //! [`Application::SCALABLE`]) runs on one worker as without the flags.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::args::{self, Args};
 use super::bench::{decode_all, BenchStats, Decoded};
-use super::{Failure, RunError};
-use crate::io::{CountingSink, JsonLinesReader, JsonLinesWriter, LineRef};
+use super::{reader, Failure, RunError};
+use crate::functions::now_millis;
+use crate::io::{CountingSink, JsonLinesWriter};
 use crate::scale::{execute, Batch, Route, ScaleInput, Source, Workers};
 use crate::Application;
 
@@ -57,6 +59,7 @@ fn workers(args: &Args) -> Result<Workers, Failure> {
         threads: args.workers,
         hosts,
         process: args.process,
+        wall_clock: matches!(args.clock, super::Clock::Wall),
     })
 }
 
@@ -87,75 +90,85 @@ impl Write for SharedOut {
     }
 }
 
-/// Decodes `input` in batches with the event-clock rules of the plain run (a missing `ts`
-/// is the previous line's); bad lines go to stderr, or end the input under `strict` (the
-/// error is left in `failed`).
-struct Decoder<A: Application> {
-    reader: JsonLinesReader<Box<dyn BufRead + Send>>,
+/// Worker 0's source in a JSON-lines run: the input is read and decoded on a thread of its
+/// own (`cli/reader.rs`, as in the single-worker run), which hands over a partial batch
+/// whenever the input has nothing more buffered, so a live stream is not held back. The
+/// event-clock rules are the plain run's (a missing `ts` is the previous line's); with the
+/// wall clock every event gets its arrival time and tick lines are ignored. Bad lines go to
+/// stderr, or end the input under `strict` (the error is left in `failed`). While the reader
+/// has nothing, `next` returns an empty batch every few milliseconds.
+struct ReaderSource<I> {
+    rx: crossbeam_channel::Receiver<reader::Msg<I>>,
+    counters: Arc<reader::Counters>,
     now: i64,
+    wall: bool,
     strict: bool,
     failed: Arc<Mutex<Option<RunError>>>,
     done: bool,
-    app: std::marker::PhantomData<fn() -> A>,
 }
 
-impl<A: Application> Iterator for Decoder<A> {
-    type Item = Batch<A::Input>;
-
-    fn next(&mut self) -> Option<Batch<A::Input>> {
-        if self.done {
-            return None;
-        }
-        let size = batch_size();
-        let mut batch = Vec::with_capacity(size);
-        while batch.len() < size {
-            let Some(item) = self.reader.next_line() else {
-                self.done = true;
-                if let Some(e) = self.reader.take_io_error() {
-                    self.fail(RunError::Io(e));
-                }
-                break;
-            };
-            let bad = match item {
-                Ok(LineRef::Event {
-                    line_no,
-                    stream,
-                    ts,
-                    data,
-                }) => match A::decode(&stream, data) {
-                    Ok(event) => {
-                        self.now = ts.unwrap_or(self.now);
-                        batch.push((self.now, Some(event)));
-                        continue;
-                    }
-                    Err(e) => (line_no, e.to_string()),
-                },
-                Ok(LineRef::Tick { ts, .. }) => {
-                    self.now = ts;
-                    batch.push((self.now, None));
-                    continue;
-                }
-                Err(e) => (e.line_no, e.message),
-            };
-            if self.strict {
-                self.done = true;
-                self.fail(RunError::BadLine {
-                    line_no: bad.0,
-                    message: bad.1,
-                });
-                break;
-            }
-            eprintln!("line {}: {}", bad.0, bad.1);
-        }
-        (!batch.is_empty()).then_some(batch)
-    }
-}
-
-impl<A: Application> Decoder<A> {
-    fn fail(&self, e: RunError) {
+impl<I> ReaderSource<I> {
+    fn fail(&mut self, e: RunError) {
+        self.done = true;
         if let Ok(mut f) = self.failed.lock() {
             f.get_or_insert(e);
         }
+    }
+}
+
+impl<I> Iterator for ReaderSource<I> {
+    type Item = Batch<I>;
+
+    fn next(&mut self) -> Option<Batch<I>> {
+        if self.done {
+            return None;
+        }
+        let items = match self.rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(reader::Msg::Batch(items)) => items,
+            Ok(reader::Msg::Failed(e)) => {
+                self.fail(RunError::Io(e));
+                return None;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Some(Vec::new()),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                self.done = true;
+                return None;
+            }
+        };
+        self.counters
+            .queued
+            .fetch_sub(items.len() as u64, Ordering::Relaxed);
+        let mut batch = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                reader::Item::Event { ts, event, .. } | reader::Item::Remote { ts, event } => {
+                    self.now = if self.wall {
+                        now_millis().max(self.now)
+                    } else {
+                        ts.unwrap_or(self.now)
+                    };
+                    batch.push((self.now, Some(event)));
+                }
+                reader::Item::Tick { ts, .. } => {
+                    if !self.wall {
+                        self.now = ts;
+                        batch.push((self.now, None));
+                    }
+                }
+                reader::Item::Bad {
+                    line_no, message, ..
+                } => {
+                    if self.strict {
+                        self.fail(RunError::BadLine { line_no, message });
+                        break;
+                    }
+                    eprintln!("line {line_no}: {message}");
+                }
+                reader::Item::RemoteBad { message, .. } => eprintln!("{message}"),
+                reader::Item::Mark { .. } => {}
+            }
+        }
+        Some(batch)
     }
 }
 
@@ -183,7 +196,6 @@ where
     let unsupported = [
         (args.state_dir.is_some(), "--state-dir"),
         (args.metrics.is_some(), "--metrics"),
-        (matches!(args.clock, super::Clock::Wall), "--clock wall"),
         (
             !A::sources().is_empty() || !A::sinks().is_empty() || !A::connectors().is_empty(),
             "sources and sinks declared in the app",
@@ -198,13 +210,34 @@ where
     let failed = Arc::new(Mutex::new(None));
     let mut sources: Vec<Source<A::Input>> = Vec::new();
     if workers.process == 0 {
-        sources.push(Box::new(Decoder::<A> {
-            reader: JsonLinesReader::new(args::open_input(&args.input)?),
+        let read: Box<dyn io::Read + Send> = if args.input == "-" {
+            Box::new(io::stdin())
+        } else {
+            Box::new(std::fs::File::open(&args.input).map_err(|e| {
+                Failure::runtime(format!("cannot open input file `{}`: {e}", args.input))
+            })?)
+        };
+        let counters = Arc::new(reader::Counters::default());
+        let (tx, rx) = reader::channel();
+        reader::spawn(
+            reader::Input {
+                read,
+                line_no: 0,
+                offset: 0,
+            },
+            A::decode,
+            Arc::new(AtomicBool::new(false)),
+            Arc::clone(&counters),
+            tx,
+        );
+        sources.push(Box::new(ReaderSource {
+            rx,
+            counters,
             now: 0,
+            wall: workers.wall_clock,
             strict: args.strict,
             failed: Arc::clone(&failed),
             done: false,
-            app: std::marker::PhantomData,
         }));
     }
     let out = Arc::new(Mutex::new(args::open_output(&args.output)?));
