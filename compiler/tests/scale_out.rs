@@ -406,3 +406,73 @@ fn two_workers_fire_wall_clock_timers_while_the_input_is_idle() {
     drop(stdin);
     assert!(child.wait().expect("wait").success());
 }
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out
+}
+
+#[test]
+fn metrics_of_two_workers_sum_the_rows_of_both() {
+    use std::io::{BufRead, Write};
+    let d = dir("metrics");
+    let a = d.join("app.eventflux");
+    std::fs::write(&a, LIVE_APP).expect("write app");
+    let bin = build(&d, &a);
+    let mut child = Command::new(&bin)
+        .args(["--input", "-", "--workers", "2", "--metrics", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start app");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("first log line");
+    let port: u16 = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("port in the log line: {first}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    // 40 keys: both workers own some of them.
+    for i in 0..40 {
+        writeln!(
+            stdin,
+            "{{\"stream\":\"S\",\"ts\":{i},\"data\":{{\"k\":\"k{i}\",\"v\":{i}}}}}"
+        )
+        .expect("write line");
+    }
+    writeln!(
+        stdin,
+        "{{\"stream\":\"S\",\"ts\":40,\"data\":{{\"k\":\"k0\",\"v\":\"x\"}}}}"
+    )
+    .expect("write bad line");
+    stdin.flush().expect("flush");
+    // The rows come while the pipe is open; poll the page until they are all counted (a
+    // guard of 60 s against a hang, not a measurement).
+    let want_out = "eventflux_events_out_total{stream=\"Echo\"} 40";
+    let mut page = String::new();
+    for _ in 0..1200 {
+        page = http_get(port, "/metrics");
+        if page.contains(want_out) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for want in [
+        "HTTP/1.1 200 OK",
+        "eventflux_events_in_total{stream=\"S\"} 40",
+        want_out,
+        "eventflux_bad_events_total{stream=\"S\"} 1",
+    ] {
+        assert!(page.contains(want), "{want}\n{page}");
+    }
+    drop(stdin);
+    assert!(child.wait().expect("wait").success());
+}

@@ -172,6 +172,46 @@ impl<I> Iterator for ReaderSource<I> {
     }
 }
 
+/// `--metrics` with several workers: the rows each worker wrote per stream, summed over the
+/// workers of this process into `eventflux_events_out_total`.
+struct OutCounts {
+    per_worker: Mutex<Vec<Vec<(&'static str, u64)>>>,
+    /// The newest event time over the workers.
+    newest: std::sync::atomic::AtomicI64,
+}
+
+impl OutCounts {
+    fn publish(
+        &self,
+        m: &crate::metrics::Metrics,
+        index: usize,
+        counts: &[(&'static str, u64)],
+        clock: Option<i64>,
+    ) {
+        let Ok(mut all) = self.per_worker.lock() else {
+            return;
+        };
+        if all.len() <= index {
+            all.resize_with(index + 1, Vec::new);
+        }
+        all[index] = counts.to_vec();
+        let mut sum: Vec<(&str, u64)> = Vec::new();
+        for &(stream, n) in all.iter().flatten() {
+            match sum.iter_mut().find(|(s, _)| *s == stream) {
+                Some(slot) => slot.1 += n,
+                None => sum.push((stream, n)),
+            }
+        }
+        for (stream, n) in sum {
+            m.set_events_out(stream, n);
+        }
+        if let Some(now) = clock {
+            let before = self.newest.fetch_max(now, Ordering::Relaxed);
+            m.set_newest_event(before.max(now));
+        }
+    }
+}
+
 /// Whether `args` asks for more than one worker. An app that is not split gets a note and
 /// runs on one worker.
 pub(super) fn wanted<A: Application>(args: &Args) -> bool {
@@ -195,7 +235,6 @@ where
 {
     let unsupported = [
         (args.state_dir.is_some(), "--state-dir"),
-        (args.metrics.is_some(), "--metrics"),
         (
             !A::sources().is_empty() || !A::sinks().is_empty() || !A::connectors().is_empty(),
             "sources and sinks declared in the app",
@@ -207,6 +246,20 @@ where
         )));
     }
     let workers = workers(args)?;
+    let metrics = match &args.metrics {
+        Some(addr) => {
+            let metrics = Arc::new(crate::metrics::Metrics::new());
+            let bound =
+                crate::metrics::serve(addr, Arc::clone(&metrics), args.metrics_token.clone())
+                    .map_err(|e| Failure::runtime(e.to_string()))?;
+            super::log::log(
+                super::log::Level::Info,
+                &format!("metrics at http://{bound}/metrics"),
+            );
+            Some(metrics)
+        }
+        None => None,
+    };
     let failed = Arc::new(Mutex::new(None));
     let mut sources: Vec<Source<A::Input>> = Vec::new();
     if workers.process == 0 {
@@ -217,7 +270,10 @@ where
                 Failure::runtime(format!("cannot open input file `{}`: {e}", args.input))
             })?)
         };
-        let counters = Arc::new(reader::Counters::default());
+        let counters = Arc::new(reader::Counters {
+            metrics: metrics.clone(),
+            ..reader::Counters::default()
+        });
         let (tx, rx) = reader::channel();
         reader::spawn(
             reader::Input {
@@ -240,6 +296,10 @@ where
             done: false,
         }));
     }
+    let out_counts = OutCounts {
+        per_worker: Mutex::new(Vec::new()),
+        newest: std::sync::atomic::AtomicI64::new(i64::MIN),
+    };
     let out = Arc::new(Mutex::new(args::open_output(&args.output)?));
     let sink_out = Arc::clone(&out);
     let results = execute::<A, Option<io::Error>>(
@@ -252,8 +312,12 @@ where
             };
             JsonLinesWriter::new(Box::new(shared), Some(filter.clone()))
         },
-        |app| {
+        move |index, app| {
             let _ = app.sink_mut().flush();
+            if let Some(m) = &metrics {
+                let clock = app.clock();
+                out_counts.publish(m, index, app.sink_mut().lines_per_stream(), clock);
+            }
         },
         |_, mut app| {
             let _ = app.sink_mut().flush();
@@ -335,7 +399,7 @@ where
         &workers,
         sources,
         |_| CountingSink::new(),
-        |_| {},
+        |_, _| {},
         |_, mut app| app.sink_mut().events,
     )
     .map_err(Failure::runtime)?;

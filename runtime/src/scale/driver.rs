@@ -103,14 +103,14 @@ fn in_flight_limit() -> usize {
 
 /// Runs app `A` on the workers of `workers`: the worker with global index `i` reads
 /// `sources[i]` (if there is one) and exchanges its events by key. Each worker makes its app
-/// with `make_sink(index)`, calls `after_batch` on it after each run of events and hands its
+/// with `make_sink(index)`, calls `after_batch(index, app)` after each run of events and hands its
 /// app to `finish` at the end; the results come back in worker order (this process's
 /// workers only).
 pub fn execute<A, R>(
     workers: &Workers,
     sources: Vec<Source<A::Input>>,
     make_sink: impl Fn(usize) -> A::Sink + Send + Sync + 'static,
-    after_batch: impl Fn(&mut A) + Send + Sync + 'static,
+    after_batch: impl Fn(usize, &mut A) + Send + Sync + 'static,
     finish: impl Fn(usize, A) -> R + Send + Sync + 'static,
 ) -> Result<Vec<R>, String>
 where
@@ -198,7 +198,7 @@ where
                                     Payload::Tick => {}
                                 }
                             }
-                            after(app);
+                            after(index, app);
                         }
                     },
                 )
@@ -227,7 +227,7 @@ where
                     }
                     worker.step();
                     if wall {
-                        wall_tick(&app, &reached, &*tick_after);
+                        wall_tick(&app, &reached, &|a: &mut A| tick_after(index, a));
                     }
                     continue;
                 }
@@ -275,7 +275,7 @@ where
                 }
                 worker.step();
                 if wall {
-                    wall_tick(&app, &reached, &*tick_after);
+                    wall_tick(&app, &reached, &|a: &mut A| tick_after(index, a));
                 }
             }
         }
@@ -288,7 +288,7 @@ where
         input.close();
         if wall {
             while !probe.done() {
-                let wait = wall_tick(&app, &reached, &*tick_after);
+                let wait = wall_tick(&app, &reached, &|a: &mut A| tick_after(index, a));
                 worker.step_or_park(Some(wait));
             }
         } else {
@@ -446,7 +446,7 @@ mod tests {
             &Workers::threads(threads),
             sources,
             |_| Vec::new(),
-            |_| {},
+            |_, _| {},
             |_, mut app| std::mem::take(app.sink_mut()),
         )
         .expect("runs");
