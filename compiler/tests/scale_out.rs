@@ -476,3 +476,91 @@ fn metrics_of_two_workers_sum_the_rows_of_both() {
     drop(stdin);
     assert!(child.wait().expect("wait").success());
 }
+
+#[test]
+fn two_workers_read_a_file_source_and_write_file_and_tcp_sinks() {
+    use std::io::BufRead;
+    let d = dir("endpoints");
+    let (src, sunk) = (d.join("in.jsonl"), d.join("echo.jsonl"));
+    let mut input = String::new();
+    for i in 0..40 {
+        input.push_str(&format!(
+            "{{\"ts\":{i},\"data\":{{\"k\":\"k{}\",\"v\":{i}}}}}\n",
+            i % 10
+        ));
+    }
+    std::fs::write(&src, &input).expect("write source");
+    let app = format!(
+        "CREATE STREAM S (k STRING, v INT) WITH (type = 'source', extension = 'file', \"file.path\" = '{}');
+CREATE STREAM Echo (k STRING, v INT) WITH (type = 'sink', extension = 'file', \"file.path\" = '{}');
+CREATE STREAM Big (k STRING, v INT) WITH (type = 'sink', extension = 'tcp', \"tcp.host\" = '127.0.0.1', \"tcp.port\" = '${{EF_TEST_SINK_PORT}}');
+PARTITION WITH (k OF S)
+BEGIN
+    INSERT INTO Echo SELECT k, v FROM S;
+    INSERT INTO Big SELECT k, v FROM S WHERE v >= 30;
+    INSERT INTO Sums SELECT k, sum(v) AS total FROM S;
+END;
+",
+        src.display(),
+        sunk.display()
+    );
+    let a = d.join("app.eventflux");
+    std::fs::write(&a, app).expect("write app");
+    let bin = build(&d, &a);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind sink listener");
+    let port = listener.local_addr().expect("addr").port();
+    let received = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("sink connects");
+        std::io::BufReader::new(conn)
+            .lines()
+            .take(10)
+            .map(|l| l.expect("sink line"))
+            .collect::<Vec<String>>()
+    });
+    let run = |workers: &str| {
+        let out = run_ok(
+            Command::new(&bin)
+                .args(["--workers", workers])
+                .env("EF_TEST_SINK_PORT", port.to_string()),
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sums = run("2");
+    let echo = std::fs::read_to_string(&sunk).expect("file sink");
+    let mut big = received.join().expect("sink thread");
+    // The single-worker rows, per key in the same order; the sinks get their rows only.
+    let reference = |text: &str| by_key(text, &["k"]);
+    assert_eq!(echo.lines().count(), 40, "{echo}");
+    assert_eq!(sums.lines().count(), 40, "{sums}");
+    assert!(
+        !sums.contains("\"Echo\"") && !sums.contains("\"Big\""),
+        "{sums}"
+    );
+    big.sort();
+    assert_eq!(big.len(), 10);
+    assert!(
+        big.iter().all(|l| l.contains("\"stream\":\"Big\"")),
+        "{big:?}"
+    );
+    let (one_echo, one_sums) = {
+        // The single-worker run, writing its own copy of the file sink.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let drain = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().expect("sink connects");
+            std::io::BufReader::new(conn).lines().take(10).count()
+        });
+        let out = run_ok(
+            Command::new(&bin)
+                .args(["--workers", "1"])
+                .env("EF_TEST_SINK_PORT", port.to_string()),
+        );
+        assert_eq!(drain.join().expect("drain"), 10);
+        (
+            std::fs::read_to_string(&sunk).expect("file sink"),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(reference(&echo), reference(&one_echo));
+    assert_eq!(reference(&sums), reference(&one_sums));
+}

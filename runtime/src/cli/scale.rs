@@ -164,7 +164,20 @@ impl<I> Iterator for ReaderSource<I> {
                     }
                     eprintln!("line {line_no}: {message}");
                 }
-                reader::Item::RemoteBad { message, .. } => eprintln!("{message}"),
+                reader::Item::RemoteBad { message, fatal } => {
+                    if fatal {
+                        self.fail(RunError::SourceFailed(message));
+                        break;
+                    }
+                    if self.strict {
+                        self.fail(RunError::BadLine {
+                            line_no: 0,
+                            message,
+                        });
+                        break;
+                    }
+                    eprintln!("{message}");
+                }
                 reader::Item::Mark { .. } => {}
             }
         }
@@ -233,16 +246,21 @@ where
     A: Application<Sink = JsonLinesWriter> + 'static,
     A::Input: ScaleInput,
 {
-    let unsupported = [
-        (args.state_dir.is_some(), "--state-dir"),
-        (
-            !A::sources().is_empty() || !A::sinks().is_empty() || !A::connectors().is_empty(),
-            "sources and sinks declared in the app",
-        ),
-    ];
-    if let Some((_, what)) = unsupported.iter().find(|(on, _)| *on) {
+    if args.state_dir.is_some() {
+        return Err(Failure::usage(
+            "--state-dir is not supported with --workers/--processes yet (docs/scale-out.md)",
+        ));
+    }
+    // Sources and sinks in the app: files, tcp and http (sources read by worker 0 of
+    // process 0 and exchanged, sinks written by every process); not yet brokers.
+    if let Some(c) = A::connectors()
+        .iter()
+        .find(|c| !["tcp", "http", "file"].contains(&c.extension))
+    {
         return Err(Failure::usage(format!(
-            "{what} is not supported with --workers/--processes yet (docs/scale-out.md)"
+            "stream `{}`: the `{}` connector is not supported with --workers/--processes yet \
+             (file, tcp and http are; docs/scale-out.md)",
+            c.stream, c.extension
         )));
     }
     let workers = workers(args)?;
@@ -262,30 +280,27 @@ where
     };
     let failed = Arc::new(Mutex::new(None));
     let mut sources: Vec<Source<A::Input>> = Vec::new();
+    let endpoints = super::Endpoints::of::<A>(&args.overrides)?;
+    let mut network = None;
     if workers.process == 0 {
-        let read: Box<dyn io::Read + Send> = if args.input == "-" {
-            Box::new(io::stdin())
-        } else {
-            Box::new(std::fs::File::open(&args.input).map_err(|e| {
-                Failure::runtime(format!("cannot open input file `{}`: {e}", args.input))
-            })?)
-        };
         let counters = Arc::new(reader::Counters {
             metrics: metrics.clone(),
             ..reader::Counters::default()
         });
         let (tx, rx) = reader::channel();
-        reader::spawn(
-            reader::Input {
-                read,
-                line_no: 0,
-                offset: 0,
-            },
-            A::decode,
-            Arc::new(AtomicBool::new(false)),
-            Arc::clone(&counters),
-            tx,
-        );
+        network = Some(super::connectors::start_sources::<A>(&tx, &args.overrides)?);
+        // With network (or tailing) sources and no file source, `--input` is read only
+        // when given; the run then lasts until it is stopped.
+        let remote = super::connectors::has_sources::<A>();
+        if !(remote && !args.input_given && endpoints.sources.is_empty()) {
+            reader::spawn(
+                endpoints.open_input(args, 0)?,
+                A::decode,
+                Arc::new(AtomicBool::new(false)),
+                Arc::clone(&counters),
+                tx,
+            );
+        }
         sources.push(Box::new(ReaderSource {
             rx,
             counters,
@@ -296,6 +311,35 @@ where
             done: false,
         }));
     }
+    // Every sink of a stream gets each of its lines (several sinks: a fan-out); the
+    // workers of this process share each sink, a worker's lines appended whole at a flush.
+    type Shared = Arc<Mutex<Box<dyn Write + Send>>>;
+    let mut routes: Vec<(String, Vec<Box<dyn Write + Send>>)> = Vec::new();
+    let mut add_route = |stream: &str, out: Box<dyn Write + Send>| match routes
+        .iter_mut()
+        .find(|(s, _)| s == stream)
+    {
+        Some((_, list)) => list.push(out),
+        None => routes.push((stream.to_string(), vec![out])),
+    };
+    for (stream, path) in &endpoints.sinks {
+        let (out, _) = super::durable::open_output(path, None)?;
+        add_route(stream, out);
+    }
+    for (stream, out) in super::connectors::open_sinks::<A>(&args.overrides)? {
+        add_route(&stream, out);
+    }
+    let routes: Vec<(String, Shared)> = routes
+        .into_iter()
+        .map(|(stream, mut list)| {
+            let out: Box<dyn Write + Send> = if list.len() == 1 {
+                list.remove(0)
+            } else {
+                Box::new(crate::connect::sink::Fanout(list))
+            };
+            (stream, Arc::new(Mutex::new(out)))
+        })
+        .collect();
     let out_counts = OutCounts {
         per_worker: Mutex::new(Vec::new()),
         newest: std::sync::atomic::AtomicI64::new(i64::MIN),
@@ -310,7 +354,15 @@ where
                 buf: Vec::new(),
                 out: Arc::clone(&sink_out),
             };
-            JsonLinesWriter::new(Box::new(shared), Some(filter.clone()))
+            let mut writer = JsonLinesWriter::new(Box::new(shared), Some(filter.clone()));
+            for (stream, out) in &routes {
+                let shared = SharedOut {
+                    buf: Vec::new(),
+                    out: Arc::clone(out),
+                };
+                writer.route(stream, Box::new(shared));
+            }
+            writer
         },
         move |index, app| {
             let _ = app.sink_mut().flush();
@@ -325,6 +377,7 @@ where
         },
     )
     .map_err(Failure::runtime)?;
+    drop(network);
     if let Some(e) = failed.lock().ok().and_then(|mut f| f.take()) {
         return Err(match e {
             e @ RunError::BadLine { .. } => Failure::usage(format!("{e} (--strict)")),
