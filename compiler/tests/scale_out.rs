@@ -564,3 +564,81 @@ END;
     assert_eq!(reference(&echo), reference(&one_echo));
     assert_eq!(reference(&sums), reference(&one_sums));
 }
+
+#[test]
+fn two_workers_run_the_events_of_a_tcp_source_as_they_come() {
+    use std::io::{BufRead, Write};
+    let d = dir("tcp_source");
+    let a = d.join("app.eventflux");
+    std::fs::write(
+        &a,
+        "CREATE STREAM S (k STRING, v INT) WITH (type = 'source', extension = 'tcp', \"tcp.port\" = '0');
+PARTITION WITH (k OF S)
+BEGIN
+    INSERT INTO Echo SELECT k, v FROM S;
+END;
+",
+    )
+    .expect("write app");
+    let bin = build(&d, &a);
+    let mut child = Command::new(&bin)
+        .args(["--workers", "2"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start app");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let addr: std::net::SocketAddr = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).expect("stderr") > 0,
+            "no source started"
+        );
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().parse().expect("source address");
+        }
+    };
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    for i in 0..20 {
+        writeln!(
+            conn,
+            "{{\"ts\":{i},\"data\":{{\"k\":\"k{}\",\"v\":{i}}}}}",
+            i % 5
+        )
+        .expect("send");
+    }
+    conn.flush().expect("flush");
+    // The connection stays open: the rows come anyway, per key in input order.
+    let rows = rows_of(&rx, "Echo", 20);
+    let groups = by_key(&rows.join("\n"), &["k"]);
+    assert_eq!(groups.len(), 5);
+    for ((_, k), rows) in &groups {
+        let vs: Vec<i64> = rows
+            .iter()
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_str(r).expect("row");
+                v["data"]["v"].as_i64().expect("v")
+            })
+            .collect();
+        let want: Vec<i64> = (0..20)
+            .filter(|i| format!("\"k{}\"", i % 5) == *k)
+            .collect();
+        assert_eq!(vs, want, "key {k}");
+    }
+    // A network source runs until it is stopped.
+    child.kill().expect("stop");
+    let _ = child.wait();
+}
