@@ -12,6 +12,9 @@
 #                                  # needs GNU time: apt-get install time)
 #   bash benches/run.sh durability # only checkpoints: throughput with/without, full and
 #                                  # incremental checkpoint of 1M groups, restore time
+#   bash benches/run.sh scale      # only scale-out: `bench --workers 2` against 1 (needs two
+#                                  # free cores; as root, CHRT="chrt -f 10" runs the bench
+#                                  # ahead of every other process, see docs/scale-out.md)
 #
 # Environment: EVENTFLUX (the eventflux binary; default: build and use target/release/eventflux),
 # EVENTFLUX_CACHE (default target/bench-cache, so other caches are left alone), RUNS (runs
@@ -34,12 +37,44 @@ cargo build --release -q -p eventflux-bench
 GEN=target/release/bench-gen
 BASE=target/release/eventflux-baseline
 
+field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\1/"; }
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+best_max() { tr ' ' '\n' | sort -g | tail -1; }
+best_min() { tr ' ' '\n' | sort -g | head -1; }
+
 # --- inputs (deterministic; regenerated only when missing) ---------------------------------
 mkdir -p "$DATA"
 gen() { [[ -s "$DATA/$1" ]] || "$GEN" trades "${@:2}" -o "$DATA/$1"; }
+gen keys1000_1m.jsonl --events 1000000 --keys 1000 --per-ms 10
+
+# --- scale-out: `--workers 2` against `--workers 1` and one worker through timely -----------
+if [[ "$WHAT" == scale ]]; then
+    app=benches/apps/partition_scale.eventflux
+    input="$DATA/keys1000_1m.jsonl"
+    "$EVENTFLUX" bench "$app" --input "$input" --repeat 1 > /dev/null
+    echo "| run | M events/s (runs) | against the plain app | outputs |"
+    echo "|---|---|---|---|"
+    plain=""
+    for run in "plain 1" "timely 1 EVENTFLUX_BENCH_TIMELY=1" "workers2 2"; do
+        read -r label workers vars <<< "$run"
+        rates=() outs=""
+        for _ in $(seq "$RUNS"); do
+            r=$(env $vars ${CHRT:-} "$EVENTFLUX" bench "$app" --input "$input" --repeat 3 \
+                --workers "$workers")
+            rates+=("$(awk -v r="$(field events_per_sec <<< "$r")" 'BEGIN { printf "%.2f", r / 1e6 }')")
+            outs=$(field outputs <<< "$r")
+        done
+        best=$(echo "${rates[*]}" | best_max)
+        [[ -n "$plain" ]] || plain=$best
+        echo "| $label | ${rates[*]} | $(awk -v a="$best" -v b="$plain" 'BEGIN { printf "%.2fx", a / b }') | $outs |"
+    done
+    echo "(load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+    exit 0
+fi
+
 gen trades_100k.jsonl --events 100000 --keys 100
 gen keys100_1m.jsonl --events 1000000 --keys 100 --per-ms 10
-gen keys1000_1m.jsonl --events 1000000 --keys 1000 --per-ms 10
 gen ingest_2m.jsonl --events 2000000 --keys 100
 # joins and tables: two streams; a table filled first (100k rows), then probed; upserts
 # over 100k keys, then a few rows read back (the check input reads back every key)
@@ -75,11 +110,6 @@ if (( ${#ONLY[@]} )); then
     CASES=("${kept[@]}")
 fi
 
-field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\1/"; }
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-best_max() { tr ' ' '\n' | sort -g | tail -1; }
-best_min() { tr ' ' '\n' | sort -g | head -1; }
 
 # --- correctness: the baselines print exactly what the generated apps print ------------------
 if [[ "$WHAT" == all || "$WHAT" == check ]]; then

@@ -280,3 +280,365 @@ fn two_processes_on_loopback_write_the_single_process_rows_between_them() {
     assert_eq!(by_key(&both, &["k"]), by_key(&one, &["k"]));
     assert_eq!(both.lines().count(), one.lines().count());
 }
+
+/// A `--workers 2` binary of `app` reading a pipe that stays open (plus `extra` flags), and
+/// a channel of its stdout lines.
+fn live(
+    name: &str,
+    app: &str,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    PathBuf,
+) {
+    let d = dir(name);
+    let a = d.join("app.eventflux");
+    std::fs::write(&a, app).expect("write app");
+    let bin = build(&d, &a);
+    let mut child = Command::new(&bin)
+        .args(["--input", "-", "--workers", "2"])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start app");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx, d)
+}
+
+/// The next `n` rows of stream `stream` (other rows are skipped). The wait is a guard
+/// against a hang (rows held back), not a measurement.
+fn rows_of(rx: &std::sync::mpsc::Receiver<String>, stream: &str, n: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    let tag = format!("\"stream\":\"{stream}\"");
+    while got.len() < n {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("rows of {stream} held back: got {got:?}"));
+        if line.contains(&tag) {
+            got.push(line);
+        }
+    }
+    got
+}
+
+const LIVE_APP: &str = "CREATE STREAM S (k STRING, v INT);
+PARTITION WITH (k OF S)
+BEGIN
+    INSERT INTO Echo SELECT k, v FROM S;
+    INSERT EXPIRED EVENTS INTO Gone SELECT k, v FROM S WINDOW('time', 300);
+END;
+";
+
+#[test]
+fn two_workers_run_the_lines_of_a_live_pipe_before_it_has_a_full_batch() {
+    use std::io::Write;
+    let (mut child, rx, _) = live("live_pipe", LIVE_APP, &[]);
+    let mut stdin = child.stdin.take().expect("stdin");
+    for (i, k) in ["a", "b", "c"].iter().enumerate() {
+        writeln!(
+            stdin,
+            "{{\"stream\":\"S\",\"ts\":{},\"data\":{{\"k\":\"{k}\",\"v\":{i}}}}}",
+            i * 10
+        )
+        .expect("write line");
+    }
+    stdin.flush().expect("flush");
+    // Three lines, far below a batch of 1,024, and the pipe stays open.
+    let mut echo = rows_of(&rx, "Echo", 3);
+    echo.sort();
+    assert!(
+        echo[0].contains("\"k\":\"a\"") && echo[2].contains("\"k\":\"c\""),
+        "{echo:?}"
+    );
+    // A clock line moves every worker's event clock: the windows expire while the pipe is open.
+    writeln!(stdin, "{{\"ts\":1000}}").expect("write tick");
+    stdin.flush().expect("flush");
+    let gone = rows_of(&rx, "Gone", 3);
+    assert!(gone.iter().all(|r| r.contains("\"ts\":")), "{gone:?}");
+    drop(stdin);
+    assert!(child.wait().expect("wait").success());
+}
+
+#[test]
+fn two_workers_fire_wall_clock_timers_while_the_input_is_idle() {
+    use std::io::Write;
+    let (mut child, rx, _) = live("live_wall", LIVE_APP, &["--clock", "wall"]);
+    let mut stdin = child.stdin.take().expect("stdin");
+    for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
+        // `ts` is ignored with the wall clock: events get their arrival time.
+        writeln!(
+            stdin,
+            "{{\"stream\":\"S\",\"ts\":{i},\"data\":{{\"k\":\"{k}\",\"v\":{i}}}}}"
+        )
+        .expect("write line");
+    }
+    stdin.flush().expect("flush");
+    let echo = rows_of(&rx, "Echo", 4);
+    // No more input: the 300 ms windows of all four keys (on both workers) expire in real
+    // time, at least 300 ms after each key's event.
+    let gone = rows_of(&rx, "Gone", 4);
+    let ts = |row: &str| -> i64 {
+        let v: serde_json::Value = serde_json::from_str(row).expect("JSON row");
+        v["ts"].as_i64().expect("ts")
+    };
+    let key = |row: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(row).expect("JSON row");
+        v["data"]["k"].to_string()
+    };
+    for g in &gone {
+        let e = echo.iter().find(|e| key(e) == key(g)).expect("echoed key");
+        assert!(ts(g) >= ts(e) + 300, "{g} expired before 300 ms after {e}");
+        assert!(ts(e) > 1_000_000_000_000, "{e}: not a wall-clock time");
+    }
+    drop(stdin);
+    assert!(child.wait().expect("wait").success());
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out
+}
+
+#[test]
+fn metrics_of_two_workers_sum_the_rows_of_both() {
+    use std::io::{BufRead, Write};
+    let d = dir("metrics");
+    let a = d.join("app.eventflux");
+    std::fs::write(&a, LIVE_APP).expect("write app");
+    let bin = build(&d, &a);
+    let mut child = Command::new(&bin)
+        .args(["--input", "-", "--workers", "2", "--metrics", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start app");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("first log line");
+    let port: u16 = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("port in the log line: {first}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    // 40 keys: both workers own some of them.
+    for i in 0..40 {
+        writeln!(
+            stdin,
+            "{{\"stream\":\"S\",\"ts\":{i},\"data\":{{\"k\":\"k{i}\",\"v\":{i}}}}}"
+        )
+        .expect("write line");
+    }
+    writeln!(
+        stdin,
+        "{{\"stream\":\"S\",\"ts\":40,\"data\":{{\"k\":\"k0\",\"v\":\"x\"}}}}"
+    )
+    .expect("write bad line");
+    stdin.flush().expect("flush");
+    // The rows come while the pipe is open; poll the page until they are all counted (a
+    // guard of 60 s against a hang, not a measurement).
+    let want_out = "eventflux_events_out_total{stream=\"Echo\"} 40";
+    let mut page = String::new();
+    for _ in 0..1200 {
+        page = http_get(port, "/metrics");
+        if page.contains(want_out) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for want in [
+        "HTTP/1.1 200 OK",
+        "eventflux_events_in_total{stream=\"S\"} 40",
+        want_out,
+        "eventflux_bad_events_total{stream=\"S\"} 1",
+    ] {
+        assert!(page.contains(want), "{want}\n{page}");
+    }
+    drop(stdin);
+    assert!(child.wait().expect("wait").success());
+}
+
+#[test]
+fn two_workers_read_a_file_source_and_write_file_and_tcp_sinks() {
+    use std::io::BufRead;
+    let d = dir("endpoints");
+    let (src, sunk) = (d.join("in.jsonl"), d.join("echo.jsonl"));
+    let mut input = String::new();
+    for i in 0..40 {
+        input.push_str(&format!(
+            "{{\"ts\":{i},\"data\":{{\"k\":\"k{}\",\"v\":{i}}}}}\n",
+            i % 10
+        ));
+    }
+    std::fs::write(&src, &input).expect("write source");
+    let app = format!(
+        "CREATE STREAM S (k STRING, v INT) WITH (type = 'source', extension = 'file', \"file.path\" = '{}');
+CREATE STREAM Echo (k STRING, v INT) WITH (type = 'sink', extension = 'file', \"file.path\" = '{}');
+CREATE STREAM Big (k STRING, v INT) WITH (type = 'sink', extension = 'tcp', \"tcp.host\" = '127.0.0.1', \"tcp.port\" = '${{EF_TEST_SINK_PORT}}');
+PARTITION WITH (k OF S)
+BEGIN
+    INSERT INTO Echo SELECT k, v FROM S;
+    INSERT INTO Big SELECT k, v FROM S WHERE v >= 30;
+    INSERT INTO Sums SELECT k, sum(v) AS total FROM S;
+END;
+",
+        src.display(),
+        sunk.display()
+    );
+    let a = d.join("app.eventflux");
+    std::fs::write(&a, app).expect("write app");
+    let bin = build(&d, &a);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind sink listener");
+    let port = listener.local_addr().expect("addr").port();
+    let received = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("sink connects");
+        std::io::BufReader::new(conn)
+            .lines()
+            .take(10)
+            .map(|l| l.expect("sink line"))
+            .collect::<Vec<String>>()
+    });
+    let run = |workers: &str| {
+        let out = run_ok(
+            Command::new(&bin)
+                .args(["--workers", workers])
+                .env("EF_TEST_SINK_PORT", port.to_string()),
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sums = run("2");
+    let echo = std::fs::read_to_string(&sunk).expect("file sink");
+    let mut big = received.join().expect("sink thread");
+    // The single-worker rows, per key in the same order; the sinks get their rows only.
+    let reference = |text: &str| by_key(text, &["k"]);
+    assert_eq!(echo.lines().count(), 40, "{echo}");
+    assert_eq!(sums.lines().count(), 40, "{sums}");
+    assert!(
+        !sums.contains("\"Echo\"") && !sums.contains("\"Big\""),
+        "{sums}"
+    );
+    big.sort();
+    assert_eq!(big.len(), 10);
+    assert!(
+        big.iter().all(|l| l.contains("\"stream\":\"Big\"")),
+        "{big:?}"
+    );
+    let (one_echo, one_sums) = {
+        // The single-worker run, writing its own copy of the file sink.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let drain = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().expect("sink connects");
+            std::io::BufReader::new(conn).lines().take(10).count()
+        });
+        let out = run_ok(
+            Command::new(&bin)
+                .args(["--workers", "1"])
+                .env("EF_TEST_SINK_PORT", port.to_string()),
+        );
+        assert_eq!(drain.join().expect("drain"), 10);
+        (
+            std::fs::read_to_string(&sunk).expect("file sink"),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(reference(&echo), reference(&one_echo));
+    assert_eq!(reference(&sums), reference(&one_sums));
+}
+
+#[test]
+fn two_workers_run_the_events_of_a_tcp_source_as_they_come() {
+    use std::io::{BufRead, Write};
+    let d = dir("tcp_source");
+    let a = d.join("app.eventflux");
+    std::fs::write(
+        &a,
+        "CREATE STREAM S (k STRING, v INT) WITH (type = 'source', extension = 'tcp', \"tcp.port\" = '0');
+PARTITION WITH (k OF S)
+BEGIN
+    INSERT INTO Echo SELECT k, v FROM S;
+END;
+",
+    )
+    .expect("write app");
+    let bin = build(&d, &a);
+    let mut child = Command::new(&bin)
+        .args(["--workers", "2"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start app");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let addr: std::net::SocketAddr = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).expect("stderr") > 0,
+            "no source started"
+        );
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().parse().expect("source address");
+        }
+    };
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    for i in 0..20 {
+        writeln!(
+            conn,
+            "{{\"ts\":{i},\"data\":{{\"k\":\"k{}\",\"v\":{i}}}}}",
+            i % 5
+        )
+        .expect("send");
+    }
+    conn.flush().expect("flush");
+    // The connection stays open: the rows come anyway, per key in input order.
+    let rows = rows_of(&rx, "Echo", 20);
+    let groups = by_key(&rows.join("\n"), &["k"]);
+    assert_eq!(groups.len(), 5);
+    for ((_, k), rows) in &groups {
+        let vs: Vec<i64> = rows
+            .iter()
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_str(r).expect("row");
+                v["data"]["v"].as_i64().expect("v")
+            })
+            .collect();
+        let want: Vec<i64> = (0..20)
+            .filter(|i| format!("\"k{}\"", i % 5) == *k)
+            .collect();
+        assert_eq!(vs, want, "key {k}");
+    }
+    // A network source runs until it is stopped.
+    child.kill().expect("stop");
+    let _ = child.wait();
+}

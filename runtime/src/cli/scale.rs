@@ -3,14 +3,16 @@
 //! [`crate::scale::execute`]. An app that is not split (see
 //! [`Application::SCALABLE`]) runs on one worker as without the flags.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::args::{self, Args};
 use super::bench::{decode_all, BenchStats, Decoded};
-use super::{Failure, RunError};
-use crate::io::{CountingSink, JsonLinesReader, JsonLinesWriter, LineRef};
+use super::{reader, Failure, RunError};
+use crate::functions::now_millis;
+use crate::io::{CountingSink, JsonLinesWriter};
 use crate::scale::{execute, Batch, Route, ScaleInput, Source, Workers};
 use crate::Application;
 
@@ -57,6 +59,7 @@ fn workers(args: &Args) -> Result<Workers, Failure> {
         threads: args.workers,
         hosts,
         process: args.process,
+        wall_clock: matches!(args.clock, super::Clock::Wall),
     })
 }
 
@@ -87,74 +90,137 @@ impl Write for SharedOut {
     }
 }
 
-/// Decodes `input` in batches with the event-clock rules of the plain run (a missing `ts`
-/// is the previous line's); bad lines go to stderr, or end the input under `strict` (the
-/// error is left in `failed`).
-struct Decoder<A: Application> {
-    reader: JsonLinesReader<Box<dyn BufRead + Send>>,
+/// Worker 0's source in a JSON-lines run: the input is read and decoded on a thread of its
+/// own (`cli/reader.rs`, as in the single-worker run), which hands over a partial batch
+/// whenever the input has nothing more buffered, so a live stream is not held back. The
+/// event-clock rules are the plain run's (a missing `ts` is the previous line's); with the
+/// wall clock every event gets its arrival time and tick lines are ignored. Bad lines go to
+/// stderr, or end the input under `strict` (the error is left in `failed`). While the reader
+/// has nothing, `next` returns an empty batch every few milliseconds.
+struct ReaderSource<I> {
+    rx: crossbeam_channel::Receiver<reader::Msg<I>>,
+    counters: Arc<reader::Counters>,
     now: i64,
+    wall: bool,
     strict: bool,
     failed: Arc<Mutex<Option<RunError>>>,
     done: bool,
-    app: std::marker::PhantomData<fn() -> A>,
 }
 
-impl<A: Application> Iterator for Decoder<A> {
-    type Item = Batch<A::Input>;
-
-    fn next(&mut self) -> Option<Batch<A::Input>> {
-        if self.done {
-            return None;
+impl<I> ReaderSource<I> {
+    fn fail(&mut self, e: RunError) {
+        self.done = true;
+        if let Ok(mut f) = self.failed.lock() {
+            f.get_or_insert(e);
         }
-        let size = batch_size();
-        let mut batch = Vec::with_capacity(size);
-        while batch.len() < size {
-            let Some(item) = self.reader.next_line() else {
-                self.done = true;
-                if let Some(e) = self.reader.take_io_error() {
-                    self.fail(RunError::Io(e));
-                }
-                break;
-            };
-            let bad = match item {
-                Ok(LineRef::Event {
-                    line_no,
-                    stream,
-                    ts,
-                    data,
-                }) => match A::decode(&stream, data) {
-                    Ok(event) => {
-                        self.now = ts.unwrap_or(self.now);
-                        batch.push((self.now, Some(event)));
-                        continue;
-                    }
-                    Err(e) => (line_no, e.to_string()),
-                },
-                Ok(LineRef::Tick { ts, .. }) => {
-                    self.now = ts;
-                    batch.push((self.now, None));
-                    continue;
-                }
-                Err(e) => (e.line_no, e.message),
-            };
-            if self.strict {
-                self.done = true;
-                self.fail(RunError::BadLine {
-                    line_no: bad.0,
-                    message: bad.1,
-                });
-                break;
-            }
-            eprintln!("line {}: {}", bad.0, bad.1);
-        }
-        (!batch.is_empty()).then_some(batch)
     }
 }
 
-impl<A: Application> Decoder<A> {
-    fn fail(&self, e: RunError) {
-        if let Ok(mut f) = self.failed.lock() {
-            f.get_or_insert(e);
+impl<I> Iterator for ReaderSource<I> {
+    type Item = Batch<I>;
+
+    fn next(&mut self) -> Option<Batch<I>> {
+        if self.done {
+            return None;
+        }
+        let items = match self.rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(reader::Msg::Batch(items)) => items,
+            Ok(reader::Msg::Failed(e)) => {
+                self.fail(RunError::Io(e));
+                return None;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Some(Vec::new()),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                self.done = true;
+                return None;
+            }
+        };
+        self.counters
+            .queued
+            .fetch_sub(items.len() as u64, Ordering::Relaxed);
+        let mut batch = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                reader::Item::Event { ts, event, .. } | reader::Item::Remote { ts, event } => {
+                    self.now = if self.wall {
+                        now_millis().max(self.now)
+                    } else {
+                        ts.unwrap_or(self.now)
+                    };
+                    batch.push((self.now, Some(event)));
+                }
+                reader::Item::Tick { ts, .. } => {
+                    if !self.wall {
+                        self.now = ts;
+                        batch.push((self.now, None));
+                    }
+                }
+                reader::Item::Bad {
+                    line_no, message, ..
+                } => {
+                    if self.strict {
+                        self.fail(RunError::BadLine { line_no, message });
+                        break;
+                    }
+                    eprintln!("line {line_no}: {message}");
+                }
+                reader::Item::RemoteBad { message, fatal } => {
+                    if fatal {
+                        self.fail(RunError::SourceFailed(message));
+                        break;
+                    }
+                    if self.strict {
+                        self.fail(RunError::BadLine {
+                            line_no: 0,
+                            message,
+                        });
+                        break;
+                    }
+                    eprintln!("{message}");
+                }
+                reader::Item::Mark { .. } => {}
+            }
+        }
+        Some(batch)
+    }
+}
+
+/// `--metrics` with several workers: the rows each worker wrote per stream, summed over the
+/// workers of this process into `eventflux_events_out_total`.
+struct OutCounts {
+    per_worker: Mutex<Vec<Vec<(&'static str, u64)>>>,
+    /// The newest event time over the workers.
+    newest: std::sync::atomic::AtomicI64,
+}
+
+impl OutCounts {
+    fn publish(
+        &self,
+        m: &crate::metrics::Metrics,
+        index: usize,
+        counts: &[(&'static str, u64)],
+        clock: Option<i64>,
+    ) {
+        let Ok(mut all) = self.per_worker.lock() else {
+            return;
+        };
+        if all.len() <= index {
+            all.resize_with(index + 1, Vec::new);
+        }
+        all[index] = counts.to_vec();
+        let mut sum: Vec<(&str, u64)> = Vec::new();
+        for &(stream, n) in all.iter().flatten() {
+            match sum.iter_mut().find(|(s, _)| *s == stream) {
+                Some(slot) => slot.1 += n,
+                None => sum.push((stream, n)),
+            }
+        }
+        for (stream, n) in sum {
+            m.set_events_out(stream, n);
+        }
+        if let Some(now) = clock {
+            let before = self.newest.fetch_max(now, Ordering::Relaxed);
+            m.set_newest_event(before.max(now));
         }
     }
 }
@@ -180,33 +246,104 @@ where
     A: Application<Sink = JsonLinesWriter> + 'static,
     A::Input: ScaleInput,
 {
-    let unsupported = [
-        (args.state_dir.is_some(), "--state-dir"),
-        (args.metrics.is_some(), "--metrics"),
-        (matches!(args.clock, super::Clock::Wall), "--clock wall"),
-        (
-            !A::sources().is_empty() || !A::sinks().is_empty() || !A::connectors().is_empty(),
-            "sources and sinks declared in the app",
-        ),
-    ];
-    if let Some((_, what)) = unsupported.iter().find(|(on, _)| *on) {
+    if args.state_dir.is_some() {
+        return Err(Failure::usage(
+            "--state-dir is not supported with --workers/--processes yet (docs/scale-out.md)",
+        ));
+    }
+    // Sources and sinks in the app: files, tcp and http (sources read by worker 0 of
+    // process 0 and exchanged, sinks written by every process); not yet brokers.
+    if let Some(c) = A::connectors()
+        .iter()
+        .find(|c| !["tcp", "http", "file"].contains(&c.extension))
+    {
         return Err(Failure::usage(format!(
-            "{what} is not supported with --workers/--processes yet (docs/scale-out.md)"
+            "stream `{}`: the `{}` connector is not supported with --workers/--processes yet \
+             (file, tcp and http are; docs/scale-out.md)",
+            c.stream, c.extension
         )));
     }
     let workers = workers(args)?;
+    let metrics = match &args.metrics {
+        Some(addr) => {
+            let metrics = Arc::new(crate::metrics::Metrics::new());
+            let bound =
+                crate::metrics::serve(addr, Arc::clone(&metrics), args.metrics_token.clone())
+                    .map_err(|e| Failure::runtime(e.to_string()))?;
+            super::log::log(
+                super::log::Level::Info,
+                &format!("metrics at http://{bound}/metrics"),
+            );
+            Some(metrics)
+        }
+        None => None,
+    };
     let failed = Arc::new(Mutex::new(None));
     let mut sources: Vec<Source<A::Input>> = Vec::new();
+    let endpoints = super::Endpoints::of::<A>(&args.overrides)?;
+    let mut network = None;
     if workers.process == 0 {
-        sources.push(Box::new(Decoder::<A> {
-            reader: JsonLinesReader::new(args::open_input(&args.input)?),
+        let counters = Arc::new(reader::Counters {
+            metrics: metrics.clone(),
+            ..reader::Counters::default()
+        });
+        let (tx, rx) = reader::channel();
+        network = Some(super::connectors::start_sources::<A>(&tx, &args.overrides)?);
+        // With network (or tailing) sources and no file source, `--input` is read only
+        // when given; the run then lasts until it is stopped.
+        let remote = super::connectors::has_sources::<A>();
+        if !(remote && !args.input_given && endpoints.sources.is_empty()) {
+            reader::spawn(
+                endpoints.open_input(args, 0)?,
+                A::decode,
+                Arc::new(AtomicBool::new(false)),
+                Arc::clone(&counters),
+                tx,
+            );
+        }
+        sources.push(Box::new(ReaderSource {
+            rx,
+            counters,
             now: 0,
+            wall: workers.wall_clock,
             strict: args.strict,
             failed: Arc::clone(&failed),
             done: false,
-            app: std::marker::PhantomData,
         }));
     }
+    // Every sink of a stream gets each of its lines (several sinks: a fan-out); the
+    // workers of this process share each sink, a worker's lines appended whole at a flush.
+    type Shared = Arc<Mutex<Box<dyn Write + Send>>>;
+    let mut routes: Vec<(String, Vec<Box<dyn Write + Send>>)> = Vec::new();
+    let mut add_route = |stream: &str, out: Box<dyn Write + Send>| match routes
+        .iter_mut()
+        .find(|(s, _)| s == stream)
+    {
+        Some((_, list)) => list.push(out),
+        None => routes.push((stream.to_string(), vec![out])),
+    };
+    for (stream, path) in &endpoints.sinks {
+        let (out, _) = super::durable::open_output(path, None)?;
+        add_route(stream, out);
+    }
+    for (stream, out) in super::connectors::open_sinks::<A>(&args.overrides)? {
+        add_route(&stream, out);
+    }
+    let routes: Vec<(String, Shared)> = routes
+        .into_iter()
+        .map(|(stream, mut list)| {
+            let out: Box<dyn Write + Send> = if list.len() == 1 {
+                list.remove(0)
+            } else {
+                Box::new(crate::connect::sink::Fanout(list))
+            };
+            (stream, Arc::new(Mutex::new(out)))
+        })
+        .collect();
+    let out_counts = OutCounts {
+        per_worker: Mutex::new(Vec::new()),
+        newest: std::sync::atomic::AtomicI64::new(i64::MIN),
+    };
     let out = Arc::new(Mutex::new(args::open_output(&args.output)?));
     let sink_out = Arc::clone(&out);
     let results = execute::<A, Option<io::Error>>(
@@ -217,10 +354,22 @@ where
                 buf: Vec::new(),
                 out: Arc::clone(&sink_out),
             };
-            JsonLinesWriter::new(Box::new(shared), Some(filter.clone()))
+            let mut writer = JsonLinesWriter::new(Box::new(shared), Some(filter.clone()));
+            for (stream, out) in &routes {
+                let shared = SharedOut {
+                    buf: Vec::new(),
+                    out: Arc::clone(out),
+                };
+                writer.route(stream, Box::new(shared));
+            }
+            writer
         },
-        |app| {
+        move |index, app| {
             let _ = app.sink_mut().flush();
+            if let Some(m) = &metrics {
+                let clock = app.clock();
+                out_counts.publish(m, index, app.sink_mut().lines_per_stream(), clock);
+            }
         },
         |_, mut app| {
             let _ = app.sink_mut().flush();
@@ -228,6 +377,7 @@ where
         },
     )
     .map_err(Failure::runtime)?;
+    drop(network);
     if let Some(e) = failed.lock().ok().and_then(|mut f| f.take()) {
         return Err(match e {
             e @ RunError::BadLine { .. } => Failure::usage(format!("{e} (--strict)")),
@@ -302,7 +452,7 @@ where
         &workers,
         sources,
         |_| CountingSink::new(),
-        |_| {},
+        |_, _| {},
         |_, mut app| app.sink_mut().events,
     )
     .map_err(Failure::runtime)?;

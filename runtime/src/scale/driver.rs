@@ -1,9 +1,10 @@
 //! The timely dataflow that runs one app on several workers (see the module docs).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use timely::communication::Config as CommunicationConfig;
@@ -19,7 +20,9 @@ use crate::Application;
 /// A batch of a source: `(ts, Some(event))` for events, `(ts, None)` for clock ticks.
 pub type Batch<I> = Vec<(i64, Option<I>)>;
 
-/// One source partition: its batches in input order.
+/// One source partition: its batches in input order. An empty batch means "nothing to read
+/// right now" (a live input waiting for lines): the worker runs what it has meanwhile, and
+/// with the wall clock fires its due timers, before asking again.
 pub type Source<I> = Box<dyn Iterator<Item = Batch<I>> + Send>;
 
 /// How many workers, in how many processes.
@@ -31,6 +34,10 @@ pub struct Workers {
     pub hosts: Vec<String>,
     /// This process's index in `hosts`.
     pub process: usize,
+    /// Wall clock (`--clock wall`): each worker runs a message at its own wall-clock time
+    /// on arrival (never before the time it reached) and fires its timers in real time, also
+    /// while no input arrives; the sources' clocks only order the exchange.
+    pub wall_clock: bool,
 }
 
 impl Workers {
@@ -96,14 +103,14 @@ fn in_flight_limit() -> usize {
 
 /// Runs app `A` on the workers of `workers`: the worker with global index `i` reads
 /// `sources[i]` (if there is one) and exchanges its events by key. Each worker makes its app
-/// with `make_sink(index)`, calls `after_batch` on it after each run of events and hands its
+/// with `make_sink(index)`, calls `after_batch(index, app)` after each run of events and hands its
 /// app to `finish` at the end; the results come back in worker order (this process's
 /// workers only).
 pub fn execute<A, R>(
     workers: &Workers,
     sources: Vec<Source<A::Input>>,
     make_sink: impl Fn(usize) -> A::Sink + Send + Sync + 'static,
-    after_batch: impl Fn(&mut A) + Send + Sync + 'static,
+    after_batch: impl Fn(usize, &mut A) + Send + Sync + 'static,
     finish: impl Fn(usize, A) -> R + Send + Sync + 'static,
 ) -> Result<Vec<R>, String>
 where
@@ -114,6 +121,7 @@ where
     let sources: Vec<Option<Source<A::Input>>> = sources.into_iter().map(Some).collect();
     let sources = Arc::new(Mutex::new(sources));
     let after_batch = Arc::new(after_batch);
+    let wall_clock = workers.wall_clock;
     let guards = timely::execute(workers.config(), move |worker| {
         let index = worker.index();
         let peers = worker.peers();
@@ -122,11 +130,22 @@ where
         let app = Rc::new(RefCell::new(Some(A::with_sink(make_sink(index)))));
         let op_app = Rc::clone(&app);
         let after = Arc::clone(&after_batch);
+        let tick_after = Arc::clone(&after_batch);
+        let wall = wall_clock;
+        // The time the worker's app has reached.
+        let reached = Rc::new(Cell::new(i64::MIN));
+        if wall {
+            let now = crate::functions::now_millis();
+            reached.set(now);
+            if let Some(app) = app.borrow_mut().as_mut() {
+                app.start(now);
+            }
+        }
+        let op_reached = Rc::clone(&reached);
         worker.dataflow::<i64, _, _>(|scope| {
             // Messages not yet run, in the order of their clocks (stable: one source's
             // messages of one clock keep their order).
             let mut pending: Vec<Msg<A::Input>> = Vec::new();
-            let mut clock = i64::MIN;
             scope
                 .input_from(&mut input)
                 .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(
@@ -134,18 +153,28 @@ where
                     "EventFlux",
                     move |_cap, _info| {
                         move |(handle, frontier), _output| {
-                            let mut arrived = false;
+                            // A source sends its messages in clock order, so what arrives
+                            // usually extends `pending` in order; it is sorted only when
+                            // messages of several sources interleave.
+                            let mut sorted = true;
                             handle.for_each(|_cap, data| {
+                                let last = pending.last().map_or(i64::MIN, |m| m.1);
+                                if data.first().is_some_and(|m| m.1 < last)
+                                    || data.windows(2).any(|w| w[1].1 < w[0].1)
+                                {
+                                    sorted = false;
+                                }
                                 pending.append(data);
-                                arrived = true;
                             });
-                            if arrived {
+                            if !sorted {
                                 pending.sort_by_key(|m| m.1);
                             }
                             // Every message still to come has a clock at or past the frontier.
+                            // With the wall clock a message runs on arrival, at the worker's
+                            // own time.
                             let ready = match frontier.frontier().iter().next() {
-                                Some(f) => pending.partition_point(|m| m.1 < *f),
-                                None => pending.len(),
+                                Some(f) if !wall => pending.partition_point(|m| m.1 < *f),
+                                _ => pending.len(),
                             };
                             if ready == 0 {
                                 return;
@@ -153,8 +182,14 @@ where
                             let mut guard = op_app.borrow_mut();
                             let Some(app) = guard.as_mut() else { return };
                             for (_, at, ts, payload) in pending.drain(..ready) {
-                                if clock < at {
-                                    clock = at;
+                                let (at, ts) = if wall {
+                                    let now = crate::functions::now_millis().max(op_reached.get());
+                                    (now, now)
+                                } else {
+                                    (at, ts)
+                                };
+                                if op_reached.get() < at {
+                                    op_reached.set(at);
                                     app.advance_time(at);
                                 }
                                 match payload {
@@ -163,7 +198,7 @@ where
                                     Payload::Tick => {}
                                 }
                             }
-                            after(app);
+                            after(index, app);
                         }
                     },
                 )
@@ -173,13 +208,29 @@ where
             .lock()
             .ok()
             .and_then(|mut s| s.get_mut(index).and_then(Option::take));
+        // The source's event clock (the input's timely time may be just past it).
+        let mut clock = i64::MIN;
         if let Some(source) = source {
             let peers = peers as u64;
-            let mut clock = i64::MIN;
             let mut started: Vec<usize> = Vec::new();
             let mut in_flight: VecDeque<i64> = VecDeque::new();
             let limit = in_flight_limit();
             for batch in source {
+                if batch.is_empty() {
+                    // Nothing to read now. The messages of the last clock run once the
+                    // frontier passes it: move the input just past it, so that a live input
+                    // is not held back (messages still to come at that clock run on arrival,
+                    // after the earlier ones of the same source, as they would on one
+                    // worker). Then run what arrived and fire due wall-clock timers.
+                    if clock > i64::MIN && clock.saturating_add(1) > *input.time() {
+                        input.advance_to(clock.saturating_add(1));
+                    }
+                    worker.step();
+                    if wall {
+                        wall_tick(&app, &reached, &|a: &mut A| tick_after(index, a));
+                    }
+                    continue;
+                }
                 // The batch goes out at the timely time of the clock before it: every
                 // message carries its own clock (at or past that time), and the worker runs
                 // the messages whose clock the frontier has passed, in clock order.
@@ -216,21 +267,33 @@ where
                 in_flight.push_back(clock);
                 if in_flight.len() > limit {
                     if let Some(t) = in_flight.pop_front() {
-                        worker.step_while(|| probe.less_than(&t));
+                        // Parked, not spinning, while the other workers catch up: on a
+                        // machine with as many cores as workers a spinning worker takes the
+                        // core the one it waits for needs.
+                        worker.step_or_park_while(None, || probe.less_than(&t));
                     }
                 }
                 worker.step();
+                if wall {
+                    wall_tick(&app, &reached, &|a: &mut A| tick_after(index, a));
+                }
             }
         }
         // One last message, so that closing the input flushes the exchange: timely's counter
         // passes the final flush on only when it has counted something since the last step,
         // and without it the last time's messages would stay in the exchange's buffers.
-        let clock = *input.time();
-        if clock > i64::MIN {
+        if *input.time() > i64::MIN {
             input.send((index as u64, clock, clock, Payload::Tick));
         }
         input.close();
-        worker.step_while(|| !probe.done());
+        if wall {
+            while !probe.done() {
+                let wait = wall_tick(&app, &reached, &|a: &mut A| tick_after(index, a));
+                worker.step_or_park(Some(wait));
+            }
+        } else {
+            worker.step_or_park_while(None, || !probe.done());
+        }
         let app = app.borrow_mut().take();
         app.map(|app| finish(index, app))
     })?;
@@ -241,6 +304,33 @@ where
         }
     }
     Ok(out)
+}
+
+/// With the wall clock: fires the app's timers due by now and returns how long the worker
+/// may wait for messages before the next one is due (at most 100 ms).
+fn wall_tick<A: Application>(
+    app: &RefCell<Option<A>>,
+    reached: &Cell<i64>,
+    after: &dyn Fn(&mut A),
+) -> Duration {
+    const IDLE: Duration = Duration::from_millis(100);
+    let mut guard = app.borrow_mut();
+    let Some(app) = guard.as_mut() else {
+        return IDLE;
+    };
+    let now = crate::functions::now_millis().max(reached.get());
+    match app.next_timer() {
+        Some(t) if t <= now => {
+            reached.set(now);
+            app.advance_time(now);
+            after(app);
+            app.next_timer().map_or(IDLE, |t| {
+                Duration::from_millis(u64::try_from(t - now).unwrap_or(1)).min(IDLE)
+            })
+        }
+        Some(t) => Duration::from_millis(u64::try_from(t - now).unwrap_or(1)).min(IDLE),
+        None => IDLE,
+    }
 }
 
 #[cfg(test)]
@@ -356,7 +446,7 @@ mod tests {
             &Workers::threads(threads),
             sources,
             |_| Vec::new(),
-            |_| {},
+            |_, _| {},
             |_, mut app| std::mem::take(app.sink_mut()),
         )
         .expect("runs");
