@@ -62,10 +62,11 @@ const EXTENSIONS: &[(&str, bool, bool)] = &[
     ("nats", true, true),
     ("mqtt", true, true),
     ("postgres", false, true),
+    ("grpc", true, true),
 ];
 
 /// Extensions of DESIGN 8.1 that later work adds.
-const LATER: &[&str] = &["grpc", "rabbitmq", "kafka"];
+const LATER: &[&str] = &["rabbitmq", "kafka"];
 
 /// Keys every source and sink takes.
 const COMMON_KEYS: &[&str] = &[
@@ -101,6 +102,8 @@ fn extension_keys(
             &["http.port"],
         ),
         ("http", false) => (&["http.url", "auth.token", "http.timeout"], &["http.url"]),
+        ("grpc", true) => (&["grpc.host", "grpc.port", "auth.token"], &["grpc.port"]),
+        ("grpc", false) => (&["grpc.url", "grpc.stream", "auth.token"], &["grpc.url"]),
         ("nats", true) => (
             &[
                 "nats.url",
@@ -509,6 +512,8 @@ fn example(extension: &str, source: bool) -> &'static str {
         ("tcp", false) => "e.g. \"tcp.host\" = '127.0.0.1', \"tcp.port\" = '7001'",
         ("http", true) => "e.g. \"http.port\" = '8080' (\"http.host\" defaults to 127.0.0.1)",
         ("http", false) => "e.g. \"http.url\" = 'http://127.0.0.1:8080/streams/Orders'",
+        ("grpc", true) => "e.g. \"grpc.port\" = '50051' (\"grpc.host\" defaults to 127.0.0.1)",
+        ("grpc", false) => "e.g. \"grpc.url\" = 'http://127.0.0.1:50051'",
         ("nats", true) => "e.g. \"nats.stream\" = 'ORDERS', \"nats.subject\" = 'orders'",
         ("nats", false) => "e.g. \"nats.subject\" = 'alerts'",
         ("mqtt", _) => "e.g. \"mqtt.topic\" = 'sensors/readings'",
@@ -677,7 +682,7 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
         "file.follow" => bool_value(value)
             .map(|_| ())
             .or_else(|_| bad(format!("\"{key}\" is 'true' or 'false', not `{value}`"), "")),
-        "tcp.port" | "http.port" => match value.trim().parse::<u16>() {
+        "tcp.port" | "http.port" | "grpc.port" => match value.trim().parse::<u16>() {
             Ok(0) if !source => bad("port 0 cannot be connected to".to_string(), ""),
             Ok(_) => Ok(()),
             Err(_) => bad(
@@ -685,7 +690,7 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
                 "a port is a number from 0 to 65535",
             ),
         },
-        "tcp.host" | "http.host" if value.trim().is_empty() => {
+        "tcp.host" | "http.host" | "grpc.host" if value.trim().is_empty() => {
             bad("the host is empty".to_string(), "e.g. '127.0.0.1'")
         }
         "file.path" | "path" if value.is_empty() => bad("the path is empty".to_string(), ""),
@@ -700,6 +705,16 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
                 bad(
                     format!("`{}` is not an http:// or https:// URL", redact(value)),
                     "e.g. 'http://127.0.0.1:8080/streams/Orders'",
+                )
+            }
+        }
+        "grpc.url" => {
+            if value.starts_with("http://") {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{}` is not an http:// URL", redact(value)),
+                    "e.g. 'http://127.0.0.1:50051' (the other app's `--grpc` address)",
                 )
             }
         }

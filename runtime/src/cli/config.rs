@@ -39,6 +39,8 @@ const VALUE_FLAGS: &[&str] = &[
     "restore-from",
     "metrics",
     "metrics-token",
+    "grpc",
+    "grpc-token",
     "log-format",
 ];
 /// Flags without a value (`key = true`).
