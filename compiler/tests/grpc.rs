@@ -113,8 +113,14 @@ fn has_grpc_tools() -> bool {
     probe.is_ok_and(|o| o.status.success())
 }
 
-/// Builds the app with its gRPC service and writes the Python stubs next to it.
+/// Builds the app with its gRPC service and writes the Python stubs next to it (once for
+/// every test of this file).
 fn build() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_once).clone()
+}
+
+fn build_once() -> PathBuf {
     let app = dir().join("app.eventflux");
     std::fs::write(&app, APP).expect("write app");
     let bin = dir().join("app");
@@ -299,4 +305,257 @@ fn a_binary_without_the_service_says_how_to_get_it() {
         String::from_utf8_lossy(&out.stderr).to_string()
     };
     assert!(bin_err.contains("eventflux build --grpc"), "{bin_err}");
+}
+
+/// An upstream app whose `Trades` rows go to the service's `Send` through a `grpc` sink.
+const UPSTREAM: &str = r#"
+CREATE STREAM Raw (sym STRING, qty INT, price DOUBLE, note STRING);
+CREATE STREAM Trades (sym STRING, qty INT, price DOUBLE, note STRING)
+  WITH (type = 'sink', extension = 'grpc', "grpc.url" = '${EF_GRPC_URL}', "auth.token" = '${EF_GRPC_TOKEN}',
+        "tls.ca" = '${EF_GRPC_CA:-}', "retry.max" = '1', "retry.backoff" = '10');
+INSERT INTO Trades SELECT * FROM Raw WHERE qty > 0;
+"#;
+
+/// Builds the upstream app once.
+fn build_upstream() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let up_app = dir().join("upstream.eventflux");
+            std::fs::write(&up_app, UPSTREAM).expect("write app");
+            let up = dir().join("upstream");
+            let built = eventflux()
+                .args(["build", "--debug"])
+                .arg(&up_app)
+                .arg("-o")
+                .arg(&up)
+                .output()
+                .expect("build");
+            assert!(
+                built.status.success(),
+                "{}",
+                String::from_utf8_lossy(&built.stderr)
+            );
+            up
+        })
+        .clone()
+}
+
+/// Starts the service binary with `args`; returns it and its address.
+fn serve(bin: &Path, args: &[&str]) -> (std::process::Child, SocketAddr) {
+    let mut child = Command::new(bin)
+        .args(["--grpc", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the service binary");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).expect("stderr") > 0,
+            "no address"
+        );
+        if let Some(a) = line.strip_prefix("eventflux: grpc service listening on ") {
+            break a.trim().parse().expect("address");
+        }
+    };
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+    });
+    (child, addr)
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it (openssl): (ca, cert, key).
+fn certificates() -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let d = dir().join("tls");
+    std::fs::create_dir_all(&d).expect("tls dir");
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write ext");
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=EventFlux Test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    ];
+    for step in steps {
+        let ok = Command::new("openssl")
+            .args(step)
+            .current_dir(&d)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            return None;
+        }
+    }
+    Some((d.join("ca.pem"), d.join("server.pem"), d.join("server.key")))
+}
+
+#[test]
+fn a_tls_service_and_a_sink_that_verifies_it() {
+    if !has_grpc_tools() {
+        eprintln!("skipped: python3 grpc_tools (grpcio-tools) is not installed");
+        return;
+    }
+    let Some((ca, cert, key)) = certificates() else {
+        eprintln!("skipped: openssl cannot make test certificates");
+        return;
+    };
+    let bin = build();
+    let up = build_upstream();
+    let raw = r#"{"stream":"Raw","ts":1,"data":{"sym":"T","qty":12,"price":2.0,"note":"tls"}}
+"#;
+    std::fs::write(dir().join("tls-raw.jsonl"), raw).expect("write");
+    let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+    let token = "tls-t0ken";
+    let (mut down, addr) = serve(
+        &bin,
+        &[
+            "--grpc-tls-cert",
+            &cert,
+            "--grpc-tls-key",
+            &key,
+            "--grpc-token",
+            token,
+        ],
+    );
+    let upstream = |ca: Option<&Path>| {
+        let mut cmd = Command::new(&up);
+        cmd.arg("--input")
+            .arg(dir().join("tls-raw.jsonl"))
+            .env("EF_GRPC_URL", format!("https://{addr}"))
+            .env("EF_GRPC_TOKEN", token);
+        if let Some(ca) = ca {
+            cmd.env("EF_GRPC_CA", ca);
+        }
+        let out = cmd.output().expect("run the upstream binary");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!err.contains(token), "{err}");
+        (out.status.success(), err)
+    };
+    // Without the CA the server's certificate is not trusted: nothing is delivered.
+    let (_, err) = upstream(None);
+    assert!(err.contains("grpc sink `Trades`"), "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+    // With it, the row arrives.
+    let (ok, err) = upstream(Some(&ca));
+    assert!(ok, "{err}");
+    let mut stdout = BufReader::new(down.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    assert!(stdout.read_line(&mut first).expect("stdout") > 0);
+    assert!(
+        first.contains("\"sym\":\"T\"") && first.contains("\"value\":24.0"),
+        "{first}"
+    );
+    sigterm(down.id());
+    assert!(down.wait().expect("wait").success());
+}
+
+#[test]
+fn two_binaries_chained_by_a_grpc_sink() {
+    if !has_grpc_tools() {
+        eprintln!("skipped: python3 grpc_tools (grpcio-tools) is not installed");
+        return;
+    }
+    let bin = build();
+    let up = build_upstream();
+    // The upstream's input: the Trades of INPUT as `Raw`; what reaches the downstream app is
+    // its rows with qty > 0, so the downstream prints what it prints on those.
+    let raw: String = INPUT
+        .lines()
+        .filter(|l| l.contains("\"Trades\""))
+        .map(|l| format!("{}\n", l.replace("\"Trades\"", "\"Raw\"")))
+        .collect();
+    std::fs::write(dir().join("raw.jsonl"), &raw).expect("write");
+    let passed: String = INPUT
+        .lines()
+        .filter(|l| l.contains("\"Trades\"") && !l.contains("\"qty\":-"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir().join("passed.jsonl"), &passed).expect("write");
+    let out = Command::new(&bin)
+        .arg("--input")
+        .arg(dir().join("passed.jsonl"))
+        .output()
+        .expect("run on the file");
+    let expected = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert!(!expected.is_empty());
+
+    let token = "ch4in-t0ken";
+    let (mut down, addr) = serve(&bin, &["--grpc-token", token]);
+    let mut stdout = BufReader::new(down.stdout.take().expect("stdout"));
+    let up_out = Command::new(&up)
+        .arg("--input")
+        .arg(dir().join("raw.jsonl"))
+        .env("EF_GRPC_URL", format!("http://{addr}"))
+        .env("EF_GRPC_TOKEN", token)
+        .output()
+        .expect("run the upstream binary");
+    let up_err = String::from_utf8_lossy(&up_out.stderr).to_string();
+    assert!(up_out.status.success(), "{up_err}");
+    assert!(!up_err.contains(token), "{up_err}");
+    // The downstream prints the same rows as on the file (its clock is the events' ts).
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).expect("stdout") > 0, "{got:?}");
+        got.push(serde_json::from_str::<serde_json::Value>(&line).expect("JSON line"));
+    }
+    assert_eq!(got, expected);
+    sigterm(down.id());
+    assert!(down.wait().expect("wait").success());
 }

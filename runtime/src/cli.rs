@@ -839,7 +839,7 @@ where
     let (tx, rx) = reader::channel();
     let sources = connectors::start_sources::<A>(&tx, &args.overrides)?;
     if let Some(g) = grpc.as_mut() {
-        g.start::<A>(args, &tx)?;
+        g.start::<A>(args, &tx, service.metrics.clone())?;
     }
     let result = drive_with(
         &mut app,

@@ -102,8 +102,20 @@ fn extension_keys(
             &["http.port"],
         ),
         ("http", false) => (&["http.url", "auth.token", "http.timeout"], &["http.url"]),
-        ("grpc", true) => (&["grpc.host", "grpc.port", "auth.token"], &["grpc.port"]),
-        ("grpc", false) => (&["grpc.url", "grpc.stream", "auth.token"], &["grpc.url"]),
+        ("grpc", true) => (
+            &[
+                "grpc.host",
+                "grpc.port",
+                "auth.token",
+                "tls.cert",
+                "tls.key",
+            ],
+            &["grpc.port"],
+        ),
+        ("grpc", false) => (
+            &["grpc.url", "grpc.stream", "auth.token", "tls.ca"],
+            &["grpc.url"],
+        ),
         ("nats", true) => (
             &[
                 "nats.url",
@@ -357,7 +369,7 @@ fn bind_list(
             Diagnostic::error(format!("unknown extension `{extension}`"), ext_span)
         };
         a.diagnostics.push(d.with_help(
-            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats', 'mqtt', 'postgres'",
+            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'grpc', 'nats', 'mqtt', 'postgres'",
         ));
         return;
     };
@@ -394,7 +406,13 @@ fn bind_list(
             continue;
         }
         if !o.deferred() {
-            if let Err((message, help)) = check_value(key, &o.value, source) {
+            let checked = if extension == "grpc" && key.starts_with("tls.") {
+                // PEM file paths, read when the binary starts.
+                Ok(())
+            } else {
+                check_value(key, &o.value, source)
+            };
+            if let Err((message, help)) = checked {
                 let mut d = Diagnostic::error(message, o.kv.value_span);
                 if !help.is_empty() {
                     d = d.with_help(help);
@@ -709,11 +727,11 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
             }
         }
         "grpc.url" => {
-            if value.starts_with("http://") {
+            if value.starts_with("http://") || value.starts_with("https://") {
                 Ok(())
             } else {
                 bad(
-                    format!("`{}` is not an http:// URL", redact(value)),
+                    format!("`{}` is not an http:// or https:// URL", redact(value)),
                     "e.g. 'http://127.0.0.1:50051' (the other app's `--grpc` address)",
                 )
             }

@@ -41,6 +41,8 @@ const VALUE_FLAGS: &[&str] = &[
     "metrics-token",
     "grpc",
     "grpc-token",
+    "grpc-tls-cert",
+    "grpc-tls-key",
     "log-format",
 ];
 /// Flags without a value (`key = true`).

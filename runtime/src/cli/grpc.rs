@@ -28,11 +28,35 @@ fn address(addr: &str) -> String {
     }
 }
 
-/// Where to serve and with which token: `--grpc` and every `grpc` source.
-fn endpoints<A: Application>(args: &Args) -> Result<Vec<(String, Option<String>)>, Failure> {
-    let mut out: Vec<(String, Option<String>)> = Vec::new();
+/// Where to serve, with which token, and TLS certificate and key files.
+type Endpoint = (String, Option<String>, Option<(String, String)>);
+
+/// Both of a certificate and key, or neither.
+fn pair(
+    cert: Option<&str>,
+    key: Option<&str>,
+    names: (&str, &str),
+) -> Result<Option<(String, String)>, Failure> {
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(c), Some(k)) => Ok(Some((c.to_string(), k.to_string()))),
+        _ => Err(Failure::usage(format!(
+            "{} and {} go together (a PEM certificate chain and its private key)",
+            names.0, names.1
+        ))),
+    }
+}
+
+/// Where to serve, with which token and TLS: `--grpc` and every `grpc` source.
+fn endpoints<A: Application>(args: &Args) -> Result<Vec<Endpoint>, Failure> {
+    let mut out: Vec<Endpoint> = Vec::new();
     if let Some(addr) = &args.grpc {
-        out.push((address(addr), args.grpc_token.clone()));
+        let tls = pair(
+            args.grpc_tls.0.as_deref(),
+            args.grpc_tls.1.as_deref(),
+            ("--grpc-tls-cert", "--grpc-tls-key"),
+        )?;
+        out.push((address(addr), args.grpc_token.clone(), tls));
     }
     for cfg in super::connectors::resolved::<A>(Direction::Source, &args.overrides)?
         .into_iter()
@@ -41,9 +65,15 @@ fn endpoints<A: Application>(args: &Args) -> Result<Vec<(String, Option<String>)
         let addr = cfg
             .address("grpc")
             .map_err(|e| Failure::runtime(e.to_string()))?;
-        if !out.iter().any(|(a, _)| *a == addr) {
+        if !out.iter().any(|(a, _, _)| *a == addr) {
             let token = cfg.option("auth.token").map(str::to_string);
-            out.push((addr, token.or_else(|| args.grpc_token.clone())));
+            let tls = pair(
+                cfg.option("tls.cert"),
+                cfg.option("tls.key"),
+                ("\"tls.cert\"", "\"tls.key\""),
+            )
+            .map_err(|f| Failure::usage(format!("stream `{}`: {}", cfg.stream, f.message)))?;
+            out.push((addr, token.or_else(|| args.grpc_token.clone()), tls));
         }
     }
     Ok(out)
@@ -95,17 +125,32 @@ pub(super) fn prepare<A: Application>(
 }
 
 impl Grpc {
-    /// Starts serving; `Send`'s events go to `tx` through a decoder thread.
+    /// Starts serving; `Send`'s events go to `tx` through a decoder thread; refused calls
+    /// are counted in `metrics` (`eventflux_unauthorized_requests_total`).
     #[cfg(feature = "grpc")]
     pub(super) fn start<A: Application>(
         &mut self,
         args: &Args,
         tx: &Sender<Msg<A::Input>>,
+        metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     ) -> Result<(), Failure> {
         let Some(schema) = A::proto_schema() else {
             return Ok(());
         };
-        for (addr, token) in endpoints::<A>(args)? {
+        for (addr, token, tls) in endpoints::<A>(args)? {
+            let tls = match tls {
+                None => None,
+                Some((cert, key)) => {
+                    let read = |path: &str| {
+                        std::fs::read(path).map_err(|e| {
+                            Failure::runtime(format!(
+                                "grpc service: cannot read TLS file `{path}`: {e}"
+                            ))
+                        })
+                    };
+                    Some((read(&cert)?, read(&key)?))
+                }
+            };
             let (stx, srx) = crossbeam_channel::bounded(16);
             let server = crate::connect::grpc::GrpcServer::start(
                 &addr,
@@ -113,6 +158,8 @@ impl Grpc {
                 stx,
                 std::sync::Arc::clone(&self.hub),
                 token,
+                tls,
+                metrics.clone(),
             )
             .map_err(|e| Failure::runtime(e.to_string()))?;
             super::log::log(
@@ -147,6 +194,7 @@ impl Grpc {
         &mut self,
         args: &Args,
         _tx: &Sender<Msg<A::Input>>,
+        _metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     ) -> Result<(), Failure> {
         endpoints::<A>(args).map(|_| ())
     }

@@ -229,6 +229,7 @@ struct Shared {
     hub: Arc<Hub>,
     token: Option<String>,
     calls: AtomicU64,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -260,6 +261,9 @@ impl tonic::codegen::Service<http::Request<axum::body::Body>> for Service {
                         .stats
                         .unauthorized
                         .fetch_add(1, Ordering::Relaxed);
+                    if let Some(m) = &shared.metrics {
+                        m.add_unauthorized();
+                    }
                     return Ok(Status::unauthenticated("missing or wrong bearer token").into_http());
                 }
             }
@@ -401,13 +405,15 @@ pub struct StartError {
 
 impl GrpcServer {
     /// Binds `addr` and serves the app's service until stopped: events of `Send` go to
-    /// `tx`, `Subscribe` reads `hub`.
+    /// `tx`, `Subscribe` reads `hub`. With `tls` (PEM certificate chain and key), only TLS.
     pub fn start(
         addr: &str,
         schema: &'static ProtoSchema,
         tx: Sender<SourceEvent>,
         hub: Arc<Hub>,
         token: Option<String>,
+        tls: Option<(Vec<u8>, Vec<u8>)>,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
     ) -> Result<GrpcServer, StartError> {
         let fail = |what: &'static str| {
             let addr = addr.to_string();
@@ -431,7 +437,19 @@ impl GrpcServer {
             hub,
             token: token.filter(|t| !t.is_empty()),
             calls: AtomicU64::new(0),
+            metrics,
         });
+        let mut builder = tonic::transport::Server::builder();
+        if let Some((cert, key)) = tls {
+            let identity = tonic::transport::Identity::from_pem(cert, key);
+            builder = builder
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .map_err(|e| StartError {
+                    addr: addr.to_string(),
+                    what: "configure TLS",
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+                })?;
+        }
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = axum::Router::new().fallback_service(Service(shared));
         let thread = std::thread::Builder::new()
@@ -446,7 +464,7 @@ impl GrpcServer {
                         }
                     };
                     let incoming = tonic::transport::server::TcpIncoming::from(listener);
-                    let served = tonic::transport::Server::builder()
+                    let served = builder
                         .add_routes(tonic::service::Routes::from(router))
                         .serve_with_incoming_shutdown(incoming, async {
                             let _ = stopped.await;
