@@ -192,15 +192,17 @@ fn a_stock_python_client_sends_and_subscribes() {
     assert_eq!(expected.len(), 10, "{expected:?}");
 
     let token = "gr9c-t0ken-not-to-be-printed";
-    let mut child = Command::new(&bin)
-        .args(["--grpc", "127.0.0.1:0"])
-        .env("EVENTFLUX_GRPC_TOKEN", token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the binary");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut child = Running(
+        Command::new(&bin)
+            .args(["--grpc", "127.0.0.1:0"])
+            .env("EVENTFLUX_GRPC_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the binary"),
+    );
+    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
     let (err_tx, err_rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in stderr.lines().map_while(Result::ok) {
@@ -251,15 +253,16 @@ fn a_stock_python_client_sends_and_subscribes() {
         .collect();
     assert_eq!(json_lines(&rows), expected, "{said}");
 
-    sigterm(child.id());
+    sigterm(child.0.id());
     let mut stdout = String::new();
     child
+        .0
         .stdout
         .take()
         .expect("stdout")
         .read_to_string(&mut stdout)
         .expect("read stdout");
-    let status = child.wait().expect("wait");
+    let status = child.0.wait().expect("wait");
     while let Ok(line) = err_rx.recv_timeout(Duration::from_secs(2)) {
         log.push(line);
     }
@@ -341,8 +344,18 @@ fn build_upstream() -> PathBuf {
         .clone()
 }
 
+/// A started binary, killed when a test fails before it stops it.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the service binary with `args`; returns it and its address.
-fn serve(bin: &Path, args: &[&str]) -> (std::process::Child, SocketAddr) {
+fn serve(bin: &Path, args: &[&str]) -> (Running, SocketAddr) {
     let mut child = Command::new(bin)
         .args(["--grpc", "127.0.0.1:0"])
         .args(args)
@@ -366,7 +379,7 @@ fn serve(bin: &Path, args: &[&str]) -> (std::process::Child, SocketAddr) {
         let mut rest = String::new();
         let _ = stderr.read_to_string(&mut rest);
     });
-    (child, addr)
+    (Running(child), addr)
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it (openssl): (ca, cert, key).
@@ -494,15 +507,15 @@ fn a_tls_service_and_a_sink_that_verifies_it() {
     // With it, the row arrives.
     let (ok, err) = upstream(Some(&ca));
     assert!(ok, "{err}");
-    let mut stdout = BufReader::new(down.stdout.take().expect("stdout"));
+    let mut stdout = BufReader::new(down.0.stdout.take().expect("stdout"));
     let mut first = String::new();
     assert!(stdout.read_line(&mut first).expect("stdout") > 0);
     assert!(
         first.contains("\"sym\":\"T\"") && first.contains("\"value\":24.0"),
         "{first}"
     );
-    sigterm(down.id());
-    assert!(down.wait().expect("wait").success());
+    sigterm(down.0.id());
+    assert!(down.0.wait().expect("wait").success());
 }
 
 #[test]
@@ -537,7 +550,7 @@ fn two_binaries_chained_by_a_grpc_sink() {
 
     let token = "ch4in-t0ken";
     let (mut down, addr) = serve(&bin, &["--grpc-token", token]);
-    let mut stdout = BufReader::new(down.stdout.take().expect("stdout"));
+    let mut stdout = BufReader::new(down.0.stdout.take().expect("stdout"));
     let up_out = Command::new(&up)
         .arg("--input")
         .arg(dir().join("raw.jsonl"))
@@ -556,6 +569,6 @@ fn two_binaries_chained_by_a_grpc_sink() {
         got.push(serde_json::from_str::<serde_json::Value>(&line).expect("JSON line"));
     }
     assert_eq!(got, expected);
-    sigterm(down.id());
-    assert!(down.wait().expect("wait").success());
+    sigterm(down.0.id());
+    assert!(down.0.wait().expect("wait").success());
 }

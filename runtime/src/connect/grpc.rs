@@ -529,16 +529,33 @@ impl GrpcSink {
     /// Starts the sink; batches are queued up to `buffer` (then the app waits).
     pub fn start(cfg: &ConnectorConfig, buffer: usize) -> Result<GrpcSink, ConnectError> {
         let url = cfg.required("grpc.url")?.to_string();
-        if !url.starts_with("http://") {
+        let https = url.starts_with("https://");
+        if !https && !url.starts_with("http://") {
             return Err(cfg.bad(
                 "grpc.url",
-                "not an http:// URL (e.g. 'http://127.0.0.1:50051')",
+                "not an http:// or https:// URL (e.g. 'http://127.0.0.1:50051')",
             ));
         }
-        let endpoint = tonic::transport::Endpoint::from_shared(url)
+        let mut endpoint = tonic::transport::Endpoint::from_shared(url)
             .map_err(|_| cfg.bad("grpc.url", "not a valid URL"))?
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(30));
+        let ca = cfg.option("tls.ca").filter(|p| !p.is_empty());
+        if https {
+            // The server's certificate is verified against `"tls.ca"` (PEM); without it no
+            // root is trusted and every server is refused.
+            let mut tls = tonic::transport::ClientTlsConfig::new();
+            if let Some(path) = ca {
+                let pem = std::fs::read(path)
+                    .map_err(|e| cfg.io(format!("read \"tls.ca\" `{path}`"), e))?;
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            }
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|_| cfg.bad("tls.ca", "cannot configure TLS with it"))?;
+        } else if ca.is_some() {
+            return Err(cfg.bad("tls.ca", "needs an https:// \"grpc.url\""));
+        }
         let token = match cfg.option("auth.token").filter(|t| !t.is_empty()) {
             Some(t) => Some(
                 tonic::metadata::MetadataValue::try_from(format!("Bearer {t}"))
