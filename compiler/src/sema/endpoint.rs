@@ -889,3 +889,34 @@ mod tests {
         assert_eq!(redact("http://host/x"), "http://host/x");
     }
 }
+
+#[cfg(test)]
+mod grpc_tests {
+    /// The messages of `eventflux check` on `source`, or none.
+    fn errors(source: &str) -> String {
+        match crate::check(source) {
+            Ok(_) => String::new(),
+            Err(e) => e.render("app.eventflux", source),
+        }
+    }
+
+    #[test]
+    fn grpc_options_are_checked() {
+        let ok = "CREATE STREAM S (x INT) WITH (type = 'source', extension = 'grpc', \"grpc.port\" = '0', \
+                  \"tls.cert\" = 'c.pem', \"tls.key\" = 'k.pem');\n\
+                  CREATE STREAM T (x INT) WITH (type = 'sink', extension = 'grpc', \
+                  \"grpc.url\" = 'https://h:1', \"tls.ca\" = 'ca.pem', \"grpc.stream\" = 'In');\n\
+                  INSERT INTO T SELECT x FROM S;";
+        assert_eq!(errors(ok), "");
+        let text = errors(
+            "CREATE STREAM T (x INT) WITH (type = 'sink', extension = 'grpc', \"grpc.url\" = 'ftp://h:1');\n\
+             CREATE STREAM S (x INT) WITH (type = 'source', extension = 'grpc');\n\
+             CREATE STREAM U (x INT) WITH (type = 'source', extension = 'grpc', \"grpc.port\" = 'x', \"tls.ca\" = 'a');\n\
+             INSERT INTO T SELECT x FROM S;",
+        );
+        assert!(text.contains("is not an http:// or https:// URL"), "{text}");
+        assert!(text.contains("needs \"grpc.port\""), "{text}");
+        assert!(text.contains("is not a port"), "{text}");
+        assert!(text.contains("unknown option `tls.ca`"), "{text}");
+    }
+}
