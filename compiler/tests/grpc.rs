@@ -194,7 +194,7 @@ fn a_stock_python_client_sends_and_subscribes() {
     let token = "gr9c-t0ken-not-to-be-printed";
     let mut child = Running(
         Command::new(&bin)
-            .args(["--grpc", "127.0.0.1:0"])
+            .args(["--grpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
             .env("EVENTFLUX_GRPC_TOKEN", token)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -211,18 +211,22 @@ fn a_stock_python_client_sends_and_subscribes() {
     });
     let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let addr: SocketAddr = loop {
+    let (mut addr, mut metrics): (Option<SocketAddr>, Option<SocketAddr>) = (None, None);
+    while addr.is_none() || metrics.is_none() {
         let line = err_rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("the binary did not start its service: {log:?}"));
-        let found = line
-            .strip_prefix("eventflux: grpc service listening on ")
-            .and_then(|a| a.trim().parse().ok());
+        addr = addr.or_else(|| {
+            line.strip_prefix("eventflux: grpc service listening on ")
+                .and_then(|a| a.trim().parse().ok())
+        });
+        metrics = metrics.or_else(|| {
+            let at = line.find("metrics at http://")? + "metrics at http://".len();
+            line[at..].trim().trim_end_matches("/metrics").parse().ok()
+        });
         log.push(line);
-        if let Some(a) = found {
-            break a;
-        }
-    };
+    }
+    let (addr, metrics) = (addr.expect("address"), metrics.expect("metrics"));
     assert!(addr.ip().is_loopback());
     let out = Command::new("python3")
         .arg("-c")
@@ -253,6 +257,27 @@ fn a_stock_python_client_sends_and_subscribes() {
         .collect();
     assert_eq!(json_lines(&rows), expected, "{said}");
 
+    // The service's counts in the metrics: events in per stream, bad messages under their
+    // stream when it could be read, the refused call.
+    let page = {
+        use std::io::Write;
+        let mut conn = std::net::TcpStream::connect(metrics).expect("connect to metrics");
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("ask for metrics");
+        let mut page = String::new();
+        conn.read_to_string(&mut page).expect("read metrics");
+        page
+    };
+    for line in [
+        "eventflux_events_in_total{stream=\"Trades\"} 5",
+        "eventflux_events_in_total{stream=\"Quotes\"} 3",
+        "eventflux_bad_events_total{stream=\"Trades\"} 1",
+        "eventflux_bad_events_total{stream=\"_grpc\"} 2",
+        "eventflux_unauthorized_requests_total 1",
+    ] {
+        assert!(page.contains(line), "{line} not in\n{page}");
+    }
+    assert!(!page.contains(token), "{page}");
     sigterm(child.0.id());
     let mut stdout = String::new();
     child

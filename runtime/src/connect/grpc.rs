@@ -14,7 +14,7 @@
 use super::protobuf::ProtoSchema;
 use super::protobuf::{
     decode_event, decode_send_reply, decode_streams_reply, decode_subscribe, encode_event_line,
-    encode_output_line, encode_send_reply, encode_streams_reply, RemoteStream,
+    encode_output_line, encode_send_reply, encode_streams_reply, event_stream, RemoteStream,
 };
 use super::sink::{deliver, LineSender, OnError, SinkStats};
 use super::source::{Batch, SourceEvent};
@@ -300,6 +300,9 @@ impl tonic::server::ClientStreamingService<Vec<u8>> for SendMethod {
             let mut line = String::new();
             let stats = &shared.hub.stats;
             let send = |ev: SourceEvent| -> Result<(), Status> {
+                if let (Some(m), SourceEvent::Batch(b)) = (&shared.metrics, &ev) {
+                    m.add_events_in(&b.stream, b.len() as u64);
+                }
                 tokio::task::block_in_place(|| shared.tx.send(ev))
                     .map_err(|_| Status::unavailable("the app is stopping"))
             };
@@ -333,6 +336,11 @@ impl tonic::server::ClientStreamingService<Vec<u8>> for SendMethod {
                     }
                     Err(reason) => {
                         stats.bad.fetch_add(1, Ordering::Relaxed);
+                        if let Some(m) = &shared.metrics {
+                            let stream = event_stream(shared.schema, &message)
+                                .map_or("_grpc", |i| shared.schema.inputs[i].name);
+                            m.add_bad(stream, 1);
+                        }
                         if let Some(b) = batch.take() {
                             send(SourceEvent::Batch(b))?;
                         }

@@ -167,6 +167,19 @@ pub fn decode_event(schema: &ProtoSchema, bytes: &[u8]) -> Result<DecodedEvent, 
     Ok(DecodedEvent { ts, stream, data })
 }
 
+/// The input stream an `Event` names, when that much of it can be read (for counting a bad
+/// event under its stream).
+pub fn event_stream(schema: &ProtoSchema, bytes: &[u8]) -> Option<usize> {
+    let mut r = Reader::new(bytes);
+    let mut found = None;
+    while let Ok(Some((number, _))) = r.field() {
+        if number >= 2 && ((number - 2) as usize) < schema.inputs.len() {
+            found = Some((number - 2) as usize);
+        }
+    }
+    found
+}
+
 /// A stream message as a JSON array in attribute order (absent fields: protobuf's default,
 /// or `null` for a nullable attribute).
 fn stream_json(stream: &ProtoStream, bytes: &[u8]) -> Result<String, String> {
@@ -500,6 +513,8 @@ mod tests {
         // `qty` sent as a string.
         let bad = [(3 << 3) | 2, 3, (2 << 3) | 2, 1, b'x'];
         assert!(decode_event(&SCHEMA, &bad).unwrap_err().contains("qty"));
+        assert_eq!(event_stream(&SCHEMA, &bad), Some(1));
+        assert_eq!(event_stream(&SCHEMA, &[0xff]), None);
     }
 
     #[test]
