@@ -597,3 +597,77 @@ fn two_binaries_chained_by_a_grpc_sink() {
     sigterm(down.0.id());
     assert!(down.0.wait().expect("wait").success());
 }
+
+/// An app whose stream declares a `grpc` source: it serves the service without `--grpc`.
+const WITH_SOURCE: &str = r#"
+CREATE STREAM Trades (sym STRING, qty INT, price DOUBLE, note STRING)
+  WITH (type = 'source', extension = 'grpc', "grpc.port" = '0', "auth.token" = '${EF_SOURCE_TOKEN}');
+INSERT INTO Seen SELECT sym, qty FROM Trades;
+"#;
+
+#[test]
+fn a_grpc_source_serves_without_the_flag() {
+    let app = dir().join("with_source.eventflux");
+    std::fs::write(&app, WITH_SOURCE).expect("write app");
+    let bin = dir().join("with_source");
+    let built = eventflux()
+        .args(["build", "--debug"])
+        .arg(&app)
+        .arg("-o")
+        .arg(&bin)
+        .output()
+        .expect("build");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let token = "s0urce-t0ken";
+    let mut child = Running(
+        Command::new(&bin)
+            .env("EF_SOURCE_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start"),
+    );
+    let mut stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).expect("stderr") > 0,
+            "no address"
+        );
+        if let Some(a) = line.strip_prefix("eventflux: grpc service listening on ") {
+            break a.trim().parse().expect("address");
+        }
+    };
+    assert!(addr.ip().is_loopback());
+    std::fs::write(
+        dir().join("source-raw.jsonl"),
+        "{\"stream\":\"Raw\",\"ts\":3,\"data\":{\"sym\":\"S\",\"qty\":4,\"price\":1.0,\"note\":null}}\n",
+    )
+    .expect("write");
+    let out = Command::new(build_upstream())
+        .arg("--input")
+        .arg(dir().join("source-raw.jsonl"))
+        .env("EF_GRPC_URL", format!("http://{addr}"))
+        .env("EF_GRPC_TOKEN", token)
+        .output()
+        .expect("run the upstream binary");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    assert!(stdout.read_line(&mut line).expect("stdout") > 0);
+    assert_eq!(
+        line.trim(),
+        r#"{"stream":"Seen","ts":3,"kind":"current","data":{"sym":"S","qty":4}}"#
+    );
+    sigterm(child.0.id());
+    assert!(child.0.wait().expect("wait").success());
+}
