@@ -71,6 +71,9 @@ enum Cmd {
         /// Also write a Dockerfile next to the binary (two stages: build, then a slim image).
         #[arg(long)]
         docker: bool,
+        /// Compile the app's gRPC service in (the binary then takes `--grpc ADDR`).
+        #[arg(long)]
+        grpc: bool,
     },
     /// List the checkpoints in a store (a `--state-dir` directory or redis://host:port/prefix).
     Checkpoints { store: String },
@@ -107,6 +110,9 @@ enum Cmd {
         /// One host:port per process and line.
         #[arg(long)]
         hosts: Option<String>,
+        /// Serve the app's gRPC service (`eventflux proto`) at host:port (or :port).
+        #[arg(long)]
+        grpc: Option<String>,
     },
     /// Measure events/s of the compiled app alone on decoded input.
     Bench {
@@ -211,6 +217,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             output,
             debug,
             docker,
+            grpc,
         } => {
             let profile = if debug {
                 Profile::Debug
@@ -218,8 +225,12 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
                 Profile::Release
             };
             eprintln!("eventflux: compiling {}", app.display());
-            let (binary, project) =
-                build_binary(&app, profile, false, Options::standalone(), SERVICE)?;
+            let (options, extra): (Options, &[&'static str]) = if grpc {
+                (Options::standalone().with_grpc(), &["redis", "grpc"])
+            } else {
+                (Options::standalone(), SERVICE)
+            };
+            let (binary, project) = build_binary(&app, profile, false, options, extra)?;
             let out = output.unwrap_or_else(|| PathBuf::from(app.file_stem().unwrap_or_default()));
             std::fs::copy(&binary, &out)
                 .map_err(|e| format!("error: cannot write `{}`: {e}", out.display()))?;
@@ -250,20 +261,22 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             processes,
             process,
             hosts,
+            grpc,
         } => {
             let profile = if debug {
                 Profile::Debug
             } else {
                 Profile::Incremental
             };
-            let (binary, _) = build_binary(
-                &app,
-                profile,
-                true,
-                Options::standalone().without_state(),
-                &[],
-            )?;
+            let (options, extra): (Options, &[&'static str]) = match grpc {
+                Some(_) => (Options::standalone().without_state().with_grpc(), &["grpc"]),
+                None => (Options::standalone().without_state(), &[]),
+            };
+            let (binary, _) = build_binary(&app, profile, true, options, extra)?;
             let mut cmd = Command::new(binary);
+            if let Some(addr) = &grpc {
+                cmd.args(["--grpc", addr]);
+            }
             if let Some(input) = &input {
                 cmd.args(["--input", input]);
             }

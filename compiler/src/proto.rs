@@ -180,7 +180,13 @@ pub fn render(plan: &AppPlan, app_name: &str) -> String {
     out.push_str("  int64 ts = 1;\n  Kind kind = 2;\n");
     oneof(&mut out, &outputs, 3);
     out.push_str("}\n\n");
-    let _ = writeln!(out, "service {} {{", camel(app_name));
+    // The service shares the package's names with the messages: `Service` is appended when
+    // the app's name is also a message's (`trades` with a stream `Trades`).
+    let mut service = camel(app_name);
+    while RESERVED.contains(&service.as_str()) || names.iter().any(|(_, m)| *m == service) {
+        service.push_str("Service");
+    }
+    let _ = writeln!(out, "service {service} {{");
     out.push_str("  rpc Send(stream Event) returns (SendReply);\n");
     out.push_str("  rpc Subscribe(SubscribeRequest) returns (stream Output);\n");
     out.push_str("}\n");
@@ -200,5 +206,13 @@ mod tests {
         let n = message_names(["Event", "a b", "a_b", "message"].into_iter());
         let got: Vec<&str> = n.iter().map(|(_, m)| m.as_str()).collect();
         assert_eq!(got, vec!["Event_2", "a_b", "a_b_2", "message_stream"]);
+    }
+
+    #[test]
+    fn the_service_does_not_take_a_message_name() {
+        let source = "CREATE STREAM Trades (sym STRING); CREATE STREAM TradesService (x INT);\n\
+                      INSERT INTO Out SELECT sym FROM Trades;";
+        let text = crate::proto(source, "trades").unwrap();
+        assert!(text.contains("service TradesServiceService {"), "{text}");
     }
 }

@@ -105,6 +105,11 @@ pub trait Application: Sized {
     fn schema(_stream: &str) -> &'static [(&'static str, &'static str)] {
         &[]
     }
+    /// The layout of the app's gRPC service (DESIGN 8.3), when it was compiled with it (an
+    /// app with a `grpc` connector, or `eventflux build --grpc`). None by default.
+    fn proto_schema() -> Option<&'static crate::connect::protobuf::ProtoSchema> {
+        None
+    }
     /// The streams fed through an `async` queue (DESIGN 8.2). None by default.
     fn pipelines() -> &'static [crate::connect::PipelineDesc] {
         &[]

@@ -37,6 +37,7 @@ use args::Args;
 mod config;
 mod connectors;
 mod durable;
+mod grpc;
 mod log;
 mod reader;
 #[cfg(feature = "scale")]
@@ -490,6 +491,9 @@ fn parse_args<A: Application>() -> Result<(String, Args), ExitCode> {
             if args.metrics_token.is_none() {
                 args.metrics_token = std::env::var("EVENTFLUX_METRICS_TOKEN").ok();
             }
+            if args.grpc_token.is_none() {
+                args.grpc_token = std::env::var("EVENTFLUX_GRPC_TOKEN").ok();
+            }
             log::use_json(args.log_json);
             Ok((prog, args))
         }
@@ -743,7 +747,7 @@ where
     };
     // An app with network (or tailing) sources reads only them unless `--input` is given
     // or it has file sources; it then runs until it is stopped.
-    let remote = connectors::has_sources::<A>();
+    let remote = connectors::has_sources::<A>() || grpc::wanted::<A>(args);
     let input = if remote && !args.input_given && endpoints.sources.is_empty() {
         None
     } else {
@@ -761,6 +765,7 @@ where
     let (out, file) = durable::open_output(&args.output, resume(&args.output))?;
     outputs.extend(file);
     let mut writer = JsonLinesWriter::new(out, Some(filter));
+    let mut grpc = grpc::prepare::<A>(args, &mut writer)?;
     // Every sink of a stream gets each of its lines (several sinks: a fan-out).
     let mut routes: Vec<(String, Vec<Box<dyn io::Write + Send>>)> = Vec::new();
     let mut add_route = |stream: &str, out: Box<dyn io::Write + Send>| match routes
@@ -776,7 +781,7 @@ where
         add_route(stream, out);
     }
     let network_sinks = connectors::open_sinks::<A>(&args.overrides)?;
-    let flush_each_batch = !network_sinks.is_empty();
+    let flush_each_batch = !network_sinks.is_empty() || grpc.is_some();
     for (stream, out) in network_sinks {
         add_route(&stream, out);
     }
@@ -833,6 +838,9 @@ where
     let mut errors = log::LogLines::new();
     let (tx, rx) = reader::channel();
     let sources = connectors::start_sources::<A>(&tx, &args.overrides)?;
+    if let Some(g) = grpc.as_mut() {
+        g.start::<A>(args, &tx, service.metrics.clone())?;
+    }
     let result = drive_with(
         &mut app,
         input,
@@ -843,6 +851,7 @@ where
         &counters,
     );
     drop(sources);
+    drop(grpc);
     let at = match &result {
         Ok((_, at)) => *at,
         Err(_) => (line_no, offset),

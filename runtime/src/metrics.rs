@@ -82,6 +82,12 @@ impl Metrics {
         self.events_in.set(stream, total);
     }
 
+    /// Counts `n` more events read for `stream` (a source that counts its own, like the gRPC
+    /// service; the driver's input reader sets totals instead).
+    pub fn add_events_in(&self, stream: &str, n: u64) {
+        self.events_in.add(stream, n);
+    }
+
     /// Sets the total of events written for `stream`.
     pub fn set_events_out(&self, stream: &str, total: u64) {
         self.events_out.set(stream, total);

@@ -754,8 +754,39 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
     });
+    // The gRPC service's layout, in the order of `eventflux proto` (crate::proto).
+    let proto_schema = ctx.grpc.then(|| {
+        let streams: Vec<&crate::plan::StreamPlan> = ctx
+            .plan
+            .streams
+            .iter()
+            .filter(|s| s.table.is_none() && (s.input || s.output))
+            .collect();
+        let list = |pick: fn(&crate::plan::StreamPlan) -> bool| {
+            let items = streams.iter().filter(|s| pick(s)).map(|s| {
+                let name = &s.name;
+                let attrs = s.attrs.iter().map(|a| {
+                    let (attr, ty, nullable) = (&a.name, a.ty.to_string(), a.nullable);
+                    quote!((#attr, #ty, #nullable))
+                });
+                quote!(#rt::connect::protobuf::ProtoStream { name: #name, attrs: &[#(#attrs),*] })
+            });
+            quote!(&[#(#items),*])
+        };
+        let inputs = list(|s| s.input);
+        let outputs = list(|s| s.output);
+        quote! {
+            fn proto_schema() -> ::core::option::Option<&'static #rt::connect::protobuf::ProtoSchema> {
+                static __EF_PROTO: #rt::connect::protobuf::ProtoSchema = #rt::connect::protobuf::ProtoSchema {
+                    inputs: #inputs,
+                    outputs: #outputs,
+                };
+                ::core::option::Option::Some(&__EF_PROTO)
+            }
+        }
+    });
     let scale = super::workers::application_items(ctx);
-    let endpoints = quote!(#sources #sinks #connectors #pipelines #schema #scale);
+    let endpoints = quote!(#sources #sinks #connectors #pipelines #schema #proto_schema #scale);
     let state = if ctx.state {
         quote! {
             fn snapshot(&self) -> ::std::vec::Vec<u8> {

@@ -35,6 +35,9 @@ pub struct Options {
     /// over every state type, is more than half of an app's build time: `eventflux run` and
     /// `eventflux bench`, which never persist state, leave it out.
     pub state: bool,
+    /// Whether the app carries its gRPC service's layout (`Application::proto_schema`,
+    /// DESIGN 8.3): `eventflux build --grpc`; an app with a `grpc` connector always does.
+    pub grpc: bool,
 }
 
 impl Options {
@@ -43,6 +46,7 @@ impl Options {
         Options {
             runtime: syn::parse_quote!(::eventflux::runtime),
             state: true,
+            grpc: false,
         }
     }
 
@@ -51,7 +55,13 @@ impl Options {
         Options {
             runtime: syn::parse_quote!(::eventflux_runtime),
             state: true,
+            grpc: false,
         }
+    }
+
+    /// The same options, with the gRPC service's layout.
+    pub fn with_grpc(self) -> Self {
+        Options { grpc: true, ..self }
     }
 
     /// The same options, without `snapshot()` and `restore()`.
@@ -86,6 +96,8 @@ pub(crate) struct Ctx<'a> {
     pub rt: &'a syn::Path,
     /// Whether the app gets `snapshot()` and `restore()` ([`Options::state`]).
     pub state: bool,
+    /// Whether `Application::proto_schema` is generated.
+    pub grpc: bool,
     pub streams: Vec<StreamNames>,
 }
 
@@ -121,6 +133,7 @@ impl<'a> Ctx<'a> {
             plan,
             rt: &options.runtime,
             state: options.state,
+            grpc: options.grpc || plan.connectors.iter().any(|c| c.extension == "grpc"),
             streams,
         }
     }

@@ -365,6 +365,9 @@ impl AppPlan {
         if self.connectors.iter().any(|c| c.extension == "http") {
             features.push("http");
         }
+        if self.connectors.iter().any(|c| c.extension == "grpc") {
+            features.push("grpc");
+        }
         if self.connectors.iter().any(|c| c.extension == "nats") {
             features.push("nats");
         }

@@ -62,10 +62,11 @@ const EXTENSIONS: &[(&str, bool, bool)] = &[
     ("nats", true, true),
     ("mqtt", true, true),
     ("postgres", false, true),
+    ("grpc", true, true),
 ];
 
 /// Extensions of DESIGN 8.1 that later work adds.
-const LATER: &[&str] = &["grpc", "rabbitmq", "kafka"];
+const LATER: &[&str] = &["rabbitmq", "kafka"];
 
 /// Keys every source and sink takes.
 const COMMON_KEYS: &[&str] = &[
@@ -101,6 +102,20 @@ fn extension_keys(
             &["http.port"],
         ),
         ("http", false) => (&["http.url", "auth.token", "http.timeout"], &["http.url"]),
+        ("grpc", true) => (
+            &[
+                "grpc.host",
+                "grpc.port",
+                "auth.token",
+                "tls.cert",
+                "tls.key",
+            ],
+            &["grpc.port"],
+        ),
+        ("grpc", false) => (
+            &["grpc.url", "grpc.stream", "auth.token", "tls.ca"],
+            &["grpc.url"],
+        ),
         ("nats", true) => (
             &[
                 "nats.url",
@@ -354,7 +369,7 @@ fn bind_list(
             Diagnostic::error(format!("unknown extension `{extension}`"), ext_span)
         };
         a.diagnostics.push(d.with_help(
-            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats', 'mqtt', 'postgres'",
+            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'grpc', 'nats', 'mqtt', 'postgres'",
         ));
         return;
     };
@@ -391,7 +406,13 @@ fn bind_list(
             continue;
         }
         if !o.deferred() {
-            if let Err((message, help)) = check_value(key, &o.value, source) {
+            let checked = if extension == "grpc" && key.starts_with("tls.") {
+                // PEM file paths, read when the binary starts.
+                Ok(())
+            } else {
+                check_value(key, &o.value, source)
+            };
+            if let Err((message, help)) = checked {
                 let mut d = Diagnostic::error(message, o.kv.value_span);
                 if !help.is_empty() {
                     d = d.with_help(help);
@@ -509,6 +530,8 @@ fn example(extension: &str, source: bool) -> &'static str {
         ("tcp", false) => "e.g. \"tcp.host\" = '127.0.0.1', \"tcp.port\" = '7001'",
         ("http", true) => "e.g. \"http.port\" = '8080' (\"http.host\" defaults to 127.0.0.1)",
         ("http", false) => "e.g. \"http.url\" = 'http://127.0.0.1:8080/streams/Orders'",
+        ("grpc", true) => "e.g. \"grpc.port\" = '50051' (\"grpc.host\" defaults to 127.0.0.1)",
+        ("grpc", false) => "e.g. \"grpc.url\" = 'http://127.0.0.1:50051'",
         ("nats", true) => "e.g. \"nats.stream\" = 'ORDERS', \"nats.subject\" = 'orders'",
         ("nats", false) => "e.g. \"nats.subject\" = 'alerts'",
         ("mqtt", _) => "e.g. \"mqtt.topic\" = 'sensors/readings'",
@@ -677,7 +700,7 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
         "file.follow" => bool_value(value)
             .map(|_| ())
             .or_else(|_| bad(format!("\"{key}\" is 'true' or 'false', not `{value}`"), "")),
-        "tcp.port" | "http.port" => match value.trim().parse::<u16>() {
+        "tcp.port" | "http.port" | "grpc.port" => match value.trim().parse::<u16>() {
             Ok(0) if !source => bad("port 0 cannot be connected to".to_string(), ""),
             Ok(_) => Ok(()),
             Err(_) => bad(
@@ -685,7 +708,7 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
                 "a port is a number from 0 to 65535",
             ),
         },
-        "tcp.host" | "http.host" if value.trim().is_empty() => {
+        "tcp.host" | "http.host" | "grpc.host" if value.trim().is_empty() => {
             bad("the host is empty".to_string(), "e.g. '127.0.0.1'")
         }
         "file.path" | "path" if value.is_empty() => bad("the path is empty".to_string(), ""),
@@ -700,6 +723,16 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
                 bad(
                     format!("`{}` is not an http:// or https:// URL", redact(value)),
                     "e.g. 'http://127.0.0.1:8080/streams/Orders'",
+                )
+            }
+        }
+        "grpc.url" => {
+            if value.starts_with("http://") || value.starts_with("https://") {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{}` is not an http:// or https:// URL", redact(value)),
+                    "e.g. 'http://127.0.0.1:50051' (the other app's `--grpc` address)",
                 )
             }
         }
@@ -854,5 +887,36 @@ mod tests {
             "http://user:***@host/x"
         );
         assert_eq!(redact("http://host/x"), "http://host/x");
+    }
+}
+
+#[cfg(test)]
+mod grpc_tests {
+    /// The messages of `eventflux check` on `source`, or none.
+    fn errors(source: &str) -> String {
+        match crate::check(source) {
+            Ok(_) => String::new(),
+            Err(e) => e.render("app.eventflux", source),
+        }
+    }
+
+    #[test]
+    fn grpc_options_are_checked() {
+        let ok = "CREATE STREAM S (x INT) WITH (type = 'source', extension = 'grpc', \"grpc.port\" = '0', \
+                  \"tls.cert\" = 'c.pem', \"tls.key\" = 'k.pem');\n\
+                  CREATE STREAM T (x INT) WITH (type = 'sink', extension = 'grpc', \
+                  \"grpc.url\" = 'https://h:1', \"tls.ca\" = 'ca.pem', \"grpc.stream\" = 'In');\n\
+                  INSERT INTO T SELECT x FROM S;";
+        assert_eq!(errors(ok), "");
+        let text = errors(
+            "CREATE STREAM T (x INT) WITH (type = 'sink', extension = 'grpc', \"grpc.url\" = 'ftp://h:1');\n\
+             CREATE STREAM S (x INT) WITH (type = 'source', extension = 'grpc');\n\
+             CREATE STREAM U (x INT) WITH (type = 'source', extension = 'grpc', \"grpc.port\" = 'x', \"tls.ca\" = 'a');\n\
+             INSERT INTO T SELECT x FROM S;",
+        );
+        assert!(text.contains("is not an http:// or https:// URL"), "{text}");
+        assert!(text.contains("needs \"grpc.port\""), "{text}");
+        assert!(text.contains("is not a port"), "{text}");
+        assert!(text.contains("unknown option `tls.ca`"), "{text}");
     }
 }

@@ -39,6 +39,12 @@ pub(super) struct Args {
     pub metrics: Option<String>,
     /// `--metrics-token T`: the bearer token the metrics endpoint wants.
     pub metrics_token: Option<String>,
+    /// `--grpc ADDR`: serve the app's gRPC service there (DESIGN 8.3).
+    pub grpc: Option<String>,
+    /// `--grpc-token T`: the bearer token the gRPC service wants.
+    pub grpc_token: Option<String>,
+    /// `--grpc-tls-cert FILE` and `--grpc-tls-key FILE`: serve `--grpc` over TLS.
+    pub grpc_tls: (Option<String>, Option<String>),
     /// `--log-format json`.
     pub log_json: bool,
     /// `[streams.<Name>]` option overrides of `--config`.
@@ -104,6 +110,12 @@ Options:
                          (ADDR host:port, or :port for 127.0.0.1)
   --metrics-token T      require `Authorization: Bearer T` there (or set
                          EVENTFLUX_METRICS_TOKEN)
+  --grpc ADDR            serve the app's gRPC service (`eventflux proto`) at ADDR
+                         (host:port, or :port for 127.0.0.1; needs `eventflux build --grpc`)
+  --grpc-token T         require `authorization: Bearer T` metadata there (or set
+                         EVENTFLUX_GRPC_TOKEN)
+  --grpc-tls-cert FILE   serve --grpc over TLS with this PEM certificate chain
+  --grpc-tls-key FILE    and this PEM private key
   --config FILE          settings file (TOML, or YAML if .yaml/.yml): flags as keys
                          (state-dir = \"st\"), [streams.<Name>] option overrides,
                          ${{VAR}} and ${{VAR:-default}}; the command line wins
@@ -150,6 +162,9 @@ impl Args {
             list_checkpoints: None,
             metrics: None,
             metrics_token: None,
+            grpc: None,
+            grpc_token: None,
+            grpc_tls: (None, None),
             log_json: false,
             overrides: Vec::new(),
             workers: 1,
@@ -224,6 +239,10 @@ impl Args {
                 "--list-checkpoints" => args.list_checkpoints = Some(value()?),
                 "--metrics" => args.metrics = Some(value()?),
                 "--metrics-token" => args.metrics_token = Some(value()?),
+                "--grpc" => args.grpc = Some(value()?),
+                "--grpc-token" => args.grpc_token = Some(value()?),
+                "--grpc-tls-cert" => args.grpc_tls.0 = Some(value()?),
+                "--grpc-tls-key" => args.grpc_tls.1 = Some(value()?),
                 "--log-format" => {
                     args.log_json = match value()?.as_str() {
                         "json" => true,

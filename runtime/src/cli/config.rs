@@ -39,6 +39,10 @@ const VALUE_FLAGS: &[&str] = &[
     "restore-from",
     "metrics",
     "metrics-token",
+    "grpc",
+    "grpc-token",
+    "grpc-tls-cert",
+    "grpc-tls-key",
     "log-format",
 ];
 /// Flags without a value (`key = true`).

@@ -16,7 +16,7 @@ use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 
 /// Extensions served here (the file, stdin and stdout ones are the driver's own).
-const NETWORK: &[&str] = &["tcp", "http", "nats", "mqtt", "postgres"];
+const NETWORK: &[&str] = &["tcp", "http", "nats", "mqtt", "postgres", "grpc"];
 
 /// Whether this module handles the connector.
 fn handled(c: &crate::connect::ConnectorDesc) -> bool {
@@ -37,7 +37,7 @@ pub(super) fn takes_override<A: Application>(o: &Override) -> bool {
 
 /// The connectors of `A` handled here, resolved against the environment, with `--config`
 /// overrides applied (an override replaces the option or adds it).
-fn resolved<A: Application>(
+pub(super) fn resolved<A: Application>(
     direction: Direction,
     overrides: &[Override],
 ) -> Result<Vec<ConnectorConfig>, Failure> {
@@ -124,6 +124,10 @@ pub(super) fn start_sources<A: Application>(
         mqtt: Vec::new(),
     };
     for cfg in resolved::<A>(Direction::Source, overrides)? {
+        if cfg.extension == "grpc" {
+            // The app's whole service: started by `super::grpc`.
+            continue;
+        }
         let (stx, srx) = crossbeam_channel::bounded::<SourceEvent>(QUEUE);
         let csv = cfg.csv().map_err(|e| Failure::runtime(e.to_string()))?;
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
@@ -223,7 +227,7 @@ pub(super) fn start_sources<A: Application>(
 
 /// What a source does with a message it cannot decode (`"on.error"`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum OnBad {
+pub(super) enum OnBad {
     /// Report on stderr and skip.
     Log,
     /// Skip silently (counted among the bad lines).
@@ -233,7 +237,7 @@ enum OnBad {
 }
 
 /// Decodes a source's batches into driver items until either side goes away.
-fn bridge<A: Application>(
+pub(super) fn bridge<A: Application>(
     rx: &crossbeam_channel::Receiver<SourceEvent>,
     tx: &Sender<Msg<A::Input>>,
     label: &str,
@@ -338,6 +342,11 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
             "mqtt" => (
                 Box::new(crate::connect::mqtt::MqttSink::start(&cfg, 64).map_err(fail)?),
                 format!("mqtt sink `{}`", cfg.stream),
+            ),
+            #[cfg(feature = "grpc")]
+            "grpc" => (
+                Box::new(crate::connect::grpc::GrpcSink::start(&cfg, 64).map_err(fail)?),
+                format!("grpc sink `{}`", cfg.stream),
             ),
             #[cfg(feature = "postgres")]
             "postgres" => (

@@ -9,6 +9,8 @@
 
 pub mod csv;
 pub mod file;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "mqtt")]
@@ -17,6 +19,7 @@ pub mod mqtt;
 pub mod nats;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod protobuf;
 pub mod sink;
 pub mod source;
 pub mod tcp;

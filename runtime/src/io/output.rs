@@ -54,6 +54,9 @@ pub struct JsonLinesWriter {
     written: u64,
     /// Lines written per stream (for metrics), looked up by the name's address.
     counts: Vec<(&'static str, u64)>,
+    /// Also gets every line of every stream, routed or filtered out or not (the gRPC
+    /// service's `Subscribe`).
+    tap: Option<BufWriter<Box<dyn Write + Send>>>,
 }
 
 impl JsonLinesWriter {
@@ -68,6 +71,7 @@ impl JsonLinesWriter {
             error: None,
             written: 0,
             counts: Vec::new(),
+            tap: None,
         }
     }
 
@@ -75,6 +79,11 @@ impl JsonLinesWriter {
     /// not filtered.
     pub fn route(&mut self, stream: &str, out: Box<dyn Write + Send>) {
         self.routes.push((stream.to_owned(), BufWriter::new(out)));
+    }
+
+    /// Also hands every line of every stream to `out` (not counted, not filtered).
+    pub fn tap(&mut self, out: Box<dyn Write + Send>) {
+        self.tap = Some(BufWriter::new(out));
     }
 
     /// A writer printing every stream to standard output.
@@ -86,6 +95,10 @@ impl JsonLinesWriter {
     pub fn flush(&mut self) -> io::Result<()> {
         if self.error.is_none() {
             let routed = self.routes.iter_mut().try_for_each(|(_, w)| w.flush());
+            if let Some(tap) = &mut self.tap {
+                // The tap never fails (a subscriber that goes away is only dropped).
+                let _ = tap.flush();
+            }
             if let Err(e) = self.out.flush().and(routed) {
                 self.error = Some(e);
             }
@@ -139,7 +152,8 @@ impl EventSink for JsonLinesWriter {
             return;
         }
         let route = self.routes.iter().position(|(name, _)| name == stream);
-        if route.is_none() && !self.filter.allows(stream) {
+        let printed = route.is_some() || self.filter.allows(stream);
+        if !printed && self.tap.is_none() {
             return;
         }
         self.line.clear();
@@ -148,6 +162,12 @@ impl EventSink for JsonLinesWriter {
             return;
         }
         self.line.push(b'\n');
+        if let Some(tap) = &mut self.tap {
+            let _ = tap.write_all(&self.line);
+        }
+        if !printed {
+            return;
+        }
         let out = match route {
             Some(i) => &mut self.routes[i].1,
             None => &mut self.out,
