@@ -377,6 +377,9 @@ impl AppPlan {
         if self.connectors.iter().any(|c| c.extension == "postgres") {
             features.push("postgres");
         }
+        if self.connectors.iter().any(|c| c.extension == "rabbitmq") {
+            features.push("rabbitmq");
+        }
         features
     }
 

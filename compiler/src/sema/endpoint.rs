@@ -62,10 +62,11 @@ const EXTENSIONS: &[(&str, bool, bool)] = &[
     ("nats", true, true),
     ("mqtt", true, true),
     ("postgres", false, true),
+    ("rabbitmq", true, true),
 ];
 
 /// Extensions of DESIGN 8.1 that later work adds.
-const LATER: &[&str] = &["grpc", "rabbitmq", "kafka"];
+const LATER: &[&str] = &["grpc", "kafka"];
 
 /// Keys every source and sink takes.
 const COMMON_KEYS: &[&str] = &[
@@ -123,6 +124,14 @@ fn extension_keys(
         ("postgres", _) => (
             &["postgres.url", "postgres.table"],
             &["postgres.url", "postgres.table"],
+        ),
+        ("rabbitmq", true) => (
+            &["rabbitmq.url", "rabbitmq.queue", "rabbitmq.prefetch"],
+            &["rabbitmq.queue"],
+        ),
+        ("rabbitmq", false) => (
+            &["rabbitmq.url", "rabbitmq.exchange", "rabbitmq.routing.key"],
+            &["rabbitmq.routing.key"],
         ),
         _ => (&[], &[]),
     }
@@ -354,7 +363,7 @@ fn bind_list(
             Diagnostic::error(format!("unknown extension `{extension}`"), ext_span)
         };
         a.diagnostics.push(d.with_help(
-            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats', 'mqtt', 'postgres'",
+            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats', 'mqtt', 'postgres', 'rabbitmq'",
         ));
         return;
     };
@@ -515,6 +524,10 @@ fn example(extension: &str, source: bool) -> &'static str {
         ("postgres", _) => {
             "e.g. \"postgres.url\" = 'postgres://app@127.0.0.1/db', \"postgres.table\" = 'alerts'"
         }
+        ("rabbitmq", true) => "e.g. \"rabbitmq.queue\" = 'orders'",
+        ("rabbitmq", false) => {
+            "e.g. \"rabbitmq.exchange\" = 'alerts', \"rabbitmq.routing.key\" = 'high'"
+        }
         _ => "",
     }
 }
@@ -649,6 +662,37 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
                 )
             }
         }
+        "rabbitmq.url" => {
+            let rest = value
+                .strip_prefix("amqp://")
+                .or_else(|| value.strip_prefix("amqps://"));
+            let authority = rest.map(|r| {
+                let host = r.split('/').next().unwrap_or("");
+                host.rsplit_once('@').map_or(host, |(_, h)| h)
+            });
+            let ok = authority.is_some_and(|hp| match hp.rsplit_once(':') {
+                Some((h, p)) => !h.is_empty() && p.parse::<u16>().is_ok(),
+                None => !hp.is_empty(),
+            });
+            if ok {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{}` is not an amqp://host:port/vhost URL", redact(value)),
+                    "e.g. 'amqp://guest:guest@127.0.0.1:5672/%2f'",
+                )
+            }
+        }
+        "rabbitmq.queue" | "rabbitmq.routing.key" if value.trim().is_empty() => {
+            bad(format!("\"{key}\" is empty"), "")
+        }
+        "rabbitmq.prefetch" => match value.trim().parse::<u16>() {
+            Ok(n) if n >= 1 => Ok(()),
+            _ => bad(
+                format!("\"{key}\" must be a count from 1 to 65535, not `{value}`"),
+                "the unacknowledged messages the broker sends ahead",
+            ),
+        },
         "mqtt.topic" if value.is_empty() => bad("the topic is empty".to_string(), ""),
         "mqtt.topic" if !source && value.contains(['+', '#']) => bad(
             "a sink publishes to one topic: no wildcards".to_string(),

@@ -16,7 +16,7 @@ use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 
 /// Extensions served here (the file, stdin and stdout ones are the driver's own).
-const NETWORK: &[&str] = &["tcp", "http", "nats", "mqtt", "postgres"];
+const NETWORK: &[&str] = &["tcp", "http", "nats", "mqtt", "postgres", "rabbitmq"];
 
 /// Whether this module handles the connector.
 fn handled(c: &crate::connect::ConnectorDesc) -> bool {
@@ -78,6 +78,8 @@ pub(super) struct Sources {
     nats: Vec<crate::connect::nats::NatsSource>,
     #[cfg(feature = "mqtt")]
     mqtt: Vec<crate::connect::mqtt::MqttSource>,
+    #[cfg(feature = "rabbitmq")]
+    rabbitmq: Vec<crate::connect::rabbitmq::RabbitSource>,
 }
 
 impl Drop for Sources {
@@ -98,6 +100,10 @@ impl Drop for Sources {
         }
         #[cfg(feature = "mqtt")]
         for s in &mut self.mqtt {
+            s.stop();
+        }
+        #[cfg(feature = "rabbitmq")]
+        for s in &mut self.rabbitmq {
             s.stop();
         }
     }
@@ -122,13 +128,18 @@ pub(super) fn start_sources<A: Application>(
         nats: Vec::new(),
         #[cfg(feature = "mqtt")]
         mqtt: Vec::new(),
+        #[cfg(feature = "rabbitmq")]
+        rabbitmq: Vec::new(),
     };
     for cfg in resolved::<A>(Direction::Source, overrides)? {
         let (stx, srx) = crossbeam_channel::bounded::<SourceEvent>(QUEUE);
         let csv = cfg.csv().map_err(|e| Failure::runtime(e.to_string()))?;
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         // A tracked source (a broker): the driver records what it processed.
-        #[cfg_attr(not(any(feature = "nats", feature = "mqtt")), allow(unused_mut))]
+        #[cfg_attr(
+            not(any(feature = "nats", feature = "mqtt", feature = "rabbitmq")),
+            allow(unused_mut)
+        )]
         let mut mark = None;
         let label = match cfg.extension.as_str() {
             "tcp" => {
@@ -189,6 +200,14 @@ pub(super) fn start_sources<A: Application>(
                 mark = Some(std::sync::Arc::clone(s.cell()));
                 sources.mqtt.push(s);
                 "mqtt source"
+            }
+            #[cfg(feature = "rabbitmq")]
+            "rabbitmq" => {
+                let s = crate::connect::rabbitmq::RabbitSource::start(&cfg, stx, BATCH)
+                    .map_err(fail)?;
+                mark = Some(std::sync::Arc::clone(s.cell()));
+                sources.rabbitmq.push(s);
+                "rabbitmq source"
             }
             other => {
                 return Err(Failure::runtime(format!(
@@ -343,6 +362,11 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
             "postgres" => (
                 Box::new(crate::connect::postgres::PostgresSink::start(&cfg, 64).map_err(fail)?),
                 format!("postgres sink `{}`", cfg.stream),
+            ),
+            #[cfg(feature = "rabbitmq")]
+            "rabbitmq" => (
+                Box::new(crate::connect::rabbitmq::RabbitSink::start(&cfg, 64).map_err(fail)?),
+                format!("rabbitmq sink `{}`", cfg.stream),
             ),
             other => {
                 return Err(Failure::runtime(format!(

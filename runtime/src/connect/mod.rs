@@ -17,6 +17,8 @@ pub mod mqtt;
 pub mod nats;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 pub mod sink;
 pub mod source;
 pub mod tcp;
