@@ -538,8 +538,12 @@ INSERT INTO Big SELECT id, qty FROM Orders;
 "#;
 
 fn start_mqtt(bin: &Path, url: &str, tag: &str) -> Child {
+    start_mqtt_every(bin, url, tag, "50ms")
+}
+
+fn start_mqtt_every(bin: &Path, url: &str, tag: &str, every: &str) -> Child {
     Command::new(bin)
-        .args(["--checkpoint-every", "50ms", "--state-dir"])
+        .args(["--checkpoint-every", every, "--state-dir"])
         .arg(dir().join(format!("state-{tag}")))
         .env("MQTT_URL", url)
         .env("IN_TOPIC", format!("in/{tag}"))
@@ -629,18 +633,42 @@ fn mqtt_kill_and_restart_loses_nothing() {
     );
     let repeated = seen.values().filter(|&&n| n > 1).count();
     eprintln!("mqtt: {repeated} of {events} events delivered more than once");
-    // Stopped cleanly (SIGTERM): the sources stop after the final checkpoint and acknowledge
-    // everything it covers, so a restart gets nothing again.
-    while out.recv_timeout(Duration::from_millis(500)).is_ok() {}
-    let child = start_mqtt(&bin, &url, &tag);
+}
+
+/// A clean stop (SIGTERM) with only the final checkpoint: the source stops after it and
+/// acknowledges everything it covers, so a restart gets nothing again.
+#[test]
+fn mqtt_clean_stop_acknowledges_everything() {
+    let Some(url) = server("EVENTFLUX_TEST_MQTT", "mqtt_clean_stop") else {
+        return;
+    };
+    let bin = build(MQTT_APP, "mqtt-app-stop");
+    let tag = format!("ms{}", std::process::id());
+    let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
+    let out = Mqtt::connect(&url, &format!("reader-{tag}")).subscribe(&format!("out/{tag}"));
+    let payloads: Vec<String> = (0..500)
+        .map(|i| {
+            format!(
+                r#"{{"ts": {}, "data": {{"id": {i}, "sym": "S", "qty": 1}}}}"#,
+                1000 + i
+            )
+        })
+        .collect();
+    let child = start_mqtt_every(&bin, &url, &tag, "1h");
+    std::thread::sleep(Duration::from_millis(500));
+    Mqtt::connect(&url, &format!("writer-{tag}")).publish_all(&format!("in/{tag}"), &payloads);
+    let begun = Instant::now();
+    let mut got = 0;
+    while got < payloads.len() && begun.elapsed() < Duration::from_secs(60) {
+        got += usize::from(out.recv_timeout(Duration::from_millis(100)).is_ok());
+    }
+    assert_eq!(got, payloads.len());
+    terminate(child);
+    let child = start_mqtt_every(&bin, &url, &tag, "1h");
     std::thread::sleep(Duration::from_millis(1500));
     terminate(child);
-    let again: Vec<String> = out.try_iter().collect();
-    assert!(
-        again.is_empty(),
-        "{} event(s) redelivered after a clean stop",
-        again.len()
-    );
+    let again = out.try_iter().count();
+    assert_eq!(again, 0, "events redelivered after a clean stop");
 }
 
 /// `psql` against the test server: the rows, one per line, fields separated by `|`.
@@ -967,8 +995,12 @@ fn rabbitmq_payloads(range: std::ops::Range<u64>) -> Vec<String> {
 }
 
 fn start_rabbitmq(bin: &Path, url: &str, tag: &str) -> Child {
+    start_rabbitmq_every(bin, url, tag, "50ms")
+}
+
+fn start_rabbitmq_every(bin: &Path, url: &str, tag: &str, every: &str) -> Child {
     Command::new(bin)
-        .args(["--checkpoint-every", "50ms", "--state-dir"])
+        .args(["--checkpoint-every", every, "--state-dir"])
         .arg(dir().join(format!("state-{tag}")))
         .env("AMQP_URL", url)
         .env("IN_QUEUE", format!("in-{tag}"))
@@ -1039,7 +1071,7 @@ fn rabbitmq_round_trip_and_kill_loses_nothing() {
         return;
     };
     let bin = build(RABBITMQ_APP, "rabbitmq-app");
-    let tag = format!("k{}", std::process::id());
+    let tag = format!("rk{}", std::process::id());
     let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
     let (input, output) = (format!("in-{tag}"), format!("out-{tag}"));
     api.declare(&input);
@@ -1089,13 +1121,35 @@ fn rabbitmq_round_trip_and_kill_loses_nothing() {
     );
     let repeated = seen.values().filter(|&&n| n > 1).count();
     eprintln!("rabbitmq: {repeated} of {events} events delivered more than once");
-    // Stopped cleanly: what it processed was acknowledged, so a new run repeats nothing.
-    let child = start_rabbitmq(&bin, &url, &tag);
+}
+
+/// A clean stop (SIGTERM) with only the final checkpoint: the source stops after it and
+/// acknowledges everything it covers, so a restart gets nothing again.
+#[test]
+fn rabbitmq_clean_stop_acknowledges_everything() {
+    let Some((url, api)) = rabbitmq_server("rabbitmq_clean_stop") else {
+        return;
+    };
+    let bin = build(RABBITMQ_APP, "rabbitmq-app-stop");
+    let tag = format!("rs{}", std::process::id());
+    let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
+    let (input, output) = (format!("in-{tag}"), format!("out-{tag}"));
+    api.declare(&input);
+    api.declare(&output);
+    api.publish(&input, &rabbitmq_payloads(0..500));
+    let child = start_rabbitmq_every(&bin, &url, &tag, "1h");
+    let mut seen = std::collections::BTreeMap::<u64, u32>::new();
+    api.collect(&output, &mut seen, 500, Duration::from_secs(60));
+    assert_eq!(seen.len(), 500);
+    terminate(child);
+    let child = start_rabbitmq_every(&bin, &url, &tag, "1h");
     std::thread::sleep(Duration::from_millis(1500));
     terminate(child);
+    let again = api.take(&output, 5000);
     assert!(
-        api.take(&output, 5000).is_empty(),
-        "a clean restart repeats output"
+        again.is_empty(),
+        "{} event(s) repeated after a clean stop",
+        again.len()
     );
 }
 
@@ -1226,7 +1280,7 @@ fn rabbitmq_server_restart_loses_nothing() {
     }
     let bin = build(RABBITMQ_APP, "rabbitmq-app-restart");
     let (mut server, url, api) = RabbitServer::start(&dir().join("rabbitmq-own"));
-    let tag = "restart";
+    let tag = "rrestart";
     let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
     let (input, output) = (format!("in-{tag}"), format!("out-{tag}"));
     api.declare(&input);
