@@ -380,6 +380,9 @@ impl AppPlan {
         if self.connectors.iter().any(|c| c.extension == "rabbitmq") {
             features.push("rabbitmq");
         }
+        if self.connectors.iter().any(|c| c.extension == "kafka") {
+            features.push("kafka");
+        }
         features
     }
 

@@ -63,10 +63,11 @@ const EXTENSIONS: &[(&str, bool, bool)] = &[
     ("mqtt", true, true),
     ("postgres", false, true),
     ("rabbitmq", true, true),
+    ("kafka", true, true),
 ];
 
 /// Extensions of DESIGN 8.1 that later work adds.
-const LATER: &[&str] = &["grpc", "kafka"];
+const LATER: &[&str] = &["grpc"];
 
 /// Keys every source and sink takes.
 const COMMON_KEYS: &[&str] = &[
@@ -132,6 +133,14 @@ fn extension_keys(
         ("rabbitmq", false) => (
             &["rabbitmq.url", "rabbitmq.exchange", "rabbitmq.routing.key"],
             &["rabbitmq.routing.key"],
+        ),
+        ("kafka", true) => (
+            &["kafka.bootstrap.servers", "kafka.topic", "kafka.group.id"],
+            &["kafka.topic"],
+        ),
+        ("kafka", false) => (
+            &["kafka.bootstrap.servers", "kafka.topic", "kafka.partition"],
+            &["kafka.topic"],
         ),
         _ => (&[], &[]),
     }
@@ -363,7 +372,7 @@ fn bind_list(
             Diagnostic::error(format!("unknown extension `{extension}`"), ext_span)
         };
         a.diagnostics.push(d.with_help(
-            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats', 'mqtt', 'postgres', 'rabbitmq'",
+            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'nats', 'mqtt', 'postgres', 'rabbitmq', 'kafka'",
         ));
         return;
     };
@@ -525,6 +534,9 @@ fn example(extension: &str, source: bool) -> &'static str {
             "e.g. \"postgres.url\" = 'postgres://app@127.0.0.1/db', \"postgres.table\" = 'alerts'"
         }
         ("rabbitmq", true) => "e.g. \"rabbitmq.queue\" = 'orders'",
+        ("kafka", _) => {
+            "e.g. \"kafka.bootstrap.servers\" = '127.0.0.1:9092', \"kafka.topic\" = 'orders'"
+        }
         ("rabbitmq", false) => {
             "e.g. \"rabbitmq.exchange\" = 'alerts', \"rabbitmq.routing.key\" = 'high'"
         }
@@ -686,6 +698,47 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
         "rabbitmq.queue" | "rabbitmq.routing.key" if value.trim().is_empty() => {
             bad(format!("\"{key}\" is empty"), "")
         }
+        "kafka.bootstrap.servers" => {
+            let ok = value.split(',').all(|server| {
+                let server = server.trim();
+                server
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            });
+            if ok {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{value}` is not a list of host:port"),
+                    "e.g. '127.0.0.1:9092' or 'k1:9092,k2:9092'",
+                )
+            }
+        }
+        "kafka.topic" => {
+            let ok = !value.is_empty()
+                && value.len() <= 249
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if ok {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{value}` is not a Kafka topic name"),
+                    "a topic name is letters, digits, '.', '_' and '-'",
+                )
+            }
+        }
+        "kafka.group.id" if value.trim().is_empty() => {
+            bad("\"kafka.group.id\" is empty".to_string(), "")
+        }
+        "kafka.partition" => match value.trim().parse::<i32>() {
+            Ok(n) if n >= 0 => Ok(()),
+            _ => bad(
+                format!("\"kafka.partition\" must be a partition number, not `{value}`"),
+                "",
+            ),
+        },
         "rabbitmq.prefetch" => match value.trim().parse::<u16>() {
             Ok(n) if n >= 1 => Ok(()),
             _ => bad(

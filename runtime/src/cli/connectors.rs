@@ -16,7 +16,9 @@ use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 
 /// Extensions served here (the file, stdin and stdout ones are the driver's own).
-const NETWORK: &[&str] = &["tcp", "http", "nats", "mqtt", "postgres", "rabbitmq"];
+const NETWORK: &[&str] = &[
+    "tcp", "http", "nats", "mqtt", "postgres", "rabbitmq", "kafka",
+];
 
 /// Whether this module handles the connector.
 fn handled(c: &crate::connect::ConnectorDesc) -> bool {
@@ -80,6 +82,8 @@ pub(super) struct Sources {
     mqtt: Vec<crate::connect::mqtt::MqttSource>,
     #[cfg(feature = "rabbitmq")]
     rabbitmq: Vec<crate::connect::rabbitmq::RabbitSource>,
+    #[cfg(feature = "kafka")]
+    kafka: Vec<crate::connect::kafka::KafkaSource>,
 }
 
 impl Drop for Sources {
@@ -106,6 +110,10 @@ impl Drop for Sources {
         for s in &mut self.rabbitmq {
             s.stop();
         }
+        #[cfg(feature = "kafka")]
+        for s in &mut self.kafka {
+            s.stop();
+        }
     }
 }
 
@@ -130,6 +138,8 @@ pub(super) fn start_sources<A: Application>(
         mqtt: Vec::new(),
         #[cfg(feature = "rabbitmq")]
         rabbitmq: Vec::new(),
+        #[cfg(feature = "kafka")]
+        kafka: Vec::new(),
     };
     for cfg in resolved::<A>(Direction::Source, overrides)? {
         let (stx, srx) = crossbeam_channel::bounded::<SourceEvent>(QUEUE);
@@ -137,7 +147,12 @@ pub(super) fn start_sources<A: Application>(
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         // A tracked source (a broker): the driver records what it processed.
         #[cfg_attr(
-            not(any(feature = "nats", feature = "mqtt", feature = "rabbitmq")),
+            not(any(
+                feature = "nats",
+                feature = "mqtt",
+                feature = "rabbitmq",
+                feature = "kafka"
+            )),
             allow(unused_mut)
         )]
         let mut mark = None;
@@ -208,6 +223,14 @@ pub(super) fn start_sources<A: Application>(
                 mark = Some(std::sync::Arc::clone(s.cell()));
                 sources.rabbitmq.push(s);
                 "rabbitmq source"
+            }
+            #[cfg(feature = "kafka")]
+            "kafka" => {
+                let s =
+                    crate::connect::kafka::KafkaSource::start(&cfg, stx, BATCH).map_err(fail)?;
+                mark = Some(std::sync::Arc::clone(s.cell()));
+                sources.kafka.push(s);
+                "kafka source"
             }
             other => {
                 return Err(Failure::runtime(format!(
@@ -367,6 +390,11 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
             "rabbitmq" => (
                 Box::new(crate::connect::rabbitmq::RabbitSink::start(&cfg, 64).map_err(fail)?),
                 format!("rabbitmq sink `{}`", cfg.stream),
+            ),
+            #[cfg(feature = "kafka")]
+            "kafka" => (
+                Box::new(crate::connect::kafka::KafkaSink::start(&cfg, 64).map_err(fail)?),
+                format!("kafka sink `{}`", cfg.stream),
             ),
             other => {
                 return Err(Failure::runtime(format!(
