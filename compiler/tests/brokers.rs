@@ -1503,6 +1503,10 @@ fn kafka_kill_and_restart_equals_an_uninterrupted_run() {
         std::thread::sleep(Duration::from_millis(pause));
         child.kill().expect("kill -9");
         let _ = child.wait();
+        eprintln!(
+            "kafka: killed after {pause} ms, {} of {events} output lines so far",
+            kafka.count("out-k")
+        );
     }
     let child = start_kafka(&bin, &kafka.servers, tags[1]);
     kafka.wait_for("out-k", events as i64);

@@ -73,6 +73,10 @@ impl KafkaSource {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // A killed member holds its partitions until its session expires: a restarted
+            // binary waits for that, so keep it short.
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
             .create()
             .map_err(|e| {
                 cfg.bad(
