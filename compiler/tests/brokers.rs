@@ -1374,9 +1374,16 @@ impl Kafka {
     /// Produces `events` orders to `topic`, keyed by symbol (so each symbol's orders stay
     /// in one partition, in order).
     fn produce(&self, topic: &str, events: std::ops::Range<u64>) {
+        kafka_produce(&self.servers, topic, events);
+    }
+}
+
+/// Produces `events` orders to `topic` at `servers` (see [`Kafka::produce`]).
+fn kafka_produce(servers: &str, topic: &str, events: std::ops::Range<u64>) {
+    {
         use rdkafka::producer::{BaseRecord, Producer};
         let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &self.servers)
+            .set("bootstrap.servers", servers)
             .create()
             .expect("producer");
         for i in events {
@@ -1399,7 +1406,9 @@ impl Kafka {
         }
         producer.flush(Duration::from_secs(30)).expect("flush");
     }
+}
 
+impl Kafka {
     /// Messages in partition 0 of `topic`.
     fn count(&self, topic: &str) -> i64 {
         use rdkafka::consumer::Consumer;
@@ -1487,8 +1496,8 @@ fn kafka_kill_and_restart_equals_an_uninterrupted_run() {
             .cluster
             .create_topic(&format!("out-{tag}"), 1, 1)
             .expect("topic");
-        kafka.produce(&format!("in-{tag}"), 0..events);
     }
+    kafka.produce("in-r", 0..events);
     let child = start_kafka(&bin, &kafka.servers, tags[0]);
     let took = kafka.wait_for("out-r", events as i64);
     terminate(child);
@@ -1498,16 +1507,31 @@ fn kafka_kill_and_restart_equals_an_uninterrupted_run() {
     );
     let mut expected = kafka.contents("out-r");
     assert_eq!(expected.len() as u64, events);
-    for pause in [1000, 1500, 2000, 2500] {
+    // The input arrives over time; the binary is killed with SIGKILL once the output reached
+    // each mark (mid-stream), then run to the end.
+    let feeder = {
+        let servers = kafka.servers.clone();
+        std::thread::spawn(move || {
+            for start in (0..events).step_by(250) {
+                kafka_produce(&servers, "in-k", start..(start + 250).min(events));
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+    for mark in [300i64, 1200, 2500] {
         let mut child = start_kafka(&bin, &kafka.servers, tags[1]);
-        std::thread::sleep(Duration::from_millis(pause));
+        let begun = Instant::now();
+        while kafka.count("out-k") < mark && begun.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         child.kill().expect("kill -9");
         let _ = child.wait();
         eprintln!(
-            "kafka: killed after {pause} ms, {} of {events} output lines so far",
+            "kafka: killed at {} of {events} output lines",
             kafka.count("out-k")
         );
     }
+    feeder.join().expect("feeder");
     let child = start_kafka(&bin, &kafka.servers, tags[1]);
     kafka.wait_for("out-k", events as i64);
     let err = terminate(child);
