@@ -850,8 +850,6 @@ where
         &mut service,
         &counters,
     );
-    drop(sources);
-    drop(grpc);
     let at = match &result {
         Ok((_, at)) => *at,
         Err(_) => (line_no, offset),
@@ -874,6 +872,11 @@ where
             Ok(None) => {}
         }
     }
+    // The sources stop after the final checkpoint, so broker sources acknowledge everything
+    // it covers (stopped before it, they would leave the last events unacknowledged and the
+    // broker would deliver them again after a clean restart).
+    drop(sources);
+    drop(grpc);
     let flushed = app.sink_mut().flush();
     let stats = match result {
         Ok((stats, _)) => stats,

@@ -380,6 +380,12 @@ impl AppPlan {
         if self.connectors.iter().any(|c| c.extension == "postgres") {
             features.push("postgres");
         }
+        if self.connectors.iter().any(|c| c.extension == "rabbitmq") {
+            features.push("rabbitmq");
+        }
+        if self.connectors.iter().any(|c| c.extension == "kafka") {
+            features.push("kafka");
+        }
         features
     }
 

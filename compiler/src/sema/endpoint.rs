@@ -63,10 +63,9 @@ const EXTENSIONS: &[(&str, bool, bool)] = &[
     ("mqtt", true, true),
     ("postgres", false, true),
     ("grpc", true, true),
+    ("rabbitmq", true, true),
+    ("kafka", true, true),
 ];
-
-/// Extensions of DESIGN 8.1 that later work adds.
-const LATER: &[&str] = &["rabbitmq", "kafka"];
 
 /// Keys every source and sink takes.
 const COMMON_KEYS: &[&str] = &[
@@ -138,6 +137,22 @@ fn extension_keys(
         ("postgres", _) => (
             &["postgres.url", "postgres.table"],
             &["postgres.url", "postgres.table"],
+        ),
+        ("rabbitmq", true) => (
+            &["rabbitmq.url", "rabbitmq.queue", "rabbitmq.prefetch"],
+            &["rabbitmq.queue"],
+        ),
+        ("rabbitmq", false) => (
+            &["rabbitmq.url", "rabbitmq.exchange", "rabbitmq.routing.key"],
+            &["rabbitmq.routing.key"],
+        ),
+        ("kafka", true) => (
+            &["kafka.bootstrap.servers", "kafka.topic", "kafka.group.id"],
+            &["kafka.topic"],
+        ),
+        ("kafka", false) => (
+            &["kafka.bootstrap.servers", "kafka.topic", "kafka.partition"],
+            &["kafka.topic"],
         ),
         _ => (&[], &[]),
     }
@@ -363,13 +378,9 @@ fn bind_list(
         ),
     };
     let Some(&(_, as_source, as_sink)) = EXTENSIONS.iter().find(|e| e.0 == extension) else {
-        let d = if LATER.contains(&extension.as_str()) {
-            Diagnostic::unsupported(format!("`{extension}` sources and sinks"), ext_span)
-        } else {
-            Diagnostic::error(format!("unknown extension `{extension}`"), ext_span)
-        };
+        let d = Diagnostic::error(format!("unknown extension `{extension}`"), ext_span);
         a.diagnostics.push(d.with_help(
-            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'grpc', 'nats', 'mqtt', 'postgres'",
+            "the extensions are 'file', 'stdin', 'stdout', 'log', 'tcp', 'http', 'grpc', 'nats', 'mqtt', 'postgres', 'rabbitmq', 'kafka'",
         ));
         return;
     };
@@ -538,6 +549,13 @@ fn example(extension: &str, source: bool) -> &'static str {
         ("postgres", _) => {
             "e.g. \"postgres.url\" = 'postgres://app@127.0.0.1/db', \"postgres.table\" = 'alerts'"
         }
+        ("rabbitmq", true) => "e.g. \"rabbitmq.queue\" = 'orders'",
+        ("kafka", _) => {
+            "e.g. \"kafka.bootstrap.servers\" = '127.0.0.1:9092', \"kafka.topic\" = 'orders'"
+        }
+        ("rabbitmq", false) => {
+            "e.g. \"rabbitmq.exchange\" = 'alerts', \"rabbitmq.routing.key\" = 'high'"
+        }
         _ => "",
     }
 }
@@ -672,6 +690,78 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
                 )
             }
         }
+        "rabbitmq.url" => {
+            let rest = value
+                .strip_prefix("amqp://")
+                .or_else(|| value.strip_prefix("amqps://"));
+            let authority = rest.map(|r| {
+                let host = r.split('/').next().unwrap_or("");
+                host.rsplit_once('@').map_or(host, |(_, h)| h)
+            });
+            let ok = authority.is_some_and(|hp| match hp.rsplit_once(':') {
+                Some((h, p)) => !h.is_empty() && p.parse::<u16>().is_ok(),
+                None => !hp.is_empty(),
+            });
+            if ok {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{}` is not an amqp://host:port/vhost URL", redact(value)),
+                    "e.g. 'amqp://guest:guest@127.0.0.1:5672/%2f'",
+                )
+            }
+        }
+        "rabbitmq.queue" | "rabbitmq.routing.key" if value.trim().is_empty() => {
+            bad(format!("\"{key}\" is empty"), "")
+        }
+        "kafka.bootstrap.servers" => {
+            let ok = value.split(',').all(|server| {
+                let server = server.trim();
+                server
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            });
+            if ok {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{value}` is not a list of host:port"),
+                    "e.g. '127.0.0.1:9092' or 'k1:9092,k2:9092'",
+                )
+            }
+        }
+        "kafka.topic" => {
+            let ok = !value.is_empty()
+                && value.len() <= 249
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if ok {
+                Ok(())
+            } else {
+                bad(
+                    format!("`{value}` is not a Kafka topic name"),
+                    "a topic name is letters, digits, '.', '_' and '-'",
+                )
+            }
+        }
+        "kafka.group.id" if value.trim().is_empty() => {
+            bad("\"kafka.group.id\" is empty".to_string(), "")
+        }
+        "kafka.partition" => match value.trim().parse::<i32>() {
+            Ok(n) if n >= 0 => Ok(()),
+            _ => bad(
+                format!("\"kafka.partition\" must be a partition number, not `{value}`"),
+                "",
+            ),
+        },
+        "rabbitmq.prefetch" => match value.trim().parse::<u16>() {
+            Ok(n) if n >= 1 => Ok(()),
+            _ => bad(
+                format!("\"{key}\" must be a count from 1 to 65535, not `{value}`"),
+                "the unacknowledged messages the broker sends ahead",
+            ),
+        },
         "mqtt.topic" if value.is_empty() => bad("the topic is empty".to_string(), ""),
         "mqtt.topic" if !source && value.contains(['+', '#']) => bad(
             "a sink publishes to one topic: no wildcards".to_string(),

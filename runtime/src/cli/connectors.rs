@@ -16,7 +16,9 @@ use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 
 /// Extensions served here (the file, stdin and stdout ones are the driver's own).
-const NETWORK: &[&str] = &["tcp", "http", "nats", "mqtt", "postgres", "grpc"];
+const NETWORK: &[&str] = &[
+    "tcp", "http", "nats", "mqtt", "postgres", "rabbitmq", "kafka", "grpc",
+];
 
 /// Whether this module handles the connector.
 fn handled(c: &crate::connect::ConnectorDesc) -> bool {
@@ -78,6 +80,10 @@ pub(super) struct Sources {
     nats: Vec<crate::connect::nats::NatsSource>,
     #[cfg(feature = "mqtt")]
     mqtt: Vec<crate::connect::mqtt::MqttSource>,
+    #[cfg(feature = "rabbitmq")]
+    rabbitmq: Vec<crate::connect::rabbitmq::RabbitSource>,
+    #[cfg(feature = "kafka")]
+    kafka: Vec<crate::connect::kafka::KafkaSource>,
 }
 
 impl Drop for Sources {
@@ -98,6 +104,14 @@ impl Drop for Sources {
         }
         #[cfg(feature = "mqtt")]
         for s in &mut self.mqtt {
+            s.stop();
+        }
+        #[cfg(feature = "rabbitmq")]
+        for s in &mut self.rabbitmq {
+            s.stop();
+        }
+        #[cfg(feature = "kafka")]
+        for s in &mut self.kafka {
             s.stop();
         }
     }
@@ -122,6 +136,10 @@ pub(super) fn start_sources<A: Application>(
         nats: Vec::new(),
         #[cfg(feature = "mqtt")]
         mqtt: Vec::new(),
+        #[cfg(feature = "rabbitmq")]
+        rabbitmq: Vec::new(),
+        #[cfg(feature = "kafka")]
+        kafka: Vec::new(),
     };
     for cfg in resolved::<A>(Direction::Source, overrides)? {
         if cfg.extension == "grpc" {
@@ -132,7 +150,15 @@ pub(super) fn start_sources<A: Application>(
         let csv = cfg.csv().map_err(|e| Failure::runtime(e.to_string()))?;
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         // A tracked source (a broker): the driver records what it processed.
-        #[cfg_attr(not(any(feature = "nats", feature = "mqtt")), allow(unused_mut))]
+        #[cfg_attr(
+            not(any(
+                feature = "nats",
+                feature = "mqtt",
+                feature = "rabbitmq",
+                feature = "kafka"
+            )),
+            allow(unused_mut)
+        )]
         let mut mark = None;
         let label = match cfg.extension.as_str() {
             "tcp" => {
@@ -193,6 +219,22 @@ pub(super) fn start_sources<A: Application>(
                 mark = Some(std::sync::Arc::clone(s.cell()));
                 sources.mqtt.push(s);
                 "mqtt source"
+            }
+            #[cfg(feature = "rabbitmq")]
+            "rabbitmq" => {
+                let s = crate::connect::rabbitmq::RabbitSource::start(&cfg, stx, BATCH)
+                    .map_err(fail)?;
+                mark = Some(std::sync::Arc::clone(s.cell()));
+                sources.rabbitmq.push(s);
+                "rabbitmq source"
+            }
+            #[cfg(feature = "kafka")]
+            "kafka" => {
+                let s =
+                    crate::connect::kafka::KafkaSource::start(&cfg, stx, BATCH).map_err(fail)?;
+                mark = Some(std::sync::Arc::clone(s.cell()));
+                sources.kafka.push(s);
+                "kafka source"
             }
             other => {
                 return Err(Failure::runtime(format!(
@@ -352,6 +394,16 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
             "postgres" => (
                 Box::new(crate::connect::postgres::PostgresSink::start(&cfg, 64).map_err(fail)?),
                 format!("postgres sink `{}`", cfg.stream),
+            ),
+            #[cfg(feature = "rabbitmq")]
+            "rabbitmq" => (
+                Box::new(crate::connect::rabbitmq::RabbitSink::start(&cfg, 64).map_err(fail)?),
+                format!("rabbitmq sink `{}`", cfg.stream),
+            ),
+            #[cfg(feature = "kafka")]
+            "kafka" => (
+                Box::new(crate::connect::kafka::KafkaSink::start(&cfg, 64).map_err(fail)?),
+                format!("kafka sink `{}`", cfg.stream),
             ),
             other => {
                 return Err(Failure::runtime(format!(

@@ -13,6 +13,8 @@ pub mod file;
 pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 #[cfg(feature = "nats")]
@@ -20,6 +22,8 @@ pub mod nats;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod protobuf;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 pub mod sink;
 pub mod source;
 pub mod tcp;

@@ -112,10 +112,12 @@ impl MqttSource {
                     let mut pause = Duration::from_millis(100);
                     let mut warned = false;
                     for event in connection.iter() {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
                         match event {
+                            // Stopping: the acknowledgements queued before it are sent.
+                            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+                            // Stopping: what arrives now stays with the broker's session.
+                            Ok(Event::Incoming(Packet::Publish(_)))
+                                if stop.load(Ordering::Relaxed) => {}
                             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                                 if warned {
                                     eprintln!("eventflux: {label}: connected");
@@ -194,13 +196,20 @@ impl MqttSource {
         &self.cell
     }
 
-    /// Stops (what was not acknowledged stays with the broker's session).
+    /// Stops after acknowledging what the last checkpoint covers (what was not
+    /// acknowledged stays with the broker's session).
     pub fn stop(&mut self) {
         if self.stop.swap(true, Ordering::Relaxed) {
             return;
         }
-        let _ = self.client.try_disconnect();
-        for t in self.threads.drain(..) {
+        // The acknowledger's last round first, then the disconnection queued after it, so
+        // the broker gets every acknowledgement before the session ends.
+        let mut threads = self.threads.drain(..).collect::<Vec<_>>();
+        if let Some(acker) = threads.pop() {
+            let _ = acker.join();
+        }
+        let _ = self.client.disconnect();
+        for t in threads {
             let _ = t.join();
         }
     }

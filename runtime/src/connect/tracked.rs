@@ -9,6 +9,7 @@
 //! records what it processed ([`SourceCell::processed`]) and the checkpoint calls
 //! [`positions`], [`before_checkpoint`] and [`after_checkpoint`].
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -25,6 +26,29 @@ pub struct SourceCell {
     /// The newest position a checkpoint covers (or, without checkpoints, that was
     /// processed): what the source may acknowledge to its broker.
     committed: AtomicU64,
+    /// A partitioned source's (Kafka) offsets: its positions are [`partition_position`]s.
+    parts: Option<Mutex<Parts>>,
+}
+
+/// A partitioned source's next offsets per partition.
+#[derive(Debug, Default)]
+struct Parts {
+    processed: BTreeMap<i32, i64>,
+    committed: BTreeMap<i32, i64>,
+}
+
+/// The position a partitioned source hands over for "everything of `partition` before
+/// offset `next`": the partition in the top 16 bits, the offset in the low 48.
+pub fn partition_position(partition: i32, next: i64) -> u64 {
+    let p = u64::from(u16::try_from(partition).unwrap_or(u16::MAX));
+    let o = u64::try_from(next).unwrap_or(0) & ((1 << 48) - 1);
+    (p << 48) | o
+}
+
+fn split_position(position: u64) -> (i32, i64) {
+    let p = i32::from(u16::try_from(position >> 48).unwrap_or(u16::MAX));
+    let o = i64::try_from(position & ((1 << 48) - 1)).unwrap_or(0);
+    (p, o)
 }
 
 impl SourceCell {
@@ -35,14 +59,61 @@ impl SourceCell {
 
     /// Records that the app processed everything up to `position`.
     pub fn processed(&self, position: u64) {
-        self.processed.store(position, Ordering::Relaxed);
+        match &self.parts {
+            Some(parts) => {
+                let (p, next) = split_position(position);
+                lock(parts).processed.insert(p, next);
+            }
+            None => self.processed.store(position, Ordering::Relaxed),
+        }
         self.known.store(true, Ordering::Release);
+    }
+
+    /// A partitioned source's next offsets a checkpoint covers (or, without checkpoints,
+    /// that were processed): what it may commit to its broker.
+    pub fn committed_partitions(&self) -> Vec<(i32, i64)> {
+        self.parts.as_ref().map_or_else(Vec::new, |parts| {
+            lock(parts)
+                .committed
+                .iter()
+                .map(|(&p, &o)| (p, o))
+                .collect()
+        })
+    }
+
+    /// The position for a checkpoint.
+    fn position(&self) -> Position {
+        match &self.parts {
+            Some(parts) => Position::Partitions(
+                lock(parts)
+                    .processed
+                    .iter()
+                    .map(|(&p, &o)| (p, o))
+                    .collect(),
+            ),
+            None => Position::Sequence(self.processed.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Everything up to `position` may be acknowledged.
+    fn commit(&self, position: &Position) {
+        match (position, &self.parts) {
+            (Position::Sequence(seq), None) => self.committed.store(*seq, Ordering::Release),
+            (Position::Partitions(list), Some(parts)) => {
+                lock(parts).committed = list.iter().copied().collect();
+            }
+            _ => {}
+        }
     }
 
     /// The newest position that may be acknowledged (0: none).
     pub fn committed(&self) -> u64 {
         self.committed.load(Ordering::Acquire)
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A sink taking part in checkpoints.
@@ -139,6 +210,36 @@ pub fn register_source(name: &str) -> (Arc<SourceCell>, Option<u64>) {
         processed: AtomicU64::new(restored.unwrap_or(0)),
         known: AtomicBool::new(restored.is_some()),
         committed: AtomicU64::new(restored.unwrap_or(0)),
+        parts: None,
+    });
+    reg.sources.push(Arc::clone(&cell));
+    (cell, restored)
+}
+
+/// Registers a partitioned source (Kafka) named `name`: its positions are
+/// [`partition_position`]s and its checkpointed position is
+/// [`Position::Partitions`]. Returns its cell and the restored next offsets per partition.
+pub fn register_partitioned_source(name: &str) -> (Arc<SourceCell>, Vec<(i32, i64)>) {
+    let mut guard = registry();
+    let reg = guard.get_or_insert_with(Registry::default);
+    let restored: Vec<(i32, i64)> = reg
+        .restored
+        .as_ref()
+        .and_then(|(_, p)| p.source(name))
+        .map_or_else(Vec::new, |p| match p {
+            Position::Partitions(list) => list.clone(),
+            _ => Vec::new(),
+        });
+    let map: BTreeMap<i32, i64> = restored.iter().copied().collect();
+    let cell = Arc::new(SourceCell {
+        name: name.to_string(),
+        processed: AtomicU64::new(0),
+        known: AtomicBool::new(!restored.is_empty()),
+        committed: AtomicU64::new(0),
+        parts: Some(Mutex::new(Parts {
+            processed: map.clone(),
+            committed: map,
+        })),
     });
     reg.sources.push(Arc::clone(&cell));
     (cell, restored)
@@ -158,10 +259,7 @@ pub fn positions() -> Vec<(String, Position)> {
         r.sources
             .iter()
             .filter(|c| c.known.load(Ordering::Acquire))
-            .map(|c| {
-                let seq = c.processed.load(Ordering::Relaxed);
-                (c.name.clone(), Position::Sequence(seq))
-            })
+            .map(|c| (c.name.clone(), c.position()))
             .collect()
     })
 }
@@ -189,8 +287,8 @@ pub fn after_checkpoint(positions: &Positions) {
         None => return,
     };
     for cell in &sources {
-        if let Some(Position::Sequence(seq)) = positions.source(&cell.name) {
-            cell.committed.store(*seq, Ordering::Release);
+        if let Some(position) = positions.source(&cell.name) {
+            cell.commit(position);
         }
     }
 }
@@ -206,8 +304,7 @@ pub fn commit_processed() {
     }
     for cell in &reg.sources {
         if cell.known.load(Ordering::Acquire) {
-            cell.committed
-                .store(cell.processed.load(Ordering::Relaxed), Ordering::Release);
+            cell.commit(&cell.position());
         }
     }
 }
@@ -216,8 +313,12 @@ pub fn commit_processed() {
 mod tests {
     use super::*;
 
+    /// The registry is one per process: its tests take turns.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
     #[test]
     fn positions_follow_processing_and_commit_after_checkpoints() {
+        let _turn = lock(&SERIAL);
         let mut restored = Positions::default();
         restored
             .sources
@@ -257,5 +358,38 @@ mod tests {
         cell.processed(2);
         commit_processed();
         assert_eq!(cell.committed(), 2);
+    }
+
+    #[test]
+    fn partitioned_sources_keep_offsets_per_partition() {
+        let _turn = lock(&SERIAL);
+        assert_eq!(split_position(partition_position(3, 77)), (3, 77));
+        assert_eq!(split_position(partition_position(0, 1 << 40)), (0, 1 << 40));
+        let mut restored = Positions::default();
+        restored.sources.push((
+            "kafka:S:t".to_string(),
+            Position::Partitions(vec![(0, 5), (1, 9)]),
+        ));
+        begin(Some((2, restored)), true, 1);
+        let (cell, at) = register_partitioned_source("kafka:S:t");
+        assert_eq!(at, vec![(0, 5), (1, 9)]);
+        assert_eq!(cell.committed_partitions(), vec![(0, 5), (1, 9)]);
+        cell.processed(partition_position(1, 12));
+        cell.processed(partition_position(2, 1));
+        commit_processed();
+        assert_eq!(cell.committed_partitions(), vec![(0, 5), (1, 9)]);
+        let saved = Positions {
+            sources: positions(),
+            sinks: Vec::new(),
+        };
+        assert_eq!(
+            saved.sources,
+            vec![(
+                "kafka:S:t".to_string(),
+                Position::Partitions(vec![(0, 5), (1, 12), (2, 1)])
+            )]
+        );
+        after_checkpoint(&saved);
+        assert_eq!(cell.committed_partitions(), vec![(0, 5), (1, 12), (2, 1)]);
     }
 }
