@@ -203,6 +203,18 @@ where
         Some(input) => reader::spawn(
             input,
             A::decode,
+            reader::Faults {
+                streams: A::connectors()
+                    .iter()
+                    .filter(|c| {
+                        c.direction == crate::connect::Direction::Source
+                            && c.option("on.error")
+                                .is_some_and(|v| v.eq_ignore_ascii_case("fault"))
+                    })
+                    .map(|c| c.stream.to_owned())
+                    .collect(),
+                schema: A::schema,
+            },
             Arc::clone(&stop),
             Arc::clone(counters),
             tx,

@@ -716,7 +716,8 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
     });
-    // The attributes of the streams read as CSV (a record becomes a JSON array by type).
+    // The attributes of the streams read as CSV (a record becomes a JSON array by type)
+    // or having a fault stream.
     let csv_streams: Vec<&String> = {
         let mut list: Vec<&String> = ctx
             .plan
@@ -730,6 +731,16 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             })
             .map(|c| &c.stream)
             .collect();
+        // And those with a fault stream `!Name` (a bad message keeps what decodes).
+        list.extend(ctx.plan.streams.iter().filter_map(|s| {
+            let base = s.name.strip_prefix('!')?;
+            ctx.plan
+                .streams
+                .iter()
+                .map(|b| &b.name)
+                .find(|n| *n == base)
+        }));
+        list.sort();
         list.dedup();
         list
     };

@@ -537,7 +537,7 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
         },
         "on.error" => {
             let allowed: &[&str] = if source {
-                &["log", "drop", "fail"]
+                &["log", "drop", "fault", "fail"]
             } else {
                 &["log", "drop", "retry", "wait", "fail"]
             };
@@ -546,12 +546,14 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
                 Ok(())
             } else if lower == "fault" {
                 bad(
-                    "not supported yet: 'on.error' = 'fault' (fault streams)".to_string(),
-                    "use 'log' to report and skip",
+                    "not supported yet: 'on.error' = 'fault' on a sink".to_string(),
+                    "a source's undecodable messages can go to the fault stream; a sink takes 'log', 'drop', 'retry', 'wait' or 'fail'",
                 )
             } else if ["retry", "wait"].contains(&lower.as_str()) {
                 bad(
-                    format!("'{lower}' is for sinks; a source takes 'log', 'drop' or 'fail'"),
+                    format!(
+                        "'{lower}' is for sinks; a source takes 'log', 'drop', 'fault' or 'fail'"
+                    ),
                     "",
                 )
             } else {

@@ -10,8 +10,9 @@ use super::config::Override;
 use super::reader::{Item, Msg};
 use super::Failure;
 use crate::app::Application;
+use crate::connect::fault::fault_event;
 use crate::connect::sink::{LineSender, LineWriter};
-use crate::connect::source::{decode_csv, decode_message};
+use crate::connect::source::{decode_csv, decode_message, split_message};
 use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 
@@ -205,10 +206,11 @@ pub(super) fn start_sources<A: Application>(
         {
             None | Some("log") => OnBad::Log,
             Some("drop") => OnBad::Drop,
+            Some("fault") => OnBad::Fault,
             Some("fail") => OnBad::Fail,
             Some(other) => {
                 return Err(Failure::runtime(format!(
-                "stream `{}`: a source's \"on.error\" is 'log', 'drop' or 'fail', not `{other}`",
+                "stream `{}`: a source's \"on.error\" is 'log', 'drop', 'fault' or 'fail', not `{other}`",
                 cfg.stream
             )))
             }
@@ -228,6 +230,8 @@ enum OnBad {
     Log,
     /// Skip silently (counted among the bad lines).
     Drop,
+    /// Send to the fault stream `!Name` (`connect::fault`).
+    Fault,
     /// Stop the app (exit code 1).
     Fail,
 }
@@ -241,9 +245,32 @@ fn bridge<A: Application>(
     csv: bool,
     mark: Option<std::sync::Arc<crate::connect::tracked::SourceCell>>,
 ) {
-    let bad = |message: String| -> Option<Item<A::Input>> {
+    // `text` is the message the source got (empty when none arrived), `reason` what is
+    // wrong with it, `at` where it came from, `arrival` the batch's arrival time.
+    let bad = |stream: &str, text: &str, reason: &str, at: String, arrival: i64| {
+        let message = format!("{at}: {reason}");
         match on_bad {
             OnBad::Drop => None,
+            OnBad::Fault => {
+                let (ts, data) = if csv {
+                    (None, text)
+                } else {
+                    split_message(stream, text).unwrap_or((None, text))
+                };
+                let schema = A::schema(stream);
+                Some(
+                    match fault_event(stream, data, csv, schema, reason, A::decode) {
+                        Some(event) => Item::Remote {
+                            ts: ts.or(Some(arrival)),
+                            event,
+                        },
+                        None => Item::RemoteBad {
+                            message,
+                            fatal: false,
+                        },
+                    },
+                )
+            }
             OnBad::Log => Some(Item::RemoteBad {
                 message,
                 fatal: false,
@@ -277,15 +304,17 @@ fn bridge<A: Application>(
                         // A CSV header.
                         Ok(None) => {}
                         Ok(Some((ts, event))) => items.push(Item::Remote { ts, event }),
-                        Err(reason) => items.extend(bad(format!(
-                            "{label} `{stream}` (connection {}) line {}: {reason}",
-                            line.origin, line.position
-                        ))),
+                        Err(reason) => items.extend(bad(
+                            stream,
+                            text,
+                            &reason,
+                            format!(
+                                "{label} `{stream}` (connection {}) line {}",
+                                line.origin, line.position
+                            ),
+                            arrival,
+                        )),
                     }
-                }
-                if let (Some(cell), Some(position)) = (&mark, last) {
-                    let cell = std::sync::Arc::clone(cell);
-                    items.push(Item::Mark { cell, position });
                 }
                 if let (Some(cell), Some(position)) = (&mark, last) {
                     let cell = std::sync::Arc::clone(cell);
@@ -298,9 +327,13 @@ fn bridge<A: Application>(
                 position,
                 origin,
                 reason,
-            } => bad(format!(
-                "{label} `{stream}` (connection {origin}) line {position}: {reason}"
-            ))
+            } => bad(
+                &stream,
+                "",
+                &reason,
+                format!("{label} `{stream}` (connection {origin}) line {position}"),
+                crate::functions::now_millis(),
+            )
             .into_iter()
             .collect(),
             SourceEvent::Closed { .. } => continue,
