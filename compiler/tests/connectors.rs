@@ -349,3 +349,150 @@ fn a_csv_file_source_is_read_to_its_end() {
     );
     assert!(stderr.contains("`price`: `x` is not a DOUBLE"), "{stderr}");
 }
+
+const FAULT_APP: &str = r#"
+CREATE STREAM Orders (id LONG, sym STRING, qty INT)
+  WITH (type = 'source', extension = 'tcp', "tcp.port" = '0', "on.error" = 'fault');
+CREATE STREAM !Orders WITH (type = 'sink', extension = 'file', "file.path" = '${EF_TEST_DEAD}');
+INSERT INTO Good SELECT id, qty FROM Orders;
+INSERT INTO Faults SELECT sym, _error FROM !Orders;
+"#;
+
+/// `'on.error' = 'fault'` on a tcp source: every bad message (not JSON, a wrong type, a
+/// client gone in the middle of a line) becomes an event of `!Orders`, which a query reads and
+/// a file sink (a dead-letter file) carries; good messages go on as usual.
+#[test]
+fn undecodable_tcp_messages_go_to_the_fault_stream_and_its_dead_letter_file() {
+    let bin = build(FAULT_APP, "fault_app");
+    let dead = dir().join("dead-letters.jsonl");
+    let _ = std::fs::remove_file(&dead);
+    let mut child = Killed(
+        Command::new(&bin)
+            .env("EF_TEST_DEAD", &dead)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the binary"),
+    );
+    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let (err_tx, err_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = err_tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = err_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
+        if let Some(addr) = listening(&line, "tcp source") {
+            break addr;
+        }
+        log.push(line);
+    };
+    let mut a = TcpStream::connect(addr).expect("connect");
+    a.write_all(
+        b"{\"ts\": 1000, \"data\": {\"id\": 1, \"sym\": \"IBM\", \"qty\": 5}}\nnot json\n\
+          {\"id\": 2, \"sym\": \"X\", \"qty\": \"many\"}\n[4, \"Y\", 6]\n",
+    )
+    .expect("write");
+    let mut b = TcpStream::connect(addr).expect("connect");
+    b.write_all(b"{\"id\": 3, \"sy").expect("write");
+    drop(b);
+    // Three faults reach the dead-letter file.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let letters = loop {
+        let text = std::fs::read_to_string(&dead).unwrap_or_default();
+        if text.lines().count() >= 3 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "dead letters so far: {text:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut stdout = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read stdout");
+    let status = child.0.wait().expect("wait");
+    while let Ok(line) = err_rx.recv_timeout(Duration::from_secs(2)) {
+        log.push(line);
+    }
+    assert!(status.success(), "exit {status:?}\n{log:?}");
+    let letters: Vec<serde_json::Value> = letters
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(letters.iter().all(|v| v["stream"] == "!Orders"));
+    let data = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        letters
+            .iter()
+            .map(|v| &v["data"])
+            .find(|d| pred(d))
+            .unwrap_or_else(|| panic!("no such dead letter in {letters:?}"))
+            .clone()
+    };
+    // Not JSON: every attribute NULL, the reason kept.
+    let garbage = data(&|d| {
+        d["id"].is_null()
+            && d["_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not a JSON"))
+    });
+    assert_eq!(garbage["sym"], serde_json::Value::Null);
+    // A wrong type: what decodes is kept.
+    let wrong = data(&|d| d["id"] == 2);
+    assert_eq!(
+        (&wrong["sym"], &wrong["qty"]),
+        (&serde_json::json!("X"), &serde_json::Value::Null)
+    );
+    assert!(
+        wrong["_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("\"many\"")),
+        "{wrong}"
+    );
+    // A client gone in the middle of a line.
+    data(&|d| {
+        d["_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("middle of a line"))
+    });
+    // Good events go on; the query over !Orders sees the three faults.
+    let out: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let good: Vec<i64> = out
+        .iter()
+        .filter(|v| v["stream"] == "Good")
+        .filter_map(|v| v["data"]["id"].as_i64())
+        .collect();
+    assert_eq!(good, vec![1, 4], "{stdout}");
+    assert_eq!(
+        out.iter().filter(|v| v["stream"] == "Faults").count(),
+        3,
+        "{stdout}"
+    );
+    assert!(!out.iter().any(|v| v["stream"] == "!Orders"), "{stdout}");
+}
+
+/// A child process killed when the test ends (also when it fails half way).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

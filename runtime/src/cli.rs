@@ -617,14 +617,19 @@ impl Endpoints {
     /// `A`'s endpoints with `overrides` applied; an override that applies to nothing is an
     /// error naming it.
     fn of<A: Application>(overrides: &[config::Override]) -> Result<Endpoints, Failure> {
-        let own = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        // `"file.path" = '${VAR}'` is read from the environment at start (DESIGN 8.1).
+        let own = |list: &[(&str, &str)]| -> Result<Vec<(String, String)>, Failure> {
             list.iter()
-                .map(|(s, p)| (s.to_string(), p.to_string()))
+                .map(|(s, p)| {
+                    crate::connect::substitute(p, crate::connect::env_lookup)
+                        .map(|p| (s.to_string(), p))
+                        .map_err(|e| Failure::runtime(format!("stream `{s}`: \"file.path\": {e}")))
+                })
                 .collect()
         };
         let mut e = Endpoints {
-            sources: own(A::sources()),
-            sinks: own(A::sinks()),
+            sources: own(A::sources())?,
+            sinks: own(A::sinks())?,
         };
         for o in overrides {
             if connectors::takes_override::<A>(o) {
@@ -788,7 +793,9 @@ where
         add_route(stream, out);
     }
     let network_sinks = connectors::open_sinks::<A>(&args.overrides)?;
-    let flush_each_batch = !network_sinks.is_empty();
+    // A service fed by network or tailing sources delivers what each batch produced (a
+    // dead-letter file is read while the app runs), as network sinks do.
+    let flush_each_batch = !network_sinks.is_empty() || connectors::has_sources::<A>();
     for (stream, out) in network_sinks {
         add_route(&stream, out);
     }
