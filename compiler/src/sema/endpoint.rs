@@ -524,15 +524,10 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
     let bad = |m: String, h: &str| Err((m, h.to_string()));
     match key {
         "format" | "map.type" => match value.to_ascii_lowercase().as_str() {
-            "json" => Ok(()),
-            "csv" if source => Ok(()),
-            "csv" => bad(
-                "not supported yet: format 'csv' on a sink".to_string(),
-                "sinks write JSON lines",
-            ),
+            "json" | "csv" => Ok(()),
             _ => bad(
                 format!("unknown format `{value}`"),
-                "format is 'json' (JSON lines) or, for sources, 'csv'",
+                "format is 'json' (JSON lines) or 'csv'",
             ),
         },
         "on.error" => {

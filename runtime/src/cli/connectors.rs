@@ -10,6 +10,7 @@ use super::config::Override;
 use super::reader::{Item, Msg};
 use super::Failure;
 use crate::app::Application;
+use crate::connect::csv::CsvWriter;
 use crate::connect::fault::fault_event;
 use crate::connect::sink::{LineSender, LineWriter};
 use crate::connect::source::{decode_csv, decode_message, split_message};
@@ -352,6 +353,32 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
     let mut out: Vec<Route> = Vec::new();
     for cfg in resolved::<A>(Direction::Sink, overrides)? {
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
+        let csv = cfg.csv().map_err(fail)?;
+        if cfg.extension == "file" {
+            // Only a CSV file sink comes here (the driver writes JSON-lines files itself).
+            let path = cfg
+                .option("file.path")
+                .or(cfg.option("path"))
+                .unwrap_or("-");
+            let file: Box<dyn Write + Send> = if path == "-" {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .map_err(|e| {
+                            Failure::runtime(format!(
+                                "stream `{}`: cannot open `{path}`: {e}",
+                                cfg.stream
+                            ))
+                        })?,
+                )
+            };
+            out.push((cfg.stream.clone(), Box::new(CsvWriter::new(file))));
+            continue;
+        }
         let (sender, label): (Box<dyn LineSender>, String) = match cfg.extension.as_str() {
             "tcp" => (
                 Box::new(TcpSink::start(&cfg, 64).map_err(fail)?),
@@ -384,7 +411,12 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
                 )))
             }
         };
-        out.push((cfg.stream.clone(), Box::new(LineWriter::new(sender, label))));
+        let writer = LineWriter::new(sender, label);
+        if csv {
+            out.push((cfg.stream.clone(), Box::new(CsvWriter::new(writer))));
+        } else {
+            out.push((cfg.stream.clone(), Box::new(writer)));
+        }
     }
     Ok(out)
 }
