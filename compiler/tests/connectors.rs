@@ -538,3 +538,90 @@ INSERT INTO Rows SELECT sym, id, price * 2 AS total, ok FROM Orders;
         "\"a, b\",1,4.0,true\n,2,2.5,\n\"say \"\"hi\"\"\",3,,false\n\"\",4,-1.0,true\n"
     );
 }
+
+/// `'on.error' = 'drop'` on a tcp source and on a tcp sink whose peer is gone: both skip
+/// silently, and `--metrics` counts them in `eventflux_dropped_events_total{stream,reason}`.
+#[test]
+fn dropped_messages_and_undeliverable_events_are_counted_in_metrics() {
+    let app = r#"
+CREATE STREAM Orders (id LONG, qty INT)
+  WITH (type = 'source', extension = 'tcp', "tcp.port" = '0', "on.error" = 'drop');
+CREATE STREAM Out (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'tcp', "tcp.port" = '${EF_TEST_DEAD_PORT}', "on.error" = 'drop');
+INSERT INTO Out SELECT id, qty FROM Orders;
+"#;
+    let bin = build(app, "drop_metrics_app");
+    // A port nobody listens on: the sink's peer is dead.
+    let dead_port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = Killed(
+        Command::new(&bin)
+            .env("EF_TEST_DEAD_PORT", dead_port.to_string())
+            .args(["--metrics", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the binary"),
+    );
+    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let (err_tx, err_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = err_tx.send(line);
+        }
+    });
+    let (mut source, mut metrics) = (None, None);
+    let mut log = Vec::new();
+    while source.is_none() || metrics.is_none() {
+        let line = err_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the binary did not start: {log:?}"));
+        source = source.or(listening(&line, "tcp source"));
+        if let Some(rest) = line.split("metrics at http://").nth(1) {
+            metrics = rest
+                .split('/')
+                .next()
+                .and_then(|a| a.parse::<SocketAddr>().ok());
+        }
+        log.push(line);
+    }
+    let (source, metrics) = (source.expect("source"), metrics.expect("metrics"));
+    let mut client = TcpStream::connect(source).expect("connect");
+    client
+        .write_all(b"not json\n{\"id\": 1, \"qty\": 2}\n{\"id\": \"x\"}\n{\"id\": 3, \"qty\": 4}\n")
+        .expect("write");
+    let wanted = [
+        "eventflux_dropped_events_total{stream=\"Orders\",reason=\"undecodable\"} 2",
+        "eventflux_dropped_events_total{stream=\"Out\",reason=\"sink_error\"} 2",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut s = TcpStream::connect(metrics).expect("connect to metrics");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("request");
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        if wanted.iter().all(|w| text.contains(w)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics lack {wanted:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(client);
+    while let Ok(line) = err_rx.recv_timeout(Duration::from_millis(300)) {
+        log.push(line);
+    }
+    // `drop` is silent: neither the bad lines nor the failed sends are logged.
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("not json") || l.contains("not delivered")),
+        "{log:?}"
+    );
+}

@@ -792,7 +792,21 @@ where
         outputs.extend(file);
         add_route(stream, out);
     }
-    let network_sinks = connectors::open_sinks::<A>(&args.overrides)?;
+    let metrics = match &args.metrics {
+        Some(addr) => {
+            let metrics = Arc::new(crate::metrics::Metrics::new());
+            let bound =
+                crate::metrics::serve(addr, Arc::clone(&metrics), args.metrics_token.clone())
+                    .map_err(|e| Failure::runtime(e.to_string()))?;
+            log::log(
+                log::Level::Info,
+                &format!("metrics at http://{bound}/metrics"),
+            );
+            Some(metrics)
+        }
+        None => None,
+    };
+    let network_sinks = connectors::open_sinks::<A>(&args.overrides, metrics.as_ref())?;
     // A service fed by network or tailing sources delivers what each batch produced (a
     // dead-letter file is read while the app runs), as network sinks do.
     let flush_each_batch = !network_sinks.is_empty() || connectors::has_sources::<A>();
@@ -819,20 +833,6 @@ where
         clock: args.clock,
         strict: args.strict,
     };
-    let metrics = match &args.metrics {
-        Some(addr) => {
-            let metrics = Arc::new(crate::metrics::Metrics::new());
-            let bound =
-                crate::metrics::serve(addr, Arc::clone(&metrics), args.metrics_token.clone())
-                    .map_err(|e| Failure::runtime(e.to_string()))?;
-            log::log(
-                log::Level::Info,
-                &format!("metrics at http://{bound}/metrics"),
-            );
-            Some(metrics)
-        }
-        None => None,
-    };
     let counters = Arc::new(reader::Counters {
         metrics: metrics.clone(),
         ..reader::Counters::default()
@@ -851,7 +851,7 @@ where
     };
     let mut errors = log::LogLines::new();
     let (tx, rx) = reader::channel();
-    let sources = connectors::start_sources::<A>(&tx, &args.overrides)?;
+    let sources = connectors::start_sources::<A>(&tx, &args.overrides, counters.metrics.as_ref())?;
     let result = drive_with(
         &mut app,
         input,

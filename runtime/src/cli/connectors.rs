@@ -114,6 +114,7 @@ const QUEUE: usize = 16;
 pub(super) fn start_sources<A: Application>(
     tx: &Sender<Msg<A::Input>>,
     overrides: &[Override],
+    metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
 ) -> Result<Sources, Failure> {
     let mut sources = Sources {
         tcp: Vec::new(),
@@ -216,9 +217,10 @@ pub(super) fn start_sources<A: Application>(
             )))
             }
         };
+        let drops = metrics.cloned();
         std::thread::Builder::new()
             .name(format!("ef-decode-{}", cfg.stream))
-            .spawn(move || bridge::<A>(&srx, &tx, label, on_error, csv, mark))
+            .spawn(move || bridge::<A>(&srx, &tx, label, on_error, csv, mark, drops))
             .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
     }
     Ok(sources)
@@ -245,13 +247,20 @@ fn bridge<A: Application>(
     on_bad: OnBad,
     csv: bool,
     mark: Option<std::sync::Arc<crate::connect::tracked::SourceCell>>,
+    drops: Option<std::sync::Arc<crate::metrics::Metrics>>,
 ) {
     // `text` is the message the source got (empty when none arrived), `reason` what is
     // wrong with it, `at` where it came from, `arrival` the batch's arrival time.
     let bad = |stream: &str, text: &str, reason: &str, at: String, arrival: i64| {
         let message = format!("{at}: {reason}");
         match on_bad {
-            OnBad::Drop => None,
+            OnBad::Drop => {
+                // Counted in `eventflux_dropped_events_total{reason="undecodable"}`.
+                if let Some(m) = &drops {
+                    m.add_dropped(stream, "undecodable", 1);
+                }
+                None
+            }
             OnBad::Fault => {
                 let (ts, data) = if csv {
                     (None, text)
@@ -349,11 +358,20 @@ fn bridge<A: Application>(
 pub(super) type Route = (String, Box<dyn Write + Send>);
 
 /// The sinks of `A` handled here: (stream, writer) pairs for the output writer's routes.
-pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<Route>, Failure> {
+pub(super) fn open_sinks<A: Application>(
+    overrides: &[Override],
+    metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
+) -> Result<Vec<Route>, Failure> {
     let mut out: Vec<Route> = Vec::new();
     for cfg in resolved::<A>(Direction::Sink, overrides)? {
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         let csv = cfg.csv().map_err(fail)?;
+        if csv && cfg.extension == "postgres" {
+            return Err(Failure::runtime(format!(
+                "stream `{}`: a postgres sink inserts rows; it takes no format = 'csv'",
+                cfg.stream
+            )));
+        }
         if cfg.extension == "file" {
             // Only a CSV file sink comes here (the driver writes JSON-lines files itself).
             let path = cfg
@@ -411,7 +429,10 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
                 )))
             }
         };
-        let writer = LineWriter::new(sender, label);
+        let mut writer = LineWriter::new(sender, label);
+        if let Some(m) = metrics {
+            writer = writer.count_drops(std::sync::Arc::clone(m), &cfg.stream);
+        }
         if csv {
             out.push((cfg.stream.clone(), Box::new(CsvWriter::new(writer))));
         } else {
