@@ -349,3 +349,279 @@ fn a_csv_file_source_is_read_to_its_end() {
     );
     assert!(stderr.contains("`price`: `x` is not a DOUBLE"), "{stderr}");
 }
+
+const FAULT_APP: &str = r#"
+CREATE STREAM Orders (id LONG, sym STRING, qty INT)
+  WITH (type = 'source', extension = 'tcp', "tcp.port" = '0', "on.error" = 'fault');
+CREATE STREAM !Orders WITH (type = 'sink', extension = 'file', "file.path" = '${EF_TEST_DEAD}');
+INSERT INTO Good SELECT id, qty FROM Orders;
+INSERT INTO Faults SELECT sym, _error FROM !Orders;
+"#;
+
+/// `'on.error' = 'fault'` on a tcp source: every bad message (not JSON, a wrong type, a
+/// client gone in the middle of a line) becomes an event of `!Orders`, which a query reads and
+/// a file sink (a dead-letter file) carries; good messages go on as usual.
+#[test]
+fn undecodable_tcp_messages_go_to_the_fault_stream_and_its_dead_letter_file() {
+    let bin = build(FAULT_APP, "fault_app");
+    let dead = dir().join("dead-letters.jsonl");
+    let _ = std::fs::remove_file(&dead);
+    let mut child = Killed(
+        Command::new(&bin)
+            .env("EF_TEST_DEAD", &dead)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the binary"),
+    );
+    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let (err_tx, err_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = err_tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = err_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
+        if let Some(addr) = listening(&line, "tcp source") {
+            break addr;
+        }
+        log.push(line);
+    };
+    let mut a = TcpStream::connect(addr).expect("connect");
+    a.write_all(
+        b"{\"ts\": 1000, \"data\": {\"id\": 1, \"sym\": \"IBM\", \"qty\": 5}}\nnot json\n\
+          {\"id\": 2, \"sym\": \"X\", \"qty\": \"many\"}\n[4, \"Y\", 6]\n",
+    )
+    .expect("write");
+    let mut b = TcpStream::connect(addr).expect("connect");
+    b.write_all(b"{\"id\": 3, \"sy").expect("write");
+    drop(b);
+    // Three faults reach the dead-letter file.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let letters = loop {
+        let text = std::fs::read_to_string(&dead).unwrap_or_default();
+        if text.lines().count() >= 3 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "dead letters so far: {text:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut stdout = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read stdout");
+    let status = child.0.wait().expect("wait");
+    while let Ok(line) = err_rx.recv_timeout(Duration::from_secs(2)) {
+        log.push(line);
+    }
+    assert!(status.success(), "exit {status:?}\n{log:?}");
+    let letters: Vec<serde_json::Value> = letters
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(letters.iter().all(|v| v["stream"] == "!Orders"));
+    let data = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        letters
+            .iter()
+            .map(|v| &v["data"])
+            .find(|d| pred(d))
+            .unwrap_or_else(|| panic!("no such dead letter in {letters:?}"))
+            .clone()
+    };
+    // Not JSON: every attribute NULL, the reason kept.
+    let garbage = data(&|d| {
+        d["id"].is_null()
+            && d["_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not a JSON"))
+    });
+    assert_eq!(garbage["sym"], serde_json::Value::Null);
+    // A wrong type: what decodes is kept.
+    let wrong = data(&|d| d["id"] == 2);
+    assert_eq!(
+        (&wrong["sym"], &wrong["qty"]),
+        (&serde_json::json!("X"), &serde_json::Value::Null)
+    );
+    assert!(
+        wrong["_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("\"many\"")),
+        "{wrong}"
+    );
+    // A client gone in the middle of a line.
+    data(&|d| {
+        d["_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("middle of a line"))
+    });
+    // Good events go on; the query over !Orders sees the three faults.
+    let out: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let good: Vec<i64> = out
+        .iter()
+        .filter(|v| v["stream"] == "Good")
+        .filter_map(|v| v["data"]["id"].as_i64())
+        .collect();
+    assert_eq!(good, vec![1, 4], "{stdout}");
+    assert_eq!(
+        out.iter().filter(|v| v["stream"] == "Faults").count(),
+        3,
+        "{stdout}"
+    );
+    assert!(!out.iter().any(|v| v["stream"] == "!Orders"), "{stdout}");
+}
+
+/// A child process killed when the test ends (also when it fails half way).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `format = 'csv'` on a file sink: one record per event, the attributes in order, values as
+/// in JSON lines (a DOUBLE keeps its decimal point), NULL an empty field, strings quoted
+/// when needed (an empty string is `""`).
+#[test]
+fn a_csv_file_sink_writes_records_in_attribute_order() {
+    let app = r#"
+CREATE STREAM Orders (id LONG, sym STRING, price DOUBLE, ok BOOL);
+CREATE STREAM Rows (sym STRING, id LONG, total DOUBLE, ok BOOL)
+  WITH (type = 'sink', extension = 'file', "file.path" = '${EF_CSV_OUT}', format = 'csv');
+INSERT INTO Rows SELECT sym, id, price * 2 AS total, ok FROM Orders;
+"#;
+    let bin = build(app, "csv_sink_app");
+    let input = dir().join("csv-sink-input.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"stream\":\"Orders\",\"ts\":1,\"data\":{\"id\":1,\"sym\":\"a, b\",\"price\":2,\"ok\":true}}\n",
+            "{\"stream\":\"Orders\",\"ts\":2,\"data\":{\"id\":2,\"sym\":null,\"price\":1.25,\"ok\":null}}\n",
+            "{\"stream\":\"Orders\",\"ts\":3,\"data\":{\"id\":3,\"sym\":\"say \\\"hi\\\"\",\"price\":null,\"ok\":false}}\n",
+            "{\"stream\":\"Orders\",\"ts\":4,\"data\":{\"id\":4,\"sym\":\"\",\"price\":-0.5,\"ok\":true}}\n",
+        ),
+    )
+    .expect("write input");
+    let csv = dir().join("csv-sink-out.csv");
+    let _ = std::fs::remove_file(&csv);
+    let out = Command::new(&bin)
+        .env("EF_CSV_OUT", &csv)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .expect("run the binary");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&csv).expect("the csv file"),
+        "\"a, b\",1,4.0,true\n,2,2.5,\n\"say \"\"hi\"\"\",3,,false\n\"\",4,-1.0,true\n"
+    );
+}
+
+/// `'on.error' = 'drop'` on a tcp source and on a tcp sink whose peer is gone: both skip
+/// silently, and `--metrics` counts them in `eventflux_dropped_events_total{stream,reason}`.
+#[test]
+fn dropped_messages_and_undeliverable_events_are_counted_in_metrics() {
+    let app = r#"
+CREATE STREAM Orders (id LONG, qty INT)
+  WITH (type = 'source', extension = 'tcp', "tcp.port" = '0', "on.error" = 'drop');
+CREATE STREAM Out (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'tcp', "tcp.port" = '${EF_TEST_DEAD_PORT}', "on.error" = 'drop');
+INSERT INTO Out SELECT id, qty FROM Orders;
+"#;
+    let bin = build(app, "drop_metrics_app");
+    // A port nobody listens on: the sink's peer is dead.
+    let dead_port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = Killed(
+        Command::new(&bin)
+            .env("EF_TEST_DEAD_PORT", dead_port.to_string())
+            .args(["--metrics", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the binary"),
+    );
+    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let (err_tx, err_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = err_tx.send(line);
+        }
+    });
+    let (mut source, mut metrics) = (None, None);
+    let mut log = Vec::new();
+    while source.is_none() || metrics.is_none() {
+        let line = err_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the binary did not start: {log:?}"));
+        source = source.or(listening(&line, "tcp source"));
+        if let Some(rest) = line.split("metrics at http://").nth(1) {
+            metrics = rest
+                .split('/')
+                .next()
+                .and_then(|a| a.parse::<SocketAddr>().ok());
+        }
+        log.push(line);
+    }
+    let (source, metrics) = (source.expect("source"), metrics.expect("metrics"));
+    let mut client = TcpStream::connect(source).expect("connect");
+    client
+        .write_all(b"not json\n{\"id\": 1, \"qty\": 2}\n{\"id\": \"x\"}\n{\"id\": 3, \"qty\": 4}\n")
+        .expect("write");
+    let wanted = [
+        "eventflux_dropped_events_total{stream=\"Orders\",reason=\"undecodable\"} 2",
+        "eventflux_dropped_events_total{stream=\"Out\",reason=\"sink_error\"} 2",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut s = TcpStream::connect(metrics).expect("connect to metrics");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("request");
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        if wanted.iter().all(|w| text.contains(w)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics lack {wanted:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(client);
+    while let Ok(line) = err_rx.recv_timeout(Duration::from_millis(300)) {
+        log.push(line);
+    }
+    // `drop` is silent: neither the bad lines nor the failed sends are logged.
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("not json") || l.contains("not delivered")),
+        "{log:?}"
+    );
+}

@@ -204,6 +204,18 @@ where
         Some(input) => reader::spawn(
             input,
             A::decode,
+            reader::Faults {
+                streams: A::connectors()
+                    .iter()
+                    .filter(|c| {
+                        c.direction == crate::connect::Direction::Source
+                            && c.option("on.error")
+                                .is_some_and(|v| v.eq_ignore_ascii_case("fault"))
+                    })
+                    .map(|c| c.stream.to_owned())
+                    .collect(),
+                schema: A::schema,
+            },
             Arc::clone(&stop),
             Arc::clone(counters),
             tx,
@@ -609,14 +621,19 @@ impl Endpoints {
     /// `A`'s endpoints with `overrides` applied; an override that applies to nothing is an
     /// error naming it.
     fn of<A: Application>(overrides: &[config::Override]) -> Result<Endpoints, Failure> {
-        let own = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        // `"file.path" = '${VAR}'` is read from the environment at start (DESIGN 8.1).
+        let own = |list: &[(&str, &str)]| -> Result<Vec<(String, String)>, Failure> {
             list.iter()
-                .map(|(s, p)| (s.to_string(), p.to_string()))
+                .map(|(s, p)| {
+                    crate::connect::substitute(p, crate::connect::env_lookup)
+                        .map(|p| (s.to_string(), p))
+                        .map_err(|e| Failure::runtime(format!("stream `{s}`: \"file.path\": {e}")))
+                })
                 .collect()
         };
         let mut e = Endpoints {
-            sources: own(A::sources()),
-            sinks: own(A::sinks()),
+            sources: own(A::sources())?,
+            sinks: own(A::sinks())?,
         };
         for o in overrides {
             if connectors::takes_override::<A>(o) {
@@ -704,6 +721,21 @@ impl Endpoints {
     }
 }
 
+/// `--metrics ADDR`: the registry the run counts into, served over HTTP.
+fn serve_metrics(args: &Args) -> Result<Option<Arc<crate::metrics::Metrics>>, Failure> {
+    let Some(addr) = &args.metrics else {
+        return Ok(None);
+    };
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let bound = crate::metrics::serve(addr, Arc::clone(&metrics), args.metrics_token.clone())
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    log::log(
+        log::Level::Info,
+        &format!("metrics at http://{bound}/metrics"),
+    );
+    Ok(Some(metrics))
+}
+
 /// Run mode: JSON lines in, JSON lines out, with checkpoints when `--state-dir` is given.
 fn run_main<A>(args: &Args) -> Result<(), Failure>
 where
@@ -780,8 +812,11 @@ where
         outputs.extend(file);
         add_route(stream, out);
     }
-    let network_sinks = connectors::open_sinks::<A>(&args.overrides)?;
-    let flush_each_batch = !network_sinks.is_empty() || grpc.is_some();
+    let metrics = serve_metrics(args)?;
+    let network_sinks = connectors::open_sinks::<A>(&args.overrides, metrics.as_ref())?;
+    // A service fed by network or tailing sources delivers what each batch produced (a
+    // dead-letter file is read while the app runs), as network sinks do.
+    let flush_each_batch = !network_sinks.is_empty() || connectors::has_sources::<A>() || grpc.is_some();
     for (stream, out) in network_sinks {
         add_route(&stream, out);
     }
@@ -805,20 +840,6 @@ where
         clock: args.clock,
         strict: args.strict,
     };
-    let metrics = match &args.metrics {
-        Some(addr) => {
-            let metrics = Arc::new(crate::metrics::Metrics::new());
-            let bound =
-                crate::metrics::serve(addr, Arc::clone(&metrics), args.metrics_token.clone())
-                    .map_err(|e| Failure::runtime(e.to_string()))?;
-            log::log(
-                log::Level::Info,
-                &format!("metrics at http://{bound}/metrics"),
-            );
-            Some(metrics)
-        }
-        None => None,
-    };
     let counters = Arc::new(reader::Counters {
         metrics: metrics.clone(),
         ..reader::Counters::default()
@@ -837,7 +858,7 @@ where
     };
     let mut errors = log::LogLines::new();
     let (tx, rx) = reader::channel();
-    let sources = connectors::start_sources::<A>(&tx, &args.overrides)?;
+    let sources = connectors::start_sources::<A>(&tx, &args.overrides, counters.metrics.as_ref())?;
     if let Some(g) = grpc.as_mut() {
         g.start::<A>(args, &tx, service.metrics.clone())?;
     }

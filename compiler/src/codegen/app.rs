@@ -344,6 +344,7 @@ fn params(used: bool) -> (proc_macro2::Ident, proc_macro2::Ident) {
 
 /// `send_<stream>` and `consume_<stream>` for every stream.
 fn sends(ctx: &Ctx<'_>) -> TokenStream {
+    let rt = ctx.rt;
     let items = ctx.plan.streams.iter().zip(&ctx.streams).map(|(s, n)| {
         let ty = &n.ty;
         let consume = format_ident!("consume_{}", n.snake);
@@ -400,11 +401,17 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
                 }
                 None => quote!(self.#consume(ts, &event);),
             };
+            // A fault stream with a sink hands every event to it (nothing else emits them).
+            let echo = (s.output && s.name.starts_with('!')).then(|| {
+                let on = format_ident!("on_{}", n.snake);
+                quote!(self.output.#on(ts, #rt::EventKind::Current, &event);)
+            });
             quote! {
                 #[doc = #doc]
                 #[inline]
                 pub fn #send(&mut self, ts: i64, event: #ty) {
                     self.advance_time(ts);
+                    #echo
                     #deliver
                 }
             }
@@ -481,7 +488,11 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
         .zip(&ctx.streams)
         .enumerate()
         .filter(|(i, (s, _))| {
-            s.output || s.trigger.is_some() || ctx.plan.queries.iter().any(|q| q.target == *i)
+            // A fault stream's events come from outside only (`send_` hands them to its sink).
+            let fault = s.name.starts_with('!');
+            (s.output && !fault)
+                || s.trigger.is_some()
+                || ctx.plan.queries.iter().any(|q| q.target == *i)
         })
         .map(|(_, x)| x)
         .map(|(s, n)| {
@@ -716,7 +727,8 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
     });
-    // The attributes of the streams read as CSV (a record becomes a JSON array by type).
+    // The attributes of the streams read as CSV (a record becomes a JSON array by type)
+    // or having a fault stream.
     let csv_streams: Vec<&String> = {
         let mut list: Vec<&String> = ctx
             .plan
@@ -730,6 +742,16 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             })
             .map(|c| &c.stream)
             .collect();
+        // And those with a fault stream `!Name` (a bad message keeps what decodes).
+        list.extend(ctx.plan.streams.iter().filter_map(|s| {
+            let base = s.name.strip_prefix('!')?;
+            ctx.plan
+                .streams
+                .iter()
+                .map(|b| &b.name)
+                .find(|n| *n == base)
+        }));
+        list.sort();
         list.dedup();
         list
     };

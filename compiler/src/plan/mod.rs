@@ -174,8 +174,14 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             name: s.name.clone(),
             attrs: s.attrs.clone(),
             input: s.kind == StreamKind::Defined,
-            // Inner streams (`#Name`) of partitions are never printed.
-            output: s.produced && !s.name.starts_with('#'),
+            // Inner streams (`#Name`) of partitions are never printed; a fault stream
+            // (`!Name`) is an output when a sink is declared on it (a dead-letter queue).
+            output: (s.produced && !s.name.starts_with('#'))
+                || (s.name.starts_with('!')
+                    && analysis
+                        .connectors
+                        .iter()
+                        .any(|c| !c.source && c.stream == s.name)),
             trigger: match &s.kind {
                 StreamKind::Trigger(at) => Some(at.clone()),
                 _ => None,

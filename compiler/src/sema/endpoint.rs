@@ -565,20 +565,15 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
     let bad = |m: String, h: &str| Err((m, h.to_string()));
     match key {
         "format" | "map.type" => match value.to_ascii_lowercase().as_str() {
-            "json" => Ok(()),
-            "csv" if source => Ok(()),
-            "csv" => bad(
-                "not supported yet: format 'csv' on a sink".to_string(),
-                "sinks write JSON lines",
-            ),
+            "json" | "csv" => Ok(()),
             _ => bad(
                 format!("unknown format `{value}`"),
-                "format is 'json' (JSON lines) or, for sources, 'csv'",
+                "format is 'json' (JSON lines) or 'csv'",
             ),
         },
         "on.error" => {
             let allowed: &[&str] = if source {
-                &["log", "drop", "fail"]
+                &["log", "drop", "fault", "fail"]
             } else {
                 &["log", "drop", "retry", "wait", "fail"]
             };
@@ -587,12 +582,14 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
                 Ok(())
             } else if lower == "fault" {
                 bad(
-                    "not supported yet: 'on.error' = 'fault' (fault streams)".to_string(),
-                    "use 'log' to report and skip",
+                    "not supported yet: 'on.error' = 'fault' on a sink".to_string(),
+                    "a source's undecodable messages can go to the fault stream; a sink takes 'log', 'drop', 'retry', 'wait' or 'fail'",
                 )
             } else if ["retry", "wait"].contains(&lower.as_str()) {
                 bad(
-                    format!("'{lower}' is for sinks; a source takes 'log', 'drop' or 'fail'"),
+                    format!(
+                        "'{lower}' is for sinks; a source takes 'log', 'drop', 'fault' or 'fail'"
+                    ),
                     "",
                 )
             } else {

@@ -111,6 +111,10 @@ fn define_stream(a: &mut Analysis, def: &ast::StreamDef) {
             .push(Diagnostic::unsupported("inner (#) streams", def.name.span));
         return;
     }
+    if let Some(base) = def.name.name.strip_prefix('!') {
+        define_fault_stream(a, def, base);
+        return;
+    }
     let mut attrs: Vec<Attribute> = Vec::new();
     for attr in &def.attrs {
         if attrs.iter().any(|x| x.name == attr.name.name) {
@@ -149,6 +153,99 @@ fn define_stream(a: &mut Analysis, def: &ast::StreamDef) {
             produced: false,
         },
     );
+    // A source or sink of the stream with `'on.error' = 'fault'` feeds its fault stream.
+    let faulty = a.connectors.iter().any(|c| {
+        c.stream == def.name.name
+            && c.options
+                .iter()
+                .any(|(k, v)| k == "on.error" && v.eq_ignore_ascii_case("fault"))
+    });
+    if faulty {
+        fault_stream(a, &def.name.name, def.name.span);
+    }
+}
+
+/// The name of the fault stream's error attribute (DESIGN 8.2).
+pub const FAULT_ERROR: &str = "_error";
+
+/// The fault stream `!base` (DESIGN 8.2): `base`'s attributes, every one nullable (a
+/// message that could not be decoded carries the attributes that could, the rest null), then
+/// `_error STRING`. Added to the catalog the first time it is named; `None` when `base` is
+/// not a stream (or is itself a fault stream).
+pub fn fault_stream(a: &mut Analysis, base: &str, span: ast::Span) -> Option<StreamInfo> {
+    let name = format!("!{base}");
+    if let Some(s) = a.catalog.get(&name) {
+        return Some(s.clone());
+    }
+    let b = a.catalog.get(base)?;
+    if b.table().is_some() || base.starts_with('!') {
+        return None;
+    }
+    let mut attrs: Vec<Attribute> = b
+        .attrs
+        .iter()
+        .map(|x| Attribute {
+            nullable: true,
+            ..x.clone()
+        })
+        .collect();
+    if attrs.iter().any(|x| x.name == FAULT_ERROR) {
+        a.diagnostics.push(
+            Diagnostic::error(
+                format!("stream `{base}` has an attribute `{FAULT_ERROR}`: its fault stream `{name}` cannot add one"),
+                span,
+            )
+            .with_help("rename the attribute"),
+        );
+        return None;
+    }
+    attrs.push(Attribute {
+        name: FAULT_ERROR.into(),
+        ty: Type::String,
+        nullable: false,
+    });
+    let info = StreamInfo {
+        name,
+        attrs,
+        kind: StreamKind::Defined,
+        span,
+        produced: false,
+    };
+    add_stream(a, info.clone());
+    Some(info)
+}
+
+/// `CREATE STREAM !Name WITH (...)`: the fault stream of `Name`, declared to carry sinks
+/// (a dead-letter queue). Its attributes are `Name`'s plus `_error`; they are not written.
+fn define_fault_stream(a: &mut Analysis, def: &ast::StreamDef, base: &str) {
+    if !def.attrs.is_empty() {
+        a.diagnostics.push(
+            Diagnostic::error(
+                format!("the attributes of fault stream `{}` are those of `{base}` plus `_error STRING`", def.name.name),
+                def.attrs[0].span,
+            )
+            .with_help(format!("write CREATE STREAM !{base} WITH (...) without attributes")),
+        );
+        return;
+    }
+    if a.catalog.get(&def.name.name).is_some() {
+        // Created already by an earlier `'on.error' = 'fault'` of `base`.
+    } else {
+        let before = a.diagnostics.len();
+        if fault_stream(a, base, def.name.span).is_some() {
+            endpoint::bind_stream_options(a, def);
+            return;
+        }
+        if a.diagnostics.len() > before {
+            return;
+        }
+        a.diagnostics.push(
+            Diagnostic::error(format!("unknown stream `{base}`"), def.name.span)
+                .with_label("a fault stream `!Name` needs `Name` defined before it"),
+        );
+        return;
+    }
+    endpoint::bind_stream_options(a, def);
 }
 
 fn define_trigger(a: &mut Analysis, def: &ast::TriggerDef) {

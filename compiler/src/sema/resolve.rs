@@ -29,6 +29,11 @@ pub fn lookup_stream(a: &mut Analysis, name: &ast::Ident) -> Option<StreamInfo> 
         }
         return Some(s.clone());
     }
+    if let Some(base) = name.name.strip_prefix('!') {
+        if let Some(s) = super::fault_stream(a, base, name.span) {
+            return Some(s);
+        }
+    }
     let mut d = Diagnostic::error(format!("unknown stream `{}`", name.name), name.span)
         .with_label("not defined");
     if let Some(s) = suggest(&name.name, a.catalog.names()) {

@@ -81,6 +81,19 @@ impl<'a> Lexer<'a> {
                 c if c.is_ascii_digit() => self.number(start),
                 '\'' => self.quoted(start, '\''),
                 '"' => self.quoted(start, '"'),
+                // `!Name` / `!"name"`: the fault stream of `Name` (DESIGN 8.2), one name.
+                '!' if self.peek_at(1).is_some_and(is_ident_start) => {
+                    self.pos += 1;
+                    let word = self.word();
+                    self.push(start, Tok::QuotedIdent(format!("!{word}")));
+                }
+                '!' if self.peek_at(1) == Some('"') => {
+                    self.pos += 1;
+                    self.quoted(start, '"');
+                    if let Some((_, Tok::QuotedIdent(text), _)) = self.tokens.last_mut() {
+                        text.insert(0, '!');
+                    }
+                }
                 _ => self.punct(start, c),
             }
         }

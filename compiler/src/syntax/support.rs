@@ -88,14 +88,24 @@ pub fn attr_def(name: Ident, ty: Ident, constraints: Vec<u8>, span: Span) -> Tab
 pub fn stream_def(
     name: Ident,
     inner: bool,
-    elems: Vec<TableElem>,
+    elems: Option<Vec<TableElem>>,
     with: Vec<OptionKv>,
     and_with: Vec<Vec<OptionKv>>,
     span: Span,
     diags: &mut Vec<Diagnostic>,
 ) -> StreamDef {
+    // Only a fault stream `!Name` may leave its attributes out: they are `Name`'s.
+    if elems.is_none() && !name.name.starts_with('!') {
+        diags.push(
+            Diagnostic::error(
+                format!("stream `{}` needs its attributes", name.name),
+                name.span,
+            )
+            .with_help("write them in parentheses, e.g. CREATE STREAM S (id LONG, sym STRING)"),
+        );
+    }
     let mut attrs = Vec::new();
-    for elem in elems {
+    for elem in elems.unwrap_or_default() {
         match elem {
             TableElem::Attr(attr) => attrs.push(attr),
             TableElem::PrimaryKey(_, at) | TableElem::Index(_, at) => {

@@ -10,8 +10,10 @@ use super::config::Override;
 use super::reader::{Item, Msg};
 use super::Failure;
 use crate::app::Application;
+use crate::connect::csv::CsvWriter;
+use crate::connect::fault::fault_event;
 use crate::connect::sink::{LineSender, LineWriter};
-use crate::connect::source::{decode_csv, decode_message};
+use crate::connect::source::{decode_csv, decode_message, split_message};
 use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
 
@@ -126,6 +128,7 @@ const QUEUE: usize = 16;
 pub(super) fn start_sources<A: Application>(
     tx: &Sender<Msg<A::Input>>,
     overrides: &[Override],
+    metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
 ) -> Result<Sources, Failure> {
     let mut sources = Sources {
         tcp: Vec::new(),
@@ -251,17 +254,19 @@ pub(super) fn start_sources<A: Application>(
         {
             None | Some("log") => OnBad::Log,
             Some("drop") => OnBad::Drop,
+            Some("fault") => OnBad::Fault,
             Some("fail") => OnBad::Fail,
             Some(other) => {
                 return Err(Failure::runtime(format!(
-                "stream `{}`: a source's \"on.error\" is 'log', 'drop' or 'fail', not `{other}`",
+                "stream `{}`: a source's \"on.error\" is 'log', 'drop', 'fault' or 'fail', not `{other}`",
                 cfg.stream
             )))
             }
         };
+        let drops = metrics.cloned();
         std::thread::Builder::new()
             .name(format!("ef-decode-{}", cfg.stream))
-            .spawn(move || bridge::<A>(&srx, &tx, label, on_error, csv, mark))
+            .spawn(move || bridge::<A>(&srx, &tx, label, on_error, csv, mark, drops))
             .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
     }
     Ok(sources)
@@ -274,6 +279,8 @@ pub(super) enum OnBad {
     Log,
     /// Skip silently (counted among the bad lines).
     Drop,
+    /// Send to the fault stream `!Name` (`connect::fault`).
+    Fault,
     /// Stop the app (exit code 1).
     Fail,
 }
@@ -286,10 +293,40 @@ pub(super) fn bridge<A: Application>(
     on_bad: OnBad,
     csv: bool,
     mark: Option<std::sync::Arc<crate::connect::tracked::SourceCell>>,
+    drops: Option<std::sync::Arc<crate::metrics::Metrics>>,
 ) {
-    let bad = |message: String| -> Option<Item<A::Input>> {
+    // `text` is the message the source got (empty when none arrived), `reason` what is
+    // wrong with it, `at` where it came from, `arrival` the batch's arrival time.
+    let bad = |stream: &str, text: &str, reason: &str, at: String, arrival: i64| {
+        let message = format!("{at}: {reason}");
         match on_bad {
-            OnBad::Drop => None,
+            OnBad::Drop => {
+                // Counted in `eventflux_dropped_events_total{reason="undecodable"}`.
+                if let Some(m) = &drops {
+                    m.add_dropped(stream, "undecodable", 1);
+                }
+                None
+            }
+            OnBad::Fault => {
+                let (ts, data) = if csv {
+                    (None, text)
+                } else {
+                    split_message(stream, text).unwrap_or((None, text))
+                };
+                let schema = A::schema(stream);
+                Some(
+                    match fault_event(stream, data, csv, schema, reason, A::decode) {
+                        Some(event) => Item::Remote {
+                            ts: ts.or(Some(arrival)),
+                            event,
+                        },
+                        None => Item::RemoteBad {
+                            message,
+                            fatal: false,
+                        },
+                    },
+                )
+            }
             OnBad::Log => Some(Item::RemoteBad {
                 message,
                 fatal: false,
@@ -323,15 +360,17 @@ pub(super) fn bridge<A: Application>(
                         // A CSV header.
                         Ok(None) => {}
                         Ok(Some((ts, event))) => items.push(Item::Remote { ts, event }),
-                        Err(reason) => items.extend(bad(format!(
-                            "{label} `{stream}` (connection {}) line {}: {reason}",
-                            line.origin, line.position
-                        ))),
+                        Err(reason) => items.extend(bad(
+                            stream,
+                            text,
+                            &reason,
+                            format!(
+                                "{label} `{stream}` (connection {}) line {}",
+                                line.origin, line.position
+                            ),
+                            arrival,
+                        )),
                     }
-                }
-                if let (Some(cell), Some(position)) = (&mark, last) {
-                    let cell = std::sync::Arc::clone(cell);
-                    items.push(Item::Mark { cell, position });
                 }
                 if let (Some(cell), Some(position)) = (&mark, last) {
                     let cell = std::sync::Arc::clone(cell);
@@ -344,9 +383,13 @@ pub(super) fn bridge<A: Application>(
                 position,
                 origin,
                 reason,
-            } => bad(format!(
-                "{label} `{stream}` (connection {origin}) line {position}: {reason}"
-            ))
+            } => bad(
+                &stream,
+                "",
+                &reason,
+                format!("{label} `{stream}` (connection {origin}) line {position}"),
+                crate::functions::now_millis(),
+            )
             .into_iter()
             .collect(),
             SourceEvent::Closed { .. } => continue,
@@ -361,10 +404,45 @@ pub(super) fn bridge<A: Application>(
 pub(super) type Route = (String, Box<dyn Write + Send>);
 
 /// The sinks of `A` handled here: (stream, writer) pairs for the output writer's routes.
-pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<Route>, Failure> {
+pub(super) fn open_sinks<A: Application>(
+    overrides: &[Override],
+    metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
+) -> Result<Vec<Route>, Failure> {
     let mut out: Vec<Route> = Vec::new();
     for cfg in resolved::<A>(Direction::Sink, overrides)? {
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
+        let csv = cfg.csv().map_err(fail)?;
+        if csv && cfg.extension == "postgres" {
+            return Err(Failure::runtime(format!(
+                "stream `{}`: a postgres sink inserts rows; it takes no format = 'csv'",
+                cfg.stream
+            )));
+        }
+        if cfg.extension == "file" {
+            // Only a CSV file sink comes here (the driver writes JSON-lines files itself).
+            let path = cfg
+                .option("file.path")
+                .or(cfg.option("path"))
+                .unwrap_or("-");
+            let file: Box<dyn Write + Send> = if path == "-" {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .map_err(|e| {
+                            Failure::runtime(format!(
+                                "stream `{}`: cannot open `{path}`: {e}",
+                                cfg.stream
+                            ))
+                        })?,
+                )
+            };
+            out.push((cfg.stream.clone(), Box::new(CsvWriter::new(file))));
+            continue;
+        }
         let (sender, label): (Box<dyn LineSender>, String) = match cfg.extension.as_str() {
             "tcp" => (
                 Box::new(TcpSink::start(&cfg, 64).map_err(fail)?),
@@ -412,7 +490,15 @@ pub(super) fn open_sinks<A: Application>(overrides: &[Override]) -> Result<Vec<R
                 )))
             }
         };
-        out.push((cfg.stream.clone(), Box::new(LineWriter::new(sender, label))));
+        let mut writer = LineWriter::new(sender, label);
+        if let Some(m) = metrics {
+            writer = writer.count_drops(std::sync::Arc::clone(m), &cfg.stream);
+        }
+        if csv {
+            out.push((cfg.stream.clone(), Box::new(CsvWriter::new(writer))));
+        } else {
+            out.push((cfg.stream.clone(), Box::new(writer)));
+        }
     }
     Ok(out)
 }

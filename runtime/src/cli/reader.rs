@@ -127,11 +127,19 @@ impl Tally {
 pub(super) fn spawn<I: Send + 'static>(
     input: Input,
     decode: fn(&str, &str) -> Result<I, DecodeError>,
+    faults: Faults,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
     tx: Sender<Msg<I>>,
 ) {
-    std::thread::spawn(move || read(input, decode, &stop, &counters, &tx));
+    std::thread::spawn(move || read(input, decode, &faults, &stop, &counters, &tx));
+}
+
+/// The streams whose undecodable lines go to their fault stream `!Name` (a source of theirs
+/// has `'on.error' = 'fault'`), and the app's schemas of them.
+pub(super) struct Faults {
+    pub streams: Vec<String>,
+    pub schema: fn(&str) -> &'static [(&'static str, &'static str)],
 }
 
 /// Both ends of the channel the driver reads.
@@ -145,6 +153,7 @@ pub(super) fn channel<I>() -> Channel<I> {
 fn read<I>(
     input: Input,
     decode: fn(&str, &str) -> Result<I, DecodeError>,
+    faults: &Faults,
     stop: &AtomicBool,
     counters: &Counters,
     tx: &Sender<Msg<I>>,
@@ -189,10 +198,27 @@ fn read<I>(
                 Err(e) => {
                     let mut at = 0;
                     Tally::count(&mut tally.bad, &mut at, &stream);
-                    Item::Bad {
-                        line_no,
-                        end,
-                        message: e.to_string(),
+                    let fault = if faults.streams.iter().any(|s| *s == stream) {
+                        let schema = (faults.schema)(&stream);
+                        let reason = e.to_string();
+                        crate::connect::fault::fault_event(
+                            &stream, data, false, schema, &reason, decode,
+                        )
+                    } else {
+                        None
+                    };
+                    match fault {
+                        Some(event) => Item::Event {
+                            line_no,
+                            end,
+                            ts,
+                            event,
+                        },
+                        None => Item::Bad {
+                            line_no,
+                            end,
+                            message: e.to_string(),
+                        },
                     }
                 }
             },

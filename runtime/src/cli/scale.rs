@@ -264,20 +264,7 @@ where
         )));
     }
     let workers = workers(args)?;
-    let metrics = match &args.metrics {
-        Some(addr) => {
-            let metrics = Arc::new(crate::metrics::Metrics::new());
-            let bound =
-                crate::metrics::serve(addr, Arc::clone(&metrics), args.metrics_token.clone())
-                    .map_err(|e| Failure::runtime(e.to_string()))?;
-            super::log::log(
-                super::log::Level::Info,
-                &format!("metrics at http://{bound}/metrics"),
-            );
-            Some(metrics)
-        }
-        None => None,
-    };
+    let metrics = super::serve_metrics(args)?;
     let failed = Arc::new(Mutex::new(None));
     let mut sources: Vec<Source<A::Input>> = Vec::new();
     let endpoints = super::Endpoints::of::<A>(&args.overrides)?;
@@ -288,7 +275,7 @@ where
             ..reader::Counters::default()
         });
         let (tx, rx) = reader::channel();
-        network = Some(super::connectors::start_sources::<A>(&tx, &args.overrides)?);
+        network = Some(super::connectors::start_sources::<A>(&tx, &args.overrides, metrics.as_ref())?);
         // With network (or tailing) sources and no file source, `--input` is read only
         // when given; the run then lasts until it is stopped.
         let remote = super::connectors::has_sources::<A>();
@@ -326,7 +313,7 @@ where
         let (out, _) = super::durable::open_output(path, None)?;
         add_route(stream, out);
     }
-    for (stream, out) in super::connectors::open_sinks::<A>(&args.overrides)? {
+    for (stream, out) in super::connectors::open_sinks::<A>(&args.overrides, metrics.as_ref())? {
         add_route(&stream, out);
     }
     let routes: Vec<(String, Shared)> = routes

@@ -8,6 +8,7 @@
 //! channel from their own threads; sinks take encoded lines from one.
 
 pub mod csv;
+pub mod fault;
 pub mod file;
 #[cfg(feature = "grpc")]
 pub mod grpc;

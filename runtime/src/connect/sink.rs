@@ -170,6 +170,9 @@ pub struct LineWriter {
     sink: Box<dyn LineSender>,
     buf: Vec<u8>,
     label: String,
+    /// Where events given up on are counted (`eventflux_dropped_events_total`), with the
+    /// stream, and how many were counted so far.
+    metrics: Option<(Arc<crate::metrics::Metrics>, String, u64)>,
 }
 
 /// Bytes buffered before lines are handed over without a flush.
@@ -182,10 +185,29 @@ impl LineWriter {
             sink,
             buf: Vec::with_capacity(HANDOVER),
             label: label.into(),
+            metrics: None,
+        }
+    }
+
+    /// Counts the events of `stream` this sink gives up on (`on.error` `log`, `drop`,
+    /// `retry` exhausted) in `metrics` under reason `sink_error`, at each hand-over.
+    pub fn count_drops(mut self, metrics: Arc<crate::metrics::Metrics>, stream: &str) -> Self {
+        self.metrics = Some((metrics, stream.to_owned(), 0));
+        self
+    }
+
+    fn publish_drops(&mut self) {
+        if let Some((metrics, stream, counted)) = &mut self.metrics {
+            let dropped = self.sink.stats().dropped();
+            if dropped > *counted {
+                metrics.add_dropped(stream, "sink_error", dropped - *counted);
+                *counted = dropped;
+            }
         }
     }
 
     fn hand_over(&mut self) -> std::io::Result<()> {
+        self.publish_drops();
         if self.sink.stats().failed.load(Ordering::Relaxed) {
             return Err(std::io::Error::other(format!("{} failed", self.label)));
         }

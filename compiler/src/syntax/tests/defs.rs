@@ -231,3 +231,33 @@ fn statements_separated_by_semicolons_last_optional() {
     assert!(parse_ok("").is_empty());
     assert!(parse_ok("  -- only a comment\n ; ;").is_empty());
 }
+
+#[test]
+fn fault_stream_names() {
+    // `!Name` is one name (the fault stream of `Name`), `!=` stays an operator.
+    let src = r#"INSERT INTO Bad SELECT * FROM !Orders WHERE a != 1;"#;
+    let Statement::Query(q) = one(src) else {
+        panic!("not a query")
+    };
+    let text_of = format!("{q:?}");
+    assert!(text_of.contains("\"!Orders\""), "{text_of}");
+    // A fault stream carrying a sink leaves its attributes out.
+    let src = r#"CREATE STREAM !"my orders" WITH (type = 'sink', extension = 'stdout');"#;
+    let Statement::Stream(s) = one(src) else {
+        panic!("not a stream")
+    };
+    assert_eq!(s.name, id("!my orders"));
+    assert!(s.attrs.is_empty());
+    assert_eq!(s.with.len(), 2);
+}
+
+#[test]
+fn a_plain_stream_needs_its_attributes() {
+    let (_, errors) = errors_of("CREATE STREAM S WITH (type = 'sink', extension = 'stdout');");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("needs its attributes")),
+        "{errors:?}"
+    );
+}
