@@ -204,18 +204,7 @@ where
         Some(input) => reader::spawn(
             input,
             A::decode,
-            reader::Faults {
-                streams: A::connectors()
-                    .iter()
-                    .filter(|c| {
-                        c.direction == crate::connect::Direction::Source
-                            && c.option("on.error")
-                                .is_some_and(|v| v.eq_ignore_ascii_case("fault"))
-                    })
-                    .map(|c| c.stream.to_owned())
-                    .collect(),
-                schema: A::schema,
-            },
+            reader::Faults::of::<A>(),
             Arc::clone(&stop),
             Arc::clone(counters),
             tx,
@@ -816,7 +805,8 @@ where
     let network_sinks = connectors::open_sinks::<A>(&args.overrides, metrics.as_ref())?;
     // A service fed by network or tailing sources delivers what each batch produced (a
     // dead-letter file is read while the app runs), as network sinks do.
-    let flush_each_batch = !network_sinks.is_empty() || connectors::has_sources::<A>() || grpc.is_some();
+    let flush_each_batch =
+        !network_sinks.is_empty() || connectors::has_sources::<A>() || grpc.is_some();
     for (stream, out) in network_sinks {
         add_route(&stream, out);
     }

@@ -171,6 +171,7 @@ impl Grpc {
             );
             self.servers.push(server);
             let tx = tx.clone();
+            let drops = metrics.clone();
             std::thread::Builder::new()
                 .name("ef-decode-grpc".to_string())
                 .spawn(move || {
@@ -181,6 +182,7 @@ impl Grpc {
                         super::connectors::OnBad::Log,
                         false,
                         None,
+                        drops,
                     );
                 })
                 .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;

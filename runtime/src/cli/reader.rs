@@ -142,6 +142,24 @@ pub(super) struct Faults {
     pub schema: fn(&str) -> &'static [(&'static str, &'static str)],
 }
 
+impl Faults {
+    /// The app's streams whose sources send undecodable lines to their fault stream.
+    pub(super) fn of<A: crate::app::Application>() -> Faults {
+        Faults {
+            streams: A::connectors()
+                .iter()
+                .filter(|c| {
+                    c.direction == crate::connect::Direction::Source
+                        && c.option("on.error")
+                            .is_some_and(|v| v.eq_ignore_ascii_case("fault"))
+                })
+                .map(|c| c.stream.to_owned())
+                .collect(),
+            schema: A::schema,
+        }
+    }
+}
+
 /// Both ends of the channel the driver reads.
 pub(super) type Channel<I> = (Sender<Msg<I>>, Receiver<Msg<I>>);
 

@@ -275,7 +275,11 @@ where
             ..reader::Counters::default()
         });
         let (tx, rx) = reader::channel();
-        network = Some(super::connectors::start_sources::<A>(&tx, &args.overrides, metrics.as_ref())?);
+        network = Some(super::connectors::start_sources::<A>(
+            &tx,
+            &args.overrides,
+            metrics.as_ref(),
+        )?);
         // With network (or tailing) sources and no file source, `--input` is read only
         // when given; the run then lasts until it is stopped.
         let remote = super::connectors::has_sources::<A>();
@@ -283,6 +287,7 @@ where
             reader::spawn(
                 endpoints.open_input(args, 0)?,
                 A::decode,
+                reader::Faults::of::<A>(),
                 Arc::new(AtomicBool::new(false)),
                 Arc::clone(&counters),
                 tx,
