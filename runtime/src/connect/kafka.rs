@@ -292,25 +292,16 @@ struct SinkShared {
 
 impl Participant for SinkShared {
     fn before_checkpoint(&self) -> Result<(), String> {
-        let target = self.handed.load(Ordering::Acquire);
-        while self.done.load(Ordering::Acquire) < target {
-            if self.gone.load(Ordering::Acquire) {
-                return Err(format!("kafka sink `{}` stopped", self.stream));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Ok(())
+        super::tracked::wait_delivered(
+            self.handed.load(Ordering::Acquire),
+            &self.done,
+            &self.gone,
+            &format!("kafka sink `{}`", self.stream),
+        )
     }
 
     fn positions(&self) -> Vec<(String, u64)> {
-        let ids = *self
-            .ids
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        vec![
-            (format!("kafka:{}", self.stream), ids.1),
-            (format!("kafka:{}:epoch", self.stream), ids.0),
-        ]
+        super::tracked::numbered_positions("kafka", &self.stream, &self.ids)
     }
 }
 

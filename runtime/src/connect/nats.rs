@@ -377,25 +377,16 @@ struct SinkShared {
 
 impl Participant for SinkShared {
     fn before_checkpoint(&self) -> Result<(), String> {
-        let target = self.handed.load(Ordering::Acquire);
-        while self.done.load(Ordering::Acquire) < target {
-            if self.gone.load(Ordering::Acquire) {
-                return Err(format!("nats sink `{}` stopped", self.stream));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Ok(())
+        super::tracked::wait_delivered(
+            self.handed.load(Ordering::Acquire),
+            &self.done,
+            &self.gone,
+            &format!("nats sink `{}`", self.stream),
+        )
     }
 
     fn positions(&self) -> Vec<(String, u64)> {
-        let ids = *self
-            .ids
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        vec![
-            (format!("nats:{}", self.stream), ids.1),
-            (format!("nats:{}:epoch", self.stream), ids.0),
-        ]
+        super::tracked::numbered_positions("nats", &self.stream, &self.ids)
     }
 }
 

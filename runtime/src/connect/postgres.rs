@@ -43,24 +43,16 @@ impl Participant for Shared {
     fn before_checkpoint(&self) -> Result<(), String> {
         let target = self.handed.load(Ordering::Acquire);
         self.flush_to.fetch_max(target, Ordering::AcqRel);
-        while self.done.load(Ordering::Acquire) < target {
-            if self.gone.load(Ordering::Acquire) {
-                return Err(format!("postgres sink `{}` stopped", self.stream));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Ok(())
+        super::tracked::wait_delivered(
+            target,
+            &self.done,
+            &self.gone,
+            &format!("postgres sink `{}`", self.stream),
+        )
     }
 
     fn positions(&self) -> Vec<(String, u64)> {
-        let ids = *self
-            .ids
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        vec![
-            (format!("postgres:{}", self.stream), ids.1),
-            (format!("postgres:{}:epoch", self.stream), ids.0),
-        ]
+        super::tracked::numbered_positions("postgres", &self.stream, &self.ids)
     }
 }
 

@@ -345,14 +345,12 @@ struct SinkShared {
 
 impl Participant for SinkShared {
     fn before_checkpoint(&self) -> Result<(), String> {
-        let target = self.handed.load(Ordering::Acquire);
-        while self.done.load(Ordering::Acquire) < target {
-            if self.gone.load(Ordering::Acquire) {
-                return Err(format!("rabbitmq sink `{}` stopped", self.stream));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Ok(())
+        super::tracked::wait_delivered(
+            self.handed.load(Ordering::Acquire),
+            &self.done,
+            &self.gone,
+            &format!("rabbitmq sink `{}`", self.stream),
+        )
     }
 
     fn positions(&self) -> Vec<(String, u64)> {

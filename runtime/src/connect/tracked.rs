@@ -116,6 +116,33 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Waits until a sink's thread finished with the first `target` lines handed to it (`done`
+/// reaches `target`); `Err` naming `what` when the thread ended first (`gone`).
+pub fn wait_delivered(
+    target: u64,
+    done: &AtomicU64,
+    gone: &AtomicBool,
+    what: &str,
+) -> Result<(), String> {
+    while done.load(Ordering::Acquire) < target {
+        if gone.load(Ordering::Acquire) {
+            return Err(format!("{what} stopped"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// The positions of a sink that numbers its messages: `<kind>:<stream>` is the number of
+/// lines numbered in the epoch `<kind>:<stream>:epoch` (`ids` = (epoch, lines)).
+pub fn numbered_positions(kind: &str, stream: &str, ids: &Mutex<(u64, u64)>) -> Vec<(String, u64)> {
+    let (epoch, lines) = *lock(ids);
+    vec![
+        (format!("{kind}:{stream}"), lines),
+        (format!("{kind}:{stream}:epoch"), epoch),
+    ]
+}
+
 /// A sink taking part in checkpoints.
 pub trait Participant: Send + Sync {
     /// Delivers everything handed over so far (waits for it); `Err` when that failed.
@@ -315,6 +342,37 @@ mod tests {
 
     /// The registry is one per process: its tests take turns.
     static SERIAL: Mutex<()> = Mutex::new(());
+
+    #[test]
+    fn a_checkpoint_waits_for_the_lines_handed_over_or_names_a_stopped_sink() {
+        let done = Arc::new(AtomicU64::new(0));
+        let gone = AtomicBool::new(false);
+        let worker = {
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                for _ in 0..3 {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    done.fetch_add(1, Ordering::AcqRel);
+                }
+            })
+        };
+        assert_eq!(wait_delivered(3, &done, &gone, "nats sink `Out`"), Ok(()));
+        assert_eq!(done.load(Ordering::Acquire), 3);
+        let _ = worker.join();
+        gone.store(true, Ordering::Release);
+        assert_eq!(
+            wait_delivered(4, &done, &gone, "nats sink `Out`"),
+            Err("nats sink `Out` stopped".to_string())
+        );
+        let ids = Mutex::new((7, 42));
+        assert_eq!(
+            numbered_positions("kafka", "Out", &ids),
+            vec![
+                ("kafka:Out".to_string(), 42),
+                ("kafka:Out:epoch".to_string(), 7)
+            ]
+        );
+    }
 
     #[test]
     fn positions_follow_processing_and_commit_after_checkpoints() {
