@@ -177,13 +177,15 @@ where
     A: Application,
 {
     let (tx, rx) = reader::channel();
-    drive_with(app, Some(input), (tx, rx), opts, errors, hooks, counters)
+    let (result, at) = drive_with(app, Some(input), (tx, rx), opts, errors, hooks, counters);
+    result.map(|stats| (stats, at))
 }
 
 /// [`drive`] with the channel made by the caller, which may have started more sources on
 /// it (`cli/connectors.rs`), and without an input when the app reads only such sources.
 /// The run ends when every sender is gone (the input and every source ended) or a hook
-/// stops it.
+/// stops it. Returns the position processed (line number, byte offset) also when the run
+/// failed.
 fn drive_with<A>(
     app: &mut A,
     input: Option<reader::Input>,
@@ -192,7 +194,7 @@ fn drive_with<A>(
     errors: &mut impl Write,
     hooks: &mut impl Hooks<A>,
     counters: &Arc<reader::Counters>,
-) -> Result<(RunStats, (u64, u64)), RunError>
+) -> (Result<RunStats, RunError>, (u64, u64))
 where
     A: Application,
 {
@@ -225,7 +227,7 @@ where
     let result = driver.run(&rx, hooks);
     stop.store(true, Ordering::Relaxed);
     let (stats, at) = (driver.stats, driver.at);
-    result.map(|()| (stats, at))
+    (result.map(|()| stats), at)
 }
 
 /// The state of one [`run`].
@@ -333,6 +335,7 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
                 self.stats.events += 1;
             }
             reader::Item::Mark { cell, position } => cell.processed(position),
+            reader::Item::Skipped { .. } => {}
             reader::Item::RemoteBad { message, fatal } => {
                 self.stats.bad_lines += 1;
                 if fatal {
@@ -852,7 +855,7 @@ where
     if let Some(g) = grpc.as_mut() {
         g.start::<A>(args, &tx, service.metrics.clone())?;
     }
-    let result = drive_with(
+    let (result, at) = drive_with(
         &mut app,
         input,
         (tx, rx),
@@ -861,12 +864,10 @@ where
         &mut service,
         &counters,
     );
-    let at = match &result {
-        Ok((_, at)) => *at,
-        Err(_) => (line_no, offset),
-    };
-    // The final checkpoint (end of input, a signal, or a stop): what was processed counts.
-    if result.is_ok() && app.failure().is_none() {
+    // The final checkpoint (end of input, a signal, a stop, or a source with
+    // `'on.error' = 'fail'`, which stops the app after it): what was processed counts.
+    let source_failed = matches!(result, Err(RunError::SourceFailed(_)));
+    if (result.is_ok() || source_failed) && app.failure().is_none() {
         match service.checkpoint(&mut app, at) {
             Err(e) => return Err(Failure::runtime(e)),
             Ok(Some((saved, took))) => log::log(
@@ -890,7 +891,7 @@ where
     drop(grpc);
     let flushed = app.sink_mut().flush();
     let stats = match result {
-        Ok((stats, _)) => stats,
+        Ok(stats) => stats,
         Err(e @ RunError::BadLine { .. }) => return Err(Failure::usage(format!("{e} (--strict)"))),
         Err(e) => return Err(Failure::runtime(e.to_string())),
     };

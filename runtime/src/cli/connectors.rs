@@ -247,21 +247,12 @@ pub(super) fn start_sources<A: Application>(
             }
         };
         let tx = tx.clone();
-        let on_error = match cfg
-            .option("on.error")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("log") => OnBad::Log,
-            Some("drop") => OnBad::Drop,
-            Some("fault") => OnBad::Fault,
-            Some("fail") => OnBad::Fail,
-            Some(other) => {
-                return Err(Failure::runtime(format!(
-                "stream `{}`: a source's \"on.error\" is 'log', 'drop', 'fault' or 'fail', not `{other}`",
-                cfg.stream
-            )))
-            }
+        let Some(on_error) = OnBad::of(cfg.option("on.error")) else {
+            return Err(Failure::runtime(format!(
+                "stream `{}`: a source's \"on.error\" is 'log', 'drop', 'fault' or 'fail', not `{}`",
+                cfg.stream,
+                cfg.option("on.error").unwrap_or_default()
+            )));
         };
         let drops = metrics.cloned();
         std::thread::Builder::new()
@@ -283,6 +274,20 @@ pub(super) enum OnBad {
     Fault,
     /// Stop the app (exit code 1).
     Fail,
+}
+
+impl OnBad {
+    /// A source's `"on.error"` (`None`: not given, the default `log`); `None` when the value
+    /// is none of these (sema rejects it first).
+    pub(super) fn of(option: Option<&str>) -> Option<OnBad> {
+        match option.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("log") => Some(OnBad::Log),
+            Some("drop") => Some(OnBad::Drop),
+            Some("fault") => Some(OnBad::Fault),
+            Some("fail") => Some(OnBad::Fail),
+            Some(_) => None,
+        }
+    }
 }
 
 /// Decodes a source's batches into driver items until either side goes away.

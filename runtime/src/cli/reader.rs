@@ -13,6 +13,8 @@ use crate::app::DecodeError;
 use crate::io::{JsonLinesReader, LineRef};
 use crate::metrics::Metrics;
 
+use super::connectors::OnBad;
+
 /// Items per batch at most (a batch also ends when the input has nothing buffered, so a
 /// quiet producer's lines are not held back).
 const BATCH: usize = 1024;
@@ -30,6 +32,8 @@ pub(super) enum Item<I> {
     },
     /// A clock-only line.
     Tick { line_no: u64, end: u64, ts: i64 },
+    /// A line its source's `'on.error' = 'drop'` skips: only its position counts.
+    Skipped { line_no: u64, end: u64 },
     /// A bad line, with what is wrong with it.
     Bad {
         line_no: u64,
@@ -57,6 +61,7 @@ impl<I> Item<I> {
         match self {
             Item::Event { line_no, end, .. }
             | Item::Tick { line_no, end, .. }
+            | Item::Skipped { line_no, end }
             | Item::Bad { line_no, end, .. } => Some((*line_no, *end)),
             Item::Remote { .. } | Item::RemoteBad { .. } | Item::Mark { .. } => None,
         }
@@ -135,28 +140,44 @@ pub(super) fn spawn<I: Send + 'static>(
     std::thread::spawn(move || read(input, decode, &faults, &stop, &counters, &tx));
 }
 
-/// The streams whose undecodable lines go to their fault stream `!Name` (a source of theirs
-/// has `'on.error' = 'fault'`), and the app's schemas of them.
+/// What an undecodable line of the input becomes, per stream with a declared source (its
+/// `'on.error'`: DESIGN 8.2; a file or stdin source's wins over the stream's other sources),
+/// and the app's schemas of the streams (for fault events).
 pub(super) struct Faults {
-    pub streams: Vec<String>,
+    pub policies: Vec<(String, OnBad)>,
     pub schema: fn(&str) -> &'static [(&'static str, &'static str)],
 }
 
 impl Faults {
-    /// The app's streams whose sources send undecodable lines to their fault stream.
+    /// The policies of the app's declared sources.
     pub(super) fn of<A: crate::app::Application>() -> Faults {
+        let mut policies: Vec<(String, OnBad)> = Vec::new();
+        let sources = A::connectors()
+            .iter()
+            .filter(|c| c.direction == crate::connect::Direction::Source);
+        for c in sources {
+            let Some(policy) = OnBad::of(c.option("on.error")) else {
+                continue;
+            };
+            let local = matches!(c.extension, "file" | "stdin");
+            match policies.iter_mut().find(|(s, _)| s == c.stream) {
+                Some(entry) if local => entry.1 = policy,
+                Some(_) => {}
+                None => policies.push((c.stream.to_owned(), policy)),
+            }
+        }
         Faults {
-            streams: A::connectors()
-                .iter()
-                .filter(|c| {
-                    c.direction == crate::connect::Direction::Source
-                        && c.option("on.error")
-                            .is_some_and(|v| v.eq_ignore_ascii_case("fault"))
-                })
-                .map(|c| c.stream.to_owned())
-                .collect(),
+            policies,
             schema: A::schema,
         }
+    }
+
+    /// What an undecodable line of `stream` becomes (`log` when nothing says otherwise).
+    fn policy(&self, stream: &str) -> OnBad {
+        self.policies
+            .iter()
+            .find(|(s, _)| s == stream)
+            .map_or(OnBad::Log, |(_, p)| *p)
     }
 }
 
@@ -216,23 +237,36 @@ fn read<I>(
                 Err(e) => {
                     let mut at = 0;
                     Tally::count(&mut tally.bad, &mut at, &stream);
-                    let fault = if faults.streams.iter().any(|s| *s == stream) {
-                        let schema = (faults.schema)(&stream);
-                        let reason = e.to_string();
-                        crate::connect::fault::fault_event(
-                            &stream, data, false, schema, &reason, decode,
-                        )
-                    } else {
-                        None
+                    let policy = faults.policy(&stream);
+                    let fault = match policy {
+                        OnBad::Fault => {
+                            let schema = (faults.schema)(&stream);
+                            let reason = e.to_string();
+                            crate::connect::fault::fault_event(
+                                &stream, data, false, schema, &reason, decode,
+                            )
+                        }
+                        _ => None,
                     };
-                    match fault {
-                        Some(event) => Item::Event {
+                    match (fault, policy) {
+                        (Some(event), _) => Item::Event {
                             line_no,
                             end,
                             ts,
                             event,
                         },
-                        None => Item::Bad {
+                        (None, OnBad::Drop) => {
+                            // Skipped silently, counted among the dropped events.
+                            if let Some(m) = &counters.metrics {
+                                m.add_dropped(&stream, "undecodable", 1);
+                            }
+                            Item::Skipped { line_no, end }
+                        }
+                        (None, OnBad::Fail) => Item::RemoteBad {
+                            message: format!("line {line_no}: {e}"),
+                            fatal: true,
+                        },
+                        (None, _) => Item::Bad {
                             line_no,
                             end,
                             message: e.to_string(),

@@ -178,7 +178,7 @@ impl<I> Iterator for ReaderSource<I> {
                     }
                     eprintln!("{message}");
                 }
-                reader::Item::Mark { .. } => {}
+                reader::Item::Mark { .. } | reader::Item::Skipped { .. } => {}
             }
         }
         Some(batch)

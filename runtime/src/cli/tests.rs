@@ -31,7 +31,7 @@ struct Triggered {
 /// `INSERT INTO Out SELECT x, x / 2.0 AS half FROM In;` plus a trigger `Tick` every
 /// `PERIOD` ms from the start and a `Started` event at the start. `STATE`: whether it
 /// keeps state (`Application::KEEPS_STATE`).
-struct Fake<S, const STATE: bool = true> {
+struct Fake<S, const STATE: bool = true, const ON_ERROR: u8 = NO_SOURCE> {
     sink: S,
     next: Option<i64>,
     /// The clock once started.
@@ -40,7 +40,25 @@ struct Fake<S, const STATE: bool = true> {
 
 const PERIOD: i64 = 1000;
 
-impl<S: EventSink, const STATE: bool> Application for Fake<S, STATE> {
+/// `Fake`'s declared sources: none, or a stdin source on `In` with `'on.error'` drop / fail.
+const NO_SOURCE: u8 = 0;
+const DROPS: u8 = 1;
+const FAILS: u8 = 2;
+
+static DROPPING_SOURCE: [crate::connect::ConnectorDesc; 1] = [crate::connect::ConnectorDesc {
+    stream: "In",
+    direction: crate::connect::Direction::Source,
+    extension: "stdin",
+    options: &[("on.error", "drop")],
+}];
+static FAILING_SOURCE: [crate::connect::ConnectorDesc; 1] = [crate::connect::ConnectorDesc {
+    stream: "In",
+    direction: crate::connect::Direction::Source,
+    extension: "stdin",
+    options: &[("on.error", "fail")],
+}];
+
+impl<S: EventSink, const STATE: bool, const ON_ERROR: u8> Application for Fake<S, STATE, ON_ERROR> {
     type Input = In;
     type Sink = S;
     const KEEPS_STATE: bool = STATE;
@@ -57,6 +75,13 @@ impl<S: EventSink, const STATE: bool> Application for Fake<S, STATE> {
     }
     fn input_streams() -> &'static [&'static str] {
         &["In"]
+    }
+    fn connectors() -> &'static [crate::connect::ConnectorDesc] {
+        match ON_ERROR {
+            DROPS => &DROPPING_SOURCE,
+            FAILS => &FAILING_SOURCE,
+            _ => &[],
+        }
     }
     fn output_streams() -> &'static [&'static str] {
         &["Out", "Tick", "Started"]
@@ -495,4 +520,77 @@ fn an_event_without_ts_after_a_restore_gets_the_restored_clock() {
         vec![line("Out", 700, r#"{"x":2,"half":1.0}"#)]
     );
     assert!(errors.is_empty());
+}
+
+#[test]
+fn a_source_with_on_error_drop_skips_its_undecodable_lines_silently() {
+    let input = "{\"stream\":\"In\",\"ts\":1,\"data\":{\"x\":1}}\n{\"stream\":\"In\",\"ts\":2,\"data\":{\"x\":\"two\"}}\n{\"stream\":\"Nope\",\"ts\":3,\"data\":{}}\n{\"stream\":\"In\",\"ts\":4,\"data\":{\"x\":4}}\n";
+    let mut app = Fake::<CollectingSink, true, DROPS>::with_sink(CollectingSink::new());
+    let mut errors = Vec::new();
+    let stats = run(
+        &mut app,
+        input.as_bytes(),
+        &RunOptions::default(),
+        &mut errors,
+    )
+    .unwrap();
+    // Line 2 is `In`'s and dropped; line 3 names no declared source: reported as usual.
+    assert_eq!(
+        stats,
+        RunStats {
+            events: 2,
+            bad_lines: 1
+        }
+    );
+    assert_eq!(
+        String::from_utf8(errors).unwrap(),
+        "line 3: unknown stream `Nope`\n"
+    );
+    let outs: Vec<&String> = app
+        .sink
+        .lines
+        .iter()
+        .filter(|l| l.contains("\"Out\""))
+        .collect();
+    assert_eq!(outs.len(), 2, "{outs:?}");
+}
+
+#[test]
+fn a_source_with_on_error_fail_stops_the_app_after_a_checkpoint() {
+    let (input, output) = (temp_path("fail-in.jsonl"), temp_path("fail-out.jsonl"));
+    let state = temp_path("fail-state");
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::write(
+        &input,
+        "{\"stream\":\"In\",\"ts\":1,\"data\":{\"x\":1}}\n{\"stream\":\"In\",\"ts\":2,\"data\":{\"x\":\"two\"}}\n{\"stream\":\"In\",\"ts\":3,\"data\":{\"x\":3}}\n",
+    )
+    .unwrap();
+    let failure = run_main::<Fake<JsonLinesWriter, true, FAILS>>(&args(&format!(
+        "--input {input} --output {output} --output-streams Out --state-dir {state}"
+    )))
+    .unwrap_err();
+    assert_eq!(failure.code, 1);
+    assert!(
+        failure.message.contains("line 2:") && failure.message.contains("on.error = 'fail'"),
+        "{}",
+        failure.message
+    );
+    // The event before the bad line was processed and delivered, the one after it not.
+    let text = std::fs::read_to_string(&output).unwrap();
+    assert_eq!(
+        text,
+        format!("{}\n", line("Out", 1, r#"{"x":1,"half":0.5}"#))
+    );
+    // The checkpoint taken before stopping resumes right before the bad line: a restart
+    // reads it again (and fails again) instead of losing or repeating anything.
+    let again = run_main::<Fake<JsonLinesWriter, true, FAILS>>(&args(&format!(
+        "--input {input} --output {output} --output-streams Out --state-dir {state}"
+    )))
+    .unwrap_err();
+    assert_eq!(again.code, 1);
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap(),
+        format!("{}\n", line("Out", 1, r#"{"x":1,"half":0.5}"#))
+    );
+    let _ = std::fs::remove_dir_all(&state);
 }
