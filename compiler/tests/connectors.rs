@@ -597,6 +597,9 @@ INSERT INTO Out SELECT id, qty FROM Orders;
     let wanted = [
         "eventflux_dropped_events_total{stream=\"Orders\",reason=\"undecodable\"} 2",
         "eventflux_dropped_events_total{stream=\"Out\",reason=\"sink_error\"} 2",
+        // A network source counts what it received, good and bad, like the input reader.
+        "eventflux_events_in_total{stream=\"Orders\"} 2",
+        "eventflux_bad_events_total{stream=\"Orders\"} 2",
     ];
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

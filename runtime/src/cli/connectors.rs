@@ -298,7 +298,7 @@ pub(super) fn bridge<A: Application>(
     on_bad: OnBad,
     csv: bool,
     mark: Option<std::sync::Arc<crate::connect::tracked::SourceCell>>,
-    drops: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 ) {
     // `text` is the message the source got (empty when none arrived), `reason` what is
     // wrong with it, `at` where it came from, `arrival` the batch's arrival time.
@@ -307,7 +307,7 @@ pub(super) fn bridge<A: Application>(
         match on_bad {
             OnBad::Drop => {
                 // Counted in `eventflux_dropped_events_total{reason="undecodable"}`.
-                if let Some(m) = &drops {
+                if let Some(m) = &metrics {
                     m.add_dropped(stream, "undecodable", 1);
                 }
                 None
@@ -348,6 +348,7 @@ pub(super) fn bridge<A: Application>(
                 let stream = batch.stream.as_str();
                 let mut items = Vec::with_capacity(batch.len() + 1);
                 let mut last = None;
+                let (mut good, mut undecodable) = (0, 0);
                 let schema = A::schema(stream);
                 // A message without `ts` takes its arrival time: one clock read per batch.
                 let arrival = crate::functions::now_millis();
@@ -364,18 +365,28 @@ pub(super) fn bridge<A: Application>(
                     match decoded {
                         // A CSV header.
                         Ok(None) => {}
-                        Ok(Some((ts, event))) => items.push(Item::Remote { ts, event }),
-                        Err(reason) => items.extend(bad(
-                            stream,
-                            text,
-                            &reason,
-                            format!(
-                                "{label} `{stream}` (connection {}) line {}",
-                                line.origin, line.position
-                            ),
-                            arrival,
-                        )),
+                        Ok(Some((ts, event))) => {
+                            good += 1;
+                            items.push(Item::Remote { ts, event });
+                        }
+                        Err(reason) => {
+                            undecodable += 1;
+                            items.extend(bad(
+                                stream,
+                                text,
+                                &reason,
+                                format!(
+                                    "{label} `{stream}` (connection {}) line {}",
+                                    line.origin, line.position
+                                ),
+                                arrival,
+                            ))
+                        }
                     }
+                }
+                if let Some(m) = &metrics {
+                    m.add_events_in(stream, good);
+                    m.add_bad(stream, undecodable);
                 }
                 if let (Some(cell), Some(position)) = (&mark, last) {
                     let cell = std::sync::Arc::clone(cell);
@@ -388,15 +399,20 @@ pub(super) fn bridge<A: Application>(
                 position,
                 origin,
                 reason,
-            } => bad(
-                &stream,
-                "",
-                &reason,
-                format!("{label} `{stream}` (connection {origin}) line {position}"),
-                crate::functions::now_millis(),
-            )
-            .into_iter()
-            .collect(),
+            } => {
+                if let Some(m) = &metrics {
+                    m.add_bad(&stream, 1);
+                }
+                bad(
+                    &stream,
+                    "",
+                    &reason,
+                    format!("{label} `{stream}` (connection {origin}) line {position}"),
+                    crate::functions::now_millis(),
+                )
+                .into_iter()
+                .collect()
+            }
             SourceEvent::Closed { .. } => continue,
         };
         if !items.is_empty() && tx.send(Msg::Batch(items)).is_err() {

@@ -171,7 +171,6 @@ impl Grpc {
             );
             self.servers.push(server);
             let tx = tx.clone();
-            let drops = metrics.clone();
             std::thread::Builder::new()
                 .name("ef-decode-grpc".to_string())
                 .spawn(move || {
@@ -182,7 +181,8 @@ impl Grpc {
                         super::connectors::OnBad::Log,
                         false,
                         None,
-                        drops,
+                        // The service counts its own events in and bad messages.
+                        None,
                     );
                 })
                 .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;

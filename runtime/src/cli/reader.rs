@@ -117,8 +117,9 @@ impl Tally {
     }
 
     fn publish(&mut self, metrics: &Metrics) {
-        for (stream, n) in &self.events {
-            metrics.set_events_in(stream, *n);
+        // Added, not set: other sources (tcp, http, gRPC) count into the same series.
+        for (stream, n) in self.events.iter_mut() {
+            metrics.add_events_in(stream, std::mem::take(n));
         }
         for (stream, n) in self.bad.iter_mut() {
             metrics.add_bad(stream, std::mem::take(n));
