@@ -373,6 +373,32 @@ fn two_workers_run_the_lines_of_a_live_pipe_before_it_has_a_full_batch() {
 }
 
 #[test]
+fn two_workers_stop_cleanly_on_sigterm_with_what_was_read_delivered() {
+    use std::io::Write;
+    let (mut child, rx, _) = live("live_sigterm", LIVE_APP, &[]);
+    let mut stdin = child.stdin.take().expect("stdin");
+    for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
+        writeln!(
+            stdin,
+            "{{\"stream\":\"S\",\"ts\":{},\"data\":{{\"k\":\"{k}\",\"v\":{i}}}}}",
+            i * 10
+        )
+        .expect("write line");
+    }
+    stdin.flush().expect("flush");
+    assert_eq!(rows_of(&rx, "Echo", 4).len(), 4);
+    // The pipe stays open: only the signal ends the run, with exit code 0 (DESIGN 8.4).
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let done = child.wait().expect("wait");
+    assert!(done.success(), "{done:?}");
+    drop(stdin);
+}
+
+#[test]
 fn two_workers_fire_wall_clock_timers_while_the_input_is_idle() {
     use std::io::Write;
     let (mut child, rx, _) = live("live_wall", LIVE_APP, &["--clock", "wall"]);

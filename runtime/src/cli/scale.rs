@@ -105,6 +105,8 @@ struct ReaderSource<I> {
     strict: bool,
     failed: Arc<Mutex<Option<RunError>>>,
     done: bool,
+    /// Set by SIGTERM or SIGINT: what was read is run, nothing more is read (DESIGN 8.4).
+    signal: Arc<AtomicBool>,
 }
 
 impl<I> ReaderSource<I> {
@@ -123,6 +125,18 @@ impl<I> Iterator for ReaderSource<I> {
         if self.done {
             return None;
         }
+        if self.signal.load(Ordering::Relaxed) {
+            // Shutting down: the batches already read are the last ones.
+            self.done = true;
+            let mut items = Vec::new();
+            while let Ok(reader::Msg::Batch(more)) = self.rx.try_recv() {
+                items.extend(more);
+            }
+            self.counters
+                .queued
+                .fetch_sub(items.len() as u64, Ordering::Relaxed);
+            return Some(self.batch(items));
+        }
         let items = match self.rx.recv_timeout(Duration::from_millis(5)) {
             Ok(reader::Msg::Batch(items)) => items,
             Ok(reader::Msg::Failed(e)) => {
@@ -138,6 +152,14 @@ impl<I> Iterator for ReaderSource<I> {
         self.counters
             .queued
             .fetch_sub(items.len() as u64, Ordering::Relaxed);
+        Some(self.batch(items))
+    }
+}
+
+impl<I> ReaderSource<I> {
+    /// The events and clock steps of the reader's items; bad lines are reported (or end
+    /// the run with `--strict` or a failing source).
+    fn batch(&mut self, items: Vec<reader::Item<I>>) -> Batch<I> {
         let mut batch = Vec::with_capacity(items.len());
         for item in items {
             match item {
@@ -181,7 +203,7 @@ impl<I> Iterator for ReaderSource<I> {
                 reader::Item::Mark { .. } | reader::Item::Skipped { .. } => {}
             }
         }
-        Some(batch)
+        batch
     }
 }
 
@@ -269,6 +291,13 @@ where
     let mut sources: Vec<Source<A::Input>> = Vec::new();
     let endpoints = super::Endpoints::of::<A>(&args.overrides)?;
     let mut network = None;
+    // The process that reads the sources stops reading on SIGTERM/SIGINT and lets the
+    // workers finish what was read; the other processes end with it.
+    let signal = if workers.process == 0 {
+        super::durable::shutdown_flag()
+    } else {
+        Arc::new(AtomicBool::new(false))
+    };
     if workers.process == 0 {
         let counters = Arc::new(reader::Counters {
             metrics: metrics.clone(),
@@ -301,6 +330,7 @@ where
             strict: args.strict,
             failed: Arc::clone(&failed),
             done: false,
+            signal: Arc::clone(&signal),
         }));
     }
     // Every sink of a stream gets each of its lines (several sinks: a fan-out); the
@@ -380,6 +410,9 @@ where
         if e.kind() != io::ErrorKind::BrokenPipe {
             return Err(Failure::runtime(format!("cannot write output: {e}")));
         }
+    }
+    if signal.load(Ordering::Relaxed) {
+        super::log::log(super::log::Level::Info, "stopped by a signal");
     }
     Ok(())
 }
