@@ -342,12 +342,9 @@ BEGIN
 END;
 ";
 
-#[test]
-fn two_workers_run_the_lines_of_a_live_pipe_before_it_has_a_full_batch() {
-    use std::io::Write;
-    let (mut child, rx, _) = live("live_pipe", LIVE_APP, &[]);
-    let mut stdin = child.stdin.take().expect("stdin");
-    for (i, k) in ["a", "b", "c"].iter().enumerate() {
+/// One `S` event per key, 10 ms apart, flushed into the binary's open stdin.
+fn write_keys(stdin: &mut impl std::io::Write, keys: &[&str]) {
+    for (i, k) in keys.iter().enumerate() {
         writeln!(
             stdin,
             "{{\"stream\":\"S\",\"ts\":{},\"data\":{{\"k\":\"{k}\",\"v\":{i}}}}}",
@@ -356,6 +353,14 @@ fn two_workers_run_the_lines_of_a_live_pipe_before_it_has_a_full_batch() {
         .expect("write line");
     }
     stdin.flush().expect("flush");
+}
+
+#[test]
+fn two_workers_run_the_lines_of_a_live_pipe_before_it_has_a_full_batch() {
+    use std::io::Write;
+    let (mut child, rx, _) = live("live_pipe", LIVE_APP, &[]);
+    let mut stdin = child.stdin.take().expect("stdin");
+    write_keys(&mut stdin, &["a", "b", "c"]);
     // Three lines, far below a batch of 1,024, and the pipe stays open.
     let mut echo = rows_of(&rx, "Echo", 3);
     echo.sort();
@@ -374,18 +379,9 @@ fn two_workers_run_the_lines_of_a_live_pipe_before_it_has_a_full_batch() {
 
 #[test]
 fn two_workers_stop_cleanly_on_sigterm_with_what_was_read_delivered() {
-    use std::io::Write;
     let (mut child, rx, _) = live("live_sigterm", LIVE_APP, &[]);
     let mut stdin = child.stdin.take().expect("stdin");
-    for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
-        writeln!(
-            stdin,
-            "{{\"stream\":\"S\",\"ts\":{},\"data\":{{\"k\":\"{k}\",\"v\":{i}}}}}",
-            i * 10
-        )
-        .expect("write line");
-    }
-    stdin.flush().expect("flush");
+    write_keys(&mut stdin, &["a", "b", "c", "d"]);
     assert_eq!(rows_of(&rx, "Echo", 4).len(), 4);
     // The pipe stays open: only the signal ends the run, with exit code 0 (DESIGN 8.4).
     let status = std::process::Command::new("kill")
