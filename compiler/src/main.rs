@@ -226,7 +226,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             };
             eprintln!("eventflux: compiling {}", app.display());
             let (options, extra): (Options, &[&'static str]) = if grpc {
-                (Options::standalone().with_grpc(), &["redis", "grpc"])
+                (Options::standalone().with_grpc(), &["redis", "tls", "grpc"])
             } else {
                 (Options::standalone(), SERVICE)
             };
@@ -340,8 +340,8 @@ fn compile_app(app: &Path, options: &Options) -> Result<Compiled, String> {
 }
 
 /// Runtime features of `eventflux build`'s service binaries beyond the app's own: checkpoints
-/// may go to Redis (`--state-dir redis://...`).
-const SERVICE: &[&str] = &["redis"];
+/// may go to Redis (`--state-dir redis://...`), metrics may be served over TLS.
+const SERVICE: &[&str] = &["redis", "tls"];
 
 /// A minimal standalone binary, for what any of them can do (`--list-checkpoints`).
 fn tool_binary() -> Result<PathBuf, String> {

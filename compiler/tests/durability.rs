@@ -575,6 +575,53 @@ fn metrics_config_and_json_logs_through_the_binary() {
     );
     assert_eq!(checkpoint_files(&state).len(), 1);
 
+    // The endpoint over TLS (a test CA's certificate), read by curl, which verifies it.
+    let tls = concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime/tests/data/tls");
+    let mut child = Command::new(&bin)
+        .args(["--metrics", "127.0.0.1:0", "--output", "/dev/null"])
+        .args(["--metrics-tls-cert", &format!("{tls}/server.pem")])
+        .args(["--metrics-tls-key", &format!("{tls}/server.key")])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("first log line");
+    assert!(first.contains("metrics at https://127.0.0.1:"), "{first}");
+    let port: u16 = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("port in the log line");
+    // Plain HTTP gets no page (at most a TLS alert).
+    {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        write!(s, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").expect("request");
+        let mut bytes = Vec::new();
+        let _ = s.read_to_end(&mut bytes);
+        assert!(!String::from_utf8_lossy(&bytes).contains("200 OK"));
+    }
+    match Command::new("curl")
+        .args(["-sS", "--cacert", &format!("{tls}/ca.pem")])
+        .arg(format!("https://localhost:{port}/health"))
+        .output()
+    {
+        Ok(got) => assert_eq!(text(&got.stdout), "ok\n", "{}", text(&got.stderr)),
+        Err(e) => eprintln!("skipped the https check: no curl ({e})"),
+    }
+    drop(child.stdin.take());
+    assert!(child.wait().expect("wait").success());
+    // Half a pair is a usage error.
+    let half = Command::new(&bin)
+        .args(["--metrics", "127.0.0.1:0", "--metrics-tls-cert", "x.pem"])
+        .output()
+        .expect("start");
+    assert_eq!(half.status.code(), Some(2), "{}", text(&half.stderr));
+
     // Bad configuration: the file, the line and the key.
     std::fs::write(&config, "strict = true\nkeep-checkpoints = 0\n").expect("config");
     let bad = Command::new(&bin)

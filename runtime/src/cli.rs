@@ -718,12 +718,25 @@ fn serve_metrics(args: &Args) -> Result<Option<Arc<crate::metrics::Metrics>>, Fa
     let Some(addr) = &args.metrics else {
         return Ok(None);
     };
+    let tls = match &args.metrics_tls {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(
+            crate::metrics::Tls::from_pem_files(cert, key)
+                .map_err(|e| Failure::runtime(format!("--metrics-tls-cert: {e}")))?,
+        ),
+        _ => {
+            return Err(Failure::usage(
+                "--metrics-tls-cert and --metrics-tls-key go together",
+            ))
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let bound = crate::metrics::serve(addr, Arc::clone(&metrics), args.metrics_token.clone())
+    let bound = crate::metrics::serve(addr, Arc::clone(&metrics), args.metrics_token.clone(), tls)
         .map_err(|e| Failure::runtime(e.to_string()))?;
     log::log(
         log::Level::Info,
-        &format!("metrics at http://{bound}/metrics"),
+        &format!("metrics at {scheme}://{bound}/metrics"),
     );
     Ok(Some(metrics))
 }

@@ -43,6 +43,8 @@ pub(super) struct Args {
     pub grpc: Option<String>,
     /// `--grpc-token T`: the bearer token the gRPC service wants.
     pub grpc_token: Option<String>,
+    /// `--metrics-tls-cert FILE` and `--metrics-tls-key FILE`: serve `--metrics` over TLS.
+    pub metrics_tls: (Option<String>, Option<String>),
     /// `--grpc-tls-cert FILE` and `--grpc-tls-key FILE`: serve `--grpc` over TLS.
     pub grpc_tls: (Option<String>, Option<String>),
     /// `--log-format json`.
@@ -110,6 +112,8 @@ Options:
                          (ADDR host:port, or :port for 127.0.0.1)
   --metrics-token T      require `Authorization: Bearer T` there (or set
                          EVENTFLUX_METRICS_TOKEN)
+  --metrics-tls-cert FILE  serve --metrics over TLS (https) with this PEM certificate chain
+  --metrics-tls-key FILE   and this PEM private key
   --grpc ADDR            serve the app's gRPC service (`eventflux proto`) at ADDR
                          (host:port, or :port for 127.0.0.1; needs `eventflux build --grpc`)
   --grpc-token T         require `authorization: Bearer T` metadata there (or set
@@ -165,6 +169,7 @@ impl Args {
             grpc: None,
             grpc_token: None,
             grpc_tls: (None, None),
+            metrics_tls: (None, None),
             log_json: false,
             overrides: Vec::new(),
             workers: 1,
@@ -241,6 +246,8 @@ impl Args {
                 "--metrics-token" => args.metrics_token = Some(value()?),
                 "--grpc" => args.grpc = Some(value()?),
                 "--grpc-token" => args.grpc_token = Some(value()?),
+                "--metrics-tls-cert" => args.metrics_tls.0 = Some(value()?),
+                "--metrics-tls-key" => args.metrics_tls.1 = Some(value()?),
                 "--grpc-tls-cert" => args.grpc_tls.0 = Some(value()?),
                 "--grpc-tls-key" => args.grpc_tls.1 = Some(value()?),
                 "--log-format" => {

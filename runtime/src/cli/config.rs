@@ -39,6 +39,8 @@ const VALUE_FLAGS: &[&str] = &[
     "restore-from",
     "metrics",
     "metrics-token",
+    "metrics-tls-cert",
+    "metrics-tls-key",
     "grpc",
     "grpc-token",
     "grpc-tls-cert",
