@@ -33,7 +33,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::sink::{deliver, LineSender, OnError, SinkStats};
 use super::source::{Batch, SourceEvent};
-use super::tracked::{self, Participant, SourceCell};
+use super::tracked::{self, NumberedSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
 
 /// The brokers when `"kafka.bootstrap.servers"` is not given.
@@ -279,37 +279,11 @@ impl ProducerContext for Reports {
 /// Lines for the sink thread: (number, payload).
 type Lines = Vec<(u64, Vec<u8>)>;
 
-/// What the driver's thread, the sink thread and checkpoints share.
-struct SinkShared {
-    stream: String,
-    /// (epoch, lines numbered in it).
-    ids: Mutex<(u64, u64)>,
-    handed: AtomicU64,
-    done: AtomicU64,
-    stop: AtomicBool,
-    gone: AtomicBool,
-}
-
-impl Participant for SinkShared {
-    fn before_checkpoint(&self) -> Result<(), String> {
-        super::tracked::wait_delivered(
-            self.handed.load(Ordering::Acquire),
-            &self.done,
-            &self.gone,
-            &format!("kafka sink `{}`", self.stream),
-        )
-    }
-
-    fn positions(&self) -> Vec<(String, u64)> {
-        super::tracked::numbered_positions("kafka", &self.stream, &self.ids)
-    }
-}
-
 /// A Kafka sink: an idempotent producer.
 pub struct KafkaSink {
     tx: Option<Sender<Lines>>,
     stats: Arc<SinkStats>,
-    shared: Arc<SinkShared>,
+    shared: Arc<NumberedSink>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -354,14 +328,11 @@ impl KafkaSink {
             _ => (tracked::fresh_epoch(), 0),
         };
         let stats = Arc::new(SinkStats::default());
-        let shared = Arc::new(SinkShared {
-            stream: cfg.stream.clone(),
-            ids: Mutex::new((epoch, numbered)),
-            handed: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-            gone: AtomicBool::new(false),
-        });
+        let shared = Arc::new(NumberedSink::new(
+            "kafka",
+            cfg.stream.clone(),
+            (epoch, numbered),
+        ));
         tracked::register_sink(Arc::clone(&shared) as Arc<dyn Participant>);
         let (tx, rx) = crossbeam_channel::bounded::<Lines>(queue.max(1));
         let label = format!("kafka sink `{}`", cfg.stream);

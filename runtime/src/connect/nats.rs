@@ -19,8 +19,8 @@
 //! checkpoint get the same ids and JetStream's duplicate window drops them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
@@ -28,7 +28,7 @@ use futures_util::StreamExt;
 
 use super::sink::{deliver, LineSender, OnError, SinkStats, MAX_BACKOFF};
 use super::source::{Batch, SourceEvent};
-use super::tracked::{self, Participant, SourceCell};
+use super::tracked::{self, NumberedSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
 
 /// The server when `"nats.url"` is not given.
@@ -357,37 +357,8 @@ type Messages = Vec<(String, Vec<u8>)>;
 pub struct NatsSink {
     tx: Option<Sender<Messages>>,
     stats: Arc<SinkStats>,
-    shared: Arc<SinkShared>,
+    shared: Arc<NumberedSink>,
     thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// What the driver's thread, the sink thread and checkpoints share.
-struct SinkShared {
-    stream: String,
-    /// (epoch, lines numbered in it).
-    ids: Mutex<(u64, u64)>,
-    /// Lines handed to the sink thread.
-    handed: AtomicU64,
-    /// Lines the sink thread finished with (delivered or given up on).
-    done: AtomicU64,
-    stop: AtomicBool,
-    /// Set when the sink thread ended.
-    gone: AtomicBool,
-}
-
-impl Participant for SinkShared {
-    fn before_checkpoint(&self) -> Result<(), String> {
-        super::tracked::wait_delivered(
-            self.handed.load(Ordering::Acquire),
-            &self.done,
-            &self.gone,
-            &format!("nats sink `{}`", self.stream),
-        )
-    }
-
-    fn positions(&self) -> Vec<(String, u64)> {
-        super::tracked::numbered_positions("nats", &self.stream, &self.ids)
-    }
 }
 
 impl NatsSink {
@@ -405,14 +376,11 @@ impl NatsSink {
         )?;
         let rt = runtime(cfg)?;
         let stats = Arc::new(SinkStats::default());
-        let shared = Arc::new(SinkShared {
-            stream: cfg.stream.clone(),
-            ids: Mutex::new(restored_ids(&cfg.stream)),
-            handed: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-            gone: AtomicBool::new(false),
-        });
+        let shared = Arc::new(NumberedSink::new(
+            "nats",
+            cfg.stream.clone(),
+            restored_ids(&cfg.stream),
+        ));
         tracked::register_sink(Arc::clone(&shared) as Arc<dyn Participant>);
         let (tx, rx) = crossbeam_channel::bounded::<Messages>(queue.max(1));
         let label = format!("nats sink `{}`", cfg.stream);

@@ -143,6 +143,54 @@ pub fn numbered_positions(kind: &str, stream: &str, ids: &Mutex<(u64, u64)>) -> 
     ]
 }
 
+/// What a sink that numbers its messages (nats, kafka) shares between the driver's thread,
+/// its sending thread and checkpoints: a checkpoint waits for every line handed over and
+/// keeps the numbering (`numbered_positions`).
+pub struct NumberedSink {
+    /// The extension, for positions and messages (`nats`, `kafka`).
+    pub kind: &'static str,
+    pub stream: String,
+    /// (epoch, lines numbered in it).
+    pub ids: Mutex<(u64, u64)>,
+    /// Lines handed to the sending thread.
+    pub handed: AtomicU64,
+    /// Lines the sending thread finished with (delivered or given up on).
+    pub done: AtomicU64,
+    pub stop: AtomicBool,
+    /// Set when the sending thread ended.
+    pub gone: AtomicBool,
+}
+
+impl NumberedSink {
+    /// A sink of `stream` whose numbering starts at `ids`, nothing handed over yet.
+    pub fn new(kind: &'static str, stream: String, ids: (u64, u64)) -> NumberedSink {
+        NumberedSink {
+            kind,
+            stream,
+            ids: Mutex::new(ids),
+            handed: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Participant for NumberedSink {
+    fn before_checkpoint(&self) -> Result<(), String> {
+        wait_delivered(
+            self.handed.load(Ordering::Acquire),
+            &self.done,
+            &self.gone,
+            &format!("{} sink `{}`", self.kind, self.stream),
+        )
+    }
+
+    fn positions(&self) -> Vec<(String, u64)> {
+        numbered_positions(self.kind, &self.stream, &self.ids)
+    }
+}
+
 /// A sink taking part in checkpoints.
 pub trait Participant: Send + Sync {
     /// Delivers everything handed over so far (waits for it); `Err` when that failed.
