@@ -262,6 +262,19 @@ pub fn restored_sink(name: &str) -> Option<u64> {
         .and_then(|r| r.restored.as_ref().and_then(|(_, p)| p.sink(name)))
 }
 
+/// The counters a sink kept in the restored checkpoint under names starting with `prefix`
+/// (the rest of each name, and the counter).
+pub fn restored_sinks_under(prefix: &str) -> Vec<(String, u64)> {
+    registry().as_ref().map_or_else(Vec::new, |r| {
+        r.restored.as_ref().map_or_else(Vec::new, |(_, p)| {
+            p.sinks
+                .iter()
+                .filter_map(|(name, n)| Some((name.strip_prefix(prefix)?.to_string(), *n)))
+                .collect()
+        })
+    })
+}
+
 /// Whether the run takes checkpoints.
 pub fn checkpointing() -> bool {
     registry().as_ref().is_some_and(|r| r.checkpointing)
@@ -433,6 +446,8 @@ mod tests {
         begin(Some((4, restored)), true, 1);
         assert!(checkpointing());
         assert_eq!(restored_sink("nats:Out"), Some(9));
+        assert_eq!(restored_sinks_under("nats:"), vec![("Out".to_string(), 9)]);
+        assert_eq!(restored_sinks_under("kafka:"), Vec::new());
         let (cell, at) = register_source("nats:S:c");
         assert_eq!(at, Some(7));
         let (fresh, none) = register_source("nats:T:c");
