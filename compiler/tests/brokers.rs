@@ -1553,3 +1553,64 @@ fn kafka_kill_and_restart_equals_an_uninterrupted_run() {
     assert_eq!(got.len(), expected.len(), "{err}");
     assert!(got == expected, "the outputs differ");
 }
+
+/// The running totals `Totals` must hold for orders `0..events` (see [`kafka_produce`]),
+/// sorted by symbol and count.
+fn kafka_totals(events: u64) -> Vec<(String, i64, i64)> {
+    let mut sums: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    let mut rows = Vec::new();
+    for i in 0..events {
+        let sym = format!("S{}", i % 7);
+        let (total, n) = sums.entry(sym.clone()).or_default();
+        *total += i64::try_from(i % 13).expect("small");
+        *n += 1;
+        rows.push((sym, *total, *n));
+    }
+    rows.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
+    rows
+}
+
+/// A broker that goes down mid-run and comes back: the source and the sink reconnect and
+/// nothing is lost or repeated (the sink waits, `on.error` `wait`, while the broker is away).
+#[test]
+fn kafka_broker_down_and_back_loses_nothing() {
+    let kafka = Kafka::start();
+    let bin = build(KAFKA_APP, "kafka-app");
+    let tag = "down";
+    let _ = std::fs::remove_dir_all(dir().join(format!("state-kafka-{tag}")));
+    kafka
+        .cluster
+        .create_topic(&format!("in-{tag}"), 3, 1)
+        .expect("topic");
+    kafka
+        .cluster
+        .create_topic(&format!("out-{tag}"), 1, 1)
+        .expect("topic");
+    kafka.produce("in-down", 0..2000);
+    let child = start_kafka(&bin, &kafka.servers, tag);
+    // Down as soon as output arrives: mid-stream if the app is not done with the first half.
+    kafka.wait_for("out-down", 1);
+    kafka.cluster.broker_down(1).expect("broker down");
+    std::thread::sleep(Duration::from_secs(3));
+    kafka.cluster.broker_up(1).expect("broker up");
+    kafka.produce("in-down", 2000..4000);
+    kafka.wait_for("out-down", 4000);
+    let err = terminate(child);
+    eprintln!("kafka: the app's stderr:\n{err}");
+    let mut got: Vec<(String, i64, i64)> = kafka
+        .contents("out-down")
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            let d = &v["data"];
+            (
+                d["sym"].as_str().unwrap_or_default().to_string(),
+                d["total"].as_i64().unwrap_or(-1),
+                d["n"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
+    assert_eq!(got.len(), 4000, "{err}");
+    assert!(got == kafka_totals(4000), "the totals differ: {err}");
+}
