@@ -1614,3 +1614,73 @@ fn kafka_broker_down_and_back_loses_nothing() {
     assert_eq!(got.len(), 4000, "{err}");
     assert!(got == kafka_totals(4000), "the totals differ: {err}");
 }
+
+/// Throughput of a release binary from a Kafka topic (3 partitions) through the totals
+/// query to a Kafka topic, on librdkafka's mock cluster (in this process): a measurement
+/// for BENCHMARKS.md, not a check. Run it on a quiet machine with
+/// `cargo test --release -p eventflux-compiler --test brokers -- --ignored kafka_throughput --nocapture`.
+#[test]
+#[ignore = "a measurement: release build, 200,000 events"]
+fn kafka_throughput() {
+    let kafka = Kafka::start();
+    let path = dir().join("kafka-bench.eventflux");
+    std::fs::write(&path, KAFKA_APP).expect("write app");
+    let bin = dir().join("kafka-bench");
+    let out = eventflux()
+        .arg("build")
+        .arg(&path)
+        .arg("-o")
+        .arg(&bin)
+        .output()
+        .expect("run eventflux build");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = 200_000u64;
+    for run in 0..3 {
+        let tag = format!("bench{run}");
+        let _ = std::fs::remove_dir_all(dir().join(format!("state-kafka-{tag}")));
+        kafka
+            .cluster
+            .create_topic(&format!("in-{tag}"), 3, 1)
+            .expect("topic");
+        kafka
+            .cluster
+            .create_topic(&format!("out-{tag}"), 1, 1)
+            .expect("topic");
+        kafka.produce(&format!("in-{tag}"), 0..events);
+        use rdkafka::consumer::Consumer;
+        let watcher: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &kafka.servers)
+            .create()
+            .expect("consumer");
+        let out = format!("out-{tag}");
+        let count = || {
+            watcher
+                .fetch_watermarks(&out, 0, Duration::from_secs(10))
+                .map_or(0, |(low, high)| high - low)
+        };
+        let begun = Instant::now();
+        let child = start_kafka(&bin, &kafka.servers, &tag);
+        let mut first = None;
+        while count() < events as i64 {
+            if first.is_none() && count() > 0 {
+                first = Some(begun.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let took = begun.elapsed();
+        terminate(child);
+        let first = first.unwrap_or_default();
+        eprintln!(
+            "kafka run {run}: {events} events in {:.2} s from the binary's start ({:.0} events/s); \
+             the first output after {:.2} s ({:.0} events/s after it)",
+            took.as_secs_f64(),
+            events as f64 / took.as_secs_f64(),
+            first.as_secs_f64(),
+            events as f64 / (took - first).as_secs_f64().max(1e-9),
+        );
+    }
+}

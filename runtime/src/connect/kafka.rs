@@ -38,7 +38,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::sink::{deliver, LineSender, OnError, SinkStats};
 use super::source::{Batch, SourceEvent};
-use super::tracked::{self, NumberedSink, Participant, SourceCell};
+use super::tracked::{self, DeliveredSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
 
 /// The brokers when `"kafka.bootstrap.servers"` is not given.
@@ -346,7 +346,7 @@ impl Replay {
 /// checkpoints: the numbering, the lines to match after a restart, and how far the
 /// partition holds its lines.
 struct KafkaShared {
-    numbered: NumberedSink,
+    delivery: DeliveredSink,
     replay: Mutex<Replay>,
     /// The offset after the newest line this run delivered (0: none).
     next: Arc<AtomicI64>,
@@ -354,11 +354,11 @@ struct KafkaShared {
 
 impl KafkaShared {
     fn offset_key(&self) -> String {
-        format!("kafka:{}:offset", self.numbered.stream)
+        format!("kafka:{}:offset", self.delivery.stream)
     }
 
     fn pending_prefix(&self) -> String {
-        format!("kafka:{}:pending:", self.numbered.stream)
+        format!("kafka:{}:pending:", self.delivery.stream)
     }
 }
 
@@ -366,12 +366,12 @@ impl Participant for KafkaShared {
     fn before_checkpoint(&self) -> Result<(), String> {
         // Until the partition is scanned, what this run may skip is unknown.
         while !lock(&self.replay).scanned {
-            if self.numbered.gone.load(Ordering::Acquire) {
-                return Err(format!("kafka sink `{}` stopped", self.numbered.stream));
+            if self.delivery.gone.load(Ordering::Acquire) {
+                return Err(format!("kafka sink `{}` stopped", self.delivery.stream));
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        self.numbered.before_checkpoint()
+        self.delivery.before_checkpoint()
     }
 
     /// The numbering, the offset from which the partition holds lines this checkpoint does
@@ -379,7 +379,7 @@ impl Participant for KafkaShared {
     /// delivered that the replay has not reached yet (the checkpoint does not cover them
     /// either).
     fn positions(&self) -> Vec<(String, u64)> {
-        let mut positions = self.numbered.positions();
+        let mut positions = self.delivery.positions();
         let replay = lock(&self.replay);
         let from = replay.end.max(self.next.load(Ordering::Acquire));
         positions.push((self.offset_key(), u64::try_from(from).unwrap_or(0)));
@@ -492,7 +492,7 @@ impl KafkaSink {
         let scan = Scan::of(&cfg.stream, numbered);
         let stats = Arc::new(SinkStats::default());
         let shared = Arc::new(KafkaShared {
-            numbered: NumberedSink::new("kafka", cfg.stream.clone(), (epoch, numbered)),
+            delivery: DeliveredSink::numbered("kafka", cfg.stream.clone(), (epoch, numbered)),
             replay: Mutex::new(Replay {
                 scanned: scan.is_none(),
                 ..Replay::default()
@@ -545,16 +545,16 @@ impl KafkaSink {
                             &label,
                             fresh.len() as u64,
                             &stats,
-                            &shared.numbered.stop,
+                            &shared.delivery.stop,
                             || produce(&producer, &topic, partition, &prefix, &fresh),
                         );
-                        shared.numbered.done.fetch_add(n, Ordering::Release);
+                        shared.delivery.done.fetch_add(n, Ordering::Release);
                         if stats.failed.load(Ordering::Relaxed) {
                             break;
                         }
                     }
                     let _ = producer.flush(Duration::from_secs(10));
-                    shared.numbered.gone.store(true, Ordering::Release);
+                    shared.delivery.gone.store(true, Ordering::Release);
                 })
                 .map_err(|e| cfg.io("cannot start a sink thread", e))?
         };
@@ -705,22 +705,23 @@ fn delivered(
 }
 
 impl LineSender for KafkaSink {
-    fn send_lines(&self, events: u64, bytes: Vec<u8>) -> bool {
+    fn send_lines(&self, _events: u64, bytes: Vec<u8>) -> bool {
         let Some(tx) = &self.tx else {
             return false;
         };
-        let mut lines = Vec::with_capacity(usize::try_from(events).unwrap_or(0));
-        {
-            let mut ids = lock(&self.shared.numbered.ids);
-            for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                lines.push((ids.1, line.to_vec()));
-                ids.1 += 1;
-            }
-        }
+        let payloads: Vec<&[u8]> = bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let (_, first) = self.shared.delivery.number(payloads.len() as u64);
+        let lines: Lines = (first..)
+            .zip(payloads)
+            .map(|(n, line)| (n, line.to_vec()))
+            .collect();
         let n = lines.len() as u64;
-        self.shared.numbered.handed.fetch_add(n, Ordering::Release);
+        self.shared.delivery.handed.fetch_add(n, Ordering::Release);
         if tx.send(lines).is_err() {
-            self.shared.numbered.done.fetch_add(n, Ordering::Release);
+            self.shared.delivery.done.fetch_add(n, Ordering::Release);
             return false;
         }
         true
@@ -738,7 +739,7 @@ impl Drop for KafkaSink {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        self.shared.numbered.stop.store(true, Ordering::Relaxed);
+        self.shared.delivery.stop.store(true, Ordering::Relaxed);
     }
 }
 
