@@ -345,15 +345,10 @@ fn params(used: bool) -> (proc_macro2::Ident, proc_macro2::Ident) {
 /// `send_<stream>` and `consume_<stream>` for every stream.
 fn sends(ctx: &Ctx<'_>) -> TokenStream {
     let rt = ctx.rt;
-    let items = ctx.plan.streams.iter().zip(&ctx.streams).map(|(s, n)| {
+    let items = ctx.plan.streams.iter().zip(&ctx.streams).enumerate();
+    let items = items.map(|(stream_index, (s, n))| {
         let ty = &n.ty;
         let consume = format_ident!("consume_{}", n.snake);
-        let stream_index = ctx
-            .plan
-            .streams
-            .iter()
-            .position(|x| std::ptr::eq(x, s))
-            .unwrap_or(0);
         let mut calls: Vec<TokenStream> = Vec::new();
         let mut partitions_called: Vec<usize> = Vec::new();
         for &(i, input) in s

@@ -18,7 +18,7 @@ use super::expr::lookup::{
 };
 use super::expr::ExprEnv;
 use super::query::method;
-use super::{mentions, Ctx};
+use super::Ctx;
 use crate::plan::keys::{conjuncts, table_lookup, Lookup};
 use crate::plan::QueryPlan;
 use crate::sema::catalog::TableKeys;
@@ -300,7 +300,10 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                         .filter(|(_, __ef_old)| #rt::expr::holds(#c))
                         .map(|(__ef_id, _)| __ef_id)
                 };
-                if mentions(&select, "self") {
+                // `self` is free in the closure unless the condition reads the app's clock
+                // or another table.
+                let reads_app = env.uses().now || env.uses().tables;
+                if reads_app {
                     // The condition reads other state of the app (its clock, another table):
                     // collect the ids first.
                     let select = candidates(&env, t, Some(cond), 1, &quote!(self.#f));

@@ -3,7 +3,7 @@
 //! ids and keys, and `IN table` in expressions. Shared by expressions, joins and the table
 //! statements (`codegen::table`).
 
-use super::ExprEnv;
+use super::{ExprEnv, Uses};
 use crate::codegen::stream::value_type;
 use crate::codegen::Ctx;
 use crate::plan::keys::{conjuncts, table_lookup, Lookup};
@@ -291,6 +291,13 @@ pub(crate) fn in_table(env: &ExprEnv<'_>, table: &str, row: usize, cond: &TExpr)
             quote!(#rows.any(|(_, __ef_row)| #pred))
         }
     };
-    env.absorb(inner.uses(), row);
+    env.absorb(
+        inner.uses()
+            | Uses {
+                tables: true,
+                ..Uses::NONE
+            },
+        row,
+    );
     quote!(::core::option::Option::Some(#found))
 }
