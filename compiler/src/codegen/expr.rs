@@ -44,7 +44,8 @@ pub(crate) struct ExprEnv<'a> {
 /// for the names.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Uses {
-    inputs: u64,
+    /// A bit per input read (see [`Uses::input`]).
+    pub inputs: u64,
     /// `ts` is read.
     pub ts: bool,
     /// The clock tokens of [`ExprEnv::now`] are read.
@@ -74,6 +75,11 @@ impl Uses {
         out: false,
         rows: false,
     };
+
+    /// These uses without the inputs (the code reads its inputs under other names).
+    pub(crate) fn without_inputs(self) -> Uses {
+        Uses { inputs: 0, ..self }
+    }
 
     /// Whether input `input` is read.
     pub(crate) fn input(&self, input: usize) -> bool {
@@ -157,11 +163,6 @@ impl Code {
     pub(crate) fn plain(tokens: TokenStream) -> Code {
         Code::new(tokens, Uses::NONE)
     }
-
-    /// Whether the code is empty.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
-    }
 }
 
 impl quote::ToTokens for Code {
@@ -199,6 +200,12 @@ impl ExprEnv<'_> {
             ..inner
         };
         self.used.set(self.used.get() | inner);
+    }
+
+    /// The tokens reading the app's clock ([`ExprEnv::now`]), counted as a read of it.
+    pub(crate) fn clock(&self) -> TokenStream {
+        self.use_now();
+        self.now.clone()
     }
 
     fn use_input(&self, input: usize) {

@@ -31,7 +31,7 @@
 //!   step the chain is evaluated step by step instead (`chain.rs`).
 
 use super::expr::lookup::{candidates, unique_row};
-use super::expr::ExprEnv;
+use super::expr::{Code, ExprEnv, Uses};
 use super::mentions;
 use super::query::{entry, method};
 use super::selector::{arm, selector_over, SelectorCode, Stateful};
@@ -414,9 +414,9 @@ impl Join<'_> {
             return (quote!(), quote!(), quote!());
         }
         (
-            self.probe(side, &self.sel.on_current),
-            self.probe(side, &self.sel.on_expired),
-            self.sel.on_reset.clone(),
+            self.probe(side, &self.sel.on_current.tokens),
+            self.probe(side, &self.sel.on_expired.tokens),
+            self.sel.on_reset.tokens.clone(),
         )
     }
 
@@ -454,10 +454,18 @@ impl Join<'_> {
             quote!(#key #body)
         };
         let arms = [
-            arm(quote!(#wr::Current), keyed(quote!(#on_current #add))),
-            arm(quote!(#wr::Expired), keyed(quote!(#remove #on_expired))),
-            arm(quote!(#wr::Reset), on_reset),
-            arm(quote!(#wr::Flush), quote!()),
+            arm(
+                quote!(#wr::Current),
+                &searched(keyed(quote!(#on_current #add))),
+                0,
+            ),
+            arm(
+                quote!(#wr::Expired),
+                &searched(keyed(quote!(#remove #on_expired))),
+                0,
+            ),
+            arm(quote!(#wr::Reset), &searched(on_reset), 0),
+            arm(quote!(#wr::Flush), &Code::default(), 0),
         ];
         quote!(|__ef_emitted| match __ef_emitted { #(#arms)* })
     }
@@ -810,7 +818,7 @@ impl Join<'_> {
                 // One lookup of the key: the bucket where the other side's events with it
                 // are probed and where the arriving event is kept.
                 let key = self.key_of(side, quote!(event));
-                let current = self.probe(side, &self.sel.on_current);
+                let current = self.probe(side, &self.sel.on_current.tokens);
                 let (_, add, _) = Self::pair_side(side);
                 let (view, _, _) = Self::pair_side(1 - side);
                 let callback = self.callback(side);
@@ -829,7 +837,7 @@ impl Join<'_> {
                 // Probes with the arriving event, then moves it into the store: its window's
                 // expiries only take events out (see `takes_events`).
                 let key = self.key_of(side, quote!(event));
-                let current = self.probe(side, &self.sel.on_current);
+                let current = self.probe(side, &self.sel.on_current.tokens);
                 let callback = self.take_on_expiry(quote!(__ef_index.take));
                 quote! {
                     let __ef_key = #key;
@@ -864,9 +872,9 @@ impl Join<'_> {
             None if s.triggers => {
                 // No window: current rows, expired rows when wanted, then a reset.
                 let key = self.key_binding(side);
-                let current = self.probe(side, &self.sel.on_current);
+                let current = self.probe(side, &self.sel.on_current.tokens);
                 let expired = (self.q.events != crate::syntax::ast::OutputEvents::Current)
-                    .then(|| self.probe(side, &self.sel.on_expired));
+                    .then(|| self.probe(side, &self.sel.on_expired.tokens));
                 let reset = &self.sel.on_reset;
                 let key = mentions(&quote!(#current #expired), "__ef_key").then_some(key);
                 quote!(#key #current #expired #reset)
@@ -901,7 +909,9 @@ impl Join<'_> {
             " Query `{}`: an event of side {side} of the join.",
             self.q.name
         );
-        let rows = self.sel.rows_binding(&quote!(#bindings #arrival));
+        let rows = self
+            .sel
+            .rows_binding(searched(quote!(#bindings #arrival)).uses);
         let owned = self.owned.get(side) == Some(&true);
         // A stored side's event is read by reference until it moves into the store.
         let stored = owned && self.stored(side);
@@ -971,7 +981,9 @@ impl Join<'_> {
         let emit_rows = &self.sel.emit_rows;
         let now = mentions(&quote!(#callback #bindings), "__ef_now")
             .then(|| quote!(let __ef_now = self.now;));
-        let rows = self.sel.rows_binding(&quote!(#bindings #callback));
+        let rows = self
+            .sel
+            .rows_binding(searched(quote!(#bindings #callback)).uses);
         let method = quote! {
             /// Fires the side's window timers due at or before `at`.
             fn #advance(&mut self, at: i64) {
@@ -994,4 +1006,17 @@ impl Join<'_> {
         );
         (method, timer)
     }
+}
+
+/// What `tokens` read of `ts`, `event` (as input 0), `__ef_out` and `__ef_rows`, found by
+/// searching them: join generators do not report their uses yet.
+fn searched(tokens: TokenStream) -> Code {
+    let uses = Uses {
+        ts: mentions(&tokens, "ts"),
+        out: mentions(&tokens, "__ef_out"),
+        rows: mentions(&tokens, "__ef_rows"),
+        ..Uses::NONE
+    }
+    .with_input(0, mentions(&tokens, "event"));
+    Code::new(tokens, uses)
 }

@@ -1,6 +1,6 @@
 //! One method per query: the fused chain filter -> project -> insert.
 
-use super::expr::ExprEnv;
+use super::expr::{Code, ExprEnv};
 use super::Ctx;
 use crate::plan::QueryPlan;
 use crate::sema::ir::ExprKind;
@@ -49,18 +49,20 @@ pub(crate) fn single_env<'a>(ctx: &'a Ctx<'a>, q: &QueryPlan) -> ExprEnv<'a> {
     }
 }
 
-/// `if !filter { return; }` for single-stream query `q`, if it filters.
-pub(crate) fn filter_guard(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
+/// `if !filter { return; }` for single-stream query `q`, if it filters (empty code if not),
+/// with what the condition reads (input 0 is `event`).
+pub(crate) fn filter_guard(ctx: &Ctx<'_>, q: &QueryPlan) -> Code {
     let rt = ctx.rt;
     let env = single_env(ctx, q);
-    q.filter.as_ref().map(|f| {
+    let tokens = q.filter.as_ref().map(|f| {
         let c = env.gen(f);
         quote! {
             if !#rt::expr::holds(#c) {
                 return;
             }
         }
-    })
+    });
+    Code::new(quote!(#tokens), env.uses())
 }
 
 /// The method of query `q`.

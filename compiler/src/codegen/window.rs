@@ -252,7 +252,7 @@ pub(crate) fn insert_call_with_policy(
         }
         WindowKind::Time | WindowKind::TimeLength => {
             // A late event enters at the clock's time (docs/semantics.md#late-events).
-            let now = &env.now;
+            let now = env.clock();
             quote!(#window.insert_at(#now, ts, #stored, #callback))
         }
         WindowKind::Expression => match policy {
