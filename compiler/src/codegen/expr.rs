@@ -673,3 +673,24 @@ fn literal(lit: &Lit) -> TokenStream {
         Lit::Bool(b) => quote!(#b),
     }
 }
+
+#[cfg(test)]
+mod uses_tests {
+    use super::Uses;
+
+    #[test]
+    fn uses_combine_and_drop_inputs() {
+        let a = Uses::of_input(2) | Uses::TS;
+        let b = Uses::KEY.with_input(0, true).with_input(5, false);
+        let both = a | b;
+        assert!(both.input(0) && both.input(2) && !both.input(5) && !both.input(64));
+        assert!(both.ts && both.key && !both.now);
+        let none = both.without_inputs();
+        assert!(!none.input(0) && !none.input(2) && none.ts && none.key);
+        assert_eq!(Uses::KEY.when(false), Uses::NONE);
+        assert_eq!(Uses::KEY.when(true), Uses::KEY);
+        let mut acc = Uses::NONE;
+        acc |= Uses::of_input(64);
+        assert_eq!(acc, Uses::NONE);
+    }
+}
