@@ -24,12 +24,13 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     let mut state_items = Vec::new();
     let mut partition_fields = vec![Vec::new(); ctx.plan.partitions.len()];
     let mut partition_timers = vec![Vec::new(); ctx.plan.partitions.len()];
-    for q in ctx.plan.queries.iter().filter(|q| emits(q)) {
+    for q in ctx.plan.queries.iter().filter(|q| emits(ctx, q)) {
         if let Some(m) = super::table::statement(ctx, q) {
             query_methods.push(m);
             continue;
         }
-        if q.is_stateful() {
+        // The physical operator: a window aggregate, join or pattern keeps state.
+        if !matches!(ctx.plan.physical_of(q).operator, Operator::FilterProject(_)) {
             let s = match &q.kind {
                 QueryKind::Single => stateful_query(ctx, q),
                 QueryKind::Join(j) => super::join::join_query(ctx, q, j),
@@ -354,7 +355,7 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
         for &(i, input) in s
             .consumers
             .iter()
-            .filter(|(i, _)| emits(&ctx.plan.queries[*i]))
+            .filter(|(i, _)| emits(ctx, &ctx.plan.queries[*i]))
         {
             let q = &ctx.plan.queries[i];
             match q.partition {
@@ -457,7 +458,9 @@ fn partition_calls(ctx: &Ctx<'_>, p: usize, stream: usize) -> (Vec<TokenStream>,
     let calls = ctx.plan.streams[stream]
         .consumers
         .iter()
-        .filter(|(i, _)| ctx.plan.queries[*i].partition == Some(p) && emits(&ctx.plan.queries[*i]))
+        .filter(|(i, _)| {
+            ctx.plan.queries[*i].partition == Some(p) && emits(ctx, &ctx.plan.queries[*i])
+        })
         .map(|&(i, input)| {
             let m = if owner == Some(i) {
                 owned_entry(ctx, i, stream)

@@ -31,9 +31,15 @@ pub(crate) fn emit_method(ctx: &Ctx<'_>, q: &QueryPlan) -> proc_macro2::Ident {
     }
 }
 
-/// `true` when the query can emit anything (a stateless query emits no expired events).
-pub(crate) fn emits(q: &QueryPlan) -> bool {
-    crate::plan::physical::emits(q)
+/// `true` when the query runs at all (the physical plan's [`Operator::Silent`]: a stateless
+/// query asking only for expired events emits nothing).
+///
+/// [`Operator::Silent`]: crate::plan::physical::Operator::Silent
+pub(crate) fn emits(ctx: &Ctx<'_>, q: &QueryPlan) -> bool {
+    !matches!(
+        ctx.plan.physical_of(q).operator,
+        crate::plan::physical::Operator::Silent
+    )
 }
 
 /// The expression environment of single-stream query `q`: its event is `event`.
