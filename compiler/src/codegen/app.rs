@@ -349,7 +349,7 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
     let items = ctx.plan.streams.iter().zip(&ctx.streams).enumerate();
     let items = items.map(|(stream_index, (s, n))| {
         let ty = &n.ty;
-        let consume = format_ident!("consume_{}", n.snake);
+        let consume = super::ident::consume(&n.snake);
         let mut calls: Vec<TokenStream> = Vec::new();
         let mut partitions_called: Vec<usize> = Vec::new();
         for &(i, input) in s
@@ -384,7 +384,7 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
             }
         });
         let send = s.input.then(|| {
-            let send = format_ident!("send_{}", n.snake);
+            let send = super::ident::send(&n.snake);
             let doc = format!(" Sends an event of `{}` at time `ts` (ms).", s.name);
             let deliver = match owned {
                 // A partitioned query is reached through its partition's entry.
@@ -399,7 +399,7 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
             };
             // A fault stream with a sink hands every event to it (nothing else emits them).
             let echo = (s.output && s.name.starts_with('!')).then(|| {
-                let on = format_ident!("on_{}", n.snake);
+                let on = super::ident::on(&n.snake);
                 quote!(self.output.#on(ts, #rt::EventKind::Current, &event);)
             });
             quote! {
@@ -496,10 +496,10 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
         .map(|(s, n)| {
             let ty = &n.ty;
             let name = &s.name;
-            let emit = format_ident!("emit_{}", n.snake);
-            let consume = format_ident!("consume_{}", n.snake);
+            let emit = super::ident::emit(&n.snake);
+            let consume = super::ident::consume(&n.snake);
             let sink = s.output.then(|| {
-                let on = format_ident!("on_{}", n.snake);
+                let on = super::ident::on(&n.snake);
                 quote!(self.output.#on(ts, kind, event);)
             });
             let kind = if s.output {
@@ -538,7 +538,7 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
 fn trigger_event(ctx: &Ctx<'_>, stream: usize, at: TokenStream) -> TokenStream {
     let rt = ctx.rt;
     let n = &ctx.streams[stream];
-    let (ty, f, emit) = (&n.ty, &n.fields[0], format_ident!("emit_{}", n.snake));
+    let (ty, f, emit) = (&n.ty, &n.fields[0], super::ident::emit(&n.snake));
     quote!(self.#emit(#at, #rt::EventKind::Current, &#ty { #f: #at });)
 }
 
@@ -549,7 +549,7 @@ fn trigger_timers(ctx: &Ctx<'_>) -> Vec<Timer> {
         .enumerate()
         .filter_map(|(i, s)| match &s.trigger {
             Some(TriggerAt::Every(d)) => {
-                let field = format_ident!("trigger_{}_next", ctx.streams[i].snake);
+                let field = super::ident::trigger_next(&ctx.streams[i].snake);
                 let period = d.millis;
                 let event = trigger_event(ctx, i, quote!(at));
                 Some(Timer {
@@ -565,7 +565,7 @@ fn trigger_timers(ctx: &Ctx<'_>) -> Vec<Timer> {
             }
             Some(TriggerAt::Cron(text, _)) => {
                 let rt = ctx.rt;
-                let field = format_ident!("trigger_{}_next", ctx.streams[i].snake);
+                let field = super::ident::trigger_next(&ctx.streams[i].snake);
                 let event = trigger_event(ctx, i, quote!(at));
                 Some(Timer {
                     field: Some(quote!(#field)),
@@ -590,7 +590,7 @@ fn periodic_starts(ctx: &Ctx<'_>) -> TokenStream {
         .iter()
         .zip(&ctx.streams)
         .filter_map(|(s, n)| {
-            let field = format_ident!("trigger_{}_next", n.snake);
+            let field = super::ident::trigger_next(&n.snake);
             match &s.trigger {
                 // The first firing is one period after the start (docs/semantics.md#triggers, Siddhi's
                 // periodic trigger).
@@ -642,7 +642,7 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         quote!(#name => #rt::app::decode::<#ty>(stream, data).map(Input::#ty))
     });
     let sends = inputs.iter().map(|(_, n)| {
-        let (ty, send) = (&n.ty, format_ident!("send_{}", n.snake));
+        let (ty, send) = (&n.ty, super::ident::send(&n.snake));
         quote!(Input::#ty(event) => self.#send(ts, event))
     });
     let endpoint_list = |list: &[(String, String)]| {

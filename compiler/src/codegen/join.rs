@@ -75,7 +75,7 @@ struct Join<'a> {
 
 /// The method by which side `side` of join `q` takes its events by value.
 pub(crate) fn owned_entry(q: &QueryPlan, side: usize) -> Ident {
-    format_ident!("{}_owned", entry(q, side))
+    super::ident::owned(&entry(q, side))
 }
 
 /// Generates join query `q`.
@@ -123,7 +123,7 @@ fn reads_event() -> Uses {
 
 /// The selector's name for input `n`: `__ef_in<n>`.
 fn input_token(n: usize) -> TokenStream {
-    let id = format_ident!("__ef_in{}", n);
+    let id = super::ident::input(n);
     quote!(#id)
 }
 
@@ -133,11 +133,11 @@ impl Join<'_> {
     }
 
     fn window_field(&self, side: usize) -> Ident {
-        format_ident!("{}_window_{}", self.name(), side)
+        super::ident::side_window(&self.name(), side)
     }
 
     fn index_field(&self, side: usize) -> Ident {
-        format_ident!("{}_index_{}", self.name(), side)
+        super::ident::side_index(&self.name(), side)
     }
 
     fn event_ty(&self, side: usize) -> TokenStream {
@@ -199,7 +199,7 @@ impl Join<'_> {
 
     /// The `JoinPair` field of a [`Join::paired`] join.
     fn pair_field(&self) -> Ident {
-        format_ident!("{}_pair", self.name())
+        super::ident::pair(&self.name())
     }
 
     /// The `JoinPair` methods of `side`: `(its view, add, take)`.
@@ -219,9 +219,7 @@ impl Join<'_> {
         let env = self.env_for(side, quote!(event));
         let keys = self.keys_of(side);
         let values = keys.iter().map(|k| env.gen(k));
-        let vars: Vec<Ident> = (0..keys.len())
-            .map(|i| format_ident!("__ef_k{}", i))
-            .collect();
+        let vars: Vec<Ident> = (0..keys.len()).map(super::ident::key_part).collect();
         let parts = keys.iter().zip(&vars).map(|(k, v)| match k.ty {
             Type::String => quote!(::core::convert::AsRef::<str>::as_ref(&#v)),
             // `-0.0 = 0.0` holds: both hash as `0.0`.
@@ -345,7 +343,7 @@ impl Join<'_> {
         }
         let stream = self.q.inputs[side];
         if self.q.inputs.iter().filter(|&&s| s == stream).count() > 1 {
-            format_ident!("{}_side_{}", self.name(), side)
+            super::ident::side_method(&self.name(), side)
         } else {
             entry(self.q, side)
         }
@@ -408,7 +406,7 @@ impl Join<'_> {
         // More than two sides: every other side by number.
         let others = (s.triggers && !two).then(|| {
             let binds = (0..self.q.inputs.len()).filter(|&i| i != side).map(|i| {
-                let var = format_ident!("__ef_side{}", i);
+                let var = super::ident::side(i);
                 match self.contents(i) {
                     Contents::None => quote!(),
                     Contents::Window(f) | Contents::Index(f) | Contents::Table(f) => {
@@ -632,7 +630,7 @@ impl Join<'_> {
         };
         uses |= event_uses(&where_env, None);
         let wrap = |i: usize, value: TokenStream| {
-            let var = format_ident!("__ef_in{}", i);
+            let var = super::ident::input(i);
             if self.join.optional(i) {
                 quote!(let #var = ::core::option::Option::Some(#value);)
             } else {
@@ -649,7 +647,7 @@ impl Join<'_> {
             })
         };
         let padded = self.join.optional(other).then(|| {
-            let none = format_ident!("__ef_in{}", other);
+            let none = super::ident::input(other);
             let ty = self.event_ty(other);
             quote!(if !__ef_matched {
                 #own
@@ -783,7 +781,7 @@ impl Join<'_> {
             quote!(if #where_ { #row_code })
         };
         for i in (0..n).rev() {
-            let var = format_ident!("__ef_in{}", i);
+            let var = super::ident::input(i);
             let ty = self.event_ty(i);
             let optional = self.join.optional(i);
             let bind = |value: TokenStream| {
@@ -803,7 +801,7 @@ impl Join<'_> {
                 continue;
             }
             let b = bind(quote!(__ef_c));
-            let side_var = format_ident!("__ef_side{}", i);
+            let side_var = super::ident::side(i);
             let filter = match &self.join.sides[i].filter {
                 Some(f) if self.join.sides[i].table => {
                     let fenv = ExprEnv {
@@ -1057,7 +1055,7 @@ impl Join<'_> {
     fn advance(&self, side: usize) -> (TokenStream, (TokenStream, TokenStream)) {
         let rt = self.ctx.rt;
         let f = self.window_field(side);
-        let advance = format_ident!("{}_advance_{}", self.name(), side);
+        let advance = super::ident::side_advance(&self.name(), side);
         let callback = self.callback(side);
         let bindings = self.bindings(side);
         let emit_rows = &self.sel.emit_rows;

@@ -11,6 +11,7 @@
 mod aggregate;
 mod app;
 mod expr;
+mod ident;
 mod join;
 pub use crate::names;
 mod output;

@@ -58,7 +58,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     let chain = phys.shape == PatternShape::Chain;
     let name = method(q);
     let camel = super::names::generated_type(&name.to_string());
-    let pattern_ty = format_ident!("{}Pattern", camel);
+    let pattern_ty = super::ident::pattern_ty(&camel);
     let slots = slots(q, p);
     let kept = kept(ctx, q, p, chain, &slots, &camel);
     let (captured, optional): (Vec<TokenStream>, Vec<bool>) = slots
@@ -74,8 +74,8 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
         q,
         p,
         slots,
-        nfa: format_ident!("{}_pattern", name),
-        captures_ty: format_ident!("{}Captures", camel),
+        nfa: super::ident::pattern(&name),
+        captures_ty: super::ident::captures_ty(&camel),
         inputs: captured.into_iter().zip(q.inputs.clone()).collect(),
         optional,
         kept,
@@ -96,13 +96,13 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
             });
         }
     }
-    let advance = format_ident!("{}_advance", name);
+    let advance = super::ident::advance(&name);
     methods.push(g.advance_method(&advance, &sel, &on_match));
     let nfa = &g.nfa;
     // The live partial-match count (an `EVERY` without `WITHIN` can grow without bound).
     // Inside a partition every key's state counts (between events the app's own field holds
     // no key's state).
-    let count = format_ident!("{}_partial_matches", name);
+    let count = super::ident::partial_matches(&name);
     let doc = format!(
         " The partial matches query `{}` holds now, over all partition keys (memory grows with them; `WITHIN` bounds them).",
         q.name
@@ -110,7 +110,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     let total = match q.partition {
         None => quote!(self.#nfa.len()),
         Some(p) => {
-            let map = format_ident!("partition_{}", p);
+            let map = super::ident::partition(p);
             quote!(self.#map.iter().map(|(_, __ef_state)| __ef_state.#nfa.len()).sum())
         }
     };
@@ -487,7 +487,7 @@ fn kept(
                 " What a partial match of query `{}` keeps of its `{}` event (`{}`).",
                 q.name, ctx.plan.streams[stream].name, f
             );
-            let ty = format_ident!("{}Input{}", camel, input);
+            let ty = super::ident::pattern_input_ty(camel, input);
             projection(ctx, stream, ty, &doc, &read, false)
         })
         .collect()
@@ -552,7 +552,7 @@ fn slots(q: &QueryPlan, p: &BoundPattern) -> Vec<Slot> {
 
 /// The method by which pattern `q` takes the events of its input `input` by value.
 pub(crate) fn owned_entry(q: &QueryPlan, input: usize) -> Ident {
-    format_ident!("{}_owned", entry(q, input))
+    super::ident::owned(&entry(q, input))
 }
 
 /// The captures struct and the `Pattern` impl.

@@ -5,11 +5,11 @@ use super::Ctx;
 use crate::plan::QueryPlan;
 use crate::sema::ir::ExprKind;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 /// The name of the method running query `q`.
 pub(crate) fn method(q: &QueryPlan) -> proc_macro2::Ident {
-    format_ident!("query_{}", q.rust_name)
+    super::ident::query(&q.rust_name)
 }
 
 /// The method that receives events of input `input` of query `q`.
@@ -17,7 +17,7 @@ pub(crate) fn entry(q: &QueryPlan, input: usize) -> proc_macro2::Ident {
     if q.inputs.len() <= 1 {
         method(q)
     } else {
-        format_ident!("{}_input_{}", method(q), input)
+        super::ident::input_entry(&method(q), input)
     }
 }
 
@@ -25,9 +25,9 @@ pub(crate) fn entry(q: &QueryPlan, input: usize) -> proc_macro2::Ident {
 /// query's own table operation for a table target.
 pub(crate) fn emit_method(ctx: &Ctx<'_>, q: &QueryPlan) -> proc_macro2::Ident {
     if q.table_op.is_some() {
-        format_ident!("{}_into_table", method(q))
+        super::ident::into_table(&method(q))
     } else {
-        format_ident!("emit_{}", ctx.streams[q.target].snake)
+        super::ident::emit(&ctx.streams[q.target].snake)
     }
 }
 
@@ -86,7 +86,7 @@ pub(crate) fn query_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
 
 /// The method taking an owned event of query `q` (see [`query_method_owned`]).
 pub(crate) fn owned_entry(q: &QueryPlan) -> proc_macro2::Ident {
-    format_ident!("{}_owned", method(q))
+    super::ident::owned(&method(q))
 }
 
 /// The method of stateless query `q` when it is the only reader of an input stream: it takes

@@ -19,7 +19,7 @@ use crate::sema::ir::{ExprKind, QueryKind, TExpr};
 use crate::sema::Type;
 use crate::syntax::ast::OutputEvents;
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 /// What a stateful query adds to the `App`.
 #[derive(Default)]
@@ -178,7 +178,7 @@ fn selector_in(
     } = how;
     let rt = ctx.rt;
     // Where a row goes: the row buffer, or straight to the sink (`__ef_out`).
-    let on_target = format_ident!("on_{}", ctx.streams[q.target].snake);
+    let on_target = super::ident::on(&ctx.streams[q.target].snake);
     // `ts` is the row's time (`ts_uses`: what it reads), `key` the group key it carries.
     let push = |kind: TokenStream,
                 ts: TokenStream,
@@ -267,17 +267,9 @@ fn selector_in(
     let key_val = quote!(#rt::aggregate::Total((#(#key_vals,)*)));
 
     let mut fields = Vec::new();
-    let state_field = format_ident!(
-        "{}_{}",
-        name,
-        if grouped || mode == Mode::OnArrival {
-            "groups"
-        } else {
-            "aggregates"
-        }
-    );
+    let state_field = super::ident::aggregation_state(&name, grouped || mode == Mode::OnArrival);
     let camel = super::names::generated_type(&name.to_string());
-    let aggs_ty = format_ident!("{}Aggregates", camel);
+    let aggs_ty = super::ident::aggregates_ty(&camel);
     let mut items = TokenStream::new();
     if !aggs.is_empty() {
         let doc = format!(" The aggregators of query `{}`.", q.name);
@@ -311,7 +303,7 @@ fn selector_in(
                 match projection(
                     ctx,
                     q.input,
-                    format_ident!("{}Last", camel),
+                    super::ident::last_ty(&camel),
                     &doc,
                     &read,
                     false,
@@ -448,7 +440,7 @@ fn selector_in(
         tracked(&env, &|| {
             super::query::row_with(&env, q, |a| {
                 moves.contains(&a).then(|| {
-                    let local = format_ident!("__ef_move_{}", a);
+                    let local = super::ident::moved(a);
                     let normal = env.owned(&TExpr::new(
                         ExprKind::Attr {
                             input: 0,
@@ -623,8 +615,8 @@ fn selector_in(
             | Uses::KEY.when(release.is_some());
         Code::new(quote!(#key #update #output #release), uses)
     };
-    let pending_current = format_ident!("__ef_pending_current");
-    let pending_expired = format_ident!("__ef_pending_expired");
+    let pending_current = super::ident::pending(true);
+    let pending_expired = super::ident::pending(false);
     let on_current = on_event(
         quote!(add),
         quote!(Current),
@@ -742,7 +734,7 @@ fn selector_in(
     let shape = output.shape;
     // The row buffer is kept between calls (no allocation per event) unless output shaping
     // rebuilds it.
-    let rows_field = format_ident!("{}_rows", name);
+    let rows_field = super::ident::rows(&name);
     let emit_rows = if direct {
         quote!()
     } else if shape.is_empty() {
@@ -945,7 +937,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         projection(
             ctx,
             q.input,
-            format_ident!("{}Event", camel),
+            super::ident::event_ty(&camel),
             &doc,
             read,
             mode == Mode::Slotted,
@@ -968,7 +960,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         Mode::OnArrival => on_arrival_window_code(&env, w),
         _ => window_code(&env, w, &window_event_ty, q.events != OutputEvents::Current),
     });
-    let window_field = format_ident!("{}_window", name);
+    let window_field = super::ident::window(&name);
     let SelectorCode {
         mut fields,
         items,
@@ -1021,8 +1013,8 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         .as_ref()
         .and_then(|w| w.condition.as_ref())
         .map(|c| {
-            let ty = format_ident!("{}Retention", camel);
-            let field = format_ident!("{}_retention", name);
+            let ty = super::ident::retention_ty(&camel);
+            let field = super::ident::retention(&name);
             let item = super::window::retention_policy(ctx, q, c, &window_event_ty, &ty);
             fields.insert(
                 1,
@@ -1134,7 +1126,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         let probe = key_probe(&env, q);
         let takes = moves.iter().map(|&a| {
             let f = super::stream::field(ctx, q.input, a);
-            let local = format_ident!("__ef_move_{}", a);
+            let local = super::ident::moved(a);
             if ctx.plan.streams[q.input].attrs[a].nullable {
                 quote!(let mut #local = ::core::option::Option::Some(event.#f);)
             } else {
@@ -1180,7 +1172,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             quote!(#slot #arrival_binding #insert;)
         }
     };
-    let advance = format_ident!("{}_advance", name);
+    let advance = super::ident::advance(&name);
     let advance_method = timed.then(|| {
         let now = timer_uses.now.then(|| quote!(let __ef_now = self.now;));
         quote! {

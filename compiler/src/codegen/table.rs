@@ -163,7 +163,7 @@ fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
             ctx.plan.streams[t].name
         );
         let variants = keys.indexes.iter().enumerate().map(|(n, cols)| {
-            let v = format_ident!("I{}", n);
+            let v = super::ident::index_variant(n);
             let kty = key_ty(ctx, t, cols);
             let names: Vec<&str> = cols
                 .iter()
@@ -173,7 +173,7 @@ fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
             quote!(#[doc = #vdoc] #v(#kty))
         });
         let calls = keys.indexes.iter().enumerate().map(|(n, cols)| {
-            let v = format_ident!("I{}", n);
+            let v = super::ident::index_variant(n);
             let k = row_key(ctx, t, cols, &row);
             quote!(__ef_out(#name::#v(#k));)
         });
@@ -416,12 +416,12 @@ pub(crate) fn statement(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
         },
         Some(sets) => {
             let values = sets.iter().enumerate().map(|(i, (_, v))| {
-                let var = format_ident!("__ef_v{}", i);
+                let var = super::ident::value(i);
                 let v = env.owned(v);
                 quote!(let #var = #v;)
             });
             let assigns = sets.iter().enumerate().map(|(i, (col, _))| {
-                let var = format_ident!("__ef_v{}", i);
+                let var = super::ident::value(i);
                 let fld = &ctx.streams[t].fields[*col];
                 if ctx.plan.streams[t].attrs[*col].nullable {
                     quote!(__ef_new.#fld = #var;)

@@ -335,7 +335,7 @@ pub(crate) fn retention_policy(
     };
     let cond = holding.gen(&c.expr);
     // The aggregates follow the events entering and leaving the window.
-    let aggs_ty = quote::format_ident!("{}Aggregates", ty);
+    let aggs_ty = super::ident::aggregates_ty(&ty.to_string());
     let aggregates = (!aggs.is_empty()).then(|| {
         let doc = format!(
             " The aggregates of the condition of query `{}`'s window.",

@@ -20,7 +20,7 @@ use super::{input_token, Code, Contents, Join, Uses};
 use crate::sema::ir::TExpr;
 use crate::syntax::ast::JoinKind;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 impl Join<'_> {
     /// `true` when the chain has a step that pads its left rows (`RIGHT` or `FULL`).
@@ -38,7 +38,7 @@ impl Join<'_> {
         let mut uses = row_code.uses.without_inputs() | Uses::of_input(0);
         let n = self.q.inputs.len();
         let tys: Vec<TokenStream> = (0..n).map(|i| self.event_ty(i)).collect();
-        let acc = |k: usize| format_ident!("__ef_acc{}", k);
+        let acc = super::super::ident::joined_rows;
         let field = |i: usize| syn::Index::from(i);
         let first = acc(0);
         let (source0, u) = self.side_source(0, side);
@@ -162,7 +162,7 @@ impl Join<'_> {
         if i == side {
             return (quote!(::core::iter::once::<&#ty>(event)), Uses::NONE);
         }
-        let side_var = format_ident!("__ef_side{}", i);
+        let side_var = super::super::ident::side(i);
         match self.contents(i) {
             Contents::None => (quote!(::core::iter::empty::<&#ty>()), Uses::NONE),
             Contents::Window(_) | Contents::Index(_) => (
