@@ -391,8 +391,11 @@ mod tests {
 
     #[test]
     fn rebase_reroots_field_paths_only() {
-        let active = format_ident!("partition_0_active");
-        let fields = [format_ident!("q_window"), format_ident!("q_groups")];
+        let active = quote::format_ident!("partition_0_active");
+        let fields = [
+            quote::format_ident!("q_window"),
+            quote::format_ident!("q_groups"),
+        ];
         let code = quote! {
             fn f(&mut self) {
                 let w = &mut self.q_window;
