@@ -609,7 +609,7 @@ impl Join<'_> {
             let c = on_env.gen(c);
             quote!(#rt::expr::holds(#c))
         });
-        let mut uses = row_uses | event_uses(&on_env, Some(side));
+        let mut body_uses = event_uses(&on_env, Some(side));
         let on = on.unwrap_or_else(|| quote!(true));
         let where_env = ExprEnv {
             used: ::std::cell::Cell::default(),
@@ -628,7 +628,7 @@ impl Join<'_> {
             }
             None => row_code.tokens.clone(),
         };
-        uses |= event_uses(&where_env, None);
+        let row_side = row_uses | event_uses(&where_env, None);
         let wrap = |i: usize, value: TokenStream| {
             let var = super::ident::input(i);
             if self.join.optional(i) {
@@ -672,7 +672,7 @@ impl Join<'_> {
                     ..self.env_for(0, quote!(__ef_c))
                 };
                 let f = env.gen(f);
-                uses |= event_uses(&env, None);
+                body_uses |= event_uses(&env, None);
                 Some(quote!(#rt::expr::holds(#f)))
             }
             _ => None,
@@ -693,7 +693,7 @@ impl Join<'_> {
                 }
             },
             Contents::Index(_) => {
-                uses |= Uses::KEY;
+                body_uses |= Uses::KEY;
                 quote! {
                     if let ::core::option::Option::Some(__ef_probe) = __ef_key {
                         for (_, __ef_c) in __ef_other.get(__ef_probe) {
@@ -723,7 +723,7 @@ impl Join<'_> {
                             }
                             #padded
                         }),
-                        uses | event_uses(&env, Some(side)),
+                        row_side | body_uses | event_uses(&env, Some(side)),
                     );
                 }
                 let rows = candidates(
@@ -733,13 +733,20 @@ impl Join<'_> {
                     other,
                     &quote!(__ef_other),
                 );
-                uses |= event_uses(&env, Some(side));
+                body_uses |= event_uses(&env, Some(side));
                 quote! {
                     for (_, __ef_c) in #rows {
                         #body
                     }
                 }
             }
+        };
+        // The row code runs in the scan of the other side's events (none when it keeps
+        // nothing) and for the padded row.
+        let uses = match (self.contents(other), &padded) {
+            (Contents::None, None) => Uses::NONE,
+            (Contents::None, Some(_)) => row_side,
+            _ => row_side | body_uses,
         };
         Code::new(
             quote!({
@@ -768,18 +775,21 @@ impl Join<'_> {
             optional: (0..n).map(|i| self.join.optional(i)).collect(),
             keys: Vec::new(),
         };
+        // A condition, with what it reads.
         let holds = |c: Option<&TExpr>| {
-            c.map(|c| {
-                let c = env.gen(c);
-                quote!(#rt::expr::holds(#c))
-            })
-            .unwrap_or_else(|| quote!(true))
+            let (t, u) = env.track(|| {
+                c.map(|c| {
+                    let c = env.gen(c);
+                    quote!(#rt::expr::holds(#c))
+                })
+                .unwrap_or_else(|| quote!(true))
+            });
+            (t, u.without_inputs())
         };
-        let mut filter_uses = Uses::NONE;
-        let mut code = {
-            let where_ = holds(self.q.post_filter.as_ref());
-            quote!(if #where_ { #row_code })
-        };
+        // The code built so far, inside out, with what it reads.
+        let (where_, where_uses) = holds(self.q.post_filter.as_ref());
+        let mut code = quote!(if #where_ { #row_code });
+        let mut code_uses = row_code.uses.without_inputs() | where_uses;
         for i in (0..n).rev() {
             let var = super::ident::input(i);
             let ty = self.event_ty(i);
@@ -791,15 +801,17 @@ impl Join<'_> {
                     quote!(let #var = #value;)
                 }
             };
-            let on = holds(
+            let (on, on_uses) = holds(
                 i.checked_sub(1)
                     .and_then(|k| self.join.steps[k].on.as_ref()),
             );
             if i == side {
                 let b = bind(quote!(event));
                 code = quote!({ #b if #on { #code } });
+                code_uses |= on_uses | reads_event();
                 continue;
             }
+            let mut filter_uses = Uses::NONE;
             let b = bind(quote!(__ef_c));
             let side_var = super::ident::side(i);
             let filter = match &self.join.sides[i].filter {
@@ -842,6 +854,18 @@ impl Join<'_> {
                     }
                 }
             });
+            // The scan runs the code for each event of the side (none when it keeps nothing);
+            // a LEFT step also runs it for the padded row.
+            let scan_uses = if scan.is_some() {
+                filter_uses | on_uses | code_uses
+            } else {
+                Uses::NONE
+            };
+            code_uses = if left {
+                scan_uses | code_uses
+            } else {
+                scan_uses
+            };
             code = if left {
                 let declare = if scan.is_some() {
                     quote!(let mut __ef_matched = false;)
@@ -860,11 +884,7 @@ impl Join<'_> {
                 quote!({ #scan })
             };
         }
-        // The arriving `event` is bound as its side's input.
-        Code::new(
-            code,
-            row_code.uses.without_inputs() | event_uses(&env, None) | filter_uses | reads_event(),
-        )
+        Code::new(code, code_uses)
     }
 
     /// What an event of `side` does once it passed the side's filter.
