@@ -156,21 +156,3 @@ fn queries_are_named_by_their_name_or_position_and_line() {
     assert!(!text.contains("query_"), "{text}");
     assert!(text.contains("aggregation slotted"), "{text}");
 }
-
-#[test]
-fn generated_query_methods_are_named_by_their_name_or_position() {
-    let source = "CREATE STREAM S (k STRING, v INT);\n\
-                  @info(name = 'big') INSERT INTO Big SELECT k FROM S WHERE v > 10;\n\
-                  INSERT INTO Other SELECT k, sum(v) AS total FROM S WINDOW LENGTH(2) GROUP BY k;\n\
-                  @info(name = '3') INSERT INTO Third SELECT k FROM S;\n";
-    let rust = eventflux_compiler::compile(source, &eventflux_compiler::Options::standalone())
-        .expect("compiles")
-        .rust;
-    assert!(rust.contains("fn query_big("), "{rust}");
-    // The unnamed second query is `query_2`, not `query_query_2`.
-    assert!(rust.contains("fn query_2("), "{rust}");
-    assert!(rust.contains("query_2_window"), "{rust}");
-    assert!(!rust.contains("query_query"), "{rust}");
-    // A query named `3` keeps its name.
-    assert!(rust.contains("fn query_3("), "{rust}");
-}

@@ -236,15 +236,7 @@ pub fn plan(analysis: &Analysis) -> AppPlan {
             drops_idle_groups: drops_idle_groups(q),
         });
     }
-    // A query without a written name is `query_<n>` in Rust too, not `query_query_<n>`.
-    let query_names: Vec<&str> = analysis
-        .queries
-        .iter()
-        .map(|q| match q.name.strip_prefix("query_") {
-            Some(n) if !q.named => n,
-            _ => q.name.as_str(),
-        })
-        .collect();
+    let query_names: Vec<&str> = analysis.queries.iter().map(|q| q.name.as_str()).collect();
     for (q, base) in queries
         .iter_mut()
         .zip(crate::names::query_bases(&query_names))
