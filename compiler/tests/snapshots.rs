@@ -53,11 +53,11 @@ fn methods_bind_only_what_their_code_reads() {
          INSERT INTO N SELECT k, now() AS t FROM S WINDOW LENGTH(2);\n",
     );
     assert!(
-        rust.contains("fn query_1(&mut self, ts: i64, _event: &S)"),
+        rust.contains("fn query_query_1(&mut self, ts: i64, _event: &S)"),
         "{rust}"
     );
     assert!(
-        rust.contains("fn query_2(&mut self, ts: i64, event: &S)"),
+        rust.contains("fn query_query_2(&mut self, ts: i64, event: &S)"),
         "{rust}"
     );
     assert_eq!(
