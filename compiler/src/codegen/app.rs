@@ -24,12 +24,13 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     let mut state_items = Vec::new();
     let mut partition_fields = vec![Vec::new(); ctx.plan.partitions.len()];
     let mut partition_timers = vec![Vec::new(); ctx.plan.partitions.len()];
-    for q in ctx.plan.queries.iter().filter(|q| emits(q)) {
+    for q in ctx.plan.queries.iter().filter(|q| emits(ctx, q)) {
         if let Some(m) = super::table::statement(ctx, q) {
             query_methods.push(m);
             continue;
         }
-        if q.is_stateful() {
+        // The physical operator: a window aggregate, join or pattern keeps state.
+        if !matches!(ctx.plan.physical_of(q).operator, Operator::FilterProject(_)) {
             let s = match &q.kind {
                 QueryKind::Single => stateful_query(ctx, q),
                 QueryKind::Join(j) => super::join::join_query(ctx, q, j),
@@ -345,21 +346,16 @@ fn params(used: bool) -> (proc_macro2::Ident, proc_macro2::Ident) {
 /// `send_<stream>` and `consume_<stream>` for every stream.
 fn sends(ctx: &Ctx<'_>) -> TokenStream {
     let rt = ctx.rt;
-    let items = ctx.plan.streams.iter().zip(&ctx.streams).map(|(s, n)| {
+    let items = ctx.plan.streams.iter().zip(&ctx.streams).enumerate();
+    let items = items.map(|(stream_index, (s, n))| {
         let ty = &n.ty;
-        let consume = format_ident!("consume_{}", n.snake);
-        let stream_index = ctx
-            .plan
-            .streams
-            .iter()
-            .position(|x| std::ptr::eq(x, s))
-            .unwrap_or(0);
+        let consume = super::ident::consume(&n.snake);
         let mut calls: Vec<TokenStream> = Vec::new();
         let mut partitions_called: Vec<usize> = Vec::new();
         for &(i, input) in s
             .consumers
             .iter()
-            .filter(|(i, _)| emits(&ctx.plan.queries[*i]))
+            .filter(|(i, _)| emits(ctx, &ctx.plan.queries[*i]))
         {
             let q = &ctx.plan.queries[i];
             match q.partition {
@@ -388,7 +384,7 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
             }
         });
         let send = s.input.then(|| {
-            let send = format_ident!("send_{}", n.snake);
+            let send = super::ident::send(&n.snake);
             let doc = format!(" Sends an event of `{}` at time `ts` (ms).", s.name);
             let deliver = match owned {
                 // A partitioned query is reached through its partition's entry.
@@ -403,7 +399,7 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
             };
             // A fault stream with a sink hands every event to it (nothing else emits them).
             let echo = (s.output && s.name.starts_with('!')).then(|| {
-                let on = format_ident!("on_{}", n.snake);
+                let on = super::ident::on(&n.snake);
                 quote!(self.output.#on(ts, #rt::EventKind::Current, &event);)
             });
             quote! {
@@ -462,7 +458,9 @@ fn partition_calls(ctx: &Ctx<'_>, p: usize, stream: usize) -> (Vec<TokenStream>,
     let calls = ctx.plan.streams[stream]
         .consumers
         .iter()
-        .filter(|(i, _)| ctx.plan.queries[*i].partition == Some(p) && emits(&ctx.plan.queries[*i]))
+        .filter(|(i, _)| {
+            ctx.plan.queries[*i].partition == Some(p) && emits(ctx, &ctx.plan.queries[*i])
+        })
         .map(|&(i, input)| {
             let m = if owner == Some(i) {
                 owned_entry(ctx, i, stream)
@@ -498,10 +496,10 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
         .map(|(s, n)| {
             let ty = &n.ty;
             let name = &s.name;
-            let emit = format_ident!("emit_{}", n.snake);
-            let consume = format_ident!("consume_{}", n.snake);
+            let emit = super::ident::emit(&n.snake);
+            let consume = super::ident::consume(&n.snake);
             let sink = s.output.then(|| {
-                let on = format_ident!("on_{}", n.snake);
+                let on = super::ident::on(&n.snake);
                 quote!(self.output.#on(ts, kind, event);)
             });
             let kind = if s.output {
@@ -540,7 +538,7 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
 fn trigger_event(ctx: &Ctx<'_>, stream: usize, at: TokenStream) -> TokenStream {
     let rt = ctx.rt;
     let n = &ctx.streams[stream];
-    let (ty, f, emit) = (&n.ty, &n.fields[0], format_ident!("emit_{}", n.snake));
+    let (ty, f, emit) = (&n.ty, &n.fields[0], super::ident::emit(&n.snake));
     quote!(self.#emit(#at, #rt::EventKind::Current, &#ty { #f: #at });)
 }
 
@@ -551,7 +549,7 @@ fn trigger_timers(ctx: &Ctx<'_>) -> Vec<Timer> {
         .enumerate()
         .filter_map(|(i, s)| match &s.trigger {
             Some(TriggerAt::Every(d)) => {
-                let field = format_ident!("trigger_{}_next", ctx.streams[i].snake);
+                let field = super::ident::trigger_next(&ctx.streams[i].snake);
                 let period = d.millis;
                 let event = trigger_event(ctx, i, quote!(at));
                 Some(Timer {
@@ -567,7 +565,7 @@ fn trigger_timers(ctx: &Ctx<'_>) -> Vec<Timer> {
             }
             Some(TriggerAt::Cron(text, _)) => {
                 let rt = ctx.rt;
-                let field = format_ident!("trigger_{}_next", ctx.streams[i].snake);
+                let field = super::ident::trigger_next(&ctx.streams[i].snake);
                 let event = trigger_event(ctx, i, quote!(at));
                 Some(Timer {
                     field: Some(quote!(#field)),
@@ -592,7 +590,7 @@ fn periodic_starts(ctx: &Ctx<'_>) -> TokenStream {
         .iter()
         .zip(&ctx.streams)
         .filter_map(|(s, n)| {
-            let field = format_ident!("trigger_{}_next", n.snake);
+            let field = super::ident::trigger_next(&n.snake);
             match &s.trigger {
                 // The first firing is one period after the start (docs/semantics.md#triggers, Siddhi's
                 // periodic trigger).
@@ -644,7 +642,7 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         quote!(#name => #rt::app::decode::<#ty>(stream, data).map(Input::#ty))
     });
     let sends = inputs.iter().map(|(_, n)| {
-        let (ty, send) = (&n.ty, format_ident!("send_{}", n.snake));
+        let (ty, send) = (&n.ty, super::ident::send(&n.snake));
         quote!(Input::#ty(event) => self.#send(ts, event))
     });
     let endpoint_list = |list: &[(String, String)]| {

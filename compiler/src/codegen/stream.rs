@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::sema::{Attribute, Type};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 /// The Rust type of a value of `ty` (without the `Option`).
 pub(crate) fn value_type(rt: &syn::Path, ty: Type) -> TokenStream {
@@ -109,7 +109,7 @@ pub(crate) fn output_trait(ctx: &Ctx<'_>) -> TokenStream {
         .filter(|(s, _)| s.output)
         .collect();
     let methods = outputs.iter().map(|(s, n)| {
-        let (ty, method) = (&n.ty, format_ident!("on_{}", n.snake));
+        let (ty, method) = (&n.ty, super::ident::on(&n.snake));
         let doc = format!(" Called for every event inserted into `{}`.", s.name);
         quote! {
             #[doc = #doc]
@@ -119,7 +119,7 @@ pub(crate) fn output_trait(ctx: &Ctx<'_>) -> TokenStream {
         }
     });
     let forwards = outputs.iter().map(|(s, n)| {
-        let (ty, method, name) = (&n.ty, format_ident!("on_{}", n.snake), &s.name);
+        let (ty, method, name) = (&n.ty, super::ident::on(&n.snake), &s.name);
         quote! {
             fn #method(&mut self, ts: i64, kind: #rt::EventKind, event: &#ty) {
                 self.emit(#name, ts, kind, event);
