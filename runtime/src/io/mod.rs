@@ -22,6 +22,7 @@
 //! );
 //! ```
 
+pub mod fast;
 mod input;
 mod output;
 
