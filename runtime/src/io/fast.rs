@@ -86,6 +86,9 @@ pub struct Scanner<'a> {
     at: usize,
     /// Inside an object, after its first member.
     more: bool,
+    /// The index of the attribute after the last one read: tried first, since members
+    /// usually come in the schema's order.
+    next: usize,
 }
 
 impl<'a> Scanner<'a> {
@@ -95,6 +98,7 @@ impl<'a> Scanner<'a> {
             text,
             at: 0,
             more: false,
+            next: 0,
         }
     }
 
@@ -168,7 +172,12 @@ impl<'a> Scanner<'a> {
         }
         self.at += 1;
         self.more = true;
-        names.iter().position(|n| n.as_bytes() == name).map(Some)
+        let index = match names.get(self.next) {
+            Some(n) if n.as_bytes() == name => self.next,
+            _ => names.iter().position(|n| n.as_bytes() == name)?,
+        };
+        self.next = index + 1;
+        Some(Some(index))
     }
 
     /// Before the `index`-th element of an array (a comma after the first).
@@ -230,7 +239,7 @@ impl<'a> Scanner<'a> {
         match plain_string_len(rest) {
             Some(len) => {
                 self.at = start + len + 1;
-                self.text.get(start..start + len).map(Arc::from)
+                self.text.get(start..start + len).map(intern)
             }
             None => {
                 // Escapes: the token (to its closing quote) is read by serde_json.
@@ -362,6 +371,45 @@ impl<'a> Scanner<'a> {
         self.at = end;
         Some(value)
     }
+}
+
+/// Strings at most this long are looked up in [`STRINGS`] before they are allocated.
+const INTERNED_LEN: usize = 24;
+/// Slots of [`STRINGS`] (a power of two).
+const INTERNED_SLOTS: usize = 256;
+
+thread_local! {
+    /// Recently decoded short strings on this thread, by a hash of their text (one per
+    /// slot; a new string replaces the slot's old one): repeated values such as symbols
+    /// share one allocation instead of one per event.
+    static STRINGS: std::cell::RefCell<Vec<Option<Arc<str>>>> =
+        std::cell::RefCell::new(vec![None; INTERNED_SLOTS]);
+}
+
+/// `text` as an `Arc<str>`, shared with an equal string decoded recently on this thread.
+#[inline]
+fn intern(text: &str) -> Arc<str> {
+    if text.len() > INTERNED_LEN {
+        return Arc::from(text);
+    }
+    // FNV-1a.
+    let hash = text.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let slot = (hash ^ (hash >> 16)) as usize & (INTERNED_SLOTS - 1);
+    STRINGS
+        .try_with(|strings| {
+            let mut strings = strings.borrow_mut();
+            match &strings[slot] {
+                Some(s) if **s == *text => Arc::clone(s),
+                _ => {
+                    let s: Arc<str> = Arc::from(text);
+                    strings[slot] = Some(Arc::clone(&s));
+                    s
+                }
+            }
+        })
+        .unwrap_or_else(|_| Arc::from(text))
 }
 
 /// The length of a string's text up to its closing quote, when it has no escape and no
