@@ -639,7 +639,7 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         .map(|s| &s.name);
     let decodes = inputs.iter().map(|(s, n)| {
         let (name, ty) = (&s.name, &n.ty);
-        quote!(#name => #rt::app::decode::<#ty>(stream, data).map(Input::#ty))
+        quote!(#name => #rt::io::fast::decode::<#ty>(stream, data).map(Input::#ty))
     });
     let sends = inputs.iter().map(|(_, n)| {
         let (ty, send) = (&n.ty, super::ident::send(&n.snake));
