@@ -210,6 +210,7 @@ where
             Arc::clone(&stop),
             Arc::clone(counters),
             tx,
+            connectors::input_pipeline::<A>(),
         ),
         None => drop(tx),
     }

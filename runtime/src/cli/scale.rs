@@ -320,6 +320,7 @@ where
                 Arc::new(AtomicBool::new(false)),
                 Arc::clone(&counters),
                 tx,
+                super::connectors::input_pipeline::<A>(),
             );
         }
         sources.push(Box::new(ReaderSource {
