@@ -557,6 +557,7 @@ pub(super) type Route = (String, Box<dyn Write + Send>);
 pub(super) fn open_sinks<A: Application>(
     overrides: &[Override],
     metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
+    faults: Option<&crossbeam_channel::Sender<Msg<A::Input>>>,
 ) -> Result<Vec<Route>, Failure> {
     let mut out: Vec<Route> = Vec::new();
     for cfg in resolved::<A>(Direction::Sink, overrides)? {
@@ -640,6 +641,11 @@ pub(super) fn open_sinks<A: Application>(
                 )))
             }
         };
+        if let Some(faults) = faults {
+            sender
+                .stats()
+                .set_fault(fault_hook::<A>(&cfg.stream, csv, faults.clone()));
+        }
         let mut writer = LineWriter::new(sender, label);
         if let Some(m) = metrics {
             writer = writer.count_drops(std::sync::Arc::clone(m), &cfg.stream);
@@ -651,4 +657,46 @@ pub(super) fn open_sinks<A: Application>(
         }
     }
     Ok(out)
+}
+
+/// Where a sink with `'on.error' = 'fault'` sends the lines it could not deliver: each
+/// becomes an event of the fault stream `!Name` (the row's attributes, the output line's
+/// `ts`, `_error` = the delivery error), queued for the driver (never blocking the sink).
+fn fault_hook<A: Application>(
+    stream: &str,
+    csv: bool,
+    faults: crossbeam_channel::Sender<Msg<A::Input>>,
+) -> crate::connect::sink::FaultHook {
+    let stream = stream.to_owned();
+    let schema: fn(&str) -> &'static [(&'static str, &'static str)] = A::schema;
+    let decode: fn(&str, &str) -> Result<A::Input, crate::app::DecodeError> = A::decode;
+    Box::new(move |lines: &[u8], error: &str| {
+        let text = String::from_utf8_lossy(lines);
+        let arrival = crate::functions::now_millis();
+        let mut items = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (ts, data) = if csv {
+                (None, line.to_owned())
+            } else {
+                match serde_json::from_str::<serde_json::Value>(line) {
+                    Ok(v) => (
+                        v.get("ts").and_then(serde_json::Value::as_i64),
+                        v.get("data").map_or_else(String::new, ToString::to_string),
+                    ),
+                    Err(_) => (None, String::new()),
+                }
+            };
+            let reason = format!("not delivered: {error}");
+            if let Some(event) = fault_event(&stream, &data, csv, schema(&stream), &reason, decode)
+            {
+                items.push(Item::Remote {
+                    ts: ts.or(Some(arrival)),
+                    event,
+                });
+            }
+        }
+        if !items.is_empty() {
+            let _ = faults.send(Msg::Batch(items));
+        }
+    })
 }

@@ -349,7 +349,9 @@ where
         let (out, _) = super::durable::open_output(path, None)?;
         add_route(stream, out);
     }
-    for (stream, out) in super::connectors::open_sinks::<A>(&args.overrides, metrics.as_ref())? {
+    for (stream, out) in
+        super::connectors::open_sinks::<A>(&args.overrides, metrics.as_ref(), None)?
+    {
         add_route(&stream, out);
     }
     let routes: Vec<(String, Shared)> = routes
