@@ -453,6 +453,22 @@ fn bind_list(
             ok = false;
         }
     }
+    // A sink hands undelivered rows to its fault stream only where the runtime can.
+    if !source && !["tcp", "http"].contains(&extension.as_str()) {
+        let fault = opts
+            .iter()
+            .find(|o| o.key == "on.error" && o.value.eq_ignore_ascii_case("fault"));
+        if let Some(o) = fault {
+            a.diagnostics.push(
+                Diagnostic::error(
+                    format!("'fault' is not supported on a `{extension}` sink"),
+                    o.kv.value_span,
+                )
+                .with_help("tcp and http sinks send undelivered rows to the fault stream; this one takes 'log', 'drop', 'retry', 'wait' or 'fail'"),
+            );
+            ok = false;
+        }
+    }
     let has = |k: &str| options.iter().any(|(key, _)| key == k);
     if has("tls.cert") != has("tls.key") && ok {
         a.diagnostics.push(Diagnostic::error(
