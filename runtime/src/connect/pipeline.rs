@@ -394,10 +394,10 @@ mod tests {
         fn markers_are_never_dropped(cap in 1usize..8, n in 0u32..40, oldest in any::<bool>()) {
             let bp = if oldest { Backpressure::DropOldest } else { Backpressure::Drop };
             let (tx, rx) = queue::<u32>(cap, bp);
-            tx.push(0..n, |x| x % 5 != 0).unwrap();
+            tx.push(0..n, |x| !x.is_multiple_of(5)).unwrap();
             let kept = drain(&rx);
-            let markers: Vec<u32> = kept.iter().copied().filter(|x| x % 5 == 0).collect();
-            prop_assert_eq!(markers, (0..n).filter(|x| x % 5 == 0).collect::<Vec<_>>());
+            let markers: Vec<u32> = kept.iter().copied().filter(|x| x.is_multiple_of(5)).collect();
+            prop_assert_eq!(markers, (0..n).filter(|x| x.is_multiple_of(5)).collect::<Vec<_>>());
             prop_assert!(kept.windows(2).all(|w| w[0] < w[1]));
         }
 
@@ -440,7 +440,7 @@ mod tests {
             let (in_tx, in_rx) = crossbeam_channel::bounded::<u64>(4);
             let (out_tx, out_rx) = crossbeam_channel::unbounded::<u64>();
             ordered_map("t", in_rx, workers, |x: u64| {
-                if x % 7 == 0 {
+                if x.is_multiple_of(7) {
                     std::thread::sleep(Duration::from_micros(200));
                 }
                 x * 2
