@@ -177,7 +177,16 @@ where
     A: Application,
 {
     let (tx, rx) = reader::channel();
-    let (result, at) = drive_with(app, Some(input), (tx, rx), opts, errors, hooks, counters);
+    let (result, at) = drive_with(
+        app,
+        Some(input),
+        (tx, rx),
+        None,
+        opts,
+        errors,
+        hooks,
+        counters,
+    );
     result.map(|stats| (stats, at))
 }
 
@@ -186,10 +195,12 @@ where
 /// The run ends when every sender is gone (the input and every source ended) or a hook
 /// stops it. Returns the position processed (line number, byte offset) also when the run
 /// failed.
+#[allow(clippy::too_many_arguments)]
 fn drive_with<A>(
     app: &mut A,
     input: Option<reader::Input>,
     (tx, rx): reader::Channel<A::Input>,
+    faults: Option<crossbeam_channel::Receiver<reader::Msg<A::Input>>>,
     opts: &RunOptions,
     errors: &mut impl Write,
     hooks: &mut impl Hooks<A>,
@@ -210,6 +221,7 @@ where
             Arc::clone(&stop),
             Arc::clone(counters),
             tx,
+            connectors::input_pipeline::<A>(),
         ),
         None => drop(tx),
     }
@@ -223,6 +235,7 @@ where
         now: clock.unwrap_or(0),
         at,
         counters,
+        faults,
     };
     let result = driver.run(&rx, hooks);
     stop.store(true, Ordering::Relaxed);
@@ -231,7 +244,7 @@ where
 }
 
 /// The state of one [`run`].
-struct Driver<'a, A, W> {
+struct Driver<'a, A: Application, W> {
     app: &'a mut A,
     clock: Clock,
     strict: bool,
@@ -243,6 +256,8 @@ struct Driver<'a, A, W> {
     /// The line number and byte offset of the last line processed.
     at: (u64, u64),
     counters: &'a reader::Counters,
+    /// Fault events of sinks (`'on.error' = 'fault'`), taken between batches.
+    faults: Option<crossbeam_channel::Receiver<reader::Msg<A::Input>>>,
 }
 
 impl<A: Application, W: Write> Driver<'_, A, W> {
@@ -283,6 +298,17 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
                 Ok(reader::Msg::Failed(e)) => return Err(RunError::Io(e)),
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            let faults: Vec<_> = self
+                .faults
+                .as_ref()
+                .map_or_else(Vec::new, |f| f.try_iter().collect());
+            for msg in faults {
+                if let reader::Msg::Batch(items) = msg {
+                    for item in items {
+                        self.item(item)?;
+                    }
+                }
             }
             if hooks.progress(self.app, self.at, &self.stats) {
                 // Shutting down: what was read already is processed, nothing more is read.
@@ -818,7 +844,12 @@ where
         add_route(stream, out);
     }
     let metrics = serve_metrics(args)?;
-    let network_sinks = connectors::open_sinks::<A>(&args.overrides, metrics.as_ref())?;
+    // Rows a sink with `'on.error' = 'fault'` could not deliver come back as events of the
+    // fault stream, on a channel of their own (it keeps no run alive).
+    let (fault_tx, fault_rx) = crossbeam_channel::unbounded();
+    let network_sinks =
+        connectors::open_sinks::<A>(&args.overrides, metrics.as_ref(), Some(&fault_tx))?;
+    drop(fault_tx);
     // A service fed by network or tailing sources delivers what each batch produced (a
     // dead-letter file is read while the app runs), as network sinks do.
     let flush_each_batch =
@@ -872,6 +903,7 @@ where
         &mut app,
         input,
         (tx, rx),
+        Some(fault_rx),
         &opts,
         &mut errors,
         &mut service,

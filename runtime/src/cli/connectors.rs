@@ -144,6 +144,7 @@ pub(super) fn start_sources<A: Application>(
         #[cfg(feature = "kafka")]
         kafka: Vec::new(),
     };
+    let mut queues: Vec<(&str, crate::connect::pipeline::QueueSender<Item<A::Input>>)> = Vec::new();
     for cfg in resolved::<A>(Direction::Source, overrides)? {
         if cfg.extension == "grpc" {
             // The app's whole service: started by `super::grpc`.
@@ -255,12 +256,101 @@ pub(super) fn start_sources<A: Application>(
             )));
         };
         let drops = metrics.cloned();
-        std::thread::Builder::new()
-            .name(format!("ef-decode-{}", cfg.stream))
-            .spawn(move || bridge::<A>(&srx, &tx, label, on_error, csv, mark, drops))
-            .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
+        let Some(p) = A::pipelines().iter().find(|p| p.stream == cfg.stream) else {
+            std::thread::Builder::new()
+                .name(format!("ef-decode-{}", cfg.stream))
+                .spawn(move || bridge::<A>(&srx, &tx, label, on_error, csv, mark, drops))
+                .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
+            continue;
+        };
+        // An `async` stream (DESIGN 8.2): `workers` threads decode the source's batches in
+        // order into the stream's queue, shared by its sources.
+        let queue = match queues.iter().find(|(s, _)| *s == p.stream) {
+            Some((_, q)) => q.clone(),
+            None => {
+                let q = stream_queue::<A>(p, &tx, metrics)?;
+                queues.push((p.stream, q.clone()));
+                q
+            }
+        };
+        let decoder = Decoder {
+            label: label.to_owned(),
+            on_bad: on_error,
+            csv,
+            mark,
+            metrics: drops.clone(),
+            decode: A::decode,
+            schema: A::schema,
+        };
+        let reason = drop_reason(p.backpressure);
+        let stream = p.stream;
+        let emit = move |items: Vec<Item<A::Input>>| match queue
+            .push(items, |i| matches!(i, Item::Remote { .. }))
+        {
+            Ok(dropped) => {
+                if let (Some(m), true) = (&drops, dropped > 0) {
+                    m.add_dropped(stream, reason, dropped);
+                }
+                true
+            }
+            Err(_) => false,
+        };
+        crate::connect::pipeline::ordered_map(
+            &cfg.stream,
+            srx,
+            p.workers,
+            move |ev| decoder.items(ev),
+            emit,
+        )
+        .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
     }
     Ok(sources)
+}
+
+/// The `reason` label of events an `async` queue drops.
+pub(super) fn drop_reason(backpressure: crate::connect::Backpressure) -> &'static str {
+    match backpressure {
+        crate::connect::Backpressure::DropOldest => "drop_oldest",
+        _ => "drop",
+    }
+}
+
+/// The queue of an `async` stream fed by network sources, with the thread handing its
+/// events to the driver in batches of at most `"batch.max"` (and its depth to metrics).
+fn stream_queue<A: Application>(
+    p: &crate::connect::PipelineDesc,
+    tx: &Sender<Msg<A::Input>>,
+    metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
+) -> Result<crate::connect::pipeline::QueueSender<Item<A::Input>>, Failure> {
+    let (qtx, qrx) = crate::connect::pipeline::queue(p.buffer, p.backpressure);
+    let (tx, metrics, stream, batch_max) = (tx.clone(), metrics.cloned(), p.stream, p.batch_max);
+    std::thread::Builder::new()
+        .name(format!("ef-queue-{stream}"))
+        .spawn(move || {
+            crate::connect::pipeline::forward(&qrx, batch_max, &tx, Msg::Batch, |depth| {
+                if let Some(m) = &metrics {
+                    m.set_queue_depth(stream, depth as u64);
+                }
+            })
+        })
+        .map_err(|e| Failure::runtime(format!("cannot start a queue thread: {e}")))?;
+    Ok(qtx)
+}
+
+/// The pipeline of the driver's own input (`--input`, stdin or the app's file sources,
+/// read as one sequence): that of the first `async` stream without a source handled here
+/// and without sinks (an output stream's pipeline does not concern the input).
+pub(super) fn input_pipeline<A: Application>() -> Option<crate::connect::PipelineDesc> {
+    A::pipelines()
+        .iter()
+        .find(|p| {
+            !A::connectors().iter().any(|c| {
+                c.stream == p.stream
+                    && (c.direction == Direction::Sink
+                        || (c.direction == Direction::Source && handled(c)))
+            })
+        })
+        .copied()
 }
 
 /// What a source does with a message it cannot decode (`"on.error"`).
@@ -300,9 +390,47 @@ pub(super) fn bridge<A: Application>(
     mark: Option<std::sync::Arc<crate::connect::tracked::SourceCell>>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 ) {
-    // `text` is the message the source got (empty when none arrived), `reason` what is
-    // wrong with it, `at` where it came from, `arrival` the batch's arrival time.
-    let bad = |stream: &str, text: &str, reason: &str, at: String, arrival: i64| {
+    let decoder = Decoder {
+        label: label.to_owned(),
+        on_bad,
+        csv,
+        mark,
+        metrics,
+        decode: A::decode,
+        schema: A::schema,
+    };
+    for ev in rx {
+        let items = decoder.items(ev);
+        if !items.is_empty() && tx.send(Msg::Batch(items)).is_err() {
+            return;
+        }
+    }
+}
+
+/// What turns a source's messages into driver items: its `"on.error"`, format and
+/// tracking cell. Shared by the decoding threads of an `async` stream.
+pub(super) struct Decoder<I> {
+    label: String,
+    on_bad: OnBad,
+    csv: bool,
+    mark: Option<std::sync::Arc<crate::connect::tracked::SourceCell>>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    decode: fn(&str, &str) -> Result<I, crate::app::DecodeError>,
+    schema: fn(&str) -> &'static [(&'static str, &'static str)],
+}
+
+impl<I> Decoder<I> {
+    /// `text` is the message the source got (empty when none arrived), `reason` what is
+    /// wrong with it, `at` where it came from, `arrival` the batch's arrival time.
+    fn bad(
+        &self,
+        stream: &str,
+        text: &str,
+        reason: &str,
+        at: String,
+        arrival: i64,
+    ) -> Option<Item<I>> {
+        let (on_bad, csv, metrics) = (self.on_bad, self.csv, &self.metrics);
         let message = format!("{at}: {reason}");
         match on_bad {
             OnBad::Drop => {
@@ -318,9 +446,9 @@ pub(super) fn bridge<A: Application>(
                 } else {
                     split_message(stream, text).unwrap_or((None, text))
                 };
-                let schema = A::schema(stream);
+                let schema = (self.schema)(stream);
                 Some(
-                    match fault_event(stream, data, csv, schema, reason, A::decode) {
+                    match fault_event(stream, data, csv, schema, reason, self.decode) {
                         Some(event) => Item::Remote {
                             ts: ts.or(Some(arrival)),
                             event,
@@ -341,24 +469,28 @@ pub(super) fn bridge<A: Application>(
                 fatal: true,
             }),
         }
-    };
-    for ev in rx {
-        let items: Vec<Item<A::Input>> = match ev {
+    }
+
+    /// The items of one message batch of the source.
+    fn items(&self, ev: SourceEvent) -> Vec<Item<I>> {
+        let (csv, label, mark, metrics) =
+            (self.csv, self.label.as_str(), &self.mark, &self.metrics);
+        match ev {
             SourceEvent::Batch(batch) => {
                 let stream = batch.stream.as_str();
                 let mut items = Vec::with_capacity(batch.len() + 1);
                 let mut last = None;
                 let (mut good, mut undecodable) = (0, 0);
-                let schema = A::schema(stream);
+                let schema = (self.schema)(stream);
                 // A message without `ts` takes its arrival time: one clock read per batch.
                 let arrival = crate::functions::now_millis();
                 for (text, line) in batch.iter() {
                     last = Some(line.position);
                     let decoded = if csv {
-                        decode_csv(stream, text, schema, A::decode)
+                        decode_csv(stream, text, schema, self.decode)
                             .map(|e| e.map(|event| (None, event)))
                     } else {
-                        decode_message(stream, text, A::decode).map(Some)
+                        decode_message(stream, text, self.decode).map(Some)
                     };
                     let decoded =
                         decoded.map(|e| e.map(|(ts, event)| (ts.or(Some(arrival)), event)));
@@ -371,7 +503,7 @@ pub(super) fn bridge<A: Application>(
                         }
                         Err(reason) => {
                             undecodable += 1;
-                            items.extend(bad(
+                            items.extend(self.bad(
                                 stream,
                                 text,
                                 &reason,
@@ -403,7 +535,7 @@ pub(super) fn bridge<A: Application>(
                 if let Some(m) = &metrics {
                     m.add_bad(&stream, 1);
                 }
-                bad(
+                self.bad(
                     &stream,
                     "",
                     &reason,
@@ -413,10 +545,7 @@ pub(super) fn bridge<A: Application>(
                 .into_iter()
                 .collect()
             }
-            SourceEvent::Closed { .. } => continue,
-        };
-        if !items.is_empty() && tx.send(Msg::Batch(items)).is_err() {
-            return;
+            SourceEvent::Closed { .. } => Vec::new(),
         }
     }
 }
@@ -428,6 +557,7 @@ pub(super) type Route = (String, Box<dyn Write + Send>);
 pub(super) fn open_sinks<A: Application>(
     overrides: &[Override],
     metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
+    faults: Option<&crossbeam_channel::Sender<Msg<A::Input>>>,
 ) -> Result<Vec<Route>, Failure> {
     let mut out: Vec<Route> = Vec::new();
     for cfg in resolved::<A>(Direction::Sink, overrides)? {
@@ -511,6 +641,11 @@ pub(super) fn open_sinks<A: Application>(
                 )))
             }
         };
+        if let Some(faults) = faults {
+            sender
+                .stats()
+                .set_fault(fault_hook::<A>(&cfg.stream, csv, faults.clone()));
+        }
         let mut writer = LineWriter::new(sender, label);
         if let Some(m) = metrics {
             writer = writer.count_drops(std::sync::Arc::clone(m), &cfg.stream);
@@ -522,4 +657,46 @@ pub(super) fn open_sinks<A: Application>(
         }
     }
     Ok(out)
+}
+
+/// Where a sink with `'on.error' = 'fault'` sends the lines it could not deliver: each
+/// becomes an event of the fault stream `!Name` (the row's attributes, the output line's
+/// `ts`, `_error` = the delivery error), queued for the driver (never blocking the sink).
+fn fault_hook<A: Application>(
+    stream: &str,
+    csv: bool,
+    faults: crossbeam_channel::Sender<Msg<A::Input>>,
+) -> crate::connect::sink::FaultHook {
+    let stream = stream.to_owned();
+    let schema: fn(&str) -> &'static [(&'static str, &'static str)] = A::schema;
+    let decode: fn(&str, &str) -> Result<A::Input, crate::app::DecodeError> = A::decode;
+    Box::new(move |lines: &[u8], error: &str| {
+        let text = String::from_utf8_lossy(lines);
+        let arrival = crate::functions::now_millis();
+        let mut items = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (ts, data) = if csv {
+                (None, line.to_owned())
+            } else {
+                match serde_json::from_str::<serde_json::Value>(line) {
+                    Ok(v) => (
+                        v.get("ts").and_then(serde_json::Value::as_i64),
+                        v.get("data").map_or_else(String::new, ToString::to_string),
+                    ),
+                    Err(_) => (None, String::new()),
+                }
+            };
+            let reason = format!("not delivered: {error}");
+            if let Some(event) = fault_event(&stream, &data, csv, schema(&stream), &reason, decode)
+            {
+                items.push(Item::Remote {
+                    ts: ts.or(Some(arrival)),
+                    event,
+                });
+            }
+        }
+        if !items.is_empty() {
+            let _ = faults.send(Msg::Batch(items));
+        }
+    })
 }

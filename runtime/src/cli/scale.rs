@@ -320,6 +320,7 @@ where
                 Arc::new(AtomicBool::new(false)),
                 Arc::clone(&counters),
                 tx,
+                super::connectors::input_pipeline::<A>(),
             );
         }
         sources.push(Box::new(ReaderSource {
@@ -348,7 +349,9 @@ where
         let (out, _) = super::durable::open_output(path, None)?;
         add_route(stream, out);
     }
-    for (stream, out) in super::connectors::open_sinks::<A>(&args.overrides, metrics.as_ref())? {
+    for (stream, out) in
+        super::connectors::open_sinks::<A>(&args.overrides, metrics.as_ref(), None)?
+    {
         add_route(&stream, out);
     }
     let routes: Vec<(String, Shared)> = routes
