@@ -189,6 +189,11 @@ pub(crate) fn aggregator(i: usize) -> Ident {
     format_ident!("agg_{}", i)
 }
 
+/// `__ef_v<i>`: the decoded value of attribute `i` while an input event is read.
+pub(crate) fn decoded_value(i: usize) -> Ident {
+    format_ident!("__ef_v{}", i)
+}
+
 // Per partition (its index).
 
 /// `partition_<p>`: the per-key states of a partition.

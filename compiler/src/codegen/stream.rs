@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::sema::{Attribute, Type};
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 /// The Rust type of a value of `ty` (without the `Option`).
 pub(crate) fn value_type(rt: &syn::Path, ty: Type) -> TokenStream {
@@ -105,9 +105,7 @@ pub(crate) fn fast_decode_impls(ctx: &Ctx<'_>) -> TokenStream {
                 }
             };
             let fields = &n.fields;
-            let vars: Vec<_> = (0..s.attrs.len())
-                .map(|i| format_ident!("__ef_v{}", i))
-                .collect();
+            let vars: Vec<_> = (0..s.attrs.len()).map(super::ident::decoded_value).collect();
             let reads: Vec<_> = s.attrs.iter().map(read).collect();
             let index: Vec<_> = (0..s.attrs.len()).collect();
             let names = s.attrs.iter().map(|a| &a.name);
