@@ -28,8 +28,18 @@ pub(super) struct OutputFile {
 }
 
 impl OutputFile {
-    fn offset(&self) -> u64 {
+    pub(super) fn offset(&self) -> u64 {
         self.base + self.written.load(Ordering::Relaxed)
+    }
+
+    /// The file's path.
+    pub(super) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Syncs what was written to the file.
+    pub(super) fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
     }
 }
 
