@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use super::args::{self, Args};
 use super::bench::{decode_all, BenchStats, Decoded};
+use super::durable::OutputFile;
+use super::scale_state::{self as state, ProcessPart, WorkerStore};
 use super::{reader, Failure, RunError};
 use crate::functions::now_millis;
 use crate::io::{CountingSink, JsonLinesWriter};
-use super::durable::OutputFile;
-use super::scale_state::{self as state, ProcessPart, WorkerStore};
 use crate::scale::{execute, execute_with, Batch, Checkpoints, Route, ScaleInput, Source, Workers};
 use crate::state::{Position, Positions};
 use crate::Application;
@@ -206,7 +206,7 @@ impl Gate {
                     if self.process == 0 {
                         super::log::log(
                             super::log::Level::Info,
-                            &format!("checkpoint {id} taken ({} workers)", self.total),
+                            &format!("checkpoint {id} taken ({} worker(s))", self.total),
                         );
                         self.store.prune(self.keep, &state::intact);
                     }
@@ -223,8 +223,9 @@ impl Gate {
     /// Syncs the outputs and writes this process's part of checkpoint `id`.
     fn process_part(&self, id: u64) -> Result<(), String> {
         for out in &self.outputs {
-            out.sync()
-                .map_err(|e| format!("checkpoint {id} skipped: cannot sync `{}`: {e}", out.path()))?;
+            out.sync().map_err(|e| {
+                format!("checkpoint {id} skipped: cannot sync `{}`: {e}", out.path())
+            })?;
         }
         let mut positions = Positions {
             sources: Vec::new(),
@@ -439,9 +440,8 @@ impl OutCounts {
 pub(super) fn wanted<A: Application>(args: &Args) -> bool {
     // A state directory with checkpoints of several workers: resumed through the workers
     // also on one (rescaling N -> 1).
-    let resumed = A::SCALABLE
-        && !args.no_restore
-        && args.state_dir.as_deref().is_some_and(WorkerStore::used);
+    let resumed =
+        A::SCALABLE && !args.no_restore && args.state_dir.as_deref().is_some_and(WorkerStore::used);
     let wanted = args.workers > 1 || args.processes > 1 || resumed;
     if wanted && !A::SCALABLE {
         eprintln!(
@@ -687,7 +687,9 @@ where
         init: Box::new(move |index, app: &mut A| {
             if let Some(r) = &restored {
                 // Checked before the workers started (with the first worker's keys).
-                if let Err(e) = app.restore_keys(&r.snapshots, &|h| (h % total as u64) as usize == index) {
+                if let Err(e) =
+                    app.restore_keys(&r.snapshots, &|h| (h % total as u64) as usize == index)
+                {
                     super::log::log(
                         super::log::Level::Error,
                         &format!("cannot restore checkpoint {}: {e}", r.id),

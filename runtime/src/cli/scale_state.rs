@@ -54,8 +54,12 @@ impl WorkerStore {
             ));
         }
         let dir = Path::new(state_dir).join("workers");
-        fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create checkpoint directory `{}`: {e}", dir.display()))?;
+        fs::create_dir_all(&dir).map_err(|e| {
+            format!(
+                "cannot create checkpoint directory `{}`: {e}",
+                dir.display()
+            )
+        })?;
         Ok(WorkerStore { dir })
     }
 
@@ -110,19 +114,26 @@ impl WorkerStore {
     }
 
     /// Checkpoint `id` whole and checked, or why it cannot be used.
-    fn read(&self, id: u64, app_hash_of: &dyn Fn(&[u8]) -> Result<(), String>) -> Result<Loaded, String> {
+    fn read(
+        &self,
+        id: u64,
+        app_hash_of: &dyn Fn(&[u8]) -> Result<(), String>,
+    ) -> Result<Loaded, String> {
         let dir = self.at(id);
         let part = |p: usize| -> Result<ProcessPart, String> {
             let path = dir.join(format!("p{p}.json"));
             let bytes = fs::read(&path).map_err(|e| format!("process {p}'s part: {e}"))?;
-            serde_json::from_slice(&bytes).map_err(|e| format!("process {p}'s part is corrupt: {e}"))
+            serde_json::from_slice(&bytes)
+                .map_err(|e| format!("process {p}'s part is corrupt: {e}"))
         };
         let first = part(0)?;
         let mut positions = first.positions.clone();
         for p in 1..first.processes {
             let other = part(p)?;
             if (other.workers, other.processes) != (first.workers, first.processes) {
-                return Err(format!("process {p}'s part names another number of workers"));
+                return Err(format!(
+                    "process {p}'s part names another number of workers"
+                ));
             }
             positions.sinks.extend(other.positions.sinks);
         }
@@ -223,5 +234,7 @@ pub(super) fn single_worker(state_dir: &str, from: Option<u64>) -> Result<Option
 
 /// Checks that `bytes` is an intact snapshot.
 pub(super) fn intact(bytes: &[u8]) -> Result<(), String> {
-    Snapshot::decode_any(bytes).map(drop).map_err(|e| e.to_string())
+    Snapshot::decode_any(bytes)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
