@@ -192,6 +192,10 @@ where
             }
         }
         let op_reached = Rc::clone(&reached);
+        // Set once the operator has seen its input end and run every message: the probe may
+        // report the end before the operator's last activation has run the last messages.
+        let drained = Rc::new(Cell::new(false));
+        let op_drained = Rc::clone(&drained);
         worker.dataflow::<i64, _, _>(|scope| {
             // Messages not yet run, in the order of their clocks (stable: one source's
             // messages of one clock keep their order).
@@ -226,6 +230,9 @@ where
                                 Some(f) if !wall => pending.partition_point(|m| m.1 < *f),
                                 _ => pending.len(),
                             };
+                            if frontier.frontier().is_empty() && ready == pending.len() {
+                                op_drained.set(true);
+                            }
                             if ready == 0 {
                                 return;
                             }
@@ -353,12 +360,12 @@ where
         }
         input.close();
         if wall {
-            while !probe.done() {
+            while !probe.done() || !drained.get() {
                 let wait = wall_tick(&app, &reached, &|a: &mut A| tick_after(index, a));
                 worker.step_or_park(Some(wait));
             }
         } else {
-            worker.step_or_park_while(None, || !probe.done());
+            worker.step_or_park_while(None, || !probe.done() || !drained.get());
         }
         let app = app.borrow_mut().take();
         app.map(|app| finish(index, app))
