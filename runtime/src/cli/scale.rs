@@ -438,10 +438,9 @@ impl OutCounts {
 /// Whether `args` asks for more than one worker. An app that is not split gets a note and
 /// runs on one worker.
 pub(super) fn wanted<A: Application>(args: &Args) -> bool {
-    // A state directory with checkpoints of several workers: resumed through the workers
-    // also on one (rescaling N -> 1).
-    let resumed =
-        A::SCALABLE && !args.no_restore && args.state_dir.as_deref().is_some_and(WorkerStore::used);
+    // A state directory with checkpoints of several workers: resumed (and kept) through the
+    // workers also on one (rescaling N -> 1).
+    let resumed = A::SCALABLE && args.state_dir.as_deref().is_some_and(WorkerStore::used);
     let wanted = args.workers > 1 || args.processes > 1 || resumed;
     if wanted && !A::SCALABLE {
         eprintln!(
