@@ -315,7 +315,7 @@ fn restore_keys_method(
         let next = format_ident!("partition_{}_next", i);
         let has_next = timers
             .iter()
-            .any(|t| t.field.as_ref().is_some_and(|f| f.to_string() == next.to_string()));
+            .any(|t| t.field.as_ref().is_some_and(|f| next == f.to_string()));
         let recompute = has_next.then(|| {
             quote! {
                 self.#next = self.#map.iter().filter_map(|(_, __ef_state)| __ef_state.next_deadline()).min();

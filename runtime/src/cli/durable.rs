@@ -33,11 +33,13 @@ impl OutputFile {
     }
 
     /// The file's path.
+    #[cfg_attr(not(feature = "scale"), allow(dead_code))]
     pub(super) fn path(&self) -> &str {
         &self.path
     }
 
     /// Syncs what was written to the file.
+    #[cfg_attr(not(feature = "scale"), allow(dead_code))]
     pub(super) fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
     }
