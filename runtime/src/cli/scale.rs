@@ -664,7 +664,7 @@ where
             let mut last = Instant::now();
             let mut next = next_id;
             Some(Box::new(move |end: bool| {
-                if !end && !every.is_some_and(|e| last.elapsed() >= e) {
+                if !end && every.is_none_or(|e| last.elapsed() < e) {
                     return None;
                 }
                 last = Instant::now();

@@ -134,6 +134,11 @@ where
     )
 }
 
+/// Called on each worker's new app, with the worker's index.
+pub type Init<A> = Box<dyn Fn(usize, &mut A) + Send + Sync>;
+/// Called by a worker (its index) at the marker of a checkpoint (its id).
+pub type Reached<A> = Box<dyn Fn(usize, &mut A, u64) + Send + Sync>;
+
 /// Checkpoints across workers (DESIGN 11): the first source asks `due(end)` after each batch
 /// (`end`: after its last) whether to take a checkpoint, and if so sends every worker a marker
 /// with its id behind the batch; each worker calls `reached(index, app, id)` when it runs the
@@ -143,9 +148,9 @@ pub struct Checkpoints<A> {
     /// Whether a checkpoint is due after the batch just sent (`true`: the input ended).
     pub due: Option<Box<dyn FnMut(bool) -> Option<u64> + Send>>,
     /// Called on each worker's new app.
-    pub init: Box<dyn Fn(usize, &mut A) + Send + Sync>,
+    pub init: Init<A>,
     /// Called by each worker at a checkpoint marker.
-    pub reached: Box<dyn Fn(usize, &mut A, u64) + Send + Sync>,
+    pub reached: Reached<A>,
 }
 
 /// [`execute`] with checkpoints.
