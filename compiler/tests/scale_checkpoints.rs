@@ -27,6 +27,23 @@ BEGIN
 END;
 ";
 
+/// Integer keys with `PURGE AFTER` and a range partition, beside each other.
+const APP2: &str = "CREATE STREAM Readings (sensor INT, v DOUBLE);
+CREATE STREAM Trades (sym STRING, price DOUBLE, qty LONG);
+
+PARTITION WITH (sensor OF Readings) PURGE AFTER 50 ms
+BEGIN
+    INSERT INTO Avg
+    SELECT sensor, avg(v) AS mean, count() AS n FROM Readings WINDOW('time', 20 ms);
+END;
+
+PARTITION WITH (price < 100 AS 'low' OR price >= 100 AS 'high' OF Trades)
+BEGIN
+    INSERT INTO Bands
+    SELECT price >= 100 AS high, sym, sum(qty) AS total FROM Trades WINDOW('length', 3);
+END;
+";
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("scale_checkpoints")
 }
@@ -57,10 +74,15 @@ fn run_ok(cmd: &mut Command) -> Output {
 /// The app, built once with `eventflux build`.
 fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let d = dir("bin");
+    BIN.get_or_init(|| build("bin", APP))
+}
+
+/// `app` built with `eventflux build` into test directory `name`.
+fn build(name: &str, app_text: &str) -> PathBuf {
+    {
+        let d = dir(name);
         let app = d.join("app.eventflux");
-        std::fs::write(&app, APP).expect("write app");
+        std::fs::write(&app, app_text).expect("write app");
         let bin = d.join("app");
         run_ok(
             Command::new(env!("CARGO_BIN_EXE_eventflux"))
@@ -74,7 +96,7 @@ fn binary() -> &'static Path {
                 .arg(&bin),
         );
         bin
-    })
+    }
 }
 
 /// `n` trades over 200 symbols, time moving 0-3 ms per event (xorshift, seeded).
@@ -108,7 +130,12 @@ fn by_key(text: &str) -> BTreeMap<(String, String), Vec<String>> {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line).expect("output is JSON");
         let stream = v["stream"].as_str().unwrap_or_default().to_string();
-        let key = v["data"]["sym"].to_string();
+        let data = &v["data"];
+        let key = ["sensor", "high", "sym"]
+            .iter()
+            .find_map(|k| data.get(*k))
+            .map(|k| k.to_string())
+            .unwrap_or_default();
         groups
             .entry((stream, key))
             .or_default()
@@ -123,9 +150,13 @@ fn read(path: &Path) -> String {
 
 /// The rows of an uninterrupted single-worker run on `input`.
 fn reference(d: &Path, input: &Path) -> String {
+    reference_of(binary(), d, input)
+}
+
+fn reference_of(bin: &Path, d: &Path, input: &Path) -> String {
     let out = d.join("reference.jsonl");
     run_ok(
-        Command::new(binary())
+        Command::new(bin)
             .arg("--input")
             .arg(input)
             .arg("--output")
@@ -136,7 +167,11 @@ fn reference(d: &Path, input: &Path) -> String {
 
 /// The binary on `input` writing `output`, with checkpoints in `state`.
 fn service(input: &Path, output: &Path, state: &Path, workers: usize) -> Command {
-    let mut cmd = Command::new(binary());
+    service_of(binary(), input, output, state, workers)
+}
+
+fn service_of(bin: &Path, input: &Path, output: &Path, state: &Path, workers: usize) -> Command {
+    let mut cmd = Command::new(bin);
     cmd.arg("--input")
         .arg(input)
         .arg("--output")
@@ -322,4 +357,50 @@ fn sigkill_of_one_of_two_processes_then_restarting_both_loses_and_repeats_no_row
     assert!(stderr.contains("restored checkpoint"), "{stderr}");
     let both = format!("{}{}", read(&outs[0]), read(&outs[1]));
     assert_same_rows(&both, &want, "two processes after a kill");
+}
+
+#[test]
+fn integer_keys_with_purge_and_range_partitions_rescale_too() {
+    let d = dir("rescale_int_range");
+    let bin = build("bin_int_range", APP2);
+    let mut lines = Vec::new();
+    let mut x: u64 = 11;
+    let mut below = |m: u64| {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d) % m
+    };
+    let mut ts = 0;
+    for _ in 0..6_000 {
+        ts += below(5);
+        if below(2) == 0 {
+            let (sensor, v) = (below(40), below(1000) as f64 / 10.0);
+            lines.push(format!(
+                r#"{{"stream":"Readings","ts":{ts},"data":{{"sensor":{sensor},"v":{v}}}}}"#
+            ));
+        } else {
+            let (sym, price, qty) = (below(30), 50 + below(100), 1 + below(9));
+            lines.push(format!(
+                r#"{{"stream":"Trades","ts":{ts},"data":{{"sym":"S{sym}","price":{price}.0,"qty":{qty}}}}}"#
+            ));
+        }
+    }
+    let all: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let half: String = lines[..3_000].iter().map(|l| format!("{l}\n")).collect();
+    let full = d.join("full.jsonl");
+    std::fs::write(&full, &all).expect("write input");
+    let want = reference_of(&bin, &d, &full);
+    for (before, after) in [(1, 2), (2, 3), (3, 1)] {
+        let what = format!("{before} -> {after} workers");
+        let (input, out, state) = (d.join("in.jsonl"), d.join("out.jsonl"), d.join("state"));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::write(&input, &half).expect("write input");
+        run_ok(&mut service_of(&bin, &input, &out, &state, before));
+        std::fs::write(&input, &all).expect("write input");
+        let second = run_ok(&mut service_of(&bin, &input, &out, &state, after));
+        let stderr = text(&second.stderr);
+        assert!(stderr.contains("line 3000"), "{what}: {stderr}");
+        assert_same_rows(&read(&out), &want, &what);
+    }
 }
