@@ -663,8 +663,14 @@ where
             let every = args.checkpoint_every.map(Duration::from_millis);
             let mut last = Instant::now();
             let mut next = next_id;
+            let failed = Arc::clone(&failed);
             Some(Box::new(move |end: bool| {
                 if !end && every.is_none_or(|e| last.elapsed() < e) {
+                    return None;
+                }
+                // A bad line under `--strict` (or a failed source) ends the run without a
+                // checkpoint past it, as on one worker.
+                if failed.lock().map_or(true, |f| f.is_some()) {
                     return None;
                 }
                 last = Instant::now();
