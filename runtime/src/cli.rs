@@ -42,6 +42,8 @@ mod log;
 mod reader;
 #[cfg(feature = "scale")]
 mod scale;
+#[cfg(feature = "scale")]
+mod scale_state;
 mod sources;
 pub use collect::{run_collected, run_collected_split};
 

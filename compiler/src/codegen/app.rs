@@ -262,6 +262,7 @@ fn snapshot_methods(
     let ids: Vec<String> = fields.iter().map(|(n, _, _, _)| n.to_string()).collect();
     let names: Vec<&proc_macro2::Ident> = fields.iter().map(|(n, _, _, _)| n).collect();
     let schemas: Vec<u64> = fields.iter().map(|(_, _, _, h)| *h).collect();
+    let restore_keys = restore_keys_method(ctx, fields, timers, app_hash);
     quote! {
         /// All state of the app (clock, triggers, windows, aggregates, rate limiters) as
         /// snapshot bytes: header, lz4-compressed bincode records, checksum.
@@ -282,6 +283,76 @@ fn snapshot_methods(
                 (self.now, self.started #(, self.#timer_fields)*) = __ef_clock;
             }
             #(__ef_snapshot.restore_into(#ids, #schemas, &mut self.#names)?;)*
+            ::core::result::Result::Ok(())
+        }
+
+        #restore_keys
+    }
+}
+
+/// `restore_keys` of an app split across workers (DESIGN 11): worker 0's snapshot whole,
+/// then each partition's keys gathered from every worker's snapshot, keeping the keys this
+/// worker owns (hashed as `route` hashes them), and the partition's timer recomputed from
+/// its keys. Nothing for any other app (the trait's default restores the first snapshot).
+fn restore_keys_method(
+    ctx: &Ctx<'_>,
+    fields: &[(proc_macro2::Ident, TokenStream, TokenStream, u64)],
+    timers: &[Timer],
+    app_hash: u64,
+) -> TokenStream {
+    let rt = ctx.rt;
+    if crate::plan::scale::scalable(ctx.plan).is_err() {
+        return TokenStream::new();
+    }
+    let merges = ctx.plan.partitions.iter().enumerate().filter_map(|(i, p)| {
+        let map = format_ident!("partition_{}", i);
+        let (_, _, _, schema) = fields.iter().find(|(n, _, _, _)| *n == map)?;
+        let id = map.to_string();
+        let hash = if super::partition::string_keys(p) {
+            quote!(#rt::scale::key_hash(&__ef_key.0.as_deref()))
+        } else {
+            quote!(#rt::scale::key_hash(&__ef_key))
+        };
+        let next = format_ident!("partition_{}_next", i);
+        let has_next = timers
+            .iter()
+            .any(|t| t.field.as_ref().is_some_and(|f| next == f.to_string()));
+        let recompute = has_next.then(|| {
+            quote! {
+                self.#next = self.#map.iter().filter_map(|(_, __ef_state)| __ef_state.next_deadline()).min();
+            }
+        });
+        Some(quote! {
+            {
+                let mut __ef_merged = ::core::mem::take(&mut self.#map);
+                __ef_merged.retain(|_, _| false);
+                for __ef_bytes in snapshots {
+                    let __ef_snapshot = #rt::state::Snapshot::decode(__ef_bytes, #app_hash)?;
+                    let mut __ef_part = ::core::mem::take(&mut self.#map);
+                    __ef_snapshot.restore_into(#id, #schema, &mut __ef_part)?;
+                    for (__ef_key, __ef_state) in __ef_part.into_pairs() {
+                        if owns(#hash) {
+                            __ef_merged.insert(__ef_key, __ef_state);
+                        }
+                    }
+                }
+                self.#map = __ef_merged;
+                #recompute
+            }
+        })
+    });
+    quote! {
+        /// Restores this worker's share of a checkpoint of several workers (see
+        /// `Application::restore_keys`).
+        pub fn restore_keys(
+            &mut self,
+            snapshots: &[::std::vec::Vec<u8>],
+            owns: &dyn ::core::ops::Fn(u64) -> bool,
+        ) -> ::core::result::Result<(), #rt::state::StateError> {
+            if let ::core::option::Option::Some(__ef_first) = snapshots.first() {
+                self.restore(__ef_first)?;
+            }
+            #(#merges)*
             ::core::result::Result::Ok(())
         }
     }
@@ -806,6 +877,17 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         }
     });
     let scale = super::workers::application_items(ctx);
+    let restore_keys = crate::plan::scale::scalable(ctx.plan).is_ok().then(|| {
+        quote! {
+            fn restore_keys(
+                &mut self,
+                snapshots: &[::std::vec::Vec<u8>],
+                owns: &dyn ::core::ops::Fn(u64) -> bool,
+            ) -> ::core::result::Result<(), #rt::state::StateError> {
+                App::restore_keys(self, snapshots, owns)
+            }
+        }
+    });
     let endpoints = quote!(#sources #sinks #connectors #pipelines #schema #proto_schema #scale);
     let state = if ctx.state {
         quote! {
@@ -816,6 +898,8 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             fn restore(&mut self, bytes: &[u8]) -> ::core::result::Result<(), #rt::state::StateError> {
                 App::restore(self, bytes)
             }
+
+            #restore_keys
         }
     } else {
         quote! {

@@ -262,7 +262,7 @@ fn is_row_buffer(field: &Ident) -> bool {
 }
 
 /// `true` when the keys of the partition are STRING values (or range labels).
-fn string_keys(p: &PartitionPlan) -> bool {
+pub(crate) fn string_keys(p: &PartitionPlan) -> bool {
     match p.keys.first().map(|(_, k)| k) {
         Some(PartitionBy::Value(e)) => matches!(e.ty, Type::String | Type::Null),
         _ => true,
