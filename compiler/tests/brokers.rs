@@ -1620,7 +1620,7 @@ fn kafka_broker_down_and_back_loses_nothing() {
 /// for BENCHMARKS.md, not a check. Run it on a quiet machine with
 /// `cargo test --release -p eventflux-compiler --test brokers -- --ignored kafka_throughput --nocapture`.
 #[test]
-#[ignore = "a measurement: release build, 200,000 events"]
+#[ignore = "a measurement: release build, 20,000 events"]
 fn kafka_throughput() {
     let kafka = Kafka::start();
     let path = dir().join("kafka-bench.eventflux");
@@ -1638,7 +1638,7 @@ fn kafka_throughput() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let events = 200_000u64;
+    let events = 20_000u64;
     for run in 0..3 {
         let tag = format!("bench{run}");
         let _ = std::fs::remove_dir_all(dir().join(format!("state-kafka-{tag}")));
