@@ -300,8 +300,13 @@ enum Failed {
 
 impl From<tokio_postgres::Error> for Failed {
     fn from(e: tokio_postgres::Error) -> Self {
+        // Connection exceptions (08...) and a server shutting down or starting up (57P..)
+        // are outages, not rejected statements.
         match e.as_db_error() {
-            Some(db) => Failed::Statement(db.message().to_string()),
+            Some(db) if !matches!(&db.code().code()[..2], "08" | "57") => {
+                Failed::Statement(db.message().to_string())
+            }
+            Some(db) => Failed::Connection(db.message().to_string()),
             None => Failed::Connection(e.to_string()),
         }
     }
@@ -566,17 +571,17 @@ impl Conn {
             if self.failure.is_some() {
                 return None;
             }
-            let result = if self.client.as_ref().map_or(true, |c| c.is_closed()) {
+            let result = if self.client.as_ref().is_none_or(|c| c.is_closed()) {
                 self.connect().and_then(|()| op(self))
             } else {
                 op(self)
             };
             match result {
                 Ok(v) => return Some(v),
-                Err(Failed::Statement(message)) => {
-                    if self.failure.is_some() {
-                        return None;
-                    }
+                Err(Failed::Statement(message))
+                    if self.failure.is_none()
+                        && self.client.as_ref().is_some_and(|c| !c.is_closed()) =>
+                {
                     let e = self.statement_error(message);
                     self.report(e);
                     if self.open {
@@ -587,7 +592,8 @@ impl Conn {
                     }
                     return None;
                 }
-                Err(Failed::Connection(message)) => {
+                Err(Failed::Statement(_)) if self.failure.is_some() => return None,
+                Err(Failed::Connection(message) | Failed::Statement(message)) => {
                     self.client = None;
                     self.open = false;
                     let e = self.connection_error(message);
@@ -1054,11 +1060,7 @@ where
             "UPDATE {target} SET ({cols}) = (SELECT {rcols} FROM \
              json_populate_record(NULL::{target}, $1::text::json) r) \
              WHERE \"__ef_seq\" = $2::text::bigint",
-            cols = if self.col_list.contains(", ") {
-                self.col_list.clone()
-            } else {
-                format!("ROW({})", self.col_list)
-            },
+            cols = self.col_list,
             rcols = self
                 .col_list
                 .split(", ")
@@ -1094,5 +1096,26 @@ where
         let mut cache = self.cache.borrow_mut();
         cache.rows.clear();
         cache.keys.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_literals_types_and_shown_urls() {
+        assert_eq!(quoted("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(
+            shown("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert!(PgType::Text.accepts("character varying") && PgType::Text.accepts("text"));
+        assert!(PgType::Double.accepts("double precision") && !PgType::Double.accepts("real"));
+        let options = PgOptions::new("T", "postgres://u:secret@h/db", "t")
+            .column("k", PgType::Text, false)
+            .primary_key(&[0]);
+        assert!(!format!("{options:?}").contains("secret"));
     }
 }
