@@ -431,7 +431,7 @@ impl Conn {
                 "SELECT column_name::text, data_type::text FROM information_schema.columns \
                  WHERE table_schema = {schema_sql} AND table_name = $1::text"
             ),
-            &[name.clone()],
+            std::slice::from_ref(&name),
         )?;
         let existing: HashMap<String, String> = existing
             .iter()
@@ -523,7 +523,7 @@ impl Conn {
         let rows = self.query(
             "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() \
              AND starts_with(gid, $1::text)",
-            &[prefix.clone()],
+            std::slice::from_ref(&prefix),
         )?;
         for row in rows {
             let gid: String = row.get(0);
