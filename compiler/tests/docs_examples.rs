@@ -1,4 +1,5 @@
-//! The examples of the user documentation (`docs/*.md`) are real applications.
+//! The examples of the user documentation (`docs/*.md`, `docs/connectors/*.md`) are real
+//! applications.
 //!
 //! Every ```` ```sql ```` fenced block is a complete app and must compile. The ```` ```jsonl ````
 //! blocks that follow a `sql` block (before any other fenced block) belong to it: lines that
@@ -73,18 +74,30 @@ fn fenced_blocks(markdown: &str) -> Vec<Block> {
 }
 
 fn examples() -> Vec<Example> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(docs_dir())
-        .expect("read docs/")
-        .map(|e| e.expect("docs/ entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .collect();
+    // docs/*.md and the pages one level down (docs/connectors/*.md).
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in std::fs::read_dir(docs_dir()).expect("read docs/") {
+        let path = entry.expect("docs/ entry").path();
+        if path.is_dir() {
+            files.extend(
+                std::fs::read_dir(&path)
+                    .expect("read a docs/ directory")
+                    .map(|e| e.expect("docs/ entry").path()),
+            );
+        } else {
+            files.push(path);
+        }
+    }
+    files.retain(|p| p.extension().is_some_and(|x| x == "md"));
     files.sort();
     let mut examples = Vec::new();
     for path in files {
         let markdown = std::fs::read_to_string(&path).expect("read a docs file");
         let file = format!(
             "docs/{}",
-            path.file_name().expect("file name").to_string_lossy()
+            path.strip_prefix(docs_dir())
+                .unwrap_or(&path)
+                .to_string_lossy()
         );
         let mut current: Option<Example> = None;
         for block in fenced_blocks(&markdown) {

@@ -918,7 +918,7 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         .plan
         .streams
         .iter()
-        .any(|s| s.table.as_ref().is_some_and(|k| k.redis.is_some()))
+        .any(|s| s.table.as_ref().is_some_and(|k| k.external()))
         .then(|| {
             quote! {
                 fn failure(&self) -> ::core::option::Option<::std::string::String> {

@@ -13,8 +13,8 @@
 //! record (the rows live in Redis).
 
 use super::expr::lookup::{
-    candidates, candidates_owned, field, id_arg, id_ty, index_key_ty, key_ty, keys, normalized,
-    redis, row_key,
+    candidates, candidates_owned, external, field, id_arg, id_ty, index_key_ty, key_ty, keys,
+    normalized, row_key,
 };
 use super::expr::ExprEnv;
 use super::query::method;
@@ -24,7 +24,7 @@ use crate::plan::QueryPlan;
 use crate::sema::catalog::TableKeys;
 use crate::sema::ir::TableOp;
 use crate::sema::ir::{ExprKind, TExpr};
-use crate::sema::store::RedisStore;
+use crate::sema::store::{PgStore, RedisStore};
 use crate::sema::Type;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
@@ -51,13 +51,18 @@ pub(crate) fn tables(ctx: &Ctx<'_>) -> TablesCode {
     for (t, s) in ctx.plan.streams.iter().enumerate() {
         let Some(keys) = &s.table else { continue };
         let ty = &ctx.streams[t].ty;
-        match &keys.redis {
-            Some(store) => external.push((
+        match (&keys.redis, &keys.postgres) {
+            (Some(store), _) => external.push((
                 field(ctx, t),
                 quote!(#rt::table::RedisTable<#ty>),
                 redis_init(ctx, &s.name, store),
             )),
-            None => fields.push((
+            (None, Some(store)) => external.push((
+                field(ctx, t),
+                quote!(#rt::table::PgTable<#ty>),
+                pg_init(ctx, t, keys, store),
+            )),
+            (None, None) => fields.push((
                 field(ctx, t),
                 quote!(#rt::table::Table<#ty>),
                 quote!(#rt::table::Table::new()),
@@ -117,7 +122,53 @@ fn redis_init(ctx: &Ctx<'_>, table: &str, store: &RedisStore) -> TokenStream {
     }
 }
 
-/// `App::failure`, when the app has Redis tables: the first failure of one of them.
+/// `PgTable::new(PgOptions::new(...)...)` with table `t`'s columns, keys and options.
+fn pg_init(ctx: &Ctx<'_>, t: usize, keys: &TableKeys, store: &PgStore) -> TokenStream {
+    let rt = ctx.rt;
+    let s = &ctx.plan.streams[t];
+    let name = &s.name;
+    let PgStore {
+        url,
+        table,
+        cache,
+        on_error,
+    } = store;
+    let columns = s.attrs.iter().map(|a| {
+        let ty = match a.ty {
+            Type::Int => quote!(Int),
+            Type::Long => quote!(Long),
+            Type::Float => quote!(Float),
+            Type::Double => quote!(Double),
+            Type::Bool => quote!(Bool),
+            Type::String | Type::Null => quote!(Text),
+        };
+        let (col, nullable) = (&a.name, a.nullable);
+        quote!(.column(#col, #rt::table::PgType::#ty, #nullable))
+    });
+    let pk = &keys.primary_key;
+    let indexes = keys
+        .indexes
+        .iter()
+        .map(|cols| quote!(.index(&[#(#cols),*])));
+    let on_error = match on_error.as_str() {
+        "log" => quote!(Log),
+        "fail" => quote!(Fail),
+        _ => quote!(Wait),
+    };
+    let cache = usize::try_from(*cache).unwrap_or(usize::MAX);
+    quote! {
+        #rt::table::PgTable::new(
+            #rt::table::PgOptions::new(#name, #url, #table)
+                #(#columns)*
+                .primary_key(&[#(#pk),*])
+                #(#indexes)*
+                .on_error(#rt::table::PgOnError::#on_error)
+                .cache(#cache),
+        )
+    }
+}
+
+/// `App::failure`, when the app has Redis or PostgreSQL tables: the first failure of one of them.
 fn failure_method(external: &[(Ident, TokenStream, TokenStream)]) -> TokenStream {
     if external.is_empty() {
         return quote!();
@@ -263,7 +314,7 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                 keys: Vec::new(),
             };
             let c = env.gen(cond);
-            if redis(ctx, t).is_some() {
+            if external(ctx, t) {
                 // Redis: the matching rows are read (owned) first, then written.
                 let rows = candidates_owned(&env, t, Some(cond), 1, &quote!(self.#f));
                 let (id_ty, id) = (id_ty(ctx, t), id_arg(ctx, t));
@@ -408,7 +459,7 @@ pub(crate) fn statement(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
         let c = env.gen(c);
         quote!(.filter(|(_, __ef_row)| #rt::expr::holds(#c)))
     });
-    let in_redis = redis(ctx, t).is_some();
+    let in_redis = external(ctx, t);
     let (id_ty, id) = (id_ty(ctx, t), id_arg(ctx, t));
     let action = match sets {
         None => quote! {

@@ -116,7 +116,7 @@ pub fn table_lookup(keys: &TableKeys, cond: Option<&TExpr>, row: usize) -> Looku
         return Lookup::Primary(v);
     }
     // A table kept in Redis has no secondary index: other conditions scan it.
-    let indexes = if keys.redis.is_some() {
+    let indexes = if keys.external() {
         &[][..]
     } else {
         &keys.indexes[..]
@@ -261,6 +261,7 @@ mod tests {
             primary_key: vec![0, 1],
             indexes: vec![vec![2]],
             redis: None,
+            postgres: None,
         };
         let both = and(eq(attr(1, 0), attr(0, 5)), eq(lit(3), attr(1, 1)));
         assert_eq!(

@@ -368,6 +368,13 @@ impl AppPlan {
         if redis {
             features.push("redis");
         }
+        let postgres = self
+            .streams
+            .iter()
+            .any(|s| s.table.as_ref().is_some_and(|t| t.postgres.is_some()));
+        if postgres && !self.connectors.iter().any(|c| c.extension == "postgres") {
+            features.push("postgres");
+        }
         if self.connectors.iter().any(|c| c.extension == "http") {
             features.push("http");
         }
@@ -425,6 +432,9 @@ impl AppPlan {
                 (false, false) if s.trigger.is_some() => "trigger",
                 (false, false) if s.table.as_ref().is_some_and(|t| t.redis.is_some()) => {
                     "table in redis"
+                }
+                (false, false) if s.table.as_ref().is_some_and(|t| t.postgres.is_some()) => {
+                    "table in postgres"
                 }
                 (false, false) if s.table.is_some() => "table",
                 _ => "internal",

@@ -654,7 +654,7 @@ fn join_takes_events(plan: &AppPlan, q: &QueryPlan, side: usize) -> bool {
                 .table
                 .as_ref()
                 .is_some_and(|keys| {
-                    keys.redis.is_none() && matches!(table_lookup(keys, on, 1), Lookup::Primary(_))
+                    !keys.external() && matches!(table_lookup(keys, on, 1), Lookup::Primary(_))
                 });
         return by_key
             && !first.table

@@ -38,6 +38,15 @@ pub struct TableKeys {
     pub indexes: Vec<Vec<usize>>,
     /// Where the rows live: `None` in memory, else in Redis (`WITH (extension = 'redis')`).
     pub redis: Option<super::store::RedisStore>,
+    /// Else in PostgreSQL (`WITH (extension = 'postgres')`).
+    pub postgres: Option<super::store::PgStore>,
+}
+
+impl TableKeys {
+    /// Whether the rows live outside the process (Redis or PostgreSQL).
+    pub fn external(&self) -> bool {
+        self.redis.is_some() || self.postgres.is_some()
+    }
 }
 
 /// A stream in the catalog.

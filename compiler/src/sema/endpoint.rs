@@ -285,7 +285,7 @@ fn options<'l>(a: &mut Analysis, list: &'l [ast::OptionKv]) -> Vec<Opt<'l>> {
 }
 
 /// Checks the `${VAR}` / `${VAR:-default}` references of a value (the runtime replaces them).
-fn check_substitution(value: &str) -> Result<(), String> {
+pub(crate) fn check_substitution(value: &str) -> Result<(), String> {
     let mut rest = value;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
@@ -847,7 +847,7 @@ fn has_password(value: &str) -> bool {
 }
 
 /// A URL with its password (`user:password@`) replaced by `***`, for messages.
-fn redact(value: &str) -> String {
+pub(crate) fn redact(value: &str) -> String {
     match (value.find("://"), value.find('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &value[scheme + 3..at];

@@ -65,7 +65,11 @@ pub fn define_table(a: &mut Analysis, def: &ast::TableDef) {
         );
     }
     let primary_key = if marked.is_empty() { clause } else { marked };
-    let redis = super::store::bind_store(a, def, !primary_key.is_empty());
+    let (redis, postgres) = match super::store::bind_store(a, def, !primary_key.is_empty()) {
+        Some(super::store::Store::Redis(r)) => (Some(r), None),
+        Some(super::store::Store::Postgres(p)) => (None, Some(p)),
+        None => (None, None),
+    };
     super::add_stream(
         a,
         StreamInfo {
@@ -75,6 +79,7 @@ pub fn define_table(a: &mut Analysis, def: &ast::TableDef) {
                 primary_key,
                 indexes,
                 redis,
+                postgres,
             }),
             span: def.name.span,
             produced: false,

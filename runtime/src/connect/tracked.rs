@@ -219,6 +219,8 @@ pub trait Participant: Send + Sync {
     /// What the sink keeps in a checkpoint (names and counters: its epoch and the number
     /// of messages it numbered so far).
     fn positions(&self) -> Vec<(String, u64)>;
+    /// The checkpoint was saved (a PostgreSQL table commits what it prepared for it).
+    fn after_checkpoint(&self) {}
 }
 
 #[derive(Default)]
@@ -391,10 +393,13 @@ pub fn before_checkpoint() -> Result<(), String> {
 
 /// A checkpoint was saved with `positions`: sources may acknowledge up to them.
 pub fn after_checkpoint(positions: &Positions) {
-    let sources = match registry().as_ref() {
-        Some(r) => r.sources.clone(),
+    let (sources, sinks) = match registry().as_ref() {
+        Some(r) => (r.sources.clone(), r.sinks.clone()),
         None => return,
     };
+    for sink in &sinks {
+        sink.after_checkpoint();
+    }
     for cell in &sources {
         if let Some(position) = positions.source(&cell.name) {
             cell.commit(position);

@@ -570,5 +570,10 @@ mod redis;
 #[cfg(feature = "redis")]
 pub use self::redis::{OnError, RedisKey, RedisOptions, RedisTable, RedisTableError};
 
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PgColumn, PgOnError, PgOptions, PgRowId, PgTable, PgTableError, PgType};
+
 #[cfg(test)]
 mod tests;

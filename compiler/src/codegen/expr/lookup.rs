@@ -9,7 +9,6 @@ use crate::codegen::Ctx;
 use crate::plan::keys::{conjuncts, table_lookup, Lookup};
 use crate::sema::catalog::TableKeys;
 use crate::sema::ir::TExpr;
-use crate::sema::store::RedisStore;
 use crate::sema::Type;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
@@ -33,18 +32,20 @@ pub(crate) fn keys<'a>(ctx: &'a Ctx<'_>, table: usize) -> &'a TableKeys {
         primary_key: Vec::new(),
         indexes: Vec::new(),
         redis: None,
+        postgres: None,
     };
     ctx.plan.streams[table].table.as_ref().unwrap_or(&NONE)
 }
 
-/// The Redis options of `table`, when it is kept in Redis.
-pub(crate) fn redis<'a>(ctx: &'a Ctx<'_>, table: usize) -> Option<&'a RedisStore> {
-    keys(ctx, table).redis.as_ref()
+/// Whether `table`'s rows live outside the process (Redis or PostgreSQL): read as owned
+/// `(id, Row)` values.
+pub(crate) fn external(ctx: &Ctx<'_>, table: usize) -> bool {
+    keys(ctx, table).external()
 }
 
 /// Every row of `table` (held by `container`), borrowed, as an iterator of `(id, &Row)`.
 pub(crate) fn all_rows(ctx: &Ctx<'_>, table: usize, container: &TokenStream) -> TokenStream {
-    if redis(ctx, table).is_some() {
+    if external(ctx, table) {
         quote!(#container.scan().iter())
     } else {
         quote!(#container.iter())
@@ -127,7 +128,7 @@ pub(crate) fn iterate(
     method: TokenStream,
 ) -> TokenStream {
     let rows = lookup(env, table, cond, row, container);
-    if redis(env.ctx, table).is_some() {
+    if external(env.ctx, table) {
         quote!(#rows.#method())
     } else {
         rows
@@ -156,7 +157,7 @@ pub(crate) fn lookup(
     container: &TokenStream,
 ) -> TokenStream {
     let ctx = env.ctx;
-    let in_redis = redis(ctx, table).is_some();
+    let in_redis = external(ctx, table);
     match table_lookup(keys(ctx, table), cond, row) {
         Lookup::Primary(values) => {
             if in_redis {
@@ -191,7 +192,7 @@ pub(crate) fn unique_row(
     (param, on, filter): (&TokenStream, TokenStream, Option<TokenStream>),
 ) -> Option<TokenStream> {
     let ctx = env.ctx;
-    if redis(ctx, table).is_some() {
+    if external(ctx, table) {
         return None;
     }
     let Lookup::Primary(values) = table_lookup(keys(ctx, table), cond, row) else {
@@ -235,7 +236,9 @@ pub(crate) fn borrowed_key_values(env: &ExprEnv<'_>, values: &[TExpr]) -> Vec<To
 /// The type of a row id of `table` (`RowId`, or `RedisKey` for a Redis table).
 pub(crate) fn id_ty(ctx: &Ctx<'_>, table: usize) -> TokenStream {
     let rt = ctx.rt;
-    if redis(ctx, table).is_some() {
+    if keys(ctx, table).postgres.is_some() {
+        quote!(#rt::table::PgRowId)
+    } else if external(ctx, table) {
         quote!(#rt::table::RedisKey)
     } else {
         quote!(#rt::table::RowId)
@@ -244,7 +247,7 @@ pub(crate) fn id_ty(ctx: &Ctx<'_>, table: usize) -> TokenStream {
 
 /// How a method taking a row id is given the owned id `__ef_id`.
 pub(crate) fn id_arg(ctx: &Ctx<'_>, table: usize) -> TokenStream {
-    if redis(ctx, table).is_some() {
+    if external(ctx, table) {
         quote!(&__ef_id)
     } else {
         quote!(__ef_id)
