@@ -12,38 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("broker-tests");
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
+mod support;
 
-fn eventflux() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eventflux"));
-    cmd.env(
-        "EVENTFLUX_CACHE",
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
-    );
-    cmd
+fn dir() -> PathBuf {
+    support::temp_dir("broker-tests")
 }
 
 fn build(app: &str, name: &str) -> PathBuf {
-    let path = dir().join(format!("{name}.eventflux"));
-    std::fs::write(&path, app).expect("write app");
-    let bin = dir().join(name);
-    let out = eventflux()
-        .args(["build", "--debug"])
-        .arg(&path)
-        .arg("-o")
-        .arg(&bin)
-        .output()
-        .expect("run eventflux build");
-    assert!(
-        out.status.success(),
-        "build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+    support::build_in(&dir(), app, name)
 }
 
 /// The server URL in `var`, or `None` (skip) outside CI.
@@ -65,7 +41,7 @@ fn server(var: &str, test: &str) -> Option<String> {
 fn check(app: &str, name: &str) -> (bool, String) {
     let path = dir().join(format!("{name}.eventflux"));
     std::fs::write(&path, app).expect("write app");
-    let out = eventflux()
+    let out = support::eventflux()
         .arg("check")
         .arg(&path)
         .output()
@@ -1623,21 +1599,7 @@ fn kafka_broker_down_and_back_loses_nothing() {
 #[ignore = "a measurement: release build, 20,000 events"]
 fn kafka_throughput() {
     let kafka = Kafka::start();
-    let path = dir().join("kafka-bench.eventflux");
-    std::fs::write(&path, KAFKA_APP).expect("write app");
-    let bin = dir().join("kafka-bench");
-    let out = eventflux()
-        .arg("build")
-        .arg(&path)
-        .arg("-o")
-        .arg(&bin)
-        .output()
-        .expect("run eventflux build");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let bin = support::build_with(&dir(), KAFKA_APP, "kafka-bench", &["build"]);
     let events = 20_000u64;
     for run in 0..3 {
         let tag = format!("bench{run}");

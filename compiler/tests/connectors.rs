@@ -5,10 +5,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod support;
 
 const APP: &str = r#"
 CREATE STREAM Orders (id LONG, sym STRING, qty INT)
@@ -28,32 +30,11 @@ INSERT INTO Dear SELECT sym, price FROM Prices WHERE price > 10.0;
 const TOKEN: &str = "t0ken-not-to-be-printed";
 
 fn dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("connector-tests");
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    support::temp_dir("connector-tests")
 }
 
 fn build(app: &str, name: &str) -> PathBuf {
-    let path = dir().join(format!("{name}.eventflux"));
-    std::fs::write(&path, app).expect("write app");
-    let bin = dir().join(name);
-    let out = Command::new(env!("CARGO_BIN_EXE_eventflux"))
-        .env(
-            "EVENTFLUX_CACHE",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
-        )
-        .args(["build", "--debug"])
-        .arg(&path)
-        .arg("-o")
-        .arg(&bin)
-        .output()
-        .expect("run eventflux build");
-    assert!(
-        out.status.success(),
-        "build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+    support::build_in(&dir(), app, name)
 }
 
 /// A tiny HTTP server answering 200 to every POST and passing each body on.
@@ -366,7 +347,7 @@ fn undecodable_tcp_messages_go_to_the_fault_stream_and_its_dead_letter_file() {
     let bin = build(FAULT_APP, "fault_app");
     let dead = dir().join("dead-letters.jsonl");
     let _ = std::fs::remove_file(&dead);
-    let mut child = Killed(
+    let mut child = support::Killed(
         Command::new(&bin)
             .env("EF_TEST_DEAD", &dead)
             .stdin(Stdio::null())
@@ -487,16 +468,6 @@ fn undecodable_tcp_messages_go_to_the_fault_stream_and_its_dead_letter_file() {
     assert!(!out.iter().any(|v| v["stream"] == "!Orders"), "{stdout}");
 }
 
-/// A child process killed when the test ends (also when it fails half way).
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `format = 'csv'` on a file sink: one record per event, the attributes in order, values as
 /// in JSON lines (a DOUBLE keeps its decimal point), NULL an empty field, strings quoted
 /// when needed (an empty string is `""`).
@@ -557,7 +528,7 @@ INSERT INTO Out SELECT id, qty FROM Orders;
         .local_addr()
         .expect("addr")
         .port();
-    let mut child = Killed(
+    let mut child = support::Killed(
         Command::new(&bin)
             .env("EF_TEST_DEAD_PORT", dead_port.to_string())
             .args(["--metrics", "127.0.0.1:0"])

@@ -13,6 +13,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::eventflux;
+
 const APP: &str = r#"
 CREATE STREAM Trades (sym STRING, qty INT, price DOUBLE, note STRING);
 CREATE STREAM Quotes (sym STRING, bid DOUBLE, live BOOL, size LONG NOT NULL, f FLOAT);
@@ -95,15 +98,6 @@ fn dir() -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("grpc-tests");
     std::fs::create_dir_all(&d).expect("temp dir");
     d
-}
-
-fn eventflux() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eventflux"));
-    cmd.env(
-        "EVENTFLUX_CACHE",
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
-    );
-    cmd
 }
 
 fn has_grpc_tools() -> bool {

@@ -7,48 +7,19 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod support;
+
 fn dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline-tests");
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    support::temp_dir("pipeline-tests")
 }
 
 fn build(app: &str, name: &str) -> PathBuf {
-    let path = dir().join(format!("{name}.eventflux"));
-    std::fs::write(&path, app).expect("write app");
-    let bin = dir().join(name);
-    let out = Command::new(env!("CARGO_BIN_EXE_eventflux"))
-        .env(
-            "EVENTFLUX_CACHE",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
-        )
-        .args(["build", "--debug"])
-        .arg(&path)
-        .arg("-o")
-        .arg(&bin)
-        .output()
-        .expect("run eventflux build");
-    assert!(
-        out.status.success(),
-        "build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
-}
-
-/// A child process killed when the test ends (also when it fails half way).
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    support::build_in(&dir(), app, name)
 }
 
 fn listening(line: &str, stream: &str) -> Option<SocketAddr> {
@@ -124,7 +95,7 @@ fn block_slows_a_tcp_client_and_drop_counts_in_metrics() {
     let bin = build(APP, "pipeline_app");
     let peer = TcpListener::bind("127.0.0.1:0").expect("bind");
     let peer_port = peer.local_addr().expect("addr").port();
-    let mut child = Killed(
+    let mut child = support::Killed(
         Command::new(&bin)
             .env("EF_TEST_PEER_PORT", peer_port.to_string())
             .args(["--metrics", "127.0.0.1:0"])

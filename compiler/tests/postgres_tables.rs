@@ -8,49 +8,25 @@
 //! the middle of a run, and kill -9 of the binary against an uninterrupted run.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("postgres-table-tests");
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
+mod support;
 
-fn eventflux() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eventflux"));
-    cmd.env(
-        "EVENTFLUX_CACHE",
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
-    );
-    cmd
+fn dir() -> PathBuf {
+    support::temp_dir("postgres-table-tests")
 }
 
 fn build(app: &str, name: &str) -> PathBuf {
-    let path = dir().join(format!("{name}.eventflux"));
-    std::fs::write(&path, app).expect("write app");
-    let bin = dir().join(name);
-    let out = eventflux()
-        .args(["build", "--debug"])
-        .arg(&path)
-        .arg("-o")
-        .arg(&bin)
-        .output()
-        .expect("run eventflux build");
-    assert!(
-        out.status.success(),
-        "build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+    support::build_in(&dir(), app, name)
 }
 
 /// `eventflux check` on `app`: (success, stderr).
 fn check(app: &str, name: &str) -> (bool, String) {
     let path = dir().join(format!("{name}.eventflux"));
     std::fs::write(&path, app).expect("write app");
-    let out = eventflux()
+    let out = support::eventflux()
         .arg("check")
         .arg(&path)
         .output()

@@ -7,16 +7,10 @@
 //! key prefix of its own, so the tests run in parallel on one server.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn eventflux() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eventflux"));
-    cmd.env(
-        "EVENTFLUX_CACHE",
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
-    );
-    cmd
-}
+mod support;
+use support::eventflux;
 
 fn case(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -7,14 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn eventflux() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eventflux"));
-    cmd.env(
-        "EVENTFLUX_CACHE",
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
-    );
-    cmd
-}
+mod support;
+use support::eventflux;
 
 fn dir(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR"))

@@ -12,17 +12,10 @@
 //! where a missing server fails the test. The apps are compiled and run on two threads.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
-fn eventflux() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eventflux"));
-    cmd.env(
-        "EVENTFLUX_CACHE",
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
-    );
-    cmd
-}
+mod support;
+use support::eventflux;
 
 fn server(var: &str) -> Option<String> {
     match std::env::var(var) {

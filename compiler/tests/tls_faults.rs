@@ -11,43 +11,14 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod support;
+
 fn dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tls-fault-tests");
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    support::temp_dir("tls-fault-tests")
 }
 
 fn build(app: &str, name: &str) -> PathBuf {
-    let path = dir().join(format!("{name}.eventflux"));
-    std::fs::write(&path, app).expect("write app");
-    let bin = dir().join(name);
-    let out = Command::new(env!("CARGO_BIN_EXE_eventflux"))
-        .env(
-            "EVENTFLUX_CACHE",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
-        )
-        .args(["build", "--debug"])
-        .arg(&path)
-        .arg("-o")
-        .arg(&bin)
-        .output()
-        .expect("run eventflux build");
-    assert!(
-        out.status.success(),
-        "build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
-}
-
-/// A child process killed when the test ends (also when it fails half way).
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    support::build_in(&dir(), app, name)
 }
 
 fn listening_on(line: &str, what: &str, stream: &str) -> Option<SocketAddr> {
@@ -56,12 +27,12 @@ fn listening_on(line: &str, what: &str, stream: &str) -> Option<SocketAddr> {
 }
 
 /// Starts `bin` with `envs`; returns the child and its stderr lines.
-fn start(bin: &Path, envs: &[(&str, String)]) -> (Killed, mpsc::Receiver<String>) {
+fn start(bin: &Path, envs: &[(&str, String)]) -> (support::Killed, mpsc::Receiver<String>) {
     let mut cmd = Command::new(bin);
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let mut child = Killed(
+    let mut child = support::Killed(
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -80,7 +51,7 @@ fn start(bin: &Path, envs: &[(&str, String)]) -> (Killed, mpsc::Receiver<String>
 
 /// SIGTERM, then the JSON lines the binary printed and its stderr; asserts exit 0.
 fn stop(
-    mut child: Killed,
+    mut child: support::Killed,
     err: &mpsc::Receiver<String>,
     log: &mut Vec<String>,
 ) -> Vec<serde_json::Value> {

@@ -1,0 +1,60 @@
+//! What the end-to-end test files share: the `eventflux` command with the tests' app cache,
+//! a temporary directory per file, debug builds of apps, and children killed when a test
+//! ends. Each test file is its own crate and uses part of this.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+/// The `eventflux` command, compiling apps in the tests' shared cache.
+pub fn eventflux() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eventflux"));
+    cmd.env(
+        "EVENTFLUX_CACHE",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
+    );
+    cmd
+}
+
+/// The directory `name` under the tests' temporary directory (created).
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// Writes `app` to `dir/name.eventflux` and builds it (`eventflux build --debug`) into the
+/// binary `dir/name`.
+pub fn build_in(dir: &Path, app: &str, name: &str) -> PathBuf {
+    build_with(dir, app, name, &["build", "--debug"])
+}
+
+/// [`build_in`] with the command's arguments before the app (`["build"]`: a release build).
+pub fn build_with(dir: &Path, app: &str, name: &str, command: &[&str]) -> PathBuf {
+    let path = dir.join(format!("{name}.eventflux"));
+    std::fs::write(&path, app).expect("write app");
+    let bin = dir.join(name);
+    let out = eventflux()
+        .args(command)
+        .arg(&path)
+        .arg("-o")
+        .arg(&bin)
+        .output()
+        .expect("run eventflux build");
+    assert!(
+        out.status.success(),
+        "build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// A child process killed when the test ends (also when it fails half way).
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
