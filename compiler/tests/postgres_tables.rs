@@ -415,3 +415,66 @@ fn postgres_table_kill_and_restart_equals_an_uninterrupted_run() {
         "no prepared transaction is left behind"
     );
 }
+
+const SINK_APP: &str = r#"
+CREATE STREAM Ev (id LONG, k STRING);
+CREATE STREAM Rows (id LONG, k STRING)
+  WITH (type = 'sink', extension = 'postgres', "postgres.url" = '${PG_URL}', "postgres.table" = '${PG_TABLE}');
+INSERT INTO Rows SELECT id, k FROM Ev;
+"#;
+
+/// The server of a postgres **sink** stops in the middle of a run and comes back: the
+/// sink's transaction waits (`on.error` 'wait', the default), reconnects with backoff and
+/// is redone, and the table ends with every row exactly once.
+#[test]
+fn postgres_sink_survives_a_server_restart() {
+    if !live("postgres_sink_survives_a_server_restart") {
+        return;
+    }
+    let bin = build(SINK_APP, "pg-sink-rows");
+    let pg = Cluster::new("sink-restart");
+    let table = "sink_rows";
+    pg.psql(&format!("CREATE TABLE {table} (id BIGINT, k TEXT)"));
+    let state = dir().join(format!("state-sink-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    let mut child = Command::new(&bin)
+        .args(["--input", "-", "--checkpoint-every", "50ms", "--state-dir"])
+        .arg(&state)
+        .env("PG_URL", pg.url())
+        .env("PG_TABLE", table)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the app");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(events(0, 100).as_bytes()).expect("write");
+    stdin.flush().expect("flush");
+    wait_until("a checkpoint committed rows", || {
+        pg.psql(&format!("SELECT count(*) FROM {table}")).trim() != "0"
+    });
+    pg.stop();
+    stdin.write_all(events(100, 200).as_bytes()).expect("write");
+    stdin.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(500));
+    pg.start();
+    stdin.write_all(events(200, 300).as_bytes()).expect("write");
+    drop(stdin);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "exit {status}: {err}");
+    assert_eq!(
+        pg.psql(&format!(
+            "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {table}"
+        ))
+        .trim(),
+        "300|300|0|299",
+        "{err}"
+    );
+}
