@@ -1646,3 +1646,97 @@ fn kafka_throughput() {
         );
     }
 }
+
+/// A mosquitto of the test's own on `port` (persistence off: a restart forgets sessions).
+fn own_mosquitto(port: u16, dir: &Path) -> Child {
+    std::fs::create_dir_all(dir).expect("mosquitto dir");
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             max_inflight_messages 0\nmax_queued_messages 0\n"
+        ),
+    )
+    .expect("mosquitto.conf");
+    let child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mosquitto");
+    let begun = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            begun.elapsed() < Duration::from_secs(10),
+            "mosquitto did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// A dead and restarted MQTT server (one that forgets sessions): the source reconnects and
+/// subscribes again, the sink reconnects, and every event published after the restart comes
+/// out (at least once).
+#[test]
+fn mqtt_server_restart_loses_nothing() {
+    if server("EVENTFLUX_TEST_MQTT", "mqtt_server_restart").is_none() {
+        return;
+    }
+    let bin = build(MQTT_APP, "mqtt-app-restart");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let home = dir().join(format!("mosquitto-{port}"));
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let mut server = own_mosquitto(port, &home);
+    let tag = format!("r{}", std::process::id());
+    let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
+    let payloads: Vec<String> = (0..1000u64)
+        .map(|i| {
+            format!(
+                r#"{{"ts": {}, "data": {{"id": {i}, "sym": "S", "qty": 1}}}}"#,
+                1000 + i
+            )
+        })
+        .collect();
+    let ids = |out: &std::sync::mpsc::Receiver<String>, want: &std::ops::Range<u64>| {
+        let mut seen = std::collections::BTreeSet::new();
+        let begun = Instant::now();
+        while !want.clone().all(|i| seen.contains(&i)) && begun.elapsed() < Duration::from_secs(60)
+        {
+            if let Ok(line) = out.recv_timeout(Duration::from_millis(100)) {
+                let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+                seen.insert(v["data"]["id"].as_u64().expect("id"));
+            }
+        }
+        want.clone().filter(|i| !seen.contains(i)).count()
+    };
+    let app = start_mqtt(&bin, &url, &tag);
+    let out = Mqtt::connect(&url, &format!("reader-{tag}")).subscribe(&format!("out/{tag}"));
+    std::thread::sleep(Duration::from_millis(500));
+    Mqtt::connect(&url, &format!("writer-{tag}"))
+        .publish_all(&format!("in/{tag}"), &payloads[..500]);
+    assert_eq!(ids(&out, &(0..500)), 0, "events lost before the restart");
+    let _ = server.kill();
+    let _ = server.wait();
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut server = own_mosquitto(port, &home);
+    let out = Mqtt::connect(&url, &format!("reader2-{tag}")).subscribe(&format!("out/{tag}"));
+    // The app reconnects with backoff and subscribes again before the rest is published.
+    std::thread::sleep(Duration::from_millis(3000));
+    Mqtt::connect(&url, &format!("writer2-{tag}"))
+        .publish_all(&format!("in/{tag}"), &payloads[500..]);
+    let lost = ids(&out, &(500..1000));
+    let err = terminate(app);
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&home);
+    assert_eq!(
+        lost, 0,
+        "events published after the restart were lost: {err}"
+    );
+}
