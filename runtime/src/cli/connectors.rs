@@ -7,9 +7,9 @@ use crossbeam_channel::Sender;
 use std::io::Write;
 
 use super::config::Override;
-use super::reader::{Item, Msg};
+use super::erased::AppInfo;
+use super::reader::{Batch, Item, Msg};
 use super::Failure;
-use crate::app::Application;
 use crate::connect::csv::CsvWriter;
 use crate::connect::fault::fault_event;
 use crate::connect::sink::{LineSender, LineWriter};
@@ -33,20 +33,22 @@ fn handled(c: &crate::connect::ConnectorDesc) -> bool {
 
 /// Whether a `--config` `[streams.<Name>]` override is for a connector handled here (it is
 /// then applied to every such connector of the stream when it starts).
-pub(super) fn takes_override<A: Application>(o: &Override) -> bool {
-    A::connectors()
+pub(super) fn takes_override(app: &AppInfo, o: &Override) -> bool {
+    app.connectors
         .iter()
         .any(|c| c.stream == o.stream && handled(c))
 }
 
 /// The connectors of `A` handled here, resolved against the environment, with `--config`
 /// overrides applied (an override replaces the option or adds it).
-pub(super) fn resolved<A: Application>(
+pub(super) fn resolved(
+    app: &AppInfo,
     direction: Direction,
     overrides: &[Override],
 ) -> Result<Vec<ConnectorConfig>, Failure> {
     let mut out = Vec::new();
-    for c in A::connectors()
+    for c in app
+        .connectors
         .iter()
         .filter(|c| c.direction == direction && handled(c))
     {
@@ -66,8 +68,8 @@ pub(super) fn resolved<A: Application>(
 
 /// Whether `A` has sources this module starts (then the driver does not read stdin unless
 /// `--input` says so, and runs until it is stopped).
-pub(super) fn has_sources<A: Application>() -> bool {
-    A::connectors()
+pub(super) fn has_sources(app: &AppInfo) -> bool {
+    app.connectors
         .iter()
         .any(|c| c.direction == Direction::Source && handled(c))
 }
@@ -125,8 +127,9 @@ const BATCH: usize = 1024;
 const QUEUE: usize = 16;
 
 /// Starts every source of `A` handled here, each feeding `tx`; prints where each listens.
-pub(super) fn start_sources<A: Application>(
-    tx: &Sender<Msg<A::Input>>,
+pub(super) fn start_sources(
+    app: &AppInfo,
+    tx: &Sender<Msg>,
     overrides: &[Override],
     metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
 ) -> Result<Sources, Failure> {
@@ -144,7 +147,7 @@ pub(super) fn start_sources<A: Application>(
         #[cfg(feature = "kafka")]
         kafka: Vec::new(),
     };
-    for cfg in resolved::<A>(Direction::Source, overrides)? {
+    for cfg in resolved(app, Direction::Source, overrides)? {
         if cfg.extension == "grpc" {
             // The app's whole service: started by `super::grpc`.
             continue;
@@ -179,14 +182,19 @@ pub(super) fn start_sources<A: Application>(
             }
             #[cfg(feature = "http")]
             "http" => {
+                let (codec, schema) = (std::sync::Arc::clone(&app.codec), app.schema);
                 let validate: crate::connect::http::Validate = if csv {
-                    std::sync::Arc::new(|stream: &str, record: &str| {
-                        decode_csv(stream, record, A::schema(stream), A::decode).map(|_| ())
+                    std::sync::Arc::new(move |stream: &str, record: &str| {
+                        let mut scratch = codec.events(1);
+                        decode_csv(stream, record, schema(stream), |s, d| {
+                            codec.decode_into(s, d, &mut scratch)
+                        })
+                        .map(|_| ())
                     })
                 } else {
-                    std::sync::Arc::new(|stream: &str, data: &str| {
-                        A::decode(stream, data)
-                            .map(|_| ())
+                    std::sync::Arc::new(move |stream: &str, data: &str| {
+                        codec
+                            .decode_into(stream, data, &mut codec.events(1))
                             .map_err(|e| e.to_string())
                     })
                 };
@@ -255,9 +263,10 @@ pub(super) fn start_sources<A: Application>(
             )));
         };
         let drops = metrics.cloned();
+        let app = app.clone();
         std::thread::Builder::new()
             .name(format!("ef-decode-{}", cfg.stream))
-            .spawn(move || bridge::<A>(&srx, &tx, label, on_error, csv, mark, drops))
+            .spawn(move || bridge(&app, &srx, &tx, label, on_error, csv, mark, drops))
             .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
     }
     Ok(sources)
@@ -291,9 +300,11 @@ impl OnBad {
 }
 
 /// Decodes a source's batches into driver items until either side goes away.
-pub(super) fn bridge<A: Application>(
+#[allow(clippy::too_many_arguments)]
+pub(super) fn bridge(
+    app: &AppInfo,
     rx: &crossbeam_channel::Receiver<SourceEvent>,
-    tx: &Sender<Msg<A::Input>>,
+    tx: &Sender<Msg>,
     label: &str,
     on_bad: OnBad,
     csv: bool,
@@ -302,7 +313,13 @@ pub(super) fn bridge<A: Application>(
 ) {
     // `text` is the message the source got (empty when none arrived), `reason` what is
     // wrong with it, `at` where it came from, `arrival` the batch's arrival time.
-    let bad = |stream: &str, text: &str, reason: &str, at: String, arrival: i64| {
+    let codec = &*app.codec;
+    let bad = |events: &mut super::erased::Events,
+               stream: &str,
+               text: &str,
+               reason: &str,
+               at: String,
+               arrival: i64| {
         let message = format!("{at}: {reason}");
         match on_bad {
             OnBad::Drop => {
@@ -318,12 +335,12 @@ pub(super) fn bridge<A: Application>(
                 } else {
                     split_message(stream, text).unwrap_or((None, text))
                 };
-                let schema = A::schema(stream);
+                let schema = (app.schema)(stream);
+                let decode = |s: &str, d: &str| codec.decode_into(s, d, events);
                 Some(
-                    match fault_event(stream, data, csv, schema, reason, A::decode) {
-                        Some(event) => Item::Remote {
+                    match fault_event(stream, data, csv, schema, reason, decode) {
+                        Some(()) => Item::Remote {
                             ts: ts.or(Some(arrival)),
-                            event,
                         },
                         None => Item::RemoteBad {
                             message,
@@ -343,35 +360,37 @@ pub(super) fn bridge<A: Application>(
         }
     };
     for ev in rx {
-        let items: Vec<Item<A::Input>> = match ev {
+        let (items, events) = match ev {
             SourceEvent::Batch(batch) => {
                 let stream = batch.stream.as_str();
                 let mut items = Vec::with_capacity(batch.len() + 1);
+                let mut events = codec.events(batch.len());
                 let mut last = None;
                 let (mut good, mut undecodable) = (0, 0);
-                let schema = A::schema(stream);
+                let schema = (app.schema)(stream);
                 // A message without `ts` takes its arrival time: one clock read per batch.
                 let arrival = crate::functions::now_millis();
                 for (text, line) in batch.iter() {
                     last = Some(line.position);
+                    let decode = |s: &str, d: &str| codec.decode_into(s, d, &mut events);
                     let decoded = if csv {
-                        decode_csv(stream, text, schema, A::decode)
-                            .map(|e| e.map(|event| (None, event)))
+                        decode_csv(stream, text, schema, decode).map(|e| e.map(|()| None))
                     } else {
-                        decode_message(stream, text, A::decode).map(Some)
+                        decode_message(stream, text, decode).map(|(ts, ())| Some(ts))
                     };
-                    let decoded =
-                        decoded.map(|e| e.map(|(ts, event)| (ts.or(Some(arrival)), event)));
                     match decoded {
                         // A CSV header.
                         Ok(None) => {}
-                        Ok(Some((ts, event))) => {
+                        Ok(Some(ts)) => {
                             good += 1;
-                            items.push(Item::Remote { ts, event });
+                            items.push(Item::Remote {
+                                ts: ts.or(Some(arrival)),
+                            });
                         }
                         Err(reason) => {
                             undecodable += 1;
                             items.extend(bad(
+                                &mut events,
                                 stream,
                                 text,
                                 &reason,
@@ -392,7 +411,7 @@ pub(super) fn bridge<A: Application>(
                     let cell = std::sync::Arc::clone(cell);
                     items.push(Item::Mark { cell, position });
                 }
-                items
+                (items, events)
             }
             SourceEvent::Bad {
                 stream,
@@ -403,7 +422,9 @@ pub(super) fn bridge<A: Application>(
                 if let Some(m) = &metrics {
                     m.add_bad(&stream, 1);
                 }
-                bad(
+                let mut events = codec.events(1);
+                let items = bad(
+                    &mut events,
                     &stream,
                     "",
                     &reason,
@@ -411,11 +432,12 @@ pub(super) fn bridge<A: Application>(
                     crate::functions::now_millis(),
                 )
                 .into_iter()
-                .collect()
+                .collect();
+                (items, events)
             }
             SourceEvent::Closed { .. } => continue,
         };
-        if !items.is_empty() && tx.send(Msg::Batch(items)).is_err() {
+        if !items.is_empty() && tx.send(Msg::Batch(Batch { items, events })).is_err() {
             return;
         }
     }
@@ -425,12 +447,13 @@ pub(super) fn bridge<A: Application>(
 pub(super) type Route = (String, Box<dyn Write + Send>);
 
 /// The sinks of `A` handled here: (stream, writer) pairs for the output writer's routes.
-pub(super) fn open_sinks<A: Application>(
+pub(super) fn open_sinks(
+    app: &AppInfo,
     overrides: &[Override],
     metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
 ) -> Result<Vec<Route>, Failure> {
     let mut out: Vec<Route> = Vec::new();
-    for cfg in resolved::<A>(Direction::Sink, overrides)? {
+    for cfg in resolved(app, Direction::Sink, overrides)? {
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         let csv = cfg.csv().map_err(fail)?;
         if csv && cfg.extension == "postgres" {

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::app::DecodeError;
 use crate::io::{JsonLinesReader, LineRef};
 use crate::metrics::Metrics;
 
 use super::connectors::OnBad;
+use super::erased::{AppInfo, Codec, Events};
 
 /// Items per batch at most (a batch also ends when the input has nothing buffered, so a
 /// quiet producer's lines are not held back).
@@ -22,13 +22,12 @@ const BATCH: usize = 1024;
 const QUEUE: usize = 16;
 
 /// One input line, decoded.
-pub(super) enum Item<I> {
-    /// An event; `ts` when the line gave one.
+pub(super) enum Item {
+    /// An event (the next of its batch's events); `ts` when the line gave one.
     Event {
         line_no: u64,
         end: u64,
         ts: Option<i64>,
-        event: I,
     },
     /// A clock-only line.
     Tick { line_no: u64, end: u64, ts: i64 },
@@ -41,8 +40,9 @@ pub(super) enum Item<I> {
         message: String,
     },
     /// An event from a network or tailing source (`cli/connectors.rs`): not replayable, so
-    /// it has no position and leaves the input's position as it is.
-    Remote { ts: Option<i64>, event: I },
+    /// it has no position and leaves the input's position as it is. Its event is the next
+    /// of its batch's events.
+    Remote { ts: Option<i64> },
     /// A bad message from such a source; `message` says where it came from. `fatal` when
     /// the source has `'on.error' = 'fail'` (the run ends with exit code 1).
     RemoteBad { message: String, fatal: bool },
@@ -54,7 +54,7 @@ pub(super) enum Item<I> {
     },
 }
 
-impl<I> Item<I> {
+impl Item {
     /// The line number and byte offset of the input this item ends at (`None` for items of
     /// other sources).
     pub(super) fn position(&self) -> Option<(u64, u64)> {
@@ -68,9 +68,15 @@ impl<I> Item<I> {
     }
 }
 
+/// Items in order, and the typed events of their `Event` and `Remote` items, in order.
+pub(super) struct Batch {
+    pub items: Vec<Item>,
+    pub events: Events,
+}
+
 /// What the reader sends.
-pub(super) enum Msg<I> {
-    Batch(Vec<Item<I>>),
+pub(super) enum Msg {
+    Batch(Batch),
     /// Reading failed: the input ends here.
     Failed(io::Error),
 }
@@ -130,15 +136,15 @@ impl Tally {
 /// Starts the reader thread. It ends at the end of the input, at a read error, when `stop`
 /// is set (checked between batches) or when the receiver is gone. Detached: a reader
 /// blocked on an idle pipe ends with the process.
-pub(super) fn spawn<I: Send + 'static>(
+pub(super) fn spawn(
     input: Input,
-    decode: fn(&str, &str) -> Result<I, DecodeError>,
+    codec: Arc<dyn Codec>,
     faults: Faults,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
-    tx: Sender<Msg<I>>,
+    tx: Sender<Msg>,
 ) {
-    std::thread::spawn(move || read(input, decode, &faults, &stop, &counters, &tx));
+    std::thread::spawn(move || read(input, &*codec, &faults, &stop, &counters, &tx));
 }
 
 /// What an undecodable line of the input becomes, per stream with a declared source (its
@@ -151,9 +157,10 @@ pub(super) struct Faults {
 
 impl Faults {
     /// The policies of the app's declared sources.
-    pub(super) fn of<A: crate::app::Application>() -> Faults {
+    pub(super) fn of(app: &AppInfo) -> Faults {
         let mut policies: Vec<(String, OnBad)> = Vec::new();
-        let sources = A::connectors()
+        let sources = app
+            .connectors
             .iter()
             .filter(|c| c.direction == crate::connect::Direction::Source);
         for c in sources {
@@ -169,7 +176,7 @@ impl Faults {
         }
         Faults {
             policies,
-            schema: A::schema,
+            schema: app.schema,
         }
     }
 
@@ -183,37 +190,41 @@ impl Faults {
 }
 
 /// Both ends of the channel the driver reads.
-pub(super) type Channel<I> = (Sender<Msg<I>>, Receiver<Msg<I>>);
+pub(super) type Channel = (Sender<Msg>, Receiver<Msg>);
 
 /// The channel between the input thread (and any other source) and the queries.
-pub(super) fn channel<I>() -> Channel<I> {
+pub(super) fn channel() -> Channel {
     crossbeam_channel::bounded(QUEUE)
 }
 
-fn read<I>(
+fn read(
     input: Input,
-    decode: fn(&str, &str) -> Result<I, DecodeError>,
+    codec: &dyn Codec,
     faults: &Faults,
     stop: &AtomicBool,
     counters: &Counters,
-    tx: &Sender<Msg<I>>,
+    tx: &Sender<Msg>,
 ) {
     let buffered = BufReader::with_capacity(64 * 1024, input.read);
     let mut reader = JsonLinesReader::resume(buffered, input.line_no, input.offset);
-    let mut batch = Vec::with_capacity(BATCH);
+    let new_batch = || Batch {
+        items: Vec::with_capacity(BATCH),
+        events: codec.events(BATCH),
+    };
+    let mut batch = new_batch();
     let mut tally = Tally {
         events: Vec::new(),
         bad: Vec::new(),
         last: 0,
     };
     let counting = counters.metrics.is_some();
-    let send = |batch: Vec<Item<I>>, tally: &mut Tally| {
+    let send = |batch: Batch, tally: &mut Tally| {
         if let Some(m) = &counters.metrics {
             tally.publish(m);
         }
         counters
             .queued
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            .fetch_add(batch.items.len() as u64, Ordering::Relaxed);
         tx.send(Msg::Batch(batch)).is_ok()
     };
     while let Some((line, end)) = reader.next_line_at() {
@@ -223,17 +234,12 @@ fn read<I>(
                 stream,
                 ts,
                 data,
-            }) => match decode(&stream, data) {
-                Ok(event) => {
+            }) => match codec.decode_into(&stream, data, &mut batch.events) {
+                Ok(()) => {
                     if counting {
                         Tally::count(&mut tally.events, &mut tally.last, &stream);
                     }
-                    Item::Event {
-                        line_no,
-                        end,
-                        ts,
-                        event,
-                    }
+                    Item::Event { line_no, end, ts }
                 }
                 Err(e) => {
                     let mut at = 0;
@@ -244,18 +250,18 @@ fn read<I>(
                             let schema = (faults.schema)(&stream);
                             let reason = e.to_string();
                             crate::connect::fault::fault_event(
-                                &stream, data, false, schema, &reason, decode,
+                                &stream,
+                                data,
+                                false,
+                                schema,
+                                &reason,
+                                |s: &str, d: &str| codec.decode_into(s, d, &mut batch.events),
                             )
                         }
                         _ => None,
                     };
                     match (fault, policy) {
-                        (Some(event), _) => Item::Event {
-                            line_no,
-                            end,
-                            ts,
-                            event,
-                        },
+                        (Some(()), _) => Item::Event { line_no, end, ts },
                         (None, OnBad::Drop) => {
                             // Skipped silently, counted among the dropped events.
                             if let Some(m) = &counters.metrics {
@@ -286,15 +292,15 @@ fn read<I>(
                 }
             }
         };
-        batch.push(item);
-        if batch.len() >= BATCH || reader.get_ref().buffer().is_empty() {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        batch.items.push(item);
+        if batch.items.len() >= BATCH || reader.get_ref().buffer().is_empty() {
+            let full = std::mem::replace(&mut batch, new_batch());
             if !send(full, &mut tally) || stop.load(Ordering::Relaxed) {
                 return;
             }
         }
     }
-    if !batch.is_empty() && !send(batch, &mut tally) {
+    if !batch.items.is_empty() && !send(batch, &mut tally) {
         return;
     }
     if let Some(e) = reader.take_io_error() {

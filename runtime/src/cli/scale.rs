@@ -98,7 +98,7 @@ impl Write for SharedOut {
 /// stderr, or end the input under `strict` (the error is left in `failed`). While the reader
 /// has nothing, `next` returns an empty batch every few milliseconds.
 struct ReaderSource<I> {
-    rx: crossbeam_channel::Receiver<reader::Msg<I>>,
+    rx: crossbeam_channel::Receiver<reader::Msg>,
     counters: Arc<reader::Counters>,
     now: i64,
     wall: bool,
@@ -107,6 +107,8 @@ struct ReaderSource<I> {
     done: bool,
     /// Set by SIGTERM or SIGINT: what was read is run, nothing more is read (DESIGN 8.4).
     signal: Arc<AtomicBool>,
+    /// The type of the events the reader's batches carry.
+    events: std::marker::PhantomData<fn() -> I>,
 }
 
 impl<I> ReaderSource<I> {
@@ -118,7 +120,7 @@ impl<I> ReaderSource<I> {
     }
 }
 
-impl<I> Iterator for ReaderSource<I> {
+impl<I: 'static> Iterator for ReaderSource<I> {
     type Item = Batch<I>;
 
     fn next(&mut self) -> Option<Batch<I>> {
@@ -128,14 +130,14 @@ impl<I> Iterator for ReaderSource<I> {
         if self.signal.load(Ordering::Relaxed) {
             // Shutting down: the batches already read are the last ones.
             self.done = true;
-            let mut items = Vec::new();
+            let mut out = Vec::new();
             while let Ok(reader::Msg::Batch(more)) = self.rx.try_recv() {
-                items.extend(more);
+                self.counters
+                    .queued
+                    .fetch_sub(more.items.len() as u64, Ordering::Relaxed);
+                out.extend(self.batch(more));
             }
-            self.counters
-                .queued
-                .fetch_sub(items.len() as u64, Ordering::Relaxed);
-            return Some(self.batch(items));
+            return Some(out);
         }
         let items = match self.rx.recv_timeout(Duration::from_millis(5)) {
             Ok(reader::Msg::Batch(items)) => items,
@@ -151,19 +153,23 @@ impl<I> Iterator for ReaderSource<I> {
         };
         self.counters
             .queued
-            .fetch_sub(items.len() as u64, Ordering::Relaxed);
+            .fetch_sub(items.items.len() as u64, Ordering::Relaxed);
         Some(self.batch(items))
     }
 }
 
-impl<I> ReaderSource<I> {
+impl<I: 'static> ReaderSource<I> {
     /// The events and clock steps of the reader's items; bad lines are reported (or end
     /// the run with `--strict` or a failing source).
-    fn batch(&mut self, items: Vec<reader::Item<I>>) -> Batch<I> {
-        let mut batch = Vec::with_capacity(items.len());
-        for item in items {
+    fn batch(&mut self, read: reader::Batch) -> Batch<I> {
+        let mut events = read.events.take::<I>().into_iter();
+        let mut batch = Vec::with_capacity(read.items.len());
+        for item in read.items {
             match item {
-                reader::Item::Event { ts, event, .. } | reader::Item::Remote { ts, event } => {
+                reader::Item::Event { ts, .. } | reader::Item::Remote { ts } => {
+                    let Some(event) = events.next() else {
+                        continue;
+                    };
                     self.now = if self.wall {
                         now_millis().max(self.now)
                     } else {
@@ -249,9 +255,9 @@ impl OutCounts {
 
 /// Whether `args` asks for more than one worker. An app that is not split gets a note and
 /// runs on one worker.
-pub(super) fn wanted<A: Application>(args: &Args) -> bool {
+pub(super) fn wanted(info: &super::erased::AppInfo, args: &Args) -> bool {
     let wanted = args.workers > 1 || args.processes > 1;
-    if wanted && !A::SCALABLE {
+    if wanted && !info.scalable {
         eprintln!(
             "note: this app has no partition that runs on several workers \
              (`eventflux explain` tells why); running it on one worker"
@@ -288,8 +294,9 @@ where
     let workers = workers(args)?;
     let metrics = super::serve_metrics(args)?;
     let failed = Arc::new(Mutex::new(None));
+    let info = super::erased::AppInfo::of::<A>();
     let mut sources: Vec<Source<A::Input>> = Vec::new();
-    let endpoints = super::Endpoints::of::<A>(&args.overrides)?;
+    let endpoints = super::Endpoints::of(&info, &args.overrides)?;
     let mut network = None;
     // The process that reads the sources stops reading on SIGTERM/SIGINT and lets the
     // workers finish what was read; the other processes end with it.
@@ -304,19 +311,20 @@ where
             ..reader::Counters::default()
         });
         let (tx, rx) = reader::channel();
-        network = Some(super::connectors::start_sources::<A>(
+        network = Some(super::connectors::start_sources(
+            &info,
             &tx,
             &args.overrides,
             metrics.as_ref(),
         )?);
         // With network (or tailing) sources and no file source, `--input` is read only
         // when given; the run then lasts until it is stopped.
-        let remote = super::connectors::has_sources::<A>();
+        let remote = super::connectors::has_sources(&info);
         if !(remote && !args.input_given && endpoints.sources.is_empty()) {
             reader::spawn(
                 endpoints.open_input(args, 0)?,
-                A::decode,
-                reader::Faults::of::<A>(),
+                Arc::clone(&info.codec),
+                reader::Faults::of(&info),
                 Arc::new(AtomicBool::new(false)),
                 Arc::clone(&counters),
                 tx,
@@ -331,6 +339,7 @@ where
             failed: Arc::clone(&failed),
             done: false,
             signal: Arc::clone(&signal),
+            events: std::marker::PhantomData,
         }));
     }
     // Every sink of a stream gets each of its lines (several sinks: a fan-out); the
@@ -348,7 +357,7 @@ where
         let (out, _) = super::durable::open_output(path, None)?;
         add_route(stream, out);
     }
-    for (stream, out) in super::connectors::open_sinks::<A>(&args.overrides, metrics.as_ref())? {
+    for (stream, out) in super::connectors::open_sinks(&info, &args.overrides, metrics.as_ref())? {
         add_route(&stream, out);
     }
     let routes: Vec<(String, Shared)> = routes
