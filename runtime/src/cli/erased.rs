@@ -243,17 +243,6 @@ pub(super) trait DynApp {
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-/// Gives `event` to `app` at `ts` (starting the app first when it has not started).
-#[inline(always)]
-fn send<A: Application>(app: &mut A, core: &mut Core<'_>, ts: i64, event: A::Input) {
-    if core.starts() {
-        app.start(ts);
-    }
-    app.send(ts, event);
-    core.now = ts;
-    core.stats.events += 1;
-}
-
 impl<A> DynApp for A
 where
     A: Application + 'static,
@@ -268,18 +257,22 @@ where
         let mut events = batch.events.take::<A::Input>().into_iter();
         for item in batch.items {
             let at = item.position();
-            match item {
-                Item::Event { ts, .. } => {
-                    if let Some(event) = events.next() {
-                        send(self, core, core.event_ts(ts, false), event);
-                    }
+            // One call site of the app's `send` (it inlines every query's code).
+            let ts = match item {
+                Item::Event { ts, .. } => Some(core.event_ts(ts, false)),
+                Item::Remote { ts } => Some(core.event_ts(ts, true)),
+                other => {
+                    core.other(self, other)?;
+                    None
                 }
-                Item::Remote { ts } => {
-                    if let Some(event) = events.next() {
-                        send(self, core, core.event_ts(ts, true), event);
-                    }
+            };
+            if let Some((ts, event)) = ts.and_then(|ts| Some((ts, events.next()?))) {
+                if core.starts() {
+                    Application::start(self, ts);
                 }
-                other => core.other(self, other)?,
+                self.send(ts, event);
+                core.now = ts;
+                core.stats.events += 1;
             }
             if let Some(at) = at {
                 core.at = at;
