@@ -392,9 +392,13 @@ where
 }
 
 #[cfg(not(feature = "scale"))]
+#[allow(clippy::extra_unused_type_parameters)] // the signature of the `scale` variant
 fn scale_run<A>() -> Option<ScaleRun> {
     None
 }
+
+/// The `--bench` mode, generic over the app.
+type BenchRun = fn(&Args) -> Result<(), Failure>;
 
 /// [`main`] and [`main_run`] without the app's types: `bench` is the `--bench` mode, when
 /// the binary has one.
@@ -402,7 +406,7 @@ fn main_with(
     info: &AppInfo,
     make: fn(JsonLinesWriter) -> Box<dyn DynApp>,
     scale: Option<ScaleRun>,
-    bench: Option<fn(&Args) -> Result<(), Failure>>,
+    bench: Option<BenchRun>,
 ) -> ExitCode {
     let (prog, args) = match parse_args(info) {
         Ok(parsed) => parsed,
