@@ -208,6 +208,32 @@ fn run_reports_bad_lines_and_strict_fails() {
     assert_eq!(strict.status.code(), Some(2));
 }
 
+/// The one-pass reader of `data` through a real run: the conformance case `decode_one_pass`
+/// (every type, any member order, escapes, numbers at their limits, lines serde_json rejects)
+/// prints its expected lines byte for byte and reports serde_json's errors.
+#[test]
+fn run_reads_every_kind_of_data_line_byte_for_byte() {
+    let _runs = runs();
+    let case = repo().join("tests/cases/decode_one_pass");
+    let out = run_ok(
+        eventflux()
+            .arg("run")
+            .arg(case.join("app.eventflux"))
+            .arg("--input")
+            .arg(case.join("input.jsonl")),
+    );
+    let expected = std::fs::read_to_string(case.join("expected.jsonl")).expect("expected");
+    assert_eq!(text(&out.stdout), expected);
+    let errors = std::fs::read_to_string(case.join("expected_errors.txt")).expect("errors");
+    for line in errors.lines() {
+        assert!(
+            text(&out.stderr).contains(line),
+            "{line}\n{}",
+            text(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn bench_prints_one_json_line() {
     let app = repo().join("examples/trades/app.eventflux");

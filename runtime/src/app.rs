@@ -79,6 +79,23 @@ pub trait Application: Sized {
     fn snapshot(&self) -> Vec<u8>;
     /// Restores state taken by [`Application::snapshot`].
     fn restore(&mut self, bytes: &[u8]) -> Result<(), crate::state::StateError>;
+    /// Restores this worker's share of a checkpoint taken on several workers (DESIGN 11),
+    /// `snapshots` being every worker's [`Application::snapshot`] in worker order: all state
+    /// but the partitions' keys from the first (worker 0's), and each partition's keys from
+    /// every snapshot, keeping those whose [`crate::scale::key_hash`] `owns` says are this
+    /// worker's. So a restart may use another number of workers (rescaling). By default
+    /// (an app without partitions split across workers) the first snapshot, whole.
+    fn restore_keys(
+        &mut self,
+        snapshots: &[Vec<u8>],
+        owns: &dyn Fn(u64) -> bool,
+    ) -> Result<(), crate::state::StateError> {
+        let _ = owns;
+        match snapshots.first() {
+            Some(first) => self.restore(first),
+            None => Ok(()),
+        }
+    }
     /// An error that stops the app: a Redis table with `"redis.on_error" = 'fail'` that
     /// failed (`table::RedisTable`, with the `redis` feature). The driver checks
     /// it after every input line and ends the run with it (exit code 1). None by default.

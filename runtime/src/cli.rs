@@ -43,6 +43,8 @@ mod log;
 mod reader;
 #[cfg(feature = "scale")]
 mod scale;
+#[cfg(feature = "scale")]
+mod scale_state;
 mod sources;
 pub use collect::{run_collected, run_collected_split};
 pub use erased::DriverSink;
@@ -217,6 +219,7 @@ fn drive(
         app,
         Some(input),
         (tx, rx),
+        None,
         opts,
         errors,
         hooks,
@@ -236,6 +239,7 @@ fn drive_with(
     app: &mut dyn DynApp,
     input: Option<reader::Input>,
     (tx, rx): reader::Channel,
+    faults: Option<crossbeam_channel::Receiver<reader::Msg>>,
     opts: &RunOptions,
     errors: &mut dyn Write,
     hooks: &mut dyn Hooks,
@@ -253,6 +257,7 @@ fn drive_with(
             Arc::clone(&stop),
             Arc::clone(counters),
             tx,
+            connectors::input_pipeline(info),
         ),
         None => drop(tx),
     }
@@ -268,6 +273,7 @@ fn drive_with(
             at,
         },
         counters,
+        faults,
     };
     let result = driver.run(&rx, hooks);
     stop.store(true, Ordering::Relaxed);
@@ -280,6 +286,8 @@ struct Driver<'a> {
     app: &'a mut dyn DynApp,
     core: Core<'a>,
     counters: &'a reader::Counters,
+    /// Fault events of sinks (`'on.error' = 'fault'`), taken between batches.
+    faults: Option<crossbeam_channel::Receiver<reader::Msg>>,
 }
 
 impl Driver<'_> {
@@ -320,6 +328,17 @@ impl Driver<'_> {
                 Ok(reader::Msg::Failed(e)) => return Err(RunError::Io(e)),
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            let faults: Vec<_> = self
+                .faults
+                .as_ref()
+                .map_or_else(Vec::new, |f| f.try_iter().collect());
+            for msg in faults {
+                if let reader::Msg::Batch(batch) = msg {
+                    if self.batch(batch, hooks)? {
+                        return Ok(());
+                    }
+                }
             }
             if hooks.progress(self.app, self.core.at, &self.core.stats) {
                 // Shutting down: what was read already is processed, nothing more is read.
@@ -828,7 +847,12 @@ fn run_main(
         add_route(stream, out);
     }
     let metrics = serve_metrics(args)?;
-    let network_sinks = connectors::open_sinks(info, &args.overrides, metrics.as_ref())?;
+    // Rows a sink with `'on.error' = 'fault'` could not deliver come back as events of the
+    // fault stream, on a channel of their own (it keeps no run alive).
+    let (fault_tx, fault_rx) = crossbeam_channel::unbounded();
+    let network_sinks =
+        connectors::open_sinks(info, &args.overrides, metrics.as_ref(), Some(&fault_tx))?;
+    drop(fault_tx);
     // A service fed by network or tailing sources delivers what each batch produced (a
     // dead-letter file is read while the app runs), as network sinks do.
     let flush_each_batch =
@@ -883,6 +907,7 @@ fn run_main(
         &mut *app,
         input,
         (tx, rx),
+        Some(fault_rx),
         &opts,
         &mut errors,
         &mut service,

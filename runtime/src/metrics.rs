@@ -280,6 +280,12 @@ impl Tls {
         })
     }
 
+    /// The rustls server configuration (also serves the `http` source).
+    #[cfg(feature = "tls")]
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        Arc::clone(&self.config)
+    }
+
     /// Without the `tls` feature there is no TLS: says how to get it.
     #[cfg(not(feature = "tls"))]
     pub fn from_pem_files(_cert: &str, _key: &str) -> Result<Tls, String> {

@@ -104,6 +104,17 @@ impl<K: Hash + Eq, S> PartitionMap<K, S> {
     pub fn iter(&self) -> impl Iterator<Item = (&K, &S)> {
         self.map.iter().map(|(k, s)| (k, &**s))
     }
+
+    /// Keys and states in first-appearance order, by value (to move keys between maps when
+    /// a checkpoint of several workers is restored on another number of them).
+    pub fn into_pairs(self) -> impl Iterator<Item = (K, S)> {
+        self.map.into_iter().map(|(k, s)| (k, *s))
+    }
+
+    /// Adds `key` with `state` at the end (or replaces the state of `key`, in its slot).
+    pub fn insert(&mut self, key: K, state: S) {
+        self.map.insert(key, Box::new(state));
+    }
 }
 
 impl<T: TotalOrd, S> PartitionMap<Total<T>, S> {

@@ -8,7 +8,7 @@ use super::Ctx;
 use crate::sema::ir::{AggCall, AggFunc};
 use crate::sema::Type;
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 /// The runtime aggregator of one call: its type, its input type and its argument.
 pub(crate) struct Agg {
@@ -93,9 +93,7 @@ pub(crate) fn aggregates_struct(
 ) -> TokenStream {
     let rt = ctx.rt;
     let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
-    let agg_fields: Vec<Ident> = (0..aggs.len())
-        .map(|i| format_ident!("agg_{}", i))
-        .collect();
+    let agg_fields: Vec<Ident> = (0..aggs.len()).map(super::ident::aggregator).collect();
     let defs = aggs
         .iter()
         .zip(&agg_fields)

@@ -24,12 +24,13 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     let mut state_items = Vec::new();
     let mut partition_fields = vec![Vec::new(); ctx.plan.partitions.len()];
     let mut partition_timers = vec![Vec::new(); ctx.plan.partitions.len()];
-    for q in ctx.plan.queries.iter().filter(|q| emits(q)) {
+    for q in ctx.plan.queries.iter().filter(|q| emits(ctx, q)) {
         if let Some(m) = super::table::statement(ctx, q) {
             query_methods.push(m);
             continue;
         }
-        if q.is_stateful() {
+        // The physical operator: a window aggregate, join or pattern keeps state.
+        if !matches!(ctx.plan.physical_of(q).operator, Operator::FilterProject(_)) {
             let s = match &q.kind {
                 QueryKind::Single => stateful_query(ctx, q),
                 QueryKind::Join(j) => super::join::join_query(ctx, q, j),
@@ -261,6 +262,7 @@ fn snapshot_methods(
     let ids: Vec<String> = fields.iter().map(|(n, _, _, _)| n.to_string()).collect();
     let names: Vec<&proc_macro2::Ident> = fields.iter().map(|(n, _, _, _)| n).collect();
     let schemas: Vec<u64> = fields.iter().map(|(_, _, _, h)| *h).collect();
+    let restore_keys = restore_keys_method(ctx, fields, timers, app_hash);
     quote! {
         /// All state of the app (clock, triggers, windows, aggregates, rate limiters) as
         /// snapshot bytes: header, lz4-compressed bincode records, checksum.
@@ -281,6 +283,76 @@ fn snapshot_methods(
                 (self.now, self.started #(, self.#timer_fields)*) = __ef_clock;
             }
             #(__ef_snapshot.restore_into(#ids, #schemas, &mut self.#names)?;)*
+            ::core::result::Result::Ok(())
+        }
+
+        #restore_keys
+    }
+}
+
+/// `restore_keys` of an app split across workers (DESIGN 11): worker 0's snapshot whole,
+/// then each partition's keys gathered from every worker's snapshot, keeping the keys this
+/// worker owns (hashed as `route` hashes them), and the partition's timer recomputed from
+/// its keys. Nothing for any other app (the trait's default restores the first snapshot).
+fn restore_keys_method(
+    ctx: &Ctx<'_>,
+    fields: &[(proc_macro2::Ident, TokenStream, TokenStream, u64)],
+    timers: &[Timer],
+    app_hash: u64,
+) -> TokenStream {
+    let rt = ctx.rt;
+    if crate::plan::scale::scalable(ctx.plan).is_err() {
+        return TokenStream::new();
+    }
+    let merges = ctx.plan.partitions.iter().enumerate().filter_map(|(i, p)| {
+        let map = format_ident!("partition_{}", i);
+        let (_, _, _, schema) = fields.iter().find(|(n, _, _, _)| *n == map)?;
+        let id = map.to_string();
+        let hash = if super::partition::string_keys(p) {
+            quote!(#rt::scale::key_hash(&__ef_key.0.as_deref()))
+        } else {
+            quote!(#rt::scale::key_hash(&__ef_key))
+        };
+        let next = format_ident!("partition_{}_next", i);
+        let has_next = timers
+            .iter()
+            .any(|t| t.field.as_ref().is_some_and(|f| next == f.to_string()));
+        let recompute = has_next.then(|| {
+            quote! {
+                self.#next = self.#map.iter().filter_map(|(_, __ef_state)| __ef_state.next_deadline()).min();
+            }
+        });
+        Some(quote! {
+            {
+                let mut __ef_merged = ::core::mem::take(&mut self.#map);
+                __ef_merged.retain(|_, _| false);
+                for __ef_bytes in snapshots {
+                    let __ef_snapshot = #rt::state::Snapshot::decode(__ef_bytes, #app_hash)?;
+                    let mut __ef_part = ::core::mem::take(&mut self.#map);
+                    __ef_snapshot.restore_into(#id, #schema, &mut __ef_part)?;
+                    for (__ef_key, __ef_state) in __ef_part.into_pairs() {
+                        if owns(#hash) {
+                            __ef_merged.insert(__ef_key, __ef_state);
+                        }
+                    }
+                }
+                self.#map = __ef_merged;
+                #recompute
+            }
+        })
+    });
+    quote! {
+        /// Restores this worker's share of a checkpoint of several workers (see
+        /// `Application::restore_keys`).
+        pub fn restore_keys(
+            &mut self,
+            snapshots: &[::std::vec::Vec<u8>],
+            owns: &dyn ::core::ops::Fn(u64) -> bool,
+        ) -> ::core::result::Result<(), #rt::state::StateError> {
+            if let ::core::option::Option::Some(__ef_first) = snapshots.first() {
+                self.restore(__ef_first)?;
+            }
+            #(#merges)*
             ::core::result::Result::Ok(())
         }
     }
@@ -345,21 +417,16 @@ fn params(used: bool) -> (proc_macro2::Ident, proc_macro2::Ident) {
 /// `send_<stream>` and `consume_<stream>` for every stream.
 fn sends(ctx: &Ctx<'_>) -> TokenStream {
     let rt = ctx.rt;
-    let items = ctx.plan.streams.iter().zip(&ctx.streams).map(|(s, n)| {
+    let items = ctx.plan.streams.iter().zip(&ctx.streams).enumerate();
+    let items = items.map(|(stream_index, (s, n))| {
         let ty = &n.ty;
-        let consume = format_ident!("consume_{}", n.snake);
-        let stream_index = ctx
-            .plan
-            .streams
-            .iter()
-            .position(|x| std::ptr::eq(x, s))
-            .unwrap_or(0);
+        let consume = super::ident::consume(&n.snake);
         let mut calls: Vec<TokenStream> = Vec::new();
         let mut partitions_called: Vec<usize> = Vec::new();
         for &(i, input) in s
             .consumers
             .iter()
-            .filter(|(i, _)| emits(&ctx.plan.queries[*i]))
+            .filter(|(i, _)| emits(ctx, &ctx.plan.queries[*i]))
         {
             let q = &ctx.plan.queries[i];
             match q.partition {
@@ -388,7 +455,7 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
             }
         });
         let send = s.input.then(|| {
-            let send = format_ident!("send_{}", n.snake);
+            let send = super::ident::send(&n.snake);
             let doc = format!(" Sends an event of `{}` at time `ts` (ms).", s.name);
             let deliver = match owned {
                 // A partitioned query is reached through its partition's entry.
@@ -403,7 +470,7 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
             };
             // A fault stream with a sink hands every event to it (nothing else emits them).
             let echo = (s.output && s.name.starts_with('!')).then(|| {
-                let on = format_ident!("on_{}", n.snake);
+                let on = super::ident::on(&n.snake);
                 quote!(self.output.#on(ts, #rt::EventKind::Current, &event);)
             });
             quote! {
@@ -462,7 +529,9 @@ fn partition_calls(ctx: &Ctx<'_>, p: usize, stream: usize) -> (Vec<TokenStream>,
     let calls = ctx.plan.streams[stream]
         .consumers
         .iter()
-        .filter(|(i, _)| ctx.plan.queries[*i].partition == Some(p) && emits(&ctx.plan.queries[*i]))
+        .filter(|(i, _)| {
+            ctx.plan.queries[*i].partition == Some(p) && emits(ctx, &ctx.plan.queries[*i])
+        })
         .map(|&(i, input)| {
             let m = if owner == Some(i) {
                 owned_entry(ctx, i, stream)
@@ -498,10 +567,10 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
         .map(|(s, n)| {
             let ty = &n.ty;
             let name = &s.name;
-            let emit = format_ident!("emit_{}", n.snake);
-            let consume = format_ident!("consume_{}", n.snake);
+            let emit = super::ident::emit(&n.snake);
+            let consume = super::ident::consume(&n.snake);
             let sink = s.output.then(|| {
-                let on = format_ident!("on_{}", n.snake);
+                let on = super::ident::on(&n.snake);
                 quote!(self.output.#on(ts, kind, event);)
             });
             let kind = if s.output {
@@ -540,7 +609,7 @@ fn emit_methods(ctx: &Ctx<'_>) -> TokenStream {
 fn trigger_event(ctx: &Ctx<'_>, stream: usize, at: TokenStream) -> TokenStream {
     let rt = ctx.rt;
     let n = &ctx.streams[stream];
-    let (ty, f, emit) = (&n.ty, &n.fields[0], format_ident!("emit_{}", n.snake));
+    let (ty, f, emit) = (&n.ty, &n.fields[0], super::ident::emit(&n.snake));
     quote!(self.#emit(#at, #rt::EventKind::Current, &#ty { #f: #at });)
 }
 
@@ -551,7 +620,7 @@ fn trigger_timers(ctx: &Ctx<'_>) -> Vec<Timer> {
         .enumerate()
         .filter_map(|(i, s)| match &s.trigger {
             Some(TriggerAt::Every(d)) => {
-                let field = format_ident!("trigger_{}_next", ctx.streams[i].snake);
+                let field = super::ident::trigger_next(&ctx.streams[i].snake);
                 let period = d.millis;
                 let event = trigger_event(ctx, i, quote!(at));
                 Some(Timer {
@@ -567,7 +636,7 @@ fn trigger_timers(ctx: &Ctx<'_>) -> Vec<Timer> {
             }
             Some(TriggerAt::Cron(text, _)) => {
                 let rt = ctx.rt;
-                let field = format_ident!("trigger_{}_next", ctx.streams[i].snake);
+                let field = super::ident::trigger_next(&ctx.streams[i].snake);
                 let event = trigger_event(ctx, i, quote!(at));
                 Some(Timer {
                     field: Some(quote!(#field)),
@@ -592,7 +661,7 @@ fn periodic_starts(ctx: &Ctx<'_>) -> TokenStream {
         .iter()
         .zip(&ctx.streams)
         .filter_map(|(s, n)| {
-            let field = format_ident!("trigger_{}_next", n.snake);
+            let field = super::ident::trigger_next(&n.snake);
             match &s.trigger {
                 // The first firing is one period after the start (docs/semantics.md#triggers, Siddhi's
                 // periodic trigger).
@@ -641,10 +710,10 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         .map(|s| &s.name);
     let decodes = inputs.iter().map(|(s, n)| {
         let (name, ty) = (&s.name, &n.ty);
-        quote!(#name => #rt::app::decode::<#ty>(stream, data).map(Input::#ty))
+        quote!(#name => #rt::io::fast::decode::<#ty>(stream, data).map(Input::#ty))
     });
     let sends = inputs.iter().map(|(_, n)| {
-        let (ty, send) = (&n.ty, format_ident!("send_{}", n.snake));
+        let (ty, send) = (&n.ty, super::ident::send(&n.snake));
         quote!(Input::#ty(event) => self.#send(ts, event))
     });
     let endpoint_list = |list: &[(String, String)]| {
@@ -808,6 +877,17 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         }
     });
     let scale = super::workers::application_items(ctx);
+    let restore_keys = crate::plan::scale::scalable(ctx.plan).is_ok().then(|| {
+        quote! {
+            fn restore_keys(
+                &mut self,
+                snapshots: &[::std::vec::Vec<u8>],
+                owns: &dyn ::core::ops::Fn(u64) -> bool,
+            ) -> ::core::result::Result<(), #rt::state::StateError> {
+                App::restore_keys(self, snapshots, owns)
+            }
+        }
+    });
     let endpoints = quote!(#sources #sinks #connectors #pipelines #schema #proto_schema #scale);
     let state = if ctx.state {
         quote! {
@@ -818,6 +898,8 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
             fn restore(&mut self, bytes: &[u8]) -> ::core::result::Result<(), #rt::state::StateError> {
                 App::restore(self, bytes)
             }
+
+            #restore_keys
         }
     } else {
         quote! {

@@ -35,22 +35,139 @@ pub(crate) struct ExprEnv<'a> {
     pub used: Cell<Uses>,
 }
 
-/// What generated expressions read besides constants: which inputs (a bit per input
-/// index), the event's timestamp `ts` (`eventTimestamp()`), and the clock (`now()`). A
-/// generator binds exactly these instead of searching its output for their names.
+/// What generated code reads of what the code around it binds: which inputs of an
+/// expression environment (a bit per input index), the event's timestamp `ts`, the clock
+/// (`now()`), the app's tables (`IN table`, through `self`), a group's key `__ef_key`,
+/// the arriving event `__ef_arrival`, the sink `__ef_out` and the row buffer `__ef_rows`.
+/// Expressions report theirs through [`ExprEnv::uses`]; generators combine them with what
+/// their own code reads (`|`), and bind exactly these instead of searching their output
+/// for the names.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Uses {
-    inputs: u64,
+    /// A bit per input read (see [`Uses::input`]).
+    pub inputs: u64,
     /// `ts` is read.
     pub ts: bool,
     /// The clock tokens of [`ExprEnv::now`] are read.
     pub now: bool,
+    /// A table of the app is read (through `self`).
+    pub tables: bool,
+    /// The group key is read (a path of [`ExprEnv::keys`], which name `__ef_key` where a
+    /// generator binds it; or the generator's own code reads `__ef_key`).
+    pub key: bool,
+    /// The arriving event `__ef_arrival` is read.
+    pub arrival: bool,
+    /// Rows go to the sink `__ef_out`.
+    pub out: bool,
+    /// Rows go to the row buffer `__ef_rows`.
+    pub rows: bool,
 }
 
 impl Uses {
+    /// Nothing is read.
+    pub(crate) const NONE: Uses = Uses {
+        inputs: 0,
+        ts: false,
+        now: false,
+        tables: false,
+        key: false,
+        arrival: false,
+        out: false,
+        rows: false,
+    };
+
+    /// These uses without the inputs (the code reads its inputs under other names).
+    pub(crate) fn without_inputs(self) -> Uses {
+        Uses { inputs: 0, ..self }
+    }
+
     /// Whether input `input` is read.
     pub(crate) fn input(&self, input: usize) -> bool {
         input < 64 && self.inputs & (1 << input) != 0
+    }
+
+    /// Input `input` only.
+    pub(crate) fn of_input(input: usize) -> Uses {
+        Uses {
+            inputs: if input < 64 { 1 << input } else { 0 },
+            ..Uses::NONE
+        }
+    }
+
+    /// `ts` only.
+    pub(crate) const TS: Uses = Uses {
+        ts: true,
+        ..Uses::NONE
+    };
+
+    /// `__ef_key` only.
+    pub(crate) const KEY: Uses = Uses {
+        key: true,
+        ..Uses::NONE
+    };
+
+    /// These uses, with input `input` read when `read`.
+    pub(crate) fn with_input(self, input: usize, read: bool) -> Uses {
+        if read {
+            self | Uses::of_input(input)
+        } else {
+            self
+        }
+    }
+
+    /// These uses when `on`, else none.
+    pub(crate) fn when(self, on: bool) -> Uses {
+        if on {
+            self
+        } else {
+            Uses::NONE
+        }
+    }
+}
+
+impl std::ops::BitOr for Uses {
+    type Output = Uses;
+    fn bitor(self, o: Uses) -> Uses {
+        Uses {
+            inputs: self.inputs | o.inputs,
+            ts: self.ts || o.ts,
+            now: self.now || o.now,
+            tables: self.tables || o.tables,
+            key: self.key || o.key,
+            arrival: self.arrival || o.arrival,
+            out: self.out || o.out,
+            rows: self.rows || o.rows,
+        }
+    }
+}
+
+impl std::ops::BitOrAssign for Uses {
+    fn bitor_assign(&mut self, o: Uses) {
+        *self = *self | o;
+    }
+}
+
+/// Generated code with what it reads ([`Uses`]), for the code around it to bind.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Code {
+    pub tokens: TokenStream,
+    pub uses: Uses,
+}
+
+impl Code {
+    pub(crate) fn new(tokens: TokenStream, uses: Uses) -> Code {
+        Code { tokens, uses }
+    }
+
+    /// Code that reads nothing.
+    pub(crate) fn plain(tokens: TokenStream) -> Code {
+        Code::new(tokens, Uses::NONE)
+    }
+}
+
+impl quote::ToTokens for Code {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.tokens.to_tokens(tokens);
     }
 }
 
@@ -60,19 +177,35 @@ impl ExprEnv<'_> {
         self.used.get()
     }
 
+    /// Runs `f` (which generates expressions of this environment) and returns its result
+    /// with what those expressions read alone; they still count for [`ExprEnv::uses`].
+    pub(crate) fn track<T>(&self, f: impl FnOnce() -> T) -> (T, Uses) {
+        let before = self.used.replace(Uses::NONE);
+        let out = f();
+        let read = self.used.get();
+        self.used.set(before | read);
+        (out, read)
+    }
+
     /// Adds what `inner` read (an environment made for a sub-expression over the first
     /// `shared` inputs of this one) to what this one read.
     pub(crate) fn absorb(&self, inner: Uses, shared: usize) {
-        let mut u = self.used.get();
         let mask = if shared >= 64 {
             u64::MAX
         } else {
             (1u64 << shared) - 1
         };
-        u.inputs |= inner.inputs & mask;
-        u.ts |= inner.ts;
-        u.now |= inner.now;
-        self.used.set(u);
+        let inner = Uses {
+            inputs: inner.inputs & mask,
+            ..inner
+        };
+        self.used.set(self.used.get() | inner);
+    }
+
+    /// The tokens reading the app's clock ([`ExprEnv::now`]), counted as a read of it.
+    pub(crate) fn clock(&self) -> TokenStream {
+        self.use_now();
+        self.now.clone()
     }
 
     fn use_input(&self, input: usize) {
@@ -117,6 +250,13 @@ impl ExprEnv<'_> {
             .iter()
             .find(|(at, _)| *at == (input, attr))
             .map(|(_, path)| path)
+    }
+
+    /// [`ExprEnv::key_path`], counted as a read of the group key.
+    fn read_key(&self, input: usize, attr: usize) -> Option<&TokenStream> {
+        let path = self.key_path(input, attr)?;
+        self.used.set(self.used.get() | Uses::KEY);
+        Some(path)
     }
 
     fn is_optional(&self, input: usize) -> bool {
@@ -186,7 +326,7 @@ impl ExprEnv<'_> {
                 quote!(::core::option::Option::None::<#ty>)
             }
             ExprKind::Attr { input, attr, .. } if self.key_path(*input, *attr).is_some() => {
-                let path = self.key_path(*input, *attr);
+                let path = self.read_key(*input, *attr);
                 if e.ty == Type::String {
                     quote!(#path.as_ref())
                 } else {
@@ -298,7 +438,7 @@ impl ExprEnv<'_> {
             return self.indexed_attr(*input, *index, *attr, true);
         }
         if let ExprKind::Attr { input, attr, .. } = &e.kind {
-            if let Some(path) = self.key_path(*input, *attr) {
+            if let Some(path) = self.read_key(*input, *attr) {
                 return quote!(#path.clone());
             }
             if self.is_optional(*input) {
@@ -531,5 +671,26 @@ fn literal(lit: &Lit) -> TokenStream {
             quote!(#l)
         }
         Lit::Bool(b) => quote!(#b),
+    }
+}
+
+#[cfg(test)]
+mod uses_tests {
+    use super::Uses;
+
+    #[test]
+    fn uses_combine_and_drop_inputs() {
+        let a = Uses::of_input(2) | Uses::TS;
+        let b = Uses::KEY.with_input(0, true).with_input(5, false);
+        let both = a | b;
+        assert!(both.input(0) && both.input(2) && !both.input(5) && !both.input(64));
+        assert!(both.ts && both.key && !both.now);
+        let none = both.without_inputs();
+        assert!(!none.input(0) && !none.input(2) && none.ts && none.key);
+        assert_eq!(Uses::KEY.when(false), Uses::NONE);
+        assert_eq!(Uses::KEY.when(true), Uses::KEY);
+        let mut acc = Uses::NONE;
+        acc |= Uses::of_input(64);
+        assert_eq!(acc, Uses::NONE);
     }
 }

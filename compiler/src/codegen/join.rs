@@ -31,8 +31,7 @@
 //!   step the chain is evaluated step by step instead (`chain.rs`).
 
 use super::expr::lookup::{candidates, unique_row};
-use super::expr::ExprEnv;
-use super::mentions;
+use super::expr::{Code, ExprEnv, Uses};
 use super::query::{entry, method};
 use super::selector::{arm, selector_over, SelectorCode, Stateful};
 use super::window::{insert_call, window_code};
@@ -76,7 +75,7 @@ struct Join<'a> {
 
 /// The method by which side `side` of join `q` takes its events by value.
 pub(crate) fn owned_entry(q: &QueryPlan, side: usize) -> Ident {
-    format_ident!("{}_owned", entry(q, side))
+    super::ident::owned(&entry(q, side))
 }
 
 /// Generates join query `q`.
@@ -108,9 +107,23 @@ pub(crate) fn join_query(ctx: &Ctx<'_>, q: &QueryPlan, join: &BoundJoin) -> Stat
     j.generate()
 }
 
+/// What `env` read, with its input `event` (the one named `event`, if any) as input 0 and
+/// its other inputs (the other sides, the selector's `__ef_in<n>`) left out: the join's code
+/// binds those itself.
+fn event_uses(env: &ExprEnv<'_>, event: Option<usize>) -> Uses {
+    let u = env.uses();
+    u.without_inputs()
+        .with_input(0, event.is_some_and(|e| u.input(e)))
+}
+
+/// The uses of the join's own code reading `event` (input 0).
+fn reads_event() -> Uses {
+    Uses::of_input(0)
+}
+
 /// The selector's name for input `n`: `__ef_in<n>`.
 fn input_token(n: usize) -> TokenStream {
-    let id = format_ident!("__ef_in{}", n);
+    let id = super::ident::input(n);
     quote!(#id)
 }
 
@@ -120,11 +133,11 @@ impl Join<'_> {
     }
 
     fn window_field(&self, side: usize) -> Ident {
-        format_ident!("{}_window_{}", self.name(), side)
+        super::ident::side_window(&self.name(), side)
     }
 
     fn index_field(&self, side: usize) -> Ident {
-        format_ident!("{}_index_{}", self.name(), side)
+        super::ident::side_index(&self.name(), side)
     }
 
     fn event_ty(&self, side: usize) -> TokenStream {
@@ -186,7 +199,7 @@ impl Join<'_> {
 
     /// The `JoinPair` field of a [`Join::paired`] join.
     fn pair_field(&self) -> Ident {
-        format_ident!("{}_pair", self.name())
+        super::ident::pair(&self.name())
     }
 
     /// The `JoinPair` methods of `side`: `(its view, add, take)`.
@@ -201,41 +214,43 @@ impl Join<'_> {
 
     /// The key hash of `side`'s event `token` as an `Option<u64>` (`None` when a part is
     /// NULL: such an event equals nothing). Hashes the values in place, cloning nothing.
-    fn key_of(&self, side: usize, token: TokenStream) -> TokenStream {
+    fn key_of(&self, side: usize) -> Code {
         let rt = self.ctx.rt;
-        let env = self.env_for(side, token);
+        let env = self.env_for(side, quote!(event));
         let keys = self.keys_of(side);
         let values = keys.iter().map(|k| env.gen(k));
-        let vars: Vec<Ident> = (0..keys.len())
-            .map(|i| format_ident!("__ef_k{}", i))
-            .collect();
+        let vars: Vec<Ident> = (0..keys.len()).map(super::ident::key_part).collect();
         let parts = keys.iter().zip(&vars).map(|(k, v)| match k.ty {
             Type::String => quote!(::core::convert::AsRef::<str>::as_ref(&#v)),
             // `-0.0 = 0.0` holds: both hash as `0.0`.
             Type::Float | Type::Double => quote!(#v + 0.0),
             _ => quote!(#v),
         });
-        quote! {
-            match (#(#values,)*) {
-                (#(::core::option::Option::Some(#vars),)*) => {
-                    ::core::option::Option::Some(#rt::join::key_hash(&(#(#parts,)*)))
+        let values: Vec<TokenStream> = values.collect();
+        Code::new(
+            quote! {
+                match (#(#values,)*) {
+                    (#(::core::option::Option::Some(#vars),)*) => {
+                        ::core::option::Option::Some(#rt::join::key_hash(&(#(#parts,)*)))
+                    }
+                    _ => ::core::option::Option::None,
                 }
-                _ => ::core::option::Option::None,
-            }
-        }
+            },
+            event_uses(&env, Some(side)),
+        )
     }
 
     /// `let __ef_key = ...;` (the key of `side`'s `event`) when its index or a probe of the
     /// other side's index needs it.
-    fn key_binding(&self, side: usize) -> Option<TokenStream> {
+    fn key_binding(&self, side: usize) -> Option<Code> {
         if self.q.inputs.len() != 2 {
             return None;
         }
         let probes =
             self.join.sides[side].triggers && matches!(self.contents(1 - side), Contents::Index(_));
         (self.indexed(side) || probes).then(|| {
-            let key = self.key_of(side, quote!(event));
-            quote!(let __ef_key = #key;)
+            let key = self.key_of(side);
+            Code::new(quote!(let __ef_key = #key;), key.uses | Uses::KEY)
         })
     }
 
@@ -328,7 +343,7 @@ impl Join<'_> {
         }
         let stream = self.q.inputs[side];
         if self.q.inputs.iter().filter(|&&s| s == stream).count() > 1 {
-            format_ident!("{}_side_{}", self.name(), side)
+            super::ident::side_method(&self.name(), side)
         } else {
             entry(self.q, side)
         }
@@ -391,7 +406,7 @@ impl Join<'_> {
         // More than two sides: every other side by number.
         let others = (s.triggers && !two).then(|| {
             let binds = (0..self.q.inputs.len()).filter(|&i| i != side).map(|i| {
-                let var = format_ident!("__ef_side{}", i);
+                let var = super::ident::side(i);
                 match self.contents(i) {
                     Contents::None => quote!(),
                     Contents::Window(f) | Contents::Index(f) | Contents::Table(f) => {
@@ -409,19 +424,20 @@ impl Join<'_> {
     /// What an emission of `side`'s window runs for a current event, an expired one and a
     /// batch reset: the probes of the other side with the selector's row code, or nothing
     /// for a side that does not trigger.
-    fn side_rows(&self, side: usize) -> (TokenStream, TokenStream, TokenStream) {
+    fn side_rows(&self, side: usize) -> (Code, Code, Code) {
         if !self.join.sides[side].triggers {
-            return (quote!(), quote!(), quote!());
+            return (Code::default(), Code::default(), Code::default());
         }
+        let reset = &self.sel.on_reset;
         (
             self.probe(side, &self.sel.on_current),
             self.probe(side, &self.sel.on_expired),
-            self.sel.on_reset.clone(),
+            Code::new(reset.tokens.clone(), reset.uses.without_inputs()),
         )
     }
 
     /// The window callback of `side`: keeps the index, probes the other side.
-    fn callback(&self, side: usize) -> TokenStream {
+    fn callback(&self, side: usize) -> Code {
         if self.paired() {
             let (_, _, take) = Self::pair_side(side);
             return self.take_on_expiry(quote!(__ef_pair.#take));
@@ -433,65 +449,88 @@ impl Join<'_> {
         let key = self.key_binding(side);
         let (add, remove) = if self.indexed(side) {
             (
-                quote! {
-                    if let ::core::option::Option::Some(__ef_key) = __ef_key {
-                        __ef_index.insert(__ef_key, ts, event.clone());
-                    }
-                },
-                quote! {
-                    if let ::core::option::Option::Some(__ef_key) = __ef_key {
-                        __ef_index.remove(__ef_key, event);
-                    }
-                },
+                Code::new(
+                    quote! {
+                        if let ::core::option::Option::Some(__ef_key) = __ef_key {
+                            __ef_index.insert(__ef_key, ts, event.clone());
+                        }
+                    },
+                    Uses::KEY | Uses::TS | reads_event(),
+                ),
+                Code::new(
+                    quote! {
+                        if let ::core::option::Option::Some(__ef_key) = __ef_key {
+                            __ef_index.remove(__ef_key, event);
+                        }
+                    },
+                    Uses::KEY | reads_event(),
+                ),
             )
         } else {
-            (quote!(), quote!())
+            (Code::default(), Code::default())
         };
         let (on_current, on_expired, on_reset) = self.side_rows(side);
         let wr = quote!(#rt::window::WindowEvent);
-        let keyed = |body: TokenStream| {
-            let key = mentions(&body, "__ef_key").then(|| key.clone());
-            quote!(#key #body)
+        // The event's key, bound when the body reads it.
+        let keyed = |first: &Code, then: &Code| {
+            let body = first.uses | then.uses;
+            match &key {
+                Some(k) if body.key => Code::new(quote!(#k #first #then), body | k.uses),
+                _ => Code::new(quote!(#first #then), body),
+            }
         };
-        let arms = [
-            arm(quote!(#wr::Current), keyed(quote!(#on_current #add))),
-            arm(quote!(#wr::Expired), keyed(quote!(#remove #on_expired))),
-            arm(quote!(#wr::Reset), on_reset),
-            arm(quote!(#wr::Flush), quote!()),
+        let bodies = [
+            keyed(&on_current, &add),
+            keyed(&remove, &on_expired),
+            on_reset,
         ];
-        quote!(|__ef_emitted| match __ef_emitted { #(#arms)* })
+        let uses = bodies.iter().fold(Uses::NONE, |u, b| u | b.uses);
+        let [current, expired, reset] = bodies;
+        let arms = [
+            arm(quote!(#wr::Current), &current, 0),
+            arm(quote!(#wr::Expired), &expired, 0),
+            arm(quote!(#wr::Reset), &reset, 0),
+            arm(quote!(#wr::Flush), &Code::default(), 0),
+        ];
+        Code::new(
+            quote!(|__ef_emitted| match __ef_emitted { #(#arms)* }),
+            uses,
+        )
     }
 
     /// The window callback of a side whose current rows are made on arrival, before the
     /// event is kept (see [`takes_events`]): a leaving event only goes, by `take` (e.g.
     /// `__ef_index.take`) of its handle.
-    fn take_on_expiry(&self, take: TokenStream) -> TokenStream {
+    fn take_on_expiry(&self, take: TokenStream) -> Code {
         let rt = self.ctx.rt;
-        quote! {
+        Code::plain(quote! {
             |__ef_emitted| {
                 if let #rt::window::WindowEvent::Expired { event: __ef_handle, .. } = __ef_emitted {
                     #take(*__ef_handle);
                 }
             }
-        }
+        })
     }
 
     /// The window callback of a side with a `JoinStore`: the window emits handles; a current
     /// one's event is read from the store (`arriving`: it is the arriving `event`, whose
     /// handle is `__ef_handle`), an expired one's taken out of it.
-    fn stored_callback(&self, side: usize, arriving: bool) -> TokenStream {
+    fn stored_callback(&self, side: usize, arriving: bool) -> Code {
         let rt = self.ctx.rt;
         let (on_current, on_expired, on_reset) = self.side_rows(side);
+        let uses = on_current.uses | on_expired.uses | on_reset.uses;
         let wr = quote!(#rt::window::WindowEvent);
-        let key = |body: &TokenStream| {
-            mentions(body, "__ef_key").then(|| quote!(let __ef_key = __ef_handle.key();))
+        let key = |body: &Code| {
+            body.uses
+                .key
+                .then(|| quote!(let __ef_key = __ef_handle.key();))
         };
-        let ts = |body: &TokenStream| mentions(body, "ts").then(|| quote!(ts,));
+        let ts = |body: &Code| body.uses.ts.then(|| quote!(ts,));
         let current = {
             let (k, t) = (key(&on_current), ts(&on_current));
             if arriving {
                 quote!(#wr::Current { #t .. } => { #k #on_current })
-            } else if mentions(&on_current, "event") {
+            } else if on_current.uses.input(0) {
                 quote! {
                     #wr::Current { #t event: __ef_handle, .. } => {
                         if let ::core::option::Option::Some(event) = __ef_index.event(*__ef_handle) {
@@ -506,8 +545,11 @@ impl Join<'_> {
         };
         let expired = {
             let (k, t) = (key(&on_expired), ts(&on_expired));
-            let event = mentions(&on_expired, "event").then(|| quote!(let event = &__ef_gone;));
-            if on_expired.is_empty() {
+            let event = on_expired
+                .uses
+                .input(0)
+                .then(|| quote!(let event = &__ef_gone;));
+            if on_expired.tokens.is_empty() {
                 quote!(#wr::Expired { event: __ef_handle, .. } => {
                     __ef_index.take(*__ef_handle);
                 })
@@ -528,22 +570,27 @@ impl Join<'_> {
                 }
             }
         };
-        quote! {
-            |__ef_emitted| match __ef_emitted {
-                #current
-                #expired
-                #wr::Reset { .. } => { #on_reset }
-                #wr::Flush { .. } => {}
-            }
-        }
+        Code::new(
+            quote! {
+                |__ef_emitted| match __ef_emitted {
+                    #current
+                    #expired
+                    #wr::Reset { .. } => { #on_reset }
+                    #wr::Flush { .. } => {}
+                }
+            },
+            uses,
+        )
     }
 
     /// Matches `event` (of `side`, at `ts`) against the other side; every joined row runs
     /// `row_code` (the selector's code for a current or an expired row).
-    fn probe(&self, side: usize, row_code: &TokenStream) -> TokenStream {
-        if row_code.is_empty() {
-            return quote!();
+    fn probe(&self, side: usize, row_code: &Code) -> Code {
+        if row_code.tokens.is_empty() {
+            return Code::default();
         }
+        // The row code reads the joined row through `__ef_in<n>`, bound here from `event`.
+        let row_uses = row_code.uses.without_inputs() | reads_event();
         if self.q.inputs.len() != 2 && self.pads_left() {
             return self.probe_outer_chain(side, row_code);
         }
@@ -562,6 +609,7 @@ impl Join<'_> {
             let c = on_env.gen(c);
             quote!(#rt::expr::holds(#c))
         });
+        let mut body_uses = event_uses(&on_env, Some(side));
         let on = on.unwrap_or_else(|| quote!(true));
         let where_env = ExprEnv {
             used: ::std::cell::Cell::default(),
@@ -578,10 +626,11 @@ impl Join<'_> {
                 let c = where_env.gen(c);
                 quote!(if #rt::expr::holds(#c) { #row_code })
             }
-            None => row_code.clone(),
+            None => row_code.tokens.clone(),
         };
+        let row_side = row_uses | event_uses(&where_env, None);
         let wrap = |i: usize, value: TokenStream| {
-            let var = format_ident!("__ef_in{}", i);
+            let var = super::ident::input(i);
             if self.join.optional(i) {
                 quote!(let #var = ::core::option::Option::Some(#value);)
             } else {
@@ -598,7 +647,7 @@ impl Join<'_> {
             })
         };
         let padded = self.join.optional(other).then(|| {
-            let none = format_ident!("__ef_in{}", other);
+            let none = super::ident::input(other);
             let ty = self.event_ty(other);
             quote!(if !__ef_matched {
                 #own
@@ -623,6 +672,7 @@ impl Join<'_> {
                     ..self.env_for(0, quote!(__ef_c))
                 };
                 let f = env.gen(f);
+                body_uses |= event_uses(&env, None);
                 Some(quote!(#rt::expr::holds(#f)))
             }
             _ => None,
@@ -642,13 +692,16 @@ impl Join<'_> {
                     #body
                 }
             },
-            Contents::Index(_) => quote! {
-                if let ::core::option::Option::Some(__ef_probe) = __ef_key {
-                    for (_, __ef_c) in __ef_other.get(__ef_probe) {
-                        #body
+            Contents::Index(_) => {
+                body_uses |= Uses::KEY;
+                quote! {
+                    if let ::core::option::Option::Some(__ef_probe) = __ef_key {
+                        for (_, __ef_c) in __ef_other.get(__ef_probe) {
+                            #body
+                        }
                     }
                 }
-            },
+            }
             Contents::Table(_) => {
                 let env = self.env_for(side, quote!(event));
                 // ON fixes the primary key: one probe finds the only row that can match.
@@ -661,14 +714,17 @@ impl Join<'_> {
                     (&quote!(__ef_c), on.clone(), row_filter.clone()),
                 );
                 if let Some(found) = unique {
-                    return quote!({
-                        #matched
-                        if let ::core::option::Option::Some(__ef_c) = #found {
-                            #track
-                            #matched_row
-                        }
-                        #padded
-                    });
+                    return Code::new(
+                        quote!({
+                            #matched
+                            if let ::core::option::Option::Some(__ef_c) = #found {
+                                #track
+                                #matched_row
+                            }
+                            #padded
+                        }),
+                        row_side | body_uses | event_uses(&env, Some(side)),
+                    );
                 }
                 let rows = candidates(
                     &env,
@@ -677,6 +733,7 @@ impl Join<'_> {
                     other,
                     &quote!(__ef_other),
                 );
+                body_uses |= event_uses(&env, Some(side));
                 quote! {
                     for (_, __ef_c) in #rows {
                         #body
@@ -684,11 +741,21 @@ impl Join<'_> {
                 }
             }
         };
-        quote!({
-            #matched
-            #scan
-            #padded
-        })
+        // The row code runs in the scan of the other side's events (none when it keeps
+        // nothing) and for the padded row.
+        let uses = match (self.contents(other), &padded) {
+            (Contents::None, None) => Uses::NONE,
+            (Contents::None, Some(_)) => row_side,
+            _ => row_side | body_uses,
+        };
+        Code::new(
+            quote!({
+                #matched
+                #scan
+                #padded
+            }),
+            uses,
+        )
     }
 
     /// The probe of a join of more than two sides (`INNER` and `LEFT` steps): nested loops
@@ -696,7 +763,7 @@ impl Join<'_> {
     /// once side `k + 1` is bound, and a `LEFT` step pads side `k + 1` with NULL when no
     /// event of it matches the sides before (unless it is the arriving side: a padded row
     /// would not contain the arrival).
-    fn probe_chain(&self, side: usize, row_code: &TokenStream) -> TokenStream {
+    fn probe_chain(&self, side: usize, row_code: &Code) -> Code {
         let rt = self.ctx.rt;
         let n = self.q.inputs.len();
         let env = ExprEnv {
@@ -708,19 +775,23 @@ impl Join<'_> {
             optional: (0..n).map(|i| self.join.optional(i)).collect(),
             keys: Vec::new(),
         };
+        // A condition, with what it reads.
         let holds = |c: Option<&TExpr>| {
-            c.map(|c| {
-                let c = env.gen(c);
-                quote!(#rt::expr::holds(#c))
-            })
-            .unwrap_or_else(|| quote!(true))
+            let (t, u) = env.track(|| {
+                c.map(|c| {
+                    let c = env.gen(c);
+                    quote!(#rt::expr::holds(#c))
+                })
+                .unwrap_or_else(|| quote!(true))
+            });
+            (t, u.without_inputs())
         };
-        let mut code = {
-            let where_ = holds(self.q.post_filter.as_ref());
-            quote!(if #where_ { #row_code })
-        };
+        // The code built so far, inside out, with what it reads.
+        let (where_, where_uses) = holds(self.q.post_filter.as_ref());
+        let mut code = quote!(if #where_ { #row_code });
+        let mut code_uses = row_code.uses.without_inputs() | where_uses;
         for i in (0..n).rev() {
-            let var = format_ident!("__ef_in{}", i);
+            let var = super::ident::input(i);
             let ty = self.event_ty(i);
             let optional = self.join.optional(i);
             let bind = |value: TokenStream| {
@@ -730,17 +801,19 @@ impl Join<'_> {
                     quote!(let #var = #value;)
                 }
             };
-            let on = holds(
+            let (on, on_uses) = holds(
                 i.checked_sub(1)
                     .and_then(|k| self.join.steps[k].on.as_ref()),
             );
             if i == side {
                 let b = bind(quote!(event));
                 code = quote!({ #b if #on { #code } });
+                code_uses |= on_uses | reads_event();
                 continue;
             }
+            let mut filter_uses = Uses::NONE;
             let b = bind(quote!(__ef_c));
-            let side_var = format_ident!("__ef_side{}", i);
+            let side_var = super::ident::side(i);
             let filter = match &self.join.sides[i].filter {
                 Some(f) if self.join.sides[i].table => {
                     let fenv = ExprEnv {
@@ -749,6 +822,7 @@ impl Join<'_> {
                         ..self.env_for(0, quote!(__ef_c))
                     };
                     let f = fenv.gen(f);
+                    filter_uses |= event_uses(&fenv, None);
                     quote!(if !#rt::expr::holds(#f) { continue; })
                 }
                 _ => quote!(),
@@ -780,6 +854,18 @@ impl Join<'_> {
                     }
                 }
             });
+            // The scan runs the code for each event of the side (none when it keeps nothing);
+            // a LEFT step also runs it for the padded row.
+            let scan_uses = if scan.is_some() {
+                filter_uses | on_uses | code_uses
+            } else {
+                Uses::NONE
+            };
+            code_uses = if left {
+                scan_uses | code_uses
+            } else {
+                scan_uses
+            };
             code = if left {
                 let declare = if scan.is_some() {
                     quote!(let mut __ef_matched = false;)
@@ -798,53 +884,62 @@ impl Join<'_> {
                 quote!({ #scan })
             };
         }
-        code
+        Code::new(code, code_uses)
     }
 
     /// What an event of `side` does once it passed the side's filter.
-    fn arrival(&self, side: usize) -> TokenStream {
+    fn arrival(&self, side: usize) -> Code {
         let rt = self.ctx.rt;
         let s = &self.join.sides[side];
         match &s.window {
             Some(_) if self.paired() => {
                 // One lookup of the key: the bucket where the other side's events with it
                 // are probed and where the arriving event is kept.
-                let key = self.key_of(side, quote!(event));
+                let key = self.key_of(side);
                 let current = self.probe(side, &self.sel.on_current);
                 let (_, add, _) = Self::pair_side(side);
                 let (view, _, _) = Self::pair_side(1 - side);
                 let callback = self.callback(side);
-                quote! {
-                    let __ef_bucket = __ef_pair.bucket(#key);
-                    {
-                        let __ef_other = __ef_pair.#view();
-                        let __ef_key = ::core::option::Option::Some(__ef_bucket);
-                        #current
-                    }
-                    let __ef_handle = __ef_pair.#add(__ef_bucket, ts, __ef_owned);
-                    #rt::window::Insert::insert(__ef_window, ts, __ef_handle, #callback);
-                }
+                Code::new(
+                    quote! {
+                        let __ef_bucket = __ef_pair.bucket(#key);
+                        {
+                            let __ef_other = __ef_pair.#view();
+                            let __ef_key = ::core::option::Option::Some(__ef_bucket);
+                            #current
+                        }
+                        let __ef_handle = __ef_pair.#add(__ef_bucket, ts, __ef_owned);
+                        #rt::window::Insert::insert(__ef_window, ts, __ef_handle, #callback);
+                    },
+                    key.uses | current.uses | callback.uses | Uses::KEY | Uses::TS,
+                )
             }
             Some(_) if self.stored(side) && self.owned.get(side) == Some(&true) => {
                 // Probes with the arriving event, then moves it into the store: its window's
                 // expiries only take events out (see `takes_events`).
-                let key = self.key_of(side, quote!(event));
+                let key = self.key_of(side);
                 let current = self.probe(side, &self.sel.on_current);
                 let callback = self.take_on_expiry(quote!(__ef_index.take));
-                quote! {
-                    let __ef_key = #key;
-                    #current
-                    let __ef_handle = __ef_index.add(__ef_key, ts, __ef_owned);
-                    #rt::window::Insert::insert(__ef_window, ts, __ef_handle, #callback);
-                }
+                Code::new(
+                    quote! {
+                        let __ef_key = #key;
+                        #current
+                        let __ef_handle = __ef_index.add(__ef_key, ts, __ef_owned);
+                        #rt::window::Insert::insert(__ef_window, ts, __ef_handle, #callback);
+                    },
+                    key.uses | current.uses | Uses::KEY | Uses::TS,
+                )
             }
             Some(_) if self.stored(side) => {
-                let key = self.key_of(side, quote!(event));
+                let key = self.key_of(side);
                 let callback = self.stored_callback(side, true);
-                quote! {
-                    let __ef_handle = __ef_index.add(#key, ts, ::core::clone::Clone::clone(event));
-                    #rt::window::Insert::insert(__ef_window, ts, __ef_handle, #callback);
-                }
+                Code::new(
+                    quote! {
+                        let __ef_handle = __ef_index.add(#key, ts, ::core::clone::Clone::clone(event));
+                        #rt::window::Insert::insert(__ef_window, ts, __ef_handle, #callback);
+                    },
+                    key.uses | callback.uses | Uses::TS | reads_event(),
+                )
             }
             Some(w) => {
                 let env = ExprEnv {
@@ -852,26 +947,39 @@ impl Join<'_> {
                     inputs: vec![(quote!(event), self.q.inputs[side])],
                     ..self.env_for(0, quote!(event))
                 };
+                let callback = self.callback(side);
                 let call = insert_call(
                     &env,
                     w,
                     &quote!(__ef_window),
                     &quote!(event.clone()),
-                    &self.callback(side),
+                    &callback.tokens,
                 );
-                quote!(#call;)
+                // The insert reads `ts` and stores a clone of `event`.
+                Code::new(
+                    quote!(#call;),
+                    event_uses(&env, Some(0)) | callback.uses | Uses::TS | reads_event(),
+                )
             }
             None if s.triggers => {
                 // No window: current rows, expired rows when wanted, then a reset.
                 let key = self.key_binding(side);
                 let current = self.probe(side, &self.sel.on_current);
-                let expired = (self.q.events != crate::syntax::ast::OutputEvents::Current)
-                    .then(|| self.probe(side, &self.sel.on_expired));
+                let expired = if self.q.events != crate::syntax::ast::OutputEvents::Current {
+                    self.probe(side, &self.sel.on_expired)
+                } else {
+                    Code::default()
+                };
                 let reset = &self.sel.on_reset;
-                let key = mentions(&quote!(#current #expired), "__ef_key").then_some(key);
-                quote!(#key #current #expired #reset)
+                let probes = current.uses | expired.uses;
+                let key = key.filter(|_| probes.key);
+                let key_uses = key.as_ref().map_or(Uses::NONE, |k| k.uses);
+                Code::new(
+                    quote!(#key #current #expired #reset),
+                    probes | key_uses | reset.uses.without_inputs(),
+                )
             }
-            None => quote!(),
+            None => Code::default(),
         }
     }
 
@@ -880,6 +988,7 @@ impl Join<'_> {
         let rt = self.ctx.rt;
         let name = self.side_method_name(side);
         let ty = self.event_ty(side);
+        let mut filter_uses = Uses::NONE;
         let filter = self.join.sides[side].filter.as_ref().map(|f| {
             let env = ExprEnv {
                 used: ::std::cell::Cell::default(),
@@ -888,6 +997,11 @@ impl Join<'_> {
                 ..self.env_for(0, quote!(event))
             };
             let c = env.gen(f);
+            // Its clock is `self.now`, not `__ef_now`.
+            filter_uses = Uses {
+                now: false,
+                ..event_uses(&env, Some(0))
+            };
             quote!(if !#rt::expr::holds(#c) { return; })
         });
         let arrival = self.arrival(side);
@@ -895,13 +1009,12 @@ impl Join<'_> {
         let SelectorCode {
             emit_rows, observe, ..
         } = &self.sel;
-        let now = mentions(&quote!(#arrival #bindings), "__ef_now")
-            .then(|| quote!(let __ef_now = self.now;));
+        let now = arrival.uses.now.then(|| quote!(let __ef_now = self.now;));
         let doc = format!(
             " Query `{}`: an event of side {side} of the join.",
             self.q.name
         );
-        let rows = self.sel.rows_binding(&quote!(#bindings #arrival));
+        let rows = self.sel.rows_binding(arrival.uses);
         let owned = self.owned.get(side) == Some(&true);
         // A stored side's event is read by reference until it moves into the store.
         let stored = owned && self.stored(side);
@@ -922,7 +1035,7 @@ impl Join<'_> {
                 _ => false,
             }
         };
-        let block = if nothing(&bindings) && nothing(&arrival) {
+        let block = if nothing(&bindings) && nothing(&arrival.tokens) {
             quote!()
         } else {
             quote! {
@@ -943,12 +1056,9 @@ impl Join<'_> {
         };
         // A side that triggers nothing (the other side is UNIDIRECTIONAL, or keeps no
         // window) reads neither its event nor the time.
-        let ts = if mentions(&body, "ts") {
-            quote!(ts)
-        } else {
-            quote!(_ts)
-        };
-        let param = if stored || mentions(&body, "event") {
+        let reads = observe.uses | filter_uses | arrival.uses;
+        let ts = if reads.ts { quote!(ts) } else { quote!(_ts) };
+        let param = if stored || reads.input(0) {
             param
         } else {
             quote!(_event)
@@ -965,13 +1075,12 @@ impl Join<'_> {
     fn advance(&self, side: usize) -> (TokenStream, (TokenStream, TokenStream)) {
         let rt = self.ctx.rt;
         let f = self.window_field(side);
-        let advance = format_ident!("{}_advance_{}", self.name(), side);
+        let advance = super::ident::side_advance(&self.name(), side);
         let callback = self.callback(side);
         let bindings = self.bindings(side);
         let emit_rows = &self.sel.emit_rows;
-        let now = mentions(&quote!(#callback #bindings), "__ef_now")
-            .then(|| quote!(let __ef_now = self.now;));
-        let rows = self.sel.rows_binding(&quote!(#bindings #callback));
+        let now = callback.uses.now.then(|| quote!(let __ef_now = self.now;));
+        let rows = self.sel.rows_binding(callback.uses);
         let method = quote! {
             /// Fires the side's window timers due at or before `at`.
             fn #advance(&mut self, at: i64) {

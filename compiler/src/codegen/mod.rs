@@ -11,6 +11,7 @@
 mod aggregate;
 mod app;
 mod expr;
+mod ident;
 mod join;
 pub use crate::names;
 mod output;
@@ -144,11 +145,13 @@ pub fn generate_tokens(plan: &AppPlan, options: &Options) -> TokenStream {
     let ctx = Ctx::new(plan, options);
     let structs = stream::structs(&ctx);
     let input = stream::input_enum(&ctx);
+    let fast = stream::fast_decode_impls(&ctx);
     let output = stream::output_trait(&ctx);
     let app = app::app(&ctx);
     quote::quote! {
         #structs
         #input
+        #fast
         #output
         #app
     }
@@ -165,58 +168,5 @@ pub fn format(tokens: &TokenStream) -> String {
         Ok(file) => prettyplease::unparse(&file),
         // Unreachable for well-formed generators; keep the raw tokens visible for debugging.
         Err(_) => tokens.to_string(),
-    }
-}
-
-/// `true` when `tokens` use the variable `name` (generated locals are all `__ef_`
-/// prefixed, so `event` and `ts` are match-arm bindings and parameters). A field named like
-/// it is no use of it: `x.ts` (after `.`), `Out { ts: .. }` (before a single `:`), nor is a
-/// path segment after `::`; user attributes may be named `ts` or `event`.
-pub(crate) fn mentions(tokens: &proc_macro2::TokenStream, name: &str) -> bool {
-    use proc_macro2::{Spacing, TokenTree};
-    let tokens: Vec<TokenTree> = tokens.clone().into_iter().collect();
-    tokens.iter().enumerate().any(|(i, t)| match t {
-        TokenTree::Ident(id) if id == name => {
-            let punct_at = |j: usize, c: char| {
-                matches!(tokens.get(j), Some(TokenTree::Punct(p)) if p.as_char() == c)
-            };
-            let after_dot_or_path = i > 0
-                && (punct_at(i - 1, '.') || (i > 1 && punct_at(i - 1, ':') && punct_at(i - 2, ':')));
-            let before_colon = matches!(
-                tokens.get(i + 1),
-                Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == Spacing::Alone
-            );
-            !after_dot_or_path && !before_colon
-        }
-        TokenTree::Group(g) => mentions(&g.stream(), name),
-        _ => false,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mentions;
-    use quote::quote;
-
-    #[test]
-    fn fields_and_paths_named_like_a_variable_are_no_use_of_it() {
-        assert!(mentions(&quote!(f(ts)), "ts"));
-        assert!(mentions(
-            &quote!({
-                let x = event.k;
-            }),
-            "event"
-        ));
-        assert!(!mentions(&quote!(__ef_arrival.ts), "ts"));
-        assert!(!mentions(
-            &quote!(Out {
-                ts: __ef_arrival.ts,
-                event: 1
-            }),
-            "ts"
-        ));
-        assert!(!mentions(&quote!(Out { event: 1 }), "event"));
-        assert!(!mentions(&quote!(a::ts), "ts"));
-        assert!(mentions(&quote!(Out { ts: ts }), "ts"));
     }
 }

@@ -9,7 +9,7 @@ use super::Ctx;
 use crate::plan::QueryPlan;
 use crate::syntax::ast::{RateEvery, RateMode};
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 /// What the output stage adds to a query.
 pub(crate) struct OutputStage {
@@ -92,7 +92,7 @@ pub(crate) fn output_stage(
         shape.push(order_limit.clone());
     }
     if let Some(rate) = &out.rate {
-        let field = format_ident!("{}_rate", name);
+        let field = super::ident::rate(&name);
         let key = if keyed { key_ty.clone() } else { quote!(()) };
         let mode = match rate.mode {
             RateMode::All => quote!(All),
@@ -131,7 +131,7 @@ pub(crate) fn output_stage(
         });
         if timed {
             observe = quote!(self.#field.observe(ts););
-            let advance = format_ident!("{}_rate_advance", name);
+            let advance = super::ident::rate_advance(&name);
             // A snapshot reports the state: its rows are current whatever produced them.
             let kind_fix = (rate.mode == RateMode::Snapshot)
                 .then(|| quote!(let __ef_kind = #rt::EventKind::Current;));

@@ -19,7 +19,7 @@ use crate::plan::PartitionPlan;
 use crate::sema::ir::PartitionBy;
 use crate::sema::Type;
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 /// What a partition adds to the app.
 pub(crate) struct PartitionCode {
@@ -40,7 +40,7 @@ pub(crate) struct PartitionCode {
 
 /// The method receiving events of stream `stream` for partition `index`.
 pub(crate) fn entry(ctx: &Ctx<'_>, index: usize, stream: usize) -> Ident {
-    format_ident!("partition_{}_stream_{}", index, ctx.streams[stream].snake)
+    super::ident::partition_stream(index, &ctx.streams[stream].snake)
 }
 
 /// Generates partition `index`. `inner_fields` are the state fields of its queries and
@@ -55,10 +55,10 @@ pub(crate) fn partition(
     calls: impl Fn(usize) -> (Vec<TokenStream>, bool),
 ) -> PartitionCode {
     let rt = ctx.rt;
-    let map = format_ident!("partition_{}", index);
-    let swap = format_ident!("partition_{}_swap", index);
-    let active = format_ident!("partition_{}_active", index);
-    let state_ty = format_ident!("__EfPartition{}State", index);
+    let map = super::ident::partition(index);
+    let swap = super::ident::partition_swap(index);
+    let active = super::ident::partition_active(index);
+    let state_ty = super::ident::partition_state_ty(index);
     let key_ty = key_type(ctx, p);
     let per_key: Vec<(Ident, TokenStream, TokenStream)> = inner_fields
         .iter()
@@ -72,7 +72,7 @@ pub(crate) fn partition(
         p.queries
             .iter()
             .filter(|&&q| ctx.plan.queries[q].window.is_some())
-            .map(|&q| format_ident!("{}_window", super::query::method(&ctx.plan.queries[q])))
+            .map(|&q| super::ident::window(&super::query::method(&ctx.plan.queries[q])))
             .collect()
     } else {
         Vec::new()
@@ -91,7 +91,7 @@ pub(crate) fn partition(
     )];
     let mut timers = Vec::new();
     let purge = p.purge_after.map(|d| {
-        let field = format_ident!("partition_{}_purge", index);
+        let field = super::ident::partition_purge(index);
         timers.push((
             Some(field.clone()),
             quote!(self.#field),
@@ -112,7 +112,7 @@ pub(crate) fn partition(
     });
     // A lower bound of the earliest timer of any key, kept without scanning the keys per
     // event: each event lowers it to its key's earliest timer; firing recomputes it.
-    let next_field = format_ident!("partition_{}_next", index);
+    let next_field = super::ident::partition_next(index);
     let track_next = (!inner_timers.is_empty()).then(|| {
         let active = inner_timers.iter().map(|(d, _)| d);
         quote! {
@@ -262,7 +262,7 @@ fn is_row_buffer(field: &Ident) -> bool {
 }
 
 /// `true` when the keys of the partition are STRING values (or range labels).
-fn string_keys(p: &PartitionPlan) -> bool {
+pub(crate) fn string_keys(p: &PartitionPlan) -> bool {
     match p.keys.first().map(|(_, k)| k) {
         Some(PartitionBy::Value(e)) => matches!(e.ty, Type::String | Type::Null),
         _ => true,
@@ -347,7 +347,7 @@ fn state_struct(
             }
         }
     });
-    let state_ty = format_ident!("__EfPartition{}State", index);
+    let state_ty = super::ident::partition_state_ty(index);
     let names: Vec<&Ident> = inner_fields.iter().map(|(n, _, _)| n).collect();
     let tys = inner_fields.iter().map(|(_, t, _)| t);
     let inits = inner_fields.iter().map(|(_, _, i)| i);
@@ -391,8 +391,11 @@ mod tests {
 
     #[test]
     fn rebase_reroots_field_paths_only() {
-        let active = format_ident!("partition_0_active");
-        let fields = [format_ident!("q_window"), format_ident!("q_groups")];
+        let active = quote::format_ident!("partition_0_active");
+        let fields = [
+            quote::format_ident!("q_window"),
+            quote::format_ident!("q_groups"),
+        ];
         let code = quote! {
             fn f(&mut self) {
                 let w = &mut self.q_window;

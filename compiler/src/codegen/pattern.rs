@@ -10,8 +10,7 @@
 //! (typed predicates over the event and the captures), the capture, and the selector run on
 //! each completed match. WITHIN and absence deadlines fire through the query's timer.
 
-use super::expr::ExprEnv;
-use super::mentions;
+use super::expr::{Code, ExprEnv, Uses};
 use super::query::{entry, method};
 use super::selector::{projection, selector_over, Projection, SelectorCode, Stateful};
 use super::Ctx;
@@ -59,7 +58,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     let chain = phys.shape == PatternShape::Chain;
     let name = method(q);
     let camel = super::names::generated_type(&name.to_string());
-    let pattern_ty = format_ident!("{}Pattern", camel);
+    let pattern_ty = super::ident::pattern_ty(&camel);
     let slots = slots(q, p);
     let kept = kept(ctx, q, p, chain, &slots, &camel);
     let (captured, optional): (Vec<TokenStream>, Vec<bool>) = slots
@@ -75,8 +74,8 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
         q,
         p,
         slots,
-        nfa: format_ident!("{}_pattern", name),
-        captures_ty: format_ident!("{}Captures", camel),
+        nfa: super::ident::pattern(&name),
+        captures_ty: super::ident::captures_ty(&camel),
         inputs: captured.into_iter().zip(q.inputs.clone()).collect(),
         optional,
         kept,
@@ -97,13 +96,13 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
             });
         }
     }
-    let advance = format_ident!("{}_advance", name);
+    let advance = super::ident::advance(&name);
     methods.push(g.advance_method(&advance, &sel, &on_match));
     let nfa = &g.nfa;
     // The live partial-match count (an `EVERY` without `WITHIN` can grow without bound).
     // Inside a partition every key's state counts (between events the app's own field holds
     // no key's state).
-    let count = format_ident!("{}_partial_matches", name);
+    let count = super::ident::partial_matches(&name);
     let doc = format!(
         " The partial matches query `{}` holds now, over all partition keys (memory grows with them; `WITHIN` bounds them).",
         q.name
@@ -111,7 +110,7 @@ pub(crate) fn pattern_query(ctx: &Ctx<'_>, q: &QueryPlan, p: &BoundPattern) -> S
     let total = match q.partition {
         None => quote!(self.#nfa.len()),
         Some(p) => {
-            let map = format_ident!("partition_{}", p);
+            let map = super::ident::partition(p);
             quote!(self.#map.iter().map(|(_, __ef_state)| __ef_state.#nfa.len()).sum())
         }
     };
@@ -174,15 +173,20 @@ impl Gen<'_> {
         }
     }
 
-    /// The closure receiving each completed match: WHERE, then the selector.
-    fn on_match(&self, on_current: &TokenStream) -> TokenStream {
+    /// The closure receiving each completed match: WHERE, then the selector; what it reads
+    /// of the code around it (the captures are its own).
+    fn on_match(&self, on_current: &Code) -> Code {
         let rt = self.ctx.rt;
         let captures_ty = &self.captures_ty;
+        let env = self.env(None);
         let post_filter = self.q.post_filter.as_ref().map(|f| {
-            let c = self.env(None).gen(f);
+            let c = env.gen(f);
             quote!(if !#rt::expr::holds(#c) { return; })
         });
-        quote!(|ts: i64, __ef_m: &#captures_ty| { #post_filter #on_current })
+        Code::new(
+            quote!(|ts: i64, __ef_m: &#captures_ty| { #post_filter #on_current }),
+            (on_current.uses | env.uses()).without_inputs(),
+        )
     }
 
     /// The entry method of `stream` (first read by input `input`): every element reading
@@ -192,15 +196,18 @@ impl Gen<'_> {
         input: usize,
         stream: usize,
         sel: &SelectorCode,
-        on_match: &TokenStream,
+        on_match: &Code,
     ) -> TokenStream {
         let nfa = &self.nfa;
         let stream_id = Literal::u32_unsuffixed(stream as u32);
-        let accept = self.accept(stream);
-        let capture = self.capture(stream);
-        let run = quote! {
-            self.#nfa.on_event(ts, #stream_id, #accept, #capture, #on_match);
-        };
+        let (accept, accept_reads_event) = self.accept(stream);
+        let (capture, capture_reads_event) = self.capture(stream);
+        let run = Code::new(
+            quote! {
+                self.#nfa.on_event(ts, #stream_id, #accept, #capture, #on_match);
+            },
+            accept.uses | on_match.uses,
+        );
         let body = entry_body(sel, run);
         let ty = &self.ctx.streams[stream].ty;
         let doc = format!(
@@ -208,7 +215,7 @@ impl Gen<'_> {
             self.q.name, self.ctx.plan.streams[stream].name
         );
         // A stream read only by absences without a condition does not look at the event.
-        let event = if mentions(&body, "event") {
+        let event = if accept_reads_event || capture_reads_event {
             format_ident!("event")
         } else {
             format_ident!("_event")
@@ -224,7 +231,7 @@ impl Gen<'_> {
         input: usize,
         stream: usize,
         sel: &SelectorCode,
-        on_match: &TokenStream,
+        on_match: &Code,
     ) -> TokenStream {
         let rt = self.ctx.rt;
         let nfa = &self.nfa;
@@ -232,13 +239,18 @@ impl Gen<'_> {
         let ty = &self.ctx.streams[stream].ty;
         let accept = match leaves_of(self.q, self.p, stream).first().and_then(|l| l.2) {
             Some(filter) => {
-                let f = self.env(Some((quote!(event), stream))).gen(filter);
-                // The first element's condition sees no capture yet.
-                let none =
-                    mentions(&f, "__ef_m").then(|| quote!(let __ef_m = &#captures_ty::default();));
-                quote!(|event: &#ty| { #none #rt::expr::holds(#f) })
+                let env = self.env(Some((quote!(event), stream)));
+                let f = env.gen(filter);
+                // The first element's condition sees no capture yet (the captures are the
+                // inputs before the event's).
+                let reads_captures = (0..self.inputs.len()).any(|i| env.uses().input(i));
+                let none = reads_captures.then(|| quote!(let __ef_m = &#captures_ty::default();));
+                Code::new(
+                    quote!(|event: &#ty| { #none #rt::expr::holds(#f) }),
+                    env.uses().without_inputs(),
+                )
             }
-            None => quote!(|_: &#ty| true),
+            None => Code::plain(quote!(|_: &#ty| true)),
         };
         let store = match (&self.slots[input], &self.kept[input]) {
             (Slot::Single(f), Some(k)) => {
@@ -254,9 +266,12 @@ impl Gen<'_> {
             quote!(event)
         };
         let capture = quote!(|#event_param: #ty, __ef_m: &mut #captures_ty| { #store });
-        let run = quote! {
-            self.#nfa.start(ts, event, #accept, #capture, #on_match);
-        };
+        let run = Code::new(
+            quote! {
+                self.#nfa.start(ts, event, #accept, #capture, #on_match);
+            },
+            accept.uses | on_match.uses,
+        );
         let body = entry_body(sel, run);
         let doc = format!(
             " Query `{}`: an event of `{}`, taken by value.",
@@ -272,25 +287,20 @@ impl Gen<'_> {
     }
 
     /// The method firing the pattern's timers.
-    fn advance_method(
-        &self,
-        advance: &Ident,
-        sel: &SelectorCode,
-        on_match: &TokenStream,
-    ) -> TokenStream {
+    fn advance_method(&self, advance: &Ident, sel: &SelectorCode, on_match: &Code) -> TokenStream {
         let nfa = &self.nfa;
         let (state_binding, emit_rows) = (&sel.state_binding, &sel.emit_rows);
         let run = quote! {
             #state_binding
             self.#nfa.advance(at, #on_match);
         };
-        let rows = sel.rows_binding(&run);
+        let rows = sel.rows_binding(on_match.uses);
         let body = quote! {
             #rows
             { #run }
             #emit_rows
         };
-        let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
+        let now = on_match.uses.now.then(|| quote!(let __ef_now = self.now;));
         quote! {
             /// Fires the pattern's WITHIN and absence timers due at or before `at`.
             fn #advance(&mut self, at: i64) {
@@ -301,20 +311,25 @@ impl Gen<'_> {
     }
 
     /// The closure testing an event of `stream` against the elements reading it (`true`
-    /// for elements without a condition). In a condition the tested event is one input
-    /// past the captures.
-    fn accept(&self, stream: usize) -> TokenStream {
+    /// for elements without a condition), with what it reads of the code around it and
+    /// whether it reads the event. In a condition the tested event is one input past the
+    /// captures.
+    fn accept(&self, stream: usize) -> (Code, bool) {
         let rt = self.ctx.rt;
         let captures_ty = &self.captures_ty;
         let leaves = leaves_of(self.q, self.p, stream);
+        let mut uses = Uses::NONE;
         let arms: Vec<(usize, TokenStream)> = leaves
             .iter()
             .filter_map(|&(leaf, _, filter)| {
-                let f = self.env(Some((quote!(event), stream))).gen(filter?);
+                let env = self.env(Some((quote!(event), stream)));
+                let f = env.gen(filter?);
+                uses |= env.uses();
                 Some((leaf, quote!(#rt::expr::holds(#f))))
             })
             .collect();
-        match (arms.as_slice(), leaves.len()) {
+        let reads_event = uses.input(self.inputs.len());
+        let code = match (arms.as_slice(), leaves.len()) {
             ([], _) => quote!(|_: usize, _: &#captures_ty| true),
             ([(_, test)], 1) => quote!(|_: usize, __ef_m: &#captures_ty| #test),
             _ => {
@@ -329,30 +344,42 @@ impl Gen<'_> {
                     }
                 }
             }
-        }
+        };
+        (Code::new(code, uses.without_inputs()), reads_event)
     }
 
-    /// The closure storing an event of `stream` into the element that took it.
-    fn capture(&self, stream: usize) -> TokenStream {
+    /// The closure storing an event of `stream` into the element that took it, and whether
+    /// it reads the event.
+    fn capture(&self, stream: usize) -> (TokenStream, bool) {
         let captures_ty = &self.captures_ty;
+        let mut reads_event = false;
         let stores: Vec<(usize, TokenStream)> = leaves_of(self.q, self.p, stream)
             .into_iter()
             .filter_map(|(leaf, input, _)| match &self.slots[input] {
                 Slot::Single(f) => {
                     let kept = match &self.kept[input] {
-                        Some(k) => k.ctor.clone(),
-                        None => quote!(event.clone()),
+                        Some(k) => {
+                            reads_event |= k.reads_event;
+                            k.ctor.clone()
+                        }
+                        None => {
+                            reads_event = true;
+                            quote!(event.clone())
+                        }
                     };
                     Some((
                         leaf,
                         quote!(__ef_m.#f = ::core::option::Option::Some(#kept)),
                     ))
                 }
-                Slot::Many(f, ..) => Some((leaf, quote!(__ef_m.#f.push(event.clone())))),
+                Slot::Many(f, ..) => {
+                    reads_event = true;
+                    Some((leaf, quote!(__ef_m.#f.push(event.clone()))))
+                }
                 Slot::None => None,
             })
             .collect();
-        match stores.as_slice() {
+        let code = match stores.as_slice() {
             [] => quote!(|_: usize, _: &mut #captures_ty| {}),
             [(_, store)] => quote!(|_: usize, __ef_m: &mut #captures_ty| #store),
             _ => {
@@ -367,24 +394,27 @@ impl Gen<'_> {
                     }
                 }
             }
-        }
+        };
+        (code, reads_event)
     }
 }
 
 /// The body of an entry method running `run` (a call to the state machine) with the
 /// selector's state and row buffer bound, then emitting the rows.
-fn entry_body(sel: &SelectorCode, run: TokenStream) -> TokenStream {
+fn entry_body(sel: &SelectorCode, run: Code) -> Code {
     let (state_binding, emit_rows) = (&sel.state_binding, &sel.emit_rows);
-    let run = quote! {
-        #state_binding
-        #run
-    };
-    let rows = sel.rows_binding(&run);
-    quote! {
-        #rows
-        { #run }
-        #emit_rows
-    }
+    let rows = sel.rows_binding(run.uses);
+    Code::new(
+        quote! {
+            #rows
+            {
+                #state_binding
+                #run
+            }
+            #emit_rows
+        },
+        run.uses,
+    )
 }
 
 /// Entry method `m` taking the event as `param` and running `body` (from [`entry_body`]).
@@ -393,10 +423,10 @@ fn entry_fn(
     doc: &str,
     param: TokenStream,
     sel: &SelectorCode,
-    body: TokenStream,
+    body: Code,
 ) -> TokenStream {
     let observe = &sel.observe;
-    let now = mentions(&body, "__ef_now").then(|| quote!(let __ef_now = self.now;));
+    let now = body.uses.now.then(|| quote!(let __ef_now = self.now;));
     quote! {
         #[doc = #doc]
         fn #m(&mut self, ts: i64, #param) {
@@ -457,7 +487,7 @@ fn kept(
                 " What a partial match of query `{}` keeps of its `{}` event (`{}`).",
                 q.name, ctx.plan.streams[stream].name, f
             );
-            let ty = format_ident!("{}Input{}", camel, input);
+            let ty = super::ident::pattern_input_ty(camel, input);
             projection(ctx, stream, ty, &doc, &read, false)
         })
         .collect()
@@ -522,7 +552,7 @@ fn slots(q: &QueryPlan, p: &BoundPattern) -> Vec<Slot> {
 
 /// The method by which pattern `q` takes the events of its input `input` by value.
 pub(crate) fn owned_entry(q: &QueryPlan, input: usize) -> Ident {
-    format_ident!("{}_owned", entry(q, input))
+    super::ident::owned(&entry(q, input))
 }
 
 /// The captures struct and the `Pattern` impl.

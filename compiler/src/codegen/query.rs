@@ -1,15 +1,15 @@
 //! One method per query: the fused chain filter -> project -> insert.
 
-use super::expr::ExprEnv;
+use super::expr::{Code, ExprEnv};
 use super::Ctx;
 use crate::plan::QueryPlan;
 use crate::sema::ir::ExprKind;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 /// The name of the method running query `q`.
 pub(crate) fn method(q: &QueryPlan) -> proc_macro2::Ident {
-    format_ident!("query_{}", q.rust_name)
+    super::ident::query(&q.rust_name)
 }
 
 /// The method that receives events of input `input` of query `q`.
@@ -17,7 +17,7 @@ pub(crate) fn entry(q: &QueryPlan, input: usize) -> proc_macro2::Ident {
     if q.inputs.len() <= 1 {
         method(q)
     } else {
-        format_ident!("{}_input_{}", method(q), input)
+        super::ident::input_entry(&method(q), input)
     }
 }
 
@@ -25,15 +25,21 @@ pub(crate) fn entry(q: &QueryPlan, input: usize) -> proc_macro2::Ident {
 /// query's own table operation for a table target.
 pub(crate) fn emit_method(ctx: &Ctx<'_>, q: &QueryPlan) -> proc_macro2::Ident {
     if q.table_op.is_some() {
-        format_ident!("{}_into_table", method(q))
+        super::ident::into_table(&method(q))
     } else {
-        format_ident!("emit_{}", ctx.streams[q.target].snake)
+        super::ident::emit(&ctx.streams[q.target].snake)
     }
 }
 
-/// `true` when the query can emit anything (a stateless query emits no expired events).
-pub(crate) fn emits(q: &QueryPlan) -> bool {
-    crate::plan::physical::emits(q)
+/// `true` when the query runs at all (the physical plan's [`Operator::Silent`]: a stateless
+/// query asking only for expired events emits nothing).
+///
+/// [`Operator::Silent`]: crate::plan::physical::Operator::Silent
+pub(crate) fn emits(ctx: &Ctx<'_>, q: &QueryPlan) -> bool {
+    !matches!(
+        ctx.plan.physical_of(q).operator,
+        crate::plan::physical::Operator::Silent
+    )
 }
 
 /// The expression environment of single-stream query `q`: its event is `event`.
@@ -49,18 +55,20 @@ pub(crate) fn single_env<'a>(ctx: &'a Ctx<'a>, q: &QueryPlan) -> ExprEnv<'a> {
     }
 }
 
-/// `if !filter { return; }` for single-stream query `q`, if it filters.
-pub(crate) fn filter_guard(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
+/// `if !filter { return; }` for single-stream query `q`, if it filters (empty code if not),
+/// with what the condition reads (input 0 is `event`).
+pub(crate) fn filter_guard(ctx: &Ctx<'_>, q: &QueryPlan) -> Code {
     let rt = ctx.rt;
     let env = single_env(ctx, q);
-    q.filter.as_ref().map(|f| {
+    let tokens = q.filter.as_ref().map(|f| {
         let c = env.gen(f);
         quote! {
             if !#rt::expr::holds(#c) {
                 return;
             }
         }
-    })
+    });
+    Code::new(quote!(#tokens), env.uses())
 }
 
 /// The method of query `q`.
@@ -78,7 +86,7 @@ pub(crate) fn query_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
 
 /// The method taking an owned event of query `q` (see [`query_method_owned`]).
 pub(crate) fn owned_entry(q: &QueryPlan) -> proc_macro2::Ident {
-    format_ident!("{}_owned", method(q))
+    super::ident::owned(&method(q))
 }
 
 /// The method of stateless query `q` when it is the only reader of an input stream: it takes

@@ -8,18 +8,18 @@
 //! batch's aggregates), expired rows before current ones.
 
 use super::aggregate::{aggregate_values, aggregates_struct, aggregator, Agg};
-use super::expr::ExprEnv;
+use super::expr::{Code, ExprEnv, Uses};
 use super::query::{method, row};
 use super::stream::value_type;
 use super::window::{insert_call_with_policy, on_arrival_window_code, window_code};
-use super::{mentions, Ctx};
+use super::Ctx;
 use crate::plan::physical::{self, attrs_read, key_attrs, Mode, Operator, WindowAggregate};
 use crate::plan::QueryPlan;
 use crate::sema::ir::{ExprKind, QueryKind, TExpr};
 use crate::sema::Type;
 use crate::syntax::ast::OutputEvents;
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 /// What a stateful query adds to the `App`.
 #[derive(Default)]
@@ -35,10 +35,11 @@ pub(crate) struct Stateful {
     pub items: TokenStream,
 }
 
-/// A match arm binding only what its body uses.
-pub(crate) fn arm(variant: TokenStream, body: TokenStream) -> TokenStream {
-    let ts = mentions(&body, "ts").then(|| quote!(ts,));
-    let event = mentions(&body, "event").then(|| quote!(event,));
+/// A match arm binding only what its body uses: `ts`, and the window's `event` when the
+/// body reads input `event` of what it reports ([`Uses`]).
+pub(crate) fn arm(variant: TokenStream, body: &Code, event: usize) -> TokenStream {
+    let ts = body.uses.ts.then(|| quote!(ts,));
+    let event = body.uses.input(event).then(|| quote!(event,));
     quote!(#variant { #ts #event .. } => { #body })
 }
 
@@ -51,20 +52,20 @@ pub(crate) struct SelectorCode {
     pub fields: Vec<(Ident, TokenStream, TokenStream)>,
     /// Items outside the `App` (the aggregator struct).
     pub items: TokenStream,
-    /// Code for a current row.
-    pub on_current: TokenStream,
+    /// Code for a current row (what it reads: its [`Uses`], inputs as given to the selector).
+    pub on_current: Code,
     /// Code for an expired row.
-    pub on_expired: TokenStream,
+    pub on_expired: Code,
     /// Code at a batch's `Reset`.
-    pub on_reset: TokenStream,
+    pub on_reset: Code,
     /// Code at a batch's `Flush`.
-    pub on_flush: TokenStream,
+    pub on_flush: Code,
     /// Binds `__ef_state` (the aggregation state); run it in the block that collects rows.
     pub state_binding: TokenStream,
     /// Declares the batch buffers; run it after `state_binding`.
     pub pendings: TokenStream,
     /// [`Mode::OnArrival`]: adds the arriving `event` to its group (after `state_binding`).
-    pub arrive: TokenStream,
+    pub arrive: Code,
     /// The type of `__ef_rows`.
     pub rows_ty: TokenStream,
     /// The initial value of `__ef_rows` (the kept buffer, or a new vector).
@@ -73,7 +74,7 @@ pub(crate) struct SelectorCode {
     /// block, when `self` is free again).
     pub emit_rows: TokenStream,
     /// Run first in the query method with the arriving `ts` (starts rate periods).
-    pub observe: TokenStream,
+    pub observe: Code,
     /// Rows go straight to the sink (`__ef_out`) instead of the row buffer.
     pub direct: bool,
     /// The rate limiter's timer, if time-based.
@@ -83,16 +84,16 @@ pub(crate) struct SelectorCode {
 }
 
 impl SelectorCode {
-    /// The statement binding where `body` (the code running the row code) puts rows: the row
-    /// buffer `__ef_rows`, or `__ef_out`, the sink, for rows that go straight to it (bound
-    /// only when `body` emits).
-    pub fn rows_binding(&self, body: &TokenStream) -> TokenStream {
+    /// The statement binding where code reading `body` (the uses of the code running the
+    /// row code) puts rows: the row buffer `__ef_rows`, or `__ef_out`, the sink, for rows that
+    /// go straight to it (bound only when the code emits).
+    pub fn rows_binding(&self, body: Uses) -> TokenStream {
         let (rows_ty, new_rows) = (&self.rows_ty, &self.new_rows);
-        if self.direct && mentions(body, "__ef_out") {
+        if self.direct && body.out {
             quote!(let __ef_out = &mut self.output;)
         } else if self.direct {
             quote!()
-        } else if mentions(body, "__ef_rows") {
+        } else if body.rows {
             quote!(let mut __ef_rows: #rows_ty = #new_rows;)
         } else {
             quote! {
@@ -177,15 +178,33 @@ fn selector_in(
     } = how;
     let rt = ctx.rt;
     // Where a row goes: the row buffer, or straight to the sink (`__ef_out`).
-    let on_target = format_ident!("on_{}", ctx.streams[q.target].snake);
-    let push =
-        |kind: TokenStream, ts: TokenStream, row: &TokenStream, key: &Option<TokenStream>| {
-            if direct {
-                quote!(__ef_out.#on_target(#ts, #rt::EventKind::#kind, &#row);)
-            } else {
-                quote!(__ef_rows.push((#rt::EventKind::#kind, #ts, #row #key));)
-            }
-        };
+    let on_target = super::ident::on(&ctx.streams[q.target].snake);
+    // `ts` is the row's time (`ts_uses`: what it reads), `key` the group key it carries.
+    let push = |kind: TokenStream,
+                ts: TokenStream,
+                ts_uses: Uses,
+                row: &Code,
+                key: &Option<TokenStream>| {
+        if direct {
+            let sink = Uses {
+                out: true,
+                ..Uses::NONE
+            };
+            Code::new(
+                quote!(__ef_out.#on_target(#ts, #rt::EventKind::#kind, &#row);),
+                row.uses | ts_uses | sink,
+            )
+        } else {
+            let rows = Uses {
+                rows: true,
+                ..Uses::NONE
+            };
+            Code::new(
+                quote!(__ef_rows.push((#rt::EventKind::#kind, #ts, #row #key));),
+                row.uses | ts_uses | rows | Uses::KEY.when(key.is_some()),
+            )
+        }
+    };
     let name = method(q);
     let target = &ctx.streams[q.target];
     let (target_ty, emit) = (&target.ty, super::query::emit_method(ctx, q));
@@ -231,32 +250,26 @@ fn selector_in(
         QueryKind::Join(_) => (true, true),
         QueryKind::Pattern(_) => (false, false),
     };
-    let aggs: Vec<Agg> = q
-        .aggregates
-        .iter()
-        .map(|c| aggregator(&arrive_env, c, retracts))
-        .collect();
+    let (aggs, agg_uses): (Vec<Agg>, Uses) = arrive_env.track(|| {
+        q.aggregates
+            .iter()
+            .map(|c| aggregator(&arrive_env, c, retracts))
+            .collect()
+    });
     let collapse = matches!(mode, Mode::Batch | Mode::OnArrival) && (!aggs.is_empty() || grouped);
     let key_tys = q.group_by.iter().map(|g| {
         let v = value_type(rt, g.ty);
         quote!(::core::option::Option<#v>)
     });
-    let key_vals = q.group_by.iter().map(|g| env.owned(g));
+    let (key_vals, key_val_uses): (Vec<TokenStream>, Uses) =
+        env.track(|| q.group_by.iter().map(|g| env.owned(g)).collect());
     let key_ty = quote!(#rt::aggregate::Total<(#(#key_tys,)*)>);
     let key_val = quote!(#rt::aggregate::Total((#(#key_vals,)*)));
 
     let mut fields = Vec::new();
-    let state_field = format_ident!(
-        "{}_{}",
-        name,
-        if grouped || mode == Mode::OnArrival {
-            "groups"
-        } else {
-            "aggregates"
-        }
-    );
+    let state_field = super::ident::aggregation_state(&name, grouped || mode == Mode::OnArrival);
     let camel = super::names::generated_type(&name.to_string());
-    let aggs_ty = format_ident!("{}Aggregates", camel);
+    let aggs_ty = super::ident::aggregates_ty(&camel);
     let mut items = TokenStream::new();
     if !aggs.is_empty() {
         let doc = format!(" The aggregators of query `{}`.", q.name);
@@ -290,7 +303,7 @@ fn selector_in(
                 match projection(
                     ctx,
                     q.input,
-                    format_ident!("{}Last", camel),
+                    super::ident::last_ty(&camel),
                     &doc,
                     &read,
                     false,
@@ -356,9 +369,9 @@ fn selector_in(
 
     // Updates the aggregators for an entering (`add`) or leaving (`remove`) event and reads
     // their values into `__ef_values`.
-    let update = |op: TokenStream, read: bool, key_after: bool| -> TokenStream {
+    let update = |op: TokenStream, read: bool, key_after: bool| -> Code {
         if aggs.is_empty() {
-            return quote!();
+            return Code::default();
         }
         // Groups that go with their last row (a join's): an entering row counts, a leaving
         // one is uncounted after its row is out (see `release`).
@@ -375,13 +388,37 @@ fn selector_in(
         };
         let args = aggs.iter().map(|a| &a.arg);
         let reads = read.then(|| quote!(let __ef_values = __ef_aggs.values();));
-        quote! {
-            #get
-            __ef_aggs.#op(#(#args),*);
-            #reads
+        Code::new(
+            quote! {
+                #get
+                __ef_aggs.#op(#(#args),*);
+                #reads
+            },
+            agg_uses | Uses::KEY.when(grouped),
+        )
+    };
+    // What the row environment reads: on arrival its input is the group's last event, which
+    // is none of the selector's inputs.
+    let env_uses = |u: Uses| {
+        if mode == Mode::OnArrival {
+            u.without_inputs()
+        } else {
+            u
         }
     };
-    let row_expr = row(&env, q);
+    // What the arrival environment reads: its input is `__ef_arrival`.
+    let arrival_uses = |u: Uses| {
+        let arrival = u.input(0);
+        Uses {
+            arrival,
+            ..u.without_inputs()
+        }
+    };
+    let tracked = |env: &ExprEnv<'_>, f: &dyn Fn() -> TokenStream| {
+        let (tokens, uses) = env.track(f);
+        Code::new(tokens, env_uses(uses))
+    };
+    let row_expr = tracked(&env, &|| row(&env, q));
     // Where a current row reads when `arrival`: the arriving event, `__ef_arrival` (a sliding
     // window's current event is the arrival, so the window need not keep what only the current
     // row reads).
@@ -395,57 +432,65 @@ fn selector_in(
         keys: env.keys.clone(),
     };
     // Slotted, owned: the current row takes the moved attributes (the arriving event's).
+    let arrival_tracked = |f: &dyn Fn() -> TokenStream| {
+        let (tokens, uses) = arrival_env.track(f);
+        Code::new(tokens, arrival_uses(uses))
+    };
     let current_row = if mode == Mode::Slotted && !moves.is_empty() {
-        super::query::row_with(&env, q, |a| {
-            moves.contains(&a).then(|| {
-                let local = format_ident!("__ef_move_{}", a);
-                let normal = env.owned(&TExpr::new(
-                    ExprKind::Attr {
-                        input: 0,
-                        attr: a,
-                        name: String::new(),
-                    },
-                    ctx.plan.streams[q.input].attrs[a].ty,
-                    crate::syntax::ast::Span::default(),
-                ));
-                quote!(#local.take().unwrap_or_else(|| #normal))
+        tracked(&env, &|| {
+            super::query::row_with(&env, q, |a| {
+                moves.contains(&a).then(|| {
+                    let local = super::ident::moved(a);
+                    let normal = env.owned(&TExpr::new(
+                        ExprKind::Attr {
+                            input: 0,
+                            attr: a,
+                            name: String::new(),
+                        },
+                        ctx.plan.streams[q.input].attrs[a].ty,
+                        crate::syntax::ast::Span::default(),
+                    ));
+                    quote!(#local.take().unwrap_or_else(|| #normal))
+                })
             })
         })
     } else if own_arrival {
         let movable = physical::movable(ctx.plan, q);
-        super::query::row_with(&arrival_env, q, |a| {
-            movable.contains(&a).then(|| {
-                let (path, source) = arrival_env.attr_path(0, a);
-                if source.nullable {
-                    path
-                } else {
-                    quote!(::core::option::Option::Some(#path))
-                }
+        arrival_tracked(&|| {
+            super::query::row_with(&arrival_env, q, |a| {
+                movable.contains(&a).then(|| {
+                    let (path, source) = arrival_env.attr_path(0, a);
+                    if source.nullable {
+                        path
+                    } else {
+                        quote!(::core::option::Option::Some(#path))
+                    }
+                })
             })
         })
     } else if arrival {
-        row(&arrival_env, q)
+        arrival_tracked(&|| row(&arrival_env, q))
     } else if !moves.is_empty() {
         // Sliding over an owned input 0 (a join's arrival): its attributes move into the row.
-        super::query::row_moving(&env, q, moves)
+        tracked(&env, &|| super::query::row_moving(&env, q, moves))
     } else {
         row_expr.clone()
     };
     let having_in = |env: &ExprEnv<'_>| {
         q.having.as_ref().map(|h| {
-            let h = env.gen(h);
-            quote!(#rt::expr::holds(#h))
+            let (h, uses) = env.track(|| env.gen(h));
+            (quote!(#rt::expr::holds(#h)), uses)
         })
     };
-    let having = having_in(&env);
+    let having = having_in(&env).map(|(h, u)| Code::new(h, env_uses(u)));
     let having_current = if arrival {
-        having_in(&arrival_env)
+        having_in(&arrival_env).map(|(h, u)| Code::new(h, arrival_uses(u)))
     } else {
         having.clone()
     };
     // `if <having> { push }`, or just the push without HAVING.
-    let guarded = |having: &Option<TokenStream>, push: TokenStream| match having {
-        Some(h) => quote!(if #h { #push }),
+    let guarded = |having: &Option<Code>, push: Code| match having {
+        Some(h) => Code::new(quote!(if #h { #push }), h.uses | push.uses),
         None => push,
     };
     // The row and HAVING of an entering (`add`) or a leaving event.
@@ -456,7 +501,7 @@ fn selector_in(
             (&row_expr, &having)
         }
     };
-    let having_or_true = having.clone().unwrap_or_else(|| quote!(true));
+    let having_or_true = having.clone().unwrap_or_else(|| Code::plain(quote!(true)));
     let snapshot = q
         .output
         .rate
@@ -470,76 +515,108 @@ fn selector_in(
             .as_ref()
             .is_some_and(|r| r.mode != crate::syntax::ast::RateMode::All);
     let row_key = keyed.then(|| quote!(, __ef_key.clone()));
+    let ts_uses = Uses::TS;
     // What an entering or leaving event does: update, then produce a row.
-    let on_event =
-        |op: TokenStream, kind: TokenStream, wanted: bool, pending: &Ident| -> TokenStream {
-            if mode == Mode::OnArrival {
-                return quote!();
-            }
-            if mode == Mode::Slotted {
-                let args = aggs.iter().map(|a| &a.arg);
-                let (row_expr, having) = row_and_having(&op);
-                let output = wanted.then(|| {
-                    let push = guarded(having, push(kind.clone(), quote!(ts), row_expr, &row_key));
+    let on_event = |op: TokenStream, kind: TokenStream, wanted: bool, pending: &Ident| -> Code {
+        if mode == Mode::OnArrival {
+            return Code::default();
+        }
+        if mode == Mode::Slotted {
+            let args = aggs.iter().map(|a| &a.arg);
+            let (row_expr, having) = row_and_having(&op);
+            let output = if wanted {
+                let push = guarded(
+                    having,
+                    push(kind.clone(), quote!(ts), ts_uses, row_expr, &row_key),
+                );
+                Code::new(
                     quote! {
                         let __ef_values = __ef_aggs.values();
                         #push
-                    }
-                });
-                let body = quote!(__ef_aggs.#op(#(#args),*); #output);
-                let key = if mentions(&body, "__ef_key") {
-                    quote!(__ef_key)
-                } else {
-                    quote!(_)
-                };
-                // The event has left the window: its group may go with it.
-                let release = (op.to_string() == "remove" && q.drops_idle_groups)
-                    .then(|| quote!(__ef_state.release(event.__ef_group as usize);));
-                return quote! {
+                    },
+                    push.uses,
+                )
+            } else {
+                Code::default()
+            };
+            let body = Code::new(
+                quote!(__ef_aggs.#op(#(#args),*); #output),
+                agg_uses | output.uses,
+            );
+            let key = if body.uses.key {
+                quote!(__ef_key)
+            } else {
+                quote!(_)
+            };
+            // The event has left the window: its group may go with it.
+            let release = (op.to_string() == "remove" && q.drops_idle_groups)
+                .then(|| quote!(__ef_state.release(event.__ef_group as usize);));
+            // `event` is the window's event, input 0.
+            return Code::new(
+                quote! {
                     if let ::core::option::Option::Some((#key, __ef_aggs)) =
                         __ef_state.entry_at(event.__ef_group as usize)
                     {
                         #body
                     }
                     #release
-                };
-            }
-            let pending_key = (collapse || keyed) && wanted;
-            let key = ((grouped && !aggs.is_empty()) || pending_key)
-                .then(|| quote!(let __ef_key = #key_val;));
-            let update = update(op.clone(), wanted, pending_key);
-            let output = if !wanted {
-                quote!()
-            } else if collapse {
+                },
+                body.uses.with_input(0, true),
+            );
+        }
+        let pending_key = (collapse || keyed) && wanted;
+        let key = ((grouped && !aggs.is_empty()) || pending_key)
+            .then(|| Code::new(quote!(let __ef_key = #key_val;), key_val_uses | Uses::KEY));
+        let update = update(op.clone(), wanted, pending_key);
+        let output = if !wanted {
+            Code::default()
+        } else if collapse {
+            Code::new(
                 quote! {
                     *#pending.get_or_default(__ef_key) = if #having_or_true {
                         ::core::option::Option::Some((ts, #row_expr))
                     } else {
                         ::core::option::Option::None
                     };
-                }
-            } else {
-                let (row_expr, having) = row_and_having(&op);
-                let output = guarded(having, push(kind.clone(), quote!(ts), row_expr, &row_key));
-                if own_arrival && op.to_string() == "add" {
-                    // The window's current event is the arrival, emitted once.
+                },
+                Uses::KEY | Uses::TS | having_or_true.uses | row_expr.uses,
+            )
+        } else {
+            let (row_expr, having) = row_and_having(&op);
+            let output = guarded(
+                having,
+                push(kind.clone(), quote!(ts), ts_uses, row_expr, &row_key),
+            );
+            if own_arrival && op.to_string() == "add" {
+                // The window's current event is the arrival, emitted once.
+                Code::new(
                     quote! {
                         if let ::core::option::Option::Some(__ef_arrival) = __ef_arrival.take() {
                             #output
                         }
-                    }
-                } else {
-                    output
-                }
-            };
-            // A leaving row's group goes with its last row.
-            let release =
-                (grouped && q.drops_idle_groups && !aggs.is_empty() && op.to_string() == "remove")
-                    .then(|| quote!(__ef_state.release_key(&__ef_key);));
-            quote!(#key #update #output #release)
+                    },
+                    output.uses
+                        | Uses {
+                            arrival: true,
+                            ..Uses::NONE
+                        },
+                )
+            } else {
+                output
+            }
         };
-    let pending_current = format_ident!("__ef_pending_current");
-    let pending_expired = format_ident!("__ef_pending_expired");
+        // A leaving row's group goes with its last row.
+        let release =
+            (grouped && q.drops_idle_groups && !aggs.is_empty() && op.to_string() == "remove")
+                .then(|| quote!(__ef_state.release_key(&__ef_key);));
+        let uses = key.as_ref().map_or(Uses::NONE, |k| k.uses)
+            | update.uses
+            | output.uses
+            | Uses::KEY.when(release.is_some());
+        Code::new(quote!(#key #update #output #release), uses)
+    };
+    let pending_current = super::ident::pending(true);
+    let pending_expired = super::ident::pending(false);
     let on_current = on_event(
         quote!(add),
         quote!(Current),
@@ -553,15 +630,24 @@ fn selector_in(
         &pending_expired,
     );
     let drain = |pending: &Ident, kind: TokenStream| {
-        let push_row = push(kind, quote!(__ef_ts), &quote!(__ef_row), &row_key);
-        quote! {
-            for (__ef_key, __ef_slot) in #pending.iter_mut() {
-                if let ::core::option::Option::Some((__ef_ts, __ef_row)) = __ef_slot.take() {
-                    #push_row
+        let push_row = push(
+            kind,
+            quote!(__ef_ts),
+            Uses::NONE,
+            &Code::plain(quote!(__ef_row)),
+            &row_key,
+        );
+        Code::new(
+            quote! {
+                for (__ef_key, __ef_slot) in #pending.iter_mut() {
+                    if let ::core::option::Option::Some((__ef_ts, __ef_row)) = __ef_slot.take() {
+                        #push_row
+                    }
                 }
-            }
-            #pending.clear();
-        }
+                #pending.clear();
+            },
+            push_row.uses | Uses::KEY,
+        )
     };
     let reset_state = match (aggs.is_empty(), grouped) {
         (true, _) => quote!(),
@@ -576,53 +662,63 @@ fn selector_in(
             push(
                 quote!(Current),
                 quote!(__ef_group.last_ts),
+                Uses::NONE,
                 &row_expr,
                 &row_key,
             ),
         );
-        let body = quote!(#values #push);
-        let key = if mentions(&body, "__ef_key") {
+        let body = Code::new(quote!(#values #push), push.uses);
+        let key = if body.uses.key {
             quote!(__ef_key)
         } else {
             quote!(_)
         };
         (
-            quote!(),
-            quote! {
-                for (#key, __ef_group) in __ef_state.iter() {
-                    #body
-                }
-                __ef_state.clear();
-            },
+            Code::default(),
+            Code::new(
+                quote! {
+                    for (#key, __ef_group) in __ef_state.iter() {
+                        #body
+                    }
+                    __ef_state.clear();
+                },
+                body.uses,
+            ),
         )
     } else if collapse {
         (
             {
                 let d = drain(&pending_expired, quote!(Expired));
-                quote!(#d #reset_state)
+                Code::new(quote!(#d #reset_state), d.uses)
             },
             drain(&pending_current, quote!(Current)),
         )
     } else {
         // A slotted (sliding) window never resets; clearing would invalidate positions.
         let reset = (mode != Mode::Slotted).then_some(reset_state);
-        (quote!(#reset), quote!())
+        (Code::plain(quote!(#reset)), Code::default())
     };
     // On arrival: the event joins its group of the open batch.
-    let arrive = (mode == Mode::OnArrival).then(|| {
-        let probe = key_probe(&arrive_env, q);
+    let arrive = if mode == Mode::OnArrival {
+        let (probe, probe_uses) = arrive_env.track(|| key_probe(&arrive_env, q));
         let args = aggs.iter().map(|a| &a.arg);
         let add = (!aggs.is_empty()).then(|| quote!(__ef_group.aggs.add(#(#args),*);));
+        // The last event is built from the arriving `event`, input 0.
         let keep = last
             .as_ref()
             .map(|(_, ctor)| quote!(__ef_group.last = #ctor;));
-        quote! {
-            let __ef_group = __ef_state.state_of(&#probe);
-            #add
-            __ef_group.last_ts = ts;
-            #keep
-        }
-    });
+        Code::new(
+            quote! {
+                let __ef_group = __ef_state.state_of(&#probe);
+                #add
+                __ef_group.last_ts = ts;
+                #keep
+            },
+            probe_uses | agg_uses.when(add.is_some()) | Uses::TS.with_input(0, keep.is_some()),
+        )
+    } else {
+        Code::default()
+    };
     let has_state = !aggs.is_empty() || mode == Mode::OnArrival;
     let state_binding = has_state.then(|| quote!(let __ef_state = &mut self.#state_field;));
     let pendings = (collapse && mode == Mode::Batch).then(|| {
@@ -638,7 +734,7 @@ fn selector_in(
     let shape = output.shape;
     // The row buffer is kept between calls (no allocation per event) unless output shaping
     // rebuilds it.
-    let rows_field = format_ident!("{}_rows", name);
+    let rows_field = super::ident::rows(&name);
     let emit_rows = if direct {
         quote!()
     } else if shape.is_empty() {
@@ -677,11 +773,14 @@ fn selector_in(
         on_flush,
         state_binding: quote!(#state_binding),
         pendings: quote!(#pendings),
-        arrive: quote!(#arrive),
+        arrive,
         rows_ty,
         new_rows,
         emit_rows,
-        observe: output.observe,
+        observe: Code::new(
+            output.observe.clone(),
+            Uses::TS.when(!output.observe.is_empty()),
+        ),
         direct,
         output_timer: output.timer,
         output_methods: output.methods,
@@ -728,6 +827,8 @@ pub(crate) struct Projection {
     pub ctor_moving: TokenStream,
     /// It has no field (use `()` instead).
     empty: bool,
+    /// Its constructors read `event` (it has some attribute of it).
+    pub reads_event: bool,
 }
 
 /// The projection of stream `input` (a query's input) on `attrs` (plus the group position
@@ -790,6 +891,7 @@ pub(crate) fn projection(
         ctor: quote!(#ty { #(#inits,)* #group_init }),
         ctor_moving: quote!(#ty { #(#moving,)* #group_init }),
         empty: attrs.is_empty() && !slotted,
+        reads_event: !attrs.is_empty(),
     })
 }
 
@@ -835,7 +937,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         projection(
             ctx,
             q.input,
-            format_ident!("{}Event", camel),
+            super::ident::event_ty(&camel),
             &doc,
             read,
             mode == Mode::Slotted,
@@ -848,11 +950,17 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         (Some(p), _) => (p.ty.clone(), p.ctor.clone()),
         (None, _) => (input_ty.clone(), quote!(event.clone())),
     };
+    // What the window keeps is built from `event` (not a projection on no attribute).
+    let window_event_reads = match (&projection, mode) {
+        (_, Mode::OnArrival) => false,
+        (Some(p), _) => p.reads_event,
+        (None, _) => true,
+    };
     let wcode = q.window.as_ref().map(|w| match mode {
         Mode::OnArrival => on_arrival_window_code(&env, w),
         _ => window_code(&env, w, &window_event_ty, q.events != OutputEvents::Current),
     });
-    let window_field = format_ident!("{}_window", name);
+    let window_field = super::ident::window(&name);
     let SelectorCode {
         mut fields,
         items,
@@ -905,8 +1013,8 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         .as_ref()
         .and_then(|w| w.condition.as_ref())
         .map(|c| {
-            let ty = format_ident!("{}Retention", camel);
-            let field = format_ident!("{}_retention", name);
+            let ty = super::ident::retention_ty(&camel);
+            let field = super::ident::retention(&name);
             let item = super::window::retention_policy(ctx, q, c, &window_event_ty, &ty);
             fields.insert(
                 1,
@@ -918,13 +1026,13 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             );
             (field, item)
         });
-    let uses_now = |t: &TokenStream| mentions(t, "__ef_now");
     let filter = super::query::filter_guard(ctx, q);
     let doc = format!(" Query `{}`.", q.name);
     let Some(w) = &q.window else {
         // Aggregates over all events so far: every event enters, nothing leaves.
-        let body = quote!(#on_current);
-        let now = uses_now(&body).then(|| quote!(let __ef_now = self.now;));
+        let body = &on_current;
+        let now = body.uses.now.then(|| quote!(let __ef_now = self.now;));
+        let uses = observe.uses | filter.uses | body.uses;
         let body = quote! {
             #observe
             #filter
@@ -937,16 +1045,12 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             #emit_rows
         };
         // `SELECT count() ...` reads nothing of the event.
-        let event = if mentions(&body, "event") {
+        let event = if uses.input(0) {
             quote!(event)
         } else {
             quote!(_event)
         };
-        let ts = if mentions(&body, "ts") {
-            quote!(ts)
-        } else {
-            quote!(_ts)
-        };
+        let ts = if uses.ts { quote!(ts) } else { quote!(_ts) };
         let methods = quote! {
             #[doc = #doc]
             fn #name(&mut self, #ts: i64, #event: &#input_ty) {
@@ -962,11 +1066,12 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         };
     };
     let wr = quote!(#rt::window::WindowEvent);
+    let callback_uses = on_current.uses | on_expired.uses | on_reset.uses | on_flush.uses;
     let arms = [
-        arm(quote!(#wr::Current), on_current),
-        arm(quote!(#wr::Expired), on_expired),
-        arm(quote!(#wr::Reset), on_reset),
-        arm(quote!(#wr::Flush), on_flush),
+        arm(quote!(#wr::Current), &on_current, 0),
+        arm(quote!(#wr::Expired), &on_expired, 0),
+        arm(quote!(#wr::Reset), &on_reset, 0),
+        arm(quote!(#wr::Flush), &on_flush, 0),
     ];
     // A sliding window calls its callback once or twice per arrival, from one place per kind
     // of emission: inlined there (LLVM does not by itself once the callback emits a row), the
@@ -976,15 +1081,20 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
     let callback = quote!(#inline |__ef_emitted| match __ef_emitted { #(#arms)* });
     // Timers of a sliding window only expire events: their callback has no current rows
     // (which would read an arrival, or its moved attributes, there is none of).
+    let timer_uses = if current_is_arrival {
+        on_expired.uses | on_reset.uses | on_flush.uses
+    } else {
+        callback_uses
+    };
     let timer_callback = if current_is_arrival {
         let [_, expired, reset, flush] = arms;
-        let current = arm(quote!(#wr::Current), quote!());
+        let current = arm(quote!(#wr::Current), &Code::default(), 0);
         quote!(|__ef_emitted| match __ef_emitted { #current #expired #reset #flush })
     } else {
         callback.clone()
     };
     // The arriving event, for current rows.
-    let arrival_binding = mentions(&callback, "__ef_arrival").then(|| {
+    let arrival_binding = callback_uses.arrival.then(|| {
         if own_arrival {
             quote!(let mut __ef_arrival = ::core::option::Option::Some(event);)
         } else if owned {
@@ -1005,15 +1115,18 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             &callback,
         )
     };
-    let insert = insert_of(&window_event);
-    let now = uses_now(&quote!(#insert #arrive)).then(|| quote!(let __ef_now = self.now;));
+    let (insert, insert_uses) = env.track(|| insert_of(&window_event));
+    // The insert runs the callback.
+    let insert_uses = insert_uses | callback_uses;
+    let now = (insert_uses.now || arrive.uses.now).then(|| quote!(let __ef_now = self.now;));
     let timed = wcode.as_ref().is_some_and(|w| w.timed);
     // Slotted: the event's group position, looked up (by borrowed key) before it enters.
-    let slot = (mode == Mode::Slotted).then(|| {
+    let (slot, slot_uses) = env.track(|| {
+        (mode == Mode::Slotted).then(|| {
         let probe = key_probe(&env, q);
         let takes = moves.iter().map(|&a| {
             let f = super::stream::field(ctx, q.input, a);
-            let local = format_ident!("__ef_move_{}", a);
+            let local = super::ident::moved(a);
             if ctx.plan.streams[q.input].attrs[a].nullable {
                 quote!(let mut #local = ::core::option::Option::Some(event.#f);)
             } else {
@@ -1024,11 +1137,21 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             let __ef_slot = __ef_state.slot_of(&#probe);
             #(#takes)*
         }
+        })
     });
+    // The moved attributes are taken out of `event`.
+    let slot_uses = slot_uses.with_input(0, slot.is_some() && !moves.is_empty());
     // On arrival: batches due by now close first (a time batch closing at `ts` does not
     // contain the event: the window's insert closes them before it counts the event), then
     // the event joins its group; a length batch counts the event after it joined its group
     // (a batch that it fills closes with it).
+    // What the arrival code reads of `event` (input 0): the insert and its callback, what the
+    // window keeps, the arrival's binding, the group lookup.
+    let arrival_reads_event = insert_uses.input(0)
+        || match mode {
+            Mode::OnArrival => arrive.uses.input(0),
+            _ => window_event_reads || arrival_binding.is_some() || slot_uses.input(0),
+        };
     let arrival = if mode == Mode::OnArrival && timed {
         quote! {
             #insert;
@@ -1049,9 +1172,9 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
             quote!(#slot #arrival_binding #insert;)
         }
     };
-    let advance = format_ident!("{}_advance", name);
+    let advance = super::ident::advance(&name);
     let advance_method = timed.then(|| {
-        let now = uses_now(&timer_callback).then(|| quote!(let __ef_now = self.now;));
+        let now = timer_uses.now.then(|| quote!(let __ef_now = self.now;));
         quote! {
             /// Fires the window's timers due at or before `at`.
             fn #advance(&mut self, at: i64) {
@@ -1091,7 +1214,7 @@ pub(crate) fn stateful_query(ctx: &Ctx<'_>, q: &QueryPlan) -> Stateful {
         #emit_rows
     };
     // A window keeping nothing of the events (e.g. for `count()`) does not read them.
-    let event = if mentions(&body, "event") {
+    let event = if filter.uses.input(0) || arrival_reads_event {
         quote!(event)
     } else {
         quote!(_event)

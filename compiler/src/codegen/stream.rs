@@ -69,6 +69,80 @@ pub(crate) fn structs(ctx: &Ctx<'_>) -> TokenStream {
     quote!(#(#items)*)
 }
 
+/// `impl FastDecode` for the struct of every input stream: the one-pass reader of its
+/// `data` (`io::fast`), a match over the attribute names; serde_json decides whatever it
+/// declines.
+pub(crate) fn fast_decode_impls(ctx: &Ctx<'_>) -> TokenStream {
+    let rt = ctx.rt;
+    let impls = ctx
+        .plan
+        .streams
+        .iter()
+        .zip(&ctx.streams)
+        .filter(|(s, _)| s.input)
+        .map(|(s, n)| {
+            let ty = &n.ty;
+            let s_ = format_ident!("__ef_s");
+            let read = |a: &Attribute| {
+                let method = match a.ty {
+                    Type::Int => format_ident!("i32"),
+                    Type::Long => format_ident!("i64"),
+                    Type::Float => format_ident!("f32"),
+                    Type::Double => format_ident!("f64"),
+                    Type::Bool => format_ident!("bool"),
+                    Type::String | Type::Null => format_ident!("string"),
+                };
+                if a.nullable {
+                    quote! {
+                        if #s_.null() {
+                            ::core::option::Option::None
+                        } else {
+                            ::core::option::Option::Some(#s_.#method()?)
+                        }
+                    }
+                } else {
+                    quote!(#s_.#method()?)
+                }
+            };
+            let fields = &n.fields;
+            let vars: Vec<_> = (0..s.attrs.len()).map(super::ident::decoded_value).collect();
+            let reads: Vec<_> = s.attrs.iter().map(read).collect();
+            let index: Vec<_> = (0..s.attrs.len()).collect();
+            let names = s.attrs.iter().map(|a| &a.name);
+            let finish = s.attrs.iter().zip(&vars).map(|(a, v)| {
+                if a.nullable {
+                    quote!(#v.unwrap_or(::core::option::Option::None))
+                } else {
+                    quote!(#v?)
+                }
+            });
+            quote! {
+                impl #rt::io::fast::FastDecode for #ty {
+                    #[inline]
+                    fn fast_decode(#s_: &mut #rt::io::fast::Scanner<'_>) -> ::core::option::Option<Self> {
+                        if !#s_.open()? {
+                            #(
+                                #s_.element(#index)?;
+                                let #vars = #reads;
+                            )*
+                            #s_.close_array()?;
+                            return ::core::option::Option::Some(Self { #(#fields: #vars),* });
+                        }
+                        #(let mut #vars = ::core::option::Option::None;)*
+                        while let ::core::option::Option::Some(__ef_key) = #s_.key(&[#(#names),*])? {
+                            match __ef_key {
+                                #(#index if #vars.is_none() => #vars = ::core::option::Option::Some(#reads),)*
+                                _ => return ::core::option::Option::None,
+                            }
+                        }
+                        ::core::option::Option::Some(Self { #(#fields: #finish),* })
+                    }
+                }
+            }
+        });
+    quote!(#(#impls)*)
+}
+
 /// `enum Input`: one variant per stream that accepts events from outside.
 pub(crate) fn input_enum(ctx: &Ctx<'_>) -> TokenStream {
     let rt = ctx.rt;
@@ -109,7 +183,7 @@ pub(crate) fn output_trait(ctx: &Ctx<'_>) -> TokenStream {
         .filter(|(s, _)| s.output)
         .collect();
     let methods = outputs.iter().map(|(s, n)| {
-        let (ty, method) = (&n.ty, format_ident!("on_{}", n.snake));
+        let (ty, method) = (&n.ty, super::ident::on(&n.snake));
         let doc = format!(" Called for every event inserted into `{}`.", s.name);
         quote! {
             #[doc = #doc]
@@ -119,7 +193,7 @@ pub(crate) fn output_trait(ctx: &Ctx<'_>) -> TokenStream {
         }
     });
     let forwards = outputs.iter().map(|(s, n)| {
-        let (ty, method, name) = (&n.ty, format_ident!("on_{}", n.snake), &s.name);
+        let (ty, method, name) = (&n.ty, super::ident::on(&n.snake), &s.name);
         quote! {
             fn #method(&mut self, ts: i64, kind: #rt::EventKind, event: &#ty) {
                 self.emit(#name, ts, kind, event);

@@ -18,7 +18,7 @@ use super::expr::lookup::{
 };
 use super::expr::ExprEnv;
 use super::query::method;
-use super::{mentions, Ctx};
+use super::Ctx;
 use crate::plan::keys::{conjuncts, table_lookup, Lookup};
 use crate::plan::QueryPlan;
 use crate::sema::catalog::TableKeys;
@@ -163,7 +163,7 @@ fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
             ctx.plan.streams[t].name
         );
         let variants = keys.indexes.iter().enumerate().map(|(n, cols)| {
-            let v = format_ident!("I{}", n);
+            let v = super::ident::index_variant(n);
             let kty = key_ty(ctx, t, cols);
             let names: Vec<&str> = cols
                 .iter()
@@ -173,7 +173,7 @@ fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
             quote!(#[doc = #vdoc] #v(#kty))
         });
         let calls = keys.indexes.iter().enumerate().map(|(n, cols)| {
-            let v = format_ident!("I{}", n);
+            let v = super::ident::index_variant(n);
             let k = row_key(ctx, t, cols, &row);
             quote!(__ef_out(#name::#v(#k));)
         });
@@ -300,7 +300,10 @@ fn sink_method(ctx: &Ctx<'_>, q: &QueryPlan) -> TokenStream {
                         .filter(|(_, __ef_old)| #rt::expr::holds(#c))
                         .map(|(__ef_id, _)| __ef_id)
                 };
-                if mentions(&select, "self") {
+                // `self` is free in the closure unless the condition reads the app's clock
+                // or another table.
+                let reads_app = env.uses().now || env.uses().tables;
+                if reads_app {
                     // The condition reads other state of the app (its clock, another table):
                     // collect the ids first.
                     let select = candidates(&env, t, Some(cond), 1, &quote!(self.#f));
@@ -413,12 +416,12 @@ pub(crate) fn statement(ctx: &Ctx<'_>, q: &QueryPlan) -> Option<TokenStream> {
         },
         Some(sets) => {
             let values = sets.iter().enumerate().map(|(i, (_, v))| {
-                let var = format_ident!("__ef_v{}", i);
+                let var = super::ident::value(i);
                 let v = env.owned(v);
                 quote!(let #var = #v;)
             });
             let assigns = sets.iter().enumerate().map(|(i, (col, _))| {
-                let var = format_ident!("__ef_v{}", i);
+                let var = super::ident::value(i);
                 let fld = &ctx.streams[t].fields[*col];
                 if ctx.plan.streams[t].attrs[*col].nullable {
                     quote!(__ef_new.#fld = #var;)

@@ -252,7 +252,7 @@ pub(crate) fn insert_call_with_policy(
         }
         WindowKind::Time | WindowKind::TimeLength => {
             // A late event enters at the clock's time (docs/semantics.md#late-events).
-            let now = &env.now;
+            let now = env.clock();
             quote!(#window.insert_at(#now, ts, #stored, #callback))
         }
         WindowKind::Expression => match policy {
@@ -335,7 +335,7 @@ pub(crate) fn retention_policy(
     };
     let cond = holding.gen(&c.expr);
     // The aggregates follow the events entering and leaving the window.
-    let aggs_ty = quote::format_ident!("{}Aggregates", ty);
+    let aggs_ty = super::ident::aggregates_ty(&ty.to_string());
     let aggregates = (!aggs.is_empty()).then(|| {
         let doc = format!(
             " The aggregates of the condition of query `{}`'s window.",

@@ -9,7 +9,7 @@ use super::Ctx;
 use crate::sema::ir::PartitionBy;
 use crate::sema::Type;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 /// Items of `impl Application for App` for a scalable app; nothing for any other app.
 pub(crate) fn application_items(ctx: &Ctx<'_>) -> TokenStream {
@@ -62,7 +62,7 @@ pub(crate) fn application_items(ctx: &Ctx<'_>) -> TokenStream {
         .enumerate()
         .filter_map(|(i, p)| {
             let d = p.purge_after?;
-            let field = format_ident!("partition_{}_purge", i);
+            let field = super::ident::partition_purge(i);
             Some(quote! {
                 #i => {
                     if self.#field.is_none() {

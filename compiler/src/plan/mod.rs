@@ -374,6 +374,13 @@ impl AppPlan {
         if self.connectors.iter().any(|c| c.extension == "grpc") {
             features.push("grpc");
         }
+        // An http source served over TLS (`"tls.cert"`, `"tls.key"`).
+        let tls = self.connectors.iter().any(|c| {
+            c.extension == "http" && c.source && c.options.iter().any(|(k, _)| k == "tls.cert")
+        });
+        if tls {
+            features.push("tls");
+        }
         if self.connectors.iter().any(|c| c.extension == "nats") {
             features.push("nats");
         }

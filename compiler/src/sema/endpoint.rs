@@ -453,6 +453,22 @@ fn bind_list(
             ok = false;
         }
     }
+    // A sink hands undelivered rows to its fault stream only where the runtime can.
+    if !source && !["tcp", "http"].contains(&extension.as_str()) {
+        let fault = opts
+            .iter()
+            .find(|o| o.key == "on.error" && o.value.eq_ignore_ascii_case("fault"));
+        if let Some(o) = fault {
+            a.diagnostics.push(
+                Diagnostic::error(
+                    format!("'fault' is not supported on a `{extension}` sink"),
+                    o.kv.value_span,
+                )
+                .with_help("tcp and http sinks send undelivered rows to the fault stream; this one takes 'log', 'drop', 'retry', 'wait' or 'fail'"),
+            );
+            ok = false;
+        }
+    }
     let has = |k: &str| options.iter().any(|(key, _)| key == k);
     if has("tls.cert") != has("tls.key") && ok {
         a.diagnostics.push(Diagnostic::error(
@@ -575,16 +591,11 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
             let allowed: &[&str] = if source {
                 &["log", "drop", "fault", "fail"]
             } else {
-                &["log", "drop", "retry", "wait", "fail"]
+                &["log", "drop", "retry", "wait", "fault", "fail"]
             };
             let lower = value.to_ascii_lowercase();
             if allowed.contains(&lower.as_str()) {
                 Ok(())
-            } else if lower == "fault" {
-                bad(
-                    "not supported yet: 'on.error' = 'fault' on a sink".to_string(),
-                    "a source's undecodable messages can go to the fault stream; a sink takes 'log', 'drop', 'retry', 'wait' or 'fail'",
-                )
             } else if ["retry", "wait"].contains(&lower.as_str()) {
                 bad(
                     format!(
@@ -799,9 +810,9 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
             bad("the host is empty".to_string(), "e.g. '127.0.0.1'")
         }
         "file.path" | "path" if value.is_empty() => bad("the path is empty".to_string(), ""),
-        "tls.cert" | "tls.key" => bad(
-            "not supported yet: TLS on an http source".to_string(),
-            "serve plain HTTP on 127.0.0.1 behind a TLS-terminating proxy for now",
+        "tls.cert" | "tls.key" if value.trim().is_empty() => bad(
+            "the path is empty".to_string(),
+            "a PEM file, e.g. 'server.pem'",
         ),
         "http.url" => {
             if value.starts_with("http://") || value.starts_with("https://") {

@@ -8,7 +8,7 @@ use std::io::Write;
 
 use super::config::Override;
 use super::erased::AppInfo;
-use super::reader::{Batch, Item, Msg};
+use super::reader::{rebatch, unbatch, Batch, Item, Msg, Queued};
 use super::Failure;
 use crate::connect::csv::CsvWriter;
 use crate::connect::fault::fault_event;
@@ -16,6 +16,7 @@ use crate::connect::sink::{LineSender, LineWriter};
 use crate::connect::source::{decode_csv, decode_message, split_message};
 use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
+use std::sync::Arc;
 
 /// Extensions served here (the file, stdin and stdout ones are the driver's own).
 const NETWORK: &[&str] = &[
@@ -147,6 +148,7 @@ pub(super) fn start_sources(
         #[cfg(feature = "kafka")]
         kafka: Vec::new(),
     };
+    let mut queues: Vec<(&str, crate::connect::pipeline::QueueSender<Queued>)> = Vec::new();
     for cfg in resolved(app, Direction::Source, overrides)? {
         if cfg.extension == "grpc" {
             // The app's whole service: started by `super::grpc`.
@@ -264,12 +266,110 @@ pub(super) fn start_sources(
         };
         let drops = metrics.cloned();
         let app = app.clone();
-        std::thread::Builder::new()
-            .name(format!("ef-decode-{}", cfg.stream))
-            .spawn(move || bridge(&app, &srx, &tx, label, on_error, csv, mark, drops))
-            .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
+        let Some(p) = app.pipelines.iter().find(|p| p.stream == cfg.stream) else {
+            std::thread::Builder::new()
+                .name(format!("ef-decode-{}", cfg.stream))
+                .spawn(move || bridge(&app, &srx, &tx, label, on_error, csv, mark, drops))
+                .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
+            continue;
+        };
+        // An `async` stream (DESIGN 8.2): `workers` threads decode the source's batches in
+        // order into the stream's queue, shared by its sources.
+        let queue = match queues.iter().find(|(s, _)| *s == p.stream) {
+            Some((_, q)) => q.clone(),
+            None => {
+                let q = stream_queue(&app, p, &tx, metrics)?;
+                queues.push((p.stream, q.clone()));
+                q
+            }
+        };
+        let decoder = Decoder {
+            label: label.to_owned(),
+            on_bad: on_error,
+            csv,
+            mark,
+            metrics: drops.clone(),
+            codec: Arc::clone(&app.codec),
+            schema: app.schema,
+        };
+        let reason = drop_reason(p.backpressure);
+        let stream = p.stream;
+        let codec = Arc::clone(&app.codec);
+        let emit = move |batch: Batch| match queue.push(unbatch(&*codec, batch), |(i, _)| {
+            matches!(i, Item::Remote { .. })
+        }) {
+            Ok(dropped) => {
+                if let (Some(m), true) = (&drops, dropped > 0) {
+                    m.add_dropped(stream, reason, dropped);
+                }
+                true
+            }
+            Err(_) => false,
+        };
+        crate::connect::pipeline::ordered_map(
+            &cfg.stream,
+            srx,
+            p.workers,
+            move |ev| decoder.items(ev),
+            emit,
+        )
+        .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
     }
     Ok(sources)
+}
+
+/// The `reason` label of events an `async` queue drops.
+pub(super) fn drop_reason(backpressure: crate::connect::Backpressure) -> &'static str {
+    match backpressure {
+        crate::connect::Backpressure::DropOldest => "drop_oldest",
+        _ => "drop",
+    }
+}
+
+/// The queue of an `async` stream fed by network sources, with the thread handing its
+/// events to the driver in batches of at most `"batch.max"` (and its depth to metrics).
+fn stream_queue(
+    app: &AppInfo,
+    p: &crate::connect::PipelineDesc,
+    tx: &Sender<Msg>,
+    metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
+) -> Result<crate::connect::pipeline::QueueSender<Queued>, Failure> {
+    let (qtx, qrx) = crate::connect::pipeline::queue(p.buffer, p.backpressure);
+    let (tx, metrics, stream, batch_max) = (tx.clone(), metrics.cloned(), p.stream, p.batch_max);
+    let codec = Arc::clone(&app.codec);
+    std::thread::Builder::new()
+        .name(format!("ef-queue-{stream}"))
+        .spawn(move || {
+            crate::connect::pipeline::forward(
+                &qrx,
+                batch_max,
+                &tx,
+                |q| Msg::Batch(rebatch(&*codec, q)),
+                |depth| {
+                    if let Some(m) = &metrics {
+                        m.set_queue_depth(stream, depth as u64);
+                    }
+                },
+            )
+        })
+        .map_err(|e| Failure::runtime(format!("cannot start a queue thread: {e}")))?;
+    Ok(qtx)
+}
+
+/// The pipeline of the driver's own input (`--input`, stdin or the app's file sources,
+/// read as one sequence): that of the first `async` stream without a source handled here
+/// and without sinks (an output stream's pipeline does not concern the input).
+pub(super) fn input_pipeline(app: &AppInfo) -> Option<crate::connect::PipelineDesc> {
+    app.pipelines
+        .iter()
+        .find(|p| {
+            !app.connectors.iter().any(|c| {
+                c.stream == p.stream
+                    && (c.direction == Direction::Sink
+                        || (c.direction == Direction::Source && handled(c)))
+            })
+        })
+        .copied()
 }
 
 /// What a source does with a message it cannot decode (`"on.error"`).
@@ -311,20 +411,54 @@ pub(super) fn bridge(
     mark: Option<std::sync::Arc<crate::connect::tracked::SourceCell>>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 ) {
-    // `text` is the message the source got (empty when none arrived), `reason` what is
-    // wrong with it, `at` where it came from, `arrival` the batch's arrival time.
-    let codec = &*app.codec;
-    let bad = |events: &mut super::erased::Events,
-               stream: &str,
-               text: &str,
-               reason: &str,
-               at: String,
-               arrival: i64| {
+    let decoder = Decoder {
+        label: label.to_owned(),
+        on_bad,
+        csv,
+        mark,
+        metrics,
+        codec: Arc::clone(&app.codec),
+        schema: app.schema,
+    };
+    for ev in rx {
+        let batch = decoder.items(ev);
+        if !batch.items.is_empty() && tx.send(Msg::Batch(batch)).is_err() {
+            return;
+        }
+    }
+}
+
+/// What turns a source's messages into driver items: its `"on.error"`, format and
+/// tracking cell. Shared by the decoding threads of an `async` stream.
+pub(super) struct Decoder {
+    label: String,
+    on_bad: OnBad,
+    csv: bool,
+    mark: Option<std::sync::Arc<crate::connect::tracked::SourceCell>>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    codec: Arc<dyn super::erased::Codec>,
+    schema: fn(&str) -> &'static [(&'static str, &'static str)],
+}
+
+impl Decoder {
+    /// `text` is the message the source got (empty when none arrived), `reason` what is
+    /// wrong with it, `at` where it came from, `arrival` the batch's arrival time; a fault
+    /// event goes to `events`.
+    fn bad(
+        &self,
+        events: &mut super::erased::Events,
+        stream: &str,
+        text: &str,
+        reason: &str,
+        at: String,
+        arrival: i64,
+    ) -> Option<Item> {
+        let (on_bad, csv, metrics) = (self.on_bad, self.csv, &self.metrics);
         let message = format!("{at}: {reason}");
         match on_bad {
             OnBad::Drop => {
                 // Counted in `eventflux_dropped_events_total{reason="undecodable"}`.
-                if let Some(m) = &metrics {
+                if let Some(m) = metrics {
                     m.add_dropped(stream, "undecodable", 1);
                 }
                 None
@@ -335,7 +469,8 @@ pub(super) fn bridge(
                 } else {
                     split_message(stream, text).unwrap_or((None, text))
                 };
-                let schema = (app.schema)(stream);
+                let schema = (self.schema)(stream);
+                let codec = &*self.codec;
                 let decode = |s: &str, d: &str| codec.decode_into(s, d, events);
                 Some(
                     match fault_event(stream, data, csv, schema, reason, decode) {
@@ -358,16 +493,21 @@ pub(super) fn bridge(
                 fatal: true,
             }),
         }
-    };
-    for ev in rx {
-        let (items, events) = match ev {
+    }
+
+    /// The items of one message batch of the source, with their events.
+    fn items(&self, ev: SourceEvent) -> Batch {
+        let (csv, label, mark, metrics) =
+            (self.csv, self.label.as_str(), &self.mark, &self.metrics);
+        let codec = &*self.codec;
+        match ev {
             SourceEvent::Batch(batch) => {
                 let stream = batch.stream.as_str();
                 let mut items = Vec::with_capacity(batch.len() + 1);
                 let mut events = codec.events(batch.len());
                 let mut last = None;
                 let (mut good, mut undecodable) = (0, 0);
-                let schema = (app.schema)(stream);
+                let schema = (self.schema)(stream);
                 // A message without `ts` takes its arrival time: one clock read per batch.
                 let arrival = crate::functions::now_millis();
                 for (text, line) in batch.iter() {
@@ -389,7 +529,7 @@ pub(super) fn bridge(
                         }
                         Err(reason) => {
                             undecodable += 1;
-                            items.extend(bad(
+                            items.extend(self.bad(
                                 &mut events,
                                 stream,
                                 text,
@@ -403,15 +543,15 @@ pub(super) fn bridge(
                         }
                     }
                 }
-                if let Some(m) = &metrics {
+                if let Some(m) = metrics {
                     m.add_events_in(stream, good);
                     m.add_bad(stream, undecodable);
                 }
-                if let (Some(cell), Some(position)) = (&mark, last) {
+                if let (Some(cell), Some(position)) = (mark, last) {
                     let cell = std::sync::Arc::clone(cell);
                     items.push(Item::Mark { cell, position });
                 }
-                (items, events)
+                Batch { items, events }
             }
             SourceEvent::Bad {
                 stream,
@@ -419,26 +559,27 @@ pub(super) fn bridge(
                 origin,
                 reason,
             } => {
-                if let Some(m) = &metrics {
+                if let Some(m) = metrics {
                     m.add_bad(&stream, 1);
                 }
                 let mut events = codec.events(1);
-                let items = bad(
-                    &mut events,
-                    &stream,
-                    "",
-                    &reason,
-                    format!("{label} `{stream}` (connection {origin}) line {position}"),
-                    crate::functions::now_millis(),
-                )
-                .into_iter()
-                .collect();
-                (items, events)
+                let items = self
+                    .bad(
+                        &mut events,
+                        &stream,
+                        "",
+                        &reason,
+                        format!("{label} `{stream}` (connection {origin}) line {position}"),
+                        crate::functions::now_millis(),
+                    )
+                    .into_iter()
+                    .collect();
+                Batch { items, events }
             }
-            SourceEvent::Closed { .. } => continue,
-        };
-        if !items.is_empty() && tx.send(Msg::Batch(Batch { items, events })).is_err() {
-            return;
+            SourceEvent::Closed { .. } => Batch {
+                items: Vec::new(),
+                events: codec.events(0),
+            },
         }
     }
 }
@@ -451,6 +592,7 @@ pub(super) fn open_sinks(
     app: &AppInfo,
     overrides: &[Override],
     metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
+    faults: Option<&crossbeam_channel::Sender<Msg>>,
 ) -> Result<Vec<Route>, Failure> {
     let mut out: Vec<Route> = Vec::new();
     for cfg in resolved(app, Direction::Sink, overrides)? {
@@ -534,6 +676,11 @@ pub(super) fn open_sinks(
                 )))
             }
         };
+        if let Some(faults) = faults {
+            sender
+                .stats()
+                .set_fault(fault_hook(app, &cfg.stream, csv, faults.clone()));
+        }
         let mut writer = LineWriter::new(sender, label);
         if let Some(m) = metrics {
             writer = writer.count_drops(std::sync::Arc::clone(m), &cfg.stream);
@@ -545,4 +692,47 @@ pub(super) fn open_sinks(
         }
     }
     Ok(out)
+}
+
+/// Where a sink with `'on.error' = 'fault'` sends the lines it could not deliver: each
+/// becomes an event of the fault stream `!Name` (the row's attributes, the output line's
+/// `ts`, `_error` = the delivery error), queued for the driver (never blocking the sink).
+fn fault_hook(
+    app: &AppInfo,
+    stream: &str,
+    csv: bool,
+    faults: crossbeam_channel::Sender<Msg>,
+) -> crate::connect::sink::FaultHook {
+    let stream = stream.to_owned();
+    let schema = app.schema;
+    let codec = Arc::clone(&app.codec);
+    Box::new(move |lines: &[u8], error: &str| {
+        let text = String::from_utf8_lossy(lines);
+        let arrival = crate::functions::now_millis();
+        let mut items = Vec::new();
+        let mut events = codec.events(0);
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (ts, data) = if csv {
+                (None, line.to_owned())
+            } else {
+                match serde_json::from_str::<serde_json::Value>(line) {
+                    Ok(v) => (
+                        v.get("ts").and_then(serde_json::Value::as_i64),
+                        v.get("data").map_or_else(String::new, ToString::to_string),
+                    ),
+                    Err(_) => (None, String::new()),
+                }
+            };
+            let reason = format!("not delivered: {error}");
+            let decode = |s: &str, d: &str| codec.decode_into(s, d, &mut events);
+            if fault_event(&stream, &data, csv, schema(&stream), &reason, decode).is_some() {
+                items.push(Item::Remote {
+                    ts: ts.or(Some(arrival)),
+                });
+            }
+        }
+        if !items.is_empty() {
+            let _ = faults.send(Msg::Batch(Batch { items, events }));
+        }
+    })
 }

@@ -27,8 +27,20 @@ pub(super) struct OutputFile {
 }
 
 impl OutputFile {
-    fn offset(&self) -> u64 {
+    pub(super) fn offset(&self) -> u64 {
         self.base + self.written.load(Ordering::Relaxed)
+    }
+
+    /// The file's path.
+    #[cfg_attr(not(feature = "scale"), allow(dead_code))]
+    pub(super) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Syncs what was written to the file.
+    #[cfg_attr(not(feature = "scale"), allow(dead_code))]
+    pub(super) fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
     }
 }
 

@@ -33,6 +33,10 @@ impl Events {
     }
 }
 
+/// One typed event of an app behind `Any`: what an `async` pipeline's queue holds per event
+/// (its backpressure drops single events), joined into a batch's [`Events`] again.
+pub(super) struct One(Box<dyn Any + Send>);
+
 /// Decodes lines into an app's typed events: one object per app, shared by the input
 /// thread and every source's decoder thread.
 pub(super) trait Codec: Send + Sync {
@@ -40,6 +44,10 @@ pub(super) trait Codec: Send + Sync {
     fn events(&self, capacity: usize) -> Events;
     /// Decodes the JSON text `data` of an event of `stream` and appends it to `into`.
     fn decode_into(&self, stream: &str, data: &str, into: &mut Events) -> Result<(), DecodeError>;
+    /// The events of a batch one by one, in order.
+    fn split(&self, events: Events) -> Vec<One>;
+    /// Appends `one` to `into`.
+    fn push_one(&self, into: &mut Events, one: One);
 }
 
 /// The [`Codec`] of `A`.
@@ -63,6 +71,23 @@ impl<A: Application> Codec for Typed<A> {
             }),
         }
     }
+
+    fn split(&self, events: Events) -> Vec<One> {
+        events
+            .take::<A::Input>()
+            .into_iter()
+            .map(|e| One(Box::new(e)))
+            .collect()
+    }
+
+    fn push_one(&self, into: &mut Events, one: One) {
+        if let (Some(list), Ok(event)) = (
+            into.0.downcast_mut::<Vec<A::Input>>(),
+            one.0.downcast::<A::Input>(),
+        ) {
+            list.push(*event);
+        }
+    }
 }
 
 /// What the driver knows of an app without its types (the static side of [`Application`]).
@@ -80,6 +105,7 @@ pub(super) struct AppInfo {
     #[cfg_attr(not(feature = "scale"), allow(dead_code))]
     pub(super) scalable: bool,
     pub(super) codec: Arc<dyn Codec>,
+    pub(super) pipelines: &'static [crate::connect::PipelineDesc],
 }
 
 impl AppInfo {
@@ -96,6 +122,7 @@ impl AppInfo {
             proto_schema: A::proto_schema(),
             scalable: A::SCALABLE,
             codec: Arc::new(Typed::<A>(PhantomData)),
+            pipelines: A::pipelines(),
         }
     }
 }

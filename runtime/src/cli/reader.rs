@@ -3,17 +3,18 @@
 //! the queries instead of before them. Every item carries the line number and byte offset
 //! it ends at: the position a checkpoint taken after it resumes from.
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::connect::PipelineDesc;
 use crate::io::{JsonLinesReader, LineRef};
 use crate::metrics::Metrics;
 
 use super::connectors::OnBad;
-use super::erased::{AppInfo, Codec, Events};
+use super::erased::{AppInfo, Codec, Events, One};
 
 /// Items per batch at most (a batch also ends when the input has nothing buffered, so a
 /// quiet producer's lines are not held back).
@@ -135,7 +136,9 @@ impl Tally {
 
 /// Starts the reader thread. It ends at the end of the input, at a read error, when `stop`
 /// is set (checked between batches) or when the receiver is gone. Detached: a reader
-/// blocked on an idle pipe ends with the process.
+/// blocked on an idle pipe ends with the process. With a `pipeline` (an `async` stream fed
+/// by the input, DESIGN 8.2) the lines are decoded by its workers and queued under its
+/// backpressure (see [`read_async`]).
 pub(super) fn spawn(
     input: Input,
     codec: Arc<dyn Codec>,
@@ -143,8 +146,177 @@ pub(super) fn spawn(
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
     tx: Sender<Msg>,
+    pipeline: Option<PipelineDesc>,
 ) {
-    std::thread::spawn(move || read(input, &*codec, &faults, &stop, &counters, &tx));
+    std::thread::spawn(move || match pipeline {
+        Some(p) => read_async(input, codec, faults, &stop, counters, &tx, p),
+        None => read(input, &*codec, &faults, &stop, &counters, &tx),
+    });
+}
+
+/// A run of whole lines of the input, with the line number and byte offset before it.
+struct Chunk {
+    text: Vec<u8>,
+    line_no: u64,
+    offset: u64,
+}
+
+/// The input read through an `async` pipeline: this thread cuts the input into runs of
+/// whole lines, `workers` threads decode them (`connect::pipeline::ordered_map`: in input
+/// order, so results and checkpoint positions are those of the plain reader), and the items
+/// go through a queue of `buffer` events under the pipeline's backpressure (`drop` and
+/// `drop_oldest` drop events only, never ticks or bad-line reports) to a thread handing
+/// batches of at most `"batch.max"` to the driver.
+fn read_async(
+    input: Input,
+    codec: Arc<dyn Codec>,
+    faults: Faults,
+    stop: &AtomicBool,
+    counters: Arc<Counters>,
+    tx: &Sender<Msg>,
+    p: PipelineDesc,
+) {
+    use crate::connect::pipeline;
+    let (qtx, qrx) = pipeline::queue::<Queued>(p.buffer, p.backpressure);
+    let forwarder = {
+        let tx = tx.clone();
+        let codec = Arc::clone(&codec);
+        std::thread::Builder::new()
+            .name(format!("ef-queue-{}", p.stream))
+            .spawn(move || {
+                let wrap = |queued| Msg::Batch(rebatch(&*codec, queued));
+                pipeline::forward(&qrx, p.batch_max, &tx, wrap, |_| {})
+            })
+    };
+    let forwarder = match forwarder {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = tx.send(Msg::Failed(e));
+            return;
+        }
+    };
+    let (ctx, crx) = crossbeam_channel::bounded::<Chunk>(2 * p.workers.max(1));
+    let faults = Arc::new(faults);
+    let work = {
+        let counters = Arc::clone(&counters);
+        let codec = Arc::clone(&codec);
+        move |chunk: Chunk| {
+            let mut reader = JsonLinesReader::resume(&chunk.text[..], chunk.line_no, chunk.offset);
+            let mut tally = Tally {
+                events: Vec::new(),
+                bad: Vec::new(),
+                last: 0,
+            };
+            let counting = counters.metrics.is_some();
+            let mut items = Vec::with_capacity(1024);
+            let mut events = codec.events(1024);
+            while let Some((line, end)) = reader.next_line_at() {
+                items.push(line_item(
+                    line,
+                    end,
+                    &*codec,
+                    &mut events,
+                    &faults,
+                    &counters,
+                    &mut tally,
+                    counting,
+                ));
+            }
+            if let Some(m) = &counters.metrics {
+                tally.publish(m);
+            }
+            unbatch(&*codec, Batch { items, events })
+        }
+    };
+    let emit = {
+        let counters = Arc::clone(&counters);
+        let reason = super::connectors::drop_reason(p.backpressure);
+        move |items: Vec<Queued>| {
+            let n = items.len() as u64;
+            match qtx.push(items, |(i, _)| matches!(i, Item::Event { .. })) {
+                Ok(dropped) => {
+                    counters.queued.fetch_add(n - dropped, Ordering::Relaxed);
+                    if dropped > 0 {
+                        if let Some(m) = &counters.metrics {
+                            m.add_dropped(p.stream, reason, dropped);
+                        }
+                    }
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+    };
+    let handles = match pipeline::ordered_map(p.stream, crx, p.workers, work, emit) {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = tx.send(Msg::Failed(e));
+            return;
+        }
+    };
+    let mut read = BufReader::with_capacity(128 * 1024, input.read);
+    let (mut line_no, mut offset) = (input.line_no, input.offset);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut failed = None;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            pending.clear();
+            break;
+        }
+        let buf = match read.fill_buf() {
+            Ok([]) => break,
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        };
+        let n = buf.len();
+        // Hand over every whole line read so far: the rest waits for its end.
+        let text = match memchr::memrchr(b'\n', buf) {
+            Some(last) => {
+                let mut text = std::mem::take(&mut pending);
+                text.extend_from_slice(&buf[..=last]);
+                pending.extend_from_slice(&buf[last + 1..]);
+                Some(text)
+            }
+            None => {
+                pending.extend_from_slice(buf);
+                None
+            }
+        };
+        read.consume(n);
+        if let Some(text) = text {
+            let lines = memchr::memchr_iter(b'\n', &text).count() as u64;
+            let chunk = Chunk {
+                line_no,
+                offset,
+                text,
+            };
+            line_no += lines;
+            offset += chunk.text.len() as u64;
+            if ctx.send(chunk).is_err() {
+                break;
+            }
+        }
+    }
+    if !pending.is_empty() {
+        let _ = ctx.send(Chunk {
+            text: pending,
+            line_no,
+            offset,
+        });
+    }
+    drop(ctx);
+    // Every item is queued and handed over before a read error ends the input.
+    for h in handles {
+        let _ = h.join();
+    }
+    let _ = forwarder.join();
+    if let Some(e) = failed {
+        let _ = tx.send(Msg::Failed(e));
+    }
 }
 
 /// What an undecodable line of the input becomes, per stream with a declared source (its
@@ -197,6 +369,85 @@ pub(super) fn channel() -> Channel {
     crossbeam_channel::bounded(QUEUE)
 }
 
+/// The driver item for one line of the input (counted in `tally` when counting); its event
+/// (also a fault event) is appended to `events`.
+#[allow(clippy::too_many_arguments)]
+fn line_item(
+    line: Result<LineRef<'_>, crate::io::InputError>,
+    end: u64,
+    codec: &dyn Codec,
+    events: &mut Events,
+    faults: &Faults,
+    counters: &Counters,
+    tally: &mut Tally,
+    counting: bool,
+) -> Item {
+    match line {
+        Ok(LineRef::Event {
+            line_no,
+            stream,
+            ts,
+            data,
+        }) => match codec.decode_into(&stream, data, events) {
+            Ok(()) => {
+                if counting {
+                    Tally::count(&mut tally.events, &mut tally.last, &stream);
+                }
+                Item::Event { line_no, end, ts }
+            }
+            Err(e) => {
+                let mut at = 0;
+                Tally::count(&mut tally.bad, &mut at, &stream);
+                let policy = faults.policy(&stream);
+                let fault = match policy {
+                    OnBad::Fault => {
+                        let schema = (faults.schema)(&stream);
+                        let reason = e.to_string();
+                        crate::connect::fault::fault_event(
+                            &stream,
+                            data,
+                            false,
+                            schema,
+                            &reason,
+                            |s: &str, d: &str| codec.decode_into(s, d, events),
+                        )
+                    }
+                    _ => None,
+                };
+                match (fault, policy) {
+                    (Some(()), _) => Item::Event { line_no, end, ts },
+                    (None, OnBad::Drop) => {
+                        // Skipped silently, counted among the dropped events.
+                        if let Some(m) = &counters.metrics {
+                            m.add_dropped(&stream, "undecodable", 1);
+                        }
+                        Item::Skipped { line_no, end }
+                    }
+                    (None, OnBad::Fail) => Item::RemoteBad {
+                        message: format!("line {line_no}: {e}"),
+                        fatal: true,
+                    },
+                    (None, _) => Item::Bad {
+                        line_no,
+                        end,
+                        message: e.to_string(),
+                    },
+                }
+            }
+        },
+        Ok(LineRef::Tick { line_no, ts }) => Item::Tick { line_no, end, ts },
+        Err(e) => {
+            let mut at = 0;
+            Tally::count(&mut tally.bad, &mut at, "_unparsed");
+            Item::Bad {
+                line_no: e.line_no,
+                end,
+                message: e.message,
+            }
+        }
+    }
+}
+
 fn read(
     input: Input,
     codec: &dyn Codec,
@@ -228,70 +479,16 @@ fn read(
         tx.send(Msg::Batch(batch)).is_ok()
     };
     while let Some((line, end)) = reader.next_line_at() {
-        let item = match line {
-            Ok(LineRef::Event {
-                line_no,
-                stream,
-                ts,
-                data,
-            }) => match codec.decode_into(&stream, data, &mut batch.events) {
-                Ok(()) => {
-                    if counting {
-                        Tally::count(&mut tally.events, &mut tally.last, &stream);
-                    }
-                    Item::Event { line_no, end, ts }
-                }
-                Err(e) => {
-                    let mut at = 0;
-                    Tally::count(&mut tally.bad, &mut at, &stream);
-                    let policy = faults.policy(&stream);
-                    let fault = match policy {
-                        OnBad::Fault => {
-                            let schema = (faults.schema)(&stream);
-                            let reason = e.to_string();
-                            crate::connect::fault::fault_event(
-                                &stream,
-                                data,
-                                false,
-                                schema,
-                                &reason,
-                                |s: &str, d: &str| codec.decode_into(s, d, &mut batch.events),
-                            )
-                        }
-                        _ => None,
-                    };
-                    match (fault, policy) {
-                        (Some(()), _) => Item::Event { line_no, end, ts },
-                        (None, OnBad::Drop) => {
-                            // Skipped silently, counted among the dropped events.
-                            if let Some(m) = &counters.metrics {
-                                m.add_dropped(&stream, "undecodable", 1);
-                            }
-                            Item::Skipped { line_no, end }
-                        }
-                        (None, OnBad::Fail) => Item::RemoteBad {
-                            message: format!("line {line_no}: {e}"),
-                            fatal: true,
-                        },
-                        (None, _) => Item::Bad {
-                            line_no,
-                            end,
-                            message: e.to_string(),
-                        },
-                    }
-                }
-            },
-            Ok(LineRef::Tick { line_no, ts }) => Item::Tick { line_no, end, ts },
-            Err(e) => {
-                let mut at = 0;
-                Tally::count(&mut tally.bad, &mut at, "_unparsed");
-                Item::Bad {
-                    line_no: e.line_no,
-                    end,
-                    message: e.message,
-                }
-            }
-        };
+        let item = line_item(
+            line,
+            end,
+            codec,
+            &mut batch.events,
+            faults,
+            counters,
+            &mut tally,
+            counting,
+        );
         batch.items.push(item);
         if batch.items.len() >= BATCH || reader.get_ref().buffer().is_empty() {
             let full = std::mem::replace(&mut batch, new_batch());
@@ -306,4 +503,38 @@ fn read(
     if let Some(e) = reader.take_io_error() {
         let _ = tx.send(Msg::Failed(e));
     }
+}
+
+/// An item as an `async` pipeline's queue holds it: with its event, if it has one.
+pub(super) type Queued = (Item, Option<One>);
+
+/// The items of `batch`, each with its event.
+pub(super) fn unbatch(codec: &dyn Codec, batch: Batch) -> Vec<Queued> {
+    let mut events = codec.split(batch.events).into_iter();
+    batch
+        .items
+        .into_iter()
+        .map(|item| {
+            let event = match item {
+                Item::Event { .. } | Item::Remote { .. } => events.next(),
+                _ => None,
+            };
+            (item, event)
+        })
+        .collect()
+}
+
+/// The batch of `queued` items (the inverse of [`unbatch`]).
+pub(super) fn rebatch(codec: &dyn Codec, queued: Vec<Queued>) -> Batch {
+    let mut events = codec.events(queued.len());
+    let items = queued
+        .into_iter()
+        .map(|(item, event)| {
+            if let Some(event) = event {
+                codec.push_one(&mut events, event);
+            }
+            item
+        })
+        .collect();
+    Batch { items, events }
 }

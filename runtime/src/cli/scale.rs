@@ -3,17 +3,21 @@
 //! [`crate::scale::execute`]. An app that is not split (see
 //! [`Application::SCALABLE`]) runs on one worker as without the flags.
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::args::{self, Args};
 use super::bench::{decode_all, BenchStats, Decoded};
+use super::durable::OutputFile;
+use super::scale_state::{self as state, ProcessPart, WorkerStore};
 use super::{reader, Failure, RunError};
 use crate::functions::now_millis;
 use crate::io::{CountingSink, JsonLinesWriter};
-use crate::scale::{execute, Batch, Route, ScaleInput, Source, Workers};
+use crate::scale::{execute, execute_with, Batch, Checkpoints, Route, ScaleInput, Source, Workers};
+use crate::state::{Position, Positions};
 use crate::Application;
 
 /// Events per batch a source hands to the dataflow (`EVENTFLUX_SCALE_BATCH` overrides it,
@@ -64,10 +68,14 @@ fn workers(args: &Args) -> Result<Workers, Failure> {
 }
 
 /// A `Write` that keeps what it is given until `flush`, then appends it whole to the shared
-/// output: the workers' lines never interleave within a line.
+/// output: the workers' lines never interleave within a line. With checkpoints, what a
+/// worker writes after reaching a checkpoint is held by the [`Gate`] until every worker of
+/// the process has reached it and the output offsets are recorded.
 struct SharedOut {
     buf: Vec<u8>,
     out: Arc<Mutex<Box<dyn Write + Send>>>,
+    /// With checkpoints: the gate, this worker's local index and this output's slot.
+    gate: Option<(Arc<Gate>, usize, usize)>,
 }
 
 impl Write for SharedOut {
@@ -77,6 +85,9 @@ impl Write for SharedOut {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if let Some((gate, local, slot)) = &self.gate {
+            return gate.hand_over(*local, *slot, std::mem::take(&mut self.buf));
+        }
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -88,6 +99,176 @@ impl Write for SharedOut {
         self.buf.clear();
         out.flush()
     }
+}
+
+/// Lines a worker wrote to one output, by the checkpoint the worker had reached when it
+/// wrote them.
+struct Held {
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
+    segments: VecDeque<(u64, Vec<u8>)>,
+}
+
+/// What the checkpoints of this process's workers share (see `scale_state`): the
+/// checkpoint each worker has reached, the lines held until the output offsets of a
+/// checkpoint are recorded, and the process's part of it.
+struct Gate {
+    store: WorkerStore,
+    process: usize,
+    processes: usize,
+    total: usize,
+    threads: usize,
+    keep: usize,
+    /// The checkpoint each local worker has reached.
+    marks: Vec<AtomicU64>,
+    /// The lines held, by output slot; the newest checkpoint whose offsets are recorded; how
+    /// many local workers reached the checkpoint being taken, and whether one failed.
+    held: Mutex<(Vec<Held>, u64, u64, usize, bool)>,
+    /// The output files, to sync them and record their offsets.
+    outputs: Vec<OutputFile>,
+    /// The input's name in checkpoints, and its position at each checkpoint (process 0).
+    source: Option<String>,
+    source_at: Mutex<Vec<(u64, (u64, u64))>>,
+}
+
+impl Gate {
+    /// A new output slot for a worker's lines to `out`.
+    fn slot(&self, out: &Arc<Mutex<Box<dyn Write + Send>>>) -> usize {
+        let Ok(mut held) = self.held.lock() else {
+            return 0;
+        };
+        held.0.push(Held {
+            out: Arc::clone(out),
+            segments: VecDeque::new(),
+        });
+        held.0.len() - 1
+    }
+
+    /// Takes the lines worker `local` wrote to output `slot` since its last flush, and writes
+    /// out every line whose checkpoint's offsets are recorded.
+    fn hand_over(&self, local: usize, slot: usize, lines: Vec<u8>) -> io::Result<()> {
+        let mark = self.marks[local].load(Ordering::Acquire);
+        let mut held = self
+            .held
+            .lock()
+            .map_err(|_| io::Error::other("output lock poisoned"))?;
+        let done = held.1;
+        let Some(h) = held.0.get_mut(slot) else {
+            return Ok(());
+        };
+        if !lines.is_empty() {
+            match h.segments.back_mut() {
+                Some((m, seg)) if *m == mark => seg.extend_from_slice(&lines),
+                _ => h.segments.push_back((mark, lines)),
+            }
+        }
+        write_held(h, done)
+    }
+
+    /// Worker `index` ran the marker of checkpoint `id`: writes its snapshot; the last worker
+    /// of the process to get there writes out the lines from before it, syncs the outputs
+    /// and writes the process's part (process 0: and removes old checkpoints).
+    fn reached<A: Application<Sink = JsonLinesWriter>>(&self, index: usize, app: &mut A, id: u64) {
+        let local = index - self.process * self.threads.max(1);
+        let mut failed = app
+            .sink_mut()
+            .flush()
+            .err()
+            .map(|e| format!("checkpoint {id} skipped: cannot write output: {e}"));
+        if failed.is_none() {
+            failed = self.store.write_worker(id, index, &app.snapshot()).err();
+        }
+        if let Some(e) = &failed {
+            super::log::log(super::log::Level::Error, e);
+        }
+        self.marks[local].store(id, Ordering::Release);
+        let Ok(mut held) = self.held.lock() else {
+            return;
+        };
+        if held.2 != id {
+            held.2 = id;
+            held.3 = 0;
+            held.4 = false;
+        }
+        held.3 += 1;
+        held.4 |= failed.is_some();
+        if held.3 < self.threads.max(1) {
+            return;
+        }
+        let mut ok = !held.4;
+        for h in &mut held.0 {
+            if write_held(h, id - 1).is_err() {
+                ok = false;
+            }
+        }
+        if ok {
+            match self.process_part(id) {
+                Ok(()) => {
+                    if self.process == 0 {
+                        super::log::log(
+                            super::log::Level::Info,
+                            &format!("checkpoint {id} taken ({} worker(s))", self.total),
+                        );
+                        self.store.prune(self.keep, &state::intact);
+                    }
+                }
+                Err(e) => super::log::log(super::log::Level::Error, &e),
+            }
+        }
+        held.1 = id;
+        for h in &mut held.0 {
+            let _ = write_held(h, id);
+        }
+    }
+
+    /// Syncs the outputs and writes this process's part of checkpoint `id`.
+    fn process_part(&self, id: u64) -> Result<(), String> {
+        for out in &self.outputs {
+            out.sync().map_err(|e| {
+                format!("checkpoint {id} skipped: cannot sync `{}`: {e}", out.path())
+            })?;
+        }
+        let mut positions = Positions {
+            sources: Vec::new(),
+            sinks: self
+                .outputs
+                .iter()
+                .map(|o| (o.path().to_owned(), o.offset()))
+                .collect(),
+        };
+        if let (0, Some(name)) = (self.process, &self.source) {
+            let at = self.source_at.lock().ok().and_then(|mut list| {
+                let at = list.iter().find(|(i, _)| *i == id).map(|(_, at)| *at);
+                list.retain(|(i, _)| *i > id);
+                at
+            });
+            let (lines, bytes) = at.unwrap_or((0, 0));
+            positions
+                .sources
+                .push((name.clone(), Position::Offset { bytes, lines }));
+        }
+        let part = ProcessPart {
+            workers: self.total,
+            processes: self.processes,
+            positions,
+        };
+        self.store.write_process(id, self.process, &part)
+    }
+}
+
+/// Writes the held lines of `h` from checkpoints up to `done` to its output.
+fn write_held(h: &mut Held, done: u64) -> io::Result<()> {
+    let mut result = Ok(());
+    while h.segments.front().is_some_and(|(m, _)| *m <= done) {
+        let Some((_, seg)) = h.segments.pop_front() else {
+            break;
+        };
+        let mut out = h
+            .out
+            .lock()
+            .map_err(|_| io::Error::other("output lock poisoned"))?;
+        result = result.and(out.write_all(&seg)).and(out.flush());
+    }
+    result
 }
 
 /// Worker 0's source in a JSON-lines run: the input is read and decoded on a thread of its
@@ -109,6 +290,8 @@ struct ReaderSource<I> {
     signal: Arc<AtomicBool>,
     /// The type of the events the reader's batches carry.
     events: std::marker::PhantomData<fn() -> I>,
+    /// The input's line number and byte offset after the last batch (for checkpoints).
+    at: Arc<Mutex<(u64, u64)>>,
 }
 
 impl<I> ReaderSource<I> {
@@ -164,6 +347,11 @@ impl<I: 'static> ReaderSource<I> {
     fn batch(&mut self, read: reader::Batch) -> Batch<I> {
         let mut events = read.events.take::<I>().into_iter();
         let mut batch = Vec::with_capacity(read.items.len());
+        if let Some(at) = read.items.iter().rev().find_map(reader::Item::position) {
+            if let Ok(mut cell) = self.at.lock() {
+                *cell = at;
+            }
+        }
         for item in read.items {
             match item {
                 reader::Item::Event { ts, .. } | reader::Item::Remote { ts } => {
@@ -256,7 +444,10 @@ impl OutCounts {
 /// Whether `args` asks for more than one worker. An app that is not split gets a note and
 /// runs on one worker.
 pub(super) fn wanted(info: &super::erased::AppInfo, args: &Args) -> bool {
-    let wanted = args.workers > 1 || args.processes > 1;
+    // A state directory with checkpoints of several workers: resumed (and kept) through the
+    // workers also on one (rescaling N -> 1).
+    let resumed = info.scalable && args.state_dir.as_deref().is_some_and(WorkerStore::used);
+    let wanted = args.workers > 1 || args.processes > 1 || resumed;
     if wanted && !info.scalable {
         eprintln!(
             "note: this app has no partition that runs on several workers \
@@ -274,10 +465,11 @@ where
     A: Application<Sink = JsonLinesWriter> + 'static,
     A::Input: ScaleInput,
 {
-    if args.state_dir.is_some() {
-        return Err(Failure::usage(
-            "--state-dir is not supported with --workers/--processes yet (docs/scale-out.md)",
-        ));
+    if args.state_dir.is_some() && !A::KEEPS_STATE {
+        return Err(Failure::usage(format!(
+            "--state-dir: {}",
+            crate::state::StateError::NotKept
+        )));
     }
     // Sources and sinks in the app: files, tcp and http (sources read by worker 0 of
     // process 0 and exchanged, sinks written by every process); not yet brokers.
@@ -292,11 +484,82 @@ where
         )));
     }
     let workers = workers(args)?;
+    let info = super::erased::AppInfo::of::<A>();
+    let endpoints = super::Endpoints::of(&info, &args.overrides)?;
+    let begun = Instant::now();
+    // Checkpoints (DESIGN 11, `scale_state`): the newest complete one is restored (or the
+    // newest of a run on one worker), new ones are taken every `--checkpoint-every` and at
+    // the end of the input.
+    let store = match &args.state_dir {
+        Some(dir) => Some(WorkerStore::open(dir).map_err(Failure::usage)?),
+        None => None,
+    };
+    let restored = match (&store, &args.state_dir) {
+        (Some(st), Some(dir)) if !args.no_restore => {
+            if st.ids().is_empty() {
+                state::single_worker(dir, args.restore_from).map_err(Failure::runtime)?
+            } else {
+                st.newest(args.restore_from, &state::intact)
+                    .map_err(Failure::runtime)?
+            }
+        }
+        _ => None,
+    };
+    let total = workers.total();
+    let threads = workers.threads.max(1);
+    // The clock to continue from (an event without `ts` gets it), and a check that every
+    // snapshot restores, before the workers start.
+    let mut resume_clock = 0;
+    if let Some(r) = &restored {
+        let first = workers.process * threads;
+        let mut probe = A::with_sink(JsonLinesWriter::new(Box::new(io::sink()), None));
+        probe
+            .restore_keys(&r.snapshots, &|h| (h % total as u64) as usize == first)
+            .map_err(|e| Failure::runtime(format!("cannot restore checkpoint {}: {e}", r.id)))?;
+        resume_clock = probe.clock().unwrap_or(0);
+        let at: Vec<String> = r
+            .positions
+            .sources
+            .iter()
+            .map(|(name, p)| format!("{name} at {p}"))
+            .collect();
+        super::log::log(
+            super::log::Level::Info,
+            &format!(
+                "restored checkpoint {} from {}{} on {total} worker(s) in {:.3} s",
+                r.id,
+                r.from,
+                if at.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", at.join(", "))
+                },
+                begun.elapsed().as_secs_f64()
+            ),
+        );
+    }
+    let resume = |path: &str| {
+        restored
+            .as_ref()
+            .map(|r| r.positions.sink(path).unwrap_or(0))
+    };
+    let source_name = endpoints.source_name(args);
+    let (line_no, offset) = match restored
+        .as_ref()
+        .and_then(|r| r.positions.source(source_name.as_deref()?))
+    {
+        Some(Position::Offset { bytes, lines }) => (*lines, *bytes),
+        _ => (0, 0),
+    };
+    let next_id = store
+        .as_ref()
+        .and_then(|st| st.ids().last().copied())
+        .unwrap_or(0)
+        + 1;
+    let reader_at = Arc::new(Mutex::new((line_no, offset)));
     let metrics = super::serve_metrics(args)?;
     let failed = Arc::new(Mutex::new(None));
-    let info = super::erased::AppInfo::of::<A>();
     let mut sources: Vec<Source<A::Input>> = Vec::new();
-    let endpoints = super::Endpoints::of(&info, &args.overrides)?;
     let mut network = None;
     // The process that reads the sources stops reading on SIGTERM/SIGINT and lets the
     // workers finish what was read; the other processes end with it.
@@ -321,25 +584,29 @@ where
         // when given; the run then lasts until it is stopped.
         let remote = super::connectors::has_sources(&info);
         if !(remote && !args.input_given && endpoints.sources.is_empty()) {
+            let mut input = endpoints.open_input(args, offset)?;
+            input.line_no = line_no;
             reader::spawn(
-                endpoints.open_input(args, 0)?,
+                input,
                 Arc::clone(&info.codec),
                 reader::Faults::of(&info),
                 Arc::new(AtomicBool::new(false)),
                 Arc::clone(&counters),
                 tx,
+                super::connectors::input_pipeline(&info),
             );
         }
         sources.push(Box::new(ReaderSource {
             rx,
             counters,
-            now: 0,
+            now: resume_clock,
             wall: workers.wall_clock,
             strict: args.strict,
             failed: Arc::clone(&failed),
             done: false,
             signal: Arc::clone(&signal),
             events: std::marker::PhantomData,
+            at: Arc::clone(&reader_at),
         }));
     }
     // Every sink of a stream gets each of its lines (several sinks: a fan-out); the
@@ -353,11 +620,15 @@ where
         Some((_, list)) => list.push(out),
         None => routes.push((stream.to_string(), vec![out])),
     };
+    let mut files: Vec<OutputFile> = Vec::new();
     for (stream, path) in &endpoints.sinks {
-        let (out, _) = super::durable::open_output(path, None)?;
+        let (out, file) = super::durable::open_output(path, resume(path))?;
+        files.extend(file);
         add_route(stream, out);
     }
-    for (stream, out) in super::connectors::open_sinks(&info, &args.overrides, metrics.as_ref())? {
+    for (stream, out) in
+        super::connectors::open_sinks(&info, &args.overrides, metrics.as_ref(), None)?
+    {
         add_route(&stream, out);
     }
     let routes: Vec<(String, Shared)> = routes
@@ -375,23 +646,96 @@ where
         per_worker: Mutex::new(Vec::new()),
         newest: std::sync::atomic::AtomicI64::new(i64::MIN),
     };
-    let out = Arc::new(Mutex::new(args::open_output(&args.output)?));
+    let out: Box<dyn Write + Send> = if store.is_some() {
+        let (out, file) = super::durable::open_output(&args.output, resume(&args.output))?;
+        files.extend(file);
+        out
+    } else {
+        args::open_output(&args.output)?
+    };
+    let out = Arc::new(Mutex::new(out));
+    let gate = store.map(|store| {
+        Arc::new(Gate {
+            store,
+            process: workers.process,
+            processes: workers.hosts.len().max(1),
+            total,
+            threads,
+            keep: args.keep_checkpoints,
+            marks: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+            held: Mutex::new((Vec::new(), 0, 0, 0, false)),
+            outputs: files,
+            source: source_name.clone(),
+            source_at: Mutex::new(Vec::new()),
+        })
+    });
+    let due: Option<Box<dyn FnMut(bool) -> Option<u64> + Send>> = match &gate {
+        Some(g) if workers.process == 0 => {
+            let g = Arc::clone(g);
+            let every = args.checkpoint_every.map(Duration::from_millis);
+            let mut last = Instant::now();
+            let mut next = next_id;
+            let failed = Arc::clone(&failed);
+            Some(Box::new(move |end: bool| {
+                if !end && every.is_none_or(|e| last.elapsed() < e) {
+                    return None;
+                }
+                // A bad line under `--strict` (or a failed source) ends the run without a
+                // checkpoint past it, as on one worker.
+                if failed.lock().map_or(true, |f| f.is_some()) {
+                    return None;
+                }
+                last = Instant::now();
+                let id = next;
+                next += 1;
+                let at = reader_at.lock().map(|a| *a).unwrap_or_default();
+                if let Ok(mut list) = g.source_at.lock() {
+                    list.push((id, at));
+                }
+                Some(id)
+            }))
+        }
+        _ => None,
+    };
+    let restored = restored.map(Arc::new);
+    let marker_gate = gate.clone();
+    let checkpoints = Checkpoints {
+        due,
+        init: Box::new(move |index, app: &mut A| {
+            if let Some(r) = &restored {
+                // Checked before the workers started (with the first worker's keys).
+                if let Err(e) =
+                    app.restore_keys(&r.snapshots, &|h| (h % total as u64) as usize == index)
+                {
+                    super::log::log(
+                        super::log::Level::Error,
+                        &format!("cannot restore checkpoint {}: {e}", r.id),
+                    );
+                }
+            }
+        }),
+        reached: Box::new(move |index, app: &mut A, id| {
+            if let Some(g) = &marker_gate {
+                g.reached(index, app, id);
+            }
+        }),
+    };
     let sink_out = Arc::clone(&out);
-    let results = execute::<A, Option<io::Error>>(
+    let process = workers.process;
+    let results = execute_with::<A, Option<io::Error>>(
         &workers,
         sources,
-        move |_| {
-            let shared = SharedOut {
+        checkpoints,
+        move |index| {
+            let local = index - process * threads;
+            let share = |out: &Arc<Mutex<Box<dyn Write + Send>>>| SharedOut {
                 buf: Vec::new(),
-                out: Arc::clone(&sink_out),
+                out: Arc::clone(out),
+                gate: gate.as_ref().map(|g| (Arc::clone(g), local, g.slot(out))),
             };
-            let mut writer = JsonLinesWriter::new(Box::new(shared), Some(filter.clone()));
+            let mut writer = JsonLinesWriter::new(Box::new(share(&sink_out)), Some(filter.clone()));
             for (stream, out) in &routes {
-                let shared = SharedOut {
-                    buf: Vec::new(),
-                    out: Arc::clone(out),
-                };
-                writer.route(stream, Box::new(shared));
+                writer.route(stream, Box::new(share(out)));
             }
             writer
         },

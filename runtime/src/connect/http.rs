@@ -8,7 +8,7 @@
 //! good lines of the body are delivered all the same. With `"auth.token"` a request without
 //! `Authorization: Bearer <token>` gets 401, is counted and is never processed.
 
-use super::sink::{deliver, LineSender, OnError, SinkStats};
+use super::sink::{deliver_or_error, LineSender, OnError, SinkStats};
 use super::source::{split_message, Batch, SourceEvent};
 use super::{ConnectError, ConnectorConfig};
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -66,9 +66,15 @@ impl HttpSource {
         tx: Sender<SourceEvent>,
         validate: Validate,
     ) -> Result<HttpSource, ConnectError> {
-        if cfg.option("tls.cert").is_some() || cfg.option("tls.key").is_some() {
-            return Err(cfg.bad("tls.cert", "TLS is not supported yet"));
-        }
+        let tls = match (cfg.option("tls.cert"), cfg.option("tls.key")) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(
+                crate::metrics::Tls::from_pem_files(cert, key)
+                    .map_err(|e| cfg.bad("tls.cert", e))?,
+            ),
+            (Some(_), None) => return Err(cfg.bad("tls.key", "is required with \"tls.cert\"")),
+            (None, Some(_)) => return Err(cfg.bad("tls.cert", "is required with \"tls.key\"")),
+        };
         let addr = cfg.address("http")?;
         let listener = std::net::TcpListener::bind(&addr)
             .map_err(|e| cfg.io(format!("listen on {addr}"), e))?;
@@ -114,10 +120,25 @@ impl HttpSource {
                             return;
                         }
                     };
-                    let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let stopped = async {
                         let _ = stopped.await;
-                    });
-                    if let Err(e) = served.await {
+                    };
+                    let served = match tls {
+                        None => {
+                            axum::serve(listener, app)
+                                .with_graceful_shutdown(stopped)
+                                .await
+                        }
+                        #[cfg(feature = "tls")]
+                        Some(tls) => {
+                            axum::serve(TlsListener::new(listener, tls.server_config()), app)
+                                .with_graceful_shutdown(stopped)
+                                .await
+                        }
+                        #[cfg(not(feature = "tls"))]
+                        Some(_) => Ok(()),
+                    };
+                    if let Err(e) = served {
                         eprintln!("eventflux: {label}: {e}");
                     }
                 });
@@ -157,6 +178,74 @@ impl HttpSource {
 impl Drop for HttpSource {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// How long a client may take for its TLS handshake.
+#[cfg(feature = "tls")]
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// A listener handing axum the connections whose TLS handshake succeeded: each handshake
+/// runs in a task of its own (a slow or plain-HTTP client holds up nobody), and one that
+/// fails is dropped, nothing of it processed.
+#[cfg(feature = "tls")]
+struct TlsListener {
+    ready: tokio::sync::mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        SocketAddr,
+    )>,
+    addr: std::io::Result<SocketAddr>,
+}
+
+#[cfg(feature = "tls")]
+impl TlsListener {
+    fn new(listener: tokio::net::TcpListener, config: Arc<rustls::ServerConfig>) -> TlsListener {
+        let addr = listener.local_addr();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let (tx, ready) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = match listener.accept().await {
+                    Ok(c) => c,
+                    Err(_) => {
+                        // Out of descriptors and the like: try again shortly.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (acceptor, ready) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await
+                    {
+                        let _ = ready.send((tls, peer)).await;
+                    }
+                });
+                if tx.is_closed() {
+                    return;
+                }
+            }
+        });
+        TlsListener { ready, addr }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(c) => c,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match &self.addr {
+            Ok(a) => Ok(*a),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        }
     }
 }
 
@@ -411,7 +500,7 @@ fn post_loop(
         .into();
     let bearer = token.map(|t| format!("Bearer {t}"));
     for (events, bytes) in rx {
-        deliver(policy, label, events, stats, stop, || {
+        let sent = deliver_or_error(policy, label, events, stats, stop, || {
             let mut request = agent
                 .post(url)
                 .header("Content-Type", "application/x-ndjson");
@@ -425,6 +514,9 @@ fn post_loop(
                 Err(e) => Err(describe(&e)),
             }
         });
+        if let (Err(e), OnError::Fault) = (sent, policy) {
+            stats.fault(&bytes, events, &e);
+        }
         if stats.failed.load(Ordering::Relaxed) {
             break;
         }

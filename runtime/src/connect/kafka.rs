@@ -13,14 +13,19 @@
 //! `"kafka.topic"` with an idempotent producer (`enable.idempotence`: the broker drops the
 //! producer's own retries and keeps the partition in order) and the header `eventflux-id`
 //! = `<Stream>-<epoch>-<n>` (numbered like the nats sink's `Nats-Msg-Id`, kept in
-//! checkpoints). A checkpoint waits until every line before it was acknowledged. At start,
-//! the sink reads the partition's newest messages and skips the replayed lines it finds
-//! there (those of its epoch numbered up to the newest one found), so the topic ends as
-//! after an uninterrupted run. This assumes the sink is the partition's only writer with
-//! that stream name and epoch.
+//! checkpoints). A checkpoint waits until every line before it was acknowledged and keeps
+//! the partition's offset after them. At start, the sink reads back the lines of its epoch
+//! that the restored checkpoint does not cover (from that offset on) and skips a replayed
+//! line equal to one of them, once per delivered copy, so the topic ends holding what an
+//! uninterrupted run leaves there. Lines are matched by their bytes because a source with
+//! several partitions replays them in another interleaving; a checkpoint taken before the
+//! replay matched every such line keeps the offsets of the unmatched ones. This assumes the
+//! sink is the partition's only writer with that stream name and epoch, and that a
+//! replayed event yields the same lines (true when each key's events come from one source
+//! partition, as with keyed Kafka messages).
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,7 +38,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::sink::{deliver, LineSender, OnError, SinkStats};
 use super::source::{Batch, SourceEvent};
-use super::tracked::{self, NumberedSink, Participant, SourceCell};
+use super::tracked::{self, DeliveredSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
 
 /// The brokers when `"kafka.bootstrap.servers"` is not given.
@@ -253,6 +258,8 @@ struct Reports {
     acked: AtomicU64,
     failed: AtomicU64,
     error: Mutex<Option<String>>,
+    /// The offset after the newest message delivered (0: none yet).
+    next: Arc<AtomicI64>,
 }
 
 impl ClientContext for Reports {}
@@ -262,29 +269,182 @@ impl ProducerContext for Reports {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
-            Ok(_) => {
+            Ok(m) => {
+                self.next.fetch_max(m.offset() + 1, Ordering::AcqRel);
                 self.acked.fetch_add(1, Ordering::Release);
             }
             Err((e, _)) => {
-                *self
-                    .error
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+                *lock(&self.error) = Some(e.to_string());
                 self.failed.fetch_add(1, Ordering::Release);
             }
         }
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Lines for the sink thread: (number, payload).
 type Lines = Vec<(u64, Vec<u8>)>;
+
+/// The lines an earlier run of this sink delivered that no checkpoint covers (it was killed
+/// after delivering them): the replay after the restart produces each of them again, and a
+/// replayed line equal to one of them is that line, so it is not produced twice.
+///
+/// Lines are matched by their bytes, not by their numbers: a source with several partitions
+/// (Kafka) replays its partitions in another interleaving than the killed run read them, so
+/// the n-th replayed line need not be the n-th delivered one; each key's lines are still in
+/// the same order, and so are the lines themselves.
+#[derive(Debug, Default)]
+struct Replay {
+    /// Payload -> the topic offsets of delivered lines with these bytes, not matched yet.
+    expected: HashMap<Vec<u8>, VecDeque<i64>>,
+    /// Whether the partition was scanned (a checkpoint waits for it).
+    scanned: bool,
+    /// The partition's end when it was scanned.
+    end: i64,
+}
+
+impl Replay {
+    /// Records the line delivered at `offset`.
+    fn delivered(&mut self, offset: i64, payload: &[u8]) {
+        self.expected
+            .entry(payload.to_vec())
+            .or_default()
+            .push_back(offset);
+    }
+
+    /// Whether `payload` was delivered already (then it counts as matched).
+    fn matches(&mut self, payload: &[u8]) -> bool {
+        let Some(offsets) = self.expected.get_mut(payload) else {
+            return false;
+        };
+        offsets.pop_front();
+        if offsets.is_empty() {
+            self.expected.remove(payload);
+        }
+        true
+    }
+
+    /// The offsets of delivered lines not matched yet, as `[from, to)` ranges.
+    fn pending(&self) -> Vec<(i64, i64)> {
+        let mut offsets: Vec<i64> = self.expected.values().flatten().copied().collect();
+        offsets.sort_unstable();
+        let mut ranges: Vec<(i64, i64)> = Vec::new();
+        for o in offsets {
+            match ranges.last_mut() {
+                Some((_, to)) if *to == o => *to = o + 1,
+                _ => ranges.push((o, o + 1)),
+            }
+        }
+        ranges
+    }
+}
+
+/// What a Kafka sink shares between the driver's thread, its sending thread and
+/// checkpoints: the numbering, the lines to match after a restart, and how far the
+/// partition holds its lines.
+struct KafkaShared {
+    delivery: DeliveredSink,
+    replay: Mutex<Replay>,
+    /// The offset after the newest line this run delivered (0: none).
+    next: Arc<AtomicI64>,
+}
+
+impl KafkaShared {
+    fn offset_key(&self) -> String {
+        format!("kafka:{}:offset", self.delivery.stream)
+    }
+
+    fn pending_prefix(&self) -> String {
+        format!("kafka:{}:pending:", self.delivery.stream)
+    }
+}
+
+impl Participant for KafkaShared {
+    fn before_checkpoint(&self) -> Result<(), String> {
+        // Until the partition is scanned, what this run may skip is unknown.
+        while !lock(&self.replay).scanned {
+            if self.delivery.gone.load(Ordering::Acquire) {
+                return Err(format!("kafka sink `{}` stopped", self.delivery.stream));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.delivery.before_checkpoint()
+    }
+
+    /// The numbering, the offset from which the partition holds lines this checkpoint does
+    /// not cover, and the ranges of offsets before it holding lines an earlier run
+    /// delivered that the replay has not reached yet (the checkpoint does not cover them
+    /// either).
+    fn positions(&self) -> Vec<(String, u64)> {
+        let mut positions = self.delivery.positions();
+        let replay = lock(&self.replay);
+        let from = replay.end.max(self.next.load(Ordering::Acquire));
+        positions.push((self.offset_key(), u64::try_from(from).unwrap_or(0)));
+        let prefix = self.pending_prefix();
+        positions.extend(
+            replay
+                .pending()
+                .into_iter()
+                .map(|(from, to)| (format!("{prefix}{from}"), u64::try_from(to).unwrap_or(0))),
+        );
+        positions
+    }
+}
 
 /// A Kafka sink: an idempotent producer.
 pub struct KafkaSink {
     tx: Option<Sender<Lines>>,
     stats: Arc<SinkStats>,
-    shared: Arc<NumberedSink>,
+    shared: Arc<KafkaShared>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Which messages of the partition an earlier run of the sink delivered without a
+/// checkpoint covering them.
+#[derive(Debug, PartialEq)]
+struct Scan {
+    /// `[from, to)` offset ranges (`to` = `None`: to the partition's end).
+    ranges: Vec<(i64, Option<i64>)>,
+    /// The lowest line number that counts.
+    min_number: u64,
+}
+
+impl Scan {
+    /// From what the restored checkpoint says of the sink `stream` (`numbered` lines
+    /// numbered before it), or `None` when nothing needs scanning (no checkpoints).
+    fn of(stream: &str, numbered: u64) -> Option<Scan> {
+        if !tracked::checkpointing() {
+            return None;
+        }
+        let offset = tracked::restored_sink(&format!("kafka:{stream}:offset"));
+        let Some(from) = offset.and_then(|o| i64::try_from(o).ok()) else {
+            // No checkpoint (or one from before offsets were kept): the lines numbered
+            // from the checkpoint's count on, among the partition's newest messages.
+            return Some(Scan {
+                ranges: vec![(-1, None)],
+                min_number: numbered,
+            });
+        };
+        let mut ranges: Vec<(i64, Option<i64>)> =
+            tracked::restored_sinks_under(&format!("kafka:{stream}:pending:"))
+                .into_iter()
+                .filter_map(|(at, to)| Some((at.parse().ok()?, Some(i64::try_from(to).ok()?))))
+                .collect();
+        ranges.push((from, None));
+        Some(Scan {
+            ranges,
+            min_number: 0,
+        })
+    }
+
+    fn wants(&self, offset: i64) -> bool {
+        self.ranges
+            .iter()
+            .any(|&(from, to)| offset >= from && to.is_none_or(|to| offset < to))
+    }
 }
 
 impl KafkaSink {
@@ -303,10 +463,12 @@ impl KafkaSink {
             },
         )?;
         let servers = servers(cfg);
+        let next = Arc::new(AtomicI64::new(0));
         let reports = Reports {
             acked: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             error: Mutex::new(None),
+            next: Arc::clone(&next),
         };
         let producer: ThreadedProducer<Reports> = ClientConfig::new()
             .set("bootstrap.servers", &servers)
@@ -327,12 +489,16 @@ impl KafkaSink {
             (Some(epoch), Some(next)) => (epoch, next),
             _ => (tracked::fresh_epoch(), 0),
         };
+        let scan = Scan::of(&cfg.stream, numbered);
         let stats = Arc::new(SinkStats::default());
-        let shared = Arc::new(NumberedSink::new(
-            "kafka",
-            cfg.stream.clone(),
-            (epoch, numbered),
-        ));
+        let shared = Arc::new(KafkaShared {
+            delivery: DeliveredSink::numbered("kafka", cfg.stream.clone(), (epoch, numbered)),
+            replay: Mutex::new(Replay {
+                scanned: scan.is_none(),
+                ..Replay::default()
+            }),
+            next,
+        });
         tracked::register_sink(Arc::clone(&shared) as Arc<dyn Participant>);
         let (tx, rx) = crossbeam_channel::bounded::<Lines>(queue.max(1));
         let label = format!("kafka sink `{}`", cfg.stream);
@@ -342,29 +508,53 @@ impl KafkaSink {
             std::thread::Builder::new()
                 .name(format!("ef-kafka-sink-{}", cfg.stream))
                 .spawn(move || {
-                    // Lines numbered below this are in the partition already.
-                    let present = delivered(&servers, &topic, partition, &prefix, &label);
+                    if let Some(scan) = scan {
+                        let mut replay = Replay::default();
+                        replay.end = delivered(
+                            &servers,
+                            &topic,
+                            partition,
+                            &prefix,
+                            &scan,
+                            &mut replay,
+                            &label,
+                        );
+                        replay.scanned = true;
+                        let found: usize = replay.expected.values().map(VecDeque::len).sum();
+                        if found > 0 {
+                            eprintln!(
+                                "eventflux: {label}: {found} line(s) an earlier run delivered \
+                                 after its last checkpoint are not delivered again"
+                            );
+                        }
+                        *lock(&shared.replay) = replay;
+                    }
+                    let mut matching = !lock(&shared.replay).expected.is_empty();
                     for lines in &rx {
-                        let fresh: Vec<&(u64, Vec<u8>)> = lines
-                            .iter()
-                            .filter(|(n, _)| present.is_none_or(|p| *n > p))
-                            .collect();
+                        let fresh: Vec<&(u64, Vec<u8>)> = if matching {
+                            let mut replay = lock(&shared.replay);
+                            let fresh = lines.iter().filter(|(_, l)| !replay.matches(l)).collect();
+                            matching = !replay.expected.is_empty();
+                            fresh
+                        } else {
+                            lines.iter().collect()
+                        };
                         let n = lines.len() as u64;
                         deliver(
                             policy,
                             &label,
                             fresh.len() as u64,
                             &stats,
-                            &shared.stop,
+                            &shared.delivery.stop,
                             || produce(&producer, &topic, partition, &prefix, &fresh),
                         );
-                        shared.done.fetch_add(n, Ordering::Release);
+                        shared.delivery.done.fetch_add(n, Ordering::Release);
                         if stats.failed.load(Ordering::Relaxed) {
                             break;
                         }
                     }
                     let _ = producer.flush(Duration::from_secs(10));
-                    shared.gone.store(true, Ordering::Release);
+                    shared.delivery.gone.store(true, Ordering::Release);
                 })
                 .map_err(|e| cfg.io("cannot start a sink thread", e))?
         };
@@ -419,30 +609,39 @@ fn produce(
             if bad == 0 {
                 return Ok(());
             }
-            let why = reports
-                .error
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone()
-                .unwrap_or_default();
+            let why = lock(&reports.error).clone().unwrap_or_default();
             return Err(format!("{bad} message(s) not delivered: {why}"));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
 }
 
-/// The newest line number of this sink's epoch (`prefix`) among the partition's newest
-/// messages, waiting for the brokers as long as it takes; `None` when there is none.
-fn delivered(servers: &str, topic: &str, partition: i32, prefix: &str, label: &str) -> Option<u64> {
-    /// How far back from the end the partition is searched.
+/// Reads the lines of this sink's epoch (`prefix`) that `scan` names into `replay`, waiting
+/// for the brokers as long as it takes; returns the partition's end.
+fn delivered(
+    servers: &str,
+    topic: &str,
+    partition: i32,
+    prefix: &str,
+    scan: &Scan,
+    replay: &mut Replay,
+    label: &str,
+) -> i64 {
+    /// How far back from the end the partition is searched without a checkpointed offset.
     const WINDOW: i64 = 100_000;
     // Assigned, not subscribed: the group is never joined nor committed to.
-    let consumer: BaseConsumer = ClientConfig::new()
+    let consumer: BaseConsumer = match ClientConfig::new()
         .set("bootstrap.servers", servers)
         .set("group.id", "eventflux-sink-scan")
         .set("enable.auto.commit", "false")
         .create()
-        .ok()?;
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("eventflux: {label}: cannot read the partition back: {e}");
+            return 0;
+        }
+    };
     let mut warned = false;
     let (low, high) = loop {
         match consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
@@ -456,20 +655,38 @@ fn delivered(servers: &str, topic: &str, partition: i32, prefix: &str, label: &s
             }
         }
     };
-    if high <= low {
-        return None;
+    let first = scan
+        .ranges
+        .iter()
+        .map(|&(from, _)| if from < 0 { high - WINDOW } else { from })
+        .min()
+        .unwrap_or(high)
+        .max(low);
+    if high <= first {
+        return high;
     }
     let mut list = TopicPartitionList::new();
-    list.add_partition_offset(topic, partition, Offset::Offset(low.max(high - WINDOW)))
-        .ok()?;
-    consumer.assign(&list).ok()?;
-    let mut newest = None;
+    if list
+        .add_partition_offset(topic, partition, Offset::Offset(first))
+        .is_err()
+        || consumer.assign(&list).is_err()
+    {
+        eprintln!("eventflux: {label}: cannot read the partition back");
+        return high;
+    }
     let begun = Instant::now();
-    while begun.elapsed() < Duration::from_secs(60) {
+    loop {
+        if begun.elapsed() > Duration::from_secs(60) {
+            eprintln!(
+                "eventflux: {label}: reading back what an earlier run delivered took over a \
+                 minute; lines it delivered may be delivered again"
+            );
+            break;
+        }
         let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
-        let id = m.headers().and_then(|h| {
+        let number = m.headers().and_then(|h| {
             h.iter()
                 .find(|h| h.key == ID_HEADER)
                 .and_then(|h| h.value)
@@ -477,37 +694,34 @@ fn delivered(servers: &str, topic: &str, partition: i32, prefix: &str, label: &s
                 .and_then(|v| v.strip_prefix(prefix))
                 .and_then(|n| n.parse::<u64>().ok())
         });
-        if let Some(n) = id {
-            newest = Some(newest.map_or(n, |m: u64| m.max(n)));
+        if scan.wants(m.offset()) && number.is_some_and(|n| n >= scan.min_number) {
+            replay.delivered(m.offset(), m.payload().unwrap_or_default());
         }
         if m.offset() + 1 >= high {
             break;
         }
     }
-    newest
+    high
 }
 
 impl LineSender for KafkaSink {
-    fn send_lines(&self, events: u64, bytes: Vec<u8>) -> bool {
+    fn send_lines(&self, _events: u64, bytes: Vec<u8>) -> bool {
         let Some(tx) = &self.tx else {
             return false;
         };
-        let mut lines = Vec::with_capacity(usize::try_from(events).unwrap_or(0));
-        {
-            let mut ids = self
-                .shared
-                .ids
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                lines.push((ids.1, line.to_vec()));
-                ids.1 += 1;
-            }
-        }
+        let payloads: Vec<&[u8]> = bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let (_, first) = self.shared.delivery.number(payloads.len() as u64);
+        let lines: Lines = (first..)
+            .zip(payloads)
+            .map(|(n, line)| (n, line.to_vec()))
+            .collect();
         let n = lines.len() as u64;
-        self.shared.handed.fetch_add(n, Ordering::Release);
+        self.shared.delivery.handed.fetch_add(n, Ordering::Release);
         if tx.send(lines).is_err() {
-            self.shared.done.fetch_add(n, Ordering::Release);
+            self.shared.delivery.done.fetch_add(n, Ordering::Release);
             return false;
         }
         true
@@ -525,6 +739,41 @@ impl Drop for KafkaSink {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.delivery.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replayed_lines_match_delivered_ones_by_bytes_once_per_copy() {
+        let mut replay = Replay::default();
+        for (offset, line) in [(10, "a"), (11, "b"), (12, "a"), (14, "c"), (15, "d")] {
+            replay.delivered(offset, line.as_bytes());
+        }
+        assert_eq!(replay.pending(), vec![(10, 13), (14, 16)]);
+        // Another interleaving: "c" comes back first.
+        assert!(replay.matches(b"c"));
+        assert!(replay.matches(b"a"));
+        assert!(!replay.matches(b"e"), "never delivered");
+        assert_eq!(replay.pending(), vec![(11, 13), (15, 16)]);
+        assert!(replay.matches(b"a"));
+        assert!(!replay.matches(b"c"), "its one copy was matched");
+        assert!(replay.matches(b"b"));
+        assert!(replay.matches(b"d"));
+        assert!(replay.expected.is_empty());
+        assert_eq!(replay.pending(), Vec::new());
+    }
+
+    #[test]
+    fn a_scan_reads_what_the_checkpoint_does_not_cover() {
+        let scan = Scan {
+            ranges: vec![(3, Some(5)), (9, None)],
+            min_number: 0,
+        };
+        let wanted: Vec<i64> = (0..12).filter(|&o| scan.wants(o)).collect();
+        assert_eq!(wanted, vec![3, 4, 9, 10, 11]);
     }
 }

@@ -20,6 +20,7 @@ pub mod kafka;
 pub mod mqtt;
 #[cfg(feature = "nats")]
 pub mod nats;
+pub mod pipeline;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod protobuf;

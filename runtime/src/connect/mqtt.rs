@@ -12,7 +12,7 @@
 //! publishes after a reconnection.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 use super::sink::{LineSender, SinkStats, MAX_BACKOFF};
 use super::source::{Batch, SourceEvent};
-use super::tracked::{self, Participant, SourceCell};
+use super::tracked::{self, DeliveredSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
 
 /// The broker when `"mqtt.url"` is not given.
@@ -221,37 +221,11 @@ impl Drop for MqttSource {
     }
 }
 
-/// What the sink's threads and checkpoints share.
-struct SinkShared {
-    stream: String,
-    /// Lines handed over to be published.
-    handed: AtomicU64,
-    /// Publishes the broker acknowledged.
-    acked: AtomicU64,
-    /// Set when the sink stopped for good.
-    gone: AtomicBool,
-}
-
-impl Participant for SinkShared {
-    fn before_checkpoint(&self) -> Result<(), String> {
-        super::tracked::wait_delivered(
-            self.handed.load(Ordering::Acquire),
-            &self.acked,
-            &self.gone,
-            &format!("mqtt sink `{}`", self.stream),
-        )
-    }
-
-    fn positions(&self) -> Vec<(String, u64)> {
-        Vec::new()
-    }
-}
-
 /// A QoS 1 MQTT sink.
 pub struct MqttSink {
     tx: Option<Sender<Vec<u8>>>,
     stats: Arc<SinkStats>,
-    shared: Arc<SinkShared>,
+    shared: Arc<DeliveredSink>,
     client: Client,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
@@ -267,12 +241,7 @@ impl MqttSink {
         opts.set_inflight(1000);
         let (client, mut connection) = Client::new(opts, 1024);
         let stats = Arc::new(SinkStats::default());
-        let shared = Arc::new(SinkShared {
-            stream: cfg.stream.clone(),
-            handed: AtomicU64::new(0),
-            acked: AtomicU64::new(0),
-            gone: AtomicBool::new(false),
-        });
+        let shared = Arc::new(DeliveredSink::new("mqtt", cfg.stream.clone()));
         tracked::register_sink(Arc::clone(&shared) as Arc<dyn Participant>);
         let label = format!("mqtt sink `{}`", cfg.stream);
         let poller = {
@@ -286,7 +255,7 @@ impl MqttSink {
                     for event in connection.iter() {
                         match event {
                             Ok(Event::Incoming(Packet::PubAck(_))) => {
-                                shared.acked.fetch_add(1, Ordering::Release);
+                                shared.done.fetch_add(1, Ordering::Release);
                                 stats.sent.fetch_add(1, Ordering::Relaxed);
                             }
                             Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -366,7 +335,7 @@ impl Drop for MqttSink {
             let _ = publisher.join();
         }
         for _ in 0..500 {
-            if self.shared.acked.load(Ordering::Acquire)
+            if self.shared.done.load(Ordering::Acquire)
                 >= self.shared.handed.load(Ordering::Acquire)
             {
                 break;

@@ -28,7 +28,7 @@ use futures_util::StreamExt;
 
 use super::sink::{deliver, LineSender, OnError, SinkStats, MAX_BACKOFF};
 use super::source::{Batch, SourceEvent};
-use super::tracked::{self, NumberedSink, Participant, SourceCell};
+use super::tracked::{self, DeliveredSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
 
 /// The server when `"nats.url"` is not given.
@@ -357,7 +357,7 @@ type Messages = Vec<(String, Vec<u8>)>;
 pub struct NatsSink {
     tx: Option<Sender<Messages>>,
     stats: Arc<SinkStats>,
-    shared: Arc<NumberedSink>,
+    shared: Arc<DeliveredSink>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -376,7 +376,7 @@ impl NatsSink {
         )?;
         let rt = runtime(cfg)?;
         let stats = Arc::new(SinkStats::default());
-        let shared = Arc::new(NumberedSink::new(
+        let shared = Arc::new(DeliveredSink::numbered(
             "nats",
             cfg.stream.clone(),
             restored_ids(&cfg.stream),
@@ -469,23 +469,19 @@ async fn publish(
 }
 
 impl LineSender for NatsSink {
-    fn send_lines(&self, events: u64, bytes: Vec<u8>) -> bool {
+    fn send_lines(&self, _events: u64, bytes: Vec<u8>) -> bool {
         let Some(tx) = &self.tx else {
             return false;
         };
-        let mut batch = Vec::with_capacity(usize::try_from(events).unwrap_or(0));
-        {
-            let mut ids = self
-                .shared
-                .ids
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                let id = format!("{}-{}-{}", self.shared.stream, ids.0, ids.1);
-                ids.1 += 1;
-                batch.push((id, line.to_vec()));
-            }
-        }
+        let lines: Vec<&[u8]> = bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let (epoch, first) = self.shared.number(lines.len() as u64);
+        let batch: Messages = (first..)
+            .zip(lines)
+            .map(|(n, line)| (format!("{}-{epoch}-{n}", self.shared.stream), line.to_vec()))
+            .collect();
         let n = batch.len() as u64;
         self.shared.handed.fetch_add(n, Ordering::Release);
         if tx.send(batch).is_err() {

@@ -16,7 +16,7 @@
 //! repeat messages). A checkpoint waits until everything before it was confirmed.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 use super::sink::{deliver, LineSender, OnError, SinkStats, MAX_BACKOFF};
 use super::source::{Batch, SourceEvent};
-use super::tracked::{self, Participant, SourceCell};
+use super::tracked::{self, DeliveredSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
 
 /// The broker when `"rabbitmq.url"` is not given.
@@ -331,38 +331,11 @@ async fn consume(
     }
 }
 
-/// What the sink's thread and checkpoints share.
-struct SinkShared {
-    stream: String,
-    /// Lines handed to the sink thread.
-    handed: AtomicU64,
-    /// Lines the sink thread finished with (confirmed or given up on).
-    done: AtomicU64,
-    stop: AtomicBool,
-    /// Set when the sink thread ended.
-    gone: AtomicBool,
-}
-
-impl Participant for SinkShared {
-    fn before_checkpoint(&self) -> Result<(), String> {
-        super::tracked::wait_delivered(
-            self.handed.load(Ordering::Acquire),
-            &self.done,
-            &self.gone,
-            &format!("rabbitmq sink `{}`", self.stream),
-        )
-    }
-
-    fn positions(&self) -> Vec<(String, u64)> {
-        Vec::new()
-    }
-}
-
 /// A RabbitMQ sink with publisher confirms.
 pub struct RabbitSink {
     tx: Option<Sender<Vec<u8>>>,
     stats: Arc<SinkStats>,
-    shared: Arc<SinkShared>,
+    shared: Arc<DeliveredSink>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -391,13 +364,7 @@ impl RabbitSink {
         )?;
         let rt = runtime(cfg)?;
         let stats = Arc::new(SinkStats::default());
-        let shared = Arc::new(SinkShared {
-            stream: cfg.stream.clone(),
-            handed: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-            gone: AtomicBool::new(false),
-        });
+        let shared = Arc::new(DeliveredSink::new("rabbitmq", cfg.stream.clone()));
         tracked::register_sink(Arc::clone(&shared) as Arc<dyn Participant>);
         let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(queue.max(1));
         let label = format!("rabbitmq sink `{}`", cfg.stream);

@@ -24,9 +24,19 @@ pub enum OnError {
         /// The first pause (doubles up to 5 s).
         backoff: Duration,
     },
+    /// Send the rows to the stream's fault stream `!Name` with the error (tcp and http
+    /// sinks; see [`SinkStats::set_fault`]).
+    Fault,
     /// Stop the app.
     Fail,
 }
+
+/// Where a sink with `'on.error' = 'fault'` hands the lines it could not deliver, with the
+/// error (the driver turns them into events of the fault stream).
+pub type FaultHook = Box<dyn Fn(&[u8], &str) + Send + Sync>;
+
+/// The sinks that can send undelivered rows to the fault stream.
+pub const FAULT_SINKS: &[&str] = &["tcp", "http"];
 
 /// The longest pause between attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -54,6 +64,16 @@ impl OnError {
                 Some("retry") => OnError::Retry { max, backoff },
                 Some("wait") => OnError::Wait { backoff },
                 Some("fail") => OnError::Fail,
+                Some("fault") if FAULT_SINKS.contains(&cfg.extension.as_str()) => OnError::Fault,
+                Some("fault") => {
+                    return Err(cfg.bad(
+                        "on.error",
+                        format!(
+                            "'fault' is supported on {} sinks",
+                            FAULT_SINKS.join(" and ")
+                        ),
+                    ))
+                }
                 Some(other) => return Err(cfg.bad("on.error", format!("unknown value `{other}`"))),
             },
         )
@@ -77,6 +97,8 @@ pub fn parse_millis(value: &str) -> Option<u64> {
 /// Counters of one sink, shared with its thread.
 #[derive(Debug, Default)]
 pub struct SinkStats {
+    /// Where `'on.error' = 'fault'` sends undelivered lines (set once, by the driver).
+    pub fault: FaultSlot,
     /// Events delivered.
     pub sent: AtomicU64,
     /// Events given up on (`log`, `drop`, `retry` exhausted).
@@ -87,7 +109,42 @@ pub struct SinkStats {
     pub failed: AtomicBool,
 }
 
+/// The fault hook of a sink, set at most once.
+#[derive(Default)]
+pub struct FaultSlot(std::sync::OnceLock<FaultHook>);
+
+impl std::fmt::Debug for FaultSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "FaultSlot(set)"
+        } else {
+            "FaultSlot(unset)"
+        })
+    }
+}
+
 impl SinkStats {
+    /// Sets where undelivered lines go under `'on.error' = 'fault'` (once; later calls are
+    /// ignored).
+    pub fn set_fault(&self, hook: FaultHook) {
+        let _ = self.fault.0.set(hook);
+    }
+
+    /// Hands undelivered `lines` with `error` to the fault hook; `false` when none is set
+    /// (the lines are then counted as dropped).
+    pub fn fault(&self, lines: &[u8], events: u64, error: &str) -> bool {
+        match self.fault.0.get() {
+            Some(hook) => {
+                hook(lines, error);
+                true
+            }
+            None => {
+                self.dropped.fetch_add(events, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
     /// Events delivered so far.
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
@@ -107,8 +164,21 @@ pub fn deliver(
     events: u64,
     stats: &Arc<SinkStats>,
     stop: &AtomicBool,
-    mut attempt: impl FnMut() -> Result<(), String>,
+    attempt: impl FnMut() -> Result<(), String>,
 ) -> bool {
+    deliver_or_error(policy, label, events, stats, stop, attempt).is_ok()
+}
+
+/// [`deliver`], returning the last error when the batch was not delivered (for
+/// `'on.error' = 'fault'`, whose caller hands the lines to [`SinkStats::fault`]).
+pub fn deliver_or_error(
+    policy: OnError,
+    label: &str,
+    events: u64,
+    stats: &Arc<SinkStats>,
+    stop: &AtomicBool,
+    mut attempt: impl FnMut() -> Result<(), String>,
+) -> Result<(), String> {
     let mut pause = match policy {
         OnError::Retry { backoff, .. } | OnError::Wait { backoff } => backoff,
         _ => Duration::from_millis(100),
@@ -122,27 +192,34 @@ pub fn deliver(
                 if warned {
                     eprintln!("eventflux: {label}: delivered again");
                 }
-                return true;
+                return Ok(());
             }
             Err(e) => e,
         };
         stats.errors.fetch_add(1, Ordering::Relaxed);
         let give_up = match policy {
-            OnError::Log | OnError::Drop | OnError::Fail => true,
+            OnError::Log | OnError::Drop | OnError::Fault | OnError::Fail => true,
             OnError::Retry { max, .. } => tries >= max,
             OnError::Wait { .. } => stop.load(Ordering::Relaxed),
         };
         if give_up {
-            stats.dropped.fetch_add(events, Ordering::Relaxed);
+            if policy != OnError::Fault {
+                stats.dropped.fetch_add(events, Ordering::Relaxed);
+            }
             match policy {
                 OnError::Drop => {}
+                OnError::Fault => {
+                    eprintln!(
+                        "eventflux: {label}: {err}; {events} event(s) sent to the fault stream"
+                    )
+                }
                 OnError::Fail => {
                     eprintln!("eventflux: {label}: {err}; stopping (on.error = 'fail')");
                     stats.failed.store(true, Ordering::Relaxed);
                 }
                 _ => eprintln!("eventflux: {label}: {err}; {events} event(s) not delivered"),
             }
-            return false;
+            return Err(err);
         }
         if !warned {
             eprintln!("eventflux: {label}: {err}; retrying");

@@ -7,7 +7,7 @@
 //! when the client disconnects, is reported as [`SourceEvent::Bad`] and the connection (or the
 //! listener) goes on.
 
-use super::sink::{deliver, LineSender, OnError, SinkStats};
+use super::sink::{deliver_or_error, LineSender, OnError, SinkStats};
 use super::source::{Batch, SourceEvent, MAX_LINE};
 use super::{ConnectError, ConnectorConfig};
 use crossbeam_channel::{Receiver, Sender};
@@ -349,7 +349,7 @@ fn sink_loop(
 ) {
     let mut conn: Option<TcpStream> = None;
     for (events, bytes) in rx {
-        deliver(policy, label, events, stats, stop, || {
+        let sent = deliver_or_error(policy, label, events, stats, stop, || {
             if conn.is_none() {
                 let c =
                     TcpStream::connect((host, port)).map_err(|e| format!("cannot connect: {e}"))?;
@@ -367,6 +367,9 @@ fn sink_loop(
                 }
             }
         });
+        if let (Err(e), OnError::Fault) = (sent, policy) {
+            stats.fault(&bytes, events, &e);
+        }
         if stats.failed.load(Ordering::Relaxed) {
             break;
         }

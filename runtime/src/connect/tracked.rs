@@ -143,15 +143,15 @@ pub fn numbered_positions(kind: &str, stream: &str, ids: &Mutex<(u64, u64)>) -> 
     ]
 }
 
-/// What a sink that numbers its messages (nats, kafka) shares between the driver's thread,
-/// its sending thread and checkpoints: a checkpoint waits for every line handed over and
-/// keeps the numbering (`numbered_positions`).
-pub struct NumberedSink {
-    /// The extension, for positions and messages (`nats`, `kafka`).
+/// What a broker sink shares between the driver's thread, its sending thread(s) and
+/// checkpoints: a checkpoint waits for every line handed over, and a sink that numbers its
+/// messages (nats, kafka) keeps its numbering in checkpoints (`numbered_positions`).
+pub struct DeliveredSink {
+    /// The extension, for positions and messages (`nats`, `kafka`, `mqtt`, ...).
     pub kind: &'static str,
     pub stream: String,
-    /// (epoch, lines numbered in it).
-    pub ids: Mutex<(u64, u64)>,
+    /// (epoch, lines numbered in it), for a sink that numbers its lines.
+    ids: Option<Mutex<(u64, u64)>>,
     /// Lines handed to the sending thread.
     pub handed: AtomicU64,
     /// Lines the sending thread finished with (delivered or given up on).
@@ -161,22 +161,41 @@ pub struct NumberedSink {
     pub gone: AtomicBool,
 }
 
-impl NumberedSink {
-    /// A sink of `stream` whose numbering starts at `ids`, nothing handed over yet.
-    pub fn new(kind: &'static str, stream: String, ids: (u64, u64)) -> NumberedSink {
-        NumberedSink {
+impl DeliveredSink {
+    /// A sink of `stream` that does not number its lines, nothing handed over yet.
+    pub fn new(kind: &'static str, stream: String) -> DeliveredSink {
+        DeliveredSink {
             kind,
             stream,
-            ids: Mutex::new(ids),
+            ids: None,
             handed: AtomicU64::new(0),
             done: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             gone: AtomicBool::new(false),
         }
     }
+
+    /// A sink of `stream` whose numbering starts at `ids` (epoch, lines numbered).
+    pub fn numbered(kind: &'static str, stream: String, ids: (u64, u64)) -> DeliveredSink {
+        DeliveredSink {
+            ids: Some(Mutex::new(ids)),
+            ..DeliveredSink::new(kind, stream)
+        }
+    }
+
+    /// Numbers `count` more lines: the epoch and the first one's number (the others
+    /// follow it). A sink that does not number its lines gets (0, 0).
+    pub fn number(&self, count: u64) -> (u64, u64) {
+        self.ids.as_ref().map_or((0, 0), |ids| {
+            let mut ids = lock(ids);
+            let first = ids.1;
+            ids.1 += count;
+            (ids.0, first)
+        })
+    }
 }
 
-impl Participant for NumberedSink {
+impl Participant for DeliveredSink {
     fn before_checkpoint(&self) -> Result<(), String> {
         wait_delivered(
             self.handed.load(Ordering::Acquire),
@@ -187,7 +206,9 @@ impl Participant for NumberedSink {
     }
 
     fn positions(&self) -> Vec<(String, u64)> {
-        numbered_positions(self.kind, &self.stream, &self.ids)
+        self.ids.as_ref().map_or_else(Vec::new, |ids| {
+            numbered_positions(self.kind, &self.stream, ids)
+        })
     }
 }
 
@@ -260,6 +281,19 @@ pub fn restored_sink(name: &str) -> Option<u64> {
     registry()
         .as_ref()
         .and_then(|r| r.restored.as_ref().and_then(|(_, p)| p.sink(name)))
+}
+
+/// The counters a sink kept in the restored checkpoint under names starting with `prefix`
+/// (the rest of each name, and the counter).
+pub fn restored_sinks_under(prefix: &str) -> Vec<(String, u64)> {
+    registry().as_ref().map_or_else(Vec::new, |r| {
+        r.restored.as_ref().map_or_else(Vec::new, |(_, p)| {
+            p.sinks
+                .iter()
+                .filter_map(|(name, n)| Some((name.strip_prefix(prefix)?.to_string(), *n)))
+                .collect()
+        })
+    })
 }
 
 /// Whether the run takes checkpoints.
@@ -433,6 +467,8 @@ mod tests {
         begin(Some((4, restored)), true, 1);
         assert!(checkpointing());
         assert_eq!(restored_sink("nats:Out"), Some(9));
+        assert_eq!(restored_sinks_under("nats:"), vec![("Out".to_string(), 9)]);
+        assert_eq!(restored_sinks_under("kafka:"), Vec::new());
         let (cell, at) = register_source("nats:S:c");
         assert_eq!(at, Some(7));
         let (fresh, none) = register_source("nats:T:c");

@@ -349,24 +349,32 @@ fn common_event(line_no: u64, text: &str) -> Option<LineRef<'_>> {
     }
     let mut ts = None;
     if key(&mut at, b"\"ts\"") {
-        let digits = b
-            .get(at..)?
-            .iter()
-            .take_while(|c| c.is_ascii_digit() || **c == b'-')
-            .count();
-        let number = text.get(at..at + digits)?;
-        // JSON integers only (no leading zero, no fraction or exponent); the rest is read
-        // (and reported) by `parse_line`.
-        let unsigned = number.strip_prefix('-').unwrap_or(number);
-        if unsigned.is_empty()
-            || (unsigned.len() > 1 && unsigned.starts_with('0'))
-            || unsigned.contains('-')
-            || matches!(b.get(at + digits), Some(b'.' | b'e' | b'E'))
+        // JSON integers only (no leading zero, no fraction or exponent, not `-0`, which
+        // serde_json reads as a float); the rest is read (and reported) by `parse_line`.
+        let negative = b.get(at) == Some(&b'-');
+        let start = at + usize::from(negative);
+        let mut end = start;
+        let mut magnitude: u64 = 0;
+        while let Some(c @ b'0'..=b'9') = b.get(end) {
+            magnitude = magnitude
+                .checked_mul(10)?
+                .checked_add(u64::from(c - b'0'))?;
+            end += 1;
+        }
+        let digits = end - start;
+        if digits == 0
+            || (digits > 1 && b[start] == b'0')
+            || matches!(b.get(end), Some(b'.' | b'e' | b'E' | b'-'))
+            || (negative && magnitude == 0)
         {
             return None;
         }
-        ts = Some(number.parse::<i64>().ok()?);
-        at += digits;
+        ts = Some(if negative {
+            i64::try_from(-i128::from(magnitude)).ok()?
+        } else {
+            i64::try_from(magnitude).ok()?
+        });
+        at = end;
         if !comma(&mut at) {
             return None;
         }
@@ -508,6 +516,7 @@ mod tests {
             r#"{ "stream" : "T" , "ts" : -5 , "data" : { } }"#,
             r#"{"stream":"T","ts":0,"data":{}}"#,
             r#"{"stream":"T","ts":9223372036854775807,"data":{}}"#,
+            r#"{"stream":"T","ts":-9223372036854775808,"data":{}}"#,
         ] {
             assert!(same_as_serde(text), "{text}");
         }
@@ -516,6 +525,9 @@ mod tests {
             r#"{"stream":"T","ts":1.5,"data":{}}"#,
             r#"{"stream":"T","ts":1e3,"data":{}}"#,
             r#"{"stream":"T","ts":-,"data":{}}"#,
+            r#"{"stream":"T","ts":-0,"data":{}}"#,
+            r#"{"stream":"T","ts":1-2,"data":{}}"#,
+            r#"{"stream":"T","ts":-9223372036854775809,"data":{}}"#,
             r#"{"stream":"T","ts":9223372036854775808,"data":{}}"#,
             r#"{"stream":"T","ts":null,"data":{}}"#,
             r#"{"stream":"T\n","data":{}}"#,

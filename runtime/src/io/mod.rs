@@ -22,13 +22,12 @@
 //! );
 //! ```
 
+pub mod fast;
 mod input;
 mod output;
 
 pub use input::{InputError, JsonLinesReader, Line, LineRef};
 pub use output::{CollectingSink, CountingSink, JsonLinesWriter};
-
-use std::io::Write as _;
 
 use crate::EventKind;
 
@@ -61,9 +60,20 @@ pub fn format_event_line<T: serde::Serialize + ?Sized>(
     event: &T,
 ) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"stream\":");
-    serde_json::to_writer(&mut *out, stream)?;
-    // Writing into a Vec<u8> cannot fail.
-    let _ = write!(out, ",\"ts\":{ts},\"kind\":\"{}\",\"data\":", kind.as_str());
+    if stream.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\') {
+        // Nothing to escape (the usual name): as serde_json prints it.
+        out.push(b'"');
+        out.extend_from_slice(stream.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, stream)?;
+    }
+    out.extend_from_slice(b",\"ts\":");
+    serde_json::to_writer(&mut *out, &ts)?;
+    out.extend_from_slice(match kind {
+        EventKind::Current => b",\"kind\":\"current\",\"data\":",
+        EventKind::Expired => b",\"kind\":\"expired\",\"data\":",
+    });
     serde_json::to_writer(&mut *out, event)?;
     out.push(b'}');
     Ok(())
@@ -119,5 +129,37 @@ mod tests {
             line("S\"x", -5, EventKind::Expired, &row),
             r#"{"stream":"S\"x","ts":-5,"kind":"expired","data":{"id":-3,"big":0,"price":null,"ratio":null,"name":"a\"b\n","ok":false}}"#
         );
+    }
+
+    /// The line as serde_json alone prints it (the format before the direct writer).
+    fn by_serde<T: serde::Serialize>(stream: &str, ts: i64, kind: EventKind, event: &T) -> String {
+        format!(
+            "{{\"stream\":{},\"ts\":{},\"kind\":{},\"data\":{}}}",
+            serde_json::to_string(stream).unwrap(),
+            serde_json::to_string(&ts).unwrap(),
+            serde_json::to_string(kind.as_str()).unwrap(),
+            serde_json::to_string(event).unwrap()
+        )
+    }
+
+    proptest::proptest! {
+        /// Byte for byte what serde_json prints, whatever the names and values (NaN and
+        /// infinities included).
+        #[test]
+        fn lines_are_what_serde_json_prints(
+            stream in proptest::prop_oneof!["[A-Za-z_][A-Za-z0-9_]{0,12}", ".{0,8}"],
+            ts in proptest::num::i64::ANY,
+            expired in proptest::bool::ANY,
+            id in proptest::num::i32::ANY,
+            big in proptest::num::i64::ANY,
+            price in proptest::num::f64::ANY,
+            ratio in proptest::num::f32::ANY,
+            name in proptest::option::of(".{0,10}"),
+            ok in proptest::bool::ANY,
+        ) {
+            let kind = if expired { EventKind::Expired } else { EventKind::Current };
+            let row = Row { id, big, price, ratio, name: name.map(Into::into), ok };
+            proptest::prop_assert_eq!(line(&stream, ts, kind, &row), by_serde(&stream, ts, kind, &row));
+        }
     }
 }

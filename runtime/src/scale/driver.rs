@@ -86,6 +86,8 @@ enum Payload<I> {
     Event(I),
     /// A clock tick: the worker's clock moves to the message's time.
     Tick,
+    /// Checkpoint `id`: every message before it (of the one source that sends it) has run.
+    Checkpoint(u64),
 }
 
 /// `(routing hash, clock, ts, payload)`: exchanged on the hash (a worker index, or a key's
@@ -118,8 +120,58 @@ where
     A::Input: ScaleInput,
     R: Send + 'static,
 {
+    execute_with(
+        workers,
+        sources,
+        Checkpoints {
+            due: None,
+            init: Box::new(|_, _| {}),
+            reached: Box::new(|_, _, _| {}),
+        },
+        make_sink,
+        after_batch,
+        finish,
+    )
+}
+
+/// Called on each worker's new app, with the worker's index.
+pub type Init<A> = Box<dyn Fn(usize, &mut A) + Send + Sync>;
+/// Called by a worker (its index) at the marker of a checkpoint (its id).
+pub type Reached<A> = Box<dyn Fn(usize, &mut A, u64) + Send + Sync>;
+
+/// Checkpoints across workers (DESIGN 11): the first source asks `due(end)` after each batch
+/// (`end`: after its last) whether to take a checkpoint, and if so sends every worker a marker
+/// with its id behind the batch; each worker calls `reached(index, app, id)` when it runs the
+/// marker, with every earlier message of that source run (and its clock at the batch's).
+/// `init(index, app)` is called on each new app (to restore it).
+pub struct Checkpoints<A> {
+    /// Whether a checkpoint is due after the batch just sent (`true`: the input ended).
+    pub due: Option<Box<dyn FnMut(bool) -> Option<u64> + Send>>,
+    /// Called on each worker's new app.
+    pub init: Init<A>,
+    /// Called by each worker at a checkpoint marker.
+    pub reached: Reached<A>,
+}
+
+/// [`execute`] with checkpoints.
+pub fn execute_with<A, R>(
+    workers: &Workers,
+    sources: Vec<Source<A::Input>>,
+    checkpoints: Checkpoints<A>,
+    make_sink: impl Fn(usize) -> A::Sink + Send + Sync + 'static,
+    after_batch: impl Fn(usize, &mut A) + Send + Sync + 'static,
+    finish: impl Fn(usize, A) -> R + Send + Sync + 'static,
+) -> Result<Vec<R>, String>
+where
+    A: Application + 'static,
+    A::Input: ScaleInput,
+    R: Send + 'static,
+{
     let sources: Vec<Option<Source<A::Input>>> = sources.into_iter().map(Some).collect();
     let sources = Arc::new(Mutex::new(sources));
+    let due = Arc::new(Mutex::new(checkpoints.due));
+    let init = Arc::new(checkpoints.init);
+    let reached_marker = Arc::new(checkpoints.reached);
     let after_batch = Arc::new(after_batch);
     let wall_clock = workers.wall_clock;
     let guards = timely::execute(workers.config(), move |worker| {
@@ -127,8 +179,11 @@ where
         let peers = worker.peers();
         let mut input: InputHandle<i64, Msg<A::Input>> = InputHandle::new();
         let probe = ProbeHandle::new();
-        let app = Rc::new(RefCell::new(Some(A::with_sink(make_sink(index)))));
+        let mut fresh = A::with_sink(make_sink(index));
+        init(index, &mut fresh);
+        let app = Rc::new(RefCell::new(Some(fresh)));
         let op_app = Rc::clone(&app);
+        let at_marker = Arc::clone(&reached_marker);
         let after = Arc::clone(&after_batch);
         let tick_after = Arc::clone(&after_batch);
         let wall = wall_clock;
@@ -142,6 +197,10 @@ where
             }
         }
         let op_reached = Rc::clone(&reached);
+        // Set once the operator has seen its input end and run every message: the probe may
+        // report the end before the operator's last activation has run the last messages.
+        let drained = Rc::new(Cell::new(false));
+        let op_drained = Rc::clone(&drained);
         worker.dataflow::<i64, _, _>(|scope| {
             // Messages not yet run, in the order of their clocks (stable: one source's
             // messages of one clock keep their order).
@@ -176,6 +235,9 @@ where
                                 Some(f) if !wall => pending.partition_point(|m| m.1 < *f),
                                 _ => pending.len(),
                             };
+                            if frontier.frontier().is_empty() && ready == pending.len() {
+                                op_drained.set(true);
+                            }
                             if ready == 0 {
                                 return;
                             }
@@ -196,6 +258,7 @@ where
                                     Payload::Event(ev) => app.send(ts, ev),
                                     Payload::Start(p) => app.partition_started(p, ts),
                                     Payload::Tick => {}
+                                    Payload::Checkpoint(id) => at_marker(index, app, id),
                                 }
                             }
                             after(index, app);
@@ -208,6 +271,11 @@ where
             .lock()
             .ok()
             .and_then(|mut s| s.get_mut(index).and_then(Option::take));
+        let mut due = if source.is_some() {
+            due.lock().ok().and_then(|mut d| d.take())
+        } else {
+            None
+        };
         // The source's event clock (the input's timely time may be just past it).
         let mut clock = i64::MIN;
         if let Some(source) = source {
@@ -259,6 +327,11 @@ where
                 for w in 0..peers {
                     input.send((w, clock, clock, Payload::Tick));
                 }
+                if let Some(id) = due.as_mut().and_then(|d| d(false)) {
+                    for w in 0..peers {
+                        input.send((w, clock, clock, Payload::Checkpoint(id)));
+                    }
+                }
                 if clock > *input.time() {
                     input.advance_to(clock);
                 } else {
@@ -279,6 +352,11 @@ where
                 }
             }
         }
+        if let Some(id) = due.as_mut().and_then(|d| d(true)) {
+            for w in 0..peers as u64 {
+                input.send((w, clock, clock, Payload::Checkpoint(id)));
+            }
+        }
         // One last message, so that closing the input flushes the exchange: timely's counter
         // passes the final flush on only when it has counted something since the last step,
         // and without it the last time's messages would stay in the exchange's buffers.
@@ -287,12 +365,12 @@ where
         }
         input.close();
         if wall {
-            while !probe.done() {
+            while !probe.done() || !drained.get() {
                 let wait = wall_tick(&app, &reached, &|a: &mut A| tick_after(index, a));
                 worker.step_or_park(Some(wait));
             }
         } else {
-            worker.step_or_park_while(None, || !probe.done());
+            worker.step_or_park_while(None, || !probe.done() || !drained.get());
         }
         let app = app.borrow_mut().take();
         app.map(|app| finish(index, app))

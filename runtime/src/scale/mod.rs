@@ -27,7 +27,7 @@ use std::hash::{Hash, Hasher};
 #[cfg(feature = "scale")]
 mod driver;
 #[cfg(feature = "scale")]
-pub use driver::{execute, Batch, Source, Workers};
+pub use driver::{execute, execute_with, Batch, Checkpoints, Source, Workers};
 
 /// Where one input event goes when the app runs on several workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! ids and keys, and `IN table` in expressions. Shared by expressions, joins and the table
 //! statements (`codegen::table`).
 
-use super::ExprEnv;
+use super::{ExprEnv, Uses};
 use crate::codegen::stream::value_type;
 use crate::codegen::Ctx;
 use crate::plan::keys::{conjuncts, table_lookup, Lookup};
@@ -16,7 +16,7 @@ use quote::{format_ident, quote};
 
 /// The `App` field holding table `table` (a stream index of the plan).
 pub(crate) fn field(ctx: &Ctx<'_>, table: usize) -> Ident {
-    format_ident!("table_{}", ctx.streams[table].snake)
+    crate::codegen::ident::table(&ctx.streams[table].snake)
 }
 
 /// The plan index of the table named `name`.
@@ -53,7 +53,7 @@ pub(crate) fn all_rows(ctx: &Ctx<'_>, table: usize, container: &TokenStream) -> 
 
 /// The generated enum of a table's secondary-index keys.
 pub(crate) fn index_key_ty(ctx: &Ctx<'_>, table: usize) -> Ident {
-    format_ident!("__Ef{}IndexKey", ctx.streams[table].ty)
+    crate::codegen::ident::index_key_ty(&ctx.streams[table].ty)
 }
 
 /// `Total<(Option<V>, ...)>` for the columns `cols` of `table`.
@@ -291,6 +291,13 @@ pub(crate) fn in_table(env: &ExprEnv<'_>, table: &str, row: usize, cond: &TExpr)
             quote!(#rows.any(|(_, __ef_row)| #pred))
         }
     };
-    env.absorb(inner.uses(), row);
+    env.absorb(
+        inner.uses()
+            | Uses {
+                tables: true,
+                ..Uses::NONE
+            },
+        row,
+    );
     quote!(::core::option::Option::Some(#found))
 }

@@ -16,11 +16,11 @@
 //! contain the arriving event are emitted, as in a two-way outer join, where the unmatched
 //! contents of the other side are not output again on each arrival.
 
-use super::{input_token, Contents, Join};
+use super::{input_token, Code, Contents, Join, Uses};
 use crate::sema::ir::TExpr;
 use crate::syntax::ast::JoinKind;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 impl Join<'_> {
     /// `true` when the chain has a step that pads its left rows (`RIGHT` or `FULL`).
@@ -33,13 +33,16 @@ impl Join<'_> {
 
     /// Matches `event` (of `side`) against the other sides, step by step; every joined row
     /// containing it runs `row_code`.
-    pub(super) fn probe_outer_chain(&self, side: usize, row_code: &TokenStream) -> TokenStream {
+    pub(super) fn probe_outer_chain(&self, side: usize, row_code: &Code) -> Code {
+        // The arriving `event` is its side's source.
+        let mut uses = row_code.uses.without_inputs() | Uses::of_input(0);
         let n = self.q.inputs.len();
         let tys: Vec<TokenStream> = (0..n).map(|i| self.event_ty(i)).collect();
-        let acc = |k: usize| format_ident!("__ef_acc{}", k);
+        let acc = super::super::ident::joined_rows;
         let field = |i: usize| syn::Index::from(i);
         let first = acc(0);
-        let source0 = self.side_source(0, side);
+        let (source0, u) = self.side_source(0, side);
+        uses |= u;
         let ty0 = &tys[0];
         let mut steps = vec![quote! {
             let #first: ::std::vec::Vec<(::core::option::Option<&#ty0>,)> =
@@ -66,8 +69,10 @@ impl Join<'_> {
                 let (v, t) = (input_token(i), &tys[i]);
                 quote!(let #v = ::core::option::Option::<&#t>::None;)
             });
-            let on = self.on_holds(k);
-            let source = self.side_source(r, side);
+            let (on, u) = self.on_holds(k);
+            uses |= u;
+            let (source, u) = self.side_source(r, side);
+            uses |= u;
             let kind = self.join.steps[k].kind;
             let pad_right = matches!(kind, JoinKind::Left | JoinKind::Full);
             let pad_left = matches!(kind, JoinKind::Right | JoinKind::Full);
@@ -132,8 +137,9 @@ impl Join<'_> {
                 quote!(let ::core::option::Option::Some(#v) = __ef_t.#f else { continue; };)
             }
         });
-        let where_ = self.where_holds();
-        quote!({
+        let (where_, u) = self.where_holds();
+        uses |= u;
+        let code = quote!({
             #(#steps)*
             for __ef_t in &#last {
                 if __ef_t.#arrival.is_none() {
@@ -144,23 +150,27 @@ impl Join<'_> {
                     #row_code
                 }
             }
-        })
+        });
+        Code::new(code, uses)
     }
 
-    /// The events side `i` offers to a probe from `side`, as an iterator of `&Event`.
-    fn side_source(&self, i: usize, side: usize) -> TokenStream {
+    /// The events side `i` offers to a probe from `side`, as an iterator of `&Event`, with
+    /// what its table filter reads.
+    fn side_source(&self, i: usize, side: usize) -> (TokenStream, Uses) {
         let rt = self.ctx.rt;
         let ty = self.event_ty(i);
         if i == side {
-            return quote!(::core::iter::once::<&#ty>(event));
+            return (quote!(::core::iter::once::<&#ty>(event)), Uses::NONE);
         }
-        let side_var = format_ident!("__ef_side{}", i);
+        let side_var = super::super::ident::side(i);
         match self.contents(i) {
-            Contents::None => quote!(::core::iter::empty::<&#ty>()),
-            Contents::Window(_) | Contents::Index(_) => {
-                quote!(#rt::window::Window::iter(#side_var).map(|(_, __ef_c)| __ef_c))
-            }
+            Contents::None => (quote!(::core::iter::empty::<&#ty>()), Uses::NONE),
+            Contents::Window(_) | Contents::Index(_) => (
+                quote!(#rt::window::Window::iter(#side_var).map(|(_, __ef_c)| __ef_c)),
+                Uses::NONE,
+            ),
             Contents::Table(_) => {
+                let mut uses = Uses::NONE;
                 let filter = self.join.sides[i].filter.as_ref().map(|f| {
                     let env = super::ExprEnv {
                         used: ::std::cell::Cell::default(),
@@ -168,28 +178,32 @@ impl Join<'_> {
                         ..self.env_for(0, quote!(__ef_c))
                     };
                     let f = env.gen(f);
+                    uses = env.uses().without_inputs();
                     quote!(.filter(|__ef_c| { let __ef_c: &#ty = __ef_c; #rt::expr::holds(#f) }))
                 });
-                quote!(#side_var.iter().map(|(_, __ef_c)| __ef_c) #filter)
+                (
+                    quote!(#side_var.iter().map(|(_, __ef_c)| __ef_c) #filter),
+                    uses,
+                )
             }
         }
     }
 
     /// Step `k`'s ON over the inputs `__ef_in<i>` (every one an `Option<&Event>`).
-    fn on_holds(&self, k: usize) -> TokenStream {
+    fn on_holds(&self, k: usize) -> (TokenStream, Uses) {
         self.holds_over_optional(self.join.steps[k].on.as_ref(), true)
     }
 
     /// WHERE over the joined row (inputs optional where the join pads them).
-    fn where_holds(&self) -> TokenStream {
+    fn where_holds(&self) -> (TokenStream, Uses) {
         self.holds_over_optional(self.q.post_filter.as_ref(), false)
     }
 
-    fn holds_over_optional(&self, c: Option<&TExpr>, all_optional: bool) -> TokenStream {
+    fn holds_over_optional(&self, c: Option<&TExpr>, all_optional: bool) -> (TokenStream, Uses) {
         let rt = self.ctx.rt;
         let n = self.q.inputs.len();
         let Some(c) = c else {
-            return quote!(true);
+            return (quote!(true), Uses::NONE);
         };
         let env = super::ExprEnv {
             used: ::std::cell::Cell::default(),
@@ -203,6 +217,6 @@ impl Join<'_> {
             keys: Vec::new(),
         };
         let c = env.gen(c);
-        quote!(#rt::expr::holds(#c))
+        (quote!(#rt::expr::holds(#c)), env.uses().without_inputs())
     }
 }

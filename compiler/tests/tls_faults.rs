@@ -1,0 +1,315 @@
+//! TLS on the http source and `'on.error' = 'fault'` on sinks, end to end through a real
+//! standalone binary on 127.0.0.1: curl (verifying a test CA's certificate) posts events
+//! over HTTPS with the bearer token, plain HTTP to the TLS port gets nothing processed; rows
+//! a tcp or http sink cannot deliver (a dead peer) become events of their fault stream,
+//! which a query reads and a dead-letter file sink carries.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tls-fault-tests");
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn build(app: &str, name: &str) -> PathBuf {
+    let path = dir().join(format!("{name}.eventflux"));
+    std::fs::write(&path, app).expect("write app");
+    let bin = dir().join(name);
+    let out = Command::new(env!("CARGO_BIN_EXE_eventflux"))
+        .env(
+            "EVENTFLUX_CACHE",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
+        )
+        .args(["build", "--debug"])
+        .arg(&path)
+        .arg("-o")
+        .arg(&bin)
+        .output()
+        .expect("run eventflux build");
+    assert!(
+        out.status.success(),
+        "build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// A child process killed when the test ends (also when it fails half way).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn listening_on(line: &str, what: &str, stream: &str) -> Option<SocketAddr> {
+    let rest = line.strip_prefix(&format!("eventflux: {what} `{stream}` listening on "))?;
+    rest.trim().parse().ok()
+}
+
+/// Starts `bin` with `envs`; returns the child and its stderr lines.
+fn start(bin: &Path, envs: &[(&str, String)]) -> (Killed, mpsc::Receiver<String>) {
+    let mut cmd = Command::new(bin);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = Killed(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the binary"),
+    );
+    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// SIGTERM, then the JSON lines the binary printed and its stderr; asserts exit 0.
+fn stop(
+    mut child: Killed,
+    err: &mpsc::Receiver<String>,
+    log: &mut Vec<String>,
+) -> Vec<serde_json::Value> {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut stdout = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read stdout");
+    let status = child.0.wait().expect("wait");
+    while let Ok(line) = err.recv_timeout(Duration::from_millis(500)) {
+        log.push(line);
+    }
+    assert!(status.success(), "exit {status:?}\n{log:?}");
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+const TOKEN: &str = "s3cret-t0ken";
+
+const TLS_APP: &str = r#"
+CREATE STREAM Orders (id LONG, qty INT)
+  WITH (type = 'source', extension = 'http', "http.port" = '0', "auth.token" = '${EF_TEST_TOKEN}',
+        "tls.cert" = '${EF_TEST_TLS}/server.pem', "tls.key" = '${EF_TEST_TLS}/server.key');
+INSERT INTO Big SELECT id, qty FROM Orders WHERE qty >= 100;
+"#;
+
+fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl (the test needs it)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (code.to_string(), body.to_string())
+}
+
+/// HTTPS with the bearer token: 202 and the events are processed; without the token 401;
+/// plain HTTP to the TLS port: no answer, nothing processed.
+#[test]
+fn the_http_source_serves_https_with_a_bearer_token() {
+    let bin = build(TLS_APP, "tls_app");
+    let tls = concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime/tests/data/tls");
+    let (child, err) = start(
+        &bin,
+        &[
+            ("EF_TEST_TOKEN", TOKEN.to_string()),
+            ("EF_TEST_TLS", tls.to_string()),
+        ],
+    );
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = err
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
+        if let Some(addr) = listening_on(&line, "http source", "Orders") {
+            break addr;
+        }
+        log.push(line);
+    };
+    // Plain HTTP to the TLS port: no HTTP answer, and the event is never processed.
+    {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        let body = "{\"id\": 99, \"qty\": 999}";
+        let _ = write!(
+            s,
+            "POST /streams/Orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut bytes = Vec::new();
+        let _ = s.read_to_end(&mut bytes);
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("HTTP/1.1"),
+            "{bytes:?}"
+        );
+    }
+    let url = format!("https://localhost:{}/streams/Orders", addr.port());
+    let ca = format!("{tls}/ca.pem");
+    let (code, _) = curl(&[
+        "--cacert",
+        &ca,
+        "--data-binary",
+        "{\"id\": 7, \"qty\": 700}",
+        &url,
+    ]);
+    assert_eq!(code, "401");
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let (code, body) = curl(&[
+        "--cacert",
+        &ca,
+        "-H",
+        &auth,
+        "--data-binary",
+        "{\"id\": 1, \"qty\": 150}\n{\"ts\": 5, \"data\": {\"id\": 2, \"qty\": 5}}\n[3, 300]",
+        &url,
+    ]);
+    assert_eq!((code.as_str(), body.as_str()), ("202", "{\"accepted\":3}"));
+    // Wait for the rows, then stop.
+    let out = stop(child, &err, &mut log);
+    let ids: Vec<i64> = out
+        .iter()
+        .filter(|v| v["stream"] == "Big")
+        .filter_map(|v| v["data"]["id"].as_i64())
+        .collect();
+    assert_eq!(ids, vec![1, 3], "{out:?}");
+    assert!(!log.iter().any(|l| l.contains(TOKEN)), "{log:?}");
+}
+
+const FAULT_APP: &str = r#"
+CREATE STREAM In (id LONG, qty INT)
+  WITH (type = 'source', extension = 'tcp', "tcp.port" = '0');
+CREATE STREAM Out (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'tcp', "tcp.port" = '${EF_TEST_DEAD_PORT}', "on.error" = 'fault');
+CREATE STREAM Web (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'http', "http.url" = 'http://127.0.0.1:${EF_TEST_DEAD_PORT}/in',
+        "on.error" = 'fault');
+CREATE STREAM !Out WITH (type = 'sink', extension = 'file', "file.path" = '${EF_TEST_DEAD_LETTERS}');
+INSERT INTO Out SELECT id, qty FROM In;
+INSERT INTO Web SELECT id, qty FROM In WHERE qty > 10;
+CREATE STREAM WebFaults (id LONG, qty INT, _error STRING)
+  WITH (type = 'sink', extension = 'file', "file.path" = '${EF_TEST_WEB_FAULTS}');
+INSERT INTO WebFaults SELECT id, qty, _error FROM !Web;
+"#;
+
+/// A dead peer (nothing listens on the port): the tcp sink's rows reach the dead-letter
+/// file as `!Out` events, the http sink's rows the query over `!Web`; nothing is lost.
+#[test]
+fn undeliverable_rows_of_tcp_and_http_sinks_go_to_their_fault_streams() {
+    let bin = build(FAULT_APP, "sink_fault_app");
+    let dead_port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let letters = dir().join("sink-dead-letters.jsonl");
+    let web_faults = dir().join("web-faults.jsonl");
+    let _ = std::fs::remove_file(&letters);
+    let _ = std::fs::remove_file(&web_faults);
+    let (child, err) = start(
+        &bin,
+        &[
+            ("EF_TEST_DEAD_PORT", dead_port.to_string()),
+            ("EF_TEST_DEAD_LETTERS", letters.display().to_string()),
+            ("EF_TEST_WEB_FAULTS", web_faults.display().to_string()),
+        ],
+    );
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = err
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
+        if let Some(addr) = listening_on(&line, "tcp source", "In") {
+            break addr;
+        }
+        log.push(line);
+    };
+    let mut client = TcpStream::connect(addr).expect("connect");
+    client
+        .write_all(
+            b"{\"ts\": 1000, \"data\": {\"id\": 1, \"qty\": 5}}\n\
+              {\"ts\": 2000, \"data\": {\"id\": 2, \"qty\": 50}}\n\
+              {\"ts\": 3000, \"data\": {\"id\": 3, \"qty\": 500}}\n",
+        )
+        .expect("write");
+    let wait_lines = |path: &Path, n: usize, log: &[String]| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if text.lines().count() >= n {
+                break text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path:?} so far: {text:?}\n{log:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let text = wait_lines(&letters, 3, &log);
+    let web_text = wait_lines(&web_faults, 2, &log);
+    drop(client);
+    stop(child, &err, &mut log);
+    let dead: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(dead.iter().all(|v| v["stream"] == "!Out"), "{dead:?}");
+    let rows: Vec<(i64, i64, i64)> = dead
+        .iter()
+        .map(|v| {
+            (
+                v["ts"].as_i64().unwrap_or(-1),
+                v["data"]["id"].as_i64().unwrap_or(-1),
+                v["data"]["qty"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(rows, vec![(1000, 1, 5), (2000, 2, 50), (3000, 3, 500)]);
+    assert!(
+        dead.iter().all(|v| v["data"]["_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not delivered"))),
+        "{dead:?}"
+    );
+    let web: Vec<i64> = web_text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line"))
+        .filter_map(|v| v["data"]["id"].as_i64())
+        .collect();
+    assert_eq!(web, vec![2, 3], "{web_text}\n{log:?}");
+    assert!(
+        log.iter().any(|l| l.contains("sent to the fault stream")),
+        "{log:?}"
+    );
+}

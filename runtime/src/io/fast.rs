@@ -1,0 +1,773 @@
+//! One-pass, schema-driven reading of an event's `data` (docs/running.md#json-lines).
+//!
+//! Generated code implements [`FastDecode`] for the struct of every input stream: a small
+//! match over the attribute names that reads each value straight into its typed field with
+//! a [`Scanner`]. [`decode`] tries that first and, when it declines (any line it does not
+//! read exactly as serde_json would: a malformed line, a wrong type, an unknown or
+//! duplicate attribute, a missing one, an escape in a name, a number it cannot convert
+//! exactly), decodes the text with serde_json instead. So what is accepted, the decoded
+//! values and every error message are serde_json's; the scanner only makes the common line
+//! cheaper.
+//!
+//! ```
+//! use eventflux_runtime::io::fast::{decode, FastDecode, Scanner};
+//!
+//! #[derive(Debug, PartialEq, serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Trade { symbol: std::sync::Arc<str>, #[serde(default)] price: Option<f64> }
+//!
+//! impl FastDecode for Trade {
+//!     fn fast_decode(s: &mut Scanner<'_>) -> Option<Self> {
+//!         if !s.open()? {
+//!             s.element(0)?;
+//!             let symbol = s.string()?;
+//!             s.element(1)?;
+//!             let price = if s.null() { None } else { Some(s.f64()?) };
+//!             s.close_array()?;
+//!             return Some(Trade { symbol, price });
+//!         }
+//!         let (mut symbol, mut price) = (None, None);
+//!         while let Some(key) = s.key(&["symbol", "price"])? {
+//!             match key {
+//!                 0 if symbol.is_none() => symbol = Some(s.string()?),
+//!                 1 if price.is_none() => price = Some(if s.null() { None } else { Some(s.f64()?) }),
+//!                 _ => return None,
+//!             }
+//!         }
+//!         Some(Trade { symbol: symbol?, price: price.unwrap_or(None) })
+//!     }
+//! }
+//!
+//! let t: Trade = decode("T", r#"{"price": 1.5, "symbol": "IBM"}"#).unwrap();
+//! assert_eq!((&*t.symbol, t.price), ("IBM", Some(1.5)));
+//! let t: Trade = decode("T", r#"["A\u0042", null]"#).unwrap();
+//! assert_eq!((&*t.symbol, t.price), ("AB", None));
+//! assert!(decode::<Trade>("T", r#"{"price": 1}"#).unwrap_err().to_string().contains("missing field"));
+//! ```
+
+use std::sync::Arc;
+
+use crate::app::DecodeError;
+
+/// A struct the [`Scanner`] can fill in one pass (implemented by generated code).
+pub trait FastDecode: Sized {
+    /// Reads one value (an object, or an array in attribute order) from `s`; `None` when the
+    /// text is not read exactly as serde_json reads it (serde_json then decides).
+    fn fast_decode(s: &mut Scanner<'_>) -> Option<Self>;
+}
+
+/// Decodes the JSON text of one event of `stream` into its generated struct: one pass with
+/// [`FastDecode`], serde_json when that declines (same values, same errors).
+#[inline]
+pub fn decode<T>(stream: &str, data: &str) -> Result<T, DecodeError>
+where
+    T: FastDecode + serde::de::DeserializeOwned,
+{
+    let mut s = Scanner::new(data);
+    if let Some(value) = T::fast_decode(&mut s) {
+        if s.at_end() {
+            return Ok(value);
+        }
+    }
+    crate::app::decode(stream, data)
+}
+
+/// Powers of ten that are exact in an `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// A cursor over the JSON text of one event. Every method returns `None` (or `false`) when
+/// the text does not continue as expected; the position is then unspecified.
+#[derive(Debug)]
+pub struct Scanner<'a> {
+    text: &'a str,
+    at: usize,
+    /// Inside an object, after its first member.
+    more: bool,
+    /// The index of the attribute after the last one read: tried first, since members
+    /// usually come in the schema's order.
+    next: usize,
+}
+
+impl<'a> Scanner<'a> {
+    /// A scanner at the start of `text`.
+    pub fn new(text: &'a str) -> Self {
+        Scanner {
+            text,
+            at: 0,
+            more: false,
+            next: 0,
+        }
+    }
+
+    #[inline]
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.at).copied()
+    }
+
+    /// Skips JSON whitespace.
+    #[inline]
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\t' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// Whether only whitespace is left.
+    #[inline]
+    pub fn at_end(&mut self) -> bool {
+        self.ws();
+        self.at == self.text.len()
+    }
+
+    /// Opens the value: `Some(true)` for an object, `Some(false)` for an array.
+    #[inline]
+    pub fn open(&mut self) -> Option<bool> {
+        self.ws();
+        let object = match self.peek()? {
+            b'{' => true,
+            b'[' => false,
+            _ => return None,
+        };
+        self.at += 1;
+        self.more = false;
+        Some(object)
+    }
+
+    /// The next member's name, as its index in `names`, positioned at its value;
+    /// `Some(None)` at the end of the object. `None` for a name not in `names` or written
+    /// with escapes.
+    #[inline]
+    pub fn key(&mut self, names: &[&str]) -> Option<Option<usize>> {
+        self.ws();
+        match self.peek()? {
+            b'}' => {
+                self.at += 1;
+                return Some(None);
+            }
+            b',' if self.more => {
+                self.at += 1;
+                self.ws();
+            }
+            b'"' if !self.more => {}
+            _ => return None,
+        }
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.at + 1;
+        let len = plain_string_len(self.bytes().get(start..)?)?;
+        let name = &self.bytes()[start..start + len];
+        self.at = start + len + 1;
+        self.ws();
+        if self.peek()? != b':' {
+            return None;
+        }
+        self.at += 1;
+        self.more = true;
+        let index = match names.get(self.next) {
+            Some(n) if n.as_bytes() == name => self.next,
+            _ => names.iter().position(|n| n.as_bytes() == name)?,
+        };
+        self.next = index + 1;
+        Some(Some(index))
+    }
+
+    /// Before the `index`-th element of an array (a comma after the first).
+    #[inline]
+    pub fn element(&mut self, index: usize) -> Option<()> {
+        if index > 0 {
+            self.ws();
+            if self.peek()? != b',' {
+                return None;
+            }
+            self.at += 1;
+        }
+        Some(())
+    }
+
+    /// The end of an array.
+    #[inline]
+    pub fn close_array(&mut self) -> Option<()> {
+        self.ws();
+        (self.peek()? == b']').then(|| self.at += 1)
+    }
+
+    /// Reads `null` if it comes next.
+    #[inline]
+    pub fn null(&mut self) -> bool {
+        self.ws();
+        let found = self.bytes().get(self.at..self.at + 4) == Some(b"null");
+        if found {
+            self.at += 4;
+        }
+        found
+    }
+
+    /// A `BOOL`.
+    #[inline]
+    pub fn bool(&mut self) -> Option<bool> {
+        self.ws();
+        let rest = self.bytes().get(self.at..)?;
+        if rest.starts_with(b"true") {
+            self.at += 4;
+            Some(true)
+        } else if rest.starts_with(b"false") {
+            self.at += 5;
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// A `STRING`.
+    #[inline]
+    pub fn string(&mut self) -> Option<Arc<str>> {
+        self.ws();
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.at + 1;
+        let rest = self.bytes().get(start..)?;
+        match plain_string_len(rest) {
+            Some(len) => {
+                self.at = start + len + 1;
+                self.text.get(start..start + len).map(intern)
+            }
+            None => {
+                // Escapes: the token (to its closing quote) is read by serde_json.
+                let mut at = 0;
+                loop {
+                    match rest.get(at)? {
+                        b'"' => break,
+                        b'\\' => at += 2,
+                        _ => at += 1,
+                    }
+                }
+                let token = self.text.get(self.at..start + at + 1)?;
+                let value: String = serde_json::from_str(token).ok()?;
+                self.at = start + at + 1;
+                Some(Arc::from(value))
+            }
+        }
+    }
+
+    /// An integer token that fits an `i64`, not `-0` (which serde_json reads as a float);
+    /// `None` for anything else.
+    #[inline]
+    fn integer(&mut self) -> Option<i64> {
+        self.ws();
+        let b = self.bytes();
+        let negative = b.get(self.at) == Some(&b'-');
+        let start = self.at + usize::from(negative);
+        let mut at = start;
+        let mut magnitude: u64 = 0;
+        while let Some(c @ b'0'..=b'9') = b.get(at) {
+            magnitude = magnitude
+                .checked_mul(10)?
+                .checked_add(u64::from(c - b'0'))?;
+            at += 1;
+        }
+        let digits = at - start;
+        if digits == 0
+            || (digits > 1 && b[start] == b'0')
+            || matches!(b.get(at), Some(b'.' | b'e' | b'E'))
+            || (negative && magnitude == 0)
+        {
+            return None;
+        }
+        let value = if negative {
+            i64::try_from(-i128::from(magnitude)).ok()?
+        } else {
+            i64::try_from(magnitude).ok()?
+        };
+        self.at = at;
+        Some(value)
+    }
+
+    /// A `LONG`.
+    #[inline]
+    pub fn i64(&mut self) -> Option<i64> {
+        self.integer()
+    }
+
+    /// An `INT`.
+    #[inline]
+    pub fn i32(&mut self) -> Option<i32> {
+        i32::try_from(self.integer()?).ok()
+    }
+
+    /// A `DOUBLE`: integers and decimals of at most 15 significant digits and 22 decimals
+    /// computed here (exactly: one correctly rounded division), anything else by serde_json.
+    #[inline]
+    pub fn f64(&mut self) -> Option<f64> {
+        self.ws();
+        let b = self.bytes();
+        let token = self.at;
+        let negative = b.get(self.at) == Some(&b'-');
+        let start = self.at + usize::from(negative);
+        let mut at = start;
+        let mut significand: u64 = 0;
+        while let Some(c @ b'0'..=b'9') = b.get(at) {
+            significand = significand
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(c - b'0'));
+            at += 1;
+        }
+        let int_digits = at - start;
+        if int_digits == 0 || (int_digits > 1 && b[start] == b'0') {
+            return None;
+        }
+        let mut decimals = 0;
+        if b.get(at) == Some(&b'.') {
+            at += 1;
+            while let Some(c @ b'0'..=b'9') = b.get(at) {
+                significand = significand
+                    .wrapping_mul(10)
+                    .wrapping_add(u64::from(c - b'0'));
+                at += 1;
+                decimals += 1;
+            }
+            if decimals == 0 {
+                return None;
+            }
+        }
+        if matches!(b.get(at), Some(b'e' | b'E')) || int_digits + decimals > 15 || decimals > 22 {
+            return self.number_by_serde(token);
+        }
+        self.at = at;
+        let magnitude = significand as f64 / POW10[decimals];
+        Some(if negative { -magnitude } else { magnitude })
+    }
+
+    /// A `FLOAT`: integers here (as serde converts them, `as f32`), decimals by serde_json.
+    #[inline]
+    pub fn f32(&mut self) -> Option<f32> {
+        self.ws();
+        let token = self.at;
+        match self.integer() {
+            Some(value) => Some(value as f32),
+            None => self.number_by_serde(token),
+        }
+    }
+
+    /// The number token at `token`, read by serde_json.
+    #[cold]
+    fn number_by_serde<T: serde::de::DeserializeOwned>(&mut self, token: usize) -> Option<T> {
+        let len = self
+            .bytes()
+            .get(token..)?
+            .iter()
+            .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
+        let end = len.map_or(self.text.len(), |len| token + len);
+        let value = serde_json::from_str(self.text.get(token..end)?).ok()?;
+        self.at = end;
+        Some(value)
+    }
+}
+
+/// Strings at most this long are looked up in [`STRINGS`] before they are allocated.
+const INTERNED_LEN: usize = 24;
+/// Slots of [`STRINGS`] (a power of two).
+const INTERNED_SLOTS: usize = 256;
+
+thread_local! {
+    /// Recently decoded short strings on this thread, by a hash of their text (one per
+    /// slot; a new string replaces the slot's old one): repeated values such as symbols
+    /// share one allocation instead of one per event.
+    static STRINGS: std::cell::RefCell<Vec<Option<Arc<str>>>> =
+        std::cell::RefCell::new(vec![None; INTERNED_SLOTS]);
+}
+
+/// `text` as an `Arc<str>`, shared with an equal string decoded recently on this thread.
+#[inline]
+fn intern(text: &str) -> Arc<str> {
+    if text.len() > INTERNED_LEN {
+        return Arc::from(text);
+    }
+    // FNV-1a.
+    let hash = text.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let slot = (hash ^ (hash >> 16)) as usize & (INTERNED_SLOTS - 1);
+    STRINGS
+        .try_with(|strings| {
+            let mut strings = strings.borrow_mut();
+            match &strings[slot] {
+                Some(s) if **s == *text => Arc::clone(s),
+                _ => {
+                    let s: Arc<str> = Arc::from(text);
+                    strings[slot] = Some(Arc::clone(&s));
+                    s
+                }
+            }
+        })
+        .unwrap_or_else(|_| Arc::from(text))
+}
+
+/// The length of a string's text up to its closing quote, when it has no escape and no
+/// control character (which JSON forbids); `None` otherwise.
+#[inline]
+fn plain_string_len(bytes: &[u8]) -> Option<usize> {
+    let len = bytes
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    (bytes[len] == b'"').then_some(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every attribute type, nullable and not, as generated code declares them.
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Row {
+        i: i32,
+        #[serde(default)]
+        oi: Option<i32>,
+        l: i64,
+        #[serde(default)]
+        ol: Option<i64>,
+        f: f32,
+        #[serde(default)]
+        of: Option<f32>,
+        d: f64,
+        #[serde(default)]
+        od: Option<f64>,
+        b: bool,
+        #[serde(default)]
+        ob: Option<bool>,
+        s: Arc<str>,
+        #[serde(default)]
+        os: Option<Arc<str>>,
+    }
+
+    const NAMES: [&str; 12] = [
+        "i", "oi", "l", "ol", "f", "of", "d", "od", "b", "ob", "s", "os",
+    ];
+
+    /// What `compiler/src/codegen/stream.rs` generates for `Row`, written out.
+    impl FastDecode for Row {
+        fn fast_decode(s: &mut Scanner<'_>) -> Option<Self> {
+            macro_rules! opt {
+                ($m:ident) => {
+                    if s.null() {
+                        None
+                    } else {
+                        Some(s.$m()?)
+                    }
+                };
+            }
+            if !s.open()? {
+                s.element(0)?;
+                let i = s.i32()?;
+                s.element(1)?;
+                let oi = opt!(i32);
+                s.element(2)?;
+                let l = s.i64()?;
+                s.element(3)?;
+                let ol = opt!(i64);
+                s.element(4)?;
+                let f = s.f32()?;
+                s.element(5)?;
+                let of = opt!(f32);
+                s.element(6)?;
+                let d = s.f64()?;
+                s.element(7)?;
+                let od = opt!(f64);
+                s.element(8)?;
+                let b = s.bool()?;
+                s.element(9)?;
+                let ob = opt!(bool);
+                s.element(10)?;
+                let st = s.string()?;
+                s.element(11)?;
+                let os = opt!(string);
+                s.close_array()?;
+                return Some(Row {
+                    i,
+                    oi,
+                    l,
+                    ol,
+                    f,
+                    of,
+                    d,
+                    od,
+                    b,
+                    ob,
+                    s: st,
+                    os,
+                });
+            }
+            let (mut i, mut oi, mut l, mut ol, mut f, mut of) =
+                (None, None, None, None, None, None);
+            let (mut d, mut od, mut b, mut ob, mut st, mut os) =
+                (None, None, None, None, None, None);
+            while let Some(key) = s.key(&NAMES)? {
+                match key {
+                    0 if i.is_none() => i = Some(s.i32()?),
+                    1 if oi.is_none() => oi = Some(opt!(i32)),
+                    2 if l.is_none() => l = Some(s.i64()?),
+                    3 if ol.is_none() => ol = Some(opt!(i64)),
+                    4 if f.is_none() => f = Some(s.f32()?),
+                    5 if of.is_none() => of = Some(opt!(f32)),
+                    6 if d.is_none() => d = Some(s.f64()?),
+                    7 if od.is_none() => od = Some(opt!(f64)),
+                    8 if b.is_none() => b = Some(s.bool()?),
+                    9 if ob.is_none() => ob = Some(opt!(bool)),
+                    10 if st.is_none() => st = Some(s.string()?),
+                    11 if os.is_none() => os = Some(opt!(string)),
+                    _ => return None,
+                }
+            }
+            Some(Row {
+                i: i?,
+                oi: oi.unwrap_or(None),
+                l: l?,
+                ol: ol.unwrap_or(None),
+                f: f?,
+                of: of.unwrap_or(None),
+                d: d?,
+                od: od.unwrap_or(None),
+                b: b?,
+                ob: ob.unwrap_or(None),
+                s: st?,
+                os: os.unwrap_or(None),
+            })
+        }
+    }
+
+    /// Whether the one-pass reader took `text` (and then read it exactly as serde_json);
+    /// `decode` always answers as serde_json does.
+    fn same_as_serde(text: &str) -> bool {
+        let serde = serde_json::from_str::<Row>(text);
+        let mut s = Scanner::new(text);
+        let fast = Row::fast_decode(&mut s).filter(|_| s.at_end());
+        if let Some(fast) = &fast {
+            match &serde {
+                // `{:?}` tells -0.0 from 0.0.
+                Ok(row) => assert_eq!(format!("{fast:?}"), format!("{row:?}"), "{text}"),
+                Err(e) => panic!("{text}: read as {fast:?}, serde_json says {e}"),
+            }
+        }
+        let decoded = decode::<Row>("S", text);
+        match (&decoded, &serde) {
+            (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}"), "{text}"),
+            (Err(a), Err(b)) => assert_eq!(
+                a.to_string(),
+                format!("bad data for stream `S`: {b}"),
+                "{text}"
+            ),
+            _ => panic!("{text}: {decoded:?} against {serde:?}"),
+        }
+        fast.is_some()
+    }
+
+    const COMMON: &str = r#"{"i":1,"oi":null,"l":-9,"ol":123456789012345678,"f":2,"of":-0.5,"d":75.25,"od":-0.0,"b":true,"ob":false,"s":"IBM","os":"a\"b\u00e9\n"}"#;
+
+    #[test]
+    fn common_lines_are_read_in_one_pass() {
+        for text in [
+            COMMON,
+            r#"{"s":"x","b":false,"d":1e3,"f":1.5e-3,"l":0,"i":-2147483648}"#,
+            " { \"i\" : 2147483647 ,\n\"l\":-123456789012345678,\t\"f\":0,\"d\":-0,\"b\":true,\"s\":\"\",\"os\":null}\r\n",
+            r#"[7, null, 8, 9, 1.25, null, 0.1, 123456.789012345, true, null, "é€𝄞", null]"#,
+            r#"{"d":123456789012345678901234567890,"i":0,"l":0,"f":3.4e38,"b":true,"s":"\ud834\udd1e"}"#,
+        ] {
+            assert!(same_as_serde(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn what_serde_json_rejects_or_reads_otherwise_is_left_to_it() {
+        for text in [
+            r#"{"i":1,"l":1,"f":1,"d":1,"b":true}"#,
+            r#"{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x","s":"y"}"#,
+            r#"{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x","zz":1}"#,
+            r#"{"\u0069":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}"#,
+            r#"{"i":2147483648,"l":1,"f":1,"d":1,"b":true,"s":"x"}"#,
+            r#"{"i":-0,"l":1,"f":1,"d":1,"b":true,"s":"x"}"#,
+            r#"{"i":1.0,"l":1,"f":1,"d":1,"b":true,"s":"x"}"#,
+            r#"{"i":01,"l":1,"f":1,"d":1,"b":true,"s":"x"}"#,
+            r#"{"i":1,"l":9223372036854775808,"f":1,"d":1,"b":true,"s":"x"}"#,
+            r#"{"i":1,"l":1,"f":1,"d":1.,"b":true,"s":"x"}"#,
+            r#"{"i":1,"l":1,"f":1,"d":.5,"b":true,"s":"x"}"#,
+            r#"{"i":1,"l":1,"f":1,"d":1e999,"b":true,"s":"x"}"#,
+            r#"{"i":1,"l":1,"f":1,"d":"1","b":true,"s":"x"}"#,
+            r#"{"i":1,"l":1,"f":1,"d":1,"b":1,"s":"x"}"#,
+            r#"{"i":1,"l":1,"f":1,"d":1,"b":true,"s":null}"#,
+            r#"{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x",}"#,
+            r#"{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"} x"#,
+            r#"{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x""#,
+            "{\"i\":1,\"l\":1,\"f\":1,\"d\":1,\"b\":true,\"s\":\"a\u{1}\"}",
+            r#"{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"\x"}"#,
+            r#"[1,null,1,null,1,null,1,null,true,null,"x"]"#,
+            r#"[1,null,1,null,1,null,1,null,true,null,"x",null,5]"#,
+            r#"{"i":1,"l":1,"f":1,"d":1,"b":tru,"s":"x"}"#,
+            r#"{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x","os":nul}"#,
+        ] {
+            assert!(!same_as_serde(text), "{text}");
+        }
+    }
+
+    /// Values of every kind, well formed for some attribute or not.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|v| v.to_string()),
+            any::<i32>().prop_map(|v| v.to_string()),
+            (-1_000_000i64..1_000_000, 0u32..30).prop_map(|(m, k)| {
+                let digits = format!("{}", m.unsigned_abs());
+                let sign = if m < 0 { "-" } else { "" };
+                let k = k as usize;
+                if k == 0 {
+                    format!("{sign}{digits}")
+                } else {
+                    format!(
+                        "{sign}0.{}{digits}",
+                        "0".repeat(k.saturating_sub(digits.len()))
+                    )
+                }
+            }),
+            any::<f64>().prop_map(|v| format!("{v:?}")),
+            any::<f64>().prop_map(|v| format!("{v:e}")),
+            any::<f32>().prop_map(|v| format!("{v:?}")),
+            "-?[0-9]{1,25}(\\.[0-9]{0,25})?([eE][+-]?[0-9]{0,4})?",
+            "\"([a-zA-Zé€ \t]|\\\\[\"\\\\/bfnrtu]|\\\\u[0-9a-fA-F]{4}|\\\\u00[0-1][0-9a-f])*\"",
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            Just("nul".to_string()),
+            Just("[]".to_string()),
+            Just("{}".to_string()),
+            Just("-0".to_string()),
+            Just("-0.0".to_string()),
+        ]
+    }
+
+    /// Lines of members in any order, duplicated, missing or unknown, with any whitespace,
+    /// objects or arrays, truncated anywhere.
+    fn line() -> impl Strategy<Value = String> {
+        let ws = || proptest::sample::select(vec!["", "", "", " ", "\n", "\t ", "\r"]);
+        let member = (
+            proptest::sample::select(
+                NAMES
+                    .iter()
+                    .chain(&["x", "I", "s\\u0073"])
+                    .copied()
+                    .collect::<Vec<_>>(),
+            ),
+            value(),
+            ws(),
+            ws(),
+        );
+        let object = proptest::collection::vec(member, 0..16).prop_map(|members| {
+            let body: Vec<String> = members
+                .iter()
+                .map(|(k, v, a, b)| format!("{a}\"{k}\"{b}:{a}{v}{b}"))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        });
+        let array = proptest::collection::vec((value(), ws()), 10..14).prop_map(|values| {
+            let body: Vec<String> = values.iter().map(|(v, w)| format!("{w}{v}{w}")).collect();
+            format!("[{}]", body.join(","))
+        });
+        (
+            prop_oneof![object, array],
+            any::<proptest::sample::Index>(),
+            any::<bool>(),
+        )
+            .prop_map(|(text, cut, truncate)| {
+                if truncate {
+                    let mut at = cut.index(text.len() + 1);
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    text[..at].to_owned()
+                } else {
+                    text
+                }
+            })
+    }
+
+    /// A well-formed line of random values, members in a random order.
+    fn good_line() -> impl Strategy<Value = String> {
+        (
+            any::<i32>(),
+            any::<i64>(),
+            -1e6f32..1e6,
+            any::<f64>().prop_filter("finite", |v| v.is_finite()),
+            any::<bool>(),
+            "([a-zA-Z0-9é€ ]|\\\\n|\\\\u00e9|\\\\\")*",
+            Just((0..NAMES.len()).collect::<Vec<usize>>()).prop_shuffle(),
+        )
+            .prop_map(|(i, l, f, d, b, s, order)| {
+                let values = [
+                    i.to_string(),
+                    "null".into(),
+                    l.to_string(),
+                    (l / 7).to_string(),
+                    format!("{f:?}"),
+                    "null".into(),
+                    format!("{d:?}"),
+                    format!("{:.3}", d / 1e300),
+                    b.to_string(),
+                    "null".into(),
+                    format!("\"{s}\""),
+                    format!("\"{s}x\""),
+                ];
+                let members: Vec<String> = order
+                    .iter()
+                    .map(|&k| format!("\"{}\": {}", NAMES[k], values[k]))
+                    .collect();
+                format!("{{{}}}", members.join(", "))
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The one-pass reader never reads a line otherwise than serde_json, and `decode`
+        /// answers exactly as serde_json does (values and error messages).
+        #[test]
+        fn never_differs_from_serde(text in line()) {
+            same_as_serde(&text);
+        }
+
+        /// Well-formed lines are read in one pass, whatever the order of their members.
+        #[test]
+        fn good_lines_are_read_in_one_pass(text in good_line()) {
+            prop_assert!(same_as_serde(&text), "{}", text);
+        }
+
+        /// Numbers: every DOUBLE and FLOAT the reader computes itself equals serde_json's.
+        #[test]
+        fn numbers_equal_serde(
+            token in "-?(0|[1-9][0-9]{0,16})(\\.[0-9]{1,24})?",
+        ) {
+            let mut s = Scanner::new(&token);
+            if let Some(v) = s.f64().filter(|_| s.at_end()) {
+                let want: f64 = serde_json::from_str(&token).unwrap();
+                prop_assert_eq!(v.to_bits(), want.to_bits(), "{}", token);
+            }
+            let mut s = Scanner::new(&token);
+            if let Some(v) = s.f32().filter(|_| s.at_end()) {
+                let want: f32 = serde_json::from_str(&token).unwrap();
+                prop_assert_eq!(v.to_bits(), want.to_bits(), "{}", token);
+            }
+            let mut s = Scanner::new(&token);
+            if let Some(v) = s.i64().filter(|_| s.at_end()) {
+                let want: i64 = serde_json::from_str(&token).unwrap();
+                prop_assert_eq!(v, want, "{}", token);
+            }
+        }
+    }
+}
