@@ -28,15 +28,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::functions::now_millis;
 use crate::io::{CountingSink, JsonLinesWriter};
 use crate::state::{open_store, Checkpointer, Position};
 use crate::Application;
 use args::Args;
+use erased::{AppInfo, Core, DynApp, Stop};
 
 mod config;
 mod connectors;
 mod durable;
+mod erased;
 mod grpc;
 mod log;
 mod reader;
@@ -46,6 +47,7 @@ mod scale;
 mod scale_state;
 mod sources;
 pub use collect::{run_collected, run_collected_split};
+pub use erased::DriverSink;
 
 /// Which clock gives events their time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -113,52 +115,87 @@ pub fn run<A>(
     errors: &mut impl Write,
 ) -> Result<RunStats, RunError>
 where
-    A: Application,
+    A: Application + 'static,
+    A::Sink: DriverSink,
 {
-    run_until(app, input, opts, errors, |_| false)
+    run_dyn(
+        &AppInfo::of::<A>(),
+        app,
+        Box::new(input),
+        opts,
+        errors,
+        Stop::Never,
+    )
 }
 
 /// [`run`], also stopping (successfully) as soon as `stop(app)` is true after a line.
+#[cfg(test)]
 fn run_until<A>(
     app: &mut A,
     input: impl BufRead + Send + 'static,
     opts: &RunOptions,
     errors: &mut impl Write,
-    stop: impl FnMut(&mut A) -> bool,
+    mut stop: impl FnMut(&mut A) -> bool,
 ) -> Result<RunStats, RunError>
 where
-    A: Application,
+    A: Application + 'static,
+    A::Sink: DriverSink,
 {
+    let mut check =
+        |app: &mut dyn DynApp| app.as_any_mut().downcast_mut::<A>().is_some_and(&mut stop);
+    run_dyn(
+        &AppInfo::of::<A>(),
+        app,
+        Box::new(input),
+        opts,
+        errors,
+        Stop::When(&mut check),
+    )
+}
+
+/// [`run`] without the app's type.
+fn run_dyn(
+    info: &AppInfo,
+    app: &mut dyn DynApp,
+    input: Box<dyn io::Read + Send>,
+    opts: &RunOptions,
+    errors: &mut dyn Write,
+    stop: Stop<'_>,
+) -> Result<RunStats, RunError> {
     let input = reader::Input {
-        read: Box::new(input),
+        read: input,
         line_no: 0,
         offset: 0,
     };
-    let mut hooks = StopWhen(stop);
+    let mut hooks = StopWith(stop);
     let counters = Arc::new(reader::Counters::default());
-    drive(app, input, opts, errors, &mut hooks, &counters).map(|(stats, _)| stats)
+    drive(info, app, input, opts, errors, &mut hooks, &counters).map(|(stats, _)| stats)
 }
 
 /// What the driver asks its caller while it runs.
-trait Hooks<A> {
-    /// After every line: `true` ends the run (successfully) at once.
-    fn stop(&mut self, _app: &mut A) -> bool {
-        false
+trait Hooks {
+    /// When to end the run (successfully) at once, checked after every line.
+    fn stop(&mut self) -> Stop<'_> {
+        Stop::Never
     }
 
     /// After each batch of lines, and about every 100 ms while no input comes: `at` is the
     /// line number and byte offset processed so far. `true` ends the run after the lines
     /// already read are processed (a shutdown signal).
-    fn progress(&mut self, _app: &mut A, _at: (u64, u64), _stats: &RunStats) -> bool {
+    fn progress(&mut self, _app: &mut dyn DynApp, _at: (u64, u64), _stats: &RunStats) -> bool {
         false
     }
 }
 
-struct StopWhen<F>(F);
+struct StopWith<'s>(Stop<'s>);
 
-impl<A, F: FnMut(&mut A) -> bool> Hooks<A> for StopWhen<F> {
-    fn stop(&mut self, app: &mut A) -> bool {
-        (self.0)(app)
+impl Hooks for StopWith<'_> {
+    fn stop(&mut self) -> Stop<'_> {
+        match &mut self.0 {
+            Stop::Never => Stop::Never,
+            Stop::Halted => Stop::Halted,
+            Stop::When(f) => Stop::When(&mut **f),
+        }
     }
 }
 
@@ -167,19 +204,18 @@ const IDLE: Duration = Duration::from_millis(100);
 
 /// Runs `input` through `app`; returns the stats and the line number and byte offset
 /// processed (where a checkpoint taken now resumes).
-fn drive<A>(
-    app: &mut A,
+fn drive(
+    info: &AppInfo,
+    app: &mut dyn DynApp,
     input: reader::Input,
     opts: &RunOptions,
-    errors: &mut impl Write,
-    hooks: &mut impl Hooks<A>,
+    errors: &mut dyn Write,
+    hooks: &mut dyn Hooks,
     counters: &Arc<reader::Counters>,
-) -> Result<(RunStats, (u64, u64)), RunError>
-where
-    A: Application,
-{
+) -> Result<(RunStats, (u64, u64)), RunError> {
     let (tx, rx) = reader::channel();
     let (result, at) = drive_with(
+        info,
         app,
         Some(input),
         (tx, rx),
@@ -198,19 +234,17 @@ where
 /// stops it. Returns the position processed (line number, byte offset) also when the run
 /// failed.
 #[allow(clippy::too_many_arguments)]
-fn drive_with<A>(
-    app: &mut A,
+fn drive_with(
+    info: &AppInfo,
+    app: &mut dyn DynApp,
     input: Option<reader::Input>,
-    (tx, rx): reader::Channel<A::Input>,
-    faults: Option<crossbeam_channel::Receiver<reader::Msg<A::Input>>>,
+    (tx, rx): reader::Channel,
+    faults: Option<crossbeam_channel::Receiver<reader::Msg>>,
     opts: &RunOptions,
-    errors: &mut impl Write,
-    hooks: &mut impl Hooks<A>,
+    errors: &mut dyn Write,
+    hooks: &mut dyn Hooks,
     counters: &Arc<reader::Counters>,
-) -> (Result<RunStats, RunError>, (u64, u64))
-where
-    A: Application,
-{
+) -> (Result<RunStats, RunError>, (u64, u64)) {
     // A restored app has started already: its clock is the time of the previous line.
     let clock = app.clock();
     let at = input.as_ref().map_or((0, 0), |i| (i.line_no, i.offset));
@@ -218,66 +252,63 @@ where
     match input {
         Some(input) => reader::spawn(
             input,
-            A::decode,
-            reader::Faults::of::<A>(),
+            Arc::clone(&info.codec),
+            reader::Faults::of(info),
             Arc::clone(&stop),
             Arc::clone(counters),
             tx,
-            connectors::input_pipeline::<A>(),
+            connectors::input_pipeline(info),
         ),
         None => drop(tx),
     }
     let mut driver = Driver {
         app,
-        clock: opts.clock,
-        strict: opts.strict,
-        errors,
-        stats: RunStats::default(),
-        started: clock.is_some(),
-        now: clock.unwrap_or(0),
-        at,
+        core: Core {
+            clock: opts.clock,
+            strict: opts.strict,
+            errors,
+            stats: RunStats::default(),
+            started: clock.is_some(),
+            now: clock.unwrap_or(0),
+            at,
+        },
         counters,
         faults,
     };
     let result = driver.run(&rx, hooks);
     stop.store(true, Ordering::Relaxed);
-    let (stats, at) = (driver.stats, driver.at);
+    let (stats, at) = (driver.core.stats, driver.core.at);
     (result.map(|()| stats), at)
 }
 
 /// The state of one [`run`].
-struct Driver<'a, A: Application, W> {
-    app: &'a mut A,
-    clock: Clock,
-    strict: bool,
-    errors: &'a mut W,
-    stats: RunStats,
-    started: bool,
-    /// The current time: the last time given to the app.
-    now: i64,
-    /// The line number and byte offset of the last line processed.
-    at: (u64, u64),
+struct Driver<'a> {
+    app: &'a mut dyn DynApp,
+    core: Core<'a>,
     counters: &'a reader::Counters,
     /// Fault events of sinks (`'on.error' = 'fault'`), taken between batches.
-    faults: Option<crossbeam_channel::Receiver<reader::Msg<A::Input>>>,
+    faults: Option<crossbeam_channel::Receiver<reader::Msg>>,
 }
 
-impl<A: Application, W: Write> Driver<'_, A, W> {
+impl Driver<'_> {
     fn run(
         &mut self,
-        rx: &crossbeam_channel::Receiver<reader::Msg<A::Input>>,
-        hooks: &mut impl Hooks<A>,
+        rx: &crossbeam_channel::Receiver<reader::Msg>,
+        hooks: &mut dyn Hooks,
     ) -> Result<(), RunError> {
-        if self.clock == Clock::Wall {
-            let start = self.wall_now();
-            self.start_at(start);
+        if self.core.clock == Clock::Wall {
+            let start = self.core.wall_now();
+            if !self.core.started {
+                self.core.started = true;
+                self.app.start(start);
+            }
         }
         loop {
-            let wait = match (self.clock, self.app.next_timer()) {
+            let wait = match (self.core.clock, self.app.next_timer()) {
                 (Clock::Wall, Some(t)) => {
-                    let now = self.wall_now();
+                    let now = self.core.wall_now();
                     if t <= now {
-                        self.now = now;
+                        self.core.now = now;
                         self.app.advance_time(now);
                         continue;
                     }
@@ -286,15 +317,12 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
                 _ => IDLE,
             };
             match rx.recv_timeout(wait) {
-                Ok(reader::Msg::Batch(items)) => {
+                Ok(reader::Msg::Batch(batch)) => {
                     self.counters
                         .queued
-                        .fetch_sub(items.len() as u64, Ordering::Relaxed);
-                    for item in items {
-                        self.item(item)?;
-                        if hooks.stop(self.app) {
-                            return Ok(());
-                        }
+                        .fetch_sub(batch.items.len() as u64, Ordering::Relaxed);
+                    if self.batch(batch, hooks)? {
+                        return Ok(());
                     }
                 }
                 Ok(reader::Msg::Failed(e)) => return Err(RunError::Io(e)),
@@ -306,20 +334,17 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
                 .as_ref()
                 .map_or_else(Vec::new, |f| f.try_iter().collect());
             for msg in faults {
-                if let reader::Msg::Batch(items) = msg {
-                    for item in items {
-                        self.item(item)?;
+                if let reader::Msg::Batch(batch) = msg {
+                    if self.batch(batch, hooks)? {
+                        return Ok(());
                     }
                 }
             }
-            if hooks.progress(self.app, self.at, &self.stats) {
+            if hooks.progress(self.app, self.core.at, &self.core.stats) {
                 // Shutting down: what was read already is processed, nothing more is read.
-                while let Ok(reader::Msg::Batch(items)) = rx.try_recv() {
-                    for item in items {
-                        self.item(item)?;
-                        if hooks.stop(self.app) {
-                            return Ok(());
-                        }
+                while let Ok(reader::Msg::Batch(batch)) = rx.try_recv() {
+                    if self.batch(batch, hooks)? {
+                        return Ok(());
                     }
                 }
                 return Ok(());
@@ -327,83 +352,10 @@ impl<A: Application, W: Write> Driver<'_, A, W> {
         }
     }
 
-    fn item(&mut self, item: reader::Item<A::Input>) -> Result<(), RunError> {
-        let at = item.position();
-        match item {
-            reader::Item::Event { ts, event, .. } => {
-                let ts = match self.clock {
-                    Clock::Event => ts.unwrap_or(self.now),
-                    Clock::Wall => self.wall_now(),
-                };
-                self.start_at(ts);
-                self.app.send(ts, event);
-                self.now = ts;
-                self.stats.events += 1;
-            }
-            reader::Item::Tick { ts, .. } => {
-                if self.clock == Clock::Event {
-                    self.start_at(ts);
-                    self.app.advance_time(ts);
-                    self.now = ts;
-                }
-            }
-            reader::Item::Bad {
-                line_no, message, ..
-            } => self.bad(line_no, message)?,
-            reader::Item::Remote { ts, event } => {
-                // Event clock: the message's `ts`, or its arrival time (stamped by the
-                // source's decoder once per batch).
-                let ts = match (self.clock, ts) {
-                    (Clock::Event, Some(ts)) => ts,
-                    _ => self.wall_now(),
-                };
-                self.start_at(ts);
-                self.app.send(ts, event);
-                self.now = ts;
-                self.stats.events += 1;
-            }
-            reader::Item::Mark { cell, position } => cell.processed(position),
-            reader::Item::Skipped { .. } => {}
-            reader::Item::RemoteBad { message, fatal } => {
-                self.stats.bad_lines += 1;
-                if fatal {
-                    return Err(RunError::SourceFailed(message));
-                }
-                if self.strict {
-                    return Err(RunError::BadLine {
-                        line_no: 0,
-                        message,
-                    });
-                }
-                let _ = writeln!(self.errors, "{message}");
-            }
-        }
-        if let Some(at) = at {
-            self.at = at;
-        }
-        Ok(())
-    }
-
-    /// The wall-clock time, never before the time already reached.
-    fn wall_now(&self) -> i64 {
-        now_millis().max(self.now)
-    }
-
-    fn start_at(&mut self, ts: i64) {
-        if !self.started {
-            self.started = true;
-            self.app.start(ts);
-        }
-    }
-
-    fn bad(&mut self, line_no: u64, message: String) -> Result<(), RunError> {
-        self.stats.bad_lines += 1;
-        if self.strict {
-            return Err(RunError::BadLine { line_no, message });
-        }
-        // Nowhere left to report a failure to report.
-        let _ = writeln!(self.errors, "line {line_no}: {message}");
-        Ok(())
+    /// One batch through the app (one dynamic call); `Ok(true)` when a hook stopped it.
+    fn batch(&mut self, batch: reader::Batch, hooks: &mut dyn Hooks) -> Result<bool, RunError> {
+        let mut stop = hooks.stop();
+        self.app.run_batch(batch, &mut self.core, &mut stop)
     }
 }
 
@@ -416,63 +368,110 @@ where
     A::Input: crate::scale::ScaleInput,
     B::Input: Clone + crate::scale::ScaleInput,
 {
-    let (prog, args) = match parse_args::<A>() {
-        Ok(parsed) => parsed,
-        Err(code) => return code,
-    };
-    let result = if let Some(store) = &args.list_checkpoints {
-        list_checkpoints(store)
-    } else if args.bench {
-        bench_main::<B>(&args)
-    } else {
-        run_or_scale::<A>(&args)
-    };
-    finish(&prog, result)
+    main_with(
+        &AppInfo::of::<A>(),
+        new_app::<A>,
+        scale_run::<A>(),
+        Some(bench_main::<B>),
+    )
 }
 
 /// The `main` of a compiled app built without bench support (the default: the bench variant
 /// doubles the generated code to compile). Same flags as [`main`] except `--bench`.
+///
+/// Only this function and a small shim (decoding a line, the loop over a decoded batch) are
+/// compiled with the app; the driver under it is compiled once, in the runtime.
 pub fn main_run<A>() -> ExitCode
 where
     A: Application<Sink = JsonLinesWriter> + 'static,
     A::Input: crate::scale::ScaleInput,
 {
-    let (prog, args) = match parse_args::<A>() {
+    main_with(&AppInfo::of::<A>(), new_app::<A>, scale_run::<A>(), None)
+}
+
+/// A fresh app writing to `sink`, behind the driver's object.
+fn new_app<A>(sink: JsonLinesWriter) -> Box<dyn DynApp>
+where
+    A: Application<Sink = JsonLinesWriter> + 'static,
+{
+    Box::new(A::with_sink(sink))
+}
+
+/// The run on several workers (DESIGN 11), generic over the app: `None` without the
+/// `scale` feature.
+type ScaleRun = fn(&Args, HashSet<String>) -> Result<(), Failure>;
+
+#[cfg(feature = "scale")]
+fn scale_run<A>() -> Option<ScaleRun>
+where
+    A: Application<Sink = JsonLinesWriter> + 'static,
+    A::Input: crate::scale::ScaleInput,
+{
+    Some(scale::run::<A>)
+}
+
+#[cfg(not(feature = "scale"))]
+#[allow(clippy::extra_unused_type_parameters)] // the signature of the `scale` variant
+fn scale_run<A>() -> Option<ScaleRun> {
+    None
+}
+
+/// The `--bench` mode, generic over the app.
+type BenchRun = fn(&Args) -> Result<(), Failure>;
+
+/// [`main`] and [`main_run`] without the app's types: `bench` is the `--bench` mode, when
+/// the binary has one.
+fn main_with(
+    info: &AppInfo,
+    make: fn(JsonLinesWriter) -> Box<dyn DynApp>,
+    scale: Option<ScaleRun>,
+    bench: Option<BenchRun>,
+) -> ExitCode {
+    let (prog, args) = match parse_args(info) {
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
     let result = if let Some(store) = &args.list_checkpoints {
         list_checkpoints(store)
     } else if args.bench {
-        Err(Failure::usage(
-            "this binary was built without bench support: use `eventflux bench`",
-        ))
+        match bench {
+            Some(bench) => bench(&args),
+            None => Err(Failure::usage(
+                "this binary was built without bench support: use `eventflux bench`",
+            )),
+        }
     } else {
-        run_or_scale::<A>(&args)
+        run_or_scale(info, &args, make, scale)
     };
     finish(&prog, result)
 }
 
 /// The JSON-lines run: on the workers of `--workers`/`--processes` (DESIGN 11) when they
 /// ask for more than one and the app is split across workers, else the plain run.
-fn run_or_scale<A>(args: &Args) -> Result<(), Failure>
-where
-    A: Application<Sink = JsonLinesWriter> + 'static,
-    A::Input: crate::scale::ScaleInput,
-{
+fn run_or_scale(
+    info: &AppInfo,
+    args: &Args,
+    make: fn(JsonLinesWriter) -> Box<dyn DynApp>,
+    scale: Option<ScaleRun>,
+) -> Result<(), Failure> {
     #[cfg(feature = "scale")]
-    if scale::wanted::<A>(args) {
-        let filter = output_filter::<A>(args.output_streams.as_deref())?;
-        return scale::run::<A>(args, filter);
+    if let Some(run) = scale {
+        if scale::wanted(info, args) {
+            let filter = output_filter(info, args.output_streams.as_deref())?;
+            return run(args, filter);
+        }
     }
     #[cfg(not(feature = "scale"))]
-    if args.workers > 1 || args.processes > 1 {
-        eprintln!(
-            "note: this app has no partition that runs on several workers \
-             (`eventflux explain` tells why); running it on one worker"
-        );
+    {
+        let _ = scale;
+        if args.workers > 1 || args.processes > 1 {
+            eprintln!(
+                "note: this app has no partition that runs on several workers \
+                 (`eventflux explain` tells why); running it on one worker"
+            );
+        }
     }
-    run_main::<A>(args)
+    run_main(info, args, make)
 }
 
 /// `--bench`: on several workers like [`run_or_scale`] (also one worker through the
@@ -483,7 +482,7 @@ where
     B::Input: Clone + crate::scale::ScaleInput,
 {
     #[cfg(feature = "scale")]
-    if scale::wanted::<B>(args)
+    if scale::wanted(&AppInfo::of::<B>(), args)
         || (B::SCALABLE && std::env::var_os("EVENTFLUX_BENCH_TIMELY").is_some())
     {
         return scale::bench::<B>(args);
@@ -499,15 +498,16 @@ where
 }
 
 /// Parses `std::env::args()`; `Err` carries the exit code after printing help or an error.
-fn parse_args<A: Application>() -> Result<(String, Args), ExitCode> {
+fn parse_args(info: &AppInfo) -> Result<(String, Args), ExitCode> {
     let argv: Vec<String> = std::env::args().collect();
     let prog = argv
         .first()
         .and_then(|p| std::path::Path::new(p).file_name())
         .map_or_else(|| "app".to_string(), |n| n.to_string_lossy().into_owned());
-    let streams: Vec<&str> = A::input_streams()
+    let streams: Vec<&str> = info
+        .input_streams
         .iter()
-        .chain(A::output_streams())
+        .chain(info.output_streams)
         .copied()
         .collect();
     let (words, overrides) = match config::expand(&argv[1.min(argv.len())..], &streams) {
@@ -575,8 +575,8 @@ impl Failure {
 }
 
 /// The streams to print: `--output-streams` (checked against the app's) or all outputs.
-fn output_filter<A: Application>(requested: Option<&[String]>) -> Result<HashSet<String>, Failure> {
-    let known = A::output_streams();
+fn output_filter(info: &AppInfo, requested: Option<&[String]>) -> Result<HashSet<String>, Failure> {
+    let known = info.output_streams;
     let Some(names) = requested else {
         return Ok(known.iter().map(|s| s.to_string()).collect());
     };
@@ -640,7 +640,7 @@ struct Endpoints {
 impl Endpoints {
     /// `A`'s endpoints with `overrides` applied; an override that applies to nothing is an
     /// error naming it.
-    fn of<A: Application>(overrides: &[config::Override]) -> Result<Endpoints, Failure> {
+    fn of(info: &AppInfo, overrides: &[config::Override]) -> Result<Endpoints, Failure> {
         // `"file.path" = '${VAR}'` is read from the environment at start (DESIGN 8.1).
         let own = |list: &[(&str, &str)]| -> Result<Vec<(String, String)>, Failure> {
             list.iter()
@@ -652,11 +652,11 @@ impl Endpoints {
                 .collect()
         };
         let mut e = Endpoints {
-            sources: own(A::sources())?,
-            sinks: own(A::sinks())?,
+            sources: own(info.sources)?,
+            sinks: own(info.sinks)?,
         };
         for o in overrides {
-            if connectors::takes_override::<A>(o) {
+            if connectors::takes_override(info, o) {
                 // A network or tailing connector's option: applied when it starts.
                 continue;
             }
@@ -770,12 +770,13 @@ fn serve_metrics(args: &Args) -> Result<Option<Arc<crate::metrics::Metrics>>, Fa
 }
 
 /// Run mode: JSON lines in, JSON lines out, with checkpoints when `--state-dir` is given.
-fn run_main<A>(args: &Args) -> Result<(), Failure>
-where
-    A: Application<Sink = JsonLinesWriter>,
-{
-    let filter = output_filter::<A>(args.output_streams.as_deref())?;
-    if args.state_dir.is_some() && !A::KEEPS_STATE {
+fn run_main(
+    info: &AppInfo,
+    args: &Args,
+    make: fn(JsonLinesWriter) -> Box<dyn DynApp>,
+) -> Result<(), Failure> {
+    let filter = output_filter(info, args.output_streams.as_deref())?;
+    if args.state_dir.is_some() && !info.keeps_state {
         return Err(Failure::usage(format!(
             "--state-dir: {}",
             crate::state::StateError::NotKept
@@ -803,7 +804,7 @@ where
         checkpointer.is_some(),
         crate::connect::tracked::fresh_epoch_for(store),
     );
-    let endpoints = Endpoints::of::<A>(&args.overrides)?;
+    let endpoints = Endpoints::of(info, &args.overrides)?;
     let positions = restored.as_ref().map(|r| &r.positions);
     let source = endpoints.source_name(args);
     let (line_no, offset) = match source.as_deref().and_then(|s| positions?.source(s)) {
@@ -812,7 +813,7 @@ where
     };
     // An app with network (or tailing) sources reads only them unless `--input` is given
     // or it has file sources; it then runs until it is stopped.
-    let remote = connectors::has_sources::<A>() || grpc::wanted::<A>(args);
+    let remote = connectors::has_sources(info) || grpc::wanted(info, args);
     let input = if remote && !args.input_given && endpoints.sources.is_empty() {
         None
     } else {
@@ -830,7 +831,7 @@ where
     let (out, file) = durable::open_output(&args.output, resume(&args.output))?;
     outputs.extend(file);
     let mut writer = JsonLinesWriter::new(out, Some(filter));
-    let mut grpc = grpc::prepare::<A>(args, &mut writer)?;
+    let mut grpc = grpc::prepare(info, args, &mut writer)?;
     // Every sink of a stream gets each of its lines (several sinks: a fan-out).
     let mut routes: Vec<(String, Vec<Box<dyn io::Write + Send>>)> = Vec::new();
     let mut add_route = |stream: &str, out: Box<dyn io::Write + Send>| match routes
@@ -850,12 +851,12 @@ where
     // fault stream, on a channel of their own (it keeps no run alive).
     let (fault_tx, fault_rx) = crossbeam_channel::unbounded();
     let network_sinks =
-        connectors::open_sinks::<A>(&args.overrides, metrics.as_ref(), Some(&fault_tx))?;
+        connectors::open_sinks(info, &args.overrides, metrics.as_ref(), Some(&fault_tx))?;
     drop(fault_tx);
     // A service fed by network or tailing sources delivers what each batch produced (a
     // dead-letter file is read while the app runs), as network sinks do.
     let flush_each_batch =
-        !network_sinks.is_empty() || connectors::has_sources::<A>() || grpc.is_some();
+        !network_sinks.is_empty() || connectors::has_sources(info) || grpc.is_some();
     for (stream, out) in network_sinks {
         add_route(&stream, out);
     }
@@ -867,7 +868,7 @@ where
         };
         writer.route(&stream, out);
     }
-    let mut app = A::with_sink(writer);
+    let mut app = make(writer);
     if let (Some(r), Some(cp)) = (&restored, &checkpointer) {
         let fresh = app.snapshot();
         app.restore(&r.snapshot)
@@ -897,12 +898,13 @@ where
     };
     let mut errors = log::LogLines::new();
     let (tx, rx) = reader::channel();
-    let sources = connectors::start_sources::<A>(&tx, &args.overrides, counters.metrics.as_ref())?;
+    let sources = connectors::start_sources(info, &tx, &args.overrides, counters.metrics.as_ref())?;
     if let Some(g) = grpc.as_mut() {
-        g.start::<A>(args, &tx, service.metrics.clone())?;
+        g.start(info, args, &tx, service.metrics.clone())?;
     }
     let (result, at) = drive_with(
-        &mut app,
+        info,
+        &mut *app,
         input,
         (tx, rx),
         Some(fault_rx),
@@ -915,7 +917,7 @@ where
     // `'on.error' = 'fail'`, which stops the app after it): what was processed counts.
     let source_failed = matches!(result, Err(RunError::SourceFailed(_)));
     if (result.is_ok() || source_failed) && app.failure().is_none() {
-        match service.checkpoint(&mut app, at) {
+        match service.checkpoint(&mut *app, at) {
             Err(e) => return Err(Failure::runtime(e)),
             Ok(Some((saved, took))) => log::log(
                 log::Level::Info,
@@ -936,7 +938,7 @@ where
     // broker would deliver them again after a clean restart).
     drop(sources);
     drop(grpc);
-    let flushed = app.sink_mut().flush();
+    let flushed = app.json_writer().map_or(Ok(()), |w| w.flush());
     let stats = match result {
         Ok(stats) => stats,
         Err(e @ RunError::BadLine { .. }) => return Err(Failure::usage(format!("{e} (--strict)"))),

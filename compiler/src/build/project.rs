@@ -79,6 +79,10 @@ pub struct Project {
     pub name: String,
     /// The lock held on an incremental project while it is written and built.
     _lock: Option<std::sync::Arc<std::fs::File>>,
+    /// The `Cargo.lock` of the last project built with the same runtime features: a new
+    /// project starts from a copy, so cargo resolves nothing (no registry index update,
+    /// about a second of a new app's build).
+    lock_seed: PathBuf,
 }
 
 /// Writes the project for `app_rs` (generated with `Options::standalone()`) into the cache;
@@ -103,6 +107,12 @@ fn write_project_in(
 ) -> Result<Project, BuildError> {
     let runtime = runtime_dir();
     let runtime = runtime.canonicalize().unwrap_or(runtime);
+    let seed_key: String = Sha256::digest(features.join(",").as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let lock_seed = cache.join("locks").join(format!("{seed_key}.lock"));
     let features = if features.is_empty() {
         String::new()
     } else {
@@ -169,12 +179,18 @@ fn write_project_in(
             std::fs::write(&path, text).map_err(|source| io(&path, source))?;
         }
     }
+    let lockfile = dir.join("Cargo.lock");
+    if !lockfile.exists() {
+        // Without a seed cargo resolves the dependencies itself, as before.
+        let _ = std::fs::copy(&lock_seed, &lockfile);
+    }
     Ok(Project {
         dir,
         hash,
         profile,
         name,
         _lock: lock,
+        lock_seed,
     })
 }
 
@@ -267,6 +283,7 @@ impl Project {
             target
                 .join(profile_dir)
                 .join(format!("{}{}", self.name, std::env::consts::EXE_SUFFIX));
+        self.keep_lock_seed();
         let bin_dir = cache_dir().join("bin");
         std::fs::create_dir_all(&bin_dir).map_err(|source| io(&bin_dir, source))?;
         // Copy under a temporary name, then rename, so a concurrent run never sees half a file.
@@ -274,6 +291,24 @@ impl Project {
         std::fs::copy(&built, &tmp).map_err(|source| io(&built, source))?;
         std::fs::rename(&tmp, &cached).map_err(|source| io(&cached, source))?;
         Ok(cached)
+    }
+
+    /// Keeps this project's `Cargo.lock` as the seed of the next new project with the same
+    /// runtime features (best effort: without it the next build resolves again).
+    fn keep_lock_seed(&self) {
+        let Some(locks) = self.lock_seed.parent() else {
+            return;
+        };
+        if std::fs::create_dir_all(locks).is_err() {
+            return;
+        }
+        // Copied under a temporary name, then renamed: a concurrent build never reads half.
+        let tmp = locks.join(format!("{}.tmp{}", self.hash, std::process::id()));
+        if std::fs::copy(self.dir.join("Cargo.lock"), &tmp).is_ok()
+            && std::fs::rename(&tmp, &self.lock_seed).is_err()
+        {
+            let _ = std::fs::remove_file(&tmp);
+        }
     }
 }
 
@@ -359,6 +394,32 @@ pub fn write_dockerfile(project: &Project, out: &Path) -> Result<PathBuf, BuildE
 #[cfg(test)]
 mod tests {
     use super::{write_project_in, Profile};
+
+    #[test]
+    fn new_projects_start_from_the_last_lockfile_of_their_features() {
+        let cache = std::env::temp_dir().join(format!("eventflux-locks-{}", std::process::id()));
+        std::fs::create_dir_all(&cache).expect("create cache");
+        let write = |rs: &str, features: &[&str]| {
+            write_project_in(&cache, rs, features, Profile::Release, None).expect("write project")
+        };
+        let first = write("// one", &[]);
+        assert!(!first.dir.join("Cargo.lock").exists(), "no seed yet");
+        // What cargo would leave after building it.
+        std::fs::write(first.dir.join("Cargo.lock"), "# lock one\n").expect("write lock");
+        first.keep_lock_seed();
+        let second = write("// two", &[]);
+        let lock = std::fs::read_to_string(second.dir.join("Cargo.lock")).expect("seeded lock");
+        assert_eq!(lock, "# lock one\n");
+        // Other runtime features: other dependencies, no seed.
+        let redis = write("// three", &["redis"]);
+        assert!(!redis.dir.join("Cargo.lock").exists());
+        // A project's own lock is never replaced by the seed.
+        std::fs::write(second.dir.join("Cargo.lock"), "# lock two\n").expect("write lock");
+        let again = write("// two", &[]);
+        let lock = std::fs::read_to_string(again.dir.join("Cargo.lock")).expect("own lock");
+        assert_eq!(lock, "# lock two\n");
+        let _ = std::fs::remove_dir_all(&cache);
+    }
 
     #[test]
     fn incremental_projects_are_kept_per_app_file() {

@@ -10,7 +10,7 @@ use crate::io::CollectingSink;
 
 /// Runs `input` (JSON lines) through a fresh `A` with the event clock, keeping the output
 /// lines of the streams `filter` names (all when `None`); returns them with the error text.
-pub fn run_collected<A: Application<Sink = CollectingSink>>(
+pub fn run_collected<A: Application<Sink = CollectingSink> + 'static>(
     input: &str,
     filter: Option<HashSet<String>>,
 ) -> (Vec<String>, String) {
@@ -27,7 +27,7 @@ pub fn run_collected<A: Application<Sink = CollectingSink>>(
 /// [`run_collected`] in two halves: the first half of `input`, a snapshot, a restore into a
 /// fresh `A`, the second half there. The split falls before a line that carries its own
 /// `ts`, so no event loses its time; the output must equal [`run_collected`]'s.
-pub fn run_collected_split<A: Application<Sink = CollectingSink>>(
+pub fn run_collected_split<A: Application<Sink = CollectingSink> + 'static>(
     input: &str,
     filter: Option<HashSet<String>>,
 ) -> (Vec<String>, String) {

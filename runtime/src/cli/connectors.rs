@@ -7,15 +7,16 @@ use crossbeam_channel::Sender;
 use std::io::Write;
 
 use super::config::Override;
-use super::reader::{Item, Msg};
+use super::erased::AppInfo;
+use super::reader::{rebatch, unbatch, Batch, Item, Msg, Queued};
 use super::Failure;
-use crate::app::Application;
 use crate::connect::csv::CsvWriter;
 use crate::connect::fault::fault_event;
 use crate::connect::sink::{LineSender, LineWriter};
 use crate::connect::source::{decode_csv, decode_message, split_message};
 use crate::connect::tcp::{TcpSink, TcpSource};
 use crate::connect::{env_lookup, ConnectorConfig, Direction, SourceEvent};
+use std::sync::Arc;
 
 /// Extensions served here (the file, stdin and stdout ones are the driver's own).
 const NETWORK: &[&str] = &[
@@ -33,20 +34,22 @@ fn handled(c: &crate::connect::ConnectorDesc) -> bool {
 
 /// Whether a `--config` `[streams.<Name>]` override is for a connector handled here (it is
 /// then applied to every such connector of the stream when it starts).
-pub(super) fn takes_override<A: Application>(o: &Override) -> bool {
-    A::connectors()
+pub(super) fn takes_override(app: &AppInfo, o: &Override) -> bool {
+    app.connectors
         .iter()
         .any(|c| c.stream == o.stream && handled(c))
 }
 
 /// The connectors of `A` handled here, resolved against the environment, with `--config`
 /// overrides applied (an override replaces the option or adds it).
-pub(super) fn resolved<A: Application>(
+pub(super) fn resolved(
+    app: &AppInfo,
     direction: Direction,
     overrides: &[Override],
 ) -> Result<Vec<ConnectorConfig>, Failure> {
     let mut out = Vec::new();
-    for c in A::connectors()
+    for c in app
+        .connectors
         .iter()
         .filter(|c| c.direction == direction && handled(c))
     {
@@ -66,8 +69,8 @@ pub(super) fn resolved<A: Application>(
 
 /// Whether `A` has sources this module starts (then the driver does not read stdin unless
 /// `--input` says so, and runs until it is stopped).
-pub(super) fn has_sources<A: Application>() -> bool {
-    A::connectors()
+pub(super) fn has_sources(app: &AppInfo) -> bool {
+    app.connectors
         .iter()
         .any(|c| c.direction == Direction::Source && handled(c))
 }
@@ -125,8 +128,9 @@ const BATCH: usize = 1024;
 const QUEUE: usize = 16;
 
 /// Starts every source of `A` handled here, each feeding `tx`; prints where each listens.
-pub(super) fn start_sources<A: Application>(
-    tx: &Sender<Msg<A::Input>>,
+pub(super) fn start_sources(
+    app: &AppInfo,
+    tx: &Sender<Msg>,
     overrides: &[Override],
     metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
 ) -> Result<Sources, Failure> {
@@ -144,8 +148,8 @@ pub(super) fn start_sources<A: Application>(
         #[cfg(feature = "kafka")]
         kafka: Vec::new(),
     };
-    let mut queues: Vec<(&str, crate::connect::pipeline::QueueSender<Item<A::Input>>)> = Vec::new();
-    for cfg in resolved::<A>(Direction::Source, overrides)? {
+    let mut queues: Vec<(&str, crate::connect::pipeline::QueueSender<Queued>)> = Vec::new();
+    for cfg in resolved(app, Direction::Source, overrides)? {
         if cfg.extension == "grpc" {
             // The app's whole service: started by `super::grpc`.
             continue;
@@ -180,14 +184,19 @@ pub(super) fn start_sources<A: Application>(
             }
             #[cfg(feature = "http")]
             "http" => {
+                let (codec, schema) = (std::sync::Arc::clone(&app.codec), app.schema);
                 let validate: crate::connect::http::Validate = if csv {
-                    std::sync::Arc::new(|stream: &str, record: &str| {
-                        decode_csv(stream, record, A::schema(stream), A::decode).map(|_| ())
+                    std::sync::Arc::new(move |stream: &str, record: &str| {
+                        let mut scratch = codec.events(1);
+                        decode_csv(stream, record, schema(stream), |s, d| {
+                            codec.decode_into(s, d, &mut scratch)
+                        })
+                        .map(|_| ())
                     })
                 } else {
-                    std::sync::Arc::new(|stream: &str, data: &str| {
-                        A::decode(stream, data)
-                            .map(|_| ())
+                    std::sync::Arc::new(move |stream: &str, data: &str| {
+                        codec
+                            .decode_into(stream, data, &mut codec.events(1))
                             .map_err(|e| e.to_string())
                     })
                 };
@@ -256,10 +265,11 @@ pub(super) fn start_sources<A: Application>(
             )));
         };
         let drops = metrics.cloned();
-        let Some(p) = A::pipelines().iter().find(|p| p.stream == cfg.stream) else {
+        let app = app.clone();
+        let Some(p) = app.pipelines.iter().find(|p| p.stream == cfg.stream) else {
             std::thread::Builder::new()
                 .name(format!("ef-decode-{}", cfg.stream))
-                .spawn(move || bridge::<A>(&srx, &tx, label, on_error, csv, mark, drops))
+                .spawn(move || bridge(&app, &srx, &tx, label, on_error, csv, mark, drops))
                 .map_err(|e| Failure::runtime(format!("cannot start a decoder thread: {e}")))?;
             continue;
         };
@@ -268,7 +278,7 @@ pub(super) fn start_sources<A: Application>(
         let queue = match queues.iter().find(|(s, _)| *s == p.stream) {
             Some((_, q)) => q.clone(),
             None => {
-                let q = stream_queue::<A>(p, &tx, metrics)?;
+                let q = stream_queue(&app, p, &tx, metrics)?;
                 queues.push((p.stream, q.clone()));
                 q
             }
@@ -279,14 +289,15 @@ pub(super) fn start_sources<A: Application>(
             csv,
             mark,
             metrics: drops.clone(),
-            decode: A::decode,
-            schema: A::schema,
+            codec: Arc::clone(&app.codec),
+            schema: app.schema,
         };
         let reason = drop_reason(p.backpressure);
         let stream = p.stream;
-        let emit = move |items: Vec<Item<A::Input>>| match queue
-            .push(items, |i| matches!(i, Item::Remote { .. }))
-        {
+        let codec = Arc::clone(&app.codec);
+        let emit = move |batch: Batch| match queue.push(unbatch(&*codec, batch), |(i, _)| {
+            matches!(i, Item::Remote { .. })
+        }) {
             Ok(dropped) => {
                 if let (Some(m), true) = (&drops, dropped > 0) {
                     m.add_dropped(stream, reason, dropped);
@@ -317,21 +328,29 @@ pub(super) fn drop_reason(backpressure: crate::connect::Backpressure) -> &'stati
 
 /// The queue of an `async` stream fed by network sources, with the thread handing its
 /// events to the driver in batches of at most `"batch.max"` (and its depth to metrics).
-fn stream_queue<A: Application>(
+fn stream_queue(
+    app: &AppInfo,
     p: &crate::connect::PipelineDesc,
-    tx: &Sender<Msg<A::Input>>,
+    tx: &Sender<Msg>,
     metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
-) -> Result<crate::connect::pipeline::QueueSender<Item<A::Input>>, Failure> {
+) -> Result<crate::connect::pipeline::QueueSender<Queued>, Failure> {
     let (qtx, qrx) = crate::connect::pipeline::queue(p.buffer, p.backpressure);
     let (tx, metrics, stream, batch_max) = (tx.clone(), metrics.cloned(), p.stream, p.batch_max);
+    let codec = Arc::clone(&app.codec);
     std::thread::Builder::new()
         .name(format!("ef-queue-{stream}"))
         .spawn(move || {
-            crate::connect::pipeline::forward(&qrx, batch_max, &tx, Msg::Batch, |depth| {
-                if let Some(m) = &metrics {
-                    m.set_queue_depth(stream, depth as u64);
-                }
-            })
+            crate::connect::pipeline::forward(
+                &qrx,
+                batch_max,
+                &tx,
+                |q| Msg::Batch(rebatch(&*codec, q)),
+                |depth| {
+                    if let Some(m) = &metrics {
+                        m.set_queue_depth(stream, depth as u64);
+                    }
+                },
+            )
         })
         .map_err(|e| Failure::runtime(format!("cannot start a queue thread: {e}")))?;
     Ok(qtx)
@@ -340,11 +359,11 @@ fn stream_queue<A: Application>(
 /// The pipeline of the driver's own input (`--input`, stdin or the app's file sources,
 /// read as one sequence): that of the first `async` stream without a source handled here
 /// and without sinks (an output stream's pipeline does not concern the input).
-pub(super) fn input_pipeline<A: Application>() -> Option<crate::connect::PipelineDesc> {
-    A::pipelines()
+pub(super) fn input_pipeline(app: &AppInfo) -> Option<crate::connect::PipelineDesc> {
+    app.pipelines
         .iter()
         .find(|p| {
-            !A::connectors().iter().any(|c| {
+            !app.connectors.iter().any(|c| {
                 c.stream == p.stream
                     && (c.direction == Direction::Sink
                         || (c.direction == Direction::Source && handled(c)))
@@ -381,9 +400,11 @@ impl OnBad {
 }
 
 /// Decodes a source's batches into driver items until either side goes away.
-pub(super) fn bridge<A: Application>(
+#[allow(clippy::too_many_arguments)]
+pub(super) fn bridge(
+    app: &AppInfo,
     rx: &crossbeam_channel::Receiver<SourceEvent>,
-    tx: &Sender<Msg<A::Input>>,
+    tx: &Sender<Msg>,
     label: &str,
     on_bad: OnBad,
     csv: bool,
@@ -396,12 +417,12 @@ pub(super) fn bridge<A: Application>(
         csv,
         mark,
         metrics,
-        decode: A::decode,
-        schema: A::schema,
+        codec: Arc::clone(&app.codec),
+        schema: app.schema,
     };
     for ev in rx {
-        let items = decoder.items(ev);
-        if !items.is_empty() && tx.send(Msg::Batch(items)).is_err() {
+        let batch = decoder.items(ev);
+        if !batch.items.is_empty() && tx.send(Msg::Batch(batch)).is_err() {
             return;
         }
     }
@@ -409,33 +430,35 @@ pub(super) fn bridge<A: Application>(
 
 /// What turns a source's messages into driver items: its `"on.error"`, format and
 /// tracking cell. Shared by the decoding threads of an `async` stream.
-pub(super) struct Decoder<I> {
+pub(super) struct Decoder {
     label: String,
     on_bad: OnBad,
     csv: bool,
     mark: Option<std::sync::Arc<crate::connect::tracked::SourceCell>>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
-    decode: fn(&str, &str) -> Result<I, crate::app::DecodeError>,
+    codec: Arc<dyn super::erased::Codec>,
     schema: fn(&str) -> &'static [(&'static str, &'static str)],
 }
 
-impl<I> Decoder<I> {
+impl Decoder {
     /// `text` is the message the source got (empty when none arrived), `reason` what is
-    /// wrong with it, `at` where it came from, `arrival` the batch's arrival time.
+    /// wrong with it, `at` where it came from, `arrival` the batch's arrival time; a fault
+    /// event goes to `events`.
     fn bad(
         &self,
+        events: &mut super::erased::Events,
         stream: &str,
         text: &str,
         reason: &str,
         at: String,
         arrival: i64,
-    ) -> Option<Item<I>> {
+    ) -> Option<Item> {
         let (on_bad, csv, metrics) = (self.on_bad, self.csv, &self.metrics);
         let message = format!("{at}: {reason}");
         match on_bad {
             OnBad::Drop => {
                 // Counted in `eventflux_dropped_events_total{reason="undecodable"}`.
-                if let Some(m) = &metrics {
+                if let Some(m) = metrics {
                     m.add_dropped(stream, "undecodable", 1);
                 }
                 None
@@ -447,11 +470,12 @@ impl<I> Decoder<I> {
                     split_message(stream, text).unwrap_or((None, text))
                 };
                 let schema = (self.schema)(stream);
+                let codec = &*self.codec;
+                let decode = |s: &str, d: &str| codec.decode_into(s, d, events);
                 Some(
-                    match fault_event(stream, data, csv, schema, reason, self.decode) {
-                        Some(event) => Item::Remote {
+                    match fault_event(stream, data, csv, schema, reason, decode) {
+                        Some(()) => Item::Remote {
                             ts: ts.or(Some(arrival)),
-                            event,
                         },
                         None => Item::RemoteBad {
                             message,
@@ -471,14 +495,16 @@ impl<I> Decoder<I> {
         }
     }
 
-    /// The items of one message batch of the source.
-    fn items(&self, ev: SourceEvent) -> Vec<Item<I>> {
+    /// The items of one message batch of the source, with their events.
+    fn items(&self, ev: SourceEvent) -> Batch {
         let (csv, label, mark, metrics) =
             (self.csv, self.label.as_str(), &self.mark, &self.metrics);
+        let codec = &*self.codec;
         match ev {
             SourceEvent::Batch(batch) => {
                 let stream = batch.stream.as_str();
                 let mut items = Vec::with_capacity(batch.len() + 1);
+                let mut events = codec.events(batch.len());
                 let mut last = None;
                 let (mut good, mut undecodable) = (0, 0);
                 let schema = (self.schema)(stream);
@@ -486,24 +512,25 @@ impl<I> Decoder<I> {
                 let arrival = crate::functions::now_millis();
                 for (text, line) in batch.iter() {
                     last = Some(line.position);
+                    let decode = |s: &str, d: &str| codec.decode_into(s, d, &mut events);
                     let decoded = if csv {
-                        decode_csv(stream, text, schema, self.decode)
-                            .map(|e| e.map(|event| (None, event)))
+                        decode_csv(stream, text, schema, decode).map(|e| e.map(|()| None))
                     } else {
-                        decode_message(stream, text, self.decode).map(Some)
+                        decode_message(stream, text, decode).map(|(ts, ())| Some(ts))
                     };
-                    let decoded =
-                        decoded.map(|e| e.map(|(ts, event)| (ts.or(Some(arrival)), event)));
                     match decoded {
                         // A CSV header.
                         Ok(None) => {}
-                        Ok(Some((ts, event))) => {
+                        Ok(Some(ts)) => {
                             good += 1;
-                            items.push(Item::Remote { ts, event });
+                            items.push(Item::Remote {
+                                ts: ts.or(Some(arrival)),
+                            });
                         }
                         Err(reason) => {
                             undecodable += 1;
                             items.extend(self.bad(
+                                &mut events,
                                 stream,
                                 text,
                                 &reason,
@@ -516,15 +543,15 @@ impl<I> Decoder<I> {
                         }
                     }
                 }
-                if let Some(m) = &metrics {
+                if let Some(m) = metrics {
                     m.add_events_in(stream, good);
                     m.add_bad(stream, undecodable);
                 }
-                if let (Some(cell), Some(position)) = (&mark, last) {
+                if let (Some(cell), Some(position)) = (mark, last) {
                     let cell = std::sync::Arc::clone(cell);
                     items.push(Item::Mark { cell, position });
                 }
-                items
+                Batch { items, events }
             }
             SourceEvent::Bad {
                 stream,
@@ -532,20 +559,27 @@ impl<I> Decoder<I> {
                 origin,
                 reason,
             } => {
-                if let Some(m) = &metrics {
+                if let Some(m) = metrics {
                     m.add_bad(&stream, 1);
                 }
-                self.bad(
-                    &stream,
-                    "",
-                    &reason,
-                    format!("{label} `{stream}` (connection {origin}) line {position}"),
-                    crate::functions::now_millis(),
-                )
-                .into_iter()
-                .collect()
+                let mut events = codec.events(1);
+                let items = self
+                    .bad(
+                        &mut events,
+                        &stream,
+                        "",
+                        &reason,
+                        format!("{label} `{stream}` (connection {origin}) line {position}"),
+                        crate::functions::now_millis(),
+                    )
+                    .into_iter()
+                    .collect();
+                Batch { items, events }
             }
-            SourceEvent::Closed { .. } => Vec::new(),
+            SourceEvent::Closed { .. } => Batch {
+                items: Vec::new(),
+                events: codec.events(0),
+            },
         }
     }
 }
@@ -554,13 +588,14 @@ impl<I> Decoder<I> {
 pub(super) type Route = (String, Box<dyn Write + Send>);
 
 /// The sinks of `A` handled here: (stream, writer) pairs for the output writer's routes.
-pub(super) fn open_sinks<A: Application>(
+pub(super) fn open_sinks(
+    app: &AppInfo,
     overrides: &[Override],
     metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
-    faults: Option<&crossbeam_channel::Sender<Msg<A::Input>>>,
+    faults: Option<&crossbeam_channel::Sender<Msg>>,
 ) -> Result<Vec<Route>, Failure> {
     let mut out: Vec<Route> = Vec::new();
-    for cfg in resolved::<A>(Direction::Sink, overrides)? {
+    for cfg in resolved(app, Direction::Sink, overrides)? {
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         let csv = cfg.csv().map_err(fail)?;
         if csv && cfg.extension == "postgres" {
@@ -644,7 +679,7 @@ pub(super) fn open_sinks<A: Application>(
         if let Some(faults) = faults {
             sender
                 .stats()
-                .set_fault(fault_hook::<A>(&cfg.stream, csv, faults.clone()));
+                .set_fault(fault_hook(app, &cfg.stream, csv, faults.clone()));
         }
         let mut writer = LineWriter::new(sender, label);
         if let Some(m) = metrics {
@@ -662,18 +697,20 @@ pub(super) fn open_sinks<A: Application>(
 /// Where a sink with `'on.error' = 'fault'` sends the lines it could not deliver: each
 /// becomes an event of the fault stream `!Name` (the row's attributes, the output line's
 /// `ts`, `_error` = the delivery error), queued for the driver (never blocking the sink).
-fn fault_hook<A: Application>(
+fn fault_hook(
+    app: &AppInfo,
     stream: &str,
     csv: bool,
-    faults: crossbeam_channel::Sender<Msg<A::Input>>,
+    faults: crossbeam_channel::Sender<Msg>,
 ) -> crate::connect::sink::FaultHook {
     let stream = stream.to_owned();
-    let schema: fn(&str) -> &'static [(&'static str, &'static str)] = A::schema;
-    let decode: fn(&str, &str) -> Result<A::Input, crate::app::DecodeError> = A::decode;
+    let schema = app.schema;
+    let codec = Arc::clone(&app.codec);
     Box::new(move |lines: &[u8], error: &str| {
         let text = String::from_utf8_lossy(lines);
         let arrival = crate::functions::now_millis();
         let mut items = Vec::new();
+        let mut events = codec.events(0);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let (ts, data) = if csv {
                 (None, line.to_owned())
@@ -687,16 +724,15 @@ fn fault_hook<A: Application>(
                 }
             };
             let reason = format!("not delivered: {error}");
-            if let Some(event) = fault_event(&stream, &data, csv, schema(&stream), &reason, decode)
-            {
+            let decode = |s: &str, d: &str| codec.decode_into(s, d, &mut events);
+            if fault_event(&stream, &data, csv, schema(&stream), &reason, decode).is_some() {
                 items.push(Item::Remote {
                     ts: ts.or(Some(arrival)),
-                    event,
                 });
             }
         }
         if !items.is_empty() {
-            let _ = faults.send(Msg::Batch(items));
+            let _ = faults.send(Msg::Batch(Batch { items, events }));
         }
     })
 }

@@ -8,14 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::erased::{DynApp, Stop};
 use super::log::{log, Level};
 use super::reader::Counters;
 use super::{Failure, Hooks, RunStats};
 use crate::functions::now_millis;
-use crate::io::JsonLinesWriter;
 use crate::metrics::Metrics;
 use crate::state::{Checkpointer, Position, Positions, Restored, Saved};
-use crate::Application;
 
 /// A file the app writes output lines to, with the bytes written so far, so a checkpoint
 /// can record the offset to truncate it to after a crash.
@@ -184,17 +183,19 @@ pub(super) struct Service {
 impl Service {
     /// Takes a checkpoint now: flushes and syncs the outputs, then writes the state with
     /// the input position `at` and the output offsets.
-    pub fn checkpoint<A: Application<Sink = JsonLinesWriter>>(
+    pub fn checkpoint(
         &mut self,
-        app: &mut A,
+        app: &mut dyn DynApp,
         at: (u64, u64),
     ) -> Result<Option<(Saved, Duration)>, String> {
         let Some(cp) = self.checkpointer.as_mut() else {
             return Ok(None);
         };
-        app.sink_mut()
-            .flush()
-            .map_err(|e| format!("checkpoint skipped: cannot write output: {e}"))?;
+        if let Some(writer) = app.json_writer() {
+            writer
+                .flush()
+                .map_err(|e| format!("checkpoint skipped: cannot write output: {e}"))?;
+        }
         for out in &self.outputs {
             out.file
                 .sync_data()
@@ -240,12 +241,13 @@ impl Service {
     }
 
     /// Publishes what the query thread counted.
-    fn publish<A: Application<Sink = JsonLinesWriter>>(&self, app: &mut A) {
+    fn publish(&self, app: &mut dyn DynApp) {
         let Some(m) = &self.metrics else {
             return;
         };
         let mut out: Vec<(&str, u64)> = Vec::new();
-        for &(stream, n) in app.sink_mut().lines_per_stream() {
+        let counted = app.json_writer().map_or(&[][..], |w| w.lines_per_stream());
+        for &(stream, n) in counted {
             match out.iter_mut().find(|(s, _)| *s == stream) {
                 Some(slot) => slot.1 += n,
                 None => out.push((stream, n)),
@@ -261,15 +263,17 @@ impl Service {
     }
 }
 
-impl<A: Application<Sink = JsonLinesWriter>> Hooks<A> for Service {
-    fn stop(&mut self, app: &mut A) -> bool {
-        app.sink_mut().error().is_some() || app.failure().is_some()
+impl Hooks for Service {
+    fn stop(&mut self) -> Stop<'_> {
+        Stop::Halted
     }
 
-    fn progress(&mut self, app: &mut A, at: (u64, u64), _stats: &RunStats) -> bool {
+    fn progress(&mut self, app: &mut dyn DynApp, at: (u64, u64), _stats: &RunStats) -> bool {
         if self.flush_each_batch {
             // An error is remembered by the writer and ends the run (`stop`).
-            let _ = app.sink_mut().flush();
+            if let Some(writer) = app.json_writer() {
+                let _ = writer.flush();
+            }
         }
         self.publish(app);
         // Without checkpoints, broker sources acknowledge what was processed.

@@ -6,16 +6,17 @@
 use crossbeam_channel::Sender;
 
 use super::args::Args;
+use super::erased::AppInfo;
 use super::reader::Msg;
 use super::Failure;
-use crate::app::Application;
 use crate::connect::Direction;
 use crate::io::JsonLinesWriter;
 
 /// Whether `A` serves gRPC in this run.
-pub(super) fn wanted<A: Application>(args: &Args) -> bool {
+pub(super) fn wanted(app: &AppInfo, args: &Args) -> bool {
     args.grpc.is_some()
-        || A::connectors()
+        || app
+            .connectors
             .iter()
             .any(|c| c.direction == Direction::Source && c.extension == "grpc")
 }
@@ -48,7 +49,7 @@ fn pair(
 }
 
 /// Where to serve, with which token and TLS: `--grpc` and every `grpc` source.
-fn endpoints<A: Application>(args: &Args) -> Result<Vec<Endpoint>, Failure> {
+fn endpoints(app: &AppInfo, args: &Args) -> Result<Vec<Endpoint>, Failure> {
     let mut out: Vec<Endpoint> = Vec::new();
     if let Some(addr) = &args.grpc {
         let tls = pair(
@@ -58,7 +59,7 @@ fn endpoints<A: Application>(args: &Args) -> Result<Vec<Endpoint>, Failure> {
         )?;
         out.push((address(addr), args.grpc_token.clone(), tls));
     }
-    for cfg in super::connectors::resolved::<A>(Direction::Source, &args.overrides)?
+    for cfg in super::connectors::resolved(app, Direction::Source, &args.overrides)?
         .into_iter()
         .filter(|c| c.extension == "grpc")
     {
@@ -90,14 +91,15 @@ pub(super) struct Grpc {
 /// Sets the service up when `A` serves gRPC: `Subscribe` taps every output line of
 /// `writer`.
 #[cfg(feature = "grpc")]
-pub(super) fn prepare<A: Application>(
+pub(super) fn prepare(
+    app: &AppInfo,
     args: &Args,
     writer: &mut JsonLinesWriter,
 ) -> Result<Option<Grpc>, Failure> {
-    if !wanted::<A>(args) {
+    if !wanted(app, args) {
         return Ok(None);
     }
-    let schema = A::proto_schema().ok_or_else(|| {
+    let schema = app.proto_schema.ok_or_else(|| {
         Failure::usage("--grpc: this binary was built without its gRPC service (build it with `eventflux build --grpc`)")
     })?;
     let hub = crate::connect::grpc::Hub::new(schema);
@@ -112,11 +114,12 @@ pub(super) fn prepare<A: Application>(
 
 /// Without the `grpc` feature: an error when the run asks for the service.
 #[cfg(not(feature = "grpc"))]
-pub(super) fn prepare<A: Application>(
+pub(super) fn prepare(
+    app: &AppInfo,
     args: &Args,
     _writer: &mut JsonLinesWriter,
 ) -> Result<Option<Grpc>, Failure> {
-    if wanted::<A>(args) {
+    if wanted(app, args) {
         return Err(Failure::usage(
             "--grpc: this binary was built without its gRPC service (build it with `eventflux build --grpc`)",
         ));
@@ -128,16 +131,17 @@ impl Grpc {
     /// Starts serving; `Send`'s events go to `tx` through a decoder thread; refused calls
     /// are counted in `metrics` (`eventflux_unauthorized_requests_total`).
     #[cfg(feature = "grpc")]
-    pub(super) fn start<A: Application>(
+    pub(super) fn start(
         &mut self,
+        app: &AppInfo,
         args: &Args,
-        tx: &Sender<Msg<A::Input>>,
+        tx: &Sender<Msg>,
         metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     ) -> Result<(), Failure> {
-        let Some(schema) = A::proto_schema() else {
+        let Some(schema) = app.proto_schema else {
             return Ok(());
         };
-        for (addr, token, tls) in endpoints::<A>(args)? {
+        for (addr, token, tls) in endpoints(app, args)? {
             let tls = match tls {
                 None => None,
                 Some((cert, key)) => {
@@ -171,10 +175,12 @@ impl Grpc {
             );
             self.servers.push(server);
             let tx = tx.clone();
+            let app = app.clone();
             std::thread::Builder::new()
                 .name("ef-decode-grpc".to_string())
                 .spawn(move || {
-                    super::connectors::bridge::<A>(
+                    super::connectors::bridge(
+                        &app,
                         &srx,
                         &tx,
                         "grpc Send",
@@ -192,13 +198,14 @@ impl Grpc {
 
     /// Without the `grpc` feature there is never a service to start.
     #[cfg(not(feature = "grpc"))]
-    pub(super) fn start<A: Application>(
+    pub(super) fn start(
         &mut self,
+        app: &AppInfo,
         args: &Args,
-        _tx: &Sender<Msg<A::Input>>,
+        _tx: &Sender<Msg>,
         _metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     ) -> Result<(), Failure> {
-        endpoints::<A>(args).map(|_| ())
+        endpoints(app, args).map(|_| ())
     }
 }
 

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::app::DecodeError;
 use crate::connect::PipelineDesc;
 use crate::io::{JsonLinesReader, LineRef};
 use crate::metrics::Metrics;
 
 use super::connectors::OnBad;
+use super::erased::{AppInfo, Codec, Events, One};
 
 /// Items per batch at most (a batch also ends when the input has nothing buffered, so a
 /// quiet producer's lines are not held back).
@@ -23,13 +23,12 @@ const BATCH: usize = 1024;
 const QUEUE: usize = 16;
 
 /// One input line, decoded.
-pub(super) enum Item<I> {
-    /// An event; `ts` when the line gave one.
+pub(super) enum Item {
+    /// An event (the next of its batch's events); `ts` when the line gave one.
     Event {
         line_no: u64,
         end: u64,
         ts: Option<i64>,
-        event: I,
     },
     /// A clock-only line.
     Tick { line_no: u64, end: u64, ts: i64 },
@@ -42,8 +41,9 @@ pub(super) enum Item<I> {
         message: String,
     },
     /// An event from a network or tailing source (`cli/connectors.rs`): not replayable, so
-    /// it has no position and leaves the input's position as it is.
-    Remote { ts: Option<i64>, event: I },
+    /// it has no position and leaves the input's position as it is. Its event is the next
+    /// of its batch's events.
+    Remote { ts: Option<i64> },
     /// A bad message from such a source; `message` says where it came from. `fatal` when
     /// the source has `'on.error' = 'fail'` (the run ends with exit code 1).
     RemoteBad { message: String, fatal: bool },
@@ -55,7 +55,7 @@ pub(super) enum Item<I> {
     },
 }
 
-impl<I> Item<I> {
+impl Item {
     /// The line number and byte offset of the input this item ends at (`None` for items of
     /// other sources).
     pub(super) fn position(&self) -> Option<(u64, u64)> {
@@ -69,9 +69,15 @@ impl<I> Item<I> {
     }
 }
 
+/// Items in order, and the typed events of their `Event` and `Remote` items, in order.
+pub(super) struct Batch {
+    pub items: Vec<Item>,
+    pub events: Events,
+}
+
 /// What the reader sends.
-pub(super) enum Msg<I> {
-    Batch(Vec<Item<I>>),
+pub(super) enum Msg {
+    Batch(Batch),
     /// Reading failed: the input ends here.
     Failed(io::Error),
 }
@@ -133,18 +139,18 @@ impl Tally {
 /// blocked on an idle pipe ends with the process. With a `pipeline` (an `async` stream fed
 /// by the input, DESIGN 8.2) the lines are decoded by its workers and queued under its
 /// backpressure (see [`read_async`]).
-pub(super) fn spawn<I: Send + 'static>(
+pub(super) fn spawn(
     input: Input,
-    decode: fn(&str, &str) -> Result<I, DecodeError>,
+    codec: Arc<dyn Codec>,
     faults: Faults,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
-    tx: Sender<Msg<I>>,
+    tx: Sender<Msg>,
     pipeline: Option<PipelineDesc>,
 ) {
     std::thread::spawn(move || match pipeline {
-        Some(p) => read_async(input, decode, faults, &stop, counters, &tx, p),
-        None => read(input, decode, &faults, &stop, &counters, &tx),
+        Some(p) => read_async(input, codec, faults, &stop, counters, &tx, p),
+        None => read(input, &*codec, &faults, &stop, &counters, &tx),
     });
 }
 
@@ -161,22 +167,26 @@ struct Chunk {
 /// go through a queue of `buffer` events under the pipeline's backpressure (`drop` and
 /// `drop_oldest` drop events only, never ticks or bad-line reports) to a thread handing
 /// batches of at most `"batch.max"` to the driver.
-fn read_async<I: Send + 'static>(
+fn read_async(
     input: Input,
-    decode: fn(&str, &str) -> Result<I, DecodeError>,
+    codec: Arc<dyn Codec>,
     faults: Faults,
     stop: &AtomicBool,
     counters: Arc<Counters>,
-    tx: &Sender<Msg<I>>,
+    tx: &Sender<Msg>,
     p: PipelineDesc,
 ) {
     use crate::connect::pipeline;
-    let (qtx, qrx) = pipeline::queue::<Item<I>>(p.buffer, p.backpressure);
+    let (qtx, qrx) = pipeline::queue::<Queued>(p.buffer, p.backpressure);
     let forwarder = {
         let tx = tx.clone();
+        let codec = Arc::clone(&codec);
         std::thread::Builder::new()
             .name(format!("ef-queue-{}", p.stream))
-            .spawn(move || pipeline::forward(&qrx, p.batch_max, &tx, Msg::Batch, |_| {}))
+            .spawn(move || {
+                let wrap = |queued| Msg::Batch(rebatch(&*codec, queued));
+                pipeline::forward(&qrx, p.batch_max, &tx, wrap, |_| {})
+            })
     };
     let forwarder = match forwarder {
         Ok(f) => f,
@@ -189,6 +199,7 @@ fn read_async<I: Send + 'static>(
     let faults = Arc::new(faults);
     let work = {
         let counters = Arc::clone(&counters);
+        let codec = Arc::clone(&codec);
         move |chunk: Chunk| {
             let mut reader = JsonLinesReader::resume(&chunk.text[..], chunk.line_no, chunk.offset);
             let mut tally = Tally {
@@ -198,23 +209,31 @@ fn read_async<I: Send + 'static>(
             };
             let counting = counters.metrics.is_some();
             let mut items = Vec::with_capacity(1024);
+            let mut events = codec.events(1024);
             while let Some((line, end)) = reader.next_line_at() {
                 items.push(line_item(
-                    line, end, decode, &faults, &counters, &mut tally, counting,
+                    line,
+                    end,
+                    &*codec,
+                    &mut events,
+                    &faults,
+                    &counters,
+                    &mut tally,
+                    counting,
                 ));
             }
             if let Some(m) = &counters.metrics {
                 tally.publish(m);
             }
-            items
+            unbatch(&*codec, Batch { items, events })
         }
     };
     let emit = {
         let counters = Arc::clone(&counters);
         let reason = super::connectors::drop_reason(p.backpressure);
-        move |items: Vec<Item<I>>| {
+        move |items: Vec<Queued>| {
             let n = items.len() as u64;
-            match qtx.push(items, |i| matches!(i, Item::Event { .. })) {
+            match qtx.push(items, |(i, _)| matches!(i, Item::Event { .. })) {
                 Ok(dropped) => {
                     counters.queued.fetch_add(n - dropped, Ordering::Relaxed);
                     if dropped > 0 {
@@ -310,9 +329,10 @@ pub(super) struct Faults {
 
 impl Faults {
     /// The policies of the app's declared sources.
-    pub(super) fn of<A: crate::app::Application>() -> Faults {
+    pub(super) fn of(app: &AppInfo) -> Faults {
         let mut policies: Vec<(String, OnBad)> = Vec::new();
-        let sources = A::connectors()
+        let sources = app
+            .connectors
             .iter()
             .filter(|c| c.direction == crate::connect::Direction::Source);
         for c in sources {
@@ -328,7 +348,7 @@ impl Faults {
         }
         Faults {
             policies,
-            schema: A::schema,
+            schema: app.schema,
         }
     }
 
@@ -342,41 +362,38 @@ impl Faults {
 }
 
 /// Both ends of the channel the driver reads.
-pub(super) type Channel<I> = (Sender<Msg<I>>, Receiver<Msg<I>>);
+pub(super) type Channel = (Sender<Msg>, Receiver<Msg>);
 
 /// The channel between the input thread (and any other source) and the queries.
-pub(super) fn channel<I>() -> Channel<I> {
+pub(super) fn channel() -> Channel {
     crossbeam_channel::bounded(QUEUE)
 }
 
-/// The driver item for one line of the input (counted in `tally` when counting).
+/// The driver item for one line of the input (counted in `tally` when counting); its event
+/// (also a fault event) is appended to `events`.
 #[allow(clippy::too_many_arguments)]
-fn line_item<I>(
+fn line_item(
     line: Result<LineRef<'_>, crate::io::InputError>,
     end: u64,
-    decode: fn(&str, &str) -> Result<I, DecodeError>,
+    codec: &dyn Codec,
+    events: &mut Events,
     faults: &Faults,
     counters: &Counters,
     tally: &mut Tally,
     counting: bool,
-) -> Item<I> {
+) -> Item {
     match line {
         Ok(LineRef::Event {
             line_no,
             stream,
             ts,
             data,
-        }) => match decode(&stream, data) {
-            Ok(event) => {
+        }) => match codec.decode_into(&stream, data, events) {
+            Ok(()) => {
                 if counting {
                     Tally::count(&mut tally.events, &mut tally.last, &stream);
                 }
-                Item::Event {
-                    line_no,
-                    end,
-                    ts,
-                    event,
-                }
+                Item::Event { line_no, end, ts }
             }
             Err(e) => {
                 let mut at = 0;
@@ -387,18 +404,18 @@ fn line_item<I>(
                         let schema = (faults.schema)(&stream);
                         let reason = e.to_string();
                         crate::connect::fault::fault_event(
-                            &stream, data, false, schema, &reason, decode,
+                            &stream,
+                            data,
+                            false,
+                            schema,
+                            &reason,
+                            |s: &str, d: &str| codec.decode_into(s, d, events),
                         )
                     }
                     _ => None,
                 };
                 match (fault, policy) {
-                    (Some(event), _) => Item::Event {
-                        line_no,
-                        end,
-                        ts,
-                        event,
-                    },
+                    (Some(()), _) => Item::Event { line_no, end, ts },
                     (None, OnBad::Drop) => {
                         // Skipped silently, counted among the dropped events.
                         if let Some(m) = &counters.metrics {
@@ -431,46 +448,93 @@ fn line_item<I>(
     }
 }
 
-fn read<I>(
+fn read(
     input: Input,
-    decode: fn(&str, &str) -> Result<I, DecodeError>,
+    codec: &dyn Codec,
     faults: &Faults,
     stop: &AtomicBool,
     counters: &Counters,
-    tx: &Sender<Msg<I>>,
+    tx: &Sender<Msg>,
 ) {
     let buffered = BufReader::with_capacity(64 * 1024, input.read);
     let mut reader = JsonLinesReader::resume(buffered, input.line_no, input.offset);
-    let mut batch = Vec::with_capacity(BATCH);
+    let new_batch = || Batch {
+        items: Vec::with_capacity(BATCH),
+        events: codec.events(BATCH),
+    };
+    let mut batch = new_batch();
     let mut tally = Tally {
         events: Vec::new(),
         bad: Vec::new(),
         last: 0,
     };
     let counting = counters.metrics.is_some();
-    let send = |batch: Vec<Item<I>>, tally: &mut Tally| {
+    let send = |batch: Batch, tally: &mut Tally| {
         if let Some(m) = &counters.metrics {
             tally.publish(m);
         }
         counters
             .queued
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            .fetch_add(batch.items.len() as u64, Ordering::Relaxed);
         tx.send(Msg::Batch(batch)).is_ok()
     };
     while let Some((line, end)) = reader.next_line_at() {
-        let item = line_item(line, end, decode, faults, counters, &mut tally, counting);
-        batch.push(item);
-        if batch.len() >= BATCH || reader.get_ref().buffer().is_empty() {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        let item = line_item(
+            line,
+            end,
+            codec,
+            &mut batch.events,
+            faults,
+            counters,
+            &mut tally,
+            counting,
+        );
+        batch.items.push(item);
+        if batch.items.len() >= BATCH || reader.get_ref().buffer().is_empty() {
+            let full = std::mem::replace(&mut batch, new_batch());
             if !send(full, &mut tally) || stop.load(Ordering::Relaxed) {
                 return;
             }
         }
     }
-    if !batch.is_empty() && !send(batch, &mut tally) {
+    if !batch.items.is_empty() && !send(batch, &mut tally) {
         return;
     }
     if let Some(e) = reader.take_io_error() {
         let _ = tx.send(Msg::Failed(e));
     }
+}
+
+/// An item as an `async` pipeline's queue holds it: with its event, if it has one.
+pub(super) type Queued = (Item, Option<One>);
+
+/// The items of `batch`, each with its event.
+pub(super) fn unbatch(codec: &dyn Codec, batch: Batch) -> Vec<Queued> {
+    let mut events = codec.split(batch.events).into_iter();
+    batch
+        .items
+        .into_iter()
+        .map(|item| {
+            let event = match item {
+                Item::Event { .. } | Item::Remote { .. } => events.next(),
+                _ => None,
+            };
+            (item, event)
+        })
+        .collect()
+}
+
+/// The batch of `queued` items (the inverse of [`unbatch`]).
+pub(super) fn rebatch(codec: &dyn Codec, queued: Vec<Queued>) -> Batch {
+    let mut events = codec.events(queued.len());
+    let items = queued
+        .into_iter()
+        .map(|(item, event)| {
+            if let Some(event) = event {
+                codec.push_one(&mut events, event);
+            }
+            item
+        })
+        .collect();
+    Batch { items, events }
 }

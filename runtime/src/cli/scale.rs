@@ -279,7 +279,7 @@ fn write_held(h: &mut Held, done: u64) -> io::Result<()> {
 /// stderr, or end the input under `strict` (the error is left in `failed`). While the reader
 /// has nothing, `next` returns an empty batch every few milliseconds.
 struct ReaderSource<I> {
-    rx: crossbeam_channel::Receiver<reader::Msg<I>>,
+    rx: crossbeam_channel::Receiver<reader::Msg>,
     counters: Arc<reader::Counters>,
     now: i64,
     wall: bool,
@@ -288,6 +288,8 @@ struct ReaderSource<I> {
     done: bool,
     /// Set by SIGTERM or SIGINT: what was read is run, nothing more is read (DESIGN 8.4).
     signal: Arc<AtomicBool>,
+    /// The type of the events the reader's batches carry.
+    events: std::marker::PhantomData<fn() -> I>,
     /// The input's line number and byte offset after the last batch (for checkpoints).
     at: Arc<Mutex<(u64, u64)>>,
 }
@@ -301,7 +303,7 @@ impl<I> ReaderSource<I> {
     }
 }
 
-impl<I> Iterator for ReaderSource<I> {
+impl<I: 'static> Iterator for ReaderSource<I> {
     type Item = Batch<I>;
 
     fn next(&mut self) -> Option<Batch<I>> {
@@ -311,14 +313,14 @@ impl<I> Iterator for ReaderSource<I> {
         if self.signal.load(Ordering::Relaxed) {
             // Shutting down: the batches already read are the last ones.
             self.done = true;
-            let mut items = Vec::new();
+            let mut out = Vec::new();
             while let Ok(reader::Msg::Batch(more)) = self.rx.try_recv() {
-                items.extend(more);
+                self.counters
+                    .queued
+                    .fetch_sub(more.items.len() as u64, Ordering::Relaxed);
+                out.extend(self.batch(more));
             }
-            self.counters
-                .queued
-                .fetch_sub(items.len() as u64, Ordering::Relaxed);
-            return Some(self.batch(items));
+            return Some(out);
         }
         let items = match self.rx.recv_timeout(Duration::from_millis(5)) {
             Ok(reader::Msg::Batch(items)) => items,
@@ -334,24 +336,28 @@ impl<I> Iterator for ReaderSource<I> {
         };
         self.counters
             .queued
-            .fetch_sub(items.len() as u64, Ordering::Relaxed);
+            .fetch_sub(items.items.len() as u64, Ordering::Relaxed);
         Some(self.batch(items))
     }
 }
 
-impl<I> ReaderSource<I> {
+impl<I: 'static> ReaderSource<I> {
     /// The events and clock steps of the reader's items; bad lines are reported (or end
     /// the run with `--strict` or a failing source).
-    fn batch(&mut self, items: Vec<reader::Item<I>>) -> Batch<I> {
-        let mut batch = Vec::with_capacity(items.len());
-        if let Some(at) = items.iter().rev().find_map(reader::Item::position) {
+    fn batch(&mut self, read: reader::Batch) -> Batch<I> {
+        let mut events = read.events.take::<I>().into_iter();
+        let mut batch = Vec::with_capacity(read.items.len());
+        if let Some(at) = read.items.iter().rev().find_map(reader::Item::position) {
             if let Ok(mut cell) = self.at.lock() {
                 *cell = at;
             }
         }
-        for item in items {
+        for item in read.items {
             match item {
-                reader::Item::Event { ts, event, .. } | reader::Item::Remote { ts, event } => {
+                reader::Item::Event { ts, .. } | reader::Item::Remote { ts } => {
+                    let Some(event) = events.next() else {
+                        continue;
+                    };
                     self.now = if self.wall {
                         now_millis().max(self.now)
                     } else {
@@ -437,12 +443,12 @@ impl OutCounts {
 
 /// Whether `args` asks for more than one worker. An app that is not split gets a note and
 /// runs on one worker.
-pub(super) fn wanted<A: Application>(args: &Args) -> bool {
+pub(super) fn wanted(info: &super::erased::AppInfo, args: &Args) -> bool {
     // A state directory with checkpoints of several workers: resumed (and kept) through the
     // workers also on one (rescaling N -> 1).
-    let resumed = A::SCALABLE && args.state_dir.as_deref().is_some_and(WorkerStore::used);
+    let resumed = info.scalable && args.state_dir.as_deref().is_some_and(WorkerStore::used);
     let wanted = args.workers > 1 || args.processes > 1 || resumed;
-    if wanted && !A::SCALABLE {
+    if wanted && !info.scalable {
         eprintln!(
             "note: this app has no partition that runs on several workers \
              (`eventflux explain` tells why); running it on one worker"
@@ -478,7 +484,8 @@ where
         )));
     }
     let workers = workers(args)?;
-    let endpoints = super::Endpoints::of::<A>(&args.overrides)?;
+    let info = super::erased::AppInfo::of::<A>();
+    let endpoints = super::Endpoints::of(&info, &args.overrides)?;
     let begun = Instant::now();
     // Checkpoints (DESIGN 11, `scale_state`): the newest complete one is restored (or the
     // newest of a run on one worker), new ones are taken every `--checkpoint-every` and at
@@ -567,25 +574,26 @@ where
             ..reader::Counters::default()
         });
         let (tx, rx) = reader::channel();
-        network = Some(super::connectors::start_sources::<A>(
+        network = Some(super::connectors::start_sources(
+            &info,
             &tx,
             &args.overrides,
             metrics.as_ref(),
         )?);
         // With network (or tailing) sources and no file source, `--input` is read only
         // when given; the run then lasts until it is stopped.
-        let remote = super::connectors::has_sources::<A>();
+        let remote = super::connectors::has_sources(&info);
         if !(remote && !args.input_given && endpoints.sources.is_empty()) {
             let mut input = endpoints.open_input(args, offset)?;
             input.line_no = line_no;
             reader::spawn(
                 input,
-                A::decode,
-                reader::Faults::of::<A>(),
+                Arc::clone(&info.codec),
+                reader::Faults::of(&info),
                 Arc::new(AtomicBool::new(false)),
                 Arc::clone(&counters),
                 tx,
-                super::connectors::input_pipeline::<A>(),
+                super::connectors::input_pipeline(&info),
             );
         }
         sources.push(Box::new(ReaderSource {
@@ -597,6 +605,7 @@ where
             failed: Arc::clone(&failed),
             done: false,
             signal: Arc::clone(&signal),
+            events: std::marker::PhantomData,
             at: Arc::clone(&reader_at),
         }));
     }
@@ -618,7 +627,7 @@ where
         add_route(stream, out);
     }
     for (stream, out) in
-        super::connectors::open_sinks::<A>(&args.overrides, metrics.as_ref(), None)?
+        super::connectors::open_sinks(&info, &args.overrides, metrics.as_ref(), None)?
     {
         add_route(&stream, out);
     }

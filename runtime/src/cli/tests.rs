@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::args::Args;
 use super::bench::{decode_all, replay, BenchStats};
 use super::*;
+use crate::functions::now_millis;
 use crate::io::{CollectingSink, EventSink};
 use crate::{DecodeError, EventKind};
 
@@ -365,10 +366,15 @@ fn wall_clock_fires_timers_while_no_input_arrives() {
 #[test]
 fn output_streams_are_checked() {
     let names = vec!["Tick".to_string()];
-    let set = output_filter::<Collecting>(Some(&names)).unwrap();
+    let set = output_filter(&AppInfo::of::<Collecting>(), Some(&names)).unwrap();
     assert_eq!(set.into_iter().collect::<Vec<_>>(), ["Tick"]);
-    assert_eq!(output_filter::<Collecting>(None).unwrap().len(), 3);
-    let err = output_filter::<Collecting>(Some(&["In".to_string()])).unwrap_err();
+    assert_eq!(
+        output_filter(&AppInfo::of::<Collecting>(), None)
+            .unwrap()
+            .len(),
+        3
+    );
+    let err = output_filter(&AppInfo::of::<Collecting>(), Some(&["In".to_string()])).unwrap_err();
     assert_eq!(err.code, 2);
     assert_eq!(
         err.message,
@@ -394,7 +400,7 @@ fn run_main_writes_the_filtered_output_file() {
         "{\"stream\":\"In\",\"ts\":1,\"data\":{\"x\":2}}\n{\"ts\":1001}\n",
     )
     .unwrap();
-    run_main::<Fake<JsonLinesWriter>>(&args(&format!(
+    run_main_of::<Fake<JsonLinesWriter>>(&args(&format!(
         "--input {input} --output {output} --output-streams Out,Tick"
     )))
     .unwrap();
@@ -413,7 +419,7 @@ fn run_main_writes_the_filtered_output_file() {
         "{\"stream\":\"In\",\"ts\":1,\"data\":{\"x\":2}}\nbad\n",
     )
     .unwrap();
-    let strict = run_main::<Fake<JsonLinesWriter>>(&args(&format!(
+    let strict = run_main_of::<Fake<JsonLinesWriter>>(&args(&format!(
         "--input {input} --output {output} --strict"
     )));
     let failure = strict.unwrap_err();
@@ -423,14 +429,14 @@ fn run_main_writes_the_filtered_output_file() {
     );
 
     let missing =
-        run_main::<Fake<JsonLinesWriter>>(&args("--input /nonexistent/in.jsonl")).unwrap_err();
+        run_main_of::<Fake<JsonLinesWriter>>(&args("--input /nonexistent/in.jsonl")).unwrap_err();
     assert_eq!(missing.code, 1);
     assert!(missing.message.contains("/nonexistent/in.jsonl"));
-    let unknown = run_main::<Fake<JsonLinesWriter>>(&args("--output-streams Nope")).unwrap_err();
+    let unknown = run_main_of::<Fake<JsonLinesWriter>>(&args("--output-streams Nope")).unwrap_err();
     assert_eq!(unknown.code, 2);
     // An app built without snapshots (by `eventflux run`) refuses a state directory.
     let stateless =
-        run_main::<Fake<JsonLinesWriter, false>>(&args("--state-dir /tmp/never")).unwrap_err();
+        run_main_of::<Fake<JsonLinesWriter, false>>(&args("--state-dir /tmp/never")).unwrap_err();
     assert_eq!(stateless.code, 2);
     assert!(
         stateless.message.contains("keeps no state"),
@@ -505,7 +511,7 @@ fn an_event_without_ts_after_a_restore_gets_the_restored_clock() {
     )
     .unwrap();
     let mut fresh = Collecting::with_sink(CollectingSink::new());
-    fresh.restore(&app.snapshot()).unwrap();
+    Application::restore(&mut fresh, &Application::snapshot(&app)).unwrap();
     let second = "{\"stream\":\"In\",\"data\":{\"x\":2}}\n";
     run(
         &mut fresh,
@@ -565,7 +571,7 @@ fn a_source_with_on_error_fail_stops_the_app_after_a_checkpoint() {
         "{\"stream\":\"In\",\"ts\":1,\"data\":{\"x\":1}}\n{\"stream\":\"In\",\"ts\":2,\"data\":{\"x\":\"two\"}}\n{\"stream\":\"In\",\"ts\":3,\"data\":{\"x\":3}}\n",
     )
     .unwrap();
-    let failure = run_main::<Fake<JsonLinesWriter, true, FAILS>>(&args(&format!(
+    let failure = run_main_of::<Fake<JsonLinesWriter, true, FAILS>>(&args(&format!(
         "--input {input} --output {output} --output-streams Out --state-dir {state}"
     )))
     .unwrap_err();
@@ -583,7 +589,7 @@ fn a_source_with_on_error_fail_stops_the_app_after_a_checkpoint() {
     );
     // The checkpoint taken before stopping resumes right before the bad line: a restart
     // reads it again (and fails again) instead of losing or repeating anything.
-    let again = run_main::<Fake<JsonLinesWriter, true, FAILS>>(&args(&format!(
+    let again = run_main_of::<Fake<JsonLinesWriter, true, FAILS>>(&args(&format!(
         "--input {input} --output {output} --output-streams Out --state-dir {state}"
     )))
     .unwrap_err();
@@ -593,4 +599,12 @@ fn a_source_with_on_error_fail_stops_the_app_after_a_checkpoint() {
         format!("{}\n", line("Out", 1, r#"{"x":1,"half":0.5}"#))
     );
     let _ = std::fs::remove_dir_all(&state);
+}
+
+/// [`run_main`] with the app `A`.
+fn run_main_of<A>(args: &Args) -> Result<(), Failure>
+where
+    A: Application<Sink = JsonLinesWriter> + 'static,
+{
+    run_main(&AppInfo::of::<A>(), args, new_app::<A>)
 }

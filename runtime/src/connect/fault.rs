@@ -101,7 +101,7 @@ pub fn fault_event<I>(
     csv: bool,
     schema: &[(&str, &str)],
     reason: &str,
-    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
+    mut decode: impl FnMut(&str, &str) -> Result<I, crate::DecodeError>,
 ) -> Option<I> {
     if schema.is_empty() {
         return None;

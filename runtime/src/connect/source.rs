@@ -149,7 +149,7 @@ pub fn decode_csv<I>(
     stream: &str,
     text: &str,
     schema: &[(&str, &str)],
-    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
+    decode: impl FnOnce(&str, &str) -> Result<I, crate::DecodeError>,
 ) -> Result<Option<I>, String> {
     match super::csv::to_json(text, schema)? {
         None => Ok(None),
@@ -162,7 +162,7 @@ pub fn decode_csv<I>(
 pub fn decode_message<I>(
     stream: &str,
     text: &str,
-    decode: fn(&str, &str) -> Result<I, crate::DecodeError>,
+    decode: impl FnOnce(&str, &str) -> Result<I, crate::DecodeError>,
 ) -> Result<(Option<i64>, I), String> {
     let (ts, data) = split_message(stream, text)?;
     decode(stream, data)

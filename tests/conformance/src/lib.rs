@@ -21,13 +21,17 @@ pub struct Runners {
 }
 
 /// Runs `input` (JSON lines) through a fresh `A` with the event clock.
-pub fn run_case<A: Application<Sink = CollectingSink>>(input: &str) -> (Vec<String>, String) {
+pub fn run_case<A: Application<Sink = CollectingSink> + 'static>(
+    input: &str,
+) -> (Vec<String>, String) {
     run_collected::<A>(input, Some(outputs::<A>()))
 }
 
 /// Runs the first half of `input`, takes a snapshot, restores it into a fresh `A` and runs
 /// the second half there: the output must be the same as [`run_case`]'s.
-pub fn run_case_split<A: Application<Sink = CollectingSink>>(input: &str) -> (Vec<String>, String) {
+pub fn run_case_split<A: Application<Sink = CollectingSink> + 'static>(
+    input: &str,
+) -> (Vec<String>, String) {
     run_collected_split::<A>(input, Some(outputs::<A>()))
 }
 

@@ -30,12 +30,16 @@ pub struct RandomApp {
 }
 
 /// Runs `input` through a fresh `A` with the event clock.
-pub fn run_app<A: Application<Sink = CollectingSink>>(input: &str) -> (Vec<String>, String) {
+pub fn run_app<A: Application<Sink = CollectingSink> + 'static>(
+    input: &str,
+) -> (Vec<String>, String) {
     run_collected::<A>(input, None)
 }
 
 /// [`run_app`] with a snapshot and a restore into a fresh app half way.
-pub fn run_app_split<A: Application<Sink = CollectingSink>>(input: &str) -> (Vec<String>, String) {
+pub fn run_app_split<A: Application<Sink = CollectingSink> + 'static>(
+    input: &str,
+) -> (Vec<String>, String) {
     run_collected_split::<A>(input, None)
 }
 
