@@ -759,6 +759,18 @@ fn terminate_at_end(mut child: Child) -> String {
     err
 }
 
+/// Waits until a server the test started accepts connections on `port`.
+fn wait_listening(port: u16, what: &str) {
+    let begun = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            begun.elapsed() < Duration::from_secs(10),
+            "{what} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A `nats-server -js` of the test's own on a free port (so it can be stopped and started
 /// again), keeping its streams in `store`.
 fn own_nats_server(port: u16, store: &Path) -> Child {
@@ -769,14 +781,7 @@ fn own_nats_server(port: u16, store: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("start nats-server");
-    let begun = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            begun.elapsed() < Duration::from_secs(10),
-            "nats-server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_listening(port, "nats-server");
     child
 }
 
@@ -789,10 +794,7 @@ fn nats_server_restart_loses_nothing() {
     }
     // Its own copy of the binary: the other test may be running `nats-app` meanwhile.
     let bin = build(NATS_APP, "nats-app-restart");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let store = dir().join(format!("nats-store-{port}"));
     let _ = std::fs::remove_dir_all(&store);
     let url = format!("nats://127.0.0.1:{port}");
@@ -1666,14 +1668,7 @@ fn own_mosquitto(port: u16, dir: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("start mosquitto");
-    let begun = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            begun.elapsed() < Duration::from_secs(10),
-            "mosquitto did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_listening(port, "mosquitto");
     child
 }
 
@@ -1686,10 +1681,7 @@ fn mqtt_server_restart_loses_nothing() {
         return;
     }
     let bin = build(MQTT_APP, "mqtt-app-restart");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let home = dir().join(format!("mosquitto-{port}"));
     let url = format!("mqtt://127.0.0.1:{port}");
     let mut server = own_mosquitto(port, &home);

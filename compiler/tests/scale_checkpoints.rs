@@ -192,7 +192,20 @@ fn assert_same_rows(got: &str, want: &str, what: &str) {
         .map(|(k, _)| k)
         .take(3)
         .collect();
-    assert!(differ.is_empty(), "{what}: groups {differ:?} differ");
+    if let Some(&k) = differ.first() {
+        // The first row where the first differing group parts, for the log.
+        let (g, w) = (got.get(k).cloned().unwrap_or_default(), &want[k]);
+        let at = g.iter().zip(w).take_while(|(a, b)| a == b).count();
+        panic!(
+            "{what}: groups {differ:?} differ ({} groups differ in all); {k:?} has {} rows, \
+             wants {}; from row {at}: got {:?}, want {:?}",
+            want.iter().filter(|(k, rows)| got.get(*k) != Some(rows)).count(),
+            g.len(),
+            w.len(),
+            &g[at.min(g.len())..(at + 3).min(g.len())],
+            &w[at.min(w.len())..(at + 3).min(w.len())],
+        );
+    }
     assert_eq!(got.len(), want.len(), "{what}: other groups");
 }
 
