@@ -3,7 +3,7 @@
 //! [`crate::scale::execute`]. An app that is not split (see
 //! [`Application::SCALABLE`]) runs on one worker as without the flags.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,6 +108,19 @@ struct Held {
     segments: VecDeque<(u64, Vec<u8>)>,
 }
 
+/// The lines of a process's workers held back, and the checkpoints its workers are taking.
+#[derive(Default)]
+struct HeldLines {
+    /// By output slot.
+    slots: Vec<Held>,
+    /// The newest checkpoint whose output offsets are recorded.
+    done: u64,
+    /// Per checkpoint not yet taken by every local worker: how many have reached it, and
+    /// whether one of them failed. A worker may reach later checkpoints before another
+    /// reaches an earlier one, so each checkpoint counts on its own.
+    taking: BTreeMap<u64, (usize, bool)>,
+}
+
 /// What the checkpoints of this process's workers share (see `scale_state`): the
 /// checkpoint each worker has reached, the lines held until the output offsets of a
 /// checkpoint are recorded, and the process's part of it.
@@ -120,9 +133,8 @@ struct Gate {
     keep: usize,
     /// The checkpoint each local worker has reached.
     marks: Vec<AtomicU64>,
-    /// The lines held, by output slot; the newest checkpoint whose offsets are recorded; how
-    /// many local workers reached the checkpoint being taken, and whether one failed.
-    held: Mutex<(Vec<Held>, u64, u64, usize, bool)>,
+    /// The lines held and the checkpoints being taken.
+    held: Mutex<HeldLines>,
     /// The output files, to sync them and record their offsets.
     outputs: Vec<OutputFile>,
     /// The input's name in checkpoints, and its position at each checkpoint (process 0).
@@ -136,11 +148,11 @@ impl Gate {
         let Ok(mut held) = self.held.lock() else {
             return 0;
         };
-        held.0.push(Held {
+        held.slots.push(Held {
             out: Arc::clone(out),
             segments: VecDeque::new(),
         });
-        held.0.len() - 1
+        held.slots.len() - 1
     }
 
     /// Takes the lines worker `local` wrote to output `slot` since its last flush, and writes
@@ -151,8 +163,8 @@ impl Gate {
             .held
             .lock()
             .map_err(|_| io::Error::other("output lock poisoned"))?;
-        let done = held.1;
-        let Some(h) = held.0.get_mut(slot) else {
+        let done = held.done;
+        let Some(h) = held.slots.get_mut(slot) else {
             return Ok(());
         };
         if !lines.is_empty() {
@@ -180,22 +192,31 @@ impl Gate {
         if let Some(e) = &failed {
             super::log::log(super::log::Level::Error, e);
         }
+        self.settle(local, id, failed.is_some());
+    }
+
+    /// Local worker `local` has written (or, `failed`, could not write) its snapshot of
+    /// checkpoint `id`; when it is the last local worker to get there, the lines from before
+    /// the checkpoint are written out, the outputs synced and the process's part written.
+    fn settle(&self, local: usize, id: u64, failed: bool) {
         self.marks[local].store(id, Ordering::Release);
         let Ok(mut held) = self.held.lock() else {
             return;
         };
-        if held.2 != id {
-            held.2 = id;
-            held.3 = 0;
-            held.4 = false;
-        }
-        held.3 += 1;
-        held.4 |= failed.is_some();
-        if held.3 < self.threads.max(1) {
+        let (count, any_failed) = {
+            let entry = held.taking.entry(id).or_default();
+            entry.0 += 1;
+            entry.1 |= failed;
+            *entry
+        };
+        if count < self.threads.max(1) {
             return;
         }
-        let mut ok = !held.4;
-        for h in &mut held.0 {
+        // Every local worker runs the markers in order, so every earlier checkpoint is
+        // settled already.
+        held.taking.retain(|&i, _| i > id);
+        let mut ok = !any_failed;
+        for h in &mut held.slots {
             if write_held(h, id - 1).is_err() {
                 ok = false;
             }
@@ -214,10 +235,24 @@ impl Gate {
                 Err(e) => super::log::log(super::log::Level::Error, &e),
             }
         }
-        held.1 = id;
-        for h in &mut held.0 {
+        held.done = id;
+        for h in &mut held.slots {
             let _ = write_held(h, id);
         }
+    }
+
+    /// At the end of a run that read its whole input: writes out every line still held (the
+    /// last checkpoint may not have been taken, e.g. when it could not be written).
+    fn release(&self) -> io::Result<()> {
+        let mut held = self
+            .held
+            .lock()
+            .map_err(|_| io::Error::other("output lock poisoned"))?;
+        let mut result = Ok(());
+        for h in &mut held.slots {
+            result = result.and(write_held(h, u64::MAX));
+        }
+        result
     }
 
     /// Syncs the outputs and writes this process's part of checkpoint `id`.
@@ -663,7 +698,7 @@ where
             threads,
             keep: args.keep_checkpoints,
             marks: (0..threads).map(|_| AtomicU64::new(0)).collect(),
-            held: Mutex::new((Vec::new(), 0, 0, 0, false)),
+            held: Mutex::new(HeldLines::default()),
             outputs: files,
             source: source_name.clone(),
             source_at: Mutex::new(Vec::new()),
@@ -699,6 +734,7 @@ where
     };
     let restored = restored.map(Arc::new);
     let marker_gate = gate.clone();
+    let end_gate = gate.clone();
     let checkpoints = Checkpoints {
         due,
         init: Box::new(move |index, app: &mut A| {
@@ -759,7 +795,8 @@ where
             e => Failure::runtime(e.to_string()),
         });
     }
-    if let Some(e) = results.into_iter().flatten().next() {
+    let released = end_gate.map_or(Ok(()), |g| g.release());
+    if let Some(e) = results.into_iter().flatten().chain(released.err()).next() {
         if e.kind() != io::ErrorKind::BrokenPipe {
             return Err(Failure::runtime(format!("cannot write output: {e}")));
         }
@@ -845,4 +882,73 @@ where
     writeln!(out, "{}", stats.to_json_line())
         .and_then(|()| out.flush())
         .map_err(|e| Failure::runtime(format!("cannot write output: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker may run the marker of a later checkpoint before another worker of its
+    /// process runs an earlier one: every checkpoint still completes once all have reached
+    /// it, its part records the lines from before it, and the lines after it come out.
+    #[test]
+    fn checkpoints_complete_when_workers_reach_their_markers_out_of_step() {
+        let dir = std::env::temp_dir().join(format!("ef-gate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("out.jsonl").to_string_lossy().into_owned();
+        let (out, file) = super::super::durable::open_output(&path, None).expect("output");
+        let store = WorkerStore::open(&dir.to_string_lossy()).expect("store");
+        let gate = Gate {
+            store,
+            process: 0,
+            processes: 1,
+            total: 2,
+            threads: 2,
+            keep: 5,
+            marks: (0..2).map(|_| AtomicU64::new(0)).collect(),
+            held: Mutex::new(HeldLines::default()),
+            outputs: file.into_iter().collect(),
+            source: None,
+            source_at: Mutex::new(Vec::new()),
+        };
+        let out = Arc::new(Mutex::new(out));
+        let (a, b) = (gate.slot(&out), gate.slot(&out));
+        let write = |local: usize, slot: usize, line: &str| {
+            gate.hand_over(local, slot, format!("{line}\n").into_bytes())
+                .expect("hand over");
+        };
+        // Worker 0 runs ahead through the markers of checkpoints 1 and 2.
+        write(0, a, "a1");
+        gate.settle(0, 1, false);
+        write(0, a, "a2");
+        gate.settle(0, 2, false);
+        write(0, a, "a3");
+        // Worker 1 catches up.
+        write(1, b, "b1");
+        gate.settle(1, 1, false);
+        write(1, b, "b2");
+        for (id, w) in [(2, 0), (2, 1)] {
+            gate.store
+                .write_worker(id, w, b"snapshot")
+                .expect("snapshot");
+        }
+        gate.settle(1, 2, false);
+        write(1, b, "b3");
+        gate.release().expect("release");
+        let text = std::fs::read_to_string(&path).expect("read output");
+        let mut lines: Vec<&str> = text.lines().collect();
+        let before_2 = text.find("a3").min(text.find("b3")).expect("a3 and b3");
+        lines.sort_unstable();
+        assert_eq!(lines, ["a1", "a2", "a3", "b1", "b2", "b3"]);
+        let newest = gate
+            .store
+            .newest(None, &|_| Ok(()))
+            .expect("checkpoints")
+            .expect("checkpoint 2 complete");
+        assert_eq!(newest.id, 2);
+        // Checkpoint 2's offset covers exactly the lines from before its marker.
+        assert_eq!(newest.positions.sink(&path), Some(before_2 as u64));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
