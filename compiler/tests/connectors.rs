@@ -98,6 +98,26 @@ fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, 
     )
 }
 
+/// The metrics endpoint's address, from the binary's "metrics at http://ADDR/metrics" line.
+fn metrics_at(line: &str) -> Option<SocketAddr> {
+    line.split("metrics at http://")
+        .nth(1)?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The text of `GET /metrics` (with the HTTP head).
+fn get_metrics(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect to metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
+}
+
 fn listening(line: &str, what: &str) -> Option<SocketAddr> {
     let rest = line.strip_prefix(&format!("eventflux: {what} `Orders` listening on "))?;
     rest.trim().parse().ok()
@@ -121,6 +141,7 @@ fn tcp_http_and_tailing_sources_and_sinks_through_a_real_binary() {
             format!("http://127.0.0.1:{http_port}/streams/Small"),
         )
         .env("EF_TEST_FOLLOW", &follow)
+        .args(["--metrics", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -134,15 +155,16 @@ fn tcp_http_and_tailing_sources_and_sinks_through_a_real_binary() {
             let _ = err_tx.send(line);
         }
     });
-    let (mut tcp_addr, mut http_addr) = (None, None);
+    let (mut tcp_addr, mut http_addr, mut metrics_addr) = (None, None, None);
     let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while tcp_addr.is_none() || http_addr.is_none() {
+    while tcp_addr.is_none() || http_addr.is_none() || metrics_addr.is_none() {
         let line = err_rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("the binary did not start its sources: {log:?}"));
         tcp_addr = tcp_addr.or(listening(&line, "tcp source"));
         http_addr = http_addr.or(listening(&line, "http source"));
+        metrics_addr = metrics_addr.or(metrics_at(&line));
         log.push(line);
     }
     let (tcp_addr, http_addr) = (tcp_addr.expect("tcp"), http_addr.expect("http"));
@@ -168,6 +190,12 @@ fn tcp_http_and_tailing_sources_and_sinks_through_a_real_binary() {
         "{\"id\": 99, \"qty\": 1}",
     );
     assert_eq!(status, 401);
+    // The refused request is counted in the metrics.
+    let metrics = get_metrics(metrics_addr.expect("metrics"));
+    assert!(
+        metrics.contains("eventflux_unauthorized_requests_total 1"),
+        "{metrics}"
+    );
     let (status, body) = post(
         http_addr,
         "/streams/Orders",
@@ -552,12 +580,7 @@ INSERT INTO Out SELECT id, qty FROM Orders;
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("the binary did not start: {log:?}"));
         source = source.or(listening(&line, "tcp source"));
-        if let Some(rest) = line.split("metrics at http://").nth(1) {
-            metrics = rest
-                .split('/')
-                .next()
-                .and_then(|a| a.parse::<SocketAddr>().ok());
-        }
+        metrics = metrics.or(metrics_at(&line));
         log.push(line);
     }
     let (source, metrics) = (source.expect("source"), metrics.expect("metrics"));
@@ -574,11 +597,7 @@ INSERT INTO Out SELECT id, qty FROM Orders;
     ];
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let mut s = TcpStream::connect(metrics).expect("connect to metrics");
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .expect("request");
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
+        let text = get_metrics(metrics);
         if wanted.iter().all(|w| text.contains(w)) {
             break;
         }

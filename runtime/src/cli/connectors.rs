@@ -201,7 +201,8 @@ pub(super) fn start_sources(
                     })
                 };
                 let s =
-                    crate::connect::http::HttpSource::start(&cfg, stx, validate).map_err(fail)?;
+                    crate::connect::http::HttpSource::start(&cfg, stx, validate, metrics.cloned())
+                        .map_err(fail)?;
                 super::log::log(
                     super::log::Level::Info,
                     &format!(

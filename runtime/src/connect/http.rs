@@ -49,6 +49,8 @@ struct Shared {
     validate: Validate,
     stats: Arc<HttpStats>,
     requests: AtomicU64,
+    /// The app's metrics (`--metrics`), which count refused requests too.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// A running HTTP source.
@@ -65,6 +67,7 @@ impl HttpSource {
         cfg: &ConnectorConfig,
         tx: Sender<SourceEvent>,
         validate: Validate,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
     ) -> Result<HttpSource, ConnectError> {
         let tls = match (cfg.option("tls.cert"), cfg.option("tls.key")) {
             (None, None) => None,
@@ -96,6 +99,7 @@ impl HttpSource {
             validate,
             stats: Arc::clone(&stats),
             requests: AtomicU64::new(0),
+            metrics,
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -271,6 +275,9 @@ async fn receive(
             .and_then(|v| v.strip_prefix("Bearer "));
         if given != Some(token.as_str()) {
             shared.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
+            if let Some(m) = &shared.metrics {
+                m.add_unauthorized();
+            }
             return json(
                 StatusCode::UNAUTHORIZED,
                 serde_json::json!({"error": "missing or wrong bearer token"}),
@@ -567,7 +574,7 @@ mod tests {
             options: opts,
         };
         let (tx, rx) = crossbeam_channel::bounded(16);
-        (HttpSource::start(&cfg, tx, validate()).unwrap(), rx)
+        (HttpSource::start(&cfg, tx, validate(), None).unwrap(), rx)
     }
 
     /// A raw HTTP/1.1 request; returns (status, body).
