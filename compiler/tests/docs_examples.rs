@@ -173,7 +173,7 @@ fn every_shown_output_is_what_eventflux_run_prints() {
                 "EVENTFLUX_CACHE",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
             )
-            .args(["run", "--strict", "--input"])
+            .args(["run", "--debug", "--strict", "--input"])
             .arg(&input)
             .arg(&app)
             .output()

@@ -47,12 +47,18 @@ fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
-/// Builds `app` (text) into `dir/name` with `eventflux build`.
+/// Builds `app` (text) into `dir/name` with `eventflux build --debug`.
 fn build(dir: &Path, name: &str, app: &str) -> PathBuf {
     let src = dir.join(format!("{name}.eventflux"));
     std::fs::write(&src, app).expect("write app");
     let bin = dir.join(name);
-    run_ok(eventflux().arg("build").arg(&src).arg("-o").arg(&bin));
+    run_ok(
+        eventflux()
+            .args(["build", "--debug"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&bin),
+    );
     bin
 }
 

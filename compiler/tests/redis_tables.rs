@@ -47,7 +47,7 @@ fn server(test: &str) -> Option<(String, String)> {
 
 fn run(app: &Path, input: &Path) -> Output {
     eventflux()
-        .arg("run")
+        .args(["run", "--debug"])
         .arg(app)
         .arg("--input")
         .arg(input)

@@ -71,13 +71,13 @@ fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
-/// The app, built once with `eventflux build`.
+/// The app, built once with `eventflux build --debug`.
 fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| build("bin", APP))
 }
 
-/// `app` built with `eventflux build` into test directory `name`.
+/// `app` built with `eventflux build --debug` into test directory `name`.
 fn build(name: &str, app_text: &str) -> PathBuf {
     {
         let d = dir(name);
@@ -90,7 +90,7 @@ fn build(name: &str, app_text: &str) -> PathBuf {
                     "EVENTFLUX_CACHE",
                     Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
                 )
-                .arg("build")
+                .args(["build", "--debug"])
                 .arg(&app)
                 .arg("-o")
                 .arg(&bin),
@@ -235,9 +235,25 @@ fn a_restart_on_another_number_of_workers_continues_every_key() {
         assert_same_rows(&read(&out), &want, &what);
     }
 
+    // `eventflux checkpoints` lists them, with the input's position.
+    let state = d.join("state");
+    let listing = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_eventflux"))
+            .env(
+                "EVENTFLUX_CACHE",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventflux-cache"),
+            )
+            .arg("checkpoints")
+            .arg(&state),
+    );
+    let listing = text(&listing.stdout);
+    assert!(
+        listing.contains("(runs on several workers)") && listing.contains("(line 20000)"),
+        "{listing}"
+    );
+
     // The newest checkpoint corrupt: said, and the one before it is used (the output is
     // cut back further and the same rows come again).
-    let state = d.join("state");
     let newest = std::fs::read_dir(state.join("workers"))
         .expect("checkpoints")
         .flatten()

@@ -31,10 +31,16 @@ fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
-/// Builds `app` into `dir/app` with `eventflux build`.
+/// Builds `app` into `dir/app` with `eventflux build --debug`.
 fn build(dir: &Path, app: &Path) -> PathBuf {
     let bin = dir.join("app");
-    run_ok(eventflux().arg("build").arg(app).arg("-o").arg(&bin));
+    run_ok(
+        eventflux()
+            .args(["build", "--debug"])
+            .arg(app)
+            .arg("-o")
+            .arg(&bin),
+    );
     bin
 }
 

@@ -124,7 +124,7 @@ fn run_cases(
                 std::fs::write(&app, rewrite(&source, |table| with(&name, table)))
                     .expect("write app");
                 let out = eventflux()
-                    .arg("run")
+                    .args(["run", "--debug"])
                     .arg(&app)
                     .arg("--input")
                     .arg(case.join("input.jsonl"))

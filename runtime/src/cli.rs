@@ -43,7 +43,6 @@ mod log;
 mod reader;
 #[cfg(feature = "scale")]
 mod scale;
-#[cfg(feature = "scale")]
 mod scale_state;
 mod sources;
 pub use collect::{run_collected, run_collected_split};
@@ -595,8 +594,25 @@ fn output_filter(info: &AppInfo, requested: Option<&[String]>) -> Result<HashSet
 fn list_checkpoints(store: &str) -> Result<(), Failure> {
     let mut cp = Checkpointer::new(open_store(store).map_err(|e| Failure::runtime(e.to_string()))?);
     let list = cp.list().map_err(|e| Failure::runtime(e.to_string()))?;
-    let mut out = io::stdout().lock();
-    let mut text = format!("{} checkpoint(s) in {}\n", list.len(), cp.describe());
+    let mut text = checkpoint_table(&list, &cp.describe());
+    // The checkpoints of runs on several workers (`STATE_DIR/workers/`, docs/scale-out.md).
+    if !store.contains("://") && scale_state::WorkerStore::used(store) {
+        let workers = scale_state::WorkerStore::open(store).map_err(Failure::runtime)?;
+        let list = workers.list(&scale_state::intact);
+        text.push_str(&checkpoint_table(
+            &list,
+            &format!("{} (runs on several workers)", workers.describe()),
+        ));
+    }
+    io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| Failure::runtime(format!("cannot write: {e}")))
+}
+
+/// The table `eventflux checkpoints` prints for the checkpoints `list` of store `name`.
+fn checkpoint_table(list: &[crate::state::CheckpointInfo], name: &str) -> String {
+    let mut text = format!("{} checkpoint(s) in {name}\n", list.len());
     if !list.is_empty() {
         text.push_str("id\ttaken (UTC)\tbytes\tkind\tpositions\n");
     }
@@ -606,7 +622,7 @@ fn list_checkpoints(store: &str) -> Result<(), Failure> {
             (None, None) => "full".to_owned(),
             (Some(base), None) => format!("incremental on {base}"),
         };
-        let positions = info.positions.map_or_else(String::new, |p| {
+        let positions = info.positions.as_ref().map_or_else(String::new, |p| {
             let mut parts: Vec<String> = p
                 .sources
                 .iter()
@@ -627,8 +643,7 @@ fn list_checkpoints(store: &str) -> Result<(), Failure> {
             info.id, info.bytes
         ));
     }
-    out.write_all(text.as_bytes())
-        .map_err(|e| Failure::runtime(format!("cannot write: {e}")))
+    text
 }
 
 /// The app's own file sources and sinks (stream, path), after `--config` overrides.

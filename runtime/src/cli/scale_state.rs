@@ -8,6 +8,9 @@
 //! processes may change (rescaling). Each file is written to a temporary name, synced and
 //! renamed; a snapshot carries its checksum.
 
+// Without the `scale` feature only the listing (`eventflux checkpoints`) is used.
+#![cfg_attr(not(feature = "scale"), allow(dead_code))]
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::log::{log, Level};
-use crate::state::{Checkpointer, DirStore, Positions, Snapshot};
+use crate::state::{CheckpointInfo, Checkpointer, DirStore, Positions, Snapshot};
 
 /// A process's part of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,6 +187,45 @@ impl WorkerStore {
             }
         }
         Ok(None)
+    }
+
+    /// Every checkpoint present, ascending, as `eventflux checkpoints` lists them: complete
+    /// ones with their positions, the others with why they cannot be used.
+    pub fn list(&self, check: &dyn Fn(&[u8]) -> Result<(), String>) -> Vec<CheckpointInfo> {
+        self.ids()
+            .into_iter()
+            .map(|id| {
+                let dir = self.at(id);
+                let files: Vec<fs::Metadata> = fs::read_dir(&dir)
+                    .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).collect())
+                    .unwrap_or_default();
+                let bytes = files.iter().map(|m| m.len() as usize).sum();
+                // When the newest of its files was written.
+                let time_ms = files
+                    .iter()
+                    .filter_map(|m| m.modified().ok())
+                    .max()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .and_then(|d| i64::try_from(d.as_millis()).ok());
+                let (positions, error) = match self.read(id, check) {
+                    Ok(loaded) => (Some(loaded.positions), None),
+                    Err(e) => (None, Some(e)),
+                };
+                CheckpointInfo {
+                    id,
+                    time_ms,
+                    bytes,
+                    base: None,
+                    positions,
+                    error,
+                }
+            })
+            .collect()
+    }
+
+    /// The store's directory, for messages.
+    pub fn describe(&self) -> String {
+        self.dir.display().to_string()
     }
 
     /// Keeps the newest `keep` complete checkpoints and whatever is newer; removes the rest.
