@@ -163,6 +163,12 @@ impl Session<'_> {
         cmd.query(self.connection)
     }
 
+    /// Sends a pipeline, ignoring its replies (tests).
+    #[cfg(test)]
+    pub(super) fn query_pipe(&mut self, pipe: &redis::Pipeline) -> Result<(), RedisError> {
+        pipe.query(self.connection)
+    }
+
     /// Whether `key` exists.
     pub(super) fn exists(&mut self, key: &str) -> Result<bool, RedisError> {
         redis::cmd("EXISTS").arg(key).query(self.connection)

@@ -240,3 +240,66 @@ fn reconnects_after_the_connection_drops() {
     );
     t.clear();
 }
+
+/// Times a scan of 1,000 rows, alone and beside 100,000 keys of no table (median of 9
+/// scans each); prints the times. `cargo test --release -p eventflux-runtime --features
+/// redis --lib scan_of_1000_rows -- --ignored --nocapture` with EVENTFLUX_TEST_REDIS set.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn scan_of_1000_rows() {
+    let Some(mut t) = table("bench", OnError::Fail) else {
+        return;
+    };
+    for i in 0..1000 {
+        t.insert(stock("s", &format!("S{i:04}"), i as f64, i))
+            .unwrap();
+    }
+    let median = |t: &RedisTable<Stock>| {
+        let mut times: Vec<std::time::Duration> = (0..9)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                assert_eq!(t.scan().len(), 1000);
+                start.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[4]
+    };
+    let alone = median(&t);
+    let filler = format!("{}filler", t.options().prefix);
+    t.run(|con| {
+        for chunk in (0..100_000).collect::<Vec<u32>>().chunks(10_000) {
+            let mut pipe = ::redis::pipe();
+            for i in chunk {
+                pipe.cmd("SET").arg(format!("{filler}:{i}")).arg(1).ignore();
+            }
+            con.query_pipe(&pipe)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let crowded = median(&t);
+    println!("scan of 1000 rows: {alone:?} alone, {crowded:?} beside 100000 other keys");
+    t.run(|con| {
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = con.query(
+                ::redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{filler}:*"))
+                    .arg("COUNT")
+                    .arg(10_000),
+            )?;
+            if !keys.is_empty() {
+                con.query::<i64>(::redis::cmd("DEL").arg(keys))?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    })
+    .unwrap();
+    t.clear();
+}
