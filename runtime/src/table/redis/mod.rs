@@ -4,10 +4,23 @@
 //! A [`RedisTable`] keeps no rows in the process: each row is a Redis hash whose key is
 //! `<prefix>:<table>:<primary key>` and whose fields are the row's non-NULL columns (the
 //! private `codec` module gives the text of keys and values). So a lookup by primary key is
-//! one `HGETALL`; any other condition scans the table's keys with
-//! `SCAN MATCH <prefix>:<table>:*` and reads the rows in one pipeline. A scan visits rows in key order (the in-memory table's
-//! insertion order is not kept in Redis). Inserting is atomic with its duplicate check (a
-//! small Lua script), as is an update that changes the primary key.
+//! one `HGETALL`.
+//!
+//! Rows are visited in insertion order, as in the in-memory [`super::Table`]: the sorted set
+//! `<prefix>:<table>#order` (outside the rows' keys) holds every row's key, scored one past
+//! the last score when the row is inserted. An update keeps the row's score (also when it
+//! changes the primary key: the new key takes the old one's place); a removed row leaves
+//! the set, so a row deleted and inserted again comes last. Any condition other than the
+//! whole primary key scans the table: one `ZRANGE` and the rows in pipelines of
+//! `HGETALL`s. Each write is one small Lua script, atomic with its duplicate check and its
+//! change to the order.
+//!
+//! Rows with no place in the order (written by an EventFlux from before tables kept one,
+//! or by another program) are found when the table connects: before its first operation
+//! on each new connection it looks over its keys (`SCAN MATCH <prefix>:<table>:*`; keys
+//! that are not hashes are left alone) and puts such rows after the others, in key order,
+//! saying how many on stderr. A row another program writes while the table is connected
+//! is found by its key, and by scans only after the table's next connection.
 //!
 //! The rows live in Redis, so a snapshot of the app stores nothing for a Redis table and a
 //! restore leaves the table as Redis has it.
