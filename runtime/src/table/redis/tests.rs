@@ -319,8 +319,8 @@ fn reconnects_after_the_connection_drops() {
     t.clear();
 }
 
-/// Times a scan of 1,000 rows, alone and beside 100,000 keys of no table (median of 9
-/// scans each); prints the times. `cargo test --release -p eventflux-runtime --features
+/// Times 1,000 inserts and a scan of their rows, alone and beside 100,000 keys of no table
+/// (median of 9 scans each); prints the times. `cargo test --release -p eventflux-runtime --features
 /// redis --lib scan_of_1000_rows -- --ignored --nocapture` with EVENTFLUX_TEST_REDIS set.
 #[test]
 #[ignore = "a measurement, not a check"]
@@ -328,10 +328,12 @@ fn scan_of_1000_rows() {
     let Some(mut t) = table("bench", OnError::Fail) else {
         return;
     };
+    let start = std::time::Instant::now();
     for i in 0..1000 {
         t.insert(stock("s", &format!("S{i:04}"), i as f64, i))
             .unwrap();
     }
+    let inserts = start.elapsed();
     let median = |t: &RedisTable<Stock>| {
         let mut times: Vec<std::time::Duration> = (0..9)
             .map(|_| {
@@ -357,7 +359,10 @@ fn scan_of_1000_rows() {
     })
     .unwrap();
     let crowded = median(&t);
-    println!("scan of 1000 rows: {alone:?} alone, {crowded:?} beside 100000 other keys");
+    println!(
+        "1000 inserts: {inserts:?}; scan of 1000 rows: {alone:?} alone, {crowded:?} beside \
+         100000 other keys"
+    );
     t.run(|con| {
         let mut cursor = 0u64;
         loop {
