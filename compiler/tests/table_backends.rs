@@ -2,9 +2,7 @@
 //! through the real `eventflux run` with their tables in Redis and in PostgreSQL: each
 //! case's app is rewritten to give each table `WITH (extension = ..., ...)` (a key prefix
 //! or table name of its own per case and run), and its output must equal the case's
-//! `expected.jsonl` (as JSON values, line by line). A Redis table scans its rows in key
-//! order, not insertion order (docs/connectors/redis-tables.md), so with Redis the lines
-//! are compared as a multiset: the same rows, perhaps in another order.
+//! `expected.jsonl` (as JSON values, line by line, in order).
 //!
 //! Needs `EVENTFLUX_TEST_REDIS=redis://HOST:PORT` and
 //! `EVENTFLUX_TEST_POSTGRES=postgres://USER@HOST:PORT/DB` (`.ci/run` starts both servers);
@@ -92,22 +90,8 @@ fn parse(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The output lines as JSON values, sorted when `ordered` is false.
-fn lines(text: &str, ordered: bool) -> Vec<serde_json::Value> {
-    let mut values = parse(text);
-    if !ordered {
-        values.sort_by_key(ToString::to_string);
-    }
-    values
-}
-
 /// Runs every table case with its tables put where `with` says; returns the failures.
-/// `ordered`: whether the backend visits rows in insertion order.
-fn run_cases(
-    backend: &str,
-    ordered: bool,
-    with: &(dyn Fn(&str, &str) -> String + Sync),
-) -> Vec<String> {
+fn run_cases(backend: &str, with: &(dyn Fn(&str, &str) -> String + Sync)) -> Vec<String> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("table-backends-{backend}"));
     std::fs::create_dir_all(&dir).expect("create temp dir");
     let cases = Mutex::new(table_cases());
@@ -133,7 +117,7 @@ fn run_cases(
                 let expected =
                     std::fs::read_to_string(case.join("expected.jsonl")).unwrap_or_default();
                 let actual = String::from_utf8_lossy(&out.stdout);
-                if !out.status.success() || lines(&actual, ordered) != lines(&expected, ordered) {
+                if !out.status.success() || parse(&actual) != parse(&expected) {
                     failures.lock().expect("failures").push(format!(
                         "{backend} {name}: {}\n--- expected\n{expected}--- actual\n{actual}--- stderr\n{}",
                         out.status,
@@ -167,7 +151,7 @@ fn table_cases_give_the_same_output_with_tables_in_redis_and_postgres() {
                  \"redis.prefix\" = 'ef{id}_{case}'"
             )
         };
-        failures.extend(run_cases("redis", false, &with));
+        failures.extend(run_cases("redis", &with));
     }
     if let Some(url) = server("EVENTFLUX_TEST_POSTGRES") {
         let with = |case: &str, table: &str| {
@@ -177,7 +161,7 @@ fn table_cases_give_the_same_output_with_tables_in_redis_and_postgres() {
                 table.to_ascii_lowercase()
             )
         };
-        failures.extend(run_cases("postgres", true, &with));
+        failures.extend(run_cases("postgres", &with));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

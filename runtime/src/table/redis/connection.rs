@@ -11,13 +11,15 @@ use super::{OnError, RedisOptions, RedisTableError};
 /// The fields of one hash, sorted by name.
 pub(super) type Fields = Vec<(String, String)>;
 
-/// Keys read per `SCAN` step and hashes per pipeline.
+/// Keys read per `SCAN` step, hashes per pipeline and keys per script.
 const BATCH: usize = 512;
 
 /// The connection state of one table.
 #[derive(Default)]
 pub(super) struct Link {
     connection: Option<Connection>,
+    /// The setup of [`Link::run`] has run on the connection.
+    set_up: bool,
     /// An outage was reported and the table has not reconnected since: later errors of the
     /// same outage are not printed again.
     down: bool,
@@ -35,11 +37,13 @@ impl Link {
         self.failure.as_ref()
     }
 
-    /// Runs `op` over the connection, connecting first when there is none; a failure is
-    /// reported and gives `None`. After a failure with [`OnError::Fail`] nothing runs.
+    /// Runs `op` over the connection, connecting first when there is none and running
+    /// `setup` first when it has not yet succeeded on the connection; a failure is reported
+    /// and gives `None`. After a failure with [`OnError::Fail`] nothing runs.
     pub(super) fn run<T>(
         &mut self,
         options: &RedisOptions,
+        setup: impl FnOnce(&mut Session<'_>) -> Result<(), RedisError>,
         op: impl FnOnce(&mut Session<'_>) -> Result<T, RedisError>,
     ) -> Option<T> {
         if self.failure.is_some() {
@@ -49,6 +53,7 @@ impl Link {
             Some(c) => c,
             None => match connect(options) {
                 Ok(c) => {
+                    self.set_up = false;
                     if self.down {
                         self.down = false;
                         eprintln!(
@@ -66,8 +71,17 @@ impl Link {
             },
         };
         let mut connection = connection;
-        let result = op(&mut Session {
+        let mut session = Session {
             connection: &mut connection,
+        };
+        let set_up = if self.set_up {
+            Ok(())
+        } else {
+            setup(&mut session)
+        };
+        let result = set_up.and_then(|()| {
+            self.set_up = true;
+            op(&mut session)
         });
         match result {
             Ok(value) => {
@@ -163,17 +177,15 @@ impl Session<'_> {
         cmd.query(self.connection)
     }
 
+    /// Sends a pipeline, ignoring its replies (tests).
+    #[cfg(test)]
+    pub(super) fn query_pipe(&mut self, pipe: &redis::Pipeline) -> Result<(), RedisError> {
+        pipe.query(self.connection)
+    }
+
     /// Whether `key` exists.
     pub(super) fn exists(&mut self, key: &str) -> Result<bool, RedisError> {
         redis::cmd("EXISTS").arg(key).query(self.connection)
-    }
-
-    /// Deletes `key`.
-    pub(super) fn del(&mut self, key: &str) -> Result<(), RedisError> {
-        redis::cmd("DEL")
-            .arg(key)
-            .query::<i64>(self.connection)
-            .map(|_| ())
     }
 
     /// Runs a Lua `script` over `keys` with the fields as its `ARGV` (field, value, ...).
@@ -191,11 +203,44 @@ impl Session<'_> {
         cmd.query(self.connection)
     }
 
-    /// Every key matching `pattern` with its hash's fields, in key order.
-    pub(super) fn scan_hashes(
+    /// The members of sorted set `order` with their hashes' fields, in score order.
+    pub(super) fn ordered_hashes(
+        &mut self,
+        order: &str,
+    ) -> Result<Vec<(String, Fields)>, RedisError> {
+        let keys = self.members(order)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("HGETALL").arg(key);
+            }
+            let maps: Vec<HashMap<String, String>> = pipe.query(self.connection)?;
+            out.extend(chunk.iter().cloned().zip(maps.into_iter().map(sorted)));
+        }
+        Ok(out)
+    }
+
+    /// Runs `remove` (a script over `order` and keys) over every member of sorted set
+    /// `order`.
+    pub(super) fn remove_ordered(&mut self, order: &str, remove: &str) -> Result<(), RedisError> {
+        let keys = self.members(order)?;
+        for chunk in keys.chunks(BATCH) {
+            let mut names = vec![order];
+            names.extend(chunk.iter().map(String::as_str));
+            self.script(remove, &names, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Runs `adopt` (a script over `order` and keys, returning a count) over every key
+    /// matching `pattern`, in key order; returns the sum of its counts.
+    pub(super) fn adopt(
         &mut self,
         pattern: &str,
-    ) -> Result<Vec<(String, Fields)>, RedisError> {
+        order: &str,
+        adopt: &str,
+    ) -> Result<i64, RedisError> {
         let mut keys = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -215,16 +260,22 @@ impl Session<'_> {
         // SCAN may return a key twice.
         keys.sort();
         keys.dedup();
-        let mut out = Vec::with_capacity(keys.len());
+        let mut adopted = 0;
         for chunk in keys.chunks(BATCH) {
-            let mut pipe = redis::pipe();
-            for key in chunk {
-                pipe.cmd("HGETALL").arg(key);
-            }
-            let maps: Vec<HashMap<String, String>> = pipe.query(self.connection)?;
-            out.extend(chunk.iter().cloned().zip(maps.into_iter().map(sorted)));
+            let mut names = vec![order];
+            names.extend(chunk.iter().map(String::as_str));
+            adopted += self.script(adopt, &names, &[])?;
         }
-        Ok(out)
+        Ok(adopted)
+    }
+
+    /// The members of sorted set `key`, in score order.
+    fn members(&mut self, key: &str) -> Result<Vec<String>, RedisError> {
+        redis::cmd("ZRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(-1)
+            .query(self.connection)
     }
 }
 

@@ -4,10 +4,23 @@
 //! A [`RedisTable`] keeps no rows in the process: each row is a Redis hash whose key is
 //! `<prefix>:<table>:<primary key>` and whose fields are the row's non-NULL columns (the
 //! private `codec` module gives the text of keys and values). So a lookup by primary key is
-//! one `HGETALL`; any other condition scans the table's keys with
-//! `SCAN MATCH <prefix>:<table>:*` and reads the rows in one pipeline. A scan visits rows in key order (the in-memory table's
-//! insertion order is not kept in Redis). Inserting is atomic with its duplicate check (a
-//! small Lua script), as is an update that changes the primary key.
+//! one `HGETALL`.
+//!
+//! Rows are visited in insertion order, as in the in-memory [`super::Table`]: the sorted set
+//! `<prefix>:<table>#order` (outside the rows' keys) holds every row's key, scored one past
+//! the last score when the row is inserted. An update keeps the row's score (also when it
+//! changes the primary key: the new key takes the old one's place); a removed row leaves
+//! the set, so a row deleted and inserted again comes last. Any condition other than the
+//! whole primary key scans the table: one `ZRANGE` and the rows in pipelines of
+//! `HGETALL`s. Each write is one small Lua script, atomic with its duplicate check and its
+//! change to the order.
+//!
+//! Rows with no place in the order (written by an EventFlux from before tables kept one,
+//! or by another program) are found when the table connects: before its first operation
+//! on each new connection it looks over its keys (`SCAN MATCH <prefix>:<table>:*`; keys
+//! that are not hashes are left alone) and puts such rows after the others, in key order,
+//! saying how many on stderr. A row another program writes while the table is connected
+//! is found by its key, and by scans only after the table's next connection.
 //!
 //! The rows live in Redis, so a snapshot of the app stores nothing for a Redis table and a
 //! restore leaves the table as Redis has it.
@@ -205,6 +218,8 @@ pub struct RedisTable<R> {
     options: RedisOptions,
     /// `<prefix>:<table>:`, the start of every key.
     key_start: String,
+    /// `<prefix>:<table>#order`, the sorted set giving the rows' order.
+    order_key: String,
     link: RefCell<Link>,
     rows: PhantomData<fn() -> R>,
 }
@@ -217,15 +232,54 @@ impl<R> fmt::Debug for RedisTable<R> {
     }
 }
 
-/// Inserts a row unless its key exists: `KEYS[1]` the key, `ARGV` field, value, ...
-const INSERT: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end \
-    redis.call('HSET', KEYS[1], unpack(ARGV)) return 1";
+/// Lua: `next_score(order)`, the score after the last of sorted set `order` (1 when empty).
+macro_rules! with_next_score {
+    ($($body:literal)*) => {
+        concat!(
+            "local function next_score(order) \
+                local last = redis.call('ZRANGE', order, -1, -1, 'WITHSCORES') \
+                if last[2] then return tonumber(last[2]) + 1 end return 1 end ",
+            $($body),*
+        )
+    };
+}
+
+/// Inserts a row unless its key exists, last in the order: `KEYS[1]` the key, `KEYS[2]`
+/// the order, `ARGV` field, value, ...
+const INSERT: &str = with_next_score!(
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end \
+    redis.call('HSET', KEYS[1], unpack(ARGV)) \
+    redis.call('ZADD', KEYS[2], next_score(KEYS[2]), KEYS[1]) return 1"
+);
 
 /// Replaces the row at `KEYS[1]` by a row at `KEYS[2]` (the same key unless the update
-/// changed the primary key), unless `KEYS[1]` is gone (2) or `KEYS[2]` is another row (0).
-const UPDATE: &str = "if redis.call('EXISTS', KEYS[1]) == 0 then return 2 end \
+/// changed the primary key) in its place in the order `KEYS[3]`, unless `KEYS[1]` is gone
+/// (2) or `KEYS[2]` is another row (0).
+const UPDATE: &str = with_next_score!(
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 2 end \
     if KEYS[1] ~= KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end \
-    redis.call('DEL', KEYS[1]) redis.call('HSET', KEYS[2], unpack(ARGV)) return 1";
+    local score = redis.call('ZSCORE', KEYS[3], KEYS[1]) \
+    if not score then score = next_score(KEYS[3]) end \
+    redis.call('DEL', KEYS[1]) redis.call('HSET', KEYS[2], unpack(ARGV)) \
+    redis.call('ZREM', KEYS[3], KEYS[1]) redis.call('ZADD', KEYS[3], score, KEYS[2]) \
+    return 1"
+);
+
+/// Removes the rows `KEYS[2..]` and their places in the order `KEYS[1]`.
+const REMOVE: &str = "for i = 2, #KEYS do redis.call('DEL', KEYS[i]) \
+    redis.call('ZREM', KEYS[1], KEYS[i]) end return 1";
+
+/// Puts the hashes among `KEYS[2..]` (in key order) that have no place in the order
+/// `KEYS[1]` last in it, in that order; returns how many.
+const ADOPT: &str = with_next_score!(
+    "local score = next_score(KEYS[1]) local n = 0 \
+    for i = 2, #KEYS do \
+        if redis.call('TYPE', KEYS[i]).ok == 'hash' \
+            and not redis.call('ZSCORE', KEYS[1], KEYS[i]) then \
+            redis.call('ZADD', KEYS[1], score, KEYS[i]) score = score + 1 n = n + 1 \
+        end \
+    end return n"
+);
 
 impl<R: TableRow + Serialize + DeserializeOwned> RedisTable<R>
 where
@@ -234,10 +288,12 @@ where
     /// A table kept in the Redis of `options`; connects at the first operation.
     pub fn new(options: RedisOptions) -> Self {
         let key_start = format!("{}:{}:", options.prefix, options.table);
+        let order_key = format!("{}:{}#order", options.prefix, options.table);
         let link = RefCell::new(Link::default());
         RedisTable {
             options,
             key_start,
+            order_key,
             link,
             rows: PhantomData,
         }
@@ -282,10 +338,9 @@ where
         self.run(|con| con.exists(&id)).unwrap_or(false)
     }
 
-    /// Every row, in key order (empty when Redis fails).
+    /// Every row, in insertion order (empty when Redis fails).
     pub fn scan(&self) -> Vec<(RedisKey, R)> {
-        let pattern = format!("{}*", codec::glob_escape(&self.key_start));
-        let Some(hashes) = self.run(|con| con.scan_hashes(&pattern)) else {
+        let Some(hashes) = self.run(|con| con.ordered_hashes(&self.order_key)) else {
             return Vec::new();
         };
         hashes
@@ -311,19 +366,19 @@ where
         let Some((id, fields)) = self.prepare(&row) else {
             return Ok(());
         };
-        match self.run(|con| con.script(INSERT, &[&id], &fields)) {
+        match self.run(|con| con.script(INSERT, &[&id, &self.order_key], &fields)) {
             Some(0) => Err(DuplicateKey),
             _ => Ok(()),
         }
     }
 
-    /// Replaces row `id` with `row`; rejected (the row unchanged) when `row`'s primary key
-    /// belongs to another row. Does nothing when `id` is gone.
+    /// Replaces row `id` with `row`, keeping its place; rejected (the row unchanged) when
+    /// `row`'s primary key belongs to another row. Does nothing when `id` is gone.
     pub fn update(&mut self, id: &RedisKey, row: R) -> Result<(), DuplicateKey> {
         let Some((new_id, fields)) = self.prepare(&row) else {
             return Ok(());
         };
-        match self.run(|con| con.script(UPDATE, &[id, &new_id], &fields)) {
+        match self.run(|con| con.script(UPDATE, &[id, &new_id, &self.order_key], &fields)) {
             Some(0) => Err(DuplicateKey),
             _ => Ok(()),
         }
@@ -331,15 +386,12 @@ where
 
     /// Removes row `id`.
     pub fn remove(&mut self, id: &RedisKey) {
-        self.run(|con| con.del(id));
+        self.run(|con| con.script(REMOVE, &[&self.order_key, id], &[]));
     }
 
-    /// Removes every row of the table (every key under `<prefix>:<table>:`).
+    /// Removes every row of the table (every row in its order, which is then gone).
     pub fn clear(&mut self) {
-        let ids: Vec<RedisKey> = self.scan().into_iter().map(|(id, _)| id).collect();
-        for id in &ids {
-            self.remove(id);
-        }
+        self.run(|con| con.remove_ordered(&self.order_key, REMOVE));
     }
 
     /// The key and fields of `row`, or `None` (reported) when it cannot be stored.
@@ -394,7 +446,23 @@ where
     ) -> Option<T> {
         // Never re-entered: no operation calls another while it holds the link.
         let mut link = self.link.try_borrow_mut().ok()?;
-        link.run(&self.options, op)
+        link.run(&self.options, |con| self.adopt(con), op)
+    }
+
+    /// Gives the rows without a place in the order (written by an EventFlux before tables
+    /// kept one, or by another program) places after the others, in key order: run once on
+    /// each new connection, before its first operation.
+    fn adopt(&self, con: &mut connection::Session<'_>) -> Result<(), ::redis::RedisError> {
+        let pattern = format!("{}*", codec::glob_escape(&self.key_start));
+        let adopted = con.adopt(&pattern, &self.order_key, ADOPT)?;
+        if adopted > 0 {
+            eprintln!(
+                "info: table `{}`: {adopted} row(s) in Redis had no place in the table's \
+                 order (`{}`); they come after the others, in key order",
+                self.options.table, self.order_key
+            );
+        }
+        Ok(())
     }
 
     fn report(&self, error: RedisTableError) {

@@ -113,21 +113,23 @@ fn nulls_and_separators_survive_the_round_trip() {
     t.clear();
 }
 
+/// The symbols of the rows a scan visits, in its order.
+fn symbols(t: &RedisTable<Stock>) -> Vec<String> {
+    t.scan()
+        .into_iter()
+        .filter_map(|(_, r)| r.symbol.map(|s| s.to_string()))
+        .collect()
+}
+
 #[test]
-fn update_delete_and_scan_in_key_order() {
+fn update_delete_and_scan_in_insertion_order() {
     let Some(mut t) = table("update", OnError::Fail) else {
         return;
     };
     for (i, s) in ["C", "A", "B"].iter().enumerate() {
         t.insert(stock("s", s, i as f64, 1)).unwrap();
     }
-    let symbols = |t: &RedisTable<Stock>| -> Vec<String> {
-        t.scan()
-            .into_iter()
-            .filter_map(|(_, r)| r.symbol.map(|s| s.to_string()))
-            .collect()
-    };
-    assert_eq!(symbols(&t), ["A", "B", "C"]);
+    assert_eq!(symbols(&t), ["C", "A", "B"]);
     let (id, row) = t.find(&key(Some("s"), Some("B"))).unwrap();
     t.update(
         &id,
@@ -138,7 +140,13 @@ fn update_delete_and_scan_in_key_order() {
     )
     .unwrap();
     assert_eq!(t.find(&key(Some("s"), Some("B"))).unwrap().1.price, None);
-    // Changing the key onto another row is rejected; onto a free key moves the row.
+    assert_eq!(
+        symbols(&t),
+        ["C", "A", "B"],
+        "an update keeps the row's place"
+    );
+    // Changing the key onto another row is rejected; onto a free key moves the row, which
+    // keeps its place.
     let onto_c = Stock {
         symbol: Some("C".into()),
         ..row.clone()
@@ -152,14 +160,27 @@ fn update_delete_and_scan_in_key_order() {
         },
     )
     .unwrap();
-    assert_eq!(symbols(&t), ["A", "C", "D"]);
+    assert_eq!(symbols(&t), ["C", "A", "D"]);
     // Updating a row that is gone does nothing.
     t.update(&id, stock("s", "E", 0.0, 0)).unwrap();
-    assert_eq!(symbols(&t), ["A", "C", "D"]);
+    assert_eq!(symbols(&t), ["C", "A", "D"]);
     let (id, _) = t.find(&key(Some("s"), Some("A"))).unwrap();
     t.remove(&id);
     assert_eq!(symbols(&t), ["C", "D"]);
+    // A row deleted and inserted again comes last; so does the key a row left.
+    t.insert(stock("s", "A", 5.0, 1)).unwrap();
+    t.insert(stock("s", "B", 6.0, 1)).unwrap();
+    assert_eq!(symbols(&t), ["C", "D", "A", "B"]);
+    // Updating the last row keeps it last; the next row still comes after it.
+    let (id, row) = t.find(&key(Some("s"), Some("B"))).unwrap();
+    t.update(&id, Stock { volume: 2, ..row }).unwrap();
+    t.insert(stock("s", "F", 7.0, 1)).unwrap();
+    assert_eq!(symbols(&t), ["C", "D", "A", "B", "F"]);
     t.clear();
+    let order_left: bool = t
+        .run(|con| con.query(::redis::cmd("EXISTS").arg(&t.order_key)))
+        .unwrap();
+    assert!(!order_left, "clear removes the order too");
     assert!(t.is_empty());
     assert_eq!(t.failure(), None);
 }
@@ -171,8 +192,14 @@ fn a_hash_that_is_not_a_row_is_reported_and_skipped() {
     };
     t.insert(stock("a", "OK", 1.0, 1)).unwrap();
     let bad = format!("{}a:BAD", t.key_start);
-    t.run(|con| con.script(INSERT, &[&bad], &[("volume".into(), "lots".into())]))
-        .unwrap();
+    t.run(|con| {
+        con.script(
+            INSERT,
+            &[&bad, &t.order_key],
+            &[("volume".into(), "lots".into())],
+        )
+    })
+    .unwrap();
     assert_eq!(t.scan().len(), 1);
     let failure = t.failure().expect("the bad row is the table's failure");
     assert!(failure.to_string().contains("is not a LONG"), "{failure}");
@@ -180,6 +207,57 @@ fn a_hash_that_is_not_a_row_is_reported_and_skipped() {
     let mut cleanup = RedisTable::<Stock>::new(options);
     cleanup.remove(&bad);
     cleanup.clear();
+}
+
+#[test]
+fn rows_without_a_place_in_the_order_come_after_the_others_in_key_order() {
+    let Some(mut t) = table("older", OnError::Fail) else {
+        return;
+    };
+    t.insert(stock("s", "Y", 1.0, 1)).unwrap();
+    t.insert(stock("s", "X", 2.0, 1)).unwrap();
+    // Rows as an older EventFlux wrote them (a hash, no place in the order), and a key
+    // under the table's that is not a hash.
+    let junk = format!("{}junk", t.key_start);
+    let older = t.key_start.clone();
+    t.run(|con| {
+        for symbol in ["B", "A"] {
+            con.query::<i64>(
+                ::redis::cmd("HSET")
+                    .arg(format!("{older}s:{symbol}"))
+                    .arg("site")
+                    .arg("s")
+                    .arg("symbol")
+                    .arg(symbol)
+                    .arg("volume")
+                    .arg(3),
+            )?;
+        }
+        con.query::<()>(::redis::cmd("SET").arg(&junk).arg("x"))
+    })
+    .unwrap();
+    // The table's connection has no reason to look again; a new one (as the next run of
+    // the app would) finds them.
+    assert_eq!(symbols(&t), ["Y", "X"]);
+    let mut next = RedisTable::<Stock>::new(t.options().clone());
+    assert_eq!(symbols(&next), ["Y", "X", "A", "B"]);
+    next.insert(stock("s", "C", 4.0, 1)).unwrap();
+    let (id, row) = next.find(&key(Some("s"), Some("A"))).unwrap();
+    next.update(
+        &id,
+        Stock {
+            symbol: Some("Z".into()),
+            ..row
+        },
+    )
+    .unwrap();
+    assert_eq!(symbols(&next), ["Y", "X", "Z", "B", "C"]);
+    assert_eq!(symbols(&t), ["Y", "X", "Z", "B", "C"]);
+    assert_eq!(next.failure(), None);
+    next.clear();
+    next.run(|con| con.query::<i64>(::redis::cmd("DEL").arg(&junk)))
+        .unwrap();
+    assert!(t.is_empty());
 }
 
 #[test]
@@ -238,5 +316,73 @@ fn reconnects_after_the_connection_drops() {
         t.find(&key(Some("a"), Some("IBM"))).is_some(),
         "the next operation reconnects"
     );
+    t.clear();
+}
+
+/// Times 1,000 inserts and a scan of their rows, alone and beside 100,000 keys of no table
+/// (median of 9 scans each); prints the times. `cargo test --release -p eventflux-runtime --features
+/// redis --lib scan_of_1000_rows -- --ignored --nocapture` with EVENTFLUX_TEST_REDIS set.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn scan_of_1000_rows() {
+    let Some(mut t) = table("bench", OnError::Fail) else {
+        return;
+    };
+    let start = std::time::Instant::now();
+    for i in 0..1000 {
+        t.insert(stock("s", &format!("S{i:04}"), i as f64, i))
+            .unwrap();
+    }
+    let inserts = start.elapsed();
+    let median = |t: &RedisTable<Stock>| {
+        let mut times: Vec<std::time::Duration> = (0..9)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                assert_eq!(t.scan().len(), 1000);
+                start.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[4]
+    };
+    let alone = median(&t);
+    let filler = format!("{}filler", t.options().prefix);
+    t.run(|con| {
+        for chunk in (0..100_000).collect::<Vec<u32>>().chunks(10_000) {
+            let mut pipe = ::redis::pipe();
+            for i in chunk {
+                pipe.cmd("SET").arg(format!("{filler}:{i}")).arg(1).ignore();
+            }
+            con.query_pipe(&pipe)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let crowded = median(&t);
+    println!(
+        "1000 inserts: {inserts:?}; scan of 1000 rows: {alone:?} alone, {crowded:?} beside \
+         100000 other keys"
+    );
+    t.run(|con| {
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = con.query(
+                ::redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{filler}:*"))
+                    .arg("COUNT")
+                    .arg(10_000),
+            )?;
+            if !keys.is_empty() {
+                con.query::<i64>(::redis::cmd("DEL").arg(keys))?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    })
+    .unwrap();
     t.clear();
 }
