@@ -197,7 +197,12 @@ impl WorkerStore {
             .map(|id| {
                 let dir = self.at(id);
                 let files: Vec<fs::Metadata> = fs::read_dir(&dir)
-                    .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).collect())
+                    .map(|entries| {
+                        entries
+                            .flatten()
+                            .filter_map(|e| e.metadata().ok())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let bytes = files.iter().map(|m| m.len() as usize).sum();
                 // When the newest of its files was written.
