@@ -478,3 +478,81 @@ fn postgres_sink_survives_a_server_restart() {
         "{err}"
     );
 }
+
+const INDEX_APP: &str = r#"
+CREATE STREAM Adds (id LONG, sector STRING, qty INT);
+CREATE STREAM Q (sector STRING);
+CREATE TABLE T (id LONG PRIMARY KEY, sector STRING, qty INT, INDEX (sector))
+  WITH (extension = 'postgres', "postgres.url" = '${PG_URL}', "postgres.table" = 'by_sector');
+INSERT INTO T SELECT id, sector, qty FROM Adds;
+INSERT INTO Found SELECT q.sector AS sector, t.id AS id, t.qty AS qty
+  FROM Q AS q JOIN T AS t ON t.sector == q.sector;
+UPDATE T SET qty = T.qty + 1 ON T.sector == Q.sector FROM Q;
+"#;
+
+/// A join and an update whose condition fixes an `INDEX` column: PostgreSQL finds the rows
+/// through its index (its statistics count the index scans), and the rows, NULLs, order
+/// and updates are those of the same app with an in-memory table.
+#[test]
+fn postgres_table_lookups_by_index_use_the_index_and_match_an_in_memory_table() {
+    if !live("postgres_table_lookups_by_index") {
+        return;
+    }
+    let pg = Cluster::new("index");
+    let in_memory = INDEX_APP.replace(
+        "\n  WITH (extension = 'postgres', \"postgres.url\" = '${PG_URL}', \"postgres.table\" = 'by_sector')",
+        "",
+    );
+    assert_ne!(in_memory, INDEX_APP);
+    let (pg_bin, mem_bin) = (
+        build(INDEX_APP, "pg-table-index"),
+        build(&in_memory, "mem-table-index"),
+    );
+    // 3,000 rows over 100 sectors (every 37th without one), then queries of a sector,
+    // of one no row has, of a NULL sector, and of a sector again after its update.
+    let mut lines: String = (0..3000u64)
+        .map(|i| {
+            let sector = if i % 37 == 0 {
+                "null".to_string()
+            } else {
+                format!("\"s{}\"", i % 100)
+            };
+            format!(
+                "{{\"stream\": \"Adds\", \"ts\": {}, \"data\": {{\"id\": {i}, \"sector\": {sector}, \"qty\": {}}}}}\n",
+                1000 + i,
+                i % 7
+            )
+        })
+        .collect();
+    for sector in ["\"s7\"", "\"none\"", "null", "\"s7\"", "\"s42\""] {
+        lines.push_str(&format!(
+            "{{\"stream\": \"Q\", \"ts\": 5000, \"data\": {{\"sector\": {sector}}}}}\n"
+        ));
+    }
+    let input = dir().join("pg-table-index.jsonl");
+    std::fs::write(&input, lines).expect("write input");
+    let run = |bin: &PathBuf| {
+        let out = Command::new(bin)
+            .arg("--input")
+            .arg(&input)
+            .env("PG_URL", pg.url())
+            .output()
+            .expect("run the app");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (from_pg, from_memory) = (run(&pg_bin), run(&mem_bin));
+    assert_eq!(from_pg.lines().count(), 4 * 30, "{from_pg}");
+    assert_eq!(from_pg, from_memory);
+    wait_until("PostgreSQL counts scans of the table's index", || {
+        let scans = pg.psql(
+            "SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes \
+             WHERE relname = 'by_sector' AND indexrelname LIKE '%ef_idx0'",
+        );
+        scans.trim().parse::<i64>().is_ok_and(|n| n >= 4)
+    });
+}

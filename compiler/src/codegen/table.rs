@@ -228,11 +228,21 @@ fn row_impl(ctx: &Ctx<'_>, t: usize, keys: &TableKeys) -> TokenStream {
             let k = row_key(ctx, t, cols, &row);
             quote!(__ef_out(#name::#v(#k));)
         });
+        // A PostgreSQL table finds the rows of an index key with a query naming the
+        // key's columns: it reads the key as JSON.
+        let serialize = keys.postgres.is_some().then(|| {
+            let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
+            quote! {
+                #[derive(#rt::serde::Serialize)]
+                #[serde(crate = #serde_crate)]
+            }
+        });
         (
             quote!(#name),
             quote! {
                 #[doc = #doc]
                 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+                #serialize
                 pub enum #name {
                     #(#variants,)*
                 }

@@ -115,8 +115,9 @@ pub fn table_lookup(keys: &TableKeys, cond: Option<&TExpr>, row: usize) -> Looku
     if let Some(v) = values(&keys.primary_key) {
         return Lookup::Primary(v);
     }
-    // A table kept in Redis has no secondary index: other conditions scan it.
-    let indexes = if keys.external() {
+    // A table kept in Redis has no secondary index: other conditions scan it. PostgreSQL
+    // finds the rows of an index key through the index it keeps.
+    let indexes = if keys.redis.is_some() {
         &[][..]
     } else {
         &keys.indexes[..]

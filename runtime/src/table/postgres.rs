@@ -763,6 +763,87 @@ impl<R: TableRow> fmt::Debug for PgTable<R> {
     }
 }
 
+/// Lookups by secondary index (`INDEX (...)`): the generated index key serializes as
+/// `{"I<n>": [values of index n's columns]}`.
+impl<R: TableRow + Clone + Serialize + DeserializeOwned> PgTable<R>
+where
+    R::Key: Serialize,
+    R::IndexKey: Serialize,
+{
+    /// The rows whose index columns equal `key`, in insertion order, found by PostgreSQL
+    /// through the index the table has on them (empty when PostgreSQL fails). A NULL in the
+    /// key finds the rows with NULL there.
+    pub fn lookup(&self, key: &R::IndexKey) -> Vec<(PgRowId, R)> {
+        let Some((json, cols)) = self.index_probe(key) else {
+            return Vec::new();
+        };
+        let sql = {
+            let conn = self.conn();
+            let cond: Vec<String> = cols
+                .iter()
+                .map(|(c, null)| {
+                    let c = quoted(c);
+                    if *null {
+                        format!("t.{c} IS NULL")
+                    } else {
+                        format!("t.{c} = r.{c}")
+                    }
+                })
+                .collect();
+            format!(
+                "SELECT t.\"__ef_seq\", {} FROM {} t, json_populate_record(NULL::{}, $1::text::json) r \
+                 WHERE {} ORDER BY t.\"__ef_seq\"",
+                self.row_json,
+                conn.target,
+                conn.target,
+                cond.join(" AND ")
+            )
+        };
+        let rows = self
+            .conn()
+            .run(|c| c.query(&sql, std::slice::from_ref(&json)));
+        rows.map_or_else(Vec::new, |rows| self.decode(rows))
+    }
+
+    /// The JSON object of index key `key` (column name to value) and its columns, each with
+    /// whether its value is NULL.
+    fn index_probe(&self, key: &R::IndexKey) -> Option<(String, Vec<(String, bool)>)> {
+        let bad = |message: String| {
+            self.bad_row(message);
+            None
+        };
+        let (variant, values) = match serde_json::to_value(key) {
+            Ok(Value::Object(map)) if map.len() == 1 => map.into_iter().next()?,
+            Ok(other) => return bad(format!("index key {other} is not one index's values")),
+            Err(e) => return bad(e.to_string()),
+        };
+        let parts = match values {
+            Value::Array(parts) => parts,
+            single => vec![single],
+        };
+        let conn = self.conn();
+        let index = variant
+            .strip_prefix('I')
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| conn.options.indexes.get(n));
+        let Some(index) = index.filter(|cols| cols.len() == parts.len()) else {
+            drop(conn);
+            return bad(format!("index key `{variant}` names no index of the table"));
+        };
+        let names: Vec<String> = index
+            .iter()
+            .map(|&c| conn.options.columns[c].name.clone())
+            .collect();
+        let cols = names
+            .iter()
+            .zip(&parts)
+            .map(|(n, v)| (n.clone(), v.is_null()))
+            .collect();
+        let map: serde_json::Map<String, Value> = names.into_iter().zip(parts).collect();
+        Some((Value::Object(map).to_string(), cols))
+    }
+}
+
 impl<R: TableRow + Clone + Serialize + DeserializeOwned> PgTable<R>
 where
     R::Key: Serialize,
@@ -973,7 +1054,10 @@ where
 
     /// Number of rows (0 when PostgreSQL fails).
     pub fn len(&self) -> usize {
-        self.scan().len()
+        let sql = format!("SELECT count(*) FROM {}", self.conn().target);
+        let rows = self.conn().run(|c| c.query(&sql, &[]));
+        rows.and_then(|rows| rows.first().map(|r| r.get::<_, i64>(0)))
+            .map_or(0, |n| usize::try_from(n).unwrap_or(0))
     }
 
     /// Whether the table has no row (also when PostgreSQL fails).

@@ -147,8 +147,8 @@ pub(crate) fn candidates_owned(
     iterate(env, table, cond, row, container, quote!(into_iter))
 }
 
-/// The lookup call: an iterator for an in-memory table; for a Redis table an `Option`
-/// (by primary key) or a `Vec` (scan) of owned rows.
+/// The lookup call: an iterator for an in-memory table; for a Redis or PostgreSQL table an
+/// `Option` (by primary key) or a `Vec` (by index, or a scan) of owned rows.
 pub(crate) fn lookup(
     env: &ExprEnv<'_>,
     table: usize,
@@ -168,8 +168,9 @@ pub(crate) fn lookup(
                 quote!(#container.find_by_hash(#hash))
             }
         }
-        // Redis keeps no secondary index: the condition is checked on every row.
-        Lookup::Index(..) | Lookup::Scan if in_redis => quote!(#container.scan()),
+        // (Redis keeps no secondary index: `table_lookup` scans it.) A PostgreSQL table
+        // asks its server for the rows of the index key (a `Vec`).
+        Lookup::Scan if in_redis => quote!(#container.scan()),
         Lookup::Index(n, values) => {
             let key = probe_key(env, &values);
             let (ty, variant) = (index_key_ty(ctx, table), format_ident!("I{}", n));
