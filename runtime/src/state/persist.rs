@@ -473,6 +473,35 @@ tuple!(A 0, B 1, C 2, D 3);
 tuple!(A 0, B 1, C 2, D 3, E 4);
 tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 
+/// `Save` and `Load` of a struct as its fields in order (what `#[derive(Serialize,
+/// Deserialize)]` gives with bincode): `persist_fields!(Name<T> { a, b })` (every type
+/// parameter bound by `Save`/`Load`); fields after `;` are not kept and load as
+/// `Default::default()`.
+macro_rules! persist_fields {
+    ($ty:ident $(<$($g:ident),*>)? { $($f:tt),* $(,)? } $(; $($skip:ident),*)?) => {
+        impl$(<$($g: $crate::state::persist::Save),*>)? $crate::state::persist::Save
+            for $ty$(<$($g),*>)?
+        {
+            fn save(&self, _w: &mut $crate::state::persist::Writer) {
+                $($crate::state::persist::Save::save(&self.$f, _w);)*
+            }
+        }
+        impl$(<$($g: $crate::state::persist::Load),*>)? $crate::state::persist::Load
+            for $ty$(<$($g),*>)?
+        {
+            fn load(
+                _r: &mut $crate::state::persist::Reader<'_>,
+            ) -> ::core::result::Result<Self, $crate::state::StateError> {
+                ::core::result::Result::Ok($ty {
+                    $($f: $crate::state::persist::Load::load(_r)?,)*
+                    $($($skip: ::core::default::Default::default(),)*)?
+                })
+            }
+        }
+    };
+}
+pub(crate) use persist_fields;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,5 +599,108 @@ mod tests {
         let dynamic: &mut dyn Persist = &mut state;
         dynamic.load_state(&mut Reader::new(&bytes)).expect("loads");
         assert_eq!(state, (9, "new".into()));
+    }
+
+    /// A runtime state type persists as its serde form says: the state loaded back
+    /// serializes (bincode) to the same bytes as the original, and every truncation of its
+    /// bytes is an error.
+    fn same_after_persist<T: Save + Load + serde::Serialize>(state: &T) {
+        let bytes = bytes_of(state);
+        let back: T = back(&bytes).expect("loads");
+        assert_eq!(
+            bincode::serialize(&back).expect("serde"),
+            bincode::serialize(state).expect("serde")
+        );
+        for cut in 0..bytes.len() {
+            assert!(back_err::<T>(&bytes[..cut]), "cut at {cut}");
+        }
+    }
+
+    fn back_err<T: Load>(bytes: &[u8]) -> bool {
+        back::<T>(bytes).is_err()
+    }
+
+    #[test]
+    fn windows_groups_and_aggregators_persist_as_their_serde_form() {
+        use crate::aggregate::{
+            Aggregator, AvgAggregator, BatchGroup, BatchGroups, CountAggregator,
+            MaxForeverAggregator, MinForeverAggregator, SlidingGroups, StdDevAggregator,
+            SumAggregator, Total,
+        };
+        use crate::window::{
+            BatchCount, LengthBatchWindow, LengthWindow, TimeBatchWindow, TimeWindow,
+        };
+        type Key = Total<(Option<Arc<str>>,)>;
+        type Aggs = (SumAggregator<f64>, CountAggregator, AvgAggregator);
+        let mut length = LengthWindow::new(3);
+        let mut time = TimeWindow::new(50);
+        let mut batch = TimeBatchWindow::<(), BatchCount>::with_store(20);
+        let mut length_batch = LengthBatchWindow::new(4);
+        let mut sliding: SlidingGroups<Key, Aggs> = SlidingGroups::new();
+        let mut batch_groups: BatchGroups<Key, BatchGroup<StdDevAggregator, Option<f64>>> =
+            BatchGroups::new();
+        let mut forever = (
+            MaxForeverAggregator::<f64>::default(),
+            MinForeverAggregator::<i64>::default(),
+        );
+        for (n, sym) in ["a", "b", "a", "c", "b", "a", "d"].into_iter().enumerate() {
+            let ts = 10 * n as i64;
+            let price = n as f64 * 1.5;
+            let slot = sliding.slot_of(&(Some(sym),));
+            if let Some((_, aggs)) = sliding.entry_at(slot) {
+                aggs.0.add(Some(price));
+                aggs.1.add(Some(()));
+                aggs.2.add(Some(price));
+            }
+            length.insert(ts, (Some(price), slot as u32), |_| {});
+            time.insert(ts, Some(sym.to_owned()), |_| {});
+            batch.insert(ts, (), |_| {});
+            length_batch.insert(ts, price, |_| {});
+            let group = batch_groups.state_of(&(Some(sym),));
+            group.aggs.add(Some(price));
+            group.last_ts = ts;
+            group.last = Some(price);
+            forever.0.add(Some(price));
+            forever.1.add(Some(-(n as i64)));
+        }
+        sliding.release(0);
+        same_after_persist(&length);
+        same_after_persist(&time);
+        same_after_persist(&batch);
+        same_after_persist(&length_batch);
+        same_after_persist(&sliding);
+        same_after_persist(&batch_groups);
+        same_after_persist(&forever);
+        // A length window full and wrapped: its events oldest first, as the serde form.
+        let mut ring = LengthWindow::new(2);
+        for ts in 0..5i64 {
+            ring.insert(ts, ts * 10, |_| {});
+        }
+        same_after_persist(&ring);
+        // Loaded states go on as the originals do.
+        let mut restored: LengthWindow<i64> = back(&bytes_of(&ring)).expect("loads");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        ring.insert(9, 90, |e| a.push(format!("{e:?}")));
+        restored.insert(9, 90, |e| b.push(format!("{e:?}")));
+        assert_eq!(a, b);
+        // Corrupt: more events than the capacity, a key twice, an open group beyond the map.
+        let mut w = Writer::new();
+        w.put_len(1);
+        vec![(1i64, 2i64), (3, 4)].save(&mut w);
+        let e = back::<LengthWindow<i64>>(&w.into_bytes()).expect_err("over capacity");
+        assert!(e.to_string().contains("capacity"), "{e}");
+        let mut w = Writer::new();
+        let twice: Vec<Option<(Key, i64, u32)>> = vec![
+            Some((Total((Some(Arc::from("a")),)), 1, 1)),
+            Some((Total((Some(Arc::from("a")),)), 2, 1)),
+        ];
+        twice.save(&mut w);
+        let e = back::<SlidingGroups<Key, i64>>(&w.into_bytes()).expect_err("key twice");
+        assert!(e.to_string().contains("twice"), "{e}");
+        let mut w = Writer::new();
+        Vec::<(Key, (bool, i64))>::new().save(&mut w);
+        vec![0u32].save(&mut w);
+        let e = back::<BatchGroups<Key, i64>>(&w.into_bytes()).expect_err("open beyond");
+        assert!(e.to_string().contains("beyond the groups"), "{e}");
     }
 }
