@@ -671,6 +671,16 @@ mod tests {
         same_after_persist(&sliding);
         same_after_persist(&batch_groups);
         same_after_persist(&forever);
+        let mut extremes = (
+            crate::aggregate::MinAggregator::<f64>::default(),
+            crate::aggregate::MaxAggregator::<Arc<str>>::default(),
+        );
+        for v in [3.5, -1.0, 3.5, 7.25] {
+            extremes.0.add(Some(v));
+            extremes.1.add(Some(Arc::from(format!("s{v}"))));
+        }
+        extremes.0.remove(Some(-1.0));
+        same_after_persist(&extremes);
         // A length window full and wrapped: its events oldest first, as the serde form.
         let mut ring = LengthWindow::new(2);
         for ts in 0..5i64 {
