@@ -164,7 +164,7 @@ impl<'a> Reader<'a> {
     /// A length of a sequence whose every element takes at least one byte: one larger than
     /// the bytes left is corrupt (so a corrupt length never drives a long loop or a large
     /// allocation).
-    pub fn len(&mut self) -> Result<usize, StateError> {
+    pub fn seq_len(&mut self) -> Result<usize, StateError> {
         let n = self.u64()?;
         match usize::try_from(n) {
             Ok(n) if n <= self.remaining() => Ok(n),
@@ -177,7 +177,7 @@ impl<'a> Reader<'a> {
 
     /// A string written by [`Writer::put_str`].
     pub fn str(&mut self) -> Result<&'a str, StateError> {
-        let n = self.len()?;
+        let n = self.seq_len()?;
         let bytes = &self.bytes[self.at..self.at + n];
         let s = std::str::from_utf8(bytes).map_err(|_| self.error("string is not UTF-8"))?;
         self.at += n;
@@ -381,7 +381,7 @@ impl<T: Save> Save for Vec<T> {
 
 impl<T: Load> Load for Vec<T> {
     fn load(r: &mut Reader<'_>) -> Result<Self, StateError> {
-        let n = r.len()?;
+        let n = r.seq_len()?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(T::load(r)?);
@@ -417,7 +417,7 @@ impl<K: Save, V: Save, S> Save for HashMap<K, V, S> {
 
 impl<K: Load + Eq + Hash, V: Load, S: BuildHasher + Default> Load for HashMap<K, V, S> {
     fn load(r: &mut Reader<'_>) -> Result<Self, StateError> {
-        let n = r.len()?;
+        let n = r.seq_len()?;
         let mut out = HashMap::with_capacity_and_hasher(n, S::default());
         for _ in 0..n {
             let k = K::load(r)?;
@@ -440,7 +440,7 @@ impl<K: Save, V: Save> Save for BTreeMap<K, V> {
 
 impl<K: Load + Ord, V: Load> Load for BTreeMap<K, V> {
     fn load(r: &mut Reader<'_>) -> Result<Self, StateError> {
-        let n = r.len()?;
+        let n = r.seq_len()?;
         let mut out = BTreeMap::new();
         for _ in 0..n {
             let k = K::load(r)?;
