@@ -681,6 +681,27 @@ mod tests {
         }
         extremes.0.remove(Some(-1.0));
         same_after_persist(&extremes);
+        let mut delay = crate::window::DelayWindow::new(15);
+        let mut external = crate::window::ExternalTimeWindow::new(25);
+        let mut external_batch = crate::window::ExternalTimeBatchWindow::new(25);
+        let mut hop = crate::window::HopWindow::new(30, 10);
+        let mut sort = crate::window::SortWindow::new(3);
+        let mut time_length = crate::window::TimeLengthWindow::new(40, 3);
+        for n in 0..9i64 {
+            let (ts, v) = (7 * n, (n * 37) % 11);
+            delay.insert(ts, v, |_| {});
+            external.insert(ts, ts + 1, v, |_| {});
+            external_batch.insert(ts, ts + 1, Some(v), |_| {});
+            hop.insert(ts, v, |_| {});
+            sort.insert(ts, v, |a: &i64, b: &i64| a.cmp(b), |_| {});
+            time_length.insert(ts, v, |_| {});
+        }
+        same_after_persist(&delay);
+        same_after_persist(&external);
+        same_after_persist(&external_batch);
+        same_after_persist(&hop);
+        same_after_persist(&sort);
+        same_after_persist(&time_length);
         // A length window full and wrapped: its events oldest first, as the serde form.
         let mut ring = LengthWindow::new(2);
         for ts in 0..5i64 {
