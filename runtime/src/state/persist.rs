@@ -681,6 +681,20 @@ mod tests {
         }
         extremes.0.remove(Some(-1.0));
         same_after_persist(&extremes);
+        let mut positional = (
+            crate::aggregate::FirstAggregator::<i64>::default(),
+            crate::aggregate::LastAggregator::<Arc<str>>::default(),
+            crate::aggregate::AndAggregator::default(),
+            crate::aggregate::OrAggregator::default(),
+        );
+        for n in 0..5i64 {
+            positional.0.add(Some(n));
+            positional.1.add(Some(Arc::from(format!("v{n}"))));
+            positional.2.add(Some(n % 2 == 0));
+            positional.3.add(Some(n > 3));
+        }
+        positional.0.remove(Some(0));
+        same_after_persist(&positional);
         let mut delay = crate::window::DelayWindow::new(15);
         let mut external = crate::window::ExternalTimeWindow::new(25);
         let mut external_batch = crate::window::ExternalTimeBatchWindow::new(25);
