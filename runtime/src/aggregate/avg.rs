@@ -60,6 +60,8 @@ impl<T: Numeric> Aggregator<T> for AvgAggregator {
     }
 }
 
+crate::state::persist::persist_fields!(AvgAggregator { sum, count });
+
 #[cfg(test)]
 mod tests {
     use super::*;

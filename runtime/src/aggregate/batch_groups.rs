@@ -131,6 +131,33 @@ impl<T: TotalOrd, S: Default> BatchGroups<Total<T>, S> {
     }
 }
 
+crate::state::persist::persist_fields!(Member<S> { open, state });
+
+impl<K: crate::state::persist::Save, S: crate::state::persist::Save> crate::state::persist::Save
+    for BatchGroups<K, S>
+{
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        self.groups.save(w);
+        self.open.save(w);
+    }
+}
+
+impl<K, S> crate::state::persist::Load for BatchGroups<K, S>
+where
+    K: std::hash::Hash + Eq + crate::state::persist::Load,
+    S: crate::state::persist::Load,
+{
+    /// The groups and the open batch's positions, each of which must name a group.
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        let groups: GroupMap<K, Member<S>> = crate::state::persist::Load::load(r)?;
+        let open: Vec<u32> = crate::state::persist::Load::load(r)?;
+        if open.iter().any(|&at| at as usize >= groups.len()) {
+            return Err(r.error("an open batch group beyond the groups"));
+        }
+        Ok(BatchGroups { groups, open })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,8 @@ impl<T> Aggregator<T> for CountAggregator {
     }
 }
 
+crate::state::persist::persist_fields!(CountAggregator { count });
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,8 @@ impl<T: TotalOrd> Arrivals<T> {
     }
 }
 
+crate::state::persist::persist_fields!(Arrivals<T> { values });
+
 macro_rules! positional {
     ($(#[$doc:meta])* $name:ident, $end:ident) => {
         $(#[$doc])*
@@ -41,6 +43,8 @@ macro_rules! positional {
         pub struct $name<T> {
             arrivals: Arrivals<T>,
         }
+
+        crate::state::persist::persist_fields!($name<T> { arrivals });
 
         impl<T> Default for $name<T> {
             fn default() -> Self {

@@ -15,6 +15,8 @@ macro_rules! forever {
             best: Option<T>,
         }
 
+        crate::state::persist::persist_fields!($name<T> { best });
+
         impl<T> Default for $name<T> {
             fn default() -> Self {
                 $name { best: None }

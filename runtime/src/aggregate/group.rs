@@ -385,6 +385,30 @@ impl<'de, K: Hash + Eq + Deserialize<'de>, S: Deserialize<'de>> Deserialize<'de>
     }
 }
 
+impl<K: crate::state::persist::Save, S: crate::state::persist::Save> crate::state::persist::Save
+    for GroupMap<K, S>
+{
+    /// The groups in order, as `(key, state)` pairs (the serde form).
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        w.put_len(self.entries.len());
+        for (k, s) in &self.entries {
+            k.save(w);
+            s.save(w);
+        }
+    }
+}
+
+impl<K, S> crate::state::persist::Load for GroupMap<K, S>
+where
+    K: Hash + Eq + crate::state::persist::Load,
+    S: crate::state::persist::Load,
+{
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        let pairs: Vec<(K, S)> = crate::state::persist::Load::load(r)?;
+        Ok(Self::from_pairs(pairs))
+    }
+}
+
 /// One group of a batch that is aggregated as its events arrive (a batch never retracts, so
 /// nothing is buffered): the group's aggregators, the time of its last event, and what the
 /// output row reads of that last event (`()` when the row needs nothing of it). At the
@@ -398,6 +422,8 @@ pub struct BatchGroup<A, L> {
     /// The attributes of the group's last event that the output row reads.
     pub last: L,
 }
+
+crate::state::persist::persist_fields!(BatchGroup<A, L> { aggs, last_ts, last });
 
 #[cfg(test)]
 mod tests {

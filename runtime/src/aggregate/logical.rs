@@ -11,6 +11,8 @@ struct Truths {
     falses: i64,
 }
 
+crate::state::persist::persist_fields!(Truths { trues, falses });
+
 impl Truths {
     #[inline]
     fn apply(&mut self, value: Option<bool>, delta: i64) {
@@ -29,6 +31,8 @@ macro_rules! logical {
         pub struct $name {
             counts: Truths,
         }
+
+        crate::state::persist::persist_fields!($name { counts });
 
         impl Aggregator<bool> for $name {
             type Output = bool;

@@ -26,6 +26,20 @@ impl<T> Default for Multiset<T> {
     }
 }
 
+impl<T: crate::state::persist::Save> crate::state::persist::Save for Multiset<T> {
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        self.counts.save(w);
+    }
+}
+
+impl<T: crate::state::persist::Load + TotalOrd> crate::state::persist::Load for Multiset<T> {
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        Ok(Multiset {
+            counts: crate::state::persist::Load::load(r)?,
+        })
+    }
+}
+
 impl<T: TotalOrd> Multiset<T> {
     #[inline]
     fn add(&mut self, v: T) {
@@ -59,6 +73,22 @@ macro_rules! extremum {
         impl<T> Default for $name<T> {
             fn default() -> Self {
                 $name { values: Multiset::default() }
+            }
+        }
+
+        impl<T: crate::state::persist::Save> crate::state::persist::Save for $name<T> {
+            fn save(&self, w: &mut crate::state::persist::Writer) {
+                self.values.save(w);
+            }
+        }
+
+        impl<T: crate::state::persist::Load + TotalOrd> crate::state::persist::Load for $name<T> {
+            fn load(
+                r: &mut crate::state::persist::Reader<'_>,
+            ) -> Result<Self, crate::state::StateError> {
+                Ok($name {
+                    values: crate::state::persist::Load::load(r)?,
+                })
             }
         }
 

@@ -359,6 +359,14 @@ where
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let slots: Vec<Option<(K, S, u32)>> = Vec::deserialize(deserializer)?;
+        Self::from_slots(slots).map_err(D::Error::custom)
+    }
+}
+
+impl<K: std::hash::Hash + Eq, S> SlidingGroups<K, S> {
+    /// The groups from their slots as [`Serialize`] writes them (an error when a key
+    /// appears twice).
+    fn from_slots(slots: Vec<Option<(K, S, u32)>>) -> Result<Self, &'static str> {
         let mut groups = SlidingGroups::default();
         for (at, slot) in slots.into_iter().enumerate() {
             match slot {
@@ -368,7 +376,7 @@ where
                         hash == h.hash && matches!(&groups.slots[other], Some(g) if g.key == key)
                     };
                     if groups.index.find(h.hash, same).is_some() {
-                        return Err(D::Error::custom("a group key appears twice"));
+                        return Err("a group key appears twice");
                     }
                     groups.idle += usize::from(held == 0);
                     groups.slots.push(Some(Group {
@@ -389,6 +397,37 @@ where
             }
         }
         Ok(groups)
+    }
+}
+
+impl<K: crate::state::persist::Save, S: crate::state::persist::Save> crate::state::persist::Save
+    for SlidingGroups<K, S>
+{
+    /// As the serde form: the slots, each `None` or its key, state and event count.
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        w.put_len(self.slots.len());
+        for slot in &self.slots {
+            match slot {
+                None => w.put_u8(0),
+                Some(g) => {
+                    w.put_u8(1);
+                    g.key.save(w);
+                    g.state.save(w);
+                    w.put_u32(g.held);
+                }
+            }
+        }
+    }
+}
+
+impl<K, S> crate::state::persist::Load for SlidingGroups<K, S>
+where
+    K: std::hash::Hash + Eq + crate::state::persist::Load,
+    S: crate::state::persist::Load,
+{
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        let slots: Vec<Option<(K, S, u32)>> = crate::state::persist::Load::load(r)?;
+        Self::from_slots(slots).map_err(|e| r.error(e))
     }
 }
 

@@ -76,6 +76,8 @@ impl<T: Numeric> Aggregator<T> for StdDevAggregator {
     }
 }
 
+crate::state::persist::persist_fields!(StdDevAggregator { count, mean, m2 });
+
 #[cfg(test)]
 mod tests {
     use super::*;

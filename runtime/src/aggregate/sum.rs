@@ -110,6 +110,8 @@ macro_rules! float_sum {
 
 float_sum!(f32, f64);
 
+crate::state::persist::persist_fields!(SumAggregator<A> { sum, count });
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -228,6 +228,8 @@ macro_rules! total_ord_tuple {
 
 crate::aggregate::for_key_tuples!(total_ord_tuple);
 
+crate::state::persist::persist_fields!(Total<T> { 0 });
+
 #[cfg(test)]
 mod tests {
     use super::*;

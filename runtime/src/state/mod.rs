@@ -56,6 +56,7 @@ pub enum StateError {
 }
 
 mod checkpoint;
+pub mod persist;
 mod store;
 
 pub use checkpoint::{
@@ -105,6 +106,20 @@ impl SnapshotBuilder {
             id: id.to_owned(),
             schema,
             body,
+        });
+    }
+
+    /// Adds the state of operator `id` written by its [`persist::Save`] impl (compiled once:
+    /// no serde or bincode code per state type). Read it back with [`Snapshot::load_into`],
+    /// not [`Snapshot::restore_into`]: the layout hash `schema` of such a record must differ
+    /// from that of a bincode record of the same state.
+    pub fn put(&mut self, id: &str, schema: u64, state: &dyn persist::Persist) {
+        let mut w = persist::Writer::new();
+        state.save_state(&mut w);
+        self.records.push(Record {
+            id: id.to_owned(),
+            schema,
+            body: w.into_bytes(),
         });
     }
 
@@ -192,6 +207,30 @@ impl Snapshot {
         Ok(true)
     }
 
+    /// Loads `state` from the record of operator `id` written by [`SnapshotBuilder::put`]
+    /// when its layout hash is `schema`; `Ok(false)` when there is no such record (the state
+    /// stays as it is). A record that does not decode to exactly its bytes is an error
+    /// naming the operator, and leaves the state as it was.
+    pub fn load_into(
+        &self,
+        id: &str,
+        schema: u64,
+        state: &mut dyn persist::Persist,
+    ) -> Result<bool, StateError> {
+        let Some(record) = self
+            .records
+            .iter()
+            .find(|r| r.id == id && r.schema == schema)
+        else {
+            return Ok(false);
+        };
+        let context = |e: StateError| StateError::Decode(format!("{id}: {e}"));
+        let mut r = persist::Reader::new(&record.body);
+        state.load_state(&mut r).map_err(context)?;
+        r.finish().map_err(context)?;
+        Ok(true)
+    }
+
     /// The operator ids in the snapshot.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.records.iter().map(|r| r.id.as_str())
@@ -243,6 +282,44 @@ mod tests {
         assert_eq!(
             b.records[0].body,
             bincode::serialize(&state).expect("serialize")
+        );
+    }
+
+    #[test]
+    fn persist_records_round_trip_beside_bincode_ones() {
+        let mut b = SnapshotBuilder::new(3);
+        b.add("serde", 1, &vec![1i64, 2]);
+        b.put("persist", 2, &(5i64, Some("IBM".to_string())));
+        b.put("short", 3, &7u8);
+        let bytes = b.finish();
+        let snap = Snapshot::decode(&bytes, 3).expect("decode");
+        let mut serde_state: Vec<i64> = Vec::new();
+        assert!(snap
+            .restore_into("serde", 1, &mut serde_state)
+            .expect("bincode"));
+        assert_eq!(serde_state, [1, 2]);
+        let mut state: (i64, Option<String>) = (0, None);
+        assert!(snap.load_into("persist", 2, &mut state).expect("persist"));
+        assert_eq!(state, (5, Some("IBM".into())));
+        assert!(!snap
+            .load_into("persist", 9, &mut state)
+            .expect("other layout"));
+        // A record that does not decode to exactly its bytes: an error naming it, the state
+        // untouched.
+        let mut wide: u64 = 11;
+        let e = snap
+            .load_into("short", 3, &mut wide)
+            .expect_err("truncated");
+        assert!(e.to_string().contains("short: ") && e.to_string().contains("truncated"));
+        assert_eq!(wide, 11);
+        let mut pair: (i64, Option<String>) = (0, None);
+        let e = snap
+            .load_into("serde", 1, &mut pair)
+            .expect_err("bincode record");
+        assert!(
+            e.to_string()
+                .starts_with("snapshot body cannot be decoded: serde: "),
+            "{e}"
         );
     }
 

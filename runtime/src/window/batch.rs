@@ -172,3 +172,6 @@ impl<E> BatchStore<E> for BatchCount {
         &[]
     }
 }
+
+crate::state::persist::persist_fields!(BatchBuffer<E> { current, previous, keep_expired });
+crate::state::persist::persist_fields!(BatchCount { open });

@@ -68,6 +68,8 @@ impl<E> Insert<E> for DelayWindow<E> {
     }
 }
 
+crate::state::persist::persist_fields!(DelayWindow<E> { events });
+
 #[cfg(test)]
 mod tests {
     use super::*;

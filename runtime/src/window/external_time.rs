@@ -77,6 +77,8 @@ impl<E> Window<E> for ExternalTimeWindow<E> {
     }
 }
 
+crate::state::persist::persist_fields!(ExternalTimeWindow<E> { duration, events });
+
 #[cfg(test)]
 mod tests {
     use super::*;

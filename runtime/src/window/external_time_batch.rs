@@ -185,6 +185,8 @@ impl<E> Window<E> for ExternalTimeBatchWindow<E> {
     }
 }
 
+crate::state::persist::persist_fields!(ExternalTimeBatchWindow<E> { duration, start, timeout, bounds, last_event_time, current, sent, flushed, previous, timer, keep_expired });
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -142,6 +142,8 @@ impl<E: Clone> Insert<E> for HopWindow<E> {
     }
 }
 
+crate::state::persist::persist_fields!(HopWindow<E> { size, slide, start, next_start, events, previous, keep_expired });
+
 #[cfg(test)]
 mod tests {
     use super::*;

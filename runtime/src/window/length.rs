@@ -115,6 +115,32 @@ impl<'de, E: Deserialize<'de>> Deserialize<'de> for LengthWindow<E> {
     }
 }
 
+impl<E: crate::state::persist::Save> crate::state::persist::Save for LengthWindow<E> {
+    /// As the serde form: the capacity, then the events oldest first.
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        w.put_len(self.capacity);
+        w.put_len(self.events.len());
+        for e in self.ordered() {
+            e.save(w);
+        }
+    }
+}
+
+impl<E: crate::state::persist::Load> crate::state::persist::Load for LengthWindow<E> {
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        let capacity: usize = crate::state::persist::Load::load(r)?;
+        let events: Vec<(i64, E)> = crate::state::persist::Load::load(r)?;
+        if events.len() > capacity {
+            return Err(r.error("length window holds more events than its capacity"));
+        }
+        Ok(LengthWindow {
+            capacity,
+            events,
+            oldest: 0,
+        })
+    }
+}
+
 impl<E> Window<E> for LengthWindow<E> {
     const IS_BATCH: bool = false;
 

@@ -69,6 +69,8 @@ impl<E> Insert<E> for LengthBatchWindow<E> {
     }
 }
 
+crate::state::persist::persist_fields!(LengthBatchWindow<E> { size, batch });
+
 #[cfg(test)]
 mod tests {
     use super::*;

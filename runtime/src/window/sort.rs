@@ -79,6 +79,8 @@ impl<E> Window<E> for SortWindow<E> {
     }
 }
 
+crate::state::persist::persist_fields!(SortWindow<E> { capacity, events });
+
 #[cfg(test)]
 mod tests {
     use super::*;

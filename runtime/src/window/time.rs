@@ -85,6 +85,8 @@ impl<E> Insert<E> for TimeWindow<E> {
     }
 }
 
+crate::state::persist::persist_fields!(TimeWindow<E> { events });
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -134,6 +134,8 @@ impl<E, B: BatchStore<E>> Insert<E> for TimeBatchWindow<E, B> {
     }
 }
 
+crate::state::persist::persist_fields!(TimeBatchWindow<E, B> { duration, start, next_close, batch }; events);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,6 +95,8 @@ impl<E> Insert<E> for TimeLengthWindow<E> {
     }
 }
 
+crate::state::persist::persist_fields!(TimeLengthWindow<E> { capacity, events });
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,8 @@ impl<E> TimedQueue<E> {
     }
 }
 
+crate::state::persist::persist_fields!(TimedQueue<E> { delay, events });
+
 #[cfg(test)]
 mod tests {
     use super::*;
