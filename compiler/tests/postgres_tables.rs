@@ -487,7 +487,7 @@ CREATE TABLE T (id LONG PRIMARY KEY, sector STRING, qty INT, INDEX (sector))
 INSERT INTO T SELECT id, sector, qty FROM Adds;
 INSERT INTO Found SELECT q.sector AS sector, t.id AS id, t.qty AS qty
   FROM Q AS q JOIN T AS t ON t.sector == q.sector;
-UPDATE T SET qty = T.qty + 1 ON T.sector == Q.sector FROM Q;
+UPDATE T SET qty = T.qty + 1 FROM Q AS q WHERE T.sector == q.sector;
 "#;
 
 /// A join and an update whose condition fixes an `INDEX` column: PostgreSQL finds the rows
@@ -546,7 +546,8 @@ fn postgres_table_lookups_by_index_use_the_index_and_match_an_in_memory_table() 
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let (from_pg, from_memory) = (run(&pg_bin), run(&mem_bin));
-    assert_eq!(from_pg.lines().count(), 4 * 30, "{from_pg}");
+    // s7 twice (the second time after its update) and s42: 29 rows each time.
+    assert_eq!(from_pg.lines().count(), 3 * 29, "{from_pg}");
     assert_eq!(from_pg, from_memory);
     wait_until("PostgreSQL counts scans of the table's index", || {
         let scans = pg.psql(
