@@ -233,9 +233,11 @@ fn read_async(
         let reason = super::connectors::drop_reason(p.backpressure);
         move |items: Vec<Queued>| {
             let n = items.len() as u64;
-            match qtx.push(items, |(i, _)| matches!(i, Item::Event { .. })) {
+            let pushed = count_pushed(&counters.queued, n, || {
+                qtx.push(items, |(i, _)| matches!(i, Item::Event { .. }))
+            });
+            match pushed {
                 Ok(dropped) => {
-                    counters.queued.fetch_add(n - dropped, Ordering::Relaxed);
                     if dropped > 0 {
                         if let Some(m) = &counters.metrics {
                             m.add_dropped(p.stream, reason, dropped);
@@ -524,6 +526,25 @@ pub(super) fn unbatch(codec: &dyn Codec, batch: Batch) -> Vec<Queued> {
         .collect()
 }
 
+/// Counts `n` items into `queued` around `push` (which returns how many items it dropped:
+/// new ones under `drop`, queued ones under `drop_oldest`, all counted). They are counted
+/// before the push, as the driver may take them (and uncount them) before it returns: the
+/// queue-depth gauge never goes below zero.
+fn count_pushed<E>(
+    queued: &AtomicU64,
+    n: u64,
+    push: impl FnOnce() -> Result<u64, E>,
+) -> Result<u64, E> {
+    queued.fetch_add(n, Ordering::Relaxed);
+    let result = push();
+    let uncount = match &result {
+        Ok(dropped) => *dropped,
+        Err(_) => n,
+    };
+    queued.fetch_sub(uncount, Ordering::Relaxed);
+    result
+}
+
 /// The batch of `queued` items (the inverse of [`unbatch`]).
 pub(super) fn rebatch(codec: &dyn Codec, queued: Vec<Queued>) -> Batch {
     let mut events = codec.events(queued.len());
@@ -537,4 +558,30 @@ pub(super) fn rebatch(codec: &dyn Codec, queued: Vec<Queued>) -> Batch {
         })
         .collect();
     Batch { items, events }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The driver takes (and uncounts) the items while the push is still running, or the
+    /// push drops some: the count never wraps below zero and ends right.
+    #[test]
+    fn items_are_counted_before_the_push_that_hands_them_over() {
+        let queued = AtomicU64::new(3);
+        let taken = count_pushed::<()>(&queued, 5, || {
+            // The driver takes the five new items at once.
+            let before = queued.fetch_sub(5, Ordering::Relaxed);
+            assert!(before >= 5, "the gauge went below zero");
+            Ok(0)
+        });
+        assert_eq!((taken, queued.load(Ordering::Relaxed)), (Ok(0), 3));
+        // `drop_oldest`: the two new items push out four queued ones.
+        let queued = AtomicU64::new(4);
+        assert_eq!(count_pushed::<()>(&queued, 2, || Ok(4)), Ok(4));
+        assert_eq!(queued.load(Ordering::Relaxed), 2);
+        // A closed queue: nothing was handed over.
+        assert_eq!(count_pushed(&queued, 7, || Err("closed")), Err("closed"));
+        assert_eq!(queued.load(Ordering::Relaxed), 2);
+    }
 }
