@@ -108,16 +108,6 @@ fn metrics_at(line: &str) -> Option<SocketAddr> {
         .ok()
 }
 
-/// The text of `GET /metrics` (with the HTTP head).
-fn get_metrics(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect to metrics");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("request");
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    text
-}
-
 fn listening(line: &str, what: &str) -> Option<SocketAddr> {
     let rest = line.strip_prefix(&format!("eventflux: {what} `Orders` listening on "))?;
     rest.trim().parse().ok()
@@ -191,7 +181,7 @@ fn tcp_http_and_tailing_sources_and_sinks_through_a_real_binary() {
     );
     assert_eq!(status, 401);
     // The refused request is counted in the metrics.
-    let metrics = get_metrics(metrics_addr.expect("metrics"));
+    let metrics = support::metrics_text(metrics_addr.expect("metrics"));
     assert!(
         metrics.contains("eventflux_unauthorized_requests_total 1"),
         "{metrics}"
@@ -597,7 +587,7 @@ INSERT INTO Out SELECT id, qty FROM Orders;
     ];
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let text = get_metrics(metrics);
+        let text = support::metrics_text(metrics);
         if wanted.iter().all(|w| text.contains(w)) {
             break;
         }

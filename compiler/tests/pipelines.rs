@@ -5,7 +5,7 @@
 //! decoding workers gives exactly the synchronous result, bad lines reported at their
 //! line numbers.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -34,15 +34,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn metrics_text(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect to metrics");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("request");
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    text
 }
 
 /// `n` JSON lines of events `first..first + n` (about 40 bytes each).
@@ -175,7 +166,7 @@ fn block_slows_a_tcp_client_and_drop_counts_in_metrics() {
     drop(fast_client);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let text = metrics_text(metrics);
+        let text = support::metrics_text(metrics);
         let dropped = text
             .lines()
             .find_map(|l| {

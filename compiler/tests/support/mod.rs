@@ -3,6 +3,8 @@
 //! ends. Each test file is its own crate and uses part of this.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
@@ -57,4 +59,14 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The text of `GET /metrics` at `addr` (with the HTTP head).
+pub fn metrics_text(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect to metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
 }

@@ -187,6 +187,13 @@ impl Snapshot {
         Ok((found, records))
     }
 
+    /// The record of operator `id` with layout hash `schema`, if the snapshot has one.
+    fn record(&self, id: &str, schema: u64) -> Option<&Record> {
+        self.records
+            .iter()
+            .find(|r| r.id == id && r.schema == schema)
+    }
+
     /// Restores `state` from the record of operator `id` when its layout hash is `schema`;
     /// `Ok(false)` when there is no such record (the state stays as it is).
     pub fn restore_into<T: DeserializeOwned>(
@@ -195,11 +202,7 @@ impl Snapshot {
         schema: u64,
         state: &mut T,
     ) -> Result<bool, StateError> {
-        let Some(record) = self
-            .records
-            .iter()
-            .find(|r| r.id == id && r.schema == schema)
-        else {
+        let Some(record) = self.record(id, schema) else {
             return Ok(false);
         };
         *state = bincode::deserialize(&record.body)
@@ -217,11 +220,7 @@ impl Snapshot {
         schema: u64,
         state: &mut dyn persist::Persist,
     ) -> Result<bool, StateError> {
-        let Some(record) = self
-            .records
-            .iter()
-            .find(|r| r.id == id && r.schema == schema)
-        else {
+        let Some(record) = self.record(id, schema) else {
             return Ok(false);
         };
         let context = |e: StateError| StateError::Decode(format!("{id}: {e}"));
