@@ -199,7 +199,9 @@ fn assert_same_rows(got: &str, want: &str, what: &str) {
         panic!(
             "{what}: groups {differ:?} differ ({} groups differ in all); {k:?} has {} rows, \
              wants {}; from row {at}: got {:?}, want {:?}",
-            want.iter().filter(|(k, rows)| got.get(*k) != Some(rows)).count(),
+            want.iter()
+                .filter(|(k, rows)| got.get(*k) != Some(rows))
+                .count(),
             g.len(),
             w.len(),
             &g[at.min(g.len())..(at + 3).min(g.len())],

@@ -147,6 +147,24 @@ pub trait Application: Sized {
     fn partition_started(&mut self, partition: usize, ts: i64) {
         let _ = (partition, ts);
     }
+    /// Whether a stream written inside a partition is read by queries outside it (DESIGN
+    /// 11): on several workers its rows cross to worker 0, which runs those queries. `false`
+    /// by default.
+    const CROSSING: bool = false;
+    /// Makes the app hand the rows of its crossing streams to
+    /// [`Application::take_crossing`] instead of running the queries outside partitions on
+    /// them (the queries inside partitions still run). Nothing by default.
+    fn hand_over_crossing(&mut self) {}
+    /// The rows handed over since the last call, in the order they were made: `(ts, row)`,
+    /// each row encoded for [`Application::send_crossing`]. None by default.
+    fn take_crossing(&mut self) -> Vec<(i64, Vec<u8>)> {
+        Vec::new()
+    }
+    /// Runs the queries outside partitions on a row taken by
+    /// [`Application::take_crossing`] (on any worker) at time `ts`. Nothing by default.
+    fn send_crossing(&mut self, ts: i64, row: &[u8]) {
+        let _ = (ts, row);
+    }
 }
 
 /// Decodes the JSON text of one event of `stream` (an object or an array in attribute

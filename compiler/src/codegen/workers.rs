@@ -1,7 +1,8 @@
 //! What the scale-out driver (`runtime::scale`, DESIGN 11) needs of an app that
 //! [`scalable`](crate::plan::scale::scalable) splits across workers: `SCALABLE`, the route of
 //! each input event (its partition key's hash, or worker 0) and `partition_started`, which
-//! starts a `PURGE AFTER` timer at the time of the partition's first event on any worker.
+//! starts a `PURGE AFTER` timer at the time of the partition's first event on any worker,
+//! and the hand-over of rows crossing from a partition to worker 0 (`CROSSING`).
 //! Nothing here is on the event path of an app running on one worker.
 
 use super::expr::ExprEnv;
@@ -82,11 +83,45 @@ pub(crate) fn application_items(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
     });
+    let crossing = crate::plan::scale::crossing(ctx.plan);
+    let crossing = (!crossing.is_empty()).then(|| {
+        let arms = crossing.iter().map(|&i| {
+            let n = &ctx.streams[i];
+            let (ty, cross) = (&n.ty, super::ident::cross(&n.snake));
+            let index = i as u32;
+            quote! {
+                ::core::option::Option::Some(#index) => {
+                    if let ::core::option::Option::Some(__ef_row) = #rt::scale::decode_row::<#ty>(row) {
+                        self.#cross(ts, &__ef_row);
+                    }
+                }
+            }
+        });
+        quote! {
+            const CROSSING: bool = true;
+
+            fn hand_over_crossing(&mut self) {
+                self.crossing = ::core::option::Option::Some(::std::vec::Vec::new());
+            }
+
+            fn take_crossing(&mut self) -> ::std::vec::Vec<(i64, ::std::vec::Vec<u8>)> {
+                self.crossing.as_mut().map(::core::mem::take).unwrap_or_default()
+            }
+
+            fn send_crossing(&mut self, ts: i64, row: &[u8]) {
+                match #rt::scale::row_stream(row) {
+                    #(#arms)*
+                    _ => {}
+                }
+            }
+        }
+    });
     quote! {
         const SCALABLE: bool = true;
 
         #route
         #started
+        #crossing
     }
 }
 
