@@ -677,7 +677,7 @@ INSERT INTO Total SELECT count() AS rows, sum(total) AS total FROM PerKey;
 INSERT INTO Big SELECT k, total FROM PerKey WHERE total > 20;
 INSERT INTO RecentRows SELECT count() AS rows, max(n) AS top FROM Recent;
 INSERT INTO Both SELECT k, v FROM T;
-INSERT INTO Both SELECT k, n AS v FROM PerKey;
+INSERT INTO Both SELECT k, CAST(n AS INT) AS v FROM PerKey;
 INSERT INTO BothCount SELECT count() AS rows, sum(v) AS v FROM Both;
 ";
 

@@ -709,4 +709,141 @@ mod tests {
         assert_eq!(run(2, 2), single);
         assert_eq!(run(3, 3), single);
     }
+
+    /// Events `(key, value)` keyed by `key`; each event and each timer (7 ms after a key's
+    /// last event) makes a row `(ts, key, value)` (`-1` for a timer) inside the partition,
+    /// which also feeds a running sum outside it, recorded as `(ts, u64::MAX, sum)`.
+    struct Feed {
+        rows: Vec<(i64, u64, i64)>,
+        timers: BTreeMap<u64, i64>,
+        sum: i64,
+        handed: Option<Vec<(i64, Vec<u8>)>>,
+    }
+
+    impl Feed {
+        fn row(&mut self, ts: i64, k: u64, v: i64) {
+            self.rows.push((ts, k, v));
+            match self.handed.as_mut() {
+                Some(out) => out.push((ts, crate::scale::encode_row(0, &(k, v)))),
+                None => self.outside(ts, v),
+            }
+        }
+
+        fn outside(&mut self, ts: i64, v: i64) {
+            self.sum = self.sum * 3 + v;
+            self.rows.push((ts, u64::MAX, self.sum));
+        }
+    }
+
+    impl Application for Feed {
+        type Input = (u64, i64);
+        type Sink = Vec<(i64, u64, i64)>;
+        fn with_sink(rows: Self::Sink) -> Self {
+            Feed {
+                rows,
+                timers: BTreeMap::new(),
+                sum: 0,
+                handed: None,
+            }
+        }
+        fn sink_mut(&mut self) -> &mut Self::Sink {
+            &mut self.rows
+        }
+        fn input_streams() -> &'static [&'static str] {
+            &["S"]
+        }
+        fn output_streams() -> &'static [&'static str] {
+            &["O"]
+        }
+        fn decode(_: &str, _: &str) -> Result<Self::Input, crate::DecodeError> {
+            Err(crate::DecodeError::UnknownStream(String::new()))
+        }
+        fn send(&mut self, ts: i64, (k, v): Self::Input) {
+            self.advance_time(ts);
+            self.row(ts, k, v);
+            self.timers.insert(k, ts + 7);
+        }
+        fn advance_time(&mut self, ts: i64) {
+            let mut due: Vec<(u64, i64)> = self
+                .timers
+                .iter()
+                .filter(|(_, &d)| d <= ts)
+                .map(|(&k, &d)| (k, d))
+                .collect();
+            due.sort_by_key(|&(k, d)| (d, k));
+            for (k, d) in due {
+                self.timers.remove(&k);
+                self.row(d, k, -1);
+            }
+        }
+        fn next_timer(&self) -> Option<i64> {
+            self.timers.values().min().copied()
+        }
+        fn start(&mut self, _: i64) {}
+        fn snapshot(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn restore(&mut self, _: &[u8]) -> Result<(), crate::state::StateError> {
+            Ok(())
+        }
+        const SCALABLE: bool = true;
+        fn route(event: &Self::Input) -> Route {
+            Route::Key {
+                partition: 0,
+                hash: super::super::key_hash(&event.0),
+            }
+        }
+        const CROSSING: bool = true;
+        fn hand_over_crossing(&mut self) {
+            self.handed = Some(Vec::new());
+        }
+        fn take_crossing(&mut self) -> Vec<(i64, Vec<u8>)> {
+            self.handed.as_mut().map(std::mem::take).unwrap_or_default()
+        }
+        fn send_crossing(&mut self, ts: i64, row: &[u8]) {
+            if let Some((_, v)) = crate::scale::decode_row::<(u64, i64)>(row) {
+                self.outside(ts, v);
+            }
+        }
+    }
+
+    #[test]
+    fn rows_crossing_to_worker_0_run_there_in_the_single_worker_order() {
+        // Distinct even timestamps; timers fire at odd times.
+        let mut events: Vec<(i64, Option<(u64, i64)>)> = Vec::new();
+        let mut ts = 0;
+        for i in 0..2000i64 {
+            ts += 2 * (1 + i % 5);
+            events.push((ts, Some(((i * 7 % 17) as u64, i % 11))));
+            if i % 300 == 299 {
+                ts += 40;
+                events.push((ts, None));
+            }
+        }
+        let mut single = Feed::with_sink(Vec::new());
+        for (ts, e) in events.clone() {
+            match e {
+                Some(e) => single.send(ts, e),
+                None => single.advance_time(ts),
+            }
+        }
+        let single = per_key(single.rows);
+        assert!(single[&u64::MAX].len() > 2000);
+        for threads in [1, 2, 3] {
+            let batches: Vec<Batch<(u64, i64)>> = events.chunks(64).map(<[_]>::to_vec).collect();
+            let rows = execute::<Feed, Vec<(i64, u64, i64)>>(
+                &Workers::threads(threads),
+                vec![Box::new(batches.into_iter())],
+                |_| Vec::new(),
+                |_, _| {},
+                |_, mut app| std::mem::take(app.sink_mut()),
+            )
+            .expect("runs");
+            assert_eq!(
+                per_key(rows.into_iter().flatten().collect()),
+                single,
+                "{threads} workers"
+            );
+        }
+    }
 }
