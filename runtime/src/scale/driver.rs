@@ -730,7 +730,7 @@ mod tests {
         }
 
         fn outside(&mut self, ts: i64, v: i64) {
-            self.sum = self.sum * 3 + v;
+            self.sum = self.sum.wrapping_mul(3).wrapping_add(v);
             self.rows.push((ts, u64::MAX, self.sum));
         }
     }
