@@ -120,7 +120,7 @@ fn partitioned_conformance_cases_agree_per_key_on_two_and_three_workers() {
             &name,
             &case.join("app.eventflux"),
             &case.join("input.jsonl"),
-            &["k", "symbol", "sensor", "user"],
+            &["k", "symbol", "sym", "sensor", "user"],
         );
         assert!(rows > 0, "{name}: no output");
     }
