@@ -487,17 +487,15 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
                     #(#outside)*
                 }
             }
+        } else if consume_needed(ctx, stream_index) {
+            quote! {
+                #[inline]
+                fn #consume(&mut self, #ts: i64, #event: &#ty) {
+                    #(#calls)*
+                }
+            }
         } else {
-            consume_needed(ctx, stream_index)
-                .then(|| {
-                    quote! {
-                        #[inline]
-                        fn #consume(&mut self, #ts: i64, #event: &#ty) {
-                            #(#calls)*
-                        }
-                    }
-                })
-                .unwrap_or_default()
+            TokenStream::new()
         };
         let send = s.input.then(|| {
             let send = super::ident::send(&n.snake);
