@@ -46,6 +46,9 @@ pub trait Application: Sized {
     type Input: Send + 'static;
     /// Where output events go.
     type Sink;
+    /// A row of a stream crossing from a partition to worker 0 (DESIGN 11; a generated
+    /// enum of those streams' rows), `()` for an app without such a stream.
+    type Crossing: crate::scale::ScaleInput;
 
     /// A fresh app writing to `sink`.
     fn with_sink(sink: Self::Sink) -> Self;
@@ -155,14 +158,14 @@ pub trait Application: Sized {
     /// [`Application::take_crossing`] instead of running the queries outside partitions on
     /// them (the queries inside partitions still run). Nothing by default.
     fn hand_over_crossing(&mut self) {}
-    /// The rows handed over since the last call, in the order they were made: `(ts, row)`,
-    /// each row encoded for [`Application::send_crossing`]. None by default.
-    fn take_crossing(&mut self) -> Vec<(i64, Vec<u8>)> {
-        Vec::new()
+    /// Moves the rows handed over since the last call into `out`, in the order they were
+    /// made: `(ts, row)`. None by default.
+    fn take_crossing(&mut self, out: &mut Vec<(i64, Self::Crossing)>) {
+        let _ = out;
     }
     /// Runs the queries outside partitions on a row taken by
     /// [`Application::take_crossing`] (on any worker) at time `ts`. Nothing by default.
-    fn send_crossing(&mut self, ts: i64, row: &[u8]) {
+    fn send_crossing(&mut self, ts: i64, row: Self::Crossing) {
         let _ = (ts, row);
     }
 }

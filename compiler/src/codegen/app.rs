@@ -140,7 +140,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
         (quote!(), quote!())
     } else {
         (
-            quote!(crossing: ::core::option::Option<::std::vec::Vec<(i64, ::std::vec::Vec<u8>)>>,),
+            quote!(crossing: ::core::option::Option<::std::vec::Vec<(i64, Crossing)>>,),
             quote!(crossing: ::core::option::Option::None,),
         )
     };
@@ -471,12 +471,12 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
             // On a worker that hands the rows over (DESIGN 11), the queries outside
             // partitions run on worker 0, through `cross_<stream>`.
             let cross = super::ident::cross(&n.snake);
-            let index = stream_index as u32;
+            let variant = &n.ty;
             quote! {
                 #[inline]
                 fn #consume(&mut self, ts: i64, event: &#ty) {
                     if let ::core::option::Option::Some(__ef_rows) = self.crossing.as_mut() {
-                        __ef_rows.push((ts, #rt::scale::encode_row(#index, event)));
+                        __ef_rows.push((ts, Crossing::#variant(::core::clone::Clone::clone(event))));
                         #(#inside)*
                     } else {
                         #(#calls)*
@@ -920,6 +920,11 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         }
     });
     let scale = super::workers::application_items(ctx);
+    let crossing_ty = if crate::plan::scale::crossing(ctx.plan).is_empty() {
+        quote!(())
+    } else {
+        quote!(Crossing)
+    };
     let restore_keys = crate::plan::scale::scalable(ctx.plan).is_ok().then(|| {
         quote! {
             fn restore_keys(
@@ -979,6 +984,7 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         impl<__EfO: Output> #rt::Application for App<__EfO> {
             type Input = Input;
             type Sink = __EfO;
+            type Crossing = #crossing_ty;
 
             fn with_sink(sink: __EfO) -> Self {
                 App::new(sink)

@@ -88,14 +88,7 @@ pub(crate) fn application_items(ctx: &Ctx<'_>) -> TokenStream {
         let arms = crossing.iter().map(|&i| {
             let n = &ctx.streams[i];
             let (ty, cross) = (&n.ty, super::ident::cross(&n.snake));
-            let index = i as u32;
-            quote! {
-                ::core::option::Option::Some(#index) => {
-                    if let ::core::option::Option::Some(__ef_row) = #rt::scale::decode_row::<#ty>(row) {
-                        self.#cross(ts, &__ef_row);
-                    }
-                }
-            }
+            quote!(Crossing::#ty(__ef_row) => self.#cross(ts, &__ef_row))
         });
         quote! {
             const CROSSING: bool = true;
@@ -104,14 +97,15 @@ pub(crate) fn application_items(ctx: &Ctx<'_>) -> TokenStream {
                 self.crossing = ::core::option::Option::Some(::std::vec::Vec::new());
             }
 
-            fn take_crossing(&mut self) -> ::std::vec::Vec<(i64, ::std::vec::Vec<u8>)> {
-                self.crossing.as_mut().map(::core::mem::take).unwrap_or_default()
+            fn take_crossing(&mut self, out: &mut ::std::vec::Vec<(i64, Crossing)>) {
+                if let ::core::option::Option::Some(__ef_rows) = self.crossing.as_mut() {
+                    out.append(__ef_rows);
+                }
             }
 
-            fn send_crossing(&mut self, ts: i64, row: &[u8]) {
-                match #rt::scale::row_stream(row) {
-                    #(#arms)*
-                    _ => {}
+            fn send_crossing(&mut self, ts: i64, row: Crossing) {
+                match row {
+                    #(#arms,)*
                 }
             }
         }
@@ -182,6 +176,30 @@ fn key_hash(ctx: &Ctx<'_>, stream: usize, by: &PartitionBy) -> TokenStream {
                 let __ef_label: &'static str = #(#arms else)* { return #rt::scale::Route::Worker0; };
                 #rt::scale::key_hash(&::core::option::Option::Some(__ef_label))
             }
+        }
+    }
+}
+
+/// `enum Crossing`: one variant per stream whose rows cross from a partition to worker 0
+/// (DESIGN 11), holding the row; nothing for an app without such a stream.
+pub(crate) fn crossing_enum(ctx: &Ctx<'_>) -> TokenStream {
+    let crossing = crate::plan::scale::crossing(ctx.plan);
+    if crossing.is_empty() {
+        return TokenStream::new();
+    }
+    let rt = ctx.rt;
+    let serde_crate = format!("{}::serde", super::stream::path_string(rt));
+    let variants = crossing.iter().map(|&i| {
+        let ty = &ctx.streams[i].ty;
+        quote!(#ty(#ty))
+    });
+    quote! {
+        /// A row crossing from a partition to worker 0's queries outside partitions, when
+        /// the app runs on several workers.
+        #[derive(Clone, Debug, PartialEq, #rt::serde::Serialize, #rt::serde::Deserialize)]
+        #[serde(crate = #serde_crate)]
+        pub enum Crossing {
+            #(#variants,)*
         }
     }
 }

@@ -96,23 +96,30 @@ enum Payload<I> {
 /// A row crossing to worker 0's queries outside partitions, or an event or clock tick of
 /// worker 0 for them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-enum CrossPayload<I> {
+enum CrossPayload<I, R> {
     /// An input event read only outside partitions.
     Event(I),
     /// A row of a crossing stream ([`Application::take_crossing`]).
-    Row(Vec<u8>),
+    Row(R),
     /// A clock tick.
     Tick,
 }
 
 /// `(time, ts, payload)`: sent to worker 0 at timely time `time` (the clock of the message
 /// that made it, or a timer's deadline), which orders them there.
-type Cross<I> = (i64, i64, CrossPayload<I>);
+type Cross<I, R> = (i64, i64, CrossPayload<I, R>);
 
 /// Moves the rows `app` handed over into `out`, at time `at` (`timers`: rows of timers
 /// fired on the way to `at`, at their own deadline).
-fn take_rows<A: Application>(app: &mut A, out: &mut Vec<Cross<A::Input>>, at: i64, timers: bool) {
-    for (ts, row) in app.take_crossing() {
+fn take_rows<A: Application>(
+    app: &mut A,
+    rows: &mut Vec<(i64, A::Crossing)>,
+    out: &mut Vec<Cross<A::Input, A::Crossing>>,
+    at: i64,
+    timers: bool,
+) {
+    app.take_crossing(rows);
+    for (ts, row) in rows.drain(..) {
         let time = if timers { ts.min(at) } else { at };
         out.push((time, ts, CrossPayload::Row(row)));
     }
@@ -257,13 +264,14 @@ where
             let mut pending: Vec<Msg<A::Input>> = Vec::new();
             let rows = scope
                 .input_from(&mut input)
-                .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Cross<A::Input>>>, _, _, _>(
+                .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Cross<A::Input, A::Crossing>>>, _, _, _>(
                     Exchange::new(|m: &Msg<A::Input>| m.0),
                     "EventFlux",
                     move |cap, _info| {
                         // With crossing rows: a capability at or below the time of every
                         // row still to come (the earliest pending message or timer).
                         let mut held = crossing.then_some(cap);
+                        let mut handed: Vec<(i64, A::Crossing)> = Vec::new();
                         move |(handle, frontier), output| {
                             // A source sends its messages in clock order, so what arrives
                             // usually extends `pending` in order; it is sorted only when
@@ -300,7 +308,7 @@ where
                             if ready == 0 && !crossing {
                                 return;
                             }
-                            let mut crossed: Vec<Cross<A::Input>> = Vec::new();
+                            let mut crossed: Vec<Cross<A::Input, A::Crossing>> = Vec::new();
                             let mut fired = false;
                             for (_, at, ts, payload) in pending.drain(..ready) {
                                 let (at, ts) = if wall {
@@ -315,7 +323,7 @@ where
                                 }
                                 if crossing {
                                     // Rows of timers fired on the way: at their deadline.
-                                    take_rows(app, &mut crossed, at, true);
+                                    take_rows(app, &mut handed, &mut crossed, at, true);
                                 }
                                 match payload {
                                     Payload::Event(ev) => app.send(ts, ev),
@@ -329,7 +337,7 @@ where
                                     Payload::Checkpoint(id) => at_marker(index, app, id),
                                 }
                                 if crossing {
-                                    take_rows(app, &mut crossed, at, false);
+                                    take_rows(app, &mut handed, &mut crossed, at, false);
                                 }
                             }
                             if crossing {
@@ -343,7 +351,7 @@ where
                                     {
                                         op_reached.set(before);
                                         app.advance_time(before);
-                                        take_rows(app, &mut crossed, before, true);
+                                        take_rows(app, &mut handed, &mut crossed, before, true);
                                     }
                                 }
                                 fired = !crossed.is_empty();
@@ -378,10 +386,10 @@ where
                 // Worker 0's queries outside partitions: the rows of every worker, and the
                 // events and clock ticks of worker 0, in the order of their times, each run
                 // once the frontier has passed it.
-                let mut waiting: Vec<Cross<A::Input>> = Vec::new();
+                let mut waiting: Vec<Cross<A::Input, A::Crossing>> = Vec::new();
                 let mut outside_reached = i64::MIN;
                 rows.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(
-                    Exchange::new(|_: &Cross<A::Input>| 0),
+                    Exchange::new(|_: &Cross<A::Input, A::Crossing>| 0),
                     "EventFlux outside",
                     move |_cap, _info| {
                         move |(handle, frontier), _output| {
@@ -410,7 +418,7 @@ where
                                 }
                                 match row {
                                     CrossPayload::Event(ev) => app.send(ts, ev),
-                                    CrossPayload::Row(bytes) => app.send_crossing(ts, &bytes),
+                                    CrossPayload::Row(row) => app.send_crossing(ts, row),
                                     CrossPayload::Tick => {}
                                 }
                             }
@@ -589,6 +597,7 @@ mod tests {
     impl Application for Fake {
         type Input = (u64, i64);
         type Sink = Vec<(i64, u64, i64)>;
+        type Crossing = ();
         fn with_sink(rows: Self::Sink) -> Self {
             Fake {
                 rows,
@@ -717,14 +726,14 @@ mod tests {
         rows: Vec<(i64, u64, i64)>,
         timers: BTreeMap<u64, i64>,
         sum: i64,
-        handed: Option<Vec<(i64, Vec<u8>)>>,
+        handed: Option<Vec<(i64, (u64, i64))>>,
     }
 
     impl Feed {
         fn row(&mut self, ts: i64, k: u64, v: i64) {
             self.rows.push((ts, k, v));
             match self.handed.as_mut() {
-                Some(out) => out.push((ts, crate::scale::encode_row(0, &(k, v)))),
+                Some(out) => out.push((ts, (k, v))),
                 None => self.outside(ts, v),
             }
         }
@@ -738,6 +747,7 @@ mod tests {
     impl Application for Feed {
         type Input = (u64, i64);
         type Sink = Vec<(i64, u64, i64)>;
+        type Crossing = (u64, i64);
         fn with_sink(rows: Self::Sink) -> Self {
             Feed {
                 rows,
@@ -797,13 +807,13 @@ mod tests {
         fn hand_over_crossing(&mut self) {
             self.handed = Some(Vec::new());
         }
-        fn take_crossing(&mut self) -> Vec<(i64, Vec<u8>)> {
-            self.handed.as_mut().map(std::mem::take).unwrap_or_default()
-        }
-        fn send_crossing(&mut self, ts: i64, row: &[u8]) {
-            if let Some((_, v)) = crate::scale::decode_row::<(u64, i64)>(row) {
-                self.outside(ts, v);
+        fn take_crossing(&mut self, out: &mut Vec<(i64, (u64, i64))>) {
+            if let Some(rows) = self.handed.as_mut() {
+                out.append(rows);
             }
+        }
+        fn send_crossing(&mut self, ts: i64, (_, v): (u64, i64)) {
+            self.outside(ts, v);
         }
     }
 

@@ -59,28 +59,7 @@ pub fn key_hash<T: Hash + ?Sized>(key: &T) -> u64 {
     x ^ (x >> 33)
 }
 
-/// A row of stream `stream` (its index in the app) crossing from a partition to worker 0,
-/// as bytes: the index, then the row in bincode.
-pub fn encode_row<T: serde::Serialize>(stream: u32, row: &T) -> Vec<u8> {
-    let mut out = stream.to_le_bytes().to_vec();
-    // A generated row always serializes (no maps with non-string keys, no failing types).
-    if bincode::serialize_into(&mut out, row).is_err() {
-        out.truncate(4);
-    }
-    out
-}
-
-/// The stream index of a row made by [`encode_row`].
-pub fn row_stream(row: &[u8]) -> Option<u32> {
-    let index: [u8; 4] = row.get(..4)?.try_into().ok()?;
-    Some(u32::from_le_bytes(index))
-}
-
-/// The row of bytes made by [`encode_row`] (`None` if they are not one of type `T`).
-pub fn decode_row<T: serde::de::DeserializeOwned>(row: &[u8]) -> Option<T> {
-    bincode::deserialize(row.get(4..)?).ok()
-}
-
+/// What the scale-out driver needs of an app's input events: with the `scale` feature, that
 /// they can cross threads and processes (`serde`); without it, nothing.
 #[cfg(feature = "scale")]
 pub trait ScaleInput:
