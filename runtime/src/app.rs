@@ -135,9 +135,9 @@ pub trait Application: Sized {
         &[]
     }
     /// Whether the app runs on several workers (DESIGN 11, [`crate::scale`]): it has a
-    /// partition whose queries neither read nor write tables nor feed queries outside it, and
-    /// every input stream is read either only by one partition (by its key) or only by
-    /// queries outside partitions. `false` by default: `--workers N` then runs one worker.
+    /// partition whose queries neither read nor write tables (their rows may feed queries
+    /// outside it: [`Application::CROSSING`]), and every input stream is read either only by
+    /// one partition (by its key) or only by queries outside partitions. `false` by default: `--workers N` then runs one worker.
     const SCALABLE: bool = false;
     /// Where an input event goes when the app runs on several workers: to the owner of its
     /// partition key, or to worker 0. Worker 0 by default.
