@@ -768,4 +768,19 @@ fn rows_from_a_partition_into_queries_outside_it_equal_the_single_worker_rows() 
     assert!(lines_of(&out1, &OUTSIDE).is_empty());
     let both = format!("{out0}{out1}");
     assert_eq!(by_key(&both, &["k"]), by_key(&one, &["k"]));
+    // With checkpoints such an app runs on one worker (the rows in flight to worker 0 are
+    // not part of a checkpoint yet), with a note, and writes the single-worker rows.
+    let out = run_ok(
+        Command::new(&bin)
+            .arg("--input")
+            .arg(&i)
+            .args(["--workers", "2", "--state-dir"])
+            .arg(d.join("state")),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("running it on one worker"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), one);
 }
