@@ -46,6 +46,9 @@ pub trait Application: Sized {
     type Input: Send + 'static;
     /// Where output events go.
     type Sink;
+    /// A row of a stream crossing from a partition to worker 0 (DESIGN 11; a generated
+    /// enum of those streams' rows), `()` for an app without such a stream.
+    type Crossing: crate::scale::ScaleInput;
 
     /// A fresh app writing to `sink`.
     fn with_sink(sink: Self::Sink) -> Self;
@@ -132,9 +135,9 @@ pub trait Application: Sized {
         &[]
     }
     /// Whether the app runs on several workers (DESIGN 11, [`crate::scale`]): it has a
-    /// partition whose queries neither read nor write tables nor feed queries outside it, and
-    /// every input stream is read either only by one partition (by its key) or only by
-    /// queries outside partitions. `false` by default: `--workers N` then runs one worker.
+    /// partition whose queries neither read nor write tables (their rows may feed queries
+    /// outside it: [`Application::CROSSING`]), and every input stream is read either only by
+    /// one partition (by its key) or only by queries outside partitions. `false` by default: `--workers N` then runs one worker.
     const SCALABLE: bool = false;
     /// Where an input event goes when the app runs on several workers: to the owner of its
     /// partition key, or to worker 0. Worker 0 by default.
@@ -146,6 +149,24 @@ pub trait Application: Sized {
     /// worker), so that the partition's `PURGE AFTER` timer keeps the single-worker phase.
     fn partition_started(&mut self, partition: usize, ts: i64) {
         let _ = (partition, ts);
+    }
+    /// Whether a stream written inside a partition is read by queries outside it (DESIGN
+    /// 11): on several workers its rows cross to worker 0, which runs those queries. `false`
+    /// by default.
+    const CROSSING: bool = false;
+    /// Makes the app hand the rows of its crossing streams to
+    /// [`Application::take_crossing`] instead of running the queries outside partitions on
+    /// them (the queries inside partitions still run). Nothing by default.
+    fn hand_over_crossing(&mut self) {}
+    /// Moves the rows handed over since the last call into `out`, in the order they were
+    /// made: `(ts, row)`. None by default.
+    fn take_crossing(&mut self, out: &mut Vec<(i64, Self::Crossing)>) {
+        let _ = out;
+    }
+    /// Runs the queries outside partitions on a row taken by
+    /// [`Application::take_crossing`] (on any worker) at time `ts`. Nothing by default.
+    fn send_crossing(&mut self, ts: i64, row: Self::Crossing) {
+        let _ = (ts, row);
     }
 }
 

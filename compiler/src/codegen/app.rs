@@ -135,6 +135,15 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
     } else {
         (quote!(), quote!())
     };
+    // Rows of the streams crossing to worker 0, while the app hands them over (DESIGN 11).
+    let (crossing_fields, crossing_inits) = if crate::plan::scale::crossing(ctx.plan).is_empty() {
+        (quote!(), quote!())
+    } else {
+        (
+            quote!(crossing: ::core::option::Option<::std::vec::Vec<(i64, Crossing)>>,),
+            quote!(crossing: ::core::option::Option::None,),
+        )
+    };
     let mut methods = quote! {
         #time_methods
 
@@ -158,6 +167,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
             #(#timer_fields: ::core::option::Option<i64>,)*
             #(#state_names: #state_tys,)*
             #cycle_fields
+            #crossing_fields
         }
 
         #[allow(dead_code)]
@@ -171,6 +181,7 @@ pub(crate) fn app(ctx: &Ctx<'_>) -> TokenStream {
                     #(#timer_fields: ::core::option::Option::None,)*
                     #(#state_names: #state_inits,)*
                     #cycle_inits
+                    #crossing_inits
                 }
             }
 
@@ -417,11 +428,16 @@ fn params(used: bool) -> (proc_macro2::Ident, proc_macro2::Ident) {
 /// `send_<stream>` and `consume_<stream>` for every stream.
 fn sends(ctx: &Ctx<'_>) -> TokenStream {
     let rt = ctx.rt;
+    let crossing = crate::plan::scale::crossing(ctx.plan);
     let items = ctx.plan.streams.iter().zip(&ctx.streams).enumerate();
     let items = items.map(|(stream_index, (s, n))| {
         let ty = &n.ty;
         let consume = super::ident::consume(&n.snake);
         let mut calls: Vec<TokenStream> = Vec::new();
+        // Of a stream whose rows cross to worker 0: the calls of queries inside its
+        // partition, and those of queries outside partitions.
+        let mut inside: Vec<TokenStream> = Vec::new();
+        let mut outside: Vec<TokenStream> = Vec::new();
         let mut partitions_called: Vec<usize> = Vec::new();
         for &(i, input) in s
             .consumers
@@ -441,19 +457,46 @@ fn sends(ctx: &Ctx<'_>) -> TokenStream {
                 _ => {
                     let m = entry(q, input);
                     calls.push(quote!(self.#m(ts, event);));
+                    if q.partition.is_some() {
+                        inside.push(quote!(self.#m(ts, event);));
+                    } else {
+                        outside.push(quote!(self.#m(ts, event);));
+                    }
                 }
             }
         }
         let (ts, event) = params(!calls.is_empty());
         let owned = owned_consumer(ctx, stream_index);
-        let consume_fn = consume_needed(ctx, stream_index).then(|| {
+        let consume_fn = if crossing.contains(&stream_index) {
+            // On a worker that hands the rows over (DESIGN 11), the queries outside
+            // partitions run on worker 0, through `cross_<stream>`.
+            let cross = super::ident::cross(&n.snake);
+            let variant = &n.ty;
+            quote! {
+                #[inline]
+                fn #consume(&mut self, ts: i64, event: &#ty) {
+                    if let ::core::option::Option::Some(__ef_rows) = self.crossing.as_mut() {
+                        __ef_rows.push((ts, Crossing::#variant(::core::clone::Clone::clone(event))));
+                        #(#inside)*
+                    } else {
+                        #(#calls)*
+                    }
+                }
+
+                fn #cross(&mut self, ts: i64, event: &#ty) {
+                    #(#outside)*
+                }
+            }
+        } else if consume_needed(ctx, stream_index) {
             quote! {
                 #[inline]
                 fn #consume(&mut self, #ts: i64, #event: &#ty) {
                     #(#calls)*
                 }
             }
-        });
+        } else {
+            TokenStream::new()
+        };
         let send = s.input.then(|| {
             let send = super::ident::send(&n.snake);
             let doc = format!(" Sends an event of `{}` at time `ts` (ms).", s.name);
@@ -877,6 +920,11 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         }
     });
     let scale = super::workers::application_items(ctx);
+    let crossing_ty = if crate::plan::scale::crossing(ctx.plan).is_empty() {
+        quote!(())
+    } else {
+        quote!(Crossing)
+    };
     let restore_keys = crate::plan::scale::scalable(ctx.plan).is_ok().then(|| {
         quote! {
             fn restore_keys(
@@ -936,6 +984,7 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         impl<__EfO: Output> #rt::Application for App<__EfO> {
             type Input = Input;
             type Sink = __EfO;
+            type Crossing = #crossing_ty;
 
             fn with_sink(sink: __EfO) -> Self {
                 App::new(sink)

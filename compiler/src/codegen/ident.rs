@@ -20,6 +20,12 @@ pub(crate) fn consume(stream: &str) -> Ident {
     format_ident!("consume_{}", stream)
 }
 
+/// `cross_<stream>`: hands a row that crossed to worker 0 to the queries outside
+/// partitions reading the stream (DESIGN 11).
+pub(crate) fn cross(stream: &str) -> Ident {
+    format_ident!("cross_{}", stream)
+}
+
 /// `on_<stream>`: the `Output` trait's method receiving the stream's events.
 pub(crate) fn on(stream: &str) -> Ident {
     format_ident!("on_{}", stream)

@@ -145,12 +145,14 @@ pub fn generate_tokens(plan: &AppPlan, options: &Options) -> TokenStream {
     let ctx = Ctx::new(plan, options);
     let structs = stream::structs(&ctx);
     let input = stream::input_enum(&ctx);
+    let crossing = workers::crossing_enum(&ctx);
     let fast = stream::fast_decode_impls(&ctx);
     let output = stream::output_trait(&ctx);
     let app = app::app(&ctx);
     quote::quote! {
         #structs
         #input
+        #crossing
         #fast
         #output
         #app

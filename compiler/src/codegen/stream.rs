@@ -213,7 +213,7 @@ pub(crate) fn output_trait(ctx: &Ctx<'_>) -> TokenStream {
 }
 
 /// The path as text, for `#[serde(crate = "...")]`.
-fn path_string(p: &syn::Path) -> String {
+pub(crate) fn path_string(p: &syn::Path) -> String {
     let mut s = String::new();
     if p.leading_colon.is_some() {
         s.push_str("::");

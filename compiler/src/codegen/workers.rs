@@ -1,7 +1,8 @@
 //! What the scale-out driver (`runtime::scale`, DESIGN 11) needs of an app that
 //! [`scalable`](crate::plan::scale::scalable) splits across workers: `SCALABLE`, the route of
 //! each input event (its partition key's hash, or worker 0) and `partition_started`, which
-//! starts a `PURGE AFTER` timer at the time of the partition's first event on any worker.
+//! starts a `PURGE AFTER` timer at the time of the partition's first event on any worker,
+//! and the hand-over of rows crossing from a partition to worker 0 (`CROSSING`).
 //! Nothing here is on the event path of an app running on one worker.
 
 use super::expr::ExprEnv;
@@ -82,11 +83,39 @@ pub(crate) fn application_items(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
     });
+    let crossing = crate::plan::scale::crossing(ctx.plan);
+    let crossing = (!crossing.is_empty()).then(|| {
+        let arms = crossing.iter().map(|&i| {
+            let n = &ctx.streams[i];
+            let (ty, cross) = (&n.ty, super::ident::cross(&n.snake));
+            quote!(Crossing::#ty(__ef_row) => self.#cross(ts, &__ef_row))
+        });
+        quote! {
+            const CROSSING: bool = true;
+
+            fn hand_over_crossing(&mut self) {
+                self.crossing = ::core::option::Option::Some(::std::vec::Vec::new());
+            }
+
+            fn take_crossing(&mut self, out: &mut ::std::vec::Vec<(i64, Crossing)>) {
+                if let ::core::option::Option::Some(__ef_rows) = self.crossing.as_mut() {
+                    out.append(__ef_rows);
+                }
+            }
+
+            fn send_crossing(&mut self, ts: i64, row: Crossing) {
+                match row {
+                    #(#arms,)*
+                }
+            }
+        }
+    });
     quote! {
         const SCALABLE: bool = true;
 
         #route
         #started
+        #crossing
     }
 }
 
@@ -147,6 +176,30 @@ fn key_hash(ctx: &Ctx<'_>, stream: usize, by: &PartitionBy) -> TokenStream {
                 let __ef_label: &'static str = #(#arms else)* { return #rt::scale::Route::Worker0; };
                 #rt::scale::key_hash(&::core::option::Option::Some(__ef_label))
             }
+        }
+    }
+}
+
+/// `enum Crossing`: one variant per stream whose rows cross from a partition to worker 0
+/// (DESIGN 11), holding the row; nothing for an app without such a stream.
+pub(crate) fn crossing_enum(ctx: &Ctx<'_>) -> TokenStream {
+    let crossing = crate::plan::scale::crossing(ctx.plan);
+    if crossing.is_empty() {
+        return TokenStream::new();
+    }
+    let rt = ctx.rt;
+    let serde_crate = format!("{}::serde", super::stream::path_string(rt));
+    let variants = crossing.iter().map(|&i| {
+        let ty = &ctx.streams[i].ty;
+        quote!(#ty(#ty))
+    });
+    quote! {
+        /// A row crossing from a partition to worker 0's queries outside partitions, when
+        /// the app runs on several workers.
+        #[derive(Clone, Debug, PartialEq, #rt::serde::Serialize, #rt::serde::Deserialize)]
+        #[serde(crate = #serde_crate)]
+        pub enum Crossing {
+            #(#variants,)*
         }
     }
 }

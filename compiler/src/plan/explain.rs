@@ -194,7 +194,23 @@ fn short(plan: &AppPlan, q: &QueryPlan) -> String {
 /// The placement of query `q`.
 fn placement(plan: &AppPlan, q: &QueryPlan) -> String {
     match plan.physical_of(q).placement {
-        Placement::Worker(w) => format!("worker {w}"),
+        Placement::Worker(w) => {
+            let crossing = super::scale::crossing(plan);
+            let from: Vec<&str> = q
+                .inputs
+                .iter()
+                .filter(|s| crossing.contains(s))
+                .map(|&s| plan.streams[s].name.as_str())
+                .collect();
+            if from.is_empty() {
+                format!("worker {w}")
+            } else {
+                format!(
+                    "worker {w} (rows of {} from every worker, in timestamp order)",
+                    from.join(", ")
+                )
+            }
+        }
         Placement::EveryWorker => match super::scale::scalable(plan) {
             Ok(()) => format!(
                 "every worker (partition {}, keyed)",
@@ -211,6 +227,7 @@ fn placement(plan: &AppPlan, q: &QueryPlan) -> String {
 /// The text form: per stream its readers and by-value owner, then one block per query.
 pub fn text(plan: &AppPlan, source: &str) -> String {
     let mut out = String::new();
+    let crossing = super::scale::crossing(plan);
     for (i, s) in plan.streams.iter().enumerate() {
         let role = match (s.input, s.output) {
             _ if s.table.is_some() => "table",
@@ -235,6 +252,9 @@ pub fn text(plan: &AppPlan, source: &str) -> String {
         }
         if sp.sink_only {
             out.push_str("; sink only");
+        }
+        if crossing.contains(&i) {
+            out.push_str("; rows cross to worker 0 in timestamp order");
         }
         out.push('\n');
     }

@@ -7,9 +7,11 @@
 //! queries that read it and those that write it are all in the same partition or all outside
 //! partitions, each input stream read by a partition is one of its key streams, the key
 //! streams of a partition have keys of one type, and the app has no tables and no triggers.
-//! Rows from a partition into a query outside it (to worker 0 in timestamp order), tables
-//! shared by the keys of several workers and triggers are not split yet: such an app runs
-//! whole on one worker, whatever `--workers` says.
+//! A stream written by one partition's queries may also be read by queries outside
+//! partitions ([`crossing`]): its rows cross to worker 0, which runs those queries on them
+//! in timestamp order. Rows from outside into a partition, tables shared by the keys of
+//! several workers and triggers are not split yet: such an app runs whole on one worker,
+//! whatever `--workers` says.
 
 use super::AppPlan;
 use crate::sema::ir::PartitionBy;
@@ -44,7 +46,7 @@ pub fn scalable(plan: &AppPlan) -> Result<(), String> {
         if s.consumers.is_empty() {
             continue;
         }
-        if sides.len() > 1 {
+        if sides.len() > 1 && !crosses(plan, i) {
             return Err(format!(
                 "stream `{}` is read or written both inside and outside a partition (or by two partitions)",
                 s.name
@@ -70,4 +72,38 @@ pub fn scalable(plan: &AppPlan) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether stream `stream` carries rows from a partition to queries outside partitions: it
+/// is written by queries of one partition only, and read by queries of that partition and by
+/// queries outside partitions (at least one).
+pub fn crosses(plan: &AppPlan, stream: usize) -> bool {
+    let s = &plan.streams[stream];
+    if s.input || s.table.is_some() || s.trigger.is_some() {
+        return false;
+    }
+    let mut writers = plan
+        .queries
+        .iter()
+        .filter(|q| q.target == stream)
+        .map(|q| q.partition);
+    let Some(Some(p)) = writers.next() else {
+        return false;
+    };
+    if writers.any(|w| w != Some(p)) {
+        return false;
+    }
+    let readers = || s.consumers.iter().map(|&(q, _)| plan.queries[q].partition);
+    readers().all(|r| r.is_none() || r == Some(p)) && readers().any(|r| r.is_none())
+}
+
+/// The streams whose rows cross from a partition to worker 0 ([`crosses`]) when the app is
+/// split across workers; none when it is not.
+pub fn crossing(plan: &AppPlan) -> Vec<usize> {
+    if scalable(plan).is_err() {
+        return Vec::new();
+    }
+    (0..plan.streams.len())
+        .filter(|&i| crosses(plan, i))
+        .collect()
 }

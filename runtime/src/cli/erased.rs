@@ -104,6 +104,8 @@ pub(super) struct AppInfo {
     pub(super) proto_schema: Option<&'static ProtoSchema>,
     #[cfg_attr(not(feature = "scale"), allow(dead_code))]
     pub(super) scalable: bool,
+    #[cfg_attr(not(feature = "scale"), allow(dead_code))]
+    pub(super) crossing: bool,
     pub(super) codec: Arc<dyn Codec>,
     pub(super) pipelines: &'static [crate::connect::PipelineDesc],
 }
@@ -121,6 +123,7 @@ impl AppInfo {
             schema: A::schema,
             proto_schema: A::proto_schema(),
             scalable: A::SCALABLE,
+            crossing: A::CROSSING,
             codec: Arc::new(Typed::<A>(PhantomData)),
             pipelines: A::pipelines(),
         }

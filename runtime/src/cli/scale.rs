@@ -490,6 +490,18 @@ pub(super) fn wanted(info: &super::erased::AppInfo, args: &Args) -> bool {
         );
         return false;
     }
+    // Rows crossing from a partition to worker 0 are ordered in event time, and are not
+    // part of a checkpoint yet.
+    if wanted
+        && info.crossing
+        && (args.state_dir.is_some() || matches!(args.clock, super::Clock::Wall))
+    {
+        eprintln!(
+            "note: this app's partitions feed queries outside them, which runs on several \
+             workers only with the event clock and without --state-dir; running it on one worker"
+        );
+        return false;
+    }
     wanted
 }
 

@@ -60,6 +60,7 @@ static FAILING_SOURCE: [crate::connect::ConnectorDesc; 1] = [crate::connect::Con
 }];
 
 impl<S: EventSink, const STATE: bool, const ON_ERROR: u8> Application for Fake<S, STATE, ON_ERROR> {
+    type Crossing = ();
     type Input = In;
     type Sink = S;
     const KEEPS_STATE: bool = STATE;

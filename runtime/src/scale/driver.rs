@@ -84,10 +84,45 @@ enum Payload<I> {
     Start(usize),
     /// An input event.
     Event(I),
+    /// An input event for the queries outside partitions of an app whose partitions feed
+    /// them ([`Application::CROSSING`]): worker 0 passes it on to them in time order.
+    Outside(I),
     /// A clock tick: the worker's clock moves to the message's time.
     Tick,
     /// Checkpoint `id`: every message before it (of the one source that sends it) has run.
     Checkpoint(u64),
+}
+
+/// A row crossing to worker 0's queries outside partitions, or an event or clock tick of
+/// worker 0 for them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum CrossPayload<I, R> {
+    /// An input event read only outside partitions.
+    Event(I),
+    /// A row of a crossing stream ([`Application::take_crossing`]).
+    Row(R),
+    /// A clock tick.
+    Tick,
+}
+
+/// `(time, ts, payload)`: sent to worker 0 at timely time `time` (the clock of the message
+/// that made it, or a timer's deadline), which orders them there.
+type Cross<I, R> = (i64, i64, CrossPayload<I, R>);
+
+/// Moves the rows `app` handed over into `out`, at time `at` (`timers`: rows of timers
+/// fired on the way to `at`, at their own deadline).
+fn take_rows<A: Application>(
+    app: &mut A,
+    rows: &mut Vec<(i64, A::Crossing)>,
+    out: &mut Vec<Cross<A::Input, A::Crossing>>,
+    at: i64,
+    timers: bool,
+) {
+    app.take_crossing(rows);
+    for (ts, row) in rows.drain(..) {
+        let time = if timers { ts.min(at) } else { at };
+        out.push((time, ts, CrossPayload::Row(row)));
+    }
 }
 
 /// `(routing hash, clock, ts, payload)`: exchanged on the hash (a worker index, or a key's
@@ -167,6 +202,13 @@ where
     A::Input: ScaleInput,
     R: Send + 'static,
 {
+    if A::CROSSING && workers.wall_clock {
+        return Err(
+            "rows of a partition into queries outside it cross to worker 0 in event \
+             time: with the wall clock such an app runs on one worker"
+                .into(),
+        );
+    }
     let sources: Vec<Option<Source<A::Input>>> = sources.into_iter().map(Some).collect();
     let sources = Arc::new(Mutex::new(sources));
     let due = Arc::new(Mutex::new(checkpoints.due));
@@ -177,14 +219,25 @@ where
     let guards = timely::execute(workers.config(), move |worker| {
         let index = worker.index();
         let peers = worker.peers();
+        // Rows of a partition into queries outside partitions cross to worker 0, where an
+        // app of their own runs those queries (see the module docs).
+        let crossing = A::CROSSING && !wall_clock;
         let mut input: InputHandle<i64, Msg<A::Input>> = InputHandle::new();
         let probe = ProbeHandle::new();
         let mut fresh = A::with_sink(make_sink(index));
         init(index, &mut fresh);
+        if crossing {
+            fresh.hand_over_crossing();
+        }
         let app = Rc::new(RefCell::new(Some(fresh)));
         let op_app = Rc::clone(&app);
+        let outside: Rc<RefCell<Option<A>>> = Rc::new(RefCell::new(
+            (crossing && index == 0).then(|| A::with_sink(make_sink(index))),
+        ));
+        let op_outside = Rc::clone(&outside);
         let at_marker = Arc::clone(&reached_marker);
         let after = Arc::clone(&after_batch);
+        let outside_after = Arc::clone(&after_batch);
         let tick_after = Arc::clone(&after_batch);
         let wall = wall_clock;
         // The time the worker's app has reached.
@@ -201,22 +254,33 @@ where
         // report the end before the operator's last activation has run the last messages.
         let drained = Rc::new(Cell::new(false));
         let op_drained = Rc::clone(&drained);
+        // The same for the operator of the queries outside partitions (set at once when
+        // there is none).
+        let outside_drained = Rc::new(Cell::new(!crossing));
+        let op_outside_drained = Rc::clone(&outside_drained);
         worker.dataflow::<i64, _, _>(|scope| {
             // Messages not yet run, in the order of their clocks (stable: one source's
             // messages of one clock keep their order).
             let mut pending: Vec<Msg<A::Input>> = Vec::new();
-            scope
+            let rows = scope
                 .input_from(&mut input)
-                .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(
+                .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Cross<A::Input, A::Crossing>>>, _, _, _>(
                     Exchange::new(|m: &Msg<A::Input>| m.0),
                     "EventFlux",
-                    move |_cap, _info| {
-                        move |(handle, frontier), _output| {
+                    move |cap, _info| {
+                        // With crossing rows: a capability at or below the time of every
+                        // row still to come (the earliest pending message or timer).
+                        let mut held = crossing.then_some(cap);
+                        let mut handed: Vec<(i64, A::Crossing)> = Vec::new();
+                        move |(handle, frontier), output| {
                             // A source sends its messages in clock order, so what arrives
                             // usually extends `pending` in order; it is sorted only when
                             // messages of several sources interleave.
                             let mut sorted = true;
-                            handle.for_each(|_cap, data| {
+                            handle.for_each(|cap, data| {
+                                if crossing && held.as_ref().is_none_or(|h| cap.time() < h.time()) {
+                                    held = Some(cap.retain());
+                                }
                                 let last = pending.last().map_or(i64::MIN, |m| m.1);
                                 if data.first().is_some_and(|m| m.1 < last)
                                     || data.windows(2).any(|w| w[1].1 < w[0].1)
@@ -231,18 +295,21 @@ where
                             // Every message still to come has a clock at or past the frontier.
                             // With the wall clock a message runs on arrival, at the worker's
                             // own time.
-                            let ready = match frontier.frontier().iter().next() {
-                                Some(f) if !wall => pending.partition_point(|m| m.1 < *f),
+                            let next = frontier.frontier().iter().next().copied();
+                            let ready = match next {
+                                Some(f) if !wall => pending.partition_point(|m| m.1 < f),
                                 _ => pending.len(),
                             };
                             if frontier.frontier().is_empty() && ready == pending.len() {
                                 op_drained.set(true);
                             }
-                            if ready == 0 {
-                                return;
-                            }
                             let mut guard = op_app.borrow_mut();
                             let Some(app) = guard.as_mut() else { return };
+                            if ready == 0 && !crossing {
+                                return;
+                            }
+                            let mut crossed: Vec<Cross<A::Input, A::Crossing>> = Vec::new();
+                            let mut fired = false;
                             for (_, at, ts, payload) in pending.drain(..ready) {
                                 let (at, ts) = if wall {
                                     let now = crate::functions::now_millis().max(op_reached.get());
@@ -254,18 +321,115 @@ where
                                     op_reached.set(at);
                                     app.advance_time(at);
                                 }
+                                if crossing {
+                                    // Rows of timers fired on the way: at their deadline.
+                                    take_rows(app, &mut handed, &mut crossed, at, true);
+                                }
                                 match payload {
                                     Payload::Event(ev) => app.send(ts, ev),
+                                    Payload::Outside(ev) => crossed.push((at, ts, CrossPayload::Event(ev))),
                                     Payload::Start(p) => app.partition_started(p, ts),
-                                    Payload::Tick => {}
+                                    Payload::Tick => {
+                                        if crossing && index == 0 {
+                                            crossed.push((at, ts, CrossPayload::Tick));
+                                        }
+                                    }
                                     Payload::Checkpoint(id) => at_marker(index, app, id),
                                 }
+                                if crossing {
+                                    take_rows(app, &mut handed, &mut crossed, at, false);
+                                }
                             }
-                            after(index, app);
+                            if crossing {
+                                // Every message still to come has a clock at or past the
+                                // frontier: the timers due before it fire now, as they would
+                                // before the next message on one worker.
+                                if let Some(f) = next {
+                                    let before = f.saturating_sub(1);
+                                    if op_reached.get() < before
+                                        && app.next_timer().is_some_and(|t| t <= before)
+                                    {
+                                        op_reached.set(before);
+                                        app.advance_time(before);
+                                        take_rows(app, &mut handed, &mut crossed, before, true);
+                                    }
+                                }
+                                fired = !crossed.is_empty();
+                                if let Some(h) = held.as_ref() {
+                                    let mut session = output.session(h);
+                                    for (at, ts, row) in crossed.drain(..) {
+                                        let at = at.max(*h.time());
+                                        session.give((at, ts, row));
+                                    }
+                                }
+                                // Keep the capability at the earliest time a row may still
+                                // come at (a pending message's clock or a timer), or drop it.
+                                let earliest = pending.first().map(|m| m.1).into_iter().chain(app.next_timer()).min();
+                                match earliest {
+                                    Some(t) if !frontier.frontier().is_empty() || !pending.is_empty() => {
+                                        if let Some(h) = held.as_mut() {
+                                            if *h.time() < t {
+                                                h.downgrade(&t);
+                                            }
+                                        }
+                                    }
+                                    _ => held = None,
+                                }
+                            }
+                            if ready > 0 || fired {
+                                after(index, app);
+                            }
+                        }
+                    },
+                );
+            if crossing {
+                // Worker 0's queries outside partitions: the rows of every worker, and the
+                // events and clock ticks of worker 0, in the order of their times, each run
+                // once the frontier has passed it.
+                let mut waiting: Vec<Cross<A::Input, A::Crossing>> = Vec::new();
+                let mut outside_reached = i64::MIN;
+                rows.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(
+                    Exchange::new(|_: &Cross<A::Input, A::Crossing>| 0),
+                    "EventFlux outside",
+                    move |_cap, _info| {
+                        move |(handle, frontier), _output| {
+                            handle.for_each(|_cap, data| waiting.append(data));
+                            // Stable: one worker's rows of one time keep their order.
+                            waiting.sort_by_key(|r| r.0);
+                            let ready = match frontier.frontier().iter().next() {
+                                Some(f) => waiting.partition_point(|r| r.0 < *f),
+                                None => waiting.len(),
+                            };
+                            if frontier.frontier().is_empty() && ready == waiting.len() {
+                                op_outside_drained.set(true);
+                            }
+                            if ready == 0 {
+                                return;
+                            }
+                            let mut guard = op_outside.borrow_mut();
+                            let Some(app) = guard.as_mut() else {
+                                waiting.clear();
+                                return;
+                            };
+                            for (at, ts, row) in waiting.drain(..ready) {
+                                if outside_reached < at {
+                                    outside_reached = at;
+                                    app.advance_time(at);
+                                }
+                                match row {
+                                    CrossPayload::Event(ev) => app.send(ts, ev),
+                                    CrossPayload::Row(row) => app.send_crossing(ts, row),
+                                    CrossPayload::Tick => {}
+                                }
+                            }
+                            outside_after(peers, app);
                         }
                     },
                 )
                 .probe_with(&probe);
+            } else {
+                rows.probe_with(&probe);
+            }
         });
         let source = sources
             .lock()
@@ -306,6 +470,9 @@ where
                     clock = clock.max(ts);
                     match event {
                         Some(event) => match A::route(&event) {
+                            Route::Worker0 if A::CROSSING => {
+                                input.send((0, clock, ts, Payload::Outside(event)));
+                            }
                             Route::Worker0 => input.send((0, clock, ts, Payload::Event(event))),
                             Route::Key { partition, hash } => {
                                 if !started.contains(&partition) {
@@ -370,16 +537,19 @@ where
                 worker.step_or_park(Some(wait));
             }
         } else {
-            worker.step_or_park_while(None, || !probe.done() || !drained.get());
+            worker.step_or_park_while(None, || {
+                !probe.done() || !drained.get() || !outside_drained.get()
+            });
         }
         let app = app.borrow_mut().take();
-        app.map(|app| finish(index, app))
+        let outside = outside.borrow_mut().take();
+        let mut results: Vec<R> = app.map(|app| finish(index, app)).into_iter().collect();
+        results.extend(outside.map(|app| finish(index, app)));
+        results
     })?;
     let mut out = Vec::new();
     for result in guards.join() {
-        if let Some(r) = result? {
-            out.push(r);
-        }
+        out.extend(result?);
     }
     Ok(out)
 }
@@ -427,6 +597,7 @@ mod tests {
     impl Application for Fake {
         type Input = (u64, i64);
         type Sink = Vec<(i64, u64, i64)>;
+        type Crossing = ();
         fn with_sink(rows: Self::Sink) -> Self {
             Fake {
                 rows,
@@ -546,5 +717,143 @@ mod tests {
         assert_eq!(run(3, 1), single);
         assert_eq!(run(2, 2), single);
         assert_eq!(run(3, 3), single);
+    }
+
+    /// Events `(key, value)` keyed by `key`; each event and each timer (7 ms after a key's
+    /// last event) makes a row `(ts, key, value)` (`-1` for a timer) inside the partition,
+    /// which also feeds a running sum outside it, recorded as `(ts, u64::MAX, sum)`.
+    struct Feed {
+        rows: Vec<(i64, u64, i64)>,
+        timers: BTreeMap<u64, i64>,
+        sum: i64,
+        handed: Option<Vec<(i64, (u64, i64))>>,
+    }
+
+    impl Feed {
+        fn row(&mut self, ts: i64, k: u64, v: i64) {
+            self.rows.push((ts, k, v));
+            match self.handed.as_mut() {
+                Some(out) => out.push((ts, (k, v))),
+                None => self.outside(ts, v),
+            }
+        }
+
+        fn outside(&mut self, ts: i64, v: i64) {
+            self.sum = self.sum.wrapping_mul(3).wrapping_add(v);
+            self.rows.push((ts, u64::MAX, self.sum));
+        }
+    }
+
+    impl Application for Feed {
+        type Input = (u64, i64);
+        type Sink = Vec<(i64, u64, i64)>;
+        type Crossing = (u64, i64);
+        fn with_sink(rows: Self::Sink) -> Self {
+            Feed {
+                rows,
+                timers: BTreeMap::new(),
+                sum: 0,
+                handed: None,
+            }
+        }
+        fn sink_mut(&mut self) -> &mut Self::Sink {
+            &mut self.rows
+        }
+        fn input_streams() -> &'static [&'static str] {
+            &["S"]
+        }
+        fn output_streams() -> &'static [&'static str] {
+            &["O"]
+        }
+        fn decode(_: &str, _: &str) -> Result<Self::Input, crate::DecodeError> {
+            Err(crate::DecodeError::UnknownStream(String::new()))
+        }
+        fn send(&mut self, ts: i64, (k, v): Self::Input) {
+            self.advance_time(ts);
+            self.row(ts, k, v);
+            self.timers.insert(k, ts + 7);
+        }
+        fn advance_time(&mut self, ts: i64) {
+            let mut due: Vec<(u64, i64)> = self
+                .timers
+                .iter()
+                .filter(|(_, &d)| d <= ts)
+                .map(|(&k, &d)| (k, d))
+                .collect();
+            due.sort_by_key(|&(k, d)| (d, k));
+            for (k, d) in due {
+                self.timers.remove(&k);
+                self.row(d, k, -1);
+            }
+        }
+        fn next_timer(&self) -> Option<i64> {
+            self.timers.values().min().copied()
+        }
+        fn start(&mut self, _: i64) {}
+        fn snapshot(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn restore(&mut self, _: &[u8]) -> Result<(), crate::state::StateError> {
+            Ok(())
+        }
+        const SCALABLE: bool = true;
+        fn route(event: &Self::Input) -> Route {
+            Route::Key {
+                partition: 0,
+                hash: super::super::key_hash(&event.0),
+            }
+        }
+        const CROSSING: bool = true;
+        fn hand_over_crossing(&mut self) {
+            self.handed = Some(Vec::new());
+        }
+        fn take_crossing(&mut self, out: &mut Vec<(i64, (u64, i64))>) {
+            if let Some(rows) = self.handed.as_mut() {
+                out.append(rows);
+            }
+        }
+        fn send_crossing(&mut self, ts: i64, (_, v): (u64, i64)) {
+            self.outside(ts, v);
+        }
+    }
+
+    #[test]
+    fn rows_crossing_to_worker_0_run_there_in_the_single_worker_order() {
+        // Distinct even timestamps; timers fire at odd times.
+        let mut events: Vec<(i64, Option<(u64, i64)>)> = Vec::new();
+        let mut ts = 0;
+        for i in 0..2000i64 {
+            ts += 2 * (1 + i % 5);
+            events.push((ts, Some(((i * 7 % 17) as u64, i % 11))));
+            if i % 300 == 299 {
+                ts += 40;
+                events.push((ts, None));
+            }
+        }
+        let mut single = Feed::with_sink(Vec::new());
+        for (ts, e) in events.clone() {
+            match e {
+                Some(e) => single.send(ts, e),
+                None => single.advance_time(ts),
+            }
+        }
+        let single = per_key(single.rows);
+        assert!(single[&u64::MAX].len() > 2000);
+        for threads in [1, 2, 3] {
+            let batches: Vec<Batch<(u64, i64)>> = events.chunks(64).map(<[_]>::to_vec).collect();
+            let rows = execute::<Feed, Vec<(i64, u64, i64)>>(
+                &Workers::threads(threads),
+                vec![Box::new(batches.into_iter())],
+                |_| Vec::new(),
+                |_, _| {},
+                |_, mut app| std::mem::take(app.sink_mut()),
+            )
+            .expect("runs");
+            assert_eq!(
+                per_key(rows.into_iter().flatten().collect()),
+                single,
+                "{threads} workers"
+            );
+        }
     }
 }

@@ -9,6 +9,15 @@
 //! partitions are closed (see [`Application::SCALABLE`](crate::Application::SCALABLE)) are
 //! split; any other app runs whole on one worker.
 //!
+//! Rows from a partition into queries outside it
+//! ([`Application::CROSSING`](crate::Application::CROSSING)): every worker's app hands
+//! them over instead of running those queries; they travel to worker 0 with their time (the
+//! clock of the message that made them, or a timer's deadline), where an app of their own
+//! runs the queries outside partitions on them, and on worker 0's events of streams read
+//! only outside partitions, in time order once the frontier has passed each (a worker holds
+//! a capability at its earliest pending message or timer, and fires the timers due before
+//! the frontier as soon as it passes them).
+//!
 //! Time: every message carries the event clock of its source (the running maximum of `ts`)
 //! and travels at a timely time at or below it (a source moves its timely time once per batch
 //! of 1,024 events, so that progress tracking costs little per event). A worker runs the
