@@ -355,6 +355,37 @@ fn tool_binary() -> Result<PathBuf, String> {
         .map_err(|e: BuildError| format!("error: {e}"))
 }
 
+/// The runtime's optional features (runtime/Cargo.toml).
+const RUNTIME_FEATURES: &[&str] = &[
+    "scale", "tls", "redis", "http", "grpc", "nats", "mqtt", "postgres", "rabbitmq", "kafka",
+];
+
+/// Runtime features every app is built with beyond its own, from `EVENTFLUX_FEATURES`
+/// (comma-separated): apps with different connectors built with the same list share one
+/// build of the runtime in the cache (docs/running.md).
+fn env_features() -> Result<Vec<&'static str>, String> {
+    let Some(list) = std::env::var_os("EVENTFLUX_FEATURES") else {
+        return Ok(Vec::new());
+    };
+    list.to_string_lossy()
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            RUNTIME_FEATURES
+                .iter()
+                .find(|known| **known == f)
+                .copied()
+                .ok_or_else(|| {
+                    format!(
+                        "error: EVENTFLUX_FEATURES: `{f}` is not a runtime feature (one of: {})",
+                        RUNTIME_FEATURES.join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
 /// Compiles the app with `options`, writes its project into the cache and builds it (unless
 /// cached), enabling the app's runtime features plus `extra`. `eventflux run` and `bench`
 /// leave snapshots out (`Options::without_state`): they never persist state, and the
@@ -368,7 +399,7 @@ fn build_binary(
 ) -> Result<(PathBuf, project::Project), String> {
     let compiled = compile_app(app, &options)?;
     let mut features = compiled.plan.runtime_features();
-    for feature in extra {
+    for feature in extra.iter().chain(&env_features()?) {
         if !features.contains(feature) {
             features.push(feature);
         }
@@ -398,4 +429,31 @@ fn exec(mut cmd: Command) -> Result<ExitCode, String> {
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         None => ExitCode::from(1),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_known_runtime_features_are_those_of_the_runtime_manifest() {
+        let manifest = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/Cargo.toml"),
+        )
+        .expect("read runtime/Cargo.toml");
+        let section = manifest
+            .split("[features]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .expect("a [features] section");
+        let mut declared: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.split_once(" = ").map(|(name, _)| name.trim()))
+            .filter(|name| !name.starts_with('#') && *name != "default")
+            .collect();
+        let mut known = RUNTIME_FEATURES.to_vec();
+        declared.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(known, declared);
+    }
 }
