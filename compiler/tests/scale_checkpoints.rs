@@ -12,6 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+mod support;
+
 const APP: &str = "CREATE STREAM Trades (sym STRING, price DOUBLE, qty LONG);
 
 PARTITION WITH (sym OF Trades)
@@ -361,24 +363,15 @@ fn sigkill_of_one_of_two_processes_then_restarting_both_loses_and_repeats_no_row
     write_input(&input, 300_000, 9);
     let want = reference(&d, &input);
     let state = d.join("state");
-    let port = 40_000 + (std::process::id() % 10_000) as u16 * 2;
-    let hosts = d.join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port, port + 1),
-    )
-    .expect("write hosts");
+    let hosts = support::hosts_file(&d, 2);
     let outs = [d.join("out0.jsonl"), d.join("out1.jsonl")];
     let start = || {
         (0..2)
             .map(|p| {
                 // Process 0 listens first, so that process 1 connects without a retry.
                 std::thread::sleep(Duration::from_millis(100 * p as u64));
-                service(&input, &outs[p], &state, 2)
-                    .args(["--checkpoint-every", "20ms", "--processes", "2"])
-                    .args(["--process", &p.to_string()])
-                    .arg("--hosts")
-                    .arg(&hosts)
+                support::as_process(&mut service(&input, &outs[p], &state, 2), &hosts, 2, p)
+                    .args(["--checkpoint-every", "20ms"])
                     .spawn()
                     .expect("start process")
             })

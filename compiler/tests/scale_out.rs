@@ -243,29 +243,14 @@ fn two_processes_on_loopback_write_the_single_process_rows_between_them() {
     std::fs::write(&i, &input).expect("write input");
     let bin = build(&d, &a);
     let one = run_workers(&bin, &i, 1);
-    let port = 20_000 + (std::process::id() % 20_000) as u16 * 2;
-    let hosts = d.join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port, port + 1),
-    )
-    .expect("write hosts");
+    let hosts = support::hosts_file(&d, 2);
     let start = |p: usize| {
-        Command::new(&bin)
+        support::as_process(&mut Command::new(&bin), &hosts, 2, p)
             .arg("--input")
             .arg(&i)
             .arg("--output")
             .arg(d.join(format!("out{p}.jsonl")))
-            .args([
-                "--workers",
-                "2",
-                "--processes",
-                "2",
-                "--process",
-                &p.to_string(),
-            ])
-            .arg("--hosts")
-            .arg(&hosts)
+            .args(["--workers", "2"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -745,22 +730,13 @@ fn rows_from_a_partition_into_queries_outside_it_equal_the_single_worker_rows() 
         assert_eq!(many.lines().count(), one.lines().count());
     }
     // Two processes: process 0 (worker 0) writes the rows of the queries outside.
-    let port = 21_000 + (std::process::id() % 20_000) as u16 * 2;
-    let hosts = d.join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port, port + 1),
-    )
-    .expect("write hosts");
+    let hosts = support::hosts_file(&d, 2);
     let start = |p: usize| {
-        Command::new(&bin)
+        support::as_process(&mut Command::new(&bin), &hosts, 2, p)
             .arg("--input")
             .arg(&i)
             .arg("--output")
             .arg(d.join(format!("out{p}.jsonl")))
-            .args(["--processes", "2", "--process", &p.to_string()])
-            .arg("--hosts")
-            .arg(&hosts)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -70,3 +70,34 @@ pub fn metrics_text(addr: SocketAddr) -> String {
     let _ = s.read_to_string(&mut text);
     text
 }
+
+/// A hosts file for `processes` processes on loopback (`dir/hosts.txt`), on ports the system
+/// has just handed out as free (each bound to port 0, then released).
+pub fn hosts_file(dir: &Path, processes: usize) -> PathBuf {
+    let listeners: Vec<std::net::TcpListener> = (0..processes)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    let mut text = String::new();
+    for l in &listeners {
+        let port = l.local_addr().expect("local address").port();
+        text.push_str(&format!("127.0.0.1:{port}\n"));
+    }
+    drop(listeners);
+    let path = dir.join("hosts.txt");
+    std::fs::write(&path, text).expect("write hosts file");
+    path
+}
+
+/// `cmd` as process `process` of `processes` on the hosts of `hosts` (the caller adds the
+/// input, output and other options).
+pub fn as_process<'a>(
+    cmd: &'a mut Command,
+    hosts: &Path,
+    processes: usize,
+    process: usize,
+) -> &'a mut Command {
+    cmd.args(["--processes", &processes.to_string()])
+        .args(["--process", &process.to_string()])
+        .arg("--hosts")
+        .arg(hosts)
+}
