@@ -586,152 +586,23 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// Events `(key, value)`; keyed by `key`; the sink records `(worker-visible ts, key,
-    /// value)` and every timer firing as `(deadline, key, -1)` (a timer per key 10 ms
-    /// after its last event).
-    struct Fake {
-        rows: Vec<(i64, u64, i64)>,
-        timers: BTreeMap<u64, i64>,
-    }
-
-    impl Application for Fake {
-        type Input = (u64, i64);
-        type Sink = Vec<(i64, u64, i64)>;
-        type Crossing = ();
-        fn with_sink(rows: Self::Sink) -> Self {
-            Fake {
-                rows,
-                timers: BTreeMap::new(),
-            }
-        }
-        fn sink_mut(&mut self) -> &mut Self::Sink {
-            &mut self.rows
-        }
-        fn input_streams() -> &'static [&'static str] {
-            &["S"]
-        }
-        fn output_streams() -> &'static [&'static str] {
-            &["O"]
-        }
-        fn decode(_: &str, _: &str) -> Result<Self::Input, crate::DecodeError> {
-            Err(crate::DecodeError::UnknownStream(String::new()))
-        }
-        fn send(&mut self, ts: i64, (k, v): Self::Input) {
-            self.advance_time(ts);
-            self.rows.push((ts, k, v));
-            self.timers.insert(k, ts + 10);
-        }
-        fn advance_time(&mut self, ts: i64) {
-            let due: Vec<(u64, i64)> = self
-                .timers
-                .iter()
-                .filter(|(_, &d)| d <= ts)
-                .map(|(&k, &d)| (k, d))
-                .collect();
-            let mut due = due;
-            due.sort_by_key(|&(k, d)| (d, k));
-            for (k, d) in due {
-                self.timers.remove(&k);
-                self.rows.push((d, k, -1));
-            }
-        }
-        fn next_timer(&self) -> Option<i64> {
-            self.timers.values().min().copied()
-        }
-        fn start(&mut self, _: i64) {}
-        fn snapshot(&self) -> Vec<u8> {
-            Vec::new()
-        }
-        fn restore(&mut self, _: &[u8]) -> Result<(), crate::state::StateError> {
-            Ok(())
-        }
-        const SCALABLE: bool = true;
-        fn route(event: &Self::Input) -> Route {
-            Route::Key {
-                partition: 0,
-                hash: super::super::key_hash(&event.0),
-            }
-        }
-    }
-
-    fn input() -> Vec<(i64, Option<(u64, i64)>)> {
-        let mut out = Vec::new();
-        let mut ts = 0;
-        for i in 0..3000i64 {
-            ts += i % 3;
-            let k = (i * 7 % 13) as u64;
-            out.push((ts, Some((k, i))));
-            if i % 500 == 0 {
-                out.push((ts + 40, None));
-            }
-        }
-        out.push((ts + 5, None));
-        out
-    }
-
-    fn per_key(rows: Vec<(i64, u64, i64)>) -> BTreeMap<u64, Vec<(i64, i64)>> {
-        let mut m: BTreeMap<u64, Vec<(i64, i64)>> = BTreeMap::new();
-        for (ts, k, v) in rows {
-            m.entry(k).or_default().push((ts, v));
-        }
-        m
-    }
-
-    fn run(threads: usize, sources: usize) -> BTreeMap<u64, Vec<(i64, i64)>> {
-        let events = input();
-        let mut parts: Vec<Batch<(u64, i64)>> = vec![Vec::new(); sources];
-        for (ts, e) in events {
-            let p = e.map_or(0, |(k, _)| (k % sources as u64) as usize);
-            parts[p].push((ts, e));
-        }
-        let sources: Vec<Source<(u64, i64)>> = parts
-            .into_iter()
-            .map(|p| {
-                let batches: Vec<Batch<(u64, i64)>> = p.chunks(100).map(<[_]>::to_vec).collect();
-                Box::new(batches.into_iter()) as Source<(u64, i64)>
-            })
-            .collect();
-        let rows = execute::<Fake, Vec<(i64, u64, i64)>>(
-            &Workers::threads(threads),
-            sources,
-            |_| Vec::new(),
-            |_, _| {},
-            |_, mut app| std::mem::take(app.sink_mut()),
-        )
-        .expect("runs");
-        per_key(rows.into_iter().flatten().collect())
-    }
-
-    #[test]
-    fn every_key_sees_the_single_worker_rows_and_timers_in_order() {
-        let mut single = Fake::with_sink(Vec::new());
-        for (ts, e) in input() {
-            match e {
-                Some(e) => single.send(ts, e),
-                None => single.advance_time(ts),
-            }
-        }
-        let single = per_key(single.rows);
-        assert_eq!(run(1, 1), single);
-        assert_eq!(run(2, 1), single);
-        assert_eq!(run(3, 1), single);
-        assert_eq!(run(2, 2), single);
-        assert_eq!(run(3, 3), single);
-    }
-
     /// Events `(key, value)` keyed by `key`; each event and each timer (7 ms after a key's
-    /// last event) makes a row `(ts, key, value)` (`-1` for a timer) inside the partition,
-    /// which also feeds a running sum outside it, recorded as `(ts, u64::MAX, sum)`.
-    struct Feed {
+    /// last event) makes a row `(ts, key, value)` (`-1` for a timer). With `CROSS`, the
+    /// partition's rows also feed a running sum outside it, recorded as `(ts, u64::MAX,
+    /// sum)`, which the driver runs on worker 0.
+    struct Fake<const CROSS: bool> {
         rows: Vec<(i64, u64, i64)>,
         timers: BTreeMap<u64, i64>,
         sum: i64,
         handed: Option<Vec<(i64, (u64, i64))>>,
     }
 
-    impl Feed {
+    impl<const CROSS: bool> Fake<CROSS> {
         fn row(&mut self, ts: i64, k: u64, v: i64) {
             self.rows.push((ts, k, v));
+            if !CROSS {
+                return;
+            }
             match self.handed.as_mut() {
                 Some(out) => out.push((ts, (k, v))),
                 None => self.outside(ts, v),
@@ -744,12 +615,12 @@ mod tests {
         }
     }
 
-    impl Application for Feed {
+    impl<const CROSS: bool> Application for Fake<CROSS> {
         type Input = (u64, i64);
         type Sink = Vec<(i64, u64, i64)>;
         type Crossing = (u64, i64);
         fn with_sink(rows: Self::Sink) -> Self {
-            Feed {
+            Fake {
                 rows,
                 timers: BTreeMap::new(),
                 sum: 0,
@@ -803,7 +674,7 @@ mod tests {
                 hash: super::super::key_hash(&event.0),
             }
         }
-        const CROSSING: bool = true;
+        const CROSSING: bool = CROSS;
         fn hand_over_crossing(&mut self) {
             self.handed = Some(Vec::new());
         }
@@ -815,6 +686,71 @@ mod tests {
         fn send_crossing(&mut self, ts: i64, (_, v): (u64, i64)) {
             self.outside(ts, v);
         }
+    }
+
+    fn input() -> Vec<(i64, Option<(u64, i64)>)> {
+        let mut out = Vec::new();
+        let mut ts = 0;
+        for i in 0..3000i64 {
+            ts += i % 3;
+            let k = (i * 7 % 13) as u64;
+            out.push((ts, Some((k, i))));
+            if i % 500 == 0 {
+                out.push((ts + 40, None));
+            }
+        }
+        out.push((ts + 5, None));
+        out
+    }
+
+    fn per_key(rows: Vec<(i64, u64, i64)>) -> BTreeMap<u64, Vec<(i64, i64)>> {
+        let mut m: BTreeMap<u64, Vec<(i64, i64)>> = BTreeMap::new();
+        for (ts, k, v) in rows {
+            m.entry(k).or_default().push((ts, v));
+        }
+        m
+    }
+
+    fn run(threads: usize, sources: usize) -> BTreeMap<u64, Vec<(i64, i64)>> {
+        let events = input();
+        let mut parts: Vec<Batch<(u64, i64)>> = vec![Vec::new(); sources];
+        for (ts, e) in events {
+            let p = e.map_or(0, |(k, _)| (k % sources as u64) as usize);
+            parts[p].push((ts, e));
+        }
+        let sources: Vec<Source<(u64, i64)>> = parts
+            .into_iter()
+            .map(|p| {
+                let batches: Vec<Batch<(u64, i64)>> = p.chunks(100).map(<[_]>::to_vec).collect();
+                Box::new(batches.into_iter()) as Source<(u64, i64)>
+            })
+            .collect();
+        let rows = execute::<Fake<false>, Vec<(i64, u64, i64)>>(
+            &Workers::threads(threads),
+            sources,
+            |_| Vec::new(),
+            |_, _| {},
+            |_, mut app| std::mem::take(app.sink_mut()),
+        )
+        .expect("runs");
+        per_key(rows.into_iter().flatten().collect())
+    }
+
+    #[test]
+    fn every_key_sees_the_single_worker_rows_and_timers_in_order() {
+        let mut single = Fake::<false>::with_sink(Vec::new());
+        for (ts, e) in input() {
+            match e {
+                Some(e) => single.send(ts, e),
+                None => single.advance_time(ts),
+            }
+        }
+        let single = per_key(single.rows);
+        assert_eq!(run(1, 1), single);
+        assert_eq!(run(2, 1), single);
+        assert_eq!(run(3, 1), single);
+        assert_eq!(run(2, 2), single);
+        assert_eq!(run(3, 3), single);
     }
 
     #[test]
@@ -830,7 +766,7 @@ mod tests {
                 events.push((ts, None));
             }
         }
-        let mut single = Feed::with_sink(Vec::new());
+        let mut single = Fake::<true>::with_sink(Vec::new());
         for (ts, e) in events.clone() {
             match e {
                 Some(e) => single.send(ts, e),
@@ -841,7 +777,7 @@ mod tests {
         assert!(single[&u64::MAX].len() > 2000);
         for threads in [1, 2, 3] {
             let batches: Vec<Batch<(u64, i64)>> = events.chunks(64).map(<[_]>::to_vec).collect();
-            let rows = execute::<Feed, Vec<(i64, u64, i64)>>(
+            let rows = execute::<Fake<true>, Vec<(i64, u64, i64)>>(
                 &Workers::threads(threads),
                 vec![Box::new(batches.into_iter())],
                 |_| Vec::new(),
