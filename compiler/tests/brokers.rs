@@ -19,7 +19,7 @@ fn dir() -> PathBuf {
 }
 
 fn build(app: &str, name: &str) -> PathBuf {
-    support::build_in(&dir(), app, name)
+    support::build_featured(&dir(), app, name, support::BACKENDS)
 }
 
 /// The server URL in `var`, or `None` (skip) outside CI.
@@ -384,6 +384,115 @@ fn nats_kill_and_restart_equals_an_uninterrupted_run() {
     let err = terminate(child);
     assert!(err.contains(&format!("at sequence {EVENTS}")), "{err}");
     assert_eq!(nats.count(&format!("OUT_{}", tags[1])), EVENTS);
+}
+
+/// [`NATS_APP`] with its query inside a partition: on several workers each worker owns
+/// some of the symbols and numbers its own sink messages.
+const NATS_PARTITIONED_APP: &str = r#"
+CREATE STREAM Orders (id LONG, sym STRING, qty INT)
+  WITH (type = 'source', extension = 'nats', "nats.url" = '${NATS_URL}',
+        "nats.stream" = '${IN_STREAM}', "nats.subject" = '${IN_SUBJECT}');
+CREATE STREAM Totals (sym STRING, total LONG, n LONG)
+  WITH (type = 'sink', extension = 'nats', "nats.url" = '${NATS_URL}',
+        "nats.subject" = '${OUT_SUBJECT}', "nats.stream" = '${OUT_STREAM}');
+PARTITION WITH (sym OF Orders)
+BEGIN
+    INSERT INTO Totals SELECT sym, sum(qty) AS total, count() AS n FROM Orders;
+END;
+"#;
+
+/// The rows of each symbol in `payloads` (sink messages), in order.
+fn per_symbol(payloads: &[String]) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for p in payloads {
+        let v: serde_json::Value = serde_json::from_str(p).expect("JSON message");
+        let sym = v["data"]["sym"].as_str().unwrap_or_default().to_string();
+        out.entry(sym).or_default().push(v["data"].to_string());
+    }
+    out
+}
+
+/// The kill -9 contract on two workers: a JetStream source read by worker 0 and exchanged,
+/// a JetStream sink numbered per worker. Killed several times and restarted, the sink's
+/// stream holds exactly the rows of a single-worker run, per symbol in the same order.
+#[test]
+fn nats_on_two_workers_killed_and_restarted_equals_a_single_worker_run() {
+    let Some(url) = server("EVENTFLUX_TEST_NATS", "nats_on_two_workers") else {
+        return;
+    };
+    let bin = build(NATS_PARTITIONED_APP, "nats-partitioned-app");
+    // Enough events that the kills below come mid-stream.
+    let events = 5 * EVENTS;
+    let mut nats = Nats::connect(&url);
+    let run = std::process::id();
+    let tags = [format!("W1{run}"), format!("W2{run}")];
+    for tag in &tags {
+        let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
+        nats.create_stream(&format!("IN_{tag}"), &format!("in.{tag}"));
+        for i in 0..events {
+            let event = format!(
+                r#"{{"ts": {}, "data": {{"id": {i}, "sym": "S{}", "qty": {}}}}}"#,
+                1000 + i,
+                i % 7,
+                i % 13
+            );
+            nats.publish(&format!("in.{tag}"), &event);
+        }
+    }
+    let start_on = |tag: &str, workers: &str| {
+        Command::new(&bin)
+            .args([
+                "--workers",
+                workers,
+                "--checkpoint-every",
+                "50ms",
+                "--state-dir",
+            ])
+            .arg(dir().join(format!("state-{tag}")))
+            .env("NATS_URL", &url)
+            .env("IN_STREAM", format!("IN_{tag}"))
+            .env("IN_SUBJECT", format!("in.{tag}"))
+            .env("OUT_STREAM", format!("OUT_{tag}"))
+            .env("OUT_SUBJECT", format!("out.{tag}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the app")
+    };
+    // The single-worker run.
+    let child = start_on(&tags[0], "1");
+    wait_for(&mut nats, &format!("OUT_{}", tags[0]), events);
+    terminate(child);
+    let expected = nats.contents(&format!("OUT_{}", tags[0]));
+    assert_eq!(expected.len() as u64, events);
+    // Two workers, killed with SIGKILL at several moments, then run to the end.
+    let mut counts = Vec::new();
+    for pause in [60, 120, 180, 250] {
+        let mut child = start_on(&tags[1], "2");
+        std::thread::sleep(Duration::from_millis(pause));
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+        counts.push(nats.count(&format!("OUT_{}", tags[1])));
+    }
+    assert!(
+        counts.iter().any(|&n| n < events),
+        "no kill came before the end: {counts:?}"
+    );
+    let child = start_on(&tags[1], "2");
+    wait_for(&mut nats, &format!("OUT_{}", tags[1]), events);
+    let err = terminate(child);
+    assert!(err.contains("restored checkpoint"), "{err}");
+    let got = nats.contents(&format!("OUT_{}", tags[1]));
+    assert_eq!(got.len(), expected.len(), "{err}");
+    assert!(
+        per_symbol(&got) == per_symbol(&expected),
+        "the rows of a symbol differ: {err}"
+    );
+    // Started again: everything was processed and acknowledged, nothing is sent again.
+    let child = start_on(&tags[1], "2");
+    std::thread::sleep(Duration::from_millis(700));
+    terminate(child);
+    assert_eq!(nats.count(&format!("OUT_{}", tags[1])), events);
 }
 
 /// A minimal MQTT 3.1.1 client: QoS 1 publishes and a QoS 1 subscription.

@@ -19,7 +19,7 @@ fn dir() -> PathBuf {
 }
 
 fn build(app: &str, name: &str) -> PathBuf {
-    support::build_in(&dir(), app, name)
+    support::build_featured(&dir(), app, name, support::BACKENDS)
 }
 
 /// `eventflux check` on `app`: (success, stderr).

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 mod support;
-use support::eventflux;
 
 fn case(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,7 +45,7 @@ fn server(test: &str) -> Option<(String, String)> {
 }
 
 fn run(app: &Path, input: &Path) -> Output {
-    eventflux()
+    support::eventflux_with(support::TABLES)
         .args(["run", "--debug"])
         .arg(app)
         .arg("--input")

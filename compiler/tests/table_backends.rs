@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 mod support;
-use support::eventflux;
 
 fn server(var: &str) -> Option<String> {
     match std::env::var(var) {
@@ -107,7 +106,7 @@ fn run_cases(backend: &str, with: &(dyn Fn(&str, &str) -> String + Sync)) -> Vec
                 let app = dir.join(format!("{name}.eventflux"));
                 std::fs::write(&app, rewrite(&source, |table| with(&name, table)))
                     .expect("write app");
-                let out = eventflux()
+                let out = support::eventflux_with(support::TABLES)
                     .args(["run", "--debug"])
                     .arg(&app)
                     .arg("--input")

@@ -865,8 +865,13 @@ fn run_main(
     // Rows a sink with `'on.error' = 'fault'` could not deliver come back as events of the
     // fault stream, on a channel of their own (it keeps no run alive).
     let (fault_tx, fault_rx) = crossbeam_channel::unbounded();
-    let network_sinks =
-        connectors::open_sinks(info, &args.overrides, metrics.as_ref(), Some(&fault_tx))?;
+    let network_sinks = connectors::open_sinks(
+        info,
+        &args.overrides,
+        metrics.as_ref(),
+        Some(&fault_tx),
+        connectors::SinkScope::All,
+    )?;
     drop(fault_tx);
     // A service fed by network or tailing sources delivers what each batch produced (a
     // dead-letter file is read while the app runs), as network sinks do.

@@ -18,6 +18,21 @@ pub fn eventflux() -> Command {
     cmd
 }
 
+/// Runtime features the broker and PostgreSQL tests build every app with (as
+/// `EVENTFLUX_FEATURES`, docs/running.md): their apps, each with other connectors, then share
+/// one build of the runtime in the tests' cache instead of one build per connector.
+pub const BACKENDS: &str = "redis,tls,nats,mqtt,postgres,rabbitmq,kafka";
+
+/// The same for the tests that run apps with Redis and PostgreSQL tables.
+pub const TABLES: &str = "redis,postgres";
+
+/// [`eventflux`] building every app with the runtime `features` too.
+pub fn eventflux_with(features: &str) -> Command {
+    let mut cmd = eventflux();
+    cmd.env("EVENTFLUX_FEATURES", features);
+    cmd
+}
+
 /// The directory `name` under the tests' temporary directory (created).
 pub fn temp_dir(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -31,12 +46,33 @@ pub fn build_in(dir: &Path, app: &str, name: &str) -> PathBuf {
     build_with(dir, app, name, &["build", "--debug"])
 }
 
+/// [`build_in`] with the runtime `features` too (see [`BACKENDS`]).
+pub fn build_featured(dir: &Path, app: &str, name: &str, features: &str) -> PathBuf {
+    build_by(
+        eventflux_with(features),
+        dir,
+        app,
+        name,
+        &["build", "--debug"],
+    )
+}
+
 /// [`build_in`] with the command's arguments before the app (`["build"]`: a release build).
 pub fn build_with(dir: &Path, app: &str, name: &str, command: &[&str]) -> PathBuf {
+    build_by(eventflux(), dir, app, name, command)
+}
+
+fn build_by(
+    mut eventflux: Command,
+    dir: &Path,
+    app: &str,
+    name: &str,
+    command: &[&str],
+) -> PathBuf {
     let path = dir.join(format!("{name}.eventflux"));
     std::fs::write(&path, app).expect("write app");
     let bin = dir.join(name);
-    let out = eventflux()
+    let out = eventflux
         .args(command)
         .arg(&path)
         .arg("-o")

@@ -588,15 +588,53 @@ impl Decoder {
 /// A stream's output route: its name and where its lines go.
 pub(super) type Route = (String, Box<dyn Write + Send>);
 
-/// The sinks of `A` handled here: (stream, writer) pairs for the output writer's routes.
+/// Which of the app's sinks [`open_sinks`] opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SinkScope {
+    /// Every sink (one worker).
+    All,
+    /// Under several workers, the sinks the process's workers share: those that do not
+    /// number their messages.
+    Shared,
+    /// Under several workers, worker `w`'s own instance of each sink that numbers its
+    /// messages (nats, kafka, postgres): a worker's lines come in the same order in a replay
+    /// after a restore, the lines of several workers interleaved do not, so each worker
+    /// numbers its own (as `<Stream>@w<w>` in message ids and checkpoints).
+    Worker(usize),
+}
+
+/// Whether sinks of `extension` number their messages for deduplication
+/// (`connect::tracked::numbered_positions`).
+fn numbers_messages(extension: &str) -> bool {
+    matches!(extension, "nats" | "kafka" | "postgres")
+}
+
+/// The sinks of `A` handled here (those of `scope`): (stream, writer) pairs for the output
+/// writer's routes.
 pub(super) fn open_sinks(
     app: &AppInfo,
     overrides: &[Override],
     metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
     faults: Option<&crossbeam_channel::Sender<Msg>>,
+    scope: SinkScope,
 ) -> Result<Vec<Route>, Failure> {
     let mut out: Vec<Route> = Vec::new();
     for cfg in resolved(app, Direction::Sink, overrides)? {
+        let numbered = numbers_messages(&cfg.extension);
+        let worker = match scope {
+            SinkScope::All => None,
+            SinkScope::Shared if numbered => continue,
+            SinkScope::Shared => None,
+            SinkScope::Worker(w) if numbered => Some(w),
+            SinkScope::Worker(_) => continue,
+        };
+        // The sink's own name for its numbering (the route keeps the stream's).
+        let own = worker.map(|w| {
+            let mut own = cfg.clone();
+            own.stream = format!("{}@w{w}", cfg.stream);
+            own
+        });
+        let started = own.as_ref().unwrap_or(&cfg);
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         let csv = cfg.csv().map_err(fail)?;
         if csv && cfg.extension == "postgres" {
@@ -642,8 +680,8 @@ pub(super) fn open_sinks(
             ),
             #[cfg(feature = "nats")]
             "nats" => (
-                Box::new(crate::connect::nats::NatsSink::start(&cfg, 64).map_err(fail)?),
-                format!("nats sink `{}`", cfg.stream),
+                Box::new(crate::connect::nats::NatsSink::start(started, 64).map_err(fail)?),
+                format!("nats sink `{}`", started.stream),
             ),
             #[cfg(feature = "mqtt")]
             "mqtt" => (
@@ -657,8 +695,8 @@ pub(super) fn open_sinks(
             ),
             #[cfg(feature = "postgres")]
             "postgres" => (
-                Box::new(crate::connect::postgres::PostgresSink::start(&cfg, 64).map_err(fail)?),
-                format!("postgres sink `{}`", cfg.stream),
+                Box::new(crate::connect::postgres::PostgresSink::start(started, 64).map_err(fail)?),
+                format!("postgres sink `{}`", started.stream),
             ),
             #[cfg(feature = "rabbitmq")]
             "rabbitmq" => (
@@ -667,8 +705,8 @@ pub(super) fn open_sinks(
             ),
             #[cfg(feature = "kafka")]
             "kafka" => (
-                Box::new(crate::connect::kafka::KafkaSink::start(&cfg, 64).map_err(fail)?),
-                format!("kafka sink `{}`", cfg.stream),
+                Box::new(crate::connect::kafka::KafkaSink::start(started, 64).map_err(fail)?),
+                format!("kafka sink `{}`", started.stream),
             ),
             other => {
                 return Err(Failure::runtime(format!(

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::args::{self, Args};
 use super::bench::{decode_all, BenchStats, Decoded};
+use super::connectors::SinkScope;
 use super::durable::OutputFile;
 use super::scale_state::{self as state, ProcessPart, WorkerStore};
 use super::{reader, Failure, RunError};
@@ -139,8 +140,15 @@ struct Gate {
     outputs: Vec<OutputFile>,
     /// The input's name in checkpoints, and its position at each checkpoint (process 0).
     source: Option<String>,
-    source_at: Mutex<Vec<(u64, (u64, u64))>>,
+    source_at: Mutex<Vec<(u64, SourcesAt)>>,
+    /// Process 0 of several: the broker sources' positions of checkpoints whose parts it
+    /// wrote, acknowledged to the brokers once every process has written its part.
+    unacked: Mutex<Vec<(u64, Positions)>>,
 }
+
+/// Where the sources were when a checkpoint's marker was sent: the input's line number and
+/// byte offset, and the broker sources' positions.
+type SourcesAt = ((u64, u64), Vec<(String, Position)>);
 
 impl Gate {
     /// A new output slot for a worker's lines to `out`.
@@ -255,13 +263,17 @@ impl Gate {
         result
     }
 
-    /// Syncs the outputs and writes this process's part of checkpoint `id`.
+    /// Syncs the outputs, waits until the broker sinks delivered every line from before the
+    /// checkpoint, and writes this process's part of checkpoint `id`; then the sources
+    /// acknowledge what the checkpoint covers once it is complete.
     fn process_part(&self, id: u64) -> Result<(), String> {
         for out in &self.outputs {
             out.sync().map_err(|e| {
                 format!("checkpoint {id} skipped: cannot sync `{}`: {e}", out.path())
             })?;
         }
+        crate::connect::tracked::before_checkpoint()
+            .map_err(|e| format!("checkpoint {id} skipped: {e}"))?;
         let mut positions = Positions {
             sources: Vec::new(),
             sinks: self
@@ -270,23 +282,60 @@ impl Gate {
                 .map(|o| (o.path().to_owned(), o.offset()))
                 .collect(),
         };
-        if let (0, Some(name)) = (self.process, &self.source) {
+        positions
+            .sinks
+            .extend(crate::connect::tracked::sink_positions());
+        if self.process == 0 {
             let at = self.source_at.lock().ok().and_then(|mut list| {
-                let at = list.iter().find(|(i, _)| *i == id).map(|(_, at)| *at);
+                let at = list
+                    .iter()
+                    .position(|(i, _)| *i == id)
+                    .map(|i| list.remove(i).1);
                 list.retain(|(i, _)| *i > id);
                 at
             });
-            let (lines, bytes) = at.unwrap_or((0, 0));
-            positions
-                .sources
-                .push((name.clone(), Position::Offset { bytes, lines }));
+            let ((lines, bytes), brokers) = at.unwrap_or_default();
+            if let Some(name) = &self.source {
+                positions
+                    .sources
+                    .push((name.clone(), Position::Offset { bytes, lines }));
+            }
+            positions.sources.extend(brokers);
         }
         let part = ProcessPart {
             workers: self.total,
             processes: self.processes,
             positions,
         };
-        self.store.write_process(id, self.process, &part)
+        self.store.write_process(id, self.process, &part)?;
+        crate::connect::tracked::sinks_after_checkpoint();
+        if self.process == 0 {
+            self.acknowledge(id, part.positions);
+        }
+        Ok(())
+    }
+
+    /// Process 0 wrote its part of checkpoint `id` (with `positions`): the broker sources
+    /// acknowledge what the newest complete checkpoint covers (with one process at once;
+    /// with several once the others wrote theirs, at a later checkpoint at the latest).
+    fn acknowledge(&self, id: u64, positions: Positions) {
+        if self.processes <= 1 {
+            crate::connect::tracked::commit_sources(&positions);
+            return;
+        }
+        let Ok(mut unacked) = self.unacked.lock() else {
+            return;
+        };
+        unacked.push((id, positions));
+        let complete = unacked
+            .iter()
+            .rposition(|(i, _)| self.store.complete(*i, self.processes));
+        if let Some(at) = complete {
+            let done: Vec<(u64, Positions)> = unacked.drain(..=at).collect();
+            if let Some((_, newest)) = done.last() {
+                crate::connect::tracked::commit_sources(newest);
+            }
+        }
     }
 }
 
@@ -429,9 +478,14 @@ impl<I: 'static> ReaderSource<I> {
                     }
                     eprintln!("{message}");
                 }
-                reader::Item::Mark { .. } | reader::Item::Skipped { .. } => {}
+                // The batch goes to the workers before any later checkpoint marker, so
+                // that checkpoint covers what the broker source handed over up to here.
+                reader::Item::Mark { cell, position } => cell.processed(position),
+                reader::Item::Skipped { .. } => {}
             }
         }
+        // Without checkpoints a broker source acknowledges what it handed to the workers.
+        crate::connect::tracked::commit_processed();
         batch
     }
 }
@@ -518,16 +572,17 @@ where
             crate::state::StateError::NotKept
         )));
     }
-    // Sources and sinks in the app: files, tcp and http (sources read by worker 0 of
-    // process 0 and exchanged, sinks written by every process); not yet brokers.
+    // Sources are read by worker 0 of process 0 and exchanged; every process writes its
+    // sinks. The gRPC source is the app's service, which a run on several workers does not
+    // serve.
     if let Some(c) = A::connectors()
         .iter()
-        .find(|c| !["tcp", "http", "file"].contains(&c.extension))
+        .find(|c| c.extension == "grpc" && c.direction == crate::connect::Direction::Source)
     {
         return Err(Failure::usage(format!(
-            "stream `{}`: the `{}` connector is not supported with --workers/--processes yet \
-             (file, tcp and http are; docs/scale-out.md)",
-            c.stream, c.extension
+            "stream `{}`: the app's gRPC service is not served with --workers/--processes \
+             (docs/scale-out.md)",
+            c.stream
         )));
     }
     let workers = workers(args)?;
@@ -552,6 +607,14 @@ where
         }
         _ => None,
     };
+    // Broker connectors: their positions and delivery take part in checkpoints (sources
+    // on process 0; each process's sinks).
+    let location = args.state_dir.as_deref().filter(|_| !args.no_restore);
+    crate::connect::tracked::begin(
+        restored.as_ref().map(|r| (r.id, r.positions.clone())),
+        store.is_some(),
+        crate::connect::tracked::fresh_epoch_for(location),
+    );
     let total = workers.total();
     let threads = workers.threads.max(1);
     // The clock to continue from (an event without `ts` gets it), and a check that every
@@ -673,10 +736,32 @@ where
         files.extend(file);
         add_route(stream, out);
     }
-    for (stream, out) in
-        super::connectors::open_sinks(&info, &args.overrides, metrics.as_ref(), None)?
-    {
+    for (stream, out) in super::connectors::open_sinks(
+        &info,
+        &args.overrides,
+        metrics.as_ref(),
+        None,
+        SinkScope::Shared,
+    )? {
         add_route(&stream, out);
+    }
+    // Each local worker's own instance of the sinks that number their messages.
+    let mut own: Vec<Vec<(String, Shared)>> = Vec::with_capacity(threads);
+    for local in 0..threads {
+        let index = workers.process * threads + local;
+        let sinks = super::connectors::open_sinks(
+            &info,
+            &args.overrides,
+            metrics.as_ref(),
+            None,
+            SinkScope::Worker(index),
+        )?;
+        own.push(
+            sinks
+                .into_iter()
+                .map(|(stream, out)| (stream, Arc::new(Mutex::new(out))))
+                .collect(),
+        );
     }
     let routes: Vec<(String, Shared)> = routes
         .into_iter()
@@ -714,6 +799,7 @@ where
             outputs: files,
             source: source_name.clone(),
             source_at: Mutex::new(Vec::new()),
+            unacked: Mutex::new(Vec::new()),
         })
     });
     let due: Option<Box<dyn FnMut(bool) -> Option<u64> + Send>> = match &gate {
@@ -736,8 +822,9 @@ where
                 let id = next;
                 next += 1;
                 let at = reader_at.lock().map(|a| *a).unwrap_or_default();
+                let brokers = crate::connect::tracked::positions();
                 if let Ok(mut list) = g.source_at.lock() {
-                    list.push((id, at));
+                    list.push((id, (at, brokers)));
                 }
                 Some(id)
             }))
@@ -782,8 +869,27 @@ where
                 gate: gate.as_ref().map(|g| (Arc::clone(g), local, g.slot(out))),
             };
             let mut writer = JsonLinesWriter::new(Box::new(share(&sink_out)), Some(filter.clone()));
-            for (stream, out) in &routes {
-                writer.route(stream, Box::new(share(out)));
+            // A stream's shared sinks and this worker's own: several are a fan-out.
+            let mine = own.get(local).map_or(&[][..], Vec::as_slice);
+            let mut streams: Vec<&str> = Vec::new();
+            for (stream, _) in routes.iter().chain(mine) {
+                if !streams.contains(&stream.as_str()) {
+                    streams.push(stream);
+                }
+            }
+            for stream in streams {
+                let mut outs: Vec<Box<dyn Write + Send>> = routes
+                    .iter()
+                    .chain(mine)
+                    .filter(|(s, _)| s == stream)
+                    .map(|(_, out)| Box::new(share(out)) as Box<dyn Write + Send>)
+                    .collect();
+                let out = if outs.len() == 1 {
+                    outs.remove(0)
+                } else {
+                    Box::new(crate::connect::sink::Fanout(outs))
+                };
+                writer.route(stream, out);
             }
             writer
         },
@@ -923,6 +1029,7 @@ mod tests {
             outputs: file.into_iter().collect(),
             source: None,
             source_at: Mutex::new(Vec::new()),
+            unacked: Mutex::new(Vec::new()),
         };
         let out = Arc::new(Mutex::new(out));
         let (a, b) = (gate.slot(&out), gate.slot(&out));
@@ -961,6 +1068,53 @@ mod tests {
         assert_eq!(newest.id, 2);
         // Checkpoint 2's offset covers exactly the lines from before its marker.
         assert_eq!(newest.positions.sink(&path), Some(before_2 as u64));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Process 0 of two keeps the broker positions of a checkpoint unacknowledged until the
+    /// other process has written its part too, then acknowledges the newest complete one.
+    #[test]
+    fn sources_acknowledge_only_checkpoints_every_process_wrote() {
+        let dir = std::env::temp_dir().join(format!("ef-ack-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = WorkerStore::open(&dir.to_string_lossy()).expect("store");
+        let gate = Gate {
+            store,
+            process: 0,
+            processes: 2,
+            total: 2,
+            threads: 1,
+            keep: 5,
+            marks: vec![AtomicU64::new(0)],
+            held: Mutex::new(HeldLines::default()),
+            outputs: Vec::new(),
+            source: None,
+            source_at: Mutex::new(Vec::new()),
+            unacked: Mutex::new(Vec::new()),
+        };
+        let unacked = || -> Vec<u64> {
+            let list = gate.unacked.lock().expect("lock");
+            list.iter().map(|(id, _)| *id).collect()
+        };
+        let other = ProcessPart {
+            workers: 2,
+            processes: 2,
+            positions: Positions::default(),
+        };
+        gate.settle(0, 1, false);
+        assert!(!gate.store.complete(1, 2));
+        assert_eq!(unacked(), [1]);
+        gate.store
+            .write_process(1, 1, &other)
+            .expect("part of process 1");
+        assert!(gate.store.complete(1, 2));
+        gate.settle(0, 2, false);
+        assert_eq!(unacked(), [2]);
+        gate.store
+            .write_process(2, 1, &other)
+            .expect("part of process 1");
+        gate.settle(0, 3, false);
+        assert_eq!(unacked(), [3]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -90,6 +90,13 @@ impl WorkerStore {
         ids
     }
 
+    /// Whether every one of `processes` processes wrote its part of checkpoint `id` (each
+    /// writes its part after its workers' snapshots).
+    pub fn complete(&self, id: u64, processes: usize) -> bool {
+        let dir = self.at(id);
+        (0..processes).all(|p| dir.join(format!("p{p}.json")).is_file())
+    }
+
     /// Writes `bytes` as `name` of checkpoint `id`, atomically.
     fn write(&self, id: u64, name: &str, bytes: &[u8]) -> Result<(), String> {
         let dir = self.at(id);

@@ -391,15 +391,31 @@ pub fn before_checkpoint() -> Result<(), String> {
     sinks.iter().try_for_each(|s| s.before_checkpoint())
 }
 
-/// A checkpoint was saved with `positions`: sources may acknowledge up to them.
+/// A checkpoint was saved with `positions`: sinks finish it and sources may acknowledge up
+/// to them.
 pub fn after_checkpoint(positions: &Positions) {
-    let (sources, sinks) = match registry().as_ref() {
-        Some(r) => (r.sources.clone(), r.sinks.clone()),
+    sinks_after_checkpoint();
+    commit_sources(positions);
+}
+
+/// A checkpoint was saved: the sinks finish their part of it (a PostgreSQL table commits
+/// what it prepared).
+pub fn sinks_after_checkpoint() {
+    let sinks = match registry().as_ref() {
+        Some(r) => r.sinks.clone(),
         None => return,
     };
     for sink in &sinks {
         sink.after_checkpoint();
     }
+}
+
+/// A complete checkpoint holds `positions`: the sources may acknowledge up to them.
+pub fn commit_sources(positions: &Positions) {
+    let sources = match registry().as_ref() {
+        Some(r) => r.sources.clone(),
+        None => return,
+    };
     for cell in &sources {
         if let Some(position) = positions.source(&cell.name) {
             cell.commit(position);
