@@ -282,9 +282,30 @@ INSERT INTO Totals SELECT sym, sum(qty) AS total, count() AS n FROM Orders GROUP
 
 const EVENTS: u64 = 4000;
 
+/// Run `tag`'s input stream holding `events` orders, and no state directory yet.
+fn fresh_run(nats: &mut Nats, tag: &str, events: u64) {
+    let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
+    nats.create_stream(&format!("IN_{tag}"), &format!("in.{tag}"));
+    for i in 0..events {
+        let event = format!(
+            r#"{{"ts": {}, "data": {{"id": {i}, "sym": "S{}", "qty": {}}}}}"#,
+            1000 + i,
+            i % 7,
+            i % 13
+        );
+        nats.publish(&format!("in.{tag}"), &event);
+    }
+}
+
 /// Starts the binary on run `tag`'s subjects with its state directory.
 fn start(bin: &Path, url: &str, tag: &str) -> Child {
+    start_with(bin, url, tag, &[])
+}
+
+/// [`start`] with `extra` options.
+fn start_with(bin: &Path, url: &str, tag: &str, extra: &[&str]) -> Child {
     Command::new(bin)
+        .args(extra)
         .args(["--checkpoint-every", "50ms", "--state-dir"])
         .arg(dir().join(format!("state-{tag}")))
         .env("NATS_URL", url)
@@ -343,17 +364,7 @@ fn nats_kill_and_restart_equals_an_uninterrupted_run() {
     let run = std::process::id();
     let tags = [format!("R{run}"), format!("K{run}")];
     for tag in &tags {
-        let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
-        nats.create_stream(&format!("IN_{tag}"), &format!("in.{tag}"));
-        for i in 0..EVENTS {
-            let event = format!(
-                r#"{{"ts": {}, "data": {{"id": {i}, "sym": "S{}", "qty": {}}}}}"#,
-                1000 + i,
-                i % 7,
-                i % 13
-            );
-            nats.publish(&format!("in.{tag}"), &event);
-        }
+        fresh_run(&mut nats, tag, EVENTS);
     }
     // The uninterrupted run.
     let child = start(&bin, &url, &tags[0]);
@@ -427,38 +438,9 @@ fn nats_on_two_workers_killed_and_restarted_equals_a_single_worker_run() {
     let run = std::process::id();
     let tags = [format!("W1{run}"), format!("W2{run}")];
     for tag in &tags {
-        let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
-        nats.create_stream(&format!("IN_{tag}"), &format!("in.{tag}"));
-        for i in 0..events {
-            let event = format!(
-                r#"{{"ts": {}, "data": {{"id": {i}, "sym": "S{}", "qty": {}}}}}"#,
-                1000 + i,
-                i % 7,
-                i % 13
-            );
-            nats.publish(&format!("in.{tag}"), &event);
-        }
+        fresh_run(&mut nats, tag, events);
     }
-    let start_on = |tag: &str, workers: &str| {
-        Command::new(&bin)
-            .args([
-                "--workers",
-                workers,
-                "--checkpoint-every",
-                "50ms",
-                "--state-dir",
-            ])
-            .arg(dir().join(format!("state-{tag}")))
-            .env("NATS_URL", &url)
-            .env("IN_STREAM", format!("IN_{tag}"))
-            .env("IN_SUBJECT", format!("in.{tag}"))
-            .env("OUT_STREAM", format!("OUT_{tag}"))
-            .env("OUT_SUBJECT", format!("out.{tag}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the app")
-    };
+    let start_on = |tag: &str, workers: &str| start_with(&bin, &url, tag, &["--workers", workers]);
     // The single-worker run.
     let child = start_on(&tags[0], "1");
     wait_for(&mut nats, &format!("OUT_{}", tags[0]), events);

@@ -590,6 +590,7 @@ pub(super) type Route = (String, Box<dyn Write + Send>);
 
 /// Which of the app's sinks [`open_sinks`] opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "scale"), allow(dead_code))]
 pub(super) enum SinkScope {
     /// Every sink (one worker).
     All,
@@ -634,6 +635,10 @@ pub(super) fn open_sinks(
             own.stream = format!("{}@w{w}", cfg.stream);
             own
         });
+        #[cfg_attr(
+            not(any(feature = "nats", feature = "kafka", feature = "postgres")),
+            allow(unused_variables)
+        )]
         let started = own.as_ref().unwrap_or(&cfg);
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
         let csv = cfg.csv().map_err(fail)?;

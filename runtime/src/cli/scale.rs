@@ -1006,6 +1006,30 @@ where
 mod tests {
     use super::*;
 
+    /// Process 0's gate of `processes` processes of `threads` workers each, with checkpoints
+    /// under `dir`.
+    fn test_gate(
+        dir: &std::path::Path,
+        processes: usize,
+        threads: usize,
+        outputs: Vec<OutputFile>,
+    ) -> Gate {
+        Gate {
+            store: WorkerStore::open(&dir.to_string_lossy()).expect("store"),
+            process: 0,
+            processes,
+            total: processes * threads,
+            threads,
+            keep: 5,
+            marks: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+            held: Mutex::new(HeldLines::default()),
+            outputs,
+            source: None,
+            source_at: Mutex::new(Vec::new()),
+            unacked: Mutex::new(Vec::new()),
+        }
+    }
+
     /// A worker may run the marker of a later checkpoint before another worker of its
     /// process runs an earlier one: every checkpoint still completes once all have reached
     /// it, its part records the lines from before it, and the lines after it come out.
@@ -1016,21 +1040,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("out.jsonl").to_string_lossy().into_owned();
         let (out, file) = super::super::durable::open_output(&path, None).expect("output");
-        let store = WorkerStore::open(&dir.to_string_lossy()).expect("store");
-        let gate = Gate {
-            store,
-            process: 0,
-            processes: 1,
-            total: 2,
-            threads: 2,
-            keep: 5,
-            marks: (0..2).map(|_| AtomicU64::new(0)).collect(),
-            held: Mutex::new(HeldLines::default()),
-            outputs: file.into_iter().collect(),
-            source: None,
-            source_at: Mutex::new(Vec::new()),
-            unacked: Mutex::new(Vec::new()),
-        };
+        let gate = test_gate(&dir, 1, 2, file.into_iter().collect());
         let out = Arc::new(Mutex::new(out));
         let (a, b) = (gate.slot(&out), gate.slot(&out));
         let write = |local: usize, slot: usize, line: &str| {
@@ -1077,21 +1087,7 @@ mod tests {
     fn sources_acknowledge_only_checkpoints_every_process_wrote() {
         let dir = std::env::temp_dir().join(format!("ef-ack-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store = WorkerStore::open(&dir.to_string_lossy()).expect("store");
-        let gate = Gate {
-            store,
-            process: 0,
-            processes: 2,
-            total: 2,
-            threads: 1,
-            keep: 5,
-            marks: vec![AtomicU64::new(0)],
-            held: Mutex::new(HeldLines::default()),
-            outputs: Vec::new(),
-            source: None,
-            source_at: Mutex::new(Vec::new()),
-            unacked: Mutex::new(Vec::new()),
-        };
+        let gate = test_gate(&dir, 2, 1, Vec::new());
         let unacked = || -> Vec<u64> {
             let list = gate.unacked.lock().expect("lock");
             list.iter().map(|(id, _)| *id).collect()
