@@ -561,17 +561,12 @@ async fn publish_ahead(
     match connect(open, t).await {
         Err(e) => confirms.extend((0..n).map(|_| Confirm::Failed(e.clone()))),
         Ok(channel) => {
-            for line in lines(&bytes) {
-                match publish_one(channel, t, line).await {
-                    Ok(pending) => confirms.push(Confirm::Waiting(pending)),
-                    Err(e) => {
-                        while confirms.len() < n {
-                            confirms.push(Confirm::Failed(e.clone()));
-                        }
-                        break;
-                    }
-                }
-            }
+            confirms.extend(
+                publish_all(channel, t, lines(&bytes))
+                    .await
+                    .into_iter()
+                    .map(|r| r.map_or_else(Confirm::Failed, Confirm::Waiting)),
+            );
             if !channel.status().connected() {
                 *open = None;
             }
@@ -629,8 +624,8 @@ async fn publish(
 
 async fn publish_on(channel: &Channel, t: &Target, lines: &[&[u8]]) -> Result<(), String> {
     let mut confirms = Vec::with_capacity(lines.len());
-    for line in lines {
-        confirms.push(publish_one(channel, t, line).await?);
+    for published in publish_all(channel, t, lines.iter().copied()).await {
+        confirms.push(published?);
     }
     let mut failure = None;
     for confirm in confirms {
@@ -639,6 +634,30 @@ async fn publish_on(channel: &Channel, t: &Target, lines: &[&[u8]]) -> Result<()
         }
     }
     failure.map_or(Ok(()), Err)
+}
+
+/// Publishes `lines` in order without waiting for each write: every publish is started (its
+/// delivery tag taken and its frames queued for the connection, in order) before any is
+/// awaited. One result per line; the confirmations are outstanding.
+async fn publish_all<'a>(
+    channel: &Channel,
+    t: &Target,
+    lines: impl Iterator<Item = &'a [u8]>,
+) -> Vec<Result<lapin::publisher_confirm::PublisherConfirm, String>> {
+    let mut started = Vec::new();
+    for line in lines {
+        let mut publish = Box::pin(publish_one(channel, t, line));
+        let done = futures_util::FutureExt::now_or_never(&mut publish);
+        started.push((publish, done));
+    }
+    let mut published = Vec::with_capacity(started.len());
+    for (publish, done) in started {
+        published.push(match done {
+            Some(result) => result,
+            None => publish.await,
+        });
+    }
+    published
 }
 
 /// Publishes one persistent, mandatory message; its confirmation is outstanding.
