@@ -11,6 +11,7 @@
 #       chrt -f 10 bash benches/connectors/pg_index_join.sh
 # (under /work/notes/s8/with-servers.sh: PG_URL=$EVENTFLUX_TEST_POSTGRES). Needs psql.
 set -euo pipefail
+export PGOPTIONS="-c client_min_messages=warning"
 : "${PG_URL:?set PG_URL}"
 EVENTFLUX=${EVENTFLUX:-eventflux}
 ROWS=${ROWS:-10000}
