@@ -876,6 +876,67 @@ fn own_nats_server(port: u16, store: &Path) -> Child {
     child
 }
 
+/// Messages the broker returns (no queue bound to the routing key yet) fail their
+/// pipelined confirmations; under `on.error = 'wait'` the sink publishes what was not
+/// confirmed again until a queue takes it, and the run ends only once everything was
+/// confirmed.
+#[test]
+fn rabbitmq_sink_publishes_returned_messages_again() {
+    let Some((url, api)) = rabbitmq_server("rabbitmq_sink_returned") else {
+        return;
+    };
+    let app = r#"
+CREATE STREAM In (id LONG, sym STRING, qty INT);
+CREATE STREAM Out (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'rabbitmq', "rabbitmq.url" = '${AMQP_URL}',
+        "rabbitmq.routing.key" = '${OUT_QUEUE}', "retry.backoff" = '20 ms');
+INSERT INTO Out SELECT id, qty FROM In;
+"#;
+    let bin = build(app, "rabbitmq-returned");
+    let input = dir().join("rabbitmq-returned.jsonl");
+    let lines: String = rabbitmq_payloads(0..3000)
+        .iter()
+        .map(|p| p.replacen('{', "{\"stream\": \"In\", ", 1) + "\n")
+        .collect();
+    std::fs::write(&input, lines).expect("write input");
+    let queue = format!("out-returned-{}", std::process::id());
+    let mut child = Command::new(&bin)
+        .arg("--input")
+        .arg(&input)
+        .env("AMQP_URL", &url)
+        .env("OUT_QUEUE", &queue)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the app");
+    // The first failure is reported on stderr; the queue is declared only after it.
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut err = String::new();
+    while !err.contains("retrying") {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).expect("read stderr") == 0 {
+            break;
+        }
+        err.push_str(&line);
+    }
+    assert!(err.contains("a message was returned"), "{err}");
+    api.declare(&queue);
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    let status = child.wait().expect("wait");
+    err.push_str(&rest);
+    assert!(status.success(), "exit {status}: {err}");
+    assert!(err.contains("delivered again"), "{err}");
+    let mut seen = std::collections::BTreeMap::<u64, u32>::new();
+    api.collect(&queue, &mut seen, 3000, Duration::from_secs(60));
+    let missing: Vec<u64> = (0..3000).filter(|i| !seen.contains_key(i)).collect();
+    assert!(
+        missing.is_empty(),
+        "lost {:?}: {err}",
+        &missing[..missing.len().min(5)]
+    );
+}
+
 /// A dead and restarted server: the source and the sink reconnect and nothing is lost or
 /// repeated (every event's output arrives once, in order).
 #[test]

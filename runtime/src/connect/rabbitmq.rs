@@ -10,10 +10,13 @@
 //!
 //! Sink: publishes each output line as a persistent message to `"rabbitmq.exchange"`
 //! (default: the default exchange) with `"rabbitmq.routing.key"`, mandatory, on a channel in
-//! confirm mode: a batch counts as delivered once the broker confirmed every message of it;
-//! a message no queue takes (returned) or a negative confirmation is a failed delivery
-//! under `on.error` (default `wait`: retried until it succeeds, so a retried batch may
-//! repeat messages). A checkpoint waits until everything before it was confirmed.
+//! confirm mode. Confirmations are pipelined: batches go out while earlier ones' are
+//! outstanding, up to [`MAX_UNCONFIRMED`] unconfirmed messages, and are settled in order; a
+//! batch counts as delivered once the broker confirmed every message of it. A message no
+//! queue takes (returned), a negative confirmation or a lost connection is a failed
+//! delivery of the messages not confirmed, published again under `on.error` (default
+//! `wait`: retried until it succeeds, so messages may repeat). A checkpoint waits until
+//! everything before it was confirmed.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -374,16 +377,67 @@ impl RabbitSink {
                 .name(format!("ef-rabbitmq-sink-{}", cfg.stream))
                 .spawn(move || {
                     let mut open: Option<(Connection, Channel)> = None;
-                    for bytes in &rx {
-                        let lines: Vec<&[u8]> = bytes
-                            .split(|&b| b == b'\n')
-                            .filter(|l| !l.is_empty())
-                            .collect();
-                        let n = lines.len() as u64;
-                        deliver(policy, &label, n, &stats, &shared.stop, || {
-                            rt.block_on(publish(&mut open, &target, &lines))
-                        });
-                        shared.done.fetch_add(n, Ordering::Release);
+                    let mut flight: VecDeque<InFlight> = VecDeque::new();
+                    let mut unconfirmed = 0u64;
+                    let mut closed = false;
+                    loop {
+                        // Publishes the queued batches while the window allows, waiting
+                        // for the next one only when nothing is outstanding.
+                        while !closed && unconfirmed < MAX_UNCONFIRMED {
+                            let next = if flight.is_empty() {
+                                rx.recv().ok()
+                            } else {
+                                match rx.try_recv() {
+                                    Ok(bytes) => Some(bytes),
+                                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                                    Err(crossbeam_channel::TryRecvError::Disconnected) => None,
+                                }
+                            };
+                            let Some(bytes) = next else {
+                                closed = true;
+                                break;
+                            };
+                            let batch = rt.block_on(publish_ahead(&mut open, &target, bytes));
+                            unconfirmed += batch.n;
+                            flight.push_back(batch);
+                        }
+                        let Some(oldest) = flight.front_mut() else {
+                            if closed {
+                                break;
+                            }
+                            continue;
+                        };
+                        // The oldest batch's confirmations: waited for as long as it takes
+                        // when nothing more may go out, else briefly (then new batches go
+                        // out and it is looked at again).
+                        let patience = (!closed && unconfirmed < MAX_UNCONFIRMED)
+                            .then_some(Duration::from_millis(1));
+                        if !rt.block_on(oldest.settle(&target, patience)) {
+                            continue;
+                        }
+                        let Some(batch) = flight.pop_front() else {
+                            continue;
+                        };
+                        unconfirmed -= batch.n;
+                        let (delivered, failed, error) = batch.outcome();
+                        stats.sent.fetch_add(delivered, Ordering::Relaxed);
+                        if let Some(error) = error {
+                            // What was not confirmed is published again (and waited for)
+                            // under `on.error`, the failure counting as the first attempt.
+                            let mut first = Some(error);
+                            deliver(
+                                policy,
+                                &label,
+                                failed.len() as u64,
+                                &stats,
+                                &shared.stop,
+                                || match first.take() {
+                                    Some(error) => Err(error),
+                                    None => rt.block_on(publish(&mut open, &target, &failed)),
+                                },
+                            );
+                        }
+                        shared.done.fetch_add(batch.n, Ordering::Release);
                         if stats.failed.load(Ordering::Relaxed) {
                             break;
                         }
@@ -404,14 +458,132 @@ impl RabbitSink {
     }
 }
 
-/// Publishes `lines` (opening the connection and a confirm-mode channel first if needed)
-/// and waits for every confirmation; a failed connection is dropped so the next attempt
-/// opens another.
-async fn publish(
+/// Messages the sink publishes ahead of their confirmations at most: a batch goes out while
+/// fewer are unconfirmed, so at most this plus one batch are outstanding.
+pub const MAX_UNCONFIRMED: u64 = 10_000;
+
+/// The non-empty lines of `bytes`.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty())
+}
+
+/// Where a published message stands.
+enum Confirm {
+    /// Published, its confirmation outstanding.
+    Waiting(lapin::publisher_confirm::PublisherConfirm),
+    /// Confirmed.
+    Delivered,
+    /// Not published, or not confirmed: why.
+    Failed(String),
+}
+
+/// A batch published ahead of its confirmations.
+struct InFlight {
+    bytes: Vec<u8>,
+    /// One per line of `bytes`, in order.
+    confirms: Vec<Confirm>,
+    /// Its lines.
+    n: u64,
+}
+
+impl InFlight {
+    /// Collects the confirmations that came in, in order, waiting at most `patience` for
+    /// each outstanding one (`None`: as long as it takes; a lost connection fails them);
+    /// `true` once every message of the batch is settled.
+    async fn settle(&mut self, t: &Target, patience: Option<Duration>) -> bool {
+        let deadline = patience.map(|p| tokio::time::Instant::now() + p);
+        for confirm in &mut self.confirms {
+            let Confirm::Waiting(pending) = confirm else {
+                continue;
+            };
+            let result = match deadline {
+                None => pending.await,
+                Some(deadline) => match tokio::time::timeout_at(deadline, &mut *pending).await {
+                    Ok(result) => result,
+                    Err(_) => return false,
+                },
+            };
+            *confirm = match confirmation(result, t) {
+                None => Confirm::Delivered,
+                Some(error) => Confirm::Failed(error),
+            };
+        }
+        true
+    }
+
+    /// Of a settled batch: the messages delivered, the lines that were not, and the first
+    /// failure.
+    fn outcome(&self) -> (u64, Vec<&[u8]>, Option<String>) {
+        let mut delivered = 0;
+        let mut failed = Vec::new();
+        let mut error = None;
+        for (line, confirm) in lines(&self.bytes).zip(&self.confirms) {
+            match confirm {
+                Confirm::Delivered => delivered += 1,
+                Confirm::Failed(e) => {
+                    error.get_or_insert_with(|| e.clone());
+                    failed.push(line);
+                }
+                Confirm::Waiting(_) => {
+                    error.get_or_insert_with(|| "publish not confirmed".to_string());
+                    failed.push(line);
+                }
+            }
+        }
+        (delivered, failed, error)
+    }
+}
+
+/// Why a confirmation is not a delivery (`None`: delivered).
+fn confirmation(result: lapin::Result<Confirmation>, t: &Target) -> Option<String> {
+    match result {
+        Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => None,
+        Ok(Confirmation::Ack(Some(returned))) | Ok(Confirmation::Nack(Some(returned))) => {
+            Some(format!(
+                "a message was returned ({}): no queue is bound to exchange `{}` with routing key `{}`",
+                returned.reply_text, t.exchange, t.routing_key
+            ))
+        }
+        Ok(Confirmation::Nack(None)) => Some("the broker refused a message".to_string()),
+        Err(e) => Some(format!("publish not confirmed: {e}")),
+    }
+}
+
+/// Publishes the lines of `bytes` without waiting for their confirmations (opening the
+/// connection first if needed); a line that could not be published is failed at once.
+async fn publish_ahead(
     open: &mut Option<(Connection, Channel)>,
     t: &Target,
-    lines: &[&[u8]],
-) -> Result<(), String> {
+    bytes: Vec<u8>,
+) -> InFlight {
+    let n = lines(&bytes).count();
+    let mut confirms = Vec::with_capacity(n);
+    match connect(open, t).await {
+        Err(e) => confirms.extend((0..n).map(|_| Confirm::Failed(e.clone()))),
+        Ok(channel) => {
+            confirms.extend(
+                publish_all(channel, t, lines(&bytes))
+                    .await
+                    .into_iter()
+                    .map(|r| r.map_or_else(Confirm::Failed, Confirm::Waiting)),
+            );
+            if !channel.status().connected() {
+                *open = None;
+            }
+        }
+    }
+    InFlight {
+        bytes,
+        confirms,
+        n: n as u64,
+    }
+}
+
+/// The open confirm-mode channel, (re)connecting first when there is none or it is closed.
+async fn connect<'a>(
+    open: &'a mut Option<(Connection, Channel)>,
+    t: &Target,
+) -> Result<&'a Channel, String> {
     if open
         .as_ref()
         .is_some_and(|(c, ch)| !c.status().connected() || !ch.status().connected())
@@ -428,9 +600,21 @@ async fn publish(
             .map_err(|e| format!("cannot enable publisher confirms: {e}"))?;
         *open = Some((conn, channel));
     }
-    let Some((_, channel)) = open.as_ref() else {
-        return Err("no channel".to_string());
-    };
+    match open.as_ref() {
+        Some((_, channel)) => Ok(channel),
+        None => Err("no channel".to_string()),
+    }
+}
+
+/// Publishes `lines` (opening the connection and a confirm-mode channel first if needed)
+/// and waits for every confirmation; a failed connection is dropped so the next attempt
+/// opens another.
+async fn publish(
+    open: &mut Option<(Connection, Channel)>,
+    t: &Target,
+    lines: &[&[u8]],
+) -> Result<(), String> {
+    let channel = connect(open, t).await?;
     let result = publish_on(channel, t, lines).await;
     if result.is_err() && !channel.status().connected() {
         *open = None;
@@ -440,42 +624,63 @@ async fn publish(
 
 async fn publish_on(channel: &Channel, t: &Target, lines: &[&[u8]]) -> Result<(), String> {
     let mut confirms = Vec::with_capacity(lines.len());
-    let props = BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_content_type("application/json".into());
-    for line in lines {
-        let confirm = channel
-            .basic_publish(
-                &t.exchange,
-                &t.routing_key,
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                line,
-                props.clone(),
-            )
-            .await
-            .map_err(|e| format!("publish failed: {e}"))?;
-        confirms.push(confirm);
+    for published in publish_all(channel, t, lines.iter().copied()).await {
+        confirms.push(published?);
     }
     let mut failure = None;
     for confirm in confirms {
-        let outcome = match confirm.await {
-            Ok(Confirmation::Ack(None)) => continue,
-            Ok(Confirmation::Ack(Some(returned))) | Ok(Confirmation::Nack(Some(returned))) => {
-                format!(
-                    "a message was returned ({}): no queue is bound to exchange `{}` with routing key `{}`",
-                    returned.reply_text, t.exchange, t.routing_key
-                )
-            }
-            Ok(Confirmation::Nack(None)) => "the broker refused a message".to_string(),
-            Ok(Confirmation::NotRequested) => continue,
-            Err(e) => format!("publish not confirmed: {e}"),
-        };
-        failure.get_or_insert(outcome);
+        if let Some(outcome) = confirmation(confirm.await, t) {
+            failure.get_or_insert(outcome);
+        }
     }
     failure.map_or(Ok(()), Err)
+}
+
+/// Publishes `lines` in order without waiting for each write: every publish is started (its
+/// delivery tag taken and its frames queued for the connection, in order) before any is
+/// awaited. One result per line; the confirmations are outstanding.
+async fn publish_all<'a>(
+    channel: &Channel,
+    t: &Target,
+    lines: impl Iterator<Item = &'a [u8]>,
+) -> Vec<Result<lapin::publisher_confirm::PublisherConfirm, String>> {
+    let mut started = Vec::new();
+    for line in lines {
+        let mut publish = Box::pin(publish_one(channel, t, line));
+        let done = futures_util::FutureExt::now_or_never(&mut publish);
+        started.push((publish, done));
+    }
+    let mut published = Vec::with_capacity(started.len());
+    for (publish, done) in started {
+        published.push(match done {
+            Some(result) => result,
+            None => publish.await,
+        });
+    }
+    published
+}
+
+/// Publishes one persistent, mandatory message; its confirmation is outstanding.
+async fn publish_one(
+    channel: &Channel,
+    t: &Target,
+    line: &[u8],
+) -> Result<lapin::publisher_confirm::PublisherConfirm, String> {
+    channel
+        .basic_publish(
+            &t.exchange,
+            &t.routing_key,
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            line,
+            BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into()),
+        )
+        .await
+        .map_err(|e| format!("publish failed: {e}"))
 }
 
 impl LineSender for RabbitSink {

@@ -203,10 +203,12 @@ impl Session<'_> {
         cmd.query(self.connection)
     }
 
-    /// The members of sorted set `order` with their hashes' fields, in score order.
+    /// The members of sorted set `order` with their hashes' fields, in score order; runs
+    /// `prune` (a script over `order` and keys) over the members whose hash is gone.
     pub(super) fn ordered_hashes(
         &mut self,
         order: &str,
+        prune: &str,
     ) -> Result<Vec<(String, Fields)>, RedisError> {
         let keys = self.members(order)?;
         let mut out = Vec::with_capacity(keys.len());
@@ -217,6 +219,16 @@ impl Session<'_> {
             }
             let maps: Vec<HashMap<String, String>> = pipe.query(self.connection)?;
             out.extend(chunk.iter().cloned().zip(maps.into_iter().map(sorted)));
+        }
+        let gone: Vec<&str> = out
+            .iter()
+            .filter(|(_, fields)| fields.is_empty())
+            .map(|(key, _)| key.as_str())
+            .collect();
+        for chunk in gone.chunks(BATCH) {
+            let mut names = vec![order];
+            names.extend_from_slice(chunk);
+            self.script(prune, &names, &[])?;
         }
         Ok(out)
     }

@@ -10,7 +10,9 @@
 //! `<prefix>:<table>#order` (outside the rows' keys) holds every row's key, scored one past
 //! the last score when the row is inserted. An update keeps the row's score (also when it
 //! changes the primary key: the new key takes the old one's place); a removed row leaves
-//! the set, so a row deleted and inserted again comes last. Any condition other than the
+//! the set, so a row deleted and inserted again comes last (also when another program
+//! deleted its hash: a scan drops the keys whose hash is gone from the order, each checked
+//! again inside the script that removes it). Any condition other than the
 //! whole primary key scans the table: one `ZRANGE` and the rows in pipelines of
 //! `HGETALL`s. Each write is one small Lua script, atomic with its duplicate check and its
 //! change to the order.
@@ -269,6 +271,13 @@ const UPDATE: &str = with_next_score!(
 const REMOVE: &str = "for i = 2, #KEYS do redis.call('DEL', KEYS[i]) \
     redis.call('ZREM', KEYS[1], KEYS[i]) end return 1";
 
+/// Removes from the order `KEYS[1]` the members among `KEYS[2..]` whose row is gone (another
+/// program deleted the hash); a member whose row exists again (re-inserted meanwhile) stays.
+/// Returns how many it removed.
+const PRUNE: &str = "local n = 0 for i = 2, #KEYS do \
+    if redis.call('EXISTS', KEYS[i]) == 0 then n = n + redis.call('ZREM', KEYS[1], KEYS[i]) end \
+    end return n";
+
 /// Puts the hashes among `KEYS[2..]` (in key order) that have no place in the order
 /// `KEYS[1]` last in it, in that order; returns how many.
 const ADOPT: &str = with_next_score!(
@@ -338,9 +347,10 @@ where
         self.run(|con| con.exists(&id)).unwrap_or(false)
     }
 
-    /// Every row, in insertion order (empty when Redis fails).
+    /// Every row, in insertion order (empty when Redis fails). Members of the order whose
+    /// hash another program deleted are skipped and pruned from the order.
     pub fn scan(&self) -> Vec<(RedisKey, R)> {
-        let Some(hashes) = self.run(|con| con.ordered_hashes(&self.order_key)) else {
+        let Some(hashes) = self.run(|con| con.ordered_hashes(&self.order_key, PRUNE)) else {
             return Vec::new();
         };
         hashes

@@ -186,6 +186,47 @@ fn update_delete_and_scan_in_insertion_order() {
 }
 
 #[test]
+fn a_scan_prunes_rows_another_program_deleted() {
+    let Some(mut t) = table("prune", OnError::Fail) else {
+        return;
+    };
+    for s in ["A", "B", "C"] {
+        t.insert(stock("s", s, 1.0, 1)).unwrap();
+    }
+    let (b, _) = t.find(&key(Some("s"), Some("B"))).unwrap();
+    let (c, _) = t.find(&key(Some("s"), Some("C"))).unwrap();
+    // Another program deletes the hashes of B and C, leaving their places in the order.
+    t.run(|con| con.query::<i64>(::redis::cmd("DEL").arg(&b).arg(&c)))
+        .unwrap();
+    let in_order = |t: &RedisTable<Stock>, id: &str| -> bool {
+        t.run(|con| con.query::<Option<f64>>(::redis::cmd("ZSCORE").arg(&t.order_key).arg(id)))
+            .unwrap()
+            .is_some()
+    };
+    assert!(in_order(&t, &b) && in_order(&t, &c));
+    assert_eq!(symbols(&t), ["A"]);
+    assert!(!in_order(&t, &b), "the scan pruned B from the order");
+    assert!(!in_order(&t, &c), "the scan pruned C from the order");
+    let members: i64 = t
+        .run(|con| con.query(::redis::cmd("ZCARD").arg(&t.order_key)))
+        .unwrap();
+    assert_eq!(members, 1);
+    // A later insert of the key goes last.
+    t.insert(stock("s", "D", 1.0, 1)).unwrap();
+    t.insert(stock("s", "B", 1.0, 1)).unwrap();
+    assert_eq!(symbols(&t), ["A", "D", "B"]);
+    // The pruning script checks each key again: a row re-inserted after the scan read its
+    // hash as gone keeps its place.
+    let removed = t
+        .run(|con| con.script(PRUNE, &[&t.order_key, &b, &c], &[]))
+        .unwrap();
+    assert_eq!(removed, 0, "C is no member any more and B exists again");
+    assert_eq!(symbols(&t), ["A", "D", "B"]);
+    assert_eq!(t.failure(), None);
+    t.clear();
+}
+
+#[test]
 fn a_hash_that_is_not_a_row_is_reported_and_skipped() {
     let Some(mut t) = table("bad_row", OnError::Fail) else {
         return;
