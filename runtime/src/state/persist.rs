@@ -895,10 +895,8 @@ mod tests {
             } else {
                 EventKind::Expired
             };
-            for limiter in [&mut limiters.2] {
-                limiter.observe(ts);
-                limiter.offer(key(n), n, &mut out);
-            }
+            limiters.2.observe(ts);
+            limiters.2.offer(key(n), n, &mut out);
             limiters.0.observe(ts);
             limiters.0.offer(key(n), (kind, n), &mut Vec::new());
             limiters.1.offer((), n, &mut out);
