@@ -14,7 +14,9 @@
 # with `Save`/`Load` impls for the generated state structs written here: what generated code
 # could be once every state type has them; it builds only for apps whose runtime state
 # types all have them, otherwise it is left out). Each build touches `src/app.rs` (the
-# runtime stays cached). Needs python3 and GNU time.
+# runtime stays cached). Needs python3 and GNU time. Since session 10 the generated code
+# itself writes state through `state::persist` (`full` is what `persist` was; `noserde` and
+# `persist` only differ from `nosnap`/`full` for projects of earlier builds).
 set -euo pipefail
 src="$(cd "$1" && pwd)"
 rounds="${2:-3}"

@@ -193,3 +193,23 @@ pub fn report_cycle(reported: &mut bool, stream: &str) {
         );
     }
 }
+
+impl crate::state::persist::Save for EventKind {
+    /// As its serde form: the variant's index (`u32`).
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        w.put_u32(match self {
+            EventKind::Current => 0,
+            EventKind::Expired => 1,
+        });
+    }
+}
+
+impl crate::state::persist::Load for EventKind {
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        match r.u32()? {
+            0 => Ok(EventKind::Current),
+            1 => Ok(EventKind::Expired),
+            _ => Err(r.error("bad event kind")),
+        }
+    }
+}

@@ -152,6 +152,8 @@ pub fn str_probe<S: AsRef<str>>(value: &Option<S>) -> Option<&str> {
     value.as_ref().map(AsRef::as_ref)
 }
 
+crate::state::persist::persist_fields!(PartitionMap<K, S> { map } where K: Hash + Eq);
+
 #[cfg(test)]
 mod tests {
     use super::*;

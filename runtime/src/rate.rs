@@ -160,6 +160,59 @@ impl<K: Hash + Eq + Clone, R: Clone> RateLimiter<K, R> {
     }
 }
 
+impl crate::state::persist::Save for RateMode {
+    /// As its serde form: the variant's index (`u32`).
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        w.put_u32(match self {
+            RateMode::All => 0,
+            RateMode::First => 1,
+            RateMode::Last => 2,
+            RateMode::Snapshot => 3,
+        });
+    }
+}
+
+impl crate::state::persist::Load for RateMode {
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        Ok(match r.u32()? {
+            0 => RateMode::All,
+            1 => RateMode::First,
+            2 => RateMode::Last,
+            3 => RateMode::Snapshot,
+            _ => return Err(r.error("bad rate limit mode")),
+        })
+    }
+}
+
+impl crate::state::persist::Save for RateEvery {
+    /// As its serde form: the variant's index (`u32`), then its value.
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        match *self {
+            RateEvery::Events(n) => {
+                w.put_u32(0);
+                w.put_u64(n);
+            }
+            RateEvery::Time(ms) => {
+                w.put_u32(1);
+                w.put_i64(ms);
+            }
+        }
+    }
+}
+
+impl crate::state::persist::Load for RateEvery {
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        Ok(match r.u32()? {
+            0 => RateEvery::Events(r.u64()?),
+            1 => RateEvery::Time(r.i64()?),
+            _ => return Err(r.error("bad rate limit period")),
+        })
+    }
+}
+
+crate::state::persist::persist_fields!(Slot<R> { count, seen, last });
+crate::state::persist::persist_fields!(RateLimiter<K, R> { mode, every, next, buffer, groups } where K: Hash + Eq);
+
 #[cfg(test)]
 mod tests {
     use super::*;

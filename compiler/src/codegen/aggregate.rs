@@ -92,8 +92,8 @@ pub(crate) fn aggregates_struct(
     remove: Option<bool>,
 ) -> TokenStream {
     let rt = ctx.rt;
-    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
     let agg_fields: Vec<Ident> = (0..aggs.len()).map(super::ident::aggregator).collect();
+    let persist = super::persist_impls(ctx, &quote!(#ty), &agg_fields);
     let defs = aggs
         .iter()
         .zip(&agg_fields)
@@ -139,11 +139,12 @@ pub(crate) fn aggregates_struct(
     });
     quote! {
         #[doc = #doc]
-        #[derive(Clone, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
-        #[serde(crate = #serde_crate)]
+        #[derive(Clone, Default)]
         pub struct #ty {
             #(#defs,)*
         }
+
+        #persist
 
         // `dead_code`: a join whose sides can never meet (neither keeps a window) never
         // aggregates a row.

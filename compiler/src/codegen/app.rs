@@ -270,17 +270,20 @@ fn snapshot_methods(
     names.sort();
     let app_hash = fnv(&names.join(","));
     let timer_fields: Vec<&TokenStream> = timers.iter().filter_map(|t| t.field.as_ref()).collect();
+    let timer_count = proc_macro2::Literal::usize_unsuffixed(timer_fields.len());
     let ids: Vec<String> = fields.iter().map(|(n, _, _, _)| n.to_string()).collect();
     let names: Vec<&proc_macro2::Ident> = fields.iter().map(|(n, _, _, _)| n).collect();
     let schemas: Vec<u64> = fields.iter().map(|(_, _, _, h)| *h).collect();
     let restore_keys = restore_keys_method(ctx, fields, timers, app_hash);
     quote! {
         /// All state of the app (clock, triggers, windows, aggregates, rate limiters) as
-        /// snapshot bytes: header, lz4-compressed bincode records, checksum.
+        /// snapshot bytes: header, lz4-compressed records (`state::persist`), checksum.
         pub fn snapshot(&self) -> ::std::vec::Vec<u8> {
             let mut __ef_builder = #rt::state::SnapshotBuilder::new(#app_hash);
-            __ef_builder.add("app/clock", 0, &(self.now, self.started #(, self.#timer_fields)*));
-            #(__ef_builder.add(#ids, #schemas, &self.#names);)*
+            let __ef_clock: (i64, bool, [::core::option::Option<i64>; #timer_count]) =
+                (self.now, self.started, [#(self.#timer_fields),*]);
+            __ef_builder.put("app/clock", 0, &__ef_clock);
+            #(__ef_builder.put(#ids, #schemas, &self.#names);)*
             __ef_builder.finish()
         }
 
@@ -289,11 +292,12 @@ fn snapshot_methods(
         /// others start fresh.
         pub fn restore(&mut self, bytes: &[u8]) -> ::core::result::Result<(), #rt::state::StateError> {
             let __ef_snapshot = #rt::state::Snapshot::decode(bytes, #app_hash)?;
-            let mut __ef_clock = (self.now, self.started #(, self.#timer_fields)*);
-            if __ef_snapshot.restore_into("app/clock", 0, &mut __ef_clock)? {
-                (self.now, self.started #(, self.#timer_fields)*) = __ef_clock;
+            let mut __ef_clock: (i64, bool, [::core::option::Option<i64>; #timer_count]) =
+                (self.now, self.started, [#(self.#timer_fields),*]);
+            if __ef_snapshot.load_into("app/clock", 0, &mut __ef_clock)? {
+                (self.now, self.started, [#(self.#timer_fields),*]) = __ef_clock;
             }
-            #(__ef_snapshot.restore_into(#ids, #schemas, &mut self.#names)?;)*
+            #(__ef_snapshot.load_into(#ids, #schemas, &mut self.#names)?;)*
             ::core::result::Result::Ok(())
         }
 
@@ -340,7 +344,7 @@ fn restore_keys_method(
                 for __ef_bytes in snapshots {
                     let __ef_snapshot = #rt::state::Snapshot::decode(__ef_bytes, #app_hash)?;
                     let mut __ef_part = ::core::mem::take(&mut self.#map);
-                    __ef_snapshot.restore_into(#id, #schema, &mut __ef_part)?;
+                    __ef_snapshot.load_into(#id, #schema, &mut __ef_part)?;
                     for (__ef_key, __ef_state) in __ef_part.into_pairs() {
                         if owns(#hash) {
                             __ef_merged.insert(__ef_key, __ef_state);

@@ -26,6 +26,7 @@ mod workers;
 
 use crate::plan::AppPlan;
 use proc_macro2::{Ident, TokenStream};
+use quote::quote;
 
 /// Code generation settings.
 #[derive(Clone, Debug)]
@@ -170,5 +171,36 @@ pub fn format(tokens: &TokenStream) -> String {
         Ok(file) => prettyplease::unparse(&file),
         // Unreachable for well-formed generators; keep the raw tokens visible for debugging.
         Err(_) => tokens.to_string(),
+    }
+}
+
+/// `Save` and `Load` (`state::persist`) of generated struct `ty` as its `fields` in order:
+/// how snapshots write it (nothing when the app keeps no state).
+pub(crate) fn persist_impls<'f>(
+    ctx: &Ctx<'_>,
+    ty: &TokenStream,
+    fields: impl IntoIterator<Item = &'f Ident>,
+) -> TokenStream {
+    if !ctx.state {
+        return TokenStream::new();
+    }
+    let rt = ctx.rt;
+    let fields: Vec<&Ident> = fields.into_iter().collect();
+    quote! {
+        impl #rt::state::persist::Save for #ty {
+            fn save(&self, __ef_w: &mut #rt::state::persist::Writer) {
+                #(#rt::state::persist::Save::save(&self.#fields, __ef_w);)*
+            }
+        }
+
+        impl #rt::state::persist::Load for #ty {
+            fn load(
+                __ef_r: &mut #rt::state::persist::Reader<'_>,
+            ) -> ::core::result::Result<Self, #rt::state::StateError> {
+                ::core::result::Result::Ok(#ty {
+                    #(#fields: #rt::state::persist::Load::load(__ef_r)?,)*
+                })
+            }
+        }
     }
 }

@@ -19,7 +19,7 @@ use crate::plan::PartitionPlan;
 use crate::sema::ir::PartitionBy;
 use crate::sema::Type;
 use proc_macro2::{Ident, TokenStream};
-use quote::quote;
+use quote::{format_ident, quote};
 
 /// What a partition adds to the app.
 pub(crate) struct PartitionCode {
@@ -352,7 +352,12 @@ fn state_struct(
     let tys = inner_fields.iter().map(|(_, t, _)| t);
     let inits = inner_fields.iter().map(|(_, _, i)| i);
     let deadlines = inner_timers.iter().map(|(d, _)| d);
-    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
+    let last_seen = format_ident!("last_seen");
+    let persist = super::persist_impls(
+        ctx,
+        &quote!(#state_ty),
+        std::iter::once(&last_seen).chain(names.iter().copied()),
+    );
     let doc = format!(" The state one key of partition {index} keeps.");
     let next_deadline = (!inner_timers.is_empty()).then(|| {
         quote! {
@@ -364,12 +369,13 @@ fn state_struct(
     });
     quote! {
         #[doc = #doc]
-        #[derive(Clone, #rt::serde::Serialize, #rt::serde::Deserialize)]
-        #[serde(crate = #serde_crate)]
+        #[derive(Clone)]
         pub struct #state_ty {
             last_seen: i64,
             #(#names: #tys,)*
         }
+
+        #persist
 
         impl #state_ty {
             fn new() -> Self {

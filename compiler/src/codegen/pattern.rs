@@ -566,8 +566,15 @@ fn pattern_items(
     captures_ty: &Ident,
 ) -> TokenStream {
     let rt = ctx.rt;
-    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
     let kept_items = kept.iter().flatten().map(|k| &k.item);
+    let persist = super::persist_impls(
+        ctx,
+        &quote!(#captures_ty),
+        slots.iter().filter_map(|slot| match slot {
+            Slot::Single(f) | Slot::Many(f, ..) => Some(f),
+            Slot::None => None,
+        }),
+    );
     let defs = slots
         .iter()
         .zip(kept)
@@ -630,11 +637,12 @@ fn pattern_items(
         #(#kept_items)*
 
         #[doc = #doc]
-        #[derive(Clone, Debug, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
-        #[serde(crate = #serde_crate)]
+        #[derive(Clone, Debug, Default)]
         pub struct #captures_ty {
             #(#defs,)*
         }
+
+        #persist
 
         #[doc = #pdoc]
         #[derive(Clone, Copy, Debug, Default)]

@@ -19,7 +19,7 @@ use crate::sema::ir::{ExprKind, QueryKind, TExpr};
 use crate::sema::Type;
 use crate::syntax::ast::OutputEvents;
 use proc_macro2::{Ident, TokenStream};
-use quote::quote;
+use quote::{format_ident, quote};
 
 /// What a stateful query adds to the `App`.
 #[derive(Default)]
@@ -847,7 +847,6 @@ pub(crate) fn projection(
     if !slotted && attrs.len() == stream.attrs.len() {
         return None;
     }
-    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
     let names = &ctx.streams[input];
     let defs = attrs.iter().map(|&i| {
         let (f, fty) = (
@@ -869,6 +868,15 @@ pub(crate) fn projection(
         let f = &names.fields[i];
         quote!(#f: event.#f)
     });
+    let group = format_ident!("__ef_group");
+    let persist = super::persist_impls(
+        ctx,
+        &quote!(#ty),
+        attrs
+            .iter()
+            .map(|&i| &names.fields[i])
+            .chain(slotted.then_some(&group)),
+    );
     let (group_def, group_init) = if slotted {
         (
             Some(quote!(#[doc = " Position of the event's group."] pub __ef_group: u32,)),
@@ -880,12 +888,13 @@ pub(crate) fn projection(
     Some(Projection {
         item: quote! {
             #[doc = #doc]
-            #[derive(Clone, Debug, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
-            #[serde(crate = #serde_crate)]
+            #[derive(Clone, Debug, Default)]
             pub struct #ty {
                 #(#defs,)*
                 #group_def
             }
+
+            #persist
         },
         ty: quote!(#ty),
         ctor: quote!(#ty { #(#inits,)* #group_init }),

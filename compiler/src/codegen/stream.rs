@@ -55,6 +55,7 @@ pub(crate) fn structs(ctx: &Ctx<'_>) -> TokenStream {
                 pub #f: #fty
             }
         });
+        let persist = super::persist_impls(ctx, &quote!(#ty), &n.fields);
         // `#[allow(dead_code)]`: a field no query reads is still part of the stream's schema.
         quote! {
             #[doc = #doc]
@@ -64,6 +65,8 @@ pub(crate) fn structs(ctx: &Ctx<'_>) -> TokenStream {
             pub struct #ty {
                 #(#fields,)*
             }
+
+            #persist
         }
     });
     quote!(#(#items)*)

@@ -7,7 +7,7 @@ use super::stream::value_type;
 use crate::sema::ir::{BoundWindow, TExpr, WindowCondition, WindowKind};
 use crate::sema::Type;
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 /// The generated pieces of one window.
 pub(crate) struct WindowCode {
@@ -368,7 +368,12 @@ pub(crate) fn retention_policy(
         }
         None => (None, None, None),
     };
-    let serde_crate = format!("{}::serde", quote!(#rt).to_string().replace(' ', ""));
+    let aggs_field = format_ident!("aggs");
+    let persist = super::persist_impls(
+        ctx,
+        &quote!(#ty),
+        aggregates.is_some().then_some(&aggs_field),
+    );
     let doc = format!(
         " The condition `{}` of the expression window of query `{}`.",
         c.text, q.name
@@ -377,11 +382,12 @@ pub(crate) fn retention_policy(
         #aggregates
 
         #[doc = #doc]
-        #[derive(Clone, Default, #rt::serde::Serialize, #rt::serde::Deserialize)]
-        #[serde(crate = #serde_crate)]
+        #[derive(Clone, Default)]
         pub struct #ty {
             #field
         }
+
+        #persist
 
         impl #rt::window::RetentionPolicy<#event_ty> for #ty {
             #hooks

@@ -65,6 +65,8 @@ where
     }
 }
 
+crate::state::persist::persist_fields!(DistinctCountAggregator<T> { counts } where T: TotalOrd);
+
 #[cfg(test)]
 mod tests {
     use super::*;

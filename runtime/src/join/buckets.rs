@@ -163,6 +163,13 @@ impl<'de, T: Bucket + Deserialize<'de>> Deserialize<'de> for Buckets<T> {
     /// The buckets in their places; the hash table and counts rebuilt.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let slots = Vec::<(Option<u64>, T)>::deserialize(deserializer)?;
+        Ok(Buckets::from_slots(slots))
+    }
+}
+
+impl<T: Bucket> Buckets<T> {
+    /// The buckets in their places, with the hash table and counts rebuilt.
+    fn from_slots(slots: Vec<(Option<u64>, T)>) -> Self {
         let mut buckets = Buckets {
             slots,
             ..Buckets::default()
@@ -177,6 +184,21 @@ impl<'de, T: Bucket + Deserialize<'de>> Deserialize<'de> for Buckets<T> {
                 None => buckets.free.push(at),
             }
         }
-        Ok(buckets)
+        buckets
+    }
+}
+
+impl<T: crate::state::persist::Save> crate::state::persist::Save for Buckets<T> {
+    /// As its serde form: the buckets with their key hashes, in their places.
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        crate::state::persist::Save::save(&self.slots, w);
+    }
+}
+
+impl<T: Bucket + crate::state::persist::Load> crate::state::persist::Load for Buckets<T> {
+    /// The buckets in their places; the hash table and counts rebuilt.
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        let slots: Vec<(Option<u64>, T)> = crate::state::persist::Load::load(r)?;
+        Ok(Buckets::from_slots(slots))
     }
 }

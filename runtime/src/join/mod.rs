@@ -184,5 +184,7 @@ impl<E> JoinIndex<E> {
     }
 }
 
+crate::state::persist::persist_fields!(JoinIndex<E> { buckets, len }; empty);
+
 #[cfg(test)]
 mod tests;

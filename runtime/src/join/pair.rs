@@ -216,3 +216,7 @@ impl<A, B> JoinPair<A, B> {
         self.len == 0
     }
 }
+
+crate::state::persist::persist_fields!(PairHandle { seq, bucket });
+crate::state::persist::persist_fields!(Sides<A, B> { left, right });
+crate::state::persist::persist_fields!(JoinPair<A, B> { buckets, unkeyed, next, len });

@@ -161,3 +161,6 @@ impl<E> JoinStore<E> {
         };
     }
 }
+
+crate::state::persist::persist_fields!(JoinHandle { seq, key, bucket });
+crate::state::persist::persist_fields!(JoinStore<E> { buckets, unkeyed, next, len });

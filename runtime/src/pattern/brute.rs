@@ -58,6 +58,8 @@ pub type Match = (i64, Vec<Vec<usize>>);
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Caps(pub Vec<Vec<usize>>);
 
+crate::state::persist::persist_fields!(Caps { 0 });
+
 impl Caps {
     fn slot(&mut self, leaf: usize) -> &mut Vec<usize> {
         if self.0.len() <= leaf {
@@ -163,7 +165,8 @@ pub fn run_nfa<const N: usize>(chain: &Chain, events: &[Ev]) -> Vec<Match> {
     out
 }
 
-/// [`run_nfa`] with a [`super::Chain`], its state round-tripped through JSON after event `split`.
+/// [`run_nfa`] with a [`super::Chain`], its state round-tripped through JSON and then through
+/// `state::persist` after event `split`.
 pub fn run_chain(chain: &self::Chain, events: &[Ev], split: usize) -> Vec<Match> {
     let mut run = super::Chain::<TestPattern>::new();
     let mut out = Vec::new();
@@ -171,6 +174,7 @@ pub fn run_chain(chain: &self::Chain, events: &[Ev], split: usize) -> Vec<Match>
         if idx == split {
             let json = serde_json::to_string(&run).expect("serializes");
             run = serde_json::from_str(&json).expect("deserializes");
+            run = crate::state::persist::testkit::same_after_persist(&run);
         }
         // An event only the first element reads goes the by-value way (`Chain::start`).
         let first_only = chain.elems[0].stream == e.stream

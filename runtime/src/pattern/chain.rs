@@ -283,3 +283,31 @@ impl<P: Pattern> Chain<P> {
         self.begin(ts, captures, emit);
     }
 }
+
+crate::state::persist::persist_fields!(Partial<C> { first, step, captures });
+
+impl<P: Pattern> crate::state::persist::Save for Chain<P>
+where
+    P::Captures: crate::state::persist::Save,
+{
+    /// As its serde form: the partial matches and `armed` (the steps come from the program).
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        self.pending.save(w);
+        self.armed.save(w);
+    }
+}
+
+impl<P: Pattern> crate::state::persist::Load for Chain<P>
+where
+    P::Captures: crate::state::persist::Load,
+{
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        use crate::state::persist::Load;
+        Ok(Chain {
+            pending: Load::load(r)?,
+            armed: Load::load(r)?,
+            steps: Steps::default(),
+            marker: PhantomData,
+        })
+    }
+}

@@ -90,6 +90,29 @@ impl<E, const H: usize, const T: usize> Collect<E, H, T> {
     }
 }
 
+impl<E: crate::state::persist::Save, const H: usize, const T: usize> crate::state::persist::Save
+    for Collect<E, H, T>
+{
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        self.head.save(w);
+        self.tail.save(w);
+        self.len.save(w);
+    }
+}
+
+impl<E: crate::state::persist::Load, const H: usize, const T: usize> crate::state::persist::Load
+    for Collect<E, H, T>
+{
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        use crate::state::persist::Load;
+        Ok(Collect {
+            head: Load::load(r)?,
+            tail: Load::load(r)?,
+            len: Load::load(r)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -709,3 +709,83 @@ impl<'n, P: Pattern, const N: usize> Run<'n, P, N> {
         *deadline = self.due;
     }
 }
+
+impl<const N: usize> crate::state::persist::Save for States<N> {
+    /// As its serde form: a sequence (its length, then the states).
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        self.0.as_slice().save(w);
+    }
+}
+
+impl<const N: usize> crate::state::persist::Load for States<N> {
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        let states: Vec<NodeState> = crate::state::persist::Load::load(r)?;
+        let n = states.len();
+        states
+            .try_into()
+            .map(States)
+            .map_err(|_| r.error(&format!("{n} pattern node states where {N} are expected")))
+    }
+}
+
+impl<C: crate::state::persist::Save, const N: usize> crate::state::persist::Save
+    for Instance<C, N>
+{
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        self.states.save(w);
+        self.captures.save(w);
+        self.first.save(w);
+        self.holds_start.save(w);
+        self.waits.save(w);
+        self.due.save(w);
+    }
+}
+
+impl<C: crate::state::persist::Load, const N: usize> crate::state::persist::Load
+    for Instance<C, N>
+{
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        use crate::state::persist::Load;
+        Ok(Instance {
+            states: Load::load(r)?,
+            captures: Load::load(r)?,
+            first: Load::load(r)?,
+            holds_start: Load::load(r)?,
+            waits: Load::load(r)?,
+            due: Load::load(r)?,
+        })
+    }
+}
+
+impl<P: Pattern, const N: usize> crate::state::persist::Save for Nfa<P, N>
+where
+    P::Captures: crate::state::persist::Save,
+{
+    /// As its serde form: the partial matches, `armed`, `finished` and the deadline (the
+    /// rest is rebuilt).
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        self.instances.save(w);
+        self.armed.save(w);
+        self.finished.save(w);
+        self.deadline.save(w);
+    }
+}
+
+impl<P: Pattern, const N: usize> crate::state::persist::Load for Nfa<P, N>
+where
+    P::Captures: crate::state::persist::Load,
+{
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        use crate::state::persist::Load;
+        Ok(Nfa {
+            instances: Load::load(r)?,
+            armed: Load::load(r)?,
+            finished: Load::load(r)?,
+            deadline: Load::load(r)?,
+            listens: Vec::new(),
+            holes: 0,
+            scratch: Scratch::default(),
+            marker: PhantomData,
+        })
+    }
+}

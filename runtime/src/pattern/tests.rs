@@ -488,13 +488,15 @@ fn snapshot_restore_mid_stream() {
         .collect();
     let whole = run_nfa::<8>(&chain, &events);
     assert!(!whole.is_empty());
-    // Interrupt after 9 events: serialize the state and continue from the copy.
+    // Interrupt after 9 events: serialize the state (JSON, then `state::persist`) and
+    // continue from the copy.
     let mut nfa = Nfa::<TestPattern, 8>::new();
     let mut out = Vec::new();
     for (idx, e) in events.iter().enumerate() {
         if idx == 9 {
             let json = serde_json::to_string(&nfa).unwrap();
             nfa = serde_json::from_str(&json).unwrap();
+            nfa = crate::state::persist::testkit::same_after_persist(&nfa);
         }
         nfa.on_event(
             e.ts,
@@ -691,4 +693,25 @@ fn tree_spec() -> impl Strategy<Value = TreeSpec> {
             1 => inner.prop_map(|p| TreeSpec::Every(Box::new(p))),
         ]
     })
+}
+
+#[test]
+fn node_states_persist_as_their_serde_form() {
+    use super::tree::NodeState;
+    use crate::state::persist::testkit::{load_all, same_after_persist};
+    let all = vec![
+        NodeState::Idle,
+        NodeState::Started,
+        NodeState::Done,
+        NodeState::Count { n: 3, closed: true },
+        NodeState::Waiting { deadline: -7 },
+        NodeState::Passed,
+        NodeState::Violated,
+        NodeState::Closed,
+    ];
+    assert_eq!(same_after_persist(&all), all);
+    let e = load_all::<NodeState>(&[8, 0, 0, 0]).expect_err("no such state");
+    assert!(e.to_string().contains("node state"), "{e}");
+    let e = load_all::<NodeState>(&[3, 0, 0, 0, 1, 0, 0, 0, 2]).expect_err("bad flag");
+    assert!(e.to_string().contains("flag"), "{e}");
 }

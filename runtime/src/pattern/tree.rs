@@ -529,3 +529,51 @@ pub(crate) fn has_captures(states: &[NodeState]) -> bool {
         .iter()
         .any(|s| matches!(*s, NodeState::Count { n, .. } if n > 0))
 }
+
+impl crate::state::persist::Save for NodeState {
+    /// As its serde form: the variant's index (`u32`), then its fields.
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        match *self {
+            NodeState::Idle => w.put_u32(0),
+            NodeState::Started => w.put_u32(1),
+            NodeState::Done => w.put_u32(2),
+            NodeState::Count { n, closed } => {
+                w.put_u32(3);
+                w.put_u32(n);
+                w.put_bool(closed);
+            }
+            NodeState::Waiting { deadline } => {
+                w.put_u32(4);
+                w.put_i64(deadline);
+            }
+            NodeState::Passed => w.put_u32(5),
+            NodeState::Violated => w.put_u32(6),
+            NodeState::Closed => w.put_u32(7),
+        }
+    }
+}
+
+impl crate::state::persist::Load for NodeState {
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        Ok(match r.u32()? {
+            0 => NodeState::Idle,
+            1 => NodeState::Started,
+            2 => NodeState::Done,
+            3 => NodeState::Count {
+                n: r.u32()?,
+                closed: r.bool()?,
+            },
+            4 => NodeState::Waiting { deadline: r.i64()? },
+            5 => NodeState::Passed,
+            6 => NodeState::Violated,
+            7 => NodeState::Closed,
+            _ => return Err(r.error("bad pattern node state")),
+        })
+    }
+}
+
+crate::state::persist::persist_fields!(Waits {
+    streams,
+    solo,
+    deadline
+});

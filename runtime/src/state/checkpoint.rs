@@ -33,7 +33,8 @@ use super::store::Store;
 use super::{checksum, checksum_from, Record, Snapshot, SnapshotBuilder, StateError};
 
 const MAGIC: &[u8; 4] = b"EFCK";
-const VERSION: u32 = 1;
+/// 2: records of snapshot format 2 (`state::persist`).
+const VERSION: u32 = 2;
 /// magic, version, app hash, id, base, time, checksum.
 const HEADER: usize = 4 + 4 + 8 + 8 + 8 + 8 + 8;
 
@@ -176,7 +177,8 @@ fn decode(id: u64, bytes: &[u8]) -> Result<Decoded, CheckpointError> {
     let version = u32::from_le_bytes(v);
     if version != VERSION {
         return Err(corrupt(&format!(
-            "format version {version} is not supported (expected {VERSION})"
+            "incompatible checkpoint: format version {version}, this build reads version \
+             {VERSION} (written by another EventFlux version)"
         )));
     }
     let (app_hash, stored_id, base, time) = (word(8), word(16), word(24), word(32));
@@ -651,6 +653,23 @@ mod tests {
             .restore(Some(7))
             .unwrap_err();
         assert!(matches!(err, CheckpointError::Missing(7)));
+    }
+
+    #[test]
+    fn checkpoints_of_the_old_format_are_incompatible_not_restored() {
+        let store = MemStore::default();
+        let mut cp = Checkpointer::new(Box::new(store.clone())).full_every(1);
+        cp.save(&snap(&[(1, 1)]), pos(1)).unwrap();
+        store.corrupt(1, |b| b[4..8].copy_from_slice(&1u32.to_le_bytes()));
+        let err = Checkpointer::new(Box::new(store))
+            .restore(None)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("incompatible checkpoint: format version 1")
+                && err.to_string().contains("--no-restore"),
+            "{err}"
+        );
     }
 
     #[test]

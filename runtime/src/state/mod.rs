@@ -1,8 +1,10 @@
 //! State snapshots (docs/running.md#state-and-snapshots).
 //!
 //! A snapshot is a header — magic, format version, app hash — followed by one record per
-//! stateful operator (its stable id, a hash of its state layout, and its bincode-encoded
-//! state), all of it compressed with lz4_flex, then a checksum of the compressed bytes.
+//! stateful operator (its stable id, a hash of its state layout, and its state as
+//! [`persist`] writes it; generated apps use [`SnapshotBuilder::put`] and
+//! [`Snapshot::load_into`]), all of it compressed with lz4_flex, then a checksum of the
+//! compressed bytes.
 //! [`Snapshot::restore_into`] gives each operator back the record with its id when the layout
 //! hash matches, so a recompiled app restores the state of every query whose state layout did
 //! not change; operators without a matching record keep their fresh state.
@@ -22,7 +24,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 4] = b"EFSN";
-const VERSION: u32 = 1;
+/// 2: operator records written by `state::persist` (version 1 records were bincode).
+const VERSION: u32 = 2;
 
 /// Why a snapshot could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +34,10 @@ pub enum StateError {
     #[error("not an EventFlux snapshot (bad magic or too short)")]
     BadMagic,
     /// Written by an incompatible format version.
-    #[error("snapshot format version {0} is not supported (expected {VERSION})")]
+    #[error(
+        "incompatible snapshot: format version {0}, this build reads version {VERSION} \
+         (taken by another EventFlux version)"
+    )]
     Version(u32),
     /// The checksum does not match: the file is corrupt.
     #[error("snapshot checksum mismatch: the snapshot is corrupt")]
@@ -339,5 +345,33 @@ mod tests {
             Snapshot::decode(b"nope", 1),
             Err(StateError::BadMagic)
         ));
+    }
+
+    #[test]
+    fn an_old_format_is_an_incompatible_snapshot_error() {
+        let mut b = SnapshotBuilder::new(1);
+        b.put("q", 1, &7i64);
+        let mut bytes = b.finish();
+        bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
+        let e = Snapshot::decode(&bytes, 1).err().expect("version 1");
+        assert!(matches!(e, StateError::Version(1)));
+        assert!(e.to_string().starts_with("incompatible snapshot"), "{e}");
+        // Corrupt or cut input stays an error, never a panic.
+        let good = {
+            let mut b = SnapshotBuilder::new(1);
+            b.put("q", 1, &(7i64, Some("x".to_owned())));
+            b.finish()
+        };
+        for cut in 0..good.len() {
+            assert!(Snapshot::decode(&good[..cut], 1).is_err(), "cut at {cut}");
+        }
+        for at in 0..good.len() {
+            let mut b = good.clone();
+            b[at] ^= 0x5a;
+            let mut state: (i64, Option<String>) = (0, None);
+            if let Ok(snap) = Snapshot::decode(&b, 1) {
+                let _ = snap.load_into("q", 1, &mut state);
+            }
+        }
     }
 }

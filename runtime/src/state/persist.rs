@@ -472,15 +472,77 @@ tuple!(A 0, B 1, C 2);
 tuple!(A 0, B 1, C 2, D 3);
 tuple!(A 0, B 1, C 2, D 3, E 4);
 tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12);
+tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13);
+tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14);
+tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15);
+
+/// A fixed-size array: its elements, no length (the serde form of an array).
+impl<T: Save, const N: usize> Save for [T; N] {
+    fn save(&self, w: &mut Writer) {
+        for v in self {
+            v.save(w);
+        }
+    }
+}
+
+impl<T: Load, const N: usize> Load for [T; N] {
+    fn load(r: &mut Reader<'_>) -> Result<Self, StateError> {
+        let mut out = Vec::with_capacity(N);
+        for _ in 0..N {
+            out.push(T::load(r)?);
+        }
+        out.try_into()
+            .map_err(|_| StateError::Decode("array of the wrong length".into()))
+    }
+}
+
+/// An `IndexMap` as its `(key, value)` pairs in order (later duplicates win, keeping the
+/// first one's place).
+impl<K: Save, V: Save, S> Save for indexmap::IndexMap<K, V, S> {
+    fn save(&self, w: &mut Writer) {
+        w.put_len(self.len());
+        for (k, v) in self {
+            k.save(w);
+            v.save(w);
+        }
+    }
+}
+
+impl<K: Load + Eq + Hash, V: Load, S: BuildHasher + Default> Load for indexmap::IndexMap<K, V, S> {
+    fn load(r: &mut Reader<'_>) -> Result<Self, StateError> {
+        let n = r.seq_len()?;
+        let mut out = indexmap::IndexMap::with_capacity_and_hasher(n, S::default());
+        for _ in 0..n {
+            let k = K::load(r)?;
+            let v = V::load(r)?;
+            out.insert(k, v);
+        }
+        Ok(out)
+    }
+}
+
+/// `PhantomData`: nothing written (a skipped field).
+impl<T: ?Sized> Save for std::marker::PhantomData<T> {
+    fn save(&self, _w: &mut Writer) {}
+}
 
 /// `Save` and `Load` of a struct as its fields in order (what `#[derive(Serialize,
 /// Deserialize)]` gives with bincode): `persist_fields!(Name<T> { a, b })` (every type
 /// parameter bound by `Save`/`Load`); fields after `;` are not kept and load as
-/// `Default::default()`.
+/// `Default::default()`; a final `where ...` adds bounds to both impls.
 macro_rules! persist_fields {
-    ($ty:ident $(<$($g:ident),*>)? { $($f:tt),* $(,)? } $(; $($skip:ident),*)?) => {
+    ($ty:ident $(<$($g:ident),*>)? { $($f:tt),* $(,)? } $(; $($skip:ident),*)?
+        $(where $($w:tt)+)?) => {
         impl$(<$($g: $crate::state::persist::Save),*>)? $crate::state::persist::Save
             for $ty$(<$($g),*>)?
+        $(where $($w)+)?
         {
             fn save(&self, _w: &mut $crate::state::persist::Writer) {
                 $($crate::state::persist::Save::save(&self.$f, _w);)*
@@ -488,6 +550,7 @@ macro_rules! persist_fields {
         }
         impl$(<$($g: $crate::state::persist::Load),*>)? $crate::state::persist::Load
             for $ty$(<$($g),*>)?
+        $(where $($w)+)?
         {
             fn load(
                 _r: &mut $crate::state::persist::Reader<'_>,
@@ -501,6 +564,44 @@ macro_rules! persist_fields {
     };
 }
 pub(crate) use persist_fields;
+
+/// Checks for the `Save`/`Load` impls of runtime state types.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use super::*;
+
+    /// A runtime state type persists as its serde form says: the state loaded back is what
+    /// a bincode round trip gives (both serialize to the same bytes; the persist bytes are
+    /// bincode's but for `()`, one byte here, none there), and every truncation of its
+    /// bytes is an error. Returns the loaded state.
+    pub(crate) fn same_after_persist<T>(state: &T) -> T
+    where
+        T: Save + Load + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let mut w = Writer::new();
+        state.save(&mut w);
+        let bytes = w.into_bytes();
+        let serde_back: T =
+            bincode::deserialize(&bincode::serialize(state).expect("serde")).expect("serde");
+        let back: T = load_all(&bytes).expect("loads");
+        assert_eq!(
+            bincode::serialize(&back).expect("serde"),
+            bincode::serialize(&serde_back).expect("serde")
+        );
+        for cut in 0..bytes.len() {
+            assert!(load_all::<T>(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        back
+    }
+
+    /// `T` from exactly `bytes`.
+    pub(crate) fn load_all<T: Load>(bytes: &[u8]) -> Result<T, StateError> {
+        let mut r = Reader::new(bytes);
+        let v = T::load(&mut r)?;
+        r.finish()?;
+        Ok(v)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -601,24 +702,7 @@ mod tests {
         assert_eq!(state, (9, "new".into()));
     }
 
-    /// A runtime state type persists as its serde form says: the state loaded back
-    /// serializes (bincode) to the same bytes as the original, and every truncation of its
-    /// bytes is an error.
-    fn same_after_persist<T: Save + Load + serde::Serialize>(state: &T) {
-        let bytes = bytes_of(state);
-        let back: T = back(&bytes).expect("loads");
-        assert_eq!(
-            bincode::serialize(&back).expect("serde"),
-            bincode::serialize(state).expect("serde")
-        );
-        for cut in 0..bytes.len() {
-            assert!(back_err::<T>(&bytes[..cut]), "cut at {cut}");
-        }
-    }
-
-    fn back_err<T: Load>(bytes: &[u8]) -> bool {
-        back::<T>(bytes).is_err()
-    }
+    use super::testkit::{load_all, same_after_persist};
 
     #[test]
     fn windows_groups_and_aggregators_persist_as_their_serde_form() {
@@ -747,5 +831,116 @@ mod tests {
         vec![0u32].save(&mut w);
         let e = back::<BatchGroups<Key, i64>>(&w.into_bytes()).expect_err("open beyond");
         assert!(e.to_string().contains("beyond the groups"), "{e}");
+    }
+
+    #[test]
+    fn joins_partitions_rates_and_the_other_windows_persist_as_their_serde_form() {
+        use crate::aggregate::{Aggregator, DistinctCountAggregator, Total};
+        use crate::join::{JoinIndex, JoinPair, JoinStore};
+        use crate::rate::{RateEvery, RateLimiter, RateMode};
+        use crate::window::{
+            CronWindow, ExpressionWindow, FirstUniqueWindow, FrequentWindow, LossyFrequentWindow,
+            MaxCount, SessionWindow, UniqueWindow,
+        };
+        use crate::EventKind;
+        type Key = Total<(Option<Arc<str>>,)>;
+        let key = |n: i64| Total((Some(Arc::<str>::from(format!("k{}", n % 3))),));
+        let mut distinct = DistinctCountAggregator::<f64>::default();
+        let mut index = JoinIndex::new();
+        let mut store = JoinStore::new();
+        let mut pair: JoinPair<i64, String> = JoinPair::new();
+        let mut store_handles = Vec::new();
+        let mut pair_handles = Vec::new();
+        let mut cron = CronWindow::parse("*/5 * * * * ?").expect("cron");
+        let mut lossy: LossyFrequentWindow<Key, i64> = LossyFrequentWindow::new(0.3, 0.1);
+        let mut unique: UniqueWindow<Key, i64> = UniqueWindow::new();
+        let mut first_unique: FirstUniqueWindow<Key, i64> = FirstUniqueWindow::new();
+        let mut frequent: FrequentWindow<Key, i64> = FrequentWindow::new(2);
+        let mut expression = ExpressionWindow::new();
+        let mut session: SessionWindow<Key, (i64, EventKind)> =
+            SessionWindow::new(15).with_latency(5);
+        let mut partitions: crate::partition::PartitionMap<Key, (i64, Vec<String>)> =
+            crate::partition::PartitionMap::new();
+        let mut limiters = (
+            RateLimiter::<Key, (EventKind, i64)>::new(RateMode::Last, RateEvery::Time(20)),
+            RateLimiter::<(), i64>::new(RateMode::All, RateEvery::Events(4)),
+            RateLimiter::<Key, i64>::new(RateMode::First, RateEvery::Events(3)),
+            RateLimiter::<(), i64>::new(RateMode::Snapshot, RateEvery::Time(7)),
+        );
+        let mut out = Vec::new();
+        for n in 0..12i64 {
+            let ts = 1000 * n;
+            distinct.add(Some((n % 4) as f64));
+            index.insert((n % 3) as u64, ts, n);
+            store_handles.push(store.add((n % 4 != 0).then_some((n % 3) as u64), ts, n));
+            let bucket = pair.bucket((n % 5 != 0).then_some((n % 2) as u64));
+            pair_handles.push(if n % 2 == 0 {
+                pair.add_left(bucket, ts, n)
+            } else {
+                pair.add_right(bucket, ts, format!("r{n}"))
+            });
+            cron.insert(ts, n, |_| {});
+            lossy.insert(ts, key(n), n, |_| {});
+            unique.insert(ts, key(n), n, |_| {});
+            first_unique.insert(ts, key(n), n, |_| {});
+            frequent.insert(ts, key(n * n), n, |_| {});
+            expression.insert(ts, n, &mut MaxCount(3), |_| {});
+            session.insert(ts * 3 % 17, key(n), (n, EventKind::Expired), |_| {});
+            partitions.insert(
+                Total((Some(Arc::from(format!("p{n}"))),)),
+                (n, vec![format!("e{n}")]),
+            );
+            let kind = if n % 2 == 0 {
+                EventKind::Current
+            } else {
+                EventKind::Expired
+            };
+            limiters.2.observe(ts);
+            limiters.2.offer(key(n), n, &mut out);
+            limiters.0.observe(ts);
+            limiters.0.offer(key(n), (kind, n), &mut Vec::new());
+            limiters.1.offer((), n, &mut out);
+            limiters.3.observe(ts);
+            limiters.3.offer((), n, &mut out);
+        }
+        distinct.remove(Some(1.0));
+        index.remove(1, &4);
+        store.take(store_handles[3]);
+        store.take(store_handles[5]);
+        pair.take_left(pair_handles[0]);
+        partitions.retain(|_, s| s.0 % 4 != 1);
+        same_after_persist(&distinct);
+        same_after_persist(&index);
+        same_after_persist(&cron);
+        same_after_persist(&lossy);
+        same_after_persist(&unique);
+        same_after_persist(&first_unique);
+        same_after_persist(&frequent);
+        same_after_persist(&expression);
+        same_after_persist(&MaxCount(3));
+        same_after_persist(&session);
+        same_after_persist(&partitions);
+        same_after_persist(&limiters);
+        // Loaded join stores go on as the originals do: the same events under the handles,
+        // the buckets found by key.
+        let mut store_back = same_after_persist(&store);
+        let mut pair_back = same_after_persist(&pair);
+        for &h in &store_handles {
+            assert_eq!(store_back.event(h), store.event(h));
+            assert_eq!(store_back.take(h), store.take(h));
+        }
+        let got: Vec<i64> = store_back.get(2).map(|(_, e)| *e).collect();
+        assert_eq!(got, store.get(2).map(|(_, e)| *e).collect::<Vec<_>>());
+        assert_eq!(pair_back.bucket(Some(1)), pair.bucket(Some(1)));
+        assert_eq!(
+            pair_back.take_left(pair_handles[4]),
+            pair.take_left(pair_handles[4])
+        );
+        // Corrupt: a bad enum variant, a wrong number of array elements is impossible but
+        // a bad flag is an error.
+        let e = load_all::<EventKind>(&[2, 0, 0, 0]).expect_err("variant");
+        assert!(e.to_string().contains("event kind"), "{e}");
+        let e = load_all::<RateEvery>(&[9, 0, 0, 0]).expect_err("variant");
+        assert!(e.to_string().contains("rate limit period"), "{e}");
     }
 }

@@ -543,7 +543,13 @@ impl<'de, R: TableRow + DeserializeOwned> Deserialize<'de> for Table<R> {
     /// The rows in their order, renumbered from 0 (ids are not kept across a restore).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let stored = Stored::<R>::deserialize(deserializer)?;
-        let mut rows = stored.rows;
+        Ok(Table::from_stored(stored.rows))
+    }
+}
+
+impl<R: TableRow> Table<R> {
+    /// The rows in the order of their ids, renumbered from 0.
+    fn from_stored(mut rows: Vec<(RowId, R)>) -> Self {
         rows.sort_by_key(|(id, _)| *id);
         let mut table = Table::new();
         for (_, row) in rows {
@@ -556,7 +562,29 @@ impl<'de, R: TableRow + DeserializeOwned> Deserialize<'de> for Table<R> {
             table.order.push_back(Some(key.hash));
             table.live += 1;
         }
-        Ok(table)
+        table
+    }
+}
+
+impl<R: TableRow + crate::state::persist::Save> crate::state::persist::Save for Table<R> {
+    /// As its serde form: the next id, then the rows with their ids in insertion order.
+    fn save(&self, w: &mut crate::state::persist::Writer) {
+        (self.base + self.order.len() as RowId).save(w);
+        w.put_len(self.iter().count());
+        for (id, row) in self.iter() {
+            id.save(w);
+            row.save(w);
+        }
+    }
+}
+
+impl<R: TableRow + crate::state::persist::Load> crate::state::persist::Load for Table<R> {
+    /// The rows in their order, renumbered from 0 (ids are not kept across a restore).
+    fn load(r: &mut crate::state::persist::Reader<'_>) -> Result<Self, crate::state::StateError> {
+        use crate::state::persist::Load;
+        let _next = RowId::load(r)?;
+        let rows: Vec<(RowId, R)> = Load::load(r)?;
+        Ok(Table::from_stored(rows))
     }
 }
 

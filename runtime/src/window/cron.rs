@@ -94,6 +94,8 @@ impl<E> Insert<E> for CronWindow<E> {
     }
 }
 
+crate::state::persist::persist_fields!(CronWindow<E> { schedule, next_close, batch });
+
 #[cfg(test)]
 mod tests {
     use super::*;

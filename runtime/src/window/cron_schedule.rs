@@ -273,6 +273,14 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
 }
 
+crate::state::persist::persist_fields!(Bits { 0 });
+crate::state::persist::persist_fields!(CronSchedule {
+    source,
+    fields,
+    dom_restricted,
+    dow_restricted
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,6 +148,9 @@ impl<E> Window<E> for ExpressionWindow<E> {
     }
 }
 
+crate::state::persist::persist_fields!(MaxCount { 0 });
+crate::state::persist::persist_fields!(ExpressionWindow<E> { events });
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,8 @@ impl<K: Hash + Eq, E> Window<E> for FirstUniqueWindow<K, E> {
     }
 }
 
+crate::state::persist::persist_fields!(FirstUniqueWindow<K, E> { events } where K: Hash + Eq);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,6 +106,8 @@ impl<K: Hash + Eq, E> Window<E> for FrequentWindow<K, E> {
     }
 }
 
+crate::state::persist::persist_fields!(FrequentWindow<K, E> { capacity, entries } where K: Hash + Eq);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,9 @@ impl<K: Hash + Eq, E> Window<E> for LossyFrequentWindow<K, E> {
     }
 }
 
+crate::state::persist::persist_fields!(Entry<E> { count, bucket, ts, event });
+crate::state::persist::persist_fields!(LossyFrequentWindow<K, E> { support, error, width, total, entries } where K: Hash + Eq);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,6 +219,10 @@ impl<K: Hash + Eq + Clone, E> Window<E> for SessionWindow<K, E> {
     }
 }
 
+crate::state::persist::persist_fields!(Session<E> { id, start, last, events });
+crate::state::persist::persist_fields!(Held<E> { ts, seq, event });
+crate::state::persist::persist_fields!(SessionWindow<K, E> { gap, latency, next_id, clock, sessions, closing, len, next_seq } where K: Hash + Eq);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,6 +77,8 @@ impl<K: Hash + Eq, E> Window<E> for UniqueWindow<K, E> {
     }
 }
 
+crate::state::persist::persist_fields!(UniqueWindow<K, E> { events } where K: Hash + Eq);
+
 #[cfg(test)]
 mod tests {
     use super::*;
