@@ -30,7 +30,7 @@ use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
-use super::sink::{deliver, LineSender, OnError, SinkStats, MAX_BACKOFF};
+use super::sink::{deliver_rows, join_lines, LineSender, OnError, SinkStats, MAX_BACKOFF};
 use super::source::{Batch, SourceEvent};
 use super::tracked::{self, DeliveredSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
@@ -380,9 +380,15 @@ impl RabbitSink {
                             .filter(|l| !l.is_empty())
                             .collect();
                         let n = lines.len() as u64;
-                        deliver(policy, &label, n, &stats, &shared.stop, || {
-                            rt.block_on(publish(&mut open, &target, &lines))
-                        });
+                        deliver_rows(
+                            policy,
+                            &label,
+                            n,
+                            &stats,
+                            &shared.stop,
+                            || rt.block_on(publish(&mut open, &target, &lines)),
+                            || join_lines(lines.iter().copied()).into(),
+                        );
                         shared.done.fetch_add(n, Ordering::Release);
                         if stats.failed.load(Ordering::Relaxed) {
                             break;
