@@ -750,7 +750,7 @@ mod tests {
             })
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
-        assert!(kept <= 6 && kept >= 4, "kept {kept}");
+        assert!((4..=6).contains(&kept), "kept {kept}");
         assert_eq!(kept + dropped, 100, "{exposition}");
     }
 
