@@ -239,3 +239,125 @@ fn two_decoding_workers_keep_the_input_order() {
         assert!(stderr.contains(&format!("line {line_no}:")), "{stderr}");
     }
 }
+
+const SINK_APP: &str = r#"
+CREATE STREAM In (id LONG, qty INT)
+  WITH (type = 'source', extension = 'tcp', "tcp.port" = '0');
+CREATE STREAM Out (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'tcp', "tcp.port" = '${EF_TEST_PEER_PORT}',
+        async = 'true', buffer = '1000', backpressure = 'block', "batch.max" = '100');
+CREATE STREAM Lossy (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'tcp', "tcp.port" = '${EF_TEST_DEAD_PORT}', "on.error" = 'wait',
+        async = 'true', buffer = '100', backpressure = 'drop');
+INSERT INTO Out SELECT id, qty FROM In WHERE id < 10000000;
+INSERT INTO Lossy SELECT id, qty FROM In WHERE id >= 10000000;
+"#;
+
+/// The `dropped_events_total` of `stream` for `reason` in a metrics exposition.
+fn dropped(text: &str, stream: &str, reason: &str) -> Option<u64> {
+    let prefix =
+        format!("eventflux_dropped_events_total{{stream=\"{stream}\",reason=\"{reason}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Pipelines on sink streams. `drop`: the sink of Lossy never delivers (nothing listens on
+/// its port, `'wait'`), its queue fills and the rows beyond it are dropped and counted, while
+/// the queries go on. `block`: the peer of Out does not read; Out's queue, the sink and the
+/// driver fill, the queries wait, the tcp source stops reading and the client's writes
+/// block (memory bounded); once the peer reads, every row arrives, in order.
+#[test]
+fn sink_pipelines_block_the_queries_or_drop_and_count() {
+    let bin = build(SINK_APP, "sink_pipeline_app");
+    let peer = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let peer_port = peer.local_addr().expect("addr").port();
+    let dead_port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = support::Killed(
+        Command::new(&bin)
+            .env("EF_TEST_PEER_PORT", peer_port.to_string())
+            .env("EF_TEST_DEAD_PORT", dead_port.to_string())
+            .args(["--metrics", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the binary"),
+    );
+    let pid = child.0.id();
+    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let (err_tx, err_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = err_tx.send(line);
+        }
+    });
+    let (mut input, mut metrics) = (None, None);
+    let mut log = Vec::new();
+    while input.is_none() || metrics.is_none() {
+        let line = err_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the binary did not start: {log:?}"));
+        input = input.or(listening(&line, "In"));
+        if let Some(rest) = line.split("metrics at http://").nth(1) {
+            metrics = rest
+                .split('/')
+                .next()
+                .and_then(|a| a.parse::<SocketAddr>().ok());
+        }
+        log.push(line);
+    }
+    let (input, metrics) = (input.expect("input"), metrics.expect("metrics"));
+    let mut client = TcpStream::connect(input).expect("connect");
+    // `drop`: 50,000 rows for Lossy go through the queries without holding them up.
+    let lossy = lines(10_000_000, 50_000);
+    assert_eq!(write_until_blocked(&mut client, &lossy), lossy.len());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = support::metrics_text(metrics);
+        if dropped(&text, "Lossy", "drop").is_some_and(|d| d > 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no drops counted:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // `block`: the peer of Out takes the connection but reads nothing until `go`.
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let total: u64 = 1_500_000; // ~ 40 MB
+    let reader = std::thread::spawn(move || {
+        let (peer_conn, _) = peer.accept().expect("the sink connects");
+        let _ = go_rx.recv();
+        let mut ids = Vec::new();
+        for line in BufReader::new(peer_conn).lines().map_while(Result::ok) {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+            ids.push(v["data"]["id"].as_u64().expect("id"));
+            if ids.len() as u64 == total {
+                break;
+            }
+        }
+        ids
+    });
+    let data = lines(0, total);
+    let accepted = write_until_blocked(&mut client, &data);
+    let rss = rss_kib(pid);
+    assert!(
+        accepted < data.len() / 2,
+        "the source took {accepted} of {} bytes while Out delivered nothing",
+        data.len()
+    );
+    assert!(rss < 200 * 1024, "RSS {rss} KiB");
+    go_tx.send(()).expect("go");
+    client.set_write_timeout(None).expect("no timeout any more");
+    client.write_all(&data[accepted..]).expect("write the rest");
+    let ids = reader.join().expect("reader");
+    assert_eq!(ids.len() as u64, total);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "out of order");
+    // Nothing of Out was dropped.
+    let text = support::metrics_text(metrics);
+    assert_eq!(dropped(&text, "Out", "drop"), None, "{text}");
+    drop(client);
+}

@@ -766,3 +766,120 @@ fn rows_from_a_partition_into_queries_outside_it_equal_the_single_worker_rows() 
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), one);
 }
+
+/// `--workers 2` with a tcp sink that cannot deliver (nothing listens on its port) and
+/// `'on.error' = 'fault'`: every row comes back as a `!Out` event, which a partition keyed on
+/// `!Out` runs on the worker owning its key, as a single-worker run would (per key in order).
+#[test]
+fn two_workers_send_the_rows_a_sink_could_not_deliver_to_its_fault_stream() {
+    use std::io::{BufRead, Write};
+    let d = dir("sink_faults");
+    let a = d.join("app.eventflux");
+    std::fs::write(
+        &a,
+        "CREATE STREAM S (k STRING, v INT) WITH (type = 'source', extension = 'tcp', \"tcp.port\" = '0');
+CREATE STREAM Out (k STRING, v INT)
+  WITH (type = 'sink', extension = 'tcp', \"tcp.port\" = '${EF_TEST_DEAD_PORT}', \"on.error\" = 'fault');
+PARTITION WITH (k OF S)
+BEGIN
+    INSERT INTO Out SELECT k, v FROM S;
+END;
+PARTITION WITH (k OF !Out)
+BEGIN
+    INSERT INTO Dead SELECT k, v, _error FROM !Out;
+END;
+",
+    )
+    .expect("write app");
+    let bin = build(&d, &a);
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = Command::new(&bin)
+        .args(["--workers", "2"])
+        .env("EF_TEST_DEAD_PORT", dead_port.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start app");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let addr: std::net::SocketAddr = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).expect("stderr") > 0,
+            "no source started"
+        );
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().parse().expect("source address");
+        }
+    };
+    std::thread::spawn(move || {
+        // Keeps the pipe drained (the sink reports each failed batch).
+        for _ in stderr.lines().map_while(Result::ok) {}
+    });
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    for i in 0..20 {
+        writeln!(
+            conn,
+            "{{\"ts\":{i},\"data\":{{\"k\":\"k{}\",\"v\":{i}}}}}",
+            i % 5
+        )
+        .expect("send");
+    }
+    conn.flush().expect("flush");
+    let rows = rows_of(&rx, "Dead", 20);
+    let groups = by_key(&rows.join("\n"), &["k"]);
+    assert_eq!(groups.len(), 5, "{rows:?}");
+    for ((_, k), rows) in &groups {
+        let vs: Vec<i64> = rows
+            .iter()
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_str(r).expect("row");
+                assert!(
+                    v["data"]["_error"]
+                        .as_str()
+                        .is_some_and(|e| e.starts_with("not delivered: ")),
+                    "{r}"
+                );
+                v["data"]["v"].as_i64().expect("v")
+            })
+            .collect();
+        let want: Vec<i64> = (0..20)
+            .filter(|i| format!("\"k{}\"", i % 5) == *k)
+            .collect();
+        assert_eq!(vs, want, "key {k}");
+    }
+    child.kill().expect("stop");
+    let _ = child.wait();
+    // Several processes: refused at start, saying why (only process 0 feeds the dataflow).
+    let hosts = d.join("hosts");
+    std::fs::write(&hosts, "127.0.0.1:1\n127.0.0.1:2\n").expect("write hosts");
+    let out = Command::new(&bin)
+        .args(["--processes", "2", "--process", "1", "--hosts"])
+        .arg(&hosts)
+        .env("EF_TEST_DEAD_PORT", dead_port.to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run app");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("stream `Out`") && err.contains("runs with --workers, not with --processes"),
+        "{err}"
+    );
+}

@@ -284,3 +284,192 @@ fn undeliverable_rows_of_tcp_and_http_sinks_go_to_their_fault_streams() {
         "{log:?}"
     );
 }
+
+const FILE_NATS_FAULT_APP: &str = r#"
+CREATE STREAM In (id LONG, qty INT)
+  WITH (type = 'source', extension = 'tcp', "tcp.port" = '0');
+CREATE STREAM Full (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'file', "file.path" = '/dev/full', "on.error" = 'fault');
+CREATE STREAM Bus (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'nats', "nats.url" = 'nats://127.0.0.1:${EF_TEST_DEAD_PORT}',
+        "nats.subject" = 'out', "on.error" = 'fault');
+INSERT INTO Full SELECT id, qty FROM In;
+INSERT INTO Bus SELECT id, qty FROM In WHERE qty > 10;
+CREATE STREAM Faults (src STRING, id LONG, qty INT, _error STRING)
+  WITH (type = 'sink', extension = 'file', "file.path" = '${EF_TEST_FAULTS}');
+INSERT INTO Faults SELECT 'Full' AS src, id, qty, _error FROM !Full;
+INSERT INTO Faults SELECT 'Bus' AS src, id, qty, _error FROM !Bus;
+"#;
+
+/// A full disk (`/dev/full`: every write fails with ENOSPC) under a file sink and a dead
+/// NATS server under a nats sink, both with `'on.error' = 'fault'`: every row either sink
+/// could not deliver reaches a query over its fault stream with the reason in `_error`.
+#[test]
+fn undeliverable_rows_of_file_and_nats_sinks_go_to_their_fault_streams() {
+    let bin = build(FILE_NATS_FAULT_APP, "file_nats_fault_app");
+    let dead_port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let faults = dir().join("file-nats-faults.jsonl");
+    let _ = std::fs::remove_file(&faults);
+    let (child, err) = start(
+        &bin,
+        &[
+            ("EF_TEST_DEAD_PORT", dead_port.to_string()),
+            ("EF_TEST_FAULTS", faults.display().to_string()),
+        ],
+    );
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = err
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
+        if let Some(addr) = listening_on(&line, "tcp source", "In") {
+            break addr;
+        }
+        log.push(line);
+    };
+    let mut client = TcpStream::connect(addr).expect("connect");
+    client
+        .write_all(
+            b"{\"ts\": 1000, \"data\": {\"id\": 1, \"qty\": 5}}\n\
+              {\"ts\": 2000, \"data\": {\"id\": 2, \"qty\": 50}}\n",
+        )
+        .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        while let Ok(line) = err.try_recv() {
+            log.push(line);
+        }
+        let text = std::fs::read_to_string(&faults).unwrap_or_default();
+        if text.lines().count() >= 3 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "so far: {text:?}\n{log:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(client);
+    stop(child, &err, &mut log);
+    let mut rows: Vec<(String, i64, i64, i64, String)> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line"))
+        .map(|v| {
+            (
+                v["data"]["src"].as_str().unwrap_or("").to_string(),
+                v["ts"].as_i64().unwrap_or(-1),
+                v["data"]["id"].as_i64().unwrap_or(-1),
+                v["data"]["qty"].as_i64().unwrap_or(-1),
+                v["data"]["_error"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    let keys: Vec<(&str, i64, i64, i64)> = rows
+        .iter()
+        .map(|(s, ts, id, qty, _)| (s.as_str(), *ts, *id, *qty))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("Bus", 2000, 2, 50),
+            ("Full", 1000, 1, 5),
+            ("Full", 2000, 2, 50)
+        ],
+        "{text}\n{log:?}"
+    );
+    assert!(
+        rows[0].4.contains("not delivered") && rows[0].4.contains("cannot connect"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r.4.contains("write failed") && r.4.contains("No space left")),
+        "{rows:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("file sink `Full`") && l.contains("sent to the fault stream")),
+        "{log:?}"
+    );
+}
+
+const RABBIT_FAULT_APP: &str = r#"
+CREATE STREAM In (id LONG, qty INT)
+  WITH (type = 'source', extension = 'tcp', "tcp.port" = '0');
+CREATE STREAM Rabbit (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'rabbitmq', "rabbitmq.url" = 'amqp://127.0.0.1:${EF_TEST_DEAD_PORT}/%2f',
+        "rabbitmq.routing.key" = 'out', "on.error" = 'fault');
+INSERT INTO Rabbit SELECT id, qty FROM In;
+CREATE STREAM !Rabbit WITH (type = 'sink', extension = 'file', "file.path" = '${EF_TEST_FAULTS}');
+"#;
+
+/// A rabbitmq sink whose broker is down (nothing listens on its port) with
+/// `'on.error' = 'fault'`: its rows reach the dead-letter file of `!Rabbit`.
+#[test]
+fn undeliverable_rows_of_a_rabbitmq_sink_go_to_its_fault_stream() {
+    let bin = build(RABBIT_FAULT_APP, "rabbit_fault_app");
+    let dead_port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let faults = dir().join("rabbit-faults.jsonl");
+    let _ = std::fs::remove_file(&faults);
+    let (child, err) = start(
+        &bin,
+        &[
+            ("EF_TEST_DEAD_PORT", dead_port.to_string()),
+            ("EF_TEST_FAULTS", faults.display().to_string()),
+        ],
+    );
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = err
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
+        if let Some(addr) = listening_on(&line, "tcp source", "In") {
+            break addr;
+        }
+        log.push(line);
+    };
+    let mut client = TcpStream::connect(addr).expect("connect");
+    client
+        .write_all(
+            b"{\"ts\": 1000, \"data\": {\"id\": 1, \"qty\": 5}}\n\
+              {\"ts\": 2000, \"data\": {\"id\": 2, \"qty\": 50}}\n",
+        )
+        .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        while let Ok(line) = err.try_recv() {
+            log.push(line);
+        }
+        let text = std::fs::read_to_string(&faults).unwrap_or_default();
+        if text.lines().count() >= 2 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "so far: {text:?}\n{log:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(client);
+    stop(child, &err, &mut log);
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let ids: Vec<i64> = rows
+        .iter()
+        .filter_map(|v| v["data"]["id"].as_i64())
+        .collect();
+    assert_eq!(ids, vec![1, 2], "{text}");
+    assert!(
+        rows.iter().all(|v| v["stream"] == "!Rabbit"
+            && v["data"]["_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("not delivered: "))),
+        "{text}"
+    );
+}

@@ -881,11 +881,19 @@ fn run_main(
         add_route(&stream, out);
     }
     for (stream, mut list) in routes {
-        let out = if list.len() == 1 {
+        let mut out = if list.len() == 1 {
             list.remove(0)
         } else {
             Box::new(crate::connect::sink::Fanout(list))
         };
+        // An `async` sink stream: its lines go through a bounded queue to a thread of its own.
+        if let Some(p) = info.pipelines.iter().find(|p| p.stream == stream) {
+            out = Box::new(
+                crate::connect::sink::AsyncLines::start(p, out, metrics.clone()).map_err(|e| {
+                    Failure::runtime(format!("stream `{stream}`: cannot start its queue: {e}"))
+                })?,
+            );
+        }
         writer.route(&stream, out);
     }
     let mut app = make(writer);

@@ -78,6 +78,9 @@ const COMMON_KEYS: &[&str] = &[
     "retry.backoff",
 ];
 
+/// The sinks that hand undelivered rows to the fault stream (`'on.error' = 'fault'`).
+const FAULT_SINKS: &[&str] = &["file", "tcp", "http", "grpc", "nats", "rabbitmq", "kafka"];
+
 /// Keys of the stream's pipeline, allowed in any of its lists.
 const PIPELINE_KEYS: &[&str] = &["async", "buffer", "backpressure", "workers", "batch.max"];
 
@@ -453,8 +456,10 @@ fn bind_list(
             ok = false;
         }
     }
-    // A sink hands undelivered rows to its fault stream only where the runtime can.
-    if !source && !["tcp", "http"].contains(&extension.as_str()) {
+    // A sink hands undelivered rows to its fault stream only where it gives rows up (the
+    // runtime's `connect::sink::FAULT_SINKS`): mqtt and postgres sinks retry until the row
+    // is delivered, stdout and log write to the process's own output.
+    if !source && !FAULT_SINKS.contains(&extension.as_str()) {
         let fault = opts
             .iter()
             .find(|o| o.key == "on.error" && o.value.eq_ignore_ascii_case("fault"));
@@ -464,7 +469,15 @@ fn bind_list(
                     format!("'fault' is not supported on a `{extension}` sink"),
                     o.kv.value_span,
                 )
-                .with_help("tcp and http sinks send undelivered rows to the fault stream; this one takes 'log', 'drop', 'retry', 'wait' or 'fail'"),
+                .with_help(format!(
+                    "{} sinks send undelivered rows to the fault stream; a `{extension}` sink never gives a row up{}",
+                    FAULT_SINKS.join(", "),
+                    if matches!(extension.as_str(), "mqtt" | "postgres") {
+                        " (it retries until the row is delivered)"
+                    } else {
+                        ""
+                    }
+                )),
             );
             ok = false;
         }
@@ -507,7 +520,9 @@ fn bind_list(
             let csv = options
                 .iter()
                 .any(|(k, v)| k == "format" && v.eq_ignore_ascii_case("csv"));
-            if !follow && !csv {
+            // A sink with `on.error` runs on a thread of its own under that policy.
+            let policy = !source && options.iter().any(|(k, _)| k == "on.error");
+            if !follow && !csv && !policy {
                 let path = options
                     .iter()
                     .find(|(k, _)| k == "file.path")

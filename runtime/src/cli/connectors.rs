@@ -29,7 +29,8 @@ fn handled(c: &crate::connect::ConnectorDesc) -> bool {
         || (c.extension == "file"
             && (c.option("file.follow") == Some("true")
                 || c.option("format")
-                    .is_some_and(|f| f.eq_ignore_ascii_case("csv"))))
+                    .is_some_and(|f| f.eq_ignore_ascii_case("csv"))
+                || (c.direction == Direction::Sink && c.option("on.error").is_some())))
 }
 
 /// Whether a `--config` `[streams.<Name>]` override is for a connector handled here (it is
@@ -648,8 +649,9 @@ pub(super) fn open_sinks(
                 cfg.stream
             )));
         }
-        if cfg.extension == "file" {
-            // Only a CSV file sink comes here (the driver writes JSON-lines files itself).
+        if cfg.extension == "file" && cfg.option("on.error").is_none() {
+            // A CSV file sink without `on.error` (the driver writes JSON-lines files itself;
+            // one with `on.error` has a thread and a policy, below).
             let path = cfg
                 .option("file.path")
                 .or(cfg.option("path"))
@@ -674,6 +676,10 @@ pub(super) fn open_sinks(
             continue;
         }
         let (sender, label): (Box<dyn LineSender>, String) = match cfg.extension.as_str() {
+            "file" => (
+                Box::new(crate::connect::file::FileSink::start(&cfg, 64).map_err(fail)?),
+                format!("file sink `{}`", cfg.stream),
+            ),
             "tcp" => (
                 Box::new(TcpSink::start(&cfg, 64).map_err(fail)?),
                 format!("tcp sink `{}`", cfg.stream),
@@ -775,8 +781,6 @@ fn fault_hook(
                 });
             }
         }
-        if !items.is_empty() {
-            let _ = faults.send(Msg::Batch(Batch { items, events }));
-        }
+        items.is_empty() || faults.send(Msg::Batch(Batch { items, events })).is_ok()
     })
 }

@@ -376,6 +376,9 @@ struct ReaderSource<I> {
     events: std::marker::PhantomData<fn() -> I>,
     /// The input's line number and byte offset after the last batch (for checkpoints).
     at: Arc<Mutex<(u64, u64)>>,
+    /// Rows this process's sinks could not deliver (`'on.error' = 'fault'`), as events of
+    /// their fault streams: sent into the dataflow with the source's events.
+    faults: Option<crossbeam_channel::Receiver<reader::Msg>>,
 }
 
 impl<I> ReaderSource<I> {
@@ -404,6 +407,7 @@ impl<I: 'static> Iterator for ReaderSource<I> {
                     .fetch_sub(more.items.len() as u64, Ordering::Relaxed);
                 out.extend(self.batch(more));
             }
+            self.take_faults(&mut out);
             return Some(out);
         }
         let items = match self.rx.recv_timeout(Duration::from_millis(5)) {
@@ -412,7 +416,11 @@ impl<I: 'static> Iterator for ReaderSource<I> {
                 self.fail(RunError::Io(e));
                 return None;
             }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Some(Vec::new()),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                let mut out = Vec::new();
+                self.take_faults(&mut out);
+                return Some(out);
+            }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
                 self.done = true;
                 return None;
@@ -421,7 +429,40 @@ impl<I: 'static> Iterator for ReaderSource<I> {
         self.counters
             .queued
             .fetch_sub(items.items.len() as u64, Ordering::Relaxed);
-        Some(self.batch(items))
+        let mut out = self.batch(items);
+        self.take_faults(&mut out);
+        Some(out)
+    }
+}
+
+impl<I: 'static> ReaderSource<I> {
+    /// Appends the fault events waiting (rows a sink could not deliver) to `out`, each at
+    /// its row's `ts` (or the source's clock when that is later: a source's clock never goes
+    /// back), exchanged to their workers like the source's events.
+    fn take_faults(&mut self, out: &mut Batch<I>) {
+        let Some(rx) = &self.faults else {
+            return;
+        };
+        let msgs: Vec<reader::Msg> = rx.try_iter().collect();
+        for msg in msgs {
+            let reader::Msg::Batch(read) = msg else {
+                continue;
+            };
+            let mut events = read.events.take::<I>().into_iter();
+            for item in read.items {
+                if let reader::Item::Remote { ts } = item {
+                    let Some(event) = events.next() else {
+                        continue;
+                    };
+                    self.now = if self.wall {
+                        now_millis().max(self.now)
+                    } else {
+                        ts.unwrap_or(self.now).max(self.now)
+                    };
+                    out.push((self.now, Some(event)));
+                }
+            }
+        }
     }
 }
 
@@ -586,6 +627,21 @@ where
         )));
     }
     let workers = workers(args)?;
+    // Rows a sink could not deliver enter the dataflow with the events of the sources, which
+    // only worker 0 of process 0 reads: the sinks of another process have no way in.
+    if workers.hosts.len() > 1 {
+        if let Some(c) = A::connectors().iter().find(|c| {
+            c.direction == crate::connect::Direction::Sink
+                && c.option("on.error")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("fault"))
+        }) {
+            return Err(Failure::usage(format!(
+                "stream `{}`: a sink with 'on.error' = 'fault' runs with --workers, not with \
+                 --processes (only the first process feeds the dataflow; docs/scale-out.md)",
+                c.stream
+            )));
+        }
+    }
     let info = super::erased::AppInfo::of::<A>();
     let endpoints = super::Endpoints::of(&info, &args.overrides)?;
     let begun = Instant::now();
@@ -671,6 +727,8 @@ where
     let failed = Arc::new(Mutex::new(None));
     let mut sources: Vec<Source<A::Input>> = Vec::new();
     let mut network = None;
+    // Rows a sink with `'on.error' = 'fault'` could not deliver, back as fault events.
+    let (fault_tx, fault_rx) = crossbeam_channel::unbounded();
     // The process that reads the sources stops reading on SIGTERM/SIGINT and lets the
     // workers finish what was read; the other processes end with it.
     let signal = if workers.process == 0 {
@@ -717,6 +775,7 @@ where
             signal: Arc::clone(&signal),
             events: std::marker::PhantomData,
             at: Arc::clone(&reader_at),
+            faults: Some(fault_rx),
         }));
     }
     // Every sink of a stream gets each of its lines (several sinks: a fan-out); the
@@ -736,15 +795,30 @@ where
         files.extend(file);
         add_route(stream, out);
     }
+    let faults = (workers.process == 0).then_some(&fault_tx);
     for (stream, out) in super::connectors::open_sinks(
         &info,
         &args.overrides,
         metrics.as_ref(),
-        None,
+        faults,
         SinkScope::Shared,
     )? {
         add_route(&stream, out);
     }
+    // An `async` sink stream: one queue and thread per process (shared by its workers) or
+    // per worker's own sink.
+    let queued = |stream: &str, out: Box<dyn Write + Send>| -> Result<Shared, Failure> {
+        let out: Box<dyn Write + Send> = match info.pipelines.iter().find(|p| p.stream == stream)
+        {
+            Some(p) => Box::new(
+                crate::connect::sink::AsyncLines::start(p, out, metrics.clone()).map_err(|e| {
+                    Failure::runtime(format!("stream `{stream}`: cannot start its queue: {e}"))
+                })?,
+            ),
+            None => out,
+        };
+        Ok(Arc::new(Mutex::new(out)))
+    };
     // Each local worker's own instance of the sinks that number their messages.
     let mut own: Vec<Vec<(String, Shared)>> = Vec::with_capacity(threads);
     for local in 0..threads {
@@ -753,27 +827,28 @@ where
             &info,
             &args.overrides,
             metrics.as_ref(),
-            None,
+            faults,
             SinkScope::Worker(index),
         )?;
-        own.push(
-            sinks
-                .into_iter()
-                .map(|(stream, out)| (stream, Arc::new(Mutex::new(out))))
-                .collect(),
-        );
+        let mut mine = Vec::with_capacity(sinks.len());
+        for (stream, out) in sinks {
+            let out = queued(&stream, out)?;
+            mine.push((stream, out));
+        }
+        own.push(mine);
     }
-    let routes: Vec<(String, Shared)> = routes
-        .into_iter()
-        .map(|(stream, mut list)| {
-            let out: Box<dyn Write + Send> = if list.len() == 1 {
-                list.remove(0)
-            } else {
-                Box::new(crate::connect::sink::Fanout(list))
-            };
-            (stream, Arc::new(Mutex::new(out)))
-        })
-        .collect();
+    drop(fault_tx);
+    let mut shared: Vec<(String, Shared)> = Vec::new();
+    for (stream, mut list) in routes {
+        let out: Box<dyn Write + Send> = if list.len() == 1 {
+            list.remove(0)
+        } else {
+            Box::new(crate::connect::sink::Fanout(list))
+        };
+        let out = queued(&stream, out)?;
+        shared.push((stream, out));
+    }
+    let routes = shared;
     let out_counts = OutCounts {
         per_worker: Mutex::new(Vec::new()),
         newest: std::sync::atomic::AtomicI64::new(i64::MIN),

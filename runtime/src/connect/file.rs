@@ -6,7 +6,7 @@
 use super::source::{Batch, SourceEvent, MAX_LINE};
 use super::{ConnectError, ConnectorConfig};
 use crossbeam_channel::Sender;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -225,5 +225,109 @@ mod read_to_end_tests {
             ]
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// A file sink with `'on.error'` (DESIGN 8.2): appends each batch of lines to
+/// `"file.path"` (`-`: stdout) on a thread of its own, under the sink's policy (default
+/// `fail`, as a plain file sink, which stops the app when a write fails). A write that fails
+/// (a full disk, a file made unwritable) is retried on a reopened file under `retry`/`wait`,
+/// and its rows go to the fault stream `!Name` under `fault`.
+pub struct FileSink {
+    tx: Option<Sender<(u64, Vec<u8>)>>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<super::sink::SinkStats>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FileSink {
+    /// Opens (creates, appends to) `"file.path"` and starts the sink; `buffer` batches wait
+    /// at most (then the app waits).
+    pub fn start(cfg: &ConnectorConfig, buffer: usize) -> Result<FileSink, ConnectError> {
+        use super::sink::OnError;
+        let path = cfg
+            .option("file.path")
+            .or(cfg.option("path"))
+            .unwrap_or("-")
+            .to_string();
+        let policy = OnError::of(cfg, OnError::Fail)?;
+        let open = |path: &str| -> std::io::Result<Box<dyn std::io::Write + Send>> {
+            if path == "-" {
+                return Ok(Box::new(std::io::stdout()));
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            Ok(Box::new(file))
+        };
+        let mut out = Some(open(&path).map_err(|e| cfg.io(format!("cannot open `{path}`"), e))?);
+        let (tx, rx) = crossbeam_channel::bounded::<(u64, Vec<u8>)>(buffer.max(1));
+        let stats = Arc::new(super::sink::SinkStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let label = format!("file sink `{}`", cfg.stream);
+        let thread = {
+            let (stats, stop) = (Arc::clone(&stats), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name(format!("ef-file-sink-{}", cfg.stream))
+                .spawn(move || {
+                    for (events, bytes) in rx {
+                        super::sink::deliver_rows(
+                            policy,
+                            &label,
+                            events,
+                            &stats,
+                            &stop,
+                            || {
+                                if out.is_none() {
+                                    out =
+                                        Some(open(&path).map_err(|e| format!("cannot open: {e}"))?);
+                                }
+                                let Some(w) = out.as_mut() else {
+                                    return Err("not open".to_string());
+                                };
+                                w.write_all(&bytes).and_then(|()| w.flush()).map_err(|e| {
+                                    out = None;
+                                    format!("write failed: {e}")
+                                })
+                            },
+                            || std::borrow::Cow::Borrowed(&bytes[..]),
+                        );
+                        if stats.failed.load(Ordering::Relaxed) {
+                            break;
+                        }
+                    }
+                })
+                .map_err(|e| cfg.io("start the sink thread", e))?
+        };
+        Ok(FileSink {
+            tx: Some(tx),
+            thread: Some(thread),
+            stats,
+            stop,
+        })
+    }
+}
+
+impl super::sink::LineSender for FileSink {
+    fn send_lines(&self, events: u64, bytes: Vec<u8>) -> bool {
+        self.tx
+            .as_ref()
+            .is_some_and(|tx| tx.send((events, bytes)).is_ok())
+    }
+
+    fn stats(&self) -> &Arc<super::sink::SinkStats> {
+        &self.stats
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        super::sink::close_sender_thread(
+            &mut self.tx,
+            &mut self.thread,
+            &self.stop,
+            Duration::from_secs(5),
+        );
     }
 }

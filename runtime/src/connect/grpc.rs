@@ -16,7 +16,7 @@ use super::protobuf::{
     decode_event, decode_send_reply, decode_streams_reply, decode_subscribe, encode_event_line,
     encode_output_line, encode_send_reply, encode_streams_reply, event_stream, RemoteStream,
 };
-use super::sink::{deliver, LineSender, OnError, SinkStats};
+use super::sink::{deliver_rows, LineSender, OnError, SinkStats};
 use super::source::{Batch, SourceEvent};
 use super::{ConnectError, ConnectorConfig};
 use bytes::{Buf, BufMut};
@@ -594,16 +594,24 @@ impl GrpcSink {
                 .spawn(move || {
                     let mut target: Option<Target> = None;
                     for (events, bytes) in rx {
-                        deliver(policy, &label, events, &stats, &stop, || {
-                            runtime.block_on(send_batch(
-                                &endpoint,
-                                &mut target,
-                                &target_stream,
-                                token.as_ref(),
-                                &bytes,
-                                &label,
-                            ))
-                        });
+                        deliver_rows(
+                            policy,
+                            &label,
+                            events,
+                            &stats,
+                            &stop,
+                            || {
+                                runtime.block_on(send_batch(
+                                    &endpoint,
+                                    &mut target,
+                                    &target_stream,
+                                    token.as_ref(),
+                                    &bytes,
+                                    &label,
+                                ))
+                            },
+                            || std::borrow::Cow::Borrowed(&bytes[..]),
+                        );
                         if stats.failed.load(Ordering::Relaxed) {
                             break;
                         }

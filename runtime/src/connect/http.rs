@@ -8,7 +8,7 @@
 //! good lines of the body are delivered all the same. With `"auth.token"` a request without
 //! `Authorization: Bearer <token>` gets 401, is counted and is never processed.
 
-use super::sink::{deliver_or_error, LineSender, OnError, SinkStats};
+use super::sink::{deliver_rows, LineSender, OnError, SinkStats};
 use super::source::{split_message, Batch, SourceEvent};
 use super::{ConnectError, ConnectorConfig};
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -507,23 +507,28 @@ fn post_loop(
         .into();
     let bearer = token.map(|t| format!("Bearer {t}"));
     for (events, bytes) in rx {
-        let sent = deliver_or_error(policy, label, events, stats, stop, || {
-            let mut request = agent
-                .post(url)
-                .header("Content-Type", "application/x-ndjson");
-            if let Some(b) = &bearer {
-                request = request.header("Authorization", b);
-            }
-            match request.send(&bytes[..]) {
-                Ok(response) if response.status().is_success() => Ok(()),
-                Ok(response) => Err(format!("the server answered {}", response.status())),
-                // Never the URL (it may hold credentials): only what went wrong.
-                Err(e) => Err(describe(&e)),
-            }
-        });
-        if let (Err(e), OnError::Fault) = (sent, policy) {
-            stats.fault(&bytes, events, &e);
-        }
+        deliver_rows(
+            policy,
+            label,
+            events,
+            stats,
+            stop,
+            || {
+                let mut request = agent
+                    .post(url)
+                    .header("Content-Type", "application/x-ndjson");
+                if let Some(b) = &bearer {
+                    request = request.header("Authorization", b);
+                }
+                match request.send(&bytes[..]) {
+                    Ok(response) if response.status().is_success() => Ok(()),
+                    Ok(response) => Err(format!("the server answered {}", response.status())),
+                    // Never the URL (it may hold credentials): only what went wrong.
+                    Err(e) => Err(describe(&e)),
+                }
+            },
+            || std::borrow::Cow::Borrowed(&bytes[..]),
+        );
         if stats.failed.load(Ordering::Relaxed) {
             break;
         }

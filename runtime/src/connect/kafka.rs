@@ -36,7 +36,7 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::sink::{deliver, LineSender, OnError, SinkStats};
+use super::sink::{deliver_rows, join_lines, LineSender, OnError, SinkStats};
 use super::source::{Batch, SourceEvent};
 use super::tracked::{self, DeliveredSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
@@ -540,13 +540,14 @@ impl KafkaSink {
                             lines.iter().collect()
                         };
                         let n = lines.len() as u64;
-                        deliver(
+                        deliver_rows(
                             policy,
                             &label,
                             fresh.len() as u64,
                             &stats,
                             &shared.delivery.stop,
                             || produce(&producer, &topic, partition, &prefix, &fresh),
+                            || join_lines(fresh.iter().map(|(_, l)| &l[..])).into(),
                         );
                         shared.delivery.done.fetch_add(n, Ordering::Release);
                         if stats.failed.load(Ordering::Relaxed) {

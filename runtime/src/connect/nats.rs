@@ -26,7 +26,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use futures_util::StreamExt;
 
-use super::sink::{deliver, LineSender, OnError, SinkStats, MAX_BACKOFF};
+use super::sink::{deliver_rows, join_lines, LineSender, OnError, SinkStats, MAX_BACKOFF};
 use super::source::{Batch, SourceEvent};
 use super::tracked::{self, DeliveredSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
@@ -390,33 +390,36 @@ impl NatsSink {
             std::thread::Builder::new()
                 .name(format!("ef-nats-sink-{}", cfg.stream))
                 .spawn(move || {
-                    let js = rt.block_on(async {
-                        let client = connect(&url, &shared.stop, &label).await?;
-                        let js = async_nats::jetstream::new(client);
-                        if let Some(name) = &create {
-                            if let Err(e) = js
-                                .get_or_create_stream(async_nats::jetstream::stream::Config {
-                                    name: name.clone(),
-                                    subjects: vec![subject.clone()],
-                                    ..Default::default()
-                                })
-                                .await
-                            {
-                                eprintln!("eventflux: {label}: cannot open JetStream stream `{name}`: {e}");
-                            }
-                        }
-                        Some(js)
-                    });
-                    if let Some(js) = js {
-                        for batch in &rx {
-                            let n = batch.len() as u64;
-                            deliver(policy, &label, n, &stats, &shared.stop, || {
-                                rt.block_on(publish(&js, &subject, &batch))
-                            });
-                            shared.done.fetch_add(n, Ordering::Release);
-                            if stats.failed.load(Ordering::Relaxed) {
-                                break;
-                            }
+                    // Connected by the first attempt of a batch (a server down at start is
+                    // a failed send like any other: `on.error` decides).
+                    let mut js = None;
+                    for batch in &rx {
+                        let n = batch.len() as u64;
+                        deliver_rows(
+                            policy,
+                            &label,
+                            n,
+                            &stats,
+                            &shared.stop,
+                            || {
+                                let ctx = match js.take() {
+                                    Some(ctx) => ctx,
+                                    None => rt.block_on(open_sink(
+                                        &url,
+                                        create.as_deref(),
+                                        &subject,
+                                        &label,
+                                    ))?,
+                                };
+                                let sent = rt.block_on(publish(&ctx, &subject, &batch));
+                                js = Some(ctx);
+                                sent
+                            },
+                            || join_lines(batch.iter().map(|(_, l)| &l[..])).into(),
+                        );
+                        shared.done.fetch_add(n, Ordering::Release);
+                        if stats.failed.load(Ordering::Relaxed) {
+                            break;
                         }
                     }
                     shared.gone.store(true, Ordering::Release);
@@ -430,6 +433,36 @@ impl NatsSink {
             thread: Some(thread),
         })
     }
+}
+
+/// Connects a sink once (the client then reconnects on its own) and creates its JetStream
+/// stream `create` when asked; the error names no credentials.
+async fn open_sink(
+    url: &str,
+    create: Option<&str>,
+    subject: &str,
+    label: &str,
+) -> Result<async_nats::jetstream::Context, String> {
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(2))
+        .max_reconnects(None)
+        .connect(url)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", shown(url)))?;
+    let js = async_nats::jetstream::new(client);
+    if let Some(name) = create {
+        if let Err(e) = js
+            .get_or_create_stream(async_nats::jetstream::stream::Config {
+                name: name.to_string(),
+                subjects: vec![subject.to_string()],
+                ..Default::default()
+            })
+            .await
+        {
+            eprintln!("eventflux: {label}: cannot open JetStream stream `{name}`: {e}");
+        }
+    }
+    Ok(js)
 }
 
 /// The (epoch, next number) a sink of `stream` starts from.

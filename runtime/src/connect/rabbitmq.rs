@@ -33,7 +33,7 @@ use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
-use super::sink::{deliver, LineSender, OnError, SinkStats, MAX_BACKOFF};
+use super::sink::{deliver_rows, join_lines, LineSender, OnError, SinkStats, MAX_BACKOFF};
 use super::source::{Batch, SourceEvent};
 use super::tracked::{self, DeliveredSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
@@ -425,7 +425,7 @@ impl RabbitSink {
                             // What was not confirmed is published again (and waited for)
                             // under `on.error`, the failure counting as the first attempt.
                             let mut first = Some(error);
-                            deliver(
+                            deliver_rows(
                                 policy,
                                 &label,
                                 failed.len() as u64,
@@ -435,6 +435,7 @@ impl RabbitSink {
                                     Some(error) => Err(error),
                                     None => rt.block_on(publish(&mut open, &target, &failed)),
                                 },
+                                || join_lines(failed.iter().copied()).into(),
                             );
                         }
                         shared.done.fetch_add(batch.n, Ordering::Release);

@@ -7,7 +7,7 @@
 //! when the client disconnects, is reported as [`SourceEvent::Bad`] and the connection (or the
 //! listener) goes on.
 
-use super::sink::{deliver_or_error, LineSender, OnError, SinkStats};
+use super::sink::{deliver_rows, LineSender, OnError, SinkStats};
 use super::source::{Batch, SourceEvent, MAX_LINE};
 use super::{ConnectError, ConnectorConfig};
 use crossbeam_channel::{Receiver, Sender};
@@ -349,27 +349,32 @@ fn sink_loop(
 ) {
     let mut conn: Option<TcpStream> = None;
     for (events, bytes) in rx {
-        let sent = deliver_or_error(policy, label, events, stats, stop, || {
-            if conn.is_none() {
-                let c =
-                    TcpStream::connect((host, port)).map_err(|e| format!("cannot connect: {e}"))?;
-                let _ = c.set_nodelay(true);
-                conn = Some(c);
-            }
-            let Some(c) = conn.as_mut() else {
-                return Err("not connected".to_string());
-            };
-            match c.write_all(&bytes).and_then(|()| c.flush()) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    conn = None;
-                    Err(format!("write failed: {e}"))
+        deliver_rows(
+            policy,
+            label,
+            events,
+            stats,
+            stop,
+            || {
+                if conn.is_none() {
+                    let c = TcpStream::connect((host, port))
+                        .map_err(|e| format!("cannot connect: {e}"))?;
+                    let _ = c.set_nodelay(true);
+                    conn = Some(c);
                 }
-            }
-        });
-        if let (Err(e), OnError::Fault) = (sent, policy) {
-            stats.fault(&bytes, events, &e);
-        }
+                let Some(c) = conn.as_mut() else {
+                    return Err("not connected".to_string());
+                };
+                match c.write_all(&bytes).and_then(|()| c.flush()) {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        conn = None;
+                        Err(format!("write failed: {e}"))
+                    }
+                }
+            },
+            || std::borrow::Cow::Borrowed(&bytes[..]),
+        );
         if stats.failed.load(Ordering::Relaxed) {
             break;
         }

@@ -502,7 +502,12 @@ where
                 if clock > *input.time() {
                     input.advance_to(clock);
                 } else {
-                    input.flush();
+                    // The clock did not pass the input's time (a batch at the clock of the
+                    // last one, moved past it while idle: rows a sink could not deliver,
+                    // events without a later `ts`). `flush` alone leaves the messages in the
+                    // exchange's buffers until the next advance; advancing by one sends them
+                    // (their clocks are below the new frontier, so they run at once).
+                    input.advance_to(input.time().saturating_add(1));
                 }
                 in_flight.push_back(clock);
                 if in_flight.len() > limit {
