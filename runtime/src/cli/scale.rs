@@ -808,8 +808,7 @@ where
     // An `async` sink stream: one queue and thread per process (shared by its workers) or
     // per worker's own sink.
     let queued = |stream: &str, out: Box<dyn Write + Send>| -> Result<Shared, Failure> {
-        let out: Box<dyn Write + Send> = match info.pipelines.iter().find(|p| p.stream == stream)
-        {
+        let out: Box<dyn Write + Send> = match info.pipelines.iter().find(|p| p.stream == stream) {
             Some(p) => Box::new(
                 crate::connect::sink::AsyncLines::start(p, out, metrics.clone()).map_err(|e| {
                     Failure::runtime(format!("stream `{stream}`: cannot start its queue: {e}"))
