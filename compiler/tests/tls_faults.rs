@@ -301,18 +301,18 @@ INSERT INTO Faults SELECT 'Full' AS src, id, qty, _error FROM !Full;
 INSERT INTO Faults SELECT 'Bus' AS src, id, qty, _error FROM !Bus;
 "#;
 
-/// A full disk (`/dev/full`: every write fails with ENOSPC) under a file sink and a dead
-/// NATS server under a nats sink, both with `'on.error' = 'fault'`: every row either sink
-/// could not deliver reaches a query over its fault stream with the reason in `_error`.
-#[test]
-fn undeliverable_rows_of_file_and_nats_sinks_go_to_their_fault_streams() {
-    let bin = build(FILE_NATS_FAULT_APP, "file_nats_fault_app");
+/// Builds `app` as `name` and starts it with `EF_TEST_DEAD_PORT` (a port nothing listens
+/// on) and `EF_TEST_FAULTS` (a file in the tests' directory); sends two events to its tcp
+/// source `In` and waits until the fault file holds `lines` lines. The file's text and the
+/// binary's log.
+fn undeliverable(app: &str, name: &str, lines: usize) -> (String, Vec<String>) {
+    let bin = build(app, name);
     let dead_port = TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
         .expect("addr")
         .port();
-    let faults = dir().join("file-nats-faults.jsonl");
+    let faults = dir().join(format!("{name}-faults.jsonl"));
     let _ = std::fs::remove_file(&faults);
     let (child, err) = start(
         &bin,
@@ -344,7 +344,7 @@ fn undeliverable_rows_of_file_and_nats_sinks_go_to_their_fault_streams() {
             log.push(line);
         }
         let text = std::fs::read_to_string(&faults).unwrap_or_default();
-        if text.lines().count() >= 3 {
+        if text.lines().count() >= lines {
             break text;
         }
         assert!(Instant::now() < deadline, "so far: {text:?}\n{log:?}");
@@ -352,6 +352,15 @@ fn undeliverable_rows_of_file_and_nats_sinks_go_to_their_fault_streams() {
     };
     drop(client);
     stop(child, &err, &mut log);
+    (text, log)
+}
+
+/// A full disk (`/dev/full`: every write fails with ENOSPC) under a file sink and a dead
+/// NATS server under a nats sink, both with `'on.error' = 'fault'`: every row either sink
+/// could not deliver reaches a query over its fault stream with the reason in `_error`.
+#[test]
+fn undeliverable_rows_of_file_and_nats_sinks_go_to_their_fault_streams() {
+    let (text, log) = undeliverable(FILE_NATS_FAULT_APP, "file_nats_fault_app", 3);
     let mut rows: Vec<(String, i64, i64, i64, String)> = text
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line"))
@@ -410,52 +419,7 @@ CREATE STREAM !Rabbit WITH (type = 'sink', extension = 'file', "file.path" = '${
 /// `'on.error' = 'fault'`: its rows reach the dead-letter file of `!Rabbit`.
 #[test]
 fn undeliverable_rows_of_a_rabbitmq_sink_go_to_its_fault_stream() {
-    let bin = build(RABBIT_FAULT_APP, "rabbit_fault_app");
-    let dead_port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let faults = dir().join("rabbit-faults.jsonl");
-    let _ = std::fs::remove_file(&faults);
-    let (child, err) = start(
-        &bin,
-        &[
-            ("EF_TEST_DEAD_PORT", dead_port.to_string()),
-            ("EF_TEST_FAULTS", faults.display().to_string()),
-        ],
-    );
-    let mut log = Vec::new();
-    let addr = loop {
-        let line = err
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
-        if let Some(addr) = listening_on(&line, "tcp source", "In") {
-            break addr;
-        }
-        log.push(line);
-    };
-    let mut client = TcpStream::connect(addr).expect("connect");
-    client
-        .write_all(
-            b"{\"ts\": 1000, \"data\": {\"id\": 1, \"qty\": 5}}\n\
-              {\"ts\": 2000, \"data\": {\"id\": 2, \"qty\": 50}}\n",
-        )
-        .expect("write");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let text = loop {
-        while let Ok(line) = err.try_recv() {
-            log.push(line);
-        }
-        let text = std::fs::read_to_string(&faults).unwrap_or_default();
-        if text.lines().count() >= 2 {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "so far: {text:?}\n{log:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    drop(client);
-    stop(child, &err, &mut log);
+    let (text, _) = undeliverable(RABBIT_FAULT_APP, "rabbit_fault_app", 2);
     let rows: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
@@ -467,6 +431,39 @@ fn undeliverable_rows_of_a_rabbitmq_sink_go_to_its_fault_stream() {
     assert_eq!(ids, vec![1, 2], "{text}");
     assert!(
         rows.iter().all(|v| v["stream"] == "!Rabbit"
+            && v["data"]["_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("not delivered: "))),
+        "{text}"
+    );
+}
+
+const GRPC_FAULT_APP: &str = r#"
+CREATE STREAM In (id LONG, qty INT)
+  WITH (type = 'source', extension = 'tcp', "tcp.port" = '0');
+CREATE STREAM Up (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'grpc', "grpc.url" = 'http://127.0.0.1:${EF_TEST_DEAD_PORT}',
+        "retry.max" = '1', "retry.backoff" = '10', "on.error" = 'fault');
+INSERT INTO Up SELECT id, qty FROM In;
+CREATE STREAM !Up WITH (type = 'sink', extension = 'file', "file.path" = '${EF_TEST_FAULTS}');
+"#;
+
+/// A grpc sink whose upstream service is down (nothing listens on its port) with
+/// `'on.error' = 'fault'`: its rows reach the dead-letter file of `!Up`.
+#[test]
+fn undeliverable_rows_of_a_grpc_sink_go_to_its_fault_stream() {
+    let (text, _) = undeliverable(GRPC_FAULT_APP, "grpc_fault_app", 2);
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let ids: Vec<i64> = rows
+        .iter()
+        .filter_map(|v| v["data"]["id"].as_i64())
+        .collect();
+    assert_eq!(ids, vec![1, 2], "{text}");
+    assert!(
+        rows.iter().all(|v| v["stream"] == "!Up"
             && v["data"]["_error"]
                 .as_str()
                 .is_some_and(|e| e.starts_with("not delivered: "))),
