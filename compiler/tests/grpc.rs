@@ -115,21 +115,8 @@ fn build() -> PathBuf {
 }
 
 fn build_once() -> PathBuf {
+    let bin = support::build_with(&dir(), APP, "app", &["build", "--debug", "--grpc"]);
     let app = dir().join("app.eventflux");
-    std::fs::write(&app, APP).expect("write app");
-    let bin = dir().join("app");
-    let out = eventflux()
-        .args(["build", "--debug", "--grpc"])
-        .arg(&app)
-        .arg("-o")
-        .arg(&bin)
-        .output()
-        .expect("run eventflux build");
-    assert!(
-        out.status.success(),
-        "build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let out = eventflux()
         .arg("proto")
         .arg(&app)
@@ -342,24 +329,7 @@ INSERT INTO Trades SELECT * FROM Raw WHERE qty > 0;
 fn build_upstream() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let up_app = dir().join("upstream.eventflux");
-            std::fs::write(&up_app, UPSTREAM).expect("write app");
-            let up = dir().join("upstream");
-            let built = eventflux()
-                .args(["build", "--debug"])
-                .arg(&up_app)
-                .arg("-o")
-                .arg(&up)
-                .output()
-                .expect("build");
-            assert!(
-                built.status.success(),
-                "{}",
-                String::from_utf8_lossy(&built.stderr)
-            );
-            up
-        })
+        .get_or_init(|| support::build_in(&dir(), UPSTREAM, "upstream"))
         .clone()
 }
 
@@ -601,21 +571,7 @@ INSERT INTO Seen SELECT sym, qty FROM Trades;
 
 #[test]
 fn a_grpc_source_serves_without_the_flag() {
-    let app = dir().join("with_source.eventflux");
-    std::fs::write(&app, WITH_SOURCE).expect("write app");
-    let bin = dir().join("with_source");
-    let built = eventflux()
-        .args(["build", "--debug"])
-        .arg(&app)
-        .arg("-o")
-        .arg(&bin)
-        .output()
-        .expect("build");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let bin = support::build_in(&dir(), WITH_SOURCE, "with_source");
     let token = "s0urce-t0ken";
     let mut child = Running(
         Command::new(&bin)
