@@ -355,6 +355,27 @@ fn undeliverable(app: &str, name: &str, lines: usize) -> (String, Vec<String>) {
     (text, log)
 }
 
+/// `text` (a dead-letter file) holds the two events [`undeliverable`] sent, as rows of the
+/// fault stream `stream`, each with a "not delivered: ..." `_error`.
+fn assert_dead_letters(text: &str, stream: &str) {
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let ids: Vec<i64> = rows
+        .iter()
+        .filter_map(|v| v["data"]["id"].as_i64())
+        .collect();
+    assert_eq!(ids, vec![1, 2], "{text}");
+    assert!(
+        rows.iter().all(|v| v["stream"] == stream
+            && v["data"]["_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("not delivered: "))),
+        "{text}"
+    );
+}
+
 /// A full disk (`/dev/full`: every write fails with ENOSPC) under a file sink and a dead
 /// NATS server under a nats sink, both with `'on.error' = 'fault'`: every row either sink
 /// could not deliver reaches a query over its fault stream with the reason in `_error`.
@@ -420,22 +441,7 @@ CREATE STREAM !Rabbit WITH (type = 'sink', extension = 'file', "file.path" = '${
 #[test]
 fn undeliverable_rows_of_a_rabbitmq_sink_go_to_its_fault_stream() {
     let (text, _) = undeliverable(RABBIT_FAULT_APP, "rabbit_fault_app", 2);
-    let rows: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
-    let ids: Vec<i64> = rows
-        .iter()
-        .filter_map(|v| v["data"]["id"].as_i64())
-        .collect();
-    assert_eq!(ids, vec![1, 2], "{text}");
-    assert!(
-        rows.iter().all(|v| v["stream"] == "!Rabbit"
-            && v["data"]["_error"]
-                .as_str()
-                .is_some_and(|e| e.starts_with("not delivered: "))),
-        "{text}"
-    );
+    assert_dead_letters(&text, "!Rabbit");
 }
 
 const GRPC_FAULT_APP: &str = r#"
@@ -453,20 +459,5 @@ CREATE STREAM !Up WITH (type = 'sink', extension = 'file', "file.path" = '${EF_T
 #[test]
 fn undeliverable_rows_of_a_grpc_sink_go_to_its_fault_stream() {
     let (text, _) = undeliverable(GRPC_FAULT_APP, "grpc_fault_app", 2);
-    let rows: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
-    let ids: Vec<i64> = rows
-        .iter()
-        .filter_map(|v| v["data"]["id"].as_i64())
-        .collect();
-    assert_eq!(ids, vec![1, 2], "{text}");
-    assert!(
-        rows.iter().all(|v| v["stream"] == "!Up"
-            && v["data"]["_error"]
-                .as_str()
-                .is_some_and(|e| e.starts_with("not delivered: "))),
-        "{text}"
-    );
+    assert_dead_letters(&text, "!Up");
 }
