@@ -289,18 +289,78 @@ fn live(
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .expect("start app");
+    let rx = stdout_lines(&mut child);
+    (child, rx, d)
+}
+
+/// A channel of `child`'s stdout lines, read on a thread of its own.
+fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             if tx.send(line).is_err() {
                 break;
             }
         }
     });
-    (child, rx, d)
+    rx
+}
+
+/// Reads `stderr` up to the line saying where the app's tcp source listens.
+fn tcp_source_addr(stderr: &mut impl std::io::BufRead) -> std::net::SocketAddr {
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).expect("stderr") > 0,
+            "no source started"
+        );
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            return rest.trim().parse().expect("source address");
+        }
+    }
+}
+
+/// Sends 20 events to `addr`: `v` = `ts` = 0..19, key `k` = `k<v % 5>`. The connection is
+/// returned open.
+fn send_twenty(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    for i in 0..20 {
+        writeln!(
+            conn,
+            "{{\"ts\":{i},\"data\":{{\"k\":\"k{}\",\"v\":{i}}}}}",
+            i % 5
+        )
+        .expect("send");
+    }
+    conn.flush().expect("flush");
+    conn
+}
+
+/// `rows` are those of the events of [`send_twenty`], each key's in input order (`check`
+/// looks at each row too).
+fn assert_twenty_per_key(rows: &[String], check: impl Fn(&str, &serde_json::Value)) {
+    let groups = by_key(&rows.join("\n"), &["k"]);
+    assert_eq!(groups.len(), 5, "{rows:?}");
+    for ((_, k), rows) in &groups {
+        let vs: Vec<i64> = rows
+            .iter()
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_str(r).expect("row");
+                check(r, &v);
+                v["data"]["v"].as_i64().expect("v")
+            })
+            .collect();
+        let want: Vec<i64> = (0..20)
+            .filter(|i| format!("\"k{}\"", i % 5) == *k)
+            .collect();
+        assert_eq!(vs, want, "key {k}");
+    }
 }
 
 /// The next `n` rows of stream `stream` (other rows are skipped). The wait is a guard
@@ -574,7 +634,6 @@ END;
 
 #[test]
 fn two_workers_run_the_events_of_a_tcp_source_as_they_come() {
-    use std::io::{BufRead, Write};
     let d = dir("tcp_source");
     let a = d.join("app.eventflux");
     std::fs::write(
@@ -596,55 +655,12 @@ END;
         .spawn()
         .expect("start app");
     let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let addr: std::net::SocketAddr = loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).expect("stderr") > 0,
-            "no source started"
-        );
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().parse().expect("source address");
-        }
-    };
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
-    for i in 0..20 {
-        writeln!(
-            conn,
-            "{{\"ts\":{i},\"data\":{{\"k\":\"k{}\",\"v\":{i}}}}}",
-            i % 5
-        )
-        .expect("send");
-    }
-    conn.flush().expect("flush");
+    let addr = tcp_source_addr(&mut stderr);
+    let rx = stdout_lines(&mut child);
+    let _conn = send_twenty(addr);
     // The connection stays open: the rows come anyway, per key in input order.
     let rows = rows_of(&rx, "Echo", 20);
-    let groups = by_key(&rows.join("\n"), &["k"]);
-    assert_eq!(groups.len(), 5);
-    for ((_, k), rows) in &groups {
-        let vs: Vec<i64> = rows
-            .iter()
-            .map(|r| {
-                let v: serde_json::Value = serde_json::from_str(r).expect("row");
-                v["data"]["v"].as_i64().expect("v")
-            })
-            .collect();
-        let want: Vec<i64> = (0..20)
-            .filter(|i| format!("\"k{}\"", i % 5) == *k)
-            .collect();
-        assert_eq!(vs, want, "key {k}");
-    }
+    assert_twenty_per_key(&rows, |_, _| {});
     // A network source runs until it is stopped.
     child.kill().expect("stop");
     let _ = child.wait();
@@ -772,7 +788,7 @@ fn rows_from_a_partition_into_queries_outside_it_equal_the_single_worker_rows() 
 /// `!Out` runs on the worker owning its key, as a single-worker run would (per key in order).
 #[test]
 fn two_workers_send_the_rows_a_sink_could_not_deliver_to_its_fault_stream() {
-    use std::io::{BufRead, Write};
+    use std::io::BufRead;
     let d = dir("sink_faults");
     let a = d.join("app.eventflux");
     std::fs::write(
@@ -806,64 +822,22 @@ END;
         .spawn()
         .expect("start app");
     let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let addr: std::net::SocketAddr = loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).expect("stderr") > 0,
-            "no source started"
-        );
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().parse().expect("source address");
-        }
-    };
+    let addr = tcp_source_addr(&mut stderr);
     std::thread::spawn(move || {
         // Keeps the pipe drained (the sink reports each failed batch).
         for _ in stderr.lines().map_while(Result::ok) {}
     });
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
-    for i in 0..20 {
-        writeln!(
-            conn,
-            "{{\"ts\":{i},\"data\":{{\"k\":\"k{}\",\"v\":{i}}}}}",
-            i % 5
-        )
-        .expect("send");
-    }
-    conn.flush().expect("flush");
+    let rx = stdout_lines(&mut child);
+    let _conn = send_twenty(addr);
     let rows = rows_of(&rx, "Dead", 20);
-    let groups = by_key(&rows.join("\n"), &["k"]);
-    assert_eq!(groups.len(), 5, "{rows:?}");
-    for ((_, k), rows) in &groups {
-        let vs: Vec<i64> = rows
-            .iter()
-            .map(|r| {
-                let v: serde_json::Value = serde_json::from_str(r).expect("row");
-                assert!(
-                    v["data"]["_error"]
-                        .as_str()
-                        .is_some_and(|e| e.starts_with("not delivered: ")),
-                    "{r}"
-                );
-                v["data"]["v"].as_i64().expect("v")
-            })
-            .collect();
-        let want: Vec<i64> = (0..20)
-            .filter(|i| format!("\"k{}\"", i % 5) == *k)
-            .collect();
-        assert_eq!(vs, want, "key {k}");
-    }
+    assert_twenty_per_key(&rows, |r, v| {
+        assert!(
+            v["data"]["_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("not delivered: ")),
+            "{r}"
+        );
+    });
     child.kill().expect("stop");
     let _ = child.wait();
     // Several processes: refused at start, saying why (only process 0 feeds the dataflow).

@@ -21,9 +21,27 @@ fn build(app: &str, name: &str) -> PathBuf {
     support::build_in(&dir(), app, name)
 }
 
-fn listening_on(line: &str, what: &str, stream: &str) -> Option<SocketAddr> {
-    let rest = line.strip_prefix(&format!("eventflux: {what} `{stream}` listening on "))?;
-    rest.trim().parse().ok()
+/// Waits for the log line saying where `what` of `stream` listens (e.g. "tcp source",
+/// "In") and returns that address; the lines before it are kept in `log`.
+fn listening_on(
+    err: &mpsc::Receiver<String>,
+    log: &mut Vec<String>,
+    what: &str,
+    stream: &str,
+) -> SocketAddr {
+    let prefix = format!("eventflux: {what} `{stream}` listening on ");
+    loop {
+        let line = err
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
+        if let Some(addr) = line
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.trim().parse().ok())
+        {
+            return addr;
+        }
+        log.push(line);
+    }
 }
 
 /// Starts `bin` with `envs`; returns the child and its stderr lines.
@@ -118,15 +136,7 @@ fn the_http_source_serves_https_with_a_bearer_token() {
         ],
     );
     let mut log = Vec::new();
-    let addr = loop {
-        let line = err
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
-        if let Some(addr) = listening_on(&line, "http source", "Orders") {
-            break addr;
-        }
-        log.push(line);
-    };
+    let addr = listening_on(&err, &mut log, "http source", "Orders");
     // Plain HTTP to the TLS port: no HTTP answer, and the event is never processed.
     {
         let mut s = TcpStream::connect(addr).expect("connect");
@@ -216,15 +226,7 @@ fn undeliverable_rows_of_tcp_and_http_sinks_go_to_their_fault_streams() {
         ],
     );
     let mut log = Vec::new();
-    let addr = loop {
-        let line = err
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
-        if let Some(addr) = listening_on(&line, "tcp source", "In") {
-            break addr;
-        }
-        log.push(line);
-    };
+    let addr = listening_on(&err, &mut log, "tcp source", "In");
     let mut client = TcpStream::connect(addr).expect("connect");
     client
         .write_all(
@@ -322,15 +324,7 @@ fn undeliverable(app: &str, name: &str, lines: usize) -> (String, Vec<String>) {
         ],
     );
     let mut log = Vec::new();
-    let addr = loop {
-        let line = err
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
-        if let Some(addr) = listening_on(&line, "tcp source", "In") {
-            break addr;
-        }
-        log.push(line);
-    };
+    let addr = listening_on(&err, &mut log, "tcp source", "In");
     let mut client = TcpStream::connect(addr).expect("connect");
     client
         .write_all(
