@@ -946,7 +946,7 @@ fn nats_server_restart_loses_nothing() {
     }
     // Its own copy of the binary: the other test may be running `nats-app` meanwhile.
     let bin = build(NATS_APP, "nats-app-restart");
-    let port = free_port();
+    let port = support::free_port();
     let store = dir().join(format!("nats-store-{port}"));
     let _ = std::fs::remove_dir_all(&store);
     let url = format!("nats://127.0.0.1:{port}");
@@ -1292,19 +1292,17 @@ struct RabbitServer {
     env: Vec<(String, String)>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 impl RabbitServer {
     /// Starts a node; returns it with its AMQP URL and management API.
     fn start(dir: &Path) -> (RabbitServer, String, RabbitApi) {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).expect("server dir");
-        let [amqp, api, dist, epmd] = [free_port(), free_port(), free_port(), free_port()];
+        let [amqp, api, dist, epmd] = [
+            support::free_port(),
+            support::free_port(),
+            support::free_port(),
+            support::free_port(),
+        ];
         std::fs::write(dir.join("enabled_plugins"), "[rabbitmq_management].\n").expect("plugins");
         std::fs::write(
             dir.join("rabbitmq.conf"),
@@ -1833,7 +1831,7 @@ fn mqtt_server_restart_loses_nothing() {
         return;
     }
     let bin = build(MQTT_APP, "mqtt-app-restart");
-    let port = free_port();
+    let port = support::free_port();
     let home = dir().join(format!("mosquitto-{port}"));
     let url = format!("mqtt://127.0.0.1:{port}");
     let mut server = own_mosquitto(port, &home);

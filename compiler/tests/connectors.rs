@@ -138,13 +138,7 @@ fn tcp_http_and_tailing_sources_and_sinks_through_a_real_binary() {
         .spawn()
         .expect("start the binary");
     // Where the sources listen, from stderr; the rest of stderr is kept for the end.
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (err_tx, err_rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = err_tx.send(line);
-        }
-    });
+    let err_rx = support::stderr_lines(&mut child);
     let (mut tcp_addr, mut http_addr, mut metrics_addr) = (None, None, None);
     let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -374,13 +368,7 @@ fn undecodable_tcp_messages_go_to_the_fault_stream_and_its_dead_letter_file() {
             .spawn()
             .expect("start the binary"),
     );
-    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let (err_tx, err_rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = err_tx.send(line);
-        }
-    });
+    let err_rx = support::stderr_lines(&mut child.0);
     let mut log = Vec::new();
     let addr = loop {
         let line = err_rx
@@ -541,11 +529,7 @@ INSERT INTO Out SELECT id, qty FROM Orders;
 "#;
     let bin = build(app, "drop_metrics_app");
     // A port nobody listens on: the sink's peer is dead.
-    let dead_port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let dead_port = support::free_port();
     let mut child = support::Killed(
         Command::new(&bin)
             .env("EF_TEST_DEAD_PORT", dead_port.to_string())
@@ -556,13 +540,7 @@ INSERT INTO Out SELECT id, qty FROM Orders;
             .spawn()
             .expect("start the binary"),
     );
-    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let (err_tx, err_rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = err_tx.send(line);
-        }
-    });
+    let err_rx = support::stderr_lines(&mut child.0);
     let (mut source, mut metrics) = (None, None);
     let mut log = Vec::new();
     while source.is_none() || metrics.is_none() {

@@ -10,7 +10,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod support;
@@ -183,13 +182,7 @@ fn a_stock_python_client_sends_and_subscribes() {
             .spawn()
             .expect("start the binary"),
     );
-    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let (err_tx, err_rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = err_tx.send(line);
-        }
-    });
+    let err_rx = support::stderr_lines(&mut child.0);
     let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut addr, mut metrics): (Option<SocketAddr>, Option<SocketAddr>) = (None, None);

@@ -97,13 +97,7 @@ fn block_slows_a_tcp_client_and_drop_counts_in_metrics() {
             .expect("start the binary"),
     );
     let pid = child.0.id();
-    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let (err_tx, err_rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = err_tx.send(line);
-        }
-    });
+    let err_rx = support::stderr_lines(&mut child.0);
     let (mut orders, mut fast, mut metrics) = (None, None, None);
     let mut log = Vec::new();
     while orders.is_none() || fast.is_none() || metrics.is_none() {
@@ -272,11 +266,7 @@ fn sink_pipelines_block_the_queries_or_drop_and_count() {
     let bin = build(SINK_APP, "sink_pipeline_app");
     let peer = TcpListener::bind("127.0.0.1:0").expect("bind");
     let peer_port = peer.local_addr().expect("addr").port();
-    let dead_port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let dead_port = support::free_port();
     let mut child = support::Killed(
         Command::new(&bin)
             .env("EF_TEST_PEER_PORT", peer_port.to_string())
@@ -289,13 +279,7 @@ fn sink_pipelines_block_the_queries_or_drop_and_count() {
             .expect("start the binary"),
     );
     let pid = child.0.id();
-    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let (err_tx, err_rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = err_tx.send(line);
-        }
-    });
+    let err_rx = support::stderr_lines(&mut child.0);
     let (mut input, mut metrics) = (None, None);
     let mut log = Vec::new();
     while input.is_none() || metrics.is_none() {

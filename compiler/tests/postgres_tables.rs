@@ -132,10 +132,7 @@ impl Cluster {
         }
         let ok = Command::new("chown").arg("postgres").arg(&data).status();
         assert!(ok.is_ok_and(|s| s.success()), "chown postgres");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = support::free_port();
         let cluster = Cluster { bin, data, port };
         let out = cluster.as_postgres("initdb", &["-A", "trust", "-U", "postgres"], true);
         assert!(out, "initdb failed");

@@ -808,11 +808,7 @@ END;
     )
     .expect("write app");
     let bin = build(&d, &a);
-    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let dead_port = support::free_port();
     let mut child = Command::new(&bin)
         .args(["--workers", "2"])
         .env("EF_TEST_DEAD_PORT", dead_port.to_string())

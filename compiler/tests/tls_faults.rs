@@ -5,7 +5,7 @@
 //! which a query reads and a dead-letter file sink carries.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -208,11 +208,7 @@ INSERT INTO WebFaults SELECT id, qty, _error FROM !Web;
 #[test]
 fn undeliverable_rows_of_tcp_and_http_sinks_go_to_their_fault_streams() {
     let bin = build(FAULT_APP, "sink_fault_app");
-    let dead_port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let dead_port = support::free_port();
     let letters = dir().join("sink-dead-letters.jsonl");
     let web_faults = dir().join("web-faults.jsonl");
     let _ = std::fs::remove_file(&letters);
@@ -309,11 +305,7 @@ INSERT INTO Faults SELECT 'Bus' AS src, id, qty, _error FROM !Bus;
 /// binary's log.
 fn undeliverable(app: &str, name: &str, lines: usize) -> (String, Vec<String>) {
     let bin = build(app, name);
-    let dead_port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let dead_port = support::free_port();
     let faults = dir().join(format!("{name}-faults.jsonl"));
     let _ = std::fs::remove_file(&faults);
     let (child, err) = start(

@@ -137,3 +137,25 @@ pub fn as_process<'a>(
         .arg("--hosts")
         .arg(hosts)
 }
+
+/// A loopback port nothing listens on: the system's pick, bound and released at once (for a
+/// dead peer, or a server of a test's own).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A channel of the lines `child` writes to its stderr (taken; read on a thread of its own).
+pub fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
