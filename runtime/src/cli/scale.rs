@@ -910,6 +910,8 @@ where
     let end_gate = gate.clone();
     let checkpoints = Checkpoints {
         due,
+        cut: Box::new(|_, _| {}),
+        sources: 1,
         init: Box::new(move |index, app: &mut A| {
             if let Some(r) = &restored {
                 // Checked before the workers started (with the first worker's keys).

@@ -1,7 +1,7 @@
 //! The timely dataflow that runs one app on several workers (see the module docs).
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -89,8 +89,12 @@ enum Payload<I> {
     Outside(I),
     /// A clock tick: the worker's clock moves to the message's time.
     Tick,
-    /// Checkpoint `id`: every message before it (of the one source that sends it) has run.
+    /// Checkpoint `id`: the sending source's cut. Every source sends one to every worker;
+    /// a worker takes the checkpoint once it has run every message before the cut of every
+    /// source (see [`Checkpoints`]).
     Checkpoint(u64),
+    /// The sending source has ended: it sends no cut for a later checkpoint.
+    Done,
 }
 
 /// A row crossing to worker 0's queries outside partitions, or an event or clock tick of
@@ -125,9 +129,11 @@ fn take_rows<A: Application>(
     }
 }
 
-/// `(routing hash, clock, ts, payload)`: exchanged on the hash (a worker index, or a key's
-/// hash); `clock` is the source's event clock (the running maximum of `ts`) after the event.
-type Msg<I> = (u64, i64, i64, Payload<I>);
+/// `(routing hash, clock, ts, epoch, payload)`: exchanged on the hash (a worker index, or a
+/// key's hash); `clock` is the source's event clock (the running maximum of `ts`) after the
+/// event; `epoch` is the id of the newest checkpoint whose cut the source sent before it (0:
+/// none).
+type Msg<I> = (u64, i64, i64, u64, Payload<I>);
 
 /// Batches a source may have in flight before it waits for the workers to catch up
 /// (`EVENTFLUX_SCALE_IN_FLIGHT` overrides it, for measurements).
@@ -160,6 +166,8 @@ where
         sources,
         Checkpoints {
             due: None,
+            cut: Box::new(|_, _| {}),
+            sources: 1,
             init: Box::new(|_, _| {}),
             reached: Box::new(|_, _, _| {}),
         },
@@ -174,17 +182,31 @@ pub type Init<A> = Box<dyn Fn(usize, &mut A) + Send + Sync>;
 /// Called by a worker (its index) at the marker of a checkpoint (its id).
 pub type Reached<A> = Box<dyn Fn(usize, &mut A, u64) + Send + Sync>;
 
-/// Checkpoints across workers (DESIGN 11): the first source asks `due(end)` after each batch
-/// (`end`: after its last) whether to take a checkpoint, and if so sends every worker a marker
-/// with its id behind the batch; each worker calls `reached(index, app, id)` when it runs the
-/// marker, with every earlier message of that source run (and its clock at the batch's).
+/// Called by a source (its worker's index) at its cut of a checkpoint (its id).
+pub type Cut = Box<dyn Fn(usize, u64) + Send + Sync>;
+
+/// Checkpoints across workers (DESIGN 11). The first source asks `due(end)` after each batch
+/// (`end`: after its last) whether to take a checkpoint; if so it sends every worker its cut
+/// (a marker with the checkpoint's id) behind the batch. Every other source, once its worker
+/// has seen a cut of a checkpoint it has not cut yet, calls `cut(index, id)` (to record its
+/// position) and sends every worker its own cut behind what it has sent. Every message a
+/// source sends after its cut belongs to the next epoch. A worker runs the messages of the
+/// current epoch in clock order as the frontier passes them; once it has the cuts of all
+/// `sources` and has run every message before them (the frontier has passed the latest
+/// cut's clock), it calls `reached(index, app, id)` and runs the next epoch's messages, at
+/// the latest cut's clock or later (as if one source had read every message before the
+/// checkpoint first). With one source that is the moment it runs the marker.
 /// `init(index, app)` is called on each new app (to restore it).
 pub struct Checkpoints<A> {
     /// Whether a checkpoint is due after the batch just sent (`true`: the input ended).
     pub due: Option<Box<dyn FnMut(bool) -> Option<u64> + Send>>,
+    /// Called by each source but the first at its cut of a checkpoint.
+    pub cut: Cut,
+    /// How many sources send cuts, over every process (those of `sources` in each).
+    pub sources: usize,
     /// Called on each worker's new app.
     pub init: Init<A>,
-    /// Called by each worker at a checkpoint marker.
+    /// Called by each worker when it takes a checkpoint.
     pub reached: Reached<A>,
 }
 
@@ -214,6 +236,8 @@ where
     let due = Arc::new(Mutex::new(checkpoints.due));
     let init = Arc::new(checkpoints.init);
     let reached_marker = Arc::new(checkpoints.reached);
+    let cut = Arc::new(checkpoints.cut);
+    let cutting = checkpoints.sources.max(1);
     let after_batch = Arc::new(after_batch);
     let wall_clock = workers.wall_clock;
     let guards = timely::execute(workers.config(), move |worker| {
@@ -236,6 +260,7 @@ where
         ));
         let op_outside = Rc::clone(&outside);
         let at_marker = Arc::clone(&reached_marker);
+        let cut = Arc::clone(&cut);
         let after = Arc::clone(&after_batch);
         let outside_after = Arc::clone(&after_batch);
         let tick_after = Arc::clone(&after_batch);
@@ -258,10 +283,26 @@ where
         // there is none).
         let outside_drained = Rc::new(Cell::new(!crossing));
         let op_outside_drained = Rc::clone(&outside_drained);
+        // With several sources: the newest clock of any message this worker received (an
+        // idle source follows it, so that it does not hold the frontier back), and the
+        // checkpoints whose cut it saw (its source sends its own cut of each).
+        let seen = Rc::new(Cell::new(i64::MIN));
+        let op_seen = Rc::clone(&seen);
+        let requested: Rc<RefCell<VecDeque<u64>>> = Rc::new(RefCell::new(VecDeque::new()));
+        let op_requested = Rc::clone(&requested);
         worker.dataflow::<i64, _, _>(|scope| {
-            // Messages not yet run, in the order of their clocks (stable: one source's
-            // messages of one clock keep their order).
+            // Messages not yet run, in the order of their epochs and clocks (stable: one
+            // source's messages of one clock keep their order).
             let mut pending: Vec<Msg<A::Input>> = Vec::new();
+            // The checkpoint whose messages run (the newest taken, 0 before the first), the
+            // clock of its latest cut (later messages run at it or later), the cuts come
+            // per checkpoint (how many, the latest clock) and the epochs of the sources that
+            // ended.
+            let mut open = 0u64;
+            let mut floor = i64::MIN;
+            let mut cuts: BTreeMap<u64, (usize, i64)> = BTreeMap::new();
+            let mut ended: Vec<u64> = Vec::new();
+            let mut asked = 0u64;
             let rows = scope
                 .input_from(&mut input)
                 .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Cross<A::Input, A::Crossing>>>, _, _, _>(
@@ -281,64 +322,113 @@ where
                                 if crossing && held.as_ref().is_none_or(|h| cap.time() < h.time()) {
                                     held = Some(cap.retain());
                                 }
-                                let last = pending.last().map_or(i64::MIN, |m| m.1);
-                                if data.first().is_some_and(|m| m.1 < last)
-                                    || data.windows(2).any(|w| w[1].1 < w[0].1)
+                                let last = pending.last().map_or((0, i64::MIN), |m| (m.3, m.1));
+                                if data.first().is_some_and(|m| (m.3, m.1) < last)
+                                    || data.windows(2).any(|w| (w[1].3, w[1].1) < (w[0].3, w[0].1))
                                 {
                                     sorted = false;
+                                }
+                                if cutting > 1 {
+                                    for m in data.iter() {
+                                        op_seen.set(op_seen.get().max(m.1));
+                                        if let Payload::Checkpoint(id) = m.4 {
+                                            if id > asked {
+                                                asked = id;
+                                                op_requested.borrow_mut().push_back(id);
+                                            }
+                                        }
+                                    }
                                 }
                                 pending.append(data);
                             });
                             if !sorted {
-                                pending.sort_by_key(|m| m.1);
+                                pending.sort_by_key(|m| (m.3, m.1));
                             }
                             // Every message still to come has a clock at or past the frontier.
                             // With the wall clock a message runs on arrival, at the worker's
                             // own time.
                             let next = frontier.frontier().iter().next().copied();
-                            let ready = match next {
-                                Some(f) if !wall => pending.partition_point(|m| m.1 < f),
-                                _ => pending.len(),
-                            };
-                            if frontier.frontier().is_empty() && ready == pending.len() {
-                                op_drained.set(true);
-                            }
                             let mut guard = op_app.borrow_mut();
-                            let Some(app) = guard.as_mut() else { return };
-                            if ready == 0 && !crossing {
+                            let Some(app) = guard.as_mut() else {
+                                if next.is_none() {
+                                    op_drained.set(true);
+                                }
                                 return;
-                            }
+                            };
                             let mut crossed: Vec<Cross<A::Input, A::Crossing>> = Vec::new();
                             let mut fired = false;
-                            for (_, at, ts, payload) in pending.drain(..ready) {
-                                let (at, ts) = if wall {
-                                    let now = crate::functions::now_millis().max(op_reached.get());
-                                    (now, now)
-                                } else {
-                                    (at, ts)
-                                };
-                                if op_reached.get() < at {
-                                    op_reached.set(at);
-                                    app.advance_time(at);
-                                }
-                                if crossing {
-                                    // Rows of timers fired on the way: at their deadline.
-                                    take_rows(app, &mut handed, &mut crossed, at, true);
-                                }
-                                match payload {
-                                    Payload::Event(ev) => app.send(ts, ev),
-                                    Payload::Outside(ev) => crossed.push((at, ts, CrossPayload::Event(ev))),
-                                    Payload::Start(p) => app.partition_started(p, ts),
-                                    Payload::Tick => {
-                                        if crossing && index == 0 {
-                                            crossed.push((at, ts, CrossPayload::Tick));
-                                        }
+                            let mut ran = 0;
+                            loop {
+                                // The current epoch's messages the frontier has passed (with
+                                // the wall clock: all of them, run on arrival).
+                                let ready = pending.partition_point(|m| {
+                                    m.3 == open && (wall || next.is_none_or(|f| m.1 < f))
+                                });
+                                ran += ready;
+                                for (_, at, ts, _, payload) in pending.drain(..ready) {
+                                    let (at, ts) = if wall {
+                                        let now = crate::functions::now_millis().max(op_reached.get());
+                                        (now, now)
+                                    } else {
+                                        (at.max(floor), ts)
+                                    };
+                                    if op_reached.get() < at {
+                                        op_reached.set(at);
+                                        app.advance_time(at);
                                     }
-                                    Payload::Checkpoint(id) => at_marker(index, app, id),
+                                    if crossing {
+                                        // Rows of timers fired on the way: at their deadline.
+                                        take_rows(app, &mut handed, &mut crossed, at, true);
+                                    }
+                                    match payload {
+                                        Payload::Event(ev) => app.send(ts, ev),
+                                        Payload::Outside(ev) => crossed.push((at, ts, CrossPayload::Event(ev))),
+                                        Payload::Start(p) => app.partition_started(p, ts),
+                                        Payload::Tick => {
+                                            if crossing && index == 0 {
+                                                crossed.push((at, ts, CrossPayload::Tick));
+                                            }
+                                        }
+                                        Payload::Checkpoint(id) => {
+                                            let c = cuts.entry(id).or_insert((0, i64::MIN));
+                                            c.0 += 1;
+                                            c.1 = c.1.max(at);
+                                        }
+                                        Payload::Done => ended.push(open),
+                                    }
+                                    if crossing {
+                                        take_rows(app, &mut handed, &mut crossed, at, false);
+                                    }
                                 }
-                                if crossing {
-                                    take_rows(app, &mut handed, &mut crossed, at, false);
+                                // The next checkpoint, once every source's cut is in (or the
+                                // source ended before it) and every message before the cuts
+                                // ran: the frontier passed the latest cut.
+                                let Some((&id, &(count, latest))) = cuts.first_key_value() else {
+                                    break;
+                                };
+                                let gone = ended.iter().filter(|&&e| e < id).count();
+                                let complete = count + gone >= cutting;
+                                let passed = next.is_none_or(|f| f > latest);
+                                if !passed || pending.first().is_some_and(|m| m.3 == open) {
+                                    break;
                                 }
+                                if !complete && next.is_some() {
+                                    break;
+                                }
+                                cuts.remove(&id);
+                                // Every input closed without every cut (not expected): the
+                                // checkpoint is not taken, the run goes on.
+                                if complete {
+                                    at_marker(index, app, id);
+                                }
+                                open = id;
+                                floor = floor.max(latest);
+                            }
+                            if next.is_none() && pending.is_empty() {
+                                op_drained.set(true);
+                            }
+                            if ran == 0 && !crossing {
+                                return;
                             }
                             if crossing {
                                 // Every message still to come has a clock at or past the
@@ -376,7 +466,7 @@ where
                                     _ => held = None,
                                 }
                             }
-                            if ready > 0 || fired {
+                            if ran > 0 || fired {
                                 after(index, app);
                             }
                         }
@@ -435,20 +525,59 @@ where
             .lock()
             .ok()
             .and_then(|mut s| s.get_mut(index).and_then(Option::take));
-        let mut due = if source.is_some() {
+        // The first source (worker 0's) decides when checkpoints are due.
+        let mut due = if source.is_some() && index == 0 {
             due.lock().ok().and_then(|mut d| d.take())
         } else {
             None
         };
         // The source's event clock (the input's timely time may be just past it).
         let mut clock = i64::MIN;
-        if let Some(source) = source {
+        // The newest checkpoint this source sent its cut of.
+        let mut epoch = 0u64;
+        let has_source = source.is_some();
+        let coordinator = due.is_some();
+        // A source other than the first sends its cut of every checkpoint its worker has
+        // seen a cut of, behind what it has sent.
+        let follow_cuts =
+            |input: &mut InputHandle<i64, Msg<A::Input>>, clock: i64, epoch: &mut u64| {
+                if coordinator || cutting <= 1 {
+                    return;
+                }
+                loop {
+                    let Some(id) = requested.borrow_mut().pop_front() else {
+                        return;
+                    };
+                    if id <= *epoch {
+                        continue;
+                    }
+                    cut(index, id);
+                    for w in 0..peers as u64 {
+                        input.send((w, clock, clock, *epoch, Payload::Checkpoint(id)));
+                    }
+                    *epoch = id;
+                }
+            };
+        if let Some(mut source) = source {
             let peers = peers as u64;
             let mut started: Vec<usize> = Vec::new();
             let mut in_flight: VecDeque<i64> = VecDeque::new();
             let limit = in_flight_limit();
-            for batch in source {
+            loop {
+                // A cut before the next batch is read: the source's position at the cut
+                // covers exactly what it sent before it.
+                follow_cuts(&mut input, clock, &mut epoch);
+                let Some(batch) = source.next() else {
+                    break;
+                };
                 if batch.is_empty() {
+                    // With several sources, an idle one moves its clock to the newest its
+                    // worker has seen: it would hold every worker's frontier back, and
+                    // what it reads later is late anyway, as for one source reading them
+                    // all.
+                    if cutting > 1 && !wall && seen.get() > clock {
+                        clock = seen.get();
+                    }
                     // Nothing to read now. The messages of the last clock run once the
                     // frontier passes it: move the input just past it, so that a live input
                     // is not held back (messages still to come at that clock run on arrival,
@@ -471,33 +600,42 @@ where
                     match event {
                         Some(event) => match A::route(&event) {
                             Route::Worker0 if A::CROSSING => {
-                                input.send((0, clock, ts, Payload::Outside(event)));
+                                input.send((0, clock, ts, epoch, Payload::Outside(event)));
                             }
-                            Route::Worker0 => input.send((0, clock, ts, Payload::Event(event))),
+                            Route::Worker0 => {
+                                input.send((0, clock, ts, epoch, Payload::Event(event)))
+                            }
                             Route::Key { partition, hash } => {
                                 if !started.contains(&partition) {
                                     started.push(partition);
                                     for w in 0..peers {
-                                        input.send((w, clock, ts, Payload::Start(partition)));
+                                        input.send((
+                                            w,
+                                            clock,
+                                            ts,
+                                            epoch,
+                                            Payload::Start(partition),
+                                        ));
                                     }
                                 }
-                                input.send((hash, clock, ts, Payload::Event(event)));
+                                input.send((hash, clock, ts, epoch, Payload::Event(event)));
                             }
                         },
                         None => {
                             for w in 0..peers {
-                                input.send((w, clock, clock, Payload::Tick));
+                                input.send((w, clock, clock, epoch, Payload::Tick));
                             }
                         }
                     }
                 }
                 for w in 0..peers {
-                    input.send((w, clock, clock, Payload::Tick));
+                    input.send((w, clock, clock, epoch, Payload::Tick));
                 }
                 if let Some(id) = due.as_mut().and_then(|d| d(false)) {
                     for w in 0..peers {
-                        input.send((w, clock, clock, Payload::Checkpoint(id)));
+                        input.send((w, clock, clock, epoch, Payload::Checkpoint(id)));
                     }
+                    epoch = id;
                 }
                 if clock > *input.time() {
                     input.advance_to(clock);
@@ -526,14 +664,22 @@ where
         }
         if let Some(id) = due.as_mut().and_then(|d| d(true)) {
             for w in 0..peers as u64 {
-                input.send((w, clock, clock, Payload::Checkpoint(id)));
+                input.send((w, clock, clock, epoch, Payload::Checkpoint(id)));
+            }
+            epoch = id;
+        }
+        // With several sources, the others stop counting on this one's cuts.
+        if has_source && cutting > 1 {
+            follow_cuts(&mut input, clock, &mut epoch);
+            for w in 0..peers as u64 {
+                input.send((w, clock, clock, epoch, Payload::Done));
             }
         }
         // One last message, so that closing the input flushes the exchange: timely's counter
         // passes the final flush on only when it has counted something since the last step,
         // and without it the last time's messages would stay in the exchange's buffers.
         if *input.time() > i64::MIN {
-            input.send((index as u64, clock, clock, Payload::Tick));
+            input.send((index as u64, clock, clock, epoch, Payload::Tick));
         }
         input.close();
         if wall {
@@ -589,7 +735,6 @@ fn wall_tick<A: Application>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     /// Events `(key, value)` keyed by `key`; each event and each timer (7 ms after a key's
     /// last event) makes a row `(ts, key, value)` (`-1` for a timer). With `CROSS`, the
@@ -756,6 +901,115 @@ mod tests {
         assert_eq!(run(3, 1), single);
         assert_eq!(run(2, 2), single);
         assert_eq!(run(3, 3), single);
+    }
+
+    /// A source of pre-made batches that counts the events it has handed out.
+    struct Counted {
+        batches: std::vec::IntoIter<Batch<(u64, i64)>>,
+        handed: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Iterator for Counted {
+        type Item = Batch<(u64, i64)>;
+        fn next(&mut self) -> Option<Self::Item> {
+            let batch = self.batches.next()?;
+            let events = batch.iter().filter(|(_, e)| e.is_some()).count();
+            self.handed
+                .fetch_add(events, std::sync::atomic::Ordering::SeqCst);
+            Some(batch)
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_of_several_sources_holds_exactly_what_each_sent_before_its_cut() {
+        use std::sync::atomic::Ordering::SeqCst;
+        const SOURCES: usize = 3;
+        let events = input();
+        let mut parts: Vec<Batch<(u64, i64)>> = vec![Vec::new(); SOURCES];
+        for (ts, e) in events {
+            let p = e.map_or(0, |(k, _)| (k % SOURCES as u64) as usize);
+            parts[p].push((ts, e));
+        }
+        let total: usize = parts
+            .iter()
+            .map(|p| p.iter().filter(|(_, e)| e.is_some()).count())
+            .sum();
+        let handed: Vec<Arc<std::sync::atomic::AtomicUsize>> = (0..SOURCES)
+            .map(|_| Arc::new(std::sync::atomic::AtomicUsize::new(0)))
+            .collect();
+        let sources: Vec<Source<(u64, i64)>> = parts
+            .into_iter()
+            .zip(&handed)
+            .map(|(p, h)| {
+                let batches: Vec<Batch<(u64, i64)>> = p.chunks(20).map(<[_]>::to_vec).collect();
+                Box::new(Counted {
+                    batches: batches.into_iter(),
+                    handed: Arc::clone(h),
+                }) as Source<(u64, i64)>
+            })
+            .collect();
+        // (id, source) -> events the source had handed out at its cut.
+        let at_cut: Arc<Mutex<BTreeMap<(u64, usize), usize>>> = Arc::default();
+        // id -> events run by each worker when it took the checkpoint.
+        let taken: Arc<Mutex<BTreeMap<u64, Vec<usize>>>> = Arc::default();
+        let (first, mut batches, mut next) = (Arc::clone(&handed[0]), 0u64, 1u64);
+        let (cuts, first_cuts) = (Arc::clone(&at_cut), Arc::clone(&at_cut));
+        let counted = handed.clone();
+        let took = Arc::clone(&taken);
+        let checkpoints = Checkpoints {
+            due: Some(Box::new(move |end: bool| {
+                batches += 1;
+                if !end && batches % 5 != 0 {
+                    return None;
+                }
+                let id = next;
+                next += 1;
+                if let Ok(mut c) = first_cuts.lock() {
+                    c.insert((id, 0), first.load(SeqCst));
+                }
+                Some(id)
+            })),
+            cut: Box::new(move |index, id| {
+                if let Ok(mut c) = cuts.lock() {
+                    c.insert((id, index), counted[index].load(SeqCst));
+                }
+            }),
+            sources: SOURCES,
+            init: Box::new(|_, _| {}),
+            reached: Box::new(move |_, app: &mut Fake<false>, id| {
+                let ran = app.rows.iter().filter(|r| r.2 >= 0).count();
+                if let Ok(mut t) = took.lock() {
+                    t.entry(id).or_default().push(ran);
+                }
+            }),
+        };
+        let rows = execute_with::<Fake<false>, Vec<(i64, u64, i64)>>(
+            &Workers::threads(SOURCES),
+            sources,
+            checkpoints,
+            |_| Vec::new(),
+            |_, _| {},
+            |_, mut app| std::mem::take(app.sink_mut()),
+        )
+        .expect("runs");
+        let ran: usize = rows.iter().flatten().filter(|r| r.2 >= 0).count();
+        assert_eq!(ran, total);
+        let taken = taken.lock().expect("taken").clone();
+        let at_cut = at_cut.lock().expect("cuts").clone();
+        assert!(taken.len() >= 2, "{taken:?}");
+        for (id, per_worker) in &taken {
+            assert_eq!(per_worker.len(), SOURCES, "checkpoint {id}: {per_worker:?}");
+            // A source that ended before a checkpoint sent no cut: all it had.
+            let sent: usize = (0..SOURCES)
+                .map(|s| {
+                    at_cut
+                        .get(&(*id, s))
+                        .copied()
+                        .unwrap_or_else(|| handed[s].load(SeqCst))
+                })
+                .sum();
+            assert_eq!(per_worker.iter().sum::<usize>(), sent, "checkpoint {id}");
+        }
     }
 
     #[test]
