@@ -926,7 +926,8 @@ fn run_main(
     };
     let mut errors = log::LogLines::new();
     let (tx, rx) = reader::channel();
-    let sources = connectors::start_sources(info, &tx, &args.overrides, counters.metrics.as_ref())?;
+    let sources =
+        connectors::start_sources(info, &tx, &args.overrides, counters.metrics.as_ref(), None)?;
     if let Some(g) = grpc.as_mut() {
         g.start(info, args, &tx, service.metrics.clone())?;
     }

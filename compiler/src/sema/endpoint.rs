@@ -126,6 +126,7 @@ fn extension_keys(
                 "nats.consumer",
                 "nats.ack.wait",
                 "nats.max.ack.pending",
+                "nats.partitions",
             ],
             &["nats.stream", "nats.subject"],
         ),
@@ -795,6 +796,13 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
             _ => bad(
                 format!("\"{key}\" must be a count of at least 1, not `{value}`"),
                 "",
+            ),
+        },
+        "nats.partitions" => match value.trim().parse::<u16>() {
+            Ok(n) if n >= 1 => Ok(()),
+            _ => bad(
+                format!("\"nats.partitions\" must be a count from 1 to 65535, not `{value}`"),
+                "the source reads subjects `<nats.subject>.0` to `<nats.subject>.<N-1>`",
             ),
         },
         "nats.ack.wait" => match parse_millis(value) {

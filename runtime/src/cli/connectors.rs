@@ -76,8 +76,23 @@ pub(super) fn has_sources(app: &AppInfo) -> bool {
         .any(|c| c.direction == Direction::Source && handled(c))
 }
 
+/// Whether `c` is a source split across workers by partition index (DESIGN 11): a Kafka
+/// source (the topic's partitions), a NATS source with `"nats.partitions"`.
+fn split(c: &crate::connect::ConnectorDesc) -> bool {
+    c.direction == Direction::Source
+        && (c.extension == "kafka"
+            || (c.extension == "nats" && c.option("nats.partitions").is_some()))
+}
+
+/// Whether `app` has a source split across workers by partition index.
+pub(super) fn has_split_sources(app: &AppInfo) -> bool {
+    app.connectors.iter().any(split)
+}
+
 /// The running sources; dropping it stops them.
 pub(super) struct Sources {
+    /// The positions of the broker sources among them.
+    pub(super) cells: Vec<std::sync::Arc<crate::connect::tracked::SourceCell>>,
     tcp: Vec<TcpSource>,
     #[cfg(feature = "http")]
     http: Vec<crate::connect::http::HttpSource>,
@@ -129,13 +144,18 @@ const BATCH: usize = 1024;
 const QUEUE: usize = 16;
 
 /// Starts every source of `A` handled here, each feeding `tx`; prints where each listens.
+/// With `share` = `(worker, workers)` (a run on several workers) only worker `worker`'s
+/// share: the partitions of split sources whose index modulo `workers` is `worker`, and on
+/// worker 0 every other source too.
 pub(super) fn start_sources(
     app: &AppInfo,
     tx: &Sender<Msg>,
     overrides: &[Override],
     metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
+    share: Option<(usize, usize)>,
 ) -> Result<Sources, Failure> {
     let mut sources = Sources {
+        cells: Vec::new(),
         tcp: Vec::new(),
         #[cfg(feature = "http")]
         http: Vec::new(),
@@ -150,11 +170,27 @@ pub(super) fn start_sources(
         kafka: Vec::new(),
     };
     let mut queues: Vec<(&str, crate::connect::pipeline::QueueSender<Queued>)> = Vec::new();
+    // Each source to start, with its partition (`"nats.partitions"`: one per subject).
+    let mut wanted = Vec::new();
     for cfg in resolved(app, Direction::Source, overrides)? {
-        if cfg.extension == "grpc" {
+        let mine = |p: usize| share.is_none_or(|(w, n)| p % n.max(1) == w);
+        let partitions: usize = cfg
+            .number("nats.partitions", 0)
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        match cfg.extension.as_str() {
             // The app's whole service: started by `super::grpc`.
-            continue;
+            "grpc" => {}
+            "nats" if partitions > 0 => {
+                for p in (0..partitions).filter(|&p| mine(p)) {
+                    wanted.push((cfg.clone(), Some(p)));
+                }
+            }
+            "kafka" => wanted.push((cfg, None)),
+            _ if share.is_some_and(|(w, _)| w != 0) => {}
+            _ => wanted.push((cfg, None)),
         }
+    }
+    for (cfg, partition) in wanted {
         let (stx, srx) = crossbeam_channel::bounded::<SourceEvent>(QUEUE);
         let csv = cfg.csv().map_err(|e| Failure::runtime(e.to_string()))?;
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());
@@ -223,7 +259,8 @@ pub(super) fn start_sources(
             }
             #[cfg(feature = "nats")]
             "nats" => {
-                let s = crate::connect::nats::NatsSource::start(&cfg, stx, BATCH).map_err(fail)?;
+                let s = crate::connect::nats::NatsSource::start(&cfg, stx, BATCH, partition)
+                    .map_err(fail)?;
                 mark = Some(std::sync::Arc::clone(s.cell()));
                 sources.nats.push(s);
                 "nats source"
@@ -245,8 +282,8 @@ pub(super) fn start_sources(
             }
             #[cfg(feature = "kafka")]
             "kafka" => {
-                let s =
-                    crate::connect::kafka::KafkaSource::start(&cfg, stx, BATCH).map_err(fail)?;
+                let s = crate::connect::kafka::KafkaSource::start(&cfg, stx, BATCH, share)
+                    .map_err(fail)?;
                 mark = Some(std::sync::Arc::clone(s.cell()));
                 sources.kafka.push(s);
                 "kafka source"
@@ -258,6 +295,7 @@ pub(super) fn start_sources(
                 )))
             }
         };
+        sources.cells.extend(mark.clone());
         let tx = tx.clone();
         let Some(on_error) = OnBad::of(cfg.option("on.error")) else {
             return Err(Failure::runtime(format!(

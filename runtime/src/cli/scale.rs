@@ -138,17 +138,23 @@ struct Gate {
     held: Mutex<HeldLines>,
     /// The output files, to sync them and record their offsets.
     outputs: Vec<OutputFile>,
-    /// The input's name in checkpoints, and its position at each checkpoint (process 0).
+    /// The input's name in checkpoints (process 0).
     source: Option<String>,
-    source_at: Mutex<Vec<(u64, SourcesAt)>>,
-    /// Process 0 of several: the broker sources' positions of checkpoints whose parts it
-    /// wrote, acknowledged to the brokers once every process has written its part.
+    /// Where this process's sources were at their cut of each checkpoint.
+    source_at: Mutex<Vec<SourcesAt>>,
+    /// The broker sources of each local worker (with sources split across workers; else
+    /// worker 0's): a source that ended sends no cut, its position stays where it ended.
+    cells: Vec<Vec<Arc<crate::connect::tracked::SourceCell>>>,
+    /// With several processes: the broker sources' positions of checkpoints whose parts
+    /// this process wrote, acknowledged to the brokers once every process has written its
+    /// part.
     unacked: Mutex<Vec<(u64, Positions)>>,
 }
 
-/// Where the sources were when a checkpoint's marker was sent: the input's line number and
-/// byte offset, and the broker sources' positions.
-type SourcesAt = ((u64, u64), Vec<(String, Position)>);
+/// Where a worker's source was at its cut of a checkpoint: the checkpoint, the local
+/// worker, the input's line number and byte offset (worker 0 of process 0) and the broker
+/// sources' positions.
+type SourcesAt = (u64, usize, Option<(u64, u64)>, Vec<(String, Position)>);
 
 impl Gate {
     /// A new output slot for a worker's lines to `out`.
@@ -285,22 +291,30 @@ impl Gate {
         positions
             .sinks
             .extend(crate::connect::tracked::sink_positions());
-        if self.process == 0 {
-            let at = self.source_at.lock().ok().and_then(|mut list| {
-                let at = list
-                    .iter()
-                    .position(|(i, _)| *i == id)
-                    .map(|i| list.remove(i).1);
-                list.retain(|(i, _)| *i > id);
-                at
-            });
-            let ((lines, bytes), brokers) = at.unwrap_or_default();
-            if let Some(name) = &self.source {
-                positions
+        let mut at: Vec<SourcesAt> = Vec::new();
+        if let Ok(mut list) = self.source_at.lock() {
+            let (this, later): (Vec<SourcesAt>, Vec<SourcesAt>) = list
+                .drain(..)
+                .filter(|e| e.0 >= id)
+                .partition(|e| e.0 == id);
+            at = this;
+            *list = later;
+        }
+        for (local, cells) in self.cells.iter().enumerate() {
+            match at.iter_mut().find(|e| e.1 == local) {
+                Some((_, _, input, brokers)) => {
+                    if let (Some(name), Some((lines, bytes))) = (&self.source, *input) {
+                        positions
+                            .sources
+                            .push((name.clone(), Position::Offset { bytes, lines }));
+                    }
+                    positions.sources.append(brokers);
+                }
+                // The source ended before the checkpoint: where it ended.
+                None => positions
                     .sources
-                    .push((name.clone(), Position::Offset { bytes, lines }));
+                    .extend(crate::connect::tracked::positions_of(cells)),
             }
-            positions.sources.extend(brokers);
         }
         let part = ProcessPart {
             workers: self.total,
@@ -309,13 +323,11 @@ impl Gate {
         };
         self.store.write_process(id, self.process, &part)?;
         crate::connect::tracked::sinks_after_checkpoint();
-        if self.process == 0 {
-            self.acknowledge(id, part.positions);
-        }
+        self.acknowledge(id, part.positions);
         Ok(())
     }
 
-    /// Process 0 wrote its part of checkpoint `id` (with `positions`): the broker sources
+    /// This process wrote its part of checkpoint `id` (with `positions`): its broker sources
     /// acknowledge what the newest complete checkpoint covers (with one process at once;
     /// with several once the others wrote theirs, at a later checkpoint at the latest).
     fn acknowledge(&self, id: u64, positions: Positions) {
@@ -726,28 +738,36 @@ where
     let metrics = super::serve_metrics(args)?;
     let failed = Arc::new(Mutex::new(None));
     let mut sources: Vec<Source<A::Input>> = Vec::new();
-    let mut network = None;
     // Rows a sink with `'on.error' = 'fault'` could not deliver, back as fault events.
     let (fault_tx, fault_rx) = crossbeam_channel::unbounded();
     // The process that reads the sources stops reading on SIGTERM/SIGINT and lets the
     // workers finish what was read; the other processes end with it.
-    let signal = if workers.process == 0 {
+    // Sources split across workers by partition (Kafka, NATS with "nats.partitions"):
+    // every worker reads its share, and every source sends its cut of each checkpoint.
+    let split = super::connectors::has_split_sources(&info) && total > 1;
+    let signal = if workers.process == 0 || split {
         super::durable::shutdown_flag()
     } else {
         Arc::new(AtomicBool::new(false))
     };
+    // The broker sources of each local worker that reads some (see `Gate::cells`).
+    let mut cells: Vec<Vec<Arc<crate::connect::tracked::SourceCell>>> = Vec::new();
+    let mut network: Vec<super::connectors::Sources> = Vec::new();
     if workers.process == 0 {
         let counters = Arc::new(reader::Counters {
             metrics: metrics.clone(),
             ..reader::Counters::default()
         });
         let (tx, rx) = reader::channel();
-        network = Some(super::connectors::start_sources(
+        let started = super::connectors::start_sources(
             &info,
             &tx,
             &args.overrides,
             metrics.as_ref(),
-        )?);
+            split.then_some((0, total)),
+        )?;
+        cells.push(started.cells.clone());
+        network.push(started);
         // With network (or tailing) sources and no file source, `--input` is read only
         // when given; the run then lasts until it is stopped.
         let remote = super::connectors::has_sources(&info);
@@ -777,6 +797,44 @@ where
             at: Arc::clone(&reader_at),
             faults: Some(fault_rx),
         }));
+    }
+    if split {
+        // Every other worker reads its share of the split sources on a reader of its own;
+        // the sources of other processes' workers are theirs (empty here).
+        if workers.process > 0 {
+            sources.resize_with(workers.process * threads, || Box::new(std::iter::empty()));
+        }
+        for local in sources.len() - workers.process * threads..threads {
+            let index = workers.process * threads + local;
+            let counters = Arc::new(reader::Counters {
+                metrics: metrics.clone(),
+                ..reader::Counters::default()
+            });
+            let (tx, rx) = reader::channel();
+            let started = super::connectors::start_sources(
+                &info,
+                &tx,
+                &args.overrides,
+                metrics.as_ref(),
+                Some((index, total)),
+            )?;
+            cells.push(started.cells.clone());
+            network.push(started);
+            drop(tx);
+            sources.push(Box::new(ReaderSource {
+                rx,
+                counters,
+                now: resume_clock,
+                wall: workers.wall_clock,
+                strict: args.strict,
+                failed: Arc::clone(&failed),
+                done: false,
+                signal: Arc::clone(&signal),
+                events: std::marker::PhantomData,
+                at: Arc::new(Mutex::new((0, 0))),
+                faults: None,
+            }));
+        }
     }
     // Every sink of a stream gets each of its lines (several sinks: a fan-out); the
     // workers of this process share each sink, a worker's lines appended whole at a flush.
@@ -873,6 +931,7 @@ where
             outputs: files,
             source: source_name.clone(),
             source_at: Mutex::new(Vec::new()),
+            cells: cells.clone(),
             unacked: Mutex::new(Vec::new()),
         })
     });
@@ -896,9 +955,12 @@ where
                 let id = next;
                 next += 1;
                 let at = reader_at.lock().map(|a| *a).unwrap_or_default();
-                let brokers = crate::connect::tracked::positions();
+                let brokers = g
+                    .cells
+                    .first()
+                    .map_or_else(Vec::new, |c| crate::connect::tracked::positions_of(c));
                 if let Ok(mut list) = g.source_at.lock() {
-                    list.push((id, (at, brokers)));
+                    list.push((id, 0, Some(at), brokers));
                 }
                 Some(id)
             }))
@@ -907,11 +969,22 @@ where
     };
     let restored = restored.map(Arc::new);
     let marker_gate = gate.clone();
+    let cut_gate = gate.clone();
     let end_gate = gate.clone();
     let checkpoints = Checkpoints {
         due,
-        cut: Box::new(|_, _| {}),
-        sources: 1,
+        cut: Box::new(move |index, id| {
+            let Some(g) = &cut_gate else { return };
+            let local = index - g.process * threads;
+            let brokers = g
+                .cells
+                .get(local)
+                .map_or_else(Vec::new, |c| crate::connect::tracked::positions_of(c));
+            if let Ok(mut list) = g.source_at.lock() {
+                list.push((id, local, None, brokers));
+            }
+        }),
+        sources: if split { total } else { 1 },
         init: Box::new(move |index, app: &mut A| {
             if let Some(r) = &restored {
                 // Checked before the workers started (with the first worker's keys).
@@ -1102,6 +1175,7 @@ mod tests {
             outputs,
             source: None,
             source_at: Mutex::new(Vec::new()),
+            cells: Vec::new(),
             unacked: Mutex::new(Vec::new()),
         }
     }

@@ -146,6 +146,7 @@ impl WorkerStore {
                 ));
             }
             positions.sinks.extend(other.positions.sinks);
+            positions.sources.extend(other.positions.sources);
         }
         let mut snapshots = Vec::with_capacity(first.workers);
         for w in 0..first.workers {

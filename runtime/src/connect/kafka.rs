@@ -62,11 +62,14 @@ pub struct KafkaSource {
 
 impl KafkaSource {
     /// Joins the group for `cfg` (a `kafka` source), sending batches of at most `batch`
-    /// messages (each of one partition) on `tx`.
+    /// messages (each of one partition) on `tx`. With `share` = `(worker, workers)` (a run
+    /// on several workers, DESIGN 11) it reads only the topic's partitions whose index
+    /// modulo `workers` is `worker`, assigned rather than balanced by the group.
     pub fn start(
         cfg: &ConnectorConfig,
         tx: Sender<SourceEvent>,
         batch: usize,
+        share: Option<(usize, usize)>,
     ) -> Result<KafkaSource, ConnectError> {
         let topic = cfg.required("kafka.topic")?.to_string();
         let group = cfg
@@ -89,11 +92,36 @@ impl KafkaSource {
                     format!("cannot start the consumer: {e}"),
                 )
             })?;
-        consumer
-            .subscribe(&[&topic])
-            .map_err(|e| cfg.bad("kafka.topic", format!("cannot subscribe: {e}")))?;
-        let (cell, restored) =
-            tracked::register_partitioned_source(&format!("kafka:{}:{topic}", cfg.stream));
+        let name = format!("kafka:{}:{topic}", cfg.stream);
+        let (cell, restored) = match share {
+            None => {
+                consumer
+                    .subscribe(&[&topic])
+                    .map_err(|e| cfg.bad("kafka.topic", format!("cannot subscribe: {e}")))?;
+                tracked::register_partitioned_source(&name, &|_| true)
+            }
+            Some((worker, workers)) => {
+                let count =
+                    partition_count(&consumer, &topic).map_err(|e| cfg.bad("kafka.topic", e))?;
+                let mine = |p: i32| usize::try_from(p).is_ok_and(|p| p % workers.max(1) == worker);
+                let (cell, restored) =
+                    tracked::register_partitioned_source(&format!("{name}@w{worker}"), &mine);
+                let mut list = TopicPartitionList::new();
+                for p in (0..count).filter(|&p| mine(p)) {
+                    // The checkpoint's offset, else the group's (or the earliest).
+                    let offset = restored
+                        .iter()
+                        .find(|(q, _)| *q == p)
+                        .map_or(Offset::Stored, |&(_, next)| Offset::Offset(next));
+                    list.add_partition_offset(&topic, p, offset)
+                        .map_err(|e| cfg.bad("kafka.topic", format!("partition {p}: {e}")))?;
+                }
+                consumer
+                    .assign(&list)
+                    .map_err(|e| cfg.bad("kafka.topic", format!("cannot assign: {e}")))?;
+                (cell, restored)
+            }
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let label = format!("kafka source `{}`", cfg.stream);
         let stream = cfg.stream.clone();
@@ -142,6 +170,24 @@ impl KafkaSource {
 impl Drop for KafkaSource {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// How many partitions `topic` has (waiting up to 10 s for the broker).
+fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32, String> {
+    let meta = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|e| format!("cannot read the partitions of `{topic}`: {e}"))?;
+    let count = meta
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map_or(0, |t| t.partitions().len());
+    match i32::try_from(count) {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "topic `{topic}` has no partitions (does it exist?)"
+        )),
     }
 }
 

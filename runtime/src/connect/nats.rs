@@ -94,6 +94,8 @@ pub struct NatsSource {
 struct SourceOptions {
     url: String,
     stream: String,
+    /// The subjects the JetStream stream is created with when missing.
+    stream_subject: String,
     subject: String,
     consumer: String,
     max_ack_pending: i64,
@@ -102,16 +104,26 @@ struct SourceOptions {
 
 impl NatsSource {
     /// Starts consuming for `cfg` (a `nats` source), sending batches of at most `batch`
-    /// messages on `tx`.
+    /// messages on `tx`. `partition` = `Some(n)`: partition `n` of a source with
+    /// `"nats.partitions"` (DESIGN 11): subject `<nats.subject>.<n>`, consumer
+    /// `<nats.consumer>-<n>`, each with a position of its own.
     pub fn start(
         cfg: &ConnectorConfig,
         tx: Sender<SourceEvent>,
         batch: usize,
+        partition: Option<usize>,
     ) -> Result<NatsSource, ConnectError> {
         let url = cfg.option("nats.url").unwrap_or(DEFAULT_URL).to_string();
-        let consumer = cfg
+        let mut consumer = cfg
             .option("nats.consumer")
             .map_or_else(|| format!("eventflux-{}", cfg.stream), str::to_string);
+        let mut subject = cfg.required("nats.subject")?.to_string();
+        let mut stream_subject = subject.clone();
+        if let Some(n) = partition {
+            stream_subject = format!("{subject}.*");
+            subject = format!("{subject}.{n}");
+            consumer = format!("{consumer}-{n}");
+        }
         let ack_wait = match cfg.option("nats.ack.wait") {
             None => Duration::from_secs(300),
             Some(v) => Duration::from_millis(
@@ -127,7 +139,8 @@ impl NatsSource {
         let opts = SourceOptions {
             url,
             stream: cfg.required("nats.stream")?.to_string(),
-            subject: cfg.required("nats.subject")?.to_string(),
+            stream_subject,
+            subject,
             consumer,
             max_ack_pending,
             ack_wait,
@@ -136,7 +149,10 @@ impl NatsSource {
         let (cell, restored) = tracked::register_source(&name);
         let rt = runtime(cfg)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let label = format!("nats source `{}`", cfg.stream);
+        let label = match partition {
+            Some(n) => format!("nats source `{}` (partition {n})", cfg.stream),
+            None => format!("nats source `{}`", cfg.stream),
+        };
         let stream = cfg.stream.clone();
         let thread = {
             let stop = Arc::clone(&stop);
@@ -197,7 +213,7 @@ async fn open_consumer(
     let stream = js
         .get_or_create_stream(async_nats::jetstream::stream::Config {
             name: o.stream.clone(),
-            subjects: vec![o.subject.clone()],
+            subjects: vec![o.stream_subject.clone()],
             ..Default::default()
         })
         .await

@@ -329,18 +329,28 @@ pub fn register_source(name: &str) -> (Arc<SourceCell>, Option<u64>) {
 
 /// Registers a partitioned source (Kafka) named `name`: its positions are
 /// [`partition_position`]s and its checkpointed position is
-/// [`Position::Partitions`]. Returns its cell and the restored next offsets per partition.
-pub fn register_partitioned_source(name: &str) -> (Arc<SourceCell>, Vec<(i32, i64)>) {
+/// [`Position::Partitions`]. Returns its cell and the restored next offsets of the
+/// partitions `mine` takes, gathered from every restored position of the same source (a
+/// name up to an `@w<worker>` suffix: a run on several workers keeps one per worker, and a
+/// restart may read the partitions on other workers).
+pub fn register_partitioned_source(
+    name: &str,
+    mine: &dyn Fn(i32) -> bool,
+) -> (Arc<SourceCell>, Vec<(i32, i64)>) {
     let mut guard = registry();
     let reg = guard.get_or_insert_with(Registry::default);
-    let restored: Vec<(i32, i64)> = reg
-        .restored
-        .as_ref()
-        .and_then(|(_, p)| p.source(name))
-        .map_or_else(Vec::new, |p| match p {
-            Position::Partitions(list) => list.clone(),
-            _ => Vec::new(),
-        });
+    let base = name.split_once("@w").map_or(name, |(b, _)| b);
+    let restored: Vec<(i32, i64)> = reg.restored.as_ref().map_or_else(Vec::new, |(_, p)| {
+        p.sources
+            .iter()
+            .filter(|(n, _)| n == base || n.strip_prefix(base).is_some_and(|r| r.starts_with("@w")))
+            .flat_map(|(_, p)| match p {
+                Position::Partitions(list) => list.clone(),
+                _ => Vec::new(),
+            })
+            .filter(|&(p, _)| mine(p))
+            .collect()
+    });
     let map: BTreeMap<i32, i64> = restored.iter().copied().collect();
     let cell = Arc::new(SourceCell {
         name: name.to_string(),
@@ -362,6 +372,15 @@ pub fn register_sink(sink: Arc<dyn Participant>) {
         .get_or_insert_with(Registry::default)
         .sinks
         .push(sink);
+}
+
+/// The positions of `cells` (one worker's sources), for a checkpoint.
+pub fn positions_of(cells: &[Arc<SourceCell>]) -> Vec<(String, Position)> {
+    cells
+        .iter()
+        .filter(|c| c.known.load(Ordering::Acquire))
+        .map(|c| (c.name.clone(), c.position()))
+        .collect()
 }
 
 /// The positions of the tracked sources, for a checkpoint.
@@ -534,7 +553,7 @@ mod tests {
             Position::Partitions(vec![(0, 5), (1, 9)]),
         ));
         begin(Some((2, restored)), true, 1);
-        let (cell, at) = register_partitioned_source("kafka:S:t");
+        let (cell, at) = register_partitioned_source("kafka:S:t", &|_| true);
         assert_eq!(at, vec![(0, 5), (1, 9)]);
         assert_eq!(cell.committed_partitions(), vec![(0, 5), (1, 9)]);
         cell.processed(partition_position(1, 12));
