@@ -191,6 +191,19 @@ pub(super) fn start_sources(
         }
     }
     for (cfg, partition) in wanted {
+        if let (Some((w, n)), true) = (share, cfg.extension == "kafka" || partition.is_some()) {
+            let part = partition.map_or_else(
+                || format!("the partitions whose index modulo {n} is {w}"),
+                |p| format!("partition {p}"),
+            );
+            super::log::log(
+                super::log::Level::Info,
+                &format!(
+                    "worker {w} reads {} source `{}`: {part}",
+                    cfg.extension, cfg.stream
+                ),
+            );
+        }
         let (stx, srx) = crossbeam_channel::bounded::<SourceEvent>(QUEUE);
         let csv = cfg.csv().map_err(|e| Failure::runtime(e.to_string()))?;
         let fail = |e: crate::connect::ConnectError| Failure::runtime(e.to_string());

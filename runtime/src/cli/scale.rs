@@ -745,6 +745,11 @@ where
     // Sources split across workers by partition (Kafka, NATS with "nats.partitions"):
     // every worker reads its share, and every source sends its cut of each checkpoint.
     let split = super::connectors::has_split_sources(&info) && total > 1;
+    if split {
+        // Where each source cuts a checkpoint depends on timing, and the sources' events
+        // merge differently around the cuts: a replay may run them in another order.
+        crate::connect::tracked::replay_reordered();
+    }
     let signal = if workers.process == 0 || split {
         super::durable::shutdown_flag()
     } else {

@@ -528,13 +528,7 @@ impl KafkaSink {
                     format!("cannot start the producer: {e}"),
                 )
             })?;
-        let (epoch, numbered) = match (
-            tracked::restored_sink(&format!("kafka:{}:epoch", cfg.stream)),
-            tracked::restored_sink(&format!("kafka:{}", cfg.stream)),
-        ) {
-            (Some(epoch), Some(next)) => (epoch, next),
-            _ => (tracked::fresh_epoch(), 0),
-        };
+        let (epoch, numbered) = tracked::numbered_ids("kafka", &cfg.stream);
         let scan = Scan::of(&cfg.stream, numbered);
         let stats = Arc::new(SinkStats::default());
         let shared = Arc::new(KafkaShared {

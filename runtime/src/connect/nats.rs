@@ -395,7 +395,7 @@ impl NatsSink {
         let shared = Arc::new(DeliveredSink::numbered(
             "nats",
             cfg.stream.clone(),
-            restored_ids(&cfg.stream),
+            tracked::numbered_ids("nats", &cfg.stream),
         ));
         tracked::register_sink(Arc::clone(&shared) as Arc<dyn Participant>);
         let (tx, rx) = crossbeam_channel::bounded::<Messages>(queue.max(1));
@@ -482,16 +482,6 @@ async fn open_sink(
 }
 
 /// The (epoch, next number) a sink of `stream` starts from.
-fn restored_ids(stream: &str) -> (u64, u64) {
-    match (
-        tracked::restored_sink(&format!("nats:{stream}:epoch")),
-        tracked::restored_sink(&format!("nats:{stream}")),
-    ) {
-        (Some(epoch), Some(next)) => (epoch, next),
-        _ => (tracked::fresh_epoch(), 0),
-    }
-}
-
 /// Publishes every message of a batch, then waits for all JetStream acknowledgements.
 async fn publish(
     js: &async_nats::jetstream::Context,

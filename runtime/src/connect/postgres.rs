@@ -97,14 +97,7 @@ impl PostgresSink {
         if !valid_table(&table) {
             return Err(cfg.bad("postgres.table", "is not a table name"));
         }
-        let epoch_key = format!("postgres:{}:epoch", cfg.stream);
-        let ids = match (
-            tracked::restored_sink(&epoch_key),
-            tracked::restored_sink(&format!("postgres:{}", cfg.stream)),
-        ) {
-            (Some(epoch), Some(next)) => (epoch, next),
-            _ => (tracked::fresh_epoch(), 0),
-        };
+        let ids = tracked::numbered_ids("postgres", &cfg.stream);
         let checkpointing = tracked::checkpointing();
         let shared = Arc::new(Shared {
             stream: cfg.stream.clone(),

@@ -228,6 +228,9 @@ struct Registry {
     restored: Option<(u64, Positions)>,
     checkpointing: bool,
     fresh_epoch: u64,
+    /// The restored checkpoint's replay may come in another order than the run that wrote
+    /// past it (see [`replay_reordered`]).
+    reordered: bool,
     sources: Vec<Arc<SourceCell>>,
     sinks: Vec<Arc<dyn Participant>>,
 }
@@ -273,9 +276,49 @@ pub fn fresh_epoch_for(store: Option<&str>) -> u64 {
     seed & (u64::MAX >> 1)
 }
 
-/// The epoch sinks number their messages in when the run restored nothing.
+/// The epoch a sink numbers its messages in when the restored checkpoint has none for it:
+/// when the run restored nothing, [`fresh_epoch_for`]'s; else one derived from it and the
+/// restored checkpoint's id. A sink missing from a checkpoint (a worker's own sink after
+/// a restart on more workers) then never reuses the ids of a run before that checkpoint,
+/// which a deduplicating broker would drop, and a run killed before its next checkpoint
+/// and started again numbers its messages as before.
 pub fn fresh_epoch() -> u64 {
-    registry().as_ref().map_or(0, |r| r.fresh_epoch)
+    registry().as_ref().map_or(0, |r| match &r.restored {
+        None => r.fresh_epoch,
+        Some((id, _)) => {
+            let mixed = id.to_le_bytes().iter().fold(r.fresh_epoch, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            mixed & (u64::MAX >> 1)
+        }
+    })
+}
+
+/// The events replayed after a restart may come in another order than in the run before
+/// (a run on several workers reading partitioned sources): sinks that number their messages
+/// number them in a new epoch ([`numbered_ids`]), so no replayed row can take an earlier
+/// row's id and be dropped as its duplicate (they may come twice: at least once).
+pub fn replay_reordered() {
+    if let Some(r) = registry().as_mut() {
+        r.reordered = true;
+    }
+}
+
+/// The (epoch, next number) a sink numbering its messages as `<kind>:<stream>` continues
+/// from: the restored checkpoint's, else [`fresh_epoch`] from 0, or a new epoch from the
+/// clock after [`replay_reordered`].
+pub fn numbered_ids(kind: &str, stream: &str) -> (u64, u64) {
+    if registry().as_ref().is_some_and(|r| r.reordered) {
+        let now = u64::try_from(crate::functions::now_millis()).unwrap_or(0);
+        return (now & (u64::MAX >> 1), 0);
+    }
+    match (
+        restored_sink(&format!("{kind}:{stream}:epoch")),
+        restored_sink(&format!("{kind}:{stream}")),
+    ) {
+        (Some(epoch), Some(next)) => (epoch, next),
+        _ => (fresh_epoch(), 0),
+    }
 }
 
 /// A counter a sink kept under `name` in the restored checkpoint.
@@ -494,6 +537,32 @@ mod tests {
                 ("kafka:Out:epoch".to_string(), 7)
             ]
         );
+    }
+
+    /// A sink missing from the restored checkpoint numbers in an epoch of that checkpoint:
+    /// not the fresh run's (whose ids an earlier run used), the same on every start from it.
+    #[test]
+    fn a_sink_missing_from_a_restored_checkpoint_gets_an_epoch_of_that_checkpoint() {
+        let _turn = lock(&SERIAL);
+        begin(None, true, 77);
+        assert_eq!(fresh_epoch(), 77);
+        begin(Some((4, Positions::default())), true, 77);
+        let at_4 = fresh_epoch();
+        begin(Some((5, Positions::default())), true, 77);
+        let at_5 = fresh_epoch();
+        begin(Some((4, Positions::default())), true, 77);
+        assert_eq!(fresh_epoch(), at_4);
+        assert!(at_4 != 77 && at_5 != 77 && at_4 != at_5);
+        assert!(at_4 < 1 << 63 && at_5 < 1 << 63);
+        // A replay that may come in another order: a new epoch, numbered from 0.
+        let mut restored = Positions::default();
+        restored.sinks.push(("nats:Out:epoch".to_string(), 9));
+        restored.sinks.push(("nats:Out".to_string(), 40));
+        begin(Some((4, restored)), true, 77);
+        assert_eq!(numbered_ids("nats", "Out"), (9, 40));
+        replay_reordered();
+        let (epoch, next) = numbered_ids("nats", "Out");
+        assert!(epoch != 9 && epoch != 77 && epoch != at_4 && next == 0);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use timely::communication::Config as CommunicationConfig;
@@ -129,11 +129,18 @@ fn take_rows<A: Application>(
     }
 }
 
-/// `(routing hash, clock, ts, epoch, payload)`: exchanged on the hash (a worker index, or a
-/// key's hash); `clock` is the source's event clock (the running maximum of `ts`) after the
-/// event; `epoch` is the id of the newest checkpoint whose cut the source sent before it (0:
-/// none).
-type Msg<I> = (u64, i64, i64, u64, Payload<I>);
+/// `(routing hash, clock, ts, epoch, source, payload)`: exchanged on the hash (a worker
+/// index, or a key's hash); `clock` is the source's event clock (the running maximum of
+/// `ts`) after the event; `epoch` is the id of the newest checkpoint whose cut the source
+/// sent before it (0: none); `source` is the index of the worker whose source sent it.
+type Msg<I> = (u64, i64, i64, u64, u32, Payload<I>);
+
+/// The order a worker runs messages in: by epoch, then clock, then source (so that the
+/// messages of several sources at one clock run in the same order in a replay); a stable
+/// sort keeps one source's messages of one clock in the order sent.
+fn order<I>(m: &Msg<I>) -> (u64, i64, u32) {
+    (m.3, m.1, m.4)
+}
 
 /// Batches a source may have in flight before it waits for the workers to catch up
 /// (`EVENTFLUX_SCALE_IN_FLIGHT` overrides it, for measurements).
@@ -142,6 +149,17 @@ fn in_flight_limit() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8)
+}
+
+/// How long a source of several waits with nothing to read before its clock follows the
+/// others' (`EVENTFLUX_SCALE_IDLE_MS` overrides it).
+fn idle_follow() -> Duration {
+    Duration::from_millis(
+        std::env::var("EVENTFLUX_SCALE_IDLE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200),
+    )
 }
 
 /// Runs app `A` on the workers of `workers`: the worker with global index `i` reads
@@ -322,16 +340,16 @@ where
                                 if crossing && held.as_ref().is_none_or(|h| cap.time() < h.time()) {
                                     held = Some(cap.retain());
                                 }
-                                let last = pending.last().map_or((0, i64::MIN), |m| (m.3, m.1));
-                                if data.first().is_some_and(|m| (m.3, m.1) < last)
-                                    || data.windows(2).any(|w| (w[1].3, w[1].1) < (w[0].3, w[0].1))
+                                let last = pending.last().map_or((0, i64::MIN, 0), order);
+                                if data.first().is_some_and(|m| order(m) < last)
+                                    || data.windows(2).any(|w| order(&w[1]) < order(&w[0]))
                                 {
                                     sorted = false;
                                 }
                                 if cutting > 1 {
                                     for m in data.iter() {
                                         op_seen.set(op_seen.get().max(m.1));
-                                        if let Payload::Checkpoint(id) = m.4 {
+                                        if let Payload::Checkpoint(id) = m.5 {
                                             if id > asked {
                                                 asked = id;
                                                 op_requested.borrow_mut().push_back(id);
@@ -342,7 +360,7 @@ where
                                 pending.append(data);
                             });
                             if !sorted {
-                                pending.sort_by_key(|m| (m.3, m.1));
+                                pending.sort_by_key(order);
                             }
                             // Every message still to come has a clock at or past the frontier.
                             // With the wall clock a message runs on arrival, at the worker's
@@ -365,7 +383,7 @@ where
                                     m.3 == open && (wall || next.is_none_or(|f| m.1 < f))
                                 });
                                 ran += ready;
-                                for (_, at, ts, _, payload) in pending.drain(..ready) {
+                                for (_, at, ts, _, _, payload) in pending.drain(..ready) {
                                     let (at, ts) = if wall {
                                         let now = crate::functions::now_millis().max(op_reached.get());
                                         (now, now)
@@ -533,8 +551,10 @@ where
         };
         // The source's event clock (the input's timely time may be just past it).
         let mut clock = i64::MIN;
-        // The newest checkpoint this source sent its cut of.
+        // The newest checkpoint this source sent its cut of, and the source's index in
+        // the messages.
         let mut epoch = 0u64;
+        let me = u32::try_from(index).unwrap_or(u32::MAX);
         let has_source = source.is_some();
         let coordinator = due.is_some();
         // A source other than the first sends its cut of every checkpoint its worker has
@@ -553,7 +573,7 @@ where
                     }
                     cut(index, id);
                     for w in 0..peers as u64 {
-                        input.send((w, clock, clock, *epoch, Payload::Checkpoint(id)));
+                        input.send((w, clock, clock, *epoch, me, Payload::Checkpoint(id)));
                     }
                     *epoch = id;
                 }
@@ -563,6 +583,8 @@ where
             let mut started: Vec<usize> = Vec::new();
             let mut in_flight: VecDeque<i64> = VecDeque::new();
             let limit = in_flight_limit();
+            let follow_after = idle_follow();
+            let mut idle_since: Option<Instant> = None;
             loop {
                 // A cut before the next batch is read: the source's position at the cut
                 // covers exactly what it sent before it.
@@ -571,11 +593,16 @@ where
                     break;
                 };
                 if batch.is_empty() {
-                    // With several sources, an idle one moves its clock to the newest its
-                    // worker has seen: it would hold every worker's frontier back, and
-                    // what it reads later is late anyway, as for one source reading them
-                    // all.
-                    if cutting > 1 && !wall && seen.get() > clock {
+                    // With several sources, one idle for a while moves its clock to the
+                    // newest its worker has seen: it would hold every worker's frontier
+                    // back, and what it reads later is late anyway, as for one source
+                    // reading them all. Not at once: a source reading a backlog pauses
+                    // briefly now and then, and following would make the order of the
+                    // sources' events depend on those pauses (a replay after a restart
+                    // would not repeat it).
+                    let since = *idle_since.get_or_insert_with(Instant::now);
+                    if cutting > 1 && !wall && seen.get() > clock && since.elapsed() >= follow_after
+                    {
                         clock = seen.get();
                     }
                     // Nothing to read now. The messages of the last clock run once the
@@ -592,6 +619,7 @@ where
                     }
                     continue;
                 }
+                idle_since = None;
                 // The batch goes out at the timely time of the clock before it: every
                 // message carries its own clock (at or past that time), and the worker runs
                 // the messages whose clock the frontier has passed, in clock order.
@@ -600,10 +628,10 @@ where
                     match event {
                         Some(event) => match A::route(&event) {
                             Route::Worker0 if A::CROSSING => {
-                                input.send((0, clock, ts, epoch, Payload::Outside(event)));
+                                input.send((0, clock, ts, epoch, me, Payload::Outside(event)));
                             }
                             Route::Worker0 => {
-                                input.send((0, clock, ts, epoch, Payload::Event(event)))
+                                input.send((0, clock, ts, epoch, me, Payload::Event(event)))
                             }
                             Route::Key { partition, hash } => {
                                 if !started.contains(&partition) {
@@ -614,26 +642,27 @@ where
                                             clock,
                                             ts,
                                             epoch,
+                                            me,
                                             Payload::Start(partition),
                                         ));
                                     }
                                 }
-                                input.send((hash, clock, ts, epoch, Payload::Event(event)));
+                                input.send((hash, clock, ts, epoch, me, Payload::Event(event)));
                             }
                         },
                         None => {
                             for w in 0..peers {
-                                input.send((w, clock, clock, epoch, Payload::Tick));
+                                input.send((w, clock, clock, epoch, me, Payload::Tick));
                             }
                         }
                     }
                 }
                 for w in 0..peers {
-                    input.send((w, clock, clock, epoch, Payload::Tick));
+                    input.send((w, clock, clock, epoch, me, Payload::Tick));
                 }
                 if let Some(id) = due.as_mut().and_then(|d| d(false)) {
                     for w in 0..peers {
-                        input.send((w, clock, clock, epoch, Payload::Checkpoint(id)));
+                        input.send((w, clock, clock, epoch, me, Payload::Checkpoint(id)));
                     }
                     epoch = id;
                 }
@@ -664,7 +693,7 @@ where
         }
         if let Some(id) = due.as_mut().and_then(|d| d(true)) {
             for w in 0..peers as u64 {
-                input.send((w, clock, clock, epoch, Payload::Checkpoint(id)));
+                input.send((w, clock, clock, epoch, me, Payload::Checkpoint(id)));
             }
             epoch = id;
         }
@@ -672,14 +701,14 @@ where
         if has_source && cutting > 1 {
             follow_cuts(&mut input, clock, &mut epoch);
             for w in 0..peers as u64 {
-                input.send((w, clock, clock, epoch, Payload::Done));
+                input.send((w, clock, clock, epoch, me, Payload::Done));
             }
         }
         // One last message, so that closing the input flushes the exchange: timely's counter
         // passes the final flush on only when it has counted something since the last step,
         // and without it the last time's messages would stay in the exchange's buffers.
         if *input.time() > i64::MIN {
-            input.send((index as u64, clock, clock, epoch, Payload::Tick));
+            input.send((index as u64, clock, clock, epoch, me, Payload::Tick));
         }
         input.close();
         if wall {
