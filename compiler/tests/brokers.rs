@@ -1685,7 +1685,13 @@ impl Kafka {
 }
 
 fn start_kafka(bin: &Path, servers: &str, tag: &str) -> Child {
+    start_kafka_with(bin, servers, tag, &[])
+}
+
+/// [`start_kafka`] with `extra` options.
+fn start_kafka_with(bin: &Path, servers: &str, tag: &str, extra: &[&str]) -> Child {
     Command::new(bin)
+        .args(extra)
         .args(["--checkpoint-every", "50ms", "--state-dir"])
         .arg(dir().join(format!("state-kafka-{tag}")))
         .env("KAFKA_SERVERS", servers)
@@ -1774,6 +1780,85 @@ fn kafka_kill_and_restart_equals_an_uninterrupted_run() {
     by_sym(&mut got);
     assert_eq!(got.len(), expected.len(), "{err}");
     assert!(got == expected, "the outputs differ");
+}
+
+/// [`KAFKA_APP`] with its query inside a partition, so that it runs on several workers.
+const KAFKA_PARTITIONED_APP: &str = r#"
+CREATE STREAM Orders (id LONG, sym STRING, qty INT)
+  WITH (type = 'source', extension = 'kafka', "kafka.bootstrap.servers" = '${KAFKA_SERVERS}',
+        "kafka.topic" = '${IN_TOPIC}', "kafka.group.id" = '${GROUP}');
+CREATE STREAM Totals (sym STRING, total LONG, n LONG)
+  WITH (type = 'sink', extension = 'kafka', "kafka.bootstrap.servers" = '${KAFKA_SERVERS}',
+        "kafka.topic" = '${OUT_TOPIC}');
+PARTITION WITH (sym OF Orders)
+BEGIN
+    INSERT INTO Totals SELECT sym, sum(qty) AS total, count() AS n FROM Orders;
+END;
+"#;
+
+/// DESIGN 11: a Kafka source's partitions are split across workers by index (3 partitions
+/// over 2 workers). Fed over time and killed with SIGKILL several times, the output topic
+/// ends holding exactly the rows of the running totals, each once (the sink matches replayed
+/// lines by their bytes).
+#[test]
+fn kafka_partitions_split_across_workers_killed_and_restarted_lose_and_repeat_nothing() {
+    let kafka = Kafka::start();
+    let bin = build(KAFKA_PARTITIONED_APP, "kafka-split-app");
+    let events = 4000u64;
+    let tag = "split";
+    let _ = std::fs::remove_dir_all(dir().join(format!("state-kafka-{tag}")));
+    for topic in ["in", "out"] {
+        let partitions = if topic == "in" { 3 } else { 1 };
+        kafka
+            .cluster
+            .create_topic(&format!("{topic}-{tag}"), partitions, 1)
+            .expect("topic");
+    }
+    let feeder = {
+        let servers = kafka.servers.clone();
+        std::thread::spawn(move || {
+            for start in (0..events).step_by(250) {
+                kafka_produce(&servers, "in-split", start..(start + 250).min(events));
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+    let start = || start_kafka_with(&bin, &kafka.servers, tag, &["--workers", "2"]);
+    for mark in [300i64, 1200, 2500] {
+        let mut child = start();
+        let begun = Instant::now();
+        while kafka.count("out-split") < mark && begun.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+    }
+    feeder.join().expect("feeder");
+    let child = start();
+    kafka.wait_for("out-split", events as i64);
+    let err = terminate(child);
+    assert!(err.contains("restored checkpoint"), "{err}");
+    assert!(
+        err.contains("worker 1 reads kafka source `Orders`"),
+        "{err}"
+    );
+    let mut got: Vec<(String, i64, i64)> = kafka
+        .contents("out-split")
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            let d = &v["data"];
+            (
+                d["sym"].as_str().unwrap_or_default().to_string(),
+                d["total"].as_i64().unwrap_or(-1),
+                d["n"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
+    let expected = kafka_totals(events);
+    assert_eq!(got.len(), expected.len(), "{err}");
+    assert!(got == expected, "the rows differ: {err}");
 }
 
 /// The running totals `Totals` must hold for orders `0..events` (see [`kafka_produce`]),

@@ -296,6 +296,7 @@ pub fn fresh_epoch() -> u64 {
 
 /// The events replayed after a restart may come in another order than in the run before
 /// (a run on several workers reading partitioned sources): sinks that number their messages
+/// and match a replay by those numbers (nats, postgres)
 /// number them in a new epoch ([`numbered_ids`]), so no replayed row can take an earlier
 /// row's id and be dropped as its duplicate (they may come twice: at least once).
 pub fn replay_reordered() {
