@@ -571,6 +571,69 @@ fn nats_partitions_split_across_workers_killed_and_restarted_equal_a_single_work
     assert_eq!(nats.count(&format!("OUT_{}", tags[1])), got.len() as u64);
 }
 
+/// A partitioned NATS source over two processes (one worker each, on loopback): each
+/// process reads its own subject and sends the rows of its keys to the sink; together
+/// every symbol's running totals come once, in order.
+#[test]
+fn nats_partitions_split_across_two_processes_each_read_their_own_subject() {
+    let Some(url) = server("EVENTFLUX_TEST_NATS", "nats_partitions_two_processes") else {
+        return;
+    };
+    let bin = build(NATS_SPLIT_APP, "nats-split-app");
+    let events = EVENTS;
+    let mut nats = Nats::connect(&url);
+    let tag = format!("Q{}", std::process::id());
+    let _ = std::fs::remove_dir_all(dir().join(format!("state-{tag}")));
+    nats.create_stream(&format!("IN_{tag}"), &format!("in.{tag}.*"));
+    let mut expected: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut sums: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    for i in 0..events {
+        let sym = format!("S{}", i % 7);
+        let event = format!(
+            r#"{{"ts": {}, "data": {{"id": {i}, "sym": "{sym}", "qty": {}}}}}"#,
+            1000 + i,
+            i % 13
+        );
+        nats.publish(&format!("in.{tag}.{}", i % 7 % 2), &event);
+        let (total, n) = sums.entry(sym.clone()).or_default();
+        *total += (i % 13) as i64;
+        *n += 1;
+        let row = serde_json::json!({"sym": sym, "total": *total, "n": *n});
+        expected.entry(sym).or_default().push(row.to_string());
+    }
+    let hosts_dir = dir().join(format!("hosts-{tag}"));
+    std::fs::create_dir_all(&hosts_dir).expect("hosts dir");
+    let hosts = support::hosts_file(&hosts_dir, 2);
+    let children: Vec<Child> = (0..2)
+        .map(|p| {
+            let mut cmd = Command::new(&bin);
+            support::as_process(&mut cmd, &hosts, 2, p);
+            cmd.args(["--checkpoint-every", "50ms", "--state-dir"])
+                .arg(dir().join(format!("state-{tag}")))
+                .env("NATS_URL", &url)
+                .env("IN_STREAM", format!("IN_{tag}"))
+                .env("IN_SUBJECT", format!("in.{tag}"))
+                .env("OUT_STREAM", format!("OUT_{tag}"))
+                .env("OUT_SUBJECT", format!("out.{tag}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start a process")
+        })
+        .collect();
+    wait_for(&mut nats, &format!("OUT_{tag}"), events);
+    let errs: Vec<String> = children.into_iter().map(terminate).collect();
+    assert!(
+        errs[1].contains("worker 1 reads nats source `Orders`: partition 1"),
+        "{}",
+        errs[1]
+    );
+    assert!(!errs[0].contains("partition 1"), "{}", errs[0]);
+    let got = nats.contents(&format!("OUT_{tag}"));
+    assert_eq!(got.len() as u64, events, "{errs:?}");
+    assert!(per_symbol(&got) == expected, "the rows of a symbol differ");
+}
+
 /// A minimal MQTT 3.1.1 client: QoS 1 publishes and a QoS 1 subscription.
 struct Mqtt {
     stream: TcpStream,

@@ -975,6 +975,7 @@ where
     let restored = restored.map(Arc::new);
     let marker_gate = gate.clone();
     let cut_gate = gate.clone();
+    let (stop_signal, stop_failed) = (Arc::clone(&signal), Arc::clone(&failed));
     let end_gate = gate.clone();
     let checkpoints = Checkpoints {
         due,
@@ -990,6 +991,9 @@ where
             }
         }),
         sources: if split { total } else { 1 },
+        stopped: Box::new(move || {
+            stop_signal.load(Ordering::Relaxed) || stop_failed.lock().map_or(true, |f| f.is_some())
+        }),
         init: Box::new(move |index, app: &mut A| {
             if let Some(r) = &restored {
                 // Checked before the workers started (with the first worker's keys).

@@ -93,8 +93,9 @@ enum Payload<I> {
     /// a worker takes the checkpoint once it has run every message before the cut of every
     /// source (see [`Checkpoints`]).
     Checkpoint(u64),
-    /// The sending source has ended: it sends no cut for a later checkpoint.
-    Done,
+    /// The sending source has ended: it sends no cut for a later checkpoint. `true`: it was
+    /// stopped (a signal, a failure), and every other source stops too.
+    Done(bool),
 }
 
 /// A row crossing to worker 0's queries outside partitions, or an event or clock tick of
@@ -186,6 +187,7 @@ where
             due: None,
             cut: Box::new(|_, _| {}),
             sources: 1,
+            stopped: Box::new(|| false),
             init: Box::new(|_, _| {}),
             reached: Box::new(|_, _, _| {}),
         },
@@ -222,6 +224,9 @@ pub struct Checkpoints<A> {
     pub cut: Cut,
     /// How many sources send cuts, over every process (those of `sources` in each).
     pub sources: usize,
+    /// Asked when a source ends, with several sources: whether it was stopped (a signal, a
+    /// failure) rather than at the end of its input; every other source then stops too.
+    pub stopped: Box<dyn Fn() -> bool + Send + Sync>,
     /// Called on each worker's new app.
     pub init: Init<A>,
     /// Called by each worker when it takes a checkpoint.
@@ -255,6 +260,7 @@ where
     let init = Arc::new(checkpoints.init);
     let reached_marker = Arc::new(checkpoints.reached);
     let cut = Arc::new(checkpoints.cut);
+    let stopped = Arc::new(checkpoints.stopped);
     let cutting = checkpoints.sources.max(1);
     let after_batch = Arc::new(after_batch);
     let wall_clock = workers.wall_clock;
@@ -279,6 +285,7 @@ where
         let op_outside = Rc::clone(&outside);
         let at_marker = Arc::clone(&reached_marker);
         let cut = Arc::clone(&cut);
+        let stopped = Arc::clone(&stopped);
         let after = Arc::clone(&after_batch);
         let outside_after = Arc::clone(&after_batch);
         let tick_after = Arc::clone(&after_batch);
@@ -308,6 +315,10 @@ where
         let op_seen = Rc::clone(&seen);
         let requested: Rc<RefCell<VecDeque<u64>>> = Rc::new(RefCell::new(VecDeque::new()));
         let op_requested = Rc::clone(&requested);
+        // Set once another source has ended (stopped by a signal or failed): this worker's
+        // source stops too, so that every process ends with it.
+        let peer_ended = Rc::new(Cell::new(false));
+        let op_peer_ended = Rc::clone(&peer_ended);
         worker.dataflow::<i64, _, _>(|scope| {
             // Messages not yet run, in the order of their epochs and clocks (stable: one
             // source's messages of one clock keep their order).
@@ -349,11 +360,15 @@ where
                                 if cutting > 1 {
                                     for m in data.iter() {
                                         op_seen.set(op_seen.get().max(m.1));
-                                        if let Payload::Checkpoint(id) = m.5 {
-                                            if id > asked {
+                                        match m.5 {
+                                            Payload::Checkpoint(id) if id > asked => {
                                                 asked = id;
                                                 op_requested.borrow_mut().push_back(id);
                                             }
+                                            Payload::Done(true) if m.4 as usize != index => {
+                                                op_peer_ended.set(true);
+                                            }
+                                            _ => {}
                                         }
                                     }
                                 }
@@ -412,7 +427,7 @@ where
                                             c.0 += 1;
                                             c.1 = c.1.max(at);
                                         }
-                                        Payload::Done => ended.push(open),
+                                        Payload::Done(_) => ended.push(open),
                                     }
                                     if crossing {
                                         take_rows(app, &mut handed, &mut crossed, at, false);
@@ -589,6 +604,9 @@ where
                 // A cut before the next batch is read: the source's position at the cut
                 // covers exactly what it sent before it.
                 follow_cuts(&mut input, clock, &mut epoch);
+                if peer_ended.get() {
+                    break;
+                }
                 let Some(batch) = source.next() else {
                     break;
                 };
@@ -697,11 +715,13 @@ where
             }
             epoch = id;
         }
-        // With several sources, the others stop counting on this one's cuts.
+        // With several sources, the others stop counting on this one's cuts (and stop
+        // reading when this one was stopped).
         if has_source && cutting > 1 {
             follow_cuts(&mut input, clock, &mut epoch);
+            let stop = peer_ended.get() || stopped();
             for w in 0..peers as u64 {
-                input.send((w, clock, clock, epoch, me, Payload::Done));
+                input.send((w, clock, clock, epoch, me, Payload::Done(stop)));
             }
         }
         // One last message, so that closing the input flushes the exchange: timely's counter
@@ -1004,6 +1024,7 @@ mod tests {
                 }
             }),
             sources: SOURCES,
+            stopped: Box::new(|| false),
             init: Box::new(|_, _| {}),
             reached: Box::new(move |_, app: &mut Fake<false>, id| {
                 let ran = app.rows.iter().filter(|r| r.2 >= 0).count();
