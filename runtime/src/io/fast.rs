@@ -72,6 +72,86 @@ where
     crate::app::decode(stream, data)
 }
 
+/// An event line read in one pass by [`decode_line`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FastLine<'a, E> {
+    /// The stream the line names.
+    pub stream: &'a str,
+    /// The event time, when the line gives one.
+    pub ts: Option<i64>,
+    /// The decoded `data`.
+    pub event: E,
+}
+
+/// Reads a whole event line, `{"stream": "S", "ts": N, "data": {...}}` (`ts` optional,
+/// the members in any order as long as `stream` comes before `data`), in one pass: the
+/// envelope here and `data` by `decode` (the app's [`FastDecode`] of the named stream),
+/// straight from the line, without first finding where `data` ends. `text` is one line,
+/// trimmed.
+///
+/// `None` for any line it does not read exactly as the general way does (serde_json's
+/// envelope, then the app's decoder on `data`): other members, duplicates, escapes in the
+/// stream's name, a `ts` that is not a plain integer, `data` before `stream`, anything
+/// `decode` declines, anything after the closing brace. The caller then reads the line the
+/// general way, which accepts it or reports what is wrong with it; so the fast path changes
+/// neither the values nor the errors.
+///
+/// ```
+/// use eventflux_runtime::io::fast::{decode_line, FastLine, Scanner};
+///
+/// let read = |text| decode_line(text, |stream, s: &mut Scanner<'_>| {
+///     s.open()?;
+///     let _ = s.key(&["v"])??;
+///     let v = s.i64()?;
+///     s.key(&["v"])?.is_none().then_some((stream.len(), v))
+/// });
+/// assert_eq!(
+///     read(r#"{"stream": "In", "data": {"v": 7}, "ts": 5}"#),
+///     Some(FastLine { stream: "In", ts: Some(5), event: (2, 7) })
+/// );
+/// assert_eq!(read(r#"{"data": {"v": 7}, "stream": "In"}"#), None);
+/// assert_eq!(read(r#"{"stream": "In", "data": {"v": 7}} x"#), None);
+/// ```
+#[inline]
+pub fn decode_line<'a, E>(
+    text: &'a str,
+    decode: impl FnOnce(&'a str, &mut Scanner<'a>) -> Option<E>,
+) -> Option<FastLine<'a, E>> {
+    let mut s = Scanner::new(text);
+    if !s.open()? {
+        return None;
+    }
+    let (mut stream, mut ts, mut event) = (None, None, None);
+    let mut decode = Some(decode);
+    let member = |name: &[u8]| match name {
+        b"stream" => Some(0),
+        b"ts" => Some(1),
+        b"data" => Some(2),
+        _ => None,
+    };
+    while let Some(key) = s.key_by(member)? {
+        match key {
+            0 if stream.is_none() => stream = Some(s.plain_str()?),
+            1 if ts.is_none() => ts = Some(s.integer()?),
+            2 if event.is_none() => {
+                let decode = decode.take()?;
+                event = Some(decode(stream?, &mut s)?);
+                // Back in the envelope, after its `data` member.
+                s.more = true;
+            }
+            _ => return None,
+        }
+    }
+    if !s.at_end() {
+        return None;
+    }
+    Some(FastLine {
+        stream: stream?,
+        ts,
+        event: event?,
+    })
+}
+
 /// Powers of ten that are exact in an `f64`.
 const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
@@ -138,6 +218,7 @@ impl<'a> Scanner<'a> {
         };
         self.at += 1;
         self.more = false;
+        self.next = 0;
         Some(object)
     }
 
@@ -146,6 +227,23 @@ impl<'a> Scanner<'a> {
     /// with escapes.
     #[inline]
     pub fn key(&mut self, names: &[&str]) -> Option<Option<usize>> {
+        let next = self.next;
+        let found = self.key_by(|name| match names.get(next) {
+            Some(n) if n.as_bytes() == name => Some(next),
+            _ => names.iter().position(|n| n.as_bytes() == name),
+        })?;
+        if let Some(index) = found {
+            self.next = index + 1;
+        }
+        Some(found)
+    }
+
+    /// [`key`](Self::key) with the name looked up by `find` (generated code: a `match` over
+    /// the names as byte strings, compared without a call): the member's index, positioned
+    /// at its value; `Some(None)` at the end of the object; `None` for a name `find` does
+    /// not know or written with escapes.
+    #[inline]
+    pub fn key_by(&mut self, find: impl FnOnce(&[u8]) -> Option<usize>) -> Option<Option<usize>> {
         self.ws();
         match self.peek()? {
             b'}' => {
@@ -172,12 +270,7 @@ impl<'a> Scanner<'a> {
         }
         self.at += 1;
         self.more = true;
-        let index = match names.get(self.next) {
-            Some(n) if n.as_bytes() == name => self.next,
-            _ => names.iter().position(|n| n.as_bytes() == name)?,
-        };
-        self.next = index + 1;
-        Some(Some(index))
+        find(name).map(Some)
     }
 
     /// Before the `index`-th element of an array (a comma after the first).
@@ -257,6 +350,19 @@ impl<'a> Scanner<'a> {
                 Some(Arc::from(value))
             }
         }
+    }
+
+    /// A string without escapes, borrowed from the text; `None` for anything else.
+    #[inline]
+    fn plain_str(&mut self) -> Option<&'a str> {
+        self.ws();
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.at + 1;
+        let len = plain_string_len(self.bytes().get(start..)?)?;
+        self.at = start + len + 1;
+        self.text.get(start..start + len)
     }
 
     /// An integer token that fits an `i64`, not `-0` (which serde_json reads as a float);
@@ -512,7 +618,22 @@ mod tests {
                 (None, None, None, None, None, None);
             let (mut d, mut od, mut b, mut ob, mut st, mut os) =
                 (None, None, None, None, None, None);
-            while let Some(key) = s.key(&NAMES)? {
+            let member = |name: &[u8]| match name {
+                b"i" => Some(0),
+                b"oi" => Some(1),
+                b"l" => Some(2),
+                b"ol" => Some(3),
+                b"f" => Some(4),
+                b"of" => Some(5),
+                b"d" => Some(6),
+                b"od" => Some(7),
+                b"b" => Some(8),
+                b"ob" => Some(9),
+                b"s" => Some(10),
+                b"os" => Some(11),
+                _ => None,
+            };
+            while let Some(key) = s.key_by(member)? {
                 match key {
                     0 if i.is_none() => i = Some(s.i32()?),
                     1 if oi.is_none() => oi = Some(opt!(i32)),
@@ -732,8 +853,166 @@ mod tests {
             })
     }
 
+    /// Whether [`decode_line`] took the event line `text` (and then read it exactly as the
+    /// general way does: the envelope by `parse_line`, `data` by serde_json, for stream `S`).
+    fn line_same_as_general(text: &str) -> bool {
+        let fast = decode_line(text, |stream, s| match stream {
+            "S" => Row::fast_decode(s),
+            _ => None,
+        });
+        let general = crate::io::parse_line(1, text).map(|line| match line {
+            crate::io::LineRef::Event {
+                stream, ts, data, ..
+            } => {
+                let row = (stream == "S")
+                    .then(|| serde_json::from_str::<Row>(data).ok())
+                    .flatten();
+                (stream.into_owned(), ts, row)
+            }
+            crate::io::LineRef::Tick { ts, .. } => (String::new(), Some(ts), None),
+        });
+        if let Some(fast) = &fast {
+            match &general {
+                Ok((stream, ts, Some(row))) => assert_eq!(
+                    (fast.stream, fast.ts, format!("{:?}", fast.event)),
+                    (stream.as_str(), *ts, format!("{row:?}")),
+                    "{text}"
+                ),
+                other => panic!("{text}: read as {fast:?}, the general way: {other:?}"),
+            }
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn event_lines_are_read_in_one_pass_or_left_to_the_general_reader() {
+        for text in [
+            r#"{"stream":"S","ts":5,"data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}"#,
+            r#"{"data":[1,null,1,null,1,null,1,null,true,null,"x",null],"ts":-5,"stream":"S"}"#,
+            r#"{ "ts" : 0 , "stream" : "S" , "data" : {"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"} }"#,
+        ] {
+            // (The second has `data` before `stream`: left to the general reader.)
+            let _ = line_same_as_general(text);
+        }
+        assert!(line_same_as_general(
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"},"ts":9}"#
+        ));
+        assert!(line_same_as_general(
+            r#"{ "ts" : 0 , "stream" : "S" , "data" : [1,null,1,null,1,null,1,null,true,null,"x",null] }"#
+        ));
+        for text in [
+            r#"{"data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"},"stream":"S"}"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"},"ts":9,"ts":9}"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"},"kind":"x"}"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}}"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"},}"#,
+            r#"{"stream":"S","ts":-0,"data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}"#,
+            r#"{"stream":"S","ts":null,"data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}"#,
+            r#"{"stream":"\u0053","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}"#,
+            r#"{"stream":"T","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}"#,
+            r#"{"stream":"S","data":{}}"#,
+            r#"{"stream":"S","data":5}"#,
+            r#"["S",{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}]"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}} {}"#,
+        ] {
+            assert!(!line_same_as_general(text), "{text}");
+        }
+    }
+
+    /// Envelopes of members in any order, duplicated, missing or unknown, with any
+    /// whitespace, truncated anywhere.
+    fn event_line() -> impl Strategy<Value = String> {
+        let ws = || proptest::sample::select(vec!["", "", " ", "\n", "\t"]);
+        let member = prop_oneof![
+            (
+                Just("stream"),
+                proptest::sample::select(vec![
+                    "\"S\"",
+                    "\"S\"",
+                    "\"T\"",
+                    "\"\\u0053\"",
+                    "5",
+                    "null",
+                    "\"S"
+                ])
+                .prop_map(str::to_owned)
+            ),
+            (
+                Just("ts"),
+                prop_oneof![
+                    any::<i64>().prop_map(|v| v.to_string()),
+                    proptest::sample::select(vec!["-0", "1.5", "1e3", "null", "\"5\"", "01", "-"])
+                        .prop_map(str::to_owned),
+                ]
+            ),
+            (Just("data"), prop_oneof![good_line(), line()]),
+            (
+                proptest::sample::select(vec!["kind", "dat", "\\u0074s"]),
+                value()
+            ),
+        ];
+        (
+            proptest::collection::vec((member, ws(), ws()), 0..6),
+            any::<proptest::sample::Index>(),
+            proptest::sample::select(vec!["", "", "", "}", " x", ","]),
+            any::<bool>(),
+        )
+            .prop_map(|(members, cut, tail, truncate)| {
+                let body: Vec<String> = members
+                    .iter()
+                    .map(|((k, v), a, b)| format!("{a}\"{k}\"{b}:{a}{v}{b}"))
+                    .collect();
+                let text = format!("{{{}}}{tail}", body.join(","));
+                if truncate {
+                    let mut at = cut.index(text.len() + 1);
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    text[..at].trim().to_owned()
+                } else {
+                    text
+                }
+            })
+    }
+
+    /// Well-formed event lines of stream `S`, the envelope's members in any order.
+    fn good_event_line() -> impl Strategy<Value = String> {
+        (
+            good_line(),
+            any::<i64>(),
+            Just(vec![0usize, 1, 2]).prop_shuffle(),
+            any::<bool>(),
+        )
+            .prop_map(|(data, ts, order, with_ts)| {
+                let members: Vec<String> = order
+                    .iter()
+                    .filter(|&&k| with_ts || k != 1)
+                    .map(|&k| match k {
+                        0 => "\"stream\": \"S\"".to_owned(),
+                        1 => format!("\"ts\": {ts}"),
+                        _ => format!("\"data\": {data}"),
+                    })
+                    .collect();
+                format!("{{{}}}", members.join(", "))
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The one-pass line reader never reads a line otherwise than the general way.
+        #[test]
+        fn event_lines_never_differ_from_the_general_reader(text in event_line()) {
+            line_same_as_general(&text);
+        }
+
+        /// Well-formed event lines are read in one pass when `stream` comes before `data`.
+        #[test]
+        fn good_event_lines_are_read_in_one_pass(text in good_event_line()) {
+            let stream_first = text.find("\"stream\"") < text.find("\"data\"");
+            prop_assert_eq!(line_same_as_general(&text), stream_first, "{}", text);
+        }
 
         /// The one-pass reader never reads a line otherwise than serde_json, and `decode`
         /// answers exactly as serde_json does (values and error messages).

@@ -195,6 +195,17 @@ impl<R: BufRead> JsonLinesReader<R> {
     /// [`next_line`](Self::next_line) with the byte offset the line ends at (see
     /// [`offset`](Self::offset)).
     pub fn next_line_at(&mut self) -> Option<(Result<LineRef<'_>, InputError>, u64)> {
+        let (text, offset) = self.next_text_at()?;
+        Some((
+            text.and_then(|(line_no, text)| parse_line(line_no, text)),
+            offset,
+        ))
+    }
+
+    /// The next non-blank line's number and text, trimmed, not parsed yet (see
+    /// [`parse_line`]; [`fast::decode_line`](super::fast::decode_line) reads common event
+    /// lines in one pass), with the byte offset it ends at; `Err` when it is not UTF-8.
+    pub fn next_text_at(&mut self) -> Option<(Result<(u64, &str), InputError>, u64)> {
         let (start, end) = self.read_non_blank()?;
         let offset = self.offset;
         let line_no = self.line_no;
@@ -205,7 +216,7 @@ impl<R: BufRead> JsonLinesReader<R> {
             start
         };
         let line = match std::str::from_utf8(&self.buf[start..end]) {
-            Ok(text) => parse_line(line_no, text),
+            Ok(text) => Ok((line_no, text)),
             Err(_) => Err(InputError {
                 line_no,
                 message: "not valid UTF-8".into(),
@@ -248,8 +259,8 @@ impl<R: BufRead> Iterator for JsonLinesReader<R> {
     }
 }
 
-/// Parses one non-blank line (already trimmed).
-fn parse_line(line_no: u64, text: &str) -> Result<LineRef<'_>, InputError> {
+/// Parses one non-blank line (already trimmed): `line_no` is its number, for errors.
+pub fn parse_line(line_no: u64, text: &str) -> Result<LineRef<'_>, InputError> {
     let bad = |message: String| InputError { line_no, message };
     if !text.starts_with('{') {
         return Err(bad("expected a JSON object".into()));
