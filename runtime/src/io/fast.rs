@@ -481,15 +481,46 @@ impl<'a> Scanner<'a> {
 
 /// Strings at most this long are looked up in [`STRINGS`] before they are allocated.
 const INTERNED_LEN: usize = 24;
-/// Slots of [`STRINGS`] (a power of two).
-const INTERNED_SLOTS: usize = 256;
+/// Slots of [`STRINGS`] (a power of two), in pairs: a string may sit in either slot of its
+/// pair, so two frequent strings whose hashes meet do not keep replacing each other.
+const INTERNED_SLOTS: usize = 1024;
+
+/// A recently decoded string and its [`short_key`].
+#[derive(Clone, Default)]
+struct Interned {
+    key: (u64, u64, u64),
+    text: Option<Arc<str>>,
+}
 
 thread_local! {
-    /// Recently decoded short strings on this thread, by a hash of their text (one per
-    /// slot; a new string replaces the slot's old one): repeated values such as symbols
-    /// share one allocation instead of one per event.
-    static STRINGS: std::cell::RefCell<Vec<Option<Arc<str>>>> =
-        std::cell::RefCell::new(vec![None; INTERNED_SLOTS]);
+    /// Recently decoded short strings on this thread, by a hash of their text: repeated
+    /// values such as symbols share one allocation instead of one per event.
+    static STRINGS: std::cell::RefCell<Vec<Interned>> =
+        std::cell::RefCell::new(vec![Interned::default(); INTERNED_SLOTS]);
+}
+
+/// Three words that, with its length, are the text of a string of at most 24 bytes (its
+/// first, middle and last 8, 4 or 1 bytes, overlapping): comparing them compares the
+/// strings, without a call to `memcmp`.
+#[inline]
+fn short_key(b: &[u8]) -> (u64, u64, u64) {
+    let word = |at: usize, n: usize| {
+        let mut w = [0u8; 8];
+        w[..n].copy_from_slice(&b[at..at + n]);
+        u64::from_le_bytes(w)
+    };
+    let len = b.len();
+    match len {
+        17.. => (word(0, 8), word(len - 8, 8), word(8, 8)),
+        8..=16 => (word(0, 8), word(len - 8, 8), 0),
+        4..=7 => (word(0, 4), word(len - 4, 4), 0),
+        1..=3 => (
+            u64::from(b[0]) | u64::from(b[len / 2]) << 8 | u64::from(b[len - 1]) << 16,
+            0,
+            0,
+        ),
+        0 => (0, 0, 0),
+    }
 }
 
 /// `text` as an `Arc<str>`, shared with an equal string decoded recently on this thread.
@@ -498,24 +529,31 @@ fn intern(text: &str) -> Arc<str> {
     if text.len() > INTERNED_LEN {
         return Arc::from(text);
     }
-    // FNV-1a.
-    let hash = text.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    let slot = (hash ^ (hash >> 16)) as usize & (INTERNED_SLOTS - 1);
+    let key = short_key(text.as_bytes());
+    let hash = (key.0 ^ key.1.rotate_left(29) ^ key.2.rotate_left(43) ^ text.len() as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let slot = (hash >> 54) as usize & (INTERNED_SLOTS - 2);
+    let same =
+        |e: &Interned| e.key == key && e.text.as_ref().is_some_and(|s| s.len() == text.len());
     STRINGS
         .try_with(|strings| {
             let mut strings = strings.borrow_mut();
-            match &strings[slot] {
-                Some(s) if **s == *text => Arc::clone(s),
-                _ => {
-                    let s: Arc<str> = Arc::from(text);
-                    strings[slot] = Some(Arc::clone(&s));
-                    s
-                }
+            let pair = strings.get_mut(slot..slot + 2)?;
+            if let Some(s) = pair.iter().find(|e| same(e)).and_then(|e| e.text.as_ref()) {
+                return Some(Arc::clone(s));
             }
+            // The newer string first; the older one moves to the other slot.
+            let s: Arc<str> = Arc::from(text);
+            pair.swap(0, 1);
+            pair[0] = Interned {
+                key,
+                text: Some(Arc::clone(&s)),
+            };
+            Some(s)
         })
-        .unwrap_or_else(|_| Arc::from(text))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Arc::from(text))
 }
 
 /// The length of a string's text up to its closing quote, when it has no escape and no
@@ -998,8 +1036,49 @@ mod tests {
             })
     }
 
+    #[test]
+    fn interned_strings_are_shared_and_never_mixed_up() {
+        let a = intern("S0013");
+        assert!(Arc::ptr_eq(&a, &intern("S0013")));
+        let long = "x".repeat(INTERNED_LEN + 1);
+        assert_eq!(&*intern(&long), long.as_str());
+        // Texts that differ in one byte only, anywhere, of every length up to the limit.
+        for len in 0..=INTERNED_LEN {
+            let base: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            for at in 0..len {
+                let mut other = base.clone().into_bytes();
+                other[at] = b'Z';
+                let other = String::from_utf8(other).unwrap();
+                assert_eq!(&*intern(&base), base.as_str());
+                assert_eq!(&*intern(&other), other.as_str());
+                assert_eq!(&*intern(&base), base.as_str());
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Equal keys and lengths mean equal strings.
+        #[test]
+        fn short_keys_tell_strings_apart(
+            a in proptest::collection::vec(any::<u8>(), 0..=INTERNED_LEN),
+            b in proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 255]), 0..=INTERNED_LEN),
+            flip in any::<proptest::sample::Index>(),
+        ) {
+            let mut c = a.clone();
+            if !c.is_empty() {
+                let at = flip.index(c.len());
+                c[at] ^= 1;
+            }
+            for (x, y) in [(&a, &b), (&a, &c), (&b, &c)] {
+                if x.len() == y.len() && short_key(x) == short_key(y) {
+                    prop_assert_eq!(x, y);
+                }
+            }
+        }
 
         /// The one-pass line reader never reads a line otherwise than the general way.
         #[test]
