@@ -376,7 +376,7 @@ pub(super) fn channel() -> Channel {
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn text_item(
-    text: Result<(u64, &str), crate::io::InputError>,
+    text: crate::io::LineText<'_>,
     end: u64,
     codec: &dyn Codec,
     events: &mut Events,
@@ -487,7 +487,7 @@ fn read(
     counters: &Counters,
     tx: &Sender<Msg>,
 ) {
-    let buffered = BufReader::with_capacity(64 * 1024, input.read);
+    let buffered = BufReader::with_capacity(256 * 1024, input.read);
     let mut reader = JsonLinesReader::resume(buffered, input.line_no, input.offset);
     let new_batch = || Batch {
         items: Vec::with_capacity(BATCH),

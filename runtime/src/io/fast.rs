@@ -376,13 +376,13 @@ impl<'a> Scanner<'a> {
         let mut at = start;
         let mut magnitude: u64 = 0;
         while let Some(c @ b'0'..=b'9') = b.get(at) {
-            magnitude = magnitude
-                .checked_mul(10)?
-                .checked_add(u64::from(c - b'0'))?;
+            // Cannot wrap within 19 digits (< 10^19 < 2^64); more do not fit an `i64`.
+            magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
             at += 1;
         }
         let digits = at - start;
         if digits == 0
+            || digits > 19
             || (digits > 1 && b[start] == b'0')
             || matches!(b.get(at), Some(b'.' | b'e' | b'E'))
             || (negative && magnitude == 0)
@@ -1104,6 +1104,17 @@ mod tests {
         #[test]
         fn good_lines_are_read_in_one_pass(text in good_line()) {
             prop_assert!(same_as_serde(&text), "{}", text);
+        }
+
+        /// Integers: the reader reads exactly the `i64`s serde_json reads, alike.
+        #[test]
+        fn integers_equal_serde(token in "-?[0-9]{1,22}") {
+            let mut s = Scanner::new(&token);
+            let fast = s.i64().filter(|_| s.at_end());
+            match serde_json::from_str::<i64>(&token) {
+                Ok(want) => prop_assert_eq!(fast, Some(want), "{}", token),
+                Err(_) => prop_assert_eq!(fast, None, "{}", token),
+            }
         }
 
         /// Numbers: every DOUBLE and FLOAT the reader computes itself equals serde_json's.

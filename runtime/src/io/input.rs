@@ -85,6 +85,10 @@ impl LineRef<'_> {
     }
 }
 
+/// A non-blank line's number and text, trimmed, not parsed yet
+/// ([`JsonLinesReader::next_text_at`]); `Err` when it is not UTF-8.
+pub type LineText<'a> = Result<(u64, &'a str), InputError>;
+
 /// A line that is not a valid envelope; the driver reports it as `line N: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line_no}: {message}")]
@@ -205,7 +209,7 @@ impl<R: BufRead> JsonLinesReader<R> {
     /// The next non-blank line's number and text, trimmed, not parsed yet (see
     /// [`parse_line`]; [`fast::decode_line`](super::fast::decode_line) reads common event
     /// lines in one pass), with the byte offset it ends at; `Err` when it is not UTF-8.
-    pub fn next_text_at(&mut self) -> Option<(Result<(u64, &str), InputError>, u64)> {
+    pub fn next_text_at(&mut self) -> Option<(LineText<'_>, u64)> {
         let (start, end) = self.read_non_blank()?;
         let offset = self.offset;
         let line_no = self.line_no;
