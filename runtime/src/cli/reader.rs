@@ -521,7 +521,7 @@ fn read(
             counting,
         );
         batch.items.push(item);
-        if batch.items.len() >= BATCH || reader.get_ref().buffer().is_empty() {
+        if batch.items.len() >= BATCH || reader.nothing_buffered() {
             let full = std::mem::replace(&mut batch, new_batch());
             if !send(full, &mut tally) || stop.load(Ordering::Relaxed) {
                 return;
