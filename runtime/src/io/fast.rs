@@ -117,6 +117,38 @@ pub fn decode_line<'a, E>(
     text: &'a str,
     decode: impl FnOnce(&'a str, &mut Scanner<'a>) -> Option<E>,
 ) -> Option<FastLine<'a, E>> {
+    envelope(text, None, decode)
+}
+
+/// [`decode_line`] for one message of a source bound to `stream` (DESIGN 8.1, as
+/// `connect::source::split_message` reads it): the envelope `{"ts": N, "data": {...}}`
+/// (a `stream` member, if any, naming `stream`), or the bare `data` object or array. Its
+/// `ts` and event; `None` whenever it does not read the message exactly as the general
+/// way does (which then decides, and reports what is wrong).
+#[inline]
+pub fn decode_message<'a, E>(
+    stream: &'a str,
+    text: &'a str,
+    mut decode: impl FnMut(&'a str, &mut Scanner<'a>) -> Option<E>,
+) -> Option<(Option<i64>, E)> {
+    let text = text.trim();
+    if let Some(line) = envelope(text, Some(stream), &mut decode) {
+        return Some((line.ts, line.event));
+    }
+    // The bare data: every attribute is a scalar, so a message `decode` reads whole is
+    // never an envelope (whose `data` is an object or an array).
+    let mut s = Scanner::new(text);
+    let event = decode(stream, &mut s)?;
+    s.at_end().then_some((None, event))
+}
+
+/// [`decode_line`] and the envelope of [`decode_message`] (`bound`: the stream it feeds).
+#[inline]
+fn envelope<'a, E>(
+    text: &'a str,
+    bound: Option<&'a str>,
+    decode: impl FnOnce(&'a str, &mut Scanner<'a>) -> Option<E>,
+) -> Option<FastLine<'a, E>> {
     let mut s = Scanner::new(text);
     if !s.open()? {
         return None;
@@ -131,11 +163,17 @@ pub fn decode_line<'a, E>(
     };
     while let Some(key) = s.key_by(member)? {
         match key {
-            0 if stream.is_none() => stream = Some(s.plain_str()?),
+            0 if stream.is_none() => {
+                let named = s.plain_str()?;
+                if bound.is_some_and(|b| b != named) {
+                    return None;
+                }
+                stream = Some(named);
+            }
             1 if ts.is_none() => ts = Some(s.integer()?),
             2 if event.is_none() => {
                 let decode = decode.take()?;
-                event = Some(decode(stream?, &mut s)?);
+                event = Some(decode(bound.or(stream)?, &mut s)?);
                 // Back in the envelope, after its `data` member.
                 s.more = true;
             }
@@ -146,7 +184,7 @@ pub fn decode_line<'a, E>(
         return None;
     }
     Some(FastLine {
-        stream: stream?,
+        stream: bound.or(stream)?,
         ts,
         event: event?,
     })
@@ -958,6 +996,47 @@ mod tests {
         }
     }
 
+    /// Whether [`decode_message`] took the message `text` of a source bound to `S` (and then
+    /// read it exactly as `connect::source::decode_message` does).
+    fn message_same_as_general(text: &str) -> bool {
+        let fast = decode_message("S", text, |stream, s| match stream {
+            "S" => Row::fast_decode(s),
+            _ => None,
+        });
+        let general = crate::connect::source::decode_message("S", text, decode::<Row>);
+        if let Some((ts, row)) = &fast {
+            match &general {
+                Ok((t, r)) => assert_eq!((ts, format!("{row:?}")), (t, format!("{r:?}")), "{text}"),
+                Err(e) => panic!("{text}: read as {fast:?}, the general way: {e}"),
+            }
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn source_messages_are_read_in_one_pass_or_left_to_the_general_reader() {
+        let data = r#"{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}"#;
+        for text in [
+            format!(r#"{{"ts": 5, "data": {data}}}"#),
+            format!(r#" {{"data": {data}, "stream": "S"}} "#),
+            data.to_owned(),
+            r#"[1,null,1,null,1,null,1,null,true,null,"x",null]"#.to_owned(),
+        ] {
+            assert!(message_same_as_general(&text), "{text}");
+        }
+        for text in [
+            format!(r#"{{"stream": "T", "data": {data}}}"#),
+            format!(r#"{{"ts": null, "data": {data}}}"#),
+            format!(r#"{{"ts": 5, "data": {data}, "kind": "x"}}"#),
+            format!(r#"{{"ts": 5, "data": 5}}"#),
+            format!(r#"{{"ts": 5}}"#),
+            "hello".to_owned(),
+            String::new(),
+        ] {
+            assert!(!message_same_as_general(&text), "{text}");
+        }
+    }
+
     /// Envelopes of members in any order, duplicated, missing or unknown, with any
     /// whitespace, truncated anywhere.
     fn event_line() -> impl Strategy<Value = String> {
@@ -1080,10 +1159,18 @@ mod tests {
             }
         }
 
-        /// The one-pass line reader never reads a line otherwise than the general way.
+        /// The one-pass line reader never reads a line otherwise than the general way; nor
+        /// does the reader of a bound source's messages (envelopes or bare data).
         #[test]
         fn event_lines_never_differ_from_the_general_reader(text in event_line()) {
             line_same_as_general(&text);
+            message_same_as_general(&text);
+        }
+
+        /// The same for bare data.
+        #[test]
+        fn bare_messages_never_differ_from_the_general_reader(text in line()) {
+            message_same_as_general(&text);
         }
 
         /// Well-formed event lines are read in one pass when `stream` comes before `data`.
