@@ -1028,8 +1028,8 @@ mod tests {
             format!(r#"{{"stream": "T", "data": {data}}}"#),
             format!(r#"{{"ts": null, "data": {data}}}"#),
             format!(r#"{{"ts": 5, "data": {data}, "kind": "x"}}"#),
-            format!(r#"{{"ts": 5, "data": 5}}"#),
-            format!(r#"{{"ts": 5}}"#),
+            r#"{"ts": 5, "data": 5}"#.to_owned(),
+            r#"{"ts": 5}"#.to_owned(),
             "hello".to_owned(),
             String::new(),
         ] {
