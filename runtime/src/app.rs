@@ -60,6 +60,17 @@ pub trait Application: Sized {
     fn output_streams() -> &'static [&'static str];
     /// Decodes the JSON text of a line's `data` (an object or an array in attribute order).
     fn decode(stream: &str, data: &str) -> Result<Self::Input, DecodeError>;
+    /// Reads the `data` of an event of `stream` at the scanner's position in one pass (the
+    /// stream's generated [`crate::io::fast::FastDecode`]), for
+    /// [`crate::io::fast::decode_line`]; `None` when it declines, and then the driver
+    /// decodes the line with [`Application::decode`], which decides. `None` by default.
+    fn fast_decode(
+        stream: &str,
+        scanner: &mut crate::io::fast::Scanner<'_>,
+    ) -> Option<Self::Input> {
+        let _ = (stream, scanner);
+        None
+    }
     /// Processes one event at time `ts` (ms); timers due at or before `ts` fire first.
     fn send(&mut self, ts: i64, event: Self::Input);
     /// Moves the clock to `ts`, firing every timer due at or before it.

@@ -759,6 +759,14 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         let (name, ty) = (&s.name, &n.ty);
         quote!(#name => #rt::io::fast::decode::<#ty>(stream, data).map(Input::#ty))
     });
+    let scanner = format_ident!("__ef_scanner");
+    let fast_decodes = inputs.iter().map(|(s, n)| {
+        let (name, ty) = (&s.name, &n.ty);
+        quote! {
+            #name => <#ty as #rt::io::fast::FastDecode>::fast_decode(#scanner)
+                .map(Input::#ty)
+        }
+    });
     let sends = inputs.iter().map(|(_, n)| {
         let (ty, send) = (&n.ty, super::ident::send(&n.snake));
         quote!(Input::#ty(event) => self.#send(ts, event))
@@ -1010,6 +1018,17 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
                 match stream {
                     #(#decodes,)*
                     _ => ::core::result::Result::Err(#rt::DecodeError::UnknownStream(stream.to_owned())),
+                }
+            }
+
+            #[inline]
+            fn fast_decode(
+                stream: &str,
+                #scanner: &mut #rt::io::fast::Scanner<'_>,
+            ) -> ::core::option::Option<Input> {
+                match stream {
+                    #(#fast_decodes,)*
+                    _ => ::core::option::Option::None,
                 }
             }
 

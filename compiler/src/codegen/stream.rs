@@ -111,7 +111,10 @@ pub(crate) fn fast_decode_impls(ctx: &Ctx<'_>) -> TokenStream {
             let vars: Vec<_> = (0..s.attrs.len()).map(super::ident::decoded_value).collect();
             let reads: Vec<_> = s.attrs.iter().map(read).collect();
             let index: Vec<_> = (0..s.attrs.len()).collect();
-            let names = s.attrs.iter().map(|a| &a.name);
+            let names = s
+                .attrs
+                .iter()
+                .map(|a| proc_macro2::Literal::byte_string(a.name.as_bytes()));
             let finish = s.attrs.iter().zip(&vars).map(|(a, v)| {
                 if a.nullable {
                     quote!(#v.unwrap_or(::core::option::Option::None))
@@ -132,7 +135,11 @@ pub(crate) fn fast_decode_impls(ctx: &Ctx<'_>) -> TokenStream {
                             return ::core::option::Option::Some(Self { #(#fields: #vars),* });
                         }
                         #(let mut #vars = ::core::option::Option::None;)*
-                        while let ::core::option::Option::Some(__ef_key) = #s_.key(&[#(#names),*])? {
+                        let __ef_member = |__ef_name: &[u8]| match __ef_name {
+                            #(#names => ::core::option::Option::Some(#index),)*
+                            _ => ::core::option::Option::None,
+                        };
+                        while let ::core::option::Option::Some(__ef_key) = #s_.key_by(__ef_member)? {
                             match __ef_key {
                                 #(#index if #vars.is_none() => #vars = ::core::option::Option::Some(#reads),)*
                                 _ => return ::core::option::Option::None,

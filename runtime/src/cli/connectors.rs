@@ -565,8 +565,15 @@ impl Decoder {
                 let arrival = crate::functions::now_millis();
                 for (text, line) in batch.iter() {
                     last = Some(line.position);
+                    let fast = if csv {
+                        None
+                    } else {
+                        codec.decode_message(stream, text, &mut events)
+                    };
                     let decode = |s: &str, d: &str| codec.decode_into(s, d, &mut events);
-                    let decoded = if csv {
+                    let decoded = if let Some(ts) = fast {
+                        Ok(Some(ts))
+                    } else if csv {
                         decode_csv(stream, text, schema, decode).map(|e| e.map(|()| None))
                     } else {
                         decode_message(stream, text, decode).map(|(ts, ())| Some(ts))

@@ -44,6 +44,14 @@ pub(super) trait Codec: Send + Sync {
     fn events(&self, capacity: usize) -> Events;
     /// Decodes the JSON text `data` of an event of `stream` and appends it to `into`.
     fn decode_into(&self, stream: &str, data: &str, into: &mut Events) -> Result<(), DecodeError>;
+    /// Reads a common event line (trimmed) in one pass ([`crate::io::fast::decode_line`])
+    /// and appends its event to `into`: its stream and `ts`. `None` (nothing appended) when
+    /// the one-pass reader declines: the line is then parsed and decoded the general way.
+    fn decode_line<'a>(&self, text: &'a str, into: &mut Events) -> Option<(&'a str, Option<i64>)>;
+    /// Reads one message of a source bound to `stream` in one pass
+    /// ([`crate::io::fast::decode_message`]) and appends its event to `into`: its `ts`.
+    /// `None` (nothing appended) when the one-pass reader declines.
+    fn decode_message(&self, stream: &str, text: &str, into: &mut Events) -> Option<Option<i64>>;
     /// The events of a batch one by one, in order.
     fn split(&self, events: Events) -> Vec<One>;
     /// Appends `one` to `into`.
@@ -70,6 +78,22 @@ impl<A: Application> Codec for Typed<A> {
                 message: "internal error: events of another app".to_owned(),
             }),
         }
+    }
+
+    #[inline]
+    fn decode_line<'a>(&self, text: &'a str, into: &mut Events) -> Option<(&'a str, Option<i64>)> {
+        let list = into.0.downcast_mut::<Vec<A::Input>>()?;
+        let line = crate::io::fast::decode_line(text, A::fast_decode)?;
+        list.push(line.event);
+        Some((line.stream, line.ts))
+    }
+
+    #[inline]
+    fn decode_message(&self, stream: &str, text: &str, into: &mut Events) -> Option<Option<i64>> {
+        let list = into.0.downcast_mut::<Vec<A::Input>>()?;
+        let (ts, event) = crate::io::fast::decode_message(stream, text, A::fast_decode)?;
+        list.push(event);
+        Some(ts)
     }
 
     fn split(&self, events: Events) -> Vec<One> {

@@ -210,9 +210,9 @@ fn read_async(
             let counting = counters.metrics.is_some();
             let mut items = Vec::with_capacity(1024);
             let mut events = codec.events(1024);
-            while let Some((line, end)) = reader.next_line_at() {
-                items.push(line_item(
-                    line,
+            while let Some((text, end)) = reader.next_text_at() {
+                items.push(text_item(
+                    text,
                     end,
                     &*codec,
                     &mut events,
@@ -371,6 +371,35 @@ pub(super) fn channel() -> Channel {
     crossbeam_channel::bounded(QUEUE)
 }
 
+/// The driver item for one line of the input, as [`line_item`]: a common event line read in
+/// one pass ([`Codec::decode_line`]), any other line parsed and decoded the general way.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn text_item(
+    text: crate::io::LineText<'_>,
+    end: u64,
+    codec: &dyn Codec,
+    events: &mut Events,
+    faults: &Faults,
+    counters: &Counters,
+    tally: &mut Tally,
+    counting: bool,
+) -> Item {
+    let line = match text {
+        Ok((line_no, text)) => match codec.decode_line(text, events) {
+            Some((stream, ts)) => {
+                if counting {
+                    Tally::count(&mut tally.events, &mut tally.last, stream);
+                }
+                return Item::Event { line_no, end, ts };
+            }
+            None => crate::io::parse_line(line_no, text),
+        },
+        Err(e) => Err(e),
+    };
+    line_item(line, end, codec, events, faults, counters, tally, counting)
+}
+
 /// The driver item for one line of the input (counted in `tally` when counting); its event
 /// (also a fault event) is appended to `events`.
 #[allow(clippy::too_many_arguments)]
@@ -458,7 +487,7 @@ fn read(
     counters: &Counters,
     tx: &Sender<Msg>,
 ) {
-    let buffered = BufReader::with_capacity(64 * 1024, input.read);
+    let buffered = BufReader::with_capacity(256 * 1024, input.read);
     let mut reader = JsonLinesReader::resume(buffered, input.line_no, input.offset);
     let new_batch = || Batch {
         items: Vec::with_capacity(BATCH),
@@ -480,9 +509,9 @@ fn read(
             .fetch_add(batch.items.len() as u64, Ordering::Relaxed);
         tx.send(Msg::Batch(batch)).is_ok()
     };
-    while let Some((line, end)) = reader.next_line_at() {
-        let item = line_item(
-            line,
+    while let Some((text, end)) = reader.next_text_at() {
+        let item = text_item(
+            text,
             end,
             codec,
             &mut batch.events,
@@ -492,7 +521,7 @@ fn read(
             counting,
         );
         batch.items.push(item);
-        if batch.items.len() >= BATCH || reader.get_ref().buffer().is_empty() {
+        if batch.items.len() >= BATCH || reader.nothing_buffered() {
             let full = std::mem::replace(&mut batch, new_batch());
             if !send(full, &mut tally) || stop.load(Ordering::Relaxed) {
                 return;

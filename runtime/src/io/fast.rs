@@ -72,6 +72,124 @@ where
     crate::app::decode(stream, data)
 }
 
+/// An event line read in one pass by [`decode_line`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FastLine<'a, E> {
+    /// The stream the line names.
+    pub stream: &'a str,
+    /// The event time, when the line gives one.
+    pub ts: Option<i64>,
+    /// The decoded `data`.
+    pub event: E,
+}
+
+/// Reads a whole event line, `{"stream": "S", "ts": N, "data": {...}}` (`ts` optional,
+/// the members in any order as long as `stream` comes before `data`), in one pass: the
+/// envelope here and `data` by `decode` (the app's [`FastDecode`] of the named stream),
+/// straight from the line, without first finding where `data` ends. `text` is one line,
+/// trimmed.
+///
+/// `None` for any line it does not read exactly as the general way does (serde_json's
+/// envelope, then the app's decoder on `data`): other members, duplicates, escapes in the
+/// stream's name, a `ts` that is not a plain integer, `data` before `stream`, anything
+/// `decode` declines, anything after the closing brace. The caller then reads the line the
+/// general way, which accepts it or reports what is wrong with it; so the fast path changes
+/// neither the values nor the errors.
+///
+/// ```
+/// use eventflux_runtime::io::fast::{decode_line, FastLine, Scanner};
+///
+/// let read = |text| decode_line(text, |stream, s: &mut Scanner<'_>| {
+///     s.open()?;
+///     let _ = s.key(&["v"])??;
+///     let v = s.i64()?;
+///     s.key(&["v"])?.is_none().then_some((stream.len(), v))
+/// });
+/// assert_eq!(
+///     read(r#"{"stream": "In", "data": {"v": 7}, "ts": 5}"#),
+///     Some(FastLine { stream: "In", ts: Some(5), event: (2, 7) })
+/// );
+/// assert_eq!(read(r#"{"data": {"v": 7}, "stream": "In"}"#), None);
+/// assert_eq!(read(r#"{"stream": "In", "data": {"v": 7}} x"#), None);
+/// ```
+#[inline]
+pub fn decode_line<'a, E>(
+    text: &'a str,
+    decode: impl FnOnce(&'a str, &mut Scanner<'a>) -> Option<E>,
+) -> Option<FastLine<'a, E>> {
+    envelope(text, None, decode)
+}
+
+/// [`decode_line`] for one message of a source bound to `stream` (DESIGN 8.1, as
+/// `connect::source::split_message` reads it): the envelope `{"ts": N, "data": {...}}`
+/// (a `stream` member, if any, naming `stream`), or the bare `data` object or array. Its
+/// `ts` and event; `None` whenever it does not read the message exactly as the general
+/// way does (which then decides, and reports what is wrong).
+#[inline]
+pub fn decode_message<'a, E>(
+    stream: &'a str,
+    text: &'a str,
+    mut decode: impl FnMut(&'a str, &mut Scanner<'a>) -> Option<E>,
+) -> Option<(Option<i64>, E)> {
+    let text = text.trim();
+    if let Some(line) = envelope(text, Some(stream), &mut decode) {
+        return Some((line.ts, line.event));
+    }
+    // The bare data: every attribute is a scalar, so a message `decode` reads whole is
+    // never an envelope (whose `data` is an object or an array).
+    let mut s = Scanner::new(text);
+    let event = decode(stream, &mut s)?;
+    s.at_end().then_some((None, event))
+}
+
+/// [`decode_line`] and the envelope of [`decode_message`] (`bound`: the stream it feeds).
+#[inline]
+fn envelope<'a, E>(
+    text: &'a str,
+    bound: Option<&'a str>,
+    decode: impl FnOnce(&'a str, &mut Scanner<'a>) -> Option<E>,
+) -> Option<FastLine<'a, E>> {
+    let mut s = Scanner::new(text);
+    if !s.open()? {
+        return None;
+    }
+    let (mut stream, mut ts, mut event) = (None, None, None);
+    let mut decode = Some(decode);
+    let member = |name: &[u8]| match name {
+        b"stream" => Some(0),
+        b"ts" => Some(1),
+        b"data" => Some(2),
+        _ => None,
+    };
+    while let Some(key) = s.key_by(member)? {
+        match key {
+            0 if stream.is_none() => {
+                let named = s.plain_str()?;
+                if bound.is_some_and(|b| b != named) {
+                    return None;
+                }
+                stream = Some(named);
+            }
+            1 if ts.is_none() => ts = Some(s.integer()?),
+            2 if event.is_none() => {
+                let decode = decode.take()?;
+                event = Some(decode(bound.or(stream)?, &mut s)?);
+                // Back in the envelope, after its `data` member.
+                s.more = true;
+            }
+            _ => return None,
+        }
+    }
+    if !s.at_end() {
+        return None;
+    }
+    Some(FastLine {
+        stream: bound.or(stream)?,
+        ts,
+        event: event?,
+    })
+}
+
 /// Powers of ten that are exact in an `f64`.
 const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
@@ -138,6 +256,7 @@ impl<'a> Scanner<'a> {
         };
         self.at += 1;
         self.more = false;
+        self.next = 0;
         Some(object)
     }
 
@@ -146,6 +265,23 @@ impl<'a> Scanner<'a> {
     /// with escapes.
     #[inline]
     pub fn key(&mut self, names: &[&str]) -> Option<Option<usize>> {
+        let next = self.next;
+        let found = self.key_by(|name| match names.get(next) {
+            Some(n) if n.as_bytes() == name => Some(next),
+            _ => names.iter().position(|n| n.as_bytes() == name),
+        })?;
+        if let Some(index) = found {
+            self.next = index + 1;
+        }
+        Some(found)
+    }
+
+    /// [`key`](Self::key) with the name looked up by `find` (generated code: a `match` over
+    /// the names as byte strings, compared without a call): the member's index, positioned
+    /// at its value; `Some(None)` at the end of the object; `None` for a name `find` does
+    /// not know or written with escapes.
+    #[inline]
+    pub fn key_by(&mut self, find: impl FnOnce(&[u8]) -> Option<usize>) -> Option<Option<usize>> {
         self.ws();
         match self.peek()? {
             b'}' => {
@@ -172,12 +308,7 @@ impl<'a> Scanner<'a> {
         }
         self.at += 1;
         self.more = true;
-        let index = match names.get(self.next) {
-            Some(n) if n.as_bytes() == name => self.next,
-            _ => names.iter().position(|n| n.as_bytes() == name)?,
-        };
-        self.next = index + 1;
-        Some(Some(index))
+        find(name).map(Some)
     }
 
     /// Before the `index`-th element of an array (a comma after the first).
@@ -259,6 +390,19 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// A string without escapes, borrowed from the text; `None` for anything else.
+    #[inline]
+    fn plain_str(&mut self) -> Option<&'a str> {
+        self.ws();
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.at + 1;
+        let len = plain_string_len(self.bytes().get(start..)?)?;
+        self.at = start + len + 1;
+        self.text.get(start..start + len)
+    }
+
     /// An integer token that fits an `i64`, not `-0` (which serde_json reads as a float);
     /// `None` for anything else.
     #[inline]
@@ -270,13 +414,13 @@ impl<'a> Scanner<'a> {
         let mut at = start;
         let mut magnitude: u64 = 0;
         while let Some(c @ b'0'..=b'9') = b.get(at) {
-            magnitude = magnitude
-                .checked_mul(10)?
-                .checked_add(u64::from(c - b'0'))?;
+            // Cannot wrap within 19 digits (< 10^19 < 2^64); more do not fit an `i64`.
+            magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
             at += 1;
         }
         let digits = at - start;
         if digits == 0
+            || digits > 19
             || (digits > 1 && b[start] == b'0')
             || matches!(b.get(at), Some(b'.' | b'e' | b'E'))
             || (negative && magnitude == 0)
@@ -375,15 +519,46 @@ impl<'a> Scanner<'a> {
 
 /// Strings at most this long are looked up in [`STRINGS`] before they are allocated.
 const INTERNED_LEN: usize = 24;
-/// Slots of [`STRINGS`] (a power of two).
-const INTERNED_SLOTS: usize = 256;
+/// Slots of [`STRINGS`] (a power of two), in pairs: a string may sit in either slot of its
+/// pair, so two frequent strings whose hashes meet do not keep replacing each other.
+const INTERNED_SLOTS: usize = 1024;
+
+/// A recently decoded string and its [`short_key`].
+#[derive(Clone, Default)]
+struct Interned {
+    key: (u64, u64, u64),
+    text: Option<Arc<str>>,
+}
 
 thread_local! {
-    /// Recently decoded short strings on this thread, by a hash of their text (one per
-    /// slot; a new string replaces the slot's old one): repeated values such as symbols
-    /// share one allocation instead of one per event.
-    static STRINGS: std::cell::RefCell<Vec<Option<Arc<str>>>> =
-        std::cell::RefCell::new(vec![None; INTERNED_SLOTS]);
+    /// Recently decoded short strings on this thread, by a hash of their text: repeated
+    /// values such as symbols share one allocation instead of one per event.
+    static STRINGS: std::cell::RefCell<Vec<Interned>> =
+        std::cell::RefCell::new(vec![Interned::default(); INTERNED_SLOTS]);
+}
+
+/// Three words that, with its length, are the text of a string of at most 24 bytes (its
+/// first, middle and last 8, 4 or 1 bytes, overlapping): comparing them compares the
+/// strings, without a call to `memcmp`.
+#[inline]
+fn short_key(b: &[u8]) -> (u64, u64, u64) {
+    let word = |at: usize, n: usize| {
+        let mut w = [0u8; 8];
+        w[..n].copy_from_slice(&b[at..at + n]);
+        u64::from_le_bytes(w)
+    };
+    let len = b.len();
+    match len {
+        17.. => (word(0, 8), word(len - 8, 8), word(8, 8)),
+        8..=16 => (word(0, 8), word(len - 8, 8), 0),
+        4..=7 => (word(0, 4), word(len - 4, 4), 0),
+        1..=3 => (
+            u64::from(b[0]) | u64::from(b[len / 2]) << 8 | u64::from(b[len - 1]) << 16,
+            0,
+            0,
+        ),
+        0 => (0, 0, 0),
+    }
 }
 
 /// `text` as an `Arc<str>`, shared with an equal string decoded recently on this thread.
@@ -392,24 +567,31 @@ fn intern(text: &str) -> Arc<str> {
     if text.len() > INTERNED_LEN {
         return Arc::from(text);
     }
-    // FNV-1a.
-    let hash = text.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    let slot = (hash ^ (hash >> 16)) as usize & (INTERNED_SLOTS - 1);
+    let key = short_key(text.as_bytes());
+    let hash = (key.0 ^ key.1.rotate_left(29) ^ key.2.rotate_left(43) ^ text.len() as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let slot = (hash >> 54) as usize & (INTERNED_SLOTS - 2);
+    let same =
+        |e: &Interned| e.key == key && e.text.as_ref().is_some_and(|s| s.len() == text.len());
     STRINGS
         .try_with(|strings| {
             let mut strings = strings.borrow_mut();
-            match &strings[slot] {
-                Some(s) if **s == *text => Arc::clone(s),
-                _ => {
-                    let s: Arc<str> = Arc::from(text);
-                    strings[slot] = Some(Arc::clone(&s));
-                    s
-                }
+            let pair = strings.get_mut(slot..slot + 2)?;
+            if let Some(s) = pair.iter().find(|e| same(e)).and_then(|e| e.text.as_ref()) {
+                return Some(Arc::clone(s));
             }
+            // The newer string first; the older one moves to the other slot.
+            let s: Arc<str> = Arc::from(text);
+            pair.swap(0, 1);
+            pair[0] = Interned {
+                key,
+                text: Some(Arc::clone(&s)),
+            };
+            Some(s)
         })
-        .unwrap_or_else(|_| Arc::from(text))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Arc::from(text))
 }
 
 /// The length of a string's text up to its closing quote, when it has no escape and no
@@ -512,7 +694,22 @@ mod tests {
                 (None, None, None, None, None, None);
             let (mut d, mut od, mut b, mut ob, mut st, mut os) =
                 (None, None, None, None, None, None);
-            while let Some(key) = s.key(&NAMES)? {
+            let member = |name: &[u8]| match name {
+                b"i" => Some(0),
+                b"oi" => Some(1),
+                b"l" => Some(2),
+                b"ol" => Some(3),
+                b"f" => Some(4),
+                b"of" => Some(5),
+                b"d" => Some(6),
+                b"od" => Some(7),
+                b"b" => Some(8),
+                b"ob" => Some(9),
+                b"s" => Some(10),
+                b"os" => Some(11),
+                _ => None,
+            };
+            while let Some(key) = s.key_by(member)? {
                 match key {
                     0 if i.is_none() => i = Some(s.i32()?),
                     1 if oi.is_none() => oi = Some(opt!(i32)),
@@ -732,8 +929,256 @@ mod tests {
             })
     }
 
+    /// Whether [`decode_line`] took the event line `text` (and then read it exactly as the
+    /// general way does: the envelope by `parse_line`, `data` by serde_json, for stream `S`).
+    fn line_same_as_general(text: &str) -> bool {
+        let fast = decode_line(text, |stream, s| match stream {
+            "S" => Row::fast_decode(s),
+            _ => None,
+        });
+        let general = crate::io::parse_line(1, text).map(|line| match line {
+            crate::io::LineRef::Event {
+                stream, ts, data, ..
+            } => {
+                let row = (stream == "S")
+                    .then(|| serde_json::from_str::<Row>(data).ok())
+                    .flatten();
+                (stream.into_owned(), ts, row)
+            }
+            crate::io::LineRef::Tick { ts, .. } => (String::new(), Some(ts), None),
+        });
+        if let Some(fast) = &fast {
+            match &general {
+                Ok((stream, ts, Some(row))) => assert_eq!(
+                    (fast.stream, fast.ts, format!("{:?}", fast.event)),
+                    (stream.as_str(), *ts, format!("{row:?}")),
+                    "{text}"
+                ),
+                other => panic!("{text}: read as {fast:?}, the general way: {other:?}"),
+            }
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn event_lines_are_read_in_one_pass_or_left_to_the_general_reader() {
+        for text in [
+            r#"{"stream":"S","ts":5,"data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}"#,
+            r#"{"data":[1,null,1,null,1,null,1,null,true,null,"x",null],"ts":-5,"stream":"S"}"#,
+            r#"{ "ts" : 0 , "stream" : "S" , "data" : {"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"} }"#,
+        ] {
+            // (The second has `data` before `stream`: left to the general reader.)
+            let _ = line_same_as_general(text);
+        }
+        assert!(line_same_as_general(
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"},"ts":9}"#
+        ));
+        assert!(line_same_as_general(
+            r#"{ "ts" : 0 , "stream" : "S" , "data" : [1,null,1,null,1,null,1,null,true,null,"x",null] }"#
+        ));
+        for text in [
+            r#"{"data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"},"stream":"S"}"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"},"ts":9,"ts":9}"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"},"kind":"x"}"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}}"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"},}"#,
+            r#"{"stream":"S","ts":-0,"data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}"#,
+            r#"{"stream":"S","ts":null,"data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}"#,
+            r#"{"stream":"\u0053","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}"#,
+            r#"{"stream":"T","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}}"#,
+            r#"{"stream":"S","data":{}}"#,
+            r#"{"stream":"S","data":5}"#,
+            r#"["S",{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}]"#,
+            r#"{"stream":"S","data":{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}} {}"#,
+        ] {
+            assert!(!line_same_as_general(text), "{text}");
+        }
+    }
+
+    /// Whether [`decode_message`] took the message `text` of a source bound to `S` (and then
+    /// read it exactly as `connect::source::decode_message` does).
+    fn message_same_as_general(text: &str) -> bool {
+        let fast = decode_message("S", text, |stream, s| match stream {
+            "S" => Row::fast_decode(s),
+            _ => None,
+        });
+        let general = crate::connect::source::decode_message("S", text, decode::<Row>);
+        if let Some((ts, row)) = &fast {
+            match &general {
+                Ok((t, r)) => assert_eq!((ts, format!("{row:?}")), (t, format!("{r:?}")), "{text}"),
+                Err(e) => panic!("{text}: read as {fast:?}, the general way: {e}"),
+            }
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn source_messages_are_read_in_one_pass_or_left_to_the_general_reader() {
+        let data = r#"{"i":1,"l":1,"f":1,"d":1,"b":true,"s":"x"}"#;
+        for text in [
+            format!(r#"{{"ts": 5, "data": {data}}}"#),
+            format!(r#" {{"data": {data}, "stream": "S"}} "#),
+            data.to_owned(),
+            r#"[1,null,1,null,1,null,1,null,true,null,"x",null]"#.to_owned(),
+        ] {
+            assert!(message_same_as_general(&text), "{text}");
+        }
+        for text in [
+            format!(r#"{{"stream": "T", "data": {data}}}"#),
+            format!(r#"{{"ts": null, "data": {data}}}"#),
+            format!(r#"{{"ts": 5, "data": {data}, "kind": "x"}}"#),
+            r#"{"ts": 5, "data": 5}"#.to_owned(),
+            r#"{"ts": 5}"#.to_owned(),
+            "hello".to_owned(),
+            String::new(),
+        ] {
+            assert!(!message_same_as_general(&text), "{text}");
+        }
+    }
+
+    /// Envelopes of members in any order, duplicated, missing or unknown, with any
+    /// whitespace, truncated anywhere.
+    fn event_line() -> impl Strategy<Value = String> {
+        let ws = || proptest::sample::select(vec!["", "", " ", "\n", "\t"]);
+        let member = prop_oneof![
+            (
+                Just("stream"),
+                proptest::sample::select(vec![
+                    "\"S\"",
+                    "\"S\"",
+                    "\"T\"",
+                    "\"\\u0053\"",
+                    "5",
+                    "null",
+                    "\"S"
+                ])
+                .prop_map(str::to_owned)
+            ),
+            (
+                Just("ts"),
+                prop_oneof![
+                    any::<i64>().prop_map(|v| v.to_string()),
+                    proptest::sample::select(vec!["-0", "1.5", "1e3", "null", "\"5\"", "01", "-"])
+                        .prop_map(str::to_owned),
+                ]
+            ),
+            (Just("data"), prop_oneof![good_line(), line()]),
+            (
+                proptest::sample::select(vec!["kind", "dat", "\\u0074s"]),
+                value()
+            ),
+        ];
+        (
+            proptest::collection::vec((member, ws(), ws()), 0..6),
+            any::<proptest::sample::Index>(),
+            proptest::sample::select(vec!["", "", "", "}", " x", ","]),
+            any::<bool>(),
+        )
+            .prop_map(|(members, cut, tail, truncate)| {
+                let body: Vec<String> = members
+                    .iter()
+                    .map(|((k, v), a, b)| format!("{a}\"{k}\"{b}:{a}{v}{b}"))
+                    .collect();
+                let text = format!("{{{}}}{tail}", body.join(","));
+                if truncate {
+                    let mut at = cut.index(text.len() + 1);
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    text[..at].trim().to_owned()
+                } else {
+                    text
+                }
+            })
+    }
+
+    /// Well-formed event lines of stream `S`, the envelope's members in any order.
+    fn good_event_line() -> impl Strategy<Value = String> {
+        (
+            good_line(),
+            any::<i64>(),
+            Just(vec![0usize, 1, 2]).prop_shuffle(),
+            any::<bool>(),
+        )
+            .prop_map(|(data, ts, order, with_ts)| {
+                let members: Vec<String> = order
+                    .iter()
+                    .filter(|&&k| with_ts || k != 1)
+                    .map(|&k| match k {
+                        0 => "\"stream\": \"S\"".to_owned(),
+                        1 => format!("\"ts\": {ts}"),
+                        _ => format!("\"data\": {data}"),
+                    })
+                    .collect();
+                format!("{{{}}}", members.join(", "))
+            })
+    }
+
+    #[test]
+    fn interned_strings_are_shared_and_never_mixed_up() {
+        let a = intern("S0013");
+        assert!(Arc::ptr_eq(&a, &intern("S0013")));
+        let long = "x".repeat(INTERNED_LEN + 1);
+        assert_eq!(&*intern(&long), long.as_str());
+        // Texts that differ in one byte only, anywhere, of every length up to the limit.
+        for len in 0..=INTERNED_LEN {
+            let base: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            for at in 0..len {
+                let mut other = base.clone().into_bytes();
+                other[at] = b'Z';
+                let other = String::from_utf8(other).unwrap();
+                assert_eq!(&*intern(&base), base.as_str());
+                assert_eq!(&*intern(&other), other.as_str());
+                assert_eq!(&*intern(&base), base.as_str());
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Equal keys and lengths mean equal strings.
+        #[test]
+        fn short_keys_tell_strings_apart(
+            a in proptest::collection::vec(any::<u8>(), 0..=INTERNED_LEN),
+            b in proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 255]), 0..=INTERNED_LEN),
+            flip in any::<proptest::sample::Index>(),
+        ) {
+            let mut c = a.clone();
+            if !c.is_empty() {
+                let at = flip.index(c.len());
+                c[at] ^= 1;
+            }
+            for (x, y) in [(&a, &b), (&a, &c), (&b, &c)] {
+                if x.len() == y.len() && short_key(x) == short_key(y) {
+                    prop_assert_eq!(x, y);
+                }
+            }
+        }
+
+        /// The one-pass line reader never reads a line otherwise than the general way; nor
+        /// does the reader of a bound source's messages (envelopes or bare data).
+        #[test]
+        fn event_lines_never_differ_from_the_general_reader(text in event_line()) {
+            line_same_as_general(&text);
+            message_same_as_general(&text);
+        }
+
+        /// The same for bare data.
+        #[test]
+        fn bare_messages_never_differ_from_the_general_reader(text in line()) {
+            message_same_as_general(&text);
+        }
+
+        /// Well-formed event lines are read in one pass when `stream` comes before `data`.
+        #[test]
+        fn good_event_lines_are_read_in_one_pass(text in good_event_line()) {
+            let stream_first = text.find("\"stream\"") < text.find("\"data\"");
+            prop_assert_eq!(line_same_as_general(&text), stream_first, "{}", text);
+        }
 
         /// The one-pass reader never reads a line otherwise than serde_json, and `decode`
         /// answers exactly as serde_json does (values and error messages).
@@ -746,6 +1191,17 @@ mod tests {
         #[test]
         fn good_lines_are_read_in_one_pass(text in good_line()) {
             prop_assert!(same_as_serde(&text), "{}", text);
+        }
+
+        /// Integers: the reader reads exactly the `i64`s serde_json reads, alike.
+        #[test]
+        fn integers_equal_serde(token in "-?[0-9]{1,22}") {
+            let mut s = Scanner::new(&token);
+            let fast = s.i64().filter(|_| s.at_end());
+            match serde_json::from_str::<i64>(&token) {
+                Ok(want) => prop_assert_eq!(fast, Some(want), "{}", token),
+                Err(_) => prop_assert_eq!(fast, None, "{}", token),
+            }
         }
 
         /// Numbers: every DOUBLE and FLOAT the reader computes itself equals serde_json's.

@@ -85,6 +85,10 @@ impl LineRef<'_> {
     }
 }
 
+/// A non-blank line's number and text, trimmed, not parsed yet
+/// ([`JsonLinesReader::next_text_at`]); `Err` when it is not UTF-8.
+pub type LineText<'a> = Result<(u64, &'a str), InputError>;
+
 /// A line that is not a valid envelope; the driver reports it as `line N: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line_no}: {message}")]
@@ -130,7 +134,11 @@ struct Envelope<'a> {
 #[derive(Debug)]
 pub struct JsonLinesReader<R: BufRead> {
     input: R,
+    /// The last line read, when it did not lie whole in `input`'s buffer.
     buf: Vec<u8>,
+    /// The last line read lies in `input`'s buffer, its first `pending` bytes (consumed
+    /// before the next read), rather than in `buf`.
+    pending: usize,
     line_no: u64,
     /// Bytes consumed from `input` (plus the starting offset).
     offset: u64,
@@ -144,6 +152,7 @@ impl<R: BufRead> JsonLinesReader<R> {
         JsonLinesReader {
             input,
             buf: Vec::with_capacity(512),
+            pending: 0,
             line_no: 0,
             offset: 0,
             io_error: None,
@@ -166,7 +175,8 @@ impl<R: BufRead> JsonLinesReader<R> {
         self.offset
     }
 
-    /// The underlying reader.
+    /// The underlying reader. (The last line returned may still be in its buffer: see
+    /// [`nothing_buffered`](JsonLinesReader::nothing_buffered).)
     pub fn get_ref(&self) -> &R {
         &self.input
     }
@@ -195,17 +205,31 @@ impl<R: BufRead> JsonLinesReader<R> {
     /// [`next_line`](Self::next_line) with the byte offset the line ends at (see
     /// [`offset`](Self::offset)).
     pub fn next_line_at(&mut self) -> Option<(Result<LineRef<'_>, InputError>, u64)> {
+        let (text, offset) = self.next_text_at()?;
+        Some((
+            text.and_then(|(line_no, text)| parse_line(line_no, text)),
+            offset,
+        ))
+    }
+
+    /// The next non-blank line's number and text, trimmed, not parsed yet (see
+    /// [`parse_line`]; [`fast::decode_line`](super::fast::decode_line) reads common event
+    /// lines in one pass), with the byte offset it ends at; `Err` when it is not UTF-8.
+    pub fn next_text_at(&mut self) -> Option<(LineText<'_>, u64)> {
         let (start, end) = self.read_non_blank()?;
         let offset = self.offset;
         let line_no = self.line_no;
-        // A UTF-8 byte order mark (from some Windows tools) is not part of the first line.
-        let start = if line_no == 1 && self.buf[start..end].starts_with(b"\xEF\xBB\xBF") {
-            start + 3
+        let bytes = if self.pending > 0 {
+            // Still in the input's buffer (not consumed: `fill_buf` returns it again).
+            self.input
+                .fill_buf()
+                .map_or(&[][..], |b| b.get(..self.pending).unwrap_or(&[]))
         } else {
-            start
+            &self.buf[..]
         };
-        let line = match std::str::from_utf8(&self.buf[start..end]) {
-            Ok(text) => parse_line(line_no, text),
+        let bytes = bytes.get(start..end).unwrap_or(&[]);
+        let line = match std::str::from_utf8(bytes) {
+            Ok(text) => Ok((line_no, text)),
             Err(_) => Err(InputError {
                 line_no,
                 message: "not valid UTF-8".into(),
@@ -214,29 +238,72 @@ impl<R: BufRead> JsonLinesReader<R> {
         Some((line, offset))
     }
 
-    /// Reads lines into `buf` up to a non-blank one; returns its trimmed byte range.
+    /// Reads up to a non-blank line: in the input's buffer when it lies there whole (then
+    /// `pending` is its length), else copied into `buf`. Returns its trimmed byte range,
+    /// without a UTF-8 byte order mark on the first line.
     fn read_non_blank(&mut self) -> Option<(usize, usize)> {
         while !self.done {
+            self.input.consume(std::mem::take(&mut self.pending));
             self.buf.clear();
-            match self.input.read_until(b'\n', &mut self.buf) {
-                Ok(0) => self.done = true,
-                Ok(n) => {
-                    self.line_no += 1;
-                    self.offset += n as u64;
-                    let is_text = |b: &u8| !b.is_ascii_whitespace();
-                    if let Some(start) = self.buf.iter().position(is_text) {
-                        let end = self.buf.iter().rposition(is_text).map_or(start, |e| e + 1);
-                        return Some((start, end));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            let whole = match self.input.fill_buf() {
+                Ok(b) => memchr::memchr(b'\n', b).map(|i| i + 1),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.io_error = Some(e);
                     self.done = true;
+                    continue;
                 }
+            };
+            let n = match whole {
+                Some(n) => {
+                    self.pending = n;
+                    n
+                }
+                None => match self.input.read_until(b'\n', &mut self.buf) {
+                    Ok(0) => {
+                        self.done = true;
+                        continue;
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.io_error = Some(e);
+                        self.done = true;
+                        continue;
+                    }
+                },
+            };
+            self.line_no += 1;
+            self.offset += n as u64;
+            let line = if self.pending > 0 {
+                match self.input.fill_buf() {
+                    Ok(b) => b.get(..n).unwrap_or(&[]),
+                    Err(_) => &[],
+                }
+            } else {
+                &self.buf[..]
+            };
+            // A UTF-8 byte order mark (from some Windows tools) is not part of the first line.
+            let bom = if self.line_no == 1 && line.starts_with(b"\xEF\xBB\xBF") {
+                3
+            } else {
+                0
+            };
+            let is_text = |b: &u8| !b.is_ascii_whitespace();
+            if let Some(start) = line[bom..].iter().position(is_text) {
+                let end = line.iter().rposition(is_text).map_or(start, |e| e + 1);
+                return Some((bom + start, end));
             }
         }
         None
+    }
+}
+
+impl<T: io::Read> JsonLinesReader<io::BufReader<T>> {
+    /// Whether the input holds nothing buffered beyond the lines returned so far (a reader
+    /// batching lines stops there, so that a quiet producer's lines are not held back).
+    pub fn nothing_buffered(&self) -> bool {
+        self.input.buffer().len() <= self.pending
     }
 }
 
@@ -248,8 +315,8 @@ impl<R: BufRead> Iterator for JsonLinesReader<R> {
     }
 }
 
-/// Parses one non-blank line (already trimmed).
-fn parse_line(line_no: u64, text: &str) -> Result<LineRef<'_>, InputError> {
+/// Parses one non-blank line (already trimmed): `line_no` is its number, for errors.
+pub fn parse_line(line_no: u64, text: &str) -> Result<LineRef<'_>, InputError> {
     let bad = |message: String| InputError { line_no, message };
     if !text.starts_with('{') {
         return Err(bad("expected a JSON object".into()));
@@ -586,6 +653,46 @@ mod tests {
         }
         assert!(r.next_line().is_none());
         assert!(r.io_error().is_none());
+    }
+
+    /// Lines are the same, with the same numbers and offsets, whether they lie whole in the
+    /// input's buffer or across its refills (copied); `nothing_buffered` only once every
+    /// byte read belongs to a returned line.
+    #[test]
+    fn lines_across_buffer_refills() {
+        let input = "\u{feff}{\"ts\":1}\r\n\n  \n{\"stream\":\"In\",\"data\":{\"a\":\"x y\"}}\n\t{\"ts\":22}  \n{\"ts\":3}";
+        let all = |capacity: usize| {
+            let mut r =
+                JsonLinesReader::new(io::BufReader::with_capacity(capacity, input.as_bytes()));
+            let mut lines = Vec::new();
+            while let Some((text, end)) = r.next_text_at() {
+                let (no, text) = text.unwrap();
+                lines.push((no, text.to_owned(), end));
+            }
+            assert!(r.nothing_buffered());
+            lines
+        };
+        let whole = all(1 << 16);
+        assert_eq!(
+            whole
+                .iter()
+                .map(|(n, t, _)| (*n, t.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (1, "{\"ts\":1}"),
+                (4, "{\"stream\":\"In\",\"data\":{\"a\":\"x y\"}}"),
+                (5, "{\"ts\":22}"),
+                (6, "{\"ts\":3}")
+            ]
+        );
+        assert_eq!(whole.last().map(|l| l.2), Some(input.len() as u64));
+        for capacity in 1..12 {
+            assert_eq!(all(capacity), whole, "capacity {capacity}");
+        }
+        // A line returned while the next one is buffered: not everything is handed out yet.
+        let mut r = JsonLinesReader::new(io::BufReader::new(input.as_bytes()));
+        assert!(r.next_text_at().is_some());
+        assert!(!r.nothing_buffered());
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod fast;
 mod input;
 mod output;
 
-pub use input::{InputError, JsonLinesReader, Line, LineRef};
+pub use input::{parse_line, InputError, JsonLinesReader, Line, LineRef, LineText};
 pub use output::{CollectingSink, CountingSink, JsonLinesWriter};
 
 use crate::EventKind;
