@@ -44,6 +44,14 @@ pub(super) trait Codec: Send + Sync {
     fn events(&self, capacity: usize) -> Events;
     /// Decodes the JSON text `data` of an event of `stream` and appends it to `into`.
     fn decode_into(&self, stream: &str, data: &str, into: &mut Events) -> Result<(), DecodeError>;
+    /// Decodes the protobuf stream message `data` of an event of `stream` (the gRPC
+    /// service) and appends it to `into`.
+    fn decode_proto_into(
+        &self,
+        stream: &'static crate::connect::protobuf::ProtoStream,
+        data: &[u8],
+        into: &mut Events,
+    ) -> Result<(), DecodeError>;
     /// The events of a batch one by one, in order.
     fn split(&self, events: Events) -> Vec<One>;
     /// Appends `one` to `into`.
@@ -67,6 +75,28 @@ impl<A: Application> Codec for Typed<A> {
             }
             None => Err(DecodeError::Data {
                 stream: stream.to_owned(),
+                message: "internal error: events of another app".to_owned(),
+            }),
+        }
+    }
+
+    fn decode_proto_into(
+        &self,
+        stream: &'static crate::connect::protobuf::ProtoStream,
+        data: &[u8],
+        into: &mut Events,
+    ) -> Result<(), DecodeError> {
+        let event = A::decode_proto(
+            stream.name,
+            crate::connect::protobuf::ProtoData::new(stream, data),
+        )?;
+        match into.0.downcast_mut::<Vec<A::Input>>() {
+            Some(list) => {
+                list.push(event);
+                Ok(())
+            }
+            None => Err(DecodeError::Data {
+                stream: stream.name.to_owned(),
                 message: "internal error: events of another app".to_owned(),
             }),
         }
