@@ -280,13 +280,14 @@ fn check_stream<'a>(
     Ok(std::borrow::Cow::Owned(out))
 }
 
+/// An `Event` as [`check_event`] found it: the input stream's index, `ts` when given, and
+/// the stream message's bytes in field order.
+pub type CheckedEvent<'a> = (usize, Option<i64>, std::borrow::Cow<'a, [u8]>);
+
 /// One `Event` checked without decoding it: the input stream's index, `ts` when given, and
 /// the stream message's bytes (in field order, see `check_stream`), which [`ProtoData`]
 /// then turns into the app's event. Every error [`ProtoData`] could meet is found here.
-pub fn check_event<'a>(
-    schema: &ProtoSchema,
-    bytes: &'a [u8],
-) -> Result<(usize, Option<i64>, std::borrow::Cow<'a, [u8]>), String> {
+pub fn check_event<'a>(schema: &ProtoSchema, bytes: &'a [u8]) -> Result<CheckedEvent<'a>, String> {
     let mut r = Reader::new(bytes);
     let mut ts = None;
     let mut chosen: Option<(usize, &[u8])> = None;
