@@ -3,8 +3,9 @@
 //!
 //! `eventflux proto` prints the schema; the compiled app carries the same layout as a
 //! [`ProtoSchema`] (streams in the `.proto`'s order, attributes in field order), and this
-//! module reads an `Event` into the JSON array the app's decoder takes and writes an output
-//! line as an `Output`. Field numbers: attribute `i` of a stream message is field `i + 1`;
+//! module checks an `Event` ([`check_event`]) and hands its stream message to the app's
+//! serde `Deserialize` as a [`ProtoData`] (the service's path; [`decode_event`] makes the
+//! JSON array of its attributes instead), and writes an output line as an `Output`. Field numbers: attribute `i` of a stream message is field `i + 1`;
 //! `Event` has `ts` = 1 and input stream `i` = `2 + i`; `Output` has `ts` = 1, `kind` = 2
 //! and output stream `i` = `3 + i`.
 
