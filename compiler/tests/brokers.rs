@@ -1631,6 +1631,16 @@ fn kafka_options_are_checked() {
             r#""kafka.bootstrap.servers" = 'k:9092'"#,
             "kafka.topic",
         ),
+        (
+            "sink",
+            r#""kafka.topic" = 't', "kafka.message.timeout.ms" = '5'"#,
+            "must be 10 to 2147483647 milliseconds",
+        ),
+        (
+            "source",
+            r#""kafka.topic" = 't', "kafka.message.timeout.ms" = '1000'"#,
+            "kafka.message.timeout.ms",
+        ),
     ];
     for (kind, option, expected) in cases {
         let app = format!(
@@ -1640,6 +1650,88 @@ fn kafka_options_are_checked() {
         let (ok, err) = check(&app, "kafka-bad");
         assert!(!ok && err.contains(expected), "{option}: {err}");
     }
+}
+
+const KAFKA_FAULT_APP: &str = r#"
+CREATE STREAM In (id LONG, qty INT)
+  WITH (type = 'source', extension = 'tcp', "tcp.port" = '0');
+CREATE STREAM Out (id LONG, qty INT)
+  WITH (type = 'sink', extension = 'kafka', "kafka.bootstrap.servers" = '127.0.0.1:${EF_TEST_DEAD_PORT}',
+        "kafka.topic" = 'out', "kafka.message.timeout.ms" = '1000', "on.error" = 'fault');
+INSERT INTO Out SELECT id, qty FROM In;
+CREATE STREAM !Out WITH (type = 'sink', extension = 'file', "file.path" = '${EF_TEST_FAULTS}');
+"#;
+
+/// A kafka sink whose broker is dead (nothing listens on its port) with
+/// `'on.error' = 'fault'` and `"kafka.message.timeout.ms"` of one second: librdkafka gives
+/// the messages up after that second and the rows reach the dead-letter file of `!Out`,
+/// with librdkafka's reason in `_error`.
+#[test]
+fn undeliverable_rows_of_a_kafka_sink_go_to_its_fault_stream() {
+    let bin = build(KAFKA_FAULT_APP, "kafka-fault-app");
+    let faults = dir().join("kafka-faults.jsonl");
+    let _ = std::fs::remove_file(&faults);
+    let mut child = Command::new(&bin)
+        .env("EF_TEST_DEAD_PORT", support::free_port().to_string())
+        .env("EF_TEST_FAULTS", &faults)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the app");
+    let err = support::stderr_lines(&mut child);
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = err
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the tcp source did not start: {log:?}"));
+        if let Some(addr) = line.strip_prefix("eventflux: tcp source `In` listening on ") {
+            break addr.trim().to_string();
+        }
+        log.push(line);
+    };
+    let mut client = TcpStream::connect(&addr).expect("connect");
+    client
+        .write_all(
+            b"{\"ts\": 1000, \"data\": {\"id\": 1, \"qty\": 5}}\n\
+              {\"ts\": 2000, \"data\": {\"id\": 2, \"qty\": 50}}\n",
+        )
+        .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let text = std::fs::read_to_string(&faults).unwrap_or_default();
+        if text.lines().count() >= 2 {
+            break text;
+        }
+        while let Ok(line) = err.try_recv() {
+            log.push(line);
+        }
+        assert!(Instant::now() < deadline, "so far: {text:?}\n{log:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(client);
+    let _ = terminate(child);
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let got: Vec<(i64, i64, i64)> = rows
+        .iter()
+        .map(|v| {
+            (
+                v["ts"].as_i64().unwrap_or(-1),
+                v["data"]["id"].as_i64().unwrap_or(-1),
+                v["data"]["qty"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![(1000, 1, 5), (2000, 2, 50)], "{text}");
+    assert!(
+        rows.iter().all(|v| v["stream"] == "!Out"
+            && v["data"]["_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("not delivered: ") && e.contains("timed out"))),
+        "{text}"
+    );
 }
 
 /// librdkafka's mock cluster in this process (no Kafka server package exists here): the

@@ -614,3 +614,193 @@ fn a_grpc_source_serves_without_the_flag() {
     sigterm(child.0.id());
     assert!(child.0.wait().expect("wait").success());
 }
+
+/// A partitioned app fed by its gRPC service (a `grpc` source): per key, a running sum
+/// over a length window.
+const KEYED: &str = r#"
+CREATE STREAM Trades (sym STRING, qty INT, price DOUBLE, note STRING)
+  WITH (type = 'source', extension = 'grpc', "grpc.port" = '0');
+PARTITION WITH (sym OF Trades)
+BEGIN
+    INSERT INTO Running SELECT sym, qty, sum(qty) AS total, count() AS n FROM Trades WINDOW length(3);
+END;
+"#;
+
+/// Subscribes to every output stream with raw bytes (no generated stubs), says so, and
+/// prints how many `Output` messages came once `expected` did.
+const SUBSCRIBER: &str = r#"
+import sys
+import grpc
+port, expected = sys.argv[1], int(sys.argv[2])
+channel = grpc.insecure_channel("127.0.0.1:" + port)
+grpc.channel_ready_future(channel).result(timeout=60)
+subscribe = channel.unary_stream("/eventflux.App/Subscribe", request_serializer=lambda b: b,
+                                 response_deserializer=lambda b: b)
+outputs = subscribe(b"", timeout=60)
+outputs.initial_metadata()
+print("subscribed", flush=True)
+n = 0
+for message in outputs:
+    n += 1
+    if n == expected:
+        break
+print("outputs:", n, flush=True)
+"#;
+
+/// Runs the keyed binary with `args` (`--workers 2`, ...) as a service, sends the `Raw`
+/// rows of `raw` through the upstream app's `grpc` sink, and returns the `n` rows it
+/// printed, or (with `other`, the output file of a second process) the rows both wrote;
+/// with Python's grpcio and one process, a `Subscribe` during the run sees every row too.
+fn keyed_run(
+    bin: &Path,
+    args: &[&str],
+    raw: &Path,
+    n: usize,
+    other: Option<&Path>,
+) -> Vec<serde_json::Value> {
+    let mut child = Running(
+        Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the keyed binary"),
+    );
+    let mut stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).expect("stderr") > 0,
+            "no address"
+        );
+        if let Some(a) = line.strip_prefix("eventflux: grpc service listening on ") {
+            break a.trim().parse().expect("address");
+        }
+    };
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+    });
+    let rows = support::stdout_lines(&mut child.0);
+    let subscriber = (has_grpc_tools() && other.is_none()).then(|| {
+        let mut sub = Running(
+            Command::new("python3")
+                .args(["-c", SUBSCRIBER, &addr.port().to_string(), &n.to_string()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start the subscriber"),
+        );
+        let mut out = BufReader::new(sub.0.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("subscriber");
+        assert_eq!(line.trim(), "subscribed");
+        (sub, out)
+    });
+    let up = Command::new(build_upstream())
+        .arg("--input")
+        .arg(raw)
+        .env("EF_GRPC_URL", format!("http://{addr}"))
+        .env("EF_GRPC_TOKEN", "")
+        .output()
+        .expect("run the upstream binary");
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let mut got = Vec::new();
+    let theirs = || {
+        other.map_or_else(Vec::new, |p| {
+            json_lines(&std::fs::read_to_string(p).unwrap_or_default())
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() + theirs().len() < n {
+        assert!(Instant::now() < deadline, "rows held back: {got:?}");
+        match rows.recv_timeout(Duration::from_millis(100)) {
+            // Timely's own line on stdout while the processes connect.
+            Ok(line) if line.starts_with("awaiting connections") => {}
+            Ok(line) => {
+                got.push(serde_json::from_str::<serde_json::Value>(&line).expect("JSON line"))
+            }
+            Err(_) => {}
+        }
+    }
+    got.extend(theirs());
+    if let Some((mut sub, mut out)) = subscriber {
+        let mut line = String::new();
+        out.read_line(&mut line).expect("subscriber");
+        assert_eq!(line.trim(), format!("outputs: {n}"), "{args:?}");
+        assert!(sub.0.wait().expect("wait").success());
+    }
+    sigterm(child.0.id());
+    assert!(child.0.wait().expect("wait").success());
+    got
+}
+
+/// Rows grouped by their `sym`, each group in its order.
+fn per_sym(
+    rows: &[serde_json::Value],
+) -> std::collections::BTreeMap<String, Vec<serde_json::Value>> {
+    let mut out: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
+    for r in rows {
+        let sym = r["data"]["sym"].as_str().unwrap_or_default().to_string();
+        out.entry(sym).or_default().push(r.clone());
+    }
+    out
+}
+
+/// The app's gRPC service under `--workers 2`, and on two processes of two workers each:
+/// served by worker 0 of process 0, its `Send` events exchanged by key; per key the rows
+/// are those of a single-worker run, and `Subscribe` streams the rows of process 0's
+/// workers.
+#[test]
+fn the_grpc_service_runs_under_workers_and_processes() {
+    let bin = support::build_in(&dir(), KEYED, "keyed");
+    let n = 40;
+    let raw: String = (0..n)
+        .map(|i| {
+            format!(
+                "{{\"stream\":\"Raw\",\"ts\":{i},\"data\":{{\"sym\":\"s{}\",\"qty\":{},\"price\":1.0,\"note\":null}}}}\n",
+                i % 5,
+                i + 1
+            )
+        })
+        .collect();
+    let raw_path = dir().join("keyed-raw.jsonl");
+    std::fs::write(&raw_path, raw).expect("write");
+    let one = keyed_run(&bin, &[], &raw_path, n, None);
+    assert_eq!(per_sym(&one).len(), 5);
+    let two = keyed_run(&bin, &["--workers", "2"], &raw_path, n, None);
+    assert_eq!(per_sym(&two), per_sym(&one));
+    // Two processes of two workers: process 1 writes its rows to a file of its own.
+    let hosts = support::hosts_file(&dir(), 2);
+    let theirs = dir().join("keyed-process-1.jsonl");
+    let _ = std::fs::remove_file(&theirs);
+    let mut second = Running(
+        support::as_process(&mut Command::new(&bin), &hosts, 2, 1)
+            .args(["--workers", "2", "--output"])
+            .arg(&theirs)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start process 1"),
+    );
+    let hosts_arg = hosts.display().to_string();
+    let first = [
+        "--processes",
+        "2",
+        "--process",
+        "0",
+        "--hosts",
+        hosts_arg.as_str(),
+        "--workers",
+        "2",
+    ];
+    let both = keyed_run(&bin, &first, &raw_path, n, Some(&theirs));
+    assert_eq!(per_sym(&both), per_sym(&one));
+    assert!(second.0.wait().expect("wait").success());
+}

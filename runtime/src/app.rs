@@ -71,6 +71,18 @@ pub trait Application: Sized {
         let _ = (stream, scanner);
         None
     }
+    /// Decodes an event of `stream` from its protobuf stream message (the app's gRPC service,
+    /// DESIGN 8.3). Generated for an app with the service; an error by default.
+    fn decode_proto(
+        stream: &str,
+        data: crate::connect::protobuf::ProtoData<'_>,
+    ) -> Result<Self::Input, DecodeError> {
+        let _ = data;
+        Err(DecodeError::Data {
+            stream: stream.to_owned(),
+            message: "this app was built without its gRPC service".to_owned(),
+        })
+    }
     /// Processes one event at time `ts` (ms); timers due at or before `ts` fire first.
     fn send(&mut self, ts: i64, event: Self::Input);
     /// Moves the clock to `ts`, firing every timer due at or before it.

@@ -921,7 +921,33 @@ fn application_impl(ctx: &Ctx<'_>) -> TokenStream {
         };
         let inputs = list(|s| s.input);
         let outputs = list(|s| s.output);
+        // Input events straight from their protobuf messages (runtime `connect::protobuf`).
+        let proto_decodes = streams.iter().filter(|s| s.input).filter_map(|s| {
+            let (_, n) = ctx
+                .plan
+                .streams
+                .iter()
+                .zip(&ctx.streams)
+                .find(|(p, _)| p.name == s.name)?;
+            let (name, ty) = (&s.name, &n.ty);
+            Some(quote!(#name => #rt::connect::protobuf::decode::<#ty>(stream, data).map(Input::#ty)))
+        });
+        let data = if streams.iter().any(|s| s.input) {
+            format_ident!("data")
+        } else {
+            format_ident!("_data")
+        };
         quote! {
+            fn decode_proto(
+                stream: &str,
+                #data: #rt::connect::protobuf::ProtoData<'_>,
+            ) -> ::core::result::Result<Input, #rt::DecodeError> {
+                match stream {
+                    #(#proto_decodes,)*
+                    _ => ::core::result::Result::Err(#rt::DecodeError::UnknownStream(stream.to_owned())),
+                }
+            }
+
             fn proto_schema() -> ::core::option::Option<&'static #rt::connect::protobuf::ProtoSchema> {
                 static __EF_PROTO: #rt::connect::protobuf::ProtoSchema = #rt::connect::protobuf::ProtoSchema {
                     inputs: #inputs,

@@ -155,7 +155,12 @@ fn extension_keys(
             &["kafka.topic"],
         ),
         ("kafka", false) => (
-            &["kafka.bootstrap.servers", "kafka.topic", "kafka.partition"],
+            &[
+                "kafka.bootstrap.servers",
+                "kafka.topic",
+                "kafka.partition",
+                "kafka.message.timeout.ms",
+            ],
             &["kafka.topic"],
         ),
         _ => (&[], &[]),
@@ -777,6 +782,13 @@ fn check_value(key: &str, value: &str, source: bool) -> Result<(), (String, Stri
             _ => bad(
                 format!("\"kafka.partition\" must be a partition number, not `{value}`"),
                 "",
+            ),
+        },
+        "kafka.message.timeout.ms" => match value.trim().parse::<i32>() {
+            Ok(n) if n >= 10 => Ok(()),
+            _ => bad(
+                format!("\"{key}\" must be 10 to 2147483647 milliseconds, not `{value}`"),
+                "how long the producer tries to deliver a message before `on.error` applies",
             ),
         },
         "rabbitmq.prefetch" => match value.trim().parse::<u16>() {

@@ -78,6 +78,7 @@ pub(super) fn has_sources(app: &AppInfo) -> bool {
 
 /// Whether `c` is a source split across workers by partition index (DESIGN 11): a Kafka
 /// source (the topic's partitions), a NATS source with `"nats.partitions"`.
+#[cfg(feature = "scale")]
 fn split(c: &crate::connect::ConnectorDesc) -> bool {
     c.direction == Direction::Source
         && (c.extension == "kafka"
@@ -85,6 +86,7 @@ fn split(c: &crate::connect::ConnectorDesc) -> bool {
 }
 
 /// Whether `app` has a source split across workers by partition index.
+#[cfg(feature = "scale")]
 pub(super) fn has_split_sources(app: &AppInfo) -> bool {
     app.connectors.iter().any(split)
 }
@@ -344,6 +346,7 @@ pub(super) fn start_sources(
             metrics: drops.clone(),
             codec: Arc::clone(&app.codec),
             schema: app.schema,
+            proto: app.proto_schema,
         };
         let reason = drop_reason(p.backpressure);
         let stream = p.stream;
@@ -472,6 +475,7 @@ pub(super) fn bridge(
         metrics,
         codec: Arc::clone(&app.codec),
         schema: app.schema,
+        proto: app.proto_schema,
     };
     for ev in rx {
         let batch = decoder.items(ev);
@@ -491,6 +495,8 @@ pub(super) struct Decoder {
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     codec: Arc<dyn super::erased::Codec>,
     schema: fn(&str) -> &'static [(&'static str, &'static str)],
+    /// The gRPC service's layout, for [`SourceEvent::Proto`].
+    proto: Option<&'static crate::connect::protobuf::ProtoSchema>,
 }
 
 impl Decoder {
@@ -634,6 +640,40 @@ impl Decoder {
                     )
                     .into_iter()
                     .collect();
+                Batch { items, events }
+            }
+            SourceEvent::Proto(batch) => {
+                let mut items = Vec::with_capacity(batch.len());
+                let mut events = codec.events(batch.len());
+                let arrival = crate::functions::now_millis();
+                let stream = self.proto.and_then(|p| p.inputs.get(batch.stream));
+                for (data, ts, position) in batch.iter() {
+                    let decoded = match stream {
+                        Some(s) => codec
+                            .decode_proto_into(s, data, &mut events)
+                            .map_err(|e| e.to_string()),
+                        None => Err("no such input stream".to_string()),
+                    };
+                    match decoded {
+                        Ok(()) => items.push(Item::Remote {
+                            ts: ts.or(Some(arrival)),
+                        }),
+                        Err(reason) => {
+                            let name = stream.map_or("Event", |s| s.name);
+                            items.extend(self.bad(
+                                &mut events,
+                                name,
+                                "",
+                                &reason,
+                                format!(
+                                    "{label} `{name}` (connection {}) line {position}",
+                                    batch.origin
+                                ),
+                                arrival,
+                            ))
+                        }
+                    }
+                }
                 Batch { items, events }
             }
             SourceEvent::Closed { .. } => Batch {

@@ -52,6 +52,14 @@ pub(super) trait Codec: Send + Sync {
     /// ([`crate::io::fast::decode_message`]) and appends its event to `into`: its `ts`.
     /// `None` (nothing appended) when the one-pass reader declines.
     fn decode_message(&self, stream: &str, text: &str, into: &mut Events) -> Option<Option<i64>>;
+    /// Decodes the protobuf stream message `data` of an event of `stream` (the gRPC
+    /// service) and appends it to `into`.
+    fn decode_proto_into(
+        &self,
+        stream: &'static crate::connect::protobuf::ProtoStream,
+        data: &[u8],
+        into: &mut Events,
+    ) -> Result<(), DecodeError>;
     /// The events of a batch one by one, in order.
     fn split(&self, events: Events) -> Vec<One>;
     /// Appends `one` to `into`.
@@ -94,6 +102,28 @@ impl<A: Application> Codec for Typed<A> {
         let (ts, event) = crate::io::fast::decode_message(stream, text, A::fast_decode)?;
         list.push(event);
         Some(ts)
+    }
+
+    fn decode_proto_into(
+        &self,
+        stream: &'static crate::connect::protobuf::ProtoStream,
+        data: &[u8],
+        into: &mut Events,
+    ) -> Result<(), DecodeError> {
+        let event = A::decode_proto(
+            stream.name,
+            crate::connect::protobuf::ProtoData::new(stream, data),
+        )?;
+        match into.0.downcast_mut::<Vec<A::Input>>() {
+            Some(list) => {
+                list.push(event);
+                Ok(())
+            }
+            None => Err(DecodeError::Data {
+                stream: stream.name.to_owned(),
+                message: "internal error: events of another app".to_owned(),
+            }),
+        }
     }
 
     fn split(&self, events: Events) -> Vec<One> {

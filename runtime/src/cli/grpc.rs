@@ -1,7 +1,8 @@
 //! The app's gRPC service in the standalone driver (DESIGN 8.3): `--grpc ADDR` and the
 //! streams declared `WITH (type = 'source', extension = 'grpc', "grpc.port" = ...)` each
 //! serve the whole service (every input stream's events through `Send`, every output
-//! stream through `Subscribe`). Events go through the same decoder thread as any source's.
+//! stream through `Subscribe`). Events go through a decoder thread like any source's (from
+//! protobuf, not JSON). Under `--workers`, process 0 serves it (`super::scale`).
 
 use crossbeam_channel::Sender;
 
@@ -90,35 +91,36 @@ pub(super) struct Grpc {
 
 /// Sets the service up when `A` serves gRPC: `Subscribe` taps every output line of
 /// `writer`.
-#[cfg(feature = "grpc")]
 pub(super) fn prepare(
     app: &AppInfo,
     args: &Args,
     writer: &mut JsonLinesWriter,
 ) -> Result<Option<Grpc>, Failure> {
+    let grpc = new(app, args)?;
+    if let Some(g) = &grpc {
+        g.taps().tap(writer);
+    }
+    Ok(grpc)
+}
+
+/// The service when `A` serves gRPC in this run (not started, tapping no writer yet).
+#[cfg(feature = "grpc")]
+pub(super) fn new(app: &AppInfo, args: &Args) -> Result<Option<Grpc>, Failure> {
     if !wanted(app, args) {
         return Ok(None);
     }
     let schema = app.proto_schema.ok_or_else(|| {
         Failure::usage("--grpc: this binary was built without its gRPC service (build it with `eventflux build --grpc`)")
     })?;
-    let hub = crate::connect::grpc::Hub::new(schema);
-    writer.tap(Box::new(crate::connect::grpc::HubWriter::new(
-        std::sync::Arc::clone(&hub),
-    )));
     Ok(Some(Grpc {
-        hub,
+        hub: crate::connect::grpc::Hub::new(schema),
         servers: Vec::new(),
     }))
 }
 
 /// Without the `grpc` feature: an error when the run asks for the service.
 #[cfg(not(feature = "grpc"))]
-pub(super) fn prepare(
-    app: &AppInfo,
-    args: &Args,
-    _writer: &mut JsonLinesWriter,
-) -> Result<Option<Grpc>, Failure> {
+pub(super) fn new(app: &AppInfo, args: &Args) -> Result<Option<Grpc>, Failure> {
     if wanted(app, args) {
         return Err(Failure::usage(
             "--grpc: this binary was built without its gRPC service (build it with `eventflux build --grpc`)",
@@ -127,7 +129,35 @@ pub(super) fn prepare(
     Ok(None)
 }
 
+/// What lets `Subscribe` see the lines of more writers (the workers' of a run on several
+/// workers, each its own).
+#[derive(Clone)]
+pub(super) struct Taps {
+    #[cfg(feature = "grpc")]
+    hub: std::sync::Arc<crate::connect::grpc::Hub>,
+}
+
+impl Taps {
+    /// Makes `Subscribe` stream `writer`'s output lines too.
+    pub(super) fn tap(&self, writer: &mut JsonLinesWriter) {
+        #[cfg(feature = "grpc")]
+        writer.tap(Box::new(crate::connect::grpc::HubWriter::new(
+            std::sync::Arc::clone(&self.hub),
+        )));
+        #[cfg(not(feature = "grpc"))]
+        let _ = writer;
+    }
+}
+
 impl Grpc {
+    /// The taps of this service's `Subscribe`.
+    pub(super) fn taps(&self) -> Taps {
+        Taps {
+            #[cfg(feature = "grpc")]
+            hub: std::sync::Arc::clone(&self.hub),
+        }
+    }
+
     /// Starts serving; `Send`'s events go to `tx` through a decoder thread; refused calls
     /// are counted in `metrics` (`eventflux_unauthorized_requests_total`).
     #[cfg(feature = "grpc")]
@@ -155,7 +185,8 @@ impl Grpc {
                     Some((read(&cert)?, read(&key)?))
                 }
             };
-            let (stx, srx) = crossbeam_channel::bounded(16);
+            // Up to 4 hand-overs of 4096 events wait for the decoder thread.
+            let (stx, srx) = crossbeam_channel::bounded(4);
             let server = crate::connect::grpc::GrpcServer::start(
                 &addr,
                 schema,

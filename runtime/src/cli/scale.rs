@@ -626,18 +626,7 @@ where
         )));
     }
     // Sources are read by worker 0 of process 0 and exchanged; every process writes its
-    // sinks. The gRPC source is the app's service, which a run on several workers does not
-    // serve.
-    if let Some(c) = A::connectors()
-        .iter()
-        .find(|c| c.extension == "grpc" && c.direction == crate::connect::Direction::Source)
-    {
-        return Err(Failure::usage(format!(
-            "stream `{}`: the app's gRPC service is not served with --workers/--processes \
-             (docs/scale-out.md)",
-            c.stream
-        )));
-    }
+    // sinks.
     let workers = workers(args)?;
     // Rows a sink could not deliver enter the dataflow with the events of the sources, which
     // only worker 0 of process 0 reads: the sinks of another process have no way in.
@@ -738,6 +727,14 @@ where
     let metrics = super::serve_metrics(args)?;
     let failed = Arc::new(Mutex::new(None));
     let mut sources: Vec<Source<A::Input>> = Vec::new();
+    // The app's gRPC service, like a tcp source: served by process 0 (its `Send` events
+    // exchanged by key), its `Subscribe` streaming the rows of process 0's workers.
+    let mut grpc = if workers.process == 0 {
+        super::grpc::new(&info, args)?
+    } else {
+        None
+    };
+    let taps = grpc.as_ref().map(super::grpc::Grpc::taps);
     // Rows a sink with `'on.error' = 'fault'` could not deliver, back as fault events.
     let (fault_tx, fault_rx) = crossbeam_channel::unbounded();
     // The process that reads the sources stops reading on SIGTERM/SIGINT and lets the
@@ -773,9 +770,12 @@ where
         )?;
         cells.push(started.cells.clone());
         network.push(started);
+        if let Some(g) = grpc.as_mut() {
+            g.start(&info, args, &tx, metrics.clone())?;
+        }
         // With network (or tailing) sources and no file source, `--input` is read only
         // when given; the run then lasts until it is stopped.
-        let remote = super::connectors::has_sources(&info);
+        let remote = super::connectors::has_sources(&info) || grpc.is_some();
         if !(remote && !args.input_given && endpoints.sources.is_empty()) {
             let mut input = endpoints.open_input(args, offset)?;
             input.line_no = line_no;
@@ -1027,6 +1027,9 @@ where
                 gate: gate.as_ref().map(|g| (Arc::clone(g), local, g.slot(out))),
             };
             let mut writer = JsonLinesWriter::new(Box::new(share(&sink_out)), Some(filter.clone()));
+            if let Some(t) = &taps {
+                t.tap(&mut writer);
+            }
             // A stream's shared sinks and this worker's own: several are a fan-out.
             let mine = own.get(local).map_or(&[][..], Vec::as_slice);
             let mut streams: Vec<&str> = Vec::new();
@@ -1065,6 +1068,7 @@ where
     )
     .map_err(Failure::runtime)?;
     drop(network);
+    drop(grpc);
     if let Some(e) = failed.lock().ok().and_then(|mut f| f.take()) {
         return Err(match e {
             e @ RunError::BadLine { .. } => Failure::usage(format!("{e} (--strict)")),

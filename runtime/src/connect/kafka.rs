@@ -41,6 +41,11 @@ use super::source::{Batch, SourceEvent};
 use super::tracked::{self, DeliveredSink, Participant, SourceCell};
 use super::{ConnectError, ConnectorConfig};
 
+/// The sink's option for librdkafka's `message.timeout.ms`.
+const MESSAGE_TIMEOUT: &str = "kafka.message.timeout.ms";
+/// Its least value (more than the producer's `linger.ms` of 5, as librdkafka wants).
+const MIN_MESSAGE_TIMEOUT: u32 = 10;
+
 /// The brokers when `"kafka.bootstrap.servers"` is not given.
 pub const DEFAULT_SERVERS: &str = "127.0.0.1:9092";
 
@@ -508,6 +513,15 @@ impl KafkaSink {
                 backoff: Duration::from_millis(100),
             },
         )?;
+        // How long librdkafka tries to deliver a message before it reports it failed (and
+        // `on.error` applies): its `message.timeout.ms`, 5 minutes by default.
+        let timeout: u32 = cfg.number(MESSAGE_TIMEOUT, 300_000)?;
+        if !(MIN_MESSAGE_TIMEOUT..=i32::MAX as u32).contains(&timeout) {
+            return Err(cfg.bad(
+                MESSAGE_TIMEOUT,
+                format!("must be {MIN_MESSAGE_TIMEOUT} to 2147483647 milliseconds"),
+            ));
+        }
         let servers = servers(cfg);
         let next = Arc::new(AtomicI64::new(0));
         let reports = Reports {
@@ -521,6 +535,7 @@ impl KafkaSink {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
+            .set("message.timeout.ms", timeout.to_string())
             .create_with_context(reports)
             .map_err(|e| {
                 cfg.bad(

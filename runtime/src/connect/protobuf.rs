@@ -3,8 +3,9 @@
 //!
 //! `eventflux proto` prints the schema; the compiled app carries the same layout as a
 //! [`ProtoSchema`] (streams in the `.proto`'s order, attributes in field order), and this
-//! module reads an `Event` into the JSON array the app's decoder takes and writes an output
-//! line as an `Output`. Field numbers: attribute `i` of a stream message is field `i + 1`;
+//! module checks an `Event` ([`check_event`]) and hands its stream message to the app's
+//! serde `Deserialize` as a [`ProtoData`] (the service's path; [`decode_event`] makes the
+//! JSON array of its attributes instead), and writes an output line as an `Output`. Field numbers: attribute `i` of a stream message is field `i + 1`;
 //! `Event` has `ts` = 1 and input stream `i` = `2 + i`; `Output` has `ts` = 1, `kind` = 2
 //! and output stream `i` = `3 + i`.
 
@@ -50,6 +51,7 @@ struct Reader<'a> {
 }
 
 /// A field's value as read.
+#[derive(Clone, Copy, Debug)]
 enum Value<'a> {
     Varint(u64),
     Fixed64(u64),
@@ -62,7 +64,15 @@ impl<'a> Reader<'a> {
         Reader { buf, at: 0 }
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<u64, String> {
+        // Most varints (keys, lengths, small numbers) are one byte.
+        if let Some(&byte) = self.buf.get(self.at) {
+            if byte < 0x80 {
+                self.at += 1;
+                return Ok(u64::from(byte));
+            }
+        }
         let mut out = 0u64;
         for shift in (0..70).step_by(7) {
             let byte = *self
@@ -93,6 +103,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `(field number, value)`, `None` at the end.
+    #[inline]
     fn field(&mut self) -> Result<Option<(u64, Value<'a>)>, String> {
         if self.at >= self.buf.len() {
             return Ok(None);
@@ -165,6 +176,339 @@ pub fn decode_event(schema: &ProtoSchema, bytes: &[u8]) -> Result<DecodedEvent, 
     let (stream, body) = chosen.ok_or_else(|| "the event names no input stream".to_string())?;
     let data = stream_json(&schema.inputs[stream], body)?;
     Ok(DecodedEvent { ts, stream, data })
+}
+
+/// Whether `value` is of the wire type of an attribute of type `ty`.
+fn fits(ty: &str, value: &Value<'_>) -> bool {
+    matches!(
+        (ty, value),
+        ("INT" | "LONG" | "BOOL", Value::Varint(_))
+            | ("FLOAT", Value::Fixed32(_))
+            | ("DOUBLE", Value::Fixed64(_))
+            | ("STRING", Value::Bytes(_))
+    )
+}
+
+/// A value that the app cannot take: a string that is not UTF-8 or a float that is not
+/// finite.
+fn bad_value(name: &str, value: Value<'_>) -> Option<String> {
+    match value {
+        Value::Bytes(b) if std::str::from_utf8(b).is_err() => {
+            Some(format!("attribute `{name}`: the string is not UTF-8"))
+        }
+        Value::Fixed32(v) if !f32::from_bits(v).is_finite() => Some(format!(
+            "attribute `{name}`: {} is not a finite number",
+            f32::from_bits(v)
+        )),
+        Value::Fixed64(v) if !f64::from_bits(v).is_finite() => Some(format!(
+            "attribute `{name}`: {} is not a finite number",
+            f64::from_bits(v)
+        )),
+        _ => None,
+    }
+}
+
+/// Writes `value` as field `number`.
+fn put_field(out: &mut Vec<u8>, number: u64, value: Value<'_>) {
+    match value {
+        Value::Varint(v) => {
+            put_key(out, number, 0);
+            put_varint(out, v);
+        }
+        Value::Fixed64(v) => {
+            put_key(out, number, 1);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::Bytes(b) => {
+            put_key(out, number, 2);
+            put_varint(out, b.len() as u64);
+            out.extend_from_slice(b);
+        }
+        Value::Fixed32(v) => {
+            put_key(out, number, 5);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+/// Checks a stream message's fields against the stream's attributes. Returns the message
+/// as it is when its attributes' fields come in field order, once each, and no other field
+/// (what every encoder writes); otherwise the same event written so (the last of a repeated
+/// field wins, unknown fields are dropped), which [`ProtoData`] reads.
+fn check_stream<'a>(
+    stream: &ProtoStream,
+    bytes: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+    let mut r = Reader::new(bytes);
+    let mut last = 0u64;
+    let mut ordered = true;
+    while let Some((number, value)) = r.field()? {
+        let known = usize::try_from(number)
+            .ok()
+            .and_then(|n| stream.attrs.get(n - 1));
+        let Some((name, ty, _)) = known else {
+            ordered = false;
+            continue;
+        };
+        if !fits(ty, &value) {
+            return Err(format!("attribute `{name}` ({ty}): wrong wire type"));
+        }
+        if let Some(reason) = bad_value(name, value) {
+            return Err(reason);
+        }
+        ordered &= number > last;
+        last = number;
+    }
+    if ordered {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let mut values: Vec<Option<Value<'a>>> = vec![None; stream.attrs.len()];
+    let mut r = Reader::new(bytes);
+    while let Some((number, value)) = r.field()? {
+        if let Some(slot) = usize::try_from(number)
+            .ok()
+            .and_then(|n| values.get_mut(n - 1))
+        {
+            *slot = Some(value);
+        }
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    for (i, value) in values.into_iter().enumerate() {
+        if let Some(v) = value {
+            put_field(&mut out, i as u64 + 1, v);
+        }
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+/// An `Event` as [`check_event`] found it: the input stream's index, `ts` when given, and
+/// the stream message's bytes in field order.
+pub type CheckedEvent<'a> = (usize, Option<i64>, std::borrow::Cow<'a, [u8]>);
+
+/// One `Event` checked without decoding it: the input stream's index, `ts` when given, and
+/// the stream message's bytes (in field order, see `check_stream`), which [`ProtoData`]
+/// then turns into the app's event. Every error [`ProtoData`] could meet is found here.
+pub fn check_event<'a>(schema: &ProtoSchema, bytes: &'a [u8]) -> Result<CheckedEvent<'a>, String> {
+    let mut r = Reader::new(bytes);
+    let mut ts = None;
+    let mut chosen: Option<(usize, &[u8])> = None;
+    while let Some((number, value)) = r.field()? {
+        match (number, value) {
+            (1, Value::Varint(v)) => ts = Some(v as i64),
+            (1, _) => return Err("`ts` is not a varint".to_string()),
+            (n, Value::Bytes(b)) if n >= 2 && ((n - 2) as usize) < schema.inputs.len() => {
+                chosen = Some(((n - 2) as usize, b));
+            }
+            (n, _) if n >= 2 && ((n - 2) as usize) < schema.inputs.len() => {
+                return Err(format!(
+                    "the field of stream `{}` is not a message",
+                    schema.inputs[(n - 2) as usize].name
+                ))
+            }
+            _ => {}
+        }
+    }
+    let (stream, body) = chosen.ok_or_else(|| "the event names no input stream".to_string())?;
+    let body = check_stream(&schema.inputs[stream], body)?;
+    Ok((stream, ts, body))
+}
+
+/// Why a stream message does not fit the app's event (see [`ProtoData`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProtoError(String);
+
+impl serde::de::Error for ProtoError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        ProtoError(msg.to_string())
+    }
+}
+
+/// A stream message of an `Event` as a serde [`serde::Deserializer`]: a sequence of its
+/// attributes in field order, each typed as the stream declares it (an absent field is
+/// protobuf's default, `None` for a nullable attribute). The generated `decode_proto` of
+/// an app with a gRPC service reads its input events from it, without a JSON text between.
+/// The message is one that [`check_event`] returned (its fields in field order, once each;
+/// another is an error, never a wrong event).
+pub struct ProtoData<'a> {
+    stream: &'static ProtoStream,
+    bytes: &'a [u8],
+}
+
+impl<'a> ProtoData<'a> {
+    /// The message `bytes` of `stream`.
+    pub fn new(stream: &'static ProtoStream, bytes: &'a [u8]) -> ProtoData<'a> {
+        ProtoData { stream, bytes }
+    }
+}
+
+/// Decodes an input event of `stream` (the generated struct `T`) from its stream message.
+pub fn decode<'a, T: serde::Deserialize<'a>>(
+    stream: &str,
+    data: ProtoData<'a>,
+) -> Result<T, crate::app::DecodeError> {
+    T::deserialize(data).map_err(|e| crate::app::DecodeError::Data {
+        stream: stream.to_owned(),
+        message: e.0,
+    })
+}
+
+impl<'de> serde::Deserializer<'de> for ProtoData<'de> {
+    type Error = ProtoError;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, ProtoError> {
+        visitor.visit_seq(Attrs {
+            attrs: self.stream.attrs,
+            reader: Reader::new(self.bytes),
+            ahead: None,
+            last: 0,
+            next: 0,
+        })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// The attributes of a [`ProtoData`], one after another, read in one pass.
+struct Attrs<'a> {
+    attrs: &'static [(&'static str, &'static str, bool)],
+    reader: Reader<'a>,
+    /// The next field, read ahead.
+    ahead: Option<(u64, Value<'a>)>,
+    /// The number of the last field read.
+    last: u64,
+    next: usize,
+}
+
+impl<'a> Attrs<'a> {
+    /// The value of field `number` (`None`: absent), the fields coming in field order.
+    fn value(&mut self, number: u64) -> Result<Option<Value<'a>>, ProtoError> {
+        if self.ahead.is_none() && self.last < number {
+            self.ahead = self.reader.field().map_err(ProtoError)?;
+            if let Some((n, _)) = self.ahead {
+                if n <= self.last {
+                    return Err(ProtoError(
+                        "the message's fields are not in field order".to_string(),
+                    ));
+                }
+                self.last = n;
+            }
+        }
+        match self.ahead {
+            Some((n, v)) if n == number => {
+                self.ahead = None;
+                Ok(Some(v))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl<'de> serde::de::SeqAccess<'de> for Attrs<'de> {
+    type Error = ProtoError;
+
+    fn next_element_seed<T: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, ProtoError> {
+        let Some(&(name, ty, nullable)) = self.attrs.get(self.next) else {
+            return Ok(None);
+        };
+        let value = self.value(self.next as u64 + 1)?;
+        self.next += 1;
+        if self.next == self.attrs.len() {
+            // The rest must come after in field order too (else a field was passed over).
+            while let Some((n, _)) = self.reader.field().map_err(ProtoError)? {
+                if n <= self.last {
+                    return Err(ProtoError(
+                        "the message's fields are not in field order".to_string(),
+                    ));
+                }
+                self.last = n;
+            }
+        }
+        seed.deserialize(Attr {
+            name,
+            ty,
+            nullable,
+            value,
+        })
+        .map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.attrs.len() - self.next)
+    }
+}
+
+/// One attribute's value.
+struct Attr<'a> {
+    name: &'static str,
+    ty: &'static str,
+    nullable: bool,
+    value: Option<Value<'a>>,
+}
+
+impl<'de> serde::Deserializer<'de> for Attr<'de> {
+    type Error = ProtoError;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, ProtoError> {
+        if let Some(reason) = self.value.and_then(|v| bad_value(self.name, v)) {
+            return Err(ProtoError(reason));
+        }
+        match (self.value, self.ty) {
+            (None, _) if self.nullable => visitor.visit_none(),
+            (None, "STRING") => visitor.visit_borrowed_str(""),
+            (None, "BOOL") => visitor.visit_bool(false),
+            (None, "FLOAT") => visitor.visit_f32(0.0),
+            (None, "DOUBLE") => visitor.visit_f64(0.0),
+            (None, "INT") => visitor.visit_i32(0),
+            (None, _) => visitor.visit_i64(0),
+            (Some(Value::Varint(v)), "INT") => visitor.visit_i32(v as i64 as i32),
+            (Some(Value::Varint(v)), "LONG") => visitor.visit_i64(v as i64),
+            (Some(Value::Varint(v)), "BOOL") => visitor.visit_bool(v != 0),
+            (Some(Value::Fixed32(v)), "FLOAT") => visitor.visit_f32(f32::from_bits(v)),
+            (Some(Value::Fixed64(v)), "DOUBLE") => visitor.visit_f64(f64::from_bits(v)),
+            (Some(Value::Bytes(b)), "STRING") => match std::str::from_utf8(b) {
+                Ok(s) => visitor.visit_borrowed_str(s),
+                Err(_) => Err(ProtoError(format!(
+                    "attribute `{}`: the string is not UTF-8",
+                    self.name
+                ))),
+            },
+            _ => Err(ProtoError(format!(
+                "attribute `{}` ({}): wrong wire type",
+                self.name, self.ty
+            ))),
+        }
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, ProtoError> {
+        if self.value.is_none() && self.nullable {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
 }
 
 /// The input stream an `Event` names, when that much of it can be read (for counting a bad
@@ -535,10 +879,94 @@ mod tests {
         );
     }
 
+    /// A struct as the compiler generates for `Trades` (fields in attribute order).
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct TradeEvent {
+        sym: std::sync::Arc<str>,
+        qty: i32,
+        price: f64,
+        #[serde(default)]
+        note: Option<std::sync::Arc<str>>,
+        ok: bool,
+        big: i64,
+        f: f32,
+    }
+
+    static TRADE_STREAM: ProtoStream = TRADE;
+
+    fn typed(bytes: &[u8]) -> Result<TradeEvent, String> {
+        let (stream, _, body) = check_event(&SCHEMA, bytes)?;
+        assert_eq!(stream, 1);
+        decode::<TradeEvent>("Trades", ProtoData::new(&TRADE_STREAM, &body))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn events_decode_straight_into_the_apps_struct() {
+        let line = br#"{"ts":7,"data":{"sym":"A\"b","qty":-3,"price":2.5,"note":"n","ok":true,"big":9000000000,"f":1.5}}"#;
+        let bytes = encode_event_line(TRADE.attrs, 1, line).unwrap();
+        assert_eq!(check_event(&SCHEMA, &bytes).unwrap().1, Some(7));
+        let ev = typed(&bytes).unwrap();
+        assert_eq!(
+            ev,
+            TradeEvent {
+                sym: "A\"b".into(),
+                qty: -3,
+                price: 2.5,
+                note: Some("n".into()),
+                ok: true,
+                big: 9_000_000_000,
+                f: 1.5,
+            }
+        );
+        // Every field absent: protobuf defaults, `None` for the nullable one.
+        let ev = typed(&[(3 << 3) | 2, 0]).unwrap();
+        assert_eq!((&*ev.sym, ev.qty, ev.note, ev.f), ("", 0, None, 0.0));
+        // Wrong wire type, bad UTF-8 and a NaN are found by the check.
+        let bad = [(3 << 3) | 2, 3, (2 << 3) | 2, 1, b'x'];
+        assert!(check_event(&SCHEMA, &bad).unwrap_err().contains("qty"));
+        let bad = [(3 << 3) | 2, 3, (1 << 3) | 2, 1, 0xff];
+        assert!(check_event(&SCHEMA, &bad).unwrap_err().contains("UTF-8"));
+        let mut bad = vec![(3 << 3) | 2, 9, (3 << 3) | 1];
+        bad.extend_from_slice(&f64::NAN.to_bits().to_le_bytes());
+        assert!(check_event(&SCHEMA, &bad).unwrap_err().contains("finite"));
+        assert!(check_event(&SCHEMA, &[])
+            .unwrap_err()
+            .contains("no input stream"));
+    }
+
+    #[test]
+    fn fields_out_of_order_repeated_or_unknown_are_put_in_order() {
+        // qty = 2, an unknown field 40, sym = "x", qty = 7 (the last wins).
+        let body = [
+            (2 << 3),
+            2,
+            (40 << 3),
+            1,
+            (1 << 3) | 2,
+            1,
+            b'x',
+            (2 << 3),
+            7,
+        ];
+        let mut event = vec![(3 << 3) | 2, body.len() as u8];
+        event.extend_from_slice(&body);
+        let (_, _, ordered) = check_event(&SCHEMA, &event).unwrap();
+        assert_eq!(&ordered[..], &[(1 << 3) | 2, 1, b'x', (2 << 3), 7]);
+        let ev = typed(&event).unwrap();
+        assert_eq!((&*ev.sym, ev.qty), ("x", 7));
+        // A message not from `check_event` with its fields out of order: an error.
+        let err = decode::<TradeEvent>("Trades", ProtoData::new(&TRADE_STREAM, &body));
+        assert!(err.unwrap_err().to_string().contains("field order"));
+    }
+
     proptest! {
         #[test]
         fn decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode_event(&SCHEMA, &bytes);
+            if let Ok((1, _, body)) = check_event(&SCHEMA, &bytes) {
+                prop_assert!(decode::<TradeEvent>("Trades", ProtoData::new(&TRADE_STREAM, &body)).is_ok());
+            }
             let _ = decode_subscribe(&bytes);
         }
 

@@ -76,6 +76,58 @@ impl Batch {
     }
 }
 
+/// Stream messages of one input stream of an app's gRPC service (DESIGN 8.3), each
+/// checked by [`crate::connect::protobuf::check_event`], one after another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtoBatch {
+    /// The input stream's index in the app's [`crate::connect::protobuf::ProtoSchema`].
+    pub stream: usize,
+    /// Every event's stream message, one after another.
+    pub bytes: Vec<u8>,
+    /// Each event's end in `bytes`, its `ts` when given, and its number in its call.
+    pub events: Vec<(usize, Option<i64>, u64)>,
+    /// Which call.
+    pub origin: u64,
+}
+
+impl ProtoBatch {
+    /// An empty batch of input stream `stream`.
+    pub fn new(stream: usize, origin: u64, capacity: usize) -> ProtoBatch {
+        ProtoBatch {
+            stream,
+            bytes: Vec::with_capacity(capacity * 32),
+            events: Vec::with_capacity(capacity),
+            origin,
+        }
+    }
+
+    /// Appends an event.
+    pub fn push(&mut self, message: &[u8], ts: Option<i64>, position: u64) {
+        self.bytes.extend_from_slice(message);
+        self.events.push((self.bytes.len(), ts, position));
+    }
+
+    /// The number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether there is no event.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Each event's stream message, `ts` and number.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Option<i64>, u64)> {
+        let mut start = 0;
+        self.events.iter().map(move |&(end, ts, position)| {
+            let bytes = self.bytes.get(start..end).unwrap_or(&[]);
+            start = end;
+            (bytes, ts, position)
+        })
+    }
+}
+
 /// What a source thread sends on its channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceEvent {
@@ -93,6 +145,9 @@ pub enum SourceEvent {
         /// Why.
         reason: String,
     },
+    /// Protobuf events of the app's gRPC service, checked and decoded into the app's events
+    /// without a JSON text between (`connect::grpc`).
+    Proto(ProtoBatch),
     /// The source ended (end of a file without follow, or shutdown).
     Closed {
         /// The stream.

@@ -417,7 +417,7 @@ mod tests {
                 SourceEvent::Bad {
                     reason, position, ..
                 } => errors.push(format!("{position}: {reason}")),
-                SourceEvent::Closed { .. } => {}
+                SourceEvent::Proto(_) | SourceEvent::Closed { .. } => {}
             }
         }
         (good, errors)
