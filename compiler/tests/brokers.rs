@@ -225,10 +225,20 @@ impl Nats {
         assert!(ack.get("seq").is_some(), "{ack}");
     }
 
-    /// Messages in stream `name` (0 when it does not exist yet).
+    /// Messages in stream `name` (0 when it does not exist yet). Asked again when the
+    /// server answers with another error (a busy JetStream API under load).
     fn count(&mut self, name: &str) -> u64 {
-        let info = self.request(&format!("$JS.API.STREAM.INFO.{name}"), "");
-        info["state"]["messages"].as_u64().unwrap_or(0)
+        for _ in 0..50 {
+            let info = self.request(&format!("$JS.API.STREAM.INFO.{name}"), "");
+            if let Some(n) = info["state"]["messages"].as_u64() {
+                return n;
+            }
+            if info["error"]["err_code"].as_u64() == Some(10059) {
+                return 0;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("stream `{name}`: no stream info from the server");
     }
 
     /// The payloads of stream `name`, in order.
@@ -579,7 +589,7 @@ fn nats_partitions_split_across_two_processes_each_read_their_own_subject() {
     let Some(url) = server("EVENTFLUX_TEST_NATS", "nats_partitions_two_processes") else {
         return;
     };
-    let bin = build(NATS_SPLIT_APP, "nats-split-app");
+    let bin = build(NATS_SPLIT_APP, "nats-split-processes-app");
     let events = EVENTS;
     let mut nats = Nats::connect(&url);
     let tag = format!("Q{}", std::process::id());
