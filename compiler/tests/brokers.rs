@@ -228,8 +228,9 @@ impl Nats {
     /// Messages in stream `name` (0 when it does not exist yet). Asked again when the
     /// server answers with another error (a busy JetStream API under load).
     fn count(&mut self, name: &str) -> u64 {
+        let mut info = serde_json::Value::Null;
         for _ in 0..50 {
-            let info = self.request(&format!("$JS.API.STREAM.INFO.{name}"), "");
+            info = self.request(&format!("$JS.API.STREAM.INFO.{name}"), "");
             if let Some(n) = info["state"]["messages"].as_u64() {
                 return n;
             }
@@ -238,7 +239,7 @@ impl Nats {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("stream `{name}`: no stream info from the server");
+        panic!("stream `{name}`: no stream info from the server: {info}");
     }
 
     /// The payloads of stream `name`, in order.
