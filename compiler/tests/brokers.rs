@@ -158,6 +158,9 @@ fn mqtt_options_are_checked() {
 struct Nats {
     writer: TcpStream,
     reader: BufReader<TcpStream>,
+    /// This connection's reply subjects: `<inbox>.<n>` (tests run side by side, each with
+    /// a connection of its own, and must not read each other's replies).
+    inbox: String,
     next: u64,
 }
 
@@ -171,20 +174,26 @@ impl Nats {
         let mut reader = BufReader::new(writer.try_clone().expect("clone"));
         let mut info = String::new();
         reader.read_line(&mut info).expect("INFO");
+        static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let inbox = format!("_T{}_{n}", std::process::id());
         let mut nats = Nats {
             writer,
             reader,
+            inbox,
             next: 0,
         };
-        nats.writer
-            .write_all(b"CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB _T.* 1\r\n")
-            .expect("CONNECT");
+        let hello = format!(
+            "CONNECT {{\"verbose\":false,\"headers\":true}}\r\nSUB {}.* 1\r\n",
+            nats.inbox
+        );
+        nats.writer.write_all(hello.as_bytes()).expect("CONNECT");
         nats
     }
 
     fn request(&mut self, subject: &str, payload: &str) -> serde_json::Value {
         self.next += 1;
-        let reply = format!("_T.{}", self.next);
+        let reply = format!("{}.{}", self.inbox, self.next);
         let head = format!("PUB {subject} {reply} {}\r\n", payload.len());
         self.writer
             .write_all(format!("{head}{payload}\r\n").as_bytes())
