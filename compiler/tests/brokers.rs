@@ -460,41 +460,62 @@ fn nats_on_two_workers_killed_and_restarted_equals_a_single_worker_run() {
     for tag in &tags {
         fresh_run(&mut nats, tag, events);
     }
-    let start_on = |tag: &str, workers: &str| start_with(&bin, &url, tag, &["--workers", workers]);
-    // The single-worker run.
-    let child = start_on(&tags[0], "1");
-    wait_for(&mut nats, &format!("OUT_{}", tags[0]), events);
-    terminate(child);
-    let expected = nats.contents(&format!("OUT_{}", tags[0]));
-    assert_eq!(expected.len() as u64, events);
-    // Two workers, killed with SIGKILL at several moments, then run to the end.
-    let mut counts = Vec::new();
-    for pause in [60, 120, 180, 250] {
-        let mut child = start_on(&tags[1], "2");
-        std::thread::sleep(Duration::from_millis(pause));
-        child.kill().expect("kill -9");
-        let _ = child.wait();
-        counts.push(nats.count(&format!("OUT_{}", tags[1])));
-    }
-    assert!(
-        counts.iter().any(|&n| n < events),
-        "no kill came before the end: {counts:?}"
-    );
-    let child = start_on(&tags[1], "2");
-    wait_for(&mut nats, &format!("OUT_{}", tags[1]), events);
-    let err = terminate(child);
-    assert!(err.contains("restored checkpoint"), "{err}");
-    let got = nats.contents(&format!("OUT_{}", tags[1]));
+    let (expected, got, err) =
+        one_worker_then_two_killed(&mut nats, &bin, &url, &tags, events, &[60, 120, 180, 250]);
     assert_eq!(got.len(), expected.len(), "{err}");
     assert!(
         per_symbol(&got) == per_symbol(&expected),
         "the rows of a symbol differ: {err}"
     );
     // Started again: everything was processed and acknowledged, nothing is sent again.
-    let child = start_on(&tags[1], "2");
+    let child = start_with(&bin, &url, &tags[1], &["--workers", "2"]);
     std::thread::sleep(Duration::from_millis(700));
     terminate(child);
     assert_eq!(nats.count(&format!("OUT_{}", tags[1])), events);
+}
+
+/// Runs `bin` on run `tags[0]` on one worker to the end (the rows expected), then on run
+/// `tags[1]` on two workers, killed with SIGKILL after each of `pauses` (ms; at least one
+/// kill mid-stream) and run to the end, until no more rows come. Returns the rows of both
+/// and the last run's stderr (which restored a checkpoint).
+fn one_worker_then_two_killed(
+    nats: &mut Nats,
+    bin: &Path,
+    url: &str,
+    tags: &[String; 2],
+    events: u64,
+    pauses: &[u64],
+) -> (Vec<String>, Vec<String>, String) {
+    let start_on = |tag: &str, workers: &str| start_with(bin, url, tag, &["--workers", workers]);
+    let out = |tag: &str| format!("OUT_{tag}");
+    let child = start_on(&tags[0], "1");
+    wait_for(nats, &out(&tags[0]), events);
+    terminate(child);
+    let expected = nats.contents(&out(&tags[0]));
+    assert_eq!(expected.len() as u64, events);
+    let mut counts = Vec::new();
+    for &pause in pauses {
+        let mut child = start_on(&tags[1], "2");
+        std::thread::sleep(Duration::from_millis(pause));
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+        counts.push(nats.count(&out(&tags[1])));
+    }
+    assert!(
+        counts.iter().any(|&n| n < events),
+        "no kill came before the end: {counts:?}"
+    );
+    let child = start_on(&tags[1], "2");
+    wait_for(nats, &out(&tags[1]), events);
+    // Rows replayed by a sink that delivers at least once count too: until no more come.
+    let mut last = 0;
+    while nats.count(&out(&tags[1])) != last {
+        last = nats.count(&out(&tags[1]));
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    let err = terminate(child);
+    assert!(err.contains("restored checkpoint"), "{err}");
+    (expected, nats.contents(&out(&tags[1])), err)
 }
 
 /// [`NATS_PARTITIONED_APP`] reading two partitions, subjects `<IN_SUBJECT>.0` and `.1`.
@@ -541,39 +562,12 @@ fn nats_partitions_split_across_workers_killed_and_restarted_equal_a_single_work
             nats.publish(&format!("in.{tag}.{}", i % 7 % 2), &event);
         }
     }
-    let start_on = |tag: &str, workers: &str| start_with(&bin, &url, tag, &["--workers", workers]);
-    let child = start_on(&tags[0], "1");
-    wait_for(&mut nats, &format!("OUT_{}", tags[0]), events);
-    terminate(child);
-    let expected = nats.contents(&format!("OUT_{}", tags[0]));
-    assert_eq!(expected.len() as u64, events);
-    let mut counts = Vec::new();
-    for pause in [60, 150, 200, 250] {
-        let mut child = start_on(&tags[1], "2");
-        std::thread::sleep(Duration::from_millis(pause));
-        child.kill().expect("kill -9");
-        let _ = child.wait();
-        counts.push(nats.count(&format!("OUT_{}", tags[1])));
-    }
-    assert!(
-        counts.iter().any(|&n| n < events),
-        "no kill came before the end: {counts:?}"
-    );
-    let child = start_on(&tags[1], "2");
-    wait_for(&mut nats, &format!("OUT_{}", tags[1]), events);
-    // Replayed rows count too: wait until no more come.
-    let mut last = 0;
-    while nats.count(&format!("OUT_{}", tags[1])) != last {
-        last = nats.count(&format!("OUT_{}", tags[1]));
-        std::thread::sleep(Duration::from_millis(1000));
-    }
-    let err = terminate(child);
-    assert!(err.contains("restored checkpoint"), "{err}");
+    let (expected, got, err) =
+        one_worker_then_two_killed(&mut nats, &bin, &url, &tags, events, &[60, 150, 200, 250]);
     assert!(
         err.contains("worker 1 reads nats source `Orders`: partition 1"),
         "{err}"
     );
-    let got = nats.contents(&format!("OUT_{}", tags[1]));
     // Each symbol's rows, a replayed row kept where it first came.
     let mut firsts = per_symbol(&got);
     for rows in firsts.values_mut() {
@@ -585,7 +579,7 @@ fn nats_partitions_split_across_workers_killed_and_restarted_equal_a_single_work
         "the rows of a symbol differ: {err}"
     );
     // Started again: every partition was processed and acknowledged, nothing is sent again.
-    let child = start_on(&tags[1], "2");
+    let child = start_with(&bin, &url, &tags[1], &["--workers", "2"]);
     std::thread::sleep(Duration::from_millis(700));
     terminate(child);
     assert_eq!(nats.count(&format!("OUT_{}", tags[1])), got.len() as u64);

@@ -755,19 +755,33 @@ where
     // The broker sources of each local worker that reads some (see `Gate::cells`).
     let mut cells: Vec<Vec<Arc<crate::connect::tracked::SourceCell>>> = Vec::new();
     let mut network: Vec<super::connectors::Sources> = Vec::new();
-    if workers.process == 0 {
+    // A worker's reader: its sources (`share`: its part of the split ones) feed a channel
+    // that a `ReaderSource` hands to the dataflow.
+    let start_reader = |share: Option<(usize, usize)>| {
         let counters = Arc::new(reader::Counters {
             metrics: metrics.clone(),
             ..reader::Counters::default()
         });
         let (tx, rx) = reader::channel();
-        let started = super::connectors::start_sources(
-            &info,
-            &tx,
-            &args.overrides,
-            metrics.as_ref(),
-            split.then_some((0, total)),
-        )?;
+        let started =
+            super::connectors::start_sources(&info, &tx, &args.overrides, metrics.as_ref(), share)?;
+        Ok::<_, Failure>((tx, rx, counters, started))
+    };
+    let reader_source = |rx, counters, at, faults| ReaderSource::<A::Input> {
+        rx,
+        counters,
+        now: resume_clock,
+        wall: workers.wall_clock,
+        strict: args.strict,
+        failed: Arc::clone(&failed),
+        done: false,
+        signal: Arc::clone(&signal),
+        events: std::marker::PhantomData,
+        at,
+        faults,
+    };
+    if workers.process == 0 {
+        let (tx, rx, counters, started) = start_reader(split.then_some((0, total)))?;
         cells.push(started.cells.clone());
         network.push(started);
         if let Some(g) = grpc.as_mut() {
@@ -789,19 +803,12 @@ where
                 super::connectors::input_pipeline(&info),
             );
         }
-        sources.push(Box::new(ReaderSource {
+        sources.push(Box::new(reader_source(
             rx,
             counters,
-            now: resume_clock,
-            wall: workers.wall_clock,
-            strict: args.strict,
-            failed: Arc::clone(&failed),
-            done: false,
-            signal: Arc::clone(&signal),
-            events: std::marker::PhantomData,
-            at: Arc::clone(&reader_at),
-            faults: Some(fault_rx),
-        }));
+            Arc::clone(&reader_at),
+            Some(fault_rx),
+        )));
     }
     if split {
         // Every other worker reads its share of the split sources on a reader of its own;
@@ -811,34 +818,16 @@ where
         }
         for local in sources.len() - workers.process * threads..threads {
             let index = workers.process * threads + local;
-            let counters = Arc::new(reader::Counters {
-                metrics: metrics.clone(),
-                ..reader::Counters::default()
-            });
-            let (tx, rx) = reader::channel();
-            let started = super::connectors::start_sources(
-                &info,
-                &tx,
-                &args.overrides,
-                metrics.as_ref(),
-                Some((index, total)),
-            )?;
+            let (tx, rx, counters, started) = start_reader(Some((index, total)))?;
             cells.push(started.cells.clone());
             network.push(started);
             drop(tx);
-            sources.push(Box::new(ReaderSource {
+            sources.push(Box::new(reader_source(
                 rx,
                 counters,
-                now: resume_clock,
-                wall: workers.wall_clock,
-                strict: args.strict,
-                failed: Arc::clone(&failed),
-                done: false,
-                signal: Arc::clone(&signal),
-                events: std::marker::PhantomData,
-                at: Arc::new(Mutex::new((0, 0))),
-                faults: None,
-            }));
+                Arc::new(Mutex::new((0, 0))),
+                None,
+            )));
         }
     }
     // Every sink of a stream gets each of its lines (several sinks: a fan-out); the
