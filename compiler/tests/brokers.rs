@@ -1836,6 +1836,26 @@ impl Kafka {
         out
     }
 
+    /// The `Totals` rows in partition 0 of `topic` as (symbol, total, count), sorted by
+    /// symbol and count (compare with [`kafka_totals`]).
+    fn totals(&self, topic: &str) -> Vec<(String, i64, i64)> {
+        let mut rows: Vec<(String, i64, i64)> = self
+            .contents(topic)
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+                let d = &v["data"];
+                (
+                    d["sym"].as_str().unwrap_or_default().to_string(),
+                    d["total"].as_i64().unwrap_or(-1),
+                    d["n"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
+        rows
+    }
+
     /// Waits until partition 0 of `topic` holds `n` messages, then a little more.
     fn wait_for(&self, topic: &str, n: i64) -> Duration {
         let begun = Instant::now();
@@ -2011,20 +2031,7 @@ fn kafka_partitions_split_across_workers_killed_and_restarted_lose_and_repeat_no
         err.contains("worker 1 reads kafka source `Orders`"),
         "{err}"
     );
-    let mut got: Vec<(String, i64, i64)> = kafka
-        .contents("out-split")
-        .iter()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
-            let d = &v["data"];
-            (
-                d["sym"].as_str().unwrap_or_default().to_string(),
-                d["total"].as_i64().unwrap_or(-1),
-                d["n"].as_i64().unwrap_or(-1),
-            )
-        })
-        .collect();
-    got.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
+    let got = kafka.totals("out-split");
     let expected = kafka_totals(events);
     assert_eq!(got.len(), expected.len(), "{err}");
     assert!(got == expected, "the rows differ: {err}");
@@ -2073,20 +2080,7 @@ fn kafka_broker_down_and_back_loses_nothing() {
     kafka.wait_for("out-down", 4000);
     let err = terminate(child);
     eprintln!("kafka: the app's stderr:\n{err}");
-    let mut got: Vec<(String, i64, i64)> = kafka
-        .contents("out-down")
-        .iter()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
-            let d = &v["data"];
-            (
-                d["sym"].as_str().unwrap_or_default().to_string(),
-                d["total"].as_i64().unwrap_or(-1),
-                d["n"].as_i64().unwrap_or(-1),
-            )
-        })
-        .collect();
-    got.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
+    let got = kafka.totals("out-down");
     assert_eq!(got.len(), 4000, "{err}");
     assert!(got == kafka_totals(4000), "the totals differ: {err}");
 }
