@@ -157,6 +157,19 @@ struct Gate {
 type SourcesAt = (u64, usize, Option<(u64, u64)>, Vec<(String, Position)>);
 
 impl Gate {
+    /// Records where local worker `local`'s source was at its cut of checkpoint `id`: its
+    /// broker sources' positions, and `input` (worker 0 of process 0: the input's line
+    /// number and byte offset).
+    fn record_cut(&self, id: u64, local: usize, input: Option<(u64, u64)>) {
+        let brokers = self
+            .cells
+            .get(local)
+            .map_or_else(Vec::new, |c| crate::connect::tracked::positions_of(c));
+        if let Ok(mut list) = self.source_at.lock() {
+            list.push((id, local, input, brokers));
+        }
+    }
+
     /// A new output slot for a worker's lines to `out`.
     fn slot(&self, out: &Arc<Mutex<Box<dyn Write + Send>>>) -> usize {
         let Ok(mut held) = self.held.lock() else {
@@ -625,8 +638,8 @@ where
             crate::state::StateError::NotKept
         )));
     }
-    // Sources are read by worker 0 of process 0 and exchanged; every process writes its
-    // sinks.
+    // Sources are read by worker 0 of process 0 and exchanged (partitioned broker sources:
+    // by every worker, each its share); every process writes its sinks.
     let workers = workers(args)?;
     // Rows a sink could not deliver enter the dataflow with the events of the sources, which
     // only worker 0 of process 0 reads: the sinks of another process have no way in.
@@ -737,8 +750,6 @@ where
     let taps = grpc.as_ref().map(super::grpc::Grpc::taps);
     // Rows a sink with `'on.error' = 'fault'` could not deliver, back as fault events.
     let (fault_tx, fault_rx) = crossbeam_channel::unbounded();
-    // The process that reads the sources stops reading on SIGTERM/SIGINT and lets the
-    // workers finish what was read; the other processes end with it.
     // Sources split across workers by partition (Kafka, NATS with "nats.partitions"):
     // every worker reads its share, and every source sends its cut of each checkpoint.
     let split = super::connectors::has_split_sources(&info) && total > 1;
@@ -747,6 +758,8 @@ where
         // merge differently around the cuts: a replay may run them in another order.
         crate::connect::tracked::replay_reordered();
     }
+    // A process that reads sources stops reading on SIGTERM/SIGINT and lets the workers
+    // finish what was read; the other processes end with it.
     let signal = if workers.process == 0 || split {
         super::durable::shutdown_flag()
     } else {
@@ -781,8 +794,8 @@ where
         faults,
     };
     if workers.process == 0 {
-        let (tx, rx, counters, started) = start_reader(split.then_some((0, total)))?;
-        cells.push(started.cells.clone());
+        let (tx, rx, counters, mut started) = start_reader(split.then_some((0, total)))?;
+        cells.push(std::mem::take(&mut started.cells));
         network.push(started);
         if let Some(g) = grpc.as_mut() {
             g.start(&info, args, &tx, metrics.clone())?;
@@ -818,8 +831,8 @@ where
         }
         for local in sources.len() - workers.process * threads..threads {
             let index = workers.process * threads + local;
-            let (tx, rx, counters, started) = start_reader(Some((index, total)))?;
-            cells.push(started.cells.clone());
+            let (tx, rx, counters, mut started) = start_reader(Some((index, total)))?;
+            cells.push(std::mem::take(&mut started.cells));
             network.push(started);
             drop(tx);
             sources.push(Box::new(reader_source(
@@ -925,7 +938,7 @@ where
             outputs: files,
             source: source_name.clone(),
             source_at: Mutex::new(Vec::new()),
-            cells: cells.clone(),
+            cells,
             unacked: Mutex::new(Vec::new()),
         })
     });
@@ -949,13 +962,7 @@ where
                 let id = next;
                 next += 1;
                 let at = reader_at.lock().map(|a| *a).unwrap_or_default();
-                let brokers = g
-                    .cells
-                    .first()
-                    .map_or_else(Vec::new, |c| crate::connect::tracked::positions_of(c));
-                if let Ok(mut list) = g.source_at.lock() {
-                    list.push((id, 0, Some(at), brokers));
-                }
+                g.record_cut(id, 0, Some(at));
                 Some(id)
             }))
         }
@@ -969,14 +976,8 @@ where
     let checkpoints = Checkpoints {
         due,
         cut: Box::new(move |index, id| {
-            let Some(g) = &cut_gate else { return };
-            let local = index - g.process * threads;
-            let brokers = g
-                .cells
-                .get(local)
-                .map_or_else(Vec::new, |c| crate::connect::tracked::positions_of(c));
-            if let Ok(mut list) = g.source_at.lock() {
-                list.push((id, local, None, brokers));
+            if let Some(g) = &cut_gate {
+                g.record_cut(id, index - g.process * threads, None);
             }
         }),
         sources: if split { total } else { 1 },

@@ -546,13 +546,7 @@ impl KafkaSink {
         // Not `tracked::numbered_ids`: replayed lines are matched by their bytes, in any
         // order, so the epoch stays the restored checkpoint's also when a replay may come
         // in another order.
-        let (epoch, numbered) = match (
-            tracked::restored_sink(&format!("kafka:{}:epoch", cfg.stream)),
-            tracked::restored_sink(&format!("kafka:{}", cfg.stream)),
-        ) {
-            (Some(epoch), Some(next)) => (epoch, next),
-            _ => (tracked::fresh_epoch(), 0),
-        };
+        let (epoch, numbered) = tracked::restored_ids("kafka", &cfg.stream);
         let scan = Scan::of(&cfg.stream, numbered);
         let stats = Arc::new(SinkStats::default());
         let shared = Arc::new(KafkaShared {

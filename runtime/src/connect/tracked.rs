@@ -257,6 +257,13 @@ pub fn begin(restored: Option<(u64, Positions)>, checkpointing: bool, fresh_epoc
     });
 }
 
+/// FNV-1a of `bytes` from `seed`: stable across builds and platforms.
+fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(seed, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// The epoch of a run that restored nothing: the same for every start with the same
 /// checkpoint store (so a run killed before its first checkpoint and started again numbers
 /// its messages as before), the start time otherwise (`--no-restore`, or no checkpoints:
@@ -266,10 +273,7 @@ pub fn fresh_epoch_for(store: Option<&str>) -> u64 {
         Some(location) => {
             let absolute = std::fs::canonicalize(location)
                 .map_or_else(|_| location.to_string(), |p| p.display().to_string());
-            // FNV-1a: stable across builds and platforms.
-            absolute.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-            })
+            fnv1a(0xcbf2_9ce4_8422_2325, absolute.as_bytes())
         }
         None => u64::try_from(crate::functions::now_millis()).unwrap_or(0),
     };
@@ -285,20 +289,15 @@ pub fn fresh_epoch_for(store: Option<&str>) -> u64 {
 pub fn fresh_epoch() -> u64 {
     registry().as_ref().map_or(0, |r| match &r.restored {
         None => r.fresh_epoch,
-        Some((id, _)) => {
-            let mixed = id.to_le_bytes().iter().fold(r.fresh_epoch, |h, &b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-            });
-            mixed & (u64::MAX >> 1)
-        }
+        Some((id, _)) => fnv1a(r.fresh_epoch, &id.to_le_bytes()) & (u64::MAX >> 1),
     })
 }
 
 /// The events replayed after a restart may come in another order than in the run before
 /// (a run on several workers reading partitioned sources): sinks that number their messages
-/// and match a replay by those numbers (nats, postgres)
-/// number them in a new epoch ([`numbered_ids`]), so no replayed row can take an earlier
-/// row's id and be dropped as its duplicate (they may come twice: at least once).
+/// and match a replay by those numbers (nats, postgres) number them in a new epoch
+/// ([`numbered_ids`]), so no replayed row can take an earlier row's id and be dropped as
+/// its duplicate (they may come twice: at least once).
 pub fn replay_reordered() {
     if let Some(r) = registry().as_mut() {
         r.reordered = true;
@@ -306,13 +305,17 @@ pub fn replay_reordered() {
 }
 
 /// The (epoch, next number) a sink numbering its messages as `<kind>:<stream>` continues
-/// from: the restored checkpoint's, else [`fresh_epoch`] from 0, or a new epoch from the
-/// clock after [`replay_reordered`].
+/// from: [`restored_ids`], or a new epoch from the clock after [`replay_reordered`].
 pub fn numbered_ids(kind: &str, stream: &str) -> (u64, u64) {
     if registry().as_ref().is_some_and(|r| r.reordered) {
-        let now = u64::try_from(crate::functions::now_millis()).unwrap_or(0);
-        return (now & (u64::MAX >> 1), 0);
+        return (fresh_epoch_for(None), 0);
     }
+    restored_ids(kind, stream)
+}
+
+/// The (epoch, next number) the restored checkpoint keeps for the sink `<kind>:<stream>`,
+/// else [`fresh_epoch`] from 0.
+pub fn restored_ids(kind: &str, stream: &str) -> (u64, u64) {
     match (
         restored_sink(&format!("{kind}:{stream}:epoch")),
         restored_sink(&format!("{kind}:{stream}")),

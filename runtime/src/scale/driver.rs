@@ -572,25 +572,29 @@ where
         let me = u32::try_from(index).unwrap_or(u32::MAX);
         let has_source = source.is_some();
         let coordinator = due.is_some();
+        // Sends this source's cut of checkpoint `id` to every worker: what it sends next
+        // belongs to the epoch `id`.
+        let send_cut =
+            |input: &mut InputHandle<i64, Msg<A::Input>>, clock: i64, epoch: &mut u64, id: u64| {
+                for w in 0..peers as u64 {
+                    input.send((w, clock, clock, *epoch, me, Payload::Checkpoint(id)));
+                }
+                *epoch = id;
+            };
         // A source other than the first sends its cut of every checkpoint its worker has
-        // seen a cut of, behind what it has sent.
+        // seen a cut of, behind what it has sent (the first sends its own when `due`).
         let follow_cuts =
             |input: &mut InputHandle<i64, Msg<A::Input>>, clock: i64, epoch: &mut u64| {
-                if coordinator || cutting <= 1 {
+                let mut requested = requested.borrow_mut();
+                if coordinator {
+                    requested.clear();
                     return;
                 }
-                loop {
-                    let Some(id) = requested.borrow_mut().pop_front() else {
-                        return;
-                    };
-                    if id <= *epoch {
-                        continue;
+                while let Some(id) = requested.pop_front() {
+                    if id > *epoch {
+                        cut(index, id);
+                        send_cut(input, clock, epoch, id);
                     }
-                    cut(index, id);
-                    for w in 0..peers as u64 {
-                        input.send((w, clock, clock, *epoch, me, Payload::Checkpoint(id)));
-                    }
-                    *epoch = id;
                 }
             };
         if let Some(mut source) = source {
@@ -679,10 +683,7 @@ where
                     input.send((w, clock, clock, epoch, me, Payload::Tick));
                 }
                 if let Some(id) = due.as_mut().and_then(|d| d(false)) {
-                    for w in 0..peers {
-                        input.send((w, clock, clock, epoch, me, Payload::Checkpoint(id)));
-                    }
-                    epoch = id;
+                    send_cut(&mut input, clock, &mut epoch, id);
                 }
                 if clock > *input.time() {
                     input.advance_to(clock);
@@ -710,10 +711,7 @@ where
             }
         }
         if let Some(id) = due.as_mut().and_then(|d| d(true)) {
-            for w in 0..peers as u64 {
-                input.send((w, clock, clock, epoch, me, Payload::Checkpoint(id)));
-            }
-            epoch = id;
+            send_cut(&mut input, clock, &mut epoch, id);
         }
         // With several sources, the others stop counting on this one's cuts (and stop
         // reading when this one was stopped).
