@@ -66,6 +66,30 @@ const APP_PROFILE: &str = "[profile.release.package.@PACKAGE_NAME@]\ncodegen-uni
 const APP_PROFILE_INCREMENTAL: &str =
     "[profile.release.package.@PACKAGE_NAME@]\ncodegen-units = 256\nincremental = true\n";
 
+/// Removes cargo's own copy of binary `name` in `deps` (`<name with _>-<hash>`, the file
+/// cargo links into the profile directory): the cache keeps the binary under `bin/`, so a
+/// second copy per app would only double the cache's size. Cargo links the binary again
+/// the next time the same project is built. Best effort: a file left behind costs space,
+/// nothing else.
+fn remove_dep_links(deps: &Path, name: &str) {
+    let prefix = format!("{}-", name.replace('-', "_"));
+    let Ok(entries) = std::fs::read_dir(deps) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else {
+            continue;
+        };
+        let is_binary = std::path::Path::new(file)
+            .extension()
+            .is_none_or(|ext| ext == std::env::consts::EXE_EXTENSION);
+        if file.starts_with(&prefix) && is_binary {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// A generated project on disk.
 #[derive(Clone, Debug)]
 pub struct Project {
@@ -286,10 +310,19 @@ impl Project {
         self.keep_lock_seed();
         let bin_dir = cache_dir().join("bin");
         std::fs::create_dir_all(&bin_dir).map_err(|source| io(&bin_dir, source))?;
-        // Copy under a temporary name, then rename, so a concurrent run never sees half a file.
+        // Moved (not copied) under a temporary name, then renamed, so a concurrent run never
+        // sees half a file and the cache holds one copy of each binary, not two.
         let tmp = bin_dir.join(format!("{}.tmp{}", self.hash, std::process::id()));
-        std::fs::copy(&built, &tmp).map_err(|source| io(&built, source))?;
+        if std::fs::rename(&built, &tmp).is_err() {
+            // Another run of the same project may have moved it first; else the target is
+            // on another file system than the cache, and the binary is copied.
+            if cached.exists() {
+                return Ok(cached);
+            }
+            std::fs::copy(&built, &tmp).map_err(|source| io(&built, source))?;
+        }
         std::fs::rename(&tmp, &cached).map_err(|source| io(&cached, source))?;
+        remove_dep_links(&target.join(profile_dir).join("deps"), &self.name);
         Ok(cached)
     }
 
@@ -393,7 +426,30 @@ pub fn write_dockerfile(project: &Project, out: &Path) -> Result<PathBuf, BuildE
 
 #[cfg(test)]
 mod tests {
-    use super::{write_project_in, Profile};
+    use super::{remove_dep_links, write_project_in, Profile};
+
+    #[test]
+    fn only_the_built_binary_leaves_deps() {
+        let deps = std::env::temp_dir().join(format!("eventflux-deps-{}", std::process::id()));
+        std::fs::create_dir_all(&deps).expect("create deps");
+        let files = [
+            "eventflux_app_1f-0b62",
+            "eventflux_app_1f-0b62.d",
+            "eventflux_app_1f2-9c8e",
+            "libeventflux_runtime-4a1b.rlib",
+        ];
+        for file in files {
+            std::fs::write(deps.join(file), b"x").expect("write file");
+        }
+        remove_dep_links(&deps, "eventflux-app-1f");
+        let mut left: Vec<String> = std::fs::read_dir(&deps)
+            .expect("read deps")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, &files[1..]);
+        std::fs::remove_dir_all(&deps).expect("remove deps");
+    }
 
     #[test]
     fn new_projects_start_from_the_last_lockfile_of_their_features() {
