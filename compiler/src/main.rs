@@ -232,7 +232,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             };
             let (binary, project) = build_binary(&app, profile, false, options, extra)?;
             let out = output.unwrap_or_else(|| PathBuf::from(app.file_stem().unwrap_or_default()));
-            std::fs::copy(&binary, &out)
+            place_binary(&binary, &out)
                 .map_err(|e| format!("error: cannot write `{}`: {e}", out.display()))?;
             eprintln!("eventflux: built {}", out.display());
             if docker {
@@ -384,6 +384,24 @@ fn env_features() -> Result<Vec<&'static str>, String> {
                 })
         })
         .collect()
+}
+
+/// Puts the cached `binary` at `out`: a hard link to the cache's file where both are on one
+/// file system (as cargo links `target/debug/<bin>`), else a copy; written under a temporary
+/// name beside `out` and renamed over it, so a failure leaves an existing `out` as it was
+/// and a running `out` is replaced, not overwritten.
+fn place_binary(binary: &Path, out: &Path) -> std::io::Result<()> {
+    let name = out.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = out.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(binary, &tmp).is_err() {
+        std::fs::copy(binary, &tmp)?;
+    }
+    let renamed = std::fs::rename(&tmp, out);
+    // Also after a success: renaming a link over another link of the same file (`out` from
+    // an earlier build of the same app) leaves both names.
+    let _ = std::fs::remove_file(&tmp);
+    renamed
 }
 
 /// Compiles the app with `options`, writes its project into the cache and builds it (unless

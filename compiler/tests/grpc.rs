@@ -338,15 +338,21 @@ impl Drop for Running {
 
 /// Starts the service binary with `args`; returns it and its address.
 fn serve(bin: &Path, args: &[&str]) -> (Running, SocketAddr) {
-    let mut child = Command::new(bin)
-        .args(["--grpc", "127.0.0.1:0"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the service binary");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    serving(Command::new(bin).args(["--grpc", "127.0.0.1:0"]).args(args))
+}
+
+/// Starts `cmd` (a binary serving the gRPC service) with piped stdout and stderr; returns
+/// it and the address its log says the service listens on (the rest of the log is read
+/// and dropped).
+fn serving(cmd: &mut Command) -> (Running, SocketAddr) {
+    let mut child = Running(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the service binary"),
+    );
+    let mut stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
     let addr: SocketAddr = loop {
         let mut line = String::new();
         assert!(
@@ -361,7 +367,7 @@ fn serve(bin: &Path, args: &[&str]) -> (Running, SocketAddr) {
         let mut rest = String::new();
         let _ = stderr.read_to_string(&mut rest);
     });
-    (Running(child), addr)
+    (child, addr)
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it (openssl): (ca, cert, key).
@@ -566,26 +572,7 @@ INSERT INTO Seen SELECT sym, qty FROM Trades;
 fn a_grpc_source_serves_without_the_flag() {
     let bin = support::build_in(&dir(), WITH_SOURCE, "with_source");
     let token = "s0urce-t0ken";
-    let mut child = Running(
-        Command::new(&bin)
-            .env("EF_SOURCE_TOKEN", token)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start"),
-    );
-    let mut stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let addr: SocketAddr = loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).expect("stderr") > 0,
-            "no address"
-        );
-        if let Some(a) = line.strip_prefix("eventflux: grpc service listening on ") {
-            break a.trim().parse().expect("address");
-        }
-    };
+    let (mut child, addr) = serving(Command::new(&bin).env("EF_SOURCE_TOKEN", token));
     assert!(addr.ip().is_loopback());
     std::fs::write(
         dir().join("source-raw.jsonl"),
@@ -658,30 +645,7 @@ fn keyed_run(
     n: usize,
     other: Option<&Path>,
 ) -> Vec<serde_json::Value> {
-    let mut child = Running(
-        Command::new(bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the keyed binary"),
-    );
-    let mut stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let addr: SocketAddr = loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).expect("stderr") > 0,
-            "no address"
-        );
-        if let Some(a) = line.strip_prefix("eventflux: grpc service listening on ") {
-            break a.trim().parse().expect("address");
-        }
-    };
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = stderr.read_to_string(&mut rest);
-    });
+    let (mut child, addr) = serving(Command::new(bin).args(args));
     let rows = support::stdout_lines(&mut child.0);
     let subscriber = (has_grpc_tools() && other.is_none()).then(|| {
         let mut sub = Running(

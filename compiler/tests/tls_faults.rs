@@ -4,14 +4,15 @@
 //! a tcp or http sink cannot deliver (a dead peer) become events of their fault stream,
 //! which a query reads and a dead-letter file sink carries.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
+
+use support::faults::{assert_dead_letters, listening_on, start, stop};
 
 fn dir() -> PathBuf {
     support::temp_dir("tls-fault-tests")
@@ -19,82 +20,6 @@ fn dir() -> PathBuf {
 
 fn build(app: &str, name: &str) -> PathBuf {
     support::build_in(&dir(), app, name)
-}
-
-/// Waits for the log line saying where `what` of `stream` listens (e.g. "tcp source",
-/// "In") and returns that address; the lines before it are kept in `log`.
-fn listening_on(
-    err: &mpsc::Receiver<String>,
-    log: &mut Vec<String>,
-    what: &str,
-    stream: &str,
-) -> SocketAddr {
-    let prefix = format!("eventflux: {what} `{stream}` listening on ");
-    loop {
-        let line = err
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the binary did not start its source: {log:?}"));
-        if let Some(addr) = line
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.trim().parse().ok())
-        {
-            return addr;
-        }
-        log.push(line);
-    }
-}
-
-/// Starts `bin` with `envs`; returns the child and its stderr lines.
-fn start(bin: &Path, envs: &[(&str, String)]) -> (support::Killed, mpsc::Receiver<String>) {
-    let mut cmd = Command::new(bin);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = support::Killed(
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the binary"),
-    );
-    let stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, rx)
-}
-
-/// SIGTERM, then the JSON lines the binary printed and its stderr; asserts exit 0.
-fn stop(
-    mut child: support::Killed,
-    err: &mpsc::Receiver<String>,
-    log: &mut Vec<String>,
-) -> Vec<serde_json::Value> {
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let mut stdout = String::new();
-    child
-        .0
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("read stdout");
-    let status = child.0.wait().expect("wait");
-    while let Ok(line) = err.recv_timeout(Duration::from_millis(500)) {
-        log.push(line);
-    }
-    assert!(status.success(), "exit {status:?}\n{log:?}");
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
 }
 
 const TOKEN: &str = "s3cret-t0ken";
@@ -299,67 +224,10 @@ INSERT INTO Faults SELECT 'Full' AS src, id, qty, _error FROM !Full;
 INSERT INTO Faults SELECT 'Bus' AS src, id, qty, _error FROM !Bus;
 "#;
 
-/// Builds `app` as `name` and starts it with `EF_TEST_DEAD_PORT` (a port nothing listens
-/// on) and `EF_TEST_FAULTS` (a file in the tests' directory); sends two events to its tcp
-/// source `In` and waits until the fault file holds `lines` lines. The file's text and the
-/// binary's log.
+/// [`support::faults::undeliverable`] on `app` built as `name`.
 fn undeliverable(app: &str, name: &str, lines: usize) -> (String, Vec<String>) {
-    let bin = build(app, name);
-    let dead_port = support::free_port();
     let faults = dir().join(format!("{name}-faults.jsonl"));
-    let _ = std::fs::remove_file(&faults);
-    let (child, err) = start(
-        &bin,
-        &[
-            ("EF_TEST_DEAD_PORT", dead_port.to_string()),
-            ("EF_TEST_FAULTS", faults.display().to_string()),
-        ],
-    );
-    let mut log = Vec::new();
-    let addr = listening_on(&err, &mut log, "tcp source", "In");
-    let mut client = TcpStream::connect(addr).expect("connect");
-    client
-        .write_all(
-            b"{\"ts\": 1000, \"data\": {\"id\": 1, \"qty\": 5}}\n\
-              {\"ts\": 2000, \"data\": {\"id\": 2, \"qty\": 50}}\n",
-        )
-        .expect("write");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let text = loop {
-        while let Ok(line) = err.try_recv() {
-            log.push(line);
-        }
-        let text = std::fs::read_to_string(&faults).unwrap_or_default();
-        if text.lines().count() >= lines {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "so far: {text:?}\n{log:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    drop(client);
-    stop(child, &err, &mut log);
-    (text, log)
-}
-
-/// `text` (a dead-letter file) holds the two events [`undeliverable`] sent, as rows of the
-/// fault stream `stream`, each with a "not delivered: ..." `_error`.
-fn assert_dead_letters(text: &str, stream: &str) {
-    let rows: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
-    let ids: Vec<i64> = rows
-        .iter()
-        .filter_map(|v| v["data"]["id"].as_i64())
-        .collect();
-    assert_eq!(ids, vec![1, 2], "{text}");
-    assert!(
-        rows.iter().all(|v| v["stream"] == stream
-            && v["data"]["_error"]
-                .as_str()
-                .is_some_and(|e| e.starts_with("not delivered: "))),
-        "{text}"
-    );
+    support::faults::undeliverable(&build(app, name), &faults, lines)
 }
 
 /// A full disk (`/dev/full`: every write fails with ENOSPC) under a file sink and a dead

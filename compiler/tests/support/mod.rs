@@ -3,6 +3,8 @@
 //! ends. Each test file is its own crate and uses part of this.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

@@ -150,9 +150,13 @@ pub struct DecodedEvent {
     pub data: String,
 }
 
-/// Reads an `Event` message. Unknown fields are skipped (protobuf's rule); an event without
-/// a stream, or a value of the wrong wire type, is an error naming it.
-pub fn decode_event(schema: &ProtoSchema, bytes: &[u8]) -> Result<DecodedEvent, String> {
+/// The envelope of an `Event` message: the input stream's index, `ts` when given, and the
+/// stream message's bytes. Unknown fields are skipped (protobuf's rule); an event without a
+/// stream, or a value of the wrong wire type, is an error naming it.
+fn envelope<'a>(
+    schema: &ProtoSchema,
+    bytes: &'a [u8],
+) -> Result<(usize, Option<i64>, &'a [u8]), String> {
     let mut r = Reader::new(bytes);
     let mut ts = None;
     let mut chosen: Option<(usize, &[u8])> = None;
@@ -174,6 +178,12 @@ pub fn decode_event(schema: &ProtoSchema, bytes: &[u8]) -> Result<DecodedEvent, 
         }
     }
     let (stream, body) = chosen.ok_or_else(|| "the event names no input stream".to_string())?;
+    Ok((stream, ts, body))
+}
+
+/// Reads an `Event` message and its stream message as JSON.
+pub fn decode_event(schema: &ProtoSchema, bytes: &[u8]) -> Result<DecodedEvent, String> {
+    let (stream, ts, body) = envelope(schema, bytes)?;
     let data = stream_json(&schema.inputs[stream], body)?;
     Ok(DecodedEvent { ts, stream, data })
 }
@@ -289,26 +299,7 @@ pub type CheckedEvent<'a> = (usize, Option<i64>, std::borrow::Cow<'a, [u8]>);
 /// the stream message's bytes (in field order, see `check_stream`), which [`ProtoData`]
 /// then turns into the app's event. Every error [`ProtoData`] could meet is found here.
 pub fn check_event<'a>(schema: &ProtoSchema, bytes: &'a [u8]) -> Result<CheckedEvent<'a>, String> {
-    let mut r = Reader::new(bytes);
-    let mut ts = None;
-    let mut chosen: Option<(usize, &[u8])> = None;
-    while let Some((number, value)) = r.field()? {
-        match (number, value) {
-            (1, Value::Varint(v)) => ts = Some(v as i64),
-            (1, _) => return Err("`ts` is not a varint".to_string()),
-            (n, Value::Bytes(b)) if n >= 2 && ((n - 2) as usize) < schema.inputs.len() => {
-                chosen = Some(((n - 2) as usize, b));
-            }
-            (n, _) if n >= 2 && ((n - 2) as usize) < schema.inputs.len() => {
-                return Err(format!(
-                    "the field of stream `{}` is not a message",
-                    schema.inputs[(n - 2) as usize].name
-                ))
-            }
-            _ => {}
-        }
-    }
-    let (stream, body) = chosen.ok_or_else(|| "the event names no input stream".to_string())?;
+    let (stream, ts, body) = envelope(schema, bytes)?;
     let body = check_stream(&schema.inputs[stream], body)?;
     Ok((stream, ts, body))
 }
