@@ -153,6 +153,11 @@ impl Rng {
 /// streams, `PURGE AFTER`; an unpartitioned query beside) and its input, in time order
 /// with runs of equal timestamps and clock-only lines.
 fn random_app(seed: u64) -> (String, String) {
+    random_app_of(seed, 400)
+}
+
+/// [`random_app`] with `events` events (the same app for the same seed).
+fn random_app_of(seed: u64, events: usize) -> (String, String) {
     let mut r = Rng(seed);
     let mut app = String::from(
         "CREATE STREAM S (k STRING, v INT, x DOUBLE);\nCREATE STREAM T (k STRING, v INT);\n",
@@ -197,7 +202,7 @@ fn random_app(seed: u64) -> (String, String) {
     app.push_str("END;\n");
     let mut input = String::new();
     let mut ts = 0;
-    for i in 0..400 {
+    for i in 0..events {
         if r.below(3) != 0 {
             ts += r.below(6);
         }
@@ -231,15 +236,135 @@ fn random_partitioned_apps_agree_per_key_on_two_and_three_workers() {
 #[test]
 #[ignore = "a longer campaign, run by hand"]
 fn many_random_partitioned_apps_agree_per_key() {
-    let seeds = std::env::var("EVENTFLUX_SEEDS").unwrap_or_else(|_| "4-12".into());
+    random_apps_agree(seeds_from_env("4-12"));
+}
+
+/// Random apps stopped halfway with checkpoints (`--state-dir`) on some number of workers
+/// and finished on another: per key, the rows of one uninterrupted single-worker run.
+#[test]
+fn random_partitioned_apps_rescale_from_a_checkpoint() {
+    random_apps_rescale(1..3);
+}
+
+/// The same over more seeds, by hand (`EVENTFLUX_SEEDS=FROM-TO`, as above).
+#[test]
+#[ignore = "a longer campaign, run by hand"]
+fn many_random_partitioned_apps_rescale() {
+    random_apps_rescale(seeds_from_env("4-12"));
+}
+
+fn random_apps_rescale(seeds: impl Iterator<Item = u64>) {
+    for seed in seeds {
+        let (app, input) = random_app(seed);
+        let d = dir(&format!("rescale_{seed}"));
+        let (a, full) = (d.join("app.eventflux"), d.join("full.jsonl"));
+        std::fs::write(&a, &app).expect("write app");
+        std::fs::write(&full, &input).expect("write input");
+        let bin = build(&d, &a);
+        let want = by_key(&run_workers(&bin, &full, 1), &["k"]);
+        let half: String = input.lines().take(200).map(|l| format!("{l}\n")).collect();
+        let (part, out, state) = (d.join("in.jsonl"), d.join("out.jsonl"), d.join("state"));
+        for (before, after) in [(2, 1), (1, 3), (3, 2)] {
+            let _ = std::fs::remove_dir_all(&state);
+            let _ = std::fs::remove_file(&out);
+            let run = |workers: usize| {
+                run_ok(
+                    Command::new(&bin)
+                        .arg("--input")
+                        .arg(&part)
+                        .arg("--output")
+                        .arg(&out)
+                        .arg("--state-dir")
+                        .arg(&state)
+                        .args(["--workers", &workers.to_string()]),
+                )
+            };
+            std::fs::write(&part, &half).expect("write input");
+            run(before);
+            std::fs::write(&part, &input).expect("write input");
+            let second = run(after);
+            let log = String::from_utf8_lossy(&second.stderr);
+            assert!(log.contains("restored checkpoint"), "seed {seed}: {log}");
+            let text = std::fs::read_to_string(&out).expect("output");
+            let got = by_key(&text, &["k"]);
+            for (group, rows) in &want {
+                assert_eq!(
+                    got.get(group),
+                    Some(rows),
+                    "seed {seed}, {before} -> {after} workers: group {group:?} differs\n{app}"
+                );
+            }
+            assert_eq!(got.len(), want.len(), "seed {seed}: other groups");
+        }
+    }
+}
+
+/// Random apps on 2 workers with a checkpoint every 20 ms, killed (SIGKILL) three times and
+/// run to the end: per key, the rows of one uninterrupted single-worker run. By hand:
+/// `EVENTFLUX_SEEDS=FROM-TO cargo test ... -- --ignored many_random_partitioned_apps_killed`.
+#[test]
+#[ignore = "a longer campaign, run by hand"]
+fn many_random_partitioned_apps_killed() {
+    for seed in seeds_from_env("1-8") {
+        let (app, input) = random_app_of(seed, 40_000);
+        let d = dir(&format!("killed_{seed}"));
+        let (a, full) = (d.join("app.eventflux"), d.join("full.jsonl"));
+        std::fs::write(&a, &app).expect("write app");
+        std::fs::write(&full, &input).expect("write input");
+        let bin = build(&d, &a);
+        let want = by_key(&run_workers(&bin, &full, 1), &["k"]);
+        let (out, state) = (d.join("out.jsonl"), d.join("state"));
+        let service = || {
+            let mut cmd = Command::new(&bin);
+            cmd.arg("--input")
+                .arg(&full)
+                .arg("--output")
+                .arg(&out)
+                .arg("--state-dir")
+                .arg(&state)
+                .args(["--workers", "2", "--checkpoint-every", "20ms"]);
+            cmd
+        };
+        let mut hit = 0;
+        for k in 0..3u64 {
+            let mut child = service()
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start");
+            std::thread::sleep(std::time::Duration::from_millis(120 + 45 * k));
+            if child.try_wait().expect("poll").is_none() {
+                hit += 1;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let last = run_ok(&mut service());
+        let restored = String::from_utf8_lossy(&last.stderr).contains("restored checkpoint");
+        let got = by_key(&std::fs::read_to_string(&out).expect("output"), &["k"]);
+        for (group, rows) in &want {
+            assert_eq!(
+                got.get(group),
+                Some(rows),
+                "seed {seed} ({hit} kills hit): group {group:?} differs\n{app}"
+            );
+        }
+        assert_eq!(got.len(), want.len(), "seed {seed}: other groups");
+        eprintln!("seed {seed}: {hit} kills hit a running binary; restored: {restored}");
+    }
+}
+
+/// The seeds of `EVENTFLUX_SEEDS` (`FROM-TO`, both included), else of `default`.
+fn seeds_from_env(default: &str) -> std::ops::RangeInclusive<u64> {
+    let seeds = std::env::var("EVENTFLUX_SEEDS").unwrap_or_else(|_| default.into());
     let (from, to) = seeds
         .split_once('-')
         .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
         .expect("EVENTFLUX_SEEDS=FROM-TO");
-    random_apps_agree(from..to + 1);
+    from..=to
 }
 
-fn random_apps_agree(seeds: std::ops::Range<u64>) {
+fn random_apps_agree(seeds: impl Iterator<Item = u64>) {
     for seed in seeds {
         let (app, input) = random_app(seed);
         let d = dir(&format!("random_src_{seed}"));
