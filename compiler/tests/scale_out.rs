@@ -378,8 +378,23 @@ fn random_apps_agree(seeds: impl Iterator<Item = u64>) {
 
 #[test]
 fn two_processes_on_loopback_write_the_single_process_rows_between_them() {
-    let d = dir("processes");
-    let (app, input) = random_app(7);
+    two_processes_agree("processes", 7);
+}
+
+/// The same over more seeds, by hand (`EVENTFLUX_SEEDS=FROM-TO`).
+#[test]
+#[ignore = "a longer campaign, run by hand"]
+fn many_random_partitioned_apps_on_two_processes() {
+    for seed in seeds_from_env("1-8") {
+        two_processes_agree(&format!("processes_{seed}"), seed);
+    }
+}
+
+/// Random app `seed` on two processes of two workers each (loopback): per key, the rows of
+/// both outputs are the single-process rows, and no row comes twice.
+fn two_processes_agree(name: &str, seed: u64) {
+    let d = dir(name);
+    let (app, input) = random_app(seed);
     let (a, i) = (d.join("app.eventflux"), d.join("input.jsonl"));
     std::fs::write(&a, &app).expect("write app");
     std::fs::write(&i, &input).expect("write input");
@@ -404,7 +419,7 @@ fn two_processes_on_loopback_write_the_single_process_rows_between_them() {
     for p in 0..2 {
         both.push_str(&std::fs::read_to_string(d.join(format!("out{p}.jsonl"))).expect("output"));
     }
-    assert_eq!(by_key(&both, &["k"]), by_key(&one, &["k"]));
+    assert_eq!(by_key(&both, &["k"]), by_key(&one, &["k"]), "seed {seed}");
     assert_eq!(both.lines().count(), one.lines().count());
 }
 
