@@ -398,24 +398,7 @@ fn undecodable_tcp_messages_go_to_the_fault_stream_and_its_dead_letter_file() {
         assert!(Instant::now() < deadline, "dead letters so far: {text:?}");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let mut stdout = String::new();
-    child
-        .0
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("read stdout");
-    let status = child.0.wait().expect("wait");
-    while let Ok(line) = err_rx.recv_timeout(Duration::from_secs(2)) {
-        log.push(line);
-    }
-    assert!(status.success(), "exit {status:?}\n{log:?}");
+    let out = support::faults::stop(child, &err_rx, &mut log);
     let letters: Vec<serde_json::Value> = letters
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
@@ -456,22 +439,18 @@ fn undecodable_tcp_messages_go_to_the_fault_stream_and_its_dead_letter_file() {
             .is_some_and(|e| e.contains("middle of a line"))
     });
     // Good events go on; the query over !Orders sees the three faults.
-    let out: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
     let good: Vec<i64> = out
         .iter()
         .filter(|v| v["stream"] == "Good")
         .filter_map(|v| v["data"]["id"].as_i64())
         .collect();
-    assert_eq!(good, vec![1, 4], "{stdout}");
+    assert_eq!(good, vec![1, 4], "{out:?}");
     assert_eq!(
         out.iter().filter(|v| v["stream"] == "Faults").count(),
         3,
-        "{stdout}"
+        "{out:?}"
     );
-    assert!(!out.iter().any(|v| v["stream"] == "!Orders"), "{stdout}");
+    assert!(!out.iter().any(|v| v["stream"] == "!Orders"), "{out:?}");
 }
 
 /// `format = 'csv'` on a file sink: one record per event, the attributes in order, values as

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 use support::eventflux;
+use support::Killed as Running;
 
 const APP: &str = r#"
 CREATE STREAM Trades (sym STRING, qty INT, price DOUBLE, note STRING);
@@ -252,23 +253,10 @@ fn a_stock_python_client_sends_and_subscribes() {
         assert!(page.contains(line), "{line} not in\n{page}");
     }
     assert!(!page.contains(token), "{page}");
-    sigterm(child.0.id());
-    let mut stdout = String::new();
-    child
-        .0
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("read stdout");
-    let status = child.0.wait().expect("wait");
-    while let Ok(line) = err_rx.recv_timeout(Duration::from_secs(2)) {
-        log.push(line);
-    }
+    let rows = support::faults::stop(child, &err_rx, &mut log);
     let log = log.join("\n");
-    assert!(status.success(), "exit {status:?}\n{log}");
     // The app prints its rows as usual too; the refused event never reached it.
-    assert_eq!(json_lines(&stdout), expected, "{log}");
+    assert_eq!(rows, expected, "{log}");
     // Each undecodable message was reported with where it was, and the token never printed.
     for n in 1..=3 {
         assert!(
@@ -324,16 +312,6 @@ fn build_upstream() -> PathBuf {
     BUILT
         .get_or_init(|| support::build_in(&dir(), UPSTREAM, "upstream"))
         .clone()
-}
-
-/// A started binary, killed when a test fails before it stops it.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Starts the service binary with `args`; returns it and its address.
