@@ -253,24 +253,8 @@ fn tcp_http_and_tailing_sources_and_sinks_through_a_real_binary() {
 
     // SIGTERM: stop reading, deliver, exit 0.
     std::thread::sleep(Duration::from_millis(300));
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("read stdout");
-    let status = child.wait().expect("wait");
-    while let Ok(line) = err_rx.recv_timeout(Duration::from_secs(2)) {
-        log.push(line);
-    }
+    let stdout = support::faults::sigterm_and_wait(&mut child, &err_rx, &mut log);
     let log = log.join("\n");
-    assert!(status.success(), "exit {status:?}\n{log}");
     let dear: Vec<&str> = stdout.lines().collect();
     assert_eq!(dear.len(), 2, "{stdout}");
     assert!(

@@ -44,10 +44,13 @@ fn build(dir: &Path, app: &Path) -> PathBuf {
     bin
 }
 
+/// Output rows per `(stream, key)`, each group in its order.
+type Groups = BTreeMap<(String, String), Vec<String>>;
+
 /// Output lines grouped by `(stream, key)`: `key` is the value of the first of `keys`
 /// present in the row's data; rows with none of them form one group per stream, sorted.
-fn by_key(text: &str, keys: &[&str]) -> BTreeMap<(String, String), Vec<String>> {
-    let mut groups: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+fn by_key(text: &str, keys: &[&str]) -> Groups {
+    let mut groups = Groups::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line).expect("output is JSON");
         let stream = v["stream"].as_str().unwrap_or_default().to_string();
@@ -74,6 +77,31 @@ fn by_key(text: &str, keys: &[&str]) -> BTreeMap<(String, String), Vec<String>> 
     groups
 }
 
+/// Every group of `want` is in `got` with the same rows, and `got` has no other group.
+fn assert_same_groups(got: &Groups, want: &Groups, what: &str) {
+    for (group, rows) in want {
+        assert_eq!(
+            got.get(group),
+            Some(rows),
+            "{what}: group {group:?} differs"
+        );
+    }
+    assert_eq!(got.len(), want.len(), "{what}: other groups");
+}
+
+/// The binary on `input` writing `output`, with checkpoints in `state`, on `workers`.
+fn checkpointed(bin: &Path, input: &Path, output: &Path, state: &Path, workers: usize) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--workers", &workers.to_string()]);
+    cmd
+}
+
 fn run_workers(bin: &Path, input: &Path, workers: usize) -> String {
     let out = run_ok(
         Command::new(bin)
@@ -92,18 +120,10 @@ fn check(name: &str, app: &Path, input: &Path, keys: &[&str]) -> usize {
     let reference = by_key(&one, keys);
     for workers in [2, 3] {
         let many = run_workers(&bin, input, workers);
-        let got = by_key(&many, keys);
-        for (group, rows) in &reference {
-            assert_eq!(
-                got.get(group),
-                Some(rows),
-                "{name}: --workers {workers}, group {group:?} differs"
-            );
-        }
-        assert_eq!(
-            got.len(),
-            reference.len(),
-            "{name}: --workers {workers} has other groups"
+        assert_same_groups(
+            &by_key(&many, keys),
+            &reference,
+            &format!("{name}: --workers {workers}"),
         );
     }
     one.lines().count()
@@ -267,18 +287,7 @@ fn random_apps_rescale(seeds: impl Iterator<Item = u64>) {
         for (before, after) in [(2, 1), (1, 3), (3, 2)] {
             let _ = std::fs::remove_dir_all(&state);
             let _ = std::fs::remove_file(&out);
-            let run = |workers: usize| {
-                run_ok(
-                    Command::new(&bin)
-                        .arg("--input")
-                        .arg(&part)
-                        .arg("--output")
-                        .arg(&out)
-                        .arg("--state-dir")
-                        .arg(&state)
-                        .args(["--workers", &workers.to_string()]),
-                )
-            };
+            let run = |workers| run_ok(&mut checkpointed(&bin, &part, &out, &state, workers));
             std::fs::write(&part, &half).expect("write input");
             run(before);
             std::fs::write(&part, &input).expect("write input");
@@ -286,15 +295,11 @@ fn random_apps_rescale(seeds: impl Iterator<Item = u64>) {
             let log = String::from_utf8_lossy(&second.stderr);
             assert!(log.contains("restored checkpoint"), "seed {seed}: {log}");
             let text = std::fs::read_to_string(&out).expect("output");
-            let got = by_key(&text, &["k"]);
-            for (group, rows) in &want {
-                assert_eq!(
-                    got.get(group),
-                    Some(rows),
-                    "seed {seed}, {before} -> {after} workers: group {group:?} differs\n{app}"
-                );
-            }
-            assert_eq!(got.len(), want.len(), "seed {seed}: other groups");
+            assert_same_groups(
+                &by_key(&text, &["k"]),
+                &want,
+                &format!("seed {seed}, {before} -> {after} workers\n{app}\n"),
+            );
         }
     }
 }
@@ -315,14 +320,8 @@ fn many_random_partitioned_apps_killed() {
         let want = by_key(&run_workers(&bin, &full, 1), &["k"]);
         let (out, state) = (d.join("out.jsonl"), d.join("state"));
         let service = || {
-            let mut cmd = Command::new(&bin);
-            cmd.arg("--input")
-                .arg(&full)
-                .arg("--output")
-                .arg(&out)
-                .arg("--state-dir")
-                .arg(&state)
-                .args(["--workers", "2", "--checkpoint-every", "20ms"]);
+            let mut cmd = checkpointed(&bin, &full, &out, &state, 2);
+            cmd.args(["--checkpoint-every", "20ms"]);
             cmd
         };
         let mut hit = 0;
@@ -341,15 +340,11 @@ fn many_random_partitioned_apps_killed() {
         }
         let last = run_ok(&mut service());
         let restored = String::from_utf8_lossy(&last.stderr).contains("restored checkpoint");
-        let got = by_key(&std::fs::read_to_string(&out).expect("output"), &["k"]);
-        for (group, rows) in &want {
-            assert_eq!(
-                got.get(group),
-                Some(rows),
-                "seed {seed} ({hit} kills hit): group {group:?} differs\n{app}"
-            );
-        }
-        assert_eq!(got.len(), want.len(), "seed {seed}: other groups");
+        assert_same_groups(
+            &by_key(&std::fs::read_to_string(&out).expect("output"), &["k"]),
+            &want,
+            &format!("seed {seed} ({hit} kills hit)\n{app}\n"),
+        );
         eprintln!("seed {seed}: {hit} kills hit a running binary; restored: {restored}");
     }
 }

@@ -81,7 +81,7 @@ fn remove_dep_links(deps: &Path, name: &str) {
         let Some(file) = file.to_str() else {
             continue;
         };
-        let is_binary = std::path::Path::new(file)
+        let is_binary = Path::new(file)
             .extension()
             .is_none_or(|ext| ext == std::env::consts::EXE_EXTENSION);
         if file.starts_with(&prefix) && is_binary {

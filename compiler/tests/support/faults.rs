@@ -5,7 +5,7 @@ use std::io::Read;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -57,28 +57,37 @@ pub fn stop(
     err: &mpsc::Receiver<String>,
     log: &mut Vec<String>,
 ) -> Vec<serde_json::Value> {
+    sigterm_and_wait(&mut child.0, err, log)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// SIGTERM to `child`, then what it printed on stdout (read to the end), with the rest of
+/// its stderr (`err`) added to `log`; asserts exit 0.
+pub fn sigterm_and_wait(
+    child: &mut Child,
+    err: &mpsc::Receiver<String>,
+    log: &mut Vec<String>,
+) -> String {
     let killed = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
+        .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
     let mut stdout = String::new();
     child
-        .0
         .stdout
         .take()
         .expect("stdout")
         .read_to_string(&mut stdout)
         .expect("read stdout");
-    let status = child.0.wait().expect("wait");
+    let status = child.wait().expect("wait");
     while let Ok(line) = err.recv_timeout(Duration::from_millis(500)) {
         log.push(line);
     }
     assert!(status.success(), "exit {status:?}\n{log:?}");
     stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
 }
 
 /// Starts `bin` with `EF_TEST_DEAD_PORT` (a port nothing listens on) and `EF_TEST_FAULTS`
